@@ -1,0 +1,99 @@
+"""Wire format of a log record, shared by every backend.
+
+Where it sits: between the ``EventLog`` backends and everything that reads
+the log. A record is the JSON of the envelope without its position (the log
+assigns that). Decoding is in two steps so that a bad payload never hides
+the rest: the header first (payload kept raw), then the payload by its tag.
+
+- a tag this build does not know (written by a newer version) -> ``Unknown``:
+  skipped and counted by the reader;
+- anything that cannot be decoded -> ``Undecodable``: quarantined with its
+  position by the reader, which then goes on.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from schemas.envelope import Causation, Envelope
+from schemas.events import REGISTRY
+
+
+class _Header(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    key: str
+    recorded_at: int
+    payload: msgspec.Raw
+    causation: Causation | None = None
+    correlation: str = ""
+    version: int = 1
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    type: str
+    key: str
+    recorded_at: int
+    payload: object
+    causation: Causation | None = None
+    correlation: str = ""
+    version: int = 1
+
+
+class Unknown(msgspec.Struct, frozen=True):
+    """A well-formed record whose event type this build does not know."""
+
+    position: int
+    type: str
+
+
+class Undecodable(msgspec.Struct, frozen=True):
+    """A record that cannot be decoded; it goes to quarantine."""
+
+    position: int
+    error: str
+    data: bytes
+
+
+Decoded = Envelope | Unknown | Undecodable
+
+_encoder = msgspec.json.Encoder()
+_header_decoder = msgspec.json.Decoder(_Header)
+_payload_decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in REGISTRY.items()}
+
+
+def encode(envelope: Envelope) -> bytes:
+    return _encoder.encode(
+        _Wire(
+            type=envelope.type,
+            key=envelope.key,
+            recorded_at=envelope.recorded_at,
+            payload=envelope.payload,
+            causation=envelope.causation,
+            correlation=envelope.correlation,
+            version=envelope.version,
+        )
+    )
+
+
+def decode(position: int, data: bytes) -> Decoded:
+    try:
+        header = _header_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return Undecodable(position, f"envelope: {exc}", bytes(data))
+    decoder = _payload_decoders.get(header.type)
+    if decoder is None:
+        return Unknown(position, header.type)
+    try:
+        payload = decoder.decode(header.payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return Undecodable(position, f"payload {header.type}: {exc}", bytes(data))
+    return Envelope(
+        type=header.type,
+        key=header.key,
+        recorded_at=header.recorded_at,
+        payload=payload,
+        position=position,
+        causation=header.causation,
+        correlation=header.correlation,
+        version=header.version,
+    )

@@ -1,0 +1,95 @@
+"""The ``EventLog`` port: one ordered log, whatever stores it.
+
+Where it sits: the source of truth of the pipeline. Edges append intents and
+observations, handlers append decision batches, projections and handlers read.
+Every backend (``memory``, ``sqlite``, ``kafka``) implements this class and
+passes the one contract suite in ``tests/contract``.
+
+Semantics every backend keeps:
+- positions are consecutive integers from 0, assigned by the log, in the one
+  total order every reader sees;
+- ``append`` is atomic per batch: a reader sees all of a batch or none of it,
+  and no other writer's event lands inside it;
+- ``read(from_position, follow=...)`` yields decoded envelopes in order. An
+  unknown event tag is skipped and counted in ``stats.unknown``; an
+  undecodable record is quarantined with its position (``quarantined()``),
+  counted in ``stats.quarantined``, and reading goes on;
+- named consumer positions survive a process restart.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from schemas.envelope import Envelope
+
+
+@dataclass
+class LogStats:
+    appended: int = 0
+    read: int = 0
+    unknown: int = 0
+    quarantined: int = 0
+    unknown_types: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    position: int
+    error: str
+    data: bytes
+
+
+class EventLog(abc.ABC):
+    """The port. Use as ``async with log:`` or ``await log.start()`` / ``stop()``."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self.stats = LogStats()
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections, create storage if missing."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Close connections; readers that follow the tail end."""
+
+    async def __aenter__(self) -> "EventLog":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @abc.abstractmethod
+    async def append(self, batch: Sequence[Envelope]) -> list[int]:
+        """Append a batch atomically; return the position given to each event.
+
+        An empty batch appends nothing and returns ``[]``.
+        """
+
+    @abc.abstractmethod
+    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+        """Yield envelopes from ``from_position`` on, in log order.
+
+        With ``follow=True`` the iterator waits for new events at the tail and
+        ends only when the log is stopped or the consumer breaks out.
+        """
+
+    @abc.abstractmethod
+    async def end_position(self) -> int:
+        """The position the next appended event will get (= number of records)."""
+
+    @abc.abstractmethod
+    async def get_consumer_position(self, name: str) -> int | None:
+        """The position a named consumer stored, or None if it never did."""
+
+    @abc.abstractmethod
+    async def set_consumer_position(self, name: str, position: int) -> None:
+        """Store a named consumer's position durably."""
+
+    @abc.abstractmethod
+    async def quarantined(self) -> list[Quarantined]:
+        """Every record quarantined so far, in position order, one per position."""

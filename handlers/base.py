@@ -1,0 +1,38 @@
+"""The shape of a handler: fold the log into state, decide on each event.
+
+Where it sits: every decision-maker (job lifecycle, queue lifecycle,
+scheduler) implements ``Handler``; the runtime (``eventbatch.runtime``) drives
+it over the log. A handler is pure: no I/O, no clock, no randomness, no
+dependence on hash order. Time reaches it only as events (``recorded_at`` of
+the trigger, ``TimerFired.now``, ``SchedulingRequested.now``).
+
+The runner guarantees, for trigger T:
+- ``state`` has folded every event at positions <= T, and the handler's own
+  earlier decisions (folded right after their trigger, not where they landed);
+- ``decide`` is called at most once per trigger over the life of the log:
+  a trigger already answered (found through ``causation``) is not answered
+  again after a restart;
+- the returned events are appended as one atomic batch, each stamped with
+  causation ``(T, name, index)`` and the trigger's ``recorded_at``, then
+  folded into ``state``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from schemas.envelope import Envelope
+from schemas.events.base import Event
+
+
+class Handler(Protocol):
+    name: str
+
+    def initial(self) -> Any:
+        """A fresh state (before position 0)."""
+
+    def fold(self, state: Any, envelope: Envelope) -> Any:
+        """Apply one event to the state; may mutate it in place; return it."""
+
+    def decide(self, state: Any, envelope: Envelope) -> list[Event]:
+        """The decisions that answer ``envelope``; must not mutate ``state``."""

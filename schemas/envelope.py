@@ -1,0 +1,58 @@
+"""The envelope every event travels in on the log.
+
+Where it sits: kept apart from the domain event (``schemas.events``). The log
+assigns ``position``; the appender stamps ``recorded_at`` (milliseconds, on the
+runtime's clock), ``causation`` (which trigger, answered by which handler) and
+``correlation`` (the job or queue the event belongs to).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from schemas.events.base import Event
+
+
+class Causation(msgspec.Struct, frozen=True):
+    """The trigger a decision answers: its log position and the handler.
+
+    ``index`` is the decision's place within the batch answering the trigger,
+    so that a batch appended twice is recognised as a duplicate.
+    """
+
+    position: int
+    handler: str
+    index: int = 0
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    key: str
+    recorded_at: int
+    payload: Event
+    position: int = -1
+    causation: Causation | None = None
+    correlation: str = ""
+    version: int = 1
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        recorded_at: int,
+        causation: Causation | None = None,
+    ) -> "Envelope":
+        return cls(
+            type=type(event).__name__,
+            key=event.key(),
+            recorded_at=recorded_at,
+            payload=event,
+            causation=causation,
+            correlation=event.correlation(),
+            version=event.VERSION,
+        )
+
+    def at(self, position: int) -> "Envelope":
+        """The same envelope with the position the log assigned."""
+        return msgspec.structs.replace(self, position=position)

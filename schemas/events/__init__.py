@@ -1,0 +1,49 @@
+"""The catalogue of event types, and the registry that decodes them by tag.
+
+Where it sits: every module in this package defines one area's events
+(jobs, pods, nodes, priority classes, queues, scheduler decisions, timers) and lists them in
+``EVENTS``; this module joins them into ``REGISTRY`` (tag -> type) and
+``AnyEvent`` (the tagged union). Import event types from here.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+from schemas.events import job, node, pod, priority, queue, scheduler, timer
+from schemas.events.base import Event
+from schemas.events.job import *  # noqa: F401,F403
+from schemas.events.node import *  # noqa: F401,F403
+from schemas.events.pod import *  # noqa: F401,F403
+from schemas.events.priority import *  # noqa: F401,F403
+from schemas.events.queue import *  # noqa: F401,F403
+from schemas.events.scheduler import *  # noqa: F401,F403
+from schemas.events.timer import *  # noqa: F401,F403
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    job.EVENTS
+    + pod.EVENTS
+    + node.EVENTS
+    + priority.EVENTS
+    + queue.EVENTS
+    + scheduler.EVENTS
+    + timer.EVENTS
+)
+REGISTRY: dict[str, type[Event]] = {cls.__name__: cls for cls in ALL_EVENTS}
+if len(REGISTRY) != len(ALL_EVENTS):  # pragma: no cover - a programming error
+    raise RuntimeError("two event types share a tag")
+
+AnyEvent = Union[ALL_EVENTS]  # type: ignore[valid-type]
+
+
+def json_schema() -> dict:
+    """The JSON Schema of every event, as ``eventbatch schema events`` prints it."""
+    (_, components) = msgspec.json.schema_components([AnyEvent])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "eventbatch events",
+        "anyOf": [{"$ref": f"#/$defs/{name}"} for name in REGISTRY],
+        "$defs": components,
+    }

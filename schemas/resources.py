@@ -1,0 +1,361 @@
+"""Typed Volcano-compatible resources: Job, Queue, Command, PodGroup, Node, Pod.
+
+Where it sits: the vocabulary of the whole pipeline. Manifests are loaded into
+these types at the edge (``schemas.loaders``), carried inside events on the log
+(``schemas.events``), folded by projections and read by handlers.
+
+Field names follow Volcano's and Kubernetes' JSON names (camelCase) so a
+Volcano manifest decodes as it is. Resource quantities stay the strings the
+user wrote (``"500m"``, ``"4Gi"``) inside pod templates; the parsed integer
+form lives in ``Resources`` (``schemas.quantity``) wherever the scheduler
+reads it. Parts of a pod template that scheduling does not read are kept
+verbatim in ``extra`` so nothing the user wrote is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+# Integer resource amounts keyed by resource name: cpu and other countable
+# resources in milli-units, byte-denominated ones in bytes, pods as a count.
+Resources = dict[str, int]
+
+
+class Base(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel"):
+    """Common settings: immutable, camelCase JSON names, defaults left out on encode."""
+
+
+class OwnerReference(Base):
+    api_version: str
+    kind: str
+    name: str
+    uid: str = ""
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+
+class ObjectMeta(Base):
+    name: str = ""
+    namespace: str = ""
+    generate_name: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 0
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    owner_references: list[OwnerReference] = []
+    finalizers: list[str] = []
+
+
+# --- pod template: typed where scheduling reads it -------------------------
+
+
+class ResourceRequirements(Base):
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+
+
+class Container(Base):
+    name: str = ""
+    image: str = ""
+    command: list[str] = []
+    args: list[str] = []
+    env: list[dict[str, Any]] = []
+    ports: list[dict[str, Any]] = []
+    volume_mounts: list[dict[str, Any]] = []
+    resources: ResourceRequirements = ResourceRequirements()
+    # Every other container field, exactly as written.
+    extra: dict[str, Any] = {}
+
+
+class Toleration(Base):
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+class NodeSelectorRequirement(Base):
+    key: str
+    operator: str
+    values: list[str] = []
+
+
+class NodeSelectorTerm(Base):
+    match_expressions: list[NodeSelectorRequirement] = []
+    match_fields: list[NodeSelectorRequirement] = []
+
+
+class NodeSelector(Base):
+    node_selector_terms: list[NodeSelectorTerm] = []
+
+
+class NodeAffinity(Base):
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    preferred_during_scheduling_ignored_during_execution: list[dict[str, Any]] = []
+
+
+class Affinity(Base):
+    node_affinity: NodeAffinity | None = None
+    pod_affinity: dict[str, Any] | None = None
+    pod_anti_affinity: dict[str, Any] | None = None
+
+
+class PodSpec(Base):
+    containers: list[Container] = []
+    init_containers: list[Container] = []
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    affinity: Affinity | None = None
+    priority_class_name: str = ""
+    priority: int | None = None
+    runtime_class_name: str = ""
+    scheduler_name: str = ""
+    restart_policy: str = ""
+    node_name: str = ""
+    hostname: str = ""
+    subdomain: str = ""
+    volumes: list[dict[str, Any]] = []
+    # Every other pod spec field, exactly as written.
+    extra: dict[str, Any] = {}
+
+
+class PodTemplateSpec(Base):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodSpec = PodSpec()
+
+
+# --- batch.volcano.sh/v1alpha1 Job ----------------------------------------
+
+
+class LifecyclePolicy(Base):
+    action: str = ""
+    event: str = ""
+    events: list[str] = []
+    exit_code: int | None = None
+    timeout: str | None = None  # a Go duration such as "10m" or "90s"
+
+
+class DependsOn(Base):
+    name: list[str] = []
+    iteration: str = "all"  # "any" | "all"
+
+
+class TaskSpec(Base):
+    name: str = ""
+    replicas: int = 0
+    min_available: int | None = None
+    template: PodTemplateSpec = PodTemplateSpec()
+    policies: list[LifecyclePolicy] = []
+    depends_on: DependsOn | None = None
+    max_retry: int = 0
+    topology_policy: str = ""
+
+
+class NetworkTopologySpec(Base):
+    mode: str = "hard"  # "hard" | "soft"
+    highest_tier_allowed: int | None = None
+
+
+class JobSpec(Base):
+    scheduler_name: str = ""
+    min_available: int = 0
+    min_success: int | None = None
+    tasks: list[TaskSpec] = []
+    policies: list[LifecyclePolicy] = []
+    plugins: dict[str, list[str]] = {}
+    queue: str = ""
+    max_retry: int = 0
+    ttl_seconds_after_finished: int | None = None
+    priority_class_name: str = ""
+    network_topology: NetworkTopologySpec | None = None
+    running_estimate: str | None = None
+    volumes: list[dict[str, Any]] = []
+
+
+class JobState(Base):
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+
+
+class TaskState(Base):
+    phase: dict[str, int] = {}
+
+
+class Condition(Base):
+    status: str
+    last_transition_time: str | None = None
+    type: str = ""
+    reason: str = ""
+    message: str = ""
+
+
+class JobStatus(Base):
+    state: JobState = JobState()
+    min_available: int = 0
+    task_status_count: dict[str, TaskState] = {}
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    terminating: int = 0
+    unknown: int = 0
+    version: int = 0
+    retry_count: int = 0
+    running_duration: str | None = None
+    controlled_resources: dict[str, str] = {}
+    conditions: list[Condition] = []
+
+
+class Job(Base):
+    api_version: str = "batch.volcano.sh/v1alpha1"
+    kind: str = "Job"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: JobSpec = JobSpec()
+    status: JobStatus | None = None
+
+
+# --- scheduling.volcano.sh/v1beta1 Queue ----------------------------------
+
+
+class Guarantee(Base):
+    resource: dict[str, str] = {}
+
+
+class QueueSpec(Base):
+    weight: int = 1
+    capability: dict[str, str] = {}
+    reclaimable: bool | None = None
+    guarantee: Guarantee = Guarantee()
+    deserved: dict[str, str] = {}
+    parent: str = ""
+    priority: int = 0
+    type: str = ""
+    affinity: dict[str, Any] | None = None
+    extend_clusters: list[dict[str, Any]] = []
+
+
+class QueueStatus(Base):
+    state: str = ""
+    pending: int = 0
+    running: int = 0
+    unknown: int = 0
+    inqueue: int = 0
+    completed: int = 0
+    allocated: dict[str, str] = {}
+    reservation: dict[str, Any] = {}
+
+
+class Queue(Base):
+    api_version: str = "scheduling.volcano.sh/v1beta1"
+    kind: str = "Queue"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: QueueSpec = QueueSpec()
+    status: QueueStatus | None = None
+
+
+# --- bus.volcano.sh/v1alpha1 Command --------------------------------------
+
+
+class ObjectReference(Base):
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+
+
+class Command(Base):
+    api_version: str = "bus.volcano.sh/v1alpha1"
+    kind: str = "Command"
+    metadata: ObjectMeta = ObjectMeta()
+    action: str = ""
+    target_object: ObjectReference | None = None
+    reason: str = ""
+    message: str = ""
+
+
+# --- scheduling.volcano.sh/v1beta1 PodGroup --------------------------------
+
+
+class PodGroupSpec(Base):
+    min_member: int = 0
+    min_task_member: dict[str, int] = {}
+    queue: str = "default"
+    priority_class_name: str = ""
+    min_resources: dict[str, str] = {}
+    network_topology: NetworkTopologySpec | None = None
+
+
+class PodGroupStatus(Base):
+    phase: str = "Pending"
+    conditions: list[Condition] = []
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+class PodGroup(Base):
+    api_version: str = "scheduling.volcano.sh/v1beta1"
+    kind: str = "PodGroup"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodGroupSpec = PodGroupSpec()
+    status: PodGroupStatus | None = None
+
+
+# --- core/v1 Node and Pod -------------------------------------------------
+
+
+class Taint(Base):
+    key: str
+    effect: str
+    value: str = ""
+
+
+class NodeSpec(Base):
+    unschedulable: bool = False
+    taints: list[Taint] = []
+
+
+class NodeStatus(Base):
+    capacity: dict[str, str] = {}
+    allocatable: dict[str, str] = {}
+    conditions: list[dict[str, Any]] = []
+
+
+class Node(Base):
+    api_version: str = "v1"
+    kind: str = "Node"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: NodeSpec = NodeSpec()
+    status: NodeStatus = NodeStatus()
+
+
+class PodStatus(Base):
+    phase: str = "Pending"
+    reason: str = ""
+    message: str = ""
+    host_ip: str = ""
+    pod_ip: str = ""
+    start_time: str | None = None
+    container_statuses: list[dict[str, Any]] = []
+
+
+class Pod(Base):
+    api_version: str = "v1"
+    kind: str = "Pod"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodSpec = PodSpec()
+    status: PodStatus | None = None
+
+
+def key_of(meta: ObjectMeta) -> str:
+    """The log key of a namespaced object: ``namespace/name``."""
+    return f"{meta.namespace or 'default'}/{meta.name}"
