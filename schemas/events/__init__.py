@@ -12,13 +12,14 @@ from typing import Union
 
 import msgspec
 
-from schemas.events import job, node, pod, priority, queue, scheduler, timer
+from schemas.events import job, node, pod, priority, queue, runtime, scheduler, timer
 from schemas.events.base import Event
 from schemas.events.job import *  # noqa: F401,F403
 from schemas.events.node import *  # noqa: F401,F403
 from schemas.events.pod import *  # noqa: F401,F403
 from schemas.events.priority import *  # noqa: F401,F403
 from schemas.events.queue import *  # noqa: F401,F403
+from schemas.events.runtime import *  # noqa: F401,F403
 from schemas.events.scheduler import *  # noqa: F401,F403
 from schemas.events.timer import *  # noqa: F401,F403
 
@@ -30,6 +31,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     + queue.EVENTS
     + scheduler.EVENTS
     + timer.EVENTS
+    + runtime.EVENTS
 )
 REGISTRY: dict[str, type[Event]] = {cls.__name__: cls for cls in ALL_EVENTS}
 if len(REGISTRY) != len(ALL_EVENTS):  # pragma: no cover - a programming error
