@@ -1,0 +1,73 @@
+"""``eventbatch events tail`` and ``eventbatch schema events``: the stream, raw.
+
+Where it sits: read-only views of the log. ``tail`` prints one line per
+event (position, time, type, key, causation); ``schema events`` prints the
+JSON Schema of every event type so other systems can consume the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import aclosing
+
+import msgspec
+
+from eventbatch.log.factory import open_log
+from schemas.envelope import Envelope
+from schemas.events import json_schema
+
+
+def register(commands) -> None:
+    events = commands.add_parser("events", help="show the event stream")
+    sub = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    tail = sub.add_parser("tail", help="print events from the log")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    tail.add_argument("--job", help="only events correlated with this job (NAMESPACE/NAME or NAME)")
+    tail.add_argument("--from", dest="from_position", type=int, default=0, help="first position")
+    tail.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    tail.set_defaults(run=_tail)
+
+    schema = commands.add_parser("schema", help="print schemas of the wire format")
+    schema_sub = schema.add_subparsers(dest="schema_command", required=True, metavar="WHAT")
+    schema_events = schema_sub.add_parser("events", help="JSON Schema of every event type")
+    schema_events.set_defaults(run=_schema_events)
+
+
+def _matches_job(envelope: Envelope, job: str | None) -> bool:
+    if job is None:
+        return True
+    wanted = job if "/" in job else f"default/{job}"
+    return envelope.correlation == wanted
+
+
+def format_line(envelope: Envelope) -> str:
+    cause = envelope.causation
+    because = f"  <- #{cause.position} {cause.handler}" if cause else ""
+    seconds = envelope.recorded_at / 1000
+    return f"#{envelope.position:<6} {seconds:>12.3f}s  {envelope.type:<24} {envelope.key}{because}"
+
+
+async def _tail(args, settings) -> int:
+    async with open_log(settings.log_url) as log:
+        async with aclosing(log.read(args.from_position, follow=args.follow)) as events:
+            async for envelope in events:
+                if not _matches_job(envelope, args.job):
+                    continue
+                if args.output == "json":
+                    sys.stdout.write(msgspec.json.encode(envelope).decode() + "\n")
+                else:
+                    sys.stdout.write(format_line(envelope) + "\n")
+                sys.stdout.flush()
+        if log.stats.unknown or log.stats.quarantined:
+            print(
+                f"({log.stats.unknown} unknown event(s) skipped, "
+                f"{log.stats.quarantined} record(s) quarantined)",
+                file=sys.stderr,
+            )
+    return 0
+
+
+async def _schema_events(args, settings) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0

@@ -1,0 +1,64 @@
+"""Structured logging for every eventbatch process.
+
+Where it sits: configured once by the CLI from ``Settings``. ``json`` gives one
+JSON object per line (time, level, logger, message and any ``extra=`` fields);
+``text`` is for people. Values whose key looks secret (password, token, key,
+secret, credentials) are masked, and credentials inside URLs are redacted,
+whatever the format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+
+from eventbatch.settings import redact_url
+
+_SECRET_KEY = re.compile(r"(pass(word)?|token|secret|private[_-]?key|credential|api[_-]?key)", re.I)
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+def _clean(key: str, value: object) -> object:
+    if _SECRET_KEY.search(key):
+        return "***"
+    if isinstance(value, str):
+        return redact_url(value)
+    return value
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: _clean(k, v) for k, v in vars(record).items() if k not in _STANDARD}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact_url(record.getMessage()),
+        }
+        entry.update(_extras(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        base = f"{record.levelname:<7} {record.name}: {redact_url(record.getMessage())}"
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        text = f"{base} {extras}" if extras else base
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure(level: str = "INFO", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

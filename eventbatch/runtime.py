@@ -1,0 +1,167 @@
+"""The handler runtime: drives one ``Handler`` over the log, exactly once per trigger.
+
+Where it sits: between the log and the pure handlers (``handlers/``). It
+folds the handler's state from the log, calls ``decide`` on each event, and
+appends each trigger's decisions as one atomic batch stamped with their
+causation ``(trigger position, handler name, index)``.
+
+Exactly-once effect without transactions:
+- On start, a pre-scan of the log collects the decisions this handler already
+  recorded, per trigger (the first copy of each index; a batch appended twice
+  is a duplicate and is ignored).
+- Replaying, a trigger that was answered gets its recorded decisions folded
+  right after it, and ``decide`` is not called again; a trigger past the last
+  answered one is decided afresh. A crash between deciding and appending
+  therefore re-decides (the same decisions: same log prefix, same state); a
+  crash right after appending does not answer twice.
+- The handler's own decisions are folded right after their trigger, whatever
+  position they landed at, live and on replay alike, so state at trigger T
+  never depends on how other writers interleaved with this one.
+
+Decisions carry the trigger's ``recorded_at``: a replay stamps the same times.
+A ``decide`` that raises is recorded as ``HandlerFailed`` (the dead letter,
+answering the trigger) and processing goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventbatch.follow import read_to_tail
+from eventbatch.log.port import EventLog
+from handlers.base import Handler
+from schemas.envelope import Causation, Envelope
+from schemas.events import HandlerFailed
+from schemas.events.base import Event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerStats:
+    folded: int = 0
+    triggers_answered: int = 0
+    decisions_appended: int = 0
+    replayed_answers: int = 0
+    duplicates_ignored: int = 0
+    handler_failures: int = 0
+    fold_failures: int = 0
+    fold_failure_positions: list[int] = field(default_factory=list)
+
+
+class HandlerRunner:
+    """Runs one handler; ``catch_up()`` for stepping, ``run()`` to follow the tail."""
+
+    def __init__(self, *, handler: Handler, log: EventLog) -> None:
+        self.handler = handler
+        self.name = handler.name
+        self.log = log
+        self.state: Any = handler.initial()
+        self.next_position = 0
+        self.stats = RunnerStats()
+        self._recorded: dict[int, list[Envelope]] | None = None
+        self._last_answered = -1
+
+    # -- public -----------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Process every event up to the tail, including the tail this run grows.
+
+        Returns the next position to read. Used by tests and simulation, which
+        step the pipeline instead of following it.
+        """
+        await self._prescan()
+        self.next_position = await read_to_tail(self.log, self.next_position, self._process)
+        return self.next_position
+
+    async def run(self) -> None:
+        """Follow the tail until the log stops or the task is cancelled."""
+        await self._prescan()
+        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
+            async for envelope in events:
+                await self._process(envelope)
+
+    # -- internals --------------------------------------------------------
+
+    async def _prescan(self) -> None:
+        if self._recorded is not None:
+            return
+        recorded: dict[int, dict[int, Envelope]] = {}
+
+        def collect(envelope: Envelope) -> None:
+            cause = envelope.causation
+            if cause is not None and cause.handler == self.name:
+                by_index = recorded.setdefault(cause.position, {})
+                if cause.index in by_index:
+                    self.stats.duplicates_ignored += 1
+                else:
+                    by_index[cause.index] = envelope
+
+        await read_to_tail(self.log, 0, collect)
+        self._recorded = {t: [d[i] for i in sorted(d)] for t, d in recorded.items()}
+        self._last_answered = max(self._recorded, default=-1)
+
+    async def _process(self, envelope: Envelope) -> None:
+        self.next_position = envelope.position + 1
+        cause = envelope.causation
+        if cause is not None and cause.handler == self.name:
+            return  # own decision: folded right after its trigger already
+        self._fold(envelope)
+        assert self._recorded is not None
+        recorded = self._recorded.pop(envelope.position, None)
+        if recorded is not None:
+            for decision in recorded:
+                self._fold(decision)
+            self.stats.replayed_answers += 1
+            return
+        if envelope.position <= self._last_answered:
+            return  # answered before a restart, with no decisions to record
+        decisions = self._decide(envelope)
+        if decisions:
+            await self._append(envelope, decisions)
+        self.stats.triggers_answered += 1
+
+    def _fold(self, envelope: Envelope) -> None:
+        try:
+            self.state = self.handler.fold(self.state, envelope)
+        except Exception:  # a fold bug must not stop the pipeline; it is recorded
+            self.stats.fold_failures += 1
+            self.stats.fold_failure_positions.append(envelope.position)
+            log.exception(
+                "fold failed", extra={"handler": self.name, "position": envelope.position}
+            )
+        self.stats.folded += 1
+
+    def _decide(self, trigger: Envelope) -> Sequence[Event]:
+        try:
+            return self.handler.decide(self.state, trigger)
+        except Exception as exc:
+            self.stats.handler_failures += 1
+            log.exception(
+                "decide failed", extra={"handler": self.name, "position": trigger.position}
+            )
+            return [
+                HandlerFailed(
+                    handler=self.name,
+                    trigger_type=trigger.type,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            ]
+
+    async def _append(self, trigger: Envelope, decisions: Sequence[Event]) -> None:
+        batch = [
+            Envelope.wrap(
+                event,
+                recorded_at=trigger.recorded_at,
+                causation=Causation(trigger.position, self.name, index),
+            )
+            for index, event in enumerate(decisions)
+        ]
+        positions = await self.log.append(batch)
+        for envelope, position in zip(batch, positions, strict=True):
+            self._fold(envelope.at(position))
+        self.stats.decisions_appended += len(batch)

@@ -1,0 +1,107 @@
+"""The scheduling trigger: appends ``SchedulingRequested`` when a session is due.
+
+Where it sits: the scheduler is a handler that runs one session per
+``SchedulingRequested`` on the log, which keeps every session anchored to a
+log position and therefore replayable. This runtime component decides *when*
+to ask: after events that can change a scheduling decision (the scheduler's
+``is_relevant``), debounced by ``debounce_ms`` on the clock so that a burst of
+events yields one session, and optionally every ``period_ms`` while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import aclosing
+
+from eventbatch.clock import Clock
+from eventbatch.follow import read_to_tail
+from eventbatch.log.port import EventLog
+from schemas.envelope import Envelope
+from schemas.events import SchedulingRequested
+
+NAME = "scheduling-trigger"
+
+
+class SchedulingTrigger:
+    def __init__(
+        self,
+        *,
+        log: EventLog,
+        clock: Clock,
+        is_relevant: Callable[[Envelope], bool],
+        debounce_ms: int = 50,
+        period_ms: int | None = None,
+        scheduler: str = "eventbatch",
+    ) -> None:
+        self.log = log
+        self.clock = clock
+        self.is_relevant = is_relevant
+        self.debounce_ms = debounce_ms
+        self.period_ms = period_ms
+        self.scheduler = scheduler
+        self.next_position = 0
+        self.last_relevant = -1  # position of the latest relevant event seen
+        self.last_request = -1  # position of the latest SchedulingRequested
+        self.requested = 0
+        self._changed = asyncio.Event()
+
+    def observe(self, envelope: Envelope) -> None:
+        self.next_position = envelope.position + 1
+        if isinstance(envelope.payload, SchedulingRequested):
+            self.last_request = max(self.last_request, envelope.position)
+        elif self.is_relevant(envelope):
+            self.last_relevant = envelope.position
+            self._changed.set()
+
+    @property
+    def due(self) -> bool:
+        """A relevant event arrived after the latest request."""
+        return self.last_relevant > self.last_request
+
+    async def catch_up(self) -> int:
+        self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
+        return self.next_position
+
+    async def request(self, reason: str = "") -> int:
+        """Append one ``SchedulingRequested`` now; returns its position."""
+        now = self.clock.now()
+        if not reason:
+            reason = f"events up to #{self.last_relevant}" if self.due else "period"
+        event = SchedulingRequested(scheduler=self.scheduler, now=now, reason=reason)
+        [position] = await self.log.append([Envelope.wrap(event, recorded_at=now)])
+        self.last_request = max(self.last_request, position)
+        self.requested += 1
+        return position
+
+    async def run(self) -> None:
+        await self.catch_up()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._follow(), name="trigger-follow")
+            tasks.create_task(self._request_loop(), name="trigger-request")
+
+    async def _follow(self) -> None:
+        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
+            async for envelope in events:
+                self.observe(envelope)
+
+    async def _request_loop(self) -> None:
+        last = self.clock.now()
+        while True:
+            if self.due:
+                await self.clock.sleep_until(self.clock.now() + self.debounce_ms)
+                await self.request()
+                last = self.clock.now()
+                continue
+            self._changed.clear()
+            waiters = [asyncio.ensure_future(self._changed.wait())]
+            if self.period_ms is not None:
+                waiters.append(asyncio.ensure_future(self.clock.sleep_until(last + self.period_ms)))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            if not self.due and self.period_ms is not None and self.clock.now() >= last + self.period_ms:
+                await self.request("period")
+                last = self.clock.now()
