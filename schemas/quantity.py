@@ -26,6 +26,7 @@ from schemas.resources import Container, PodSpec, Resources
 __all__ = [
     "QuantityError",
     "add",
+    "duration_ms",
     "fits",
     "format_quantity",
     "format_resources",
@@ -33,6 +34,7 @@ __all__ = [
     "is_zero",
     "less_equal",
     "maximum",
+    "parse_duration",
     "parse_quantity",
     "requests_of",
     "scale_of",
@@ -304,3 +306,55 @@ def less_equal(a: Mapping[str, int], b: Mapping[str, int]) -> bool:
 def is_zero(a: Mapping[str, int]) -> bool:
     """Whether every amount is zero (an empty map is zero)."""
     return not any(a.values())
+
+
+# --- Go durations (lifecycle policy timeouts) ---------------------------------
+
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,  # U+00B5 micro sign
+    "μs": 10**3,  # U+03BC Greek mu
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> int:
+    """A Go duration string (``"90s"``, ``"1h30m"``, ``"1.5m"``) in nanoseconds, exactly.
+
+    Like Go's ``time.ParseDuration``: a sign, then one or more number+unit
+    parts; a bare ``"0"`` needs no unit. Raises ``QuantityError`` otherwise.
+    """
+    if not isinstance(text, str) or not text:
+        raise QuantityError(f"{text!r} is not a duration")
+    body = text[1:] if text[0] in "+-" else text
+    if body == "0":
+        return 0
+    total = Fraction(0)
+    pos = 0
+    while pos < len(body):
+        match = _DURATION_PART.match(body, pos)
+        if match is None:
+            raise QuantityError(
+                f"{text!r} is not a duration (expected e.g. \"90s\", \"10m\", \"1h30m\"; units ns, us, ms, s, m, h)"
+            )
+        number, unit = match.groups()
+        whole, _, frac = number.partition(".")
+        total += Fraction(int((whole or "0") + frac), 10 ** len(frac)) * _DURATION_UNITS[unit]
+        pos = match.end()
+    if not body:
+        raise QuantityError(f"{text!r} is not a duration")
+    nanos = int(total)  # Go truncates sub-nanosecond digits
+    if nanos >= _LIMIT:
+        raise QuantityError(f"{text!r} is too long a duration")
+    return -nanos if text[0] == "-" else nanos
+
+
+def duration_ms(text: str) -> int:
+    """A Go duration in milliseconds, a partial millisecond counting as a whole one."""
+    nanos = parse_duration(text)
+    return -((-nanos) // 10**6)

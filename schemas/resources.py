@@ -57,6 +57,7 @@ class ObjectMeta(Base):
 class ResourceRequirements(Base):
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
+    claims: list[dict[str, Any]] = []
 
 
 class Container(Base):

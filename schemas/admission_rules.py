@@ -1,0 +1,296 @@
+"""The individual admission checks that ``schemas.admission`` combines per kind.
+
+Where it sits: inside the edge's admission step. Each ``check_*`` function
+appends ``Violation``s to a ``Checker`` and never raises, so one pass reports
+everything wrong with a manifest, each with its exact field path.
+
+Names: object names follow Kubernetes' RFC 1123 rules (a *label* is at most 63
+lowercase letters, digits and ``-``; a *subdomain* is dot-separated labels, at
+most 253 characters). Policies: the events and actions a lifecycle policy may
+name are those Volcano lets users write; the internal ones (``OutOfSync``,
+``SyncJob``...) are refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from schemas.decode import format_path
+from schemas.quantity import QuantityError, format_quantity, parse_duration, parse_quantity
+from schemas.resources import Container, LifecyclePolicy, PodTemplateSpec, TaskSpec
+
+Path = tuple[str | int, ...]
+
+POLICY_EVENTS = ("*", "PodFailed", "PodEvicted", "PodPending", "Unknown", "TaskCompleted", "TaskFailed", "JobUpdated")
+INTERNAL_EVENTS = ("PodRunning", "OutOfSync", "CommandIssued")
+POLICY_ACTIONS = ("AbortJob", "RestartJob", "RestartTask", "RestartPod", "TerminateJob", "CompleteJob", "ResumeJob")
+INTERNAL_ACTIONS = ("SyncJob", "EnqueueJob", "SyncQueue", "OpenQueue", "CloseQueue")
+JOB_ACTIONS = ("AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob")
+QUEUE_ACTIONS = ("OpenQueue", "CloseQueue")
+PLUGINS = ("env", "svc", "ssh", "pytorch", "mpi", "tensorflow")
+TOPOLOGY_POLICIES = ("none", "best-effort", "restricted", "single-numa-node")
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+ITERATIONS = ("any", "all")
+
+
+class Violation(NamedTuple):
+    """One broken rule: where (``spec.tasks[1].replicas``) and why."""
+
+    path: str
+    reason: str
+
+
+class Checker:
+    """Collects violations in the order the checks find them."""
+
+    def __init__(self) -> None:
+        self.violations: list[Violation] = []
+
+    def add(self, at: Path, reason: str) -> None:
+        self.violations.append(Violation(format_path(at), reason))
+
+    def at_least(self, at: Path, value: int, low: int) -> None:
+        if value < low:
+            self.add(at, f"must be >= {low}")
+
+
+# --- names -------------------------------------------------------------------
+
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def check_name(
+    c: Checker,
+    at: Path,
+    name: str,
+    *,
+    subdomain: bool = False,
+    max_length: int | None = None,
+    what: str = "name",
+) -> bool:
+    """Check an RFC 1123 label (or subdomain) name; whether it is valid."""
+    if not name:
+        c.add(at, "required field is missing")
+        return False
+    limit = 253 if subdomain else 63
+    if max_length is not None:
+        limit = min(limit, max_length)
+    pattern, kind = (_SUBDOMAIN, "RFC 1123 subdomain") if subdomain else (_LABEL, "RFC 1123 label")
+    if not pattern.fullmatch(name):
+        allowed = "lowercase letters, digits, '-' and '.'" if subdomain else "lowercase letters, digits and '-'"
+        c.add(at, f"{name!r} is not a valid {what}: a {kind} has only {allowed}, and starts and ends with a letter or digit")
+        return False
+    if len(name) > limit:
+        c.add(at, f"{name!r} is {len(name)} characters long, more than the {limit} allowed for a {what}")
+        return False
+    return True
+
+
+# --- quantities --------------------------------------------------------------
+
+
+def check_quantities(c: Checker, at: Path, quantities: Mapping[str, str]) -> dict[str, int]:
+    """Parse ``{resource: quantity}``; the amounts that parsed and are not negative."""
+    out: dict[str, int] = {}
+    for name, text in quantities.items():
+        try:
+            amount = parse_quantity(text, name)
+        except QuantityError as exc:
+            c.add((*at, name), str(exc))
+            continue
+        if amount < 0:
+            c.add((*at, name), f"must not be negative, got {text!r}")
+            continue
+        out[name] = amount
+    return out
+
+
+# --- lifecycle policies ---------------------------------------------------------
+
+
+def _check_action(c: Checker, at: Path, action: str) -> None:
+    if not action:
+        c.add(at, "required field is missing")
+    elif action in INTERNAL_ACTIONS:
+        c.add(at, f"action {action!r} is internal and cannot be used in a policy (valid: {', '.join(POLICY_ACTIONS)})")
+    elif action not in POLICY_ACTIONS:
+        c.add(at, f"unknown action {action!r} (valid: {', '.join(POLICY_ACTIONS)})")
+
+
+def check_policies(c: Checker, at: Path, policies: Sequence[LifecyclePolicy]) -> None:
+    """Volcano's rules for one list of lifecycle policies (job level or one task)."""
+    events_at: dict[str, Path] = {}
+    codes_at: dict[int, Path] = {}
+    for j, policy in enumerate(policies):
+        here = (*at, j)
+        has_events = bool(policy.event or policy.events)
+        if has_events and policy.exit_code is not None:
+            c.add(here, "set either event/events or exitCode, not both")
+            continue
+        if not has_events and policy.exit_code is None:
+            c.add(here, "needs event, events or exitCode")
+            continue
+        _check_action(c, (*here, "action"), policy.action)
+        if has_events:
+            named = [(e, (*here, "events", k)) for k, e in enumerate(policy.events)]
+            if policy.event:
+                named.append((policy.event, (*here, "event")))
+            in_this_policy: set[str] = set()
+            for event, where in named:
+                if event in in_this_policy:
+                    continue  # repeated inside one policy: harmless, as in Volcano
+                in_this_policy.add(event)
+                if event in INTERNAL_EVENTS:
+                    c.add(where, f"event {event!r} is internal and cannot be used in a policy (valid: {', '.join(POLICY_EVENTS)})")
+                elif event not in POLICY_EVENTS:
+                    c.add(where, f"unknown event {event!r} (valid: {', '.join(POLICY_EVENTS)})")
+                elif event in events_at:
+                    c.add(where, f"duplicate event {event!r}, already handled by {format_path(events_at[event])}")
+                else:
+                    events_at[event] = where
+        else:
+            code, where = policy.exit_code, (*here, "exitCode")
+            if code == 0:
+                c.add(where, "must not be 0: exit code 0 means success")
+            elif code in codes_at:
+                c.add(where, f"duplicate exitCode {code}, already handled by {format_path(codes_at[code])}")
+            else:
+                codes_at[code] = where
+        if policy.timeout is not None:
+            try:
+                if parse_duration(policy.timeout) < 0:
+                    c.add((*here, "timeout"), "must not be negative")
+            except QuantityError as exc:
+                c.add((*here, "timeout"), str(exc))
+    if "*" in events_at and len(events_at) > 1:
+        others = ", ".join(sorted(e for e in events_at if e != "*"))
+        c.add(events_at["*"], f"'*' (any event) must be the only event in the list, but {others} also appear")
+
+
+# --- plugins and task dependencies -------------------------------------------------
+
+
+def _plugin_arg(args: Sequence[str], flag: str, default: str) -> str:
+    value = default
+    for arg in args:
+        if arg.startswith(f"--{flag}="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def check_plugins(c: Checker, at: Path, plugins: Mapping[str, Sequence[str]], task_names: Sequence[str]) -> None:
+    for name in plugins:
+        if name not in PLUGINS:
+            c.add((*at, name), f"unknown job plugin {name!r} (known: {', '.join(PLUGINS)})")
+    if "mpi" in plugins:
+        for role in ("master", "worker"):
+            task = _plugin_arg(plugins["mpi"], role, role)
+            if task not in task_names:
+                c.add((*at, "mpi"), f"the mpi {role} task {task!r} is not one of the job's tasks")
+
+
+def check_dependencies(c: Checker, tasks: Sequence[TaskSpec]) -> None:
+    """dependsOn names other existing tasks, and the tasks form no cycle."""
+    index = {t.name: i for i, t in enumerate(tasks)}
+    edges: dict[str, list[str]] = {}
+    for i, task in enumerate(tasks):
+        if task.depends_on is None:
+            continue
+        at: Path = ("spec", "tasks", i, "dependsOn")
+        if task.depends_on.iteration not in ITERATIONS:
+            c.add((*at, "iteration"), f"must be one of {', '.join(ITERATIONS)}, got {task.depends_on.iteration!r}")
+        if not task.depends_on.name:
+            c.add((*at, "name"), "must name at least one task")
+        for k, dep in enumerate(task.depends_on.name):
+            if dep == task.name:
+                c.add((*at, "name", k), f"task {dep!r} cannot depend on itself")
+            elif dep not in index:
+                c.add((*at, "name", k), f"no task named {dep!r} in this job")
+            else:
+                edges.setdefault(task.name, []).append(dep)
+    cycle = _find_cycle(edges, [t.name for t in tasks])
+    if cycle:
+        c.add(("spec", "tasks", index[cycle[0]], "dependsOn"), f"tasks depend on each other in a cycle: {' -> '.join(cycle)}")
+
+
+def _find_cycle(edges: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[str]:
+    """The first dependency cycle found walking tasks in their written order."""
+    done: set[str] = set()
+    for start in order:
+        stack: list[str] = []
+        on_stack: set[str] = set()
+
+        def visit(node: str) -> list[str]:
+            if node in on_stack:
+                return [*stack[stack.index(node):], node]
+            if node in done:
+                return []
+            stack.append(node)
+            on_stack.add(node)
+            for nxt in edges.get(node, ()):
+                found = visit(nxt)
+                if found:
+                    return found
+            stack.pop()
+            on_stack.discard(node)
+            done.add(node)
+            return []
+
+        found = visit(start)
+        if found:
+            return found
+    return []
+
+
+# --- pod templates -----------------------------------------------------------------
+
+
+def _check_container(c: Checker, at: Path, container: Container, names: dict[str, Path]) -> tuple[dict, dict]:
+    if check_name(c, (*at, "name"), container.name, what="container name"):
+        if container.name in names:
+            c.add((*at, "name"), f"duplicate container name {container.name!r}, also {format_path(names[container.name])}")
+        else:
+            names[container.name] = (*at, "name")
+    if not container.image:
+        c.add((*at, "image"), "required field is missing")
+    res = (*at, "resources")
+    requests = check_quantities(c, (*res, "requests"), container.resources.requests)
+    limits = check_quantities(c, (*res, "limits"), container.resources.limits)
+    for name, amount in requests.items():
+        if name in limits and amount > limits[name]:
+            c.add(
+                (*res, "requests", name),
+                f"request {format_quantity(amount, name)} exceeds limit {format_quantity(limits[name], name)}",
+            )
+    return requests, limits
+
+
+def check_template(c: Checker, at: Path, template: PodTemplateSpec, *, topology_policy: str, task_at: Path) -> None:
+    spec, sat = template.spec, (*at, "spec")
+    if not spec.containers:
+        c.add((*sat, "containers"), "a pod template needs at least one container")
+    if spec.restart_policy and spec.restart_policy not in RESTART_POLICIES:
+        c.add((*sat, "restartPolicy"), f"must be one of {', '.join(RESTART_POLICIES)}, got {spec.restart_policy!r}")
+    if topology_policy and topology_policy not in TOPOLOGY_POLICIES:
+        c.add((*task_at, "topologyPolicy"), f"must be one of {', '.join(TOPOLOGY_POLICIES)}, got {topology_policy!r}")
+    pinned = topology_policy not in ("", "none") and topology_policy in TOPOLOGY_POLICIES
+    names: dict[str, Path] = {}
+    for field, containers in (("containers", spec.containers), ("initContainers", spec.init_containers)):
+        for k, container in enumerate(containers):
+            cat = (*sat, field, k)
+            requests, limits = _check_container(c, cat, container, names)
+            if pinned:
+                _check_pinned(c, (*cat, "resources"), {**limits, **requests}, limits, topology_policy)
+
+
+def _check_pinned(c: Checker, at: Path, requests: dict[str, int], limits: dict[str, int], policy: str) -> None:
+    """A NUMA topology policy needs a Guaranteed pod with whole CPUs."""
+    for name in ("cpu", "memory"):
+        if name not in limits or requests.get(name) != limits[name]:
+            c.add(at, f"topologyPolicy {policy!r} needs a Guaranteed pod: cpu and memory limits set and requests equal to them")
+            return
+    if requests["cpu"] % 1000:
+        c.add((*at, "requests", "cpu"), f"topologyPolicy {policy!r} needs a whole number of CPUs")

@@ -1,0 +1,267 @@
+"""Typed decoding of one manifest mapping, and the way back to a manifest.
+
+Where it sits: between the YAML/JSON text the loaders read
+(``schemas.loaders``) and ``msgspec.convert`` into the resource types
+(``schemas.resources``). Walking the raw mapping against the types first lets
+every problem be reported with the field path the user wrote
+(``spec.tasks[1].replicas``) and decides, per part of the tree, what happens
+to a field the types do not know:
+
+* in a Job, Queue, Command or PodGroup body it is an error (``minAvaliable``
+  is a typo, not a wish);
+* in a ``Container`` or ``PodSpec`` it is kept verbatim in ``extra``, so a pod
+  template round-trips to the exact Kubernetes JSON the user wrote
+  (``to_manifest`` merges it back);
+* in ``metadata``, ``status`` and anywhere else inside a pod template it is
+  ignored, as Kubernetes' lenient decoding does.
+
+Quantities written as YAML numbers (``cpu: 2``, ``memory: 1e9``) are turned
+into the strings Kubernetes would read them as.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+from schemas.resources import (
+    Container,
+    Guarantee,
+    NodeStatus,
+    ObjectMeta,
+    PodGroupSpec,
+    PodSpec,
+    PodTemplateSpec,
+    QueueSpec,
+    ResourceRequirements,
+)
+
+__all__ = ["DecodeError", "container_to_dict", "decode", "format_path", "pod_spec_to_dict", "to_manifest"]
+
+
+class DecodeError(ValueError):
+    """A mapping that does not fit the resource type, with the field path."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason
+
+
+# Structs whose unknown fields are kept in ``extra``.
+_KEEPS_EXTRA = (Container, PodSpec)
+# Maps of resource name to quantity, where a YAML number means its string.
+_QUANTITY_MAPS = {
+    (ResourceRequirements, "requests"),
+    (ResourceRequirements, "limits"),
+    (QueueSpec, "capability"),
+    (QueueSpec, "deserved"),
+    (Guarantee, "resource"),
+    (PodGroupSpec, "min_resources"),
+    (NodeStatus, "capacity"),
+    (NodeStatus, "allocatable"),
+}
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def format_path(parts: tuple[str | int, ...]) -> str:
+    """``("spec", "tasks", 1, "replicas")`` as ``spec.tasks[1].replicas``.
+
+    Map keys that are not plain words are quoted: ``spec.capability["nvidia.com/gpu"]``.
+    """
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+@functools.cache
+def _info(cls: type) -> mi.StructType:
+    return mi.type_info(cls)  # type: ignore[return-value]
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _quantity_text(value: Any, path: tuple[str | int, ...]) -> Any:
+    if isinstance(value, bool):
+        raise DecodeError(format_path(path), f"expected a quantity, got {_describe(value)}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+class _Walker:
+    """One pass over a raw mapping, producing what ``msgspec.convert`` accepts."""
+
+    def value(self, value: Any, t: mi.Type, path: tuple[str | int, ...], lenient: bool) -> Any:
+        if isinstance(t, mi.AnyType):
+            return value
+        if isinstance(t, mi.UnionType):
+            if value is None and any(isinstance(m, mi.NoneType) for m in t.types):
+                return None
+            members = [m for m in t.types if not isinstance(m, mi.NoneType)]
+            if len(members) == 1:
+                return self.value(value, members[0], path, lenient)
+            return value
+        if isinstance(t, mi.StructType):
+            return self.struct(value, t, path, lenient)
+        if isinstance(t, mi.ListType):
+            if not isinstance(value, list):
+                raise DecodeError(format_path(path), f"expected a list, got {_describe(value)}")
+            return [self.value(item, t.item_type, (*path, i), lenient) for i, item in enumerate(value)]
+        if isinstance(t, mi.DictType):
+            if not isinstance(value, Mapping):
+                raise DecodeError(format_path(path), f"expected an object, got {_describe(value)}")
+            out = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise DecodeError(format_path(path), f"keys must be strings, got {_describe(key)}")
+                out[key] = self.value(item, t.value_type, (*path, key), lenient)
+            return out
+        if isinstance(t, mi.StrType):
+            if not isinstance(value, str):
+                raise DecodeError(format_path(path), f"expected a string, got {_describe(value)}")
+            return value
+        if isinstance(t, mi.BoolType):
+            if not isinstance(value, bool):
+                raise DecodeError(format_path(path), f"expected true or false, got {_describe(value)}")
+            return value
+        if isinstance(t, mi.IntType):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DecodeError(format_path(path), f"expected an integer, got {_describe(value)}")
+            return value
+        return value
+
+    def struct(self, value: Any, t: mi.StructType, path: tuple[str | int, ...], lenient: bool) -> Any:
+        if not isinstance(value, Mapping):
+            raise DecodeError(format_path(path), f"expected an object, got {_describe(value)}")
+        cls = t.cls
+        keeps_extra = cls in _KEEPS_EXTRA
+        # metadata is lenient wherever it is; a pod template is lenient below it.
+        lenient = lenient or cls is ObjectMeta or cls is PodTemplateSpec
+        fields = {f.encode_name: f for f in t.fields if not (keeps_extra and f.name == "extra")}
+        out: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, item in value.items():
+            field = fields.get(key) if isinstance(key, str) else None
+            if field is None:
+                if keeps_extra:
+                    extra[key] = item
+                elif not lenient:
+                    raise DecodeError(format_path((*path, str(key))), "unknown field")
+                continue
+            if item is None and not _nullable(field.type):
+                continue  # null means unset, as in Kubernetes' JSON
+            sub = (*path, key)
+            if (cls, field.name) in _QUANTITY_MAPS and isinstance(item, Mapping):
+                item = {k: _quantity_text(v, (*sub, k)) for k, v in item.items()}
+            out[key] = self.value(item, field.type, sub, lenient or field.name == "status")
+        for field in t.fields:
+            if field.required and field.encode_name not in out:
+                raise DecodeError(format_path((*path, field.encode_name)), "required field is missing")
+        if extra:
+            out["extra"] = extra
+        return out
+
+
+def _nullable(t: mi.Type) -> bool:
+    return isinstance(t, mi.AnyType) or (
+        isinstance(t, mi.UnionType) and any(isinstance(m, mi.NoneType) for m in t.types)
+    )
+
+
+def decode(raw: Mapping[str, Any], cls: type[msgspec.Struct], *, path: tuple[str | int, ...] = ()) -> Any:
+    """``raw`` as an instance of ``cls``, or ``DecodeError`` naming the field."""
+    prepared = _Walker().struct(raw, _info(cls), path, lenient=False)
+    try:
+        return msgspec.convert(prepared, cls)
+    except msgspec.ValidationError as exc:
+        raise _from_msgspec(exc, path) from None
+
+
+def _from_msgspec(exc: msgspec.ValidationError, prefix: tuple[str | int, ...]) -> DecodeError:
+    """A ``DecodeError`` from msgspec's ``"reason - at `$.a.b[1]`"`` message."""
+    text = str(exc)
+    reason, sep, where = text.rpartition(" - at `")
+    if not sep:
+        return DecodeError(format_path(prefix), text)
+    where = where.rstrip("`").removeprefix("$").lstrip(".")
+    where = where.replace("[...]", "[?]")
+    path = ".".join(p for p in (format_path(prefix), where) if p)
+    return DecodeError(path.replace(".[", "["), reason.replace("`", "").lower())
+
+
+# --- back to a manifest ------------------------------------------------------
+
+
+def _merge_extra(value: Any, t: mi.Type) -> Any:
+    if isinstance(t, mi.UnionType):
+        if value is None:
+            return None
+        members = [m for m in t.types if not isinstance(m, mi.NoneType)]
+        return _merge_extra(value, members[0]) if len(members) == 1 else value
+    if isinstance(t, mi.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f for f in t.fields}
+        out = {}
+        for key, item in value.items():
+            field = fields.get(key)
+            if t.cls in _KEEPS_EXTRA and key == "extra":
+                continue
+            out[key] = _merge_extra(item, field.type) if field is not None else item
+        if t.cls in _KEEPS_EXTRA:
+            out.update(value.get("extra", {}))
+        return out
+    if isinstance(t, mi.ListType) and isinstance(value, list):
+        return [_merge_extra(item, t.item_type) for item in value]
+    if isinstance(t, mi.DictType) and isinstance(value, dict):
+        return {k: _merge_extra(v, t.value_type) for k, v in value.items()}
+    return value
+
+
+def to_manifest(obj: msgspec.Struct) -> dict[str, Any]:
+    """``obj`` as the Kubernetes JSON object it stands for.
+
+    ``extra`` fields are merged back into their container or pod spec, and a
+    top-level object always carries its ``apiVersion`` and ``kind``.
+    """
+    out = _merge_extra(msgspec.to_builtins(obj), _info(type(obj)))
+    if getattr(obj, "api_version", "") and getattr(obj, "kind", ""):
+        out = {"apiVersion": obj.api_version, "kind": obj.kind, **out}
+    return out
+
+
+def pod_spec_to_dict(spec: PodSpec) -> dict[str, Any]:
+    """A pod spec as Kubernetes JSON, unknown fields included."""
+    return to_manifest(spec)
+
+
+def container_to_dict(container: Container) -> dict[str, Any]:
+    """A container as Kubernetes JSON, unknown fields included."""
+    return to_manifest(container)

@@ -1,0 +1,269 @@
+"""Volcano manifests from YAML or JSON text into admitted resource objects.
+
+Where it sits: the edge of the pipeline. The CLI and the CRD watch hand the
+text (or an already parsed mapping) to this module; what comes back is a
+``Job``, ``Queue``, ``Command`` or ``PodGroup`` that is decoded
+(``schemas.decode``), defaulted (``schemas.defaults``) and admitted
+(``schemas.admission``), ready to become an intent event. Anything wrong is
+a ``ManifestError`` naming the file, the document, the object and the field,
+so nothing invalid ever reaches the log.
+
+Both Volcano's API groups and the project's own are accepted:
+``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job,
+``scheduling.volcano.sh/v1beta1`` / ``scheduling.eventbatch.io/v1beta1``
+Queue and PodGroup, ``bus.volcano.sh/v1alpha1`` / ``bus.eventbatch.io/v1alpha1``
+Command. A ``kind: List`` (as ``kubectl get -o yaml`` writes) and a JSON array
+are read item by item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schemas.admission import Violation, validate
+from schemas.decode import DecodeError, decode, format_path
+from schemas.defaults import apply_defaults
+from schemas.resources import Command, Job, PodGroup, Queue
+
+__all__ = ["KINDS", "Manifest", "ManifestError", "admit", "decode_manifest", "load_file", "load_manifests"]
+
+Manifest = Job | Queue | Command | PodGroup
+
+KINDS: dict[tuple[str, str], type[Manifest]] = {}
+for _group, _version, _kinds in (
+    ("batch", "v1alpha1", (Job,)),
+    ("scheduling", "v1beta1", (Queue, PodGroup)),
+    ("bus", "v1alpha1", (Command,)),
+):
+    for _domain in ("volcano.sh", "eventbatch.io"):
+        for _cls in _kinds:
+            KINDS[(f"{_group}.{_domain}/{_version}", _cls.__name__)] = _cls
+_CLUSTER_SCOPED = (Queue,)
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be accepted, and exactly where it goes wrong.
+
+    ``str()`` reads like
+    ``job.yaml document 2 (Job default/mpi): spec.tasks[1].replicas: must be >= 0``.
+    ``violations`` lists every admission rule broken, the first of which is
+    ``path``/``reason``.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        source: str = "<input>",
+        document: int = 1,
+        path: str = "",
+        label: str = "",
+        violations: tuple[Violation, ...] = (),
+    ) -> None:
+        self.source = source
+        self.document = document
+        self.path = path
+        self.reason = reason
+        self.label = label
+        self.violations = violations or (Violation(path, reason),)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.source} document {self.document}"
+        if self.label:
+            where += f" ({self.label})"
+        return f"{where}: {self.path}: {self.reason}" if self.path else f"{where}: {self.reason}"
+
+
+# --- text to documents -----------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that rejects duplicate keys and keeps timestamps as strings."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str) and key in seen and key != "<<":
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """``(1-based document number, parsed document)``, empty documents skipped."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(
+                f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", source=source
+            ) from None
+        if isinstance(doc, list):
+            yield from ((i, d) for i, d in enumerate(doc, start=1) if d is not None)
+        elif doc is not None:
+            yield 1, doc
+        return
+    number = 1
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            doc = loader.construct_document(loader.get_node())
+            if doc is not None:
+                yield number, doc
+            number += 1
+    except yaml.YAMLError as exc:
+        raise ManifestError(_yaml_problem(exc), source=source, document=number) from None
+    finally:
+        loader.dispose()
+
+
+# --- one mapping to one object ------------------------------------------------
+
+
+def _label(raw: Mapping[str, Any], cls: type | None) -> str:
+    kind = raw.get("kind") if isinstance(raw.get("kind"), str) else ""
+    meta = raw.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if not kind or not isinstance(name, str) or not name:
+        return kind
+    if cls in _CLUSTER_SCOPED:
+        return f"{kind} {name}"
+    namespace = meta.get("namespace")
+    return f"{kind} {namespace if isinstance(namespace, str) and namespace else 'default'}/{name}"
+
+
+def _kind_of(raw: Mapping[str, Any]) -> type[Manifest]:
+    api_version, kind = raw.get("apiVersion"), raw.get("kind")
+    if not api_version:
+        raise DecodeError("apiVersion", "required field is missing")
+    if not kind:
+        raise DecodeError("kind", "required field is missing")
+    cls = KINDS.get((api_version, kind)) if isinstance(api_version, str) and isinstance(kind, str) else None
+    if cls is not None:
+        return cls
+    served = sorted(k for (v, k) in KINDS if v == api_version)
+    if served:
+        raise DecodeError("kind", f"unknown kind {kind!r} for {api_version} (known: {', '.join(served)})")
+    accepted = ", ".join(sorted({f"{v} {k}" for v, k in KINDS}))
+    raise DecodeError("apiVersion", f"unknown apiVersion/kind {api_version!r}/{kind!r} (accepted: {accepted})")
+
+
+def decode_manifest(
+    raw: Any,
+    *,
+    source: str = "<input>",
+    document: int = 1,
+    path: tuple[str | int, ...] = (),
+    admission: bool = True,
+) -> Manifest:
+    """One parsed manifest mapping as an admitted object.
+
+    With ``admission=False`` the object is returned exactly as decoded:
+    neither defaulted nor checked against Volcano's admission rules.
+    """
+    if not isinstance(raw, Mapping):
+        raise ManifestError(
+            f"expected a manifest object, got {type(raw).__name__}",
+            source=source,
+            document=document,
+            path=format_path(path),
+        )
+    cls: type | None = None
+    try:
+        cls = _kind_of(raw)
+        obj = decode(raw, cls)
+    except DecodeError as exc:
+        where = ".".join(p for p in (format_path(path), exc.path) if p).replace(".[", "[")
+        raise ManifestError(
+            exc.reason, source=source, document=document, path=where, label=_label(raw, cls)
+        ) from None
+    return admit(obj, source=source, document=document, path=path) if admission else obj
+
+
+def admit(
+    obj: Manifest,
+    *,
+    source: str = "<object>",
+    document: int = 1,
+    path: tuple[str | int, ...] = (),
+) -> Manifest:
+    """``obj`` with Volcano's defaults applied, or ``ManifestError`` for the first broken rule."""
+    defaulted = apply_defaults(obj)
+    violations = validate(defaulted)
+    if not violations:
+        return defaulted
+    first = violations[0]
+    kind = type(obj).__name__
+    name = defaulted.metadata.name
+    if not name:
+        label = kind
+    elif isinstance(obj, _CLUSTER_SCOPED):
+        label = f"{kind} {name}"
+    else:
+        label = f"{kind} {defaulted.metadata.namespace}/{name}"
+    prefix = format_path(path)
+    raise ManifestError(
+        first.reason,
+        source=source,
+        document=document,
+        path=".".join(p for p in (prefix, first.path) if p).replace(".[", "["),
+        label=label,
+        violations=tuple(violations),
+    )
+
+
+# --- text and files --------------------------------------------------------------
+
+
+def load_manifests(text: str, *, source: str = "<input>", admission: bool = True) -> list[Manifest]:
+    """Every manifest in ``text`` (YAML or JSON, one or many documents), in order."""
+    out: list[Manifest] = []
+    for number, doc in _documents(text, source):
+        if isinstance(doc, Mapping) and doc.get("kind") == "List" and "items" in doc:
+            items = doc.get("items") or []
+            if not isinstance(items, list):
+                raise ManifestError("expected a list", source=source, document=number, path="items")
+            for i, item in enumerate(items):
+                out.append(
+                    decode_manifest(item, source=source, document=number, path=("items", i), admission=admission)
+                )
+            continue
+        out.append(decode_manifest(doc, source=source, document=number, admission=admission))
+    return out
+
+
+def load_file(path: str | Path, *, admission: bool = True) -> list[Manifest]:
+    """Every manifest in the file at ``path``; errors name the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text: {exc.reason}", source=str(path)) from None
+    return load_manifests(text, source=str(path), admission=admission)
