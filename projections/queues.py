@@ -1,0 +1,119 @@
+"""Queue state folded from the log: each queue's spec, state and live podgroups.
+
+Where it sits: the projection the queue lifecycle handler decides on, and the
+source of a queue's state for anyone else (e.g. the CLI). Pure and
+deterministic: one small function per event type.
+
+A podgroup is *live* from ``PodGroupCreated`` until it completes
+(``PodGroupPhaseChanged`` to Completed, its job reaching a final phase), is
+deleted, or its job is removed. A queue with live podgroups cannot be closed
+at once (it goes Closing) nor deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schemas.envelope import Envelope
+from schemas.resources import Queue
+
+FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated", "Aborted"})
+
+
+@dataclass
+class QueueInfo:
+    name: str
+    manifest: Queue
+    state: str = ""  # "" until the queue lifecycle decided; then Open / Closing / Closed
+    created_at: int = 0
+    podgroups: dict[str, str] = field(default_factory=dict)  # podgroup -> job (insertion order)
+
+
+@dataclass
+class QueuesState:
+    queues: dict[str, QueueInfo] = field(default_factory=dict)
+    podgroup_queue: dict[str, str] = field(default_factory=dict)  # live podgroup -> queue
+    job_podgroup: dict[str, str] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+
+
+def _queue_created(state: QueuesState, env: Envelope) -> None:
+    event = env.payload
+    if event.queue not in state.queues:
+        state.queues[event.queue] = QueueInfo(event.queue, event.manifest, created_at=env.recorded_at)
+        state.deleted.discard(event.queue)
+
+
+def _queue_updated(state: QueuesState, env: Envelope) -> None:
+    info = state.queues.get(env.payload.queue)
+    if info is not None:
+        info.manifest = env.payload.manifest
+
+
+def _queue_state_changed(state: QueuesState, env: Envelope) -> None:
+    info = state.queues.get(env.payload.queue)
+    if info is not None:
+        info.state = env.payload.state
+
+
+def _queue_deleted(state: QueuesState, env: Envelope) -> None:
+    if state.queues.pop(env.payload.queue, None) is not None:
+        state.deleted.add(env.payload.queue)
+
+
+def _podgroup_created(state: QueuesState, env: Envelope) -> None:
+    event = env.payload
+    queue = event.manifest.spec.queue or "default"
+    state.podgroup_queue[event.podgroup] = queue
+    state.job_podgroup[event.job] = event.podgroup
+    info = state.queues.get(queue)
+    if info is not None:
+        info.podgroups[event.podgroup] = event.job
+
+
+def _drop_podgroup(state: QueuesState, podgroup: str) -> None:
+    queue = state.podgroup_queue.pop(podgroup, None)
+    info = state.queues.get(queue) if queue is not None else None
+    if info is not None:
+        info.podgroups.pop(podgroup, None)
+
+
+def _podgroup_gone(state: QueuesState, env: Envelope) -> None:
+    _drop_podgroup(state, env.payload.podgroup)
+
+
+def _podgroup_phase(state: QueuesState, env: Envelope) -> None:
+    if env.payload.phase == "Completed":
+        _drop_podgroup(state, env.payload.podgroup)
+
+
+def _job_phase(state: QueuesState, env: Envelope) -> None:
+    if env.payload.phase in FINAL_JOB_PHASES and env.payload.job in state.job_podgroup:
+        _drop_podgroup(state, state.job_podgroup[env.payload.job])
+
+
+def _job_removed(state: QueuesState, env: Envelope) -> None:
+    podgroup = state.job_podgroup.pop(env.payload.job, None)
+    if podgroup is not None:
+        _drop_podgroup(state, podgroup)
+
+
+FOLDS: dict[str, Callable[[QueuesState, Envelope], None]] = {
+    "QueueCreated": _queue_created,
+    "QueueUpdated": _queue_updated,
+    "QueueStateChanged": _queue_state_changed,
+    "QueueDeleted": _queue_deleted,
+    "PodGroupCreated": _podgroup_created,
+    "PodGroupDeleted": _podgroup_gone,
+    "PodGroupPhaseChanged": _podgroup_phase,
+    "JobPhaseChanged": _job_phase,
+    "JobRemoved": _job_removed,
+}
+
+
+def fold(state: QueuesState, envelope: Envelope) -> QueuesState:
+    apply = FOLDS.get(envelope.type)
+    if apply is not None:
+        apply(state, envelope)
+    return state
