@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def default_handlers(settings: Settings) -> list[Handler]:
-    """The decision-makers of a full eventbatch: job controller and scheduler."""
+    """The decision-makers of a full eventbatch: queue and job controllers, scheduler."""
     from handlers.job import JobHandler
+    from handlers.queue import QueueHandler
     from handlers.scheduler import SchedulerHandler, load_conf_file
 
     conf = load_conf_file(settings.scheduler_conf) if settings.scheduler_conf else None
-    return [JobHandler(), SchedulerHandler(conf) if conf is not None else SchedulerHandler()]
+    scheduler = SchedulerHandler(conf) if conf is not None else SchedulerHandler()
+    return [QueueHandler(), JobHandler(), scheduler]
 
 
 def scheduling_relevance():
