@@ -23,6 +23,7 @@ import abc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from eventbatch.log.codec import Undecodable, Unknown
 from schemas.envelope import Envelope
 
 
@@ -93,3 +94,18 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     async def quarantined(self) -> list[Quarantined]:
         """Every record quarantined so far, in position order, one per position."""
+
+    # --- shared by the backends' readers --------------------------------
+
+    async def _skip(self, item: Unknown | Undecodable) -> None:
+        """Count a record a reader does not yield; quarantine it if undecodable."""
+        if type(item) is Unknown:
+            self.stats.unknown += 1
+            self.stats.unknown_types[item.type] = self.stats.unknown_types.get(item.type, 0) + 1
+            return
+        self.stats.quarantined += 1
+        await self._quarantine(Quarantined(item.position, item.error, item.data))
+
+    async def _quarantine(self, record: Quarantined) -> None:
+        """Store an undecodable record by its position (once per position)."""
+        raise NotImplementedError

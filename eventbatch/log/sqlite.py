@@ -1,0 +1,215 @@
+"""The SQLite ``EventLog`` backend (``sqlite:///path/to/events.db``), the embedded default.
+
+Where it sits: the log of a single-host installation, under every handler,
+projection and adapter. One file in WAL mode holds three tables: ``events``
+(the records, by 0-based consecutive position), ``consumers`` (named
+consumer positions) and ``quarantine`` (undecodable records by position).
+
+- An append is one ``BEGIN IMMEDIATE`` transaction: it takes the write lock
+  first, reads the tail, inserts the whole batch with ``executemany`` and
+  commits, so positions are consecutive and no other writer (another handle
+  or another process) lands inside a batch. ``busy_timeout`` makes a second
+  writer wait for the lock instead of failing.
+- Appends and reads go through separate connections: a reader never shares
+  a connection with an open append transaction, and each chunk it reads is a
+  consistent WAL snapshot, so it sees all of a batch or none of it.
+- Followers are woken at once by appends through the same handle, and find
+  other processes' appends by polling every ``poll_interval`` seconds (one
+  indexed range query each).
+- ``synchronous=NORMAL`` by default: an acknowledged batch survives a crash of
+  the process; ``?synchronous=full`` also survives power loss (docs/log.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from eventbatch.log.codec import decode, encode
+from eventbatch.log.port import EventLog, Quarantined
+from schemas.envelope import Envelope
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consumers (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    position INTEGER PRIMARY KEY,
+    error TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+
+_SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+
+class SqliteLog(EventLog):
+    """``sqlite:///path``: the log in one SQLite file, shared safely by processes."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "normal",
+        poll_interval: float = 0.05,
+        busy_timeout: float = 30.0,
+        chunk: int = 1000,
+    ) -> None:
+        super().__init__()
+        if synchronous.lower() not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
+        self.path = Path(path)
+        self.url = f"sqlite://{self.path}"
+        self.synchronous = synchronous.upper()
+        self.poll_interval = poll_interval
+        self.busy_timeout = busy_timeout
+        self.chunk = chunk
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._stopped = True
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode=WAL")
+        await self._writer.executescript(_SCHEMA)
+        self._reader = await self._connect()
+        self._stopped = False
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        return conn
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._notify()
+        async with self._write_lock:
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    await conn.close()
+            self._reader = self._writer = None
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # --- writing ---------------------------------------------------------
+
+    async def append(self, batch: Sequence[Envelope]) -> list[int]:
+        if not batch:
+            return []
+        positions = await self._insert([encode(envelope) for envelope in batch])
+        self.stats.appended += len(positions)
+        return positions
+
+    async def append_raw(self, records: list[bytes]) -> list[int]:
+        """Append already-encoded records as they are (for tools and tests:
+        importing a foreign record). Returns their positions."""
+        return await self._insert([bytes(record) for record in records])
+
+    async def _insert(self, records: list[bytes]) -> list[int]:
+        if not records:
+            return []
+        # Shielded: a cancelled caller must not leave the transaction open
+        # or let the next append start inside it.
+        start = await asyncio.shield(self._locked_insert(records))
+        return list(range(start, start + len(records)))
+
+    async def _locked_insert(self, records: list[bytes]) -> int:
+        async with self._write_lock:
+            writer = self._connected(self._writer)
+            await writer.execute("BEGIN IMMEDIATE")
+            try:
+                ((start,),) = await writer.execute_fetchall("SELECT COALESCE(MAX(position) + 1, 0) FROM events")
+                await writer.executemany(
+                    "INSERT INTO events (position, data) VALUES (?, ?)",
+                    [(start + i, record) for i, record in enumerate(records)],
+                )
+                await writer.execute("COMMIT")
+            except BaseException:
+                await writer.execute("ROLLBACK")
+                raise
+        self._notify()
+        return start
+
+    async def set_consumer_position(self, name: str, position: int) -> None:
+        writer = self._connected(self._writer)
+        async with self._write_lock:
+            await writer.execute(
+                "INSERT INTO consumers (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+    async def _quarantine(self, record: Quarantined) -> None:
+        writer = self._connected(self._writer)
+        async with self._write_lock:
+            await writer.execute(
+                "INSERT OR IGNORE INTO quarantine (position, error, data) VALUES (?, ?, ?)",
+                (record.position, record.error, record.data),
+            )
+
+    # --- reading ---------------------------------------------------------
+
+    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+        position = from_position
+        while True:
+            changed = self._changed
+            rows = await self._connected(self._reader).execute_fetchall(
+                "SELECT position, data FROM events WHERE position >= ? ORDER BY position LIMIT ?",
+                (position, self.chunk),
+            )
+            for offset, data in rows:
+                item = decode(offset, data)
+                if type(item) is Envelope:
+                    self.stats.read += 1
+                    yield item
+                else:
+                    await self._skip(item)
+            if rows:
+                position = rows[-1][0] + 1
+            if len(rows) == self.chunk:
+                continue
+            if not follow:
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+            if self._stopped:
+                return
+
+    async def end_position(self) -> int:
+        ((end,),) = await self._connected(self._reader).execute_fetchall(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM events"
+        )
+        return end
+
+    async def get_consumer_position(self, name: str) -> int | None:
+        rows = await self._connected(self._reader).execute_fetchall(
+            "SELECT position FROM consumers WHERE name = ?", (name,)
+        )
+        return rows[0][0] if rows else None
+
+    async def quarantined(self) -> list[Quarantined]:
+        rows = await self._connected(self._reader).execute_fetchall(
+            "SELECT position, error, data FROM quarantine ORDER BY position"
+        )
+        return [Quarantined(position, error, bytes(data)) for position, error, data in rows]
+
+    def _connected(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise RuntimeError(f"{self.url} is not started (use `async with` or `await log.start()`)")
+        return conn

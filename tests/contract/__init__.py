@@ -1,0 +1,1 @@
+"""Contract tests: one abstract suite per port, run against every backend."""
