@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from contextlib import aclosing
 
 import msgspec
@@ -16,6 +17,9 @@ import msgspec
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
 from schemas.events import json_schema
+
+
+WALL_CLOCK_FLOOR = 1_000_000_000_000  # 2001-09-09 in ms: anything later is wall-clock time
 
 
 def register(commands) -> None:
@@ -41,11 +45,18 @@ def _matches_job(envelope: Envelope, job: str | None) -> bool:
     return envelope.correlation == wanted
 
 
+def format_time(ms: int) -> str:
+    """Wall-clock stamps as UTC ISO time; virtual ones (from 0) as seconds."""
+    if ms >= WALL_CLOCK_FLOOR:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return f"{ms / 1000:>10.3f}s"
+
+
 def format_line(envelope: Envelope) -> str:
     cause = envelope.causation
     because = f"  <- #{cause.position} {cause.handler}" if cause else ""
-    seconds = envelope.recorded_at / 1000
-    return f"#{envelope.position:<6} {seconds:>12.3f}s  {envelope.type:<24} {envelope.key}{because}"
+    when = format_time(envelope.recorded_at)
+    return f"#{envelope.position:<6} {when}  {envelope.type:<24} {envelope.key}{because}"
 
 
 async def _tail(args, settings) -> int:
