@@ -1,0 +1,284 @@
+"""The scheduler configuration: Volcano's scheduler conf format, validated.
+
+Where it sits: read once when the scheduler handler is built (``load_conf`` for
+text, ``load_conf_file`` for a path, ``DEFAULT_CONF`` otherwise); every session
+opens its plugins and runs its actions from it.
+
+The format is Volcano's::
+
+    actions: "enqueue, allocate, backfill"
+    tiers:
+    - plugins:
+      - name: priority
+      - name: gang
+        enabledJobReady: true
+    configurations:
+    - name: enqueue
+      arguments:
+        inqueue-timeout: 10m
+
+An unknown action or plugin is an error, and so is one Volcano has but this
+scheduler does not provide yet: nothing in a conf is silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+AVAILABLE_ACTIONS = ("enqueue", "allocate", "backfill")
+LATER_ACTIONS = ("preempt", "reclaim", "reserve", "shuffle", "elect")
+
+AVAILABLE_PLUGINS = (
+    "priority",
+    "gang",
+    "conformance",
+    "drf",
+    "proportion",
+    "binpack",
+    "nodeorder",
+    "predicates",
+    "overcommit",
+    "sla",
+)
+LATER_PLUGINS = (
+    "capacity",
+    "tdm",
+    "numaaware",
+    "task-topology",
+    "extender",
+    "usage",
+    "cdp",
+    "rescheduling",
+    "deviceshare",
+    "pdb",
+    "resourcequota",
+    "network-topology-aware",
+    "nodegroup",
+    "capacity-card",
+)
+
+# Volcano's per-plugin switches (nil means enabled) and the hook families they gate.
+ENABLE_FLAGS = {
+    "enabledJobOrder": "job_order",
+    "enabledQueueOrder": "queue_order",
+    "enabledTaskOrder": "task_order",
+    "enabledPredicate": "predicate",
+    "enabledNodeOrder": "node_order",
+    "enabledJobReady": "job_ready",
+    "enabledJobPipelined": "job_pipelined",
+    "enabledJobStarving": "job_starving",
+    "enabledJobEnqueued": "job_enqueueable",
+    "enabledAllocatable": "allocatable",
+    "enabledOverused": "overused",
+    "enabledPreemptable": "preemptable",
+    "enabledReclaimable": "reclaimable",
+    "enabledVictim": "victim",
+    # Accepted for compatibility; they gate hooks this scheduler has no use for.
+    "enabledNamespaceOrder": "namespace_order",
+    "enabledHierarchy": "hierarchy",
+    "enablePreemptive": "preemptive",
+    "enabledBestNode": "best_node",
+    "enabledTargetJob": "target_job",
+    "enabledReservedNodes": "reserved_nodes",
+    "enabledHyperNodeOrder": "hyper_node_order",
+    "enabledClusterOrder": "cluster_order",
+}
+
+
+class ConfError(ValueError):
+    """A scheduler conf that cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class PluginOption:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    # hook family -> enabled; a family not named here is enabled.
+    switches: dict[str, bool] = field(default_factory=dict)
+
+    def enabled(self, family: str) -> bool:
+        return self.switches.get(family, True)
+
+
+@dataclass(frozen=True)
+class Tier:
+    plugins: tuple[PluginOption, ...]
+
+
+@dataclass(frozen=True)
+class SchedulerConf:
+    actions: tuple[str, ...]
+    tiers: tuple[Tier, ...]
+    # action name -> arguments (Volcano's ``configurations``)
+    configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def action_arguments(self, action: str) -> dict[str, Any]:
+        return self.configurations.get(action, {})
+
+    def has_plugin(self, name: str) -> bool:
+        return any(p.name == name for tier in self.tiers for p in tier.plugins)
+
+
+def _split_actions(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list):
+        names = [str(part).strip() for part in value]
+    else:
+        raise ConfError(f"actions must be a comma-separated string, got {value!r}")
+    names = [n for n in names if n]
+    if not names:
+        raise ConfError("actions is empty: name at least one of " + ", ".join(AVAILABLE_ACTIONS))
+    for name in names:
+        if name in LATER_ACTIONS:
+            raise ConfError(
+                f"action {name!r} is not available in this scheduler yet "
+                f"(available: {', '.join(AVAILABLE_ACTIONS)})"
+            )
+        if name not in AVAILABLE_ACTIONS:
+            raise ConfError(f"unknown action {name!r} (available: {', '.join(AVAILABLE_ACTIONS)})")
+    if len(set(names)) != len(names):
+        raise ConfError(f"an action is listed twice in {', '.join(names)!r}")
+    return tuple(names)
+
+
+def _plugin(raw: Any, where: str) -> PluginOption:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise ConfError(f"{where}: each plugin needs a name, got {raw!r}")
+    name = raw["name"]
+    if name in LATER_PLUGINS:
+        raise ConfError(
+            f"{where}: plugin {name!r} is not available in this scheduler yet "
+            f"(available: {', '.join(AVAILABLE_PLUGINS)})"
+        )
+    if name not in AVAILABLE_PLUGINS:
+        raise ConfError(f"{where}: unknown plugin {name!r} (available: {', '.join(AVAILABLE_PLUGINS)})")
+    switches: dict[str, bool] = {}
+    arguments: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "name":
+            continue
+        if key == "arguments":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfError(f"{where}: arguments of {name!r} must be a mapping")
+            arguments = dict(value)
+        elif key in ENABLE_FLAGS:
+            if value is not None and not isinstance(value, bool):
+                raise ConfError(f"{where}: {key} of {name!r} must be true or false, got {value!r}")
+            if value is not None:
+                switches[ENABLE_FLAGS[key]] = value
+        else:
+            raise ConfError(f"{where}: unknown field {key!r} in plugin {name!r}")
+    return PluginOption(name=name, arguments=arguments, switches=switches)
+
+
+def conf_from_dict(raw: Any) -> SchedulerConf:
+    if not isinstance(raw, dict):
+        raise ConfError("a scheduler conf is a mapping with 'actions' and 'tiers'")
+    unknown = set(raw) - {"actions", "tiers", "configurations", "metrics"}
+    if unknown:
+        raise ConfError(f"unknown field(s) in scheduler conf: {', '.join(sorted(unknown))}")
+    if "actions" not in raw:
+        raise ConfError("scheduler conf has no 'actions'")
+    actions = _split_actions(raw["actions"])
+    tiers: list[Tier] = []
+    seen: set[str] = set()
+    for t, tier in enumerate(raw.get("tiers") or []):
+        if not isinstance(tier, dict) or not isinstance(tier.get("plugins"), list):
+            raise ConfError(f"tier {t + 1}: expected a mapping with a 'plugins' list")
+        plugins = tuple(_plugin(p, f"tier {t + 1}") for p in tier["plugins"])
+        for option in plugins:
+            if option.name in seen:
+                raise ConfError(f"plugin {option.name!r} appears twice")
+            seen.add(option.name)
+        tiers.append(Tier(plugins))
+    configurations: dict[str, dict[str, Any]] = {}
+    for entry in raw.get("configurations") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ConfError(f"configurations: each entry needs a name, got {entry!r}")
+        if entry["name"] not in AVAILABLE_ACTIONS:
+            raise ConfError(f"configurations: {entry['name']!r} is not an available action")
+        configurations[entry["name"]] = dict(entry.get("arguments") or {})
+    return SchedulerConf(actions=actions, tiers=tuple(tiers), configurations=configurations)
+
+
+def load_conf(text: str) -> SchedulerConf:
+    """Parse a Volcano scheduler conf (YAML text); ``ConfError`` says what is wrong."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfError(f"scheduler conf is not valid YAML: {exc}") from None
+    return conf_from_dict(raw)
+
+
+def load_conf_file(path: str) -> SchedulerConf:
+    with open(path, encoding="utf-8") as handle:
+        return load_conf(handle.read())
+
+
+DEFAULT_CONF_TEXT = """\
+actions: "enqueue, allocate, backfill"
+tiers:
+- plugins:
+  - name: priority
+  - name: gang
+  - name: conformance
+- plugins:
+  - name: overcommit
+  - name: drf
+  - name: predicates
+  - name: proportion
+  - name: nodeorder
+  - name: binpack
+"""
+
+DEFAULT_CONF = load_conf(DEFAULT_CONF_TEXT)
+
+
+# --- argument values ---------------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_duration(value: Any) -> int:
+    """Milliseconds of a Go duration (``"90s"``, ``"1h30m"``) or a number of seconds."""
+    if isinstance(value, bool):
+        raise ConfError(f"{value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        return int(value * 1000)
+    text = str(value).strip()
+    if text in ("0", ""):
+        return 0
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_MS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ConfError(f"{value!r} is not a duration (expected e.g. '90s', '10m', '1h30m')")
+    return int(total)
+
+
+def number(arguments: dict[str, Any], key: str, default: float) -> float:
+    value = arguments.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfError(f"argument {key}: {value!r} is not a number") from None
+
+
+def flag(arguments: dict[str, Any], key: str, default: bool) -> bool:
+    value = arguments.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ConfError(f"argument {key}: {value!r} is not true or false")

@@ -1,0 +1,175 @@
+"""The records of the cluster state: nodes, queues, podgroups, pods.
+
+Where it sits: ``projections.cluster`` folds the log into a ``ClusterState``
+made of these records; the scheduler (``handlers.scheduler``) opens each
+session over it without changing it. Records are plain mutable objects with
+slots: the fold updates them in place, event by event.
+
+Pod statuses use Volcano's task status names: ``Pending`` (waiting for a
+node), ``Pipelined`` (reserved on a node whose resources are being released),
+``Bound``, ``Running``, ``Releasing`` (deletion requested while it holds a
+node), ``Succeeded``, ``Failed``. A node's ``used`` counts every pod that holds
+it (Bound, Running, Releasing); ``releasing`` is the part of ``used`` that is
+leaving; ``pipelined`` is promised to pipelined pods.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from schemas.resources import Affinity, Taint, Toleration
+
+Resources = dict[str, int]
+
+# Statuses in which a pod holds resources on its node.
+HOLDING = frozenset({"Bound", "Running", "Releasing"})
+# Statuses that are over for good.
+TERMINAL = frozenset({"Succeeded", "Failed"})
+
+# Kubernetes' default pod capacity of a node that does not state one.
+DEFAULT_NODE_PODS = 110
+
+
+def add_into(target: Resources, amount: Resources, sign: int = 1) -> None:
+    """``target += sign * amount`` in place (a missing key is 0)."""
+    for name, value in amount.items():
+        target[name] = target.get(name, 0) + sign * value
+
+
+class NodeRecord:
+    __slots__ = ("name", "allocatable", "labels", "taints", "unschedulable", "used", "releasing", "pipelined")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.allocatable: Resources = {}
+        self.labels: dict[str, str] = {}
+        self.taints: tuple[Taint, ...] = ()
+        self.unschedulable = False
+        self.used: Resources = {}
+        self.releasing: Resources = {}
+        self.pipelined: Resources = {}
+
+
+class QueueRecord:
+    __slots__ = ("name", "weight", "capability", "guarantee", "deserved", "priority", "state", "created_at", "reclaimable")
+
+    def __init__(self, name: str, created_at: int) -> None:
+        self.name = name
+        self.created_at = created_at
+        self.weight = 1
+        self.capability: Resources = {}
+        self.guarantee: Resources = {}
+        self.deserved: Resources = {}
+        self.priority = 0
+        self.state = "Open"
+        self.reclaimable = True
+
+
+class PodGroupRecord:
+    __slots__ = (
+        "name",
+        "job",
+        "queue",
+        "min_member",
+        "min_task_member",
+        "min_resources",
+        "priority_class",
+        "annotations",
+        "phase",
+        "created_at",
+        "inqueue_at",
+        "epoch",
+        "unschedulable",
+    )
+
+    def __init__(self, name: str, created_at: int) -> None:
+        self.name = name
+        self.created_at = created_at
+        self.job = ""
+        self.queue = "default"
+        self.min_member = 0
+        self.min_task_member: dict[str, int] = {}
+        self.min_resources: Resources = {}
+        self.priority_class = ""
+        self.annotations: dict[str, str] = {}
+        self.phase = "Pending"
+        self.inqueue_at = -1
+        # Bumped whenever the podgroup or one of its pods changes.
+        self.epoch = 0
+        # (fingerprint, recorded_at, reason, message) of the last
+        # PodGroupUnschedulable, or None.
+        self.unschedulable: tuple[tuple[int, int, int], int, str, str] | None = None
+
+
+class PodRecord:
+    __slots__ = (
+        "name",
+        "job",
+        "podgroup",
+        "task",
+        "index",
+        "requests",
+        "priority",
+        "node_selector",
+        "affinity",
+        "tolerations",
+        "runtime_class",
+        "status",
+        "node",
+        "created_at",
+        "signature",
+    )
+
+    def __init__(self, name: str, created_at: int) -> None:
+        self.name = name
+        self.created_at = created_at
+        # The placement constraints as one comparable value: pods with equal
+        # signatures pass and fail the same node filters.
+        self.signature = b""
+        self.job = ""
+        self.podgroup = ""
+        self.task = ""
+        self.index = 0
+        self.requests: Resources = {}
+        self.priority = 0
+        self.node_selector: dict[str, str] = {}
+        self.affinity: Affinity | None = None
+        self.tolerations: tuple[Toleration, ...] = ()
+        self.runtime_class = ""
+        self.status = "Pending"
+        self.node = ""
+
+
+class ClusterState:
+    """Everything the scheduler decides on, folded from the log.
+
+    Dicts keep log insertion order; whoever needs an order independent of
+    the log (the scheduler's node arrays) sorts by name.
+    """
+
+    def __init__(self) -> None:
+        self.position = -1
+        self.nodes: dict[str, NodeRecord] = {}
+        self.queues: dict[str, QueueRecord] = {}
+        self.podgroups: dict[str, PodGroupRecord] = {}
+        self.pods: dict[str, PodRecord] = {}
+        self.pods_by_group: dict[str, dict[str, None]] = {}
+        self.pods_by_job: dict[str, dict[str, None]] = {}
+        self.priority_classes: dict[str, int] = {}
+        self.default_priority_class = ""
+        # Bumped when capacity may have grown (nodes, freed pods, reservations).
+        self.capacity_epoch = 0
+        self.queue_epochs: dict[str, int] = {}
+        self.stale: Counter[str] = Counter()
+        self.invalid: Counter[str] = Counter()
+
+    def priority_of(self, class_name: str) -> int:
+        if class_name and class_name in self.priority_classes:
+            return self.priority_classes[class_name]
+        if self.default_priority_class:
+            return self.priority_classes.get(self.default_priority_class, 0)
+        return 0
+
+    def fingerprint(self, group: PodGroupRecord) -> tuple[int, int, int]:
+        """What must change before an unschedulable podgroup is tried again."""
+        return (self.capacity_epoch, self.queue_epochs.get(group.queue, 0), group.epoch)
