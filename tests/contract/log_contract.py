@@ -9,6 +9,7 @@ how to open a second handle on the same log (``reopen``, by default
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -32,8 +33,8 @@ async def read_until(log: EventLog, end: int, start: int = 0) -> list[Envelope]:
     events: list[Envelope] = []
     if end <= start:
         return events
-    async with asyncio.timeout(GUARD):
-        async for envelope in log.read(start, follow=True):
+    async with asyncio.timeout(GUARD), contextlib.aclosing(log.read(start, follow=True)) as reader:
+        async for envelope in reader:
             events.append(envelope)
             if envelope.position >= end - 1:
                 break
