@@ -280,3 +280,45 @@ def test_fits_and_less_equal(request_, available, fit, le):
 )
 def test_is_zero(resources, zero):
     assert is_zero(resources) is zero
+
+
+# --- Go durations ---------------------------------------------------------------
+
+from schemas.quantity import duration_ms, parse_duration  # noqa: E402
+
+S = 10**9
+
+
+@pytest.mark.parametrize(
+    ("text", "nanos"),
+    [
+        ("0", 0),
+        ("90s", 90 * S),
+        ("10m", 600 * S),
+        ("1h30m", 5400 * S),
+        ("1.5m", 90 * S),
+        (".5s", S // 2),
+        ("300ms", 300 * 10**6),
+        ("1us", 1000),
+        ("1µs", 1000),
+        ("7ns", 7),
+        ("-1s", -S),
+        ("+2h", 7200 * S),
+        ("1h0m0.5s", 3600 * S + S // 2),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_parse_duration(text, nanos):
+    assert parse_duration(text) == nanos
+
+
+@pytest.mark.parametrize("text", ["", "10", "s", "1x", "5 min", "1h 30m", "-", "1d", "1e3s"], ids=repr)
+def test_parse_duration_rejects(text):
+    with pytest.raises(QuantityError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_duration_ms_rounds_partial_milliseconds_up():
+    assert duration_ms("10m") == 600_000
+    assert duration_ms("1500us") == 2
+    assert duration_ms("0") == 0
