@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from eventbatch.clock import Clock, SystemClock
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
+from eventbatch.reactor import Reactor
 from eventbatch.runtime import HandlerRunner
 from eventbatch.settings import Settings
 from eventbatch.timers import TimerService
@@ -51,7 +52,7 @@ class Pipeline:
     runners: list[HandlerRunner]
     timers: TimerService
     trigger: SchedulingTrigger | None
-    extra_tasks: list = field(default_factory=list)
+    reactors: list[Reactor] = field(default_factory=list)  # cluster adapters, e.g. the simulator
 
     def runner(self, name: str) -> HandlerRunner:
         for runner in self.runners:
@@ -63,15 +64,16 @@ class Pipeline:
         """Step every component until the log stops growing; returns the tail position.
 
         Order within a round is fixed (handlers in their given order, then
-        timers due now, then a scheduling request if one is due), so the same
-        inputs and clock give the same log.
+        timers and cluster reactors with what is due now, then a scheduling
+        request if one is due), so the same inputs and clock give the same log.
         """
         for _ in range(max_rounds):
             before = await self.log.end_position()
             for runner in self.runners:
                 await runner.catch_up()
-            await self.timers.catch_up()
-            await self.timers.fire_due()
+            for reactor in (self.timers, *self.reactors):
+                await reactor.catch_up()
+                await reactor.act()
             if self.trigger is not None:
                 await self.trigger.catch_up()
                 if self.trigger.due:
@@ -81,16 +83,20 @@ class Pipeline:
                 return after
         raise RuntimeError(f"pipeline did not settle within {max_rounds} rounds")
 
+    def next_deadline(self) -> int | None:
+        """The earliest clock time at which a timer or the cluster has something due."""
+        deadlines = [d for r in (self.timers, *self.reactors) if (d := r.next_deadline()) is not None]
+        return min(deadlines, default=None)
+
     async def run(self) -> None:
         """Follow the log with every component until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             for runner in self.runners:
                 tasks.create_task(runner.run(), name=f"handler:{runner.name}")
-            tasks.create_task(self.timers.run(), name="timers")
+            for reactor in (self.timers, *self.reactors):
+                tasks.create_task(reactor.run(), name=reactor.name)
             if self.trigger is not None:
                 tasks.create_task(self.trigger.run(), name="scheduling-trigger")
-            for make in self.extra_tasks:
-                tasks.create_task(make(), name=getattr(make, "__name__", "task"))
 
 
 def build_pipeline(
@@ -100,7 +106,15 @@ def build_pipeline(
     handlers: Sequence[Handler],
     settings: Settings,
     is_relevant=None,
+    cluster: str = "none",
 ) -> Pipeline:
+    reactors: list[Reactor] = []
+    if cluster == "sim":
+        from eventbatch.sim.kubelet import SimKubelet
+
+        reactors.append(SimKubelet(log=log, clock=clock, startup_latency_ms=settings.sim_startup_ms))
+    elif cluster != "none":
+        raise ValueError(f"unknown cluster {cluster!r}: expected sim or none")
     return Pipeline(
         log=log,
         clock=clock,
@@ -116,6 +130,7 @@ def build_pipeline(
             if is_relevant is not None
             else None
         ),
+        reactors=reactors,
     )
 
 
@@ -130,6 +145,7 @@ async def open_pipeline(settings: Settings, *, clock: Clock | None = None) -> Pi
         handlers=default_handlers(settings),
         settings=settings,
         is_relevant=scheduling_relevance(),
+        cluster=settings.cluster,
     )
 
 

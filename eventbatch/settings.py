@@ -33,6 +33,7 @@ class Settings:
     log_format: str = "text"  # "text" | "json"
     debounce_ms: int = 50
     schedule_period_ms: int = 1000
+    sim_startup_ms: int = 1000  # simulated kubelet: bind -> running
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":

@@ -29,6 +29,7 @@ from schemas.events import NodeAdded, PodBound, PodGroupEnqueued, PodGroupUnsche
 from schemas.loaders import ManifestError, load_file
 from schemas.resources import Node
 
+HORIZON_MS = 3_600_000  # the demo stops after one virtual hour
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "demo"
 
 
@@ -78,6 +79,7 @@ async def _demo(args, settings) -> int:
             handlers=default_handlers(settings),
             settings=settings,
             is_relevant=scheduling_relevance(),
+            cluster="sim",
         )
         start = await log.end_position()
         observed = [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes]
@@ -86,7 +88,7 @@ async def _demo(args, settings) -> int:
         clock.advance_to(1_000)
         await log.append([Envelope.wrap(intent_for(j), recorded_at=clock.now()) for j in jobs])
         await pipeline.settle()
-        while (deadline := clock.next_deadline()) is not None and deadline <= 600_000:
+        while (deadline := pipeline.next_deadline()) is not None and deadline <= HORIZON_MS:
             clock.advance_to(deadline)
             await pipeline.settle()
 

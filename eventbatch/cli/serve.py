@@ -8,6 +8,7 @@ the timer service and the scheduling trigger until interrupted.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from eventbatch.app import open_pipeline
 from eventbatch.cli import CliError
@@ -19,9 +20,9 @@ def register(commands) -> None:
     serve = commands.add_parser("serve", help="run the handlers, timers and scheduler on the log")
     serve.add_argument(
         "--cluster",
-        choices=["none"],
-        default="none",
-        help="cluster adapter; 'none' runs the decision side only (no actuator)",
+        choices=["sim", "none"],
+        help="cluster adapter: 'sim' (simulated kubelet on the wall clock; the default, "
+        "env EVENTBATCH_CLUSTER) or 'none' (decisions only, no actuator)",
     )
     serve.add_argument("--scheduler-conf", help="Volcano scheduler conf file (actions, tiers)")
     serve.set_defaults(run=_serve)
@@ -29,9 +30,9 @@ def register(commands) -> None:
 
 async def _serve(args, settings) -> int:
     if args.scheduler_conf:
-        from dataclasses import replace
-
         settings = replace(settings, scheduler_conf=args.scheduler_conf)
+    if args.cluster:
+        settings = replace(settings, cluster=args.cluster)
     try:
         pipeline = await open_pipeline(settings)
     except (ValueError, OSError) as exc:
