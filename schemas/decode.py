@@ -120,6 +120,9 @@ def _quantity_text(value: Any, path: tuple[str | int, ...]) -> Any:
 class _Walker:
     """One pass over a raw mapping, producing what ``msgspec.convert`` accepts."""
 
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+
     def value(self, value: Any, t: mi.Type, path: tuple[str | int, ...], lenient: bool) -> Any:
         if isinstance(t, mi.AnyType):
             return value
@@ -174,7 +177,7 @@ class _Walker:
             if field is None:
                 if keeps_extra:
                     extra[key] = item
-                elif not lenient:
+                elif self.strict and not lenient:
                     raise DecodeError(format_path((*path, str(key))), "unknown field")
                 continue
             if item is None and not _nullable(field.type):
@@ -197,9 +200,20 @@ def _nullable(t: mi.Type) -> bool:
     )
 
 
-def decode(raw: Mapping[str, Any], cls: type[msgspec.Struct], *, path: tuple[str | int, ...] = ()) -> Any:
-    """``raw`` as an instance of ``cls``, or ``DecodeError`` naming the field."""
-    prepared = _Walker().struct(raw, _info(cls), path, lenient=False)
+def decode(
+    raw: Mapping[str, Any],
+    cls: type[msgspec.Struct],
+    *,
+    path: tuple[str | int, ...] = (),
+    strict: bool = True,
+) -> Any:
+    """``raw`` as an instance of ``cls``, or ``DecodeError`` naming the field.
+
+    ``strict=False`` ignores unknown fields everywhere (still keeping those of
+    containers and pod specs in ``extra``): for objects read back from an API
+    server that may run a newer Volcano than these types describe.
+    """
+    prepared = _Walker(strict).struct(raw, _info(cls), path, lenient=False)
     try:
         return msgspec.convert(prepared, cls)
     except msgspec.ValidationError as exc:
@@ -249,7 +263,9 @@ def to_manifest(obj: msgspec.Struct) -> dict[str, Any]:
     """``obj`` as the Kubernetes JSON object it stands for.
 
     ``extra`` fields are merged back into their container or pod spec, and a
-    top-level object always carries its ``apiVersion`` and ``kind``.
+    top-level object always carries its ``apiVersion`` and ``kind``. Typed
+    fields equal to their default (``args: []``, ``nodeSelector: {}``) are
+    left out, which Kubernetes reads the same way.
     """
     out = _merge_extra(msgspec.to_builtins(obj), _info(type(obj)))
     if getattr(obj, "api_version", "") and getattr(obj, "kind", ""):

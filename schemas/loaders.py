@@ -182,11 +182,14 @@ def decode_manifest(
     document: int = 1,
     path: tuple[str | int, ...] = (),
     admission: bool = True,
+    strict: bool = True,
 ) -> Manifest:
     """One parsed manifest mapping as an admitted object.
 
     With ``admission=False`` the object is returned exactly as decoded:
-    neither defaulted nor checked against Volcano's admission rules.
+    neither defaulted nor checked against Volcano's admission rules. With
+    ``strict=False`` unknown fields are ignored instead of refused (for
+    objects a newer API server wrote; see ``schemas.decode.decode``).
     """
     if not isinstance(raw, Mapping):
         raise ManifestError(
@@ -198,7 +201,7 @@ def decode_manifest(
     cls: type | None = None
     try:
         cls = _kind_of(raw)
-        obj = decode(raw, cls)
+        obj = decode(raw, cls, strict=strict)
     except DecodeError as exc:
         where = ".".join(p for p in (format_path(path), exc.path) if p).replace(".[", "[")
         raise ManifestError(
@@ -242,7 +245,9 @@ def admit(
 # --- text and files --------------------------------------------------------------
 
 
-def load_manifests(text: str, *, source: str = "<input>", admission: bool = True) -> list[Manifest]:
+def load_manifests(
+    text: str, *, source: str = "<input>", admission: bool = True, strict: bool = True
+) -> list[Manifest]:
     """Every manifest in ``text`` (YAML or JSON, one or many documents), in order."""
     out: list[Manifest] = []
     for number, doc in _documents(text, source):
@@ -252,18 +257,20 @@ def load_manifests(text: str, *, source: str = "<input>", admission: bool = True
                 raise ManifestError("expected a list", source=source, document=number, path="items")
             for i, item in enumerate(items):
                 out.append(
-                    decode_manifest(item, source=source, document=number, path=("items", i), admission=admission)
+                    decode_manifest(
+                        item, source=source, document=number, path=("items", i), admission=admission, strict=strict
+                    )
                 )
             continue
-        out.append(decode_manifest(doc, source=source, document=number, admission=admission))
+        out.append(decode_manifest(doc, source=source, document=number, admission=admission, strict=strict))
     return out
 
 
-def load_file(path: str | Path, *, admission: bool = True) -> list[Manifest]:
+def load_file(path: str | Path, *, admission: bool = True, strict: bool = True) -> list[Manifest]:
     """Every manifest in the file at ``path``; errors name the file."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"not UTF-8 text: {exc.reason}", source=str(path)) from None
-    return load_manifests(text, source=str(path), admission=admission)
+    return load_manifests(text, source=str(path), admission=admission, strict=strict)

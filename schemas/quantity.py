@@ -17,6 +17,7 @@ Units of a ``Resources`` map:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from fractions import Fraction
@@ -140,6 +141,8 @@ def parse_quantity(value: str | int | float, resource: str = "") -> int:
     Fractions of the unit round up, as Kubernetes rounds ``MilliValue()`` and
     ``Value()``: ``cpu: "100u"`` is 1 milli-CPU, ``memory: "0.5"`` is 1 byte.
     """
+    if type(value) is str:
+        return _parse_text(value, scale_of(resource), resource)
     if isinstance(value, bool):
         raise QuantityError(f"{value!r} is not a quantity")
     if isinstance(value, int):
@@ -154,10 +157,20 @@ def parse_quantity(value: str | int | float, resource: str = "") -> int:
         exact = _exact(value)
     else:
         raise QuantityError(f"{value!r} is not a quantity (expected a string or a number)")
-    amount = _ceil(exact * scale_of(resource))
+    return _scaled(exact, scale_of(resource), value, resource)
+
+
+def _scaled(exact: Fraction, scale: int, value: object, resource: str) -> int:
+    amount = _ceil(exact * scale)
     if not -_LIMIT <= amount < _LIMIT:
         raise QuantityError(f"{value!r} is too large for {resource or 'a quantity'}")
     return amount
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_text(text: str, scale: int, resource: str) -> int:
+    # Pod templates repeat the same few strings ("500m", "4Gi") endlessly.
+    return _scaled(_exact(text), scale, text, resource)
 
 
 def to_resources(d: Mapping[str, str | int | float]) -> Resources:

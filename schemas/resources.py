@@ -156,6 +156,8 @@ class TaskSpec(Base):
     depends_on: DependsOn | None = None
     max_retry: int = 0
     topology_policy: str = ""
+    # Volcano's network-topology partitioning of a task, carried as written.
+    partition_policy: dict[str, Any] | None = None
 
 
 class NetworkTopologySpec(Base):
@@ -241,6 +243,7 @@ class QueueSpec(Base):
     type: str = ""
     affinity: dict[str, Any] | None = None
     extend_clusters: list[dict[str, Any]] = []
+    dequeue_strategy: str = ""  # Volcano: "fifo" | "traverse"
 
 
 class QueueStatus(Base):
@@ -293,6 +296,7 @@ class PodGroupSpec(Base):
     priority_class_name: str = ""
     min_resources: dict[str, str] = {}
     network_topology: NetworkTopologySpec | None = None
+    sub_group_policy: list[dict[str, Any]] = []
 
 
 class PodGroupStatus(Base):

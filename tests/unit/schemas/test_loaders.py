@@ -335,3 +335,29 @@ def test_all_violations_are_reported():
     paths = [v.path for v in info.value.violations]
     assert "spec.maxRetry" in paths and "spec.tasks[0].replicas" in paths
     assert info.value.path == paths[0]
+
+
+def test_non_strict_ignores_unknown_fields_from_a_newer_server():
+    doc = yaml.safe_load(examples.MPI_JOB)
+    doc["spec"]["someFutureField"] = {"x": 1}
+    doc["spec"]["tasks"][0]["anotherOne"] = True
+    with pytest.raises(ManifestError, match=r"spec\.tasks\[0\]\.anotherOne: unknown field"):
+        load_manifests(json.dumps(doc))
+    (job,) = load_manifests(json.dumps(doc), strict=False)
+    assert job.spec.tasks[0].name == "mpimaster"
+    assert job.spec.tasks[1].template.spec.containers[0].extra == {"workingDir": "/home"}
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: q}\nspec: {dequeueStrategy: traverse}\n",
+         "dequeue_strategy", "traverse"),
+        ("apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata: {name: g}\n"
+         "spec: {subGroupPolicy: [{name: s, subGroupSize: 2}]}\n", "sub_group_policy", [{"name": "s", "subGroupSize": 2}]),
+    ],
+    ids=["queue-dequeue-strategy", "pod-group-sub-group-policy"],
+)
+def test_newer_volcano_fields_are_kept(text, field, value):
+    (obj,) = load_manifests(text)
+    assert getattr(obj.spec, field) == value
