@@ -1,0 +1,116 @@
+"""The job controller: Volcano Job semantics as a pure handler over the log.
+
+Where it sits: one of the handlers the runtime drives (``handlers.base``).
+Its state is the jobs projection (``projections.jobs``); for each event it
+finds the job concerned, opens a ``Draft`` over a private copy of that job
+and routes the event: intents to ``intents``, pod observations through the
+lifecycle ``policies`` into the state machine (``states``), the scheduler's
+PodGroup decisions and timer firings likewise. Whatever changed, it then
+cancels timers that no longer apply and arms PodPending timeouts for new
+pods. The decisions come back as one list, in the order they were taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from handlers.job import intents
+from handlers.job.draft import SYNC, Draft
+from handlers.job.policies import apply_policies, pod_request
+from handlers.job.states import execute
+from handlers.job.timers import settle_timers
+from projections.jobs import HANDLER, JobsState, fold, initial_state, owner_of
+from schemas.envelope import Envelope
+from schemas.events import (
+    JobCommandIssued,
+    JobDeleteRequested,
+    JobRemoved,
+    JobSubmitted,
+    JobUpdated,
+    JobUpdateRefused,
+    PodCreated,
+    PodDeleted,
+    PodEvicted,
+    PodFailed,
+    PodGroupEnqueued,
+    PodGroupPhaseChanged,
+    PodReady,
+    PodRestarted,
+    PodStarted,
+    PodSucceeded,
+    PodUnknown,
+    TimerFired,
+)
+from schemas.events.base import Event
+
+
+def _pod_event(d: Draft, env: Envelope) -> None:
+    apply_policies(d, pod_request(d, env))
+
+
+def _sync(d: Draft, env: Envelope) -> None:
+    execute(d, SYNC)
+
+
+ROUTES: dict[type, Callable[[Draft, Envelope], None]] = {
+    JobSubmitted: intents.on_submitted,
+    JobUpdated: intents.on_updated,
+    JobCommandIssued: intents.on_command,
+    JobDeleteRequested: intents.on_delete,
+    TimerFired: intents.on_timer,
+    PodGroupEnqueued: _sync,
+    PodGroupPhaseChanged: _sync,
+    PodCreated: _pod_event,
+    PodStarted: _pod_event,
+    PodReady: _pod_event,
+    PodSucceeded: _pod_event,
+    PodFailed: _pod_event,
+    PodRestarted: _pod_event,
+    PodEvicted: _pod_event,
+    PodUnknown: _pod_event,
+    PodDeleted: _pod_event,
+}
+
+
+class JobHandler:
+    """Decides pods, PodGroups, phases, timers and plugin resources for Volcano Jobs."""
+
+    name = HANDLER
+
+    def initial(self) -> JobsState:
+        return initial_state()
+
+    def fold(self, state: JobsState, envelope: Envelope) -> JobsState:
+        return fold(state, envelope)
+
+    def decide(self, state: JobsState, envelope: Envelope) -> list[Event]:
+        route = ROUTES.get(type(envelope.payload))
+        if route is None:
+            return []
+        ev = envelope.payload
+        key = owner_of(state, ev)
+        if isinstance(ev, PodDeleted) and key is None:
+            key = _deleted_owner(state, envelope)
+        record = state.jobs.get(key) if key else None
+        if record is None:
+            return _unknown_job(ev)
+        draft = Draft(state=state, trigger=envelope, job=record.clone())
+        route(draft, envelope)
+        if not any(isinstance(e, JobRemoved) for e in draft.decisions):
+            settle_timers(draft)
+        return draft.decisions
+
+
+def _deleted_owner(state: JobsState, envelope: Envelope) -> str | None:
+    """The job whose pod this PodDeleted removed (the fold dropped it from the index)."""
+    if state.deleted_owner is not None and state.deleted_owner[0] == envelope.position:
+        return state.deleted_owner[1]
+    return None
+
+
+def _unknown_job(ev: Event) -> list[Event]:
+    if isinstance(ev, JobCommandIssued):
+        return [intents.refusal(ev.job, ev, f"job {ev.job} not found")]
+    if isinstance(ev, JobUpdated):
+        return [JobUpdateRefused(job=ev.job, reason=f"job {ev.job} not found")]
+    return []

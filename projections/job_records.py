@@ -1,0 +1,211 @@
+"""The per-job read model the job controller decides on: jobs, their pods, timers.
+
+Where it sits: ``projections.jobs`` folds the log into these records; the job
+lifecycle handler (``handlers.job``) reads them, and folds its own decisions
+into a private copy (``JobRecord.clone``) while it works out a batch. The pod
+counts here are Volcano's: a pod asked to be deleted counts as Terminating,
+whatever phase it was in; a pod the controller requested but the cluster has
+not reported yet counts as Pending.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from schemas.resources import Job, Resources, TaskSpec
+
+# Job phases (Volcano's names).
+PENDING = "Pending"
+ABORTING = "Aborting"
+ABORTED = "Aborted"
+RUNNING = "Running"
+RESTARTING = "Restarting"
+COMPLETING = "Completing"
+COMPLETED = "Completed"
+TERMINATING = "Terminating"
+TERMINATED = "Terminated"
+FAILED = "Failed"
+
+FINAL_PHASES = frozenset({COMPLETED, FAILED, TERMINATED})
+LIVE_PHASES = frozenset({PENDING, RUNNING})
+
+# Pod phases (Kubernetes' names).
+POD_PENDING = "Pending"
+POD_RUNNING = "Running"
+POD_SUCCEEDED = "Succeeded"
+POD_FAILED = "Failed"
+POD_UNKNOWN = "Unknown"
+POD_PHASES = (POD_PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED, POD_UNKNOWN)
+
+
+@dataclass
+class PodRecord:
+    """One incarnation of an indexed pod, from its request to its deletion."""
+
+    key: str  # namespace/name
+    name: str
+    task: str
+    index: int
+    version: int  # the job version the pod was created for
+    incarnation: int  # log position of the trigger that requested it
+    requests: Resources = field(default_factory=dict)
+    phase: str = POD_PENDING
+    since: int = 0  # recorded_at of the last phase change
+    created: bool = False
+    node: str = ""
+    ready: bool = False
+    terminating: bool = False
+    evicted: bool = False
+    restarts: int = 0
+    exit_code: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in (POD_SUCCEEDED, POD_FAILED)
+
+
+@dataclass
+class TimerRecord:
+    """A timer the controller armed and has not seen fire or cancelled."""
+
+    timer: str
+    fire_at: int
+    purpose: str  # "ttl" or "policy"
+    event: str = ""
+    pod: str = ""  # pod key for a policy timer
+    incarnation: int = 0
+    action: str = ""
+    fired_position: int = -1  # position of its TimerFired, once it fired
+
+
+@dataclass
+class Counts:
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    terminating: int = 0
+    unknown: int = 0
+
+
+@dataclass
+class JobRecord:
+    key: str
+    manifest: Job
+    submitted_position: int
+    submitted_at: int
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    transition_at: int = 0
+    phase_action: str = ""  # the action that caused the current phase
+    phase_task: str = ""  # the task it targeted, for RestartTask/RestartPod
+    retry_count: int = 0
+    version: int = 0
+    task_retries: dict[str, int] = field(default_factory=dict)
+    podgroup: str = ""
+    podgroup_created: bool = False
+    enqueued: bool = False
+    pods: dict[str, PodRecord] = field(default_factory=dict)
+    timers: dict[str, TimerRecord] = field(default_factory=dict)
+    commands: dict[str, int] = field(default_factory=dict)  # command id -> first position
+    conditions: list[tuple[str, int]] = field(default_factory=list)
+    running_since: int | None = None
+    finished_at: int | None = None
+    resources: dict[str, str] = field(default_factory=dict)  # "kind/ns/name" -> plugin
+    last_update_position: int = -1
+    last_update_problems: list[str] = field(default_factory=list)
+    previous_manifest: Job | None = None
+    last_deleted: tuple[int, PodRecord] | None = None  # (position, pod) of the last PodDeleted
+
+    def clone(self) -> "JobRecord":
+        """A copy the handler may change freely (manifests are immutable)."""
+        return dataclasses.replace(
+            self,
+            task_retries=dict(self.task_retries),
+            pods={k: dataclasses.replace(p) for k, p in self.pods.items()},
+            timers={k: dataclasses.replace(t) for k, t in self.timers.items()},
+            commands=dict(self.commands),
+            conditions=list(self.conditions),
+            resources=dict(self.resources),
+            last_update_problems=list(self.last_update_problems),
+        )
+
+    @property
+    def namespace(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split("/", 1)[1]
+
+    def task(self, name: str) -> TaskSpec | None:
+        for task in self.manifest.spec.tasks:
+            if task.name == name:
+                return task
+        return None
+
+    def total_replicas(self) -> int:
+        return sum(t.replicas for t in self.manifest.spec.tasks)
+
+    def pods_of(self, task: str) -> list[PodRecord]:
+        return [p for p in self.pods.values() if p.task == task]
+
+    def counts(self, task: str | None = None) -> Counts:
+        """Volcano's pod counts for the whole job, or for one task."""
+        c = Counts()
+        for pod in self.pods.values():
+            if task is not None and pod.task != task:
+                continue
+            if pod.terminating:
+                c.terminating += 1
+            elif pod.phase == POD_PENDING:
+                c.pending += 1
+            elif pod.phase == POD_RUNNING:
+                c.running += 1
+            elif pod.phase == POD_SUCCEEDED:
+                c.succeeded += 1
+            elif pod.phase == POD_FAILED:
+                c.failed += 1
+            else:
+                c.unknown += 1
+        return c
+
+    def task_phase_counts(self) -> dict[str, dict[str, int]]:
+        """Pods per task per pod phase (terminating pods left out), tasks in spec order."""
+        out: dict[str, dict[str, int]] = {}
+        for task in self.manifest.spec.tasks:
+            phases: dict[str, int] = {}
+            for pod in self.pods_of(task.name):
+                if not pod.terminating:
+                    phases[pod.phase] = phases.get(pod.phase, 0) + 1
+            if phases:
+                out[task.name] = {p: phases[p] for p in POD_PHASES if p in phases}
+        return out
+
+
+def task_min_available(task: TaskSpec) -> int:
+    """A task's own minimum: its ``minAvailable``, or all its replicas."""
+    return task.replicas if task.min_available is None else task.min_available
+
+
+@dataclass
+class JobsState:
+    """Everything the job controller knows, folded from the log."""
+
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    pod_owner: dict[str, str] = field(default_factory=dict)  # pod key -> job key
+    podgroup_owner: dict[str, str] = field(default_factory=dict)
+    timer_owner: dict[str, str] = field(default_factory=dict)
+    priority_classes: dict[str, int] = field(default_factory=dict)
+    global_default_priority: int = 0
+    answered: set[tuple[int, int]] = field(default_factory=set)  # (trigger, index)
+    deleted_owner: tuple[int, str] | None = None  # (position, job) of the last PodDeleted folded
+    ignored: int = 0  # stale or duplicate events, counted
+    now: int = 0  # recorded_at of the latest event folded
+
+    def priority_of(self, class_name: str) -> int:
+        if not class_name:
+            return self.global_default_priority
+        return self.priority_classes.get(class_name, 0)

@@ -1,0 +1,236 @@
+"""The jobs projection: folds the log into the state the job controller decides on.
+
+Where it sits: between the log and the job lifecycle handler
+(``handlers.job``), and behind ``job_status`` (the Volcano ``JobStatus`` of a
+job at any position). It folds the intents (``JobSubmitted``, ``JobUpdated``,
+``JobCommandIssued``), the controller's own decisions (phase changes, pod
+requests and deletions, timers), the scheduler's decisions
+(``PodGroupEnqueued``, ``PodGroupPhaseChanged``, ``PodBound``), pod
+observations, timer firings and priority classes. One small function per
+event type; events about pods or jobs it does not know are ignored and
+counted in ``JobsState.ignored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from projections.job_apply import DECISIONS, OBSERVATIONS, apply_decision, apply_pod_event
+from projections.job_records import FINAL_PHASES, JobRecord, JobsState
+from projections.job_status import job_status
+from projections.job_update import update_problems
+from schemas.envelope import Envelope
+from schemas.events import (
+    JobCommandIssued,
+    JobRemoved,
+    JobSubmitted,
+    JobUpdated,
+    PodDeleted,
+    PodGroupCreated,
+    PodGroupEnqueued,
+    PodGroupPhaseChanged,
+    PodRequested,
+    PriorityClassAdded,
+    PriorityClassRemoved,
+    TimerCancelled,
+    TimerFired,
+    TimerScheduled,
+)
+from schemas.events.base import Event
+from schemas.resources import Command, key_of
+
+HANDLER = "job-controller"
+
+__all__ = ["HANDLER", "JobsState", "command_id", "fold", "initial_state", "job_status", "owner_of"]
+
+
+def initial_state() -> JobsState:
+    return JobsState()
+
+
+def command_id(command: Command) -> str:
+    """A Command runs at most once; this is what identifies it."""
+    return command.metadata.uid or key_of(command.metadata)
+
+
+def owner_of(state: JobsState, event: Event) -> str | None:
+    """The key of the job an event concerns, if the projection knows it."""
+    if hasattr(event, "podgroup") and not hasattr(event, "manifest"):
+        return state.podgroup_owner.get(event.podgroup)  # type: ignore[attr-defined]
+    if hasattr(event, "pod") and not isinstance(event, PodRequested):
+        return state.pod_owner.get(event.pod)  # type: ignore[attr-defined]
+    if isinstance(event, TimerFired):
+        return state.timer_owner.get(event.timer)
+    return getattr(event, "job", None) or getattr(event, "owner", None)
+
+
+def fold(state: JobsState, env: Envelope) -> JobsState:
+    state.now = max(state.now, env.recorded_at)
+    cause = env.causation
+    if cause is not None and cause.handler == HANDLER:
+        mark = (cause.position, cause.index)
+        if mark in state.answered:
+            state.ignored += 1
+            return state
+        state.answered.add(mark)
+    fn = _FOLDS.get(type(env.payload))
+    if fn is not None:
+        fn(state, env)
+    return state
+
+
+# --- intents ---------------------------------------------------------------------
+
+
+def _submitted(state: JobsState, env: Envelope) -> None:
+    ev: JobSubmitted = env.payload  # type: ignore[assignment]
+    if ev.job in state.jobs:
+        state.ignored += 1
+        return
+    state.jobs[ev.job] = JobRecord(
+        key=ev.job, manifest=ev.manifest, submitted_position=env.position, submitted_at=env.recorded_at
+    )
+
+
+def _updated(state: JobsState, env: Envelope) -> None:
+    ev: JobUpdated = env.payload  # type: ignore[assignment]
+    rec = state.jobs.get(ev.job)
+    if rec is None:
+        return
+    if rec.phase in FINAL_PHASES:
+        problems = [f"job {ev.job} is {rec.phase}; a finished job cannot be updated"]
+    else:
+        problems = update_problems(rec.manifest, ev.manifest)
+    rec.last_update_position = env.position
+    rec.last_update_problems = problems
+    if not problems:
+        rec.previous_manifest = rec.manifest
+        rec.manifest = ev.manifest
+
+
+def _command(state: JobsState, env: Envelope) -> None:
+    ev: JobCommandIssued = env.payload  # type: ignore[assignment]
+    rec = state.jobs.get(ev.job)
+    if rec is not None:
+        rec.commands.setdefault(command_id(ev.command), env.position)
+
+
+def _priority_added(state: JobsState, env: Envelope) -> None:
+    ev: PriorityClassAdded = env.payload  # type: ignore[assignment]
+    state.priority_classes[ev.name] = ev.value
+    if ev.global_default:
+        state.global_default_priority = ev.value
+
+
+def _priority_removed(state: JobsState, env: Envelope) -> None:
+    state.priority_classes.pop(env.payload.name, None)  # type: ignore[attr-defined]
+
+
+# --- the scheduler's decisions and the cluster's observations ---------------------------
+
+
+def _enqueued(state: JobsState, env: Envelope) -> None:
+    rec = _job_of(state, env.payload)
+    if rec is not None:
+        rec.enqueued = True
+
+
+def _podgroup_phase(state: JobsState, env: Envelope) -> None:
+    ev: PodGroupPhaseChanged = env.payload  # type: ignore[assignment]
+    rec = _job_of(state, ev)
+    if rec is None:
+        return
+    if ev.phase == "Pending":
+        rec.enqueued = False
+    elif ev.phase in ("Inqueue", "Running"):
+        rec.enqueued = True
+
+
+def _pod_event(state: JobsState, env: Envelope) -> None:
+    rec = _job_of(state, env.payload)
+    pod = apply_pod_event(rec, env.payload, env.recorded_at) if rec is not None else None
+    if rec is None or pod is None:
+        state.ignored += 1
+        return
+    if isinstance(env.payload, PodDeleted):
+        state.pod_owner.pop(env.payload.pod, None)
+        rec.last_deleted = (env.position, pod)
+        state.deleted_owner = (env.position, rec.key)
+
+
+def _timer_fired(state: JobsState, env: Envelope) -> None:
+    ev: TimerFired = env.payload  # type: ignore[assignment]
+    rec = _job_of(state, ev)
+    timer = rec.timers.get(ev.timer) if rec is not None else None
+    if timer is None or timer.fired_position >= 0:
+        state.ignored += 1
+        return
+    timer.fired_position = env.position
+
+
+# --- the controller's own decisions ------------------------------------------------
+
+
+def _decision(state: JobsState, env: Envelope) -> None:
+    ev = env.payload
+    rec = state.jobs.get(ev.job)  # type: ignore[attr-defined]
+    if rec is None:
+        state.ignored += 1
+        return
+    trigger = env.causation.position if env.causation is not None else env.position
+    apply_decision(rec, ev, env.recorded_at, trigger)
+    if isinstance(ev, PodRequested):
+        state.pod_owner[ev.pod] = rec.key
+    elif isinstance(ev, PodGroupCreated):
+        state.podgroup_owner[ev.podgroup] = rec.key
+    elif isinstance(ev, TimerScheduled):
+        state.timer_owner[ev.timer] = rec.key
+
+
+def _timer_decision(state: JobsState, env: Envelope) -> None:
+    ev = env.payload
+    rec = state.jobs.get(ev.owner)  # type: ignore[attr-defined]
+    if rec is None:
+        return
+    apply_decision(rec, ev, env.recorded_at, env.position)
+    if isinstance(ev, TimerScheduled):
+        state.timer_owner[ev.timer] = rec.key
+    else:
+        state.timer_owner.pop(ev.timer, None)  # type: ignore[attr-defined]
+
+
+def _removed(state: JobsState, env: Envelope) -> None:
+    rec = state.jobs.pop(env.payload.job, None)  # type: ignore[attr-defined]
+    if rec is None:
+        return
+    for key in rec.pods:
+        state.pod_owner.pop(key, None)
+    for timer in rec.timers:
+        state.timer_owner.pop(timer, None)
+    if rec.podgroup:
+        state.podgroup_owner.pop(rec.podgroup, None)
+
+
+def _job_of(state: JobsState, event: Event) -> JobRecord | None:
+    key = owner_of(state, event)
+    return state.jobs.get(key) if key else None
+
+
+_FOLDS: dict[type, Callable[[JobsState, Envelope], None]] = {
+    JobSubmitted: _submitted,
+    JobUpdated: _updated,
+    JobCommandIssued: _command,
+    JobRemoved: _removed,
+    PriorityClassAdded: _priority_added,
+    PriorityClassRemoved: _priority_removed,
+    PodGroupEnqueued: _enqueued,
+    PodGroupPhaseChanged: _podgroup_phase,
+    TimerFired: _timer_fired,
+    PodDeleted: _pod_event,
+}
+for _type in OBSERVATIONS:
+    _FOLDS[_type] = _pod_event
+for _type in DECISIONS:
+    _FOLDS[_type] = _decision
+_FOLDS[TimerScheduled] = _timer_decision
+_FOLDS[TimerCancelled] = _timer_decision
