@@ -81,7 +81,11 @@ def check_name(
     pattern, kind = (_SUBDOMAIN, "RFC 1123 subdomain") if subdomain else (_LABEL, "RFC 1123 label")
     if not pattern.fullmatch(name):
         allowed = "lowercase letters, digits, '-' and '.'" if subdomain else "lowercase letters, digits and '-'"
-        c.add(at, f"{name!r} is not a valid {what}: a {kind} has only {allowed}, and starts and ends with a letter or digit")
+        c.add(
+            at,
+            f"{name!r} is not a valid {what}: a {kind} has only {allowed}, "
+            "and starts and ends with a letter or digit",
+        )
         return False
     if len(name) > limit:
         c.add(at, f"{name!r} is {len(name)} characters long, more than the {limit} allowed for a {what}")
@@ -144,7 +148,11 @@ def check_policies(c: Checker, at: Path, policies: Sequence[LifecyclePolicy]) ->
                     continue  # repeated inside one policy: harmless, as in Volcano
                 in_this_policy.add(event)
                 if event in INTERNAL_EVENTS:
-                    c.add(where, f"event {event!r} is internal and cannot be used in a policy (valid: {', '.join(POLICY_EVENTS)})")
+                    c.add(
+                        where,
+                        f"event {event!r} is internal and cannot be used in a policy "
+                        f"(valid: {', '.join(POLICY_EVENTS)})",
+                    )
                 elif event not in POLICY_EVENTS:
                     c.add(where, f"unknown event {event!r} (valid: {', '.join(POLICY_EVENTS)})")
                 elif event in events_at:
@@ -213,7 +221,10 @@ def check_dependencies(c: Checker, tasks: Sequence[TaskSpec]) -> None:
                 edges.setdefault(task.name, []).append(dep)
     cycle = _find_cycle(edges, [t.name for t in tasks])
     if cycle:
-        c.add(("spec", "tasks", index[cycle[0]], "dependsOn"), f"tasks depend on each other in a cycle: {' -> '.join(cycle)}")
+        c.add(
+            ("spec", "tasks", index[cycle[0]], "dependsOn"),
+            f"tasks depend on each other in a cycle: {' -> '.join(cycle)}",
+        )
 
 
 def _find_cycle(edges: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[str]:
@@ -251,7 +262,8 @@ def _find_cycle(edges: Mapping[str, Sequence[str]], order: Sequence[str]) -> lis
 def _check_container(c: Checker, at: Path, container: Container, names: dict[str, Path]) -> tuple[dict, dict]:
     if check_name(c, (*at, "name"), container.name, what="container name"):
         if container.name in names:
-            c.add((*at, "name"), f"duplicate container name {container.name!r}, also {format_path(names[container.name])}")
+            also = format_path(names[container.name])
+            c.add((*at, "name"), f"duplicate container name {container.name!r}, also {also}")
         else:
             names[container.name] = (*at, "name")
     if not container.image:
@@ -290,7 +302,11 @@ def _check_pinned(c: Checker, at: Path, requests: dict[str, int], limits: dict[s
     """A NUMA topology policy needs a Guaranteed pod with whole CPUs."""
     for name in ("cpu", "memory"):
         if name not in limits or requests.get(name) != limits[name]:
-            c.add(at, f"topologyPolicy {policy!r} needs a Guaranteed pod: cpu and memory limits set and requests equal to them")
+            c.add(
+                at,
+                f"topologyPolicy {policy!r} needs a Guaranteed pod: "
+                "cpu and memory limits set and requests equal to them",
+            )
             return
     if requests["cpu"] % 1000:
         c.add((*at, "requests", "cpu"), f"topologyPolicy {policy!r} needs a whole number of CPUs")

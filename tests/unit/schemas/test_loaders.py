@@ -361,3 +361,39 @@ def test_non_strict_ignores_unknown_fields_from_a_newer_server():
 def test_newer_volcano_fields_are_kept(text, field, value):
     (obj,) = load_manifests(text)
     assert getattr(obj.spec, field) == value
+
+
+# --- property: anything unknown in a container or pod spec survives ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# Typed fields, and hostNetwork (defaulting adds a dnsPolicy next to it).
+_NOT_EXTRA = {
+    "name", "image", "command", "args", "env", "ports", "volumeMounts", "resources", "containers", "initContainers",
+    "nodeSelector", "tolerations", "affinity", "priorityClassName", "priority", "runtimeClassName", "schedulerName",
+    "restartPolicy", "nodeName", "hostname", "subdomain", "volumes", "hostNetwork",
+}
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_UNKNOWN = st.dictionaries(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", min_size=1, max_size=12).filter(lambda k: k not in _NOT_EXTRA),
+    _JSON,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(container_extra=_UNKNOWN, spec_extra=_UNKNOWN)
+def test_unknown_pod_template_fields_round_trip(container_extra, spec_extra):
+    template = {
+        "spec": {
+            **spec_extra,
+            "containers": [{**container_extra, "name": "c", "image": "busybox"}],
+        }
+    }
+    (job,) = load_manifests(json.dumps(job_with_template(template)))
+    assert to_manifest(job.spec.tasks[0].template) == template
