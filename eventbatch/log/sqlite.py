@@ -130,18 +130,32 @@ class SqliteLog(EventLog):
     async def _locked_insert(self, records: list[bytes]) -> int:
         async with self._write_lock:
             writer = self._connected(self._writer)
-            await writer.execute("BEGIN IMMEDIATE")
-            try:
-                ((start,),) = await writer.execute_fetchall("SELECT COALESCE(MAX(position) + 1, 0) FROM events")
-                await writer.executemany(
-                    "INSERT INTO events (position, data) VALUES (?, ?)",
-                    [(start + i, record) for i, record in enumerate(records)],
+            if len(records) == 1:
+                # One statement is one transaction, and a writing statement
+                # takes the write lock before it reads the tail.
+                ((start,),) = await writer.execute_fetchall(
+                    "INSERT INTO events (position, data) "
+                    "SELECT COALESCE(MAX(position) + 1, 0), ? FROM events RETURNING position",
+                    (records[0],),
                 )
-                await writer.execute("COMMIT")
-            except BaseException:
-                await writer.execute("ROLLBACK")
-                raise
+            else:
+                start = await self._insert_many(writer, records)
         self._notify()
+        return start
+
+    @staticmethod
+    async def _insert_many(writer: aiosqlite.Connection, records: list[bytes]) -> int:
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            ((start,),) = await writer.execute_fetchall("SELECT COALESCE(MAX(position) + 1, 0) FROM events")
+            await writer.executemany(
+                "INSERT INTO events (position, data) VALUES (?, ?)",
+                [(start + i, record) for i, record in enumerate(records)],
+            )
+            await writer.execute("COMMIT")
+        except BaseException:
+            await writer.execute("ROLLBACK")
+            raise
         return start
 
     async def set_consumer_position(self, name: str, position: int) -> None:
@@ -165,31 +179,46 @@ class SqliteLog(EventLog):
 
     async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
         position = from_position
-        while True:
-            changed = self._changed
-            rows = await self._connected(self._reader).execute_fetchall(
+        pending: asyncio.Future[list] | None = None
+        try:
+            while True:
+                if pending is None:
+                    changed, pending = self._changed, self._query(position)
+                rows = await pending
+                pending = None
+                if rows:
+                    position = rows[-1][0] + 1
+                full = len(rows) == self.chunk
+                if full:  # fetch the next chunk while this one is decoded
+                    changed, pending = self._changed, self._query(position)
+                for offset, data in rows:
+                    item = decode(offset, data)
+                    if type(item) is Envelope:
+                        self.stats.read += 1
+                        yield item
+                    else:
+                        await self._skip(item)
+                if full:
+                    continue
+                if not follow:
+                    return
+                try:
+                    await asyncio.wait_for(changed.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+                if self._stopped:
+                    return
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    def _query(self, position: int) -> "asyncio.Future[list]":
+        return asyncio.ensure_future(
+            self._connected(self._reader).execute_fetchall(
                 "SELECT position, data FROM events WHERE position >= ? ORDER BY position LIMIT ?",
                 (position, self.chunk),
             )
-            for offset, data in rows:
-                item = decode(offset, data)
-                if type(item) is Envelope:
-                    self.stats.read += 1
-                    yield item
-                else:
-                    await self._skip(item)
-            if rows:
-                position = rows[-1][0] + 1
-            if len(rows) == self.chunk:
-                continue
-            if not follow:
-                return
-            try:
-                await asyncio.wait_for(changed.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-            if self._stopped:
-                return
+        )
 
     async def end_position(self) -> int:
         ((end,),) = await self._connected(self._reader).execute_fetchall(

@@ -1,0 +1,214 @@
+"""Event log throughput, each figure next to the limit it is bounded by.
+
+Where it sits: a benchmark of the ``EventLog`` backends (memory, sqlite,
+kafka). It appends realistic events (``PodRequested`` with a full pod
+manifest, ``PodBound``, ``PodStarted``) in batches of 100 and of 1, reads the
+whole log back, and prints events per second as a ratio of what the layer
+underneath does alone on the same events in the same run: msgspec encoding
+and decoding, and aiokafka producing and consuming the same encoded bytes on
+the same broker.
+
+    python bench/log_throughput.py [--events N] [--kafka HOST:PORT]
+
+Without ``--kafka`` a local tansu broker is started for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+
+from eventbatch.log.codec import encode  # noqa: E402
+from eventbatch.log.factory import open_log  # noqa: E402
+from eventbatch.log.port import EventLog  # noqa: E402
+from schemas.envelope import Causation, Envelope  # noqa: E402
+from schemas.events import AnyEvent  # noqa: E402
+from tests.support.broker import TansuBroker  # noqa: E402
+from tests.support.events import mixed_batch  # noqa: E402
+
+
+class RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """The record decoded in one pass, with no per-tag dispatch: the decode limit."""
+
+    type: str
+    key: str
+    recorded_at: int
+    payload: AnyEvent  # type: ignore[valid-type]
+    causation: Causation | None = None
+    correlation: str = ""
+    version: int = 1
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def line(label: str, value: float, limit_label: str, limit: float) -> str:
+    return f"{label:<34} {value:>11,.0f} ev/s  = {value / limit:5.2f} x {limit_label} ({limit:,.0f} ev/s)"
+
+
+def measure_codec(events: list[Envelope]) -> tuple[float, float, list[bytes]]:
+    encoder = msgspec.json.Encoder()
+    decoder = msgspec.json.Decoder(RawEnvelope)
+    for envelope in events[:300]:  # warm msgspec's per-type caches for both sides
+        decoder.decode(encode(envelope))
+        encoder.encode(envelope)
+    records = [encode(e) for e in events]  # the bytes the log stores
+    encode_rate = decode_rate = 0.0
+    for _ in range(3):  # best of three: the limit, not a noisy draw
+        start = time.perf_counter()
+        for envelope in events:
+            encoder.encode(envelope)
+        encode_rate = max(encode_rate, rate(len(events), time.perf_counter() - start))
+        start = time.perf_counter()
+        for record in records:
+            decoder.decode(record)
+        decode_rate = max(decode_rate, rate(len(records), time.perf_counter() - start))
+    return encode_rate, decode_rate, records
+
+
+async def timed(work: Callable[[], Awaitable[int]]) -> float:
+    start = time.perf_counter()
+    count = await work()
+    return rate(count, time.perf_counter() - start)
+
+
+async def measure_log(log: EventLog, events: list[Envelope], singles: int) -> dict[str, float]:
+    async def append_batches() -> int:
+        for i in range(0, len(events), 100):
+            await log.append(events[i : i + 100])
+        return len(events)
+
+    async def append_singles() -> int:
+        for envelope in events[:singles]:
+            await log.append([envelope])
+        return singles
+
+    async def read_all() -> int:
+        count = 0
+        async for _ in log.read(0):
+            count += 1
+        assert count == len(events) + singles, count
+        return count
+
+    return {
+        "append (batch 100)": await timed(append_batches),
+        "append (batch 1)": await timed(append_singles),
+        "read": max([await timed(read_all), await timed(read_all)]),
+    }
+
+
+async def measure_raw_kafka(bootstrap: str, records: list[bytes], singles: int) -> dict[str, float]:
+    topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    tp = TopicPartition(topic, 0)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False,
+        max_batch_size=64 * 2**20, max_request_size=65 * 2**20,
+    )
+    await producer.start()
+    try:
+        async def produce_batches() -> int:
+            for i in range(0, len(records), 100):
+                builder = producer.create_batch()
+                for record in records[i : i + 100]:
+                    builder.append(key=None, value=record, timestamp=None)
+                builder.close()
+                await (await producer.send_batch(builder, topic, partition=0))
+            return len(records)
+
+        async def produce_singles() -> int:
+            for record in records[:singles]:
+                builder = producer.create_batch()
+                builder.append(key=None, value=record, timestamp=None)
+                builder.close()
+                await (await producer.send_batch(builder, topic, partition=0))
+            return singles
+
+        produced = await timed(produce_batches)
+        produced_one = await timed(produce_singles)
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        fetch_max_bytes=64 * 2**20, max_partition_fetch_bytes=16 * 2**20, fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        async def consume() -> int:
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            count, total = 0, len(records) + singles
+            while count < total:
+                fetched = await consumer.getmany(tp, timeout_ms=100, max_records=10_000)
+                count += len(fetched.get(tp, ()))
+            return count
+
+        consumed = max([await timed(consume), await timed(consume)])
+    finally:
+        await consumer.stop()
+    return {"produce (batch 100)": produced, "produce (batch 1)": produced_one, "consume": consumed}
+
+
+async def run(events_count: int, singles: int, bootstrap: str | None) -> list[str]:
+    events = mixed_batch("bench", events_count)
+    size = sum(len(encode(e)) for e in events) / len(events)
+    encode_rate, decode_rate, records = measure_codec(events)
+    out = [
+        f"{events_count:,} events (mean {size:,.0f} bytes encoded), appended in batches of 100, "
+        f"then {singles:,} more one by one; read = the whole log (best of 2)",
+        line("raw msgspec encode", encode_rate, "itself", encode_rate),
+        line("raw msgspec decode", decode_rate, "itself", decode_rate),
+    ]
+    with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
+        if bootstrap is None:
+            bootstrap = stack.enter_context(TansuBroker()).bootstrap
+        urls = {
+            "memory": "memory://",
+            "sqlite": f"sqlite://{directory}/events.db",
+            "kafka": f"kafka://{bootstrap}/bench-{uuid.uuid4().hex[:8]}",
+        }
+        raw = await measure_raw_kafka(bootstrap, records, singles)
+        out += [line(f"raw aiokafka {name}", value, "itself", value) for name, value in raw.items()]
+        for backend, url in urls.items():
+            async with open_log(url) as log:
+                figures = await measure_log(log, events, singles)
+            for name, value in figures.items():
+                label = f"{backend} {name}"
+                if name == "read":
+                    out.append(line(label, value, "raw msgspec decode", decode_rate))
+                else:
+                    out.append(line(label, value, "raw msgspec encode", encode_rate))
+                if backend == "kafka":
+                    limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
+                    out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events appended in batches of 100")
+    parser.add_argument("--singles", type=int, default=2_000, help="events appended one per batch")
+    parser.add_argument("--kafka", metavar="BOOTSTRAP", help="use this broker instead of starting tansu")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    for text in asyncio.run(run(args.events, args.singles, args.kafka)):
+        print(text, flush=True)
+    print(f"({time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
