@@ -96,10 +96,34 @@ def check_name(
 # --- quantities --------------------------------------------------------------
 
 
-def check_quantities(c: Checker, at: Path, quantities: Mapping[str, str]) -> dict[str, int]:
-    """Parse ``{resource: quantity}``; the amounts that parsed and are not negative."""
+_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+
+
+def _container_resource_name(name: str) -> bool:
+    """What a container may request: the standard names, hugepages, or a domain-qualified extended resource."""
+    if name in _CONTAINER_RESOURCES or name.startswith("hugepages-"):
+        return True
+    domain, slash, short = name.partition("/")
+    return bool(slash and domain and short and "/" not in short)
+
+
+def check_quantities(
+    c: Checker, at: Path, quantities: Mapping[str, str], *, container: bool = False
+) -> dict[str, int]:
+    """Parse ``{resource: quantity}``; the amounts that parsed and are not negative.
+
+    ``container=True`` also checks the names a container may request, so a
+    ``gpu: 1`` meant as ``nvidia.com/gpu`` is caught here, not left pending.
+    """
     out: dict[str, int] = {}
     for name, text in quantities.items():
+        if container and not _container_resource_name(name):
+            c.add(
+                (*at, name),
+                f"unknown resource {name!r}: use cpu, memory, ephemeral-storage, hugepages-<size>, "
+                "or a domain-qualified name such as nvidia.com/gpu",
+            )
+            continue
         try:
             amount = parse_quantity(text, name)
         except QuantityError as exc:
@@ -269,8 +293,8 @@ def _check_container(c: Checker, at: Path, container: Container, names: dict[str
     if not container.image:
         c.add((*at, "image"), "required field is missing")
     res = (*at, "resources")
-    requests = check_quantities(c, (*res, "requests"), container.resources.requests)
-    limits = check_quantities(c, (*res, "limits"), container.resources.limits)
+    requests = check_quantities(c, (*res, "requests"), container.resources.requests, container=True)
+    limits = check_quantities(c, (*res, "limits"), container.resources.limits, container=True)
     for name, amount in requests.items():
         if name in limits and amount > limits[name]:
             c.add(

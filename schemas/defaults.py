@@ -37,11 +37,15 @@ __all__ = [
     "DEFAULT_QUEUE",
     "DEFAULT_TASK_PREFIX",
     "SCHEDULER_NAME",
+    "SCHEDULER_NAMES",
     "apply_defaults",
 ]
 
 # The scheduler name this project's scheduler answers to.
 SCHEDULER_NAME = "eventbatch"
+# The names a Job may carry and still be this project's to schedule: its own,
+# and Volcano's, so that a Volcano manifest submitted as is gets scheduled.
+SCHEDULER_NAMES = (SCHEDULER_NAME, "volcano")
 DEFAULT_QUEUE = "default"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_MAX_RETRY = 3

@@ -212,6 +212,12 @@ JOB_RULES = [
      'spec.tasks[1].template.spec.containers[0].resources.limits["nvidia.com/gpu"]', "not a quantity"),
     ("quantity-negative", put(f"{T}.1.{C0}.resources", {"requests": {"cpu": "-1"}}),
      "spec.tasks[1].template.spec.containers[0].resources.requests.cpu", "must not be negative"),
+    ("resource-name-unqualified", put(f"{T}.1.{C0}.resources", {"limits": {"gpu": "1"}}),
+     "spec.tasks[1].template.spec.containers[0].resources.limits.gpu", "unknown resource 'gpu'"),
+    ("resource-name-case", put(f"{T}.1.{C0}.resources", {"requests": {"CPU": "1"}}),
+     "spec.tasks[1].template.spec.containers[0].resources.requests.CPU", "unknown resource 'CPU'"),
+    ("resource-name-two-slashes", put(f"{T}.1.{C0}.resources", {"requests": {"a/b/c": "1"}}),
+     'spec.tasks[1].template.spec.containers[0].resources.requests["a/b/c"]', "unknown resource"),
     ("request-over-limit", put(f"{T}.1.{C0}.resources", {"requests": {"cpu": "2", "memory": "1Gi"},
                                                           "limits": {"cpu": "1500m"}}),
      "spec.tasks[1].template.spec.containers[0].resources.requests.cpu", "request 2 exceeds limit 1500m"),
@@ -271,6 +277,8 @@ def test_pod_name_length_names_the_longest_pod():
         put(f"{T}.0.{C0}.resources", {"requests": {"cpu": "1"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
         put("spec.plugins", {"env": [], "svc": ["--publish-not-ready-addresses=false"], "ssh": []}),
         put("metadata.name", "a" * 53),
+        put(f"{T}.0.{C0}.resources", {"requests": {"ephemeral-storage": "1Gi", "hugepages-2Mi": "64Mi",
+                                                    "volcano.sh/gpu-memory": "1024", "nvidia.com/gpu": "500m"}}),
     ],
     ids=[
         "any-event-alone",
@@ -288,6 +296,7 @@ def test_pod_name_length_names_the_longest_pod():
         "request-equal-limit",
         "known-plugins",
         "longest-allowed-name",
+        "standard-hugepages-and-extended-resources",
     ],
 )
 def test_job_rule_admits(patch):
