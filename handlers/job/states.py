@@ -205,7 +205,8 @@ def _sync(d: Draft, req: Request) -> None:
         d.set_phase(COMPLETED, reason="MinSuccessReached",
                     message=f"{c.succeeded} pods succeeded, minSuccess is {spec.min_success}")
     elif c.succeeded + c.failed == replicas:
-        d.set_phase(*_finished(d, c.succeeded))
+        phase, reason, message = _finished(d, c.succeeded)
+        d.set_phase(phase, reason=reason, message=message)
     elif c.pending > replicas - spec.min_available:
         d.set_phase(PENDING, reason="NotEnoughPodsRunning",
                     message=f"{c.pending} pods pending, more than replicas - minAvailable = {replicas - spec.min_available}")
