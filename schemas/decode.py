@@ -7,13 +7,14 @@ every problem be reported with the field path the user wrote
 (``spec.tasks[1].replicas``) and decides, per part of the tree, what happens
 to a field the types do not know:
 
-* in a Job, Queue, Command or PodGroup body it is an error (``minAvaliable``
-  is a typo, not a wish);
 * in a ``Container`` or ``PodSpec`` it is kept verbatim in ``extra``, so a pod
   template round-trips to the exact Kubernetes JSON the user wrote
   (``to_manifest`` merges it back);
-* in ``metadata``, ``status`` and anywhere else inside a pod template it is
-  ignored, as Kubernetes' lenient decoding does.
+* in ``metadata`` and ``status`` it is ignored, as Kubernetes' lenient
+  decoding does (servers add ``managedFields`` and the like);
+* anywhere else it is an error naming the field: ``minAvaliable`` in a job
+  spec or ``resources.request`` in a container is a typo that would otherwise
+  vanish without a trace (``kubectl --validate=strict`` refuses both too).
 
 Quantities written as YAML numbers (``cpu: 2``, ``memory: 1e9``) are turned
 into the strings Kubernetes would read them as.
@@ -36,7 +37,6 @@ from schemas.resources import (
     ObjectMeta,
     PodGroupSpec,
     PodSpec,
-    PodTemplateSpec,
     QueueSpec,
     ResourceRequirements,
 )
@@ -167,8 +167,8 @@ class _Walker:
             raise DecodeError(format_path(path), f"expected an object, got {_describe(value)}")
         cls = t.cls
         keeps_extra = cls in _KEEPS_EXTRA
-        # metadata is lenient wherever it is; a pod template is lenient below it.
-        lenient = lenient or cls is ObjectMeta or cls is PodTemplateSpec
+        # metadata is lenient wherever it is (status is made lenient by its field).
+        lenient = lenient or cls is ObjectMeta
         fields = {f.encode_name: f for f in t.fields if not (keeps_extra and f.name == "extra")}
         out: dict[str, Any] = {}
         extra: dict[str, Any] = {}

@@ -198,18 +198,39 @@ def test_whole_manifest_round_trips_through_to_manifest():
     assert to_manifest(job)["kind"] == "Job"
 
 
-def test_unknown_fields_inside_metadata_and_nested_template_parts_are_ignored():
+def test_unknown_fields_inside_metadata_and_status_are_ignored():
     doc = job_with_template(
         {
             "metadata": {"labels": {"a": "b"}, "someFutureField": 1},
-            "spec": {"containers": [{"name": "c", "image": "x"}], "tolerations": [{"key": "k", "future": 1}]},
+            "spec": {"containers": [{"name": "c", "image": "x"}], "tolerations": [{"key": "k"}]},
         }
     )
     doc["metadata"]["managedFields"] = [{"manager": "kubectl"}]
     doc["status"] = {"state": {"phase": "Running"}, "somethingNew": True}
     (job,) = load_manifests(json.dumps(doc))
     assert job.status.state.phase == "Running"
-    assert job.spec.tasks[0].template.spec.tolerations[0].key == "k"
+    assert job.spec.tasks[0].template.metadata.labels == {"a": "b"}
+
+
+@pytest.mark.parametrize(
+    ("template", "path"),
+    [
+        ({"spec": {"containers": [{"name": "c", "image": "x", "resources": {"request": {"cpu": "1"}}}]}},
+         "spec.tasks[0].template.spec.containers[0].resources.request"),
+        ({"spec": {"containers": [{"name": "c", "image": "x"}], "tolerations": [{"key": "k", "efect": "NoSchedule"}]}},
+         "spec.tasks[0].template.spec.tolerations[0].efect"),
+        ({"spec": {"containers": [{"name": "c", "image": "x"}],
+                   "affinity": {"nodeAffinity": {"requiredDuringScheduling": {}}}}},
+         "spec.tasks[0].template.spec.affinity.nodeAffinity.requiredDuringScheduling"),
+        ({"metadata": {}, "spec": {"containers": [{"name": "c", "image": "x"}]}, "specs": {}},
+         "spec.tasks[0].template.specs"),
+    ],
+    ids=["resources-request", "toleration-efect", "node-affinity", "template-specs"],
+)
+def test_typos_in_typed_pod_template_parts_are_refused_not_lost(template, path):
+    with pytest.raises(ManifestError) as info:
+        load_manifests(json.dumps(job_with_template(template)))
+    assert (info.value.path, info.value.reason) == (path, "unknown field")
 
 
 def test_timestamps_stay_strings():
