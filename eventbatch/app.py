@@ -60,12 +60,13 @@ class Pipeline:
                 return runner
         raise KeyError(name)
 
-    async def settle(self, *, max_rounds: int = 10_000) -> int:
+    async def settle(self, *, max_rounds: int = 10_000, session_budget: int | None = None) -> int:
         """Step every component until the log stops growing; returns the tail position.
 
         Order within a round is fixed (handlers in their given order, then
         timers and cluster reactors with what is due now, then a scheduling
         request if one is due), so the same inputs and clock give the same log.
+        With ``session_budget``, at most that many scheduling requests are made.
         """
         for _ in range(max_rounds):
             before = await self.log.end_position()
@@ -76,8 +77,9 @@ class Pipeline:
                 await reactor.act()
             if self.trigger is not None:
                 await self.trigger.catch_up()
-                if self.trigger.due:
+                if self.trigger.due and (session_budget is None or session_budget > 0):
                     await self.trigger.request()
+                    session_budget = None if session_budget is None else session_budget - 1
             after = await self.log.end_position()
             if after == before:
                 return after

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from eventbatch import __version__
@@ -18,7 +19,7 @@ from eventbatch.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    from eventbatch.cli import demo, events, intents, serve
+    from eventbatch.cli import demo, events, intents, serve, simulate
 
     parser = argparse.ArgumentParser(
         prog="eventbatch",
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env EVENTBATCH_LOG_LEVEL)")
     parser.add_argument("--log-format", choices=["text", "json"], help="env EVENTBATCH_LOG_FORMAT")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (demo, serve, intents, events):
+    for module in (simulate, demo, serve, intents, events):
         module.register(commands)
     return parser
 
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.log_url_given = bool(args.log_url or os.environ.get("EVENTBATCH_LOG"))
     try:
         settings = Settings.from_env(
             log_url=args.log_url, log_level=args.log_level, log_format=args.log_format

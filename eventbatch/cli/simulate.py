@@ -1,0 +1,181 @@
+"""``eventbatch simulate SCENARIO.yaml``: the whole pipeline on a simulated cluster.
+
+Where it sits: the main job. It loads the scenario (errors name the entry
+and the field), runs it through the real log, handlers and projections with
+the simulated kubelet on a virtual clock, and prints the report read back
+from the log: a table for people, ``--json`` for machines. ``--cycles N``
+stops after N scheduling sessions and prints what they decided.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import msgspec
+
+from eventbatch.cli import CliError
+from eventbatch.cli.output import table
+from eventbatch.clock import VirtualClock
+from eventbatch.follow import read_to_tail
+from eventbatch.log.factory import open_log
+from eventbatch.sim.report import Report, build_report
+from schemas.envelope import Envelope
+from schemas.scenario import ScenarioError, load_scenario
+
+SIM_DIR = Path("var/eventbatch/simulations")
+
+
+def register(commands) -> None:
+    sim = commands.add_parser("simulate", help="run a scenario on the simulated cluster and print the report")
+    sim.add_argument("scenario", help="scenario YAML (nodes, queues, workload, until)")
+    sim.add_argument("--json", action="store_true", help="print the report as JSON")
+    sim.add_argument("--cycles", type=int, help="stop after N scheduling sessions and show their decisions")
+    sim.add_argument("--all-pods", action="store_true", help="list every pod (default: the first 40)")
+    sim.set_defaults(run=_simulate)
+
+
+def fmt_ms(ms: float | int | None) -> str:
+    if ms is None:
+        return "-"
+    ms = int(ms)
+    seconds, millis = divmod(ms, 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}.{millis // 100}s" if millis else f"{secs}s"
+
+
+class Bar:
+    """A one-line progress bar on a terminal; silent when output is piped."""
+
+    def __init__(self, until: int | None) -> None:
+        self.until = until
+        self.on = sys.stderr.isatty()
+
+    def __call__(self, now: int, position: int) -> None:
+        if not self.on:
+            return
+        if self.until:
+            done = min(now / self.until, 1.0)
+            bar = "#" * int(done * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {done:4.0%}  t={fmt_ms(now)}  events={position:,}")
+        else:
+            sys.stderr.write(f"\rt={fmt_ms(now)}  events={position:,}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write("\n")
+
+
+async def _simulate(args, settings) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise CliError(str(exc)) from None
+    url = settings.log_url
+    if not args.log_url_given:
+        SIM_DIR.mkdir(parents=True, exist_ok=True)
+        db = SIM_DIR / f"{Path(args.scenario).stem}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{db}"
+    from eventbatch.sim.driver import run_scenario  # the handlers load only when a simulation runs
+
+    bar = Bar(scenario.until_ms)
+    async with open_log(url) as log:
+        result = await run_scenario(
+            scenario, log=log, settings=settings, clock=VirtualClock(), cycles=args.cycles, on_progress=bar
+        )
+        bar.close()
+        events: list[Envelope] = []
+        await read_to_tail(log, result.start, events.append)
+    report = build_report(events, end=result.now)
+    meta = {
+        "scenario": scenario.source,
+        "log": url,
+        "events": result.end - result.start,
+        "virtual_time_ms": result.now,
+        "sessions": result.sessions,
+        "stopped": result.stopped,
+    }
+    if args.json:
+        payload = {**meta, **msgspec.to_builtins(_cycles_view(report) if args.cycles else report)}
+        print(json.dumps(payload, indent=2))
+    elif args.cycles:
+        _print_cycles(report, meta)
+    else:
+        _print_report(report, meta, all_pods=args.all_pods)
+    return 0
+
+
+def _cycles_view(report: Report) -> dict:
+    return {
+        "binds": [{"pod": p, "node": n, "rule": r} for p, n, r in report.binds],
+        "pipelined": [{"pod": p, "node": n, "rule": r} for p, n, r in report.pipelined],
+        "evictions": msgspec.to_builtins(report.evictions),
+        "podgroups": report.podgroups,
+        "unschedulable": report.unschedulable,
+    }
+
+
+def _print_cycles(report: Report, meta: dict) -> None:
+    print(f"{meta['sessions']} scheduling session(s), {meta['events']} events ({meta['log']})\n")
+    print("== binds ==")
+    table(["POD", "NODE", "RULE"], report.binds)
+    print("\n== pipelined ==")
+    table(["POD", "NODE", "RULE"], report.pipelined)
+    print("\n== evictions ==")
+    table(["POD", "REASON", "PREEMPTOR", "RULE"], [(e.pod, e.reason, e.preemptor, e.rule) for e in report.evictions])
+    print("\n== podgroups ==")
+    table(["PODGROUP", "PHASE", "WHY NOT SCHEDULED"], [(pg, ph, report.unschedulable.get(pg, "")) for pg, ph in report.podgroups.items()])
+
+
+def _print_report(report: Report, meta: dict, *, all_pods: bool) -> None:
+    print(
+        f"simulated {fmt_ms(meta['virtual_time_ms'])} of cluster time: {meta['events']:,} events, "
+        f"{meta['sessions']} scheduling sessions; stopped: {meta['stopped']}\nlog: {meta['log']}\n"
+    )
+    print("== jobs ==")
+    table(
+        ["JOB", "QUEUE", "SUBMITTED", "WAIT", "PHASE", "TIMELINE"],
+        [
+            (j.job, j.queue, fmt_ms(j.submitted), fmt_ms(j.wait), j.phase,
+             " > ".join(f"{p}@{fmt_ms(t)}" for t, p in j.phases))
+            for j in report.jobs
+        ],
+    )
+    pods = report.pods if all_pods else report.pods[:40]
+    print(f"\n== pods ({len(report.pods)}{'' if all_pods or len(report.pods) <= 40 else ', first 40; --all-pods for every one'}) ==")
+    table(
+        ["POD", "NODE", "BOUND", "STARTED", "FINISHED", "RESULT"],
+        [(p.pod, p.node or "-", fmt_ms(p.bound), fmt_ms(p.started), fmt_ms(p.finished), p.result or "-") for p in pods],
+    )
+    print("\n== evictions ==")
+    table(
+        ["AT", "POD", "REASON", "PREEMPTOR", "RULE"],
+        [(fmt_ms(e.at), e.pod, e.reason, e.preemptor or "-", e.rule) for e in report.evictions],
+    )
+    print("\n== queues (podgroups at the end; changes over time with --json) ==")
+    last: dict[str, dict] = {}
+    for point in report.queue_series:
+        last[point["queue"]] = point
+    table(
+        ["QUEUE", "PENDING", "INQUEUE", "RUNNING", "COMPLETED"],
+        [(q, p["Pending"], p["Inqueue"], p["Running"], p["Completed"]) for q, p in sorted(last.items())],
+    )
+    print("\n== wait until Running, per queue ==")
+    table(
+        ["QUEUE", "JOBS", "P50", "P90", "P99", "MAX"],
+        [(q, w["jobs"], fmt_ms(w["p50"]), fmt_ms(w["p90"]), fmt_ms(w["p99"]), fmt_ms(w["max"])) for q, w in report.waits.items()],
+    )
+    print("\n== utilisation (allocated / capacity, time-weighted) ==")
+    table(["RESOURCE", "UTILISATION"], [(r, f"{v:.1%}") for r, v in report.utilisation.items()])
+    print(f"\nmakespan: {fmt_ms(report.makespan)}")
+    if report.never_ran:
+        print(f"jobs that never ran: {len(report.never_ran)} ({', '.join(report.never_ran[:10])}{' ...' if len(report.never_ran) > 10 else ''})")

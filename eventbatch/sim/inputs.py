@@ -1,0 +1,161 @@
+"""Scenario entries as events: the cluster at time 0 and each workload step.
+
+Where it sits: between the scenario file (``schemas.scenario``) and the log.
+Nodes become ``NodeAdded``; queues ``QueueCreated``; pods already running
+become their podgroup plus ``PodRequested``/``PodCreated``/``PodBound``/
+``PodStarted``, as if an earlier scheduler had placed them; workload steps
+become the intents a user would have appended at that moment.
+"""
+
+from __future__ import annotations
+
+from schemas.events import (
+    JobCommandIssued,
+    JobSubmitted,
+    NodeAdded,
+    NodeRemoved,
+    PodBound,
+    PodCreated,
+    PodGroupCreated,
+    PodGroupPhaseChanged,
+    PodRequested,
+    PodStarted,
+    PriorityClassAdded,
+    QueueCommandIssued,
+    QueueCreated,
+)
+from schemas.events.base import Event
+from schemas.quantity import to_resources
+from schemas.resources import (
+    Command,
+    Container,
+    Job,
+    Node,
+    NodeSpec,
+    NodeStatus,
+    ObjectMeta,
+    ObjectReference,
+    Pod,
+    PodGroup,
+    PodGroupSpec,
+    PodSpec,
+    Queue,
+    ResourceRequirements,
+    key_of,
+)
+from schemas.scenario import NodeEntry, RunningEntry, Scenario, Step
+
+
+def nodes_of(entry: NodeEntry) -> list[Node]:
+    names = [entry.name] if entry.name else [f"{entry.prefix}{i}" for i in range(entry.count)]
+    allocatable = {k: str(v) for k, v in entry.allocatable.items()}
+    allocatable.setdefault("pods", "110")
+    return [
+        Node(
+            metadata=ObjectMeta(name=name, labels={"kubernetes.io/hostname": name, **entry.labels}),
+            spec=NodeSpec(unschedulable=entry.unschedulable, taints=list(entry.taints)),
+            status=NodeStatus(capacity=allocatable, allocatable=allocatable),
+        )
+        for name in names
+    ]
+
+
+def _namespaced(name: str) -> tuple[str, str]:
+    namespace, _, short = name.rpartition("/")
+    return namespace or "default", short
+
+
+def running_events(entry: RunningEntry, priorities: dict[str, int]) -> list[Event]:
+    """A podgroup and its pods, bound and started before the simulation begins."""
+    namespace, job = _namespaced(entry.job)
+    job_key = f"{namespace}/{job}"
+    pg_namespace, pg_name = _namespaced(entry.podgroup or job_key)
+    podgroup_key = f"{pg_namespace}/{pg_name}"
+    requests = {k: str(v) for k, v in entry.requests.items()}
+    priority = priorities.get(entry.priority_class_name, entry.priority)
+    annotations = {"eventbatch.io/sim-duration": entry.duration} if entry.duration else {}
+    events: list[Event] = [
+        PodGroupCreated(
+            podgroup=podgroup_key,
+            job=job_key,
+            manifest=PodGroup(
+                metadata=ObjectMeta(name=pg_name, namespace=pg_namespace),
+                spec=PodGroupSpec(
+                    min_member=entry.count,
+                    queue=entry.queue,
+                    priority_class_name=entry.priority_class_name,
+                ),
+            ),
+        )
+    ]
+    for index in range(entry.count):
+        name = f"{job}-{entry.task}-{index}"
+        pod = Pod(
+            metadata=ObjectMeta(
+                name=name,
+                namespace=namespace,
+                labels={"volcano.sh/job-name": job, "volcano.sh/task-spec": entry.task, **entry.labels},
+                annotations={"scheduling.k8s.io/group-name": pg_name, **annotations},
+            ),
+            spec=PodSpec(
+                containers=[Container(name=entry.task, resources=ResourceRequirements(requests=requests))],
+                priority=priority,
+                priority_class_name=entry.priority_class_name,
+                node_name=entry.node,
+            ),
+        )
+        pod_key = f"{namespace}/{name}"
+        resources = {"pods": 1, **to_resources(requests)}
+        events += [
+            PodRequested(
+                pod=pod_key, job=job_key, podgroup=podgroup_key, task=entry.task, index=index,
+                manifest=pod, requests=resources, priority=priority,
+            ),
+            PodCreated(pod=pod_key, job=job_key, uid=f"preexisting-{pod_key}"),
+            PodBound(pod=pod_key, job=job_key, node=entry.node, rule="preexisting"),
+            PodStarted(pod=pod_key, job=job_key, node=entry.node),
+        ]
+    return events
+
+
+def cluster_events(scenario: Scenario) -> list[Event]:
+    events: list[Event] = [PriorityClassAdded(name=n, value=v) for n, v in sorted(scenario.priority_classes.items())]
+    for entry in scenario.nodes:
+        events += [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes_of(entry)]
+    events += [QueueCreated(queue=q.metadata.name, manifest=q) for q in scenario.queues if isinstance(q, Queue)]
+    for entry in scenario.running:
+        events += running_events(entry, scenario.priority_classes)
+    for podgroup, phase in sorted(scenario.podgroup_phases.items()):
+        namespace, name = _namespaced(podgroup)
+        events.append(
+            PodGroupPhaseChanged(podgroup=f"{namespace}/{name}", job=f"{namespace}/{name}", phase=phase, rule="scenario")
+        )
+    return events
+
+
+def step_events(step: Step) -> list[Event]:
+    events: list[Event] = []
+    for manifest in step.manifests:
+        if isinstance(manifest, Job):
+            events.append(JobSubmitted(job=key_of(manifest.metadata), manifest=manifest))
+        elif isinstance(manifest, Queue):
+            events.append(QueueCreated(queue=manifest.metadata.name, manifest=manifest))
+        elif isinstance(manifest, Command) and manifest.target_object is not None:
+            target = manifest.target_object
+            events.append(JobCommandIssued(job=f"{target.namespace or 'default'}/{target.name}", command=manifest))
+    if step.command is not None:
+        action = step.command.action
+        if step.command.queue:
+            events.append(QueueCommandIssued(queue=step.command.queue, action="open" if action == "OpenQueue" else "close"))
+        else:
+            namespace, name = _namespaced(step.command.job)
+            command = Command(
+                metadata=ObjectMeta(name=f"scenario-{step.index}-{action.lower()}", namespace=namespace),
+                action=action,
+                target_object=ObjectReference(kind="Job", name=name, namespace=namespace),
+                reason="scenario workload",
+            )
+            events.append(JobCommandIssued(job=f"{namespace}/{name}", command=command))
+    if step.fail is not None:
+        events.append(NodeRemoved(node=step.fail.node, reason="injected failure"))
+    return events

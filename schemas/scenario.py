@@ -1,0 +1,238 @@
+"""The scenario file of ``eventbatch simulate``: a cluster, its queues and a workload.
+
+Where it sits: the edge of the simulated cluster. ``load_scenario`` turns one
+YAML file into typed entries; nodes and embedded manifests are validated
+like everything else at the edge, and any error names the entry and the
+field (``scenario.yaml: workload[3].apply.spec.tasks[0].replicas: ...``).
+The simulation driver (``eventbatch.sim``) turns the entries into events.
+
+```yaml
+nodes:                          # one by one, or in bulk with a prefix and count
+  - {name: gpu-1, allocatable: {cpu: 32, memory: 256Gi, nvidia.com/gpu: 8}, labels: {...}, taints: [...]}
+  - {prefix: cpu-, count: 100, allocatable: {cpu: 16, memory: 64Gi}}
+queues: [<Volcano Queue manifests>]
+priorityClasses: {high: 1000, low: 10}
+scheduler: {actions: "enqueue, allocate, backfill", tiers: [...]}   # or a file path
+running:                        # pods already bound and running at time 0
+  - {job: ml/old, queue: default, task: worker, node: cpu-1, requests: {cpu: 4}, count: 2,
+     priority: 10, labels: {volcano.sh/preemptable: "true"}, duration: 2h}
+podgroupPhases: {ml/old: Running}
+workload:
+  - {at: 10s, apply: <Volcano Job or Queue manifest, or a file path>}
+  - {at: 5m, command: {action: AbortJob, job: ml/train}}
+  - {at: 1h, fail: {node: cpu-3}}
+until: all-finished             # or a duration such as 2h
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from schemas.decode import DecodeError, decode, format_path
+from schemas.loaders import Manifest, ManifestError, decode_manifest, load_file
+from schemas.quantity import QuantityError, duration_ms, parse_quantity
+from schemas.resources import Taint
+
+ALL_FINISHED = "all-finished"
+
+
+class NodeEntry(msgspec.Struct, frozen=True, rename="camel"):
+    allocatable: dict[str, str | int | float]
+    name: str = ""
+    prefix: str = ""
+    count: int = 1
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+    unschedulable: bool = False
+
+
+class RunningEntry(msgspec.Struct, frozen=True, rename="camel"):
+    job: str
+    node: str
+    requests: dict[str, str | int | float] = {}
+    podgroup: str = ""
+    queue: str = "default"
+    task: str = "main"
+    count: int = 1
+    priority: int = 0
+    priority_class_name: str = ""
+    labels: dict[str, str] = {}
+    duration: str | None = None
+
+
+class CommandEntry(msgspec.Struct, frozen=True):
+    action: str
+    job: str = ""
+    queue: str = ""
+
+
+class FailEntry(msgspec.Struct, frozen=True):
+    node: str
+
+
+class WorkloadEntry(msgspec.Struct, frozen=True):
+    at: str
+    apply: Any = None
+    command: CommandEntry | None = None
+    fail: FailEntry | None = None
+
+
+class ScenarioFile(msgspec.Struct, frozen=True, rename="camel"):
+    nodes: list[NodeEntry] = []
+    queues: list[Any] = []
+    priority_classes: dict[str, int] = {}
+    scheduler: Any = None
+    running: list[RunningEntry] = []
+    podgroup_phases: dict[str, str] = {}
+    workload: list[WorkloadEntry] = []
+    until: str = ALL_FINISHED
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; ``str()`` names the file, the entry and the field."""
+
+
+class Step(msgspec.Struct, frozen=True):
+    """One workload entry, resolved: at ``at_ms`` apply manifests, a command or a failure."""
+
+    at_ms: int
+    index: int
+    manifests: list[Manifest] = []
+    command: CommandEntry | None = None
+    fail: FailEntry | None = None
+
+
+class Scenario(msgspec.Struct, frozen=True):
+    source: str
+    nodes: list[NodeEntry]
+    queues: list[Manifest]
+    priority_classes: dict[str, int]
+    scheduler_conf: str | None  # Volcano scheduler conf text, None = default
+    running: list[RunningEntry]
+    podgroup_phases: dict[str, str]
+    steps: list[Step]
+    until_ms: int | None  # None = until every job has finished
+
+
+JOB_ACTIONS = frozenset({"AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob"})
+QUEUE_ACTIONS = frozenset({"OpenQueue", "CloseQueue"})
+
+
+def _fail(source: str, path: tuple[str | int, ...], reason: str) -> ScenarioError:
+    where = format_path(path)
+    return ScenarioError(f"{source}: {where}: {reason}" if where else f"{source}: {reason}")
+
+
+def _duration(source: str, path: tuple[str | int, ...], text: str) -> int:
+    try:
+        value = duration_ms(str(text))
+    except QuantityError as exc:
+        raise _fail(source, path, str(exc)) from None
+    if value < 0:
+        raise _fail(source, path, "must not be negative")
+    return value
+
+
+def _manifests(raw: Any, base: Path, source: str, path: tuple[str | int, ...]) -> list[Manifest]:
+    try:
+        if isinstance(raw, str):
+            target = Path(raw) if Path(raw).is_absolute() else base / raw
+            if not target.exists():
+                raise _fail(source, path, f"file {raw} not found")
+            return list(load_file(target))
+        return [decode_manifest(raw, source=source, path=path)]
+    except ManifestError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def _check_nodes(source: str, nodes: list[NodeEntry]) -> None:
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        if bool(node.name) == bool(node.prefix):
+            raise _fail(source, ("nodes", i), "give either name or prefix (with count)")
+        if node.count < 1:
+            raise _fail(source, ("nodes", i, "count"), "must be >= 1")
+        for resource, amount in node.allocatable.items():
+            try:
+                parse_quantity(amount, resource)
+            except QuantityError as exc:
+                raise _fail(source, ("nodes", i, "allocatable", resource), str(exc)) from None
+        names = [node.name] if node.name else [f"{node.prefix}{k}" for k in range(node.count)]
+        for name in names:
+            if name in seen:
+                raise _fail(source, ("nodes", i), f"node {name} is declared twice")
+            seen.add(name)
+
+
+def _steps(source: str, base: Path, workload: list[WorkloadEntry]) -> list[Step]:
+    steps = []
+    for i, entry in enumerate(workload):
+        at = _duration(source, ("workload", i, "at"), entry.at)
+        chosen = [k for k in ("apply", "command", "fail") if getattr(entry, k) is not None]
+        if len(chosen) != 1:
+            raise _fail(source, ("workload", i), "give exactly one of apply, command, fail")
+        if entry.command is not None:
+            action = entry.command.action
+            if action not in JOB_ACTIONS | QUEUE_ACTIONS:
+                raise _fail(source, ("workload", i, "command", "action"), f"unknown action {action!r}")
+            if action in JOB_ACTIONS and not entry.command.job:
+                raise _fail(source, ("workload", i, "command", "job"), f"{action} needs a job")
+            if action in QUEUE_ACTIONS and not entry.command.queue:
+                raise _fail(source, ("workload", i, "command", "queue"), f"{action} needs a queue")
+        manifests = (
+            _manifests(entry.apply, base, source, ("workload", i, "apply")) if entry.apply is not None else []
+        )
+        steps.append(Step(at, i, manifests, entry.command, entry.fail))
+    return sorted(steps, key=lambda s: (s.at_ms, s.index))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    p = Path(path)
+    source = str(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{source}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{source}: expected a mapping with nodes, queues, workload, ...")
+    try:
+        scenario = decode(raw, ScenarioFile)
+    except DecodeError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    _check_nodes(source, scenario.nodes)
+    queues = [m for i, q in enumerate(scenario.queues) for m in _manifests(q, p.parent, source, ("queues", i))]
+    conf: str | None = None
+    if isinstance(scenario.scheduler, str):
+        conf_path = p.parent / scenario.scheduler
+        if not conf_path.exists():
+            raise _fail(source, ("scheduler",), f"file {scenario.scheduler} not found")
+        conf = conf_path.read_text(encoding="utf-8")
+    elif scenario.scheduler is not None:
+        conf = yaml.safe_dump(scenario.scheduler, sort_keys=False)
+    for i, entry in enumerate(scenario.running):
+        for resource, amount in entry.requests.items():
+            try:
+                parse_quantity(amount, resource)
+            except QuantityError as exc:
+                raise _fail(source, ("running", i, "requests", resource), str(exc)) from None
+        if entry.duration is not None:
+            _duration(source, ("running", i, "duration"), entry.duration)
+    until = None if scenario.until == ALL_FINISHED else _duration(source, ("until",), scenario.until)
+    return Scenario(
+        source=source,
+        nodes=list(scenario.nodes),
+        queues=queues,
+        priority_classes=dict(scenario.priority_classes),
+        scheduler_conf=conf,
+        running=list(scenario.running),
+        podgroup_phases=dict(scenario.podgroup_phases),
+        steps=_steps(source, p.parent, scenario.workload),
+        until_ms=until,
+    )
