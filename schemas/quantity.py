@@ -13,6 +13,9 @@ Units of a ``Resources`` map:
 * ``pods`` is a plain count;
 * everything else (``cpu``, ``nvidia.com/gpu`` and other extended resources)
   is counted in milli-units, so ``cpu: "1.5"`` is 1500 and a GPU is 1000.
+
+Go durations (a lifecycle policy's ``timeout: 10m``) are parsed here too,
+exactly, into nanoseconds or milliseconds.
 """
 
 from __future__ import annotations
