@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import for_code
+from aiokafka.errors import OffsetOutOfRangeError, for_code
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 
 from eventbatch.log.codec import decode, encode
@@ -84,6 +84,14 @@ class KafkaLog(EventLog):
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self._open()
+        except BaseException:
+            await self.stop()
+            raise
+        self._stopped = False
+
+    async def _open(self) -> None:
         await self._create_topics()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
@@ -97,14 +105,12 @@ class KafkaLog(EventLog):
         await self._producer.start()
         partitions = await self._producer.partitions_for(self.topic)
         if partitions != {0}:
-            await self._producer.stop()
             raise ValueError(f"topic {self.topic!r} has {len(partitions)} partitions; the log needs exactly one")
         self._client = AIOKafkaClient(bootstrap_servers=self.bootstrap)
         await self._client.bootstrap()
         self._probe = await self._consumer(max_partition_fetch_bytes=2**20)
         self._probe.assign([self._tp, self._quarantine_tp])
         self._probe.pause(self._tp, self._quarantine_tp)
-        self._stopped = False
 
     async def _create_topics(self) -> None:
         infinite = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -139,7 +145,7 @@ class KafkaLog(EventLog):
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="none",
             fetch_max_wait_ms=self.poll_ms,
             fetch_max_bytes=self.fetch_max_bytes,
             **{"max_partition_fetch_bytes": 16 * 2**20, **config},
@@ -210,7 +216,11 @@ class KafkaLog(EventLog):
             consumer.seek(self._tp, from_position)
             position = from_position
             while not self._stopped:
-                fetched = await consumer.getmany(self._tp, timeout_ms=self.poll_ms, max_records=10_000)
+                try:
+                    fetched = await consumer.getmany(self._tp, timeout_ms=self.poll_ms, max_records=10_000)
+                except OffsetOutOfRangeError:
+                    await self._wait_for(consumer, position)
+                    continue
                 for record in fetched.get(self._tp, ()):
                     position = record.offset
                     if end is not None and position >= end:
@@ -226,6 +236,14 @@ class KafkaLog(EventLog):
                     return
         finally:
             await consumer.stop()
+
+    async def _wait_for(self, consumer: AIOKafkaConsumer, position: int) -> None:
+        """A follower ahead of the end waits for the log to reach its position."""
+        (first,) = (await consumer.beginning_offsets([self._tp])).values()
+        if position < first:
+            raise RuntimeError(f"{self.url}: position {position} was deleted (the log starts at {first})")
+        await asyncio.sleep(self.poll_ms / 1000)
+        consumer.seek(self._tp, position)
 
     async def end_position(self) -> int:
         return await self._end(self._tp)

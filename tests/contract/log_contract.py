@@ -236,6 +236,21 @@ class EventLogContract:
 
         assert seen == [0, 1]
 
+    async def test_a_follower_from_beyond_the_end_waits_for_that_position(self, log: EventLog, other: EventLog) -> None:
+        await log.append(mixed_batch("early", 3))
+        reader = log.read(5, follow=True)
+        with pytest.raises(TimeoutError):  # nothing before position 5 exists for it
+            await asyncio.wait_for(anext(reader), 0.5)
+        await reader.aclose()
+        follower = asyncio.create_task(read_until(log, 8, start=5))
+
+        first = await other.append(mixed_batch("late", 2, start=3))
+        second = mixed_batch("late", 3, start=5)
+        await other.append(second)
+
+        assert first == [3, 4]
+        assert await follower == [e.at(5 + i) for i, e in enumerate(second)]
+
     # --- consumer positions ---------------------------------------------------
 
     async def test_consumer_positions_are_named_and_overwritten(self, log: EventLog, other: EventLog) -> None:
@@ -317,3 +332,13 @@ class EventLogContract:
         assert quarantined.error.startswith(error)
         assert log.stats.quarantined == 2
         assert log.stats.read == 3
+
+    async def test_a_record_quarantined_by_two_readers_is_listed_once(self, log: EventLog, other: EventLog) -> None:
+        await log.append([wrap(node_added(1))])
+        await log.append_raw([b"{truncated"])
+
+        assert len(await read_all(log)) == len(await read_all(other)) == 1
+        await read_all(log)
+
+        assert [q.position for q in await log.quarantined()] == [1]
+        assert [q.position for q in await other.quarantined()] == [1]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eventbatch.log.factory import open_log
+from eventbatch.log.kafka import BatchTooLarge
 from eventbatch.log.port import EventLog
-from tests.contract.log_contract import EventLogContract
+from tests.contract.log_contract import EventLogContract, read_all
+from tests.support.events import mixed_batch
 
 pytestmark = pytest.mark.kafka
 
@@ -21,3 +24,31 @@ class TestKafkaLog(EventLogContract):
 
     def create_log(self) -> EventLog:
         return open_log(f"kafka://{self.bootstrap}/{self.topic}")
+
+
+async def test_a_batch_too_large_for_one_record_batch_is_refused_before_sending(kafka_bootstrap: str) -> None:
+    topic = f"eventbatch-test-{uuid.uuid4().hex[:12]}"
+    async with open_log(f"kafka://{kafka_bootstrap}/{topic}?max_batch_bytes=65536") as log:
+        fits = mixed_batch("small", 10)
+        too_large = mixed_batch("large", 200)
+
+        with pytest.raises(BatchTooLarge, match="at most 65536"):
+            await log.append(too_large)
+
+        assert await log.end_position() == 0
+        assert await log.append(fits) == list(range(10))
+        assert [e.position for e in await read_all(log)] == list(range(10))
+
+
+async def test_a_topic_with_several_partitions_is_refused(kafka_bootstrap: str) -> None:
+    topic = f"eventbatch-test-{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 3, 1)])
+    finally:
+        await admin.close()
+
+    with pytest.raises(ValueError, match="has 3 partitions"):
+        async with open_log(f"kafka://{kafka_bootstrap}/{topic}"):
+            pass
