@@ -228,4 +228,3 @@ def test_phase_change_event_names_the_policy_that_caused_it():
     (change,) = of(loop.fail(W0, exit_code=3), JobPhaseChanged)
     assert change.reason == "PodFailed"
     assert "exit code 3" in change.message and "exitCode 3 -> RestartJob" in change.message
-    assert requested(loop.delete_requested([])) == []
