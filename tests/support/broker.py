@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 
 class BrokerUnavailable(RuntimeError):
@@ -60,33 +61,47 @@ class TansuBroker:
     """
 
     def __init__(self, *, port: int | None = None, ready_timeout: float = 10.0) -> None:
+        self._fixed_port = port is not None
         self.port = port or free_port()
         self.ready_timeout = ready_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> "TansuBroker":
+        attempts = 1 if self._fixed_port else 3  # a free port can be taken before tansu binds it
+        for attempt in range(attempts):
+            try:
+                self._spawn()
+                self._wait_ready()
+                return self
+            except BrokerUnavailable:
+                self.stop()
+                if attempt + 1 == attempts:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
         url = f"tcp://127.0.0.1:{self.port}"
+        command = [
+            find_tansu(),
+            "broker",
+            "--listener-url", url,
+            "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/",
+        ]
         # A file, not a pipe: a full pipe would block the broker.
         self._log = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(
-            [
-                find_tansu(),
-                "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-        return self
+        try:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            )
+        except OSError as exc:
+            raise BrokerUnavailable(f"cannot run {command[0]}: {exc}") from exc
 
     def _wait_ready(self) -> None:
         assert self._process is not None
@@ -99,19 +114,19 @@ class TansuBroker:
                     return
             except OSError:
                 time.sleep(0.01)
-        self.stop()
         raise BrokerUnavailable(f"tansu did not listen on {self.bootstrap} within {self.ready_timeout}s")
 
     def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then wait (tansu takes a second or few); kill if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         finally:
             if self._log is not None:
                 self._log.close()
