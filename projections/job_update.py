@@ -1,5 +1,8 @@
 """Which changes a live job accepts: minAvailable, task replicas, priorityClassName.
 
+A task's own ``minAvailable`` may change with its replicas (the edge defaults
+it to the replicas, so re-applying a scaled manifest changes it too).
+
 Where it sits: the fold of ``JobUpdated`` (``projections.jobs``) applies an
 update only when this finds no problem, and the job controller answers the
 same update with ``JobUpdateRefused`` naming the problems. Both call the same
@@ -10,14 +13,18 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.resources import Job, JobSpec
+from schemas.resources import Job, JobSpec, TaskSpec
 
-MUTABLE = "only minAvailable, tasks[*].replicas and priorityClassName may change on a live job"
+MUTABLE = "only minAvailable, tasks[*].replicas (and tasks[*].minAvailable) and priorityClassName may change on a live job"
+
+
+def _task_view(task: TaskSpec) -> TaskSpec:
+    return msgspec.structs.replace(task, replicas=0, min_available=None)
 
 
 def _frozen_view(spec: JobSpec) -> JobSpec:
     """The spec with every field that may change reset, for comparison."""
-    tasks = [msgspec.structs.replace(t, replicas=0) for t in spec.tasks]
+    tasks = [_task_view(t) for t in spec.tasks]
     return msgspec.structs.replace(spec, min_available=0, priority_class_name="", tasks=tasks)
 
 
@@ -36,7 +43,7 @@ def update_problems(old: Job, new: Job) -> list[str]:
             and getattr(old.spec, name) != getattr(new.spec, name)
         ]
         for i, (a, b) in enumerate(zip(old.spec.tasks, new.spec.tasks)):
-            if msgspec.structs.replace(a, replicas=0) != msgspec.structs.replace(b, replicas=0):
+            if _task_view(a) != _task_view(b):
                 changed.append(f"tasks[{i}] ({a.name}) other than replicas")
         problems.append(f"{MUTABLE}; changed: {', '.join(_camel(c) for c in changed)}")
     total = sum(t.replicas for t in new.spec.tasks)
