@@ -23,6 +23,9 @@ workload:
   - {at: 1h, fail: {node: cpu-3}}
 until: all-finished             # or a duration such as 2h
 ```
+
+A file ending in ``.json`` is read as JSON with the same structure (fast for
+large generated scenarios such as imported traces).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from schemas.quantity import QuantityError, duration_ms, parse_quantity
 from schemas.resources import Taint
 
 ALL_FINISHED = "all-finished"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 
 
 class NodeEntry(msgspec.Struct, frozen=True, rename="camel"):
@@ -195,11 +199,14 @@ def load_scenario(path: str | Path) -> Scenario:
     p = Path(path)
     source = str(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+        raw = msgspec.json.decode(text) if p.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
     except OSError as exc:
         raise ScenarioError(f"{source}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(f"{source}: not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{source}: expected a mapping with nodes, queues, workload, ...")
     try:

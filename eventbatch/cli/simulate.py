@@ -104,14 +104,40 @@ async def _simulate(args, settings) -> int:
         "sessions": result.sessions,
         "stopped": result.stopped,
     }
+    recorded = _recorded(args.scenario)
     if args.json:
         payload = {**meta, **msgspec.to_builtins(_cycles_view(report) if args.cycles else report)}
+        if recorded is not None:
+            payload["trace_recorded"] = recorded
         print(json.dumps(payload, indent=2))
     elif args.cycles:
         _print_cycles(report, meta)
     else:
         _print_report(report, meta, all_pods=args.all_pods)
+        if recorded is not None:
+            _print_trace_comparison(report, recorded)
     return 0
+
+
+def _recorded(scenario: str) -> dict | None:
+    """What the imported trace itself recorded, when ``trace import`` left it beside the scenario."""
+    from eventbatch.cli.trace import sidecar
+
+    path = sidecar(scenario)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _print_trace_comparison(report: Report, recorded: dict) -> None:
+    print("\n== simulated vs recorded in the trace ==")
+    rows = [("pods that never ran", len(report.never_ran), recorded["never_ran"])]
+    peak = max((ratio for _, ratio in report.gpu_series), default=0.0)
+    rows.append(("GPU allocation, mean", f"{report.utilisation.get('nvidia.com/gpu', 0.0):.2%}", f"{recorded['gpu_allocation_mean']:.2%}"))
+    rows.append(("GPU allocation, peak", f"{peak:.2%}", f"{recorded['gpu_allocation_peak']:.2%}"))
+    for queue, trace_wait in recorded["waits_ms"].items():
+        sim_wait = report.waits.get(queue, {})
+        for q in ("p50", "p90", "p99"):
+            rows.append((f"wait {queue} {q}", fmt_ms(sim_wait.get(q)), fmt_ms(trace_wait.get(q))))
+    table(["FIGURE", "SIMULATED", "TRACE"], rows)
 
 
 def _cycles_view(report: Report) -> dict:

@@ -101,6 +101,19 @@ def percentile(values: list[int], q: float) -> float:
     return float(ordered[int(rank) - 1])
 
 
+def summarize(values: list[int]) -> dict[str, float]:
+    """Count, p50, p90, p99 and max of some durations."""
+    if not values:
+        return {"jobs": 0}
+    return {
+        "jobs": len(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": float(max(values)),
+    }
+
+
 class _Usage:
     """Time-weighted allocation of each resource against cluster capacity."""
 
@@ -216,10 +229,7 @@ def build_report(events: list[Envelope], *, end: int) -> Report:
     for job in jobs.values():
         if job.wait is not None:
             by_queue[job.queue].append(job.wait)
-    waits = {
-        q: {"jobs": len(v), "p50": percentile(v, 50), "p90": percentile(v, 90), "p99": percentile(v, 99), "max": float(max(v))}
-        for q, v in sorted(by_queue.items())
-    }
+    waits = {q: summarize(v) for q, v in sorted(by_queue.items())}
     finals = [t for j in jobs.values() for t, p in j.phases if p in ("Completed", "Failed", "Terminated")]
     makespan = (max(finals) - min(j.submitted for j in jobs.values())) if finals else None
     started_jobs = {p.job for p in pods.values() if p.started is not None}
