@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -37,6 +38,7 @@ from eventbatch.log.port import EventLog, Quarantined
 from schemas.envelope import Envelope
 
 _TOPIC_EXISTS = 36
+_COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
 _BATCH_OVERHEAD = 61  # record batch header
 _RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
 
@@ -79,6 +81,7 @@ class KafkaLog(EventLog):
         self._probe: AIOKafkaConsumer | None = None
         self._probe_lock = asyncio.Lock()
         self._quarantined_here: set[int] = set()
+        self._coordinators: dict[str, int] = {}
         self._stopped = True
 
     # --- lifecycle -------------------------------------------------------
@@ -290,12 +293,8 @@ class KafkaLog(EventLog):
 
     async def get_consumer_position(self, name: str) -> int | None:
         response = await self._to_coordinator(name, OffsetFetchRequest(_group(name), [(self.topic, [0])]))
-        if response.error_code:
-            raise for_code(response.error_code)(f"cannot read the position of {name!r}")
         for _topic, partitions in response.topics:
-            for _partition, offset, _metadata, code in partitions:
-                if code:
-                    raise for_code(code)(f"cannot read the position of {name!r}")
+            for _partition, offset, _metadata, _code in partitions:
                 return None if offset < 0 else offset
         return None
 
@@ -307,17 +306,36 @@ class KafkaLog(EventLog):
             OffsetCommitRequest.DEFAULT_RETENTION_TIME,
             [(self.topic, [(0, position, "")])],
         )
-        response = await self._to_coordinator(name, request)
-        for _topic, partitions in response.topics:
-            for _partition, code in partitions:
-                if code:
-                    raise for_code(code)(f"cannot store the position of {name!r}")
+        await self._to_coordinator(name, request)
 
-    async def _to_coordinator(self, name: str, request: object) -> object:
+    async def _to_coordinator(self, name: str, request: Any) -> Any:
+        """Send an offset request to the group's coordinator; raise on an error code.
+
+        The coordinator is looked up once per group and again if it moved.
+        """
         client = self._client
         self._connected(client)
-        node = await client.coordinator_lookup(CoordinationType.GROUP, _group(name))
-        return await client.send(node, request)
+        group = _group(name)
+        for attempt in (1, 2):
+            node = self._coordinators.get(group)
+            if node is None:
+                node = self._coordinators[group] = await client.coordinator_lookup(CoordinationType.GROUP, group)
+            response = await client.send(node, request)
+            codes = _error_codes(response)
+            if codes & _COORDINATOR_MOVED and attempt == 1:
+                del self._coordinators[group]
+                continue
+            if codes:
+                raise for_code(min(codes))(f"{type(request).__name__} for consumer {name!r} on {self.url}")
+            return response
+        raise AssertionError("unreachable")
+
+
+def _error_codes(response: Any) -> set[int]:
+    codes = {getattr(response, "error_code", 0)}
+    for _topic, partitions in response.topics:
+        codes.update(partition[-1] for partition in partitions)
+    return codes - {0}
 
 
 def _group(name: str) -> str:
