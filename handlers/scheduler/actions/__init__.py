@@ -1,0 +1,17 @@
+"""The scheduler's actions, by the names a scheduler conf uses, run in conf order.
+
+Where it sits: ``handlers.scheduler.handler`` runs each configured action on
+the open session. Each action is a verb in its own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from handlers.scheduler.actions import allocate, backfill, enqueue
+
+ACTIONS: dict[str, Callable] = {
+    "enqueue": enqueue.execute,
+    "allocate": allocate.execute,
+    "backfill": backfill.execute,
+}

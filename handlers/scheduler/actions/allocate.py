@@ -1,0 +1,115 @@
+"""allocate: place the pods of admitted jobs, queue by queue, job by job, gang by gang.
+
+Where it sits: the main action of a session. Walks open queues in queue
+order, skipping a queue once it is overused; takes one job per turn of a
+queue in job order; places that job's pending tasks in task order, each on
+the best node (``placement``): on idle resources (allocate) or, failing that,
+on resources being released (pipeline). A task the queue cannot afford
+(``allocatable``) is skipped; a task no node fits stops the job and records
+why. As soon as the job is ready and has tasks left it goes back to its
+queue's line, so jobs and queues take turns.
+
+The job's statement is committed when the job is ready (gang complete):
+``PodBound`` for allocated tasks, ``PodPipelined`` for pipelined ones. A job
+not ready but pipelined keeps its places as reservations (all
+``PodPipelined``). Otherwise the statement is discarded, nothing of the job
+is placed and the job is reported ``PodGroupUnschedulable`` with the count of
+missing tasks and the per-node reasons.
+
+Podgroups still Pending are left to enqueue (when enqueue is configured),
+and so are jobs reported unschedulable before whose situation has not changed.
+Best-effort tasks (no requests) are placed here only with a job that also
+has tasks with requests; otherwise backfill places them.
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.actions.ordering import PriorityQueue
+from handlers.scheduler.api import JobInfo, QueueInfo
+from handlers.scheduler.placement import placement_for
+from handlers.scheduler.statement import Statement
+
+
+def gang_message(job: JobInfo) -> str:
+    missing = max(job.min_member - job.ready_num(), 1)
+    if job.fit_errors is not None:
+        detail = job.fit_errors.summary()
+    else:
+        detail = job.blocked_by or "no task could be placed"
+    return f"{missing}/{len(job.tasks)} tasks in gang unschedulable: {detail}"
+
+
+def _candidates(ssn, job: JobInfo) -> list:
+    pending = [t for t in job.tasks if t.status == "Pending"]
+    if all(t.best_effort for t in pending):
+        return []
+    return sorted(pending, key=ssn.task_key)
+
+
+def execute(ssn) -> None:
+    queues = PriorityQueue(ssn.queue_key)
+    lines: dict[str, PriorityQueue] = {}
+    todo: dict[str, list] = {}
+    for job in ssn.jobs.values():
+        if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
+            continue
+        queue = ssn.queues.get(job.queue)
+        if queue is None or queue.state == "Closed":
+            continue
+        tasks = _candidates(ssn, job)
+        if not tasks or not ssn.job_valid(job).passed:
+            continue
+        todo[job.name] = tasks
+        if queue.name not in lines:
+            lines[queue.name] = PriorityQueue(ssn.job_key)
+            queues.push(queue)
+        lines[queue.name].push(job)
+
+    while queues:
+        queue = queues.pop()
+        if ssn.overused(queue):
+            continue
+        line = lines[queue.name]
+        if not line:
+            continue
+        job = line.pop()
+        _allocate_job(ssn, queue, job, todo[job.name], line)
+        queues.push(queue)
+
+
+def _allocate_job(ssn, queue: QueueInfo, job: JobInfo, tasks: list, line: PriorityQueue) -> None:
+    stmt = Statement(ssn)
+    remaining = [t for t in tasks if t.status == "Pending"]
+    for k, task in enumerate(remaining):
+        verdict = ssn.allocatable(queue, task)
+        if not verdict.allowed:
+            job.blocked_by = f"queue {queue.name} has used its deserved share ({verdict.plugin})"
+            continue
+        choice = placement_for(ssn, task).best()
+        if choice is None:
+            job.fit_errors = ssn.fit_errors(task)
+            break
+        kind, node = choice
+        if kind == "allocate":
+            stmt.allocate(task, node)
+        else:
+            stmt.pipeline(task, node)
+        if k + 1 < len(remaining) and ssn.job_ready(job):
+            line.push(job)
+            break
+    if not stmt:
+        if not ssn.job_ready(job) and (job.fit_errors is not None or job.blocked_by):
+            ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job), _refusing(ssn, job))
+        return
+    if ssn.job_ready(job):
+        stmt.commit("allocate")
+    elif ssn.job_pipelined(job):
+        stmt.commit("allocate", pipelined_only=True)
+    else:
+        rule = _refusing(ssn, job)
+        stmt.discard()
+        ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job), rule)
+
+
+def _refusing(ssn, job: JobInfo) -> str:
+    return ssn.hooks.all("job_ready", job).plugin or "allocate"

@@ -1,0 +1,34 @@
+"""A priority queue ordered by a session's order hooks.
+
+Where it sits: used by actions to walk queues and jobs in hook order. The
+order is total (the session's fallback ends in the name), so equal keys never
+occur and the insertion counter only keeps heapq from comparing items.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class PriorityQueue(Generic[T]):
+    def __init__(self, key: Callable[[T], Any]) -> None:
+        self.key = key
+        self.items: list[tuple[Any, int, T]] = []
+        self.count = 0
+
+    def push(self, item: T) -> None:
+        self.count += 1
+        heapq.heappush(self.items, (self.key(item), self.count, item))
+
+    def pop(self) -> T:
+        return heapq.heappop(self.items)[2]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -1,0 +1,220 @@
+"""The session's snapshot model: ``TaskInfo``, ``JobInfo``, ``QueueInfo``, ``NodeArrays``.
+
+Where it sits: ``snapshot.build`` copies the ``ClusterState`` into these at
+session open; plugins read them through their hooks, actions change them only
+through a ``Statement``. Nothing here outlives the session, so a session can
+change its copy freely while the cluster state stays as the log left it.
+
+Nodes are kept as arrays (one row per node, sorted by name; one column per
+resource) so that filtering and scoring run over all nodes at once; a row's
+index is its rank by name, which is also the final tie-break.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from projections.cluster_model import PodRecord
+
+# Volcano's "allocated" task statuses, plus Succeeded: the tasks a gang counts as ready.
+READY = frozenset({"Allocated", "Bound", "Running", "Succeeded"})
+ALLOCATED = frozenset({"Allocated", "Bound", "Running"})
+VALID = READY | {"Pending", "Pipelined"}
+
+
+def share(allocated: dict[str, float], total: dict[str, float]) -> float:
+    """The dominant share: the largest ``allocated / total`` over resources."""
+    best = 0.0
+    for name, amount in allocated.items():
+        whole = total.get(name, 0)
+        if whole > 0:
+            value = amount / whole
+        else:
+            value = 1.0 if amount > 0 else 0.0
+        if value > best:
+            best = value
+    return best
+
+
+class TaskInfo:
+    """One pod, as the session sees it."""
+
+    __slots__ = (
+        "name",
+        "job",
+        "role",
+        "index",
+        "created_at",
+        "priority",
+        "req",
+        "vec",
+        "nz",
+        "role_key",
+        "signature",
+        "best_effort",
+        "status",
+        "node",
+        "prev_status",
+        "prev_node",
+        "record",
+    )
+
+    def __init__(self, record: PodRecord, job: JobInfo) -> None:
+        self.name = record.name
+        self.job = job
+        self.role = record.task
+        self.index = record.index
+        self.created_at = record.created_at
+        self.priority = record.priority
+        self.req = record.requests
+        self.signature = record.signature
+        self.best_effort = not any(v > 0 for k, v in record.requests.items() if k != "pods")
+        self.record = record
+        self.prev_status = record.status
+        self.prev_node = record.node
+        # A pipelined reservation lasts one session, as in Volcano: the pod is
+        # placed again from Pending and keeps its node if that is still best.
+        self.status = "Pending" if record.status == "Pipelined" else record.status
+        self.node = -1
+        self.vec: np.ndarray = None  # type: ignore[assignment]
+        self.nz: np.ndarray = None  # type: ignore[assignment]
+        self.role_key: tuple = ()
+
+
+class JobInfo:
+    """One podgroup and its pods."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.job = ""
+        self.queue = ""
+        self.min_member = 0
+        self.min_task_member: dict[str, int] = {}
+        self.min_resources: dict[str, int] = {}
+        self.priority = 0
+        self.created_at = 0
+        self.phase = "Pending"
+        self.annotations: dict[str, str] = {}
+        self.tasks: list[TaskInfo] = []
+        self.counts: Counter[str] = Counter()
+        self.ready = 0  # tasks in READY statuses, kept by set_status
+        self.role_counts: dict[str, Counter[str]] = {}
+        self.allocated: dict[str, float] = {}
+        self.inqueue_at = -1
+        # Set by the session: skip it (unschedulable, and nothing changed since).
+        self.unchanged = False
+        self.timed_out = False
+        self.fit_errors: FitErrors | None = None
+        self.blocked_by = ""  # why tasks were not tried (queue share), when no fit error
+
+    def set_status(self, task: TaskInfo, status: str) -> None:
+        old = task.status
+        self.counts[old] -= 1
+        self.counts[status] += 1
+        roles = self.role_counts[task.role]
+        roles[old] -= 1
+        roles[status] += 1
+        task.status = status
+        self.ready += (status in READY) - (old in READY)
+
+    def ready_num(self) -> int:
+        return self.ready
+
+    def waiting_num(self) -> int:
+        return self.counts["Pipelined"]
+
+    def valid_num(self) -> int:
+        c = self.counts
+        return self.ready_num() + c["Pending"] + c["Pipelined"]
+
+    def role_num(self, role: str, statuses: frozenset[str]) -> int:
+        counts = self.role_counts.get(role)
+        return sum(counts[s] for s in statuses) if counts else 0
+
+    def pending(self) -> list[TaskInfo]:
+        return [t for t in self.tasks if t.status == "Pending"]
+
+
+class QueueInfo:
+    __slots__ = ("name", "weight", "capability", "guarantee", "deserved", "priority", "state", "created_at")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.weight = 1
+        self.capability: dict[str, int] = {}
+        self.guarantee: dict[str, int] = {}
+        self.deserved: dict[str, int] = {}
+        self.priority = 0
+        self.state = "Open"
+        self.created_at = 0
+
+
+@dataclass
+class NodeArrays:
+    names: list[str]
+    dims: list[str]
+    alloc: np.ndarray  # (N, R) int64
+    used: np.ndarray  # holding pods and this session's allocations
+    idle: np.ndarray  # alloc - used
+    future: np.ndarray  # idle + releasing - pipelined: what pipelining may use
+    labels: list[dict[str, str]]
+    taints: list[tuple]
+    unschedulable: np.ndarray  # (N,) bool
+
+    def __post_init__(self) -> None:
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.dim_index = {name: j for j, name in enumerate(self.dims)}
+        # Every row changed in this session, in order: cached placements
+        # catch up by evaluating just these rows again.
+        self.changes: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def column(self, dim: str) -> int:
+        return self.dim_index.get(dim, -1)
+
+    def vector(self, amounts: dict[str, int]) -> np.ndarray:
+        vec = np.zeros(len(self.dims), dtype=np.int64)
+        for name, amount in amounts.items():
+            j = self.dim_index.get(name)
+            if j is not None:
+                vec[j] = amount
+        return vec
+
+    def take(self, i: int, vec: np.ndarray) -> None:
+        self.changes.append(i)
+        self.used[i] += vec
+        self.idle[i] -= vec
+        self.future[i] -= vec
+
+    def give(self, i: int, vec: np.ndarray) -> None:
+        self.changes.append(i)
+        self.used[i] -= vec
+        self.idle[i] += vec
+        self.future[i] += vec
+
+    def reserve(self, i: int, vec: np.ndarray) -> None:
+        self.changes.append(i)
+        self.future[i] -= vec
+
+    def unreserve(self, i: int, vec: np.ndarray) -> None:
+        self.changes.append(i)
+        self.future[i] += vec
+
+
+class FitErrors:
+    """Why one task fits no node: a reason per node, counted the way kube-scheduler prints them."""
+
+    def __init__(self, task: str, reasons: Counter[str], nodes: int) -> None:
+        self.task = task
+        self.reasons = reasons
+        self.nodes = nodes
+
+    def summary(self) -> str:
+        if self.nodes == 0:
+            return "no nodes in the cluster"
+        return ", ".join(f"{count} {reason}" for reason, count in sorted(self.reasons.items()))

@@ -1,0 +1,104 @@
+"""The scheduler as a handler: one session per ``SchedulingRequested``.
+
+Where it sits: driven by the runtime like every handler (``handlers.base``).
+It folds the log with the cluster projection (``projections.cluster``) and
+answers each ``SchedulingRequested`` with the decisions of one session, which
+the runtime appends as one batch. ``is_relevant`` tells the runtime's
+scheduling trigger which events can change a decision, so that a session is
+requested after them.
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.actions import ACTIONS
+from handlers.scheduler.conf import DEFAULT_CONF, SchedulerConf, load_conf as parse_conf
+from handlers.scheduler.plugins import PLUGINS
+from handlers.scheduler.session import Session
+from projections import cluster
+from projections.cluster_model import ClusterState
+from schemas.envelope import Envelope
+from schemas.events import SchedulingRequested
+from schemas.events.base import Event
+
+# Events that can change what a session decides: capacity, queues, priority
+# classes, podgroups and pods (not the scheduler's own decisions, and not
+# observations that change nothing a session reads, such as PodStarted).
+RELEVANT = frozenset(
+    {
+        "NodeAdded",
+        "NodeUpdated",
+        "NodeRemoved",
+        "QueueCreated",
+        "QueueUpdated",
+        "QueueStateChanged",
+        "QueueDeleted",
+        "PriorityClassAdded",
+        "PriorityClassRemoved",
+        "PodGroupCreated",
+        "PodGroupUpdated",
+        "PodGroupDeleted",
+        "PodRequested",
+        "PodSucceeded",
+        "PodFailed",
+        "PodEvicted",
+        "PodDeleted",
+        "PodBindFailed",
+        "PodDeletionRequested",
+        "JobRemoved",
+    }
+)
+
+
+def is_relevant(envelope: Envelope) -> bool:
+    """Whether ``envelope`` can change a scheduling decision."""
+    return envelope.type in RELEVANT
+
+
+def check_conf(conf: SchedulerConf) -> SchedulerConf:
+    """Build every plugin once so that bad plugin arguments fail now, not in a session."""
+    for t, tier in enumerate(conf.tiers):
+        for option in tier.plugins:
+            PLUGINS[option.name](option, t)
+    for action in conf.actions:
+        if action not in ACTIONS:  # pragma: no cover - conf already refuses these
+            raise ValueError(f"action {action!r} is not available")
+    return conf
+
+
+def load_conf(text: str) -> SchedulerConf:
+    """Parse and check a Volcano scheduler conf; ``ConfError`` says what is wrong."""
+    return check_conf(parse_conf(text))
+
+
+def load_conf_file(path: str) -> SchedulerConf:
+    with open(path, encoding="utf-8") as handle:
+        return load_conf(handle.read())
+
+
+def run_session(state: ClusterState, conf: SchedulerConf, now: int) -> list[Event]:
+    ssn = Session(state, conf, now)
+    for action in conf.actions:
+        ACTIONS[action](ssn)
+    return ssn.close()
+
+
+class SchedulerHandler:
+    name = "scheduler"
+
+    def __init__(self, conf: SchedulerConf | str | None = None) -> None:
+        if conf is None:
+            conf = DEFAULT_CONF
+        elif isinstance(conf, str):
+            conf = load_conf(conf)
+        self.conf = check_conf(conf)
+
+    def initial(self) -> ClusterState:
+        return cluster.initial()
+
+    def fold(self, state: ClusterState, envelope: Envelope) -> ClusterState:
+        return cluster.fold(state, envelope)
+
+    def decide(self, state: ClusterState, envelope: Envelope) -> list[Event]:
+        if not isinstance(envelope.payload, SchedulingRequested):
+            return []
+        return run_session(state, self.conf, envelope.payload.now)

@@ -1,0 +1,73 @@
+"""gang: all or nothing — a job runs only with ``minMember`` tasks (and each task's minimum) placed.
+
+Where it sits: a scheduler plugin (see ``plugins.base``).
+
+- job valid: enough tasks exist to ever reach ``minMember`` and every
+  ``minTaskMember``; otherwise the job is not tried (its pods may still be
+  being created).
+- job ready: ``minMember`` tasks allocated, bound, running or succeeded, and
+  every task role's ``minTaskMember``; allocate commits a job only then.
+- job pipelined: the same, counting pipelined tasks too (a vote).
+- job order: jobs not yet ready go first.
+- job starving: ready + pipelined below ``minMember``.
+- victims: only tasks whose job stays at or above ``minMember`` without them.
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.api import READY, VALID, JobInfo
+from handlers.scheduler.hooks import PERMIT, REJECT, ValidateResult
+from handlers.scheduler.plugins.base import Plugin
+
+READY_OR_WAITING = READY | {"Pipelined"}
+
+
+def ready(job: JobInfo) -> bool:
+    if job.ready_num() < job.min_member:
+        return False
+    return all(job.role_num(role, READY) >= need for role, need in job.min_task_member.items())
+
+
+def pipelined(job: JobInfo) -> bool:
+    if job.ready_num() + job.waiting_num() < job.min_member:
+        return False
+    return all(job.role_num(role, READY_OR_WAITING) >= need for role, need in job.min_task_member.items())
+
+
+def valid(job: JobInfo) -> ValidateResult | None:
+    for role, need in sorted(job.min_task_member.items()):
+        have = job.role_num(role, VALID)
+        if have < need:
+            return ValidateResult(
+                False, "NotEnoughPodsOfTask", f"Not enough valid pods of task {role}: valid: {have}, min: {need}"
+            )
+    have = job.valid_num()
+    if have < job.min_member:
+        return ValidateResult(
+            False, "NotEnoughTasks", f"Not enough valid tasks for gang-scheduling, valid: {have}, min: {job.min_member}"
+        )
+    return None
+
+
+class Gang(Plugin):
+    name = "gang"
+
+    def open(self, ssn) -> None:
+        self.register(ssn, "job_valid", valid)
+        self.register(ssn, "job_ready", ready)
+        self.register(ssn, "job_pipelined", lambda job: (PERMIT if pipelined(job) else REJECT, "gang not complete"))
+        self.register(ssn, "job_order", self._order)
+        self.register(ssn, "job_starving", lambda job: job.ready_num() + job.waiting_num() < job.min_member)
+
+        def keeps_gang(preemptor, candidates):
+            return [c for c in candidates if c.job.ready_num() - 1 >= c.job.min_member]
+
+        self.register(ssn, "preemptable", keeps_gang)
+        self.register(ssn, "reclaimable", keeps_gang)
+
+    @staticmethod
+    def _order(left: JobInfo, right: JobInfo) -> int:
+        lr, rr = ready(left), ready(right)
+        if lr == rr:
+            return 0
+        return 1 if lr else -1

@@ -1,0 +1,61 @@
+"""overcommit: enqueue admits podgroups while the cluster, inflated by a factor, has room.
+
+Where it sits: a scheduler plugin (see ``plugins.base``); votes in the
+enqueue action. The room is ``total x overcommit-factor - used``, and what was
+already admitted (Inqueue podgroups' ``minResources``, and what Running
+podgroups still miss of theirs) is set against it. Argument:
+``overcommit-factor`` (default 1.2).
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.api import JobInfo
+from handlers.scheduler.conf import ConfError, number
+from handlers.scheduler.hooks import PERMIT, REJECT
+from handlers.scheduler.plugins.base import Plugin
+from schemas.quantity import format_quantity
+
+
+class Overcommit(Plugin):
+    name = "overcommit"
+
+    def __init__(self, option, tier) -> None:
+        super().__init__(option, tier)
+        self.factor = number(self.arguments, "overcommit-factor", 1.2)
+        if self.factor < 1.0:
+            raise ConfError(f"overcommit-factor must be at least 1.0, got {self.factor}")
+
+    def open(self, ssn) -> None:
+        used = ssn.nodes.used.sum(axis=0).tolist() if len(ssn.nodes) else [0] * len(ssn.nodes.dims)
+        used_by_dim = dict(zip(ssn.nodes.dims, used))
+        self.room = {
+            d: v * self.factor - used_by_dim.get(d, 0) for d, v in ssn.total.items() if d != "pods"
+        }
+        self.inqueue: dict[str, float] = {}
+        for job in ssn.jobs.values():
+            if job.phase == "Inqueue":
+                self._admit(job)
+            elif job.phase == "Running" and job.min_resources and job.ready_num() >= job.min_member:
+                for d, need in job.min_resources.items():
+                    gap = need - job.allocated.get(d, 0)
+                    if gap > 0:
+                        self.inqueue[d] = self.inqueue.get(d, 0.0) + gap
+        self.register(ssn, "job_enqueueable", self._enqueueable)
+        self.register(ssn, "job_enqueued", self._admit)
+
+    def _admit(self, job: JobInfo) -> None:
+        for d, need in job.min_resources.items():
+            self.inqueue[d] = self.inqueue.get(d, 0.0) + need
+
+    def _enqueueable(self, job: JobInfo) -> tuple[int, str]:
+        if not job.min_resources:
+            return PERMIT, ""
+        for d, need in sorted(job.min_resources.items()):
+            room = self.room.get(d, 0.0)
+            wanted = self.inqueue.get(d, 0.0) + need
+            if wanted > room + 1e-6:
+                return REJECT, (
+                    f"resource in cluster is overused: {d} needs {format_quantity(int(wanted), d)} "
+                    f"with {format_quantity(max(0, int(room)), d)} available at overcommit factor {self.factor:g}"
+                )
+        return PERMIT, ""

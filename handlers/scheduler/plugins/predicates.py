@@ -1,0 +1,126 @@
+"""predicates: which nodes a pod may go to at all (resources aside).
+
+Where it sits: a scheduler plugin (see ``plugins.base``); registers one
+predicate, evaluated once per distinct set of placement constraints per
+session (pods of the same task share it). Checks, in order, each giving the
+reason kube-scheduler would print:
+
+- the node is unschedulable (cordoned) unless the pod tolerates
+  ``node.kubernetes.io/unschedulable``;
+- ``runtimeClassName`` names a RuntimeClass this scheduler knows (argument
+  ``runtimeClasses``: name -> ``{nodeSelector, tolerations}``, as a
+  RuntimeClass's ``scheduling`` field); its nodeSelector must match and its
+  tolerations add to the pod's;
+- ``nodeSelector`` matches the node's labels;
+- required node affinity: one term matches (In, NotIn, Exists,
+  DoesNotExist, Gt, Lt; ``metadata.name`` fields);
+- every NoSchedule / NoExecute taint is tolerated (PreferNoSchedule is a
+  score, see ``nodeorder``).
+
+Resource fit, including extended resources and the node's pod count, is the
+allocate action's own check against idle and releasing resources.
+Arguments: ``predicate.NodeAffinityEnable`` and
+``predicate.TaintTolerationEnable`` (both true), ``runtimeClasses``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+
+from handlers.scheduler.conf import ConfError, flag
+from handlers.scheduler.plugins.base import Plugin
+from handlers.scheduler.plugins.matching import (
+    UNSCHEDULABLE_TAINT,
+    selector_matches,
+    taint_text,
+    term_matches,
+    tolerates,
+    untolerated,
+)
+from schemas.resources import Toleration
+
+BLOCKING = frozenset({"NoSchedule", "NoExecute"})
+
+
+class RuntimeClass(msgspec.Struct, frozen=True, rename="camel"):
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+
+
+def _runtime_classes(raw) -> dict[str, RuntimeClass]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfError("runtimeClasses must map a RuntimeClass name to {nodeSelector, tolerations}")
+    out = {}
+    for name, spec in raw.items():
+        try:
+            out[str(name)] = msgspec.convert(spec or {}, RuntimeClass)
+        except msgspec.ValidationError as exc:
+            raise ConfError(f"runtimeClasses.{name}: {exc}") from None
+    return out
+
+
+class Predicates(Plugin):
+    name = "predicates"
+
+    def __init__(self, option, tier) -> None:
+        super().__init__(option, tier)
+        self.affinity_on = flag(self.arguments, "predicate.NodeAffinityEnable", True)
+        self.taints_on = flag(self.arguments, "predicate.TaintTolerationEnable", True)
+        self.runtime_classes = _runtime_classes(self.arguments.get("runtimeClasses"))
+
+    def open(self, ssn) -> None:
+        self.register(ssn, "predicate", self.filter)
+
+    def filter(self, task, nodes) -> list[tuple[str, np.ndarray]]:
+        record = task.record
+        n = len(nodes)
+        fails: list[tuple[str, np.ndarray]] = []
+        tolerations = tuple(record.tolerations)
+        runtime = None
+        if record.runtime_class:
+            runtime = self.runtime_classes.get(record.runtime_class)
+            if runtime is None:
+                fails.append((f'runtime class "{record.runtime_class}" not found', np.ones(n, dtype=bool)))
+                return fails
+            tolerations += tuple(runtime.tolerations)
+
+        if nodes.unschedulable.any() and not any(tolerates(t, UNSCHEDULABLE_TAINT) for t in tolerations):
+            fails.append(("node(s) were unschedulable", nodes.unschedulable.copy()))
+
+        if runtime is not None and runtime.node_selector:
+            mask = np.array([not selector_matches(runtime.node_selector, nodes.labels[i]) for i in range(n)], dtype=bool)
+            fails.append((f'node(s) didn\'t match runtime class "{record.runtime_class}"', mask))
+
+        if self.affinity_on and record.node_selector:
+            mask = np.array([not selector_matches(record.node_selector, nodes.labels[i]) for i in range(n)], dtype=bool)
+            fails.append(("node(s) didn't match node selector", mask))
+
+        required = None
+        if self.affinity_on and record.affinity and record.affinity.node_affinity:
+            required = record.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+        if required is not None:
+            terms = required.node_selector_terms
+            mask = np.array(
+                [not any(term_matches(t, nodes.labels[i], nodes.names[i]) for t in terms) for i in range(n)],
+                dtype=bool,
+            )
+            fails.append(("node(s) didn't match node affinity", mask))
+
+        if self.taints_on:
+            by_taint: dict[str, np.ndarray] = {}
+            for i in range(n):
+                taints = nodes.taints[i]
+                if not taints:
+                    continue
+                taint = untolerated(taints, tolerations, BLOCKING)
+                if taint is not None:
+                    reason = f"node(s) had untolerated taint {taint_text(taint)}"
+                    mask = by_taint.get(reason)
+                    if mask is None:
+                        mask = by_taint[reason] = np.zeros(n, dtype=bool)
+                    mask[i] = True
+            fails.extend(sorted(by_taint.items()))
+        return fails

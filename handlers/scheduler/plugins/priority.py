@@ -1,0 +1,32 @@
+"""priority: job and task order by priority class, higher first.
+
+Where it sits: a scheduler plugin (see ``plugins.base``). A job's priority is
+its podgroup's ``priorityClassName`` resolved through the cluster's priority
+classes (the global default when unnamed); a task's is its pod's priority.
+Also says a job is starving while it has tasks not yet placed, and offers
+lower-priority victims to a later preempt action.
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.plugins.base import Plugin
+
+
+def _higher_first(left: int, right: int) -> int:
+    return -1 if left > right else (1 if left < right else 0)
+
+
+class Priority(Plugin):
+    name = "priority"
+
+    def open(self, ssn) -> None:
+        self.register(ssn, "job_order", lambda l, r: _higher_first(l.priority, r.priority))
+        self.register(ssn, "task_order", lambda l, r: _higher_first(l.priority, r.priority))
+        self.register(
+            ssn, "job_starving", lambda job: job.ready_num() + job.waiting_num() < len(job.tasks)
+        )
+        self.register(
+            ssn,
+            "preemptable",
+            lambda preemptor, candidates: [c for c in candidates if c.job.priority < preemptor.job.priority],
+        )

@@ -1,0 +1,177 @@
+"""proportion: fair share between queues by weight (Volcano's water-filling of deserved shares).
+
+Where it sits: a scheduler plugin (see ``plugins.base``). At session open each
+open queue gets a *deserved* share of the cluster:
+
+1. ``realCapability`` = min(capability, total - all guarantees + own guarantee);
+2. the unassigned remainder (total minus all guarantees) is handed out in
+   rounds by weight among the queues still wanting more; each round a queue's
+   deserved is capped by its realCapability and by its request (what it holds
+   plus what its pending pods ask), and floored at its guarantee; a queue
+   whose request is met drops out; rounds stop when nothing is left to hand
+   out or nothing changed.
+
+Hooks: queue order (queue ``priority`` first, then the smaller share
+``allocated / deserved``), overused (allocated has reached deserved in every
+resource: the queue gets nothing more this session), allocatable (a task fits
+only if the queue stays within deserved on the resources the task asks for),
+job enqueueable (the podgroup's ``minResources`` plus what the queue holds
+and has admitted stays within realCapability).
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo, share
+from handlers.scheduler.hooks import PERMIT, REJECT
+from handlers.scheduler.plugins.base import Plugin
+from schemas.quantity import format_quantity
+
+INF = float("inf")
+MAX_ROUNDS = 1000
+
+
+def le(a: float, b: float) -> bool:
+    return a <= b + 1e-9 * abs(b) + 1e-6
+
+
+def _add(target: dict[str, float], amounts: dict[str, int], sign: int = 1) -> None:
+    for name, amount in amounts.items():
+        if name != "pods":
+            target[name] = target.get(name, 0.0) + sign * amount
+
+
+class QueueAttr:
+    def __init__(self, queue: QueueInfo) -> None:
+        self.name = queue.name
+        self.weight = queue.weight
+        self.capability = queue.capability
+        self.guarantee = {d: float(v) for d, v in queue.guarantee.items() if d != "pods"}
+        self.real_capability: dict[str, float] = {}
+        self.allocated: dict[str, float] = {}
+        self.request: dict[str, float] = {}
+        self.inqueue: dict[str, float] = {}
+        self.deserved: dict[str, float] = {}
+        self.share = 0.0
+
+
+def water_fill(attrs: list[QueueAttr], total: dict[str, float]) -> None:
+    """Set ``deserved`` of every queue (Volcano's proportion algorithm)."""
+    dims = sorted(total)
+    guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in attrs) for d in dims}
+    for a in attrs:
+        a.real_capability = {
+            d: min(float(a.capability.get(d, INF)), total[d] - guaranteed[d] + a.guarantee.get(d, 0.0)) for d in dims
+        }
+        a.deserved = {d: 0.0 for d in dims}
+    remaining = {d: max(0.0, total[d] - guaranteed[d]) for d in dims}
+    meet: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        weight = sum(a.weight for a in attrs if a.name not in meet)
+        if weight == 0:
+            break
+        before = dict(remaining)
+        increased = {d: 0.0 for d in dims}
+        decreased = {d: 0.0 for d in dims}
+        for a in attrs:
+            if a.name in meet:
+                continue
+            old = a.deserved
+            new = {}
+            for d in dims:
+                value = old[d] + remaining[d] * a.weight / weight
+                value = min(value, a.real_capability[d], a.request.get(d, 0.0))
+                new[d] = max(value, a.guarantee.get(d, 0.0))
+                diff = new[d] - old[d]
+                if diff > 0:
+                    increased[d] += diff
+                else:
+                    decreased[d] -= diff
+            a.deserved = new
+            if all(le(a.request.get(d, 0.0), new[d]) for d in dims):
+                meet.add(a.name)
+        for d in dims:
+            remaining[d] = remaining[d] - increased[d] + decreased[d]
+        if all(v <= 1e-6 for v in remaining.values()) or all(
+            abs(remaining[d] - before[d]) <= 1e-6 for d in dims
+        ):
+            break
+
+
+class Proportion(Plugin):
+    name = "proportion"
+
+    def open(self, ssn) -> None:
+        total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
+        self.attrs: dict[str, QueueAttr] = {name: QueueAttr(q) for name, q in ssn.queues.items()}
+        for job in ssn.jobs.values():
+            attr = self.attrs.get(job.queue)
+            if attr is None:
+                continue
+            for task in job.tasks:
+                if task.status in ALLOCATED:
+                    _add(attr.allocated, task.req)
+                    _add(attr.request, task.req)
+                elif task.status == "Pending":
+                    _add(attr.request, task.req)
+            if job.phase == "Inqueue":
+                _add(attr.inqueue, job.min_resources)
+            elif job.phase == "Running" and job.min_resources and job.ready_num() >= job.min_member:
+                for d, need in job.min_resources.items():
+                    gap = need - job.allocated.get(d, 0)
+                    if gap > 0:
+                        attr.inqueue[d] = attr.inqueue.get(d, 0.0) + gap
+        water_fill(list(self.attrs.values()), total)
+        for attr in self.attrs.values():
+            attr.share = share(attr.allocated, attr.deserved)
+
+        self.register(ssn, "queue_order", self._order)
+        self.register(ssn, "overused", self._overused)
+        self.register(ssn, "allocatable", self._allocatable)
+        self.register(ssn, "job_enqueueable", self._enqueueable)
+        self.register(ssn, "job_enqueued", lambda job: self._admit(job))
+        self.on_allocate = lambda task: self._account(task, 1)
+        self.on_deallocate = lambda task: self._account(task, -1)
+
+    def _order(self, left: QueueInfo, right: QueueInfo) -> int:
+        if left.priority != right.priority:
+            return -1 if left.priority > right.priority else 1
+        ls, rs = self.attrs[left.name].share, self.attrs[right.name].share
+        return -1 if ls < rs else (1 if ls > rs else 0)
+
+    def _overused(self, queue: QueueInfo) -> bool:
+        attr = self.attrs[queue.name]
+        return all(le(v, attr.allocated.get(d, 0.0)) for d, v in attr.deserved.items())
+
+    def _allocatable(self, queue: QueueInfo, task: TaskInfo) -> bool:
+        attr = self.attrs[queue.name]
+        for d, amount in task.req.items():
+            if d != "pods" and amount > 0:
+                if not le(attr.allocated.get(d, 0.0) + amount, attr.deserved.get(d, 0.0)):
+                    return False
+        return True
+
+    def _enqueueable(self, job: JobInfo) -> tuple[int, str]:
+        attr = self.attrs.get(job.queue)
+        if attr is None or not job.min_resources:
+            return PERMIT, ""
+        for d, need in sorted(job.min_resources.items()):
+            limit = attr.real_capability.get(d, 0.0)
+            used = need + attr.allocated.get(d, 0.0) + attr.inqueue.get(d, 0.0)
+            if not le(used, limit):
+                return REJECT, (
+                    f"queue {job.queue} resource quota insufficient: {d} would be "
+                    f"{format_quantity(int(used), d)} of {format_quantity(int(limit), d)}"
+                )
+        return PERMIT, ""
+
+    def _admit(self, job: JobInfo) -> None:
+        attr = self.attrs.get(job.queue)
+        if attr is not None:
+            _add(attr.inqueue, job.min_resources)
+
+    def _account(self, task: TaskInfo, sign: int) -> None:
+        attr = self.attrs.get(task.job.queue)
+        if attr is not None:
+            _add(attr.allocated, task.req, sign)
+            attr.share = share(attr.allocated, attr.deserved)
+

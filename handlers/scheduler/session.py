@@ -1,0 +1,240 @@
+"""One scheduling session: open over a snapshot, run the actions, close into decisions.
+
+Where it sits: ``SchedulerHandler.decide`` runs one ``Session`` per
+``SchedulingRequested``. Opening copies the cluster state (``snapshot``),
+marks the podgroups that stay unschedulable because nothing they depend on
+changed, gives back Inqueue reservations that timed out, and opens the
+plugins tier by tier. Actions then read the session through its hook tables
+and change it only through ``Statement``. Closing turns what was committed
+into one list of decision events: enqueues, binds and pipelines in the order
+they were made, then podgroup phase changes and unschedulable verdicts sorted
+by podgroup name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cmp_to_key
+from typing import Any
+
+import numpy as np
+
+from handlers.scheduler import phases
+from handlers.scheduler.api import FitErrors, JobInfo, QueueInfo, TaskInfo
+from handlers.scheduler.conf import SchedulerConf, parse_duration
+from handlers.scheduler.hooks import HookTable, ValidateResult, Verdict
+from handlers.scheduler.plugins import PLUGINS
+from handlers.scheduler.plugins.base import Plugin
+from handlers.scheduler.snapshot import build
+from projections.cluster_model import ClusterState
+from schemas.events import PodGroupPhaseChanged, PodGroupUnschedulable
+from schemas.events.base import Event
+
+
+def _fallback(left_key: tuple, right_key: tuple) -> int:
+    return -1 if left_key < right_key else (1 if left_key > right_key else 0)
+
+
+class Session:
+    def __init__(self, state: ClusterState, conf: SchedulerConf, now: int) -> None:
+        self.state = state
+        self.conf = conf
+        self.now = now
+        snap = build(state)
+        self.nodes = snap.nodes
+        self.jobs: dict[str, JobInfo] = snap.jobs
+        self.queues: dict[str, QueueInfo] = snap.queues
+        self.total = snap.total
+        self.hooks = HookTable()
+        self.decisions: list[Event] = []
+        self.unschedulable: dict[str, PodGroupUnschedulable] = {}
+        self.enqueue_enabled = "enqueue" in conf.actions
+        self.placements: dict[tuple, Any] = {}
+        self._static: dict[bytes, tuple[np.ndarray, list[tuple[str, np.ndarray]]]] = {}
+        self.job_key = cmp_to_key(self.job_compare)
+        self.queue_key = cmp_to_key(self.queue_compare)
+        self.task_key = cmp_to_key(self.task_compare)
+
+        self.plugins: list[Plugin] = []
+        for t, tier in enumerate(conf.tiers):
+            for option in tier.plugins:
+                self.plugins.append(PLUGINS[option.name](option, t))
+        self._mark_unchanged()
+        if self.enqueue_enabled:
+            self._expire_reservations()
+        for plugin in self.plugins:
+            plugin.open(self)
+        self._on_allocate = [p.on_allocate for p in self.plugins if p.on_allocate is not None]
+        self._on_deallocate = [p.on_deallocate for p in self.plugins if p.on_deallocate is not None]
+
+    # --- open --------------------------------------------------------------
+
+    def _mark_unchanged(self) -> None:
+        """A podgroup found unschedulable is left alone until something it depends on changes."""
+        deadline_of = None
+        for plugin in self.plugins:
+            if hasattr(plugin, "deadline"):
+                deadline_of = plugin.deadline  # type: ignore[attr-defined]
+        for job in self.jobs.values():
+            rec = self.state.podgroups[job.name]
+            verdict = rec.unschedulable
+            if verdict is None or verdict[0] != self.state.fingerprint(rec):
+                continue
+            deadline = deadline_of(job) if deadline_of is not None else None
+            if deadline is not None and verdict[1] < deadline <= self.now:
+                continue  # its waiting-time limit passed since: try again
+            job.unchanged = True
+
+    def _expire_reservations(self) -> None:
+        timeout = parse_duration(self.conf.action_arguments("enqueue").get("inqueue-timeout", 0))
+        if timeout <= 0:
+            return
+        for job in self.jobs.values():
+            if job.phase != "Inqueue" or job.inqueue_at < 0 or self.now - job.inqueue_at < timeout:
+                continue
+            if job.ready_num() or job.counts["Releasing"]:
+                continue
+            job.phase = "Pending"
+            job.timed_out = True
+            job.unchanged = False
+            self.emit(
+                PodGroupPhaseChanged(
+                    podgroup=job.name,
+                    job=job.job,
+                    queue=job.queue,
+                    rule="enqueue.inqueue-timeout",
+                    phase="Pending",
+                    previous="Inqueue",
+                    reason="InqueueTimeout",
+                )
+            )
+
+    # --- orders ------------------------------------------------------------
+
+    def job_compare(self, left: JobInfo, right: JobInfo) -> int:
+        return self.hooks.compare("job_order", left, right) or _fallback(
+            (left.created_at, left.name), (right.created_at, right.name)
+        )
+
+    def queue_compare(self, left: QueueInfo, right: QueueInfo) -> int:
+        return self.hooks.compare("queue_order", left, right) or _fallback(
+            (left.created_at, left.name), (right.created_at, right.name)
+        )
+
+    def task_compare(self, left: TaskInfo, right: TaskInfo) -> int:
+        return self.hooks.compare("task_order", left, right) or _fallback(
+            (left.created_at, left.role, left.index, left.name),
+            (right.created_at, right.role, right.index, right.name),
+        )
+
+    # --- questions actions ask ---------------------------------------------
+
+    def job_valid(self, job: JobInfo) -> ValidateResult:
+        return self.hooks.validate("job_valid", job)
+
+    def job_ready(self, job: JobInfo) -> bool:
+        return self.hooks.all("job_ready", job).allowed
+
+    def job_pipelined(self, job: JobInfo) -> bool:
+        return self.hooks.vote("job_pipelined", job).allowed
+
+    def job_enqueueable(self, job: JobInfo) -> Verdict:
+        return self.hooks.vote("job_enqueueable", job)
+
+    def job_enqueued(self, job: JobInfo) -> None:
+        self.hooks.notify("job_enqueued", job)
+
+    def allocatable(self, queue: QueueInfo, task: TaskInfo) -> Verdict:
+        return self.hooks.all("allocatable", queue, task)
+
+    def overused(self, queue: QueueInfo) -> bool:
+        return self.hooks.any("overused", queue).allowed
+
+    def static_filter(self, task: TaskInfo) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+        """Nodes passing every predicate (one evaluation per constraint signature)."""
+        hit = self._static.get(task.signature)
+        if hit is None:
+            fails: list[tuple[str, np.ndarray]] = []
+            for _, fn in self.hooks.flat["predicate"]:
+                fails.extend(fn(task, self.nodes))
+            ok = np.ones(len(self.nodes), dtype=bool)
+            for _, mask in fails:
+                ok &= ~mask
+            hit = self._static[task.signature] = (ok, fails)
+        return hit
+
+    def node_scores(self, task: TaskInfo, rows: Any = None) -> np.ndarray:
+        scores = self.hooks.sum("node_order", task, self.nodes, rows)
+        if isinstance(scores, float):
+            n = len(self.nodes) if rows is None else len(rows)
+            return np.full(n, scores)
+        return scores
+
+    def fit_errors(self, task: TaskInfo) -> FitErrors:
+        ok, fails = self.static_filter(task)
+        nodes = self.nodes
+        reasons: Counter[str] = Counter()
+        seen = np.zeros(len(nodes), dtype=bool)
+        for reason, mask in fails:
+            first = mask & ~seen
+            count = int(first.sum())
+            if count:
+                reasons[reason] += count
+            seen |= mask
+        for j in task.nz.tolist():
+            short = ok & (nodes.future[:, j] < task.vec[j])
+            count = int(short.sum())
+            if count:
+                dim = nodes.dims[j]
+                reasons["Too many pods" if dim == "pods" else f"Insufficient {dim}"] += count
+        return FitErrors(task.name, reasons, len(nodes))
+
+    # --- bookkeeping actions and statements use ------------------------------
+
+    def allocated(self, task: TaskInfo) -> None:
+        held = task.job.allocated
+        for name, amount in task.req.items():
+            if name != "pods":
+                held[name] = held.get(name, 0) + amount
+        for fn in self._on_allocate:
+            fn(task)
+
+    def deallocated(self, task: TaskInfo) -> None:
+        held = task.job.allocated
+        for name, amount in task.req.items():
+            if name != "pods":
+                held[name] = held.get(name, 0) - amount
+        for fn in self._on_deallocate:
+            fn(task)
+
+    def emit(self, event: Event) -> None:
+        self.decisions.append(event)
+
+    def mark_unschedulable(self, job: JobInfo, reason: str, message: str, rule: str) -> None:
+        self.unschedulable[job.name] = PodGroupUnschedulable(
+            podgroup=job.name, job=job.job, queue=job.queue, rule=rule, reason=reason, message=message
+        )
+
+    # --- close -------------------------------------------------------------
+
+    def close(self) -> list[Event]:
+        for plugin in self.plugins:
+            plugin.close(self)
+        events = list(self.decisions)
+        for job in self.jobs.values():
+            change = phases.next_phase(job, job.name in self.unschedulable)
+            if change is not None:
+                phase, reason = change
+                events.append(
+                    PodGroupPhaseChanged(
+                        podgroup=job.name,
+                        job=job.job,
+                        queue=job.queue,
+                        rule="session.job-status",
+                        phase=phase,
+                        previous=job.phase,
+                        reason=reason,
+                    )
+                )
+        events.extend(self.unschedulable[name] for name in sorted(self.unschedulable))
+        return events

@@ -1,0 +1,118 @@
+"""Session open: copy the cluster state into the session's own model.
+
+Where it sits: first step of every session (``session.Session``). Reads the
+``ClusterState`` folded by ``projections.cluster`` and never writes to it;
+everything the session later changes lives in the copy built here.
+
+Nodes are ordered by name whatever order the log added them in, so that the
+same cluster always gives the same arrays and ties break by node name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.scheduler.api import READY, JobInfo, NodeArrays, QueueInfo, TaskInfo
+from projections.cluster_model import ClusterState
+
+
+@dataclass
+class Snapshot:
+    nodes: NodeArrays
+    jobs: dict[str, JobInfo]  # by podgroup name, sorted
+    queues: dict[str, QueueInfo]  # by name, sorted
+    total: dict[str, int]  # sum of node allocatable
+
+
+def _nodes(state: ClusterState, dims: list[str]) -> NodeArrays:
+    names = sorted(state.nodes)
+    n, r = len(names), len(dims)
+    col = {d: j for j, d in enumerate(dims)}
+    alloc = np.zeros((n, r), dtype=np.int64)
+    used = np.zeros((n, r), dtype=np.int64)
+    releasing = np.zeros((n, r), dtype=np.int64)
+    labels, taints = [], []
+    unschedulable = np.zeros(n, dtype=bool)
+    for i, name in enumerate(names):
+        rec = state.nodes[name]
+        for d, v in rec.allocatable.items():
+            alloc[i, col[d]] = v
+        for d, v in rec.used.items():
+            if v:
+                used[i, col[d]] = v
+        for d, v in rec.releasing.items():
+            if v:
+                releasing[i, col[d]] = v
+        labels.append(rec.labels)
+        taints.append(rec.taints)
+        unschedulable[i] = rec.unschedulable
+    idle = alloc - used
+    return NodeArrays(
+        names=names,
+        dims=dims,
+        alloc=alloc,
+        used=used,
+        idle=idle,
+        future=idle + releasing,
+        labels=labels,
+        taints=taints,
+        unschedulable=unschedulable,
+    )
+
+
+def build(state: ClusterState) -> Snapshot:
+    dim_set: set[str] = set()
+    for rec in state.nodes.values():
+        dim_set.update(rec.allocatable)
+        dim_set.update(rec.used)
+        dim_set.update(rec.releasing)
+    for pod in state.pods.values():
+        dim_set.update(pod.requests)
+    dims = sorted(dim_set)
+    nodes = _nodes(state, dims)
+    total = {d: int(v) for d, v in zip(dims, nodes.alloc.sum(axis=0).tolist())}
+
+    queues: dict[str, QueueInfo] = {}
+    for name in sorted(state.queues):
+        rec = state.queues[name]
+        q = QueueInfo(name)
+        q.weight, q.capability, q.guarantee, q.deserved = rec.weight, rec.capability, rec.guarantee, rec.deserved
+        q.priority, q.state, q.created_at = rec.priority, rec.state, rec.created_at
+        queues[name] = q
+
+    vectors: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    jobs: dict[str, JobInfo] = {}
+    for name in sorted(state.podgroups):
+        rec = state.podgroups[name]
+        job = JobInfo(name)
+        job.job, job.queue = rec.job, rec.queue
+        job.min_member, job.min_task_member = rec.min_member, rec.min_task_member
+        job.min_resources = {k: v for k, v in rec.min_resources.items() if k != "pods" and v}
+        job.priority = state.priority_of(rec.priority_class)
+        job.created_at, job.phase, job.annotations = rec.created_at, rec.phase, rec.annotations
+        job.inqueue_at = rec.inqueue_at
+        allocated = job.allocated
+        for pod_name in state.pods_by_group.get(name, ()):
+            pod = state.pods[pod_name]
+            task = TaskInfo(pod, job)
+            key = tuple(sorted(pod.requests.items()))
+            pair = vectors.get(key)
+            if pair is None:
+                vec = nodes.vector(pod.requests)
+                pair = vectors[key] = (vec, np.nonzero(vec)[0])
+            task.vec, task.nz = pair
+            task.role_key = (task.role, key, task.signature)
+            if task.status in ("Bound", "Running", "Releasing"):
+                task.node = nodes.index.get(pod.node, -1)
+                if task.status != "Releasing":
+                    for d, v in pod.requests.items():
+                        if d != "pods":
+                            allocated[d] = allocated.get(d, 0) + v
+            job.tasks.append(task)
+            job.counts[task.status] += 1
+            job.ready += task.status in READY
+            job.role_counts.setdefault(task.role, type(job.counts)())[task.status] += 1
+        jobs[name] = job
+    return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)

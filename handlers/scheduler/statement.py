@@ -1,0 +1,87 @@
+"""Statement: the tentative operations of one job, committed or discarded as a whole.
+
+Where it sits: actions (``allocate``, ``backfill``) record each placement
+here. Every operation changes the session at once (node arrays, job counts,
+plugin bookkeeping through the allocation listeners) so that the next task
+sees it; ``discard`` undoes them in reverse order; ``commit`` turns them into
+decision events on the session. Nothing touches the cluster: the decisions
+reach the log as one batch when the session closes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handlers.scheduler.api import TaskInfo
+from schemas.events import PodBound, PodEvictionRequested, PodPipelined
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
+
+class Statement:
+    def __init__(self, ssn: Session) -> None:
+        self.ssn = ssn
+        self.ops: list[tuple[str, TaskInfo, int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def allocate(self, task: TaskInfo, node: int) -> None:
+        """Place ``task`` on ``node``'s idle resources."""
+        task.job.set_status(task, "Allocated")
+        task.node = node
+        self.ssn.nodes.take(node, task.vec)
+        self.ssn.allocated(task)
+        self.ops.append(("allocate", task, node, ""))
+
+    def pipeline(self, task: TaskInfo, node: int) -> None:
+        """Reserve ``task`` on resources ``node`` is releasing."""
+        task.job.set_status(task, "Pipelined")
+        task.node = node
+        self.ssn.nodes.reserve(node, task.vec)
+        self.ssn.allocated(task)
+        self.ops.append(("pipeline", task, node, ""))
+
+    def evict(self, task: TaskInfo, reason: str) -> None:
+        """Ask for ``task`` to go; its resources count as releasing from now on."""
+        previous = task.status
+        task.job.set_status(task, "Releasing")
+        self.ssn.nodes.unreserve(task.node, task.vec)
+        self.ssn.deallocated(task)
+        self.ops.append(("evict", task, task.node, previous + "\0" + reason))
+
+    def discard(self) -> None:
+        nodes = self.ssn.nodes
+        for kind, task, node, extra in reversed(self.ops):
+            if kind == "allocate":
+                nodes.give(node, task.vec)
+            elif kind == "pipeline":
+                nodes.unreserve(node, task.vec)
+            else:
+                nodes.reserve(node, task.vec)
+                task.job.set_status(task, extra.split("\0", 1)[0])
+                self.ssn.allocated(task)
+                continue
+            task.job.set_status(task, "Pending")
+            task.node = -1
+            self.ssn.deallocated(task)
+        self.ops.clear()
+
+    def commit(self, rule: str, *, pipelined_only: bool = False) -> None:
+        """Emit the decisions; with ``pipelined_only`` every placement becomes a reservation."""
+        names = self.ssn.nodes.names
+        emit = self.ssn.emit
+        for kind, task, node, extra in self.ops:
+            job = task.job.job
+            if kind == "evict":
+                emit(PodEvictionRequested(pod=task.name, job=job, rule=rule, reason=extra.split("\0", 1)[1]))
+            elif kind == "allocate" and not pipelined_only:
+                emit(PodBound(pod=task.name, job=job, rule=rule, node=names[node]))
+                continue
+            if kind == "allocate":
+                # Reserved, not bound: the gang is not complete yet.
+                task.job.set_status(task, "Pipelined")
+            if not (task.prev_status == "Pipelined" and task.prev_node == names[node]):
+                emit(PodPipelined(pod=task.name, job=job, rule=rule + ".pipeline", node=names[node]))
+        self.ops.clear()
