@@ -3,11 +3,14 @@
 Where it sits: called by the fold (``projections.jobs``) for events read
 from the log, and by the job controller while it builds a batch, on its
 private copy of the record, so that each decision it takes sees the ones
-before it. One function per event type, looked up in a table.
+before it. One function per event type, looked up in a table. Decisions
+replace pod and timer records instead of changing them, because a private
+copy shares those records with the projection.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from projections.job_records import (
@@ -31,6 +34,7 @@ from schemas.events import (
     PodDeleted,
     PodDeletionRequested,
     PodEvicted,
+    PodEvictionRequested,
     PodFailed,
     PodGroupCreated,
     PodGroupDeleted,
@@ -127,7 +131,7 @@ def _pod_requested(rec: JobRecord, ev: PodRequested, at: int, trigger: int) -> N
 def _pod_deletion_requested(rec: JobRecord, ev: PodDeletionRequested, at: int, _: int) -> None:
     pod = rec.pods.get(ev.pod)
     if pod is not None:
-        pod.terminating = True
+        rec.pods[ev.pod] = dataclasses.replace(pod, terminating=True)
 
 
 def _timer_scheduled(rec: JobRecord, ev: TimerScheduled, at: int, _: int) -> None:
@@ -231,6 +235,10 @@ def _bound(pod: PodRecord, ev: PodBound, at: int) -> None:
     pod.node = ev.node
 
 
+def _eviction_requested(pod: PodRecord, ev: PodEvictionRequested, at: int) -> None:
+    pod.eviction = f"{ev.reason} (for {ev.preemptor})" if ev.preemptor else ev.reason
+
+
 OBSERVATIONS: dict[type, Callable[[PodRecord, Event, int], None]] = {
     PodCreated: _created,
     PodStarted: _started,
@@ -241,6 +249,7 @@ OBSERVATIONS: dict[type, Callable[[PodRecord, Event, int], None]] = {
     PodEvicted: _evicted,
     PodUnknown: _unknown,
     PodBound: _bound,
+    PodEvictionRequested: _eviction_requested,
 }
 
 

@@ -57,6 +57,7 @@ class PodRecord:
     ready: bool = False
     terminating: bool = False
     evicted: bool = False
+    eviction: str = ""  # why the scheduler asked to evict it, if it did
     restarts: int = 0
     exit_code: int | None = None
 
@@ -118,27 +119,25 @@ class JobRecord:
     last_update_problems: list[str] = field(default_factory=list)
     previous_manifest: Job | None = None
     last_deleted: tuple[int, PodRecord] | None = None  # (position, pod) of the last PodDeleted
+    namespace: str = field(init=False)
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.namespace, self.name = self.key.split("/", 1)
 
     def clone(self) -> "JobRecord":
-        """A copy the handler may change freely (manifests are immutable)."""
+        """A copy the handler may change through ``apply_decision`` (manifests are immutable)."""
         return dataclasses.replace(
             self,
             task_retries=dict(self.task_retries),
-            pods={k: dataclasses.replace(p) for k, p in self.pods.items()},
-            timers={k: dataclasses.replace(t) for k, t in self.timers.items()},
+            # Pod and timer records are shared: a decision replaces them, never changes them.
+            pods=dict(self.pods),
+            timers=dict(self.timers),
             commands=dict(self.commands),
             conditions=list(self.conditions),
             resources=dict(self.resources),
             last_update_problems=list(self.last_update_problems),
         )
-
-    @property
-    def namespace(self) -> str:
-        return self.key.split("/", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.key.split("/", 1)[1]
 
     def task(self, name: str) -> TaskSpec | None:
         for task in self.manifest.spec.tasks:

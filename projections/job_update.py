@@ -15,7 +15,10 @@ import msgspec
 
 from schemas.resources import Job, JobSpec, TaskSpec
 
-MUTABLE = "only minAvailable, tasks[*].replicas (and tasks[*].minAvailable) and priorityClassName may change on a live job"
+MUTABLE = (
+    "only minAvailable, tasks[*].replicas (with tasks[*].minAvailable) and priorityClassName "
+    "may change on a live job"
+)
 
 
 def _task_view(task: TaskSpec) -> TaskSpec:

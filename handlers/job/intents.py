@@ -108,7 +108,11 @@ def remove(d: Draft, reason: str) -> None:
     cancel_all(d)
     if job.podgroup_created:
         d.emit(PodGroupDeleted(podgroup=job.podgroup, job=job.key))
-    gone = {"Service": ServiceDeletionRequested, "ConfigMap": ConfigMapDeletionRequested, "Secret": SecretDeletionRequested}
+    gone = {
+        "Service": ServiceDeletionRequested,
+        "ConfigMap": ConfigMapDeletionRequested,
+        "Secret": SecretDeletionRequested,
+    }
     for resource in list(job.resources):
         kind, name = resource.split("/", 1)
         d.emit(gone[kind](name=name, job=job.key))

@@ -14,7 +14,16 @@ sync: a kill must not trigger a policy.
 from __future__ import annotations
 
 from handlers.job.draft import SYNC, Draft, Request
-from handlers.job.matching import ANY, POD_EVICTED, POD_FAILED, TASK_COMPLETED, TASK_FAILED, UNKNOWN, events_of, match_policy
+from handlers.job.matching import (
+    ANY,
+    POD_EVICTED,
+    POD_FAILED,
+    TASK_COMPLETED,
+    TASK_FAILED,
+    UNKNOWN,
+    events_of,
+    match_policy,
+)
 from handlers.job.states import execute
 from handlers.job.timers import arm_policy
 from projections.job_records import POD_SUCCEEDED, PodRecord
@@ -40,8 +49,9 @@ def pod_request(d: Draft, env: Envelope) -> Request:
         pod = gone[1] if gone is not None and gone[0] == env.position else None
         if pod is None or pod.evicted or pod.finished or not _current(d, pod):
             return SYNC
+        why = f"evicted by the scheduler: {pod.eviction}" if pod.eviction else "deleted unexpectedly"
         return Request(event=POD_EVICTED, task=pod.task, pod=pod.key, reason=POD_EVICTED,
-                       message=f"pod {pod.key} was deleted unexpectedly")
+                       message=f"pod {pod.key} was {why}")
     pod = d.job.pods.get(ev.pod)
     if pod is None or not _current(d, pod):
         return SYNC

@@ -52,13 +52,13 @@ _MAX_STEPS = 8
 
 def execute(d: Draft, req: Request) -> None:
     """Run ``req`` in the job's phase, then sync through any phase it moved to."""
-    start = d.job.phase
+    start = before = d.job.phase
     _step(d, req)
     for _ in range(_MAX_STEPS):
-        before = d.job.phase
-        _step(d, SYNC)
         if d.job.phase == before:
             break
+        before = d.job.phase
+        _step(d, SYNC)
     if d.job.phase in FINAL_PHASES and start not in FINAL_PHASES:
         _on_final(d)
 
@@ -135,8 +135,9 @@ def _restarting(d: Draft) -> None:
         return
     task = job.task(job.phase_task) if job.phase_task else None
     if task is not None and task.max_retry > 0 and job.task_retries.get(task.name, 0) >= task.max_retry:
+        retried = job.task_retries[task.name]
         d.set_phase(FAILED, reason="MaxRetryExceeded",
-                    message=f"task {task.name} retried {job.task_retries[task.name]} times, maxRetry is {task.max_retry}")
+                    message=f"task {task.name} retried {retried} times, maxRetry is {task.max_retry}")
         return
     if job.total_replicas() - job.counts().terminating >= spec.min_available:
         d.set_phase(PENDING, reason="Restarted", message="enough pods are gone to start again")
@@ -173,12 +174,18 @@ def released(d: Draft, task: TaskSpec) -> bool:
 def _reconcile_pods(d: Draft) -> None:
     job = d.job
     wanted = {t.name: t.replicas for t in job.manifest.spec.tasks}
-    extra = [p for p in job.pods.values() if not p.terminating and p.index >= wanted.get(p.task, 0)]
+    present = dict.fromkeys(wanted, 0)
+    extra = []
+    for pod in job.pods.values():
+        if pod.index < wanted.get(pod.task, 0):
+            present[pod.task] += 1
+        elif not pod.terminating:
+            extra.append(pod)
     delete_pods(d, extra, "ScaledDown")
     if not job.enqueued:
         return  # delayed pod creation: no pod before the queue admits the PodGroup
     for task in job.manifest.spec.tasks:
-        if not released(d, task):
+        if present[task.name] >= task.replicas or not released(d, task):
             continue
         for index in range(task.replicas):
             if pod_key(job, task.name, index) in job.pods:
@@ -194,9 +201,10 @@ def _sync(d: Draft, req: Request) -> None:
     spec = job.manifest.spec
     c = job.counts()
     if job.phase == PENDING:
-        if c.running + c.succeeded + c.failed >= spec.min_available:
+        started = c.running + c.succeeded + c.failed
+        if started >= spec.min_available:
             d.set_phase(RUNNING, reason="MinAvailableReached",
-                        message=f"{c.running + c.succeeded + c.failed} of minAvailable {spec.min_available} pods started")
+                        message=f"{started} pods started, minAvailable is {spec.min_available}")
         return
     replicas = job.total_replicas()
     if replicas == 0:
@@ -209,7 +217,8 @@ def _sync(d: Draft, req: Request) -> None:
         d.set_phase(phase, reason=reason, message=message)
     elif c.pending > replicas - spec.min_available:
         d.set_phase(PENDING, reason="NotEnoughPodsRunning",
-                    message=f"{c.pending} pods pending, more than replicas - minAvailable = {replicas - spec.min_available}")
+                    message=f"{c.pending} pods pending, more than replicas - minAvailable "
+                            f"({replicas - spec.min_available})")
 
 
 def _finished(d: Draft, succeeded: int) -> tuple[str, str, str]:
@@ -222,7 +231,8 @@ def _finished(d: Draft, succeeded: int) -> tuple[str, str, str]:
                 continue
             ok = job.counts(task.name).succeeded
             if ok < task.min_available:
-                return FAILED, "TaskMinAvailableNotMet", f"task {task.name}: {ok} succeeded, minAvailable {task.min_available}"
+                message = f"task {task.name}: {ok} succeeded, minAvailable {task.min_available}"
+                return FAILED, "TaskMinAvailableNotMet", message
     if spec.min_success is not None and succeeded < spec.min_success:
         return FAILED, "MinSuccessNotMet", f"{succeeded} pods succeeded, minSuccess is {spec.min_success}"
     if succeeded >= spec.min_available:

@@ -13,7 +13,15 @@ that removes it.
 from __future__ import annotations
 
 from handlers.job.draft import Draft, Request
-from handlers.job.matching import POD_EVICTED, POD_FAILED, POD_PENDING, TASK_COMPLETED, UNKNOWN, duration_ms, match_policy
+from handlers.job.matching import (
+    POD_EVICTED,
+    POD_FAILED,
+    POD_PENDING,
+    TASK_COMPLETED,
+    UNKNOWN,
+    duration_ms,
+    match_policy,
+)
 from projections.job_apply import policy_timer_name, ttl_timer_name
 from projections.job_records import LIVE_PHASES, POD_FAILED as PHASE_FAILED, POD_PENDING as PHASE_PENDING
 from projections.job_records import POD_SUCCEEDED, POD_UNKNOWN, TimerRecord

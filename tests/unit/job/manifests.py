@@ -17,7 +17,9 @@ def task(name: str, replicas: int, *, cpu: str = "1", **extra: Any) -> dict[str,
         "template": {
             "spec": {
                 "restartPolicy": "Never",
-                "containers": [{"name": name, "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}],
+                "containers": [
+                    {"name": name, "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}
+                ],
             }
         },
         **extra,
