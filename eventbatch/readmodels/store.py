@@ -1,0 +1,155 @@
+"""``ReadModelStore``: the SQLite file of the read models (aiosqlite).
+
+Where it sits: written by ``eventbatch.readmodels.Projector``, read by the
+CLI. One table per view (``projections.views.rows.TABLES``), a ``tracking``
+table with each read model's log position, and a ``snapshots`` table with
+the checkpointed fold state. ``apply`` writes a chunk's rows, deletions,
+audit rows and positions in one transaction: after a crash, the rows and the
+position agree, and the projector resumes from there.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+
+import aiosqlite
+import msgspec
+
+from projections.views import TABLES, Changes
+from projections.views.rows import columns
+
+VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView")
+_CHANGE_TABLES = {
+    "queue_view": "queues",
+    "job_view": "jobs",
+    "podgroup_view": "podgroups",
+    "pod_view": "pods",
+    "node_view": "nodes",
+    "audit_view": "audit",
+}
+_SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL", bool: "INTEGER"}
+
+
+def _sql_type(annotation) -> str:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return _SQL_TYPES[annotation]
+
+
+def _ddl() -> list[str]:
+    statements = []
+    for table, (row_type, key) in TABLES.items():
+        hints = typing.get_type_hints(row_type)
+        cols = ", ".join(f"{c} {_sql_type(hints[c])}" for c in columns(row_type))
+        statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({', '.join(key)}))")
+    statements += [
+        "CREATE TABLE IF NOT EXISTS tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, state BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS job_view_queue ON job_view (queue)",
+        "CREATE INDEX IF NOT EXISTS pod_view_job ON pod_view (job)",
+    ]
+    return statements
+
+
+def _upsert(table: str) -> str:
+    row_type, _ = TABLES[table]
+    cols = columns(row_type)
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+
+
+_UPSERTS = {table: _upsert(table) for table in TABLES}
+_astuple = msgspec.structs.astuple
+
+
+class ReadModelStore:
+    """Use as ``async with ReadModelStore(path) as store:``."""
+
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        self.path = str(path)
+        self.durable = durable
+        self._db: aiosqlite.Connection | None = None
+
+    async def start(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute(f"PRAGMA synchronous={'NORMAL' if self.durable else 'OFF'}")
+        for statement in _ddl():
+            await self._db.execute(statement)
+        await self._db.commit()
+
+    async def stop(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> "ReadModelStore":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("read model store is not started")
+        return self._db
+
+    # -- writing ---------------------------------------------------------------
+
+    async def apply(self, changes: Changes, *, snapshot: bytes | None = None) -> None:
+        """Write one chunk and the position it reached, in one transaction."""
+        db = self.db
+        await db.execute("BEGIN")
+        try:
+            for table, attr in _CHANGE_TABLES.items():
+                rows = getattr(changes, attr)
+                if rows:
+                    await db.executemany(_UPSERTS[table], [_astuple(r) for r in rows])
+            for table, keys in changes.deleted.items():
+                key = TABLES[table][1][0]
+                await db.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in keys])
+            await db.executemany(
+                "INSERT OR REPLACE INTO tracking (view, position) VALUES (?, ?)",
+                [(view, changes.position) for view in VIEWS],
+            )
+            if snapshot is not None:
+                await db.execute(
+                    "INSERT OR REPLACE INTO snapshots (name, position, state) VALUES ('views', ?, ?)",
+                    (changes.position, snapshot),
+                )
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+    # -- reading ---------------------------------------------------------------
+
+    async def position(self) -> int:
+        """The last log position every read model has folded (-1: none yet)."""
+        async with self.db.execute("SELECT MIN(position), COUNT(*) FROM tracking") as cur:
+            low, count = await cur.fetchone()
+        return low if count == len(VIEWS) else -1
+
+    async def snapshot(self) -> tuple[int, bytes] | None:
+        async with self.db.execute("SELECT position, state FROM snapshots WHERE name = 'views'") as cur:
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row is not None else None
+
+    async def rows(self, table: str, where: str = "", params: tuple = (), order: str = "") -> list:
+        """Rows of ``table`` as its row type (``where``/``order`` are SQL of this module's callers)."""
+        row_type, key = TABLES[table]
+        sql = f"SELECT {', '.join(columns(row_type))} FROM {table}"
+        if where:
+            sql += f" WHERE {where}"
+        sql += f" ORDER BY {order or ', '.join(key)}"
+        async with self.db.execute(sql, params) as cur:
+            return [row_type(*row) for row in await cur.fetchall()]
+
+    async def all_rows(self) -> dict[str, list]:
+        """Every row of every view, in key order: what two stores compare on."""
+        return {table: await self.rows(table) for table in TABLES}

@@ -1,0 +1,153 @@
+"""Rendering read-model rows from the folded state.
+
+Where it sits: ``projections.views.viewset`` calls these at the end of a
+chunk for the rows the chunk touched. ``Aggregates`` is one pass over the
+live pods and podgroups that gives what queue and node rows sum up (podgroup
+counts per queue, resources allocated per queue, pods per node).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import msgspec
+
+from projections.cluster_model import HOLDING, ClusterState, NodeRecord, QueueRecord, add_into
+from projections.job_records import JobRecord, JobsState
+from projections.job_status import go_duration, job_status
+from projections.views.pods import PodLife
+from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
+from schemas.quantity import format_resources, sub
+
+_json = msgspec.json.Encoder()
+QUEUE_PHASES = ("Pending", "Inqueue", "Running", "Completed", "Unknown")
+
+
+def resources_json(amounts: dict[str, int]) -> str:
+    return _json.encode(format_resources({k: v for k, v in sorted(amounts.items()) if v})).decode()
+
+
+@dataclass
+class Aggregates:
+    podgroups: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    allocated: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    node_pods: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @classmethod
+    def of(cls, cluster: ClusterState) -> "Aggregates":
+        agg = cls()
+        for group in cluster.podgroups.values():
+            agg.podgroups[group.queue][group.phase] += 1
+        for pod in cluster.pods.values():
+            if pod.status not in HOLDING:
+                continue
+            agg.node_pods[pod.node] += 1
+            group = cluster.podgroups.get(pod.podgroup)
+            if group is not None:
+                add_into(agg.allocated[group.queue], {k: v for k, v in pod.requests.items() if k != "pods"})
+        return agg
+
+
+def share(allocated: dict[str, int], deserved: dict[str, int]) -> float:
+    ratios = [allocated.get(r, 0) / d for r, d in sorted(deserved.items()) if d > 0]
+    return round(max(ratios, default=0.0), 6)
+
+
+def queue_row(queue: QueueRecord, parent: str, agg: Aggregates) -> QueueRow:
+    counts = agg.podgroups.get(queue.name, {})
+    allocated = agg.allocated.get(queue.name, {})
+    return QueueRow(
+        name=queue.name,
+        state=queue.state,
+        pending=counts.get("Pending", 0),
+        inqueue=counts.get("Inqueue", 0),
+        running=counts.get("Running", 0),
+        completed=counts.get("Completed", 0),
+        unknown=counts.get("Unknown", 0),
+        allocated=resources_json(allocated),
+        deserved=resources_json(queue.deserved),
+        guarantee=resources_json(queue.guarantee),
+        capability=resources_json(queue.capability),
+        share=share(allocated, queue.deserved),
+        weight=queue.weight,
+        parent=parent,
+    )
+
+
+def node_row(node: NodeRecord, agg: Aggregates) -> NodeRow:
+    return NodeRow(
+        name=node.name,
+        allocatable=resources_json(node.allocatable),
+        idle=resources_json(sub(node.allocatable, node.used)),
+        used=resources_json({k: v for k, v in node.used.items() if k != "pods"}),
+        pods=agg.node_pods.get(node.name, 0),
+        unschedulable=node.unschedulable,
+    )
+
+
+def podgroup_row(cluster: ClusterState, name: str) -> PodGroupRow | None:
+    group = cluster.podgroups.get(name)
+    if group is None:
+        return None
+    unschedulable = ""
+    if group.unschedulable is not None and group.phase == "Pending":
+        _, _, reason, message = group.unschedulable
+        unschedulable = f"{reason}: {message}" if message else reason
+    return PodGroupRow(
+        name=name,
+        job=group.job,
+        queue=group.queue,
+        phase=group.phase,
+        min_member=group.min_member,
+        min_resources=resources_json(group.min_resources),
+        created_at=group.created_at,
+        unschedulable=unschedulable,
+    )
+
+
+def pod_row(pod: PodLife) -> PodRow:
+    return PodRow(
+        key=pod.key, job=pod.job, podgroup=pod.podgroup, task=pod.task, phase=pod.phase, node=pod.node,
+        requested_at=pod.requested_at, bound_at=pod.bound_at, started_at=pod.started_at,
+        finished_at=pod.finished_at, exit_code=pod.exit_code, reason=pod.reason,
+    )
+
+
+def _duration(rec: JobRecord, last_at: int) -> str | None:
+    """How long the job ran, up to its finish or to the latest event about it.
+
+    Measured against the job's own events (not the latest event of the whole
+    log) so that a row does not depend on where a chunk of events ends.
+    """
+    if rec.running_since is None:
+        return None
+    end = rec.finished_at if rec.finished_at is not None else last_at
+    return go_duration(max(0, end - rec.running_since))
+
+
+def job_row(jobs: JobsState, key: str, last_at: int) -> JobRow | None:
+    rec = jobs.jobs.get(key)
+    status = job_status(jobs, key) if rec is not None else None
+    if rec is None or status is None:
+        return None
+    status = msgspec.structs.replace(status, running_duration=_duration(rec, last_at))
+    namespace, _, name = key.partition("/")
+    return JobRow(
+        key=key,
+        namespace=namespace,
+        name=name,
+        queue=rec.manifest.spec.queue or "default",
+        phase=rec.phase or "Pending",
+        min_available=status.min_available,
+        pending=status.pending,
+        running=status.running,
+        succeeded=status.succeeded,
+        failed=status.failed,
+        terminating=status.terminating,
+        unknown=status.unknown,
+        retry_count=status.retry_count,
+        version=status.version,
+        submitted_at=rec.submitted_at,
+        status=_json.encode(status).decode(),
+    )

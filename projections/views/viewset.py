@@ -1,0 +1,227 @@
+"""``ViewSet``: every read model folded together, with per-chunk change sets.
+
+Where it sits: the pure heart of ``eventbatch.readmodels`` (which stores what
+``flush`` returns) and of ``eventbatch replay --to/--at`` (which folds a prefix
+and renders it). It folds each event into the same projections the handlers
+decide on (``projections.cluster`` for nodes, queues, podgroups and pods;
+``projections.jobs`` for Volcano's JobStatus) plus the pod timeline, marks the
+rows the event touches, and at ``flush`` renders only the final value of each
+touched row. A chunk of events that updates one row many times writes it once.
+
+Every row is a function of the log prefix alone: whether events arrive in one
+chunk or many, the rows after the same position are the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from projections import cluster as cluster_fold
+from projections import jobs as jobs_fold
+from projections.views import audit
+from projections.views.pods import PodLife, fold_pod
+from projections.views.render import Aggregates, job_row, node_row, pod_row, podgroup_row, queue_row
+from projections.views.rows import AuditRow, JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
+from schemas.envelope import Envelope
+
+# How many recent events keep their one-line description, for the audit rows of
+# the decisions that answer them (a decision lands close after its trigger).
+RECENT_DETAILS = 20_000
+
+_QUEUE_TYPES = frozenset(
+    {"QueueCreated", "QueueUpdated", "QueueDeleteRequested", "QueueCommandIssued", "QueueStateChanged",
+     "QueueDeleted", "QueueRequestRefused"}
+)
+_QUEUE_TIMELINE = frozenset(
+    {"JobSubmitted", "JobPhaseChanged", "JobRemoved", "PodGroupCreated", "PodGroupEnqueued",
+     "PodGroupPhaseChanged", "PodGroupUnschedulable", "PodGroupDeleted"}
+)
+
+
+@dataclass
+class Changes:
+    """What a chunk changed: rows to upsert, keys to delete, audit rows to add."""
+
+    position: int  # the last position folded
+    queues: list[QueueRow] = field(default_factory=list)
+    jobs: list[JobRow] = field(default_factory=list)
+    podgroups: list[PodGroupRow] = field(default_factory=list)
+    pods: list[PodRow] = field(default_factory=list)
+    nodes: list[NodeRow] = field(default_factory=list)
+    audit: list[AuditRow] = field(default_factory=list)
+    deleted: dict[str, list[str]] = field(default_factory=dict)  # table -> primary keys
+
+
+class ViewSet:
+    def __init__(self) -> None:
+        self.position = -1
+        self.cluster = cluster_fold.initial()
+        self.jobs = jobs_fold.initial_state()
+        self.pods: dict[str, PodLife] = {}
+        self.job_pods: dict[str, dict[str, None]] = {}
+        self.job_last_at: dict[str, int] = {}
+        self.queue_parent: dict[str, str] = {}
+        self.recent: dict[int, str] = {}
+        self._dirty: dict[str, set[str]] = {t: set() for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
+        self._audit: list[AuditRow] = []
+
+    # -- folding -----------------------------------------------------------
+
+    def fold(self, env: Envelope) -> None:
+        e = env.payload
+        kind = env.type
+        dirty = self._dirty
+        job = self._job_of(env)
+        pod_key = getattr(e, "pod", None) if kind.startswith("Pod") and hasattr(e, "pod") else None
+        before = self.cluster.pods.get(pod_key) if pod_key else None
+        if before is not None and before.node:
+            dirty["nodes"].add(before.node)
+        group_name = getattr(e, "podgroup", None) or (before.podgroup if before is not None else None)
+        queue = self._queue_of_group(group_name) if group_name else None
+        if kind == "JobRemoved":
+            self._job_removed(e.job)
+
+        cluster_fold.fold(self.cluster, env)
+        jobs_fold.fold(self.jobs, env)
+
+        if pod_key:
+            pod = fold_pod(self.pods, env)
+            if pod is not None:
+                dirty["pods"].add(pod.key)
+                job = job or pod.job
+                if kind == "PodRequested":
+                    self.job_pods.setdefault(pod.job, {})[pod.key] = None
+                node = getattr(e, "node", "")
+                if node:
+                    dirty["nodes"].add(node)
+        if group_name:
+            dirty["podgroups"].add(group_name)
+            queue = queue or self._queue_of_group(group_name)
+        if kind in _QUEUE_TYPES:
+            queue = e.queue
+            if kind in ("QueueCreated", "QueueUpdated"):
+                self.queue_parent[e.queue] = e.manifest.spec.parent
+            elif kind == "QueueDeleted":
+                self.queue_parent.pop(e.queue, None)
+        elif kind.startswith("Node"):
+            dirty["nodes"].add(e.node)
+        if queue:
+            dirty["queues"].add(queue)
+        if job:
+            dirty["jobs"].add(job)
+            self.job_last_at[job] = env.recorded_at
+        self._record(env, job, queue if queue else self._queue_of_job(job) if kind in _QUEUE_TIMELINE else None)
+        self.position = env.position
+
+    def _job_of(self, env: Envelope) -> str:
+        e = env.payload
+        job = getattr(e, "job", None) or getattr(e, "owner", None)
+        if not job and hasattr(e, "pod"):
+            pod = self.pods.get(e.pod)
+            job = pod.job if pod is not None else ""
+        return job if isinstance(job, str) and "/" in job else ""
+
+    def _queue_of_group(self, name: str) -> str:
+        group = self.cluster.podgroups.get(name)
+        return group.queue if group is not None else ""
+
+    def _queue_of_job(self, job: str) -> str:
+        rec = self.jobs.jobs.get(job) if job else None
+        return (rec.manifest.spec.queue or "default") if rec is not None else ""
+
+    def _job_removed(self, job: str) -> None:
+        """Everything the job owned leaves memory; queues and nodes it used change."""
+        for key in self.job_pods.pop(job, {}):
+            self.pods.pop(key, None)
+            record = self.cluster.pods.get(key)
+            if record is not None and record.node:
+                self._dirty["nodes"].add(record.node)
+        for group in self.cluster.podgroups.values():
+            if group.job == job:
+                self._dirty["podgroups"].add(group.name)
+                self._dirty["queues"].add(group.queue)
+        self.job_last_at.pop(job, None)
+
+    def _record(self, env: Envelope, job: str, queue: str | None) -> None:
+        text = audit.detail(env)
+        recent = self.recent
+        recent[env.position] = text
+        if len(recent) > RECENT_DETAILS:
+            del recent[next(iter(recent))]
+        if not job and not queue:
+            return
+        cause = env.causation
+        cause_detail = recent.get(cause.position, "") if cause is not None else ""
+        common = (
+            env.position, env.type, env.recorded_at, text,
+            cause.position if cause is not None else None, cause.handler if cause is not None else "",
+            cause_detail, audit.rule(env),
+        )
+        if job:
+            self._audit.append(AuditRow("job", job, *common))
+        if queue:
+            self._audit.append(AuditRow("queue", queue, *common))
+
+    # -- rendering -----------------------------------------------------------
+
+    def flush(self) -> Changes:
+        """The final value of every row touched since the last flush."""
+        dirty = self._dirty
+        changes = Changes(position=self.position, audit=self._audit)
+        self._audit = []
+        deleted = changes.deleted
+        if dirty["queues"] or dirty["nodes"]:
+            agg = Aggregates.of(self.cluster)
+            for name in sorted(dirty["queues"]):
+                queue = self.cluster.queues.get(name)
+                if queue is None:
+                    deleted.setdefault("queue_view", []).append(name)
+                else:
+                    changes.queues.append(queue_row(queue, self.queue_parent.get(name, ""), agg))
+            for name in sorted(dirty["nodes"]):
+                node = self.cluster.nodes.get(name)
+                if node is None:
+                    deleted.setdefault("node_view", []).append(name)
+                else:
+                    changes.nodes.append(node_row(node, agg))
+        for name in sorted(dirty["podgroups"]):
+            row = podgroup_row(self.cluster, name)
+            if row is None:
+                deleted.setdefault("podgroup_view", []).append(name)
+            else:
+                changes.podgroups.append(row)
+        for key in sorted(dirty["jobs"]):
+            row = job_row(self.jobs, key, self.job_last_at.get(key, 0))
+            if row is None:
+                deleted.setdefault("job_view", []).append(key)
+            else:
+                changes.jobs.append(row)
+        for key in sorted(dirty["pods"]):
+            pod = self.pods.get(key)
+            if pod is None:
+                continue  # its job was removed: the row stays as history
+            changes.pods.append(pod_row(pod))
+            if pod.phase == "Deleted" or (pod.finished_at is not None and key not in self.cluster.pods):
+                del self.pods[key]  # gone from the cluster: history from now on
+                self.job_pods.get(pod.job, {}).pop(key, None)
+        for table in dirty.values():
+            table.clear()
+        return changes
+
+    # -- reading the state directly (replay --to/--at) --------------------------
+
+    def snapshot_rows(self) -> Changes:
+        """Every current row (no audit): the views as of ``position``."""
+        for name in self.cluster.queues:
+            self._dirty["queues"].add(name)
+        for name in self.cluster.nodes:
+            self._dirty["nodes"].add(name)
+        for name in self.cluster.podgroups:
+            self._dirty["podgroups"].add(name)
+        for key in self.jobs.jobs:
+            self._dirty["jobs"].add(key)
+        pending_audit = self._audit
+        self._audit = []
+        changes = self.flush()
+        self._audit = pending_audit
+        return changes
