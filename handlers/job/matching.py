@@ -8,8 +8,6 @@ exit code of the failed container. The first match wins, as in Volcano.
 
 from __future__ import annotations
 
-import re
-
 from projections.job_records import JobRecord
 from schemas.resources import LifecyclePolicy
 
@@ -21,22 +19,6 @@ TASK_COMPLETED = "TaskCompleted"
 TASK_FAILED = "TaskFailed"
 JOB_UPDATED = "JobUpdated"
 ANY = "*"
-
-_UNITS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
-_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
-
-
-def duration_ms(text: str) -> int:
-    """Milliseconds in a Go duration such as ``"90s"``, ``"1h30m"`` or ``"500ms"``."""
-    pos, total = 0, 0.0
-    for match in _PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match[1]) * _UNITS[match[2]]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"{text!r} is not a duration (expected e.g. 90s, 10m, 1h30m)")
-    return int(total)
 
 
 def events_of(policy: LifecyclePolicy) -> list[str]:
