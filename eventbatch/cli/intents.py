@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from eventbatch.cli import CliError
+from eventbatch.cli import CliError, views
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
@@ -43,6 +43,7 @@ def register(commands) -> None:
         act.add_argument("name", help="job name")
         act.add_argument("-n", "--namespace", default="default")
         act.set_defaults(run=_job_command, action=action)
+    views.register_job(job_sub)
 
     queue = commands.add_parser("queue", help="create and operate queues")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
@@ -53,6 +54,7 @@ def register(commands) -> None:
     operate.add_argument("name")
     operate.add_argument("--action", "-a", choices=["open", "close"], required=True)
     operate.set_defaults(run=_queue_operate)
+    views.register_queue(queue_sub)
 
 
 def intent_for(manifest: Job | Queue | Command) -> Event:

@@ -24,8 +24,8 @@ _json = msgspec.json.Encoder()
 QUEUE_PHASES = ("Pending", "Inqueue", "Running", "Completed", "Unknown")
 
 
-def resources_json(amounts: dict[str, int]) -> str:
-    return _json.encode(format_resources({k: v for k, v in sorted(amounts.items()) if v})).decode()
+def resources_json(amounts: dict[str, int], *, zeros: bool = False) -> str:
+    return _json.encode(format_resources({k: v for k, v in sorted(amounts.items()) if v or zeros})).decode()
 
 
 @dataclass
@@ -79,7 +79,7 @@ def node_row(node: NodeRecord, agg: Aggregates) -> NodeRow:
     return NodeRow(
         name=node.name,
         allocatable=resources_json(node.allocatable),
-        idle=resources_json(sub(node.allocatable, node.used)),
+        idle=resources_json(sub(node.allocatable, node.used), zeros=True),
         used=resources_json({k: v for k, v in node.used.items() if k != "pods"}),
         pods=agg.node_pods.get(node.name, 0),
         unschedulable=node.unschedulable,

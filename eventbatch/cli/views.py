@@ -1,0 +1,187 @@
+"""``eventbatch job list|view`` and ``eventbatch queue list|get``: the read models.
+
+Where it sits: the CLI's read side. Each command first brings the read-model
+store up to the tail of the log (a snapshot plus the events since, never a
+full replay once a snapshot exists), then answers from its tables. The store
+lives next to an SQLite log (``events.db`` -> ``events.views.db``), else in
+``var/eventbatch/views.db``; ``--views PATH`` or ``EVENTBATCH_VIEWS`` chooses
+another file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from eventbatch.cli import CliError
+from eventbatch.cli.output import emit, table
+from eventbatch.log.factory import open_log
+from eventbatch.readmodels import Projector, ReadModelStore
+
+DEFAULT_VIEWS = Path("var/eventbatch/views.db")
+
+
+def views_path(settings, given: str | None = None) -> Path:
+    """Where the read models of ``settings.log_url`` are stored."""
+    chosen = given or os.environ.get("EVENTBATCH_VIEWS")
+    if chosen:
+        return Path(chosen)
+    url = settings.log_url
+    if url.startswith("sqlite:///"):
+        log_file = Path(url[len("sqlite:///"):].split("?", 1)[0])
+        return log_file.with_name(log_file.stem + ".views.db")
+    return DEFAULT_VIEWS
+
+
+def add_views_flag(parser) -> None:
+    parser.add_argument("--views", help="read-model database (default: next to the SQLite log; env EVENTBATCH_VIEWS)")
+
+
+@asynccontextmanager
+async def current_store(settings, given: str | None = None):
+    """The read-model store, caught up with the log."""
+    async with open_log(settings.log_url) as log, ReadModelStore(views_path(settings, given)) as store:
+        await Projector(log=log, store=store).catch_up()
+        yield store
+
+
+def register_job(job_sub) -> None:
+    listing = job_sub.add_parser("list", help="list jobs with their phase and pod counts (JobView)")
+    listing.add_argument("-q", "--queue", help="only jobs of this queue")
+    listing.add_argument("-n", "--namespace", help="only jobs of this namespace")
+    add_views_flag(listing)
+    listing.set_defaults(run=_job_list)
+    view = job_sub.add_parser("view", help="a job's Volcano JobStatus and its pods")
+    view.add_argument("name", help="job name or NAMESPACE/NAME")
+    view.add_argument("-n", "--namespace", default="default")
+    view.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    add_views_flag(view)
+    view.set_defaults(run=_job_view)
+
+
+def register_queue(queue_sub) -> None:
+    listing = queue_sub.add_parser("list", help="list queues with their state and podgroup counts (QueueView)")
+    add_views_flag(listing)
+    listing.set_defaults(run=_queue_list)
+    get = queue_sub.add_parser("get", help="a queue's Volcano QueueStatus")
+    get.add_argument("name")
+    get.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    add_views_flag(get)
+    get.set_defaults(run=_queue_get)
+
+
+def job_key(name: str, namespace: str = "default") -> str:
+    return name if "/" in name else f"{namespace}/{name}"
+
+
+async def _job_list(args, settings) -> int:
+    async with current_store(settings, args.views) as store:
+        where, params = [], []
+        if args.queue:
+            where.append("queue = ?")
+            params.append(args.queue)
+        if args.namespace:
+            where.append("namespace = ?")
+            params.append(args.namespace)
+        rows = await store.rows("job_view", " AND ".join(where), tuple(params), order="submitted_at, key")
+    table(
+        ["NAMESPACE", "NAME", "QUEUE", "PHASE", "MINAVAILABLE", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "RETRIES"],
+        [[r.namespace, r.name, r.queue, r.phase, r.min_available, r.pending, r.running, r.succeeded, r.failed,
+          r.retry_count] for r in rows],
+    )
+    return 0
+
+
+async def _job_view(args, settings) -> int:
+    key = job_key(args.name, args.namespace)
+    async with current_store(settings, args.views) as store:
+        rows = await store.rows("job_view", "key = ?", (key,))
+        if not rows:
+            raise CliError(f"job {key} not found")
+        pods = await store.rows("pod_view", "job = ?", (key,), order="requested_at, key")
+    row = rows[0]
+    status = json.loads(row.status)
+    if args.output != "text":
+        emit({"job": key, "queue": row.queue, "status": status,
+              "pods": [{"name": p.key, "phase": p.phase, "node": p.node} for p in pods]}, args.output)
+        return 0
+    state = status.get("state", {})
+    print(f"Job:        {key}")
+    print(f"Queue:      {row.queue}")
+    print(f"Phase:      {row.phase}" + (f" ({state['reason']})" if state.get("reason") else ""))
+    if state.get("message"):
+        print(f"Message:    {state['message']}")
+    print(f"Pods:       pending {row.pending}, running {row.running}, succeeded {row.succeeded}, "
+          f"failed {row.failed}, terminating {row.terminating}, unknown {row.unknown}")
+    print(f"Retries:    {row.retry_count}    Version: {row.version}    MinAvailable: {row.min_available}")
+    if status.get("runningDuration"):
+        print(f"Running:    {status['runningDuration']}")
+    if pods:
+        print()
+        table(
+            ["POD", "PHASE", "NODE", "BOUND", "STARTED", "FINISHED", "EXIT", "REASON"],
+            [[p.key, p.phase, p.node or "-", _ms(p.bound_at), _ms(p.started_at), _ms(p.finished_at),
+              "-" if p.exit_code is None else p.exit_code, p.reason] for p in pods],
+        )
+    return 0
+
+
+def _ms(value: int | None) -> str:
+    from eventbatch.cli.events import format_time
+
+    return "-" if value is None else format_time(value).strip()
+
+
+async def _queue_list(args, settings) -> int:
+    async with current_store(settings, args.views) as store:
+        rows = await store.rows("queue_view")
+    table(
+        ["NAME", "STATE", "WEIGHT", "PENDING", "INQUEUE", "RUNNING", "COMPLETED", "UNKNOWN", "ALLOCATED"],
+        [[r.name, r.state, r.weight, r.pending, r.inqueue, r.running, r.completed, r.unknown,
+          _quantities(r.allocated)] for r in rows],
+    )
+    return 0
+
+
+def _quantities(text: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in json.loads(text).items()) or "-"
+
+
+def queue_status(row) -> dict:
+    """A QueueView row in Volcano's QueueStatus shape (plus deserved, guarantee, share)."""
+    return {
+        "state": row.state,
+        "pending": row.pending,
+        "inqueue": row.inqueue,
+        "running": row.running,
+        "completed": row.completed,
+        "unknown": row.unknown,
+        "allocated": json.loads(row.allocated),
+        "deserved": json.loads(row.deserved),
+        "guarantee": json.loads(row.guarantee),
+        "share": row.share,
+    }
+
+
+async def _queue_get(args, settings) -> int:
+    async with current_store(settings, args.views) as store:
+        rows = await store.rows("queue_view", "name = ?", (args.name,))
+    if not rows:
+        raise CliError(f"queue {args.name} not found")
+    row = rows[0]
+    if args.output != "text":
+        emit({"name": row.name, "weight": row.weight, "parent": row.parent, "status": queue_status(row)}, args.output)
+        return 0
+    print(f"Queue:      {row.name}" + (f" (parent {row.parent})" if row.parent else ""))
+    print(f"State:      {row.state}")
+    print(f"Weight:     {row.weight}")
+    print(f"PodGroups:  pending {row.pending}, inqueue {row.inqueue}, running {row.running}, "
+          f"completed {row.completed}, unknown {row.unknown}")
+    print(f"Allocated:  {_quantities(row.allocated)}")
+    print(f"Deserved:   {_quantities(row.deserved)}")
+    print(f"Guarantee:  {_quantities(row.guarantee)}")
+    print(f"Capability: {_quantities(row.capability)}")
+    print(f"Share:      {row.share:.3f}")
+    return 0

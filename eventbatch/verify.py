@@ -1,0 +1,191 @@
+"""``replay --verify``: re-run every handler over the recorded log and compare.
+
+Where it sits: the proof behind the log. For each handler it applies the
+runtime's rule (``eventbatch.runtime``): at trigger T the state has folded
+every other writer's event up to T and the handler's own decisions right
+after their trigger. It calls ``decide`` on T and compares the result with
+the decisions recorded with causation ``(T, handler)``, then folds the
+*recorded* decisions (not its own), so one divergence does not cascade.
+
+Two kinds of divergence are reported:
+- ``unreproduced``: a recorded decision that re-running does not give, with
+  its position, the handler, and what the handler decides instead;
+- ``unrecorded``: a decision re-running gives that the log does not hold.
+
+Events answered by time-triggered reactors (timers, the simulated kubelet,
+a cluster adapter) are observations, not handler decisions: not verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventbatch.follow import read_to_tail
+from eventbatch.log.port import EventLog
+from handlers.base import Handler
+from schemas.envelope import Envelope
+from schemas.events import HandlerFailed
+from schemas.events.base import Event
+
+
+@dataclass(frozen=True)
+class Divergence:
+    kind: str  # "unreproduced" | "unrecorded"
+    handler: str
+    trigger: int  # position of the trigger
+    trigger_type: str
+    position: int | None  # position of the recorded decision (None when unrecorded)
+    recorded: str  # the recorded decision, "" when unrecorded
+    decided: str  # what re-running decides instead, "" when it decides nothing there
+
+    def describe(self) -> str:
+        where = f"#{self.position}" if self.position is not None else f"for trigger #{self.trigger}"
+        if self.kind == "unreproduced":
+            instead = self.decided or "nothing"
+            return (
+                f"{where} {self.handler}: recorded {self.recorded} (answering {self.trigger_type} "
+                f"#{self.trigger}) is not reproduced; it decides {instead} instead"
+            )
+        return (
+            f"{where} {self.handler}: decides {self.decided} (answering {self.trigger_type} "
+            f"#{self.trigger}), which is not recorded"
+        )
+
+
+@dataclass
+class HandlerCheck:
+    name: str
+    triggers: int = 0
+    decisions_matched: int = 0
+    fold_failures: int = 0
+
+
+@dataclass
+class VerifyReport:
+    end: int
+    checks: dict[str, HandlerCheck] = field(default_factory=dict)
+    divergences: list[Divergence] = field(default_factory=list)
+    not_verified: dict[str, int] = field(default_factory=dict)  # handler name -> decisions
+
+    @property
+    def ok(self) -> bool:
+        return not self.divergences
+
+
+def describe_event(event: Event) -> str:
+    import msgspec
+
+    fields = msgspec.structs.asdict(event)
+    shown = ", ".join(
+        f"{k}={v!r}" for k, v in fields.items() if not isinstance(v, (msgspec.Struct, dict, list)) and v not in ("", None)
+    )
+    return f"{type(event).__name__}({shown})"
+
+
+class _Check:
+    """One handler re-run the way the runtime runs it."""
+
+    def __init__(self, handler: Handler, recorded: dict[int, list[Envelope]], report: VerifyReport) -> None:
+        self.handler = handler
+        self.name = handler.name
+        self.state: Any = handler.initial()
+        self.recorded = recorded
+        self.report = report
+        self.check = report.checks.setdefault(self.name, HandlerCheck(self.name))
+
+    def _fold(self, envelope: Envelope) -> None:
+        try:
+            self.state = self.handler.fold(self.state, envelope)
+        except Exception:
+            self.check.fold_failures += 1
+
+    def _decide(self, trigger: Envelope) -> Sequence[Event]:
+        try:
+            return self.handler.decide(self.state, trigger)
+        except Exception as exc:
+            return [HandlerFailed(handler=self.name, trigger_type=trigger.type, error=f"{type(exc).__name__}: {exc}")]
+
+    def process(self, envelope: Envelope) -> None:
+        cause = envelope.causation
+        if cause is not None and cause.handler == self.name:
+            return
+        self._fold(envelope)
+        recorded = self.recorded.pop(envelope.position, [])
+        decided = list(self._decide(envelope))
+        self.check.triggers += 1
+        self._compare(envelope, recorded, decided)
+        for decision in recorded:
+            self._fold(decision)
+
+    def _compare(self, trigger: Envelope, recorded: list[Envelope], decided: list[Event]) -> None:
+        for index in range(max(len(recorded), len(decided))):
+            got = recorded[index] if index < len(recorded) else None
+            want = decided[index] if index < len(decided) else None
+            if got is not None and want is not None and got.payload == want:
+                self.check.decisions_matched += 1
+                continue
+            kind = "unreproduced" if got is not None else "unrecorded"
+            self.report.divergences.append(
+                Divergence(
+                    kind=kind,
+                    handler=self.name,
+                    trigger=trigger.position,
+                    trigger_type=trigger.type,
+                    position=got.position if got is not None else None,
+                    recorded=describe_event(got.payload) if got is not None else "",
+                    decided=describe_event(want) if want is not None else "",
+                )
+            )
+
+
+async def verify(
+    log: EventLog,
+    handlers: Sequence[Handler],
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    progress_every: int = 2_000,
+) -> VerifyReport:
+    """Re-run ``handlers`` over the whole log; the report lists every divergence."""
+    end = await log.end_position()
+    report = VerifyReport(end=end)
+    names = {h.name for h in handlers}
+    recorded: dict[str, dict[int, dict[int, Envelope]]] = {name: {} for name in names}
+
+    def collect(envelope: Envelope) -> None:
+        cause = envelope.causation
+        if cause is None:
+            return
+        if cause.handler not in names:
+            report.not_verified[cause.handler] = report.not_verified.get(cause.handler, 0) + 1
+            return
+        by_index = recorded[cause.handler].setdefault(cause.position, {})
+        by_index.setdefault(cause.index, envelope)  # a batch appended twice: the first copy counts
+
+    await read_to_tail(log, 0, collect)
+    checks = [
+        _Check(h, {t: [d[i] for i in sorted(d)] for t, d in recorded[h.name].items()}, report) for h in handlers
+    ]
+    async with aclosing(log.read(0)) as events:
+        async for envelope in events:
+            if envelope.position >= end:
+                break
+            for check in checks:
+                check.process(envelope)
+            if on_progress is not None and envelope.position % progress_every == 0:
+                on_progress(envelope.position + 1, end)
+            if envelope.position + 1 >= end:
+                break
+    for check in checks:  # decisions whose trigger is not on the log (or was never reached)
+        for trigger, decisions in sorted(check.recorded.items()):
+            for d in decisions:
+                report.divergences.append(
+                    Divergence("unreproduced", check.name, trigger, "(missing)", d.position,
+                               describe_event(d.payload), "")
+                )
+    if on_progress is not None:
+        on_progress(end, end)
+    report.divergences.sort(key=lambda d: (d.trigger, d.position if d.position is not None else -1, d.handler))
+    return report
