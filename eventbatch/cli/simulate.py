@@ -86,6 +86,13 @@ async def _simulate(args, settings) -> int:
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         url = f"sqlite:///{db}"
     from eventbatch.sim.driver import run_scenario  # the handlers load only when a simulation runs
+    from handlers.scheduler.conf import ConfError, load_conf
+
+    if scenario.scheduler_conf is not None:
+        try:
+            load_conf(scenario.scheduler_conf)
+        except ConfError as exc:
+            raise CliError(f"{scenario.source}: scheduler: {exc}") from None
 
     bar = Bar(scenario.until_ms)
     async with open_log(url) as log:

@@ -1,0 +1,130 @@
+"""``eventbatch simulate`` as a user runs it: examples end to end, reports, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.yaml"))
+TRACE = ROOT.parent / "shared" / "traces" / "alibaba-openb-2023"
+
+
+def eventbatch(*args: str, log: Path | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    flags = ["--log", f"sqlite:///{log}"] if log is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "eventbatch", *flags, *args],
+        cwd=cwd, capture_output=True, text=True, timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def simulate(tmp_path: Path, scenario: Path, *extra: str) -> dict:
+    result = eventbatch("simulate", str(scenario), "--json", *extra, log=tmp_path / "sim.db")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_example_runs_to_its_end(tmp_path: Path, example: str) -> None:
+    report = simulate(tmp_path, ROOT / "examples" / example)
+    assert report["events"] > 0
+    assert report["jobs"], "the example submitted no job"
+    assert report["stopped"] in ("every job finished", "nothing left to happen", "until reached")
+
+
+def test_spark_executors_start_only_after_the_driver_is_ready(tmp_path: Path) -> None:
+    report = simulate(tmp_path, ROOT / "examples" / "spark.yaml")
+    pods = {p["pod"]: p for p in report["pods"]}
+    driver = pods["default/spark-pi-driver-0"]
+    executors = [p for name, p in pods.items() if "executor" in name]
+    assert len(executors) == 4
+    assert all(e["bound"] >= driver["started"] for e in executors)
+    [job] = report["jobs"]
+    assert job["phases"][-1][1] == "Completed"
+
+
+def test_best_effort_pods_are_backfilled_while_a_big_gang_waits(tmp_path: Path) -> None:
+    report = simulate(tmp_path, ROOT / "examples" / "backfill.yaml")
+    pods = {p["pod"]: p for p in report["pods"]}
+    best_effort = [p for name, p in pods.items() if "besteffort" in name]
+    assert len(best_effort) == 4 and all(p["started"] is not None for p in best_effort)
+    gang_started = [p["started"] for name, p in pods.items() if "big-gang" in name and p["started"] is not None]
+    long_finished = pods["default/long-main-0"]["finished"]
+    # the gang needs the whole cluster: it starts only once the long job has finished
+    assert not gang_started or min(gang_started) >= long_finished
+
+
+def test_cycles_shows_what_one_session_decides(tmp_path: Path) -> None:
+    scenario = tmp_path / "now.yaml"
+    scenario.write_text(
+        """
+nodes: [{prefix: n-, count: 2, allocatable: {cpu: 4, memory: 8Gi}}]
+queues: [{apiVersion: scheduling.volcano.sh/v1beta1, kind: Queue, metadata: {name: default}, spec: {weight: 1}}]
+running:
+  - {job: default/old, node: n-0, requests: {cpu: 3}, count: 1}
+podgroupPhases: {default/old: Running}
+"""
+    )
+    report = simulate(tmp_path, scenario, "--cycles", "1")
+    assert report["sessions"] == 1
+    assert set(report) >= {"binds", "pipelined", "evictions", "podgroups", "unschedulable"}
+    assert report["podgroups"]["default/old"] == "Running"
+
+
+def test_a_bad_scenario_names_the_entry_and_field(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("nodes: [{name: a, allocatable: {cpu: lots}}]\n")
+    result = eventbatch("simulate", str(scenario), log=tmp_path / "sim.db")
+    assert result.returncode == 2
+    assert "nodes[0].allocatable.cpu" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_text_report_has_every_section(tmp_path: Path) -> None:
+    result = eventbatch("simulate", str(ROOT / "examples" / "fair-share.yaml"), log=tmp_path / "sim.db")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for section in ("== jobs ==", "== pods", "== evictions ==", "== queues", "== wait until Running", "== utilisation", "makespan:"):
+        assert section in result.stdout
+
+
+@pytest.mark.skipif(not TRACE.exists(), reason="the shared trace folder is not beside the repository")
+def test_an_imported_trace_runs_and_is_compared_with_what_the_trace_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "openb.json"
+    imported = eventbatch("trace", "import", str(TRACE), "-o", str(out), "--limit", "300")
+    assert imported.returncode == 0, imported.stderr
+    assert "1,523 nodes, 300 jobs" in imported.stdout
+    result = eventbatch("simulate", str(out), log=tmp_path / "sim.db")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "== simulated vs recorded in the trace ==" in result.stdout
+    assert "GPU allocation, mean" in result.stdout and "pods that never ran" in result.stdout
+
+
+def test_why_explains_an_unschedulable_gang(tmp_path: Path) -> None:
+    scenario = tmp_path / "stuck.yaml"
+    scenario.write_text(
+        """
+nodes: [{prefix: n-, count: 2, allocatable: {cpu: 4, memory: 8Gi}}]
+queues: [{apiVersion: scheduling.volcano.sh/v1beta1, kind: Queue, metadata: {name: default}, spec: {weight: 1}}]
+workload:
+  - at: 0s
+    apply:
+      apiVersion: batch.volcano.sh/v1alpha1
+      kind: Job
+      metadata: {name: huge}
+      spec:
+        tasks: [{name: t, replicas: 2, template: {spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 3, nvidia.com/gpu: 1}}}]}}}]
+"""
+    )
+    log = tmp_path / "sim.db"
+    assert eventbatch("simulate", str(scenario), log=log).returncode == 0
+    result = eventbatch("why", "huge", log=log)
+    assert result.returncode == 0, result.stderr
+    assert "job default/huge" in result.stdout
+    assert "nvidia.com/gpu needs 2 with 0 available" in result.stdout
+    assert "to run: the cluster has too little nvidia.com/gpu free" in result.stdout
+    assert "queue is at its share" not in result.stdout
