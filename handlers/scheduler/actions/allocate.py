@@ -80,15 +80,23 @@ def execute(ssn) -> None:
 def _allocate_job(ssn, queue: QueueInfo, job: JobInfo, tasks: list, line: PriorityQueue) -> None:
     stmt = Statement(ssn)
     remaining = [t for t in tasks if t.status == "Pending"]
+    failed: set[tuple] = set()  # kinds of task that fit nowhere: the rest of their kind is skipped
     for k, task in enumerate(remaining):
+        if task.role_key in failed:
+            continue
+        place = placement_for(ssn, task)
         verdict = ssn.allocatable(queue, task)
+        choice = place.best()
+        if choice is None:
+            # Fits no node at all: that, not the queue's share, is the reason to give.
+            job.fit_errors = job.fit_errors or ssn.fit_errors(task)
+            failed.add(task.role_key)
+            if all(t.role_key in failed for t in remaining[k + 1 :]):
+                break
+            continue
         if not verdict.allowed:
             job.blocked_by = f"queue {queue.name} has used its deserved share ({verdict.plugin})"
             continue
-        choice = placement_for(ssn, task).best()
-        if choice is None:
-            job.fit_errors = ssn.fit_errors(task)
-            break
         kind, node = choice
         if kind == "allocate":
             stmt.allocate(task, node)

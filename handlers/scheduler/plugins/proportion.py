@@ -4,8 +4,7 @@ Where it sits: a scheduler plugin (see ``plugins.base``). At session open each
 open queue gets a *deserved* share of the cluster:
 
 1. ``realCapability`` = min(capability, total - all guarantees + own guarantee);
-2. the unassigned remainder (total minus all guarantees) is handed out in
-   rounds by weight among the queues still wanting more; each round a queue's
+2. the cluster total is handed out in rounds by weight among the queues still wanting more; each round a queue's
    deserved is capped by its realCapability and by its request (what it holds
    plus what its pending pods ask), and floored at its guarantee; a queue
    whose request is met drops out; rounds stop when nothing is left to hand
@@ -63,7 +62,7 @@ def water_fill(attrs: list[QueueAttr], total: dict[str, float]) -> None:
             d: min(float(a.capability.get(d, INF)), total[d] - guaranteed[d] + a.guarantee.get(d, 0.0)) for d in dims
         }
         a.deserved = {d: 0.0 for d in dims}
-    remaining = {d: max(0.0, total[d] - guaranteed[d]) for d in dims}
+    remaining = dict(total)
     meet: set[str] = set()
     for _ in range(MAX_ROUNDS):
         weight = sum(a.weight for a in attrs if a.name not in meet)
@@ -86,9 +85,9 @@ def water_fill(attrs: list[QueueAttr], total: dict[str, float]) -> None:
                     increased[d] += diff
                 else:
                     decreased[d] -= diff
-            a.deserved = new
-            if all(le(a.request.get(d, 0.0), new[d]) for d in dims):
+            if all(le(a.request.get(d, 0.0), new[d]) for d in dims) or new == old:
                 meet.add(a.name)
+            a.deserved = new
         for d in dims:
             remaining[d] = remaining[d] - increased[d] + decreased[d]
         if all(v <= 1e-6 for v in remaining.values()) or all(
