@@ -37,6 +37,9 @@ QUEUE_NAME = "volcano.sh/queue-name"
 TASK_INDEX = "volcano.sh/task-index"
 TEMPLATE = "volcano.sh/template-uid"
 GROUP_NAME = "scheduling.k8s.io/group-name"
+# Tasks whose pods wait for other tasks (dependsOn): the gang check must not
+# count them missing before they are created, as Volcano's scheduler does.
+DEPENDENT_TASKS = "eventbatch.io/dependent-tasks"
 
 
 def pod_name(job: JobRecord, task: str, index: int) -> str:
@@ -97,11 +100,13 @@ def min_resources(job: JobRecord, state: JobsState) -> Resources:
 def podgroup(job: JobRecord, state: JobsState, *, update: bool = False) -> PodGroupCreated | PodGroupUpdated:
     spec = job.manifest.spec
     needed = min_resources(job, state)
+    dependent = [t.name for t in spec.tasks if t.depends_on is not None and t.depends_on.name]
     manifest = PodGroup(
         metadata=ObjectMeta(
             name=podgroup_name(job),
             namespace=job.namespace,
             labels={JOB_NAME: job.name, JOB_NAMESPACE: job.namespace},
+            annotations={DEPENDENT_TASKS: ",".join(dependent)} if dependent else {},
             owner_references=[_owner(job)],
         ),
         spec=PodGroupSpec(

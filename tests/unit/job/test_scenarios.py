@@ -70,6 +70,7 @@ def test_mpi_job_launcher_then_workers_then_completes():
     (group,) = of(submitted, PodGroupCreated)
     assert group.manifest.spec.min_member == 1
     assert group.min_resources == {"cpu": 500, "pods": 1}  # the launcher alone is the minimum
+    assert group.manifest.metadata.annotations == {"eventbatch.io/dependent-tasks": "mpiworker"}
     assert [s.name for s in of(submitted, ServiceRequested)] == ["default/lm-mpi"]
     assert [s.name for s in of(submitted, SecretRequested)] == ["default/lm-mpi-ssh"]
     assert requested(submitted) == []  # nothing before the queue admits the PodGroup
