@@ -146,8 +146,7 @@ class ViewSet:
         text = audit.detail(env)
         recent = self.recent
         recent[env.position] = text
-        if len(recent) > RECENT_DETAILS:
-            del recent[next(iter(recent))]
+        recent.pop(env.position - RECENT_DETAILS, None)  # positions are consecutive
         if not job and not queue:
             return
         cause = env.causation

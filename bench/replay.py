@@ -1,0 +1,251 @@
+"""Replay benchmark: N recorded events into every read model, against raw decode.
+
+Where it sits: ``bench/``, next to the log throughput benchmark. It records a
+realistic log (a generated workload run through the real pipeline on the
+simulated cluster, then repeated with fresh job names and later times until it
+holds ``--events`` records) into an SQLite log, then measures in fresh
+processes:
+
+- raw decode: ``msgspec`` decoding every record of the same file into typed
+  envelopes (records read from the table first, untimed);
+- replay: ``eventbatch.replay.rebuild`` of every read model from position 0
+  (reading the log, folding, chunked SQLite writes with tracking).
+
+It prints events/s of both, their ratio (goal: replay >= 0.5 x raw decode),
+and the peak RSS of replaying a quarter of the log and all of it: memory
+grows with the live objects, not with history.
+
+    python bench/replay.py --events 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eventbatch.log.codec import decode, encode  # noqa: E402
+from schemas.envelope import Causation  # noqa: E402
+from schemas.events import AnyEvent  # noqa: E402
+
+SETUP_TYPES = frozenset({"NodeAdded", "QueueCreated", "QueueStateChanged", "PriorityClassAdded"})
+PREFIX = "wl-"
+
+
+def scenario(jobs: int) -> dict:
+    """Two queues on 16 nodes; gang jobs of 1-4 pods, one in ten failing with exit 3 and retried."""
+    workload = []
+    for i in range(jobs):
+        replicas = 1 + i % 4
+        failing = i % 10 == 7
+        annotations = {"eventbatch.io/sim-duration": f"{1 + i % 5}m"}
+        if failing:
+            annotations["eventbatch.io/sim-exit-code"] = "3"
+        workload.append({
+            "at": f"{(i // 8) * 20}s",
+            "apply": {
+                "apiVersion": "batch.volcano.sh/v1alpha1",
+                "kind": "Job",
+                "metadata": {"name": f"{PREFIX}{i:05d}", "namespace": "default"},
+                "spec": {
+                    "queue": "batch" if i % 3 else "research",
+                    "minAvailable": replicas,
+                    "maxRetry": 2,
+                    "ttlSecondsAfterFinished": 0,
+                    "policies": [{"event": "PodFailed", "action": "RestartJob"}],
+                    "tasks": [{
+                        "name": "main",
+                        "replicas": replicas,
+                        "template": {
+                            "metadata": {"annotations": annotations},
+                            "spec": {"containers": [{"name": "main", "image": "busybox",
+                                                     "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]},
+                        },
+                    }],
+                },
+            },
+        })
+    return {
+        "nodes": [{"prefix": "node-", "count": 16, "allocatable": {"cpu": 8, "memory": "32Gi"}}],
+        "queues": [
+            {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "metadata": {"name": name},
+             "spec": {"weight": weight}}
+            for name, weight in (("default", 1), ("batch", 1), ("research", 3))
+        ],
+        "workload": workload,
+        "until": "all-finished",
+    }
+
+
+async def record_base(jobs: int) -> list[bytes]:
+    from eventbatch.log.memory import MemoryLog
+    from eventbatch.settings import Settings
+    from eventbatch.sim.driver import run_scenario
+    from schemas.scenario import load_scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "workload.json"
+        path.write_text(json.dumps(scenario(jobs)))
+        loaded = load_scenario(str(path))
+    log = MemoryLog()
+    async with log:
+        await run_scenario(loaded, log=log, settings=Settings())
+        return [encode(env) async for env in log.read(0)]
+
+
+def tile(base: list[bytes], total: int):
+    """Yield ``total`` records: the base run, then copies with new job names and later times."""
+    envelopes = [decode(i, b) for i, b in enumerate(base)]
+    span = max(e.recorded_at for e in envelopes) + 60_000
+    produced, copy = 0, 0
+    while produced < total:
+        moved: dict[int, int] = {}
+        for old, env in enumerate(envelopes):
+            if copy and env.type in SETUP_TYPES:
+                continue
+            if produced >= total:
+                return
+            data = encode(env)
+            if copy:
+                data = data.replace(PREFIX.encode(), f"c{copy}-".encode())
+                cause = env.causation
+                renamed = decode(0, data)
+                data = encode(msgspec.structs.replace(
+                    renamed,
+                    recorded_at=env.recorded_at + copy * span,
+                    causation=None if cause is None else Causation(moved.get(cause.position, cause.position),
+                                                                   cause.handler, cause.index),
+                ))
+            moved[old] = produced
+            produced += 1
+            yield data
+        copy += 1
+
+
+async def write_log(path: Path, records) -> int:
+    from eventbatch.log.sqlite import SqliteLog
+
+    log = SqliteLog(str(path))
+    async with log:
+        batch: list[bytes] = []
+        for data in records:
+            batch.append(data)
+            if len(batch) >= 20_000:
+                await log.append_raw(batch)
+                batch = []
+        if batch:
+            await log.append_raw(batch)
+        return await log.end_position()
+
+
+# --- measured phases, each in its own process --------------------------------
+
+
+def phase_decode(log_path: str) -> dict:
+    import sqlite3
+
+    with sqlite3.connect(log_path) as db:
+        records = [row[0] for row in db.execute("SELECT data FROM events ORDER BY position")]
+
+    class Wire(msgspec.Struct, frozen=True, kw_only=True):
+        type: str
+        key: str
+        recorded_at: int
+        payload: AnyEvent
+        causation: Causation | None = None
+        correlation: str = ""
+        version: int = 1
+
+    raw = msgspec.json.Decoder(Wire)
+    started = time.perf_counter()
+    for data in records:
+        raw.decode(data)
+    raw_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for position, data in enumerate(records):
+        decode(position, data)
+    codec_s = time.perf_counter() - started
+    return {"events": len(records), "raw_s": raw_s, "codec_s": codec_s}
+
+
+def phase_replay(log_path: str, views_path: str, limit: int | None) -> dict:
+    from eventbatch.log.sqlite import SqliteLog
+    from eventbatch.readmodels import Projector, ReadModelStore
+
+    async def run() -> dict:
+        async with SqliteLog(log_path) as log, ReadModelStore(views_path, durable=False) as store:
+            end = await log.end_position() if limit is None else limit
+            projector = Projector(log=log, store=store, chunk=10_000, snapshot_every=None)
+            started = time.perf_counter()
+            await projector.catch_up(to=end)
+            seconds = time.perf_counter() - started
+            return {"events": end, "seconds": seconds, "live_pods": len(projector.views.pods),
+                    "live_jobs": len(projector.views.jobs.jobs)}
+
+    out = asyncio.run(run())
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def child(*args: str) -> dict:
+    result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--jobs", type=int, default=400, help="jobs in the simulated base run")
+    parser.add_argument("--keep", help="keep the recorded log at this path (reused if it exists)")
+    parser.add_argument("--phase", choices=["decode", "replay"], help=argparse.SUPPRESS)
+    parser.add_argument("--log", help=argparse.SUPPRESS)
+    parser.add_argument("--views", help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase == "decode":
+        print(json.dumps(phase_decode(args.log)))
+        return
+    if args.phase == "replay":
+        print(json.dumps(phase_replay(args.log, args.views, args.limit)))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(args.keep) if args.keep else Path(tmp) / "events.db"
+        if not log_path.exists():
+            started = time.perf_counter()
+            base = asyncio.run(record_base(args.jobs))
+            count = asyncio.run(write_log(log_path, tile(base, args.events)))
+            print(f"recorded {count:,} events (base run {len(base):,} events, {args.jobs} jobs) "
+                  f"in {time.perf_counter() - started:.1f}s")
+        decoded = child("--phase", "decode", "--log", str(log_path))
+        quarter = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "q.db"),
+                        "--limit", str(decoded["events"] // 4))
+        full = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "views.db"))
+    n = decoded["events"]
+    raw_rate = n / decoded["raw_s"]
+    codec_rate = n / decoded["codec_s"]
+    replay_rate = full["events"] / full["seconds"]
+    print(f"events:                 {n:,}")
+    print(f"raw msgspec decode:     {raw_rate:>12,.0f} events/s")
+    print(f"log codec decode:       {codec_rate:>12,.0f} events/s")
+    print(f"replay to read models:  {replay_rate:>12,.0f} events/s  ({full['seconds']:.1f}s)")
+    print(f"ratio replay/raw:       {replay_rate / raw_rate:.2f}   (goal >= 0.50)")
+    print(f"peak RSS, replay of {quarter['events']:,}: {quarter['peak_rss_mb']:.0f} MB "
+          f"({quarter['live_jobs']} live jobs, {quarter['live_pods']} live pods)")
+    print(f"peak RSS, replay of {full['events']:,}: {full['peak_rss_mb']:.0f} MB "
+          f"({full['live_jobs']} live jobs, {full['live_pods']} live pods)")
+
+
+if __name__ == "__main__":
+    main()
