@@ -8,7 +8,8 @@ a changed phase becomes a ``PodGroupPhaseChanged`` decision.
   are allocated, bound, running or succeeded; -> Completed when every such
   task has succeeded.
 - Running with running tasks but found unschedulable this session -> Unknown.
-- Below ``minMember`` again (pods failed or were deleted) -> Pending, unless
+- Below ``minMember`` again (pods failed or were deleted; pods still being
+  deleted count until they are gone) -> Pending, unless
   the podgroup is Inqueue (its reservation stands) or Completed (final).
 """
 
@@ -22,7 +23,8 @@ def next_phase(job: JobInfo, unschedulable: bool) -> tuple[str, str] | None:
     if phase == "Completed":
         return None
     counts = job.counts
-    ready = job.ready_num()
+    # Pods being deleted still hold their nodes: the group keeps its phase until they are gone.
+    ready = job.ready_num() + counts["Releasing"]
     if counts["Running"] and unschedulable:
         new, reason = "Unknown", "RunningButUnschedulable"
     elif ready > 0 and ready >= job.min_member:

@@ -89,6 +89,7 @@ class Session:
         timeout = parse_duration(self.conf.action_arguments("enqueue").get("inqueue-timeout", 0))
         if timeout <= 0:
             return
+        expired = False
         for job in self.jobs.values():
             if job.phase != "Inqueue" or job.inqueue_at < 0 or self.now - job.inqueue_at < timeout:
                 continue
@@ -96,7 +97,7 @@ class Session:
                 continue
             job.phase = "Pending"
             job.timed_out = True
-            job.unchanged = False
+            expired = True
             self.emit(
                 PodGroupPhaseChanged(
                     podgroup=job.name,
@@ -108,6 +109,9 @@ class Session:
                     reason="InqueueTimeout",
                 )
             )
+        if expired:  # room was given back: podgroups refused before may fit now
+            for job in self.jobs.values():
+                job.unchanged = False
 
     # --- orders ------------------------------------------------------------
 
