@@ -110,7 +110,11 @@ class ViewSet:
         if job:
             dirty["jobs"].add(job)
             self.job_last_at[job] = env.recorded_at
-        self._record(env, job, queue if queue else self._queue_of_job(job) if kind in _QUEUE_TIMELINE else None)
+        if kind in _QUEUE_TIMELINE:
+            timeline_queue = queue or self._queue_of_job(job)
+        else:
+            timeline_queue = queue if kind in _QUEUE_TYPES else ""
+        self._record(env, job, timeline_queue)
         self.position = env.position
 
     def _job_of(self, env: Envelope) -> str:
