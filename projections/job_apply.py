@@ -116,7 +116,7 @@ def _podgroup_deleted(rec: JobRecord, ev: PodGroupDeleted, at: int, _: int) -> N
 
 
 def _pod_requested(rec: JobRecord, ev: PodRequested, at: int, trigger: int) -> None:
-    rec.pods[ev.pod] = PodRecord(
+    rec.put_pod(PodRecord(
         key=ev.pod,
         name=ev.manifest.metadata.name,
         task=ev.task,
@@ -125,13 +125,13 @@ def _pod_requested(rec: JobRecord, ev: PodRequested, at: int, trigger: int) -> N
         incarnation=trigger,
         requests=dict(ev.requests),
         since=at,
-    )
+    ))
 
 
 def _pod_deletion_requested(rec: JobRecord, ev: PodDeletionRequested, at: int, _: int) -> None:
     pod = rec.pods.get(ev.pod)
     if pod is not None:
-        rec.pods[ev.pod] = dataclasses.replace(pod, terminating=True)
+        rec.put_pod(dataclasses.replace(pod, terminating=True))
 
 
 def _timer_scheduled(rec: JobRecord, ev: TimerScheduled, at: int, _: int) -> None:
@@ -265,11 +265,10 @@ def apply_pod_event(rec: JobRecord, event: Event, recorded_at: int) -> PodRecord
     if pod is None:
         return None
     if isinstance(event, PodDeleted):
-        del rec.pods[key]
-        return pod
+        return rec.drop_pod(key)
     fn = OBSERVATIONS.get(type(event))
     if fn is not None:
-        fn(pod, event, recorded_at)
+        rec.recount(pod, lambda: fn(pod, event, recorded_at))
     return pod
 
 

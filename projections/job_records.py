@@ -11,6 +11,7 @@ not reported yet counts as Pending.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.resources import Job, Resources, TaskSpec
@@ -37,6 +38,7 @@ POD_SUCCEEDED = "Succeeded"
 POD_FAILED = "Failed"
 POD_UNKNOWN = "Unknown"
 POD_PHASES = (POD_PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED, POD_UNKNOWN)
+TERMINATING_POD = "Terminating"  # asked to be deleted, whatever its phase
 
 
 @dataclass
@@ -119,6 +121,9 @@ class JobRecord:
     last_update_problems: list[str] = field(default_factory=list)
     previous_manifest: Job | None = None
     last_deleted: tuple[int, PodRecord] | None = None  # (position, pod) of the last PodDeleted
+    # Pods per task per state (a pod phase, or TERMINATING), kept up to date by
+    # put_pod/drop_pod/recount so counting never walks every pod.
+    tally: dict[str, dict[str, int]] = field(default_factory=dict)
     namespace: str = field(init=False)
     name: str = field(init=False)
 
@@ -137,7 +142,37 @@ class JobRecord:
             conditions=list(self.conditions),
             resources=dict(self.resources),
             last_update_problems=list(self.last_update_problems),
+            tally={task: dict(states) for task, states in self.tally.items()},
         )
+
+    # --- pods, always changed through these so the tally stays right ---------------
+
+    def _count(self, pod: PodRecord, sign: int) -> None:
+        states = self.tally.setdefault(pod.task, {})
+        state = TERMINATING_POD if pod.terminating else pod.phase
+        states[state] = states.get(state, 0) + sign
+
+    def put_pod(self, pod: PodRecord) -> None:
+        """Add a pod, or replace the record of one (decisions never change a record)."""
+        old = self.pods.get(pod.key)
+        if old is not None:
+            self._count(old, -1)
+        self.pods[pod.key] = pod
+        self._count(pod, +1)
+
+    def drop_pod(self, key: str) -> PodRecord:
+        pod = self.pods.pop(key)
+        self._count(pod, -1)
+        return pod
+
+    def recount(self, pod: PodRecord, change: Callable[[], None]) -> None:
+        """Change a pod record in place (observations, on the projection's own copy)."""
+        self._count(pod, -1)
+        change()
+        self._count(pod, +1)
+
+    def task_pod_count(self, task: str) -> int:
+        return sum(self.tally.get(task, {}).values())
 
     def task(self, name: str) -> TaskSpec | None:
         for task in self.manifest.spec.tasks:
@@ -153,34 +188,28 @@ class JobRecord:
 
     def counts(self, task: str | None = None) -> Counts:
         """Volcano's pod counts for the whole job, or for one task."""
-        c = Counts()
-        for pod in self.pods.values():
-            if task is not None and pod.task != task:
-                continue
-            if pod.terminating:
-                c.terminating += 1
-            elif pod.phase == POD_PENDING:
-                c.pending += 1
-            elif pod.phase == POD_RUNNING:
-                c.running += 1
-            elif pod.phase == POD_SUCCEEDED:
-                c.succeeded += 1
-            elif pod.phase == POD_FAILED:
-                c.failed += 1
-            else:
-                c.unknown += 1
-        return c
+        total: dict[str, int] = {}
+        for name, states in self.tally.items():
+            if task is None or name == task:
+                for state, n in states.items():
+                    total[state] = total.get(state, 0) + n
+        return Counts(
+            pending=total.get(POD_PENDING, 0),
+            running=total.get(POD_RUNNING, 0),
+            succeeded=total.get(POD_SUCCEEDED, 0),
+            failed=total.get(POD_FAILED, 0),
+            terminating=total.get(TERMINATING_POD, 0),
+            unknown=total.get(POD_UNKNOWN, 0),
+        )
 
     def task_phase_counts(self) -> dict[str, dict[str, int]]:
         """Pods per task per pod phase (terminating pods left out), tasks in spec order."""
         out: dict[str, dict[str, int]] = {}
         for task in self.manifest.spec.tasks:
-            phases: dict[str, int] = {}
-            for pod in self.pods_of(task.name):
-                if not pod.terminating:
-                    phases[pod.phase] = phases.get(pod.phase, 0) + 1
+            states = self.tally.get(task.name, {})
+            phases = {p: states[p] for p in POD_PHASES if states.get(p)}
             if phases:
-                out[task.name] = {p: phases[p] for p in POD_PHASES if p in phases}
+                out[task.name] = phases
         return out
 
 
@@ -199,7 +228,9 @@ class JobsState:
     timer_owner: dict[str, str] = field(default_factory=dict)
     priority_classes: dict[str, int] = field(default_factory=dict)
     global_default_priority: int = 0
-    answered: set[tuple[int, int]] = field(default_factory=set)  # (trigger, index)
+    # The controller answers triggers in log order, so its decisions' (trigger,
+    # index) only grow; one that does not is a duplicate of an answered one.
+    last_answer: tuple[int, int] = (-1, -1)
     deleted_owner: tuple[int, str] | None = None  # (position, job) of the last PodDeleted folded
     ignored: int = 0  # stale or duplicate events, counted
     now: int = 0  # recorded_at of the latest event folded

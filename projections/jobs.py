@@ -69,10 +69,10 @@ def fold(state: JobsState, env: Envelope) -> JobsState:
     cause = env.causation
     if cause is not None and cause.handler == HANDLER:
         mark = (cause.position, cause.index)
-        if mark in state.answered:
+        if mark <= state.last_answer:
             state.ignored += 1
             return state
-        state.answered.add(mark)
+        state.last_answer = mark
     fn = _FOLDS.get(type(env.payload))
     if fn is not None:
         fn(state, env)

@@ -26,7 +26,7 @@ from handlers.job.matching import (
 )
 from handlers.job.states import execute
 from handlers.job.timers import arm_policy
-from projections.job_records import POD_SUCCEEDED, PodRecord
+from projections.job_records import PodRecord
 from schemas.envelope import Envelope
 from schemas.events import PodDeleted, PodEvicted, PodFailed, PodRestarted, PodSucceeded, PodUnknown
 
@@ -66,7 +66,7 @@ def pod_request(d: Draft, env: Envelope) -> Request:
                        message=f"pod {pod.key} is in an unknown state")
     if isinstance(ev, PodSucceeded):
         spec = d.job.task(pod.task)
-        done = sum(1 for p in d.job.pods_of(pod.task) if p.phase == POD_SUCCEEDED and not p.terminating)
+        done = d.job.counts(pod.task).succeeded
         if spec is not None and spec.replicas > 0 and done >= spec.replicas:
             return Request(event=TASK_COMPLETED, task=pod.task, pod=pod.key, reason=TASK_COMPLETED,
                            message=f"all {spec.replicas} pods of task {pod.task} succeeded")

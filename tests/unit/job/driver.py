@@ -4,17 +4,20 @@ Each input is wrapped in an envelope at the next position and folded; the
 handler decides; every decision is wrapped with the trigger's ``recorded_at``
 and causation ``(trigger, "job-controller", i)``, given the next positions
 and folded too. The scheduler's and the cluster's answers (PodGroupEnqueued,
-PodStarted, PodFailed, ...) are inputs like any other.
+PodStarted, PodFailed, ...) are inputs like any other. Every ``decide`` is
+checked not to change the state it is given, and every job's pod tally to
+match its pods.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import msgspec
 
 from handlers.job import JobHandler
-from projections.job_records import JobRecord
+from projections.job_records import Counts, JobRecord
 from projections.jobs import job_status
 from schemas.envelope import Causation, Envelope
 from schemas.events import (
@@ -52,7 +55,8 @@ def command(action: str, job: str = "job", *, name: str = "", namespace: str = "
 
 
 class Loop:
-    def __init__(self) -> None:
+    def __init__(self, *, check_pure: bool = True) -> None:
+        self.check_pure = check_pure
         self.handler = JobHandler()
         self.state = self.handler.initial()
         self.log: list[Envelope] = []
@@ -70,7 +74,10 @@ class Loop:
         """Append one input; return the decisions that answer it."""
         self.now += after_ms
         trigger = self._append(Envelope.wrap(event, recorded_at=self.now))
+        before = copy.deepcopy(self.state) if self.check_pure else None
         decisions = self.handler.decide(self.state, trigger)
+        if before is not None:
+            assert self.state == before, "decide changed the state it was given"
         for i, decision in enumerate(decisions):
             self._append(
                 Envelope.wrap(
@@ -79,6 +86,9 @@ class Loop:
                     causation=Causation(trigger.position, self.handler.name, i),
                 )
             )
+        if self.check_pure:
+            for rec in self.state.jobs.values():
+                assert rec.counts() == counted(rec), "the running pod tally disagrees with the pods"
         return decisions
 
     def feed_all(self, events: Iterable[Event]) -> list[Event]:
@@ -143,6 +153,19 @@ class Loop:
 
     def command(self, action: str, job: str = "job", **kw: str) -> list[Event]:
         return self.feed(JobCommandIssued(job=f"default/{job}", command=command(action, job, **kw)))
+
+
+def counted(rec: JobRecord) -> Counts:
+    """Pod counts the slow way, one pod at a time."""
+    c = Counts()
+    for pod in rec.pods.values():
+        if pod.terminating:
+            c.terminating += 1
+        else:
+            field = {"Pending": "pending", "Running": "running", "Succeeded": "succeeded", "Failed": "failed"}
+            name = field.get(pod.phase, "unknown")
+            setattr(c, name, getattr(c, name) + 1)
+    return c
 
 
 def of(decisions: Iterable[Event], cls: type) -> list:
