@@ -32,6 +32,7 @@ class Placement:
         self.ok, _ = ssn.static_filter(task)
         self.nz = task.nz
         self.need = task.vec[task.nz]
+        self.pairs = list(zip(task.nz.tolist(), self.need.tolist()))
         self.pipeline = pipeline
         ok = self.ok
         self.fit_idle = ok & (nodes.idle[:, self.nz] >= self.need).all(axis=1)
@@ -62,9 +63,11 @@ class Placement:
         if not self.ok[i]:
             return
         nodes = self.ssn.nodes
-        self.fit_idle[i] = (nodes.idle[i, self.nz] >= self.need).all()
+        idle = nodes.idle[i].tolist()
+        self.fit_idle[i] = all(idle[j] >= v for j, v in self.pairs)
         if self.pipeline:
-            self.fit_future[i] = (nodes.future[i, self.nz] >= self.need).all()
+            future = nodes.future[i].tolist()
+            self.fit_future[i] = all(future[j] >= v for j, v in self.pairs)
         self.scores[i] = self.ssn.hooks.sum("node_order", self.task, nodes, i)
 
 
