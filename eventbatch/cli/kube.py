@@ -1,0 +1,54 @@
+"""``eventbatch crds`` and ``eventbatch kubelet-sim``: the Kubernetes side commands.
+
+Where it sits: beside ``serve --cluster kube``. ``crds`` prints (or writes)
+the CustomResourceDefinitions generated from ``schemas`` — the source of
+``deploy/crds``. ``kubelet-sim`` runs the KWOK-like kubelet
+(``eventbatch.kube.kubelet_sim``) against any API server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventbatch.cli import CliError
+
+
+def register(commands) -> None:
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (deploy/crds)")
+    crds.add_argument("--output-dir", help="write one file per CRD into this directory instead of printing")
+    crds.set_defaults(run=_crds)
+    sim = commands.add_parser("kubelet-sim", help="move bound pods to Running, then Succeeded/Failed, on any API server")
+    sim.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    sim.add_argument("--startup", type=float, default=1.0, help="seconds from bound to Running (default 1)")
+    sim.add_argument("--watch-timeout", type=int, default=300, help="server-side watch timeout, seconds")
+    sim.set_defaults(run=_kubelet_sim)
+
+
+async def _crds(args, settings) -> int:
+    from eventbatch.kube.crds import all_crds, render
+
+    manifests = all_crds()
+    if args.output_dir:
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, manifest in manifests.items():
+            (out / name).write_text(render(manifest))
+        return 0
+    print("---\n".join(render(m) for m in manifests.values()), end="")
+    return 0
+
+
+async def _kubelet_sim(args, settings) -> int:
+    from eventbatch.kube.client import Connection
+    from eventbatch.kube.kubelet_sim import KubeletSim
+
+    connection = Connection(args.kubeconfig)
+    try:
+        kube = await connection.get()
+    except Exception as exc:  # noqa: BLE001 - a bad kubeconfig is the user's error
+        raise CliError(f"cannot connect to the API server: {exc}") from None
+    try:
+        await KubeletSim(kube=kube, startup_s=args.startup, watch_timeout_s=args.watch_timeout).run()
+    finally:
+        await connection.close()
+    return 0

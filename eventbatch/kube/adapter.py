@@ -1,0 +1,153 @@
+"""Wiring of the kube cluster adapter: options, its reactors, and the leader-elected serve loop.
+
+Where it sits: the composition root (``eventbatch.app``) calls
+``kube_reactors`` when the cluster is ``kube``; ``eventbatch serve --cluster
+kube`` runs ``serve_kube``: connect, start the probe and metrics endpoint,
+campaign for the Lease, and only as leader build and run the pipeline (every
+handler, the watch adapter, the actuator and the status writer). Losing the
+Lease stops the pipeline and ends the process with status 1, so a
+replacement starts clean; a standby never appends to the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+from eventbatch.clock import Clock
+from eventbatch.kube.actuator import KubeActuator
+from eventbatch.kube.client import Connection
+from eventbatch.kube.leader import LeaderElector
+from eventbatch.kube.observe import KubeObserver
+from eventbatch.kube.probes import ProbeServer, Sample
+from eventbatch.kube.status import KubeStatusWriter
+from eventbatch.log.port import EventLog
+from eventbatch.reactor import Reactor
+from eventbatch.settings import Settings
+
+log = logging.getLogger(__name__)
+LOST_LEADERSHIP = 1
+
+
+def default_identity() -> str:
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class KubeOptions:
+    kubeconfig: str | None = None
+    leader_elect: bool = True
+    lease_namespace: str = "eventbatch-system"
+    lease_name: str = "eventbatch"
+    identity: str = field(default_factory=default_identity)
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+    watch_timeout_s: int = 300
+    probe_port: int = 8080  # 0: an ephemeral port; -1: no probe endpoint
+    connection: Connection | None = None
+
+    def connect(self) -> Connection:
+        if self.connection is None:
+            self.connection = Connection(self.kubeconfig)
+        return self.connection
+
+
+def kube_reactors(*, log: EventLog, clock: Clock, options: KubeOptions) -> list[Reactor]:
+    connection = options.connect()
+    return [
+        KubeObserver(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s),
+        KubeActuator(log=log, clock=clock, connection=connection),
+        KubeStatusWriter(log=log, clock=clock, connection=connection),
+    ]
+
+
+def samples(pipeline, elector: LeaderElector | None) -> list[Sample]:
+    out: list[Sample] = [("eventbatch_leader", {}, 1.0 if elector is None or elector.leading else 0.0)]
+    if pipeline is None:
+        return out
+    out.append(("eventbatch_log_appended_total", {}, float(pipeline.log.stats.appended)))
+    for runner in pipeline.runners:
+        out.append(("eventbatch_handler_decisions_total", {"handler": runner.name}, float(runner.stats.decisions_appended)))
+        out.append(("eventbatch_handler_position", {"handler": runner.name}, float(runner.next_position)))
+    for reactor in pipeline.reactors:
+        out.append(("eventbatch_reactor_appended_total", {"reactor": reactor.name}, float(reactor.appended)))
+        if isinstance(reactor, KubeActuator):
+            for kind, count in sorted(reactor.stats.by_kind.items()):
+                out.append(("eventbatch_actuator_actions_total", {"decision": kind}, float(count)))
+            out.append(("eventbatch_actuator_retries_total", {}, float(reactor.stats.retried)))
+            out.append(("eventbatch_actuator_pending", {}, float(sum(len(q) for q in reactor.pending.values()))))
+        if isinstance(reactor, KubeStatusWriter):
+            out.append(("eventbatch_status_writes_total", {}, float(reactor.stats.written)))
+        if isinstance(reactor, KubeObserver):
+            for informer in reactor.informers:
+                labels = {"resource": informer.name}
+                out.append(("eventbatch_watch_events_total", labels, float(informer.stats.events)))
+                out.append(("eventbatch_watch_relists_total", labels, float(informer.stats.lists)))
+                out.append(("eventbatch_watch_reconnects_total", labels, float(informer.stats.reconnects)))
+    return out
+
+
+async def serve_kube(settings: Settings, options: KubeOptions) -> int:
+    """Run as one replica of eventbatch in a cluster; returns the exit status."""
+    from eventbatch.app import open_pipeline
+
+    connection = options.connect()
+    kube = await connection.get()
+    state: dict[str, object] = {"pipeline": None}
+    elector = (
+        LeaderElector(
+            kube=kube,
+            identity=options.identity,
+            namespace=options.lease_namespace,
+            name=options.lease_name,
+            lease_duration=options.lease_duration_s,
+            renew_deadline=options.renew_deadline_s,
+            retry_period=options.retry_period_s,
+        )
+        if options.leader_elect
+        else None
+    )
+    probes = None
+    if options.probe_port >= 0:
+        probes = ProbeServer(port=options.probe_port, samples=lambda: samples(state["pipeline"], elector))
+        await probes.start()
+        probes.ready = True
+        log.info("probes listening", extra={"port": probes.port})
+    try:
+        if elector is not None:
+            log.info("campaigning for the lease", extra={"identity": options.identity})
+            await elector.acquire()
+        pipeline = await open_pipeline(settings, kube=options)
+        state["pipeline"] = pipeline
+        try:
+            return await _lead(pipeline, elector)
+        finally:
+            await pipeline.log.stop()
+    finally:
+        if elector is not None:
+            await elector.release()
+        if probes is not None:
+            await probes.stop()
+        await connection.close()
+
+
+async def _lead(pipeline, elector: LeaderElector | None) -> int:
+    if elector is None:
+        await pipeline.run()
+        return 0
+    run = asyncio.create_task(pipeline.run(), name="pipeline")
+    hold = asyncio.create_task(elector.hold(), name="lease")
+    try:
+        done, _ = await asyncio.wait({run, hold}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (run, hold):
+            task.cancel()
+        await asyncio.gather(run, hold, return_exceptions=True)
+    if hold in done:
+        return LOST_LEADERSHIP
+    run.result()
+    return 0

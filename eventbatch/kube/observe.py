@@ -1,0 +1,470 @@
+"""The kube watch adapter: what the API server holds, appended to the log as events.
+
+Where it sits: the input edge of ``--cluster kube``. It lists and watches
+(``eventbatch.kube.informer``) the project's Job, Queue and Command custom
+objects, nodes, priority classes and the pods eventbatch schedules, and
+appends intents (``JobSubmitted``/``JobUpdated``/``JobDeleteRequested``,
+``JobCommandIssued``/``QueueCommandIssued``, ``QueueCreated``/``QueueUpdated``/
+``QueueDeleteRequested``) and observations (``NodeAdded``/``NodeUpdated``/
+``NodeRemoved``, ``PriorityClassAdded``/``PriorityClassRemoved``,
+``PodStarted``, ``PodReady``, ``PodRestarted``, ``PodSucceeded``,
+``PodFailed{exit_code}``, ``PodDeleted``).
+
+It is a reactor: it folds the log into what the log already says about each
+object (uid and generation of a job, a node's digest, a pod's transitions)
+and keeps the latest API object beside it; what it appends is the difference
+between the two. So a reconnect, a relist after 410 Gone, or a restart of the
+process appends only real changes: nothing twice, nothing lost. A custom
+object that fails admission is reported as a Warning Event on the object and
+never appended. A Command is deleted once its intent is on the log, as
+Volcano's controller does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from eventbatch.kube.client import Connection, Kube
+from eventbatch.kube.informer import Informer
+from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
+from eventbatch.kube.crds import GROUPS
+from eventbatch.reactor import Reactor
+from schemas.defaults import SCHEDULER_NAMES
+from schemas.envelope import Envelope
+from schemas.events import (
+    JobCommandIssued,
+    JobDeleteRequested,
+    JobRemoved,
+    JobSubmitted,
+    JobUpdated,
+    NodeAdded,
+    NodeRemoved,
+    NodeUpdated,
+    PodCreated,
+    PodDeleted,
+    PodFailed,
+    PodReady,
+    PodRequested,
+    PodRestarted,
+    PodStarted,
+    PodSucceeded,
+    PriorityClassAdded,
+    PriorityClassRemoved,
+    QueueCommandIssued,
+    QueueCreated,
+    QueueDeleted,
+    QueueDeleteRequested,
+    QueueUpdated,
+)
+from schemas.events.base import Event
+from schemas.loaders import ManifestError, decode_manifest
+from schemas.resources import Command
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+QUEUE_ACTIONS = {"OpenQueue": "open", "CloseQueue": "close"}
+
+
+@dataclass
+class Seen:
+    uid: str
+    generation: int
+    alive: bool = True
+
+
+@dataclass
+class PodLog:
+    """What the log says about the current incarnation of a pod."""
+
+    job: str
+    requested_at: int
+    uid: str = ""
+    started: bool = False
+    ready: bool = False
+    done: bool = False
+    restarts: int = 0
+    deleted: bool = False
+
+
+class KubeObserver(Reactor):
+    name = "kube-observer"
+
+    def __init__(self, *, connection: Connection, watch_timeout_s: int = 300, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.connection = connection
+        self.watch_timeout_s = watch_timeout_s
+        # folded from the log
+        self.jobs: dict[str, Seen] = {}
+        self.queues: dict[str, Seen] = {}
+        self.commands: set[str] = set()
+        self.nodes: dict[str, bytes] = {}
+        self.priority: dict[str, tuple[int, bool, str]] = {}
+        self.pods: dict[str, PodLog] = {}
+        # the API server's objects, by kind then key
+        self.cache: dict[str, dict[str, Obj]] = {}
+        self.synced: set[str] = set()
+        self._dirty: dict[tuple[str, str], None] = {}
+        self._rejected: set[tuple[str, int]] = set()
+        self._reports: list[tuple[Obj, str]] = []  # admission failures to report
+        self._finished_commands: list[Obj] = []  # commands whose intent is on the log
+        self.informers: list[Informer] = []
+
+    # -- the log side ---------------------------------------------------------
+
+    def fold(self, envelope: Envelope) -> bool:
+        event = envelope.payload
+        fn = _FOLDS.get(type(event))
+        if fn is None:
+            return False
+        for kind_key in fn(self, envelope, event) or ():
+            self._dirty[kind_key] = None
+        return True
+
+    def _job_seen(self, envelope: Envelope, e: JobSubmitted | JobUpdated):
+        meta = e.manifest.metadata
+        self.jobs[e.job] = Seen(meta.uid, meta.generation)
+        return [("jobs", e.job)]
+
+    def _job_gone(self, envelope: Envelope, e: JobDeleteRequested | JobRemoved):
+        if (seen := self.jobs.get(e.job)) is not None:
+            seen.alive = False
+        return [("jobs", e.job)]
+
+    def _command_seen(self, envelope: Envelope, e: JobCommandIssued):
+        if e.command.metadata.uid:
+            self.commands.add(e.command.metadata.uid)
+        return ()
+
+    def _queue_seen(self, envelope: Envelope, e: QueueCreated | QueueUpdated):
+        meta = e.manifest.metadata
+        self.queues[e.queue] = Seen(meta.uid, meta.generation)
+        return [("queues", e.queue)]
+
+    def _queue_gone(self, envelope: Envelope, e: QueueDeleteRequested | QueueDeleted):
+        if (seen := self.queues.get(e.queue)) is not None:
+            seen.alive = False
+        return [("queues", e.queue)]
+
+    def _node_seen(self, envelope: Envelope, e: NodeAdded | NodeUpdated):
+        self.nodes[e.node] = node_digest(e.manifest)
+        return [("nodes", e.node)]
+
+    def _node_gone(self, envelope: Envelope, e: NodeRemoved):
+        self.nodes.pop(e.node, None)
+        return [("nodes", e.node)]
+
+    def _pc_seen(self, envelope: Envelope, e: PriorityClassAdded):
+        self.priority[e.name] = (e.value, e.global_default, e.preemption_policy)
+        return [("priorityclasses", e.name)]
+
+    def _pc_gone(self, envelope: Envelope, e: PriorityClassRemoved):
+        self.priority.pop(e.name, None)
+        return [("priorityclasses", e.name)]
+
+    def _pod_requested(self, envelope: Envelope, e: PodRequested):
+        current = self.pods.get(e.pod)
+        if current is None or (current.deleted and current.requested_at != envelope.position):
+            self.pods[e.pod] = PodLog(e.job, envelope.position)
+        return [("pods", e.pod)]
+
+    def _pod_event(self, envelope: Envelope, e: Event):
+        pod = self.pods.get(e.pod)
+        if pod is None or pod.deleted:
+            return ()
+        if isinstance(e, PodCreated):
+            cause = envelope.causation
+            if cause is None or cause.position == pod.requested_at:
+                pod.uid = e.uid
+        elif isinstance(e, PodStarted):
+            pod.started = True
+        elif isinstance(e, PodReady):
+            pod.ready = True
+        elif isinstance(e, PodRestarted):
+            pod.restarts = max(pod.restarts, e.restart_count)
+        elif isinstance(e, PodSucceeded | PodFailed):
+            pod.done = True
+        elif isinstance(e, PodDeleted):
+            pod.deleted = True
+        return [("pods", e.pod)]
+
+    # -- the API side ---------------------------------------------------------
+
+    def _snapshot(self, kind: str, items: list[Obj], *, namespaced: bool) -> None:
+        old = self.cache.get(kind, {})
+        new = {key_of(o, namespaced=namespaced): o for o in items}
+        first = kind not in self.synced
+        self.cache[kind] = new
+        self.synced.add(kind)
+        base = kind.split(":")[0]
+        keys = set(old) | set(new)
+        if first:
+            keys |= set(self._known(base))
+        for key in sorted(keys):
+            if old.get(key) is None or new.get(key) is None or _rv(old[key]) != _rv(new[key]) or first:
+                self._dirty[(base, key)] = None
+        self._changed.set()
+
+    def _change(self, kind: str, type_: str, obj: Obj, *, namespaced: bool) -> None:
+        key = key_of(obj, namespaced=namespaced)
+        cache = self.cache.setdefault(kind, {})
+        if type_ == "DELETED":
+            if (current := cache.get(key)) is not None and _uid(current) == _uid(obj):
+                del cache[key]
+        else:
+            cache[key] = obj
+        self._dirty[(kind.split(":")[0], key)] = None
+        self._changed.set()
+
+    def _known(self, base: str) -> list[str]:
+        return list(
+            {
+                "jobs": self.jobs,
+                "queues": self.queues,
+                "nodes": self.nodes,
+                "priorityclasses": self.priority,
+                "pods": self.pods,
+                "commands": {},
+            }[base]
+        )
+
+    def _api(self, base: str, key: str) -> Obj | None:
+        for kind, objects in self.cache.items():
+            if kind.split(":")[0] == base and key in objects:
+                return objects[key]
+        return None
+
+    def _is_synced(self, base: str) -> bool:
+        kinds = [i.name for i in self.informers if i.name.split(":")[0] == base]
+        return bool(kinds) and all(k in self.synced for k in kinds)
+
+    # -- the difference -------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        return self.clock.now() if self._dirty else None
+
+    def due(self, now: int) -> list[list[Envelope]]:
+        batches = []
+        while self._dirty:
+            (base, key) = next(iter(self._dirty))
+            del self._dirty[(base, key)]
+            if not self._is_synced(base):
+                continue
+            events = _DERIVE[base](self, key, self._api(base, key))
+            if events:
+                batches.append([Envelope.wrap(e, recorded_at=now) for e in events])
+        return batches
+
+    def _derive_job(self, key: str, obj: Obj | None) -> list[Event]:
+        seen = self.jobs.get(key)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if seen is not None and seen.alive and seen.uid:
+                return [JobDeleteRequested(job=key, reason="Deleted")]
+            return []
+        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
+            return []
+        manifest = self._admit(obj)
+        if manifest is None:
+            return []
+        if seen is not None and seen.uid == uid:
+            return [JobUpdated(job=key, manifest=manifest)]
+        replaced = [JobDeleteRequested(job=key, reason="Replaced")] if seen is not None and seen.alive and seen.uid else []
+        return [*replaced, JobSubmitted(job=key, manifest=manifest)]
+
+    def _derive_queue(self, key: str, obj: Obj | None) -> list[Event]:
+        seen = self.queues.get(key)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if seen is not None and seen.alive and seen.uid:
+                return [QueueDeleteRequested(queue=key)]
+            return []
+        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
+            return []
+        manifest = self._admit(obj)
+        if manifest is None:
+            return []
+        if seen is not None and seen.alive:
+            return [QueueUpdated(queue=key, manifest=manifest)]
+        return [QueueCreated(queue=key, manifest=manifest)]
+
+    def _derive_command(self, key: str, obj: Obj | None) -> list[Event]:
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return []
+        if _uid(obj) in self.commands:
+            self._finished_commands.append(obj)
+            return []
+        command = self._admit(obj)
+        if not isinstance(command, Command) or command.target_object is None:
+            if command is not None:
+                self._reports.append((obj, "Command has no targetObject"))
+                self._finished_commands.append(obj)
+            return []
+        target = command.target_object
+        self.commands.add(_uid(obj))
+        self._finished_commands.append(obj)
+        if target.kind == "Queue":
+            action = QUEUE_ACTIONS.get(command.action)
+            if action is None:
+                self._reports.append((obj, f"unknown queue action {command.action!r}"))
+                return []
+            return [QueueCommandIssued(queue=target.name, action=action)]
+        namespace = command.metadata.namespace or "default"
+        return [JobCommandIssued(job=f"{namespace}/{target.name}", command=command)]
+
+    def _derive_node(self, key: str, obj: Obj | None) -> list[Event]:
+        if obj is None:
+            return [NodeRemoved(node=key, reason="Deleted")] if key in self.nodes else []
+        node = node_manifest(obj)
+        digest = node_digest(node)
+        if key not in self.nodes:
+            return [NodeAdded(node=key, manifest=node)]
+        return [NodeUpdated(node=key, manifest=node)] if self.nodes[key] != digest else []
+
+    def _derive_pc(self, key: str, obj: Obj | None) -> list[Event]:
+        if obj is None:
+            return [PriorityClassRemoved(name=key)] if key in self.priority else []
+        value = (int(obj.get("value") or 0), bool(obj.get("globalDefault")), obj.get("preemptionPolicy") or "PreemptLowerPriority")
+        if self.priority.get(key) == value:
+            return []
+        return [PriorityClassAdded(name=key, value=value[0], global_default=value[1], preemption_policy=value[2])]
+
+    def _derive_pod(self, key: str, obj: Obj | None) -> list[Event]:
+        pod = self.pods.get(key)
+        if pod is None or pod.deleted or not pod.uid:
+            return []
+        if obj is None or _uid(obj) != pod.uid:
+            return [PodDeleted(pod=key, job=pod.job, reason="Deleted")]
+        view = PodView.of(obj)
+        events: list[Event] = []
+        if view.phase in ("Running", "Succeeded", "Failed") and view.node and not pod.started:
+            events.append(PodStarted(pod=key, job=pod.job, node=view.node))
+        if view.phase == "Running" and view.ready and not pod.ready:
+            events.append(PodReady(pod=key, job=pod.job))
+        if view.restarts > pod.restarts:
+            events.append(PodRestarted(pod=key, job=pod.job, restart_count=view.restarts, exit_code=view.last_exit_code))
+        if view.phase == "Succeeded" and not pod.done:
+            events.append(PodSucceeded(pod=key, job=pod.job))
+        elif view.phase == "Failed" and not pod.done:
+            events.append(PodFailed(pod=key, job=pod.job, exit_code=view.exit_code, reason=view.reason or "Error"))
+        return events
+
+    def _admit(self, obj: Obj):
+        manifest = {k: v for k, v in obj.items() if k != "status"}
+        try:
+            return decode_manifest(manifest, source="api", strict=False)
+        except ManifestError as exc:
+            mark = (_uid(obj), int((obj.get("metadata") or {}).get("generation") or 0))
+            if mark not in self._rejected:
+                self._rejected.add(mark)
+                self._reports.append((obj, str(exc)))
+                log.warning("object refused by admission", extra={"object": key_of(obj), "error": str(exc)})
+            return None
+
+    # -- running --------------------------------------------------------------
+
+    async def act(self) -> int:
+        count = await super().act()
+        if self._reports or self._finished_commands:
+            kube = await self.connection.get()
+            await self._report(kube)
+        return count
+
+    async def _report(self, kube: Kube) -> None:
+        from eventbatch.kube.events import post_event
+
+        reports, self._reports = self._reports, []
+        for obj, message in reports:
+            await post_event(kube, obj, reason="FailedAdmission", message=message, kind="Warning")
+        commands, self._finished_commands = self._finished_commands, []
+        group, version = GROUPS["Command"]
+        for obj in commands:
+            meta = obj["metadata"]
+            try:
+                await kube.call(
+                    kube.custom.delete_namespaced_custom_object, group, version, meta["namespace"], "commands", meta["name"]
+                )
+            except Exception as exc:  # noqa: BLE001 - a 404 means someone else removed it
+                if getattr(exc, "status", 0) != 404:
+                    log.warning("could not delete command", extra={"command": key_of(obj), "error": repr(exc)[:200]})
+
+    def make_informers(self, kube: Kube) -> list[Informer]:
+        def informer(kind: str, call, *args: Any, namespaced: bool = True, **kwargs: Any) -> Informer:
+            return Informer(
+                kube=kube,
+                name=kind,
+                list_call=call,
+                args=args,
+                kwargs=kwargs,
+                on_snapshot=lambda items: self._snapshot(kind, items, namespaced=namespaced),
+                on_change=lambda t, o: self._change(kind, t, o, namespaced=namespaced),
+                watch_timeout_s=self.watch_timeout_s,
+            )
+
+        custom = kube.custom.list_cluster_custom_object
+        out = [
+            informer("jobs", custom, *GROUPS["Job"], "jobs"),
+            informer("queues", custom, *GROUPS["Queue"], "queues", namespaced=False),
+            informer("commands", custom, *GROUPS["Command"], "commands"),
+            informer("nodes", kube.core.list_node, namespaced=False),
+            informer("priorityclasses", kube.scheduling.list_priority_class, namespaced=False),
+        ]
+        for scheduler in SCHEDULER_NAMES:
+            out.append(
+                informer(f"pods:{scheduler}", kube.core.list_pod_for_all_namespaces, field_selector=f"spec.schedulerName={scheduler}")
+            )
+        return out
+
+    async def run(self) -> None:
+        kube = await self.connection.get()
+        await self.catch_up()
+        self.informers = self.make_informers(kube)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._follow(), name=f"{self.name}-follow")
+            tasks.create_task(self._act_loop(), name=f"{self.name}-act")
+            for informer in self.informers:
+                tasks.create_task(informer.run(), name=f"{self.name}-watch-{informer.name}")
+
+
+def _uid(obj: Obj) -> str:
+    return (obj.get("metadata") or {}).get("uid", "")
+
+
+def _rv(obj: Obj) -> str:
+    return (obj.get("metadata") or {}).get("resourceVersion", "")
+
+
+_FOLDS = {
+    JobSubmitted: KubeObserver._job_seen,
+    JobUpdated: KubeObserver._job_seen,
+    JobDeleteRequested: KubeObserver._job_gone,
+    JobRemoved: KubeObserver._job_gone,
+    JobCommandIssued: KubeObserver._command_seen,
+    QueueCreated: KubeObserver._queue_seen,
+    QueueUpdated: KubeObserver._queue_seen,
+    QueueDeleteRequested: KubeObserver._queue_gone,
+    QueueDeleted: KubeObserver._queue_gone,
+    NodeAdded: KubeObserver._node_seen,
+    NodeUpdated: KubeObserver._node_seen,
+    NodeRemoved: KubeObserver._node_gone,
+    PriorityClassAdded: KubeObserver._pc_seen,
+    PriorityClassRemoved: KubeObserver._pc_gone,
+    PodRequested: KubeObserver._pod_requested,
+    PodCreated: KubeObserver._pod_event,
+    PodStarted: KubeObserver._pod_event,
+    PodReady: KubeObserver._pod_event,
+    PodRestarted: KubeObserver._pod_event,
+    PodSucceeded: KubeObserver._pod_event,
+    PodFailed: KubeObserver._pod_event,
+    PodDeleted: KubeObserver._pod_event,
+}
+_DERIVE = {
+    "jobs": KubeObserver._derive_job,
+    "queues": KubeObserver._derive_queue,
+    "commands": KubeObserver._derive_command,
+    "nodes": KubeObserver._derive_node,
+    "priorityclasses": KubeObserver._derive_pc,
+    "pods": KubeObserver._derive_pod,
+}

@@ -1,0 +1,291 @@
+"""The status writer: Job, Queue and PodGroup status, folded from the log, written back.
+
+Where it sits: beside the actuator in ``--cluster kube``. It folds the job
+controller's phases (``JobPhaseChanged``), the scheduler's podgroup phases
+(``PodGroupEnqueued``, ``PodGroupPhaseChanged``), queue states
+(``QueueStateChanged``) and pod observations into the status Volcano shows
+(``status.state.phase``, pending/running/succeeded/failed counts per job and
+per task; podgroup phase and counts; queue state and podgroup counts), and
+merge-patches the ``status`` subresource of each object whose status
+changed. Status is derived, never appended: after a restart it is simply
+written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from eventbatch.kube.client import MERGE, Connection
+from eventbatch.kube.crds import GROUPS
+from eventbatch.reactor import Reactor
+from schemas.envelope import Envelope
+from schemas.events import (
+    JobPhaseChanged,
+    JobRemoved,
+    JobSubmitted,
+    JobUpdated,
+    PodDeleted,
+    PodFailed,
+    PodGroupCreated,
+    PodGroupDeleted,
+    PodGroupEnqueued,
+    PodGroupPhaseChanged,
+    PodGroupUpdated,
+    PodRequested,
+    PodStarted,
+    PodSucceeded,
+    QueueCreated,
+    QueueDeleted,
+    QueueStateChanged,
+    QueueUpdated,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _time(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class JobInfo:
+    min_available: int
+    phase: str = "Pending"
+    reason: str = ""
+    message: str = ""
+    since: int = 0
+    retry_count: int = 0
+    version: int = 0
+
+
+@dataclass
+class PodInfo:
+    job: str
+    task: str
+    podgroup: str
+    phase: str = "Pending"
+
+
+@dataclass
+class GroupInfo:
+    job: str
+    queue: str
+    phase: str = "Pending"
+
+
+@dataclass
+class StatusStats:
+    written: int = 0
+    skipped: int = 0
+    failures: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class KubeStatusWriter(Reactor):
+    name = "kube-status"
+
+    def __init__(self, *, connection: Connection, concurrency: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.connection = connection
+        self.concurrency = concurrency
+        self.jobs: dict[str, JobInfo] = {}
+        self.pods: dict[str, PodInfo] = {}
+        self.groups: dict[str, GroupInfo] = {}
+        self.queues: dict[str, str] = {}  # name -> state
+        self.dirty: dict[tuple[str, str], int] = {}  # (kind, key) -> not before (clock ms)
+        self.written: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stats = StatusStats()
+
+    # -- fold -------------------------------------------------------------------
+
+    def _touch(self, kind: str, key: str) -> None:
+        self.dirty.setdefault((kind, key), 0)
+
+    def fold(self, envelope: Envelope) -> bool:
+        e = envelope.payload
+        if isinstance(e, JobSubmitted | JobUpdated):
+            if e.manifest.metadata.uid:
+                info = self.jobs.get(e.job) or JobInfo(e.manifest.spec.min_available, since=envelope.recorded_at)
+                info.min_available = e.manifest.spec.min_available
+                self.jobs[e.job] = info
+                self._touch("jobs", e.job)
+        elif isinstance(e, JobPhaseChanged):
+            if (info := self.jobs.get(e.job)) is not None:
+                info.phase, info.reason, info.message = e.phase, e.reason, e.message
+                info.since, info.retry_count, info.version = envelope.recorded_at, e.retry_count, e.version
+                self._touch("jobs", e.job)
+        elif isinstance(e, JobRemoved):
+            self.jobs.pop(e.job, None)
+            self.dirty.pop(("jobs", e.job), None)
+        elif isinstance(e, PodRequested):
+            self.pods[e.pod] = PodInfo(e.job, e.task, e.podgroup)
+            self._pod_changed(e.pod)
+        elif isinstance(e, PodStarted | PodSucceeded | PodFailed | PodDeleted):
+            pod = self.pods.get(e.pod)
+            if pod is None:
+                return False
+            if isinstance(e, PodDeleted):
+                self._pod_changed(e.pod)
+                del self.pods[e.pod]
+                self._pod_changed_keys(pod)
+                return True
+            pod.phase = {PodStarted: "Running", PodSucceeded: "Succeeded", PodFailed: "Failed"}[type(e)]
+            self._pod_changed(e.pod)
+        elif isinstance(e, PodGroupCreated | PodGroupUpdated):
+            group = self.groups.get(e.podgroup)
+            queue = e.manifest.spec.queue
+            if group is None:
+                self.groups[e.podgroup] = GroupInfo(e.job, queue)
+            else:
+                group.queue = queue
+            self._touch("podgroups", e.podgroup)
+            self._touch("queues", queue)
+        elif isinstance(e, PodGroupEnqueued | PodGroupPhaseChanged):
+            if (group := self.groups.get(e.podgroup)) is not None:
+                group.phase = e.phase if isinstance(e, PodGroupPhaseChanged) else "Inqueue"
+                self._touch("podgroups", e.podgroup)
+                self._touch("queues", group.queue)
+        elif isinstance(e, PodGroupDeleted):
+            if (group := self.groups.pop(e.podgroup, None)) is not None:
+                self.dirty.pop(("podgroups", e.podgroup), None)
+                self._touch("queues", group.queue)
+        elif isinstance(e, QueueCreated | QueueUpdated):
+            if e.manifest.metadata.uid:
+                self.queues.setdefault(e.queue, "Open")
+                self._touch("queues", e.queue)
+        elif isinstance(e, QueueStateChanged):
+            if e.queue in self.queues:
+                self.queues[e.queue] = e.state
+                self._touch("queues", e.queue)
+        elif isinstance(e, QueueDeleted):
+            self.queues.pop(e.queue, None)
+            self.dirty.pop(("queues", e.queue), None)
+        else:
+            return False
+        return True
+
+    def _pod_changed(self, key: str) -> None:
+        if (pod := self.pods.get(key)) is not None:
+            self._pod_changed_keys(pod)
+
+    def _pod_changed_keys(self, pod: PodInfo) -> None:
+        self._touch("jobs", pod.job)
+        self._touch("podgroups", pod.podgroup)
+
+    # -- the statuses -------------------------------------------------------------
+
+    def job_status(self, key: str) -> dict[str, Any] | None:
+        info = self.jobs.get(key)
+        if info is None:
+            return None
+        counts = {"Pending": 0, "Running": 0, "Succeeded": 0, "Failed": 0}
+        tasks: dict[str, dict[str, int]] = {}
+        for pod in self.pods.values():
+            if pod.job == key:
+                counts[pod.phase] += 1
+                by_phase = tasks.setdefault(pod.task, {})
+                by_phase[pod.phase] = by_phase.get(pod.phase, 0) + 1
+        return {
+            "state": {
+                "phase": info.phase,
+                "reason": info.reason,
+                "message": info.message,
+                "lastTransitionTime": _time(info.since),
+            },
+            "minAvailable": info.min_available,
+            "pending": counts["Pending"],
+            "running": counts["Running"],
+            "succeeded": counts["Succeeded"],
+            "failed": counts["Failed"],
+            "retryCount": info.retry_count,
+            "version": info.version,
+            "taskStatusCount": {task: {"phase": phases} for task, phases in sorted(tasks.items())},
+        }
+
+    def podgroup_status(self, key: str) -> dict[str, Any] | None:
+        group = self.groups.get(key)
+        if group is None:
+            return None
+        counts = {"Running": 0, "Succeeded": 0, "Failed": 0, "Pending": 0}
+        for pod in self.pods.values():
+            if pod.podgroup == key:
+                counts[pod.phase] += 1
+        return {"phase": group.phase, "running": counts["Running"], "succeeded": counts["Succeeded"], "failed": counts["Failed"]}
+
+    def queue_status(self, name: str) -> dict[str, Any] | None:
+        if name not in self.queues:
+            return None
+        counts = {"Pending": 0, "Inqueue": 0, "Running": 0, "Completed": 0, "Unknown": 0}
+        for group in self.groups.values():
+            if group.queue == name:
+                counts[group.phase if group.phase in counts else "Unknown"] += 1
+        return {
+            "state": self.queues[name],
+            "pending": counts["Pending"],
+            "inqueue": counts["Inqueue"],
+            "running": counts["Running"],
+            "completed": counts["Completed"],
+            "unknown": counts["Unknown"],
+        }
+
+    # -- writing ------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        return min(self.dirty.values(), default=None)
+
+    def due(self, now: int) -> list[list[Envelope]]:
+        return []
+
+    async def act(self) -> int:
+        now = self.clock.now()
+        ready = [k for k, at in self.dirty.items() if at <= now]
+        if not ready:
+            return 0
+        kube = await self.connection.get()
+        for start in range(0, len(ready), self.concurrency):
+            await asyncio.gather(*(self._write(kube, kind, key) for kind, key in ready[start : start + self.concurrency]))
+        return 0
+
+    def status_of(self, kind: str, key: str) -> dict[str, Any] | None:
+        return {"jobs": self.job_status, "podgroups": self.podgroup_status, "queues": self.queue_status}[kind](key)
+
+    async def _write(self, kube, kind: str, key: str) -> None:
+        status = self.status_of(kind, key)
+        if status is None or self.written.get((kind, key)) == status:
+            self.dirty.pop((kind, key), None)
+            return
+        group, version = GROUPS[{"jobs": "Job", "podgroups": "PodGroup", "queues": "Queue"}[kind]]
+        custom = kube.custom
+        try:
+            if kind == "queues":
+                await kube.call(
+                    custom.patch_cluster_custom_object_status, group, version, kind, key, {"status": status}, _content_type=MERGE
+                )
+            else:
+                namespace, _, name = key.partition("/")
+                await kube.call(
+                    custom.patch_namespaced_custom_object_status,
+                    group, version, namespace, kind, name, {"status": status},
+                    _content_type=MERGE,
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                # not created yet (the actuator is on it) or already gone: look again later
+                self.stats.skipped += 1
+                self.dirty[(kind, key)] = self.clock.now() + 500
+                return
+            self.stats.failures += 1
+            self.dirty[(kind, key)] = self.clock.now() + 1000
+            log.warning("status write failed", extra={"object": f"{kind}/{key}", "error": f"{exc.status} {exc.reason}"})
+            return
+        if self.status_of(kind, key) == status:  # nothing changed while writing
+            self.dirty.pop((kind, key), None)
+        self.written[(kind, key)] = status
+        self.stats.written += 1
+        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
