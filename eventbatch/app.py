@@ -109,14 +109,19 @@ def build_pipeline(
     settings: Settings,
     is_relevant=None,
     cluster: str = "none",
+    kube=None,
 ) -> Pipeline:
     reactors: list[Reactor] = []
     if cluster == "sim":
         from eventbatch.sim.kubelet import SimKubelet
 
         reactors.append(SimKubelet(log=log, clock=clock, startup_latency_ms=settings.sim_startup_ms))
+    elif cluster == "kube":
+        from eventbatch.kube.adapter import KubeOptions, kube_reactors
+
+        reactors.extend(kube_reactors(log=log, clock=clock, options=kube or KubeOptions()))
     elif cluster != "none":
-        raise ValueError(f"unknown cluster {cluster!r}: expected sim or none")
+        raise ValueError(f"unknown cluster {cluster!r}: expected sim, kube or none")
     return Pipeline(
         log=log,
         clock=clock,
@@ -136,7 +141,7 @@ def build_pipeline(
     )
 
 
-async def open_pipeline(settings: Settings, *, clock: Clock | None = None) -> Pipeline:
+async def open_pipeline(settings: Settings, *, clock: Clock | None = None, kube=None) -> Pipeline:
     """The full pipeline on the configured log (started; stop it with ``pipeline.log.stop()``)."""
     event_log = open_log(settings.log_url)
     await event_log.start()
@@ -148,6 +153,7 @@ async def open_pipeline(settings: Settings, *, clock: Clock | None = None) -> Pi
         settings=settings,
         is_relevant=scheduling_relevance(),
         cluster=settings.cluster,
+        kube=kube,
     )
 
 

@@ -2,7 +2,10 @@
 
 Where it sits: the long-running process. It builds the pipeline in the
 composition root and follows the log with the job controller, the scheduler,
-the timer service and the scheduling trigger until interrupted.
+the timer service and the scheduling trigger until interrupted. With
+``--cluster kube`` it runs as one replica in a cluster
+(``eventbatch.kube.adapter.serve_kube``): leader election, probes and
+metrics, the watch adapter, actuator and status writer.
 """
 
 from __future__ import annotations
@@ -20,12 +23,36 @@ def register(commands) -> None:
     serve = commands.add_parser("serve", help="run the handlers, timers and scheduler on the log")
     serve.add_argument(
         "--cluster",
-        choices=["sim", "none"],
+        choices=["sim", "kube", "none"],
         help="cluster adapter: 'sim' (simulated kubelet on the wall clock; the default, "
-        "env EVENTBATCH_CLUSTER) or 'none' (decisions only, no actuator)",
+        "env EVENTBATCH_CLUSTER), 'kube' (a Kubernetes API server) or 'none' (decisions only, no actuator)",
     )
     serve.add_argument("--scheduler-conf", help="Volcano scheduler conf file (actions, tiers)")
+    kube = serve.add_argument_group("kube cluster")
+    kube.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    kube.add_argument(
+        "--leader-elect", default=True, action=_Bool, help="campaign for a Lease before acting (default on)"
+    )
+    kube.add_argument("--leader-elect-namespace", default="eventbatch-system", help="namespace of the Lease")
+    kube.add_argument("--leader-elect-name", default="eventbatch", help="name of the Lease")
+    kube.add_argument("--leader-elect-identity", help="this replica's identity (default: $POD_NAME or host-pid)")
+    kube.add_argument("--lease-duration", type=float, default=15.0, help="seconds (default 15)")
+    kube.add_argument("--renew-deadline", type=float, default=10.0, help="seconds (default 10)")
+    kube.add_argument("--retry-period", type=float, default=2.0, help="seconds (default 2)")
+    kube.add_argument("--watch-timeout", type=int, default=300, help="server-side watch timeout, seconds")
+    kube.add_argument(
+        "--probe-port", type=int, default=8080, help="port of /healthz, /readyz and /metrics (-1: off)"
+    )
     serve.set_defaults(run=_serve)
+
+
+class _Bool:
+    """``--flag`` / ``--flag=false``."""
+
+    def __new__(cls, *args, **kwargs):
+        import argparse
+
+        return argparse.BooleanOptionalAction(*args, **kwargs)
 
 
 async def _serve(args, settings) -> int:
@@ -33,6 +60,8 @@ async def _serve(args, settings) -> int:
         settings = replace(settings, scheduler_conf=args.scheduler_conf)
     if args.cluster:
         settings = replace(settings, cluster=args.cluster)
+    if settings.cluster == "kube":
+        return await _serve_kube(args, settings)
     try:
         pipeline = await open_pipeline(settings)
     except (ValueError, OSError) as exc:
@@ -43,3 +72,25 @@ async def _serve(args, settings) -> int:
     finally:
         await pipeline.log.stop()
     return 0
+
+
+async def _serve_kube(args, settings) -> int:
+    from eventbatch.kube.adapter import KubeOptions, default_identity, serve_kube
+
+    options = KubeOptions(
+        kubeconfig=args.kubeconfig,
+        leader_elect=args.leader_elect,
+        lease_namespace=args.leader_elect_namespace,
+        lease_name=args.leader_elect_name,
+        identity=args.leader_elect_identity or default_identity(),
+        lease_duration_s=args.lease_duration,
+        renew_deadline_s=args.renew_deadline,
+        retry_period_s=args.retry_period,
+        watch_timeout_s=args.watch_timeout,
+        probe_port=args.probe_port,
+    )
+    log.info("serving", extra={"settings": settings.redacted(), "identity": options.identity})
+    try:
+        return await serve_kube(settings, options)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
