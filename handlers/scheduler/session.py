@@ -71,18 +71,14 @@ class Session:
 
     def _mark_unchanged(self) -> None:
         """A podgroup found unschedulable is left alone until something it depends on changes."""
-        deadline_of = None
-        for plugin in self.plugins:
-            if hasattr(plugin, "deadline"):
-                deadline_of = plugin.deadline  # type: ignore[attr-defined]
         for job in self.jobs.values():
             rec = self.state.podgroups[job.name]
             verdict = rec.unschedulable
             if verdict is None or verdict[0] != self.state.fingerprint(rec):
                 continue
-            deadline = deadline_of(job) if deadline_of is not None else None
-            if deadline is not None and verdict[1] < deadline <= self.now:
-                continue  # its waiting-time limit passed since: try again
+            deadlines = [d for d in (p.deadline(job) for p in self.plugins) if d is not None]
+            if any(verdict[1] < d <= self.now for d in deadlines):
+                continue  # a waiting-time limit passed since: try again
             job.unchanged = True
 
     def _expire_reservations(self) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.scheduler.conf import PluginOption
 
 if TYPE_CHECKING:
-    from handlers.scheduler.api import TaskInfo
+    from handlers.scheduler.api import JobInfo, TaskInfo
     from handlers.scheduler.session import Session
 
 
@@ -37,6 +37,10 @@ class Plugin:
 
     def close(self, ssn: Session) -> None:
         pass
+
+    def deadline(self, job: JobInfo) -> int | None:
+        """When waiting longer changes this plugin's mind about ``job`` (None: never)."""
+        return None
 
     # Allocation events: called for every allocate/pipeline and its undo.
     on_allocate: Callable[[TaskInfo], None] | None = None
