@@ -11,7 +11,8 @@ requested after them.
 from __future__ import annotations
 
 from handlers.scheduler.actions import ACTIONS
-from handlers.scheduler.conf import DEFAULT_CONF, SchedulerConf, load_conf as parse_conf
+from handlers.scheduler.conf import DEFAULT_CONF, ConfError, SchedulerConf, parse_duration
+from handlers.scheduler.conf import load_conf as parse_conf
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.session import Session
 from projections import cluster
@@ -49,6 +50,9 @@ RELEVANT = frozenset(
 )
 
 
+ACTION_ARGUMENTS: dict[str, set[str]] = {"enqueue": {"inqueue-timeout"}}
+
+
 def is_relevant(envelope: Envelope) -> bool:
     """Whether ``envelope`` can change a scheduling decision."""
     return envelope.type in RELEVANT
@@ -59,9 +63,12 @@ def check_conf(conf: SchedulerConf) -> SchedulerConf:
     for t, tier in enumerate(conf.tiers):
         for option in tier.plugins:
             PLUGINS[option.name](option, t)
-    for action in conf.actions:
-        if action not in ACTIONS:  # pragma: no cover - conf already refuses these
-            raise ValueError(f"action {action!r} is not available")
+    for action, arguments in conf.configurations.items():
+        unknown = sorted(set(arguments) - ACTION_ARGUMENTS.get(action, set()))
+        if unknown:
+            known = ", ".join(sorted(ACTION_ARGUMENTS.get(action, set()))) or "none"
+            raise ConfError(f"configurations: unknown argument(s) of {action}: {', '.join(unknown)} (known: {known})")
+    parse_duration(conf.action_arguments("enqueue").get("inqueue-timeout", 0))
     return conf
 
 

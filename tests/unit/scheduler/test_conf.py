@@ -68,6 +68,14 @@ configurations:
             "    arguments: {runtimeClasses: {kata: {nodeSelector: 3}}}",
             "runtimeClasses.kata",
         ),
+        (
+            'actions: "enqueue"\ntiers: []\nconfigurations:\n- name: enqueue\n  arguments: {inqueue-timeout: later}',
+            "not a duration",
+        ),
+        (
+            'actions: "enqueue"\ntiers: []\nconfigurations:\n- name: allocate\n  arguments: {speed: max}',
+            "unknown argument",
+        ),
     ],
     ids=[
         "preempt-later",
@@ -82,6 +90,8 @@ configurations:
         "bad-factor",
         "bad-sla",
         "bad-runtime-class",
+        "bad-timeout",
+        "unknown-action-argument",
     ],
 )
 def test_unusable_confs_are_refused_with_a_reason(text, message):
