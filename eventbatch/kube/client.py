@@ -27,6 +27,7 @@ from eventbatch.kube.backoff import Backoff, retry
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 async def connect(kubeconfig: str | None = None) -> client.ApiClient:

@@ -14,6 +14,7 @@ Transient failures back off with jitter.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Informer:
     kwargs: dict[str, Any] = field(default_factory=dict)
     on_snapshot: Callable[[list[Obj]], Awaitable[None] | None] = lambda items: None
     on_change: Callable[[str, Obj], Awaitable[None] | None] = lambda kind, obj: None
+    on_list_start: Callable[[], None] = lambda: None
     watch_timeout_s: int = 300
     backoff: Backoff = field(default_factory=lambda: Backoff(attempts=None))
     stats: InformerStats = field(default_factory=InformerStats)
@@ -68,7 +70,7 @@ class Informer:
                     log.info("watch expired, listing again", extra={"resource": self.name})
                     self.resource_version = ""
                     continue
-                if not transient(exc):
+                if not transient(exc) and exc.status != 404:  # 404: the CRD is not installed (yet)
                     raise
                 attempt = await self._pause(attempt, exc)
             except Exception as exc:
@@ -87,11 +89,12 @@ class Informer:
         return attempt + 1
 
     async def _list(self) -> None:
+        self.on_list_start()
         body = await self.kube.call(self.list_call, *self.args, **self.kwargs)
         self.stats.lists += 1
         self.resource_version = body["metadata"]["resourceVersion"]
         result = self.on_snapshot(body.get("items") or [])
-        if result is not None:
+        if inspect.isawaitable(result):
             await result
         self.synced.set()
 
@@ -114,7 +117,7 @@ class Informer:
             else:
                 self.stats.events += 1
                 result = self.on_change(kind, obj)
-                if result is not None:
+                if inspect.isawaitable(result):
                     await result
             if version:
                 self.resource_version = version

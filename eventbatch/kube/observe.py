@@ -87,6 +87,8 @@ class PodLog:
     done: bool = False
     restarts: int = 0
     deleted: bool = False
+    seen: bool = False  # this incarnation was seen in the API server
+    created_mark: int = 0  # PodCreated folds before this one (see KubeObserver._list_marks)
 
 
 class KubeObserver(Reactor):
@@ -111,6 +113,10 @@ class KubeObserver(Reactor):
         self._reports: list[tuple[Obj, str]] = []  # admission failures to report
         self._finished_commands: list[Obj] = []  # commands whose intent is on the log
         self.informers: list[Informer] = []
+        # A pod missing from the API is gone only once it was seen there, or
+        # when it is missing from a list started after its PodCreated was folded.
+        self._created = 0
+        self._list_marks: dict[str, int] = {}
 
     # -- the log side ---------------------------------------------------------
 
@@ -176,8 +182,9 @@ class KubeObserver(Reactor):
             return ()
         if isinstance(e, PodCreated):
             cause = envelope.causation
-            if cause is None or cause.position == pod.requested_at:
-                pod.uid = e.uid
+            if (cause is None or cause.position == pod.requested_at) and pod.uid != e.uid:
+                self._created += 1
+                pod.uid, pod.created_mark = e.uid, self._created
         elif isinstance(e, PodStarted):
             pod.started = True
         elif isinstance(e, PodReady):
@@ -336,7 +343,11 @@ class KubeObserver(Reactor):
         if pod is None or pod.deleted or not pod.uid:
             return []
         if obj is None or _uid(obj) != pod.uid:
-            return [PodDeleted(pod=key, job=pod.job, reason="Deleted")]
+            listed = min((self._list_marks.get(i.name, 0) for i in self.informers if i.name.startswith("pods")), default=0)
+            if pod.seen or pod.created_mark <= listed:
+                return [PodDeleted(pod=key, job=pod.job, reason="Deleted")]
+            return []  # created, but the watch has not shown it yet
+        pod.seen = True
         view = PodView.of(obj)
         events: list[Event] = []
         if view.phase in ("Running", "Succeeded", "Failed") and view.node and not pod.started:
@@ -400,6 +411,7 @@ class KubeObserver(Reactor):
                 kwargs=kwargs,
                 on_snapshot=lambda items: self._snapshot(kind, items, namespaced=namespaced),
                 on_change=lambda t, o: self._change(kind, t, o, namespaced=namespaced),
+                on_list_start=lambda: self._list_marks.__setitem__(kind, self._created),
                 watch_timeout_s=self.watch_timeout_s,
             )
 

@@ -6,9 +6,9 @@ controller's phases (``JobPhaseChanged``), the scheduler's podgroup phases
 (``QueueStateChanged``) and pod observations into the status Volcano shows
 (``status.state.phase``, pending/running/succeeded/failed counts per job and
 per task; podgroup phase and counts; queue state and podgroup counts), and
-merge-patches the ``status`` subresource of each object whose status
-changed. Status is derived, never appended: after a restart it is simply
-written again.
+patches the ``status`` subresource of each object whose status changed
+(a JSON patch replacing ``/status`` whole, so no stale count survives).
+Status is derived, never appended: after a restart it is written again.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from eventbatch.kube.client import MERGE, Connection
+from eventbatch.kube.client import JSON_PATCH, Connection
 from eventbatch.kube.crds import GROUPS
 from eventbatch.reactor import Reactor
 from schemas.envelope import Envelope
@@ -262,17 +262,19 @@ class KubeStatusWriter(Reactor):
             return
         group, version = GROUPS[{"jobs": "Job", "podgroups": "PodGroup", "queues": "Queue"}[kind]]
         custom = kube.custom
+        # The whole status, replaced: a merge patch would keep counts of phases no pod is in any more.
+        body = [{"op": "add", "path": "/status", "value": status}]
         try:
             if kind == "queues":
                 await kube.call(
-                    custom.patch_cluster_custom_object_status, group, version, kind, key, {"status": status}, _content_type=MERGE
+                    custom.patch_cluster_custom_object_status, group, version, kind, key, body, _content_type=JSON_PATCH
                 )
             else:
                 namespace, _, name = key.partition("/")
                 await kube.call(
                     custom.patch_namespaced_custom_object_status,
-                    group, version, namespace, kind, name, {"status": status},
-                    _content_type=MERGE,
+                    group, version, namespace, kind, name, body,
+                    _content_type=JSON_PATCH,
                 )
         except ApiException as exc:
             if exc.status == 404:

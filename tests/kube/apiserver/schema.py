@@ -59,15 +59,15 @@ def check(value: Any, schema: dict[str, Any], path: str = "") -> tuple[Any, list
         out = {}
         for key, item in value.items():
             sub = f"{path}.{key}" if path else key
-            if properties and key in properties:
+            if path == "" and key in ("apiVersion", "kind", "metadata"):
+                out[key] = item  # ObjectMeta is the server's, whatever the schema says
+            elif properties and key in properties:
                 out[key], errs = check(item, properties[key], sub)
                 errors.extend(errs)
             elif isinstance(additional, dict):
                 out[key], errs = check(item, additional, sub)
                 errors.extend(errs)
             elif preserve or (properties is None and additional is None and kind != "object"):
-                out[key] = item
-            elif path == "" and key in ("apiVersion", "kind", "metadata"):
                 out[key] = item
             # else: pruned, as the API server prunes unknown fields
         for name in schema.get("required") or []:

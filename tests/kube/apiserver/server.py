@@ -233,12 +233,12 @@ class ApiServer:
             if name:
                 raise errors.ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
             body = self._admit(rt, await self._body(request), "")
-            if rt.status and rt.gr != "pods":
+            if rt.status and rt.gr not in ("pods", "nodes"):  # nodes keep all fields on create
                 body.pop("status", None)
             if rt.gr == "pods":
                 body["status"] = {"phase": "Pending"}
             obj = await self.store.create(rt, ns, body)
-            if rt.gr == "customresourcedefinitions":
+            if rt.plural == "customresourcedefinitions":
                 for served in from_crd(obj):
                     self._serve(served)
             return 201, obj
