@@ -41,13 +41,19 @@ class Placement:
         else:
             self.fit_future = np.zeros(len(nodes), dtype=bool)
         self.scores = ssn.node_scores(task)
+        # Scores where the task fits, -inf elsewhere: the best node is one argmax.
+        self.on_idle = np.where(self.fit_idle, self.scores, NEG)
+        self.on_future = np.where(self.fit_future & ~self.fit_idle, self.scores, NEG)
 
     def best(self) -> tuple[str, int] | None:
         self.sync()
-        if self.fit_idle.any():
-            return "allocate", int(np.argmax(np.where(self.fit_idle, self.scores, NEG)))
-        if self.pipeline and self.fit_future.any():
-            return "pipeline", int(np.argmax(np.where(self.fit_future, self.scores, NEG)))
+        i = int(np.argmax(self.on_idle))
+        if self.on_idle[i] > NEG:
+            return "allocate", i
+        if self.pipeline:
+            i = int(np.argmax(self.on_future))
+            if self.on_future[i] > NEG:
+                return "pipeline", i
         return None
 
     def sync(self) -> None:
@@ -64,11 +70,17 @@ class Placement:
             return
         nodes = self.ssn.nodes
         idle = nodes.idle[i].tolist()
-        self.fit_idle[i] = all(idle[j] >= v for j, v in self.pairs)
-        if self.pipeline:
+        fit_idle = all(idle[j] >= v for j, v in self.pairs)
+        fit_future = False
+        if self.pipeline and not fit_idle:
             future = nodes.future[i].tolist()
-            self.fit_future[i] = all(future[j] >= v for j, v in self.pairs)
-        self.scores[i] = self.ssn.hooks.sum("node_order", self.task, nodes, i)
+            fit_future = all(future[j] >= v for j, v in self.pairs)
+        self.fit_idle[i] = fit_idle
+        self.fit_future[i] = fit_future
+        score = self.ssn.hooks.sum("node_order", self.task, nodes, i) if (fit_idle or fit_future) else NEG
+        self.scores[i] = score
+        self.on_idle[i] = score if fit_idle else NEG
+        self.on_future[i] = score if fit_future else NEG
 
 
 def placement_for(ssn, task: TaskInfo, *, pipeline: bool = True) -> Placement:

@@ -104,6 +104,8 @@ def build(state: ClusterState) -> Snapshot:
                 pair = vectors[key] = (vec, np.nonzero(vec)[0])
             task.vec, task.nz = pair
             task.role_key = (task.role, key, task.signature)
+            if task.status == "Releasing" and not pod.node:
+                task.status = "Deleting"  # never placed, on its way out: counts for nothing
             if task.status in ("Bound", "Running", "Releasing"):
                 task.node = nodes.index.get(pod.node, -1)
                 if task.status != "Releasing":
