@@ -147,3 +147,35 @@ def test_only_scheduling_requests_open_a_session():
     c.job("a", {"w": (1, {"cpu": "1"})}, min_resources=False)
     assert c.handler.decide(c.state(), c.log[-1]) == []
     assert _kinds(c.schedule()) == ["PodGroupEnqueued", "PodBound", "PodGroupPhaseChanged"]
+
+
+def test_gang_partly_on_releasing_resources_is_kept_as_reservations_until_it_can_bind_whole():
+    c = Cluster().queue("default").node("busy", cpu="2").node("free", cpu="1")
+    c.job("old", {"w": (2, {"cpu": "1"})}, min_resources=False)
+    c.schedule()
+    assert set(bound([e.payload for e in c.log]).values()) == {"busy"}
+    c.add(*(ev.PodDeletionRequested(pod=f"default/old-w-{i}", job="default/old") for i in range(2)))
+    c.job("gang", {"w": (3, {"cpu": "1"})}, min_resources=False)
+    reserved = c.schedule()
+    assert bound(reserved) == {}
+    assert sorted((d.pod, d.node) for d in of(reserved, ev.PodPipelined)) == [
+        ("default/gang-w-0", "free"),
+        ("default/gang-w-1", "busy"),
+        ("default/gang-w-2", "busy"),
+    ]
+    assert not of(reserved, ev.PodGroupPhaseChanged)  # still Inqueue: nothing is bound
+    c.add(*(ev.PodDeleted(pod=f"default/old-w-{i}", job="default/old") for i in range(2)))
+    assert sorted(bound(c.schedule()).values()) == ["busy", "busy", "free"]
+
+
+def test_running_group_found_unschedulable_becomes_unknown():
+    c = Cluster().queue("default").node("n0", cpu="2")
+    c.job("a", {"w": (2, {"cpu": "1"})}, min_resources=False)
+    c.schedule()
+    c.add(ev.PodStarted(pod="default/a-w-0", job="default/a", node="n0"))
+    c.add(ev.PodFailed(pod="default/a-w-1", job="default/a", exit_code=1))
+    c.add(ev.PodDeleted(pod="default/a-w-1", job="default/a"))
+    c.pods("a", {"again": (1, {"cpu": "2"})})  # the replacement no longer fits beside the survivor
+    phase, verdict = c.schedule()
+    assert (phase.previous, phase.phase, phase.reason) == ("Running", "Unknown", "RunningButUnschedulable")
+    assert verdict.message == "1/2 tasks in gang unschedulable: 1 Insufficient cpu"
