@@ -49,7 +49,7 @@ async def apply_crds(kube: Kube) -> None:
     from kubernetes_asyncio import client
 
     ext = client.ApiextensionsV1Api(kube.api)
-    for path in sorted(CRD_DIR.glob("*.yaml")):
+    for path in sorted(CRD_DIR.glob("*.eventbatch.io.yaml")):
         await kube.call(ext.create_custom_resource_definition, yaml.safe_load(path.read_text()))
 
 
