@@ -3,7 +3,9 @@
 Where it sits: between the log and ``handlers.scheduler``. Nodes, queues,
 priority classes, podgroups and pods arrive as events (observations from the
 cluster adapter, intents and decisions of the job controller, the scheduler's
-own decisions); each event type has one small fold function in ``FOLDS``.
+own decisions); each event type has one small fold function in ``FOLDS``
+(pods' in ``projections.cluster_pods``, the records in
+``projections.cluster_model``).
 
 The fold is pure and deterministic. A decision that no longer applies when it
 is folded (a bind for a pod already deleted, onto a node already gone, an
@@ -15,27 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from projections import cluster_pods as pods
 from projections.cluster_model import (
     DEFAULT_NODE_PODS,
-    HOLDING,
-    TERMINAL,
     ClusterState,
     NodeRecord,
     PodGroupRecord,
-    PodRecord,
     QueueRecord,
     add_into,
 )
-import msgspec
-
 from schemas import events as ev
 from schemas.envelope import Envelope
 from schemas.quantity import QuantityError, to_resources
 
 __all__ = ["ClusterState", "FOLDS", "fold", "initial"]
-
-
-_signature = msgspec.json.Encoder()
 
 
 def initial() -> ClusterState:
@@ -206,165 +201,6 @@ def _unschedulable(state: ClusterState, e: ev.PodGroupUnschedulable, env: Envelo
             pod.status, pod.node = "Pending", ""
 
 
-# --- pods ----------------------------------------------------------------
-
-
-def _touch(state: ClusterState, pod: PodRecord) -> None:
-    group = state.podgroups.get(pod.podgroup)
-    if group is not None:
-        group.epoch += 1
-
-
-def _release(state: ClusterState, pod: PodRecord) -> None:
-    """Give back whatever ``pod`` holds or was promised on its node."""
-    node = state.nodes.get(pod.node) if pod.node else None
-    if node is not None:
-        if pod.status in HOLDING:
-            add_into(node.used, pod.requests, -1)
-            if pod.status == "Releasing":
-                add_into(node.releasing, pod.requests, -1)
-            state.capacity_epoch += 1
-        elif pod.status == "Pipelined":
-            add_into(node.pipelined, pod.requests, -1)
-            state.capacity_epoch += 1
-
-
-def _pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    if pod is not None and pod.status not in ("Pending", *TERMINAL):
-        state.stale[type(e).__name__] += 1
-        return
-    if pod is None:
-        pod = state.pods[e.pod] = PodRecord(e.pod, env.recorded_at)
-    pod.status, pod.node = "Pending", ""
-    pod.job, pod.podgroup, pod.task, pod.index = e.job, e.podgroup, e.task, e.index
-    requests = dict(e.requests)
-    if requests.get("pods", 0) < 1:
-        requests["pods"] = 1
-    pod.requests = requests
-    spec = e.manifest.spec
-    pod.priority = e.priority or (spec.priority or 0)
-    pod.node_selector = dict(spec.node_selector)
-    pod.affinity = spec.affinity
-    pod.tolerations = tuple(spec.tolerations)
-    pod.runtime_class = spec.runtime_class_name
-    pod.signature = _signature.encode(
-        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class)
-    )
-    state.pods_by_group.setdefault(e.podgroup, {})[e.pod] = None
-    state.pods_by_job.setdefault(e.job, {})[e.pod] = None
-    _touch(state, pod)
-
-
-def _pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    node = state.nodes.get(e.node)
-    if pod is None or node is None or pod.status not in ("Pending", "Pipelined"):
-        state.stale[type(e).__name__] += 1
-        return
-    if pod.status == "Pipelined":
-        _release(state, pod)
-    pod.status, pod.node = "Bound", e.node
-    add_into(node.used, pod.requests)
-
-
-def _pod_pipelined(state: ClusterState, e: ev.PodPipelined, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    node = state.nodes.get(e.node)
-    if pod is None or node is None or pod.status not in ("Pending", "Pipelined"):
-        state.stale[type(e).__name__] += 1
-        return
-    if pod.status == "Pipelined":
-        _release(state, pod)
-    pod.status, pod.node = "Pipelined", e.node
-    add_into(node.pipelined, pod.requests)
-
-
-def _pod_started(state: ClusterState, e: ev.PodStarted, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    if pod is None or pod.status in TERMINAL or pod.status == "Running":
-        state.stale[type(e).__name__] += 1
-        return
-    if pod.status == "Bound" and pod.node == e.node:
-        pod.status = "Running"
-        return
-    # Started somewhere we did not put it (or before we saw the bind): adopt it.
-    was_releasing = pod.status == "Releasing"
-    _release(state, pod)
-    node = state.nodes.get(e.node)
-    pod.node = e.node
-    pod.status = "Releasing" if was_releasing else "Running"
-    if node is not None:
-        add_into(node.used, pod.requests)
-        if was_releasing:
-            add_into(node.releasing, pod.requests)
-    _touch(state, pod)
-
-
-def _pod_finished(state: ClusterState, e: ev.PodEvent, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    if pod is None or pod.status in TERMINAL:
-        state.stale[type(e).__name__] += 1
-        return
-    _release(state, pod)
-    pod.status = "Succeeded" if isinstance(e, ev.PodSucceeded) else "Failed"
-    _touch(state, pod)
-
-
-def _drop_pod(state: ClusterState, pod: PodRecord) -> None:
-    _release(state, pod)
-    del state.pods[pod.name]
-    state.pods_by_group.get(pod.podgroup, {}).pop(pod.name, None)
-    state.pods_by_job.get(pod.job, {}).pop(pod.name, None)
-    _touch(state, pod)
-
-
-def _pod_deleted(state: ClusterState, e: ev.PodDeleted, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    if pod is None:
-        state.stale[type(e).__name__] += 1
-        return
-    _drop_pod(state, pod)
-
-
-def _pod_bind_failed(state: ClusterState, e: ev.PodBindFailed, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    if pod is None or pod.status != "Bound" or pod.node != e.node:
-        state.stale[type(e).__name__] += 1
-        return
-    _release(state, pod)
-    pod.status, pod.node = "Pending", ""
-    _touch(state, pod)
-
-
-def _pod_deletion_requested(state: ClusterState, e: ev.PodDeletionRequested, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    if pod is None or pod.status in TERMINAL or pod.status == "Releasing":
-        state.stale[type(e).__name__] += 1
-        return
-    if pod.status in HOLDING:
-        node = state.nodes.get(pod.node)
-        if node is not None:
-            add_into(node.releasing, pod.requests)
-            state.capacity_epoch += 1
-    else:
-        _release(state, pod)
-        pod.node = ""
-    pod.status = "Releasing"
-    _touch(state, pod)
-
-
-def _job_removed(state: ClusterState, e: ev.JobRemoved, _: Envelope) -> None:
-    for name in list(state.pods_by_job.pop(e.job, {})):
-        pod = state.pods.get(name)
-        if pod is not None:
-            _drop_pod(state, pod)
-    for name in [n for n, g in state.podgroups.items() if g.job == e.job]:
-        del state.podgroups[name]
-        state.pods_by_group.pop(name, None)
-        state.capacity_epoch += 1
-
-
 Fold = Callable[[ClusterState, ev.Event, Envelope], None]
 
 FOLDS: dict[str, Fold] = {
@@ -383,15 +219,15 @@ FOLDS: dict[str, Fold] = {
     "PodGroupEnqueued": _enqueued,
     "PodGroupPhaseChanged": _phase_changed,
     "PodGroupUnschedulable": _unschedulable,
-    "PodRequested": _pod_requested,
-    "PodBound": _pod_bound,
-    "PodPipelined": _pod_pipelined,
-    "PodStarted": _pod_started,
-    "PodSucceeded": _pod_finished,
-    "PodFailed": _pod_finished,
-    "PodEvicted": _pod_finished,
-    "PodDeleted": _pod_deleted,
-    "PodBindFailed": _pod_bind_failed,
-    "PodDeletionRequested": _pod_deletion_requested,
-    "JobRemoved": _job_removed,
+    "PodRequested": pods.pod_requested,
+    "PodBound": pods.pod_bound,
+    "PodPipelined": pods.pod_pipelined,
+    "PodStarted": pods.pod_started,
+    "PodSucceeded": pods.pod_finished,
+    "PodFailed": pods.pod_finished,
+    "PodEvicted": pods.pod_finished,
+    "PodDeleted": pods.pod_deleted,
+    "PodBindFailed": pods.pod_bind_failed,
+    "PodDeletionRequested": pods.pod_deletion_requested,
+    "JobRemoved": pods.job_removed,
 }

@@ -1,0 +1,174 @@
+"""Cluster projection, pods: their lifecycle and what they hold on their nodes.
+
+Where it sits: part of ``projections.cluster`` (which owns the ``FOLDS``
+table); one fold function per pod event, from the job controller's
+``PodRequested`` through the scheduler's ``PodBound``/``PodPipelined`` to the
+cluster's observations. Stale decisions are ignored and counted in
+``state.stale``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from projections.cluster_model import HOLDING, TERMINAL, ClusterState, PodRecord, add_into
+from schemas import events as ev
+from schemas.envelope import Envelope
+
+_signature = msgspec.json.Encoder()
+
+
+def _touch(state: ClusterState, pod: PodRecord) -> None:
+    group = state.podgroups.get(pod.podgroup)
+    if group is not None:
+        group.epoch += 1
+
+
+def _release(state: ClusterState, pod: PodRecord) -> None:
+    """Give back whatever ``pod`` holds or was promised on its node."""
+    node = state.nodes.get(pod.node) if pod.node else None
+    if node is not None:
+        if pod.status in HOLDING:
+            add_into(node.used, pod.requests, -1)
+            if pod.status == "Releasing":
+                add_into(node.releasing, pod.requests, -1)
+            state.capacity_epoch += 1
+        elif pod.status == "Pipelined":
+            add_into(node.pipelined, pod.requests, -1)
+            state.capacity_epoch += 1
+
+
+def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    if pod is not None and pod.status not in ("Pending", *TERMINAL):
+        state.stale[type(e).__name__] += 1
+        return
+    if pod is None:
+        pod = state.pods[e.pod] = PodRecord(e.pod, env.recorded_at)
+    pod.status, pod.node = "Pending", ""
+    pod.job, pod.podgroup, pod.task, pod.index = e.job, e.podgroup, e.task, e.index
+    requests = dict(e.requests)
+    if requests.get("pods", 0) < 1:
+        requests["pods"] = 1
+    pod.requests = requests
+    spec = e.manifest.spec
+    pod.priority = e.priority or (spec.priority or 0)
+    pod.node_selector = dict(spec.node_selector)
+    pod.affinity = spec.affinity
+    pod.tolerations = tuple(spec.tolerations)
+    pod.runtime_class = spec.runtime_class_name
+    pod.signature = _signature.encode(
+        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class)
+    )
+    state.pods_by_group.setdefault(e.podgroup, {})[e.pod] = None
+    state.pods_by_job.setdefault(e.job, {})[e.pod] = None
+    _touch(state, pod)
+
+
+def pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    node = state.nodes.get(e.node)
+    if pod is None or node is None or pod.status not in ("Pending", "Pipelined"):
+        state.stale[type(e).__name__] += 1
+        return
+    if pod.status == "Pipelined":
+        _release(state, pod)
+    pod.status, pod.node = "Bound", e.node
+    add_into(node.used, pod.requests)
+
+
+def pod_pipelined(state: ClusterState, e: ev.PodPipelined, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    node = state.nodes.get(e.node)
+    if pod is None or node is None or pod.status not in ("Pending", "Pipelined"):
+        state.stale[type(e).__name__] += 1
+        return
+    if pod.status == "Pipelined":
+        _release(state, pod)
+    pod.status, pod.node = "Pipelined", e.node
+    add_into(node.pipelined, pod.requests)
+
+
+def pod_started(state: ClusterState, e: ev.PodStarted, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    if pod is None or pod.status in TERMINAL or pod.status == "Running":
+        state.stale[type(e).__name__] += 1
+        return
+    if pod.status == "Bound" and pod.node == e.node:
+        pod.status = "Running"
+        return
+    # Started somewhere we did not put it (or before we saw the bind): adopt it.
+    was_releasing = pod.status == "Releasing"
+    _release(state, pod)
+    node = state.nodes.get(e.node)
+    pod.node = e.node
+    pod.status = "Releasing" if was_releasing else "Running"
+    if node is not None:
+        add_into(node.used, pod.requests)
+        if was_releasing:
+            add_into(node.releasing, pod.requests)
+    _touch(state, pod)
+
+
+def pod_finished(state: ClusterState, e: ev.PodEvent, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    if pod is None or pod.status in TERMINAL:
+        state.stale[type(e).__name__] += 1
+        return
+    _release(state, pod)
+    pod.status = "Succeeded" if isinstance(e, ev.PodSucceeded) else "Failed"
+    _touch(state, pod)
+
+
+def _drop_pod(state: ClusterState, pod: PodRecord) -> None:
+    _release(state, pod)
+    del state.pods[pod.name]
+    state.pods_by_group.get(pod.podgroup, {}).pop(pod.name, None)
+    state.pods_by_job.get(pod.job, {}).pop(pod.name, None)
+    _touch(state, pod)
+
+
+def pod_deleted(state: ClusterState, e: ev.PodDeleted, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    if pod is None:
+        state.stale[type(e).__name__] += 1
+        return
+    _drop_pod(state, pod)
+
+
+def pod_bind_failed(state: ClusterState, e: ev.PodBindFailed, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    if pod is None or pod.status != "Bound" or pod.node != e.node:
+        state.stale[type(e).__name__] += 1
+        return
+    _release(state, pod)
+    pod.status, pod.node = "Pending", ""
+    _touch(state, pod)
+
+
+def pod_deletion_requested(state: ClusterState, e: ev.PodDeletionRequested, _: Envelope) -> None:
+    pod = state.pods.get(e.pod)
+    if pod is None or pod.status in TERMINAL or pod.status == "Releasing":
+        state.stale[type(e).__name__] += 1
+        return
+    if pod.status in HOLDING:
+        node = state.nodes.get(pod.node)
+        if node is not None:
+            add_into(node.releasing, pod.requests)
+            state.capacity_epoch += 1
+    else:
+        _release(state, pod)
+        pod.node = ""
+    pod.status = "Releasing"
+    _touch(state, pod)
+
+
+def job_removed(state: ClusterState, e: ev.JobRemoved, _: Envelope) -> None:
+    for name in list(state.pods_by_job.pop(e.job, {})):
+        pod = state.pods.get(name)
+        if pod is not None:
+            _drop_pod(state, pod)
+    for name in [n for n, g in state.podgroups.items() if g.job == e.job]:
+        del state.podgroups[name]
+        state.pods_by_group.pop(name, None)
+        state.capacity_epoch += 1
