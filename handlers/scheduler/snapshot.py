@@ -17,6 +17,10 @@ import numpy as np
 from handlers.scheduler.api import READY, JobInfo, NodeArrays, QueueInfo, TaskInfo
 from projections.cluster_model import ClusterState
 
+# The job controller names, on the PodGroup, the tasks whose pods wait for
+# other tasks (``dependsOn``): until they have pods the gang leaves them out.
+DEPENDENT_TASKS = "eventbatch.io/dependent-tasks"
+
 
 @dataclass
 class Snapshot:
@@ -60,6 +64,17 @@ def _nodes(state: ClusterState, dims: list[str]) -> NodeArrays:
         taints=taints,
         unschedulable=unschedulable,
     )
+
+
+def _leave_out_dependents(job: JobInfo) -> None:
+    """Tasks that wait for others (``dependsOn``) and have no pod yet are not part of the gang yet."""
+    named = job.annotations.get(DEPENDENT_TASKS, "")
+    if not named:
+        return
+    for role in (part.strip() for part in named.split(",")):
+        if role and role not in job.role_counts:
+            job.min_member = max(0, job.min_member - job.min_task_member.get(role, 0))
+            job.min_task_member = {r: n for r, n in job.min_task_member.items() if r != role}
 
 
 def build(state: ClusterState) -> Snapshot:
@@ -116,5 +131,6 @@ def build(state: ClusterState) -> Snapshot:
             job.counts[task.status] += 1
             job.ready += task.status in READY
             job.role_counts.setdefault(task.role, type(job.counts)())[task.status] += 1
+        _leave_out_dependents(job)
         jobs[name] = job
     return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)

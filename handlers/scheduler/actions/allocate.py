@@ -1,7 +1,7 @@
 """allocate: place the pods of admitted jobs, queue by queue, job by job, gang by gang.
 
-Where it sits: the main action of a session. Walks open queues in queue
-order, skipping a queue once it is overused; takes one job per turn of a
+Where it sits: the main action of a session. Walks queues (not Closed) in
+queue order, skipping a queue once it is overused; takes one job per turn of a
 queue in job order; places that job's pending tasks in task order, each on
 the best node (``placement``): on idle resources (allocate) or, failing that,
 on resources being released (pipeline). A task the queue cannot afford

@@ -86,3 +86,19 @@ def test_job_whose_pods_do_not_exist_yet_is_waited_for_quietly():
     assert [type(d).__name__ for d in decisions] == ["PodGroupEnqueued"]
     c.pods("a", {"worker": (2, {"cpu": "1"})})
     assert len(bound(c.schedule())) == 2
+
+
+def test_tasks_waiting_for_others_are_left_out_of_the_gang_until_they_have_pods():
+    c = Cluster().queue("default").nodes(2, cpu="2")
+    c.job(
+        "mpi",
+        {"worker": (2, {"cpu": "1"})},
+        min_member=3,
+        min_task_member={"worker": 2, "master": 1},
+        annotations={"eventbatch.io/dependent-tasks": "master"},
+        min_resources=False,
+    )
+    decisions = c.schedule()
+    assert sorted(bound(decisions)) == ["default/mpi-worker-0", "default/mpi-worker-1"]
+    c.pods("mpi", {"master": (1, {"cpu": "1"})})
+    assert list(bound(c.schedule())) == ["default/mpi-master-0"]
