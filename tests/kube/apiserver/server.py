@@ -69,6 +69,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._watches: set[web.StreamResponse] = set()
         self._stopping = False
+        self._expired = 0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -122,6 +123,14 @@ class ApiServer:
 
     def compact(self) -> None:
         self.store.compact()
+
+    async def expire_watches(self) -> None:
+        """Compact, and end every open watch with an ERROR 410 event (as after etcd compaction
+        outran the watch cache): clients must list again."""
+        self.store.compact()
+        self._expired += 1
+        async with self.store.changed:
+            self.store.changed.notify_all()
 
     async def drop_watches(self) -> None:
         """Cut every open watch connection, as a load balancer or restart would."""
@@ -350,8 +359,11 @@ class ApiServer:
                     return response
             index = next((i for i, c in enumerate(self.store.history) if c.rv > start_rv), len(self.store.history))
             last_bookmark = time.monotonic()
-            epoch = self.store.epoch
+            epoch, expired = self.store.epoch, self._expired
             while not self._stopping:
+                if expired != self._expired:
+                    await send("ERROR", errors.expired("too old resource version").status())
+                    return response
                 history = self.store.history
                 if epoch != self.store.epoch:
                     if self.store.compacted > start_rv:
