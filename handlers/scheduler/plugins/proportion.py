@@ -1,10 +1,11 @@
 """proportion: fair share between queues by weight (Volcano's water-filling of deserved shares).
 
 Where it sits: a scheduler plugin (see ``plugins.base``). At session open each
-open queue gets a *deserved* share of the cluster:
+queue gets a *deserved* share of the cluster:
 
 1. ``realCapability`` = min(capability, total - all guarantees + own guarantee);
-2. the cluster total is handed out in rounds by weight among the queues still wanting more; each round a queue's
+2. the cluster total is handed out in rounds by weight among the queues that
+   have podgroups and still want more; each round a queue's
    deserved is capped by its realCapability and by its request (what it holds
    plus what its pending pods ask), and floored at its guarantee; a queue
    whose request is met drops out; rounds stop when nothing is left to hand
@@ -53,10 +54,14 @@ class QueueAttr:
         self.share = 0.0
 
 
-def water_fill(attrs: list[QueueAttr], total: dict[str, float]) -> None:
-    """Set ``deserved`` of every queue (Volcano's proportion algorithm)."""
+def water_fill(attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float] | None = None) -> None:
+    """Set ``deserved`` of every queue in ``attrs`` (Volcano's proportion algorithm).
+
+    ``guaranteed`` is the sum of every queue's guarantee (default: those in ``attrs``).
+    """
     dims = sorted(total)
-    guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in attrs) for d in dims}
+    if guaranteed is None:
+        guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in attrs) for d in dims}
     for a in attrs:
         a.real_capability = {
             d: min(float(a.capability.get(d, INF)), total[d] - guaranteed[d] + a.guarantee.get(d, 0.0)) for d in dims
@@ -119,7 +124,10 @@ class Proportion(Plugin):
                     gap = need - job.allocated.get(d, 0)
                     if gap > 0:
                         attr.inqueue[d] = attr.inqueue.get(d, 0.0) + gap
-        water_fill(list(self.attrs.values()), total)
+        # As in Volcano, only queues with podgroups take part; every guarantee counts.
+        guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in self.attrs.values()) for d in total}
+        taking_part = {job.queue for job in ssn.jobs.values()}
+        water_fill([a for a in self.attrs.values() if a.name in taking_part], total, guaranteed)
         for attr in self.attrs.values():
             attr.share = share(attr.allocated, attr.deserved)
 
