@@ -123,6 +123,11 @@ class JobInfo:
     def ready_num(self) -> int:
         return self.ready
 
+    def allocated_num(self) -> int:
+        """Tasks holding resources now (succeeded ones hold none)."""
+        c = self.counts
+        return c["Allocated"] + c["Bound"] + c["Running"]
+
     def waiting_num(self) -> int:
         return self.counts["Pipelined"]
 

@@ -35,7 +35,7 @@ class Overcommit(Plugin):
         for job in ssn.jobs.values():
             if job.phase == "Inqueue":
                 self._admit(job)
-            elif job.phase == "Running" and job.min_resources and job.ready_num() >= job.min_member:
+            elif job.phase == "Running" and job.min_resources and job.allocated_num() >= job.min_member:
                 for d, need in job.min_resources.items():
                     gap = need - job.allocated.get(d, 0)
                     if gap > 0:

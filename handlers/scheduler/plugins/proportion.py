@@ -119,7 +119,7 @@ class Proportion(Plugin):
                     _add(attr.request, task.req)
             if job.phase == "Inqueue":
                 _add(attr.inqueue, job.min_resources)
-            elif job.phase == "Running" and job.min_resources and job.ready_num() >= job.min_member:
+            elif job.phase == "Running" and job.min_resources and job.allocated_num() >= job.min_member:
                 for d, need in job.min_resources.items():
                     gap = need - job.allocated.get(d, 0)
                     if gap > 0:

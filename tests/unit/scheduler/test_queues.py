@@ -122,3 +122,16 @@ def test_higher_priority_queue_goes_first():
     decisions = c.schedule()
     assert [d.podgroup for d in of(decisions, ev.PodGroupEnqueued)] == ["default/high"]
     assert [d.podgroup for d in of(decisions, ev.PodGroupUnschedulable)] == ["default/low"]
+
+
+def test_finished_podgroups_reserve_nothing_for_enqueue():
+    conf = 'actions: "enqueue, allocate"\ntiers:\n- plugins:\n  - name: gang\n  - name: overcommit\n  - name: predicates\n'
+    c = Cluster(conf).queue("default").nodes(1, cpu="4")
+    c.job("done", {"w": (4, {"cpu": "1"})})
+    c.schedule()
+    c.job("next", {"w": (4, {"cpu": "1"})}, pods=False)
+    assert of(c.schedule(), ev.PodGroupUnschedulable)  # the cluster is full
+    for i in range(4):
+        c.add(ev.PodSucceeded(pod=f"default/done-w-{i}", job="default/done"))
+    decisions = c.schedule()  # "done" is still Running until this session closes
+    assert [d.podgroup for d in of(decisions, ev.PodGroupEnqueued)] == ["default/next"]
