@@ -163,7 +163,7 @@ class KubeActuator(Reactor):
             return True
         if isinstance(e, PodDeletionRequested | PodEvictionRequested):
             if (pod := self.pods.get(e.pod)) is not None and not pod.deleted:
-                self._drop(f"pod:{e.pod}", PodBound)
+                self._drop(f"pod:{e.pod}", PodBound, PodRequested)  # a create not done yet is moot
                 self._enqueue(envelope, f"pod:{e.pod}", e)
             return True
         if isinstance(e, PodGroupCreated | PodGroupUpdated | PodGroupDeleted):

@@ -161,17 +161,20 @@ class Effects:
     async def _PodDeletionRequested(self, action: Action, e: PodDeletionRequested, actuator: KubeActuator) -> list[Event]:
         existed = await self._delete_pod(e.pod, actuator)
         pod = actuator.pods.get(e.pod)
-        if not existed and pod is not None and not pod.uid:
-            return [PodDeleted(pod=e.pod, job=e.job, reason=e.reason or "NeverCreated")]
-        return []  # the watch reports PodDeleted once the pod is gone
+        if pod is not None and pod.uid:
+            return []  # the watch reports PodDeleted once the pod is gone
+        if existed:  # created, but not recorded before a restart: the watch cannot tell it is ours
+            raise Retry("waiting for the pod to be gone", 0.5)
+        return [PodDeleted(pod=e.pod, job=e.job, reason=e.reason or "NeverCreated")]
 
     async def _PodEvictionRequested(self, action: Action, e: PodEvictionRequested, actuator: KubeActuator) -> list[Event]:
         existed = await self._delete_pod(e.pod, actuator)
         pod = actuator.pods.get(e.pod)
-        events: list[Event] = [PodEvicted(pod=e.pod, job=e.job, reason=e.reason)]
-        if not existed and pod is not None and not pod.uid:
-            events.append(PodDeleted(pod=e.pod, job=e.job, reason=e.reason))
-        return events
+        if pod is not None and pod.uid:
+            return [PodEvicted(pod=e.pod, job=e.job, reason=e.reason)]
+        if existed:
+            raise Retry("waiting for the pod to be gone", 0.5)
+        return [PodEvicted(pod=e.pod, job=e.job, reason=e.reason), PodDeleted(pod=e.pod, job=e.job, reason=e.reason)]
 
     # -- podgroups ----------------------------------------------------------------
 

@@ -95,3 +95,10 @@ def node_manifest(name: str, *, cpu: str = "8", memory: str = "32Gi", heartbeat:
             "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": heartbeat}],
         },
     }
+
+
+async def idle(reactor: Any) -> bool:
+    """The reactor has folded the whole log and has nothing left to do."""
+    end = await reactor.log.end_position()
+    pending = getattr(reactor, "pending", None) or getattr(reactor, "dirty", None)
+    return reactor.next_position >= end and not pending
