@@ -22,6 +22,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from eventbatch.kube.backoff import transient
 from eventbatch.kube.client import Kube
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,14 @@ class LeaderElector:
 
     async def acquire(self) -> None:
         """Return once this replica holds the Lease."""
-        while not await self.try_acquire_or_renew():
+        while True:
+            try:
+                if await self.try_acquire_or_renew():
+                    break
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                log.warning("lease unavailable, retrying", extra={"error": repr(exc)[:200]})
             await asyncio.sleep(self.retry_period)
         log.info("became leader", extra={"identity": self.identity, "lease": f"{self.namespace}/{self.name}"})
 
@@ -57,8 +65,9 @@ class LeaderElector:
         last_renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.retry_period)
+            left = self.renew_deadline - (time.monotonic() - last_renewed)
             try:
-                ok = await self.try_acquire_or_renew()
+                ok = await asyncio.wait_for(self.try_acquire_or_renew(), timeout=max(left, 0.01))
             except Exception as exc:  # noqa: BLE001 - any failure counts against the deadline
                 log.warning("lease renewal failed", extra={"error": repr(exc)[:200]})
                 ok = False
@@ -142,7 +151,9 @@ class LeaderElector:
 
     async def _read(self) -> dict[str, Any] | None:
         try:
-            return await self.kube.call(self.kube.coordination.read_namespaced_lease, self.name, self.namespace)
+            return await self.kube.call(
+                self.kube.coordination.read_namespaced_lease, self.name, self.namespace, retries=False
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None

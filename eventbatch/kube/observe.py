@@ -352,7 +352,8 @@ class KubeObserver(Reactor):
         events: list[Event] = []
         if view.phase in ("Running", "Succeeded", "Failed") and view.node and not pod.started:
             events.append(PodStarted(pod=key, job=pod.job, node=view.node))
-        if view.phase == "Running" and view.ready and not pod.ready:
+        if not pod.ready and ((view.phase == "Running" and view.ready) or (view.phase == "Succeeded" and not pod.done)):
+            # A pod that succeeded while nobody watched was ready at some point: every container ran to the end.
             events.append(PodReady(pod=key, job=pod.job))
         if view.restarts > pod.restarts:
             events.append(PodRestarted(pod=key, job=pod.job, restart_count=view.restarts, exit_code=view.last_exit_code))

@@ -30,7 +30,7 @@ async def apiserver() -> AsyncIterator[ApiServer]:
 
 @pytest.fixture
 def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
-    return apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+    return apiserver.write_kubeconfig(tmp_path / "kubeconfig", user="admin")
 
 
 @pytest.fixture

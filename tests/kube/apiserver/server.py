@@ -183,7 +183,7 @@ class ApiServer:
         return Route(rt, namespace, rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else "")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        verb, route, code = request.method.lower(), None, 500
+        verb, route, code, name = request.method.lower(), None, 500, ""
         user = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         try:
             route = self._route(request.path)
@@ -193,6 +193,7 @@ class ApiServer:
                 code = 200
                 return await self._watch(request, route)
             code, body = await self._dispatch(verb, request, route)
+            name = route.name or ((body.get("metadata") or {}).get("name", "") if isinstance(body, dict) else "")
             return web.json_response(body, status=code)
         except errors.ApiError as exc:
             code = exc.code
@@ -201,7 +202,7 @@ class ApiServer:
             if route is not None:
                 resource = route.rt.plural + (f"/{route.subresource}" if route.subresource else "")
                 self.audit.append(
-                    Call(verb, route.rt.group, resource, route.namespace or "", route.name, code, user)
+                    Call(verb, route.rt.group, resource, route.namespace or "", name or route.name, code, user)
                 )
 
     def _inject_failure(self, path: str) -> None:
