@@ -10,6 +10,7 @@ same cluster always gives the same arrays and ties break by node name.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,7 +131,10 @@ def build(state: ClusterState) -> Snapshot:
             job.tasks.append(task)
             job.counts[task.status] += 1
             job.ready += task.status in READY
-            job.role_counts.setdefault(task.role, type(job.counts)())[task.status] += 1
+            roles = job.role_counts.get(task.role)
+            if roles is None:
+                roles = job.role_counts[task.role] = Counter()
+            roles[task.status] += 1
         _leave_out_dependents(job)
         jobs[name] = job
     return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)

@@ -50,6 +50,7 @@ def execute(ssn) -> None:
     queues = PriorityQueue(ssn.queue_key)
     lines: dict[str, PriorityQueue] = {}
     todo: dict[str, list] = {}
+    waiting: dict[str, list[JobInfo]] = {}
     for job in ssn.jobs.values():
         if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
             continue
@@ -60,10 +61,11 @@ def execute(ssn) -> None:
         if not tasks or not ssn.job_valid(job).passed:
             continue
         todo[job.name] = tasks
-        if queue.name not in lines:
-            lines[queue.name] = PriorityQueue(ssn.job_key)
-            queues.push(queue)
-        lines[queue.name].push(job)
+        waiting.setdefault(queue.name, []).append(job)
+    for name, jobs in waiting.items():
+        lines[name] = PriorityQueue(ssn.job_key)
+        lines[name].extend(jobs)
+        queues.push(ssn.queues[name])
 
     while queues:
         queue = queues.pop()

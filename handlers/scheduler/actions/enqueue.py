@@ -25,6 +25,7 @@ from schemas.events import PodGroupEnqueued
 def execute(ssn) -> None:
     queues = PriorityQueue(ssn.queue_key)
     jobs: dict[str, PriorityQueue] = {}
+    waiting: dict[str, list] = {}
     for job in ssn.jobs.values():
         if job.phase != "Pending" or job.timed_out or job.unchanged:
             continue
@@ -35,10 +36,11 @@ def execute(ssn) -> None:
         if queue.state != "Open":
             ssn.mark_unschedulable(job, "NotEnqueueable", f"queue {job.queue} is {queue.state}", "enqueue")
             continue
-        if queue.name not in jobs:
-            jobs[queue.name] = PriorityQueue(ssn.job_key)
-            queues.push(queue)
-        jobs[queue.name].push(job)
+        waiting.setdefault(queue.name, []).append(job)
+    for name, pending in waiting.items():
+        jobs[name] = PriorityQueue(ssn.job_key)
+        jobs[name].extend(pending)
+        queues.push(ssn.queues[name])
 
     while queues:
         queue = queues.pop()

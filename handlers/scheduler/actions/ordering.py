@@ -20,6 +20,13 @@ class PriorityQueue(Generic[T]):
         self.items: list[tuple[Any, int, T]] = []
         self.count = 0
 
+    def extend(self, items: list[T]) -> None:
+        """Add many items at once (one heapify instead of a push each)."""
+        for item in items:
+            self.count += 1
+            self.items.append((self.key(item), self.count, item))
+        heapq.heapify(self.items)
+
     def push(self, item: T) -> None:
         self.count += 1
         heapq.heappush(self.items, (self.key(item), self.count, item))
