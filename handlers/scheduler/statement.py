@@ -51,6 +51,10 @@ class Statement:
         self.ssn.deallocated(task)
         self.ops.append(("evict", task, task.node, previous + "\0" + reason))
 
+    def placed(self) -> int:
+        """Tasks this statement put on idle resources (what a gang message counts as schedulable)."""
+        return sum(1 for op in self.ops if op[0] == "allocate")
+
     def discard(self) -> None:
         nodes = self.ssn.nodes
         for kind, task, node, extra in reversed(self.ops):

@@ -30,8 +30,10 @@ from handlers.scheduler.placement import placement_for
 from handlers.scheduler.statement import Statement
 
 
-def gang_message(job: JobInfo) -> str:
-    missing = max(job.min_member - job.ready_num(), 1)
+def gang_message(job: JobInfo, placed: int = 0) -> str:
+    """Volcano's wording: tasks still missing to the gang (those that found a node
+    in the discarded attempt count as schedulable) over the job's tasks, then why."""
+    missing = max(job.min_member - job.ready_num() - placed, 1)
     if job.fit_errors is not None:
         detail = job.fit_errors.summary()
     else:
@@ -117,8 +119,9 @@ def _allocate_job(ssn, queue: QueueInfo, job: JobInfo, tasks: list, line: Priori
         stmt.commit("allocate", pipelined_only=True)
     else:
         rule = _refusing(ssn, job)
+        placed = stmt.placed()
         stmt.discard()
-        ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job), rule)
+        ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job, placed), rule)
 
 
 def _refusing(ssn, job: JobInfo) -> str:

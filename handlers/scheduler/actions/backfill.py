@@ -38,5 +38,6 @@ def execute(ssn) -> None:
             stmt.commit("backfill")
         else:
             rule = ssn.hooks.all("job_ready", job).plugin or "backfill"
+            placed = stmt.placed()
             stmt.discard()
-            ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job), rule)
+            ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job, placed), rule)

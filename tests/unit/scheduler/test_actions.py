@@ -53,7 +53,7 @@ def test_best_effort_pods_need_a_free_pod_slot():
     c = Cluster().queue("default").node("tiny", pods=1)
     c.job("be", {"w": (2, {})}, min_resources=False)
     [verdict] = of(c.schedule(), ev.PodGroupUnschedulable)
-    assert verdict.message == "2/2 tasks in gang unschedulable: 1 Too many pods"
+    assert verdict.message == "1/2 tasks in gang unschedulable: 1 Too many pods"
 
 
 TIMEOUT = """

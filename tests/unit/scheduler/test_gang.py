@@ -26,7 +26,7 @@ def test_gang_of_four_with_room_for_three_gets_nothing_and_a_clear_message():
     [verdict] = of(decisions, ev.PodGroupUnschedulable)
     assert verdict.reason == "NotEnoughResources"
     assert verdict.rule == "gang"
-    assert verdict.message == "4/4 tasks in gang unschedulable: 3 Insufficient cpu"
+    assert verdict.message == "1/4 tasks in gang unschedulable: 3 Insufficient cpu"
 
 
 def test_unschedulable_gang_is_not_tried_or_reported_again_until_something_changes():
