@@ -37,9 +37,10 @@ class TestSqliteLog(EventLogContract):
         return open_log(f"sqlite://{self.directory}/events.db?poll_interval=0.01")
 
 
-async def test_two_writer_processes_share_one_file_and_a_follower_sees_both(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [1, 50], ids=["single-events", "batches-of-50"])
+async def test_two_writer_processes_share_one_file_and_a_follower_sees_both(tmp_path: Path, size: int) -> None:
     url = f"sqlite://{tmp_path}/events.db?poll_interval=0.01"
-    batches, size = 40, 50
+    batches = 40
     async with open_log(url) as log:
         follower = asyncio.create_task(read_until(log, 2 * batches * size))
         writers = [
