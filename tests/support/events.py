@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from schemas.envelope import Causation, Envelope
 from schemas.events import NodeAdded, PodBound, PodRequested, PodStarted
+from schemas.events.base import Event
 from schemas.resources import (
     Affinity,
     Container,
@@ -132,7 +133,7 @@ def node_added(index: int) -> NodeAdded:
     )
 
 
-def wrap(event, *, at: int = 0, causation: Causation | None = None) -> Envelope:
+def wrap(event: Event, *, at: int = 0, causation: Causation | None = None) -> Envelope:
     return Envelope.wrap(event, recorded_at=RECORDED_AT + at, causation=causation)
 
 
