@@ -142,7 +142,8 @@ def test_runtime_class_scheduling_constraints(runtime_class, expected):
 
 def test_fit_errors_are_counted_per_reason():
     c = Cluster(_conf()).queue("default")
-    c.node("g1", gpu=2, labels={"pool": "gpu"})  # room for one of the four.node("c1", labels={"pool": "cpu"}).node("c2", labels={"pool": "cpu"})
+    c.node("g1", gpu=2, labels={"pool": "gpu"})  # room for one of the four
+    c.node("c1", labels={"pool": "cpu"}).node("c2", labels={"pool": "cpu"})
     c.job("train", {"w": (4, {"cpu": "1", "nvidia.com/gpu": "2"})}, min_member=4, min_resources=False, node_selector={"pool": "gpu"})
     [verdict] = of(c.schedule(), ev.PodGroupUnschedulable)
     assert verdict.message == (
