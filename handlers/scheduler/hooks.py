@@ -6,9 +6,12 @@ Each family has one combining rule, as in Volcano's framework:
 
 ``compare``  (job/queue/task order) tiers and plugins in order; the first
              non-zero result wins; 0 if all abstain.
-``all``      (job ready, job starving, allocatable, predicate) a validation:
-             every registered function must agree (AND); the first refusal
-             names the plugin.
+``all``      (job ready, job starving, allocatable) a validation: every
+             registered function must agree (AND); the first refusal names
+             the plugin.
+``filter``   (predicate) the same AND over all nodes at once: each function
+             returns ``(reason, mask)`` pairs marking the nodes it refuses; a
+             node passes when no function refuses it.
 ``any``      (overused) one yes is enough (OR).
 ``validate`` (job valid) the first failing ``ValidateResult`` wins.
 ``vote``     (job enqueueable, job pipelined) each function returns
@@ -40,7 +43,7 @@ COMBINE: dict[str, str] = {
     "job_order": "compare",
     "queue_order": "compare",
     "task_order": "compare",
-    "predicate": "all",
+    "predicate": "filter",
     "node_order": "sum",
     "job_valid": "validate",
     "job_ready": "all",
@@ -106,6 +109,16 @@ class HookTable:
             if not fn(*args):
                 return Verdict(False, plugin)
         return Verdict(True)
+
+    def filter(self, family: str, count: int, *args: Any) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+        """Rows (of ``count``) that no function refuses, and every refusal in order."""
+        refusals: list[tuple[str, np.ndarray]] = []
+        for _, fn in self.flat[family]:
+            refusals.extend(fn(*args))
+        passed = np.ones(count, dtype=bool)
+        for _, mask in refusals:
+            passed &= ~mask
+        return passed, refusals
 
     def any(self, family: str, *args: Any) -> Verdict:
         for plugin, fn in self.flat[family]:

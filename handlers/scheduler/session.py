@@ -154,13 +154,7 @@ class Session:
         """Nodes passing every predicate (one evaluation per constraint signature)."""
         hit = self._static.get(task.signature)
         if hit is None:
-            fails: list[tuple[str, np.ndarray]] = []
-            for _, fn in self.hooks.flat["predicate"]:
-                fails.extend(fn(task, self.nodes))
-            ok = np.ones(len(self.nodes), dtype=bool)
-            for _, mask in fails:
-                ok &= ~mask
-            hit = self._static[task.signature] = (ok, fails)
+            hit = self._static[task.signature] = self.hooks.filter("predicate", len(self.nodes), task, self.nodes)
         return hit
 
     def node_scores(self, task: TaskInfo, rows: Any = None) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from handlers.scheduler.hooks import ABSTAIN, PERMIT, REJECT, HookTable, ValidateResult
@@ -67,3 +68,12 @@ def test_victims_are_the_intersection_of_a_tier():
     table.add(1, "c", "preemptable", lambda p, cands: cands)
     assert table.victims("preemptable", None, [1, 2, 3, 4, 6]) == [4, 6]
     assert table.victims("preemptable", None, [1, 2]) == [1, 2]  # tier 0 empty: tier 1 decides
+
+
+def test_filter_passes_rows_nobody_refuses_and_keeps_every_reason():
+    table = HookTable()
+    table.add(0, "a", "predicate", lambda: [("too small", np.array([True, False, False]))])
+    table.add(1, "b", "predicate", lambda: [("tainted", np.array([True, True, False]))])
+    passed, refusals = table.filter("predicate", 3)
+    assert passed.tolist() == [False, False, True]
+    assert [reason for reason, _ in refusals] == ["too small", "tainted"]
