@@ -172,3 +172,42 @@ def test_single_node_scoring_matches_the_array_scoring():
     one_by_one = np.array([ssn.hooks.sum("node_order", task, ssn.nodes, i) for i in range(len(ssn.nodes))])
     assert np.array_equal(whole, one_by_one)
     assert placement_for(ssn, task).best() is not None
+
+
+@pytest.mark.parametrize(
+    ("affinity", "tolerations", "expected"),
+    [
+        (None, None, "plain"),  # PreferNoSchedule keeps it off the tainted node
+        (None, [{"key": "spot", "operator": "Exists", "effect": "PreferNoSchedule"}], "east"),  # tolerated: first name
+        (
+            {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 50, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["west"]}]}}
+                    ]
+                }
+            },
+            [{"key": "spot", "operator": "Exists"}],
+            "west",
+        ),
+        (
+            {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 50, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["west"]}]}}
+                    ]
+                }
+            },
+            None,
+            "plain",  # tainttoleration (weight 3) outweighs nodeaffinity (weight 2)
+        ),
+    ],
+    ids=["prefer-no-schedule-avoided", "tolerated", "preferred-affinity", "taint-outweighs-affinity"],
+)
+def test_nodeorder_prefers(affinity, tolerations, expected):
+    c = Cluster(_conf("  - name: nodeorder\n")).queue("default")
+    c.node("east", labels={"zone": "east"}, taints=[("spot", "", "PreferNoSchedule")])
+    c.node("plain", labels={"zone": "none"})
+    c.node("west", labels={"zone": "west"}, taints=[("spot", "", "PreferNoSchedule")])
+    placed = _one_pod(c, affinity=affinity, tolerations=tolerations)
+    assert placed == {"default/p-w-0": expected}
