@@ -166,13 +166,6 @@ async def measure_raw_kafka(bootstrap: str, records: list[bytes], singles: int) 
 async def run(events_count: int, singles: int, bootstrap: str | None) -> list[str]:
     events = mixed_batch("bench", events_count)
     size = sum(len(encode(e)) for e in events) / len(events)
-    encode_rate, decode_rate, records = measure_codec(events)
-    out = [
-        f"{events_count:,} events (mean {size:,.0f} bytes encoded), appended in batches of 100, "
-        f"then {singles:,} more one by one; read = the whole log (best of 2)",
-        line("raw msgspec encode", encode_rate, "itself", encode_rate),
-        line("raw msgspec decode", decode_rate, "itself", decode_rate),
-    ]
     with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
         if bootstrap is None:
             bootstrap = stack.enter_context(TansuBroker()).bootstrap
@@ -181,20 +174,36 @@ async def run(events_count: int, singles: int, bootstrap: str | None) -> list[st
             "sqlite": f"sqlite://{directory}/events.db",
             "kafka": f"kafka://{bootstrap}/bench-{uuid.uuid4().hex[:8]}",
         }
+        # Each limit is measured before and after the backends and the best
+        # is kept, so a busy moment on the machine does not lower a limit.
+        encode_rate, decode_rate, records = measure_codec(events)
         raw = await measure_raw_kafka(bootstrap, records, singles)
-        out += [line(f"raw aiokafka {name}", value, "itself", value) for name, value in raw.items()]
+        figures = {}
         for backend, url in urls.items():
             async with open_log(url) as log:
-                figures = await measure_log(log, events, singles)
-            for name, value in figures.items():
-                label = f"{backend} {name}"
-                if name == "read":
-                    out.append(line(label, value, "raw msgspec decode", decode_rate))
-                else:
-                    out.append(line(label, value, "raw msgspec encode", encode_rate))
-                if backend == "kafka":
-                    limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
-                    out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
+                figures[backend] = await measure_log(log, events, singles)
+        raw_again = await measure_raw_kafka(bootstrap, records, singles)
+        encode_again, decode_again, _ = measure_codec(events)
+    encode_rate, decode_rate = max(encode_rate, encode_again), max(decode_rate, decode_again)
+    raw = {name: max(value, raw_again[name]) for name, value in raw.items()}
+
+    out = [
+        f"{events_count:,} events (mean {size:,.0f} bytes encoded), appended in batches of 100, "
+        f"then {singles:,} more one by one; read = the whole log (best of 2)",
+        line("raw msgspec encode", encode_rate, "itself", encode_rate),
+        line("raw msgspec decode", decode_rate, "itself", decode_rate),
+    ]
+    out += [line(f"raw aiokafka {name}", value, "itself", value) for name, value in raw.items()]
+    for backend, measured in figures.items():
+        for name, value in measured.items():
+            label = f"{backend} {name}"
+            if name == "read":
+                out.append(line(label, value, "raw msgspec decode", decode_rate))
+            else:
+                out.append(line(label, value, "raw msgspec encode", encode_rate))
+            if backend == "kafka":
+                limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
+                out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
     return out
 
 
