@@ -54,7 +54,13 @@ ACTION_ARGUMENTS: dict[str, set[str]] = {"enqueue": {"inqueue-timeout"}}
 
 
 def is_relevant(envelope: Envelope) -> bool:
-    """Whether ``envelope`` can change a scheduling decision."""
+    """Whether ``envelope`` can change a scheduling decision.
+
+    Of the scheduler's own decisions only a podgroup sent back to Pending
+    counts: the next session may admit it again.
+    """
+    if envelope.type == "PodGroupPhaseChanged":
+        return getattr(envelope.payload, "phase", "") == "Pending"
     return envelope.type in RELEVANT
 
 

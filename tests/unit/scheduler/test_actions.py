@@ -135,8 +135,21 @@ def test_stale_decisions_are_ignored_and_counted():
         (ev.PodBound(pod="p", node="n0"), False),
         (ev.PodGroupEnqueued(podgroup="g"), False),
         (ev.SchedulingRequested(now=1), False),
+        (ev.PodGroupPhaseChanged(podgroup="g", phase="Running", previous="Inqueue"), False),
+        (ev.PodGroupPhaseChanged(podgroup="g", phase="Pending", previous="Running"), True),
     ],
-    ids=["node", "pod-done", "pod-releasing", "queue", "pod-started", "own-bind", "own-enqueue", "trigger"],
+    ids=[
+        "node",
+        "pod-done",
+        "pod-releasing",
+        "queue",
+        "pod-started",
+        "own-bind",
+        "own-enqueue",
+        "trigger",
+        "group-running",
+        "group-back-to-pending",
+    ],
 )
 def test_relevance_of_events(event, relevant):
     assert is_relevant(Envelope.wrap(event, recorded_at=0)) is relevant
