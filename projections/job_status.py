@@ -48,7 +48,7 @@ def job_status(state: "JobsState", job_key: str) -> JobStatus | None:
     if rec.running_since is not None:
         end = rec.finished_at if rec.finished_at is not None else state.now
         duration = go_duration(max(0, end - rec.running_since))
-    controlled = {f"plugin-{plugin}": plugin for plugin in sorted(set(rec.resources.values()))}
+    controlled = {f"plugin-{plugin}": plugin for plugin in sorted(rec.manifest.spec.plugins)}
     return JobStatus(
         state=JobState(
             phase=rec.phase,

@@ -100,7 +100,7 @@ def test_mpi_job_launcher_then_workers_then_completes():
     assert phases(final) == ["Completed"]
     status = loop.status("default/lm-mpi")
     assert (status.state.phase, status.succeeded, status.running, status.terminating) == ("Completed", 1, 0, 0)
-    assert status.controlled_resources == {"plugin-ssh": "ssh", "plugin-svc": "svc"}
+    assert status.controlled_resources == {"plugin-mpi": "mpi", "plugin-ssh": "ssh", "plugin-svc": "svc"}
 
 
 PYTORCH = """
