@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.events import JobCommandIssued, JobCommandRefused
+from schemas.loaders import load_manifests
 from tests.unit.job.driver import Loop, command, deleted, of, phases
 from tests.unit.job.manifests import job
 
@@ -77,3 +78,22 @@ def test_a_command_for_a_missing_job_is_refused():
     out = loop.feed(JobCommandIssued(job="default/ghost", command=command("AbortJob", "ghost")))
     assert [type(d) for d in out] == [JobCommandRefused]
     assert out[0].reason == "job default/ghost not found"
+
+
+SUSPEND = """
+apiVersion: bus.volcano.sh/v1alpha1
+kind: Command
+metadata: {name: suspend-job, namespace: default}
+action: AbortJob
+targetObject: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: job}
+reason: maintenance
+"""
+
+
+def test_a_volcano_command_manifest_suspends_the_job():
+    (cmd,) = load_manifests(SUSPEND)
+    loop = running()
+    out = loop.feed(JobCommandIssued(job="default/job", command=cmd))
+    assert phases(out) == ["Aborting"]
+    assert loop.job().reason == "maintenance"
+    assert "AbortJob by command default/suspend-job" in loop.job().message
