@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 from projections.jobs import job_status
 from schemas.envelope import Causation, Envelope
 from schemas.events import PodFailed, PodStarted
@@ -68,3 +70,18 @@ def test_fold_alone_rebuilds_the_same_state_as_the_live_loop():
         loop.handler.fold(rebuilt, Envelope.wrap(env.payload, recorded_at=env.recorded_at,
                                                  causation=env.causation).at(env.position))
     assert job_status(rebuilt, "default/job") == loop.status()
+
+
+def test_a_pickled_state_decides_like_the_original():
+    """Runner snapshots pickle the state; a restored one must answer the same way."""
+    loop = Loop()
+    loop.submit(job(minAvailable=2, policies=[{"event": "PodFailed", "action": "RestartJob"}]))
+    loop.enqueue()
+    loop.run("default/job-worker-0")
+    restored = pickle.loads(pickle.dumps(loop.state))
+    assert restored == loop.state
+    trigger = Envelope.wrap(PodFailed(pod="default/job-worker-0", exit_code=1), recorded_at=loop.now + 1)
+    trigger = trigger.at(len(loop.log))
+    loop.handler.fold(loop.state, trigger)
+    loop.handler.fold(restored, trigger)
+    assert loop.handler.decide(restored, trigger) == loop.handler.decide(loop.state, trigger)
