@@ -59,8 +59,9 @@ def pod_request(d: Draft, env: Envelope) -> Request:
         return Request(event=POD_FAILED, task=pod.task, pod=pod.key, exit_code=ev.exit_code, reason=POD_FAILED,
                        message=f"pod {pod.key} failed with exit code {ev.exit_code}")
     if isinstance(ev, PodEvicted):
+        why = f": {ev.reason}" if ev.reason else ""
         return Request(event=POD_EVICTED, task=pod.task, pod=pod.key, reason=POD_EVICTED,
-                       message=f"pod {pod.key} was evicted: {ev.reason}".rstrip(": "))
+                       message=f"pod {pod.key} was evicted{why}")
     if isinstance(ev, PodUnknown):
         return Request(event=UNKNOWN, task=pod.task, pod=pod.key, reason=UNKNOWN,
                        message=f"pod {pod.key} is in an unknown state")
