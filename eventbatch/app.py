@@ -21,6 +21,7 @@ from eventbatch.log.port import EventLog
 from eventbatch.reactor import Reactor
 from eventbatch.runtime import HandlerRunner
 from eventbatch.settings import Settings
+from eventbatch.snapshots import SnapshotStore
 from eventbatch.timers import TimerService
 from eventbatch.triggers import SchedulingTrigger
 from handlers.base import Handler
@@ -85,6 +86,10 @@ class Pipeline:
                 return after
         raise RuntimeError(f"pipeline did not settle within {max_rounds} rounds")
 
+    async def checkpoint(self) -> dict[str, int]:
+        """Snapshot every handler's state now (the runners need a snapshot store)."""
+        return {runner.name: await runner.checkpoint() for runner in self.runners}
+
     def next_deadline(self) -> int | None:
         """The earliest clock time at which a timer or the cluster has something due."""
         deadlines = [d for r in (self.timers, *self.reactors) if (d := r.next_deadline()) is not None]
@@ -110,6 +115,8 @@ def build_pipeline(
     is_relevant=None,
     cluster: str = "none",
     kube=None,
+    snapshots: SnapshotStore | None = None,
+    snapshot_every: int | None = None,
 ) -> Pipeline:
     reactors: list[Reactor] = []
     if cluster == "sim":
@@ -125,7 +132,9 @@ def build_pipeline(
     return Pipeline(
         log=log,
         clock=clock,
-        runners=[HandlerRunner(handler=h, log=log) for h in handlers],
+        runners=[
+            HandlerRunner(handler=h, log=log, snapshots=snapshots, snapshot_every=snapshot_every) for h in handlers
+        ],
         timers=TimerService(log=log, clock=clock),
         trigger=(
             SchedulingTrigger(

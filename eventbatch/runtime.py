@@ -18,6 +18,10 @@ Exactly-once effect without transactions:
   position they landed at, live and on replay alike, so state at trigger T
   never depends on how other writers interleaved with this one.
 
+With a ``SnapshotStore`` (``eventbatch.snapshots``) the runner checkpoints
+its state every ``snapshot_every`` events and on ``checkpoint()``; a restart
+loads the snapshot and reads only the tail, its prescan included.
+
 Decisions carry the trigger's ``recorded_at``: a replay stamps the same times.
 A ``decide`` that raises is recorded as ``HandlerFailed`` (the dead letter,
 answering the trigger) and processing goes on.
@@ -33,6 +37,7 @@ from typing import Any
 
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
+from eventbatch.snapshots import Snapshot, SnapshotStore
 from handlers.base import Handler
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
@@ -51,12 +56,21 @@ class RunnerStats:
     handler_failures: int = 0
     fold_failures: int = 0
     fold_failure_positions: list[int] = field(default_factory=list)
+    restored_from: int = -1  # position of the snapshot a start loaded, -1 if none
+    snapshots_saved: int = 0
 
 
 class HandlerRunner:
     """Runs one handler; ``catch_up()`` for stepping, ``run()`` to follow the tail."""
 
-    def __init__(self, *, handler: Handler, log: EventLog) -> None:
+    def __init__(
+        self,
+        *,
+        handler: Handler,
+        log: EventLog,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int | None = None,
+    ) -> None:
         self.handler = handler
         self.name = handler.name
         self.log = log
@@ -65,6 +79,9 @@ class HandlerRunner:
         self.stats = RunnerStats()
         self._recorded: dict[int, list[Envelope]] | None = None
         self._last_answered = -1
+        self.snapshots = snapshots
+        self.snapshot_every = snapshot_every
+        self._since_snapshot = 0
 
     # -- public -----------------------------------------------------------
 
@@ -85,11 +102,29 @@ class HandlerRunner:
             async for envelope in events:
                 await self._process(envelope)
 
+    async def checkpoint(self) -> int:
+        """Save the state now (needs a snapshot store); returns the next position it covers."""
+        if self.snapshots is None:
+            raise RuntimeError(f"handler {self.name} has no snapshot store")
+        await self.snapshots.save(Snapshot(self.name, self.next_position, self.state, self._last_answered))
+        self.stats.snapshots_saved += 1
+        self._since_snapshot = 0
+        return self.next_position
+
     # -- internals --------------------------------------------------------
+
+    async def _restore(self) -> None:
+        snapshot = await self.snapshots.load(self.name) if self.snapshots is not None else None
+        if snapshot is not None and snapshot.position > self.next_position:
+            self.state = snapshot.state
+            self.next_position = snapshot.position
+            self._last_answered = snapshot.last_answered
+            self.stats.restored_from = snapshot.position
 
     async def _prescan(self) -> None:
         if self._recorded is not None:
             return
+        await self._restore()
         recorded: dict[int, dict[int, Envelope]] = {}
 
         def collect(envelope: Envelope) -> None:
@@ -101,11 +136,19 @@ class HandlerRunner:
                 else:
                     by_index[cause.index] = envelope
 
-        await read_to_tail(self.log, 0, collect)
-        self._recorded = {t: [d[i] for i in sorted(d)] for t, d in recorded.items()}
-        self._last_answered = max(self._recorded, default=-1)
+        # Answers to triggers before next_position are already in the (restored) state.
+        await read_to_tail(self.log, self.next_position, collect)
+        self._recorded = {t: [d[i] for i in sorted(d)] for t, d in recorded.items() if t >= self.next_position}
+        self._last_answered = max(self._last_answered, max(recorded, default=-1))
 
     async def _process(self, envelope: Envelope) -> None:
+        await self._answer(envelope)
+        if self.snapshot_every is not None and self.snapshots is not None:
+            self._since_snapshot += 1
+            if self._since_snapshot >= self.snapshot_every:
+                await self.checkpoint()
+
+    async def _answer(self, envelope: Envelope) -> None:
         self.next_position = envelope.position + 1
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:

@@ -1,0 +1,95 @@
+"""Snapshots: checkpointed handler state, so a restart is snapshot + tail.
+
+Where it sits: beside the log. A ``HandlerRunner`` given a ``SnapshotStore``
+saves ``(next position, state, last answered trigger)`` every N events and on
+``checkpoint()``, and on start loads it and reads only the tail: its prescan
+of its own answers starts at the snapshot position too, because every answer
+to a trigger before it is already folded into the saved state. (The read
+models checkpoint their fold state in their own store, in the same
+transaction as their rows: ``eventbatch.readmodels``.)
+
+Snapshots are also what keeps a long-lived log bounded (``docs/projections.md``):
+once every consumer has a snapshot past position P and finished jobs are
+compacted into the read models' history, the log before P is no longer
+needed to restart, audit or rebuild the live state.
+
+The state is pickled: it is written and read by this process's own code only.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    position: int  # the next log position to read after loading
+    state: Any
+    last_answered: int = -1
+
+
+def dumps(snapshot: Snapshot) -> bytes:
+    return pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(blob: bytes) -> Snapshot:
+    snapshot = pickle.loads(blob)  # noqa: S301 - written by dumps, in our own store
+    if not isinstance(snapshot, Snapshot):
+        raise TypeError("not a snapshot")
+    return snapshot
+
+
+class SnapshotStore:
+    """Named snapshots in one SQLite file; ``async with SnapshotStore(path)``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: aiosqlite.Connection | None = None
+
+    async def start(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, data BLOB NOT NULL)"
+        )
+        await self._db.commit()
+
+    async def stop(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> "SnapshotStore":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def save(self, snapshot: Snapshot) -> None:
+        assert self._db is not None, "snapshot store is not started"
+        await self._db.execute(
+            "INSERT OR REPLACE INTO snapshots (name, position, data) VALUES (?, ?, ?)",
+            (snapshot.name, snapshot.position, dumps(snapshot)),
+        )
+        await self._db.commit()
+
+    async def load(self, name: str) -> Snapshot | None:
+        assert self._db is not None, "snapshot store is not started"
+        async with self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return loads(row[0]) if row is not None else None
+
+    async def positions(self) -> dict[str, int]:
+        """Each snapshot's position: the log before the lowest one is not needed to restart."""
+        assert self._db is not None, "snapshot store is not started"
+        async with self._db.execute("SELECT name, position FROM snapshots ORDER BY name") as cur:
+            return {name: position for name, position in await cur.fetchall()}
