@@ -4,7 +4,8 @@ Where it sits: part of ``projections.views``. Unlike the cluster projection
 (which the scheduler reads), it keeps when a pod was requested, bound,
 started and finished, its exit code and the last reason given. A pod is
 kept in memory from its request until it is deleted; its row stays in the
-store as history.
+store until its job is removed. Once a pod has finished, later events about
+it change nothing, so a row never depends on where a chunk of events ended.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _succeeded(pod: PodLife, e, at: int) -> None:
 
 
 def _restarted(pod: PodLife, e, at: int) -> None:
-    pod.reason = f"restarted {e.restart_count} time(s), last exit {e.exit_code}"
+    if pod.phase not in FINISHED:
+        pod.reason = f"restarted {e.restart_count} time(s), last exit {e.exit_code}"
 
 
 def _unknown(pod: PodLife, e, at: int) -> None:

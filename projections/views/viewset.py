@@ -64,6 +64,7 @@ class ViewSet:
         self.recent: dict[int, str] = {}
         self._dirty: dict[str, set[str]] = {t: set() for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
         self._audit: list[AuditRow] = []
+        self._removed_pods: set[str] = set()  # pods of removed jobs: their rows go too
 
     # -- folding -----------------------------------------------------------
 
@@ -96,7 +97,10 @@ class ViewSet:
                     dirty["nodes"].add(node)
         if group_name:
             dirty["podgroups"].add(group_name)
-            queue = queue or self._queue_of_group(group_name)
+            now_in = self._queue_of_group(group_name)
+            if queue and now_in and now_in != queue:
+                dirty["queues"].add(queue)  # the podgroup moved (PodGroupUpdated)
+            queue = now_in or queue
         if kind in _QUEUE_TYPES:
             queue = e.queue
             if kind in ("QueueCreated", "QueueUpdated"):
@@ -137,6 +141,7 @@ class ViewSet:
         """Everything the job owned leaves memory; queues and nodes it used change."""
         for key in self.job_pods.pop(job, {}):
             self.pods.pop(key, None)
+            self._removed_pods.add(key)
             record = self.cluster.pods.get(key)
             if record is not None and record.node:
                 self._dirty["nodes"].add(record.node)
@@ -199,14 +204,17 @@ class ViewSet:
                 deleted.setdefault("job_view", []).append(key)
             else:
                 changes.jobs.append(row)
+        for key in sorted(self._removed_pods):
+            if key not in self.pods:
+                deleted.setdefault("pod_view", []).append(key)
+        self._removed_pods.clear()
         for key in sorted(dirty["pods"]):
             pod = self.pods.get(key)
             if pod is None:
-                continue  # its job was removed: the row stays as history
+                continue  # its job was removed, and the row with it
             changes.pods.append(pod_row(pod))
             if pod.phase == "Deleted" or (pod.finished_at is not None and key not in self.cluster.pods):
-                del self.pods[key]  # gone from the cluster: history from now on
-                self.job_pods.get(pod.job, {}).pop(key, None)
+                del self.pods[key]  # gone from the cluster; the key stays listed under its job
         for table in dirty.values():
             table.clear()
         return changes
