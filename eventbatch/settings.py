@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
-DEFAULT_LOG_URL = "sqlite:///var/eventbatch/events.db"
+DEFAULT_LOG_URL = "sqlite://var/eventbatch/events.db"  # relative to the working directory
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?P<secret>[^@/]*)@")
 

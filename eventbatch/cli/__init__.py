@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log",
         dest="log_url",
-        help="event log URL: sqlite:///PATH (default sqlite:///var/eventbatch/events.db), "
+        help="event log URL: sqlite://RELATIVE/PATH or sqlite:///ABSOLUTE/PATH (default "
+        "sqlite://var/eventbatch/events.db), "
         "kafka://HOST:PORT/TOPIC, memory:// (env EVENTBATCH_LOG)",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env EVENTBATCH_LOG_LEVEL)")

@@ -23,7 +23,7 @@ from eventbatch.cli.intents import intent_for
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
-from eventbatch.log.factory import open_log
+from eventbatch.log.factory import open_log, sqlite_path
 from schemas.envelope import Envelope
 from schemas.events import NodeAdded, PodBound, PodGroupEnqueued, PodGroupUnschedulable, PodRequested
 from schemas.loaders import ManifestError, load_file
@@ -51,8 +51,8 @@ def load_nodes(path: Path) -> list[Node]:
 
 
 def _fresh(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from eventbatch.cli import CliError
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
-from eventbatch.log.factory import open_log
+from eventbatch.log.factory import open_log, sqlite_url
 from eventbatch.sim.report import Report, build_report
 from schemas.envelope import Envelope
 from schemas.scenario import ScenarioError, load_scenario
@@ -84,7 +84,7 @@ async def _simulate(args, settings) -> int:
         db = SIM_DIR / f"{Path(args.scenario).stem}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{db}"
+        url = sqlite_url(db)
     from eventbatch.sim.driver import run_scenario  # the handlers load only when a simulation runs
     from handlers.scheduler.conf import ConfError, load_conf
 

@@ -16,6 +16,8 @@ The log is returned unstarted: ``async with open_log(url) as log: ...``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -39,6 +41,20 @@ _KAFKA_OPTIONS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def sqlite_path(url: str) -> Path:
+    """The database file of a ``sqlite://`` URL: ``sqlite:///abs/path`` or ``sqlite://rel/path``."""
+    rest = url.partition("://")[2].partition("?")[0]
+    if not rest or rest == "/":
+        raise ValueError(f"{url!r} names no database file (expected sqlite:///PATH)")
+    return Path("/" + rest.lstrip("/") if rest.startswith("/") else rest)
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The URL of a database file, relative paths kept relative."""
+    text = str(path)
+    return f"sqlite:///{text.lstrip('/')}" if text.startswith("/") else f"sqlite://{text}"
+
+
 def open_log(url: str) -> EventLog:
     """The (unstarted) log the URL names; ``ValueError`` for a URL it cannot use."""
     scheme, sep, rest = url.partition("://")
@@ -52,10 +68,7 @@ def open_log(url: str) -> EventLog:
     if scheme == "sqlite":
         from eventbatch.log.sqlite import SqliteLog
 
-        if not rest or rest == "/":
-            raise ValueError(f"{url!r} names no database file (expected sqlite:///PATH)")
-        path = "/" + rest.lstrip("/") if rest.startswith("/") else rest
-        return SqliteLog(path, **_options(url, query, _SQLITE_OPTIONS))
+        return SqliteLog(str(sqlite_path(url)), **_options(url, query, _SQLITE_OPTIONS))
     if scheme == "kafka":
         from eventbatch.log.kafka import KafkaLog
 
