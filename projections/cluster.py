@@ -91,6 +91,7 @@ def _queue_upsert(state: ClusterState, e: ev.QueueCreated | ev.QueueUpdated, env
     queue.deserved = _resources(state, spec.deserved, "QueueDeserved")
     queue.priority = spec.priority
     queue.reclaimable = spec.reclaimable is not False
+    queue.parent = spec.parent if spec.parent != e.queue else ""
     _bump_queue(state, e.queue)
 
 
@@ -146,6 +147,8 @@ def _podgroup_upsert(state: ClusterState, e: ev.PodGroupCreated | ev.PodGroupUpd
     group.min_resources = dict(e.min_resources)
     group.priority_class = spec.priority_class_name
     group.annotations = dict(e.manifest.metadata.annotations)
+    topology = spec.network_topology
+    group.network_topology = (topology.mode or "hard", topology.highest_tier_allowed or 0) if topology else None
     group.epoch += 1
 
 
@@ -182,6 +185,8 @@ def _phase_changed(state: ClusterState, e: ev.PodGroupPhaseChanged, env: Envelop
     if group.phase == "Inqueue" and e.phase == "Pending":
         state.capacity_epoch += 1  # the reservation is given back
     group.phase = e.phase
+    if e.phase in ("Running", "Completed"):
+        group.starving_since = -1
     if e.phase == "Inqueue":
         group.inqueue_at = env.recorded_at
 
@@ -192,6 +197,8 @@ def _unschedulable(state: ClusterState, e: ev.PodGroupUnschedulable, env: Envelo
     if group is None:
         return
     group.unschedulable = (state.fingerprint(group), env.recorded_at, e.reason, e.message)
+    if group.starving_since < 0:
+        group.starving_since = env.recorded_at
     for name in state.pods_by_group.get(e.podgroup, {}):
         pod = state.pods[name]
         if pod.status == "Pipelined":
@@ -199,6 +206,15 @@ def _unschedulable(state: ClusterState, e: ev.PodGroupUnschedulable, env: Envelo
             if node is not None:
                 add_into(node.pipelined, pod.requests, -1)
             pod.status, pod.node = "Pending", ""
+
+
+def _reserved(state: ClusterState, e: ev.NodesReserved, _: Envelope) -> None:
+    state.reservations[e.podgroup] = tuple(e.nodes)
+
+
+def _reservation_released(state: ClusterState, e: ev.ReservationReleased, _: Envelope) -> None:
+    if state.reservations.pop(e.podgroup, None) is None:
+        state.stale[type(e).__name__] += 1
 
 
 Fold = Callable[[ClusterState, ev.Event, Envelope], None]
@@ -229,5 +245,9 @@ FOLDS: dict[str, Fold] = {
     "PodDeleted": pods.pod_deleted,
     "PodBindFailed": pods.pod_bind_failed,
     "PodDeletionRequested": pods.pod_deletion_requested,
+    # An eviction is a deletion with a reason: the pod releases its node until it is gone.
+    "PodEvictionRequested": pods.pod_deletion_requested,
+    "NodesReserved": _reserved,
+    "ReservationReleased": _reservation_released,
     "JobRemoved": pods.job_removed,
 }

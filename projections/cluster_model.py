@@ -51,7 +51,18 @@ class NodeRecord:
 
 
 class QueueRecord:
-    __slots__ = ("name", "weight", "capability", "guarantee", "deserved", "priority", "state", "created_at", "reclaimable")
+    __slots__ = (
+        "name",
+        "weight",
+        "capability",
+        "guarantee",
+        "deserved",
+        "priority",
+        "state",
+        "created_at",
+        "reclaimable",
+        "parent",
+    )
 
     def __init__(self, name: str, created_at: int) -> None:
         self.name = name
@@ -63,6 +74,8 @@ class QueueRecord:
         self.priority = 0
         self.state = "Open"
         self.reclaimable = True
+        # ``spec.parent``: the queue above this one in the hierarchy ("" at the top).
+        self.parent = ""
 
 
 class PodGroupRecord:
@@ -80,6 +93,8 @@ class PodGroupRecord:
         "inqueue_at",
         "epoch",
         "unschedulable",
+        "network_topology",
+        "starving_since",
     )
 
     def __init__(self, name: str, created_at: int) -> None:
@@ -94,11 +109,15 @@ class PodGroupRecord:
         self.annotations: dict[str, str] = {}
         self.phase = "Pending"
         self.inqueue_at = -1
+        # ``spec.networkTopology`` as (mode, highestTierAllowed or 0), or None.
+        self.network_topology: tuple[str, int] | None = None
         # Bumped whenever the podgroup or one of its pods changes.
         self.epoch = 0
         # (fingerprint, recorded_at, reason, message) of the last
         # PodGroupUnschedulable, or None.
         self.unschedulable: tuple[tuple[int, int, int], int, str, str] | None = None
+        # recorded_at of the first PodGroupUnschedulable since it last ran, or -1.
+        self.starving_since = -1
 
 
 class PodRecord:
@@ -118,6 +137,8 @@ class PodRecord:
         "node",
         "created_at",
         "signature",
+        "annotations",
+        "preemptable",
     )
 
     def __init__(self, name: str, created_at: int) -> None:
@@ -136,6 +157,9 @@ class PodRecord:
         self.affinity: Affinity | None = None
         self.tolerations: tuple[Toleration, ...] = ()
         self.runtime_class = ""
+        self.annotations: dict[str, str] = {}
+        # False when labelled or annotated ``volcano.sh/preemptable: "false"``.
+        self.preemptable = True
         self.status = "Pending"
         self.node = ""
 
@@ -160,6 +184,8 @@ class ClusterState:
         # Bumped when capacity may have grown (nodes, freed pods, reservations).
         self.capacity_epoch = 0
         self.queue_epochs: dict[str, int] = {}
+        # podgroup -> nodes held for it (NodesReserved until ReservationReleased).
+        self.reservations: dict[str, tuple[str, ...]] = {}
         self.stale: Counter[str] = Counter()
         self.invalid: Counter[str] = Counter()
 

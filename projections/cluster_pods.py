@@ -17,6 +17,18 @@ from schemas.envelope import Envelope
 
 _signature = msgspec.json.Encoder()
 
+PREEMPTABLE = "volcano.sh/preemptable"
+
+# Annotations (on the pod or its PodGroup) that make where a pod should go
+# depend on its own job: data locality, task topology. Pods carrying one, or
+# whose PodGroup asks for a network topology, get a signature of their own job
+# so the scheduler never shares their node filters and scores with another job.
+JOB_PLACEMENT_ANNOTATIONS = (
+    "eventbatch.io/data-locality",
+    "volcano.sh/task-topology-affinity",
+    "volcano.sh/task-topology-anti-affinity",
+)
+
 
 def _touch(state: ClusterState, pod: PodRecord) -> None:
     group = state.podgroups.get(pod.podgroup)
@@ -57,8 +69,17 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
     pod.affinity = spec.affinity
     pod.tolerations = tuple(spec.tolerations)
     pod.runtime_class = spec.runtime_class_name
+    pod.annotations = dict(e.manifest.metadata.annotations)
+    meta = e.manifest.metadata
+    flag = meta.annotations.get(PREEMPTABLE, meta.labels.get(PREEMPTABLE, "true"))
+    pod.preemptable = flag.strip().lower() != "false"
+    group = state.podgroups.get(e.podgroup)
+    own = any(key in pod.annotations for key in JOB_PLACEMENT_ANNOTATIONS) or (
+        group is not None
+        and (group.network_topology is not None or any(key in group.annotations for key in JOB_PLACEMENT_ANNOTATIONS))
+    )
     pod.signature = _signature.encode(
-        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class)
+        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class, e.podgroup if own else "")
     )
     state.pods_by_group.setdefault(e.podgroup, {})[e.pod] = None
     state.pods_by_job.setdefault(e.job, {})[e.pod] = None

@@ -128,3 +128,26 @@ workload:
     assert "nvidia.com/gpu needs 2 with 0 available" in result.stdout
     assert "to run: the cluster has too little nvidia.com/gpu free" in result.stdout
     assert "queue is at its share" not in result.stdout
+
+
+def test_fair_share_splits_the_cluster_by_weight_while_both_queues_wait(tmp_path: Path) -> None:
+    report = simulate(tmp_path, ROOT / "examples" / "fair-share.yaml")
+    queue_of = {j["job"]: j["queue"] for j in report["jobs"]}
+    pods = report["pods"]
+    cpus = 4  # every pod of the example asks for 4 CPUs
+    moments = sorted({p["bound"] for p in pods if p["bound"] is not None})
+    checked = 0
+    for t in moments:
+        held = {"batch": 0, "research": 0}
+        waiting = {"batch": 0, "research": 0}
+        for p in pods:
+            queue = queue_of[p["job"]]
+            if p["bound"] is not None and p["bound"] <= t and (p["finished"] is None or p["finished"] > t):
+                held[queue] += cpus
+            elif p["bound"] is None or p["bound"] > t:
+                waiting[queue] += 1
+        if waiting["batch"] and waiting["research"]:
+            checked += 1
+            assert held["batch"] > 0, f"at {t} ms batch holds nothing while research holds {held['research']}"
+            assert 2.5 <= held["research"] / held["batch"] <= 3.5, f"at {t} ms: {held}"
+    assert checked, "both queues never had work waiting at once"

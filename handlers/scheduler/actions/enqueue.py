@@ -1,13 +1,21 @@
 """enqueue: admit Pending podgroups to Inqueue while their queue and the cluster have room.
 
-Where it sits: the first action of the default conf. Walks open queues in
-queue order and, within each, Pending podgroups in job order, one podgroup
-per turn of a queue. A podgroup without ``minResources`` is admitted at once;
-any other goes to the ``job_enqueueable`` vote (``overcommit``,
-``proportion``, ``sla``). Admission is decided as ``PodGroupEnqueued`` (the
-job controller creates the pods only then); a refusal as
+Where it sits: the first action of the default conf. As in Volcano, it pops
+the first open queue in queue order, tries *one* Pending podgroup of it (in
+job order) and pushes the queue back, until no queue has a Pending podgroup
+left: admissions interleave between queues. Queues the queue-order hooks
+find equal go to the one served least recently (a queue not served yet
+first), then by name, so equal queues take strict turns and the result never
+depends on the order queues were created in.
+
+A podgroup without ``minResources`` is admitted at once; any other goes to
+the ``job_enqueueable`` vote (``overcommit``, ``proportion``, ``capacity``,
+``sla``). Admission is decided as ``PodGroupEnqueued`` (the job controller
+creates the pods only then); a refusal as
 ``PodGroupUnschedulable{reason: NotEnqueueable}`` naming the plugin that
-refused. A podgroup refused before is not asked again until something it
+refused. A podgroup of a missing, not-Open or non-leaf queue (a queue other
+queues name as ``parent``) is refused the same way: only leaf queues take
+jobs. A podgroup refused before is not asked again until something it
 depends on changes.
 
 Argument (``configurations: - name: enqueue``): ``inqueue-timeout``, a Go
@@ -18,14 +26,33 @@ session applies it when it opens, before the plugins count reservations.
 
 from __future__ import annotations
 
+from functools import cmp_to_key
+
 from handlers.scheduler.actions.ordering import PriorityQueue
 from schemas.events import PodGroupEnqueued
 
 
+def parents(ssn) -> set[str]:
+    """Queues that some other queue names as its parent (they take no jobs)."""
+    return {rec.parent for name, rec in ssn.state.queues.items() if rec.parent and rec.parent != name}
+
+
 def execute(ssn) -> None:
-    queues = PriorityQueue(ssn.queue_key)
+    served: dict[str, int] = {}  # queue -> turn it was last served in
+
+    def compare(left, right) -> int:
+        result = ssn.hooks.compare("queue_order", left, right)
+        if result:
+            return result
+        lt, rt = served.get(left.name, -1), served.get(right.name, -1)
+        if lt != rt:
+            return -1 if lt < rt else 1
+        return -1 if left.name < right.name else (1 if left.name > right.name else 0)
+
+    queues = PriorityQueue(cmp_to_key(compare))
     jobs: dict[str, PriorityQueue] = {}
     waiting: dict[str, list] = {}
+    inner = parents(ssn)
     for job in ssn.jobs.values():
         if job.phase != "Pending" or job.timed_out or job.unchanged:
             continue
@@ -36,18 +63,25 @@ def execute(ssn) -> None:
         if queue.state != "Open":
             ssn.mark_unschedulable(job, "NotEnqueueable", f"queue {job.queue} is {queue.state}", "enqueue")
             continue
+        if queue.name in inner:
+            message = f"queue {job.queue} is not a leaf queue: only leaf queues take jobs"
+            ssn.mark_unschedulable(job, "NotEnqueueable", message, "enqueue")
+            continue
         waiting.setdefault(queue.name, []).append(job)
     for name, pending in waiting.items():
         jobs[name] = PriorityQueue(ssn.job_key)
         jobs[name].extend(pending)
         queues.push(ssn.queues[name])
 
+    turn = 0
     while queues:
         queue = queues.pop()
         pending = jobs[queue.name]
         if not pending:
             continue
         job = pending.pop()
+        turn += 1
+        served[queue.name] = turn
         if not job.min_resources:
             allowed, rule, message = True, "enqueue", ""
         else:
@@ -60,4 +94,5 @@ def execute(ssn) -> None:
             ssn.emit(PodGroupEnqueued(podgroup=job.name, job=job.job, queue=job.queue, rule=rule))
         else:
             ssn.mark_unschedulable(job, "NotEnqueueable", message, rule)
-        queues.push(queue)
+        if pending:
+            queues.push(queue)

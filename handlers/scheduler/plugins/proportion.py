@@ -11,12 +11,21 @@ queue gets a *deserved* share of the cluster:
    whose request is met drops out; rounds stop when nothing is left to hand
    out or nothing changed.
 
-Hooks: queue order (queue ``priority`` first, then the smaller share
-``allocated / deserved``), overused (allocated has reached deserved in every
+Hooks: queue order (queue ``priority`` first, then the smaller share of
+what the queue holds and was admitted in this session over its *entitled*
+share), overused (allocated has reached deserved in every
 resource: the queue gets nothing more this session), allocatable (a task fits
 only if the queue stays within deserved on the resources the task asks for),
 job enqueueable (the podgroup's ``minResources`` plus what the queue holds
-and has admitted stays within realCapability).
+and has admitted stays within realCapability), reclaimable (victims while
+their queue keeps its deserved share).
+
+The entitled share is the same water-filling with the queue's Pending
+podgroups' ``minResources`` added to its request: a queue whose jobs are not
+admitted yet (and so have no pods) still counts as wanting its weight's
+share, so enqueue, which takes turns in queue order, admits work to queues
+by weight (1:3 weights give about 1:3 admissions) instead of admitting
+equally to queues that all hold nothing yet.
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ class QueueAttr:
         self.request: dict[str, float] = {}
         self.inqueue: dict[str, float] = {}
         self.deserved: dict[str, float] = {}
+        self.admitted: dict[str, float] = {}  # minResources admitted in this session
+        self.entitled: dict[str, float] = {}
         self.share = 0.0
 
 
@@ -126,18 +137,46 @@ class Proportion(Plugin):
                         attr.inqueue[d] = attr.inqueue.get(d, 0.0) + gap
         # As in Volcano, only queues with podgroups take part; every guarantee counts.
         guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in self.attrs.values()) for d in total}
-        taking_part = {job.queue for job in ssn.jobs.values()}
-        water_fill([a for a in self.attrs.values() if a.name in taking_part], total, guaranteed)
+        taking_part = [a for a in self.attrs.values() if a.name in {job.queue for job in ssn.jobs.values()}]
+        self._entitle(ssn, taking_part, total, guaranteed)
+        water_fill(taking_part, total, guaranteed)
         for attr in self.attrs.values():
-            attr.share = share(attr.allocated, attr.deserved)
+            self._reshare(attr)
 
         self.register(ssn, "queue_order", self._order)
         self.register(ssn, "overused", self._overused)
         self.register(ssn, "allocatable", self._allocatable)
         self.register(ssn, "job_enqueueable", self._enqueueable)
         self.register(ssn, "job_enqueued", lambda job: self._admit(job))
+        self.register(ssn, "reclaimable", self._reclaimable)
         self.on_allocate = lambda task: self._account(task, 1)
         self.on_deallocate = lambda task: self._account(task, -1)
+
+    def _entitle(self, ssn, attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float]) -> None:
+        """The deserved shares if every Pending podgroup's ``minResources`` were asked for too."""
+        wanting: dict[str, dict[str, float]] = {}
+        for job in ssn.jobs.values():
+            if job.phase == "Pending" and job.queue in self.attrs:
+                _add(wanting.setdefault(job.queue, {}), job.min_resources)
+        shadows = []
+        for a in attrs:
+            shadow = QueueAttr.__new__(QueueAttr)
+            shadow.__dict__.update(a.__dict__)
+            shadow.request = dict(a.request)
+            for d, v in wanting.get(a.name, {}).items():
+                shadow.request[d] = shadow.request.get(d, 0.0) + v
+            shadows.append(shadow)
+        water_fill(shadows, total, guaranteed)
+        for a, shadow in zip(attrs, shadows):
+            a.entitled = shadow.deserved
+
+    def _reshare(self, attr: QueueAttr) -> None:
+        held = attr.allocated
+        if attr.admitted:
+            held = dict(held)
+            for d, v in attr.admitted.items():
+                held[d] = held.get(d, 0.0) + v
+        attr.share = share(held, attr.entitled)
 
     def _order(self, left: QueueInfo, right: QueueInfo) -> int:
         if left.priority != right.priority:
@@ -171,14 +210,40 @@ class Proportion(Plugin):
                 )
         return PERMIT, ""
 
+    def _reclaimable(self, reclaimer: TaskInfo, candidates: list[TaskInfo]) -> list[TaskInfo]:
+        """Victims, in the order offered, while their queue keeps its deserved share."""
+        left: dict[str, dict[str, float]] = {}
+        victims = []
+        for c in candidates:
+            attr = self.attrs.get(c.job.queue)
+            if attr is None:
+                continue
+            held = left.setdefault(attr.name, dict(attr.allocated))
+            after = {d: held.get(d, 0.0) - v for d, v in c.req.items() if d != "pods" and v > 0}
+            if all(le(attr.deserved.get(d, 0.0), v) for d, v in after.items()):
+                held.update(after)
+                victims.append(c)
+        return victims
+
+    def queue_share(self, name: str) -> float:
+        """How far the queue is over (above 1) or under its deserved share."""
+        attr = self.attrs.get(name)
+        return attr.share if attr is not None else 0.0
+
+    def deserved(self, name: str) -> dict[str, float]:
+        attr = self.attrs.get(name)
+        return attr.deserved if attr is not None else {}
+
     def _admit(self, job: JobInfo) -> None:
         attr = self.attrs.get(job.queue)
         if attr is not None:
             _add(attr.inqueue, job.min_resources)
+            _add(attr.admitted, job.min_resources)
+            self._reshare(attr)
 
     def _account(self, task: TaskInfo, sign: int) -> None:
         attr = self.attrs.get(task.job.queue)
         if attr is not None:
             _add(attr.allocated, task.req, sign)
-            attr.share = share(attr.allocated, attr.deserved)
+            self._reshare(attr)
 
