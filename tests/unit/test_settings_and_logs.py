@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
+from eventbatch.log.factory import sqlite_path, sqlite_url
 from eventbatch.logs import JsonFormatter, TextFormatter
 from eventbatch.settings import DEFAULT_LOG_URL, Settings, redact_url
 
@@ -16,7 +18,7 @@ from eventbatch.settings import DEFAULT_LOG_URL, Settings, redact_url
 def test_defaults_are_the_embedded_ones() -> None:
     settings = Settings.from_env({})
     assert settings.log_url == DEFAULT_LOG_URL
-    assert settings.log_url.startswith("sqlite:///")
+    assert sqlite_path(settings.log_url) == Path("var/eventbatch/events.db")  # under the working directory
     assert settings.cluster == "sim"
 
 
@@ -68,3 +70,13 @@ def test_log_lines_never_carry_secrets(formatter: logging.Formatter) -> None:
     if isinstance(formatter, JsonFormatter):
         entry = json.loads(line)
         assert entry["position"] == 42 and entry["sasl_password"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [("var/events.db", "sqlite://var/events.db"), ("/tmp/x/events.db", "sqlite:///tmp/x/events.db")],
+    ids=["relative", "absolute"],
+)
+def test_sqlite_urls_keep_relative_paths_relative(path: str, url: str) -> None:
+    assert sqlite_url(path) == url
+    assert sqlite_path(url) == Path(path)
