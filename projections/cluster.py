@@ -217,6 +217,18 @@ def _reservation_released(state: ClusterState, e: ev.ReservationReleased, _: Env
         state.stale[type(e).__name__] += 1
 
 
+FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated"})
+
+
+def _job_phase(state: ClusterState, e: ev.JobPhaseChanged, _: Envelope) -> None:
+    if e.phase in FINAL_JOB_PHASES:
+        if e.job not in state.finished_jobs:
+            state.finished_jobs.add(e.job)
+            state.capacity_epoch += 1  # its podgroup's reservation is gone
+    else:
+        state.finished_jobs.discard(e.job)
+
+
 Fold = Callable[[ClusterState, ev.Event, Envelope], None]
 
 FOLDS: dict[str, Fold] = {
@@ -250,4 +262,5 @@ FOLDS: dict[str, Fold] = {
     "NodesReserved": _reserved,
     "ReservationReleased": _reservation_released,
     "JobRemoved": pods.job_removed,
+    "JobPhaseChanged": _job_phase,
 }

@@ -188,6 +188,9 @@ class ClusterState:
         self.reservations: dict[str, tuple[str, ...]] = {}
         self.stale: Counter[str] = Counter()
         self.invalid: Counter[str] = Counter()
+        # Jobs in a final phase (Completed, Failed, Terminated): their podgroups
+        # hold no reservation and take no part in sessions.
+        self.finished_jobs: set[str] = set()
 
     def priority_of(self, class_name: str) -> int:
         if class_name and class_name in self.priority_classes:

@@ -102,6 +102,8 @@ def build(state: ClusterState) -> Snapshot:
     jobs: dict[str, JobInfo] = {}
     for name in sorted(state.podgroups):
         rec = state.podgroups[name]
+        if rec.phase == "Completed" or rec.job in state.finished_jobs:
+            continue  # history: holds nothing, decides nothing
         job = JobInfo(name)
         job.job, job.queue = rec.job, rec.queue
         job.min_member, job.min_task_member = rec.min_member, rec.min_task_member
