@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FAST = [
     "--leader-elect-namespace=default",
-    "--lease-duration=1",
-    "--renew-deadline=0.8",
-    "--retry-period=0.2",
+    "--lease-duration=2",
+    "--renew-deadline=1.5",
+    "--retry-period=0.3",
     "--watch-timeout=5",
     "--probe-port=0",
 ]

@@ -127,6 +127,7 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
         # the user deletes the finished job: eventbatch cleans up what it created
         await kube.call(kube.custom.delete_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", "mpi")
         await eventually(lambda: _all_gone(kube), timeout=20, what="pods, service, secret to be cleaned up")
+        await eventually(lambda: _logged(url, "PodDeleted", WORKERS), timeout=20, what="the deletions on the log")
     except BaseException:
         print(first.log_text()[-4000:], second.log_text()[-4000:] if second else "", sim.log_text()[-2000:])
         raise
@@ -143,6 +144,10 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
     assert phases[:3] == ["Pending", "Running", "Completed"]
     assert [e.type for e in events].count("JobSubmitted") == 1
     assert_rbac(apiserver, ("eventbatch",))
+
+
+async def _logged(url: str, kind: str, count: int) -> bool:
+    return [e.type for e in await read_log(url)].count(kind) >= count
 
 
 async def _running_at_least(kube: Kube, n: int) -> bool:
