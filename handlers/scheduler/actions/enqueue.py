@@ -49,7 +49,7 @@ def execute(ssn) -> None:
             return -1 if lt < rt else 1
         return -1 if left.name < right.name else (1 if left.name > right.name else 0)
 
-    queues = PriorityQueue(cmp_to_key(compare))
+    key = cmp_to_key(compare)
     jobs: dict[str, PriorityQueue] = {}
     waiting: dict[str, list] = {}
     inner = parents(ssn)
@@ -68,17 +68,19 @@ def execute(ssn) -> None:
             ssn.mark_unschedulable(job, "NotEnqueueable", message, "enqueue")
             continue
         waiting.setdefault(queue.name, []).append(job)
+    active = []
     for name, pending in waiting.items():
         jobs[name] = PriorityQueue(ssn.job_key)
         jobs[name].extend(pending)
-        queues.push(ssn.queues[name])
+        active.append(ssn.queues[name])
 
+    # The first queue is chosen afresh every turn: an admission may change how
+    # other queues compare (a parent's share, under ``capacity``), not only the
+    # served queue's place.
     turn = 0
-    while queues:
-        queue = queues.pop()
+    while active:
+        queue = min(active, key=key)
         pending = jobs[queue.name]
-        if not pending:
-            continue
         job = pending.pop()
         turn += 1
         served[queue.name] = turn
@@ -94,5 +96,5 @@ def execute(ssn) -> None:
             ssn.emit(PodGroupEnqueued(podgroup=job.name, job=job.job, queue=job.queue, rule=rule))
         else:
             ssn.mark_unschedulable(job, "NotEnqueueable", message, rule)
-        if pending:
-            queues.push(queue)
+        if not pending:
+            active.remove(queue)
