@@ -203,7 +203,9 @@ class SqliteLog(EventLog):
                 if not follow:
                     return
                 try:
-                    await asyncio.wait_for(changed.wait(), self.poll_interval)
+                    # Not wait_for: on 3.11 it can swallow a cancellation.
+                    async with asyncio.timeout(self.poll_interval):
+                        await changed.wait()
                 except TimeoutError:
                     pass
                 if self._stopped:

@@ -251,6 +251,25 @@ class EventLogContract:
         assert first == [3, 4]
         assert await follower == [e.at(5 + i) for i, e in enumerate(second)]
 
+    async def test_a_cancelled_follower_ends_even_while_events_arrive(self, log: EventLog, other: EventLog) -> None:
+        """Cancelling the task of a follower always ends it, whatever it was waiting for."""
+        for round_ in range(20):
+            got_one = asyncio.Event()
+
+            async def follow() -> None:
+                async for _ in log.read(await log.end_position(), follow=True):
+                    got_one.set()
+
+            follower = asyncio.create_task(follow())
+            async with asyncio.timeout(GUARD):
+                while not got_one.is_set():
+                    await other.append([wrap(node_added(round_))])
+                    await asyncio.sleep(0.001 * (round_ % 3))
+                await (log if round_ % 2 else other).append([wrap(node_added(round_))])
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
+            assert follower.cancelled()
+
     # --- consumer positions ---------------------------------------------------
 
     async def test_consumer_positions_are_named_and_overwritten(self, log: EventLog, other: EventLog) -> None:
