@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-AVAILABLE_ACTIONS = ("enqueue", "allocate", "backfill")
-LATER_ACTIONS = ("preempt", "reclaim", "reserve", "shuffle", "elect")
+AVAILABLE_ACTIONS = ("enqueue", "allocate", "backfill", "preempt", "reclaim", "reserve", "shuffle")
+LATER_ACTIONS = ("elect",)
 
 AVAILABLE_PLUGINS = (
     "priority",

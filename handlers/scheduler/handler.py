@@ -50,7 +50,7 @@ RELEVANT = frozenset(
 )
 
 
-ACTION_ARGUMENTS: dict[str, set[str]] = {"enqueue": {"inqueue-timeout"}}
+ACTION_ARGUMENTS: dict[str, set[str]] = {"enqueue": {"inqueue-timeout"}, "reserve": {"starvation"}}
 
 
 def is_relevant(envelope: Envelope) -> bool:
@@ -75,6 +75,7 @@ def check_conf(conf: SchedulerConf) -> SchedulerConf:
             known = ", ".join(sorted(ACTION_ARGUMENTS.get(action, set()))) or "none"
             raise ConfError(f"configurations: unknown argument(s) of {action}: {', '.join(unknown)} (known: {known})")
     parse_duration(conf.action_arguments("enqueue").get("inqueue-timeout", 0))
+    parse_duration(conf.action_arguments("reserve").get("starvation", 0))
     return conf
 
 

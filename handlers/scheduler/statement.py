@@ -43,13 +43,17 @@ class Statement:
         self.ssn.allocated(task)
         self.ops.append(("pipeline", task, node, ""))
 
-    def evict(self, task: TaskInfo, reason: str) -> None:
-        """Ask for ``task`` to go; its resources count as releasing from now on."""
+    def evict(self, task: TaskInfo, reason: str, *, preemptor: str = "", rule: str = "") -> None:
+        """Ask for ``task`` to go; its resources count as releasing from now on.
+
+        ``preemptor`` names the pod it makes room for; ``rule``, when given,
+        is the eviction's own rule instead of the commit's.
+        """
         previous = task.status
         task.job.set_status(task, "Releasing")
         self.ssn.nodes.unreserve(task.node, task.vec)
         self.ssn.deallocated(task)
-        self.ops.append(("evict", task, task.node, previous + "\0" + reason))
+        self.ops.append(("evict", task, task.node, "\0".join((previous, reason, preemptor, rule))))
 
     def placed(self) -> int:
         """Tasks this statement put on idle resources (what a gang message counts as schedulable)."""
@@ -79,7 +83,13 @@ class Statement:
         for kind, task, node, extra in self.ops:
             job = task.job.job
             if kind == "evict":
-                emit(PodEvictionRequested(pod=task.name, job=job, rule=rule, reason=extra.split("\0", 1)[1]))
+                _, reason, preemptor, own_rule = extra.split("\0", 3)
+                emit(
+                    PodEvictionRequested(
+                        pod=task.name, job=job, rule=own_rule or rule, reason=reason, preemptor=preemptor
+                    )
+                )
+                continue
             elif kind == "allocate" and not pipelined_only:
                 emit(PodBound(pod=task.name, job=job, rule=rule, node=names[node]))
                 continue

@@ -57,6 +57,19 @@ class PodEvictionRequested(PodDecision, frozen=True, kw_only=True):
     preemptor: str = ""
 
 
+class NodesReserved(PodGroupDecision, frozen=True, kw_only=True):
+    """Nodes held for a starving podgroup: nothing new is placed on them until it fits."""
+
+    nodes: list[str]
+    reason: str = ""
+
+
+class ReservationReleased(PodGroupDecision, frozen=True, kw_only=True):
+    """The podgroup's reserved nodes are open to every job again."""
+
+    reason: str = ""
+
+
 EVENTS: tuple[type[Event], ...] = (
     PodGroupEnqueued,
     PodGroupPhaseChanged,
@@ -64,4 +77,6 @@ EVENTS: tuple[type[Event], ...] = (
     PodBound,
     PodPipelined,
     PodEvictionRequested,
+    NodesReserved,
+    ReservationReleased,
 )

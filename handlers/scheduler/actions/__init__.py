@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers.scheduler.actions import allocate, backfill, enqueue
+from handlers.scheduler.actions import allocate, backfill, enqueue, preempt, reclaim, reserve, shuffle
 
 ACTIONS: dict[str, Callable] = {
     "enqueue": enqueue.execute,
     "allocate": allocate.execute,
     "backfill": backfill.execute,
+    "preempt": preempt.execute,
+    "reclaim": reclaim.execute,
+    "reserve": reserve.execute,
+    "shuffle": shuffle.execute,
 }

@@ -49,6 +49,19 @@ def valid(job: JobInfo) -> ValidateResult | None:
     return None
 
 
+def keeps_gang(preemptor, candidates):
+    """Victims, in the order offered, while each victim's job keeps ``minMember`` ready tasks."""
+    left: dict[str, int] = {}
+    victims = []
+    for c in candidates:
+        job = c.job
+        ready_now = left.get(job.name, job.ready_num())
+        if ready_now - 1 >= job.min_member:
+            left[job.name] = ready_now - 1
+            victims.append(c)
+    return victims
+
+
 class Gang(Plugin):
     name = "gang"
 
@@ -58,9 +71,6 @@ class Gang(Plugin):
         self.register(ssn, "job_pipelined", lambda job: (PERMIT if pipelined(job) else REJECT, "gang not complete"))
         self.register(ssn, "job_order", self._order)
         self.register(ssn, "job_starving", lambda job: job.ready_num() + job.waiting_num() < job.min_member)
-
-        def keeps_gang(preemptor, candidates):
-            return [c for c in candidates if c.job.ready_num() - 1 >= c.job.min_member]
 
         self.register(ssn, "preemptable", keeps_gang)
         self.register(ssn, "reclaimable", keeps_gang)

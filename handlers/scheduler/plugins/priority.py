@@ -25,8 +25,13 @@ class Priority(Plugin):
         self.register(
             ssn, "job_starving", lambda job: job.ready_num() + job.waiting_num() < len(job.tasks)
         )
-        self.register(
-            ssn,
-            "preemptable",
-            lambda preemptor, candidates: [c for c in candidates if c.job.priority < preemptor.job.priority],
-        )
+        self.register(ssn, "preemptable", lower_priority)
+
+
+def lower_priority(preemptor, candidates):
+    """Victims of lower priority: the job's, or within one job the pod's."""
+    return [
+        c
+        for c in candidates
+        if (c.priority < preemptor.priority if c.job is preemptor.job else c.job.priority < preemptor.job.priority)
+    ]

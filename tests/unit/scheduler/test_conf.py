@@ -46,8 +46,11 @@ configurations:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('actions: "enqueue, allocate, preempt"\ntiers: []', "action 'preempt' is not available"),
-        ('actions: "reclaim"\ntiers: []', "action 'reclaim' is not available"),
+        ('actions: "enqueue, allocate, elect"\ntiers: []', "action 'elect' is not available"),
+        (
+            'actions: "reserve"\ntiers: []\nconfigurations:\n- name: reserve\n  arguments: {starvation: forever}',
+            "not a duration",
+        ),
         ('actions: "enqueue, allocat"\ntiers: []', "unknown action 'allocat'"),
         ('actions: ""\ntiers: []', "actions is empty"),
         ('actions: "allocate"\ntiers:\n- plugins:\n  - name: gangg', "unknown plugin 'gangg'"),
@@ -78,8 +81,8 @@ configurations:
         ),
     ],
     ids=[
-        "preempt-later",
-        "reclaim-later",
+        "elect-later",
+        "bad-starvation",
         "typo-action",
         "no-actions",
         "typo-plugin",

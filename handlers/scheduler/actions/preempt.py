@@ -1,0 +1,176 @@
+"""preempt: within a queue, a starving higher-priority job evicts lower-priority pods to run.
+
+Where it sits: an action of the session, usually after allocate. For each
+queue (queue order, not Closed) and each of its starving jobs (job order;
+admitted, valid, with pending pods), the job's pending pods are placed in
+task order: on idle or releasing resources when they fit, otherwise on the
+best node (predicates, then score) where evicting victims makes room. The
+victims are pods of *other* jobs of the *same queue* (``victims.evictable``)
+that every plugin of the deciding tier accepts (``preemptable`` hooks:
+``priority`` lower priority, ``gang`` keeps each victim job at its
+``minMember``, ``conformance``), lowest priority and newest first; only as
+many as the preemptor needs, and none at all on a node where all of them
+would not be enough. The preemptor is pipelined onto the freed resources.
+
+The job's statement is committed when its gang is ready or pipelined whole:
+``PodEvictionRequested{reason, preemptor, rule: preempt.priority}`` for each
+victim and ``PodPipelined`` (rule ``preempt.pipeline``) for the preemptor.
+Otherwise every eviction is rolled back. A job that could not make room from
+other jobs then tries the same between its own pods: its higher-priority
+pending pods evict its lower-priority running ones, under the same hooks.
+
+A Pending podgroup that enqueue refused for lack of room is admitted here
+(``PodGroupEnqueued``, rule ``preempt.enqueue``) when the cluster's idle
+resources and the lower-priority victims of its queue cover its
+``minResources``: otherwise a full cluster would keep a high-priority job from
+ever getting pods to preempt with.
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.actions.victims import (
+    EVICTABLE,
+    admit,
+    by_node,
+    finish,
+    lowest_first,
+    make_room,
+    node_order,
+    pending_tasks,
+    rule_of,
+    starving,
+)
+from handlers.scheduler.api import JobInfo, QueueInfo, TaskInfo
+from handlers.scheduler.placement import placement_for
+from handlers.scheduler.statement import Statement
+
+
+class Preempt:
+    def __init__(self, ssn) -> None:
+        self.ssn = ssn
+        self.rule = rule_of(ssn, "preemptable", "preempt", "priority")
+        self.victims_on = by_node(ssn)
+        self.orders: dict[tuple, list[int]] = {}
+        self.dead: set[int] = set()  # nodes with nothing left to evict
+
+    def run(self) -> None:
+        ssn = self.ssn
+        self.admit_pending()
+        waiting: dict[str, list[JobInfo]] = {}
+        for job in ssn.jobs.values():
+            if self.is_preemptor(job):
+                waiting.setdefault(job.queue, []).append(job)
+        queues = sorted((ssn.queues[name] for name in waiting), key=ssn.queue_key)
+        for queue in queues:
+            for job in sorted(waiting[queue.name], key=ssn.job_key):
+                if not starving(ssn, job):
+                    continue
+                stmt = Statement(ssn)
+                self.place_job(queue, job, stmt, same_job=False)
+                if finish(ssn, job, stmt, "preempt"):
+                    continue
+                if any(t.status in EVICTABLE for t in job.tasks):
+                    stmt = Statement(ssn)
+                    self.place_job(queue, job, stmt, same_job=True)
+                    finish(ssn, job, stmt, "preempt")
+
+    def is_preemptor(self, job: JobInfo) -> bool:
+        ssn = self.ssn
+        if job.unchanged or job.phase == "Completed" or (job.phase == "Pending" and ssn.enqueue_enabled):
+            return False
+        queue = ssn.queues.get(job.queue)
+        if queue is None or queue.state == "Closed":
+            return False
+        if not any(t.status == "Pending" and not t.best_effort for t in job.tasks):
+            return False
+        return ssn.job_valid(job).passed
+
+    def place_job(self, queue: QueueInfo, job: JobInfo, stmt: Statement, *, same_job: bool) -> None:
+        ssn = self.ssn
+        failed: set[tuple] = set()
+        for task in pending_tasks(ssn, job):
+            if not starving(ssn, job):
+                break
+            if task.role_key in failed:
+                continue
+            choice = placement_for(ssn, task).best() if ssn.allocatable(queue, task).allowed else None
+            if choice is not None:
+                kind, node = choice
+                (stmt.allocate if kind == "allocate" else stmt.pipeline)(task, node)
+            elif not self.evict_for(queue, job, task, stmt, same_job):
+                failed.add(task.role_key)
+
+    def evict_for(self, queue: QueueInfo, job: JobInfo, task: TaskInfo, stmt: Statement, same_job: bool) -> bool:
+        ssn = self.ssn
+        key = (task.role_key, task.signature)
+        order = self.orders.get(key)
+        if order is None:
+            order = self.orders[key] = node_order(ssn, task)
+        if same_job:
+
+            def reason(victim: TaskInfo) -> str:
+                return f"preempted by {task.name} of the same job (priority {task.priority} > {victim.priority})"
+
+        else:
+
+            def reason(victim: TaskInfo) -> str:
+                return (
+                    f"preempted by {job.job or job.name} (priority {job.priority} > {victim.job.priority}) "
+                    f"in queue {queue.name}"
+                )
+
+        def check() -> bool:
+            return ssn.allocatable(queue, task).allowed
+
+        for node in order:
+            if node in self.dead:
+                continue
+            on_node = self.victims_on.get(node, ())
+            live = [v for v in on_node if v.status in EVICTABLE]
+            if not live:
+                self.dead.add(node)
+                continue
+            candidates = [v for v in live if v.job.queue == queue.name and (v.job is job) == same_job]
+            if not candidates:
+                continue
+            candidates.sort(key=lowest_first)
+            chosen = ssn.hooks.victims("preemptable", task, candidates)
+            if make_room(ssn, stmt, task, node, chosen, reason=reason, rule=self.rule, check=check):
+                stmt.pipeline(task, node)
+                return True
+        return False
+
+    def admit_pending(self) -> None:
+        """Admit refused Pending podgroups whose room is held by lower-priority pods of their queue."""
+        ssn = self.ssn
+        if not ssn.enqueue_enabled:
+            return
+        refused = [
+            job
+            for job in ssn.jobs.values()
+            if job.phase == "Pending"
+            and job.min_resources
+            and getattr(ssn.unschedulable.get(job.name), "reason", "") == "NotEnqueueable"
+            and getattr(ssn.queues.get(job.queue), "state", "") == "Open"
+        ]
+        if not refused:
+            return
+        dims = ssn.nodes.dims
+        idle = dict(zip(dims, ssn.nodes.idle.sum(axis=0).tolist()))
+        claimed: dict[str, dict[str, int]] = {}
+        for job in sorted(refused, key=ssn.job_key):
+            room = dict(idle)
+            for victims in self.victims_on.values():
+                for v in victims:
+                    if v.job.queue == job.queue and v.job.priority < job.priority:
+                        for d, amount in v.req.items():
+                            room[d] = room.get(d, 0) + amount
+            taken = claimed.setdefault(job.queue, {})
+            if all(need + taken.get(d, 0) <= room.get(d, 0) for d, need in job.min_resources.items()):
+                for d, need in job.min_resources.items():
+                    taken[d] = taken.get(d, 0) + need
+                admit(ssn, job, "preempt.enqueue")
+
+
+def execute(ssn) -> None:
+    Preempt(ssn).run()

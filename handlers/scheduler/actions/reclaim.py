@@ -1,0 +1,230 @@
+"""reclaim: a queue below its deserved share takes back resources from queues above theirs.
+
+Where it sits: an action of the session, usually after allocate. Queues in
+queue order (Open, not overused); in each, starving jobs in job order; each
+job's pending pods in task order. A pod its queue cannot afford
+(``allocatable``: it would take the queue past its deserved share) is not
+placed. Otherwise it goes on idle or releasing resources when it fits, else
+on the best node where evicting pods of *other, reclaimable* queues makes
+room. Candidates come from the lowest-priority queue first, then the queue
+most over its share, then lower job and pod priority, newest first; the
+``reclaimable`` hooks narrow them (``proportion``: the victim's queue keeps
+its deserved share; ``gang``: its job keeps ``minMember``; ``conformance``),
+and the action never takes a queue below its ``guarantee``. Only as many
+victims as the pod needs are evicted, none where all would not be enough.
+
+Commit as in preempt (``PodEvictionRequested`` with rule
+``reclaim.proportion`` and a reason naming both queues, the reclaimer
+pipelined), or roll every eviction of the job back.
+
+A Pending podgroup that enqueue refused for lack of room is admitted
+(``PodGroupEnqueued``, rule ``reclaim.enqueue``) when its queue stays within
+its weight's share of the cluster and the idle resources plus what other
+reclaimable queues hold beyond their weight's share cover its
+``minResources``.
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler.actions.victims import (
+    EVICTABLE,
+    admit,
+    by_node,
+    finish,
+    make_room,
+    node_order,
+    pending_tasks,
+    rule_of,
+    starving,
+)
+from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo
+from handlers.scheduler.placement import placement_for
+from handlers.scheduler.statement import Statement
+from schemas.quantity import format_quantity
+
+
+def _share_source(ssn):
+    """The plugin that knows the queues' deserved shares (``proportion``), if configured."""
+    for plugin in ssn.plugins:
+        if hasattr(plugin, "queue_share") and hasattr(plugin, "deserved"):
+            return plugin
+    return None
+
+
+def _held(ssn, queue: str) -> dict[str, float]:
+    held: dict[str, float] = {}
+    for job in ssn.jobs.values():
+        if job.queue == queue:
+            for d, v in job.allocated.items():
+                held[d] = held.get(d, 0) + v
+    return held
+
+
+class Reclaim:
+    def __init__(self, ssn) -> None:
+        self.ssn = ssn
+        self.rule = rule_of(ssn, "reclaimable", "reclaim", "proportion")
+        self.victims_on = by_node(ssn)
+        self.shares = _share_source(ssn)
+        self.orders: dict[tuple, list[int]] = {}
+
+    def run(self) -> None:
+        ssn = self.ssn
+        self.admit_pending()
+        waiting: dict[str, list[JobInfo]] = {}
+        for job in ssn.jobs.values():
+            if self.is_reclaimer(job):
+                waiting.setdefault(job.queue, []).append(job)
+        for queue in sorted((ssn.queues[name] for name in waiting), key=ssn.queue_key):
+            for job in sorted(waiting[queue.name], key=ssn.job_key):
+                if ssn.overused(queue):
+                    break
+                if not starving(ssn, job):
+                    continue
+                stmt = Statement(ssn)
+                self.place_job(queue, job, stmt)
+                finish(ssn, job, stmt, "reclaim")
+
+    def is_reclaimer(self, job: JobInfo) -> bool:
+        ssn = self.ssn
+        if job.unchanged or job.phase == "Completed" or (job.phase == "Pending" and ssn.enqueue_enabled):
+            return False
+        queue = ssn.queues.get(job.queue)
+        if queue is None or queue.state != "Open":
+            return False
+        if not any(t.status == "Pending" and not t.best_effort for t in job.tasks):
+            return False
+        return ssn.job_valid(job).passed
+
+    def place_job(self, queue: QueueInfo, job: JobInfo, stmt: Statement) -> None:
+        ssn = self.ssn
+        failed: set[tuple] = set()
+        for task in pending_tasks(ssn, job):
+            if not starving(ssn, job):
+                break
+            if task.role_key in failed or not ssn.allocatable(queue, task).allowed:
+                continue
+            choice = placement_for(ssn, task).best()
+            if choice is not None:
+                kind, node = choice
+                (stmt.allocate if kind == "allocate" else stmt.pipeline)(task, node)
+            elif not self.evict_for(queue, job, task, stmt):
+                failed.add(task.role_key)
+
+    def reclaimable(self, name: str) -> bool:
+        record = self.ssn.state.queues.get(name)
+        return name in self.ssn.queues and record is not None and record.reclaimable
+
+    def victim_key(self, task: TaskInfo) -> tuple:
+        queue = self.ssn.queues[task.job.queue]
+        share = self.shares.queue_share(queue.name) if self.shares is not None else 0.0
+        return (queue.priority, -share, queue.name, task.job.priority, task.priority, -task.created_at, task.name)
+
+    def reason(self, queue: QueueInfo, task: TaskInfo):
+        def text(victim: TaskInfo) -> str:
+            source = victim.job.queue
+            dims = sorted(d for d, v in victim.req.items() if d != "pods" and v > 0) or ["pods"]
+            d = dims[0]
+            held = _held(self.ssn, source).get(d, 0)
+            over = f"holds {format_quantity(int(held), d)} {d}"
+            if self.shares is not None:
+                deserved = self.shares.deserved(source).get(d, 0)
+                over += f", deserves {format_quantity(int(deserved), d)}"
+            return f"reclaimed by queue {queue.name} for {task.job.job or task.job.name}: queue {source} {over}"
+
+        return text
+
+    def evict_for(self, queue: QueueInfo, job: JobInfo, task: TaskInfo, stmt: Statement) -> bool:
+        ssn = self.ssn
+        key = (task.role_key, task.signature)
+        order = self.orders.get(key)
+        if order is None:
+            order = self.orders[key] = node_order(ssn, task)
+        reason = self.reason(queue, task)
+
+        def check() -> bool:
+            return ssn.allocatable(queue, task).allowed
+
+        for node in order:
+            candidates = [
+                v
+                for v in self.victims_on.get(node, ())
+                if v.status in EVICTABLE
+                and v.job.queue != queue.name
+                and self.reclaimable(v.job.queue)
+            ]
+            if not candidates:
+                continue
+            candidates.sort(key=self.victim_key)
+            chosen = self.above_guarantee(ssn.hooks.victims("reclaimable", task, candidates))
+            if make_room(ssn, stmt, task, node, chosen, reason=reason, rule=self.rule, check=check):
+                stmt.pipeline(task, node)
+                return True
+        return False
+
+    def above_guarantee(self, victims: list[TaskInfo]) -> list[TaskInfo]:
+        """Victims, in order, while their queue keeps at least its guarantee."""
+        left: dict[str, dict[str, float]] = {}
+        kept = []
+        for v in victims:
+            queue = self.ssn.queues[v.job.queue]
+            if not queue.guarantee:
+                kept.append(v)
+                continue
+            held = left.setdefault(queue.name, _held(self.ssn, queue.name))
+            after = {d: held.get(d, 0) - v.req.get(d, 0) for d in queue.guarantee if d != "pods"}
+            if all(after[d] >= queue.guarantee[d] for d in after):
+                held.update(after)
+                kept.append(v)
+        return kept
+
+    def admit_pending(self) -> None:
+        """Admit refused Pending podgroups whose queue is below its weight's share of the cluster."""
+        ssn = self.ssn
+        if not ssn.enqueue_enabled:
+            return
+        refused = [
+            job
+            for job in ssn.jobs.values()
+            if job.phase == "Pending"
+            and job.min_resources
+            and getattr(ssn.unschedulable.get(job.name), "reason", "") == "NotEnqueueable"
+            and getattr(ssn.queues.get(job.queue), "state", "") == "Open"
+        ]
+        if not refused:
+            return
+        total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
+        present = sorted({job.queue for job in ssn.jobs.values() if job.queue in ssn.queues})
+        weights = sum(ssn.queues[q].weight for q in present) or 1
+        fair = {}
+        for q in present:
+            queue = ssn.queues[q]
+            fair[q] = {d: min(v * queue.weight / weights, float(queue.capability.get(d, v))) for d, v in total.items()}
+        wants: dict[str, dict[str, float]] = {q: {} for q in present}
+        for job in ssn.jobs.values():
+            if job.queue in wants:
+                for t in job.tasks:
+                    if t.status in ALLOCATED:
+                        for d, v in t.req.items():
+                            wants[job.queue][d] = wants[job.queue].get(d, 0) + v
+                if job.phase == "Inqueue":
+                    for d, v in job.min_resources.items():
+                        wants[job.queue][d] = wants[job.queue].get(d, 0) + v
+        idle = dict(zip(ssn.nodes.dims, ssn.nodes.idle.sum(axis=0).tolist()))
+        for job in sorted(refused, key=ssn.job_key):
+            mine = wants[job.queue]
+            if any(mine.get(d, 0) + need > fair[job.queue].get(d, 0) for d, need in job.min_resources.items()):
+                continue
+            room = dict(idle)
+            for q in present:
+                if q != job.queue and self.reclaimable(q):
+                    for d, v in wants[q].items():
+                        room[d] = room.get(d, 0) + max(0.0, v - fair[q].get(d, 0))
+            if all(need <= room.get(d, 0) for d, need in job.min_resources.items()):
+                for d, need in job.min_resources.items():
+                    mine[d] = mine.get(d, 0) + need
+                admit(ssn, job, "reclaim.enqueue")
+
+
+def execute(ssn) -> None:
+    Reclaim(ssn).run()

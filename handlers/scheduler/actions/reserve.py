@@ -1,0 +1,204 @@
+"""reserve: hold nodes for a gang that has starved too long, until it fits.
+
+Where it sits: an action of the session, placed before allocate
+(``enqueue, reserve, allocate, backfill``). Argument (``configurations: -
+name: reserve``): ``starvation``, a Go duration (default ``10m``), measured
+from the podgroup's first ``PodGroupUnschedulable`` (reset when it runs) to
+the session's ``SchedulingRequested.now``.
+
+One reservation at a time, kept on the log: ``NodesReserved{podgroup,
+nodes}`` records it, ``ReservationReleased`` ends it, so a replay reproduces
+every session. Each session:
+
+1. A reservation whose podgroup is gone, finished or running is released.
+2. The reserved gang is placed first, on idle resources anywhere; once its
+   gang is ready it is bound (rule ``reserve``) and the reservation released.
+3. Otherwise, on each reserved node, the resources the gang will need there
+   are locked for the rest of the session: other jobs may use only what the
+   node has beyond that (gaps that do not delay the reserved gang), on idle
+   and on releasing resources alike.
+4. Without a reservation, the podgroup starving longest past the threshold
+   (then job order) gets one: the fewest nodes, taken in order of most idle
+   resources, whose allocatable resources hold its pending pods.
+
+A Pending podgroup (refused admission) that gets a reservation is admitted
+with it (``PodGroupEnqueued``, rule ``reserve``): the reservation is its room.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from handlers.scheduler.actions.victims import admit
+from handlers.scheduler.api import JobInfo, TaskInfo
+from handlers.scheduler.conf import parse_duration
+from handlers.scheduler.placement import placement_for
+from handlers.scheduler.statement import Statement
+from schemas.events import NodesReserved, ReservationReleased
+
+DEFAULT_STARVATION = "10m"
+
+
+def _minutes(ms: int) -> str:
+    return f"{ms / 60_000:g}m"
+
+
+class Reserve:
+    def __init__(self, ssn) -> None:
+        self.ssn = ssn
+        self.starvation = parse_duration(ssn.conf.action_arguments("reserve").get("starvation", DEFAULT_STARVATION))
+
+    def run(self) -> None:
+        ssn = self.ssn
+        for name in sorted(ssn.state.reservations):
+            nodes = ssn.state.reservations[name]
+            job = ssn.jobs.get(name)
+            if job is None or job.phase == "Completed" or ssn.job_ready(job):
+                self.release(name, job, "the podgroup is running" if job is not None else "the podgroup is gone")
+            elif not self.place(job):
+                self.lock(job, nodes)
+            return  # one reservation at a time
+        job = self.most_starved()
+        if job is None:
+            return
+        nodes = self.choose_nodes(job)
+        if not nodes:
+            return
+        waited = ssn.now - ssn.state.podgroups[job.name].starving_since
+        if job.phase == "Pending":
+            admit(ssn, job, "reserve")
+        ssn.emit(
+            NodesReserved(
+                podgroup=job.name,
+                job=job.job,
+                queue=job.queue,
+                rule="reserve",
+                nodes=[ssn.nodes.names[i] for i in nodes],
+                reason=f"unschedulable for {_minutes(waited)}, past the {_minutes(self.starvation)} starvation limit",
+            )
+        )
+        self.lock(job, [ssn.nodes.names[i] for i in nodes])
+
+    def release(self, name: str, job: JobInfo | None, reason: str) -> None:
+        self.ssn.emit(
+            ReservationReleased(
+                podgroup=name,
+                job=job.job if job is not None else "",
+                queue=job.queue if job is not None else "",
+                rule="reserve",
+                reason=reason,
+            )
+        )
+
+    def pending(self, job: JobInfo) -> list[TaskInfo]:
+        return sorted((t for t in job.tasks if t.status == "Pending"), key=self.ssn.task_key)
+
+    def place(self, job: JobInfo) -> bool:
+        """Try the reserved gang first, on idle resources; bind it if it is whole."""
+        ssn = self.ssn
+        if job.unchanged or job.phase == "Pending" or not ssn.job_valid(job).passed:
+            return False
+        stmt = Statement(ssn)
+        for task in self.pending(job):
+            choice = placement_for(ssn, task, pipeline=False).best()
+            if choice is None:
+                break
+            stmt.allocate(task, choice[1])
+            if ssn.job_ready(job):
+                break
+        if not ssn.job_ready(job):
+            stmt.discard()
+            return False
+        stmt.commit("reserve")
+        ssn.unschedulable.pop(job.name, None)
+        self.release(job.name, job, "the gang fits")
+        return True
+
+    def lock(self, job: JobInfo, names) -> None:
+        """Keep what the gang needs on its reserved nodes out of everyone else's reach this session."""
+        ssn = self.ssn
+        nodes = ssn.nodes
+        rows = [nodes.index[n] for n in names if n in nodes.index]
+        if self.pending(job):
+            plan = self.plan(job, rows, nodes.alloc)
+        else:  # no pods yet: hold the nodes whole
+            plan = {i: nodes.alloc[i].copy() for i in rows}
+        for i in rows:
+            need = plan.get(i)
+            if need is None:
+                continue
+            on_idle = np.minimum(np.maximum(nodes.idle[i], 0), need)
+            if on_idle.any():
+                nodes.take(i, on_idle)
+            rest = np.minimum(np.maximum(nodes.future[i], 0), need - on_idle)
+            if rest.any():
+                nodes.reserve(i, rest)
+
+    def plan(self, job: JobInfo, rows: list[int], room: np.ndarray) -> dict[int, np.ndarray]:
+        """First-fit of the gang's pending pods into ``room`` of ``rows``: what each row must keep."""
+        room = room.copy()
+        plan: dict[int, np.ndarray] = {}
+        for task in self.pending(job):
+            for i in rows:
+                if (room[i] >= task.vec).all() and self.ssn.static_filter(task)[0][i]:
+                    room[i] -= task.vec
+                    plan[i] = plan.get(i, 0) + task.vec
+                    break
+        return plan
+
+    def most_starved(self) -> JobInfo | None:
+        ssn = self.ssn
+        found = []
+        for job in ssn.jobs.values():
+            since = ssn.state.podgroups[job.name].starving_since
+            if since < 0 or ssn.now - since < self.starvation or job.phase == "Completed" or ssn.job_ready(job):
+                continue
+            if not any(t.status == "Pending" for t in job.tasks) and not job.min_resources:
+                continue
+            found.append((since, job))
+        if not found:
+            return None
+        found.sort(key=lambda pair: (pair[0], ssn.job_key(pair[1])))
+        return found[0][1]
+
+    def choose_nodes(self, job: JobInfo) -> list[int]:
+        """The fewest nodes, most idle first, whose allocatable resources hold the gang."""
+        ssn = self.ssn
+        nodes = ssn.nodes
+        tasks = self.pending(job)
+        if tasks:
+            ok = np.ones(len(nodes), dtype=bool)
+            for task in tasks:
+                ok &= ssn.static_filter(task)[0]
+        else:
+            ok = ~nodes.unschedulable
+        rows = np.nonzero(ok)[0].tolist()
+        idle = nodes.idle.clip(min=0).sum(axis=1) / np.maximum(nodes.alloc.sum(axis=1), 1)
+        rows.sort(key=lambda i: (-idle[i], i))
+        chosen: list[int] = []
+        for i in rows:
+            chosen.append(i)
+            if tasks:
+                if len(tasks) <= self._placed(job, chosen, nodes.alloc):
+                    return sorted(chosen)
+            else:
+                total = nodes.alloc[chosen].sum(axis=0)
+                need = nodes.vector(job.min_resources)
+                if (total >= need).all():
+                    return sorted(chosen)
+        return []
+
+    def _placed(self, job: JobInfo, rows: list[int], room: np.ndarray) -> int:
+        room = room.copy()
+        placed = 0
+        for task in self.pending(job):
+            for i in rows:
+                if (room[i] >= task.vec).all():
+                    room[i] -= task.vec
+                    placed += 1
+                    break
+        return placed
+
+
+def execute(ssn) -> None:
+    Reserve(ssn).run()

@@ -1,0 +1,139 @@
+"""Eviction shared by preempt and reclaim: which pods may go, in what order, and just enough of them.
+
+Where it sits: helpers of the ``preempt`` and ``reclaim`` actions. A victim
+is a pod holding a node (Bound or Running, not placed in this session) that
+is not labelled or annotated ``volcano.sh/preemptable: "false"``, not in
+``kube-system`` and not at a system-critical priority, whatever plugins are
+configured. The actions narrow these down further through the session's
+``preemptable`` / ``reclaimable`` hooks.
+
+``make_room`` evicts, in the order given, only victims that free a resource
+the preemptor still lacks, and stops as soon as the preemptor fits the node
+(idle plus releasing resources) and the extra check passes. When all of them
+would not be enough nothing is evicted; when the check still fails after
+evicting, the evictions are rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from handlers.scheduler.api import TaskInfo
+from handlers.scheduler.statement import Statement
+from schemas.events import PodGroupEnqueued
+
+EVICTABLE = frozenset({"Bound", "Running"})
+SYSTEM_CRITICAL = 2_000_000_000
+
+
+def evictable(task: TaskInfo) -> bool:
+    return (
+        task.status in EVICTABLE
+        and task.node >= 0
+        and task.record.preemptable
+        and task.priority < SYSTEM_CRITICAL
+        and not task.name.startswith("kube-system/")
+    )
+
+
+def by_node(ssn) -> dict[int, list[TaskInfo]]:
+    """Evictable pods per node row, in job then pod name order (the log's order never matters)."""
+    nodes: dict[int, list[TaskInfo]] = {}
+    for job in ssn.jobs.values():
+        for task in job.tasks:
+            if evictable(task):
+                nodes.setdefault(task.node, []).append(task)
+    return nodes
+
+
+def lowest_first(task: TaskInfo) -> tuple:
+    """Victim order: lower job priority, then lower pod priority, then the newest pod first."""
+    return (task.job.priority, task.priority, -task.created_at, task.name)
+
+
+def node_order(ssn, task: TaskInfo) -> list[int]:
+    """Nodes passing the task's predicates, best score first (ties by name)."""
+    ok, _ = ssn.static_filter(task)
+    rows = np.nonzero(ok)[0]
+    if not len(rows):
+        return []
+    scores = ssn.node_scores(task)[rows]
+    order = np.lexsort((rows, -scores))
+    return rows[order].tolist()
+
+
+def fits(ssn, task: TaskInfo, node: int) -> bool:
+    return bool((ssn.nodes.future[node, task.nz] >= task.vec[task.nz]).all())
+
+
+def make_room(
+    ssn,
+    stmt: Statement,
+    task: TaskInfo,
+    node: int,
+    victims: list[TaskInfo],
+    *,
+    reason: Callable[[TaskInfo], str],
+    rule: str,
+    check: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Evict from ``victims`` until ``task`` fits ``node``; on success the evictions join ``stmt``."""
+    if not victims:
+        return False
+    nodes = ssn.nodes
+    nz, need = task.nz, task.vec[task.nz]
+    freed = sum(v.vec for v in victims)
+    if not ((nodes.future[node, nz] + freed[nz]) >= need).all():
+        return False  # not even all of them would do: evict nothing
+    trial = Statement(ssn)
+    for victim in victims:
+        short = nodes.future[node, nz] < need
+        if not short.any() and check():
+            break
+        helps = (victim.vec[nz][short] > 0).any() if short.any() else bool((victim.vec[nz] > 0).any())
+        if helps:
+            trial.evict(victim, reason(victim), preemptor=task.name, rule=rule)
+    if not (fits(ssn, task, node) and check()):
+        trial.discard()
+        return False
+    stmt.ops.extend(trial.ops)
+    return True
+
+
+def rule_of(ssn, family: str, action: str, preferred: str) -> str:
+    """``action.plugin``: the plugin whose policy the evictions follow, when it is configured."""
+    names = {plugin for plugin, _ in ssn.hooks.flat[family]}
+    return f"{action}.{preferred}" if preferred in names else action
+
+
+def starving(ssn, job) -> bool:
+    return ssn.hooks.all("job_starving", job).allowed
+
+
+def pending_tasks(ssn, job) -> list[TaskInfo]:
+    return sorted((t for t in job.tasks if t.status == "Pending" and not t.best_effort), key=ssn.task_key)
+
+
+def admit(ssn, job, rule: str) -> None:
+    """Admit a Pending podgroup whose pods can only find room by evicting (rule names how)."""
+    job.phase = "Inqueue"
+    ssn.job_enqueued(job)
+    ssn.unschedulable.pop(job.name, None)
+    ssn.emit(PodGroupEnqueued(podgroup=job.name, job=job.job, queue=job.queue, rule=rule))
+
+
+def finish(ssn, job, stmt: Statement, action: str) -> bool:
+    """Commit the job's statement if its gang is ready or reserved whole; otherwise roll it all back."""
+    if not stmt:
+        return False
+    if ssn.job_ready(job):
+        stmt.commit(action)
+    elif ssn.job_pipelined(job):
+        stmt.commit(action, pipelined_only=True)
+    else:
+        stmt.discard()
+        return False
+    ssn.unschedulable.pop(job.name, None)
+    return True
