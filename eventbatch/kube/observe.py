@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from eventbatch.kube.client import Connection, Kube
 from eventbatch.kube.informer import Informer
+from eventbatch.kube.known import Known
 from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
 from eventbatch.kube.crds import GROUPS
 from eventbatch.reactor import Reactor
@@ -37,17 +37,14 @@ from schemas.envelope import Envelope
 from schemas.events import (
     JobCommandIssued,
     JobDeleteRequested,
-    JobRemoved,
     JobSubmitted,
     JobUpdated,
     NodeAdded,
     NodeRemoved,
     NodeUpdated,
-    PodCreated,
     PodDeleted,
     PodFailed,
     PodReady,
-    PodRequested,
     PodRestarted,
     PodStarted,
     PodSucceeded,
@@ -55,7 +52,6 @@ from schemas.events import (
     PriorityClassRemoved,
     QueueCommandIssued,
     QueueCreated,
-    QueueDeleted,
     QueueDeleteRequested,
     QueueUpdated,
 )
@@ -68,29 +64,6 @@ Obj = dict[str, Any]
 QUEUE_ACTIONS = {"OpenQueue": "open", "CloseQueue": "close"}
 
 
-@dataclass
-class Seen:
-    uid: str
-    generation: int
-    alive: bool = True
-
-
-@dataclass
-class PodLog:
-    """What the log says about the current incarnation of a pod."""
-
-    job: str
-    requested_at: int
-    uid: str = ""
-    started: bool = False
-    ready: bool = False
-    done: bool = False
-    restarts: int = 0
-    deleted: bool = False
-    seen: bool = False  # this incarnation was seen in the API server
-    created_mark: int = 0  # PodCreated folds before this one (see KubeObserver._list_marks)
-
-
 class KubeObserver(Reactor):
     name = "kube-observer"
 
@@ -98,13 +71,7 @@ class KubeObserver(Reactor):
         super().__init__(**kwargs)
         self.connection = connection
         self.watch_timeout_s = watch_timeout_s
-        # folded from the log
-        self.jobs: dict[str, Seen] = {}
-        self.queues: dict[str, Seen] = {}
-        self.commands: set[str] = set()
-        self.nodes: dict[str, bytes] = {}
-        self.priority: dict[str, tuple[int, bool, str]] = {}
-        self.pods: dict[str, PodLog] = {}
+        self.known = Known()  # what the log says
         # the API server's objects, by kind then key
         self.cache: dict[str, dict[str, Obj]] = {}
         self.synced: set[str] = set()
@@ -115,87 +82,17 @@ class KubeObserver(Reactor):
         self.informers: list[Informer] = []
         # A pod missing from the API is gone only once it was seen there, or
         # when it is missing from a list started after its PodCreated was folded.
-        self._created = 0
         self._list_marks: dict[str, int] = {}
 
     # -- the log side ---------------------------------------------------------
 
     def fold(self, envelope: Envelope) -> bool:
-        event = envelope.payload
-        fn = _FOLDS.get(type(event))
-        if fn is None:
+        touched = self.known.fold(envelope)
+        if touched is None:
             return False
-        for kind_key in fn(self, envelope, event) or ():
+        for kind_key in touched:
             self._dirty[kind_key] = None
         return True
-
-    def _job_seen(self, envelope: Envelope, e: JobSubmitted | JobUpdated):
-        meta = e.manifest.metadata
-        self.jobs[e.job] = Seen(meta.uid, meta.generation)
-        return [("jobs", e.job)]
-
-    def _job_gone(self, envelope: Envelope, e: JobDeleteRequested | JobRemoved):
-        if (seen := self.jobs.get(e.job)) is not None:
-            seen.alive = False
-        return [("jobs", e.job)]
-
-    def _command_seen(self, envelope: Envelope, e: JobCommandIssued):
-        if e.command.metadata.uid:
-            self.commands.add(e.command.metadata.uid)
-        return ()
-
-    def _queue_seen(self, envelope: Envelope, e: QueueCreated | QueueUpdated):
-        meta = e.manifest.metadata
-        self.queues[e.queue] = Seen(meta.uid, meta.generation)
-        return [("queues", e.queue)]
-
-    def _queue_gone(self, envelope: Envelope, e: QueueDeleteRequested | QueueDeleted):
-        if (seen := self.queues.get(e.queue)) is not None:
-            seen.alive = False
-        return [("queues", e.queue)]
-
-    def _node_seen(self, envelope: Envelope, e: NodeAdded | NodeUpdated):
-        self.nodes[e.node] = node_digest(e.manifest)
-        return [("nodes", e.node)]
-
-    def _node_gone(self, envelope: Envelope, e: NodeRemoved):
-        self.nodes.pop(e.node, None)
-        return [("nodes", e.node)]
-
-    def _pc_seen(self, envelope: Envelope, e: PriorityClassAdded):
-        self.priority[e.name] = (e.value, e.global_default, e.preemption_policy)
-        return [("priorityclasses", e.name)]
-
-    def _pc_gone(self, envelope: Envelope, e: PriorityClassRemoved):
-        self.priority.pop(e.name, None)
-        return [("priorityclasses", e.name)]
-
-    def _pod_requested(self, envelope: Envelope, e: PodRequested):
-        current = self.pods.get(e.pod)
-        if current is None or (current.deleted and current.requested_at != envelope.position):
-            self.pods[e.pod] = PodLog(e.job, envelope.position)
-        return [("pods", e.pod)]
-
-    def _pod_event(self, envelope: Envelope, e: Event):
-        pod = self.pods.get(e.pod)
-        if pod is None or pod.deleted:
-            return ()
-        if isinstance(e, PodCreated):
-            cause = envelope.causation
-            if (cause is None or cause.position == pod.requested_at) and pod.uid != e.uid:
-                self._created += 1
-                pod.uid, pod.created_mark = e.uid, self._created
-        elif isinstance(e, PodStarted):
-            pod.started = True
-        elif isinstance(e, PodReady):
-            pod.ready = True
-        elif isinstance(e, PodRestarted):
-            pod.restarts = max(pod.restarts, e.restart_count)
-        elif isinstance(e, PodSucceeded | PodFailed):
-            pod.done = True
-        elif isinstance(e, PodDeleted):
-            pod.deleted = True
-        return [("pods", e.pod)]
 
     # -- the API side ---------------------------------------------------------
 
@@ -208,7 +105,7 @@ class KubeObserver(Reactor):
         base = kind.split(":")[0]
         keys = set(old) | set(new)
         if first:
-            keys |= set(self._known(base))
+            keys |= set(self.known.keys(base))
         for key in sorted(keys):
             if old.get(key) is None or new.get(key) is None or _rv(old[key]) != _rv(new[key]) or first:
                 self._dirty[(base, key)] = None
@@ -224,18 +121,6 @@ class KubeObserver(Reactor):
             cache[key] = obj
         self._dirty[(kind.split(":")[0], key)] = None
         self._changed.set()
-
-    def _known(self, base: str) -> list[str]:
-        return list(
-            {
-                "jobs": self.jobs,
-                "queues": self.queues,
-                "nodes": self.nodes,
-                "priorityclasses": self.priority,
-                "pods": self.pods,
-                "commands": {},
-            }[base]
-        )
 
     def _api(self, base: str, key: str) -> Obj | None:
         for kind, objects in self.cache.items():
@@ -265,7 +150,7 @@ class KubeObserver(Reactor):
         return batches
 
     def _derive_job(self, key: str, obj: Obj | None) -> list[Event]:
-        seen = self.jobs.get(key)
+        seen = self.known.jobs.get(key)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             if seen is not None and seen.alive and seen.uid:
                 return [JobDeleteRequested(job=key, reason="Deleted")]
@@ -282,7 +167,7 @@ class KubeObserver(Reactor):
         return [*replaced, JobSubmitted(job=key, manifest=manifest)]
 
     def _derive_queue(self, key: str, obj: Obj | None) -> list[Event]:
-        seen = self.queues.get(key)
+        seen = self.known.queues.get(key)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             if seen is not None and seen.alive and seen.uid:
                 return [QueueDeleteRequested(queue=key)]
@@ -300,7 +185,7 @@ class KubeObserver(Reactor):
     def _derive_command(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return []
-        if _uid(obj) in self.commands:
+        if _uid(obj) in self.known.commands:
             self._finished_commands.append(obj)
             return []
         command = self._admit(obj)
@@ -310,7 +195,7 @@ class KubeObserver(Reactor):
                 self._finished_commands.append(obj)
             return []
         target = command.target_object
-        self.commands.add(_uid(obj))
+        self.known.commands.add(_uid(obj))
         self._finished_commands.append(obj)
         if target.kind == "Queue":
             action = QUEUE_ACTIONS.get(command.action)
@@ -323,23 +208,23 @@ class KubeObserver(Reactor):
 
     def _derive_node(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None:
-            return [NodeRemoved(node=key, reason="Deleted")] if key in self.nodes else []
+            return [NodeRemoved(node=key, reason="Deleted")] if key in self.known.nodes else []
         node = node_manifest(obj)
         digest = node_digest(node)
-        if key not in self.nodes:
+        if key not in self.known.nodes:
             return [NodeAdded(node=key, manifest=node)]
-        return [NodeUpdated(node=key, manifest=node)] if self.nodes[key] != digest else []
+        return [NodeUpdated(node=key, manifest=node)] if self.known.nodes[key] != digest else []
 
     def _derive_pc(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None:
-            return [PriorityClassRemoved(name=key)] if key in self.priority else []
+            return [PriorityClassRemoved(name=key)] if key in self.known.priority else []
         value = (int(obj.get("value") or 0), bool(obj.get("globalDefault")), obj.get("preemptionPolicy") or "PreemptLowerPriority")
-        if self.priority.get(key) == value:
+        if self.known.priority.get(key) == value:
             return []
         return [PriorityClassAdded(name=key, value=value[0], global_default=value[1], preemption_policy=value[2])]
 
     def _derive_pod(self, key: str, obj: Obj | None) -> list[Event]:
-        pod = self.pods.get(key)
+        pod = self.known.pods.get(key)
         if pod is None or pod.deleted or not pod.uid:
             return []
         if obj is None or _uid(obj) != pod.uid:
@@ -412,7 +297,7 @@ class KubeObserver(Reactor):
                 kwargs=kwargs,
                 on_snapshot=lambda items: self._snapshot(kind, items, namespaced=namespaced),
                 on_change=lambda t, o: self._change(kind, t, o, namespaced=namespaced),
-                on_list_start=lambda: self._list_marks.__setitem__(kind, self._created),
+                on_list_start=lambda: self._list_marks.__setitem__(kind, self.known.created),
                 watch_timeout_s=self.watch_timeout_s,
             )
 
@@ -449,30 +334,6 @@ def _rv(obj: Obj) -> str:
     return (obj.get("metadata") or {}).get("resourceVersion", "")
 
 
-_FOLDS = {
-    JobSubmitted: KubeObserver._job_seen,
-    JobUpdated: KubeObserver._job_seen,
-    JobDeleteRequested: KubeObserver._job_gone,
-    JobRemoved: KubeObserver._job_gone,
-    JobCommandIssued: KubeObserver._command_seen,
-    QueueCreated: KubeObserver._queue_seen,
-    QueueUpdated: KubeObserver._queue_seen,
-    QueueDeleteRequested: KubeObserver._queue_gone,
-    QueueDeleted: KubeObserver._queue_gone,
-    NodeAdded: KubeObserver._node_seen,
-    NodeUpdated: KubeObserver._node_seen,
-    NodeRemoved: KubeObserver._node_gone,
-    PriorityClassAdded: KubeObserver._pc_seen,
-    PriorityClassRemoved: KubeObserver._pc_gone,
-    PodRequested: KubeObserver._pod_requested,
-    PodCreated: KubeObserver._pod_event,
-    PodStarted: KubeObserver._pod_event,
-    PodReady: KubeObserver._pod_event,
-    PodRestarted: KubeObserver._pod_event,
-    PodSucceeded: KubeObserver._pod_event,
-    PodFailed: KubeObserver._pod_event,
-    PodDeleted: KubeObserver._pod_event,
-}
 _DERIVE = {
     "jobs": KubeObserver._derive_job,
     "queues": KubeObserver._derive_queue,

@@ -196,10 +196,10 @@ async def test_a_410_inside_a_watch_relists_without_duplicates(apiserver: ApiSer
         await apiserver.expire_watches()
         await kube.call(kube.core.create_node, node_manifest("n2"))
         await eventually(lambda: sum(i.stats.expired for i in watcher.informers) > 0, what="a 410")
-        await eventually(lambda: len(watcher.nodes) == 2, what="n2 after the relist")
+        await eventually(lambda: len(watcher.known.nodes) == 2, what="n2 after the relist")
         await apiserver.drop_watches()
         await kube.call(kube.core.create_node, node_manifest("n3"))
-        await eventually(lambda: len(watcher.nodes) == 3, what="n3 after a dropped connection")
+        await eventually(lambda: len(watcher.known.nodes) == 3, what="n3 after a dropped connection")
         await _settled(watcher)
     assert [(e.type, e.key) for e in await envelopes(log)] == [("NodeAdded", "n1"), ("NodeAdded", "n2"), ("NodeAdded", "n3")]
 

@@ -1,0 +1,189 @@
+"""What the log already says about each object the kube adapter watches.
+
+Where it sits: the log side of the watch adapter (``eventbatch.kube.observe``).
+Folded from every event, whoever appended it: a job's or queue's uid and
+generation, the commands already issued, each node's digest, priority
+classes, and the transitions of the current incarnation of each pod. The
+adapter appends only what the API server shows beyond this, so nothing is
+appended twice, after a reconnect or a restart alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventbatch.kube.translate import node_digest
+from schemas.envelope import Envelope
+from schemas.events import (
+    JobCommandIssued,
+    JobDeleteRequested,
+    JobRemoved,
+    JobSubmitted,
+    JobUpdated,
+    NodeAdded,
+    NodeRemoved,
+    NodeUpdated,
+    PodCreated,
+    PodDeleted,
+    PodFailed,
+    PodReady,
+    PodRequested,
+    PodRestarted,
+    PodStarted,
+    PodSucceeded,
+    PriorityClassAdded,
+    PriorityClassRemoved,
+    QueueCreated,
+    QueueDeleted,
+    QueueDeleteRequested,
+    QueueUpdated,
+)
+from schemas.events.base import Event
+
+Touched = list[tuple[str, str]]  # (resource, key) whose difference may have changed
+
+
+@dataclass
+class Seen:
+    uid: str
+    generation: int
+    alive: bool = True
+
+
+@dataclass
+class PodLog:
+    """What the log says about the current incarnation of a pod."""
+
+    job: str
+    requested_at: int
+    uid: str = ""
+    started: bool = False
+    ready: bool = False
+    done: bool = False
+    restarts: int = 0
+    deleted: bool = False
+    seen: bool = False  # this incarnation was seen in the API server
+    created_mark: int = 0  # PodCreated folds before this one (see KubeObserver._list_marks)
+
+
+class Known:
+    def __init__(self) -> None:
+        self.jobs: dict[str, Seen] = {}
+        self.queues: dict[str, Seen] = {}
+        self.commands: set[str] = set()
+        self.nodes: dict[str, bytes] = {}
+        self.priority: dict[str, tuple[int, bool, str]] = {}
+        self.pods: dict[str, PodLog] = {}
+        self.created = 0  # PodCreated events folded so far (see PodLog.created_mark)
+
+    def fold(self, envelope: Envelope) -> Touched | None:
+        """Apply one event; None when it is nothing the adapter watches."""
+        fn = _FOLDS.get(type(envelope.payload))
+        if fn is None:
+            return None
+        return list(fn(self, envelope, envelope.payload) or ())
+
+    def keys(self, resource: str) -> list[str]:
+        return list(
+            {
+                "jobs": self.jobs,
+                "queues": self.queues,
+                "nodes": self.nodes,
+                "priorityclasses": self.priority,
+                "pods": self.pods,
+            }.get(resource, {})
+        )
+
+    def _job_seen(self, envelope: Envelope, e: JobSubmitted | JobUpdated):
+        meta = e.manifest.metadata
+        self.jobs[e.job] = Seen(meta.uid, meta.generation)
+        return [("jobs", e.job)]
+
+    def _job_gone(self, envelope: Envelope, e: JobDeleteRequested | JobRemoved):
+        if (seen := self.jobs.get(e.job)) is not None:
+            seen.alive = False
+        return [("jobs", e.job)]
+
+    def _command_seen(self, envelope: Envelope, e: JobCommandIssued):
+        if e.command.metadata.uid:
+            self.commands.add(e.command.metadata.uid)
+        return ()
+
+    def _queue_seen(self, envelope: Envelope, e: QueueCreated | QueueUpdated):
+        meta = e.manifest.metadata
+        self.queues[e.queue] = Seen(meta.uid, meta.generation)
+        return [("queues", e.queue)]
+
+    def _queue_gone(self, envelope: Envelope, e: QueueDeleteRequested | QueueDeleted):
+        if (seen := self.queues.get(e.queue)) is not None:
+            seen.alive = False
+        return [("queues", e.queue)]
+
+    def _node_seen(self, envelope: Envelope, e: NodeAdded | NodeUpdated):
+        self.nodes[e.node] = node_digest(e.manifest)
+        return [("nodes", e.node)]
+
+    def _node_gone(self, envelope: Envelope, e: NodeRemoved):
+        self.nodes.pop(e.node, None)
+        return [("nodes", e.node)]
+
+    def _pc_seen(self, envelope: Envelope, e: PriorityClassAdded):
+        self.priority[e.name] = (e.value, e.global_default, e.preemption_policy)
+        return [("priorityclasses", e.name)]
+
+    def _pc_gone(self, envelope: Envelope, e: PriorityClassRemoved):
+        self.priority.pop(e.name, None)
+        return [("priorityclasses", e.name)]
+
+    def _pod_requested(self, envelope: Envelope, e: PodRequested):
+        current = self.pods.get(e.pod)
+        if current is None or (current.deleted and current.requested_at != envelope.position):
+            self.pods[e.pod] = PodLog(e.job, envelope.position)
+        return [("pods", e.pod)]
+
+    def _pod_event(self, envelope: Envelope, e: Event):
+        pod = self.pods.get(e.pod)
+        if pod is None or pod.deleted:
+            return ()
+        if isinstance(e, PodCreated):
+            cause = envelope.causation
+            if (cause is None or cause.position == pod.requested_at) and pod.uid != e.uid:
+                self.created += 1
+                pod.uid, pod.created_mark = e.uid, self.created
+        elif isinstance(e, PodStarted):
+            pod.started = True
+        elif isinstance(e, PodReady):
+            pod.ready = True
+        elif isinstance(e, PodRestarted):
+            pod.restarts = max(pod.restarts, e.restart_count)
+        elif isinstance(e, PodSucceeded | PodFailed):
+            pod.done = True
+        elif isinstance(e, PodDeleted):
+            pod.deleted = True
+        return [("pods", e.pod)]
+
+
+_FOLDS = {
+    JobSubmitted: Known._job_seen,
+    JobUpdated: Known._job_seen,
+    JobDeleteRequested: Known._job_gone,
+    JobRemoved: Known._job_gone,
+    JobCommandIssued: Known._command_seen,
+    QueueCreated: Known._queue_seen,
+    QueueUpdated: Known._queue_seen,
+    QueueDeleteRequested: Known._queue_gone,
+    QueueDeleted: Known._queue_gone,
+    NodeAdded: Known._node_seen,
+    NodeUpdated: Known._node_seen,
+    NodeRemoved: Known._node_gone,
+    PriorityClassAdded: Known._pc_seen,
+    PriorityClassRemoved: Known._pc_gone,
+    PodRequested: Known._pod_requested,
+    PodCreated: Known._pod_event,
+    PodStarted: Known._pod_event,
+    PodReady: Known._pod_event,
+    PodRestarted: Known._pod_event,
+    PodSucceeded: Known._pod_event,
+    PodFailed: Known._pod_event,
+    PodDeleted: Known._pod_event,
+}
