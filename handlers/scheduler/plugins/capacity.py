@@ -42,7 +42,7 @@ from __future__ import annotations
 from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo, share
 from handlers.scheduler.hooks import PERMIT, REJECT
 from handlers.scheduler.plugins.base import Plugin
-from handlers.scheduler.plugins.proportion import INF, QueueAttr, le, water_fill
+from handlers.scheduler.plugins.proportion import INF, QueueAttr, admitted_share, le, water_fill
 from schemas.quantity import format_quantity
 
 ROOT = "root"
@@ -82,12 +82,51 @@ class QueueNode:
         self.share = share(held, self.deserved)
 
 
+def queue_tree(ssn) -> dict[str, QueueNode]:
+    """Every queue of the session as a node of the tree (``root`` added when missing)."""
+    records = ssn.state.queues
+    nodes = {name: QueueNode(name, q, records.get(name)) for name, q in ssn.queues.items()}
+    if ROOT not in nodes:
+        nodes[ROOT] = QueueNode(ROOT, None)
+    for name in sorted(nodes):
+        if name == ROOT:
+            continue
+        record = records.get(name)
+        parent = record.parent if record is not None and record.parent in nodes else ROOT
+        # A parent chain that loops back hangs under the root instead.
+        seen, up = {name}, parent
+        while up != ROOT:
+            if up in seen:
+                parent = ROOT
+                break
+            seen.add(up)
+            rec = records.get(up)
+            up = rec.parent if rec is not None and rec.parent in nodes else ROOT
+        nodes[name].parent = nodes[parent]
+        nodes[parent].children.append(nodes[name])
+    for node in nodes.values():
+        path, up = [], node
+        while up is not None:
+            path.append(up)
+            up = up.parent
+        node.path = path[::-1]
+    return nodes
+
+
+def compare_paths(left: QueueNode, right: QueueNode) -> int:
+    """Compare two queues at the first level where their paths from the root part: smaller share first."""
+    for a, b in zip(left.path, right.path):
+        if a is not b:
+            return -1 if a.share < b.share else (1 if a.share > b.share else 0)
+    return 0
+
+
 class Capacity(Plugin):
     name = "capacity"
 
     def open(self, ssn) -> None:
         self.total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
-        self.nodes = self._tree(ssn)
+        self.nodes = queue_tree(ssn)
         self._count(ssn)
         self._quotas(self.nodes[ROOT])
         for node in self.nodes.values():
@@ -102,35 +141,6 @@ class Capacity(Plugin):
         self.on_deallocate = lambda task: self._account(task, -1)
 
     # --- building the tree --------------------------------------------------
-
-    def _tree(self, ssn) -> dict[str, QueueNode]:
-        records = ssn.state.queues
-        nodes = {name: QueueNode(name, q, records.get(name)) for name, q in ssn.queues.items()}
-        if ROOT not in nodes:
-            nodes[ROOT] = QueueNode(ROOT, None)
-        for name in sorted(nodes):
-            if name == ROOT:
-                continue
-            record = records.get(name)
-            parent = record.parent if record is not None and record.parent in nodes else ROOT
-            # A parent chain that loops back hangs under the root instead.
-            seen, up = {name}, parent
-            while up != ROOT:
-                if up in seen:
-                    parent = ROOT
-                    break
-                seen.add(up)
-                rec = records.get(up)
-                up = rec.parent if rec is not None and rec.parent in nodes else ROOT
-            nodes[name].parent = nodes[parent]
-            nodes[parent].children.append(nodes[name])
-        for node in nodes.values():
-            path, up = [], node
-            while up is not None:
-                path.append(up)
-                up = up.parent
-            node.path = path[::-1]
-        return nodes
 
     def _count(self, ssn) -> None:
         for job in ssn.jobs.values():
@@ -205,11 +215,7 @@ class Capacity(Plugin):
     def _order(self, left: QueueInfo, right: QueueInfo) -> int:
         if left.priority != right.priority:
             return -1 if left.priority > right.priority else 1
-        lp, rp = self.nodes[left.name].path, self.nodes[right.name].path
-        for a, b in zip(lp, rp):
-            if a is not b:
-                return -1 if a.share < b.share else (1 if a.share > b.share else 0)
-        return 0
+        return compare_paths(self.nodes[left.name], self.nodes[right.name])
 
     def _overused(self, queue: QueueInfo) -> bool:
         node = self.nodes.get(queue.name)
@@ -245,9 +251,10 @@ class Capacity(Plugin):
     def _admit(self, job: JobInfo) -> None:
         node = self.nodes.get(job.queue)
         if node is not None:
+            gap = admitted_share(job)
             for up in node.path:
                 _add(up.inqueue, job.min_resources)
-                _add(up.admitted, job.min_resources)
+                _add(up.admitted, gap)
                 up.reshare()
 
     def _account(self, task: TaskInfo, sign: int) -> None:

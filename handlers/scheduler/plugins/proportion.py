@@ -49,6 +49,20 @@ def _add(target: dict[str, float], amounts: dict[str, int], sign: int = 1) -> No
             target[name] = target.get(name, 0.0) + sign * amount
 
 
+def admitted_share(job: JobInfo) -> dict[str, float]:
+    """What admitting ``job`` adds to its queue's share for ordering, until the next session.
+
+    Enqueue places nothing, so a queue's share for ordering also counts the
+    ``minResources`` of the jobs admitted to it in this session; only of
+    those without pods yet (the job controller creates them after
+    admission): a job whose pods exist counts as its pods are placed, never
+    twice.
+    """
+    if job.tasks:
+        return {}
+    return {d: float(v) for d, v in job.min_resources.items() if d != "pods"}
+
+
 class QueueAttr:
     def __init__(self, queue: QueueInfo) -> None:
         self.name = queue.name
@@ -238,7 +252,7 @@ class Proportion(Plugin):
         attr = self.attrs.get(job.queue)
         if attr is not None:
             _add(attr.inqueue, job.min_resources)
-            _add(attr.admitted, job.min_resources)
+            _add(attr.admitted, admitted_share(job))
             self._reshare(attr)
 
     def _account(self, task: TaskInfo, sign: int) -> None:
