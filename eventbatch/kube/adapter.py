@@ -12,8 +12,10 @@ replacement starts clean; a standby never appends to the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass, field
 
@@ -92,9 +94,17 @@ def samples(pipeline, elector: LeaderElector | None) -> list[Sample]:
 
 
 async def serve_kube(settings: Settings, options: KubeOptions) -> int:
-    """Run as one replica of eventbatch in a cluster; returns the exit status."""
+    """Run as one replica of eventbatch in a cluster; returns the exit status.
+
+    SIGTERM (what the kubelet sends) stops cleanly: the pipeline stops, the
+    Lease is released so a standby takes over at once, status 0.
+    """
     from eventbatch.app import open_pipeline
 
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
     connection = options.connect()
     kube = await connection.get()
     state: dict[str, object] = {"pipeline": None}
@@ -120,11 +130,12 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
     try:
         if elector is not None:
             log.info("campaigning for the lease", extra={"identity": options.identity})
-            await elector.acquire()
+            if not await _until_stopped(elector.acquire(), stopping):
+                return 0
         pipeline = await open_pipeline(settings, kube=options)
         state["pipeline"] = pipeline
         try:
-            return await _lead(pipeline, elector)
+            return await _lead(pipeline, elector, stopping)
         finally:
             await pipeline.log.stop()
     finally:
@@ -133,21 +144,41 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
         if probes is not None:
             await probes.stop()
         await connection.close()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
-async def _lead(pipeline, elector: LeaderElector | None) -> int:
-    if elector is None:
-        await pipeline.run()
-        return 0
-    run = asyncio.create_task(pipeline.run(), name="pipeline")
-    hold = asyncio.create_task(elector.hold(), name="lease")
+async def _until_stopped(work, stopping: asyncio.Event) -> bool:
+    """Run ``work``; False when stopped first."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
     try:
-        done, _ = await asyncio.wait({run, hold}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (run, hold):
+        for t in (task, stop):
+            t.cancel()
+        await asyncio.gather(task, stop, return_exceptions=True)
+    if task.done() and not task.cancelled():
+        task.result()
+        return True
+    return False
+
+
+async def _lead(pipeline, elector: LeaderElector | None, stopping: asyncio.Event) -> int:
+    run = asyncio.create_task(pipeline.run(), name="pipeline")
+    watchers = {run, asyncio.create_task(stopping.wait(), name="sigterm")}
+    hold = None
+    if elector is not None:
+        hold = asyncio.create_task(elector.hold(), name="lease")
+        watchers.add(hold)
+    try:
+        done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in watchers:
             task.cancel()
-        await asyncio.gather(run, hold, return_exceptions=True)
-    if hold in done:
+        await asyncio.gather(*watchers, return_exceptions=True)
+    if hold is not None and hold in done:
         return LOST_LEADERSHIP
-    run.result()
+    if run in done:
+        run.result()
     return 0

@@ -146,6 +146,11 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
     assert_rbac(apiserver, ("eventbatch",))
 
 
+async def holder_of_lease(kube: Kube) -> str:
+    lease = await kube.call(kube.coordination.read_namespaced_lease, "eventbatch", "default")
+    return lease["spec"].get("holderIdentity") or ""
+
+
 async def _logged(url: str, kind: str, count: int) -> bool:
     return [e.type for e in await read_log(url)].count(kind) >= count
 
@@ -183,6 +188,10 @@ async def test_two_replicas_only_the_leader_acts(apiserver: ApiServer, crds: Kub
         (a if leader == "replica-a" else b).kill()
         await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", mpi_job("second"))
         await eventually(lambda: _phase_is(kube, "second", "Completed"), timeout=40, what="the standby to run the second job")
+        # SIGTERM, as the kubelet sends it: a clean exit that hands the Lease back
+        survivor = b if leader == "replica-a" else a
+        assert await survivor.stop() == 0
+        assert await holder_of_lease(kube) == ""
     except BaseException:
         print(a.log_text()[-4000:], b.log_text()[-4000:], sim.log_text()[-2000:])
         raise
