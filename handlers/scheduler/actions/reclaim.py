@@ -1,8 +1,10 @@
 """reclaim: a queue below its deserved share takes back resources from queues above theirs.
 
 Where it sits: an action of the session, usually after allocate. Queues in
-queue order (Open, not overused); in each, starving jobs in job order; each
-job's pending pods in task order. A pod its queue cannot afford
+queue order (Open, not overused); in each, admitted jobs with pending pods in
+job order; each job's pending pods in task order. Unlike Volcano, a job past
+its gang minimum still reclaims for its pending pods: the limit is its
+queue's deserved share, not the job's starving vote. A pod its queue cannot afford
 (``allocatable``: it would take the queue past its deserved share) is not
 placed. Otherwise it goes on idle or releasing resources when it fits, else
 on the best node where evicting pods of *other, reclaimable* queues makes
@@ -35,7 +37,6 @@ from handlers.scheduler.actions.victims import (
     node_order,
     pending_tasks,
     rule_of,
-    starving,
 )
 from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo
 from handlers.scheduler.placement import placement_for
@@ -79,8 +80,6 @@ class Reclaim:
             for job in sorted(waiting[queue.name], key=ssn.job_key):
                 if ssn.overused(queue):
                     break
-                if not starving(ssn, job):
-                    continue
                 stmt = Statement(ssn)
                 self.place_job(queue, job, stmt)
                 finish(ssn, job, stmt, "reclaim")
@@ -100,8 +99,6 @@ class Reclaim:
         ssn = self.ssn
         failed: set[tuple] = set()
         for task in pending_tasks(ssn, job):
-            if not starving(ssn, job):
-                break
             if task.role_key in failed or not ssn.allocatable(queue, task).allowed:
                 continue
             choice = placement_for(ssn, task).best()

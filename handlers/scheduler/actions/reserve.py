@@ -39,8 +39,13 @@ from schemas.events import NodesReserved, ReservationReleased
 DEFAULT_STARVATION = "10m"
 
 
-def _minutes(ms: int) -> str:
-    return f"{ms / 60_000:g}m"
+def _duration(ms: int) -> str:
+    """``1h2m3s``, ``19m3s``, ``10.5s``."""
+    seconds = ms / 1000
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, whole = divmod(rest, 60)
+    tail = f"{whole + seconds - int(seconds):g}s" if whole or seconds < 60 else ""
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + tail
 
 
 class Reserve:
@@ -74,7 +79,7 @@ class Reserve:
                 queue=job.queue,
                 rule="reserve",
                 nodes=[ssn.nodes.names[i] for i in nodes],
-                reason=f"unschedulable for {_minutes(waited)}, past the {_minutes(self.starvation)} starvation limit",
+                reason=f"unschedulable for {_duration(waited)}, past the {_duration(self.starvation)} starvation limit",
             )
         )
         self.lock(job, [ssn.nodes.names[i] for i in nodes])
