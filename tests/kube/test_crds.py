@@ -143,3 +143,13 @@ def test_crd_files_are_in_the_crds_kustomization() -> None:
     listed = yaml.safe_load((CRD_DIR / "kustomization.yaml").read_text())["resources"]
     assert sorted(listed) == sorted(all_crds())
     assert Path(CRD_DIR).is_dir()
+
+
+def test_the_default_queue_passes_admission_and_the_schema() -> None:
+    from schemas.loaders import load_file
+
+    path = ROOT / "deploy" / "queues" / "default-queue.yaml"
+    (queue,) = load_file(path)
+    assert queue.metadata.name == "default"
+    _, errors = check(yaml.safe_load(path.read_text()), open_api_schema("Queue"))
+    assert errors == []

@@ -12,7 +12,10 @@ granted by deploy/base/rbac.yaml, and that the RBAC grants nothing unused.
 from __future__ import annotations
 
 import collections
+import re
 from pathlib import Path
+
+import aiohttp
 
 import pytest
 import yaml
@@ -128,6 +131,10 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
         await kube.call(kube.custom.delete_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", "mpi")
         await eventually(lambda: _all_gone(kube), timeout=20, what="pods, service, secret to be cleaned up")
         await eventually(lambda: _logged(url, "PodDeleted", WORKERS), timeout=20, what="the deletions on the log")
+        metrics = await scrape(second)
+        assert metrics["eventbatch_leader"] == 1
+        assert metrics["eventbatch_actuator_pending"] == 0
+        assert metrics["eventbatch_status_writes_total"] > 0
     except BaseException:
         print(first.log_text()[-4000:], second.log_text()[-4000:] if second else "", sim.log_text()[-2000:])
         raise
@@ -144,6 +151,16 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
     assert phases[:3] == ["Pending", "Running", "Completed"]
     assert [e.type for e in events].count("JobSubmitted") == 1
     assert_rbac(apiserver, ("eventbatch",))
+
+
+async def scrape(process: Process) -> dict[str, float]:
+    """The /metrics of a serve process, by the port it logged."""
+    match = re.search(r"probes listening port=(\d+)", process.log_text())
+    assert match, "the probe port is logged"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{match[1]}/metrics") as response:
+            text = await response.text()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and not line.startswith("#")}
 
 
 async def holder_of_lease(kube: Kube) -> str:
