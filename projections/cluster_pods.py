@@ -22,7 +22,8 @@ PREEMPTABLE = "volcano.sh/preemptable"
 # Annotations (on the pod or its PodGroup) that make where a pod should go
 # depend on its own job: data locality, task topology. Pods carrying one, or
 # whose PodGroup asks for a network topology, get a signature of their own job
-# so the scheduler never shares their node filters and scores with another job.
+# and task so the scheduler never shares their node filters and scores with
+# another job, or with another role of the same job.
 JOB_PLACEMENT_ANNOTATIONS = (
     "eventbatch.io/data-locality",
     "volcano.sh/task-topology-affinity",
@@ -79,7 +80,7 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
         and (group.network_topology is not None or any(key in group.annotations for key in JOB_PLACEMENT_ANNOTATIONS))
     )
     pod.signature = _signature.encode(
-        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class, e.podgroup if own else "")
+        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class, (e.podgroup, e.task) if own else "")
     )
     state.pods_by_group.setdefault(e.podgroup, {})[e.pod] = None
     state.pods_by_job.setdefault(e.job, {})[e.pod] = None
