@@ -1,4 +1,4 @@
-"""Benchmark: one full scheduling session (enqueue + allocate) on synthetic clusters.
+"""Benchmark: one full scheduling session (enqueue + allocate, and preempt) on synthetic clusters.
 
 Where it sits: outside the pipeline; run as ``python -m bench.scheduler``
 (``--quick`` for the small case only). For each case it folds a synthetic
@@ -13,6 +13,15 @@ vectorised fit test over all nodes and one row update per pod; no predicates,
 scores, gangs, queues or events), and just building the session's
 ``PodBound`` events. Each ratio is the session's time over that baseline's,
 so the figure reads independently of the machine.
+
+The preemption case (``--preempt``, also run by default) is a full cluster:
+1,000 nodes of 10 cpu, each running ten 1-cpu pods of low-priority jobs
+(10,000 running pods, ten per job, ``minMember`` 1, spread over ten nodes), and
+100 high-priority 10-pod gangs (1,000 pending pods) admitted to the same four
+queues; one session with ``enqueue, allocate, preempt, backfill`` must evict
+1,000 pods and pipeline every pending one. It prints the session's time (the
+goal is at most 2 s) next to the time of a session over the same state with
+nothing to preempt (no high-priority jobs), which is the floor.
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ import time
 
 import numpy as np
 
-from handlers.scheduler import DEFAULT_CONF, run_session
+from handlers.scheduler import DEFAULT_CONF, load_conf, run_session
+from handlers.scheduler.conf import DEFAULT_CONF_TEXT
 from handlers.scheduler.snapshot import build
 from projections import cluster
 from schemas import events as ev
@@ -86,6 +96,79 @@ def synthetic_state(nodes: int, pods: int, per_job: int = 10):
     return state, position
 
 
+PREEMPT_CONF = load_conf(DEFAULT_CONF_TEXT.replace('"enqueue, allocate, backfill"', '"enqueue, allocate, preempt, backfill"'))
+
+
+def preemption_state(nodes: int, running_per_node: int = 10, pending: int = 1_000, per_job: int = 10):
+    """A full cluster of low-priority pods and ``pending`` high-priority gang pods admitted to its queues."""
+    state = cluster.initial()
+    position = 0
+
+    def fold(event: ev.Event) -> None:
+        nonlocal position
+        cluster.fold(state, Envelope.wrap(event, recorded_at=position).at(position))
+        position += 1
+
+    fold(ev.PriorityClassAdded(name="low", value=10))
+    fold(ev.PriorityClassAdded(name="high", value=1000))
+    for name in QUEUES:
+        fold(ev.QueueCreated(queue=name, manifest=Queue(metadata=ObjectMeta(name=name), spec=QueueSpec(weight=1))))
+    allocatable = {"cpu": str(running_per_node), "memory": "128Gi", "pods": "110"}
+    names = [f"node-{i:05d}" for i in range(nodes)]
+    for name in names:
+        fold(ev.NodeAdded(node=name, manifest=Node(metadata=ObjectMeta(name=name), status=NodeStatus(allocatable=allocatable))))
+    template = Pod()
+
+    def job(key: str, queue: str, klass: str, min_member: int) -> None:
+        group = PodGroup(metadata=ObjectMeta(name=key), spec=PodGroupSpec(min_member=min_member, queue=queue, priority_class_name=klass))
+        need = {"cpu": POD["cpu"] * min_member, "memory": POD["memory"] * min_member}
+        fold(ev.PodGroupCreated(podgroup=key, job=key, manifest=group, min_resources=need))
+        fold(ev.PodGroupEnqueued(podgroup=key, job=key, queue=queue))
+
+    def pod(key: str, k: int) -> str:
+        name = f"{key}-worker-{k}"
+        fold(ev.PodRequested(pod=name, job=key, podgroup=key, task="worker", index=k, manifest=template, requests=POD))
+        return name
+
+    running = nodes * running_per_node
+    for j in range(running // per_job):
+        key = f"default/low-{j:05d}"
+        job(key, QUEUES[j % len(QUEUES)], "low", 1)
+        for k in range(per_job):
+            name = pod(key, k)
+            fold(ev.PodBound(pod=name, job=key, node=names[(j * per_job + k) % nodes]))
+            fold(ev.PodStarted(pod=name, job=key, node=names[(j * per_job + k) % nodes]))
+        fold(ev.PodGroupPhaseChanged(podgroup=key, job=key, phase="Running", previous="Inqueue"))
+    for j in range(pending // per_job):
+        key = f"default/high-{j:05d}"
+        job(key, QUEUES[j % len(QUEUES)], "high", per_job)
+        for k in range(per_job):
+            pod(key, k)
+    return state, position
+
+
+def run_preemption_case(nodes: int, pending: int, repeat: int) -> None:
+    state, position = preemption_state(nodes, pending=pending)
+    floor_state, floor_position = preemption_state(nodes, pending=0)
+    timings, floors = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        decisions = run_session(state, PREEMPT_CONF, now=position)
+        timings.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        run_session(floor_state, PREEMPT_CONF, now=floor_position)
+        floors.append(time.perf_counter() - start)
+    elapsed, floor = min(timings), min(floors)
+    evicted = sum(isinstance(d, ev.PodEvictionRequested) for d in decisions)
+    pipelined = sum(isinstance(d, ev.PodPipelined) for d in decisions)
+    print(
+        f"preemption, {nodes:,} nodes / {nodes * 10:,} running / {pending:,} pending high-priority pods: "
+        f"session {elapsed:.2f}s (goal 2 s; {evicted:,} evicted, {pipelined:,} pipelined; "
+        f"the same session with nothing to preempt {floor:.2f}s)",
+        flush=True,
+    )
+
+
 def first_fit_baseline(state, pods: int) -> float:
     """Seconds for one pass of first-fit of ``pods`` pods over the same node arrays."""
     nodes = build(state).nodes
@@ -133,10 +216,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the 1,000-node case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts (default 3)")
+    parser.add_argument("--preempt", action="store_true", help="only the preemption case")
     args = parser.parse_args(argv)
-    cases = [(1_000, 10_000)] if args.quick else [(1_000, 10_000), (5_000, 50_000)]
-    for nodes, pods in cases:
-        run_case(nodes, pods, max(1, args.repeat))
+    if not args.preempt:
+        cases = [(1_000, 10_000)] if args.quick else [(1_000, 10_000), (5_000, 50_000)]
+        for nodes, pods in cases:
+            run_case(nodes, pods, max(1, args.repeat))
+    run_preemption_case(1_000, 1_000, max(1, args.repeat))
 
 
 if __name__ == "__main__":
