@@ -7,7 +7,7 @@ get, list, watch, create, update, patch (merge, strategic merge, JSON patch;
 415 for anything else), delete, the ``status`` subresource and
 ``pods/binding``. Watches stream newline-delimited JSON events from a
 resourceVersion, with bookmarks and ``timeoutSeconds``, and an ERROR 410
-event for a compacted version.
+event for a compacted version (``watch.py``).
 
 Every request is recorded as ``(verb, resource, namespace)`` in RBAC terms
 (``audit``), so a test can compare what a component really did with the
@@ -16,10 +16,8 @@ ClusterRole it is deployed with. ``fail_next`` injects server errors.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from aiohttp import web
 from tests.kube.apiserver import errors, patch, schema, selectors
 from tests.kube.apiserver.resources import BUILTIN, ResourceType, from_crd
 from tests.kube.apiserver.store import Store, now_rfc3339
+from tests.kube.apiserver.watch import watch
 
 _TRUE = ("true", "1", "True")
 
@@ -191,7 +190,7 @@ class ApiServer:
             self._inject_failure(request.path)
             if verb == "watch":
                 code = 200
-                return await self._watch(request, route)
+                return await watch(self, request, route)
             code, body = await self._dispatch(verb, request, route)
             name = route.name or ((body.get("metadata") or {}).get("name", "") if isinstance(body, dict) else "")
             return web.json_response(body, status=code)
@@ -322,94 +321,3 @@ class ApiServer:
         self.store._bump(stored)
         await self.store._record(rt, "MODIFIED", stored, prev)
         return errors.status_body(201, "", "", None) | {"status": "Success"}
-
-    # -- watch -------------------------------------------------------------------
-
-    async def _watch(self, request: web.Request, route: Route) -> web.StreamResponse:
-        rt, ns = route.rt, route.namespace
-        match = self._matcher(request)
-        if route.name:
-            by_name = match
-            match = lambda o: by_name(o) and o["metadata"]["name"] == route.name  # noqa: E731
-        bookmarks = request.query.get("allowWatchBookmarks") in _TRUE
-        timeout = float(request.query.get("timeoutSeconds", "1800"))
-        deadline = time.monotonic() + timeout
-        since = request.query.get("resourceVersion", "")
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        self._watches.add(response)
-
-        async def send(kind: str, obj: dict[str, Any]) -> None:
-            await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
-
-        def in_scope(obj: dict[str, Any]) -> bool:
-            return ns is None or obj["metadata"].get("namespace") == ns
-
-        try:
-            if since in ("", "0"):
-                start_rv = self.store.rv
-                for obj in self.store.list(rt, ns):
-                    if match(obj):
-                        await send("ADDED", obj)
-            else:
-                start_rv = int(since)
-                if start_rv < self.store.compacted:
-                    gone = errors.expired(f"too old resource version: {start_rv} ({self.store.compacted})")
-                    await send("ERROR", gone.status())
-                    return response
-            index = next((i for i, c in enumerate(self.store.history) if c.rv > start_rv), len(self.store.history))
-            last_bookmark = time.monotonic()
-            epoch, expired = self.store.epoch, self._expired
-            while not self._stopping:
-                if expired != self._expired:
-                    await send("ERROR", errors.expired("too old resource version").status())
-                    return response
-                history = self.store.history
-                if epoch != self.store.epoch:
-                    if self.store.compacted > start_rv:
-                        await send("ERROR", errors.expired("the watch history was compacted").status())
-                        return response
-                    epoch, index = self.store.epoch, 0
-                    while index < len(history) and history[index].rv <= start_rv:
-                        index += 1
-                while index < len(history):
-                    change = history[index]
-                    index += 1
-                    start_rv = change.rv
-                    if change.resource != rt.gr or not in_scope(change.obj):
-                        continue
-                    now_in = match(change.obj)
-                    was_in = change.prev is not None and match(change.prev)
-                    if change.type == "DELETED":
-                        kind = "DELETED" if was_in or now_in else ""
-                    elif now_in and not was_in:
-                        kind = "ADDED"
-                    elif was_in and not now_in:
-                        kind = "DELETED"
-                    else:
-                        kind = change.type if now_in else ""
-                    if kind:
-                        await send(kind, change.obj)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if bookmarks:
-                        await send("BOOKMARK", self._bookmark(rt))
-                    break
-                if bookmarks and time.monotonic() - last_bookmark >= self.bookmark_interval:
-                    await send("BOOKMARK", self._bookmark(rt))
-                    last_bookmark = time.monotonic()
-                wait = min(remaining, self.bookmark_interval if bookmarks else remaining)
-                async with self.store.changed:
-                    try:
-                        await asyncio.wait_for(self.store.changed.wait(), timeout=max(wait, 0.01))
-                    except TimeoutError:
-                        pass
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._watches.discard(response)
-        return response
-
-    def _bookmark(self, rt: ResourceType) -> dict[str, Any]:
-        return {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(self.store.rv)}}
