@@ -98,6 +98,9 @@ async def _job_view(args, settings) -> int:
     key = job_key(args.name, args.namespace)
     async with current_store(settings, args.views) as store:
         rows = await store.rows("job_view", "key = ?", (key,))
+        removed = not rows
+        if removed:  # a finished job removed since: its last status is in the history
+            rows = await store.rows("job_history", "key = ?", (key,), order="submitted_at DESC")
         if not rows:
             raise CliError(f"job {key} not found")
         pods = await store.rows("pod_view", "job = ?", (key,), order="requested_at, key")
@@ -108,7 +111,7 @@ async def _job_view(args, settings) -> int:
               "pods": [{"name": p.key, "phase": p.phase, "node": p.node} for p in pods]}, args.output)
         return 0
     state = status.get("state", {})
-    print(f"Job:        {key}")
+    print(f"Job:        {key}" + (" (removed; its last status, from the history)" if removed else ""))
     print(f"Queue:      {row.queue}")
     print(f"Phase:      {row.phase}" + (f" ({state['reason']})" if state.get("reason") else ""))
     if state.get("message"):

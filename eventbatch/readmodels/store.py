@@ -20,7 +20,7 @@ import msgspec
 from projections.views import TABLES, Changes
 from projections.views.rows import columns
 
-VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView")
+VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView", "JobHistory")
 _CHANGE_TABLES = {
     "queue_view": "queues",
     "job_view": "jobs",
@@ -28,6 +28,7 @@ _CHANGE_TABLES = {
     "pod_view": "pods",
     "node_view": "nodes",
     "audit_view": "audit",
+    "job_history": "history",
 }
 _SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL", bool: "INTEGER"}
 

@@ -109,6 +109,9 @@ TABLES: dict[str, tuple[type[msgspec.Struct], tuple[str, ...]]] = {
     "pod_view": (PodRow, ("key",)),
     "node_view": (NodeRow, ("name",)),
     "audit_view": (AuditRow, ("scope", "name", "position")),
+    # The compacted history of finished jobs: the last JobView row of each job
+    # when it was removed (TTL or delete), kept after its events leave the log.
+    "job_history": (JobRow, ("key", "submitted_at")),
 }
 
 

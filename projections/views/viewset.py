@@ -49,6 +49,7 @@ class Changes:
     pods: list[PodRow] = field(default_factory=list)
     nodes: list[NodeRow] = field(default_factory=list)
     audit: list[AuditRow] = field(default_factory=list)
+    history: list[JobRow] = field(default_factory=list)  # final status of each removed job
     deleted: dict[str, list[str]] = field(default_factory=dict)  # table -> primary keys
 
 
@@ -65,6 +66,7 @@ class ViewSet:
         self._dirty: dict[str, set[str]] = {t: set() for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
         self._audit: list[AuditRow] = []
         self._removed_pods: set[str] = set()  # pods of removed jobs: their rows go too
+        self._history: list[JobRow] = []
 
     # -- folding -----------------------------------------------------------
 
@@ -80,6 +82,9 @@ class ViewSet:
         group_name = getattr(e, "podgroup", None) or (before.podgroup if before is not None else None)
         queue = self._queue_of_group(group_name) if group_name else None
         if kind == "JobRemoved":
+            final = job_row(self.jobs, e.job, self.job_last_at.get(e.job, env.recorded_at))
+            if final is not None:
+                self._history.append(final)
             self._job_removed(e.job)
 
         cluster_fold.fold(self.cluster, env)
@@ -175,8 +180,8 @@ class ViewSet:
     def flush(self) -> Changes:
         """The final value of every row touched since the last flush."""
         dirty = self._dirty
-        changes = Changes(position=self.position, audit=self._audit)
-        self._audit = []
+        changes = Changes(position=self.position, audit=self._audit, history=self._history)
+        self._audit, self._history = [], []
         deleted = changes.deleted
         if dirty["queues"] or dirty["nodes"]:
             agg = Aggregates.of(self.cluster)
@@ -231,8 +236,8 @@ class ViewSet:
             self._dirty["podgroups"].add(name)
         for key in self.jobs.jobs:
             self._dirty["jobs"].add(key)
-        pending_audit = self._audit
-        self._audit = []
+        pending_audit, pending_history = self._audit, self._history
+        self._audit, self._history = [], []
         changes = self.flush()
-        self._audit = pending_audit
+        self._audit, self._history = pending_audit, pending_history
         return changes
