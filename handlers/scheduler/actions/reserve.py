@@ -23,6 +23,8 @@ every session. Each session:
 
 A Pending podgroup (refused admission) that gets a reservation is admitted
 with it (``PodGroupEnqueued``, rule ``reserve``): the reservation is its room.
+Only podgroups of Open queues are considered, and a Pending one only while its
+queue's capability has room for its ``minResources``.
 """
 
 from __future__ import annotations
@@ -160,11 +162,33 @@ class Reserve:
                 continue
             if not any(t.status == "Pending" for t in job.tasks) and not job.min_resources:
                 continue
+            if not self.within_queue(job):
+                continue
             found.append((since, job))
         if not found:
             return None
         found.sort(key=lambda pair: (pair[0], ssn.job_key(pair[1])))
         return found[0][1]
+
+    def within_queue(self, job: JobInfo) -> bool:
+        """Its queue is open and, for a podgroup not admitted yet, its capability has room for it."""
+        ssn = self.ssn
+        queue = ssn.queues.get(job.queue)
+        if queue is None or queue.state != "Open":
+            return False
+        if job.phase != "Pending" or not queue.capability:
+            return True
+        held: dict[str, float] = {}
+        for other in ssn.jobs.values():
+            if other.queue == job.queue:
+                for d, v in other.allocated.items():
+                    held[d] = held.get(d, 0) + v
+                if other.phase == "Inqueue":
+                    for d, v in other.min_resources.items():
+                        held[d] = held.get(d, 0) + v
+        return all(
+            held.get(d, 0) + need <= queue.capability[d] for d, need in job.min_resources.items() if d in queue.capability
+        )
 
     def choose_nodes(self, job: JobInfo) -> list[int]:
         """The fewest nodes, most idle first, whose allocatable resources hold the gang."""

@@ -113,3 +113,19 @@ def test_sessions_repeat_exactly(conf):
     at = len(c.log)
     first = c.schedule(now=11_500)
     assert c.handler.decide(c.state(c.log[:at]), c.log[at]) == first
+
+
+@pytest.mark.parametrize(
+    ("capability", "state", "reserved"),
+    [(None, "Open", True), ({"cpu": "3"}, "Open", False), (None, "Closed", False)],
+    ids=["open-queue", "beyond-queue-capability", "closed-queue"],
+)
+def test_only_for_podgroups_their_queue_could_run(capability, state, reserved):
+    c = Cluster(WITH).queue("default", capability=capability).node("n0", cpu="4")
+    c.job("s0", {"w": (1, {"cpu": "1"})})
+    c.schedule(now=500)
+    c.job("big", {"w": (4, {"cpu": "1"})}, at=900)
+    c.schedule(now=1_000)
+    c.add(ev.QueueStateChanged(queue="default", state=state))
+    c.job("later", {"w": (1, {"cpu": "1"})}, at=11_000)
+    assert bool(of(c.schedule(now=12_000), ev.NodesReserved)) == reserved
