@@ -43,12 +43,14 @@ AVAILABLE_PLUGINS = (
     "predicates",
     "overcommit",
     "sla",
+    "capacity",
+    "task-topology",
+    "network-topology-aware",
+    "data-locality",
 )
 LATER_PLUGINS = (
-    "capacity",
     "tdm",
     "numaaware",
-    "task-topology",
     "extender",
     "usage",
     "cdp",
@@ -56,7 +58,6 @@ LATER_PLUGINS = (
     "deviceshare",
     "pdb",
     "resourcequota",
-    "network-topology-aware",
     "nodegroup",
     "capacity-card",
 )
