@@ -101,6 +101,9 @@ class Effects:
         meta.update(name=name, namespace=namespace)
         body["metadata"] = meta
         body.pop("status", None)
+        # The Priority admission plugin derives spec.priority from priorityClassName (or the
+        # global default) and refuses a pod whose own value differs: leave it to the server.
+        (body.get("spec") or {}).pop("priority", None)
         try:
             created = await self.kube.call(self.kube.core.create_namespaced_pod, namespace, body)
             return [PodCreated(pod=e.pod, job=e.job, uid=created["metadata"]["uid"])]

@@ -54,7 +54,7 @@ def submitted(uid: str = "job-uid-1") -> JobSubmitted:
 def requested(name: str = "demo-worker-0", scheduler: str = "volcano") -> PodRequested:
     pod = Pod(
         metadata=ObjectMeta(name=name, namespace="default", labels={"volcano.sh/job-name": "demo"}),
-        spec=PodSpec(scheduler_name=scheduler, containers=[Container(name="main", image="busybox", env=[{"name": "VC_TASK_INDEX", "value": "0"}])]),
+        spec=PodSpec(scheduler_name=scheduler, priority_class_name="high", priority=1000, containers=[Container(name="main", image="busybox", env=[{"name": "VC_TASK_INDEX", "value": "0"}])]),
     )
     return PodRequested(pod=f"default/{name}", job=JOB, podgroup="default/demo", task="worker", index=0, manifest=pod)
 
@@ -74,6 +74,7 @@ async def test_a_requested_pod_is_created_once_and_recorded(apiserver: ApiServer
         await eventually(lambda: _type_in(log, "PodCreated"))
     pod = await kube.call(kube.core.read_namespaced_pod, "demo-worker-0", "default")
     assert pod["spec"]["schedulerName"] == "volcano"
+    assert pod["spec"]["priorityClassName"] == "high" and "priority" not in pod["spec"]  # the server's to fill in
     assert pod["spec"]["containers"][0]["env"] == [{"name": "VC_TASK_INDEX", "value": "0"}]
     assert pod["metadata"]["annotations"][REQUESTED_AT] == str(position)
     assert pod["metadata"]["ownerReferences"] == [
