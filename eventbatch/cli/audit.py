@@ -18,7 +18,7 @@ from eventbatch.cli.events import format_time
 from eventbatch.cli.views import add_views_flag, current_store, job_key
 from projections.views.rows import AuditRow
 
-CHAIN_DEPTH = 6
+CHAIN_DEPTH = 4
 
 
 def register(commands) -> None:
