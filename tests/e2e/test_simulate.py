@@ -151,3 +151,22 @@ def test_fair_share_splits_the_cluster_by_weight_while_both_queues_wait(tmp_path
             assert held["batch"] > 0, f"at {t} ms batch holds nothing while research holds {held['research']}"
             assert 2.5 <= held["research"] / held["batch"] <= 3.5, f"at {t} ms: {held}"
     assert checked, "both queues never had work waiting at once"
+
+
+def test_a_parent_queue_caps_its_children_together(tmp_path: Path) -> None:
+    report = simulate(tmp_path, ROOT / "examples" / "hierarchical-queues.yaml")
+    queue_of = {j["job"]: j["queue"] for j in report["jobs"]}
+    cpus = {"eng-train": 8, "eng-infer": 4, "ops": 4}
+    pods = report["pods"]
+    peak = 0
+    for t in sorted({p["bound"] for p in pods}):
+        running = [p for p in pods if p["bound"] <= t and (p["finished"] is None or p["finished"] > t)]
+        eng = sum(cpus[queue_of[p["job"]]] for p in running if queue_of[p["job"]].startswith("eng-"))
+        assert eng <= 40, f"at {t} ms the children of eng hold {eng} CPUs, over its capability of 40"
+        peak = max(peak, eng)
+        total = sum(cpus[queue_of[p["job"]]] for p in running)
+        assert total <= 64
+    assert peak == 40
+    # a training job waited for room under eng's cap while the cluster had CPUs to spare
+    waited = [p for p in pods if queue_of[p["job"]] == "eng-train" and p["bound"] > 0]
+    assert waited
