@@ -67,6 +67,11 @@ def creates(apiserver: ApiServer, resource: str = "pods") -> int:
     return sum(1 for c in apiserver.audit if c.verb == "create" and c.resource == resource and c.code == 201)
 
 
+@pytest.fixture(autouse=True)
+async def priority_class(kube: Kube) -> None:
+    await kube.call(kube.scheduling.create_priority_class, {"metadata": {"name": "high"}, "value": 500})
+
+
 async def test_a_requested_pod_is_created_once_and_recorded(apiserver: ApiServer, kube: Kube, connection: Connection) -> None:
     log = MemoryLog()
     _, position = await append(log, submitted(), requested())
@@ -74,7 +79,7 @@ async def test_a_requested_pod_is_created_once_and_recorded(apiserver: ApiServer
         await eventually(lambda: _type_in(log, "PodCreated"))
     pod = await kube.call(kube.core.read_namespaced_pod, "demo-worker-0", "default")
     assert pod["spec"]["schedulerName"] == "volcano"
-    assert pod["spec"]["priorityClassName"] == "high" and "priority" not in pod["spec"]  # the server's to fill in
+    assert (pod["spec"]["priorityClassName"], pod["spec"]["priority"]) == ("high", 500)  # the server's to fill in
     assert pod["spec"]["containers"][0]["env"] == [{"name": "VC_TASK_INDEX", "value": "0"}]
     assert pod["metadata"]["annotations"][REQUESTED_AT] == str(position)
     assert pod["metadata"]["ownerReferences"] == [

@@ -246,6 +246,7 @@ class ApiServer:
                 body.pop("status", None)
             if rt.gr == "pods":
                 body["status"] = {"phase": "Pending"}
+                self._admit_priority(body)
             obj = await self.store.create(rt, ns, body)
             if rt.plural == "customresourcedefinitions":
                 for served in from_crd(obj):
@@ -282,6 +283,28 @@ class ApiServer:
         if problems:
             raise errors.invalid(rt.gr, name, "; ".join(problems))
         return pruned
+
+    def _admit_priority(self, pod: dict[str, Any]) -> None:
+        """The Priority admission plugin: spec.priority comes from the PriorityClass."""
+        spec = pod.setdefault("spec", {})
+        classes = self.store.list(self.resource("scheduling.k8s.io", "priorityclasses"), None)
+        name = spec.get("priorityClassName")
+        if name:
+            found = [c for c in classes if c["metadata"]["name"] == name]
+            if not found:
+                raise errors.ApiError(403, "Forbidden", f'pods is forbidden: no PriorityClass with name {name} was found')
+            value = int(found[0].get("value") or 0)
+        else:
+            defaults = [c for c in classes if c.get("globalDefault")]
+            value = int(defaults[0].get("value") or 0) if defaults else 0
+        if spec.get("priority") is not None and spec["priority"] != value:
+            raise errors.ApiError(
+                403,
+                "Forbidden",
+                f"pods is forbidden: the integer value of priority ({spec['priority']}) must not be provided in pod spec; "
+                f"priority admission controller computed {value} from the given PriorityClass name",
+            )
+        spec["priority"] = value
 
     def _list(self, request: web.Request, route: Route) -> dict[str, Any]:
         match = self._matcher(request)
