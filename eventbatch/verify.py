@@ -12,6 +12,10 @@ Two kinds of divergence are reported:
   its position, the handler, and what the handler decides instead;
 - ``unrecorded``: a decision re-running gives that the log does not hold.
 
+With a ``SnapshotStore``, each handler starts from its snapshot instead of
+position 0 and the tail after it is verified: what stays possible once the
+log before the snapshots is compacted away.
+
 Events answered by time-triggered reactors (timers, the simulated kubelet,
 a cluster adapter) are observations, not handler decisions: not verified.
 """
@@ -25,6 +29,7 @@ from typing import Any
 
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
+from eventbatch.snapshots import SnapshotStore
 from handlers.base import Handler
 from schemas.envelope import Envelope
 from schemas.events import HandlerFailed
@@ -88,10 +93,14 @@ def describe_event(event: Event) -> str:
 class _Check:
     """One handler re-run the way the runtime runs it."""
 
-    def __init__(self, handler: Handler, recorded: dict[int, list[Envelope]], report: VerifyReport) -> None:
+    def __init__(
+        self, handler: Handler, recorded: dict[int, list[Envelope]], report: VerifyReport, *, start: int = 0,
+        state: Any = None,
+    ) -> None:
         self.handler = handler
         self.name = handler.name
-        self.state: Any = handler.initial()
+        self.start = start
+        self.state: Any = handler.initial() if state is None else state
         self.recorded = recorded
         self.report = report
         self.check = report.checks.setdefault(self.name, HandlerCheck(self.name))
@@ -110,7 +119,7 @@ class _Check:
 
     def process(self, envelope: Envelope) -> None:
         cause = envelope.causation
-        if cause is not None and cause.handler == self.name:
+        if envelope.position < self.start or (cause is not None and cause.handler == self.name):
             return
         self._fold(envelope)
         recorded = self.recorded.pop(envelope.position, [])
@@ -147,9 +156,13 @@ async def verify(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     progress_every: int = 2_000,
+    snapshots: SnapshotStore | None = None,
 ) -> VerifyReport:
-    """Re-run ``handlers`` over the whole log; the report lists every divergence."""
+    """Re-run ``handlers`` over the log (from their snapshots, if given); list every divergence."""
     end = await log.end_position()
+    saved = {h.name: await snapshots.load(h.name) for h in handlers} if snapshots is not None else {}
+    starts = {h.name: (s.position if (s := saved.get(h.name)) is not None else 0) for h in handlers}
+    first = min(starts.values(), default=0)
     report = VerifyReport(end=end)
     names = {h.name for h in handlers}
     recorded: dict[str, dict[int, dict[int, Envelope]]] = {name: {} for name in names}
@@ -164,11 +177,18 @@ async def verify(
         by_index = recorded[cause.handler].setdefault(cause.position, {})
         by_index.setdefault(cause.index, envelope)  # a batch appended twice: the first copy counts
 
-    await read_to_tail(log, 0, collect)
+    await read_to_tail(log, first, collect)
     checks = [
-        _Check(h, {t: [d[i] for i in sorted(d)] for t, d in recorded[h.name].items()}, report) for h in handlers
+        _Check(
+            h,
+            {t: [d[i] for i in sorted(d)] for t, d in recorded[h.name].items() if t >= starts[h.name]},
+            report,
+            start=starts[h.name],
+            state=saved[h.name].state if saved.get(h.name) is not None else None,
+        )
+        for h in handlers
     ]
-    async with aclosing(log.read(0)) as events:
+    async with aclosing(log.read(first)) as events:
         async for envelope in events:
             if envelope.position >= end:
                 break

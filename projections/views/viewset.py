@@ -38,6 +38,30 @@ _QUEUE_TIMELINE = frozenset(
 )
 
 
+class _Plan:
+    """What an event type carries, worked out once per type instead of per event."""
+
+    __slots__ = ("job_field", "pod", "group", "node", "queue_event", "node_event", "queue_timeline")
+
+    def __init__(self, kind: str, event: object) -> None:
+        fields = getattr(type(event), "__struct_fields__", ())
+        self.job_field = "job" if "job" in fields else "owner" if "owner" in fields else ""
+        self.pod = kind.startswith("Pod") and "pod" in fields
+        self.group = "podgroup" in fields
+        self.node = "node" in fields
+        self.queue_event = kind in _QUEUE_TYPES
+        self.node_event = kind.startswith("Node")
+        self.queue_timeline = kind in _QUEUE_TIMELINE
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan_of(kind: str, event: object) -> _Plan:
+    plan = _PLANS[kind] = _Plan(kind, event)
+    return plan
+
+
 @dataclass
 class Changes:
     """What a chunk changed: rows to upsert, keys to delete, audit rows to add."""
@@ -73,14 +97,22 @@ class ViewSet:
     def fold(self, env: Envelope) -> None:
         e = env.payload
         kind = env.type
+        plan = _PLANS.get(kind) or _plan_of(kind, e)
         dirty = self._dirty
-        job = self._job_of(env)
-        pod_key = getattr(e, "pod", None) if kind.startswith("Pod") and hasattr(e, "pod") else None
-        before = self.cluster.pods.get(pod_key) if pod_key else None
-        if before is not None and before.node:
-            dirty["nodes"].add(before.node)
-        group_name = getattr(e, "podgroup", None) or (before.podgroup if before is not None else None)
-        queue = self._queue_of_group(group_name) if group_name else None
+        job = getattr(e, plan.job_field) if plan.job_field else ""
+        pod_key = e.pod if plan.pod else None
+        before = None
+        if pod_key is not None:
+            if not job:
+                life = self.pods.get(pod_key)
+                job = life.job if life is not None else ""
+            before = self.cluster.pods.get(pod_key)
+            if before is not None and before.node:
+                dirty["nodes"].add(before.node)
+        if job and "/" not in job:
+            job = ""
+        group_name = e.podgroup if plan.group else (before.podgroup if before is not None else None)
+        queue = self._queue_of_group(group_name) if group_name else ""
         if kind == "JobRemoved":
             final = job_row(self.jobs, e.job, self.job_last_at.get(e.job, env.recorded_at))
             if final is not None:
@@ -90,49 +122,40 @@ class ViewSet:
         cluster_fold.fold(self.cluster, env)
         jobs_fold.fold(self.jobs, env)
 
-        if pod_key:
+        if pod_key is not None:
             pod = fold_pod(self.pods, env)
             if pod is not None:
-                dirty["pods"].add(pod.key)
+                dirty["pods"].add(pod_key)
                 job = job or pod.job
                 if kind == "PodRequested":
-                    self.job_pods.setdefault(pod.job, {})[pod.key] = None
-                node = getattr(e, "node", "")
-                if node:
-                    dirty["nodes"].add(node)
+                    self.job_pods.setdefault(pod.job, {})[pod_key] = None
+                if plan.node:
+                    dirty["nodes"].add(e.node)
         if group_name:
             dirty["podgroups"].add(group_name)
             now_in = self._queue_of_group(group_name)
             if queue and now_in and now_in != queue:
                 dirty["queues"].add(queue)  # the podgroup moved (PodGroupUpdated)
             queue = now_in or queue
-        if kind in _QUEUE_TYPES:
+        if plan.queue_event:
             queue = e.queue
             if kind in ("QueueCreated", "QueueUpdated"):
                 self.queue_parent[e.queue] = e.manifest.spec.parent
             elif kind == "QueueDeleted":
                 self.queue_parent.pop(e.queue, None)
-        elif kind.startswith("Node"):
+        elif plan.node_event:
             dirty["nodes"].add(e.node)
         if queue:
             dirty["queues"].add(queue)
         if job:
             dirty["jobs"].add(job)
             self.job_last_at[job] = env.recorded_at
-        if kind in _QUEUE_TIMELINE:
+        if plan.queue_timeline:
             timeline_queue = queue or self._queue_of_job(job)
         else:
-            timeline_queue = queue if kind in _QUEUE_TYPES else ""
+            timeline_queue = queue if plan.queue_event else ""
         self._record(env, job, timeline_queue)
         self.position = env.position
-
-    def _job_of(self, env: Envelope) -> str:
-        e = env.payload
-        job = getattr(e, "job", None) or getattr(e, "owner", None)
-        if not job and hasattr(e, "pod"):
-            pod = self.pods.get(e.pod)
-            job = pod.job if pod is not None else ""
-        return job if isinstance(job, str) and "/" in job else ""
 
     def _queue_of_group(self, name: str) -> str:
         group = self.cluster.podgroups.get(name)

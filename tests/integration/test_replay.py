@@ -279,3 +279,39 @@ async def test_snapshot_plus_tail_equals_a_full_replay(tmp_path_factory, jobs, e
             await Projector(log=log, store=store, chunk=10_000, snapshot_every=None).catch_up()
             full_rows = await store.all_rows()
     assert resumed_rows == full_rows
+
+
+async def test_a_log_compacted_below_the_snapshots_still_restarts_audits_and_verifies(tmp_path: Path) -> None:
+    from eventbatch.snapshots import retention_horizon
+
+    scenario = workload(tmp_path, jobs=10, ttl=True)
+    path = tmp_path / "events.db"
+    async with open_log(f"sqlite:///{path}") as log, SnapshotStore(tmp_path / "snapshots.db") as snapshots:
+        final = await drive(scenario, log, snapshots=snapshots, every=37)  # periodic snapshots only
+        end = await log.end_position()
+        async with ReadModelStore(tmp_path / "views.db") as store:
+            projector = Projector(log=log, store=store)
+            await projector.catch_up()
+            await projector.checkpoint()
+            before = await store.all_rows()
+            views_at = (await store.snapshot())[0]
+        horizon = await retention_horizon(
+            snapshots=snapshots, handlers=[r.name for r in final.runners], views_position=views_at)
+    assert 0 < horizon < end
+    with sqlite3.connect(path) as db:  # what a retention policy does to the log
+        db.execute("DELETE FROM events WHERE position < ?", (horizon,))
+
+    async with open_log(f"sqlite:///{path}") as log, SnapshotStore(tmp_path / "snapshots.db") as snapshots:
+        report = await verify(log, handlers(), snapshots=snapshots)
+        assert report.ok, [d.describe() for d in report.divergences]
+        for handler in handlers():
+            runner = HandlerRunner(handler=handler, log=log, snapshots=snapshots)
+            await runner.catch_up()
+            assert runner.stats.restored_from >= horizon
+        assert await log.end_position() == end  # nothing answered twice
+        async with ReadModelStore(tmp_path / "views.db") as store:
+            await Projector(log=log, store=store).catch_up()
+            after = await store.all_rows()
+    assert after == before
+    removed = {r.key for r in after["job_history"]}
+    assert removed and removed <= {r.name for r in after["audit_view"] if r.scope == "job"}
