@@ -13,7 +13,7 @@ import msgspec
 from schemas.events.base import Event
 
 
-class Causation(msgspec.Struct, frozen=True):
+class Causation(msgspec.Struct, frozen=True, gc=False):
     """The trigger a decision answers: its log position and the handler.
 
     ``index`` is the decision's place within the batch answering the trigger,
@@ -25,7 +25,7 @@ class Causation(msgspec.Struct, frozen=True):
     index: int = 0
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     type: str
     key: str
     recorded_at: int

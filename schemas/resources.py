@@ -23,7 +23,7 @@ import msgspec
 Resources = dict[str, int]
 
 
-class Base(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel"):
+class Base(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel", gc=False):
     """Common settings: immutable, camelCase JSON names, defaults left out on encode."""
 
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 import msgspec
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type", omit_defaults=True):
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type", omit_defaults=True, gc=False):
     KEY: ClassVar[str] = ""
     CORRELATION: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
