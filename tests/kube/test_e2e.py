@@ -113,7 +113,8 @@ def transitions(events, job: str) -> dict[str, list[str]]:
     return out
 
 
-async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, crds: Kube, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kill_when", ["a-pod-exists", "a-pod-runs"], ids=["while-creating", "while-running"])
+async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, crds: Kube, tmp_path: Path, kill_when: str) -> None:
     kube = crds
     url = f"sqlite:///{tmp_path / 'events.db'}"
     await setup_cluster(kube)
@@ -122,7 +123,10 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
     second: Process | None = None
     try:
         await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", mpi_job("mpi"))
-        await eventually(lambda: _running_at_least(kube, 1), timeout=30, what="a running pod")
+        if kill_when == "a-pod-exists":
+            await eventually(lambda: _pods_at_least(kube, 1), timeout=30, what="a pod")
+        else:
+            await eventually(lambda: _running_at_least(kube, 1), timeout=30, what="a running pod")
         first.kill()
         await first.proc.wait()
         second = await serve("serve-2", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
@@ -170,6 +174,10 @@ async def holder_of_lease(kube: Kube) -> str:
 
 async def _logged(url: str, kind: str, count: int) -> bool:
     return [e.type for e in await read_log(url)].count(kind) >= count
+
+
+async def _pods_at_least(kube: Kube, n: int) -> bool:
+    return len(await pods_in(kube)) >= n
 
 
 async def _running_at_least(kube: Kube, n: int) -> bool:
