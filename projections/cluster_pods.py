@@ -79,8 +79,9 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
         group is not None
         and (group.network_topology is not None or any(key in group.annotations for key in JOB_PLACEMENT_ANNOTATIONS))
     )
+    mine = (e.podgroup, e.task) if own else ""
     pod.signature = _signature.encode(
-        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class, (e.podgroup, e.task) if own else "")
+        (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class, mine)
     )
     state.pods_by_group.setdefault(e.podgroup, {})[e.pod] = None
     state.pods_by_job.setdefault(e.job, {})[e.pod] = None

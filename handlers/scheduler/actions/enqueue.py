@@ -73,13 +73,17 @@ def execute(ssn) -> None:
         jobs[name] = PriorityQueue(ssn.job_key)
         jobs[name].extend(pending)
         active.append(ssn.queues[name])
+    # With a queue tree an admission can change how *other* queues compare (a
+    # parent's share under ``capacity`` or hierarchical ``drf``), so the first
+    # queue is then chosen afresh every turn; flat queues keep a heap, since
+    # an admission only moves the queue served.
+    line = None if inner else PriorityQueue(key)
+    if line is not None:
+        line.extend(active)
 
-    # The first queue is chosen afresh every turn: an admission may change how
-    # other queues compare (a parent's share, under ``capacity``), not only the
-    # served queue's place.
     turn = 0
-    while active:
-        queue = min(active, key=key)
+    while active if line is None else line:
+        queue = min(active, key=key) if line is None else line.pop()
         pending = jobs[queue.name]
         job = pending.pop()
         turn += 1
@@ -97,4 +101,7 @@ def execute(ssn) -> None:
         else:
             ssn.mark_unschedulable(job, "NotEnqueueable", message, rule)
         if not pending:
-            active.remove(queue)
+            if line is None:
+                active.remove(queue)
+        elif line is not None:
+            line.push(queue)

@@ -53,7 +53,10 @@ def test_the_named_task_order_decides_which_role_is_placed_first():
     c.job(
         "tf",
         {"ps": (1, {"cpu": "1"}), "worker": (2, {"cpu": "1"})},
-        annotations={"volcano.sh/task-topology-affinity": "ps,worker", "volcano.sh/task-topology-task-order": "worker,ps"},
+        annotations={
+            "volcano.sh/task-topology-affinity": "ps,worker",
+            "volcano.sh/task-topology-task-order": "worker,ps",
+        },
     )
     placed = [d.pod for d in of(c.schedule(), ev.PodBound)]
     assert placed == ["default/tf-worker-0", "default/tf-worker-1", "default/tf-ps-0"]
