@@ -123,9 +123,12 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
     )
     probes = None
     if options.probe_port >= 0:
-        probes = ProbeServer(port=options.probe_port, samples=lambda: samples(state["pipeline"], elector))
+        probes = ProbeServer(
+            port=options.probe_port,
+            samples=lambda: samples(state["pipeline"], elector),
+            ready=lambda: elector.reached if elector is not None else state["pipeline"] is not None,
+        )
         await probes.start()
-        probes.ready = True
         log.info("probes listening", extra={"port": probes.port})
     try:
         if elector is not None:

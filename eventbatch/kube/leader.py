@@ -42,6 +42,7 @@ class LeaderElector:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
     leading: bool = False
+    reached: bool = False  # the Lease was read once: the API server answers
     transitions: int = 0
     _observed: tuple[str, str] | None = field(default=None, repr=False)  # (holder, renewTime)
     _observed_at: float = field(default=0.0, repr=False)
@@ -151,10 +152,13 @@ class LeaderElector:
 
     async def _read(self) -> dict[str, Any] | None:
         try:
-            return await self.kube.call(
+            lease = await self.kube.call(
                 self.kube.coordination.read_namespaced_lease, self.name, self.namespace, retries=False
             )
         except ApiException as exc:
             if exc.status == 404:
+                self.reached = True
                 return None
             raise
+        self.reached = True
+        return lease

@@ -2,7 +2,7 @@
 
 Where it sits: ``eventbatch serve --cluster kube`` starts one on
 ``--probe-port``. ``/healthz`` answers while the event loop runs;
-``/readyz`` once the process has reached the API server and the log (a
+``/readyz`` once the API server has answered (the Lease was read; a
 standby replica is ready too: it is ready to take over); ``/metrics``
 renders the gauges and counters the components expose, in the Prometheus
 text format.
@@ -18,11 +18,18 @@ Sample = tuple[str, dict[str, str], float]  # (metric name, labels, value)
 
 
 class ProbeServer:
-    def __init__(self, *, port: int, host: str = "0.0.0.0", samples: Callable[[], list[Sample]] = list) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        host: str = "0.0.0.0",
+        samples: Callable[[], list[Sample]] = list,
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.port = port
         self.host = host
         self.samples = samples
-        self.ready = False
+        self.ready = ready
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -45,7 +52,7 @@ class ProbeServer:
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n") if self.ready else web.Response(status=503, text="not ready\n")
+        return web.Response(text="ok\n") if self.ready() else web.Response(status=503, text="not ready\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=render(self.samples()), content_type="text/plain", charset="utf-8")

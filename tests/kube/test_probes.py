@@ -14,9 +14,8 @@ from eventbatch.kube.probes import ProbeServer, render
     ids=["alive", "not-ready", "ready"],
 )
 async def test_probes(path: str, ready: bool, status: int) -> None:
-    server = ProbeServer(port=0, host="127.0.0.1")
+    server = ProbeServer(port=0, host="127.0.0.1", ready=lambda: ready)
     await server.start()
-    server.ready = ready
     try:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{server.port}{path}") as response:
