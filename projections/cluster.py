@@ -68,11 +68,13 @@ def _node_upsert(state: ClusterState, e: ev.NodeAdded | ev.NodeUpdated, _: Envel
     node.taints = tuple(e.manifest.spec.taints)
     node.unschedulable = e.manifest.spec.unschedulable
     state.capacity_epoch += 1
+    state.node_epoch += 1
 
 
 def _node_removed(state: ClusterState, e: ev.NodeRemoved, _: Envelope) -> None:
     if state.nodes.pop(e.node, None) is not None:
         state.capacity_epoch += 1
+        state.node_epoch += 1
 
 
 # --- queues and priority classes -------------------------------------------

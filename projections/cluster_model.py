@@ -31,9 +31,13 @@ DEFAULT_NODE_PODS = 110
 
 
 def add_into(target: Resources, amount: Resources, sign: int = 1) -> None:
-    """``target += sign * amount`` in place (a missing key is 0)."""
+    """``target += sign * amount`` in place (a missing key is 0; a key that reaches 0 goes)."""
     for name, value in amount.items():
-        target[name] = target.get(name, 0) + sign * value
+        total = target.get(name, 0) + sign * value
+        if total:
+            target[name] = total
+        else:
+            target.pop(name, None)
 
 
 class NodeRecord:
@@ -183,6 +187,11 @@ class ClusterState:
         self.default_priority_class = ""
         # Bumped when capacity may have grown (nodes, freed pods, reservations).
         self.capacity_epoch = 0
+        # Bumped when a node is added, changed or removed (not when pods come and go).
+        self.node_epoch = 0
+        # Derived by readers from the nodes at ``node_epoch`` (e.g. the scheduler's
+        # static node arrays); never folded, safe to drop.
+        self.node_cache: object = None
         self.queue_epochs: dict[str, int] = {}
         # podgroup -> nodes held for it (NodesReserved until ReservationReleased).
         self.reservations: dict[str, tuple[str, ...]] = {}

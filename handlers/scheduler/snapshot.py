@@ -31,39 +31,70 @@ class Snapshot:
     total: dict[str, int]  # sum of node allocatable
 
 
-def _nodes(state: ClusterState, dims: list[str]) -> NodeArrays:
+@dataclass
+class _StaticNodes:
+    """What changes only with the nodes themselves, reused until ``node_epoch`` moves."""
+
+    key: tuple
+    node_dims: frozenset[str]  # what the nodes offer, whatever pods ask for
+    names: list[str]
+    records: list
+    alloc: np.ndarray
+    labels: list[dict[str, str]]
+    taints: list[tuple]
+    unschedulable: np.ndarray
+
+
+def _static_nodes(state: ClusterState, dims: list[str]) -> _StaticNodes:
+    key = (state.node_epoch, tuple(dims))
+    cached = state.node_cache
+    if isinstance(cached, _StaticNodes) and cached.key == key:
+        return cached
     names = sorted(state.nodes)
-    n, r = len(names), len(dims)
     col = {d: j for j, d in enumerate(dims)}
-    alloc = np.zeros((n, r), dtype=np.int64)
-    used = np.zeros((n, r), dtype=np.int64)
-    releasing = np.zeros((n, r), dtype=np.int64)
-    labels, taints = [], []
-    unschedulable = np.zeros(n, dtype=bool)
-    for i, name in enumerate(names):
-        rec = state.nodes[name]
+    records = [state.nodes[name] for name in names]
+    alloc = np.zeros((len(names), len(dims)), dtype=np.int64)
+    for i, rec in enumerate(records):
         for d, v in rec.allocatable.items():
             alloc[i, col[d]] = v
-        for d, v in rec.used.items():
-            if v:
-                used[i, col[d]] = v
-        for d, v in rec.releasing.items():
-            if v:
-                releasing[i, col[d]] = v
-        labels.append(rec.labels)
-        taints.append(rec.taints)
-        unschedulable[i] = rec.unschedulable
-    idle = alloc - used
-    return NodeArrays(
+    static = _StaticNodes(
+        key=key,
+        node_dims=frozenset(d for rec in records for d in rec.allocatable),
         names=names,
-        dims=dims,
+        records=records,
         alloc=alloc,
+        labels=[rec.labels for rec in records],
+        taints=[rec.taints for rec in records],
+        unschedulable=np.array([rec.unschedulable for rec in records], dtype=bool),
+    )
+    state.node_cache = static
+    return static
+
+
+def _nodes(state: ClusterState, dims: list[str]) -> NodeArrays:
+    static = _static_nodes(state, dims)
+    col = {d: j for j, d in enumerate(dims)}
+    shape = static.alloc.shape
+    used = np.zeros(shape, dtype=np.int64)
+    releasing = np.zeros(shape, dtype=np.int64)
+    for i, rec in enumerate(static.records):
+        if rec.used:  # zero amounts are dropped by the fold: most idle nodes skip here
+            for d, v in rec.used.items():
+                used[i, col[d]] = v
+        if rec.releasing:
+            for d, v in rec.releasing.items():
+                releasing[i, col[d]] = v
+    idle = static.alloc - used
+    return NodeArrays(
+        names=static.names,
+        dims=dims,
+        alloc=static.alloc.copy(),
         used=used,
         idle=idle,
         future=idle + releasing,
-        labels=labels,
-        taints=taints,
-        unschedulable=unschedulable,
+        labels=static.labels,
+        taints=static.taints,
+        unschedulable=static.unschedulable.copy(),
     )
 
 
@@ -78,15 +109,38 @@ def _leave_out_dependents(job: JobInfo) -> None:
             job.min_task_member = {r: n for r, n in job.min_task_member.items() if r != role}
 
 
-def build(state: ClusterState) -> Snapshot:
-    dim_set: set[str] = set()
+def _live_groups(state: ClusterState) -> list[str]:
+    """Podgroups that take part in a session: not completed, their job not finished."""
+    finished = state.finished_jobs
+    return [
+        name
+        for name in sorted(state.podgroups)
+        if state.podgroups[name].phase != "Completed" and state.podgroups[name].job not in finished
+    ]
+
+
+def _dims(state: ClusterState) -> list[str]:
+    """Every resource a node offers or a live pod asks for, sorted."""
+    cached = state.node_cache
+    if isinstance(cached, _StaticNodes) and cached.key[0] == state.node_epoch:
+        dim_set = set(cached.node_dims)
+    else:
+        dim_set = set()
+        for rec in state.nodes.values():
+            dim_set.update(rec.allocatable)
     for rec in state.nodes.values():
-        dim_set.update(rec.allocatable)
-        dim_set.update(rec.used)
-        dim_set.update(rec.releasing)
-    for pod in state.pods.values():
-        dim_set.update(pod.requests)
-    dims = sorted(dim_set)
+        if rec.used:
+            dim_set.update(rec.used)
+        if rec.releasing:
+            dim_set.update(rec.releasing)
+    for group in _live_groups(state):
+        for pod_name in state.pods_by_group.get(group, ()):
+            dim_set.update(state.pods[pod_name].requests)
+    return sorted(dim_set)
+
+
+def build(state: ClusterState) -> Snapshot:
+    dims = _dims(state)
     nodes = _nodes(state, dims)
     total = {d: int(v) for d, v in zip(dims, nodes.alloc.sum(axis=0).tolist())}
 
@@ -100,10 +154,8 @@ def build(state: ClusterState) -> Snapshot:
 
     vectors: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     jobs: dict[str, JobInfo] = {}
-    for name in sorted(state.podgroups):
+    for name in _live_groups(state):  # history holds nothing and decides nothing
         rec = state.podgroups[name]
-        if rec.phase == "Completed" or rec.job in state.finished_jobs:
-            continue  # history: holds nothing, decides nothing
         job = JobInfo(name)
         job.job, job.queue = rec.job, rec.queue
         job.min_member, job.min_task_member = rec.min_member, rec.min_task_member

@@ -32,7 +32,7 @@ def test_deletion_requested_turns_used_into_releasing_until_deleted():
     c.add(ev.PodDeleted(pod="default/a-w-0", job="default/a"))
     state = c.state()
     assert "default/a-w-0" not in state.pods
-    assert state.nodes["n0"].releasing == {"cpu": 0, "pods": 0} and state.nodes["n0"].used == CPU1
+    assert state.nodes["n0"].releasing == {} and state.nodes["n0"].used == CPU1
 
 
 def test_pod_started_elsewhere_is_adopted_where_it_runs():
@@ -40,7 +40,7 @@ def test_pod_started_elsewhere_is_adopted_where_it_runs():
     c.add(ev.PodStarted(pod="default/a-w-0", job="default/a", node="n1"))
     state = c.state()
     assert state.pods["default/a-w-0"].node == "n1" and state.pods["default/a-w-0"].status == "Running"
-    assert state.nodes["n0"].used == {"cpu": 0, "pods": 0} and state.nodes["n1"].used == CPU1
+    assert state.nodes["n0"].used == {} and state.nodes["n1"].used == CPU1
 
 
 def test_job_removed_releases_everything_it_held():
@@ -48,7 +48,7 @@ def test_job_removed_releases_everything_it_held():
     c.add(ev.JobRemoved(job="default/a"))
     state = c.state()
     assert state.pods == {} and state.podgroups == {}
-    assert state.nodes["n0"].used == {"cpu": 0, "pods": 0}
+    assert state.nodes["n0"].used == {}
 
 
 def test_priority_classes_and_their_global_default():
