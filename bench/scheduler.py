@@ -96,7 +96,9 @@ def synthetic_state(nodes: int, pods: int, per_job: int = 10):
     return state, position
 
 
-PREEMPT_CONF = load_conf(DEFAULT_CONF_TEXT.replace('"enqueue, allocate, backfill"', '"enqueue, allocate, preempt, backfill"'))
+PREEMPT_CONF = load_conf(
+    DEFAULT_CONF_TEXT.replace('"enqueue, allocate, backfill"', '"enqueue, allocate, preempt, backfill"')
+)
 
 
 def preemption_state(nodes: int, running_per_node: int = 10, pending: int = 1_000, per_job: int = 10):
@@ -116,18 +118,22 @@ def preemption_state(nodes: int, running_per_node: int = 10, pending: int = 1_00
     allocatable = {"cpu": str(running_per_node), "memory": "128Gi", "pods": "110"}
     names = [f"node-{i:05d}" for i in range(nodes)]
     for name in names:
-        fold(ev.NodeAdded(node=name, manifest=Node(metadata=ObjectMeta(name=name), status=NodeStatus(allocatable=allocatable))))
+        manifest = Node(metadata=ObjectMeta(name=name), status=NodeStatus(allocatable=allocatable))
+        fold(ev.NodeAdded(node=name, manifest=manifest))
     template = Pod()
 
     def job(key: str, queue: str, klass: str, min_member: int) -> None:
-        group = PodGroup(metadata=ObjectMeta(name=key), spec=PodGroupSpec(min_member=min_member, queue=queue, priority_class_name=klass))
+        spec = PodGroupSpec(min_member=min_member, queue=queue, priority_class_name=klass)
+        group = PodGroup(metadata=ObjectMeta(name=key), spec=spec)
         need = {"cpu": POD["cpu"] * min_member, "memory": POD["memory"] * min_member}
         fold(ev.PodGroupCreated(podgroup=key, job=key, manifest=group, min_resources=need))
         fold(ev.PodGroupEnqueued(podgroup=key, job=key, queue=queue))
 
     def pod(key: str, k: int) -> str:
         name = f"{key}-worker-{k}"
-        fold(ev.PodRequested(pod=name, job=key, podgroup=key, task="worker", index=k, manifest=template, requests=POD))
+        fold(
+            ev.PodRequested(pod=name, job=key, podgroup=key, task="worker", index=k, manifest=template, requests=POD)
+        )
         return name
 
     running = nodes * running_per_node

@@ -186,9 +186,8 @@ class Reserve:
                 if other.phase == "Inqueue":
                     for d, v in other.min_resources.items():
                         held[d] = held.get(d, 0) + v
-        return all(
-            held.get(d, 0) + need <= queue.capability[d] for d, need in job.min_resources.items() if d in queue.capability
-        )
+        capability = queue.capability
+        return all(held.get(d, 0) + need <= capability[d] for d, need in job.min_resources.items() if d in capability)
 
     def choose_nodes(self, job: JobInfo) -> list[int]:
         """The fewest nodes, most idle first, whose allocatable resources hold the gang."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas import events as ev
+from schemas.resources import ObjectMeta, Pod, PodSpec
 from tests.unit.scheduler.tables import Cluster, of
 
 CONF = """
@@ -81,25 +82,25 @@ def test_reason_names_preemptor_priorities_and_queue():
 
 
 @pytest.mark.parametrize(
-    ("label", "annotations", "expected"),
+    ("meta", "expected"),
     [
-        ("pod-label-false", {"volcano.sh/preemptable": "false"}, 0),
-        ("no-label", {}, 1),
+        ({"labels": {"volcano.sh/preemptable": "false"}}, 0),
+        ({"annotations": {"volcano.sh/preemptable": "false"}}, 0),
+        ({"labels": {"volcano.sh/preemptable": "true"}}, 1),
+        ({}, 1),
     ],
-    ids=lambda v: v if isinstance(v, str) else None,
+    ids=["label-false", "annotation-false", "label-true", "unlabelled"],
 )
-def test_non_preemptable_pods_are_never_victims(label, annotations, expected):
+def test_non_preemptable_pods_are_never_victims(meta, expected):
     c = _cluster()
     c.job("low", LOW, min_member=1, priority_class="low", pods=False)
-    from schemas.resources import ObjectMeta, Pod, PodSpec
-
     for i in range(4):
         pod = f"default/low-main-{i}"
+        manifest = Pod(metadata=ObjectMeta(name=pod[8:], namespace="default", **meta), spec=PodSpec())
         c.add(
             ev.PodRequested(
                 pod=pod, job="default/low", podgroup="default/low", task="main", index=i,
-                manifest=Pod(metadata=ObjectMeta(name=pod[8:], namespace="default", annotations=annotations), spec=PodSpec()),
-                requests={"cpu": 1000, "pods": 1},
+                manifest=manifest, requests={"cpu": 1000, "pods": 1},
             )
         )
     c.schedule()
