@@ -13,11 +13,14 @@ At session open, top down:
   is its parent's (the root's unset ones are the cluster total);
 - *real capability* = min(capability, the parent's real capability less the
   guarantees of its siblings), never below its own ``guarantee``;
-- *deserved*: ``spec.deserved`` where given (capped by the real capability);
-  otherwise the parent's deserved left after the children that state theirs
-  is water-filled (as ``proportion`` does) between the other children by
-  ``weight``, each capped by what its subtree asks for (held, pending pods,
-  and the ``minResources`` of Pending podgroups), floored at its guarantee.
+- *deserved*: ``spec.deserved`` where given, capped by the real capability
+  and by what the queue's subtree asks for (held, pending pods, and the
+  ``minResources`` of Pending podgroups: a share nobody asks for goes to the
+  siblings until it is asked for, and reclaim brings it back); otherwise
+  the parent's deserved left after the children that state theirs is
+  water-filled (as ``proportion`` does) between the other children by
+  ``weight``, each capped by what its subtree asks for, floored at its
+  guarantee.
 
 Every queue's *allocated* and *inqueue* are the sums over its subtree, kept
 current as the session allocates and admits. Hooks:
@@ -25,7 +28,8 @@ current as the session allocates and admits. Hooks:
 - overused: the queue or one of its ancestors holds its deserved share in
   every resource: the queue gets nothing more this session;
 - allocatable: the task fits within the real capability of its queue *and
-  every ancestor* (on the resources the task asks for);
+  every ancestor* (on the resources the task asks for; a root stating no
+  capability is the cluster itself, left to node fit and ``overcommit``);
 - job enqueueable: ``minResources`` + allocated + inqueue within the real
   capability at every level; a refusal names the level that is full;
 - queue order: queue ``priority``, then the two queues' paths from the root
@@ -192,7 +196,10 @@ class Capacity(Plugin):
             stated = [k for k in kids if k.own_deserved]
             for kid in stated:
                 kid.deserved = {
-                    d: max(min(kid.own_deserved.get(d, 0.0), kid.real_capability[d]), kid.guarantee.get(d, 0.0))
+                    d: max(
+                        min(kid.own_deserved.get(d, 0.0), kid.real_capability[d], kid.request.get(d, 0.0)),
+                        kid.guarantee.get(d, 0.0),
+                    )
                     for d in dims
                 }
             left = {d: max(parent.deserved[d] - sum(k.deserved[d] for k in stated), 0.0) for d in dims}
@@ -217,6 +224,13 @@ class Capacity(Plugin):
             return -1 if left.priority > right.priority else 1
         return compare_paths(self.nodes[left.name], self.nodes[right.name])
 
+    @staticmethod
+    def _limited(node: QueueNode) -> list[QueueNode]:
+        """The queues whose capability ``node``'s tasks count against: its path, less a root
+        stating no capability (the cluster itself, which node fit and ``overcommit`` watch)."""
+        root = node.path[0]
+        return node.path if root.own_capability else node.path[1:]
+
     def _overused(self, queue: QueueInfo) -> bool:
         node = self.nodes.get(queue.name)
         if node is None:
@@ -229,14 +243,16 @@ class Capacity(Plugin):
             return False
         asked = [(d, v) for d, v in task.req.items() if d != "pods" and v > 0]
         return all(
-            le(up.allocated.get(d, 0.0) + v, up.real_capability.get(d, 0.0)) for up in node.path for d, v in asked
+            le(up.allocated.get(d, 0.0) + v, up.real_capability.get(d, 0.0))
+            for up in self._limited(node)
+            for d, v in asked
         )
 
     def _enqueueable(self, job: JobInfo) -> tuple[int, str]:
         node = self.nodes.get(job.queue)
         if node is None or not job.min_resources:
             return PERMIT, ""
-        for up in reversed(node.path):
+        for up in reversed(self._limited(node)):
             for d, need in sorted(job.min_resources.items()):
                 limit = up.real_capability.get(d, 0.0)
                 used = need + up.allocated.get(d, 0.0) + up.inqueue.get(d, 0.0)

@@ -136,3 +136,36 @@ def test_a_stated_deserved_share_wins_over_weight():
     small_jobs(c, "eng", 16)
     small_jobs(c, "ops", 16)
     assert held(run(c)) == {"eng": 12, "ops": 4}
+
+
+RECLAIM = load_conf(
+    """
+actions: "enqueue, allocate, reclaim"
+tiers:
+- plugins:
+  - name: priority
+  - name: gang
+  - name: conformance
+- plugins:
+  - name: predicates
+  - name: capacity
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("b_jobs", "b_deserved", "evicted"),
+    [(8, None, 8), (12, None, 8), (4, None, 4), (12, {"cpu": "4"}, 4)],
+    ids=["takes-its-half", "never-past-its-share", "only-what-it-asks", "stated-deserved-limits-it"],
+)
+def test_reclaim_takes_back_down_to_the_other_queues_deserved_share(b_jobs, b_deserved, evicted):
+    c = Cluster(RECLAIM).nodes(4, cpu="4")
+    queue(c, "qa")
+    queue(c, "qb", deserved=b_deserved)
+    small_jobs(c, "qa", 16)
+    assert len(bound(run(c))) == 16
+    small_jobs(c, "qb", b_jobs)
+    decisions = run(c)
+    evictions = of(decisions, ev.PodEvictionRequested)
+    assert len(evictions) == evicted
+    assert all("/qa-" in e.pod for e in evictions)
