@@ -200,18 +200,17 @@ class KubeActuator(Reactor):
         count = 0
         while batch := self.runnable(self.clock.now())[: self.concurrency]:
             results = await asyncio.gather(*(self._perform(a) for a in batch))
-            for action, events in zip(batch, results, strict=True):
-                if events is None:
-                    continue
-                if events:
-                    envelopes = [
-                        Envelope.wrap(ev, recorded_at=self.clock.now(), causation=Causation(action.position, self.name, i))
-                        for i, ev in enumerate(events)
-                    ]
-                    positions = await self.log.append(envelopes)
-                    for envelope, position in zip(envelopes, positions, strict=True):
-                        self.fold(envelope.at(position))
-                    count += len(envelopes)
+            now = self.clock.now()
+            envelopes = [
+                Envelope.wrap(ev, recorded_at=now, causation=Causation(action.position, self.name, i))
+                for action, events in zip(batch, results, strict=True)
+                for i, ev in enumerate(events or ())
+            ]
+            if envelopes:  # what one round did, in one append
+                positions = await self.log.append(envelopes)
+                for envelope, position in zip(envelopes, positions, strict=True):
+                    self.fold(envelope.at(position))
+                count += len(envelopes)
         await self._save_checkpoint()
         self.appended += count
         return count
