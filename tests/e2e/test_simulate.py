@@ -170,3 +170,66 @@ def test_a_parent_queue_caps_its_children_together(tmp_path: Path) -> None:
     # a training job waited for room under eng's cap while the cluster had CPUs to spare
     waited = [p for p in pods if queue_of[p["job"]] == "eng-train" and p["bound"] > 0]
     assert waited
+
+
+
+TOPOLOGY_SCENARIO = """
+nodes:
+- {name: a-0, allocatable: {cpu: 4, memory: 8Gi}, labels: {switch: s-a}}
+- {name: a-1, allocatable: {cpu: 4, memory: 8Gi}, labels: {switch: s-a}}
+- {name: b-0, allocatable: {cpu: 4, memory: 8Gi}, labels: {switch: s-b}}
+- {name: b-1, allocatable: {cpu: 4, memory: 8Gi}, labels: {switch: s-b, dataset: imagenet}}
+queues: [{apiVersion: scheduling.volcano.sh/v1beta1, kind: Queue, metadata: {name: default}, spec: {weight: 1}}]
+scheduler:
+  actions: "enqueue, allocate, backfill"
+  tiers:
+  - plugins: [{name: priority}, {name: gang}, {name: conformance}]
+  - plugins: [{name: overcommit}, {name: drf}, {name: predicates}, {name: proportion}, {name: nodeorder}PLUGINS]
+workload:
+- at: 0s
+  apply:
+    apiVersion: batch.volcano.sh/v1alpha1
+    kind: Job
+    metadata: {name: allreduce, namespace: default}
+    spec:
+      minAvailable: 4
+      networkTopology: {mode: hard, highestTierAllowed: 1}
+      tasks:
+      - name: worker
+        replicas: 4
+        template:
+          metadata: {annotations: {eventbatch.io/sim-duration: 1m}}
+          spec: {containers: [{name: w, image: busybox, resources: {requests: {cpu: '2'}}}]}
+- at: 1s
+  apply:
+    apiVersion: batch.volcano.sh/v1alpha1
+    kind: Job
+    metadata: {name: reader, namespace: default}
+    spec:
+      minAvailable: 1
+      tasks:
+      - name: main
+        replicas: 1
+        template:
+          metadata:
+            annotations: {eventbatch.io/sim-duration: 1m, eventbatch.io/data-locality: labels=dataset=imagenet}
+          spec: {containers: [{name: r, image: busybox, resources: {requests: {cpu: '1'}}}]}
+until: all-finished
+"""
+
+
+@pytest.mark.parametrize("aware", [True, False], ids=["topology-and-locality-plugins", "without-them"])
+def test_a_job_asking_for_one_switch_and_for_its_data_gets_them(tmp_path: Path, aware: bool) -> None:
+    """spec.networkTopology (through the PodGroup) and the pod template's data-locality annotation reach the scheduler."""
+    plugins = ", {name: data-locality}, {name: network-topology-aware, arguments: {tiers: [switch]}}" if aware else ""
+    scenario = tmp_path / "topology.yaml"
+    scenario.write_text(TOPOLOGY_SCENARIO.replace("PLUGINS", plugins))
+    report = simulate(tmp_path, scenario)
+    pods = {p["pod"]: p["node"] for p in report["pods"]}
+    switches = {pods[f"default/allreduce-worker-{i}"][0] for i in range(4)}
+    if aware:
+        assert len(switches) == 1
+        assert pods["default/reader-main-0"] == "b-1"
+    else:
+        assert switches == {"a", "b"}
+        assert pods["default/reader-main-0"] != "b-1"
