@@ -220,7 +220,7 @@ until: all-finished
 
 @pytest.mark.parametrize("aware", [True, False], ids=["topology-and-locality-plugins", "without-them"])
 def test_a_job_asking_for_one_switch_and_for_its_data_gets_them(tmp_path: Path, aware: bool) -> None:
-    """spec.networkTopology (through the PodGroup) and the pod template's data-locality annotation reach the scheduler."""
+    """spec.networkTopology (through the PodGroup) and the data-locality annotation reach the scheduler."""
     plugins = ", {name: data-locality}, {name: network-topology-aware, arguments: {tiers: [switch]}}" if aware else ""
     scenario = tmp_path / "topology.yaml"
     scenario.write_text(TOPOLOGY_SCENARIO.replace("PLUGINS", plugins))
