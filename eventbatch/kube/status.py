@@ -8,7 +8,9 @@ controller's phases (``JobPhaseChanged``), the scheduler's podgroup phases
 per task; podgroup phase and counts; queue state and podgroup counts), and
 patches the ``status`` subresource of each object whose status changed
 (a JSON patch replacing ``/status`` whole, so no stale count survives).
-Status is derived, never appended: after a restart it is written again.
+A burst of changes to one object is written once (at most every
+``min_interval_ms``). Status is derived, never appended: after a restart it
+is written again.
 """
 
 from __future__ import annotations
@@ -90,10 +92,12 @@ class StatusStats:
 class KubeStatusWriter(Reactor):
     name = "kube-status"
 
-    def __init__(self, *, connection: Connection, concurrency: int = 8, **kwargs: Any) -> None:
+    def __init__(self, *, connection: Connection, concurrency: int = 8, min_interval_ms: int = 200, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.connection = connection
         self.concurrency = concurrency
+        self.min_interval_ms = min_interval_ms  # one object's status is written at most this often
+        self.last_write: dict[tuple[str, str], int] = {}
         self.jobs: dict[str, JobInfo] = {}
         self.pods: dict[str, PodInfo] = {}
         self.groups: dict[str, GroupInfo] = {}
@@ -105,7 +109,8 @@ class KubeStatusWriter(Reactor):
     # -- fold -------------------------------------------------------------------
 
     def _touch(self, kind: str, key: str) -> None:
-        self.dirty.setdefault((kind, key), 0)
+        last = self.last_write.get((kind, key))
+        self.dirty.setdefault((kind, key), 0 if last is None else last + self.min_interval_ms)
 
     def fold(self, envelope: Envelope) -> bool:
         e = envelope.payload
@@ -289,5 +294,6 @@ class KubeStatusWriter(Reactor):
         if self.status_of(kind, key) == status:  # nothing changed while writing
             self.dirty.pop((kind, key), None)
         self.written[(kind, key)] = status
+        self.last_write[(kind, key)] = self.clock.now()
         self.stats.written += 1
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
