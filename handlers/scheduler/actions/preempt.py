@@ -33,6 +33,7 @@ from handlers.scheduler.actions.victims import (
     admit,
     by_node,
     finish,
+    keep_minimum,
     lowest_first,
     make_room,
     node_order,
@@ -134,7 +135,7 @@ class Preempt:
             if not candidates:
                 continue
             candidates.sort(key=lowest_first)
-            chosen = ssn.hooks.victims("preemptable", task, candidates)
+            chosen = keep_minimum(ssn.hooks.victims("preemptable", task, candidates))
             if make_room(ssn, stmt, task, node, chosen, reason=reason, rule=self.rule, check=check):
                 stmt.pipeline(task, node)
                 return True

@@ -33,6 +33,7 @@ from handlers.scheduler.actions.victims import (
     admit,
     by_node,
     finish,
+    keep_minimum,
     make_room,
     node_order,
     pending_tasks,
@@ -153,7 +154,7 @@ class Reclaim:
             if not candidates:
                 continue
             candidates.sort(key=self.victim_key)
-            chosen = self.above_guarantee(ssn.hooks.victims("reclaimable", task, candidates))
+            chosen = self.above_guarantee(keep_minimum(ssn.hooks.victims("reclaimable", task, candidates)))
             if make_room(ssn, stmt, task, node, chosen, reason=reason, rule=self.rule, check=check):
                 stmt.pipeline(task, node)
                 return True

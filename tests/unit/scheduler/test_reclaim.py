@@ -133,3 +133,15 @@ def test_a_full_cluster_still_admits_a_job_of_a_queue_below_its_share():
     assert admitted.rule == "reclaim.enqueue"
     c.pods("p", {"w": (2, {"cpu": "1"})})
     assert len(of(c.schedule(), ev.PodEvictionRequested)) == 2
+
+
+def test_a_gang_at_its_minimum_is_never_a_victim_whichever_tier_decides():
+    # gang (first tier) refuses every candidate, so proportion (second tier) decides, as in Volcano;
+    # the gang's minimum still holds
+    c = Cluster(CONF).node("n0", cpu="4")
+    _queue(c, "batch")
+    _queue(c, "prod", weight=3)
+    c.job("b", {"w": (4, {"cpu": "1"})}, queue="batch", min_member=4)
+    c.schedule()
+    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1)
+    assert of(c.schedule(), ev.PodEvictionRequested) == []
