@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(args.run(args, settings)) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        sys.stderr.close()
+        return 0
     except CliError as exc:
         print(f"eventbatch: error: {exc}", file=sys.stderr)
         return 2

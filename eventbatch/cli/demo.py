@@ -23,6 +23,7 @@ from eventbatch.cli.intents import intent_for
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
+from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.log.factory import open_log, sqlite_path
 from schemas.envelope import Envelope
 from schemas.events import NodeAdded, PodBound, PodGroupEnqueued, PodGroupUnschedulable, PodRequested
@@ -72,7 +73,7 @@ async def _demo(args, settings) -> int:
         _fresh(settings.log_url)
 
     clock = VirtualClock()
-    async with open_log(settings.log_url) as log:
+    async with SoleWriterLog(open_log(settings.log_url)) as log:  # the demo is the log's only writer
         pipeline = build_pipeline(
             log=log,
             clock=clock,

@@ -19,6 +19,7 @@ from eventbatch.cli import CliError
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
+from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.log.factory import open_log, sqlite_url
 from eventbatch.sim.report import Report, build_report
 from schemas.envelope import Envelope
@@ -95,7 +96,7 @@ async def _simulate(args, settings) -> int:
             raise CliError(f"{scenario.source}: scheduler: {exc}") from None
 
     bar = Bar(scenario.until_ms)
-    async with open_log(url) as log:
+    async with SoleWriterLog(open_log(url)) as log:  # the simulation is the log's only writer
         result = await run_scenario(
             scenario, log=log, settings=settings, clock=VirtualClock(), cycles=args.cycles, on_progress=bar
         )

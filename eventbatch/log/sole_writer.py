@@ -1,0 +1,89 @@
+"""A log that this process alone appends to, with its recent tail kept in memory.
+
+Where it sits: between a simulation (``eventbatch simulate``, the demo,
+benchmarks) and its real log backend. In a simulation every component runs in
+one process and steps the pipeline, reading each new event once per component;
+with the log to itself, the process knows the end position and the newest
+events without asking the backend. Appends still go to the backend first (the
+log on disk is the same as without this wrapper); reads of anything older
+than the kept tail go to the backend as usual.
+
+Not for ``eventbatch serve`` or anything with another writer: it would not
+see their appends.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+
+from eventbatch.log.port import EventLog, Quarantined
+from schemas.envelope import Envelope
+
+
+class SoleWriterLog(EventLog):
+    def __init__(self, inner: EventLog, *, keep: int = 200_000) -> None:
+        super().__init__()
+        self.inner = inner
+        self.url = inner.url
+        self.stats = inner.stats
+        self.keep = keep
+        self._tail: deque[Envelope] = deque()
+        self._end = 0
+
+    @property
+    def _tail_start(self) -> int:
+        return self._tail[0].position if self._tail else self._end
+
+    async def start(self) -> None:
+        await self.inner.start()
+        self._end = await self.inner.end_position()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    async def append(self, batch: Sequence[Envelope]) -> list[int]:
+        positions = await self.inner.append(batch)
+        for envelope, position in zip(batch, positions, strict=True):
+            self._tail.append(envelope.at(position))
+        if positions:
+            self._end = positions[-1] + 1
+        while len(self._tail) > self.keep:
+            self._tail.popleft()
+        return positions
+
+    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+        if follow:
+            async with aclosing(self.inner.read(from_position, follow=True)) as events:
+                async for envelope in events:
+                    yield envelope
+            return
+        position, end = from_position, self._end
+        while position < end:
+            start = self._tail_start
+            if position >= start:
+                envelope = self._tail[position - start]
+                yield envelope
+                position += 1
+                continue
+            # older than the kept tail: the backend has it (it has everything)
+            async with aclosing(self.inner.read(position)) as events:
+                async for envelope in events:
+                    if envelope.position >= start:
+                        break
+                    yield envelope
+                    position = envelope.position + 1
+            position = max(position, start)
+
+    async def end_position(self) -> int:
+        return self._end
+
+    async def get_consumer_position(self, name: str) -> int | None:
+        return await self.inner.get_consumer_position(name)
+
+    async def set_consumer_position(self, name: str, position: int) -> None:
+        await self.inner.set_consumer_position(name, position)
+
+    async def quarantined(self) -> list[Quarantined]:
+        return await self.inner.quarantined()
