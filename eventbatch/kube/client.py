@@ -41,9 +41,10 @@ async def connect(kubeconfig: str | None = None) -> client.ApiClient:
 class Kube:
     """The typed API groups eventbatch uses, called for raw JSON."""
 
-    def __init__(self, api: client.ApiClient, *, backoff: Backoff | None = None) -> None:
+    def __init__(self, api: client.ApiClient, *, backoff: Backoff | None = None, request_timeout: float = 30.0) -> None:
         self.api = api
         self.backoff = backoff or Backoff()
+        self.request_timeout = request_timeout  # seconds, per request (a watch: per read)
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.coordination = client.CoordinationV1Api(api)
@@ -54,6 +55,8 @@ class Kube:
 
     async def call(self, method, *args: Any, retries: bool = True, **kwargs: Any) -> dict[str, Any]:
         """``method(*args, **kwargs)`` as decoded JSON; transient failures retried."""
+
+        kwargs.setdefault("_request_timeout", self.request_timeout)
 
         async def once() -> dict[str, Any]:
             response = await method(*args, _preload_content=False, **kwargs)
@@ -71,7 +74,12 @@ class Kube:
 
     async def lines(self, method, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         """The events of one watch request, until the server ends it."""
-        response = await method(*args, watch=True, _preload_content=False, **kwargs)
+        # No total timeout: a watch lasts; but a read that waits longer than the server's
+        # own timeout (plus the request timeout) means a dead connection.
+        read = float(kwargs.get("timeout_seconds") or 0) + self.request_timeout
+        response = await method(
+            *args, watch=True, _preload_content=False, _request_timeout=(self.request_timeout, read), **kwargs
+        )
         try:
             if response.status >= 400:
                 raise api_error(response.status, response.reason, await response.read())

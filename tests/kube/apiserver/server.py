@@ -16,6 +16,7 @@ ClusterRole it is deployed with. ``fail_next`` injects server errors.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class ApiServer:
         self._watches: set[web.StreamResponse] = set()
         self._stopping = False
         self._expired = 0
+        self._hangs: list[tuple[float, str | None]] = []
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -119,6 +121,10 @@ class ApiServer:
     def fail_next(self, count: int = 1, *, code: int = 500, path_contains: str | None = None) -> None:
         """The next ``count`` requests (whose path contains ``path_contains``) get ``code``."""
         self._failures.extend([(code, path_contains)] * count)
+
+    def hang_next(self, count: int = 1, *, seconds: float = 5.0, path_contains: str | None = None) -> None:
+        """The next ``count`` requests (whose path contains ``path_contains``) get no answer for ``seconds``."""
+        self._hangs.extend([(seconds, path_contains)] * count)
 
     def compact(self) -> None:
         self.store.compact()
@@ -187,6 +193,7 @@ class ApiServer:
         try:
             route = self._route(request.path)
             verb = self._verb(request, route)
+            await self._inject_hang(request.path)
             self._inject_failure(request.path)
             if verb == "watch":
                 code = 200
@@ -203,6 +210,13 @@ class ApiServer:
                 self.audit.append(
                     Call(verb, route.rt.group, resource, route.namespace or "", name or route.name, code, user)
                 )
+
+    async def _inject_hang(self, path: str) -> None:
+        for i, (seconds, contains) in enumerate(self._hangs):
+            if contains is None or contains in path:
+                del self._hangs[i]
+                await asyncio.sleep(seconds)
+                return
 
     def _inject_failure(self, path: str) -> None:
         for i, (code, contains) in enumerate(self._failures):
