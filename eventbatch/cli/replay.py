@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import AsyncExitStack
 
 from eventbatch.cli import CliError
 from eventbatch.cli.output import table
 from eventbatch.cli.views import add_views_flag, queue_status, views_path
 from eventbatch.log.factory import open_log
 from eventbatch.replay import parse_time, rebuild, state_at
+from eventbatch.snapshots import SnapshotStore
 from eventbatch.verify import verify
 
 
@@ -36,6 +38,9 @@ def register(commands) -> None:
     when.add_argument("--verify", action="store_true", help="re-run every handler over the log; exit 1 on divergence")
     replay.add_argument("--scheduler-conf", help="Volcano scheduler conf the log was made with (for --verify)")
     replay.add_argument("--scenario", help="take the scheduler conf from this simulation scenario (for --verify)")
+    replay.add_argument(
+        "--snapshots", help="handler snapshot store: --verify checks the tail after each handler's snapshot"
+    )
     replay.add_argument("-o", "--output", choices=["text", "json"], default="text")
     add_views_flag(replay)
     replay.set_defaults(run=_replay)
@@ -152,9 +157,12 @@ def _handlers(args, settings):
 
 async def _verify(args, settings) -> int:
     handlers = _handlers(args, settings)
-    async with open_log(settings.log_url) as log:
+    async with open_log(settings.log_url) as log, AsyncExitStack() as stack:
+        snapshots = None
+        if args.snapshots:
+            snapshots = await stack.enter_async_context(SnapshotStore(args.snapshots))
         bar = Progress(await log.end_position(), "verify")
-        report = await verify(log, handlers, on_progress=bar)
+        report = await verify(log, handlers, on_progress=bar, snapshots=snapshots)
         bar.close()
     if args.output == "json":
         print(json.dumps({

@@ -32,16 +32,21 @@ _QUEUE_TYPES = frozenset(
     {"QueueCreated", "QueueUpdated", "QueueDeleteRequested", "QueueCommandIssued", "QueueStateChanged",
      "QueueDeleted", "QueueRequestRefused"}
 )
+# A queue's timeline: its jobs' submissions and phases, its podgroups' admission and
+# phases. (PodGroupUnschedulable, repeated by every session a gang waits, is in the
+# job's timeline only.)
 _QUEUE_TIMELINE = frozenset(
     {"JobSubmitted", "JobPhaseChanged", "JobRemoved", "PodGroupCreated", "PodGroupEnqueued",
-     "PodGroupPhaseChanged", "PodGroupUnschedulable", "PodGroupDeleted"}
+     "PodGroupPhaseChanged", "PodGroupDeleted"}
 )
+# Events about a podgroup that change nothing its queue's row shows.
+_QUEUE_QUIET = frozenset({"PodGroupUnschedulable"})
 
 
 class _Plan:
     """What an event type carries, worked out once per type instead of per event."""
 
-    __slots__ = ("job_field", "pod", "group", "node", "queue_event", "node_event", "queue_timeline")
+    __slots__ = ("job_field", "pod", "group", "node", "queue_event", "node_event", "queue_timeline", "queue_quiet")
 
     def __init__(self, kind: str, event: object) -> None:
         fields = getattr(type(event), "__struct_fields__", ())
@@ -52,6 +57,7 @@ class _Plan:
         self.queue_event = kind in _QUEUE_TYPES
         self.node_event = kind.startswith("Node")
         self.queue_timeline = kind in _QUEUE_TIMELINE
+        self.queue_quiet = kind in _QUEUE_QUIET
 
 
 _PLANS: dict[str, _Plan] = {}
@@ -145,7 +151,7 @@ class ViewSet:
                 self.queue_parent.pop(e.queue, None)
         elif plan.node_event:
             dirty["nodes"].add(e.node)
-        if queue:
+        if queue and not plan.queue_quiet:
             dirty["queues"].add(queue)
         if job:
             dirty["jobs"].add(job)
