@@ -1,0 +1,79 @@
+"""Job lifecycle through the API server, in one process: restarts re-create pods under their names.
+
+The whole pipeline (handlers, watch adapter, actuator, status writer) and
+kubelet-sim run in the test's event loop against the API-server fake. A job
+whose pods exit 1 under a ``PodFailed -> RestartJob`` policy is restarted:
+every pod is deleted and created again under the same name, once per
+attempt, until ``maxRetry`` makes the job Failed; the exit codes reach the
+log, each pod incarnation's transitions exactly once.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from eventbatch.app import build_pipeline, default_handlers, scheduling_relevance
+from eventbatch.clock import SystemClock
+from eventbatch.kube.adapter import KubeOptions
+from eventbatch.kube.client import Connection, Kube
+from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.kubelet_sim import KubeletSim
+from eventbatch.log.memory import MemoryLog
+from eventbatch.settings import Settings
+from tests.kube.apiserver import ApiServer
+from tests.kube.conftest import eventually
+from tests.kube.support import envelopes, job_manifest, node_manifest, queue_manifest, running
+
+
+async def test_a_failing_job_restarts_until_max_retry(apiserver: ApiServer, crds: Kube, connection: Connection) -> None:
+    kube, log = crds, MemoryLog()
+    settings = Settings(cluster="kube", debounce_ms=20)
+    pipeline = build_pipeline(
+        log=log,
+        clock=SystemClock(),
+        handlers=default_handlers(settings),
+        settings=settings,
+        is_relevant=scheduling_relevance(),
+        cluster="kube",
+        kube=KubeOptions(connection=connection, watch_timeout_s=5),
+    )
+    await kube.call(kube.core.create_node, node_manifest("n1", cpu="16"))
+    await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
+    job = job_manifest("flaky", replicas=2, duration="0s", maxRetry=2, policies=[{"event": "PodFailed", "action": "RestartJob"}])
+    job["spec"]["tasks"][0]["template"]["metadata"]["annotations"]["eventbatch.io/sim-exit-code"] = "1"
+
+    async def phase() -> str:
+        obj = await kube.call(kube.custom.get_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", "flaky")
+        return ((obj.get("status") or {}).get("state") or {}).get("phase", "")
+
+    async with running(pipeline, KubeletSim(kube=kube, startup_s=0.05, watch_timeout_s=5)):
+        await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", job)
+        await eventually(lambda: _is(phase, "Failed"), timeout=30, what="the job to fail")
+        await eventually(lambda: _no_pods(kube), what="the last pods to go")
+        await eventually(lambda: _count(log, "PodDeleted", 4), what="every deletion on the log")
+
+    events = await envelopes(log)
+    phases = [e.payload.phase for e in events if e.type == "JobPhaseChanged"]
+    # (whether a job is seen Running before its first pod fails depends on timing)
+    assert (phases[0], phases.count("Restarting"), phases[-1]) == ("Pending", 2, "Failed")
+    creates = collections.Counter(c.name for c in apiserver.audit if c.resource == "pods" and c.verb == "create" and c.code == 201)
+    assert creates == {"flaky-worker-0": 2, "flaky-worker-1": 2}
+    for pod in ("default/flaky-worker-0", "default/flaky-worker-1"):
+        kinds = [e.type for e in events if getattr(e.payload, "pod", "") == pod]
+        for kind in ("PodRequested", "PodCreated", "PodStarted", "PodFailed", "PodDeleted"):
+            assert kinds.count(kind) == 2, (pod, kind, kinds)
+        assert {e.payload.exit_code for e in events if e.type == "PodFailed" and e.payload.pod == pod} == {1}
+    uids = [e.payload.uid for e in events if e.type == "PodCreated"]
+    assert len(set(uids)) == 4  # four pods, two incarnations of each name
+
+
+async def _is(phase, wanted: str) -> bool:
+    return await phase() == wanted
+
+
+async def _no_pods(kube: Kube) -> bool:
+    return (await kube.call(kube.core.list_namespaced_pod, "default"))["items"] == []
+
+
+async def _count(log: MemoryLog, kind: str, n: int) -> bool:
+    return [e.type for e in await envelopes(log)].count(kind) >= n
