@@ -102,3 +102,18 @@ async def idle(reactor: Any) -> bool:
     end = await reactor.log.end_position()
     pending = getattr(reactor, "pending", None) or getattr(reactor, "dirty", None)
     return reactor.next_position >= end and not pending
+
+
+def granted(rbac_file) -> set[tuple[str, str, str]]:
+    """``(apiGroup, resource, verb)`` granted by the ClusterRoles and Roles of an RBAC file."""
+    import yaml
+
+    out = set()
+    for doc in yaml.safe_load_all(rbac_file.read_text()):
+        if doc["kind"] in ("ClusterRole", "Role"):
+            for rule in doc["rules"]:
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        for verb in rule["verbs"]:
+                            out.add((group, resource, verb))
+    return out

@@ -18,7 +18,6 @@ from pathlib import Path
 import aiohttp
 
 import pytest
-import yaml
 
 from eventbatch.kube.client import MERGE, Kube
 from eventbatch.kube.crds import GROUPS
@@ -26,7 +25,7 @@ from eventbatch.log.factory import open_log
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import ROOT, eventually
 from tests.kube.processes import Process, kubelet_sim, serve
-from tests.kube.support import envelopes, job_manifest, node_manifest, queue_manifest
+from tests.kube.support import envelopes, granted, job_manifest, node_manifest, queue_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -34,25 +33,12 @@ WORKERS = 4
 # Calls the RBAC grants that these scenarios do not make, and why they are needed.
 UNEXERCISED = {
     ("batch.eventbatch.io", "jobs", "delete"): "deleting a Job when ttlSecondsAfterFinished expires",
-    ("bus.eventbatch.io", "commands", "delete"): "removing a Command once it is on the log",
     ("", "configmaps", "get"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "configmaps", "update"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "pods", "get"): "checking who holds a pod name after a 409",
     ("", "events", "create"): "reporting an object refused by admission",
     ("scheduling.eventbatch.io", "podgroups", "patch"): "updating a PodGroup when its job scales",
 }
-
-
-def granted() -> set[tuple[str, str, str]]:
-    out = set()
-    for doc in yaml.safe_load_all((ROOT / "deploy" / "base" / "rbac.yaml").read_text()):
-        if doc["kind"] in ("ClusterRole", "Role"):
-            for rule in doc["rules"]:
-                for group in rule["apiGroups"]:
-                    for resource in rule["resources"]:
-                        for verb in rule["verbs"]:
-                            out.add((group, resource, verb))
-    return out
 
 
 def mpi_job(name: str) -> dict:
@@ -94,7 +80,7 @@ def assert_rbac(apiserver: ApiServer, users: tuple[str, ...]) -> None:
     made = set()
     for user in users:
         made |= apiserver.calls(user=user)
-    rules = granted()
+    rules = granted(ROOT / "deploy" / "base" / "rbac.yaml")
     assert made - rules == set(), "calls the ClusterRole/Role does not grant"
     unused = rules - made
     assert unused <= set(UNEXERCISED), f"granted but never used: {sorted(unused - set(UNEXERCISED))}"
@@ -131,6 +117,10 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
         await first.proc.wait()
         second = await serve("serve-2", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
         await eventually(lambda: _phase_is(kube, "mpi", "Completed"), timeout=40, what="the job to complete")
+        # a Command is taken off the API once on the log (refused: the job is finished)
+        await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Command"], "default", "commands", abort("mpi"))
+        await eventually(lambda: _logged(url, "JobCommandRefused", 1), timeout=20, what="the command to be answered")
+        await eventually(lambda: _no_commands(kube), timeout=20, what="the command to be deleted")
         # the user deletes the finished job: eventbatch cleans up what it created
         await kube.call(kube.custom.delete_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", "mpi")
         await eventually(lambda: _all_gone(kube), timeout=20, what="pods, service, secret to be cleaned up")
@@ -174,6 +164,21 @@ async def holder_of_lease(kube: Kube) -> str:
 
 async def _logged(url: str, kind: str, count: int) -> bool:
     return [e.type for e in await read_log(url)].count(kind) >= count
+
+
+def abort(job: str) -> dict:
+    return {
+        "apiVersion": "bus.eventbatch.io/v1alpha1",
+        "kind": "Command",
+        "metadata": {"name": f"abort-{job}", "namespace": "default"},
+        "action": "AbortJob",
+        "targetObject": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": job},
+    }
+
+
+async def _no_commands(kube: Kube) -> bool:
+    listed = await kube.call(kube.custom.list_namespaced_custom_object, *GROUPS["Command"], "default", "commands")
+    return listed["items"] == []
 
 
 async def _pods_at_least(kube: Kube, n: int) -> bool:

@@ -1,11 +1,12 @@
-"""Job lifecycle through the API server, in one process: restarts re-create pods under their names.
+"""Job lifecycle through the API server, in one process: restarts, suspend and resume.
 
 The whole pipeline (handlers, watch adapter, actuator, status writer) and
 kubelet-sim run in the test's event loop against the API-server fake. A job
 whose pods exit 1 under a ``PodFailed -> RestartJob`` policy is restarted:
 every pod is deleted and created again under the same name, once per
 attempt, until ``maxRetry`` makes the job Failed; the exit codes reach the
-log, each pod incarnation's transitions exactly once.
+log, each pod incarnation's transitions exactly once. Command objects
+(``AbortJob``, ``ResumeJob``) suspend a running job and bring it back.
 """
 
 from __future__ import annotations
@@ -77,3 +78,59 @@ async def _no_pods(kube: Kube) -> bool:
 
 async def _count(log: MemoryLog, kind: str, n: int) -> bool:
     return [e.type for e in await envelopes(log)].count(kind) >= n
+
+
+def command(name: str, action: str, job: str) -> dict:
+    return {
+        "apiVersion": "bus.eventbatch.io/v1alpha1",
+        "kind": "Command",
+        "metadata": {"name": name, "namespace": "default"},
+        "action": action,
+        "targetObject": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": job},
+    }
+
+
+async def test_a_job_is_suspended_and_resumed_with_commands(crds: Kube, connection: Connection) -> None:
+    kube, log = crds, MemoryLog()
+    settings = Settings(cluster="kube", debounce_ms=20)
+    pipeline = build_pipeline(
+        log=log,
+        clock=SystemClock(),
+        handlers=default_handlers(settings),
+        settings=settings,
+        is_relevant=scheduling_relevance(),
+        cluster="kube",
+        kube=KubeOptions(connection=connection, watch_timeout_s=5),
+    )
+    await kube.call(kube.core.create_node, node_manifest("n1", cpu="16"))
+    await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
+    job = job_manifest("long", replicas=2)
+    del job["spec"]["tasks"][0]["template"]["metadata"]["annotations"]["eventbatch.io/sim-duration"]  # runs until deleted
+
+    async def phase() -> str:
+        obj = await kube.call(kube.custom.get_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", "long")
+        return ((obj.get("status") or {}).get("state") or {}).get("phase", "")
+
+    async def running_pods() -> int:
+        listed = await kube.call(kube.core.list_namespaced_pod, "default")
+        return sum(1 for p in listed["items"] if (p.get("status") or {}).get("phase") == "Running")
+
+    custom = kube.custom.create_namespaced_custom_object
+    async with running(pipeline, KubeletSim(kube=kube, startup_s=0.05, watch_timeout_s=5)):
+        await kube.call(custom, *GROUPS["Job"], "default", "jobs", job)
+        await eventually(lambda: _is(phase, "Running"), timeout=20, what="Running")
+        await eventually(lambda: _eq(running_pods, 2), what="two running pods")
+        await kube.call(custom, *GROUPS["Command"], "default", "commands", command("suspend", "AbortJob", "long"))
+        await eventually(lambda: _is(phase, "Aborted"), timeout=20, what="Aborted")
+        await eventually(lambda: _no_pods(kube), what="the pods to be deleted")
+        await kube.call(custom, *GROUPS["Command"], "default", "commands", command("resume", "ResumeJob", "long"))
+        await eventually(lambda: _is(phase, "Running"), timeout=20, what="Running again")
+        await eventually(lambda: _eq(running_pods, 2), what="two running pods again")
+    issued = [e.payload.command.action for e in await envelopes(log) if e.type == "JobCommandIssued"]
+    assert issued == ["AbortJob", "ResumeJob"]
+    leftover = await kube.call(kube.custom.list_namespaced_custom_object, *GROUPS["Command"], "default", "commands")
+    assert leftover["items"] == []
+
+
+async def _eq(fn, value) -> bool:
+    return await fn() == value
