@@ -4,12 +4,13 @@ Where it sits: the CLI's read side. Each command first brings the read-model
 store up to the tail of the log (a snapshot plus the events since, never a
 full replay once a snapshot exists), then answers from its tables. The store
 lives next to an SQLite log (``events.db`` -> ``events.views.db``), else in
-``var/eventbatch/views.db``; ``--views PATH`` or ``EVENTBATCH_VIEWS`` chooses
-another file.
+``var/eventbatch/views-TOPIC-DIGEST.db`` (one per log URL); ``--views PATH``
+or ``EVENTBATCH_VIEWS`` chooses another file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from contextlib import asynccontextmanager
@@ -18,9 +19,10 @@ from pathlib import Path
 from eventbatch.cli import CliError
 from eventbatch.cli.output import emit, table
 from eventbatch.log.factory import open_log
-from eventbatch.readmodels import Projector, ReadModelStore
+from eventbatch.settings import redact_url
+from eventbatch.readmodels import Projector, ReadModelStore, ViewsAhead
 
-DEFAULT_VIEWS = Path("var/eventbatch/views.db")
+DEFAULT_DIR = Path("var/eventbatch")
 
 
 def views_path(settings, given: str | None = None) -> Path:
@@ -32,7 +34,10 @@ def views_path(settings, given: str | None = None) -> Path:
     if url.startswith("sqlite:///"):
         log_file = Path(url[len("sqlite:///"):].split("?", 1)[0])
         return log_file.with_name(log_file.stem + ".views.db")
-    return DEFAULT_VIEWS
+    # One store per log: the topic in the name, and a digest of the whole URL.
+    topic = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "log"
+    digest = hashlib.sha256(redact_url(url).encode()).hexdigest()[:8]
+    return DEFAULT_DIR / f"views-{''.join(c if c.isalnum() or c in '-_.' else '_' for c in topic)}-{digest}.db"
 
 
 def add_views_flag(parser) -> None:
@@ -43,7 +48,13 @@ def add_views_flag(parser) -> None:
 async def current_store(settings, given: str | None = None):
     """The read-model store, caught up with the log."""
     async with open_log(settings.log_url) as log, ReadModelStore(views_path(settings, given)) as store:
-        await Projector(log=log, store=store).catch_up()
+        projector = Projector(log=log, store=store)
+        try:
+            await projector.catch_up()
+        except ViewsAhead as exc:
+            raise CliError(str(exc)) from None
+        if projector.stats.folded:
+            await projector.checkpoint()  # the next command starts from here
         yield store
 
 

@@ -7,7 +7,7 @@ The CLI's list, view and audit commands read the store; ``eventbatch replay``
 rebuilds it from position 0.
 """
 
-from eventbatch.readmodels.projector import Projector
+from eventbatch.readmodels.projector import Projector, ViewsAhead
 from eventbatch.readmodels.store import ReadModelStore
 
-__all__ = ["Projector", "ReadModelStore"]
+__all__ = ["Projector", "ReadModelStore", "ViewsAhead"]

@@ -24,6 +24,10 @@ from eventbatch.readmodels.store import ReadModelStore
 from projections.views import ViewSet
 
 
+class ViewsAhead(RuntimeError):
+    """The store has folded more than the log holds: it belongs to another log."""
+
+
 @dataclass
 class ProjectorStats:
     folded: int = 0
@@ -83,6 +87,11 @@ class Projector:
         views = await self._load()
         started = time.perf_counter()
         end = await self.log.end_position() if to is None else to
+        if to is None and views.position >= end:
+            raise ViewsAhead(
+                f"the read models have folded up to #{views.position} but the log ends at #{end - 1}: "
+                "they were built from another log; rebuild them with `eventbatch replay`"
+            )
         pending = 0
         if views.position + 1 < end:
             async with aclosing(self.log.read(views.position + 1)) as events:

@@ -56,14 +56,23 @@ def detail(env: Envelope) -> str:
     return f"{env.type}({inner})" if inner else env.type
 
 
+# Decisions whose ``reason`` says why they were made (observations carry a reason too,
+# but it describes what happened, not a rule).
+_REASONED = frozenset(
+    {"JobPhaseChanged", "QueueStateChanged", "PodDeletionRequested", "JobCommandRefused", "JobUpdateRefused",
+     "QueueRequestRefused"}
+)
+
+
 def rule(env: Envelope) -> str:
     """What made this decision: scheduler rule, quoted policy, or reason."""
     e = env.payload
     made_by = getattr(e, "rule", "")
     if made_by:
         return made_by
+    if env.type not in _REASONED or env.causation is None:
+        return ""
     message = getattr(e, "message", "")
     if isinstance(message, str) and _POLICY_MARK in message:
         return "policy " + message.split(_POLICY_MARK, 1)[1]
-    reason = getattr(e, "reason", "")
-    return reason if isinstance(reason, str) and env.causation is not None else ""
+    return getattr(e, "reason", "")

@@ -148,3 +148,11 @@ def test_verify_passes_on_the_recording_and_fails_on_a_doctored_copy(simulated: 
     assert bad.returncode == 1
     assert f"#{position} job-controller: recorded JobPhaseChanged(job='default/flaky', phase='Completed'" in bad.stdout
     assert "phase='Failed'" in bad.stdout  # what it decides instead
+
+
+def test_read_models_of_another_log_are_refused_with_a_hint(simulated: Path, tmp_path: Path) -> None:
+    assert eventbatch(simulated, "queue", "list").returncode == 0
+    views = simulated.parent / "events.views.db"
+    other = eventbatch(tmp_path / "empty.db", "job", "list", "--views", str(views))
+    assert other.returncode == 2
+    assert "built from another log" in other.stderr and "eventbatch replay" in other.stderr
