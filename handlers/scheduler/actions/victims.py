@@ -5,10 +5,11 @@ is a pod holding a node (Bound or Running, not placed in this session) that
 is not labelled or annotated ``volcano.sh/preemptable: "false"``, not in
 ``kube-system`` and not at a system-critical priority, whatever plugins are
 configured. The actions narrow these down further through the session's
-``preemptable`` / ``reclaimable`` hooks, and whatever tier decides, never take
-a job below its gang minimum (``keep_minimum``: a plugin of the first tier
-refusing every candidate passes the choice to the next tier, as in Volcano,
-which must not lift that rule).
+``preemptable`` / ``reclaimable`` hooks, and whatever tier decides, never leave
+a job running below its gang minimum (``keep_minimum``: a job loses pods
+down to ``minMember``; a one-pod job may lose its pod, it stops whole; a
+plugin of the first tier refusing every candidate passes the choice to the
+next tier, as in Volcano, which must not lift that rule).
 
 ``make_room`` evicts, in the order given, only victims that free a resource
 the preemptor still lacks, and stops as soon as the preemptor fits the node
@@ -52,13 +53,16 @@ def by_node(ssn) -> dict[int, list[TaskInfo]]:
 
 
 def keep_minimum(victims: list[TaskInfo]) -> list[TaskInfo]:
-    """Victims, in order, while each victim's job keeps ``minMember`` ready pods."""
+    """Victims, in order, while each victim's job keeps ``minMember`` ready pods.
+
+    A job of one ready pod may lose it: it stops whole, it never runs broken.
+    """
     left: dict[str, int] = {}
     kept = []
     for v in victims:
         job = v.job
         ready = left.get(job.name, job.ready_num())
-        if ready - 1 >= job.min_member:
+        if ready - 1 >= job.min_member or job.ready_num() + job.counts["Releasing"] == 1:
             left[job.name] = ready - 1
             kept.append(v)
     return kept

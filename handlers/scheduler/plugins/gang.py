@@ -10,7 +10,8 @@ Where it sits: a scheduler plugin (see ``plugins.base``).
 - job pipelined: the same, counting pipelined tasks too (a vote).
 - job order: jobs not yet ready go first.
 - job starving: ready + pipelined below ``minMember``.
-- victims: only tasks whose job stays at or above ``minMember`` without them.
+- victims: only tasks whose job stays at or above ``minMember`` without them,
+  or the pod of a one-pod job (it stops whole, it never runs broken).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def valid(job: JobInfo) -> ValidateResult | None:
 
 
 def keeps_gang(preemptor, candidates):
-    """Victims, in the order offered, while each victim's job keeps ``minMember`` ready tasks."""
+    """Victims, in the order offered, while each victim's job keeps ``minMember`` ready tasks;
+    a one-pod job may lose its pod: it stops whole, it never runs broken."""
     left: dict[str, int] = {}
     victims = []
     for c in candidates:
@@ -59,6 +61,8 @@ def keeps_gang(preemptor, candidates):
         if ready_now - 1 >= job.min_member:
             left[job.name] = ready_now - 1
             victims.append(c)
+        elif job.ready_num() + job.counts["Releasing"] == 1:
+            victims.append(c)  # a one-pod job stops whole
     return victims
 
 
