@@ -182,3 +182,16 @@ def test_sessions_repeat_exactly():
     first = c.schedule()
     again = c.handler.decide(c.state(c.log[:trigger_at]), c.log[trigger_at])
     assert again == first
+
+
+@pytest.mark.parametrize(
+    ("pods", "min_member", "evicted"),
+    [(1, 1, 1), (2, 2, 0)],
+    ids=["one-pod-job-stops-whole", "gang-at-its-minimum-stays"],
+)
+def test_a_job_at_its_minimum_goes_only_if_it_is_a_single_pod(pods, min_member, evicted):
+    c = Cluster(CONF).queue("default").priority_class("high", 1000).priority_class("low", 10).node("n0", cpu="2")
+    c.job("low", {"main": (pods, {"cpu": str(2 // pods)})}, min_member=min_member, priority_class="low")
+    c.schedule()
+    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high")
+    assert len(of(c.schedule(), ev.PodEvictionRequested)) == evicted
