@@ -210,7 +210,7 @@ def _unschedulable(state: ClusterState, e: ev.PodGroupUnschedulable, env: Envelo
             pod.status, pod.node = "Pending", ""
 
 
-def _reserved(state: ClusterState, e: ev.NodesReserved, _: Envelope) -> None:
+def _reserved(state: ClusterState, e: ev.ReservationMade, _: Envelope) -> None:
     state.reservations[e.podgroup] = tuple(e.nodes)
 
 
@@ -261,7 +261,7 @@ FOLDS: dict[str, Fold] = {
     "PodDeletionRequested": pods.pod_deletion_requested,
     # An eviction is a deletion with a reason: the pod releases its node until it is gone.
     "PodEvictionRequested": pods.pod_deletion_requested,
-    "NodesReserved": _reserved,
+    "ReservationMade": _reserved,
     "ReservationReleased": _reservation_released,
     "JobRemoved": pods.job_removed,
     "JobPhaseChanged": _job_phase,

@@ -193,7 +193,7 @@ class ClusterState:
         # static node arrays); never folded, safe to drop.
         self.node_cache: object = None
         self.queue_epochs: dict[str, int] = {}
-        # podgroup -> nodes held for it (NodesReserved until ReservationReleased).
+        # podgroup -> nodes held for it (ReservationMade until ReservationReleased).
         self.reservations: dict[str, tuple[str, ...]] = {}
         self.stale: Counter[str] = Counter()
         self.invalid: Counter[str] = Counter()

@@ -57,7 +57,7 @@ class PodEvictionRequested(PodDecision, frozen=True, kw_only=True):
     preemptor: str = ""
 
 
-class NodesReserved(PodGroupDecision, frozen=True, kw_only=True):
+class ReservationMade(PodGroupDecision, frozen=True, kw_only=True):
     """Nodes held for a starving podgroup: nothing new is placed on them until it fits."""
 
     nodes: list[str]
@@ -77,6 +77,6 @@ EVENTS: tuple[type[Event], ...] = (
     PodBound,
     PodPipelined,
     PodEvictionRequested,
-    NodesReserved,
+    ReservationMade,
     ReservationReleased,
 )

@@ -6,7 +6,7 @@ name: reserve``): ``starvation``, a Go duration (default ``10m``), measured
 from the podgroup's first ``PodGroupUnschedulable`` (reset when it runs) to
 the session's ``SchedulingRequested.now``.
 
-One reservation at a time, kept on the log: ``NodesReserved{podgroup,
+One reservation at a time, kept on the log: ``ReservationMade{podgroup,
 nodes}`` records it, ``ReservationReleased`` ends it, so a replay reproduces
 every session. Each session:
 
@@ -36,7 +36,7 @@ from handlers.scheduler.api import JobInfo, TaskInfo
 from handlers.scheduler.conf import parse_duration
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.statement import Statement
-from schemas.events import NodesReserved, ReservationReleased
+from schemas.events import ReservationMade, ReservationReleased
 
 DEFAULT_STARVATION = "10m"
 
@@ -75,7 +75,7 @@ class Reserve:
         if job.phase == "Pending":
             admit(ssn, job, "reserve")
         ssn.emit(
-            NodesReserved(
+            ReservationMade(
                 podgroup=job.name,
                 job=job.job,
                 queue=job.queue,

@@ -64,7 +64,7 @@ def test_with_reserve_the_gang_gets_the_nodes_and_runs():
     c = _starving_gang(WITH)
     _finish(c, "s0")
     first = c.schedule(now=11_500)
-    [reserved] = of(first, ev.NodesReserved)
+    [reserved] = of(first, ev.ReservationMade)
     assert (reserved.podgroup, reserved.nodes, reserved.rule) == ("default/big", ["n0", "n1"], "reserve")
     assert reserved.reason == "unschedulable for 10.5s, past the 10s starvation limit"
     assert c.state().reservations == {"default/big": ("n0", "n1")}
@@ -79,7 +79,7 @@ def test_with_reserve_the_gang_gets_the_nodes_and_runs():
 def test_before_the_limit_nothing_is_reserved():
     c = _starving_gang(WITH)
     _finish(c, "s0")
-    assert of(c.schedule(now=5_000), ev.NodesReserved) == []
+    assert of(c.schedule(now=5_000), ev.ReservationMade) == []
 
 
 def test_other_jobs_may_use_only_the_gaps_the_reserved_gang_leaves():
@@ -94,7 +94,7 @@ def test_other_jobs_may_use_only_the_gaps_the_reserved_gang_leaves():
     c.job("two", {"w": (1, {"cpu": "2"})}, at=11_002)
     decisions = c.schedule(now=12_000)
     # the gang is planned as two pods on n0 and one on n2: n2 keeps 2 of its 3 idle cpus, 1 is a gap
-    assert of(decisions, ev.NodesReserved)[0].nodes == ["n0", "n2"]
+    assert of(decisions, ev.ReservationMade)[0].nodes == ["n0", "n2"]
     assert bound(decisions) == {"default/a-w-0": "n1", "default/b-w-0": "n2"}
 
 
@@ -128,4 +128,4 @@ def test_only_for_podgroups_their_queue_could_run(capability, state, reserved):
     c.schedule(now=1_000)
     c.add(ev.QueueStateChanged(queue="default", state=state))
     c.job("later", {"w": (1, {"cpu": "1"})}, at=11_000)
-    assert bool(of(c.schedule(now=12_000), ev.NodesReserved)) == reserved
+    assert bool(of(c.schedule(now=12_000), ev.ReservationMade)) == reserved
