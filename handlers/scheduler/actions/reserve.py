@@ -23,8 +23,11 @@ every session. Each session:
 
 A Pending podgroup (refused admission) that gets a reservation is admitted
 with it (``PodGroupEnqueued``, rule ``reserve``): the reservation is its room.
-Only podgroups of Open queues are considered, and a Pending one only while its
-queue's capability has room for its ``minResources``.
+Only podgroups of Open queues are considered: an admitted one only when its
+queue's deserved share (``proportion``) holds the gang, a Pending one only
+while its queue's capability has room for its ``minResources``; the gang is
+placed only as far as its queue can afford (``allocatable``). A gang held back
+by its queue's share is reclaim's case, not reserve's.
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ class Reserve:
         )
 
     def pending(self, job: JobInfo) -> list[TaskInfo]:
-        return sorted((t for t in job.tasks if t.status == "Pending"), key=self.ssn.task_key)
+        """The pending pods the gang still needs to reach ``minMember``, in task order."""
+        tasks = sorted((t for t in job.tasks if t.status == "Pending"), key=self.ssn.task_key)
+        return tasks[: max(job.min_member - job.ready_num(), 1)]
 
     def place(self, job: JobInfo) -> bool:
         """Try the reserved gang first, on idle resources; bind it if it is whole."""
@@ -106,7 +111,10 @@ class Reserve:
         if job.unchanged or job.phase == "Pending" or not ssn.job_valid(job).passed:
             return False
         stmt = Statement(ssn)
-        for task in self.pending(job):
+        queue = ssn.queues[job.queue]
+        for task in sorted((t for t in job.tasks if t.status == "Pending"), key=ssn.task_key):
+            if not ssn.allocatable(queue, task).allowed:
+                break
             choice = placement_for(ssn, task, pipeline=False).best()
             if choice is None:
                 break
@@ -171,12 +179,15 @@ class Reserve:
         return found[0][1]
 
     def within_queue(self, job: JobInfo) -> bool:
-        """Its queue is open and, for a podgroup not admitted yet, its capability has room for it."""
+        """Its queue is open and could run the gang: within its deserved share (admitted podgroups,
+        when ``proportion`` says), within its capability (podgroups not admitted yet)."""
         ssn = self.ssn
         queue = ssn.queues.get(job.queue)
         if queue is None or queue.state != "Open":
             return False
-        if job.phase != "Pending" or not queue.capability:
+        if job.phase != "Pending":
+            return self.within_share(job)
+        if not queue.capability:
             return True
         held: dict[str, float] = {}
         for other in ssn.jobs.values():
@@ -188,6 +199,22 @@ class Reserve:
                         held[d] = held.get(d, 0) + v
         capability = queue.capability
         return all(held.get(d, 0) + need <= capability[d] for d, need in job.min_resources.items() if d in capability)
+
+    def within_share(self, job: JobInfo) -> bool:
+        """A gang larger than its queue's deserved share waits for fairness, not for room: reclaim's case.
+
+        The queue's other jobs do not count: they finish, and their share is the gang's to take then.
+        """
+        source = next((p for p in self.ssn.plugins if hasattr(p, "deserved")), None)
+        if source is None:
+            return True
+        deserved = source.deserved(job.queue)
+        held: dict[str, float] = dict(job.allocated)
+        for task in self.pending(job):
+            for d, v in task.req.items():
+                if d != "pods":
+                    held[d] = held.get(d, 0) + v
+        return all(v <= deserved.get(d, 0) + 1e-6 for d, v in held.items() if v > 0)
 
     def choose_nodes(self, job: JobInfo) -> list[int]:
         """The fewest nodes, most idle first, whose allocatable resources hold the gang."""

@@ -129,3 +129,17 @@ def test_only_for_podgroups_their_queue_could_run(capability, state, reserved):
     c.add(ev.QueueStateChanged(queue="default", state=state))
     c.job("later", {"w": (1, {"cpu": "1"})}, at=11_000)
     assert bool(of(c.schedule(now=12_000), ev.ReservationMade)) == reserved
+
+
+def test_not_for_a_gang_larger_than_its_queues_deserved_share():
+    # two queues of equal weight share 4 cpus: a 4-cpu gang in one of them waits for fairness
+    # (reclaim's case), and reserving nodes for it would only hold them idle
+    c = Cluster(WITH).queue("default").queue("other").node("n0", cpu="4")
+    c.job("s0", {"w": (1, {"cpu": "1"})}, queue="other")
+    c.job("other-wants", {"w": (4, {"cpu": "1"})}, queue="other", min_member=1)
+    c.schedule(now=500)
+    c.job("big", {"w": (4, {"cpu": "1"})}, at=900)
+    c.schedule(now=1_000)
+    c.job("later", {"w": (1, {"cpu": "1"})}, queue="other", at=11_000)
+    decisions = c.schedule(now=12_000)
+    assert of(decisions, ev.ReservationMade) == []
