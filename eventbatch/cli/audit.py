@@ -56,7 +56,7 @@ def chain(row: AuditRow, by_position: dict[int, AuditRow]) -> str:
 async def _audit(args, settings) -> int:
     name = job_key(args.name, args.namespace) if args.scope == "job" else args.name
     async with current_store(settings, args.views) as store:
-        rows = await store.rows("audit_view", "scope = ? AND name = ?", (args.scope, name), order="position")
+        rows = await store.audit(args.scope, name)
     if not rows:
         raise CliError(f"no events for {args.scope} {name}")
     by_position = {r.position: r for r in rows}

@@ -1,7 +1,8 @@
 """``ReadModelStore``: the SQLite file of the read models (aiosqlite).
 
 Where it sits: written by ``eventbatch.readmodels.Projector``, read by the
-CLI. One table per view (``projections.views.rows.TABLES``), a ``tracking``
+CLI. One table per view (``projections.views.rows.TABLES``; AuditView as
+conflated segments, ``eventbatch.readmodels.audit``), a ``tracking``
 table with each read model's log position, and a ``snapshots`` table with
 the checkpointed fold state. ``apply`` writes a chunk's rows, deletions,
 audit rows and positions in one transaction: after a crash, the rows and the
@@ -17,8 +18,9 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
+from eventbatch.readmodels import audit
 from projections.views import TABLES, Changes
-from projections.views.rows import columns
+from projections.views.rows import AuditRow, columns
 
 VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView", "JobHistory")
 _CHANGE_TABLES = {
@@ -27,7 +29,6 @@ _CHANGE_TABLES = {
     "podgroup_view": "podgroups",
     "pod_view": "pods",
     "node_view": "nodes",
-    "audit_view": "audit",
     "job_history": "history",
 }
 _SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL", bool: "INTEGER"}
@@ -42,10 +43,16 @@ def _sql_type(annotation) -> str:
 def _ddl() -> list[str]:
     statements = []
     for table, (row_type, key) in TABLES.items():
+        if table == "audit_view":
+            continue  # stored as conflated segments: eventbatch.readmodels.audit
         hints = typing.get_type_hints(row_type)
         cols = ", ".join(f"{c} {_sql_type(hints[c])}" for c in columns(row_type))
-        statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({', '.join(key)}))")
+        # WITHOUT ROWID: a row is stored in its primary key's b-tree, one insert per row.
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({', '.join(key)})) WITHOUT ROWID"
+        )
     statements += [
+        audit.DDL,
         "CREATE TABLE IF NOT EXISTS tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, state BLOB NOT NULL)",
         "CREATE INDEX IF NOT EXISTS job_view_queue ON job_view (queue)",
@@ -60,7 +67,7 @@ def _upsert(table: str) -> str:
     return f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
 
 
-_UPSERTS = {table: _upsert(table) for table in TABLES}
+_UPSERTS = {table: _upsert(table) for table in _CHANGE_TABLES}
 _astuple = msgspec.structs.astuple
 
 
@@ -78,6 +85,7 @@ class ReadModelStore:
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute(f"PRAGMA synchronous={'NORMAL' if self.durable else 'OFF'}")
+        await self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
         for statement in _ddl():
             await self._db.execute(statement)
         await self._db.commit()
@@ -111,6 +119,8 @@ class ReadModelStore:
                 rows = getattr(changes, attr)
                 if rows:
                     await db.executemany(_UPSERTS[table], [_astuple(r) for r in rows])
+            if changes.audit:
+                await db.executemany(audit.UPSERT, audit.segments(changes.audit))
             for table, keys in changes.deleted.items():
                 key = TABLES[table][1][0]
                 await db.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in keys])
@@ -143,6 +153,8 @@ class ReadModelStore:
 
     async def rows(self, table: str, where: str = "", params: tuple = (), order: str = "") -> list:
         """Rows of ``table`` as its row type (``where``/``order`` are SQL of this module's callers)."""
+        if table == "audit_view":
+            raise ValueError("read AuditView with ReadModelStore.audit()")
         row_type, key = TABLES[table]
         sql = f"SELECT {', '.join(columns(row_type))} FROM {table}"
         if where:
@@ -151,6 +163,21 @@ class ReadModelStore:
         async with self.db.execute(sql, params) as cur:
             return [row_type(*row) for row in await cur.fetchall()]
 
+    async def audit(self, scope: str | None = None, name: str | None = None) -> list[AuditRow]:
+        """AuditView rows (of one job or queue, or all), in (scope, name, position) order."""
+        where, params = [], []
+        if scope is not None:
+            where.append("scope = ?")
+            params.append(scope)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        sql = "SELECT scope, name, entries FROM audit_view"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        async with self.db.execute(sql + " ORDER BY scope, name, first_position", tuple(params)) as cur:
+            return audit.expand(await cur.fetchall())
+
     async def all_rows(self) -> dict[str, list]:
         """Every row of every view, in key order: what two stores compare on."""
-        return {table: await self.rows(table) for table in TABLES}
+        return {table: await (self.audit() if table == "audit_view" else self.rows(table)) for table in TABLES}

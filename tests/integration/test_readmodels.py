@@ -151,7 +151,7 @@ async def test_a_finished_job_removed_by_its_ttl_leaves_memory_but_keeps_its_aud
             projector = Projector(log=log, store=store)
             await projector.catch_up()
             jobs = {r.key for r in await store.rows("job_view")}
-            audited = {r.name for r in await store.rows("audit_view", "scope = 'job'")}
+            audited = {r.name for r in await store.audit("job")}
     removed = audited - jobs
     assert removed, "some jobs have a TTL and are removed"
     assert not removed & set(projector.views.jobs.jobs)
