@@ -14,7 +14,14 @@ from eventbatch.cli import CliError, views
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
-from schemas.events import JobCommandIssued, JobSubmitted, QueueCommandIssued, QueueCreated
+from schemas.events import (
+    JobCommandIssued,
+    JobDeleteRequested,
+    JobSubmitted,
+    QueueCommandIssued,
+    QueueCreated,
+    QueueDeleteRequested,
+)
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
 from schemas.resources import Command, Job, ObjectMeta, ObjectReference, Queue, key_of
@@ -43,6 +50,10 @@ def register(commands) -> None:
         act.add_argument("name", help="job name")
         act.add_argument("-n", "--namespace", default="default")
         act.set_defaults(run=_job_command, action=action)
+    delete = job_sub.add_parser("delete", help="delete a job and everything it owns")
+    delete.add_argument("name", help="job name")
+    delete.add_argument("-n", "--namespace", default="default")
+    delete.set_defaults(run=_job_delete)
     views.register_job(job_sub)
 
     queue = commands.add_parser("queue", help="create and operate queues")
@@ -54,6 +65,9 @@ def register(commands) -> None:
     operate.add_argument("name")
     operate.add_argument("--action", "-a", choices=["open", "close"], required=True)
     operate.set_defaults(run=_queue_operate)
+    remove = queue_sub.add_parser("delete", help="delete a queue (it must be Closed and empty)")
+    remove.add_argument("name")
+    remove.set_defaults(run=_queue_delete)
     views.register_queue(queue_sub)
 
 
@@ -120,4 +134,17 @@ async def _job_command(args, settings) -> int:
 async def _queue_operate(args, settings) -> int:
     [position] = await append_intents(settings, [QueueCommandIssued(queue=args.name, action=args.action)])
     print(f"{args.action} for queue {args.name} issued at #{position}")
+    return 0
+
+
+async def _job_delete(args, settings) -> int:
+    key = f"{args.namespace}/{args.name}"
+    [position] = await append_intents(settings, [JobDeleteRequested(job=key, reason="deleted from the command line")])
+    print(f"deletion of {key} requested at #{position}")
+    return 0
+
+
+async def _queue_delete(args, settings) -> int:
+    [position] = await append_intents(settings, [QueueDeleteRequested(queue=args.name)])
+    print(f"deletion of queue {args.name} requested at #{position} (refused unless it is Closed and empty)")
     return 0

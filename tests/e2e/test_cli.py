@@ -90,3 +90,14 @@ def test_user_errors_are_one_clear_line(tmp_path: Path, args: list[str]) -> None
     assert result.returncode == 2
     assert result.stderr.startswith("eventbatch: error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_deleting_a_job_and_a_queue_are_recorded_intents(tmp_path: Path) -> None:
+    log = tmp_path / "events.db"
+    assert eventbatch("job", "delete", "train", "-n", "ml", log=log).returncode == 0
+    assert eventbatch("queue", "delete", "batch", log=log).returncode == 0
+    events = tail(log)
+    assert [(e["type"], e["key"]) for e in events] == [
+        ("JobDeleteRequested", "ml/train"),
+        ("QueueDeleteRequested", "batch"),
+    ]
