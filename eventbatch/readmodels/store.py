@@ -85,7 +85,6 @@ class ReadModelStore:
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute(f"PRAGMA synchronous={'NORMAL' if self.durable else 'OFF'}")
-        await self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
         for statement in _ddl():
             await self._db.execute(statement)
         await self._db.commit()
