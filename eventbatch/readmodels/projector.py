@@ -149,11 +149,15 @@ class Projector:
         """Follow the tail, writing a chunk when it is full or the log goes quiet."""
         views = await self._load()
         pending = 0
+        known_end = 0  # the log's end as last asked; asked again only when reached
         async with aclosing(self.log.read(views.position + 1, follow=True)) as events:
             async for envelope in events:
                 views.fold(envelope)
                 pending += 1
-                if pending >= self.chunk or envelope.position + 1 >= await self.log.end_position():
+                at_tail = envelope.position + 1 >= known_end and (
+                    envelope.position + 1 >= (known_end := await self.log.end_position())
+                )
+                if pending >= self.chunk or at_tail:
                     await self._write(views, pending)
                     await self._drain()  # following the tail: rows are visible as soon as folded
                     pending = 0
