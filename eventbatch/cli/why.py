@@ -28,6 +28,8 @@ from schemas.events import (
     PodGroupUnschedulable,
     PodRequested,
     QueueStateChanged,
+    ReservationMade,
+    ReservationReleased,
 )
 
 
@@ -50,6 +52,7 @@ class Story:
     bound: dict[str, Envelope] = field(default_factory=dict)
     evictions: list[Envelope] = field(default_factory=list)
     queue_state: Envelope | None = None
+    reservations: list[Envelope] = field(default_factory=list)
 
     def observe(self, env: Envelope) -> None:
         e = env.payload
@@ -73,6 +76,8 @@ class Story:
             self.evictions.append(env)
         elif isinstance(e, QueueStateChanged) and e.queue == self.queue:
             self.queue_state = env
+        elif isinstance(e, ReservationMade | ReservationReleased) and e.job == self.job:
+            self.reservations.append(env)
 
 
 HINTS: list[tuple[re.Pattern[str], str]] = [
@@ -122,6 +127,12 @@ def explain(story: Story) -> list[str]:
             lines.append(f"to run: {suggestion}")
     elif story.podgroup_phase == "Pending" and story.enqueued is None:
         lines.append("why: not yet admitted to its queue (no scheduling decision recorded for it yet)")
+    for env in story.reservations:
+        e = env.payload
+        if isinstance(e, ReservationMade):
+            lines.append(f"reserved: {', '.join(e.nodes)} held for it at {_at(env)}: {e.reason}  [rule {e.rule}]")
+        else:
+            lines.append(f"reservation released at {_at(env)}: {e.reason}  [rule {e.rule}]")
     for env in story.evictions:
         e = env.payload
         by = f" by {e.preemptor}" if e.preemptor else ""

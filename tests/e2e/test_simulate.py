@@ -233,3 +233,13 @@ def test_a_job_asking_for_one_switch_and_for_its_data_gets_them(tmp_path: Path, 
     else:
         assert switches == {"a", "b"}
         assert pods["default/reader-main-0"] != "b-1"
+
+
+def test_why_names_the_reservation_held_for_a_starving_gang(tmp_path: Path) -> None:
+    log = tmp_path / "sim.db"
+    assert eventbatch("simulate", str(ROOT / "examples" / "starving-gang-reserve.yaml"), log=log).returncode == 0
+    result = eventbatch("why", "big-gang", log=log)
+    assert result.returncode == 0, result.stderr
+    assert "reserved: node-0, node-1 held for it" in result.stdout
+    assert "[rule reserve]" in result.stdout
+    assert "reservation released" in result.stdout
