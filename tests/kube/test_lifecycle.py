@@ -61,9 +61,12 @@ async def test_a_failing_job_restarts_until_max_retry(apiserver: ApiServer, crds
     assert creates == {"flaky-worker-0": 2, "flaky-worker-1": 2}
     for pod in ("default/flaky-worker-0", "default/flaky-worker-1"):
         kinds = [e.type for e in events if getattr(e.payload, "pod", "") == pod]
-        for kind in ("PodRequested", "PodCreated", "PodStarted", "PodFailed", "PodDeleted"):
+        for kind in ("PodRequested", "PodCreated", "PodDeleted"):
             assert kinds.count(kind) == 2, (pod, kind, kinds)
-        assert {e.payload.exit_code for e in events if e.type == "PodFailed" and e.payload.pod == pod} == {1}
+        # a pod the restart deleted while it still ran has no failure of its own
+        assert kinds.count("PodStarted") <= 2 and kinds.count("PodFailed") <= 2, kinds
+    failures = [e.payload for e in events if e.type == "PodFailed"]
+    assert len(failures) >= 2 and {f.exit_code for f in failures} == {1}
     uids = [e.payload.uid for e in events if e.type == "PodCreated"]
     assert len(set(uids)) == 4  # four pods, two incarnations of each name
 
