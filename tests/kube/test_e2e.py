@@ -142,7 +142,9 @@ async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, cr
         for kind in ("PodRequested", "PodCreated", "PodBound", "PodStarted", "PodReady", "PodSucceeded", "PodDeleted"):
             assert seen.count(kind) == 1, (i, kind, seen)
     phases = [e.payload.phase for e in events if e.type == "JobPhaseChanged" and e.key == "default/mpi"]
-    assert phases[:3] == ["Pending", "Running", "Completed"]
+    # each phase once, in order (Running may pass unseen if the pods ran while eventbatch was down)
+    assert phases[0] == "Pending" and phases[-1] == "Completed" and len(phases) == len(set(phases)), phases
+    assert [p for p in ["Pending", "Running", "Completing", "Completed"] if p in phases] == phases
     assert [e.type for e in events].count("JobSubmitted") == 1
     assert_rbac(apiserver, ("eventbatch",))
 
