@@ -39,6 +39,7 @@ _QUEUE_TIMELINE = frozenset(
     {"JobSubmitted", "JobPhaseChanged", "JobRemoved", "PodGroupCreated", "PodGroupEnqueued",
      "PodGroupPhaseChanged", "PodGroupDeleted"}
 )
+_NODE_TYPES = frozenset({"NodeAdded", "NodeUpdated", "NodeRemoved"})
 # Events about a podgroup that change nothing its queue's row shows.
 _QUEUE_QUIET = frozenset({"PodGroupUnschedulable"})
 
@@ -55,7 +56,7 @@ class _Plan:
         self.group = "podgroup" in fields
         self.node = "node" in fields
         self.queue_event = kind in _QUEUE_TYPES
-        self.node_event = kind.startswith("Node")
+        self.node_event = kind in _NODE_TYPES
         self.queue_timeline = kind in _QUEUE_TIMELINE
         self.queue_quiet = kind in _QUEUE_QUIET
 
