@@ -234,3 +234,18 @@ def test_decisions_round_trip_through_the_codec() -> None:
     # the actuator's input is what the log stores: a manifest survives encode/decode unchanged
     event = requested()
     assert msgspec.json.decode(msgspec.json.encode(event), type=PodRequested) == event
+
+
+@pytest.mark.parametrize("reason, kept", [("TTLExpired", False), ("Deleted", True)], ids=["ttl-expired", "deleted-by-the-user"])
+async def test_a_job_whose_ttl_expired_is_deleted(crds: Kube, connection: Connection, reason: str, kept: bool) -> None:
+    from schemas.events import JobRemoved
+    from tests.kube.support import job_manifest
+
+    kube, log = crds, MemoryLog()
+    await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", job_manifest())
+    await append(log, submitted(), JobRemoved(job=JOB, reason=reason))
+    runner = actuator(log, connection)
+    async with running(runner):
+        await eventually(lambda: idle(runner))
+    listed = await kube.call(kube.custom.list_namespaced_custom_object, *GROUPS["Job"], "default", "jobs")
+    assert [j["metadata"]["name"] for j in listed["items"]] == (["demo"] if kept else [])
