@@ -1,7 +1,7 @@
 """End to end: ``kubectl apply`` a Queue and a Volcano-style Job, and watch it run to Completed.
 
-A real ``eventbatch serve --cluster kube`` subprocess on a SQLite log and a
-real ``eventbatch kubelet-sim`` run against the API-server fake. The first
+A real ``eventbatch serve --cluster kube`` subprocess on a SQLite log (and
+on a Kafka topic) and a real ``eventbatch kubelet-sim`` run against the API-server fake. The first
 test kills eventbatch with SIGKILL while pods run and starts it again: no pod
 is created twice and every pod transition is on the log exactly once. The
 second runs two replicas: only the Lease holder acts, and the standby takes
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import re
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -101,8 +102,19 @@ def transitions(events, job: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("kill_when", ["a-pod-exists", "a-pod-runs"], ids=["while-creating", "while-running"])
 async def test_a_job_runs_to_completed_across_a_sigkill(apiserver: ApiServer, crds: Kube, tmp_path: Path, kill_when: str) -> None:
+    await run_across_a_sigkill(apiserver, crds, tmp_path, f"sqlite:///{tmp_path / 'events.db'}", kill_when)
+
+
+@pytest.mark.kafka
+async def test_a_job_runs_to_completed_across_a_sigkill_on_kafka(
+    apiserver: ApiServer, crds: Kube, tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    url = f"kafka://{kafka_bootstrap}/kube-e2e-{uuid.uuid4().hex[:8]}"
+    await run_across_a_sigkill(apiserver, crds, tmp_path, url, "a-pod-runs")
+
+
+async def run_across_a_sigkill(apiserver: ApiServer, crds: Kube, tmp_path: Path, url: str, kill_when: str) -> None:
     kube = crds
-    url = f"sqlite:///{tmp_path / 'events.db'}"
     await setup_cluster(kube)
     sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
     first = await serve("serve-1", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
