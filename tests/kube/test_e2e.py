@@ -20,7 +20,7 @@ import aiohttp
 
 import pytest
 
-from eventbatch.kube.client import MERGE, Kube
+from eventbatch.kube.client import Kube
 from eventbatch.kube.crds import GROUPS
 from eventbatch.log.factory import open_log
 from tests.kube.apiserver import ApiServer
