@@ -199,6 +199,8 @@ def conf_from_dict(raw: Any) -> SchedulerConf:
                 raise ConfError(f"plugin {option.name!r} appears twice")
             seen.add(option.name)
         tiers.append(Tier(plugins))
+    if {"capacity", "proportion"} <= seen:
+        raise ConfError("plugins 'capacity' and 'proportion' both set the queues' shares: configure one of them")
     configurations: dict[str, dict[str, Any]] = {}
     for entry in raw.get("configurations") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.scheduler.conf import load_conf
+from handlers.scheduler.conf import ConfError, load_conf
 from schemas import events as ev
 from schemas.resources import Guarantee, ObjectMeta, Queue, QueueSpec
 from tests.unit.scheduler.tables import Cluster, bound, of
@@ -169,3 +169,8 @@ def test_reclaim_takes_back_down_to_the_other_queues_deserved_share(b_jobs, b_de
     evictions = of(decisions, ev.PodEvictionRequested)
     assert len(evictions) == evicted
     assert all("/qa-" in e.pod for e in evictions)
+
+
+def test_capacity_and_proportion_together_are_refused():
+    with pytest.raises(ConfError, match="'capacity' and 'proportion' both set the queues' shares"):
+        load_conf('actions: "allocate"\ntiers:\n- plugins: [{name: capacity}]\n- plugins: [{name: proportion}]')
