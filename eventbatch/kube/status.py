@@ -100,6 +100,8 @@ class KubeStatusWriter(Reactor):
         self.last_write: dict[tuple[str, str], int] = {}
         self.jobs: dict[str, JobInfo] = {}
         self.pods: dict[str, PodInfo] = {}
+        self.job_pods: dict[str, dict[str, None]] = {}  # job -> its pods, in request order
+        self.group_pods: dict[str, dict[str, None]] = {}
         self.groups: dict[str, GroupInfo] = {}
         self.queues: dict[str, str] = {}  # name -> state
         self.dirty: dict[tuple[str, str], int] = {}  # (kind, key) -> not before (clock ms)
@@ -130,14 +132,17 @@ class KubeStatusWriter(Reactor):
             self.dirty.pop(("jobs", e.job), None)
         elif isinstance(e, PodRequested):
             self.pods[e.pod] = PodInfo(e.job, e.task, e.podgroup)
+            self.job_pods.setdefault(e.job, {})[e.pod] = None
+            self.group_pods.setdefault(e.podgroup, {})[e.pod] = None
             self._pod_changed(e.pod)
         elif isinstance(e, PodStarted | PodSucceeded | PodFailed | PodDeleted):
             pod = self.pods.get(e.pod)
             if pod is None:
                 return False
             if isinstance(e, PodDeleted):
-                self._pod_changed(e.pod)
                 del self.pods[e.pod]
+                self.job_pods.get(pod.job, {}).pop(e.pod, None)
+                self.group_pods.get(pod.podgroup, {}).pop(e.pod, None)
                 self._pod_changed_keys(pod)
                 return True
             pod.phase = {PodStarted: "Running", PodSucceeded: "Succeeded", PodFailed: "Failed"}[type(e)]
@@ -191,11 +196,11 @@ class KubeStatusWriter(Reactor):
             return None
         counts = {"Pending": 0, "Running": 0, "Succeeded": 0, "Failed": 0}
         tasks: dict[str, dict[str, int]] = {}
-        for pod in self.pods.values():
-            if pod.job == key:
-                counts[pod.phase] += 1
-                by_phase = tasks.setdefault(pod.task, {})
-                by_phase[pod.phase] = by_phase.get(pod.phase, 0) + 1
+        for name in self.job_pods.get(key, {}):
+            pod = self.pods[name]
+            counts[pod.phase] += 1
+            by_phase = tasks.setdefault(pod.task, {})
+            by_phase[pod.phase] = by_phase.get(pod.phase, 0) + 1
         return {
             "state": {
                 "phase": info.phase,
@@ -218,9 +223,8 @@ class KubeStatusWriter(Reactor):
         if group is None:
             return None
         counts = {"Running": 0, "Succeeded": 0, "Failed": 0, "Pending": 0}
-        for pod in self.pods.values():
-            if pod.podgroup == key:
-                counts[pod.phase] += 1
+        for name in self.group_pods.get(key, {}):
+            counts[self.pods[name].phase] += 1
         return {"phase": group.phase, "running": counts["Running"], "succeeded": counts["Succeeded"], "failed": counts["Failed"]}
 
     def queue_status(self, name: str) -> dict[str, Any] | None:
