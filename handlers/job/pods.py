@@ -106,7 +106,12 @@ def podgroup(job: JobRecord, state: JobsState, *, update: bool = False) -> PodGr
             name=podgroup_name(job),
             namespace=job.namespace,
             labels={JOB_NAME: job.name, JOB_NAMESPACE: job.namespace},
-            annotations={DEPENDENT_TASKS: ",".join(dependent)} if dependent else {},
+            # The job's own annotations travel to its PodGroup, as Volcano copies them
+            # (task topology, data locality and other scheduling hints read them there).
+            annotations={
+                **job.manifest.metadata.annotations,
+                **({DEPENDENT_TASKS: ",".join(dependent)} if dependent else {}),
+            },
             owner_references=[_owner(job)],
         ),
         spec=PodGroupSpec(

@@ -141,3 +141,31 @@ def test_tensorflow_plugin_writes_tf_config_and_implies_svc():
     }
     assert env["VC_WORKER_NUM"] == "2"
     assert pods["default/tf-worker-1"].manifest.spec.subdomain == "tf"
+
+
+def test_the_jobs_annotations_travel_to_its_podgroup() -> None:
+    loop = Loop()
+    manifest = job_from_yaml(
+        """
+apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata:
+  name: job
+  annotations: {eventbatch.io/data-locality: "labels=dataset=imagenet", volcano.sh/task-topology-affinity: "ps,worker"}
+spec:
+  tasks:
+  - name: ps
+    replicas: 1
+    template: {spec: {containers: [{name: c, image: x}]}}
+  - name: worker
+    replicas: 2
+    dependsOn: {name: [ps]}
+    template: {spec: {containers: [{name: c, image: x}]}}
+"""
+    )
+    (group,) = of(loop.submit(manifest), PodGroupCreated)
+    assert group.manifest.metadata.annotations == {
+        "eventbatch.io/data-locality": "labels=dataset=imagenet",
+        "volcano.sh/task-topology-affinity": "ps,worker",
+        "eventbatch.io/dependent-tasks": "worker",
+    }
