@@ -25,12 +25,14 @@ from schemas.events import (
     NodeUpdated,
     PodCreated,
     PodDeleted,
+    PodEvicted,
     PodFailed,
     PodReady,
     PodRequested,
     PodRestarted,
     PodStarted,
     PodSucceeded,
+    PodUnknown,
     PriorityClassAdded,
     PriorityClassRemoved,
     QueueCreated,
@@ -59,7 +61,8 @@ class PodLog:
     uid: str = ""
     started: bool = False
     ready: bool = False
-    done: bool = False
+    done: bool = False  # succeeded, failed or evicted
+    unknown: bool = False
     restarts: int = 0
     deleted: bool = False
     seen: bool = False  # this incarnation was seen in the API server
@@ -156,8 +159,10 @@ class Known:
             pod.ready = True
         elif isinstance(e, PodRestarted):
             pod.restarts = max(pod.restarts, e.restart_count)
-        elif isinstance(e, PodSucceeded | PodFailed):
+        elif isinstance(e, PodSucceeded | PodFailed | PodEvicted):
             pod.done = True
+        elif isinstance(e, PodUnknown):
+            pod.unknown = True
         elif isinstance(e, PodDeleted):
             pod.deleted = True
         return [("pods", e.pod)]
@@ -185,5 +190,7 @@ _FOLDS = {
     PodRestarted: Known._pod_event,
     PodSucceeded: Known._pod_event,
     PodFailed: Known._pod_event,
+    PodEvicted: Known._pod_event,
+    PodUnknown: Known._pod_event,
     PodDeleted: Known._pod_event,
 }

@@ -8,7 +8,8 @@ appends intents (``JobSubmitted``/``JobUpdated``/``JobDeleteRequested``,
 ``QueueDeleteRequested``) and observations (``NodeAdded``/``NodeUpdated``/
 ``NodeRemoved``, ``PriorityClassAdded``/``PriorityClassRemoved``,
 ``PodStarted``, ``PodReady``, ``PodRestarted``, ``PodSucceeded``,
-``PodFailed{exit_code}``, ``PodDeleted``).
+``PodFailed{exit_code}``, ``PodEvicted`` (by the kubelet), ``PodUnknown``,
+``PodDeleted``).
 
 It is a reactor: it folds the log into what the log already says about each
 object (uid and generation of a job, a node's digest, a pod's transitions)
@@ -43,11 +44,13 @@ from schemas.events import (
     NodeRemoved,
     NodeUpdated,
     PodDeleted,
+    PodEvicted,
     PodFailed,
     PodReady,
     PodRestarted,
     PodStarted,
     PodSucceeded,
+    PodUnknown,
     PriorityClassAdded,
     PriorityClassRemoved,
     QueueCommandIssued,
@@ -244,8 +247,13 @@ class KubeObserver(Reactor):
             events.append(PodRestarted(pod=key, job=pod.job, restart_count=view.restarts, exit_code=view.last_exit_code))
         if view.phase == "Succeeded" and not pod.done:
             events.append(PodSucceeded(pod=key, job=pod.job))
+        elif view.phase == "Failed" and not pod.done and view.reason == "Evicted":
+            # the kubelet evicted it (node pressure): Volcano's PodEvicted, not a failure of the job
+            events.append(PodEvicted(pod=key, job=pod.job, reason=view.message or "Evicted"))
         elif view.phase == "Failed" and not pod.done:
             events.append(PodFailed(pod=key, job=pod.job, exit_code=view.exit_code, reason=view.reason or "Error"))
+        elif view.phase == "Unknown" and not pod.unknown and not pod.done:
+            events.append(PodUnknown(pod=key, job=pod.job, reason=view.reason or "NodeLost"))
         return events
 
     def _admit(self, obj: Obj):

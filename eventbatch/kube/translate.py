@@ -38,6 +38,7 @@ class PodView:
     last_exit_code: int  # of the latest restart
     exit_code: int  # of a terminated pod
     reason: str
+    message: str
     deleting: bool
     requested_at: int | None
 
@@ -68,6 +69,7 @@ class PodView:
             last_exit_code=last_exit,
             exit_code=exit_code,
             reason=reason,
+            message=status.get("message") or "",
             deleting=bool(meta.get("deletionTimestamp")),
             requested_at=int(annotation) if annotation and annotation.isdigit() else None,
         )

@@ -232,3 +232,31 @@ async def test_pod_transitions_with_exit_codes(crds: Kube, connection: Connectio
     assert events[0].payload.node == "n1"
     assert (events[2].payload.restart_count, events[2].payload.exit_code) == (1, 2)
     assert events[3].payload.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}, ["PodStarted", "PodEvicted"]),
+        ({"phase": "Unknown", "reason": "NodeLost"}, ["PodUnknown"]),
+        ({"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}, ["PodStarted", "PodFailed"]),
+    ],
+    ids=["kubelet-eviction", "node-lost", "oom-killed"],
+)
+async def test_how_a_pod_ended(crds: Kube, connection: Connection, status: dict, expected: list[str]) -> None:
+    kube, log = crds, MemoryLog()
+    body = {"metadata": {"name": "demo-worker-0"}, "spec": {"schedulerName": "eventbatch", "nodeName": "n1", "containers": [{"name": "main", "image": "x"}]}}
+    created = await kube.call(kube.core.create_namespaced_pod, "default", body)
+    request = PodRequested(pod="default/demo-worker-0", job="default/demo", podgroup="default/demo", task="worker", index=0, manifest=Pod(metadata=ObjectMeta(name="demo-worker-0")))
+    [position] = await log.append([Envelope.wrap(request, recorded_at=0)])
+    await log.append([Envelope.wrap(PodCreated(pod=request.pod, job=request.job, uid=created["metadata"]["uid"]), recorded_at=0, causation=Causation(position, "kube-actuator"))])
+    watcher = observer(log, connection)
+    async with running(watcher):
+        await _settled(watcher)
+        await kube.call(kube.core.patch_namespaced_pod_status, "demo-worker-0", "default", {"status": status}, _content_type=MERGE)
+        await eventually(lambda: _has(log, expected))
+        await _settled(watcher)
+    events = (await envelopes(log))[2:]
+    assert [e.type for e in events] == expected
+    if expected[-1] == "PodFailed":
+        assert (events[-1].payload.exit_code, events[-1].payload.reason) == (137, "OOMKilled")
