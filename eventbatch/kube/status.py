@@ -33,6 +33,7 @@ from schemas.events import (
     JobSubmitted,
     JobUpdated,
     PodDeleted,
+    PodEvicted,
     PodFailed,
     PodGroupCreated,
     PodGroupDeleted,
@@ -42,6 +43,7 @@ from schemas.events import (
     PodRequested,
     PodStarted,
     PodSucceeded,
+    PodUnknown,
     QueueCreated,
     QueueDeleted,
     QueueStateChanged,
@@ -135,7 +137,7 @@ class KubeStatusWriter(Reactor):
             self.job_pods.setdefault(e.job, {})[e.pod] = None
             self.group_pods.setdefault(e.podgroup, {})[e.pod] = None
             self._pod_changed(e.pod)
-        elif isinstance(e, PodStarted | PodSucceeded | PodFailed | PodDeleted):
+        elif isinstance(e, PodStarted | PodSucceeded | PodFailed | PodEvicted | PodUnknown | PodDeleted):
             pod = self.pods.get(e.pod)
             if pod is None:
                 return False
@@ -145,7 +147,13 @@ class KubeStatusWriter(Reactor):
                 self.group_pods.get(pod.podgroup, {}).pop(e.pod, None)
                 self._pod_changed_keys(pod)
                 return True
-            pod.phase = {PodStarted: "Running", PodSucceeded: "Succeeded", PodFailed: "Failed"}[type(e)]
+            pod.phase = {
+                PodStarted: "Running",
+                PodSucceeded: "Succeeded",
+                PodFailed: "Failed",
+                PodEvicted: "Failed",  # an evicted pod's phase is Failed
+                PodUnknown: "Unknown",
+            }[type(e)]
             self._pod_changed(e.pod)
         elif isinstance(e, PodGroupCreated | PodGroupUpdated):
             group = self.groups.get(e.podgroup)
@@ -194,7 +202,7 @@ class KubeStatusWriter(Reactor):
         info = self.jobs.get(key)
         if info is None:
             return None
-        counts = {"Pending": 0, "Running": 0, "Succeeded": 0, "Failed": 0}
+        counts = {"Pending": 0, "Running": 0, "Succeeded": 0, "Failed": 0, "Unknown": 0}
         tasks: dict[str, dict[str, int]] = {}
         for name in self.job_pods.get(key, {}):
             pod = self.pods[name]
@@ -213,6 +221,7 @@ class KubeStatusWriter(Reactor):
             "running": counts["Running"],
             "succeeded": counts["Succeeded"],
             "failed": counts["Failed"],
+            "unknown": counts["Unknown"],
             "retryCount": info.retry_count,
             "version": info.version,
             "taskStatusCount": {task: {"phase": phases} for task, phases in sorted(tasks.items())},
@@ -222,7 +231,7 @@ class KubeStatusWriter(Reactor):
         group = self.groups.get(key)
         if group is None:
             return None
-        counts = {"Running": 0, "Succeeded": 0, "Failed": 0, "Pending": 0}
+        counts = {"Running": 0, "Succeeded": 0, "Failed": 0, "Pending": 0, "Unknown": 0}
         for name in self.group_pods.get(key, {}):
             counts[self.pods[name].phase] += 1
         return {"phase": group.phase, "running": counts["Running"], "succeeded": counts["Succeeded"], "failed": counts["Failed"]}
