@@ -54,6 +54,17 @@ class Pipeline:
     timers: TimerService
     trigger: SchedulingTrigger | None
     reactors: list[Reactor] = field(default_factory=list)  # cluster adapters, e.g. the simulator
+    snapshots: SnapshotStore | None = None
+
+    async def close(self) -> None:
+        """Stop the snapshot store and the log. No last snapshot: after a cancellation a
+        runner may stand between an append and its fold; the periodic ones are taken
+        between events."""
+        try:
+            if self.snapshots is not None:
+                await self.snapshots.stop()
+        finally:
+            await self.log.stop()
 
     def runner(self, name: str) -> HandlerRunner:
         for runner in self.runners:
@@ -147,6 +158,7 @@ def build_pipeline(
             else None
         ),
         reactors=reactors,
+        snapshots=snapshots,
     )
 
 
@@ -155,6 +167,11 @@ async def open_pipeline(settings: Settings, *, clock: Clock | None = None, kube=
     event_log = open_log(settings.log_url)
     await event_log.start()
     log.info("log opened", extra={"log": settings.log_url})
+    snapshots = None
+    if settings.snapshots:
+        snapshots = SnapshotStore(settings.snapshots)
+        await snapshots.start()
+        log.info("snapshots", extra={"path": settings.snapshots, "every": settings.snapshot_every})
     return build_pipeline(
         log=event_log,
         clock=clock or SystemClock(),
@@ -163,6 +180,8 @@ async def open_pipeline(settings: Settings, *, clock: Clock | None = None, kube=
         is_relevant=scheduling_relevance(),
         cluster=settings.cluster,
         kube=kube,
+        snapshots=snapshots,
+        snapshot_every=settings.snapshot_every if snapshots is not None else None,
     )
 
 

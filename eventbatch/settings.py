@@ -34,6 +34,8 @@ class Settings:
     debounce_ms: int = 50
     schedule_period_ms: int = 1000
     sim_startup_ms: int = 1000  # simulated kubelet: bind -> running
+    snapshots: str = ""  # SQLite file of handler snapshots ("" = none: a restart replays the log)
+    snapshot_every: int = 10_000  # events between two snapshots of each handler
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":

@@ -70,7 +70,7 @@ async def _serve(args, settings) -> int:
     try:
         await pipeline.run()
     finally:
-        await pipeline.log.stop()
+        await pipeline.close()
     return 0
 
 
