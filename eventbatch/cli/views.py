@@ -62,6 +62,7 @@ def register_job(job_sub) -> None:
     listing = job_sub.add_parser("list", help="list jobs with their phase and pod counts (JobView)")
     listing.add_argument("-q", "--queue", help="only jobs of this queue")
     listing.add_argument("-n", "--namespace", help="only jobs of this namespace")
+    listing.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
     add_views_flag(listing)
     listing.set_defaults(run=_job_list)
     view = job_sub.add_parser("view", help="a job's Volcano JobStatus and its pods")
@@ -74,6 +75,7 @@ def register_job(job_sub) -> None:
 
 def register_queue(queue_sub) -> None:
     listing = queue_sub.add_parser("list", help="list queues with their state and podgroup counts (QueueView)")
+    listing.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
     add_views_flag(listing)
     listing.set_defaults(run=_queue_list)
     get = queue_sub.add_parser("get", help="a queue's Volcano QueueStatus")
@@ -97,6 +99,9 @@ async def _job_list(args, settings) -> int:
             where.append("namespace = ?")
             params.append(args.namespace)
         rows = await store.rows("job_view", " AND ".join(where), tuple(params), order="submitted_at, key")
+    if args.output != "text":
+        emit([{"job": r.key, "queue": r.queue, "status": json.loads(r.status)} for r in rows], args.output)
+        return 0
     table(
         ["NAMESPACE", "NAME", "QUEUE", "PHASE", "MINAVAILABLE", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "RETRIES"],
         [[r.namespace, r.name, r.queue, r.phase, r.min_available, r.pending, r.running, r.succeeded, r.failed,
@@ -151,6 +156,9 @@ def _ms(value: int | None) -> str:
 async def _queue_list(args, settings) -> int:
     async with current_store(settings, args.views) as store:
         rows = await store.rows("queue_view")
+    if args.output != "text":
+        emit([{"queue": r.name, "weight": r.weight, "status": queue_status(r)} for r in rows], args.output)
+        return 0
     table(
         ["NAME", "STATE", "WEIGHT", "PENDING", "INQUEUE", "RUNNING", "COMPLETED", "UNKNOWN", "ALLOCATED"],
         [[r.name, r.state, r.weight, r.pending, r.inqueue, r.running, r.completed, r.unknown,
