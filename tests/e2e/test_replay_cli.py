@@ -159,23 +159,19 @@ def test_read_models_of_another_log_are_refused_with_a_hint(simulated: Path, tmp
 
 
 def test_list_commands_give_machine_output(tmp_path: Path) -> None:
-    import json as _json
-    import subprocess as _subprocess
-    import sys as _sys
-
     root = Path(__file__).resolve().parents[2]
     log = tmp_path / "sim.db"
 
     def run(*args: str) -> str:
-        result = _subprocess.run(
-            [_sys.executable, "-m", "eventbatch", "--log", f"sqlite:///{log}", *args],
+        result = subprocess.run(
+            [sys.executable, "-m", "eventbatch", "--log", f"sqlite:///{log}", *args],
             cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         )
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
     run("simulate", str(root / "examples" / "spark.yaml"))
-    jobs = _json.loads(run("job", "list", "-o", "json"))
+    jobs = json.loads(run("job", "list", "-o", "json"))
     assert [(j["job"], j["status"]["state"]["phase"]) for j in jobs] == [("default/spark-pi", "Completed")]
-    queues = _json.loads(run("queue", "list", "-o", "json"))
+    queues = json.loads(run("queue", "list", "-o", "json"))
     assert [(q["queue"], q["status"]["state"], q["status"]["completed"]) for q in queues] == [("default", "Open", 1)]
