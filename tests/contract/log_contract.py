@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import ClassVar
 
 import msgspec
 import pytest
@@ -75,8 +74,6 @@ def writer_batch(writer: str, batch: int, size: int) -> list[Envelope]:
 
 class EventLogContract:
     """Subclass with ``create_log``; override ``reopen`` if ``open_log(log.url)`` won't do."""
-
-    durable: ClassVar[bool] = True
 
     def create_log(self) -> EventLog:
         """A fresh, empty, unstarted log."""
@@ -284,32 +281,6 @@ class EventLogContract:
         assert await other.get_consumer_position("scheduler") == 42
         assert await other.get_consumer_position("queue-controller") is None
 
-    async def test_consumer_positions_survive_a_process_restart(self, log: EventLog) -> None:
-        if not self.durable:
-            pytest.skip("this backend keeps nothing beyond its process")
-        await log.set_consumer_position("projection", 3)
-        script = (
-            "import asyncio, sys\n"
-            "from eventbatch.log.factory import open_log\n"
-            "async def main():\n"
-            "    async with open_log(sys.argv[1]) as log:\n"
-            "        await log.set_consumer_position('projection', 1234)\n"
-            "        await log.set_consumer_position('auditor', 99)\n"
-            "asyncio.run(main())\n"
-        )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", script, log.url,
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await asyncio.wait_for(proc.communicate(), GUARD)
-        assert proc.returncode == 0, err.decode()[-2000:]
-
-        reopened = self.reopen(log)
-        async with reopened:
-            assert await reopened.get_consumer_position("projection") == 1234
-            assert await reopened.get_consumer_position("auditor") == 99
-
     # --- records this build cannot use --------------------------------------
 
     async def test_an_unknown_event_type_is_skipped_and_counted(self, log: EventLog) -> None:
@@ -361,3 +332,31 @@ class EventLogContract:
 
         assert [q.position for q in await log.quarantined()] == [1]
         assert [q.position for q in await other.quarantined()] == [1]
+
+
+class DurableEventLogContract(EventLogContract):
+    """The contract of a backend that keeps its log beyond the process (SQLite, Kafka)."""
+
+    async def test_consumer_positions_survive_a_process_restart(self, log: EventLog) -> None:
+        await log.set_consumer_position("projection", 3)
+        script = (
+            "import asyncio, sys\n"
+            "from eventbatch.log.factory import open_log\n"
+            "async def main():\n"
+            "    async with open_log(sys.argv[1]) as log:\n"
+            "        await log.set_consumer_position('projection', 1234)\n"
+            "        await log.set_consumer_position('auditor', 99)\n"
+            "asyncio.run(main())\n"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, log.url,
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), GUARD)
+        assert proc.returncode == 0, err.decode()[-2000:]
+
+        reopened = self.reopen(log)
+        async with reopened:
+            assert await reopened.get_consumer_position("projection") == 1234
+            assert await reopened.get_consumer_position("auditor") == 99

@@ -10,13 +10,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from eventbatch.log.factory import open_log
 from eventbatch.log.kafka import BatchTooLarge
 from eventbatch.log.port import EventLog
-from tests.contract.log_contract import EventLogContract, read_all
+from tests.contract.log_contract import DurableEventLogContract, read_all
 from tests.support.events import mixed_batch
 
 pytestmark = pytest.mark.kafka
 
 
-class TestKafkaLog(EventLogContract):
+class TestKafkaLog(DurableEventLogContract):
     @pytest.fixture(autouse=True)
     def _broker(self, kafka_bootstrap: str) -> None:
         self.bootstrap = kafka_bootstrap

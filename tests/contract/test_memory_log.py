@@ -9,8 +9,6 @@ from tests.contract.log_contract import EventLogContract
 
 
 class TestMemoryLog(EventLogContract):
-    durable = False
-
     def create_log(self) -> EventLog:
         return open_log("memory://")
 

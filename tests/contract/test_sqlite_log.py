@@ -12,7 +12,7 @@ import pytest
 
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
-from tests.contract.log_contract import ROOT, EventLogContract, contiguous_batches, read_until
+from tests.contract.log_contract import ROOT, DurableEventLogContract, contiguous_batches, read_until
 
 WRITER = """
 import asyncio, sys
@@ -28,7 +28,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
 
 
-class TestSqliteLog(EventLogContract):
+class TestSqliteLog(DurableEventLogContract):
     @pytest.fixture(autouse=True)
     def _directory(self, tmp_path: Path) -> None:
         self.directory = tmp_path
