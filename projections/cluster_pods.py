@@ -88,7 +88,8 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
     _touch(state, pod)
 
 
-def pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
+def _place(state: ClusterState, e: ev.PodBound | ev.PodPipelined, status: str) -> None:
+    """Bind or pipeline a pending (or already pipelined) pod onto ``e.node``."""
     pod = state.pods.get(e.pod)
     node = state.nodes.get(e.node)
     if pod is None or node is None or pod.status not in ("Pending", "Pipelined"):
@@ -96,20 +97,16 @@ def pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
         return
     if pod.status == "Pipelined":
         _release(state, pod)
-    pod.status, pod.node = "Bound", e.node
-    add_into(node.used, pod.requests)
+    pod.status, pod.node = status, e.node
+    add_into(node.used if status == "Bound" else node.pipelined, pod.requests)
+
+
+def pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
+    _place(state, e, "Bound")
 
 
 def pod_pipelined(state: ClusterState, e: ev.PodPipelined, _: Envelope) -> None:
-    pod = state.pods.get(e.pod)
-    node = state.nodes.get(e.node)
-    if pod is None or node is None or pod.status not in ("Pending", "Pipelined"):
-        state.stale[type(e).__name__] += 1
-        return
-    if pod.status == "Pipelined":
-        _release(state, pod)
-    pod.status, pod.node = "Pipelined", e.node
-    add_into(node.pipelined, pod.requests)
+    _place(state, e, "Pipelined")
 
 
 def pod_started(state: ClusterState, e: ev.PodStarted, _: Envelope) -> None:

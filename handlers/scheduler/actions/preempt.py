@@ -38,6 +38,7 @@ from handlers.scheduler.actions.victims import (
     make_room,
     node_order,
     pending_tasks,
+    refused_pending,
     rule_of,
     starving,
 )
@@ -144,16 +145,7 @@ class Preempt:
     def admit_pending(self) -> None:
         """Admit refused Pending podgroups whose room is held by lower-priority pods of their queue."""
         ssn = self.ssn
-        if not ssn.enqueue_enabled:
-            return
-        refused = [
-            job
-            for job in ssn.jobs.values()
-            if job.phase == "Pending"
-            and job.min_resources
-            and getattr(ssn.unschedulable.get(job.name), "reason", "") == "NotEnqueueable"
-            and getattr(ssn.queues.get(job.queue), "state", "") == "Open"
-        ]
+        refused = refused_pending(ssn)
         if not refused:
             return
         dims = ssn.nodes.dims

@@ -37,6 +37,7 @@ from handlers.scheduler.actions.victims import (
     make_room,
     node_order,
     pending_tasks,
+    refused_pending,
     rule_of,
 )
 from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo
@@ -179,16 +180,7 @@ class Reclaim:
     def admit_pending(self) -> None:
         """Admit refused Pending podgroups whose queue is below its weight's share of the cluster."""
         ssn = self.ssn
-        if not ssn.enqueue_enabled:
-            return
-        refused = [
-            job
-            for job in ssn.jobs.values()
-            if job.phase == "Pending"
-            and job.min_resources
-            and getattr(ssn.unschedulable.get(job.name), "reason", "") == "NotEnqueueable"
-            and getattr(ssn.queues.get(job.queue), "state", "") == "Open"
-        ]
+        refused = refused_pending(ssn)
         if not refused:
             return
         total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}

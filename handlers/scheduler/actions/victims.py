@@ -136,6 +136,21 @@ def pending_tasks(ssn, job) -> list[TaskInfo]:
     return sorted((t for t in job.tasks if t.status == "Pending" and not t.best_effort), key=ssn.task_key)
 
 
+def refused_pending(ssn) -> list:
+    """Pending podgroups enqueue refused (NotEnqueueable) in an Open queue: the ones
+    preempt and reclaim may admit themselves when evicting could make room."""
+    if not ssn.enqueue_enabled:
+        return []
+    return [
+        job
+        for job in ssn.jobs.values()
+        if job.phase == "Pending"
+        and job.min_resources
+        and getattr(ssn.unschedulable.get(job.name), "reason", "") == "NotEnqueueable"
+        and getattr(ssn.queues.get(job.queue), "state", "") == "Open"
+    ]
+
+
 def admit(ssn, job, rule: str) -> None:
     """Admit a Pending podgroup whose pods can only find room by evicting (rule names how)."""
     job.phase = "Inqueue"
