@@ -25,8 +25,9 @@ from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.log.factory import open_log, sqlite_path
+from eventbatch.sim.report import build_report
 from schemas.envelope import Envelope
-from schemas.events import NodeAdded, PodBound, PodGroupEnqueued, PodGroupUnschedulable, PodRequested
+from schemas.events import NodeAdded, PodBound, PodRequested
 from schemas.loaders import ManifestError, load_file
 from schemas.resources import Node
 
@@ -112,14 +113,11 @@ def _report(history: list[Envelope], url: str) -> None:
     table(["NODE", "PODS"], sorted(per_node.items()))
 
     requested = {e.payload.pod for e in history if isinstance(e.payload, PodRequested)}
-    enqueued = {e.payload.podgroup for e in history if isinstance(e.payload, PodGroupEnqueued)}
-    unschedulable = {}
-    for e in history:
-        if isinstance(e.payload, PodGroupUnschedulable):
-            unschedulable[e.payload.podgroup] = e.payload
+    report = build_report(history, end=history[-1].recorded_at if history else 0)
     print("\n== podgroups ==")
-    rows = [(pg, "Inqueue" if pg in enqueued else "Pending", "") for pg in sorted(enqueued)]
-    rows += [(pg, "Pending", f"{u.reason}: {u.message}") for pg, u in sorted(unschedulable.items()) if pg not in enqueued]
-    table(["PODGROUP", "PHASE", "WHY"], rows)
+    table(
+        ["PODGROUP", "PHASE", "WHY NOT SCHEDULED"],
+        [(pg, phase, report.unschedulable.get(pg, "")) for pg, phase in report.podgroups.items()],
+    )
     print(f"\n{len(requested)} pod(s) requested, {len(binds)} bound.")
     print("Replay it: eventbatch --log", url, "events tail")

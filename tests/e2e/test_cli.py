@@ -101,3 +101,12 @@ def test_deleting_a_job_and_a_queue_are_recorded_intents(tmp_path: Path) -> None
         ("JobDeleteRequested", "ml/train"),
         ("QueueDeleteRequested", "batch"),
     ]
+
+
+def test_the_demo_runs_the_pipeline_and_explains_the_gang_that_cannot_fit(tmp_path: Path) -> None:
+    result = eventbatch("demo", log=tmp_path / "events.db")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "default/lm-mpi-launcher-0" in result.stdout
+    assert "5 bound" in result.stdout
+    line = next(row for row in result.stdout.splitlines() if row.startswith("default/too-big"))
+    assert "Insufficient cpu" in line and "untolerated taint" in line
