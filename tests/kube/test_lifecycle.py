@@ -26,8 +26,8 @@ from tests.kube.conftest import eventually
 from tests.kube.support import envelopes, job_manifest, node_manifest, queue_manifest, running
 
 
-async def test_a_failing_job_restarts_until_max_retry(apiserver: ApiServer, crds: Kube, connection: Connection) -> None:
-    kube, log = crds, MemoryLog()
+async def kube_pipeline(kube: Kube, log: MemoryLog, connection: Connection):
+    """The whole pipeline in this process against the fake, with one node and the default queue."""
     settings = Settings(cluster="kube", debounce_ms=20)
     pipeline = build_pipeline(
         log=log,
@@ -40,6 +40,12 @@ async def test_a_failing_job_restarts_until_max_retry(apiserver: ApiServer, crds
     )
     await kube.call(kube.core.create_node, node_manifest("n1", cpu="16"))
     await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
+    return pipeline
+
+
+async def test_a_failing_job_restarts_until_max_retry(apiserver: ApiServer, crds: Kube, connection: Connection) -> None:
+    kube, log = crds, MemoryLog()
+    pipeline = await kube_pipeline(kube, log, connection)
     job = job_manifest("flaky", replicas=2, duration="0s", maxRetry=2, policies=[{"event": "PodFailed", "action": "RestartJob"}])
     job["spec"]["tasks"][0]["template"]["metadata"]["annotations"]["eventbatch.io/sim-exit-code"] = "1"
 
@@ -95,18 +101,7 @@ def command(name: str, action: str, job: str) -> dict:
 
 async def test_a_job_is_suspended_and_resumed_with_commands(crds: Kube, connection: Connection) -> None:
     kube, log = crds, MemoryLog()
-    settings = Settings(cluster="kube", debounce_ms=20)
-    pipeline = build_pipeline(
-        log=log,
-        clock=SystemClock(),
-        handlers=default_handlers(settings),
-        settings=settings,
-        is_relevant=scheduling_relevance(),
-        cluster="kube",
-        kube=KubeOptions(connection=connection, watch_timeout_s=5),
-    )
-    await kube.call(kube.core.create_node, node_manifest("n1", cpu="16"))
-    await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
+    pipeline = await kube_pipeline(kube, log, connection)
     job = job_manifest("long", replicas=2)
     del job["spec"]["tasks"][0]["template"]["metadata"]["annotations"]["eventbatch.io/sim-duration"]  # runs until deleted
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from handlers.scheduler import SchedulerHandler
+from handlers.scheduler.conf import DEFAULT_CONF_TEXT
 from schemas import events as ev
 from schemas.envelope import Causation, Envelope
 from schemas.quantity import to_resources
@@ -235,3 +236,11 @@ def per_node(decisions: list[ev.Event]) -> dict[str, int]:
         if isinstance(d, ev.PodBound):
             counts[d.node] = counts.get(d.node, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def default_conf_with(actions: str) -> str:
+    """Volcano's default scheduler conf (the default tiers of plugins) with other actions."""
+    default_actions = 'actions: "enqueue, allocate, backfill"'
+    if default_actions not in DEFAULT_CONF_TEXT:
+        raise AssertionError("the default conf no longer names its actions as expected")
+    return DEFAULT_CONF_TEXT.replace(default_actions, f'actions: "{actions}"')

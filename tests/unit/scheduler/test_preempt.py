@@ -6,23 +6,9 @@ import pytest
 
 from schemas import events as ev
 from schemas.resources import ObjectMeta, Pod, PodSpec
-from tests.unit.scheduler.tables import Cluster, of
+from tests.unit.scheduler.tables import Cluster, default_conf_with, of
 
-CONF = """
-actions: "enqueue, allocate, preempt, backfill"
-tiers:
-- plugins:
-  - name: priority
-  - name: gang
-  - name: conformance
-- plugins:
-  - name: overcommit
-  - name: drf
-  - name: predicates
-  - name: proportion
-  - name: nodeorder
-  - name: binpack
-"""
+CONF = default_conf_with("enqueue, allocate, preempt, backfill")
 
 # Within one job: gang's starving vote off, so a job at its minimum may still reorder its own pods.
 SAME_JOB = CONF.replace("  - name: gang\n", "  - name: gang\n    enabledJobStarving: false\n")

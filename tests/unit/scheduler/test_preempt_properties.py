@@ -7,23 +7,9 @@ from hypothesis import strategies as st
 
 from schemas import events as ev
 from schemas.resources import ObjectMeta, Pod, PodSpec, Queue, QueueSpec
-from tests.unit.scheduler.tables import Cluster
+from tests.unit.scheduler.tables import Cluster, default_conf_with
 
-CONF = """
-actions: "enqueue, allocate, preempt, reclaim, backfill"
-tiers:
-- plugins:
-  - name: priority
-  - name: gang
-  - name: conformance
-- plugins:
-  - name: overcommit
-  - name: drf
-  - name: predicates
-  - name: proportion
-  - name: nodeorder
-  - name: binpack
-"""
+CONF = default_conf_with("enqueue, allocate, preempt, reclaim, backfill")
 
 PRIORITIES = {"low": 10, "mid": 100, "high": 1000}
 

@@ -6,23 +6,9 @@ import pytest
 
 from schemas import events as ev
 from schemas.resources import Guarantee, ObjectMeta, Queue, QueueSpec
-from tests.unit.scheduler.tables import Cluster, of
+from tests.unit.scheduler.tables import Cluster, default_conf_with, of
 
-CONF = """
-actions: "enqueue, allocate, reclaim, backfill"
-tiers:
-- plugins:
-  - name: priority
-  - name: gang
-  - name: conformance
-- plugins:
-  - name: overcommit
-  - name: drf
-  - name: predicates
-  - name: proportion
-  - name: nodeorder
-  - name: binpack
-"""
+CONF = default_conf_with("enqueue, allocate, reclaim, backfill")
 
 # proportion decides alone (gang's and conformance's votes off): its deserved-share rule is what is tested.
 PROPORTION_ONLY = CONF.replace("  - name: gang\n", "  - name: gang\n    enabledReclaimable: false\n").replace(
