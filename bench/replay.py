@@ -193,7 +193,7 @@ def phase_replay(log_path: str, views_path: str, limit: int | None) -> dict:
             await projector.catch_up(to=end)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             return {"events": end, "seconds": seconds, "cpu": cpu, "live_pods": len(projector.views.pods),
-                    "live_jobs": len(projector.views.jobs.jobs)}
+                    "live_jobs": len(projector.views.jobs)}
 
     out = asyncio.run(run())
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from eventbatch.log.port import EventLog
 from eventbatch.readmodels import Projector, ReadModelStore
-from projections.views import ViewSet
+from projections.views import ViewSet, wire
 from schemas.quantity import duration_ms
 
 
@@ -88,13 +88,20 @@ async def state_at(
     last = end - 1 if to is None else min(to, end - 1)
     if last < 0:
         return views
-    async with aclosing(log.read(0)) as events:
-        async for envelope in events:
-            if envelope.position > last or (at is not None and envelope.recorded_at > at):
-                break
-            views.fold(envelope)
-            if on_progress is not None and envelope.position % 5_000 == 0:
-                on_progress(envelope.position + 1)
-            if envelope.position >= last:
+    async with aclosing(log.read_records(0)) as chunks:
+        async for chunk in chunks:
+            cut = len(chunk)
+            for index, (position, data) in enumerate(chunk):
+                record = wire.decode(data) if at is not None else None
+                if position > last or (record is not None and record.recorded_at > at):
+                    cut = index
+                    break
+            for position, data in views.fold_records(chunk[:cut]):
+                envelope = await log.unreadable(position, data)
+                if envelope is not None:  # pragma: no cover - the views read whatever the codec reads
+                    views.fold(envelope, data)
+            if on_progress is not None:
+                on_progress(views.position + 1)
+            if cut < len(chunk) or views.position >= last:
                 break
     return views

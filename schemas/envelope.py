@@ -56,3 +56,33 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def at(self, position: int) -> "Envelope":
         """The same envelope with the position the log assigned."""
         return msgspec.structs.replace(self, position=position)
+
+
+class _Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """A log record: the envelope without its position (the log assigns that)."""
+
+    type: str
+    key: str
+    recorded_at: int
+    payload: object
+    causation: Causation | None = None
+    correlation: str = ""
+    version: int = 1
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_record(envelope: Envelope) -> bytes:
+    """The bytes of ``envelope`` as every log backend stores them (JSON)."""
+    return _encoder.encode(
+        _Record(
+            type=envelope.type,
+            key=envelope.key,
+            recorded_at=envelope.recorded_at,
+            payload=envelope.payload,
+            causation=envelope.causation,
+            correlation=envelope.correlation,
+            version=envelope.version,
+        )
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.envelope import Causation, Envelope
+from schemas.envelope import Causation, Envelope, encode_record
 from schemas.events import REGISTRY, AnyEvent
 
 
@@ -24,16 +24,6 @@ class _Header(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     recorded_at: int
     payload: msgspec.Raw
-    causation: Causation | None = None
-    correlation: str = ""
-    version: int = 1
-
-
-class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    type: str
-    key: str
-    recorded_at: int
-    payload: object
     causation: Causation | None = None
     correlation: str = ""
     version: int = 1
@@ -68,24 +58,13 @@ class Undecodable(msgspec.Struct, frozen=True):
 
 Decoded = Envelope | Unknown | Undecodable
 
-_encoder = msgspec.json.Encoder()
 _header_decoder = msgspec.json.Decoder(_Header)
 _payload_decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in REGISTRY.items()}
 _whole_decoder = msgspec.json.Decoder(_Whole)
 
 
 def encode(envelope: Envelope) -> bytes:
-    return _encoder.encode(
-        _Wire(
-            type=envelope.type,
-            key=envelope.key,
-            recorded_at=envelope.recorded_at,
-            payload=envelope.payload,
-            causation=envelope.causation,
-            correlation=envelope.correlation,
-            version=envelope.version,
-        )
-    )
+    return encode_record(envelope)
 
 
 def decode(position: int, data: bytes) -> Decoded:

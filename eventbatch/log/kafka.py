@@ -33,8 +33,8 @@ from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import OffsetOutOfRangeError, for_code
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 
-from eventbatch.log.codec import decode, encode
-from eventbatch.log.port import EventLog, Quarantined
+from eventbatch.log.codec import encode
+from eventbatch.log.port import Chunk, EventLog, Quarantined
 from schemas.envelope import Envelope
 
 _TOPIC_EXISTS = 36
@@ -209,7 +209,7 @@ class KafkaLog(EventLog):
 
     # --- reading ---------------------------------------------------------
 
-    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
         end = None if follow else await self.end_position()
         if end is not None and from_position >= end:
             return
@@ -224,17 +224,11 @@ class KafkaLog(EventLog):
                 except OffsetOutOfRangeError:
                     await self._wait_for(consumer, position)
                     continue
-                for record in fetched.get(self._tp, ()):
-                    position = record.offset
-                    if end is not None and position >= end:
-                        return
-                    item = decode(position, record.value)
-                    if type(item) is Envelope:
-                        self.stats.read += 1
-                        yield item
-                    else:
-                        await self._skip(item)
-                    position += 1
+                chunk = [(record.offset, record.value) for record in fetched.get(self._tp, ())
+                         if end is None or record.offset < end]
+                if chunk:
+                    position = chunk[-1][0] + 1
+                    yield chunk
                 if end is not None and position >= end:
                     return
         finally:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from eventbatch.log.codec import decode, encode
-from eventbatch.log.port import EventLog, Quarantined
+from eventbatch.log.codec import encode
+from eventbatch.log.port import Chunk, EventLog, Quarantined
 from schemas.envelope import Envelope
 
 
@@ -72,19 +72,14 @@ class MemoryLog(EventLog):
         importing a foreign record). Returns their positions."""
         return self.store.extend([bytes(record) for record in records])
 
-    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
         position = from_position
         records = self.store.records
         while True:
             changed = self.store.changed()
             end = min(len(records), position + self.chunk)
-            for offset in range(position, end):
-                item = decode(offset, records[offset])
-                if type(item) is Envelope:
-                    self.stats.read += 1
-                    yield item
-                else:
-                    await self._skip(item)
+            if end > position:
+                yield [(offset, records[offset]) for offset in range(position, end)]
             position = max(position, end)
             if position < len(records):
                 continue

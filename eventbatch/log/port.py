@@ -23,8 +23,13 @@ import abc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from eventbatch.log.codec import Undecodable, Unknown
+from contextlib import aclosing
+
+from eventbatch.log.codec import Undecodable, Unknown, decode
 from schemas.envelope import Envelope
+
+Chunk = list[tuple[int, bytes]]
+"""Consecutive records as stored: ``(position, record)`` pairs, in log order."""
 
 
 @dataclass
@@ -72,12 +77,39 @@ class EventLog(abc.ABC):
         """
 
     @abc.abstractmethod
-    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+        """Yield the records from ``from_position`` on as stored, in chunks, in log order.
+
+        For readers that decode records themselves (the read models); a
+        record they cannot read goes to ``unreadable``. With ``follow=True``
+        the iterator waits at the tail, like ``read``.
+        """
+
+    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
         """Yield envelopes from ``from_position`` on, in log order.
 
         With ``follow=True`` the iterator waits for new events at the tail and
         ends only when the log is stopped or the consumer breaks out.
         """
+        async with aclosing(self.read_records(from_position, follow=follow)) as chunks:
+            async for chunk in chunks:
+                for position, data in chunk:
+                    item = decode(position, data)
+                    if type(item) is Envelope:
+                        self.stats.read += 1
+                        yield item
+                    else:
+                        await self._skip(item)
+
+    async def unreadable(self, position: int, data: bytes) -> Envelope | None:
+        """A record a reader of ``read_records`` could not read: the envelope if
+        the log codec can decode it after all, else None once it is counted
+        (unknown type) or quarantined (undecodable), as ``read`` does."""
+        item = decode(position, data)
+        if type(item) is Envelope:
+            return item
+        await self._skip(item)
+        return None
 
     @abc.abstractmethod
     async def end_position(self) -> int:

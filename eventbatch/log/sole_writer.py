@@ -76,6 +76,12 @@ class SoleWriterLog(EventLog):
                     position = envelope.position + 1
             position = max(position, start)
 
+    def read_records(self, from_position: int = 0, *, follow: bool = False):
+        return self.inner.read_records(from_position, follow=follow)
+
+    async def unreadable(self, position: int, data: bytes) -> Envelope | None:
+        return await self.inner.unreadable(position, data)
+
     async def end_position(self) -> int:
         return self._end
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from eventbatch.log.codec import decode, encode
-from eventbatch.log.port import EventLog, Quarantined
+from eventbatch.log.codec import encode
+from eventbatch.log.port import Chunk, EventLog, Quarantined
 from schemas.envelope import Envelope
 
 _SCHEMA = """
@@ -177,7 +177,7 @@ class SqliteLog(EventLog):
 
     # --- reading ---------------------------------------------------------
 
-    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
         position = from_position
         pending: asyncio.Future[list] | None = None
         try:
@@ -189,15 +189,10 @@ class SqliteLog(EventLog):
                 if rows:
                     position = rows[-1][0] + 1
                 full = len(rows) == self.chunk
-                if full:  # fetch the next chunk while this one is decoded
+                if full:  # fetch the next chunk while this one is read
                     changed, pending = self._changed, self._query(position)
-                for offset, data in rows:
-                    item = decode(offset, data)
-                    if type(item) is Envelope:
-                        self.stats.read += 1
-                        yield item
-                    else:
-                        await self._skip(item)
+                if rows:
+                    yield rows
                 if full:
                     continue
                 if not follow:

@@ -20,6 +20,7 @@ import msgspec
 
 from eventbatch.readmodels import audit
 from projections.views import TABLES, Changes
+from projections.views.audit import fill_causes, timeline
 from projections.views.rows import AuditRow, columns
 
 VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView", "JobHistory")
@@ -53,6 +54,7 @@ def _ddl() -> list[str]:
         )
     statements += [
         audit.DDL,
+        audit.CAUSES_DDL,
         "CREATE TABLE IF NOT EXISTS tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, state BLOB NOT NULL)",
         "CREATE INDEX IF NOT EXISTS job_view_queue ON job_view (queue)",
@@ -120,6 +122,8 @@ class ReadModelStore:
                     await db.executemany(_UPSERTS[table], [_astuple(r) for r in rows])
             if changes.audit:
                 await db.executemany(audit.UPSERT, audit.segments(changes.audit))
+            if changes.causes:
+                await db.executemany(audit.UPSERT_CAUSE, sorted(changes.causes.items()))
             for table, keys in changes.deleted.items():
                 key = TABLES[table][1][0]
                 await db.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in keys])
@@ -175,7 +179,18 @@ class ReadModelStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         async with self.db.execute(sql + " ORDER BY scope, name, first_position", tuple(params)) as cur:
-            return audit.expand(await cur.fetchall())
+            entries = audit.expand(await cur.fetchall())
+        rows = [row for (scope, name), items in sorted(entries.items()) for row in timeline(scope, name, items)]
+        missing = sorted({r.cause_position for r in rows if r.cause_position is not None and not r.cause_detail})
+        causes: dict[int, bytes] = {}
+        for start in range(0, len(missing), 500):
+            batch = missing[start:start + 500]
+            marks = ", ".join("?" for _ in batch)
+            async with self.db.execute(
+                f"SELECT position, record FROM audit_causes WHERE position IN ({marks})", batch
+            ) as cur:
+                causes.update(await cur.fetchall())
+        return fill_causes(rows, causes)
 
     async def all_rows(self) -> dict[str, list]:
         """Every row of every view, in key order: what two stores compare on."""

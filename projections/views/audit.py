@@ -1,6 +1,8 @@
-"""The audit timeline: which job and queue each event belongs to, in a few words.
+"""The audit timeline, rendered: each event of a job or queue in a few words.
 
-Where it sits: used by ``projections.views.viewset`` to build ``AuditRow``s.
+Where it sits: ``projections.views.viewset`` keeps each timeline as the
+records themselves; ``timeline`` turns them into ``AuditRow``s when they are
+read (``eventbatch audit``, ``ReadModelStore.audit``).
 ``detail`` names an event the way a person reads a timeline
 (``PodFailed(exit 3)``, ``PodBound(default/a-0 -> n1)``); ``rule`` says what
 made a decision: the ``rule`` a scheduler decision carries, the lifecycle
@@ -11,6 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
+from projections.views import wire
+from projections.views.rows import AuditRow
 from schemas.envelope import Envelope
 from schemas.events.base import Event
 
@@ -76,3 +82,47 @@ def rule(env: Envelope) -> str:
     if isinstance(message, str) and _POLICY_MARK in message:
         return "policy " + message.split(_POLICY_MARK, 1)[1]
     return getattr(e, "reason", "")
+
+
+def timeline(scope: str, name: str, entries, causes: dict[int, bytes] | None = None) -> list[AuditRow]:
+    """``AuditRow``s of ``(position, record)`` entries, each position once, in order.
+
+    A decision's trigger is described from the same timeline, else from
+    ``causes`` (the triggers kept for other timelines); a record that cannot
+    be read any more is shown by its type alone.
+    """
+    envelopes: dict[int, Envelope | None] = {}
+    for position, data in sorted(entries):
+        if position not in envelopes:
+            envelopes[position] = wire.envelope(position, data)
+    details = {p: detail(env) for p, env in envelopes.items() if env is not None}
+    rows = []
+    for position, env in envelopes.items():
+        if env is None:
+            rows.append(AuditRow(scope, name, position, "?", 0, "unreadable record", None, "", "", ""))
+            continue
+        cause = env.causation
+        cause_detail = ""
+        if cause is not None:
+            cause_detail = details.get(cause.position, "")
+            if not cause_detail and causes and cause.position in causes:
+                trigger = wire.envelope(cause.position, causes[cause.position])
+                cause_detail = detail(trigger) if trigger is not None else ""
+        rows.append(AuditRow(
+            scope, name, position, env.type, env.recorded_at, details[position],
+            cause.position if cause is not None else None, cause.handler if cause is not None else "",
+            cause_detail, rule(env),
+        ))
+    return rows
+
+
+def fill_causes(rows: list[AuditRow], causes: dict[int, bytes]) -> list[AuditRow]:
+    """Describe the triggers a timeline does not hold from ``causes`` (position -> record)."""
+    out = []
+    for row in rows:
+        if row.cause_position is not None and not row.cause_detail and row.cause_position in causes:
+            trigger = wire.envelope(row.cause_position, causes[row.cause_position])
+            if trigger is not None:
+                row = msgspec.structs.replace(row, cause_detail=detail(trigger))
+        out.append(row)
+    return out

@@ -2,11 +2,18 @@
 
 Where it sits: the pure heart of ``eventbatch.readmodels`` (which stores what
 ``flush`` returns) and of ``eventbatch replay --to/--at`` (which folds a prefix
-and renders it). It folds each event into the same projections the handlers
-decide on (``projections.cluster`` for nodes, queues, podgroups and pods;
-``projections.jobs`` for Volcano's JobStatus) plus the pod timeline, marks the
-rows the event touches, and at ``flush`` renders only the final value of each
-touched row. A chunk of events that updates one row many times writes it once.
+and renders it). ``fold_record`` takes a log record as stored (decoded by
+``projections.views.wire``, which skips what no view shows); ``fold`` takes a
+decoded envelope. One small function per event type updates the records of
+``projections.views.state`` and marks the rows the event touches; ``flush``
+renders only the final value of each touched row, so a chunk of events that
+updates one row many times writes it once.
+
+The audit timeline keeps each event's record as it is on the log, under the
+job and the queue it belongs to; it is rendered when read
+(``projections.views.audit``). A decision whose trigger belongs to another
+timeline (or to none, as a scheduling request) keeps that trigger's record
+too, so the timeline can say what answered what after the log is compacted.
 
 Every row is a function of the log prefix alone: whether events arrive in one
 chunk or many, the rows after the same position are the same.
@@ -14,64 +21,41 @@ chunk or many, the rows after the same position are the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from projections import cluster as cluster_fold
-from projections import jobs as jobs_fold
-from projections.views import audit
-from projections.views.pods import PodLife, fold_pod
-from projections.views.render import Aggregates, job_row, node_row, pod_row, podgroup_row, queue_row
+from projections.job_update import update_problems
+from projections.views import wire
+from projections.views.pods import APPLY as POD_LIFE, PodLife
+from projections.views.render import QUEUE_PHASES, resources_json, share
+from projections.views.audit import timeline
 from projections.views.rows import AuditRow, JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
-from schemas.envelope import Envelope
-
-# How many recent events keep their one-line description, for the audit rows of
-# the decisions that answer them (a decision lands close after its trigger).
-RECENT_DETAILS = 20_000
-
-_QUEUE_TYPES = frozenset(
-    {"QueueCreated", "QueueUpdated", "QueueDeleteRequested", "QueueCommandIssued", "QueueStateChanged",
-     "QueueDeleted", "QueueRequestRefused"}
+from projections.views.state import (
+    FINAL_JOB_PHASES,
+    HOLDING,
+    TERMINAL,
+    GroupLine,
+    JobLine,
+    JobPod,
+    NodeLine,
+    PodHold,
+    QueueLine,
+    add_into,
 )
-# A queue's timeline: its jobs' submissions and phases, its podgroups' admission and
-# phases. (PodGroupUnschedulable, repeated by every session a gang waits, is in the
-# job's timeline only.)
-_QUEUE_TIMELINE = frozenset(
-    {"JobSubmitted", "JobPhaseChanged", "JobRemoved", "PodGroupCreated", "PodGroupEnqueued",
-     "PodGroupPhaseChanged", "PodGroupDeleted"}
-)
-_NODE_TYPES = frozenset({"NodeAdded", "NodeUpdated", "NodeRemoved"})
-# Events about a podgroup that change nothing its queue's row shows.
-_QUEUE_QUIET = frozenset({"PodGroupUnschedulable"})
+from schemas.envelope import Causation, Envelope, encode_record
+from schemas.quantity import QuantityError, sub, to_resources
 
+# How many recent records are kept to find a decision's trigger in.
+RECENT_RECORDS = 20_000
+DEFAULT_NODE_PODS = 110
+JOB_CONTROLLER = "job-controller"
 
-class _Plan:
-    """What an event type carries, worked out once per type instead of per event."""
-
-    __slots__ = ("job_field", "pod", "group", "node", "queue_event", "node_event", "queue_timeline", "queue_quiet")
-
-    def __init__(self, kind: str, event: object) -> None:
-        fields = getattr(type(event), "__struct_fields__", ())
-        self.job_field = "job" if "job" in fields else "owner" if "owner" in fields else ""
-        self.pod = kind.startswith("Pod") and "pod" in fields
-        self.group = "podgroup" in fields
-        self.node = "node" in fields
-        self.queue_event = kind in _QUEUE_TYPES
-        self.node_event = kind in _NODE_TYPES
-        self.queue_timeline = kind in _QUEUE_TIMELINE
-        self.queue_quiet = kind in _QUEUE_QUIET
-
-
-_PLANS: dict[str, _Plan] = {}
-
-
-def _plan_of(kind: str, event: object) -> _Plan:
-    plan = _PLANS[kind] = _Plan(kind, event)
-    return plan
+Entries = dict[tuple[str, str], list[tuple[int, bytes]]]
 
 
 @dataclass
 class Changes:
-    """What a chunk changed: rows to upsert, keys to delete, audit rows to add."""
+    """What a chunk changed: rows to upsert, keys to delete, timeline entries to add."""
 
     position: int  # the last position folded
     queues: list[QueueRow] = field(default_factory=list)
@@ -79,195 +63,675 @@ class Changes:
     podgroups: list[PodGroupRow] = field(default_factory=list)
     pods: list[PodRow] = field(default_factory=list)
     nodes: list[NodeRow] = field(default_factory=list)
-    audit: list[AuditRow] = field(default_factory=list)
+    # (scope, name) -> [(position, record)]: the events of each job and queue timeline
+    audit: Entries = field(default_factory=dict)
+    causes: dict[int, bytes] = field(default_factory=dict)  # triggers kept for other timelines
     history: list[JobRow] = field(default_factory=list)  # final status of each removed job
     deleted: dict[str, list[str]] = field(default_factory=dict)  # table -> primary keys
+
+    def audit_rows(self) -> list[AuditRow]:
+        """The timeline entries of this chunk as rows."""
+        return [
+            row for (scope, name), entries in sorted(self.audit.items())
+            for row in timeline(scope, name, entries, self.causes)
+        ]
+
+
+def _resources(quantities) -> dict[str, int]:
+    try:
+        return to_resources(quantities)
+    except QuantityError:
+        return {}
 
 
 class ViewSet:
     def __init__(self) -> None:
         self.position = -1
-        self.cluster = cluster_fold.initial()
-        self.jobs = jobs_fold.initial_state()
-        self.pods: dict[str, PodLife] = {}
-        self.job_pods: dict[str, dict[str, None]] = {}
-        self.job_last_at: dict[str, int] = {}
-        self.queue_parent: dict[str, str] = {}
-        self.recent: dict[int, str] = {}
-        self._dirty: dict[str, set[str]] = {t: set() for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
-        self._audit: list[AuditRow] = []
-        self._removed_pods: set[str] = set()  # pods of removed jobs: their rows go too
+        self.queues: dict[str, QueueLine] = {}
+        self.nodes: dict[str, NodeLine] = {}
+        self.groups: dict[str, GroupLine] = {}
+        self.groups_by_job: dict[str, dict[str, None]] = {}
+        self.holds: dict[str, PodHold] = {}  # pods the cluster knows, by key
+        self.holds_by_job: dict[str, dict[str, None]] = {}
+        self.pods: dict[str, PodLife] = {}  # PodView
+        self.job_pods: dict[str, dict[str, None]] = {}  # job -> PodView keys requested
+        self.jobs: dict[str, JobLine] = {}
+        self.pod_owner: dict[str, JobLine] = {}
+        self.last_answer: tuple[int, int] = (-1, -1)  # the job controller's latest (trigger, index)
+        self.recent: dict[int, tuple[bytes, str, str]] = {}  # position -> (record, job, queue)
+        self._dirty_queues: set[str] = set()
+        self._dirty_nodes: set[str] = set()
+        self._dirty_groups: set[str] = set()
+        self._dirty_jobs: set[str] = set()
+        self._dirty_pods: set[str] = set()
+        self._removed_pods: set[str] = set()
+        self._audit: Entries = {}
+        self._causes: dict[int, bytes] = {}
         self._history: list[JobRow] = []
 
     # -- folding -----------------------------------------------------------
 
-    def fold(self, env: Envelope) -> None:
-        e = env.payload
-        kind = env.type
-        plan = _PLANS.get(kind) or _plan_of(kind, e)
-        dirty = self._dirty
-        job = getattr(e, plan.job_field) if plan.job_field else ""
-        pod_key = e.pod if plan.pod else None
-        before = None
-        if pod_key is not None:
-            if not job:
-                life = self.pods.get(pod_key)
-                job = life.job if life is not None else ""
-            before = self.cluster.pods.get(pod_key)
-            if before is not None and before.node:
-                dirty["nodes"].add(before.node)
-        if job and "/" not in job:
-            job = ""
-        group_name = e.podgroup if plan.group else (before.podgroup if before is not None else None)
-        queue = self._queue_of_group(group_name) if group_name else ""
-        if kind == "JobRemoved":
-            final = job_row(self.jobs, e.job, self.job_last_at.get(e.job, env.recorded_at))
-            if final is not None:
-                self._history.append(final)
-            self._job_removed(e.job)
+    def fold_record(self, position: int, data: bytes) -> bool:
+        """Fold one record as stored on the log; False if it cannot be read here
+        (the log codec says whether it is unknown or undecodable)."""
+        record = wire.decode(data)
+        if record is None:
+            return False
+        self._fold(record.type, record.payload, position, record.recorded_at, record.causation, data)
+        return True
 
-        cluster_fold.fold(self.cluster, env)
-        jobs_fold.fold(self.jobs, env)
+    def fold_records(self, chunk: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """Fold consecutive records; returns those that cannot be read here (the log codec
+        cannot read them either: a record it decodes, this decodes too)."""
+        decode, fold, unread = wire.decode, self._fold, []
+        for position, data in chunk:
+            record = decode(data)
+            if record is None:
+                unread.append((position, data))
+            else:
+                fold(record.type, record.payload, position, record.recorded_at, record.causation, data)
+        if chunk:
+            self.position = max(self.position, chunk[-1][0])
+        return unread
 
-        if pod_key is not None:
-            pod = fold_pod(self.pods, env)
-            if pod is not None:
-                dirty["pods"].add(pod_key)
-                job = job or pod.job
-                if kind == "PodRequested":
-                    self.job_pods.setdefault(pod.job, {})[pod_key] = None
-                if plan.node:
-                    dirty["nodes"].add(e.node)
-        if group_name:
-            dirty["podgroups"].add(group_name)
-            now_in = self._queue_of_group(group_name)
-            if queue and now_in and now_in != queue:
-                dirty["queues"].add(queue)  # the podgroup moved (PodGroupUpdated)
-            queue = now_in or queue
-        if plan.queue_event:
-            queue = e.queue
-            if kind in ("QueueCreated", "QueueUpdated"):
-                self.queue_parent[e.queue] = e.manifest.spec.parent
-            elif kind == "QueueDeleted":
-                self.queue_parent.pop(e.queue, None)
-        elif plan.node_event:
-            dirty["nodes"].add(e.node)
-        if queue and not plan.queue_quiet:
-            dirty["queues"].add(queue)
-        if job:
-            dirty["jobs"].add(job)
-            self.job_last_at[job] = env.recorded_at
-        if plan.queue_timeline:
-            timeline_queue = queue or self._queue_of_job(job)
+    def fold(self, env: Envelope, data: bytes | None = None) -> None:
+        """Fold a decoded envelope (``data``: its record, encoded here if not given)."""
+        record = encode_record(env) if data is None else data
+        self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation, record)
+
+    def _fold(self, kind: str, e, position: int, at: int, cause: Causation | None, data: bytes) -> None:
+        jobs_see = True
+        if cause is not None and cause.handler == JOB_CONTROLLER:
+            mark = (cause.position, cause.index)
+            if mark <= self.last_answer:
+                jobs_see = False  # a duplicate of a decision already folded
+            else:
+                self.last_answer = mark
+        step = _FOLDS.get(kind)
+        if step is None:
+            job, queue = _generic(self, e)
         else:
-            timeline_queue = queue if plan.queue_event else ""
-        self._record(env, job, timeline_queue)
-        self.position = env.position
+            job, queue = step(self, e, at, jobs_see)
+        if job:
+            self._dirty_jobs.add(job)
+            rec = self.jobs.get(job)
+            if rec is not None:
+                rec.last_at = at
+        self._record(position, data, cause, job, queue)
+        self.position = position
 
-    def _queue_of_group(self, name: str) -> str:
-        group = self.cluster.podgroups.get(name)
-        return group.queue if group is not None else ""
-
-    def _queue_of_job(self, job: str) -> str:
-        rec = self.jobs.jobs.get(job) if job else None
-        return (rec.manifest.spec.queue or "default") if rec is not None else ""
-
-    def _job_removed(self, job: str) -> None:
-        """Everything the job owned leaves memory; queues and nodes it used change."""
-        for key in self.job_pods.pop(job, {}):
-            self.pods.pop(key, None)
-            self._removed_pods.add(key)
-            record = self.cluster.pods.get(key)
-            if record is not None and record.node:
-                self._dirty["nodes"].add(record.node)
-        for group in self.cluster.podgroups.values():
-            if group.job == job:
-                self._dirty["podgroups"].add(group.name)
-                self._dirty["queues"].add(group.queue)
-        self.job_last_at.pop(job, None)
-
-    def _record(self, env: Envelope, job: str, queue: str | None) -> None:
-        text = audit.detail(env)
+    def _record(self, position: int, data: bytes, cause: Causation | None, job: str, queue: str) -> None:
         recent = self.recent
-        recent[env.position] = text
-        recent.pop(env.position - RECENT_DETAILS, None)  # positions are consecutive
+        recent[position] = (data, job, queue)
+        recent.pop(position - RECENT_RECORDS, None)  # positions are consecutive
         if not job and not queue:
             return
-        cause = env.causation
-        cause_detail = recent.get(cause.position, "") if cause is not None else ""
-        common = (
-            env.position, env.type, env.recorded_at, text,
-            cause.position if cause is not None else None, cause.handler if cause is not None else "",
-            cause_detail, audit.rule(env),
-        )
+        trigger = recent.get(cause.position) if cause is not None else None
+        audit = self._audit
+        entry = (position, data)
         if job:
-            self._audit.append(AuditRow("job", job, *common))
+            entries = audit.get(("job", job))
+            if entries is None:
+                entries = audit[("job", job)] = []
+            entries.append(entry)
+            if trigger is not None and trigger[1] != job:
+                self._causes[cause.position] = trigger[0]
         if queue:
-            self._audit.append(AuditRow("queue", queue, *common))
+            entries = audit.get(("queue", queue))
+            if entries is None:
+                entries = audit[("queue", queue)] = []
+            entries.append(entry)
+            if trigger is not None and trigger[2] != queue:
+                self._causes[cause.position] = trigger[0]
+
+    def queue_of_job(self, job: str) -> str:
+        rec = self.jobs.get(job) if job else None
+        return (rec.manifest.spec.queue or "default") if rec is not None else ""
 
     # -- rendering -----------------------------------------------------------
 
     def flush(self) -> Changes:
         """The final value of every row touched since the last flush."""
-        dirty = self._dirty
-        changes = Changes(position=self.position, audit=self._audit, history=self._history)
-        self._audit, self._history = [], []
+        changes = Changes(position=self.position, audit=self._audit, causes=self._causes, history=self._history)
+        self._audit, self._causes, self._history = {}, {}, []
         deleted = changes.deleted
-        if dirty["queues"] or dirty["nodes"]:
-            agg = Aggregates.of(self.cluster)
-            for name in sorted(dirty["queues"]):
-                queue = self.cluster.queues.get(name)
+        if self._dirty_queues or self._dirty_nodes:
+            counts, allocated, node_pods = self._aggregates()
+            for name in sorted(self._dirty_queues):
+                queue = self.queues.get(name)
                 if queue is None:
                     deleted.setdefault("queue_view", []).append(name)
-                else:
-                    changes.queues.append(queue_row(queue, self.queue_parent.get(name, ""), agg))
-            for name in sorted(dirty["nodes"]):
-                node = self.cluster.nodes.get(name)
+                    continue
+                phases = counts.get(name, {})
+                held = allocated.get(name, {})
+                changes.queues.append(QueueRow(
+                    name=name, state=queue.state,
+                    pending=phases.get("Pending", 0), inqueue=phases.get("Inqueue", 0),
+                    running=phases.get("Running", 0), completed=phases.get("Completed", 0),
+                    unknown=phases.get("Unknown", 0),
+                    allocated=resources_json(held), deserved=resources_json(queue.deserved),
+                    guarantee=resources_json(queue.guarantee), capability=resources_json(queue.capability),
+                    share=share(held, queue.deserved), weight=queue.weight, parent=queue.parent,
+                ))
+            for name in sorted(self._dirty_nodes):
+                node = self.nodes.get(name)
                 if node is None:
                     deleted.setdefault("node_view", []).append(name)
-                else:
-                    changes.nodes.append(node_row(node, agg))
-        for name in sorted(dirty["podgroups"]):
-            row = podgroup_row(self.cluster, name)
-            if row is None:
+                    continue
+                changes.nodes.append(NodeRow(
+                    name=name,
+                    allocatable=resources_json(node.allocatable),
+                    idle=resources_json(sub(node.allocatable, node.used), zeros=True),
+                    used=resources_json({k: v for k, v in node.used.items() if k != "pods"}),
+                    pods=node_pods.get(name, 0),
+                    unschedulable=node.unschedulable,
+                ))
+        for name in sorted(self._dirty_groups):
+            group = self.groups.get(name)
+            if group is None:
                 deleted.setdefault("podgroup_view", []).append(name)
-            else:
-                changes.podgroups.append(row)
-        for key in sorted(dirty["jobs"]):
-            row = job_row(self.jobs, key, self.job_last_at.get(key, 0))
-            if row is None:
+                continue
+            waiting = ""
+            if group.unschedulable is not None and group.phase == "Pending":
+                reason, message = group.unschedulable
+                waiting = f"{reason}: {message}" if message else reason
+            changes.podgroups.append(PodGroupRow(
+                name=name, job=group.job, queue=group.queue, phase=group.phase, min_member=group.min_member,
+                min_resources=resources_json(group.min_resources), created_at=group.created_at,
+                unschedulable=waiting,
+            ))
+        for key in sorted(self._dirty_jobs):
+            rec = self.jobs.get(key)
+            if rec is None:
                 deleted.setdefault("job_view", []).append(key)
             else:
-                changes.jobs.append(row)
+                changes.jobs.append(rec.row())
         for key in sorted(self._removed_pods):
             if key not in self.pods:
                 deleted.setdefault("pod_view", []).append(key)
-        self._removed_pods.clear()
-        for key in sorted(dirty["pods"]):
+        for key in sorted(self._dirty_pods):
             pod = self.pods.get(key)
             if pod is None:
                 continue  # its job was removed, and the row with it
-            changes.pods.append(pod_row(pod))
-            if pod.phase == "Deleted" or (pod.finished_at is not None and key not in self.cluster.pods):
+            changes.pods.append(PodRow(
+                key=pod.key, job=pod.job, podgroup=pod.podgroup, task=pod.task, phase=pod.phase, node=pod.node,
+                requested_at=pod.requested_at, bound_at=pod.bound_at, started_at=pod.started_at,
+                finished_at=pod.finished_at, exit_code=pod.exit_code, reason=pod.reason,
+            ))
+            if pod.phase == "Deleted" or (pod.finished_at is not None and key not in self.holds):
                 del self.pods[key]  # gone from the cluster; the key stays listed under its job
-        for table in dirty.values():
-            table.clear()
+        for dirty in (self._dirty_queues, self._dirty_nodes, self._dirty_groups, self._dirty_jobs,
+                      self._dirty_pods, self._removed_pods):
+            dirty.clear()
         return changes
 
-    # -- reading the state directly (replay --to/--at) --------------------------
+    def _aggregates(self) -> tuple[dict, dict, dict]:
+        """Podgroups per queue and phase; what pods hold, per queue and per node."""
+        counts: dict[str, dict[str, int]] = {}
+        for group in self.groups.values():
+            phases = counts.setdefault(group.queue, {})
+            phases[group.phase] = phases.get(group.phase, 0) + 1
+        allocated: dict[str, dict[str, int]] = {}
+        node_pods: dict[str, int] = {}
+        for pod in self.holds.values():
+            if pod.status not in HOLDING:
+                continue
+            node_pods[pod.node] = node_pods.get(pod.node, 0) + 1
+            group = self.groups.get(pod.podgroup)
+            if group is not None:
+                add_into(allocated.setdefault(group.queue, {}), {k: v for k, v in pod.requests.items() if k != "pods"})
+        return counts, allocated, node_pods
 
     def snapshot_rows(self) -> Changes:
-        """Every current row (no audit): the views as of ``position``."""
-        for name in self.cluster.queues:
-            self._dirty["queues"].add(name)
-        for name in self.cluster.nodes:
-            self._dirty["nodes"].add(name)
-        for name in self.cluster.podgroups:
-            self._dirty["podgroups"].add(name)
-        for key in self.jobs.jobs:
-            self._dirty["jobs"].add(key)
-        pending_audit, pending_history = self._audit, self._history
-        self._audit, self._history = [], []
+        """Every current row (no timeline): the views as of ``position``."""
+        self._dirty_queues.update(self.queues)
+        self._dirty_nodes.update(self.nodes)
+        self._dirty_groups.update(self.groups)
+        self._dirty_jobs.update(self.jobs)
+        pending = self._audit, self._causes, self._history
+        self._audit, self._causes, self._history = {}, {}, []
         changes = self.flush()
-        self._audit, self._history = pending_audit, pending_history
+        self._audit, self._causes, self._history = pending
         return changes
+
+
+# --- one fold per event type: each returns the (job, queue) timelines it belongs to ---------
+
+Fold = Callable[[ViewSet, object, int, bool], tuple[str, str]]
+_JOB_FIELDS: dict[type, str] = {}
+
+
+def _generic(v: ViewSet, e) -> tuple[str, str]:
+    """An event no view reads: it only joins the timeline of the job it names."""
+    kind = type(e)
+    name = _JOB_FIELDS.get(kind)
+    if name is None:
+        fields = getattr(kind, "__struct_fields__", ())
+        name = _JOB_FIELDS[kind] = "job" if "job" in fields else "owner" if "owner" in fields else ""
+    job = getattr(e, name) if name else ""
+    return (job if "/" in job else ""), ""
+
+
+def _node_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    node = v.nodes.get(e.node)
+    if node is None:
+        node = v.nodes[e.node] = NodeLine(e.node)
+    status = e.manifest.status
+    node.allocatable = _resources(status.allocatable or status.capacity)
+    node.allocatable.setdefault("pods", DEFAULT_NODE_PODS)
+    node.unschedulable = e.manifest.spec.unschedulable
+    v._dirty_nodes.add(e.node)
+    return "", ""
+
+
+def _node_removed(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    v.nodes.pop(e.node, None)
+    v._dirty_nodes.add(e.node)
+    return "", ""
+
+
+def _queue_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    queue = v.queues.get(e.queue)
+    if queue is None:
+        queue = v.queues[e.queue] = QueueLine(e.queue)
+        if e.manifest.status is not None and e.manifest.status.state:
+            queue.state = e.manifest.status.state
+    spec = e.manifest.spec
+    queue.weight = max(spec.weight, 1)
+    queue.capability = _resources(spec.capability)
+    queue.guarantee = _resources(spec.guarantee.resource)
+    queue.deserved = _resources(spec.deserved)
+    queue.parent = spec.parent
+    v._dirty_queues.add(e.queue)
+    return "", e.queue
+
+
+def _queue_state(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    queue = v.queues.get(e.queue)
+    if queue is not None:
+        queue.state = e.state
+    v._dirty_queues.add(e.queue)
+    return "", e.queue
+
+
+def _queue_deleted(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    v.queues.pop(e.queue, None)
+    v._dirty_queues.add(e.queue)
+    return "", e.queue
+
+
+def _queue_other(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    v._dirty_queues.add(e.queue)
+    return "", e.queue
+
+
+# --- podgroups ---------------------------------------------------------------------
+
+
+def _group_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    before = ""
+    if group is None:
+        group = v.groups[e.podgroup] = GroupLine(e.podgroup, at)
+        status = e.manifest.status
+        if status is not None and status.phase:
+            group.phase = status.phase
+    else:
+        before = group.queue
+        if group.job != e.job:
+            v.groups_by_job.get(group.job, {}).pop(e.podgroup, None)
+    spec = e.manifest.spec
+    group.job = e.job
+    group.queue = spec.queue or "default"
+    group.min_member = spec.min_member
+    group.min_resources = dict(e.min_resources)
+    v.groups_by_job.setdefault(e.job, {})[e.podgroup] = None
+    v._dirty_groups.add(e.podgroup)
+    if before and before != group.queue:
+        v._dirty_queues.add(before)
+    v._dirty_queues.add(group.queue)
+    return _job(e.job), group.queue
+
+
+def _group_deleted(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.pop(e.podgroup, None)
+    v._dirty_groups.add(e.podgroup)
+    if group is None:
+        return _job(e.job), ""
+    v.groups_by_job.get(group.job, {}).pop(e.podgroup, None)
+    v._dirty_queues.add(group.queue)
+    return _job(e.job), group.queue
+
+
+def _group_enqueued(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    v._dirty_groups.add(e.podgroup)
+    if group is None:
+        return _job(e.job), ""
+    if group.phase == "Pending":
+        group.phase = "Inqueue"
+    v._dirty_queues.add(group.queue)
+    return _job(e.job), group.queue
+
+
+def _group_phase(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    v._dirty_groups.add(e.podgroup)
+    if group is None:
+        return _job(e.job), ""
+    if not e.previous or e.previous == group.phase:
+        group.phase = e.phase
+    v._dirty_queues.add(group.queue)
+    return _job(e.job), group.queue
+
+
+def _group_unschedulable(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    if group is not None:
+        group.unschedulable = (e.reason, e.message)
+        v._dirty_groups.add(e.podgroup)
+    return _job(e.job), ""
+
+
+def _job(name: str) -> str:
+    return name if "/" in name else ""
+
+
+# --- jobs ---------------------------------------------------------------------------
+
+
+def _job_submitted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    if jobs_see and e.job not in v.jobs:
+        v.jobs[e.job] = JobLine(e.job, e.manifest, at)
+    job = _job(e.job)
+    return job, v.queue_of_job(job)
+
+
+def _job_updated(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    rec = v.jobs.get(e.job)
+    if jobs_see and rec is not None and rec.phase not in FINAL_JOB_PHASES and not update_problems(rec.manifest, e.manifest):
+        rec.manifest = e.manifest
+    return _job(e.job), ""
+
+
+def _job_phase(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    rec = v.jobs.get(e.job)
+    if jobs_see and rec is not None:
+        rec.phase, rec.reason, rec.message, rec.transition_at = e.phase, e.reason, e.message, at
+        rec.retry_count, rec.version = e.retry_count, e.version
+        rec.conditions.append((e.phase, at))
+        if e.phase == "Running" and rec.running_since is None:
+            rec.running_since = at
+        if e.phase in FINAL_JOB_PHASES:
+            rec.finished_at = at
+    job = _job(e.job)
+    return job, v.queue_of_job(job)
+
+
+def _job_removed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    """The job and everything it owns leave memory; the queues and nodes it used change."""
+    job = e.job
+    queue = v.queue_of_job(job)
+    rec = v.jobs.get(job)
+    if rec is not None:
+        v._history.append(rec.row())
+        if jobs_see:
+            del v.jobs[job]
+            for key in rec.pods:
+                v.pod_owner.pop(key, None)
+    for key in v.job_pods.pop(job, {}):
+        v.pods.pop(key, None)
+        v._removed_pods.add(key)
+    for key in list(v.holds_by_job.pop(job, {})):
+        pod = v.holds.get(key)
+        if pod is not None:
+            _drop(v, pod)
+    for name in v.groups_by_job.pop(job, {}):
+        group = v.groups.pop(name, None)
+        if group is not None:
+            v._dirty_groups.add(name)
+            v._dirty_queues.add(group.queue)
+    return _job(job), queue
+
+
+# --- pods -------------------------------------------------------------------------
+
+
+def _release(v: ViewSet, pod: PodHold) -> None:
+    """What ``pod`` holds on its node goes back (the cluster projection's ``_release``)."""
+    if pod.status in HOLDING and pod.node:
+        node = v.nodes.get(pod.node)
+        if node is not None:
+            add_into(node.used, pod.requests, -1)
+
+
+def _drop(v: ViewSet, pod: PodHold) -> None:
+    _release(v, pod)
+    if pod.node:
+        v._dirty_nodes.add(pod.node)
+    del v.holds[pod.key]
+    v.holds_by_job.get(pod.job, {}).pop(pod.key, None)
+    _touch_queue(v, pod)
+
+
+def _touch_queue(v: ViewSet, pod: PodHold) -> None:
+    group = v.groups.get(pod.podgroup)
+    if group is not None:
+        v._dirty_groups.add(pod.podgroup)
+        v._dirty_queues.add(group.queue)
+
+
+def _pod_life(v: ViewSet, kind: str, e, at: int) -> str:
+    """The PodView part of a pod event; returns the pod's job."""
+    life = v.pods.get(e.pod)
+    if life is None:
+        return ""
+    POD_LIFE[kind](life, e, at)
+    v._dirty_pods.add(e.pod)
+    return life.job
+
+
+def _pod_requested(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    key = e.pod
+    # PodView: a new life, whatever came before
+    v.pods[key] = PodLife(key, e.job, e.podgroup, e.task, at)
+    v.job_pods.setdefault(e.job, {})[key] = None
+    v._dirty_pods.add(key)
+    # the cluster: a pod that still holds a node is not requested again
+    pod = v.holds.get(key)
+    if pod is None or pod.status == "Pending" or pod.status in TERMINAL:
+        if pod is None:
+            pod = v.holds[key] = PodHold(key)
+        elif pod.node:
+            v._dirty_nodes.add(pod.node)
+        pod.status, pod.node = "Pending", ""
+        pod.job, pod.podgroup = e.job, e.podgroup
+        requests = dict(e.requests)
+        if requests.get("pods", 0) < 1:
+            requests["pods"] = 1
+        pod.requests = requests
+        v.holds_by_job.setdefault(e.job, {})[key] = None
+    _touch_queue(v, pod)
+    # the job controller
+    if jobs_see:
+        rec = v.jobs.get(e.job)
+        if rec is not None:
+            rec.put(key, JobPod(e.task))
+            v.pod_owner[key] = rec
+    return _job(e.job), ""
+
+
+def _place(status: str, kind: str) -> Fold:
+    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, kind, e, at)
+        pod = v.holds.get(e.pod)
+        node = v.nodes.get(e.node)
+        if pod is not None:
+            if node is not None and pod.status in ("Pending", "Pipelined"):
+                pod.status, pod.node = status, e.node
+                if status == "Bound":
+                    add_into(node.used, pod.requests)
+                    v._dirty_nodes.add(e.node)
+            _touch_queue(v, pod)
+        return _job(e.job) or job, ""
+
+    return fold
+
+
+def _pod_started(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    job = _pod_life(v, "PodStarted", e, at)
+    pod = v.holds.get(e.pod)
+    if pod is not None and pod.status not in TERMINAL and pod.status != "Running":
+        if pod.status == "Bound" and pod.node == e.node:
+            pod.status = "Running"
+        else:  # started somewhere it was not put (or before the bind was seen): adopted there
+            releasing = pod.status == "Releasing"
+            _release(v, pod)
+            if pod.node:
+                v._dirty_nodes.add(pod.node)
+            pod.node = e.node
+            pod.status = "Releasing" if releasing else "Running"
+            node = v.nodes.get(e.node)
+            if node is not None:
+                add_into(node.used, pod.requests)
+            v._dirty_nodes.add(e.node)
+        _touch_queue(v, pod)
+    _job_pod_phase(v, e, jobs_see, "Running", always=True)
+    return _job(e.job) or job, ""
+
+
+def _finished(phase: str) -> Fold:
+    kind = {"Succeeded": "PodSucceeded", "Failed": "PodFailed"}.get(phase)
+
+    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, kind or "PodEvicted", e, at)
+        pod = v.holds.get(e.pod)
+        if pod is not None and pod.status not in TERMINAL:
+            _release(v, pod)
+            if pod.node:
+                v._dirty_nodes.add(pod.node)
+            pod.status = "Succeeded" if phase == "Succeeded" else "Failed"
+            _touch_queue(v, pod)
+        if kind is not None:
+            _job_pod_phase(v, e, jobs_see, phase, always=True)
+        return _job(e.job) or job, ""
+
+    return fold
+
+
+def _pod_deleted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    job = _pod_life(v, "PodDeleted", e, at)
+    pod = v.holds.get(e.pod)
+    if pod is not None:
+        _drop(v, pod)
+    if jobs_see:
+        rec = v.pod_owner.get(e.pod)
+        if rec is not None and v.jobs.get(rec.key) is rec:
+            jp = rec.pods.pop(e.pod, None)
+            if jp is not None:
+                rec.count(jp, -1)
+                v.pod_owner.pop(e.pod, None)
+    return _job(e.job) or job, ""
+
+
+def _pod_bind_failed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+    job = _pod_life(v, "PodBindFailed", e, at)
+    pod = v.holds.get(e.pod)
+    if pod is not None and pod.status == "Bound" and pod.node == e.node:
+        _release(v, pod)
+        v._dirty_nodes.add(pod.node)
+        pod.status, pod.node = "Pending", ""
+        _touch_queue(v, pod)
+    return _job(e.job) or job, ""
+
+
+def _deletion_requested(kind: str) -> Fold:
+    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, kind, e, at) if kind in POD_LIFE else ""
+        pod = v.holds.get(e.pod)
+        if pod is not None and pod.status not in TERMINAL and pod.status != "Releasing":
+            if pod.status not in HOLDING:
+                _release(v, pod)
+                pod.node = ""
+            pod.status = "Releasing"
+            _touch_queue(v, pod)
+        if kind == "PodDeletionRequested" and jobs_see:
+            rec = v.jobs.get(e.job)
+            jp = rec.pods.get(e.pod) if rec is not None else None
+            if jp is not None:
+                rec.put(e.pod, JobPod(jp.task, jp.phase, True))
+        if not job and pod is not None:
+            job = pod.job
+        return _job(e.job) or _job(job), ""
+
+    return fold
+
+
+def _observed(kind: str, phase: str | None) -> Fold:
+    """A pod observation that changes the PodView and, maybe, the job controller's phase."""
+    life = kind in POD_LIFE
+
+    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, kind, e, at) if life else ""
+        if phase is not None:
+            _job_pod_phase(v, e, jobs_see, phase, always=kind != "PodReady")
+        if not job:
+            pod = v.holds.get(e.pod)
+            job = pod.job if pod is not None else ""
+        return _job(e.job) or _job(job), ""
+
+    return fold
+
+
+def _job_pod_phase(v: ViewSet, e, jobs_see: bool, phase: str, *, always: bool) -> None:
+    """The job controller's view of a pod observation (``projections.job_apply``)."""
+    if not jobs_see:
+        return
+    rec = v.pod_owner.get(e.pod)
+    if rec is None or v.jobs.get(rec.key) is not rec:
+        return
+    jp = rec.pods.get(e.pod)
+    if jp is None or jp.phase == phase or (not always and jp.phase != "Pending"):
+        return
+    rec.count(jp, -1)
+    jp.phase = phase
+    rec.count(jp, 1)
+
+
+_FOLDS: dict[str, Fold] = {
+    "NodeAdded": _node_upsert,
+    "NodeUpdated": _node_upsert,
+    "NodeRemoved": _node_removed,
+    "QueueCreated": _queue_upsert,
+    "QueueUpdated": _queue_upsert,
+    "QueueStateChanged": _queue_state,
+    "QueueDeleted": _queue_deleted,
+    "QueueDeleteRequested": _queue_other,
+    "QueueCommandIssued": _queue_other,
+    "QueueRequestRefused": _queue_other,
+    "PodGroupCreated": _group_upsert,
+    "PodGroupUpdated": _group_upsert,
+    "PodGroupDeleted": _group_deleted,
+    "PodGroupEnqueued": _group_enqueued,
+    "PodGroupPhaseChanged": _group_phase,
+    "PodGroupUnschedulable": _group_unschedulable,
+    "JobSubmitted": _job_submitted,
+    "JobUpdated": _job_updated,
+    "JobPhaseChanged": _job_phase,
+    "JobRemoved": _job_removed,
+    "PodRequested": _pod_requested,
+    "PodBound": _place("Bound", "PodBound"),
+    "PodPipelined": _place("Pipelined", "PodPipelined"),
+    "PodStarted": _pod_started,
+    "PodSucceeded": _finished("Succeeded"),
+    "PodFailed": _finished("Failed"),
+    "PodEvicted": _finished("Evicted"),
+    "PodDeleted": _pod_deleted,
+    "PodBindFailed": _pod_bind_failed,
+    "PodDeletionRequested": _deletion_requested("PodDeletionRequested"),
+    "PodEvictionRequested": _deletion_requested("PodEvictionRequested"),
+    "PodReady": _observed("PodReady", "Running"),
+    "PodUnknown": _observed("PodUnknown", "Unknown"),
+    "PodRestarted": _observed("PodRestarted", None),
+    "PodCreated": _observed("PodCreated", None),
+}

@@ -154,5 +154,7 @@ async def test_a_finished_job_removed_by_its_ttl_leaves_memory_but_keeps_its_aud
             audited = {r.name for r in await store.audit("job")}
     removed = audited - jobs
     assert removed, "some jobs have a TTL and are removed"
-    assert not removed & set(projector.views.jobs.jobs)
-    assert not {p for p in projector.views.pods if p.rsplit("-", 2)[0] in removed}
+    views = projector.views
+    assert not removed & set(views.jobs)
+    assert not removed & {group.job for group in views.groups.values()}
+    assert not {p for p in [*views.pods, *views.holds] if p.rsplit("-", 2)[0] in removed}

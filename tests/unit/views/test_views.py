@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from projections.views import ViewSet
+from projections.views.audit import timeline
 from schemas.envelope import Causation, Envelope
 from schemas.events import (
     JobPhaseChanged,
@@ -52,7 +53,8 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
     """Fold ``events`` (position = index, time = 1000 * index), collecting final rows per table."""
     views = ViewSet()
     rows: dict[str, dict] = {t: {} for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
-    audit = []
+    entries: dict = {}
+    causes: dict = {}
 
     def collect() -> None:
         changes = views.flush()
@@ -62,7 +64,9 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
         for table, keys in changes.deleted.items():
             for key in keys:
                 rows[table.removesuffix("_view") + "s"].pop(key, None)
-        audit.extend(changes.audit)
+        for scope_name, items in changes.audit.items():
+            entries.setdefault(scope_name, []).extend(items)
+        causes.update(changes.causes)
 
     for position, item in enumerate(events):
         event, cause = item if isinstance(item, tuple) else (item, None)
@@ -70,7 +74,8 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
         if flush_every and (position + 1) % flush_every == 0:
             collect()
     collect()
-    rows["audit"] = audit
+    rows["audit"] = [row for (scope, name), items in sorted(entries.items())
+                     for row in timeline(scope, name, items, causes)]
     return views, rows
 
 

@@ -1,0 +1,192 @@
+"""The records the read-model fold keeps: only what some row shows.
+
+Where it sits: ``projections.views.viewset`` folds events into these and
+renders rows from them at the end of a chunk. They mirror, field for field,
+the parts of the handlers' projections that rows show (``projections.cluster``
+for queues, nodes, podgroups and what pods hold; ``projections.jobs`` for
+Volcano's JobStatus), and nothing else, so a replay folds a few attributes
+per event instead of the scheduler's and the job controller's whole state.
+``tests/unit/views`` fold the same events through both and compare the rows.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from projections.job_status import go_duration, rfc3339
+from projections.views.rows import JobRow
+from schemas.resources import Condition, Job, JobState, JobStatus, TaskState
+
+HOLDING = frozenset({"Bound", "Running", "Releasing"})  # a pod holds its node's resources
+TERMINAL = frozenset({"Succeeded", "Failed"})
+FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated"})
+POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+TERMINATING = "Terminating"
+_json = msgspec.json.Encoder()
+
+
+def add_into(target: dict[str, int], amount: dict[str, int], sign: int = 1) -> None:
+    """``target += sign * amount`` (a key that reaches 0 goes), as the cluster projection does."""
+    for name, value in amount.items():
+        total = target.get(name, 0) + sign * value
+        if total:
+            target[name] = total
+        else:
+            target.pop(name, None)
+
+
+class QueueLine:
+    __slots__ = ("name", "state", "weight", "capability", "guarantee", "deserved", "parent")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.state = "Open"
+        self.weight = 1
+        self.capability: dict[str, int] = {}
+        self.guarantee: dict[str, int] = {}
+        self.deserved: dict[str, int] = {}
+        self.parent = ""  # spec.parent as written
+
+
+class NodeLine:
+    __slots__ = ("name", "allocatable", "used", "unschedulable")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.allocatable: dict[str, int] = {}
+        self.used: dict[str, int] = {}  # requests of the pods holding it (pods included)
+        self.unschedulable = False
+
+
+class GroupLine:
+    __slots__ = ("name", "job", "queue", "phase", "min_member", "min_resources", "created_at", "unschedulable")
+
+    def __init__(self, name: str, created_at: int) -> None:
+        self.name = name
+        self.created_at = created_at
+        self.job = ""
+        self.queue = "default"
+        self.phase = "Pending"
+        self.min_member = 0
+        self.min_resources: dict[str, int] = {}
+        self.unschedulable: tuple[str, str] | None = None  # (reason, message) of the last PodGroupUnschedulable
+
+
+class PodHold:
+    """A pod as the cluster projection tracks it: its status and the node it holds."""
+
+    __slots__ = ("key", "job", "podgroup", "requests", "status", "node")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.job = ""
+        self.podgroup = ""
+        self.requests: dict[str, int] = {}
+        self.status = "Pending"
+        self.node = ""
+
+
+class JobPod:
+    """A pod as the job controller counts it."""
+
+    __slots__ = ("task", "phase", "terminating")
+
+    def __init__(self, task: str, phase: str = "Pending", terminating: bool = False) -> None:
+        self.task, self.phase, self.terminating = task, phase, terminating
+
+
+class JobLine:
+    __slots__ = (
+        "key", "manifest", "submitted_at", "last_at", "phase", "reason", "message", "transition_at",
+        "retry_count", "version", "conditions", "running_since", "finished_at", "pods", "tally",
+    )
+
+    def __init__(self, key: str, manifest: Job, at: int) -> None:
+        self.key = key
+        self.manifest = manifest
+        self.submitted_at = at
+        self.last_at = at  # recorded_at of the latest event about the job
+        self.phase = ""
+        self.reason = ""
+        self.message = ""
+        self.transition_at = 0
+        self.retry_count = 0
+        self.version = 0
+        self.conditions: list[tuple[str, int]] = []
+        self.running_since: int | None = None
+        self.finished_at: int | None = None
+        self.pods: dict[str, JobPod] = {}
+        self.tally: dict[str, dict[str, int]] = {}  # task -> pod phase (or Terminating) -> pods
+
+    def count(self, pod: JobPod, sign: int) -> None:
+        states = self.tally.get(pod.task)
+        if states is None:
+            states = self.tally[pod.task] = {}
+        state = TERMINATING if pod.terminating else pod.phase
+        states[state] = states.get(state, 0) + sign
+
+    def put(self, key: str, pod: JobPod) -> None:
+        old = self.pods.get(key)
+        if old is not None:
+            self.count(old, -1)
+        self.pods[key] = pod
+        self.count(pod, 1)
+
+    def status(self) -> JobStatus:
+        """Volcano's JobStatus, as ``projections.job_status`` renders it for the job controller."""
+        total: dict[str, int] = {}
+        for states in self.tally.values():
+            for state, n in states.items():
+                total[state] = total.get(state, 0) + n
+        spec = self.manifest.spec
+        tasks = {}
+        for task in spec.tasks:
+            states = self.tally.get(task.name, {})
+            phases = {p: states[p] for p in POD_PHASES if states.get(p)}
+            if phases:
+                tasks[task.name] = TaskState(phase=phases)
+        duration = None
+        if self.running_since is not None:
+            end = self.finished_at if self.finished_at is not None else self.last_at
+            duration = go_duration(max(0, end - self.running_since))
+        return JobStatus(
+            state=JobState(
+                phase=self.phase, reason=self.reason, message=self.message,
+                last_transition_time=rfc3339(self.transition_at) if self.phase else None,
+            ),
+            min_available=spec.min_available,
+            task_status_count=tasks,
+            pending=total.get("Pending", 0),
+            running=total.get("Running", 0),
+            succeeded=total.get("Succeeded", 0),
+            failed=total.get("Failed", 0),
+            terminating=total.get(TERMINATING, 0),
+            unknown=total.get("Unknown", 0),
+            version=self.version,
+            retry_count=self.retry_count,
+            running_duration=duration,
+            controlled_resources={f"plugin-{plugin}": plugin for plugin in sorted(spec.plugins)},
+            conditions=[Condition(status=phase, last_transition_time=rfc3339(at)) for phase, at in self.conditions],
+        )
+
+    def row(self) -> JobRow:
+        status = self.status()
+        namespace, _, name = self.key.partition("/")
+        return JobRow(
+            key=self.key,
+            namespace=namespace,
+            name=name,
+            queue=self.manifest.spec.queue or "default",
+            phase=self.phase or "Pending",
+            min_available=status.min_available,
+            pending=status.pending,
+            running=status.running,
+            succeeded=status.succeeded,
+            failed=status.failed,
+            terminating=status.terminating,
+            unknown=status.unknown,
+            retry_count=status.retry_count,
+            version=status.version,
+            submitted_at=self.submitted_at,
+            status=_json.encode(status).decode(),
+        )

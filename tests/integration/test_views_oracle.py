@@ -1,0 +1,65 @@
+"""The read-model fold agrees with the handlers' own projections.
+
+``projections.views`` keeps lean records of its own so that a replay folds a
+few attributes per event; the scheduler and the job controller decide on
+``projections.cluster`` and ``projections.jobs``. Every example and a random
+workload run through the real pipeline, and after every stretch of events the
+rows the views show must equal the rows rendered from the handlers'
+projections (``tests.support.oracle``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventbatch.log.codec import decode
+from eventbatch.log.memory import MemoryLog
+from eventbatch.settings import Settings
+from eventbatch.sim.driver import run_scenario
+from projections.views import ViewSet
+from schemas.scenario import load_scenario
+from tests.integration.test_readmodels import workload
+from tests.support.oracle import Oracle, view_rows
+
+EXAMPLES = sorted(p.name for p in (Path(__file__).parents[2] / "examples").glob("*.yaml"))
+
+
+async def records_of(scenario) -> list[tuple[int, bytes]]:
+    log = MemoryLog()
+    async with log:
+        await run_scenario(scenario, log=log, settings=Settings())
+        return [item async for chunk in log.read_records(0) for item in chunk]
+
+
+def compare(records: list[tuple[int, bytes]], every: int) -> int:
+    """Fold through both, comparing all rows every ``every`` events; returns the comparisons made."""
+    views, oracle, checks = ViewSet(), Oracle(), 0
+    for position, data in records:
+        assert views.fold_records([(position, data)]) == []
+        oracle.fold(decode(position, data))
+        if (position + 1) % every == 0 or position == len(records) - 1:
+            assert view_rows(views) == oracle.rows(views), f"rows differ after #{position}"
+            views.flush()
+            checks += 1
+    return checks
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+async def test_every_example_folds_to_the_rows_of_the_handlers_projections(example: str) -> None:
+    records = await records_of(load_scenario(str(Path(__file__).parents[2] / "examples" / example)))
+    kinds = {decode(p, d).type for p, d in records}
+    assert "PodBound" in kinds
+    assert compare(records, every=max(1, len(records) // 8)) >= 8
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(jobs=st.integers(2, 14), seed=st.integers(0, 20), ttl=st.booleans(), every=st.integers(1, 60))
+async def test_a_random_workload_folds_to_the_rows_of_the_handlers_projections(
+    tmp_path: Path, jobs, seed, ttl, every
+) -> None:
+    records = await records_of(workload(tmp_path, jobs=jobs, seed=seed, ttl=ttl))
+    assert compare(records, every) >= 1
