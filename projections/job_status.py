@@ -9,6 +9,7 @@ running job's ``runningDuration`` is measured up to the latest event folded.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from schemas.resources import Condition, JobState, JobStatus, TaskState
@@ -19,7 +20,12 @@ if TYPE_CHECKING:
 
 def rfc3339(ms: int) -> str:
     """``2026-11-28T09:47:00Z`` for a time in milliseconds since the epoch."""
-    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(ms // 1000)
+
+
+@lru_cache(maxsize=4096)  # job times cluster: a replay renders the same seconds again and again
+def _rfc3339(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def go_duration(ms: int) -> str:

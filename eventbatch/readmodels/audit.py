@@ -20,7 +20,7 @@ import msgspec
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS audit_view (scope TEXT NOT NULL, name TEXT NOT NULL, first_position INTEGER NOT NULL,"
-    " last_position INTEGER NOT NULL, entries BLOB NOT NULL, PRIMARY KEY (scope, name, first_position)) WITHOUT ROWID"
+    " last_position INTEGER NOT NULL, entries BLOB NOT NULL, PRIMARY KEY (scope, name, first_position))"
 )
 CAUSES_DDL = "CREATE TABLE IF NOT EXISTS audit_causes (position INTEGER PRIMARY KEY, record BLOB NOT NULL)"
 UPSERT = "INSERT OR REPLACE INTO audit_view (scope, name, first_position, last_position, entries) VALUES (?, ?, ?, ?, ?)"

@@ -124,7 +124,7 @@ class Projector:
         # The store writes this chunk (in its own thread) while the next one is
         # folded; chunks are written one at a time, in order.
         await self._drain()
-        self._writing = asyncio.ensure_future(self.store.apply(changes, snapshot=snapshot))
+        await self.store.apply(changes, snapshot=snapshot)
         if self.on_progress is not None:
             self.on_progress(changes.position + 1)
 

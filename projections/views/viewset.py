@@ -98,14 +98,16 @@ class ViewSet:
         self.jobs: dict[str, JobLine] = {}
         self.pod_owner: dict[str, JobLine] = {}
         self.last_answer: tuple[int, int] = (-1, -1)  # the job controller's latest (trigger, index)
-        self.recent: dict[int, tuple[bytes, str, str]] = {}  # position -> (record, job, queue)
+        # the latest records, by position modulo their number: (position, record, job, queue)
+        self.recent: list[tuple[int, bytes, str, str] | None] = [None] * RECENT_RECORDS
         self._dirty_queues: set[str] = set()
         self._dirty_nodes: set[str] = set()
         self._dirty_groups: set[str] = set()
         self._dirty_jobs: set[str] = set()
         self._dirty_pods: set[str] = set()
         self._removed_pods: set[str] = set()
-        self._audit: Entries = {}
+        self._audit_jobs: dict[str, list] = {}  # job -> [position, record, position, record, ...]
+        self._audit_queues: dict[str, list] = {}
         self._causes: dict[int, bytes] = {}
         self._history: list[JobRow] = []
 
@@ -128,6 +130,8 @@ class ViewSet:
             record = decode(data)
             if record is None:
                 unread.append((position, data))
+            elif record.type == "PodGroupUnschedulable":
+                self._unschedulable(record.payload, position, record.recorded_at, record.causation, data)
             else:
                 fold(record.type, record.payload, position, record.recorded_at, record.causation, data)
         if chunk:
@@ -148,41 +152,64 @@ class ViewSet:
             else:
                 self.last_answer = mark
         step = _FOLDS.get(kind)
-        if step is None:
-            job, queue = _generic(self, e)
-        else:
-            job, queue = step(self, e, at, jobs_see)
+        job, queue = _generic(self, e) if step is None else step(self, e, at, jobs_see)
+        recent = self.recent
+        recent[position % RECENT_RECORDS] = (position, data, job, queue)
+        self.position = position
+        if not job and not queue:
+            return
+        trigger = None
+        if cause is not None:
+            trigger = recent[cause.position % RECENT_RECORDS]
+            if trigger is None or trigger[0] != cause.position:
+                trigger = None
         if job:
             self._dirty_jobs.add(job)
             rec = self.jobs.get(job)
             if rec is not None:
                 rec.last_at = at
-        self._record(position, data, cause, job, queue)
-        self.position = position
-
-    def _record(self, position: int, data: bytes, cause: Causation | None, job: str, queue: str) -> None:
-        recent = self.recent
-        recent[position] = (data, job, queue)
-        recent.pop(position - RECENT_RECORDS, None)  # positions are consecutive
-        if not job and not queue:
-            return
-        trigger = recent.get(cause.position) if cause is not None else None
-        audit = self._audit
-        entry = (position, data)
-        if job:
-            entries = audit.get(("job", job))
+            entries = self._audit_jobs.get(job)
             if entries is None:
-                entries = audit[("job", job)] = []
-            entries.append(entry)
-            if trigger is not None and trigger[1] != job:
-                self._causes[cause.position] = trigger[0]
+                entries = self._audit_jobs[job] = []
+            entries.append(position)
+            entries.append(data)
+            if trigger is not None and trigger[2] != job:
+                self._causes[cause.position] = trigger[1]
         if queue:
-            entries = audit.get(("queue", queue))
+            entries = self._audit_queues.get(queue)
             if entries is None:
-                entries = audit[("queue", queue)] = []
-            entries.append(entry)
-            if trigger is not None and trigger[2] != queue:
-                self._causes[cause.position] = trigger[0]
+                entries = self._audit_queues[queue] = []
+            entries.append(position)
+            entries.append(data)
+            if trigger is not None and trigger[3] != queue:
+                self._causes[cause.position] = trigger[1]
+
+    def _unschedulable(self, e, position: int, at: int, cause: Causation | None, data: bytes) -> None:
+        """``_fold`` for PodGroupUnschedulable, written out: in a busy log most records are one
+        (every session reports each gang still waiting). It changes one podgroup row and
+        joins its job's timeline; its trigger, a scheduling request, belongs to no timeline."""
+        group = self.groups.get(e.podgroup)
+        if group is not None:
+            group.unschedulable = (e.reason, e.message)
+            self._dirty_groups.add(e.podgroup)
+        job = e.job if "/" in e.job else ""
+        self.recent[position % RECENT_RECORDS] = (position, data, job, "")
+        self.position = position
+        if not job:
+            return
+        self._dirty_jobs.add(job)
+        rec = self.jobs.get(job)
+        if rec is not None:
+            rec.last_at = at
+        entries = self._audit_jobs.get(job)
+        if entries is None:
+            entries = self._audit_jobs[job] = []
+        entries.append(position)
+        entries.append(data)
+        if cause is not None:
+            trigger = self.recent[cause.position % RECENT_RECORDS]
+            if trigger is not None and trigger[0] == cause.position and trigger[2] != job:
+                self._causes[cause.position] = trigger[1]
 
     def queue_of_job(self, job: str) -> str:
         rec = self.jobs.get(job) if job else None
@@ -192,8 +219,8 @@ class ViewSet:
 
     def flush(self) -> Changes:
         """The final value of every row touched since the last flush."""
-        changes = Changes(position=self.position, audit=self._audit, causes=self._causes, history=self._history)
-        self._audit, self._causes, self._history = {}, {}, []
+        changes = Changes(position=self.position, audit=self._entries(), causes=self._causes, history=self._history)
+        self._causes, self._history = {}, []
         deleted = changes.deleted
         if self._dirty_queues or self._dirty_nodes:
             counts, allocated, node_pods = self._aggregates()
@@ -265,6 +292,15 @@ class ViewSet:
             dirty.clear()
         return changes
 
+    def _entries(self) -> Entries:
+        """The timeline entries folded since the last flush, as (position, record) pairs."""
+        out: Entries = {}
+        for scope, pending in (("job", self._audit_jobs), ("queue", self._audit_queues)):
+            for name, flat in pending.items():
+                out[(scope, name)] = list(zip(flat[::2], flat[1::2], strict=True))
+            pending.clear()
+        return out
+
     def _aggregates(self) -> tuple[dict, dict, dict]:
         """Podgroups per queue and phase; what pods hold, per queue and per node."""
         counts: dict[str, dict[str, int]] = {}
@@ -288,10 +324,10 @@ class ViewSet:
         self._dirty_nodes.update(self.nodes)
         self._dirty_groups.update(self.groups)
         self._dirty_jobs.update(self.jobs)
-        pending = self._audit, self._causes, self._history
-        self._audit, self._causes, self._history = {}, {}, []
+        pending = self._audit_jobs, self._audit_queues, self._causes, self._history
+        self._audit_jobs, self._audit_queues, self._causes, self._history = {}, {}, {}, []
         changes = self.flush()
-        self._audit, self._causes, self._history = pending
+        self._audit_jobs, self._audit_queues, self._causes, self._history = pending
         return changes
 
 
