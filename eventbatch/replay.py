@@ -59,7 +59,6 @@ async def rebuild(
         projector = Projector(log=log, store=store, chunk=chunk, snapshot_every=snapshot_every, on_progress=on_progress)
         await projector.catch_up()
         await projector.checkpoint()
-        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     _remove(target)
     os.replace(fresh, target)
     return projector

@@ -28,13 +28,13 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import OffsetOutOfRangeError, for_code
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError, for_code
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 
 from eventbatch.log.codec import encode
-from eventbatch.log.port import Chunk, EventLog, Quarantined
+from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from schemas.envelope import Envelope
 
 _TOPIC_EXISTS = 36
@@ -45,6 +45,10 @@ _RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
 
 class BatchTooLarge(ValueError):
     """A batch that does not fit one record batch of ``max_batch_bytes``."""
+
+
+class TruncateRefused(RuntimeError):
+    """The broker does not delete records on request (``DeleteRecords``)."""
 
 
 class KafkaLog(EventLog):
@@ -238,9 +242,32 @@ class KafkaLog(EventLog):
         """A follower ahead of the end waits for the log to reach its position."""
         (first,) = (await consumer.beginning_offsets([self._tp])).values()
         if position < first:
-            raise RuntimeError(f"{self.url}: position {position} was deleted (the log starts at {first})")
+            raise LogTruncated(f"{self.url}: position {position} was removed (the log starts at {first})")
         await asyncio.sleep(self.poll_ms / 1000)
         consumer.seek(self._tp, position)
+
+    async def start_position(self) -> int:
+        probe = self._probe
+        self._connected(probe)
+        async with self._probe_lock:
+            (first,) = (await probe.beginning_offsets([self._tp])).values()
+        return first
+
+    async def truncate(self, before: int) -> int:
+        cut = min(before, await self.end_position() - 1)  # the last record stays
+        if cut > await self.start_position():
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            try:
+                await admin.delete_records({self._tp: RecordsToDelete(before_offset=cut)}, timeout_ms=30_000)
+            except KafkaError as exc:
+                raise TruncateRefused(
+                    f"{self.url}: the broker did not delete the records before offset {cut} ({exc}); "
+                    f"remove them with the topic's retention.ms or kafka-delete-records.sh"
+                ) from exc
+            finally:
+                await admin.close()
+        return await self.start_position()
 
     async def end_position(self) -> int:
         return await self._end(self._tp)

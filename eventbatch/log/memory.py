@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 from eventbatch.log.codec import encode
-from eventbatch.log.port import Chunk, EventLog, Quarantined
+from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from schemas.envelope import Envelope
 
 
@@ -22,6 +22,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.records: list[bytes] = []
+        self.start = 0  # records below it were truncated (their slots hold b"")
         self.consumers: dict[str, int] = {}
         self.quarantine: dict[int, Quarantined] = {}
         self._changed = asyncio.Event()
@@ -73,6 +74,8 @@ class MemoryLog(EventLog):
         return self.store.extend([bytes(record) for record in records])
 
     async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+        if from_position < self.store.start:
+            raise LogTruncated(f"{self.url}: position {from_position} was removed (the log starts at {self.store.start})")
         position = from_position
         records = self.store.records
         while True:
@@ -88,6 +91,18 @@ class MemoryLog(EventLog):
             await changed.wait()
             if self._stopped:
                 return
+
+    async def start_position(self) -> int:
+        return self.store.start
+
+    async def truncate(self, before: int) -> int:
+        store = self.store
+        cut = max(store.start, min(before, len(store.records) - 1))
+        for position in range(store.start, cut):
+            store.records[position] = b""
+            store.quarantine.pop(position, None)
+        store.start = cut
+        return cut
 
     async def end_position(self) -> int:
         return len(self.store.records)

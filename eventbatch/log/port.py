@@ -32,6 +32,10 @@ Chunk = list[tuple[int, bytes]]
 """Consecutive records as stored: ``(position, record)`` pairs, in log order."""
 
 
+class LogTruncated(RuntimeError):
+    """A read asked for positions the log no longer holds (it was compacted)."""
+
+
 @dataclass
 class LogStats:
     appended: int = 0
@@ -80,6 +84,8 @@ class EventLog(abc.ABC):
     def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
         """Yield the records from ``from_position`` on as stored, in chunks, in log order.
 
+        Raises ``LogTruncated`` if ``from_position`` is below ``start_position()``.
+
         For readers that decode records themselves (the read models); a
         record they cannot read goes to ``unreadable``. With ``follow=True``
         the iterator waits at the tail, like ``read``.
@@ -114,6 +120,18 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     async def end_position(self) -> int:
         """The position the next appended event will get (= number of records)."""
+
+    @abc.abstractmethod
+    async def start_position(self) -> int:
+        """The first position the log still holds (0 until it is compacted)."""
+
+    @abc.abstractmethod
+    async def truncate(self, before: int) -> int:
+        """Drop the records below ``before`` for good; returns the new start position.
+
+        Positions never move and are never given again: the last record is
+        always kept, so the next append still gets the next position.
+        """
 
     @abc.abstractmethod
     async def get_consumer_position(self, name: str) -> int | None:

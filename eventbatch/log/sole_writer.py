@@ -82,6 +82,12 @@ class SoleWriterLog(EventLog):
     async def unreadable(self, position: int, data: bytes) -> Envelope | None:
         return await self.inner.unreadable(position, data)
 
+    async def start_position(self) -> int:
+        return await self.inner.start_position()
+
+    async def truncate(self, before: int) -> int:
+        return await self.inner.truncate(before)
+
     async def end_position(self) -> int:
         return self._end
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import aiosqlite
 
 from eventbatch.log.codec import encode
-from eventbatch.log.port import Chunk, EventLog, Quarantined
+from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from schemas.envelope import Envelope
 
 _SCHEMA = """
@@ -178,6 +178,9 @@ class SqliteLog(EventLog):
     # --- reading ---------------------------------------------------------
 
     async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+        start = await self.start_position()
+        if from_position < start:
+            raise LogTruncated(f"{self.url}: position {from_position} was removed (the log starts at {start})")
         position = from_position
         pending: asyncio.Future[list] | None = None
         try:
@@ -216,6 +219,27 @@ class SqliteLog(EventLog):
                 (position, self.chunk),
             )
         )
+
+    async def start_position(self) -> int:
+        ((start,),) = await self._connected(self._reader).execute_fetchall(
+            "SELECT COALESCE(MIN(position), 0) FROM events"
+        )
+        return start
+
+    async def truncate(self, before: int) -> int:
+        writer = self._connected(self._writer)
+        async with self._write_lock:
+            await writer.execute("BEGIN IMMEDIATE")
+            try:
+                ((last,),) = await writer.execute_fetchall("SELECT COALESCE(MAX(position), -1) FROM events")
+                cut = min(before, last)  # the last record stays: it carries the next position
+                await writer.execute("DELETE FROM events WHERE position < ?", (cut,))
+                await writer.execute("DELETE FROM quarantine WHERE position < ?", (cut,))
+                await writer.execute("COMMIT")
+            except BaseException:
+                await writer.execute("ROLLBACK")
+                raise
+        return await self.start_position()
 
     async def end_position(self) -> int:
         ((end,),) = await self._connected(self._reader).execute_fetchall(

