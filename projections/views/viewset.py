@@ -197,10 +197,11 @@ class ViewSet:
         self.position = position
         if not job:
             return
-        self._dirty_jobs.add(job)
         rec = self.jobs.get(job)
         if rec is not None:
             rec.last_at = at
+            if rec.running_since is not None and rec.finished_at is None:
+                self._dirty_jobs.add(job)  # its running time moved on; nothing else of its row did
         entries = self._audit_jobs.get(job)
         if entries is None:
             entries = self._audit_jobs[job] = []
