@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from eventbatch.checkpointed import Checkpointed
 from eventbatch.clock import Clock, SystemClock
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
@@ -97,9 +98,23 @@ class Pipeline:
                 return after
         raise RuntimeError(f"pipeline did not settle within {max_rounds} rounds")
 
+    def components(self) -> list[Checkpointed]:
+        """The time-triggered components: timers, cluster reactors, the scheduling trigger."""
+        return [self.timers, *self.reactors, *([self.trigger] if self.trigger is not None else [])]
+
+    def snapshot_names(self) -> dict[str, bool]:
+        """Every component that reads the log, and whether it keeps a snapshot."""
+        names = {runner.name: True for runner in self.runners}
+        names.update({component.name: component.keeps_snapshots for component in self.components()})
+        return names
+
     async def checkpoint(self) -> dict[str, int]:
-        """Snapshot every handler's state now (the runners need a snapshot store)."""
-        return {runner.name: await runner.checkpoint() for runner in self.runners}
+        """Snapshot every handler's and component's state now (needs a snapshot store)."""
+        positions = {runner.name: await runner.checkpoint() for runner in self.runners}
+        for component in self.components():
+            if component.keeps_snapshots:
+                positions[component.name] = await component.checkpoint()
+        return positions
 
     def next_deadline(self) -> int | None:
         """The earliest clock time at which a timer or the cluster has something due."""
@@ -140,7 +155,7 @@ def build_pipeline(
         reactors.extend(kube_reactors(log=log, clock=clock, options=kube or KubeOptions()))
     elif cluster != "none":
         raise ValueError(f"unknown cluster {cluster!r}: expected sim, kube or none")
-    return Pipeline(
+    pipeline = Pipeline(
         log=log,
         clock=clock,
         runners=[
@@ -160,6 +175,9 @@ def build_pipeline(
         reactors=reactors,
         snapshots=snapshots,
     )
+    for component in pipeline.components():
+        component.snapshots, component.snapshot_every = snapshots, snapshot_every
+    return pipeline
 
 
 async def open_pipeline(settings: Settings, *, clock: Clock | None = None, kube=None) -> Pipeline:

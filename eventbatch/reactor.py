@@ -16,13 +16,14 @@ import abc
 import asyncio
 from contextlib import aclosing
 
+from eventbatch.checkpointed import Checkpointed
 from eventbatch.clock import Clock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
 from schemas.envelope import Envelope
 
 
-class Reactor(abc.ABC):
+class Reactor(Checkpointed, abc.ABC):
     name: str = "reactor"
 
     def __init__(self, *, log: EventLog, clock: Clock) -> None:
@@ -50,7 +51,10 @@ class Reactor(abc.ABC):
             self._changed.set()
 
     async def catch_up(self) -> int:
+        await self.restore()
+        before = self.next_position
         self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
+        await self.folded(self.next_position - before)
         return self.next_position
 
     async def act(self) -> int:
@@ -75,6 +79,7 @@ class Reactor(abc.ABC):
         async with aclosing(self.log.read(self.next_position, follow=True)) as events:
             async for envelope in events:
                 self.observe(envelope)
+                await self.folded(1)
 
     async def _act_loop(self) -> None:
         while True:

@@ -95,16 +95,21 @@ class SnapshotStore:
             return {name: position for name, position in await cur.fetchall()}
 
 
-async def retention_horizon(*, snapshots: SnapshotStore, handlers: list[str], views_position: int | None) -> int:
+async def retention_horizon(
+    *, snapshots: SnapshotStore, handlers: list[str], views_position: int | None, with_views: bool = True
+) -> int:
     """The first log position still needed to restart every handler and the read models.
 
-    ``views_position`` is the position of the read models' own snapshot (the
-    next position they read is one past it), None if they have none. A
-    handler without a snapshot needs the log from 0. Below the horizon, the
-    log may go: finished jobs live on in AuditView and the job history, and
-    ``replay --verify`` checks the tail from the snapshots.
+    ``handlers`` names every component that reads the log (handlers, timers,
+    cluster reactors, the scheduling trigger); one without a snapshot needs
+    the log from 0. ``views_position`` is the position of the read models' own
+    snapshot (the next position they read is one past it), None if they have
+    none; ``with_views=False`` leaves the read models out. Below the horizon,
+    the log may go: finished jobs live on in AuditView and the job history,
+    and ``replay --verify`` checks the tail from the snapshots.
     """
     positions = await snapshots.positions()
     needed = [positions.get(name, 0) for name in handlers]
-    needed.append(0 if views_position is None else views_position + 1)
-    return min(needed)
+    if with_views:
+        needed.append(0 if views_position is None else views_position + 1)
+    return min(needed, default=0)

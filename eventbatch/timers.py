@@ -29,6 +29,7 @@ class PendingTimer:
 
 class TimerService(Reactor):
     name = "timers"
+    STATE = ("pending",)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

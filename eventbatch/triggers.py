@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from contextlib import aclosing
 
+from eventbatch.checkpointed import Checkpointed
 from eventbatch.clock import Clock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
@@ -23,7 +24,10 @@ from schemas.events import SchedulingRequested
 NAME = "scheduling-trigger"
 
 
-class SchedulingTrigger:
+class SchedulingTrigger(Checkpointed):
+    name = NAME
+    STATE = ("last_relevant", "last_request")
+
     def __init__(
         self,
         *,
@@ -60,7 +64,10 @@ class SchedulingTrigger:
         return self.last_relevant > self.last_request
 
     async def catch_up(self) -> int:
+        await self.restore()
+        before = self.next_position
         self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
+        await self.folded(self.next_position - before)
         return self.next_position
 
     async def request(self, reason: str = "") -> int:
@@ -84,6 +91,7 @@ class SchedulingTrigger:
         async with aclosing(self.log.read(self.next_position, follow=True)) as events:
             async for envelope in events:
                 self.observe(envelope)
+                await self.folded(1)
 
     async def _request_loop(self) -> None:
         last = self.clock.now()

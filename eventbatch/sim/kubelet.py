@@ -84,6 +84,7 @@ def pod_runtime(annotations: dict[str, str]) -> tuple[int | None, int]:
 
 class SimKubelet(Reactor):
     name = "sim"
+    STATE = ("pods", "_now_queue", "_timed", "_seq")
 
     def __init__(self, *, startup_latency_ms: int = 1_000, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -29,7 +29,7 @@ from eventbatch.runtime import HandlerRunner
 from eventbatch.settings import Settings
 from eventbatch.sim.driver import run_scenario
 from eventbatch.sim.inputs import cluster_events, step_events
-from eventbatch.snapshots import SnapshotStore
+from eventbatch.snapshots import SnapshotStore, retention_horizon
 from eventbatch.verify import verify
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
@@ -165,9 +165,10 @@ def canonical(value, depth: int = 0):
     return value
 
 
-async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int | None = None):
+async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int | None = None, compact=False):
     """The scenario through the pipeline; with ``restart_after`` the pipeline is rebuilt
-    (a new process: handlers restored from their snapshots) after that many settles."""
+    (a new process: handlers restored from their snapshots) after that many settles,
+    and with ``compact`` the log before every snapshot is removed first."""
     clock = VirtualClock()
 
     def pipeline():
@@ -187,6 +188,11 @@ async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int
         await current.settle()
         rounds += 1
         if rounds == restart_after:
+            if compact:
+                horizon = await retention_horizon(
+                    snapshots=snapshots, handlers=list(current.snapshot_names()), views_position=None, with_views=False)
+                drive.compacted_to = await log.truncate(horizon)
+                drive.end_at_restart = await log.end_position()
             current = pipeline()
             await current.settle()  # the new process catches up before it looks at the clock
         moments = [m for m in (current.next_deadline(), steps[0].at_ms if steps else None) if m is not None]
@@ -195,9 +201,9 @@ async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int
         clock.advance_to(max(min(moments), clock.now()))
 
 
-async def records(log) -> list[bytes]:
+async def records(log, start: int = 0) -> list[bytes]:
     out: list[Envelope] = []
-    await read_to_tail(log, 0, out.append)
+    await read_to_tail(log, start, out.append)
     return [encode(e) for e in out]
 
 
@@ -284,8 +290,6 @@ async def test_snapshot_plus_tail_equals_a_full_replay(tmp_path_factory, jobs, e
 
 
 async def test_a_log_compacted_below_the_snapshots_still_restarts_audits_and_verifies(tmp_path: Path) -> None:
-    from eventbatch.snapshots import retention_horizon
-
     scenario = workload(tmp_path, jobs=10, ttl=True)
     path = tmp_path / "events.db"
     async with open_log(f"sqlite:///{path}") as log, SnapshotStore(tmp_path / "snapshots.db") as snapshots:
@@ -317,3 +321,27 @@ async def test_a_log_compacted_below_the_snapshots_still_restarts_audits_and_ver
     assert after == before
     removed = {r.key for r in after["job_history"]}
     assert removed and removed <= {r.name for r in after["audit_view"] if r.scope == "job"}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(jobs=jobs_strategy, every=st.integers(3, 25), restart_after=st.integers(3, 12))
+async def test_serve_restarts_on_a_log_compacted_to_its_snapshots_and_goes_on_as_if_uninterrupted(
+    tmp_path_factory, jobs, every, restart_after
+) -> None:
+    """Every component (handlers, timers, the simulated kubelet, the trigger) comes back
+    from its snapshot; the log before the lowest one is gone; the run is the same."""
+    tmp_path = tmp_path_factory.mktemp("compact")
+    scenario = scenario_of(tmp_path, jobs, "random")
+    reference = MemoryLog()
+    async with reference:
+        await drive(scenario, reference)
+        expected_log = await records(reference)
+
+    drive.compacted_to, drive.end_at_restart = 0, 0
+    async with MemoryLog() as log, SnapshotStore(tmp_path / "snapshots.db") as snapshots:
+        await drive(scenario, log, snapshots=snapshots, every=every, restart_after=restart_after, compact=True)
+        start = drive.compacted_to
+        assert start == await log.start_position()
+        assert await records(log, start) == expected_log[start:]
+    if drive.end_at_restart >= every:  # every component has folded enough events to have a snapshot
+        assert start > 0, "the log before the snapshots was compacted"

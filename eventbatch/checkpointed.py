@@ -1,0 +1,61 @@
+"""Snapshots of the time-triggered components: timers, the simulated kubelet, the trigger.
+
+Where it sits: mixed into ``eventbatch.reactor.Reactor`` and
+``eventbatch.triggers.SchedulingTrigger``. Like a ``HandlerRunner``, a component
+given a ``SnapshotStore`` saves its folded state (the attributes its ``STATE``
+names) with the next position it will read, every ``snapshot_every`` events;
+a restart loads it and reads only the tail. With every component snapshotted,
+the log before the lowest snapshot is not needed to restart ``serve``, and
+``eventbatch compact`` may remove it. A component whose state cannot be kept
+(``STATE = None``, e.g. the Kubernetes adapter, which holds live API state)
+holds the horizon at 0.
+"""
+
+from __future__ import annotations
+
+from eventbatch.snapshots import Snapshot, SnapshotStore
+
+
+class Checkpointed:
+    name: str
+    next_position: int
+    # The attributes that make up the folded state, or None: no snapshot.
+    STATE: tuple[str, ...] | None = None
+    snapshots: SnapshotStore | None = None
+    snapshot_every: int | None = None
+    _since_snapshot: int = 0
+    _restored: bool = False
+
+    @property
+    def keeps_snapshots(self) -> bool:
+        return self.STATE is not None
+
+    async def restore(self) -> None:
+        """Load the snapshot once, before the first read (nothing happens without one)."""
+        if self._restored:
+            return
+        self._restored = True
+        if self.snapshots is None or self.STATE is None:
+            return
+        snapshot = await self.snapshots.load(self.name)
+        if snapshot is not None and snapshot.position > self.next_position:
+            for attribute, value in snapshot.state.items():
+                setattr(self, attribute, value)
+            self.next_position = snapshot.position
+
+    async def checkpoint(self) -> int:
+        """Save the folded state now; returns the next position it covers."""
+        if self.snapshots is None or self.STATE is None:
+            raise RuntimeError(f"{self.name} keeps no snapshot")
+        state = {attribute: getattr(self, attribute) for attribute in self.STATE}
+        await self.snapshots.save(Snapshot(self.name, self.next_position, state))
+        self._since_snapshot = 0
+        return self.next_position
+
+    async def folded(self, count: int) -> None:
+        """``count`` more events folded: snapshot when ``snapshot_every`` is reached."""
+        if self.snapshot_every is None or self.snapshots is None or self.STATE is None:
+            return
+        self._since_snapshot += count
+        if self._since_snapshot >= self.snapshot_every:
+            await self.checkpoint()
