@@ -83,7 +83,7 @@ async def _compact(args, settings) -> int:
         print(f"nothing to remove: the log starts at #{start} and {', '.join(held_by)} still need it from #{horizon}")
         return 0
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{verb} #{start}..#{cut - 1} ({removed:,} records); the log {'would start' if args.dry_run else 'now starts'} "
-          f"at #{cut} of {end:,}")
+    starts = "would start" if args.dry_run else "now starts"
+    print(f"{verb} #{start}..#{cut - 1} ({removed:,} records); the log {starts} at #{cut} of {end:,}")
     print(f"held at #{horizon} by: {', '.join(held_by)}")
     return 0

@@ -75,7 +75,9 @@ class MemoryLog(EventLog):
 
     async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
         if from_position < self.store.start:
-            raise LogTruncated(f"{self.url}: position {from_position} was removed (the log starts at {self.store.start})")
+            raise LogTruncated(
+                f"{self.url}: position {from_position} was removed (the log starts at {self.store.start})"
+            )
         position = from_position
         records = self.store.records
         while True:

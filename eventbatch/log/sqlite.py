@@ -178,9 +178,6 @@ class SqliteLog(EventLog):
     # --- reading ---------------------------------------------------------
 
     async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
-        start = await self.start_position()
-        if from_position < start:
-            raise LogTruncated(f"{self.url}: position {from_position} was removed (the log starts at {start})")
         position = from_position
         pending: asyncio.Future[list] | None = None
         try:
@@ -190,6 +187,10 @@ class SqliteLog(EventLog):
                 rows = await pending
                 pending = None
                 if rows:
+                    if rows[0][0] > position:  # positions have no gaps: the ones asked for were removed
+                        raise LogTruncated(
+                            f"{self.url}: position {position} was removed (the log starts at {rows[0][0]})"
+                        )
                     position = rows[-1][0] + 1
                 full = len(rows) == self.chunk
                 if full:  # fetch the next chunk while this one is read

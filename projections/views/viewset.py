@@ -486,8 +486,9 @@ def _job_submitted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
 
 def _job_updated(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     rec = v.jobs.get(e.job)
-    if jobs_see and rec is not None and rec.phase not in FINAL_JOB_PHASES and not update_problems(rec.manifest, e.manifest):
-        rec.manifest = e.manifest
+    if jobs_see and rec is not None and rec.phase not in FINAL_JOB_PHASES:
+        if not update_problems(rec.manifest, e.manifest):
+            rec.manifest = e.manifest
     return _job(e.job), ""
 
 
