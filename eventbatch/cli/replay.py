@@ -23,6 +23,7 @@ from eventbatch.cli import CliError
 from eventbatch.cli.output import table
 from eventbatch.cli.views import add_views_flag, queue_status, views_path
 from eventbatch.log.factory import open_log
+from eventbatch.log.port import LogTruncated
 from eventbatch.replay import parse_time, rebuild, state_at
 from eventbatch.snapshots import SnapshotStore
 from eventbatch.verify import verify
@@ -75,6 +76,16 @@ class Progress:
 
 
 async def _replay(args, settings) -> int:
+    try:
+        return await _replay_or_verify(args, settings)
+    except LogTruncated as exc:
+        raise CliError(
+            f"{exc}: the log was compacted, so it cannot be folded from position 0; the read models keep "
+            "the history (job list/view, audit), and --verify --snapshots F checks what the log still holds"
+        ) from None
+
+
+async def _replay_or_verify(args, settings) -> int:
     if args.verify:
         return await _verify(args, settings)
     async with open_log(settings.log_url) as log:

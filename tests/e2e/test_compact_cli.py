@@ -57,6 +57,10 @@ async def test_compact_removes_the_log_below_every_snapshot_and_the_history_stay
     again = eventbatch(log_path, "compact", "--snapshots", str(snapshots))
     assert again.stdout.startswith("nothing to remove: the log starts at #"), again.stdout
 
+    rebuild = eventbatch(log_path, "replay")
+    assert rebuild.returncode != 0
+    assert f"the log starts at {report['horizon']}" in rebuild.stderr and "was compacted" in rebuild.stderr
+
     # the finished job's timeline and status outlive its events
     after = eventbatch(log_path, "audit", "job", "job-000", "-o", "json")
     assert after.returncode == 0, after.stderr
