@@ -1,9 +1,12 @@
-"""Rendering read-model rows from the folded state.
+"""Rendering read-model rows.
 
-Where it sits: ``projections.views.viewset`` calls these at the end of a
-chunk for the rows the chunk touched. ``Aggregates`` is one pass over the
-live pods and podgroups that gives what queue and node rows sum up (podgroup
-counts per queue, resources allocated per queue, pods per node).
+Where it sits: ``projections.views.viewset`` renders queue, node and pod rows
+with these at the end of a chunk, from its own records; ``Aggregates`` holds
+what queue and node rows sum up (podgroup counts per queue, resources
+allocated per queue, pods per node). ``Aggregates.of``, ``podgroup_row`` and
+``job_row`` render the same rows from the handlers' projections
+(``projections.cluster``, ``projections.jobs``): what the tests hold the views'
+own fold to (``tests/support/oracle.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from projections.cluster_model import HOLDING, ClusterState, NodeRecord, QueueRe
 from projections.job_records import JobRecord, JobsState
 from projections.job_status import go_duration, job_status
 from projections.views.pods import PodLife
-from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
+from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow, job_row_of
+from projections.views.state import NodeLine, QueueLine
 from schemas.quantity import format_resources, sub
 
 _json = msgspec.json.Encoder()
-QUEUE_PHASES = ("Pending", "Inqueue", "Running", "Completed", "Unknown")
 
 
 def resources_json(amounts: dict[str, int], *, zeros: bool = False) -> str:
@@ -54,7 +57,7 @@ def share(allocated: dict[str, int], deserved: dict[str, int]) -> float:
     return round(max(ratios, default=0.0), 6)
 
 
-def queue_row(queue: QueueRecord, parent: str, agg: Aggregates) -> QueueRow:
+def queue_row(queue: QueueRecord | QueueLine, parent: str, agg: Aggregates) -> QueueRow:
     counts = agg.podgroups.get(queue.name, {})
     allocated = agg.allocated.get(queue.name, {})
     return QueueRow(
@@ -75,7 +78,7 @@ def queue_row(queue: QueueRecord, parent: str, agg: Aggregates) -> QueueRow:
     )
 
 
-def node_row(node: NodeRecord, agg: Aggregates) -> NodeRow:
+def node_row(node: NodeRecord | NodeLine, agg: Aggregates) -> NodeRow:
     return NodeRow(
         name=node.name,
         allocatable=resources_json(node.allocatable),
@@ -132,22 +135,5 @@ def job_row(jobs: JobsState, key: str, last_at: int) -> JobRow | None:
     if rec is None or status is None:
         return None
     status = msgspec.structs.replace(status, running_duration=_duration(rec, last_at))
-    namespace, _, name = key.partition("/")
-    return JobRow(
-        key=key,
-        namespace=namespace,
-        name=name,
-        queue=rec.manifest.spec.queue or "default",
-        phase=rec.phase or "Pending",
-        min_available=status.min_available,
-        pending=status.pending,
-        running=status.running,
-        succeeded=status.succeeded,
-        failed=status.failed,
-        terminating=status.terminating,
-        unknown=status.unknown,
-        retry_count=status.retry_count,
-        version=status.version,
-        submitted_at=rec.submitted_at,
-        status=_json.encode(status).decode(),
-    )
+    return job_row_of(key, queue=rec.manifest.spec.queue or "default", phase=rec.phase or "Pending",
+                      submitted_at=rec.submitted_at, status=status)

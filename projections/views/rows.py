@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
+_json = msgspec.json.Encoder()
+
 
 class QueueRow(msgspec.Struct, frozen=True):
     """Volcano's QueueStatus, plus the spec figures the proportion plugin uses."""
@@ -49,6 +51,29 @@ class JobRow(msgspec.Struct, frozen=True):
     version: int
     submitted_at: int
     status: str  # JSON of schemas.resources.JobStatus
+
+
+def job_row_of(key: str, *, queue: str, phase: str, submitted_at: int, status) -> JobRow:
+    """The JobView row of a job whose Volcano ``JobStatus`` is ``status``."""
+    namespace, _, name = key.partition("/")
+    return JobRow(
+        key=key,
+        namespace=namespace,
+        name=name,
+        queue=queue,
+        phase=phase,
+        min_available=status.min_available,
+        pending=status.pending,
+        running=status.running,
+        succeeded=status.succeeded,
+        failed=status.failed,
+        terminating=status.terminating,
+        unknown=status.unknown,
+        retry_count=status.retry_count,
+        version=status.version,
+        submitted_at=submitted_at,
+        status=_json.encode(status).decode(),
+    )
 
 
 class PodGroupRow(msgspec.Struct, frozen=True):

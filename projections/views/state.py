@@ -11,10 +11,8 @@ per event instead of the scheduler's and the job controller's whole state.
 
 from __future__ import annotations
 
-import msgspec
-
 from projections.job_status import go_duration, rfc3339
-from projections.views.rows import JobRow
+from projections.views.rows import JobRow, job_row_of
 from schemas.resources import Condition, Job, JobState, JobStatus, TaskState
 
 HOLDING = frozenset({"Bound", "Running", "Releasing"})  # a pod holds its node's resources
@@ -22,7 +20,6 @@ TERMINAL = frozenset({"Succeeded", "Failed"})
 FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated"})
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 TERMINATING = "Terminating"
-_json = msgspec.json.Encoder()
 
 
 def add_into(target: dict[str, int], amount: dict[str, int], sign: int = 1) -> None:
@@ -170,23 +167,5 @@ class JobLine:
         )
 
     def row(self) -> JobRow:
-        status = self.status()
-        namespace, _, name = self.key.partition("/")
-        return JobRow(
-            key=self.key,
-            namespace=namespace,
-            name=name,
-            queue=self.manifest.spec.queue or "default",
-            phase=self.phase or "Pending",
-            min_available=status.min_available,
-            pending=status.pending,
-            running=status.running,
-            succeeded=status.succeeded,
-            failed=status.failed,
-            terminating=status.terminating,
-            unknown=status.unknown,
-            retry_count=status.retry_count,
-            version=status.version,
-            submitted_at=self.submitted_at,
-            status=_json.encode(status).decode(),
-        )
+        return job_row_of(self.key, queue=self.manifest.spec.queue or "default", phase=self.phase or "Pending",
+                          submitted_at=self.submitted_at, status=self.status())

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 from projections.job_update import update_problems
 from projections.views import wire
-from projections.views.pods import APPLY as POD_LIFE, PodLife
-from projections.views.render import QUEUE_PHASES, resources_json, share
 from projections.views.audit import timeline
+from projections.views.pods import APPLY as POD_LIFE, PodLife
+from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
 from projections.views.rows import AuditRow, JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
 from projections.views.state import (
     FINAL_JOB_PHASES,
@@ -43,7 +43,7 @@ from projections.views.state import (
     add_into,
 )
 from schemas.envelope import Causation, Envelope, encode_record
-from schemas.quantity import QuantityError, sub, to_resources
+from schemas.quantity import QuantityError, to_resources
 
 # How many recent records are kept to find a decision's trigger in.
 RECENT_RECORDS = 20_000
@@ -224,36 +224,19 @@ class ViewSet:
         self._causes, self._history = {}, []
         deleted = changes.deleted
         if self._dirty_queues or self._dirty_nodes:
-            counts, allocated, node_pods = self._aggregates()
+            agg = self._aggregates()
             for name in sorted(self._dirty_queues):
                 queue = self.queues.get(name)
                 if queue is None:
                     deleted.setdefault("queue_view", []).append(name)
-                    continue
-                phases = counts.get(name, {})
-                held = allocated.get(name, {})
-                changes.queues.append(QueueRow(
-                    name=name, state=queue.state,
-                    pending=phases.get("Pending", 0), inqueue=phases.get("Inqueue", 0),
-                    running=phases.get("Running", 0), completed=phases.get("Completed", 0),
-                    unknown=phases.get("Unknown", 0),
-                    allocated=resources_json(held), deserved=resources_json(queue.deserved),
-                    guarantee=resources_json(queue.guarantee), capability=resources_json(queue.capability),
-                    share=share(held, queue.deserved), weight=queue.weight, parent=queue.parent,
-                ))
+                else:
+                    changes.queues.append(queue_row(queue, queue.parent, agg))
             for name in sorted(self._dirty_nodes):
                 node = self.nodes.get(name)
                 if node is None:
                     deleted.setdefault("node_view", []).append(name)
-                    continue
-                changes.nodes.append(NodeRow(
-                    name=name,
-                    allocatable=resources_json(node.allocatable),
-                    idle=resources_json(sub(node.allocatable, node.used), zeros=True),
-                    used=resources_json({k: v for k, v in node.used.items() if k != "pods"}),
-                    pods=node_pods.get(name, 0),
-                    unschedulable=node.unschedulable,
-                ))
+                else:
+                    changes.nodes.append(node_row(node, agg))
         for name in sorted(self._dirty_groups):
             group = self.groups.get(name)
             if group is None:
@@ -281,11 +264,7 @@ class ViewSet:
             pod = self.pods.get(key)
             if pod is None:
                 continue  # its job was removed, and the row with it
-            changes.pods.append(PodRow(
-                key=pod.key, job=pod.job, podgroup=pod.podgroup, task=pod.task, phase=pod.phase, node=pod.node,
-                requested_at=pod.requested_at, bound_at=pod.bound_at, started_at=pod.started_at,
-                finished_at=pod.finished_at, exit_code=pod.exit_code, reason=pod.reason,
-            ))
+            changes.pods.append(pod_row(pod))
             if pod.phase == "Deleted" or (pod.finished_at is not None and key not in self.holds):
                 del self.pods[key]  # gone from the cluster; the key stays listed under its job
         for dirty in (self._dirty_queues, self._dirty_nodes, self._dirty_groups, self._dirty_jobs,
@@ -302,22 +281,19 @@ class ViewSet:
             pending.clear()
         return out
 
-    def _aggregates(self) -> tuple[dict, dict, dict]:
+    def _aggregates(self) -> Aggregates:
         """Podgroups per queue and phase; what pods hold, per queue and per node."""
-        counts: dict[str, dict[str, int]] = {}
+        agg = Aggregates()
         for group in self.groups.values():
-            phases = counts.setdefault(group.queue, {})
-            phases[group.phase] = phases.get(group.phase, 0) + 1
-        allocated: dict[str, dict[str, int]] = {}
-        node_pods: dict[str, int] = {}
+            agg.podgroups[group.queue][group.phase] += 1
         for pod in self.holds.values():
             if pod.status not in HOLDING:
                 continue
-            node_pods[pod.node] = node_pods.get(pod.node, 0) + 1
+            agg.node_pods[pod.node] += 1
             group = self.groups.get(pod.podgroup)
             if group is not None:
-                add_into(allocated.setdefault(group.queue, {}), {k: v for k, v in pod.requests.items() if k != "pods"})
-        return counts, allocated, node_pods
+                add_into(agg.allocated[group.queue], {k: v for k, v in pod.requests.items() if k != "pods"})
+        return agg
 
     def snapshot_rows(self) -> Changes:
         """Every current row (no timeline): the views as of ``position``."""
