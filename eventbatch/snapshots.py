@@ -95,21 +95,28 @@ class SnapshotStore:
             return {name: position for name, position in await cur.fetchall()}
 
 
-async def retention_horizon(
+async def retention_needs(
     *, snapshots: SnapshotStore, handlers: list[str], views_position: int | None, with_views: bool = True
-) -> int:
-    """The first log position still needed to restart every handler and the read models.
+) -> dict[str, int]:
+    """The first log position each component still needs to restart.
 
     ``handlers`` names every component that reads the log (handlers, timers,
     cluster reactors, the scheduling trigger); one without a snapshot needs
     the log from 0. ``views_position`` is the position of the read models' own
     snapshot (the next position they read is one past it), None if they have
-    none; ``with_views=False`` leaves the read models out. Below the horizon,
-    the log may go: finished jobs live on in AuditView and the job history,
-    and ``replay --verify`` checks the tail from the snapshots.
+    none; ``with_views=False`` leaves the read models out.
     """
     positions = await snapshots.positions()
-    needed = [positions.get(name, 0) for name in handlers]
+    needs = {name: positions.get(name, 0) for name in handlers}
     if with_views:
-        needed.append(0 if views_position is None else views_position + 1)
-    return min(needed, default=0)
+        needs["read models"] = 0 if views_position is None else views_position + 1
+    return needs
+
+
+async def retention_horizon(**kwargs) -> int:
+    """The first log position still needed to restart every component (``retention_needs``).
+
+    Below the horizon, the log may go: finished jobs live on in AuditView and
+    the job history, and ``replay --verify`` checks the tail from the snapshots.
+    """
+    return min((await retention_needs(**kwargs)).values(), default=0)

@@ -20,7 +20,7 @@ from eventbatch.cli import CliError
 from eventbatch.cli.views import add_views_flag, current_store
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
-from eventbatch.snapshots import SnapshotStore, retention_horizon
+from eventbatch.snapshots import SnapshotStore, retention_needs
 
 
 def register(commands) -> None:
@@ -58,10 +58,8 @@ async def _compact(args, settings) -> int:
         names = components(settings, cluster, log)
         views = await store.snapshot()
         views_at = views[0] if views is not None else None
-        horizon = await retention_horizon(snapshots=snapshots, handlers=list(names), views_position=views_at)
-        positions = await snapshots.positions()
-        needs = {name: positions.get(name, 0) for name in names}
-        needs["read models"] = 0 if views_at is None else views_at + 1
+        needs = await retention_needs(snapshots=snapshots, handlers=list(names), views_position=views_at)
+        horizon = min(needs.values())
         held_by = sorted(name for name, position in needs.items() if position == horizon)
         start, end = await log.start_position(), await log.end_position()
         cut = max(start, min(horizon, end - 1))

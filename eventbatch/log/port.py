@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-
 from contextlib import aclosing
+from dataclasses import dataclass, field
 
 from eventbatch.log.codec import Undecodable, Unknown, decode
 from schemas.envelope import Envelope

@@ -12,7 +12,6 @@ again with the same values.
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import time
 from collections.abc import Callable
@@ -66,7 +65,6 @@ class Projector:
         self.views: ViewSet | None = None
         self.stats = ProjectorStats()
         self._since_snapshot = 0
-        self._writing: asyncio.Task | None = None
 
     async def _load(self) -> ViewSet:
         if self.views is None:
@@ -107,7 +105,6 @@ class Projector:
         if pending or views.position + 1 < end:
             views.position = max(views.position, end - 1)  # unknown/quarantined records at the tail
             await self._write(views, pending)
-        await self._drain()
         self.stats.seconds += time.perf_counter() - started
         return views.position + 1
 
@@ -121,24 +118,16 @@ class Projector:
             snapshot = dump_views(views)
             self._since_snapshot = 0
             self.stats.snapshots += 1
-        # The store writes this chunk (in its own thread) while the next one is
-        # folded; chunks are written one at a time, in order.
-        await self._drain()
+        # Written before the next chunk is folded: a write running in its own
+        # thread beside the fold only fights it for the GIL.
         await self.store.apply(changes, snapshot=snapshot)
         if self.on_progress is not None:
             self.on_progress(changes.position + 1)
-
-    async def _drain(self) -> None:
-        """Wait until the chunk being written is committed."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            await writing
 
     async def checkpoint(self) -> int:
         """Write pending rows and a snapshot of the fold state now; returns its position."""
         views = await self._load()
         changes = views.flush()
-        await self._drain()
         await self.store.apply(changes, snapshot=dump_views(views))
         self.stats.snapshots += 1
         self._since_snapshot = 0
@@ -157,7 +146,6 @@ class Projector:
                 )
                 if pending >= self.chunk or at_tail:
                     await self._write(views, pending)
-                    await self._drain()  # following the tail: rows are visible as soon as folded
                     pending = 0
 
     async def _fold(self, views: ViewSet, chunk: list[tuple[int, bytes]]) -> int:
