@@ -3,7 +3,7 @@
 Where it sits: ``projections.views.viewset`` renders queue, node and pod rows
 with these at the end of a chunk, from its own records; ``Aggregates`` holds
 what queue and node rows sum up (podgroup counts per queue, resources
-allocated per queue, pods per node). ``Aggregates.of``, ``podgroup_row`` and
+allocated per queue, pods per node). ``podgroup_row`` and
 ``job_row`` render the same rows from the handlers' projections
 (``projections.cluster``, ``projections.jobs``): what the tests hold the views'
 own fold to (``tests/support/oracle.py``).
@@ -12,6 +12,7 @@ own fold to (``tests/support/oracle.py``).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -38,15 +39,17 @@ class Aggregates:
     node_pods: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @classmethod
-    def of(cls, cluster: ClusterState) -> "Aggregates":
+    def of(cls, podgroups: Mapping, pods: Mapping) -> "Aggregates":
+        """From podgroups (``queue``, ``phase``) and pods (``status``, ``node``, ``podgroup``,
+        ``requests``) by name: the cluster projection's records, or the views' own."""
         agg = cls()
-        for group in cluster.podgroups.values():
+        for group in podgroups.values():
             agg.podgroups[group.queue][group.phase] += 1
-        for pod in cluster.pods.values():
+        for pod in pods.values():
             if pod.status not in HOLDING:
                 continue
             agg.node_pods[pod.node] += 1
-            group = cluster.podgroups.get(pod.podgroup)
+            group = podgroups.get(pod.podgroup)
             if group is not None:
                 add_into(agg.allocated[group.queue], {k: v for k, v in pod.requests.items() if k != "pods"})
         return agg

@@ -11,25 +11,11 @@ per event instead of the scheduler's and the job controller's whole state.
 
 from __future__ import annotations
 
+from projections.job_records import POD_PHASES
+from projections.job_records import TERMINATING_POD as TERMINATING
 from projections.job_status import go_duration, rfc3339
 from projections.views.rows import JobRow, job_row_of
 from schemas.resources import Condition, Job, JobState, JobStatus, TaskState
-
-HOLDING = frozenset({"Bound", "Running", "Releasing"})  # a pod holds its node's resources
-TERMINAL = frozenset({"Succeeded", "Failed"})
-FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated"})
-POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
-TERMINATING = "Terminating"
-
-
-def add_into(target: dict[str, int], amount: dict[str, int], sign: int = 1) -> None:
-    """``target += sign * amount`` (a key that reaches 0 goes), as the cluster projection does."""
-    for name, value in amount.items():
-        total = target.get(name, 0) + sign * value
-        if total:
-            target[name] = total
-        else:
-            target.pop(name, None)
 
 
 class QueueLine:

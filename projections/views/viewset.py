@@ -2,7 +2,7 @@
 
 Where it sits: the pure heart of ``eventbatch.readmodels`` (which stores what
 ``flush`` returns) and of ``eventbatch replay --to/--at`` (which folds a prefix
-and renders it). ``fold_record`` takes a log record as stored (decoded by
+and renders it). ``fold_records`` takes log records as stored (decoded by
 ``projections.views.wire``, which skips what no view shows); ``fold`` takes a
 decoded envelope. One small function per event type updates the records of
 ``projections.views.state`` and marks the rows the event touches; ``flush``
@@ -24,31 +24,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# The handlers' projections' own names and rules, so the two folds cannot drift apart.
+from projections.cluster_model import DEFAULT_NODE_PODS, HOLDING, TERMINAL, add_into
+from projections.job_records import FINAL_PHASES as FINAL_JOB_PHASES
 from projections.job_update import update_problems
+from projections.jobs import HANDLER as JOB_CONTROLLER
 from projections.views import wire
 from projections.views.audit import timeline
 from projections.views.pods import APPLY as POD_LIFE, PodLife
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
 from projections.views.rows import AuditRow, JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
-from projections.views.state import (
-    FINAL_JOB_PHASES,
-    HOLDING,
-    TERMINAL,
-    GroupLine,
-    JobLine,
-    JobPod,
-    NodeLine,
-    PodHold,
-    QueueLine,
-    add_into,
-)
+from projections.views.state import GroupLine, JobLine, JobPod, NodeLine, PodHold, QueueLine
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.quantity import QuantityError, to_resources
 
 # How many recent records are kept to find a decision's trigger in.
 RECENT_RECORDS = 20_000
-DEFAULT_NODE_PODS = 110
-JOB_CONTROLLER = "job-controller"
 
 Entries = dict[tuple[str, str], list[tuple[int, bytes]]]
 
@@ -113,15 +104,6 @@ class ViewSet:
 
     # -- folding -----------------------------------------------------------
 
-    def fold_record(self, position: int, data: bytes) -> bool:
-        """Fold one record as stored on the log; False if it cannot be read here
-        (the log codec says whether it is unknown or undecodable)."""
-        record = wire.decode(data)
-        if record is None:
-            return False
-        self._fold(record.type, record.payload, position, record.recorded_at, record.causation, data)
-        return True
-
     def fold_records(self, chunk: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """Fold consecutive records; returns those that cannot be read here (the log codec
         cannot read them either: a record it decodes, this decodes too)."""
@@ -141,7 +123,10 @@ class ViewSet:
     def fold(self, env: Envelope, data: bytes | None = None) -> None:
         """Fold a decoded envelope (``data``: its record, encoded here if not given)."""
         record = encode_record(env) if data is None else data
-        self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation, record)
+        if env.type == "PodGroupUnschedulable":
+            self._unschedulable(env.payload, env.position, env.recorded_at, env.causation, record)
+        else:
+            self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation, record)
 
     def _fold(self, kind: str, e, position: int, at: int, cause: Causation | None, data: bytes) -> None:
         jobs_see = True
@@ -224,7 +209,7 @@ class ViewSet:
         self._causes, self._history = {}, []
         deleted = changes.deleted
         if self._dirty_queues or self._dirty_nodes:
-            agg = self._aggregates()
+            agg = Aggregates.of(self.groups, self.holds)
             for name in sorted(self._dirty_queues):
                 queue = self.queues.get(name)
                 if queue is None:
@@ -280,20 +265,6 @@ class ViewSet:
                 out[(scope, name)] = list(zip(flat[::2], flat[1::2], strict=True))
             pending.clear()
         return out
-
-    def _aggregates(self) -> Aggregates:
-        """Podgroups per queue and phase; what pods hold, per queue and per node."""
-        agg = Aggregates()
-        for group in self.groups.values():
-            agg.podgroups[group.queue][group.phase] += 1
-        for pod in self.holds.values():
-            if pod.status not in HOLDING:
-                continue
-            agg.node_pods[pod.node] += 1
-            group = self.groups.get(pod.podgroup)
-            if group is not None:
-                add_into(agg.allocated[group.queue], {k: v for k, v in pod.requests.items() if k != "pods"})
-        return agg
 
     def snapshot_rows(self) -> Changes:
         """Every current row (no timeline): the views as of ``position``."""
@@ -436,14 +407,6 @@ def _group_phase(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
         group.phase = e.phase
     v._dirty_queues.add(group.queue)
     return _job(e.job), group.queue
-
-
-def _group_unschedulable(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
-    group = v.groups.get(e.podgroup)
-    if group is not None:
-        group.unschedulable = (e.reason, e.message)
-        v._dirty_groups.add(e.podgroup)
-    return _job(e.job), ""
 
 
 def _job(name: str) -> str:
@@ -728,7 +691,6 @@ _FOLDS: dict[str, Fold] = {
     "PodGroupDeleted": _group_deleted,
     "PodGroupEnqueued": _group_enqueued,
     "PodGroupPhaseChanged": _group_phase,
-    "PodGroupUnschedulable": _group_unschedulable,
     "JobSubmitted": _job_submitted,
     "JobUpdated": _job_updated,
     "JobPhaseChanged": _job_phase,

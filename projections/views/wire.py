@@ -1,7 +1,7 @@
 """Decoding log records for the read models: only the fields the views show.
 
 Where it sits: between the log's raw records and ``projections.views.ViewSet``
-(``fold_record``). The log codec (``eventbatch.log.codec``) decodes every
+(``fold_records``). The log codec (``eventbatch.log.codec``) decodes every
 field of every event, as the handlers need; the views need less. Here each
 event type gets a twin with the same tag and field names but without the
 parts no view reads (a pod's full manifest, a command's body, a Service's

@@ -30,7 +30,7 @@ class Oracle:
 
     def rows(self, views: ViewSet) -> dict[str, dict]:
         """Every current row; a job's running time is measured up to its latest event, as the views saw it."""
-        agg = Aggregates.of(self.cluster)
+        agg = Aggregates.of(self.cluster.podgroups, self.cluster.pods)
         return {
             "queues": {n: queue_row(q, self.parents.get(n, ""), agg) for n, q in sorted(self.cluster.queues.items())},
             "nodes": {n: node_row(node, agg) for n, node in sorted(self.cluster.nodes.items())},
