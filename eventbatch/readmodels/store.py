@@ -20,7 +20,7 @@ import msgspec
 
 from eventbatch.readmodels import audit
 from projections.views import TABLES, Changes
-from projections.views.audit import fill_causes, timeline
+from projections.views.audit import fill_causes, timelines
 from projections.views.rows import AuditRow, columns
 
 VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView", "JobHistory")
@@ -182,7 +182,7 @@ class ReadModelStore:
             sql += " WHERE " + " AND ".join(where)
         async with self.db.execute(sql + " ORDER BY scope, name, first_position", tuple(params)) as cur:
             entries = audit.expand(await cur.fetchall())
-        rows = [row for (scope, name), items in sorted(entries.items()) for row in timeline(scope, name, items)]
+        rows = timelines(entries)
         missing = sorted({r.cause_position for r in rows if r.cause_position is not None and not r.cause_detail})
         causes: dict[int, bytes] = {}
         for start in range(0, len(missing), 500):

@@ -84,12 +84,12 @@ def rule(env: Envelope) -> str:
     return getattr(e, "reason", "")
 
 
-def timeline(scope: str, name: str, entries, causes: dict[int, bytes] | None = None) -> list[AuditRow]:
+def timeline(scope: str, name: str, entries) -> list[AuditRow]:
     """``AuditRow``s of ``(position, record)`` entries, each position once, in order.
 
-    A decision's trigger is described from the same timeline, else from
-    ``causes`` (the triggers kept for other timelines); a record that cannot
-    be read any more is shown by its type alone.
+    A decision's trigger is described when the same timeline holds it (else
+    ``fill_causes`` does, from the triggers kept for other timelines); a
+    record that cannot be read any more is shown as such.
     """
     envelopes: dict[int, Envelope | None] = {}
     for position, data in sorted(entries):
@@ -102,18 +102,17 @@ def timeline(scope: str, name: str, entries, causes: dict[int, bytes] | None = N
             rows.append(AuditRow(scope, name, position, "?", 0, "unreadable record", None, "", "", ""))
             continue
         cause = env.causation
-        cause_detail = ""
-        if cause is not None:
-            cause_detail = details.get(cause.position, "")
-            if not cause_detail and causes and cause.position in causes:
-                trigger = wire.envelope(cause.position, causes[cause.position])
-                cause_detail = detail(trigger) if trigger is not None else ""
         rows.append(AuditRow(
             scope, name, position, env.type, env.recorded_at, details[position],
             cause.position if cause is not None else None, cause.handler if cause is not None else "",
-            cause_detail, rule(env),
+            details.get(cause.position, "") if cause is not None else "", rule(env),
         ))
     return rows
+
+
+def timelines(entries) -> list[AuditRow]:
+    """Every timeline of ``{(scope, name): [(position, record)]}``, in (scope, name, position) order."""
+    return [row for (scope, name), items in sorted(entries.items()) for row in timeline(scope, name, items)]
 
 
 def fill_causes(rows: list[AuditRow], causes: dict[int, bytes]) -> list[AuditRow]:

@@ -30,10 +30,9 @@ from projections.job_records import FINAL_PHASES as FINAL_JOB_PHASES
 from projections.job_update import update_problems
 from projections.jobs import HANDLER as JOB_CONTROLLER
 from projections.views import wire
-from projections.views.audit import timeline
 from projections.views.pods import APPLY as POD_LIFE, PodLife
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
-from projections.views.rows import AuditRow, JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
+from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
 from projections.views.state import GroupLine, JobLine, JobPod, NodeLine, PodHold, QueueLine
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.quantity import QuantityError, to_resources
@@ -60,12 +59,6 @@ class Changes:
     history: list[JobRow] = field(default_factory=list)  # final status of each removed job
     deleted: dict[str, list[str]] = field(default_factory=dict)  # table -> primary keys
 
-    def audit_rows(self) -> list[AuditRow]:
-        """The timeline entries of this chunk as rows."""
-        return [
-            row for (scope, name), entries in sorted(self.audit.items())
-            for row in timeline(scope, name, entries, self.causes)
-        ]
 
 
 def _resources(quantities) -> dict[str, int]:

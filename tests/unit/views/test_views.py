@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from projections.views import ViewSet
-from projections.views.audit import timeline
+from projections.views.audit import fill_causes, timelines
 from schemas.envelope import Causation, Envelope
 from schemas.events import (
     JobPhaseChanged,
@@ -74,8 +74,7 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
         if flush_every and (position + 1) % flush_every == 0:
             collect()
     collect()
-    rows["audit"] = [row for (scope, name), items in sorted(entries.items())
-                     for row in timeline(scope, name, items, causes)]
+    rows["audit"] = fill_causes(timelines(entries), causes)
     return views, rows
 
 
