@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from eventbatch.checkpointed import Checkpointed
+from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock, SystemClock
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
@@ -98,7 +98,7 @@ class Pipeline:
                 return after
         raise RuntimeError(f"pipeline did not settle within {max_rounds} rounds")
 
-    def components(self) -> list[Checkpointed]:
+    def components(self) -> list[CheckpointedFollower]:
         """The time-triggered components: timers, cluster reactors, the scheduling trigger."""
         return [self.timers, *self.reactors, *([self.trigger] if self.trigger is not None else [])]
 

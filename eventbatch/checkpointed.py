@@ -1,7 +1,8 @@
-"""Snapshots of the time-triggered components: timers, the simulated kubelet, the trigger.
+"""Following the log with snapshots: timers, the simulated kubelet, the trigger.
 
-Where it sits: mixed into ``eventbatch.reactor.Reactor`` and
-``eventbatch.triggers.SchedulingTrigger``. Like a ``HandlerRunner``, a component
+Where it sits: the base of ``eventbatch.reactor.Reactor`` and
+``eventbatch.triggers.SchedulingTrigger``, which fold every event
+(``observe``) as they catch up with the log or follow it. Like a ``HandlerRunner``, a component
 given a ``SnapshotStore`` saves its folded state (the attributes its ``STATE``
 names) with the next position it will read, every ``snapshot_every`` events;
 a restart loads it and reads only the tail. With every component snapshotted,
@@ -13,11 +14,17 @@ holds the horizon at 0.
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
+from eventbatch.follow import read_to_tail
+from eventbatch.log.port import EventLog
 from eventbatch.snapshots import Snapshot, SnapshotStore
+from schemas.envelope import Envelope
 
 
-class Checkpointed:
+class CheckpointedFollower:
     name: str
+    log: EventLog
     next_position: int
     # The attributes that make up the folded state, or None: no snapshot.
     STATE: tuple[str, ...] | None = None
@@ -25,6 +32,22 @@ class Checkpointed:
     snapshot_every: int | None = None
     _since_snapshot: int = 0
     _restored: bool = False
+
+    def observe(self, envelope: Envelope) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    async def catch_up(self) -> int:
+        await self.restore()
+        before = self.next_position
+        self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
+        await self.folded(self.next_position - before)
+        return self.next_position
+
+    async def _follow(self) -> None:
+        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
+            async for envelope in events:
+                self.observe(envelope)
+                await self.folded(1)
 
     @property
     def keeps_snapshots(self) -> bool:

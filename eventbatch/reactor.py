@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from contextlib import aclosing
 
-from eventbatch.checkpointed import Checkpointed
+from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock
-from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
 from schemas.envelope import Envelope
 
 
-class Reactor(Checkpointed, abc.ABC):
+class Reactor(CheckpointedFollower, abc.ABC):
     name: str = "reactor"
 
     def __init__(self, *, log: EventLog, clock: Clock) -> None:
@@ -50,13 +48,6 @@ class Reactor(Checkpointed, abc.ABC):
         if self.fold(envelope):
             self._changed.set()
 
-    async def catch_up(self) -> int:
-        await self.restore()
-        before = self.next_position
-        self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
-        await self.folded(self.next_position - before)
-        return self.next_position
-
     async def act(self) -> int:
         """Append every batch due now; returns how many events were appended."""
         count = 0
@@ -74,12 +65,6 @@ class Reactor(Checkpointed, abc.ABC):
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follow(), name=f"{self.name}-follow")
             tasks.create_task(self._act_loop(), name=f"{self.name}-act")
-
-    async def _follow(self) -> None:
-        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
-            async for envelope in events:
-                self.observe(envelope)
-                await self.folded(1)
 
     async def _act_loop(self) -> None:
         while True:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import aclosing
 
-from eventbatch.checkpointed import Checkpointed
+from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock
-from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
 from schemas.envelope import Envelope
 from schemas.events import SchedulingRequested
@@ -24,7 +22,7 @@ from schemas.events import SchedulingRequested
 NAME = "scheduling-trigger"
 
 
-class SchedulingTrigger(Checkpointed):
+class SchedulingTrigger(CheckpointedFollower):
     name = NAME
     STATE = ("last_relevant", "last_request")
 
@@ -63,13 +61,6 @@ class SchedulingTrigger(Checkpointed):
         """A relevant event arrived after the latest request."""
         return self.last_relevant > self.last_request
 
-    async def catch_up(self) -> int:
-        await self.restore()
-        before = self.next_position
-        self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
-        await self.folded(self.next_position - before)
-        return self.next_position
-
     async def request(self, reason: str = "") -> int:
         """Append one ``SchedulingRequested`` now; returns its position."""
         now = self.clock.now()
@@ -86,12 +77,6 @@ class SchedulingTrigger(Checkpointed):
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follow(), name="trigger-follow")
             tasks.create_task(self._request_loop(), name="trigger-request")
-
-    async def _follow(self) -> None:
-        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
-            async for envelope in events:
-                self.observe(envelope)
-                await self.folded(1)
 
     async def _request_loop(self) -> None:
         last = self.clock.now()
