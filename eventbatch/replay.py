@@ -18,6 +18,7 @@ from pathlib import Path
 
 from eventbatch.log.port import EventLog
 from eventbatch.readmodels import Projector, ReadModelStore
+from eventbatch.readmodels.projector import fold_chunk
 from projections.views import ViewSet, wire
 from schemas.quantity import duration_ms
 
@@ -95,10 +96,7 @@ async def state_at(
                 if position > last or (record is not None and record.recorded_at > at):
                     cut = index
                     break
-            for position, data in views.fold_records(chunk[:cut]):
-                envelope = await log.unreadable(position, data)
-                if envelope is not None:  # pragma: no cover - the views read whatever the codec reads
-                    views.fold(envelope, data)
+            await fold_chunk(log, views, chunk[:cut])
             if on_progress is not None:
                 on_progress(views.position + 1)
             if cut < len(chunk) or views.position >= last:

@@ -47,12 +47,16 @@ def go_duration(ms: int) -> str:
 def job_status(state: "JobsState", job_key: str) -> JobStatus | None:
     """The status Volcano would show for ``job_key``, or None if no such job."""
     rec = state.jobs.get(job_key)
-    if rec is None:
-        return None
+    return status_of(rec, state.now) if rec is not None else None
+
+
+def status_of(rec, now: int) -> JobStatus:
+    """The JobStatus of a job record (``JobRecord``, or the read models' ``JobLine``),
+    a running job's time measured up to ``now``."""
     counts = rec.counts()
     duration = None
     if rec.running_since is not None:
-        end = rec.finished_at if rec.finished_at is not None else state.now
+        end = rec.finished_at if rec.finished_at is not None else now
         duration = go_duration(max(0, end - rec.running_since))
     controlled = {f"plugin-{plugin}": plugin for plugin in sorted(rec.manifest.spec.plugins)}
     return JobStatus(

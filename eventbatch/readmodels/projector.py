@@ -149,9 +149,13 @@ class Projector:
                     pending = 0
 
     async def _fold(self, views: ViewSet, chunk: list[tuple[int, bytes]]) -> int:
-        """Fold a chunk of records; those the views cannot read are counted or quarantined by the log."""
-        for position, data in views.fold_records(chunk):
-            envelope = await self.log.unreadable(position, data)
-            if envelope is not None:  # pragma: no cover - the views read whatever the codec reads
-                views.fold(envelope, data)
+        await fold_chunk(self.log, views, chunk)
         return len(chunk)
+
+
+async def fold_chunk(log: EventLog, views: ViewSet, chunk: list[tuple[int, bytes]]) -> None:
+    """Fold a chunk of records; those the views cannot read are counted or quarantined by the log."""
+    for position, data in views.fold_records(chunk):
+        envelope = await log.unreadable(position, data)
+        if envelope is not None:  # pragma: no cover - the views read whatever the codec reads
+            views.fold(envelope, data)

@@ -6,16 +6,16 @@ the parts of the handlers' projections that rows show (``projections.cluster``
 for queues, nodes, podgroups and what pods hold; ``projections.jobs`` for
 Volcano's JobStatus), and nothing else, so a replay folds a few attributes
 per event instead of the scheduler's and the job controller's whole state.
-``tests/unit/views`` fold the same events through both and compare the rows.
+``tests/integration/test_views_oracle.py`` folds the same events through both and
+compares the rows.
 """
 
 from __future__ import annotations
 
-from projections.job_records import POD_PHASES
-from projections.job_records import TERMINATING_POD as TERMINATING
-from projections.job_status import go_duration, rfc3339
+from projections.job_records import JobRecord
+from projections.job_status import status_of
 from projections.views.rows import JobRow, job_row_of
-from schemas.resources import Condition, Job, JobState, JobStatus, TaskState
+from schemas.resources import Job
 
 
 class QueueLine:
@@ -101,13 +101,6 @@ class JobLine:
         self.pods: dict[str, JobPod] = {}
         self.tally: dict[str, dict[str, int]] = {}  # task -> pod phase (or Terminating) -> pods
 
-    def count(self, pod: JobPod, sign: int) -> None:
-        states = self.tally.get(pod.task)
-        if states is None:
-            states = self.tally[pod.task] = {}
-        state = TERMINATING if pod.terminating else pod.phase
-        states[state] = states.get(state, 0) + sign
-
     def put(self, key: str, pod: JobPod) -> None:
         old = self.pods.get(key)
         if old is not None:
@@ -115,43 +108,11 @@ class JobLine:
         self.pods[key] = pod
         self.count(pod, 1)
 
-    def status(self) -> JobStatus:
-        """Volcano's JobStatus, as ``projections.job_status`` renders it for the job controller."""
-        total: dict[str, int] = {}
-        for states in self.tally.values():
-            for state, n in states.items():
-                total[state] = total.get(state, 0) + n
-        spec = self.manifest.spec
-        tasks = {}
-        for task in spec.tasks:
-            states = self.tally.get(task.name, {})
-            phases = {p: states[p] for p in POD_PHASES if states.get(p)}
-            if phases:
-                tasks[task.name] = TaskState(phase=phases)
-        duration = None
-        if self.running_since is not None:
-            end = self.finished_at if self.finished_at is not None else self.last_at
-            duration = go_duration(max(0, end - self.running_since))
-        return JobStatus(
-            state=JobState(
-                phase=self.phase, reason=self.reason, message=self.message,
-                last_transition_time=rfc3339(self.transition_at) if self.phase else None,
-            ),
-            min_available=spec.min_available,
-            task_status_count=tasks,
-            pending=total.get("Pending", 0),
-            running=total.get("Running", 0),
-            succeeded=total.get("Succeeded", 0),
-            failed=total.get("Failed", 0),
-            terminating=total.get(TERMINATING, 0),
-            unknown=total.get("Unknown", 0),
-            version=self.version,
-            retry_count=self.retry_count,
-            running_duration=duration,
-            controlled_resources={f"plugin-{plugin}": plugin for plugin in sorted(spec.plugins)},
-            conditions=[Condition(status=phase, last_transition_time=rfc3339(at)) for phase, at in self.conditions],
-        )
+    # Tallied and counted exactly as the job controller's record does it.
+    count = JobRecord._count
+    counts = JobRecord.counts
+    task_phase_counts = JobRecord.task_phase_counts
 
     def row(self) -> JobRow:
         return job_row_of(self.key, queue=self.manifest.spec.queue or "default", phase=self.phase or "Pending",
-                          submitted_at=self.submitted_at, status=self.status())
+                          submitted_at=self.submitted_at, status=status_of(self, self.last_at))
