@@ -3,7 +3,7 @@
 Where it sits: a benchmark of the whole live pipeline. It starts a real
 ``eventbatch serve --cluster sim`` process on a log, adds nodes and a queue,
 then submits jobs one at a time (a 2-pod gang each) and follows the log:
-from the append of ``JobSubmitted`` to the last ``PodBound`` of the job, and
+from the append of ``JobSubmitRequested`` to the last ``PodBound`` of the job, and
 to the job's ``JobPhaseChanged`` to Running. It prints p50 and p99 of both,
 next to the limit measured in the same run on the same log: one hop, the
 time from an append until a follower sees it. A submit-to-bound round trip
@@ -34,7 +34,7 @@ from eventbatch.log.port import EventLog  # noqa: E402
 from eventbatch.sim.inputs import nodes_of  # noqa: E402
 from eventbatch.sim.report import percentile  # noqa: E402
 from schemas.envelope import Envelope  # noqa: E402
-from schemas.events import JobPhaseChanged, JobSubmitted, NodeAdded, PodBound, QueueCreated  # noqa: E402
+from schemas.events import JobPhaseChanged, JobSubmitRequested, NodeAdded, PodBound, QueueCreateRequested  # noqa: E402
 from schemas.loaders import load_manifests  # noqa: E402
 from schemas.scenario import NodeEntry  # noqa: E402
 from tests.support.broker import TansuBroker  # noqa: E402
@@ -84,7 +84,7 @@ async def round_trips(url: str, jobs: int, debounce_ms: int) -> dict[str, list[f
     env = {**os.environ, "EVENTBATCH_SIM_STARTUP_MS": "0", "EVENTBATCH_DEBOUNCE_MS": str(debounce_ms), "PYTHONPATH": str(ROOT)}
     async with open_log(url) as log:
         queue = load_manifests(QUEUE)[0]
-        await log.append([Envelope.wrap(QueueCreated(queue="default", manifest=queue), recorded_at=now())])
+        await log.append([Envelope.wrap(QueueCreateRequested(queue="default", manifest=queue), recorded_at=now())])
         nodes = nodes_of(NodeEntry(prefix="node-", count=20, allocatable={"cpu": "64", "memory": "256Gi"}))
         await log.append([Envelope.wrap(NodeAdded(node=n.metadata.name, manifest=n), recorded_at=now()) for n in nodes])
         server = await asyncio.create_subprocess_exec(
@@ -101,7 +101,7 @@ async def round_trips(url: str, jobs: int, debounce_ms: int) -> dict[str, list[f
                     job = load_manifests(JOB.format(i=i))[0]
                     key = f"bench/rt-{i}"
                     t0 = time.perf_counter()
-                    await log.append([Envelope.wrap(JobSubmitted(job=key, manifest=job), recorded_at=now())])
+                    await log.append([Envelope.wrap(JobSubmitRequested(job=key, manifest=job), recorded_at=now())])
                     binds = 0
                     t_bound = None
                     async for envelope in events:

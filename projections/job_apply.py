@@ -28,7 +28,9 @@ from projections.job_records import (
 from schemas.events import (
     ConfigMapDeletionRequested,
     ConfigMapRequested,
+    JobCommandAccepted,
     JobPhaseChanged,
+    JobUpdated,
     PodBound,
     PodCreated,
     PodDeleted,
@@ -156,7 +158,18 @@ def _resource_gone(kind: str) -> Apply:
     return apply
 
 
+def _updated(rec: JobRecord, ev: JobUpdated, at: int, _: int) -> None:
+    rec.previous_manifest = rec.manifest
+    rec.manifest = ev.manifest
+
+
+def _command_accepted(rec: JobRecord, ev: JobCommandAccepted, at: int, trigger: int) -> None:
+    rec.commands.setdefault(ev.command, trigger)
+
+
 DECISIONS: dict[type, Apply] = {
+    JobUpdated: _updated,
+    JobCommandAccepted: _command_accepted,
     JobPhaseChanged: _phase_changed,
     PodGroupCreated: _podgroup_created,
     PodGroupDeleted: _podgroup_deleted,

@@ -112,13 +112,11 @@ class JobRecord:
     enqueued: bool = False
     pods: dict[str, PodRecord] = field(default_factory=dict)
     timers: dict[str, TimerRecord] = field(default_factory=dict)
-    commands: dict[str, int] = field(default_factory=dict)  # command id -> first position
+    commands: dict[str, int] = field(default_factory=dict)  # command id -> position it was accepted at
     conditions: list[tuple[str, int]] = field(default_factory=list)
     running_since: int | None = None
     finished_at: int | None = None
     resources: dict[str, str] = field(default_factory=dict)  # "kind/ns/name" -> plugin
-    last_update_position: int = -1
-    last_update_problems: list[str] = field(default_factory=list)
     previous_manifest: Job | None = None
     last_deleted: tuple[int, PodRecord] | None = None  # (position, pod) of the last PodDeleted
     # Pods per task per state (a pod phase, or TERMINATING), kept up to date by
@@ -141,7 +139,6 @@ class JobRecord:
             commands=dict(self.commands),
             conditions=list(self.conditions),
             resources=dict(self.resources),
-            last_update_problems=list(self.last_update_problems),
             tally={task: dict(states) for task, states in self.tally.items()},
         )
 

@@ -3,10 +3,10 @@
 A task's own ``minAvailable`` may change with its replicas (the edge defaults
 it to the replicas, so re-applying a scaled manifest changes it too).
 
-Where it sits: the fold of ``JobUpdated`` (``projections.jobs``) applies an
-update only when this finds no problem, and the job controller answers the
-same update with ``JobUpdateRefused`` naming the problems. Both call the same
-function, so the state and the decision never disagree.
+Where it sits: the job controller answers a ``JobUpdateRequested`` with
+``JobUpdated`` when this finds no problem and with ``JobUpdateRefused``
+naming the problems otherwise; the command line checks the same rules before
+it appends the request, so both say the same thing.
 """
 
 from __future__ import annotations

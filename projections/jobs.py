@@ -2,13 +2,15 @@
 
 Where it sits: between the log and the job lifecycle handler
 (``handlers.job``), and behind ``job_status`` (the Volcano ``JobStatus`` of a
-job at any position). It folds the intents (``JobSubmitted``, ``JobUpdated``,
-``JobCommandIssued``), the controller's own decisions (phase changes, pod
-requests and deletions, timers), the scheduler's decisions
+job at any position). It folds facts only: the controller's own answers to
+requests (``JobCreated``, ``JobUpdated``, ``JobCommandAccepted``, phase
+changes, pod requests and deletions, timers), the scheduler's decisions
 (``PodGroupEnqueued``, ``PodGroupPhaseChanged``, ``PodBound``), pod
-observations, timer firings and priority classes. One small function per
-event type; events about pods or jobs it does not know are ignored and
-counted in ``JobsState.ignored``.
+observations, timer firings and priority classes. Requests
+(``JobSubmitRequested``, ...) and refusals change nothing here: the
+controller decides on them. One small function per event type; events about
+pods or jobs it does not know are ignored and counted in
+``JobsState.ignored``.
 """
 
 from __future__ import annotations
@@ -18,13 +20,10 @@ from collections.abc import Callable
 from projections.job_apply import DECISIONS, OBSERVATIONS, apply_decision, apply_pod_event
 from projections.job_records import FINAL_PHASES, JobRecord, JobsState
 from projections.job_status import job_status
-from projections.job_update import update_problems
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobCommandIssued,
+    JobCreated,
     JobRemoved,
-    JobSubmitted,
-    JobUpdated,
     PodDeleted,
     PodGroupCreated,
     PodGroupEnqueued,
@@ -37,11 +36,11 @@ from schemas.events import (
     TimerScheduled,
 )
 from schemas.events.base import Event
-from schemas.resources import Command, key_of
+from schemas.resources import Command, Job, key_of
 
 HANDLER = "job-controller"
 
-__all__ = ["HANDLER", "JobsState", "command_id", "fold", "initial_state", "job_status", "owner_of"]
+__all__ = ["HANDLER", "JobsState", "command_id", "fold", "initial_state", "job_status", "new_record", "owner_of"]
 
 
 def initial_state() -> JobsState:
@@ -79,40 +78,21 @@ def fold(state: JobsState, env: Envelope) -> JobsState:
     return state
 
 
-# --- intents ---------------------------------------------------------------------
+# --- the controller's answers to requests ------------------------------------------
 
 
-def _submitted(state: JobsState, env: Envelope) -> None:
-    ev: JobSubmitted = env.payload  # type: ignore[assignment]
+def new_record(key: str, manifest: Job, env: Envelope) -> JobRecord:
+    """The record of a job the controller created in answer to the request ``env`` caused."""
+    trigger = env.causation.position if env.causation is not None else env.position
+    return JobRecord(key=key, manifest=manifest, submitted_position=trigger, submitted_at=env.recorded_at)
+
+
+def _created(state: JobsState, env: Envelope) -> None:
+    ev: JobCreated = env.payload  # type: ignore[assignment]
     if ev.job in state.jobs:
         state.ignored += 1
         return
-    state.jobs[ev.job] = JobRecord(
-        key=ev.job, manifest=ev.manifest, submitted_position=env.position, submitted_at=env.recorded_at
-    )
-
-
-def _updated(state: JobsState, env: Envelope) -> None:
-    ev: JobUpdated = env.payload  # type: ignore[assignment]
-    rec = state.jobs.get(ev.job)
-    if rec is None:
-        return
-    if rec.phase in FINAL_PHASES:
-        problems = [f"job {ev.job} is {rec.phase}; a finished job cannot be updated"]
-    else:
-        problems = update_problems(rec.manifest, ev.manifest)
-    rec.last_update_position = env.position
-    rec.last_update_problems = problems
-    if not problems:
-        rec.previous_manifest = rec.manifest
-        rec.manifest = ev.manifest
-
-
-def _command(state: JobsState, env: Envelope) -> None:
-    ev: JobCommandIssued = env.payload  # type: ignore[assignment]
-    rec = state.jobs.get(ev.job)
-    if rec is not None:
-        rec.commands.setdefault(command_id(ev.command), env.position)
+    state.jobs[ev.job] = new_record(ev.job, ev.manifest, env)
 
 
 def _priority_added(state: JobsState, env: Envelope) -> None:
@@ -217,9 +197,7 @@ def _job_of(state: JobsState, event: Event) -> JobRecord | None:
 
 
 _FOLDS: dict[type, Callable[[JobsState, Envelope], None]] = {
-    JobSubmitted: _submitted,
-    JobUpdated: _updated,
-    JobCommandIssued: _command,
+    JobCreated: _created,
     JobRemoved: _removed,
     PriorityClassAdded: _priority_added,
     PriorityClassRemoved: _priority_removed,

@@ -2,7 +2,8 @@
 
 Where it sits: the projection the queue lifecycle handler decides on, and the
 source of a queue's state for anyone else (e.g. the CLI). Pure and
-deterministic: one small function per event type.
+deterministic: one small function per event type, facts only (a queue
+exists from the controller's ``QueueCreated``, not from the request).
 
 A podgroup is *live* from ``PodGroupCreated`` until it completes
 (``PodGroupPhaseChanged`` to Completed, its job reaching a final phase), is
@@ -36,13 +37,19 @@ class QueuesState:
     podgroup_queue: dict[str, str] = field(default_factory=dict)  # live podgroup -> queue
     job_podgroup: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    # Live podgroups whose queue does not exist (yet): queue -> podgroup -> job.
+    unhomed: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _queue_created(state: QueuesState, env: Envelope) -> None:
     event = env.payload
-    if event.queue not in state.queues:
-        state.queues[event.queue] = QueueInfo(event.queue, event.manifest, created_at=env.recorded_at)
-        state.deleted.discard(event.queue)
+    if event.queue in state.queues:
+        return
+    info = state.queues[event.queue] = QueueInfo(event.queue, event.manifest, created_at=env.recorded_at)
+    state.deleted.discard(event.queue)
+    # Podgroups created before their queue (a job and its queue applied
+    # together) belong to it from now on: it cannot be deleted under them.
+    info.podgroups.update(state.unhomed.pop(event.queue, {}))
 
 
 def _queue_updated(state: QueuesState, env: Envelope) -> None:
@@ -70,6 +77,8 @@ def _podgroup_created(state: QueuesState, env: Envelope) -> None:
     info = state.queues.get(queue)
     if info is not None:
         info.podgroups[event.podgroup] = event.job
+    else:
+        state.unhomed.setdefault(queue, {})[event.podgroup] = event.job
 
 
 def _drop_podgroup(state: QueuesState, podgroup: str) -> None:
@@ -77,6 +86,10 @@ def _drop_podgroup(state: QueuesState, podgroup: str) -> None:
     info = state.queues.get(queue) if queue is not None else None
     if info is not None:
         info.podgroups.pop(podgroup, None)
+    elif queue in state.unhomed:
+        state.unhomed[queue].pop(podgroup, None)
+        if not state.unhomed[queue]:
+            del state.unhomed[queue]
 
 
 def _podgroup_gone(state: QueuesState, env: Envelope) -> None:

@@ -15,11 +15,11 @@ from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobCommandIssued,
+    JobCommandRequested,
     JobDeleteRequested,
-    JobSubmitted,
-    QueueCommandIssued,
-    QueueCreated,
+    JobSubmitRequested,
+    QueueCommandRequested,
+    QueueCreateRequested,
     QueueDeleteRequested,
 )
 from schemas.events.base import Event
@@ -74,18 +74,18 @@ def register(commands) -> None:
 def intent_for(manifest: Job | Queue | Command) -> Event:
     """The event a manifest becomes at the edge."""
     if isinstance(manifest, Job):
-        return JobSubmitted(job=key_of(manifest.metadata), manifest=manifest)
+        return JobSubmitRequested(job=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, Queue):
-        return QueueCreated(queue=manifest.metadata.name, manifest=manifest)
+        return QueueCreateRequested(queue=manifest.metadata.name, manifest=manifest)
     if isinstance(manifest, Command):
         target = manifest.target_object
         if target is None:
             raise CliError(f"Command {manifest.metadata.name}: targetObject: required")
         if target.kind == "Queue":
             action = {"OpenQueue": "open", "CloseQueue": "close"}.get(manifest.action, "")
-            return QueueCommandIssued(queue=target.name, action=action)
+            return QueueCommandRequested(queue=target.name, action=action)
         namespace = target.namespace or manifest.metadata.namespace or "default"
-        return JobCommandIssued(job=f"{namespace}/{target.name}", command=manifest)
+        return JobCommandRequested(job=f"{namespace}/{target.name}", command=manifest)
     raise CliError(f"{type(manifest).__name__} manifests cannot be applied")
 
 
@@ -132,7 +132,7 @@ async def _job_command(args, settings) -> int:
 
 
 async def _queue_operate(args, settings) -> int:
-    [position] = await append_intents(settings, [QueueCommandIssued(queue=args.name, action=args.action)])
+    [position] = await append_intents(settings, [QueueCommandRequested(queue=args.name, action=args.action)])
     print(f"{args.action} for queue {args.name} issued at #{position}")
     return 0
 

@@ -19,8 +19,9 @@ from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
 from schemas.events import (
+    JobCreated,
     JobPhaseChanged,
-    JobSubmitted,
+    JobSubmitRefused,
     PodBound,
     PodEvictionRequested,
     PodGroupEnqueued,
@@ -44,6 +45,7 @@ class Story:
     job: str
     queue: str = ""
     submitted: Envelope | None = None
+    refused: Envelope | None = None
     phase: Envelope | None = None
     podgroup_phase: str = "Pending"
     enqueued: Envelope | None = None
@@ -56,8 +58,10 @@ class Story:
 
     def observe(self, env: Envelope) -> None:
         e = env.payload
-        if isinstance(e, JobSubmitted) and e.job == self.job:
+        if isinstance(e, JobCreated) and e.job == self.job:
             self.submitted, self.queue = env, e.manifest.spec.queue or "default"
+        elif isinstance(e, JobSubmitRefused) and e.job == self.job:
+            self.refused = env
         elif isinstance(e, JobPhaseChanged) and e.job == self.job:
             self.phase = env
         elif isinstance(e, PodGroupEnqueued) and e.job == self.job:
@@ -112,6 +116,8 @@ def _at(env: Envelope) -> str:
 
 def explain(story: Story) -> list[str]:
     if story.submitted is None:
+        if story.refused is not None:
+            return [f"job {story.job} was refused at {_at(story.refused)}: {story.refused.payload.reason}"]
         raise CliError(f"job {story.job} was never submitted on this log")
     lines = [f"job {story.job} in queue {story.queue}, submitted at {_at(story.submitted)}"]
     phase = story.phase.payload.phase if story.phase else "Pending"

@@ -42,7 +42,7 @@ from schemas.events import (
     ConfigMapDeletionRequested,
     ConfigMapRequested,
     JobRemoved,
-    JobSubmitted,
+    JobCreated,
     JobUpdated,
     PodBound,
     PodCreated,
@@ -128,7 +128,7 @@ class KubeActuator(Reactor):
 
     def fold(self, envelope: Envelope) -> bool:
         e = envelope.payload
-        if isinstance(e, JobSubmitted | JobUpdated):
+        if isinstance(e, JobCreated | JobUpdated):
             if e.manifest.metadata.uid:
                 self.job_uids[e.job] = e.manifest.metadata.uid
             return False

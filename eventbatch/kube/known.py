@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from eventbatch.kube.translate import node_digest
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobCommandIssued,
+    JobCommandRequested,
     JobDeleteRequested,
     JobRemoved,
-    JobSubmitted,
-    JobUpdated,
+    JobSubmitRequested,
+    JobUpdateRequested,
     NodeAdded,
     NodeRemoved,
     NodeUpdated,
@@ -35,10 +35,10 @@ from schemas.events import (
     PodUnknown,
     PriorityClassAdded,
     PriorityClassRemoved,
-    QueueCreated,
+    QueueCreateRequested,
     QueueDeleted,
     QueueDeleteRequested,
-    QueueUpdated,
+    QueueUpdateRequested,
 )
 from schemas.events.base import Event
 
@@ -97,7 +97,7 @@ class Known:
             }.get(resource, {})
         )
 
-    def _job_seen(self, envelope: Envelope, e: JobSubmitted | JobUpdated):
+    def _job_seen(self, envelope: Envelope, e: JobSubmitRequested | JobUpdateRequested):
         meta = e.manifest.metadata
         self.jobs[e.job] = Seen(meta.uid, meta.generation)
         return [("jobs", e.job)]
@@ -107,12 +107,12 @@ class Known:
             seen.alive = False
         return [("jobs", e.job)]
 
-    def _command_seen(self, envelope: Envelope, e: JobCommandIssued):
+    def _command_seen(self, envelope: Envelope, e: JobCommandRequested):
         if e.command.metadata.uid:
             self.commands.add(e.command.metadata.uid)
         return ()
 
-    def _queue_seen(self, envelope: Envelope, e: QueueCreated | QueueUpdated):
+    def _queue_seen(self, envelope: Envelope, e: QueueCreateRequested | QueueUpdateRequested):
         meta = e.manifest.metadata
         self.queues[e.queue] = Seen(meta.uid, meta.generation)
         return [("queues", e.queue)]
@@ -169,13 +169,13 @@ class Known:
 
 
 _FOLDS = {
-    JobSubmitted: Known._job_seen,
-    JobUpdated: Known._job_seen,
+    JobSubmitRequested: Known._job_seen,
+    JobUpdateRequested: Known._job_seen,
     JobDeleteRequested: Known._job_gone,
     JobRemoved: Known._job_gone,
-    JobCommandIssued: Known._command_seen,
-    QueueCreated: Known._queue_seen,
-    QueueUpdated: Known._queue_seen,
+    JobCommandRequested: Known._command_seen,
+    QueueCreateRequested: Known._queue_seen,
+    QueueUpdateRequested: Known._queue_seen,
     QueueDeleteRequested: Known._queue_gone,
     QueueDeleted: Known._queue_gone,
     NodeAdded: Known._node_seen,

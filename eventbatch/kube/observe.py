@@ -3,8 +3,8 @@
 Where it sits: the input edge of ``--cluster kube``. It lists and watches
 (``eventbatch.kube.informer``) the project's Job, Queue and Command custom
 objects, nodes, priority classes and the pods eventbatch schedules, and
-appends intents (``JobSubmitted``/``JobUpdated``/``JobDeleteRequested``,
-``JobCommandIssued``/``QueueCommandIssued``, ``QueueCreated``/``QueueUpdated``/
+appends intents (``JobSubmitRequested``/``JobUpdateRequested``/``JobDeleteRequested``,
+``JobCommandRequested``/``QueueCommandRequested``, ``QueueCreateRequested``/``QueueUpdateRequested``/
 ``QueueDeleteRequested``) and observations (``NodeAdded``/``NodeUpdated``/
 ``NodeRemoved``, ``PriorityClassAdded``/``PriorityClassRemoved``,
 ``PodStarted``, ``PodReady``, ``PodRestarted``, ``PodSucceeded``,
@@ -36,10 +36,10 @@ from eventbatch.reactor import Reactor
 from schemas.defaults import SCHEDULER_NAMES
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobCommandIssued,
+    JobCommandRequested,
     JobDeleteRequested,
-    JobSubmitted,
-    JobUpdated,
+    JobSubmitRequested,
+    JobUpdateRequested,
     NodeAdded,
     NodeRemoved,
     NodeUpdated,
@@ -53,10 +53,10 @@ from schemas.events import (
     PodUnknown,
     PriorityClassAdded,
     PriorityClassRemoved,
-    QueueCommandIssued,
-    QueueCreated,
+    QueueCommandRequested,
+    QueueCreateRequested,
     QueueDeleteRequested,
-    QueueUpdated,
+    QueueUpdateRequested,
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, decode_manifest
@@ -165,9 +165,9 @@ class KubeObserver(Reactor):
         if manifest is None:
             return []
         if seen is not None and seen.uid == uid:
-            return [JobUpdated(job=key, manifest=manifest)]
+            return [JobUpdateRequested(job=key, manifest=manifest)]
         replaced = [JobDeleteRequested(job=key, reason="Replaced")] if seen is not None and seen.alive and seen.uid else []
-        return [*replaced, JobSubmitted(job=key, manifest=manifest)]
+        return [*replaced, JobSubmitRequested(job=key, manifest=manifest)]
 
     def _derive_queue(self, key: str, obj: Obj | None) -> list[Event]:
         seen = self.known.queues.get(key)
@@ -182,8 +182,8 @@ class KubeObserver(Reactor):
         if manifest is None:
             return []
         if seen is not None and seen.alive:
-            return [QueueUpdated(queue=key, manifest=manifest)]
-        return [QueueCreated(queue=key, manifest=manifest)]
+            return [QueueUpdateRequested(queue=key, manifest=manifest)]
+        return [QueueCreateRequested(queue=key, manifest=manifest)]
 
     def _derive_command(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
@@ -205,9 +205,9 @@ class KubeObserver(Reactor):
             if action is None:
                 self._reports.append((obj, f"unknown queue action {command.action!r}"))
                 return []
-            return [QueueCommandIssued(queue=target.name, action=action)]
+            return [QueueCommandRequested(queue=target.name, action=action)]
         namespace = command.metadata.namespace or "default"
-        return [JobCommandIssued(job=f"{namespace}/{target.name}", command=command)]
+        return [JobCommandRequested(job=f"{namespace}/{target.name}", command=command)]
 
     def _derive_node(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None:

@@ -30,7 +30,7 @@ from schemas.envelope import Envelope
 from schemas.events import (
     JobPhaseChanged,
     JobRemoved,
-    JobSubmitted,
+    JobCreated,
     JobUpdated,
     PodDeleted,
     PodEvicted,
@@ -118,7 +118,7 @@ class KubeStatusWriter(Reactor):
 
     def fold(self, envelope: Envelope) -> bool:
         e = envelope.payload
-        if isinstance(e, JobSubmitted | JobUpdated):
+        if isinstance(e, JobCreated | JobUpdated):
             if e.manifest.metadata.uid:
                 info = self.jobs.get(e.job) or JobInfo(e.manifest.spec.min_available, since=envelope.recorded_at)
                 info.min_available = e.manifest.spec.min_available

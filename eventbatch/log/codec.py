@@ -8,7 +8,10 @@ the rest: the header first (payload kept raw), then the payload by its tag.
 - a tag this build does not know (written by a newer version) -> ``Unknown``:
   skipped and counted by the reader;
 - anything that cannot be decoded -> ``Undecodable``: quarantined with its
-  position by the reader, which then goes on.
+  position by the reader, which then goes on;
+- a record of log format 1 (``schemas.events.FORMAT_1``: a request under its
+  old name) -> ``FormatError``: the log predates the split of requests and
+  facts and cannot be read with today's meaning.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import msgspec
 
 from schemas.envelope import Causation, Envelope, encode_record
-from schemas.events import REGISTRY, AnyEvent
+from schemas.events import FORMAT_1, REGISTRY, AnyEvent
 
 
 class _Header(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +59,19 @@ class Undecodable(msgspec.Struct, frozen=True):
     data: bytes
 
 
+class FormatError(ValueError):
+    """The log was written in a format this build does not read (log format 1)."""
+
+    def __init__(self, position: int, tag: str) -> None:
+        super().__init__(
+            f"the record at position {position} ({tag}) is of log format 1 (eventbatch 0.1), where "
+            f"requests were folded as facts; this log cannot be read with today's meaning. Keep it "
+            f"for the record and start a new log"
+        )
+        self.position = position
+        self.tag = tag
+
+
 Decoded = Envelope | Unknown | Undecodable
 
 _header_decoder = msgspec.json.Decoder(_Header)
@@ -76,7 +92,7 @@ def decode(position: int, data: bytes) -> Decoded:
     except (msgspec.DecodeError, msgspec.ValidationError):
         pass
     else:
-        if type(whole.payload).__name__ == whole.type:
+        if type(whole.payload).__name__ == whole.type and whole.version == whole.payload.VERSION:
             return Envelope(
                 type=whole.type,
                 key=whole.key,
@@ -95,6 +111,8 @@ def _decode_in_two_steps(position: int, data: bytes) -> Decoded:
         header = _header_decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return Undecodable(position, f"envelope: {exc}", bytes(data))
+    if (header.type, header.version) in FORMAT_1:
+        raise FormatError(position, header.type)
     decoder = _payload_decoders.get(header.type)
     if decoder is None:
         return Unknown(position, header.type)

@@ -28,7 +28,7 @@ from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, is_relevant, load_conf
 from schemas.envelope import Envelope
-from schemas.events import JobPhaseChanged, JobRemoved, JobSubmitted, SchedulingRequested
+from schemas.events import JobPhaseChanged, JobRemoved, JobCreated, SchedulingRequested
 from schemas.events.base import Event
 from schemas.scenario import Scenario
 
@@ -47,7 +47,7 @@ class Progress:
     def observe(self, envelope: Envelope) -> None:
         self.position = envelope.position + 1
         event = envelope.payload
-        if isinstance(event, JobSubmitted):
+        if isinstance(event, JobCreated):
             self.jobs.setdefault(event.job, "")
         elif isinstance(event, JobPhaseChanged) and event.job in self.jobs:
             self.jobs[event.job] = event.phase

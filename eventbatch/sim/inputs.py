@@ -1,7 +1,7 @@
 """Scenario entries as events: the cluster at time 0 and each workload step.
 
 Where it sits: between the scenario file (``schemas.scenario``) and the log.
-Nodes become ``NodeAdded``; queues ``QueueCreated``; pods already running
+Nodes become ``NodeAdded``; queues ``QueueCreateRequested``; pods already running
 become their podgroup plus ``PodRequested``/``PodCreated``/``PodBound``/
 ``PodStarted``, as if an earlier scheduler had placed them; workload steps
 become the intents a user would have appended at that moment.
@@ -10,8 +10,8 @@ become the intents a user would have appended at that moment.
 from __future__ import annotations
 
 from schemas.events import (
-    JobCommandIssued,
-    JobSubmitted,
+    JobCommandRequested,
+    JobSubmitRequested,
     NodeAdded,
     NodeRemoved,
     PodBound,
@@ -21,8 +21,8 @@ from schemas.events import (
     PodRequested,
     PodStarted,
     PriorityClassAdded,
-    QueueCommandIssued,
-    QueueCreated,
+    QueueCommandRequested,
+    QueueCreateRequested,
 )
 from schemas.events.base import Event
 from schemas.quantity import to_resources
@@ -122,7 +122,7 @@ def cluster_events(scenario: Scenario) -> list[Event]:
     events: list[Event] = [PriorityClassAdded(name=n, value=v) for n, v in sorted(scenario.priority_classes.items())]
     for entry in scenario.nodes:
         events += [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes_of(entry)]
-    events += [QueueCreated(queue=q.metadata.name, manifest=q) for q in scenario.queues if isinstance(q, Queue)]
+    events += [QueueCreateRequested(queue=q.metadata.name, manifest=q) for q in scenario.queues if isinstance(q, Queue)]
     for entry in scenario.running:
         events += running_events(entry, scenario.priority_classes)
     for podgroup, phase in sorted(scenario.podgroup_phases.items()):
@@ -137,16 +137,16 @@ def step_events(step: Step) -> list[Event]:
     events: list[Event] = []
     for manifest in step.manifests:
         if isinstance(manifest, Job):
-            events.append(JobSubmitted(job=key_of(manifest.metadata), manifest=manifest))
+            events.append(JobSubmitRequested(job=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, Queue):
-            events.append(QueueCreated(queue=manifest.metadata.name, manifest=manifest))
+            events.append(QueueCreateRequested(queue=manifest.metadata.name, manifest=manifest))
         elif isinstance(manifest, Command) and manifest.target_object is not None:
             target = manifest.target_object
-            events.append(JobCommandIssued(job=f"{target.namespace or 'default'}/{target.name}", command=manifest))
+            events.append(JobCommandRequested(job=f"{target.namespace or 'default'}/{target.name}", command=manifest))
     if step.command is not None:
         action = step.command.action
         if step.command.queue:
-            events.append(QueueCommandIssued(queue=step.command.queue, action="open" if action == "OpenQueue" else "close"))
+            events.append(QueueCommandRequested(queue=step.command.queue, action="open" if action == "OpenQueue" else "close"))
         else:
             namespace, name = _namespaced(step.command.job)
             command = Command(
@@ -155,7 +155,7 @@ def step_events(step: Step) -> list[Event]:
                 target_object=ObjectReference(kind="Job", name=name, namespace=namespace),
                 reason="scenario workload",
             )
-            events.append(JobCommandIssued(job=f"{namespace}/{name}", command=command))
+            events.append(JobCommandRequested(job=f"{namespace}/{name}", command=command))
     if step.fail is not None:
         events.append(NodeRemoved(node=step.fail.node, reason="injected failure"))
     return events

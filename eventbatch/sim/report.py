@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from schemas.envelope import Envelope
 from schemas.events import (
     JobPhaseChanged,
-    JobSubmitted,
+    JobCreated,
     NodeAdded,
     NodeRemoved,
     PodBound,
@@ -180,7 +180,7 @@ def build_report(events: list[Envelope], *, end: int) -> Report:
 
     for env in events:
         e, now = env.payload, env.recorded_at
-        if isinstance(e, JobSubmitted):
+        if isinstance(e, JobCreated):
             jobs.setdefault(e.job, JobLine(e.job, e.manifest.spec.queue or "default", now))
         elif isinstance(e, JobPhaseChanged) and e.job in jobs:
             jobs[e.job].phases.append((now, e.phase))

@@ -3,7 +3,7 @@
 Where it sits: one of the handlers the runtime drives (``handlers.base``).
 Its state is the jobs projection (``projections.jobs``); for each event it
 finds the job concerned, opens a ``Draft`` over a private copy of that job
-and routes the event: intents to ``intents``, pod observations through the
+and routes the event: requests to ``intents``, pod observations through the
 lifecycle ``policies`` into the state machine (``states``), the scheduler's
 PodGroup decisions and timer firings likewise. Whatever changed, it then
 cancels timers that no longer apply and arms PodPending timeouts for new
@@ -19,15 +19,17 @@ from handlers.job.draft import SYNC, Draft
 from handlers.job.policies import apply_policies, pod_request
 from handlers.job.states import execute
 from handlers.job.timers import settle_timers
-from projections.jobs import HANDLER, JobsState, fold, initial_state, owner_of
+from projections.jobs import HANDLER, JobsState, fold, initial_state, new_record, owner_of
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobCommandIssued,
+    JobCommandRequested,
+    JobDeleteRefused,
     JobDeleteRequested,
     JobRemoved,
-    JobSubmitted,
-    JobUpdated,
+    JobSubmitRefused,
+    JobSubmitRequested,
     JobUpdateRefused,
+    JobUpdateRequested,
     PodCreated,
     PodDeleted,
     PodEvicted,
@@ -53,9 +55,9 @@ def _sync(d: Draft, env: Envelope) -> None:
 
 
 ROUTES: dict[type, Callable[[Draft, Envelope], None]] = {
-    JobSubmitted: intents.on_submitted,
-    JobUpdated: intents.on_updated,
-    JobCommandIssued: intents.on_command,
+    JobSubmitRequested: intents.on_submitted,
+    JobUpdateRequested: intents.on_updated,
+    JobCommandRequested: intents.on_command,
     JobDeleteRequested: intents.on_delete,
     TimerFired: intents.on_timer,
     PodGroupEnqueued: _sync,
@@ -92,7 +94,11 @@ class JobHandler:
         if isinstance(ev, PodDeleted) and key is None:
             key = _deleted_owner(state, envelope)
         record = state.jobs.get(key) if key else None
-        if record is None:
+        if isinstance(ev, JobSubmitRequested):
+            if record is not None:
+                return [JobSubmitRefused(job=ev.job, reason=f"job {ev.job} already exists ({record.phase})")]
+            record = new_record(ev.job, ev.manifest, envelope)
+        elif record is None:
             return _unknown_job(ev)
         draft = Draft(state=state, trigger=envelope, job=record.clone())
         route(draft, envelope)
@@ -109,8 +115,10 @@ def _deleted_owner(state: JobsState, envelope: Envelope) -> str | None:
 
 
 def _unknown_job(ev: Event) -> list[Event]:
-    if isinstance(ev, JobCommandIssued):
+    if isinstance(ev, JobCommandRequested):
         return [intents.refusal(ev.job, ev, f"job {ev.job} not found")]
-    if isinstance(ev, JobUpdated):
+    if isinstance(ev, JobUpdateRequested):
         return [JobUpdateRefused(job=ev.job, reason=f"job {ev.job} not found")]
+    if isinstance(ev, JobDeleteRequested):
+        return [JobDeleteRefused(job=ev.job, reason=f"job {ev.job} not found")]
     return []

@@ -1,11 +1,14 @@
-"""User intents about a job: submission, commands, updates, deletion, TTL expiry.
+"""User requests about a job: submission, commands, updates, deletion; TTL expiry.
 
 Where it sits: the job controller (``handlers.job.handler``) routes each
-intent here. Commands (AbortJob, ResumeJob, RestartJob, TerminateJob,
-CompleteJob) run at most once each and are refused with a reason
-(``JobCommandRefused``) when they cannot apply. An update may change only
-minAvailable, task replicas and priorityClassName; anything else is refused
-(``JobUpdateRefused``) and the job is left as it was.
+request here and answers it with facts or a refusal; a refusal changes
+nothing. A submission creates the job (``JobCreated``) unless a live job has
+the key (``JobSubmitRefused``). Commands (AbortJob, ResumeJob, RestartJob,
+TerminateJob, CompleteJob) run at most once each (``JobCommandAccepted``) and
+are refused with a reason (``JobCommandRefused``) when they cannot apply. An
+update may change only minAvailable, task replicas and priorityClassName
+(``JobUpdated``); anything else is refused (``JobUpdateRefused``) and the job
+is left as it was.
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ from handlers.job.policies import apply_policies
 from handlers.job.states import delete_pods, execute
 from handlers.job.timers import cancel_all, holds
 from projections.job_records import ABORTED, ABORTING, FINAL_PHASES, LIVE_PHASES, PENDING
+from projections.job_update import update_problems
 from projections.jobs import command_id
 from schemas.envelope import Envelope
 from schemas.events import (
     ConfigMapDeletionRequested,
-    JobCommandIssued,
+    JobCommandAccepted,
     JobCommandRefused,
+    JobCommandRequested,
+    JobCreated,
     JobRemoved,
+    JobUpdated,
     JobUpdateRefused,
+    JobUpdateRequested,
     PodGroupDeleted,
     SecretDeletionRequested,
     ServiceDeletionRequested,
@@ -35,8 +43,8 @@ COMMAND_ACTIONS = ("AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "Compl
 
 
 def on_submitted(d: Draft, env: Envelope) -> None:
-    if d.job.submitted_position != env.position or d.job.phase:
-        return  # a second submission of a live job changes nothing
+    """``d.job`` is the new job's record (the handler refused a key already taken)."""
+    d.emit(JobCreated(job=d.job.key, manifest=d.job.manifest))
     d.set_phase(PENDING, reason="Submitted", message="waiting for the queue to admit the PodGroup")
     d.emit(podgroup(d.job, d.state))
     for resource in job_resources(d.job):
@@ -44,17 +52,17 @@ def on_submitted(d: Draft, env: Envelope) -> None:
     execute(d, Request())
 
 
-def refusal(job: str, ev: JobCommandIssued, reason: str) -> JobCommandRefused:
+def refusal(job: str, ev: JobCommandRequested, reason: str) -> JobCommandRefused:
     return JobCommandRefused(job=job, command=command_id(ev.command), action=ev.command.action, reason=reason)
 
 
-def command_problem(d: Draft, ev: JobCommandIssued, position: int) -> str:
+def command_problem(d: Draft, ev: JobCommandRequested) -> str:
     """Why the command cannot run, or "" when it can."""
     job, cmd = d.job, ev.command
     cid = command_id(cmd)
     first = job.commands.get(cid)
-    if first is not None and first != position:
-        return f"command {cid} was already received at position {first}; a command runs at most once"
+    if first is not None:
+        return f"command {cid} already ran (requested at position {first}); a command runs at most once"
     namespaces = {cmd.metadata.namespace or "default"}
     if cmd.target_object is not None and cmd.target_object.namespace:
         namespaces.add(cmd.target_object.namespace)
@@ -75,23 +83,34 @@ def command_problem(d: Draft, ev: JobCommandIssued, position: int) -> str:
 
 
 def on_command(d: Draft, env: Envelope) -> None:
-    ev: JobCommandIssued = env.payload  # type: ignore[assignment]
-    problem = command_problem(d, ev, env.position)
+    ev: JobCommandRequested = env.payload  # type: ignore[assignment]
+    problem = command_problem(d, ev)
     if problem:
         d.emit(refusal(d.job.key, ev, problem))
         return
     cmd = ev.command
+    d.emit(JobCommandAccepted(job=d.job.key, command=command_id(cmd), action=cmd.action))
     message = f"{cmd.action} by command {command_id(cmd)}" + (f": {cmd.message}" if cmd.message else "")
     execute(d, Request(action=cmd.action, reason=cmd.reason or "CommandIssued", message=message))
 
 
+def update_refusal(phase: str, key: str, current, wanted) -> str:
+    """Why an update of the job cannot apply, or "" when it can (unchanged included)."""
+    if phase in FINAL_PHASES:
+        return f"job {key} is {phase}; a finished job cannot be updated"
+    return "; ".join(update_problems(current, wanted))
+
+
 def on_updated(d: Draft, env: Envelope) -> None:
+    ev: JobUpdateRequested = env.payload  # type: ignore[assignment]
     job = d.job
-    if job.last_update_position != env.position:
+    problem = update_refusal(job.phase, job.key, job.manifest, ev.manifest)
+    if problem:
+        d.emit(JobUpdateRefused(job=job.key, reason=problem))
         return
-    if job.last_update_problems:
-        d.emit(JobUpdateRefused(job=job.key, reason="; ".join(job.last_update_problems)))
-        return
+    if ev.manifest == job.manifest:
+        return  # unchanged: nothing to do, nothing to record
+    d.emit(JobUpdated(job=job.key, manifest=ev.manifest))
     d.emit(podgroup(job, d.state, update=True))
     old = job.previous_manifest
     if "svc" in active(job) and old is not None and [t.replicas for t in old.spec.tasks] != [

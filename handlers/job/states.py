@@ -41,7 +41,7 @@ from projections.job_records import (
     PodRecord,
     task_min_available,
 )
-from schemas.events import JobUpdated, PodDeletionRequested
+from schemas.events import JobUpdateRequested, PodDeletionRequested
 from schemas.resources import TaskSpec
 
 RESTART_ACTIONS = ("RestartJob", "RestartTask", "RestartPod")
@@ -174,7 +174,7 @@ def released(d: Draft, task: TaskSpec) -> bool:
 def _reconcile_pods(d: Draft) -> None:
     job = d.job
     wanted = {t.name: t.replicas for t in job.manifest.spec.tasks}
-    if not isinstance(d.trigger.payload, JobUpdated) and all(
+    if not isinstance(d.trigger.payload, JobUpdateRequested) and all(
         job.task_pod_count(task) == replicas for task, replicas in wanted.items()
     ):
         return  # every index is there and nothing beyond: no need to look at each pod

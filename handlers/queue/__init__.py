@@ -1,11 +1,17 @@
 """The queue lifecycle: Volcano's queue controller as a pure handler.
 
-Where it sits: answers queue intents on the log with ``QueueStateChanged``,
-``QueueDeleted`` or ``QueueRequestRefused``; the scheduler reads the state
-(only Open queues admit new podgroups).
+Where it sits: owns queues. It answers each queue request on the log with
+facts (``QueueCreated``, ``QueueUpdated``, ``QueueStateChanged``,
+``QueueDeleted``) or with ``QueueRequestRefused``, which changes nothing; the
+scheduler and the read models fold the facts (only Open queues admit new
+podgroups).
 
-- A created queue opens (its manifest may ask for ``Closed`` through
-  ``status.state``). Creating an existing queue is refused.
+- Create: ``QueueCreated``, then the queue opens (its manifest may ask for
+  ``Closed`` through ``status.state``). Creating an existing queue is refused.
+- Update: ``QueueUpdated`` with the new spec (the state is changed by
+  commands, not by updates); refused for an unknown queue, for a change of
+  ``parent`` (a queue does not move in the hierarchy), and for a parent that
+  does not exist. An unchanged spec records nothing.
 - ``close``: Closed at once when no podgroup is live in the queue, else
   Closing, and Closed when the last live podgroup finishes. Closing a
   parent closes its children too.
@@ -18,12 +24,15 @@ from __future__ import annotations
 
 from schemas.envelope import Envelope
 from schemas.events import (
-    QueueCommandIssued,
+    QueueCommandRequested,
     QueueCreated,
+    QueueCreateRequested,
     QueueDeleted,
     QueueDeleteRequested,
     QueueRequestRefused,
     QueueStateChanged,
+    QueueUpdated,
+    QueueUpdateRequested,
 )
 from schemas.events.base import Event
 from projections import queues as projection
@@ -43,9 +52,11 @@ class QueueHandler:
 
     def decide(self, state: QueuesState, envelope: Envelope) -> list[Event]:
         event = envelope.payload
-        if isinstance(event, QueueCreated):
-            return _created(state, envelope)
-        if isinstance(event, QueueCommandIssued):
+        if isinstance(event, QueueCreateRequested):
+            return _create(state, event)
+        if isinstance(event, QueueUpdateRequested):
+            return _update(state, event)
+        if isinstance(event, QueueCommandRequested):
             return _command(state, event)
         if isinstance(event, QueueDeleteRequested):
             return _delete(state, event.queue)
@@ -56,13 +67,30 @@ def _change(info, state: str, reason: str) -> QueueStateChanged:
     return QueueStateChanged(queue=info.name, state=state, previous=info.state, reason=reason)
 
 
-def _created(state: QueuesState, envelope: Envelope) -> list[Event]:
-    event = envelope.payload
-    info = state.queues[event.queue]
-    if info.state:  # it existed before this event
+def _create(state: QueuesState, event: QueueCreateRequested) -> list[Event]:
+    if event.queue in state.queues:
         return [QueueRequestRefused(queue=event.queue, action="create", reason="queue already exists")]
     wanted = (event.manifest.status.state if event.manifest.status else "") or "Open"
-    return [_change(info, "Closed" if wanted == "Closed" else "Open", "created")]
+    return [
+        QueueCreated(queue=event.queue, manifest=event.manifest),
+        QueueStateChanged(queue=event.queue, state="Closed" if wanted == "Closed" else "Open", reason="created"),
+    ]
+
+
+def _update(state: QueuesState, event: QueueUpdateRequested) -> list[Event]:
+    info = state.queues.get(event.queue)
+    old = info.manifest.spec if info is not None else None
+    new = event.manifest.spec
+    reason = ""
+    if info is None or old is None:
+        reason = "queue not found"
+    elif (new.parent or "") != (old.parent or ""):
+        reason = f"spec.parent cannot change (is {old.parent or 'root'!r}, asked {new.parent or 'root'!r})"
+    if reason:
+        return [QueueRequestRefused(queue=event.queue, action="update", reason=reason)]
+    if new == old:
+        return []
+    return [QueueUpdated(queue=event.queue, manifest=event.manifest)]
 
 
 def _children(state: QueuesState, parent: str) -> list[str]:
@@ -80,7 +108,7 @@ def _close(state: QueuesState, name: str, reason: str) -> list[Event]:
     return decisions
 
 
-def _command(state: QueuesState, event: QueueCommandIssued) -> list[Event]:
+def _command(state: QueuesState, event: QueueCommandRequested) -> list[Event]:
     info = state.queues.get(event.queue)
     if info is None:
         return [QueueRequestRefused(queue=event.queue, action=event.action, reason="queue not found")]

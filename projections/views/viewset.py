@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 # The handlers' projections' own names and rules, so the two folds cannot drift apart.
 from projections.cluster_model import DEFAULT_NODE_PODS, HOLDING, TERMINAL, add_into
 from projections.job_records import FINAL_PHASES as FINAL_JOB_PHASES
-from projections.job_update import update_problems
 from projections.jobs import HANDLER as JOB_CONTROLLER
 from projections.views import wire
 from projections.views.pods import APPLY as POD_LIFE, PodLife
@@ -409,7 +408,7 @@ def _job(name: str) -> str:
 # --- jobs ---------------------------------------------------------------------------
 
 
-def _job_submitted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+def _job_created(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     if jobs_see and e.job not in v.jobs:
         v.jobs[e.job] = JobLine(e.job, e.manifest, at)
     job = _job(e.job)
@@ -418,9 +417,8 @@ def _job_submitted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
 
 def _job_updated(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     rec = v.jobs.get(e.job)
-    if jobs_see and rec is not None and rec.phase not in FINAL_JOB_PHASES:
-        if not update_problems(rec.manifest, e.manifest):
-            rec.manifest = e.manifest
+    if jobs_see and rec is not None:
+        rec.manifest = e.manifest
     return _job(e.job), ""
 
 
@@ -676,15 +674,17 @@ _FOLDS: dict[str, Fold] = {
     "QueueUpdated": _queue_upsert,
     "QueueStateChanged": _queue_state,
     "QueueDeleted": _queue_deleted,
+    "QueueCreateRequested": _queue_other,
+    "QueueUpdateRequested": _queue_other,
     "QueueDeleteRequested": _queue_other,
-    "QueueCommandIssued": _queue_other,
+    "QueueCommandRequested": _queue_other,
     "QueueRequestRefused": _queue_other,
     "PodGroupCreated": _group_upsert,
     "PodGroupUpdated": _group_upsert,
     "PodGroupDeleted": _group_deleted,
     "PodGroupEnqueued": _group_enqueued,
     "PodGroupPhaseChanged": _group_phase,
-    "JobSubmitted": _job_submitted,
+    "JobCreated": _job_created,
     "JobUpdated": _job_updated,
     "JobPhaseChanged": _job_phase,
     "JobRemoved": _job_removed,

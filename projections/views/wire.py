@@ -26,7 +26,7 @@ from schemas.events import REGISTRY, AnyEvent
 # Fields no view reads, by event type. Everything else is kept.
 SKIPPED: dict[str, frozenset[str]] = {
     "PodRequested": frozenset({"manifest", "priority"}),
-    "JobCommandIssued": frozenset({"command"}),
+    "JobCommandRequested": frozenset({"command"}),
     "ServiceRequested": frozenset({"manifest"}),
     "ConfigMapRequested": frozenset({"data", "labels"}),
     "SecretRequested": frozenset({"config", "labels"}),
@@ -62,8 +62,10 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     recorded_at: int
     payload: _Slim  # type: ignore[valid-type]
     causation: Causation | None = None
+    version: int = 1
 
 
+_VERSIONS: dict[str, int] = {tag: cls.VERSION for tag, cls in REGISTRY.items()}
 _decoder = msgspec.json.Decoder(Record)
 _ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -74,7 +76,7 @@ def decode(data: bytes) -> Record | None:
         record = _decoder.decode(data)
     except _ERRORS:
         return None
-    if type(record.payload).__name__ != record.type:
+    if type(record.payload).__name__ != record.type or record.version != _VERSIONS[record.type]:
         return None
     return record
 

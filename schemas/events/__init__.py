@@ -39,6 +39,22 @@ if len(REGISTRY) != len(ALL_EVENTS):  # pragma: no cover - a programming error
 
 AnyEvent = Union[ALL_EVENTS]  # type: ignore[valid-type]
 
+# Tags of requests: answered by the handler that owns the object, never folded.
+REQUESTS: frozenset[str] = frozenset(tag for tag, cls in REGISTRY.items() if cls.REQUEST)
+
+# Records of log format 1 (eventbatch 0.1), where requests carried these
+# names and were folded as if they were facts. Their meaning cannot be carried
+# over (a refused request changed state), so a reader refuses such a log
+# instead of misreading it: (tag, version) -> the request's name today.
+FORMAT_1: dict[tuple[str, int], str] = {
+    ("JobSubmitRequested", 1): "JobSubmitRequested",
+    ("JobUpdated", 1): "JobUpdateRequested",
+    ("JobCommandRequested", 1): "JobCommandRequested",
+    ("QueueCreated", 1): "QueueCreateRequested",
+    ("QueueUpdated", 1): "QueueUpdateRequested",
+    ("QueueCommandRequested", 1): "QueueCommandRequested",
+}
+
 
 def json_schema() -> dict:
     """The JSON Schema of every event, as ``eventbatch schema events`` prints it."""

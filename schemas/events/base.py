@@ -2,8 +2,10 @@
 
 Where it sits: events are the only thing written to the log. Each concrete
 event names (through class variables) which of its fields is the log key and
-which is the correlation (the job or queue it belongs to). Names are past
-tense; the tag on the wire is the class name.
+which is the correlation (the job or queue it belongs to), and whether it
+is a request (``REQUEST``: named ``...Requested``, answered by the handler
+that owns the object) or a fact. Facts are past tense; the tag on the wire
+is the class name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type
     KEY: ClassVar[str] = ""
     CORRELATION: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
+    # A request (someone asks for a change) rather than a fact: folds never
+    # apply a request; the handler that owns the object answers it.
+    REQUEST: ClassVar[bool] = False
 
     def key(self) -> str:
         return getattr(self, self.KEY) if self.KEY else ""

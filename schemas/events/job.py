@@ -1,10 +1,13 @@
-"""Job events: user intents about jobs and the job controller's decisions.
+"""Job events: user requests about jobs and the job controller's facts.
 
-Where it sits: intents (``JobSubmitted``, ``JobUpdated``, ``JobDeleteRequested``,
-``JobCommandIssued``) are appended at the edge after validation; the job
-lifecycle handler answers them with phase changes, podgroups and the exact
-pods, services, config maps and secrets the actuator must create or delete
-(``docs/jobs.md`` says what each decision asks of the actuator).
+Where it sits: requests (``JobSubmitRequested``, ``JobUpdateRequested``,
+``JobDeleteRequested``, ``JobCommandRequested``) are appended at the edge
+after validation and change nothing by themselves. The job lifecycle handler
+owns jobs: it answers each request with facts (``JobCreated``, ``JobUpdated``,
+``JobCommandAccepted``, phase changes, podgroups and the exact pods,
+services, config maps and secrets the actuator must create or delete; see
+``docs/jobs.md``) or with a refusal (``JobSubmitRefused``, ``JobUpdateRefused``,
+``JobCommandRefused``, ``JobDeleteRefused``), which changes nothing either.
 
 Keys are ``namespace/name`` of the job; pods are ``namespace/pod-name``.
 """
@@ -22,22 +25,59 @@ class JobEvent(Event, frozen=True, kw_only=True):
     job: str
 
 
-class JobSubmitted(JobEvent, frozen=True, kw_only=True):
+# --- requests: appended at the edge, answered by the job controller --------------
+
+
+class JobSubmitRequested(JobEvent, frozen=True, kw_only=True):
+    REQUEST: ClassVar[bool] = True
     manifest: Job
 
 
-class JobUpdated(JobEvent, frozen=True, kw_only=True):
+class JobUpdateRequested(JobEvent, frozen=True, kw_only=True):
+    REQUEST: ClassVar[bool] = True
     manifest: Job
 
 
 class JobDeleteRequested(JobEvent, frozen=True, kw_only=True):
+    REQUEST: ClassVar[bool] = True
     reason: str = ""
 
 
-class JobCommandIssued(JobEvent, frozen=True, kw_only=True):
+class JobCommandRequested(JobEvent, frozen=True, kw_only=True):
     """A Command (AbortJob, ResumeJob, RestartJob, ...) aimed at a job."""
 
+    REQUEST: ClassVar[bool] = True
     command: Command
+
+
+# --- the job controller's answers -------------------------------------------------
+
+
+class JobCreated(JobEvent, frozen=True, kw_only=True):
+    """The job exists, with this manifest (the accepted submission)."""
+
+    manifest: Job
+
+
+class JobUpdated(JobEvent, frozen=True, kw_only=True):
+    """The job's manifest is now this one (an accepted update).
+
+    Version 2: in version 1 this tag named the request, now ``JobUpdateRequested``.
+    """
+
+    VERSION: ClassVar[int] = 2
+    manifest: Job
+
+
+class JobCommandAccepted(JobEvent, frozen=True, kw_only=True):
+    """The command ``command`` (its id) runs; a command runs at most once."""
+
+    command: str
+    action: str
+
+
+class JobSubmitRefused(JobEvent, frozen=True, kw_only=True):
+    reason: str
 
 
 class JobCommandRefused(JobEvent, frozen=True, kw_only=True):
@@ -47,6 +87,10 @@ class JobCommandRefused(JobEvent, frozen=True, kw_only=True):
 
 
 class JobUpdateRefused(JobEvent, frozen=True, kw_only=True):
+    reason: str
+
+
+class JobDeleteRefused(JobEvent, frozen=True, kw_only=True):
     reason: str
 
 
@@ -175,12 +219,17 @@ class SecretDeletionRequested(JobResourceEvent, frozen=True, kw_only=True):
 
 
 EVENTS: tuple[type[Event], ...] = (
-    JobSubmitted,
-    JobUpdated,
+    JobSubmitRequested,
+    JobUpdateRequested,
     JobDeleteRequested,
-    JobCommandIssued,
+    JobCommandRequested,
+    JobCreated,
+    JobUpdated,
+    JobCommandAccepted,
+    JobSubmitRefused,
     JobCommandRefused,
     JobUpdateRefused,
+    JobDeleteRefused,
     JobPhaseChanged,
     JobRemoved,
     PodGroupCreated,

@@ -1,10 +1,12 @@
-"""Queue events: intents about queues and the queue lifecycle's decisions.
+"""Queue events: requests about queues and the queue lifecycle's facts.
 
-Where it sits: ``QueueCreated``/``QueueUpdated``/``QueueDeleteRequested`` and
-``QueueCommandIssued`` (open/close) are intents appended at the edge; the
-queue lifecycle handler answers with ``QueueStateChanged`` (Open, Closing,
-Closed) and ``QueueDeleted`` or a refusal. Keys are queue names (cluster
-scoped, as in Volcano).
+Where it sits: ``QueueCreateRequested``, ``QueueUpdateRequested``,
+``QueueDeleteRequested`` and ``QueueCommandRequested`` (open/close) are
+requests appended at the edge; they change nothing by themselves. The queue
+lifecycle handler owns queues and answers with facts (``QueueCreated``,
+``QueueUpdated``, ``QueueStateChanged`` to Open, Closing or Closed,
+``QueueDeleted``) or with ``QueueRequestRefused``, which changes nothing.
+Keys are queue names (cluster scoped, as in Volcano).
 """
 
 from __future__ import annotations
@@ -20,20 +22,46 @@ class QueueEvent(Event, frozen=True, kw_only=True):
     queue: str
 
 
-class QueueCreated(QueueEvent, frozen=True, kw_only=True):
+# --- requests: appended at the edge, answered by the queue controller ------------
+
+
+class QueueCreateRequested(QueueEvent, frozen=True, kw_only=True):
+    REQUEST: ClassVar[bool] = True
     manifest: Queue
 
 
-class QueueUpdated(QueueEvent, frozen=True, kw_only=True):
+class QueueUpdateRequested(QueueEvent, frozen=True, kw_only=True):
+    REQUEST: ClassVar[bool] = True
     manifest: Queue
 
 
 class QueueDeleteRequested(QueueEvent, frozen=True, kw_only=True):
-    pass
+    REQUEST: ClassVar[bool] = True
 
 
-class QueueCommandIssued(QueueEvent, frozen=True, kw_only=True):
+class QueueCommandRequested(QueueEvent, frozen=True, kw_only=True):
+    REQUEST: ClassVar[bool] = True
     action: str  # "open" | "close"
+
+
+# --- the queue controller's answers -----------------------------------------------
+
+
+class QueueCreated(QueueEvent, frozen=True, kw_only=True):
+    """The queue exists, with this manifest.
+
+    Version 2: in version 1 this tag named the request, now ``QueueCreateRequested``.
+    """
+
+    VERSION: ClassVar[int] = 2
+    manifest: Queue
+
+
+class QueueUpdated(QueueEvent, frozen=True, kw_only=True):
+    """The queue's spec is now this manifest's (version 2, as ``QueueCreated``)."""
+
+    VERSION: ClassVar[int] = 2
+    manifest: Queue
 
 
 class QueueStateChanged(QueueEvent, frozen=True, kw_only=True):
@@ -52,10 +80,12 @@ class QueueRequestRefused(QueueEvent, frozen=True, kw_only=True):
 
 
 EVENTS: tuple[type[Event], ...] = (
+    QueueCreateRequested,
+    QueueUpdateRequested,
+    QueueDeleteRequested,
+    QueueCommandRequested,
     QueueCreated,
     QueueUpdated,
-    QueueDeleteRequested,
-    QueueCommandIssued,
     QueueStateChanged,
     QueueDeleted,
     QueueRequestRefused,

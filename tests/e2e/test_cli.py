@@ -45,7 +45,7 @@ def test_schema_events_prints_a_json_schema_of_every_event() -> None:
     assert result.returncode == 0, result.stderr
     schema = json.loads(result.stdout)
     names = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["anyOf"]}
-    assert {"JobSubmitted", "PodBound", "PodFailed", "QueueStateChanged", "TimerFired"} <= names
+    assert {"JobSubmitRequested", "PodBound", "PodFailed", "QueueStateChanged", "TimerFired"} <= names
     assert schema["$defs"]["PodFailed"]["required"] == ["type", "pod", "exit_code"]
 
 
@@ -64,7 +64,7 @@ def test_applied_manifests_and_commands_land_on_the_log_in_order(tmp_path: Path)
     log = tmp_path / "events.db"
     applied = eventbatch("apply", "-f", str(ROOT / "examples/demo/queues.yaml"), log=log)
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.splitlines() == ["QueueCreated default at #0", "QueueCreated research at #1"]
+    assert applied.stdout.splitlines() == ["QueueCreateRequested default at #0", "QueueCreateRequested research at #1"]
     submitted = eventbatch("job", "submit", "-f", str(ROOT / "examples/demo/mpi-job.yaml"), log=log)
     assert submitted.returncode == 0, submitted.stderr
     suspended = eventbatch("job", "suspend", "lm-mpi", log=log)
@@ -72,7 +72,7 @@ def test_applied_manifests_and_commands_land_on_the_log_in_order(tmp_path: Path)
 
     events = tail(log)
     assert [e["type"] for e in events] == [
-        "QueueCreated", "QueueCreated", "JobSubmitted", "JobSubmitted", "JobCommandIssued",
+        "QueueCreateRequested", "QueueCreateRequested", "JobSubmitRequested", "JobSubmitRequested", "JobCommandRequested",
     ]
     job = events[2]["payload"]["manifest"]
     assert job["spec"]["minAvailable"] == 5 and job["spec"]["maxRetry"] == 3  # defaulted at the edge

@@ -18,7 +18,7 @@ from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from eventbatch.sim.inputs import nodes_of
 from schemas.envelope import Envelope
-from schemas.events import JobPhaseChanged, JobSubmitted, NodeAdded, QueueCreated
+from schemas.events import JobPhaseChanged, JobSubmitRequested, NodeAdded, QueueCreateRequested
 from schemas.loaders import load_manifests
 from schemas.scenario import NodeEntry
 
@@ -69,7 +69,7 @@ async def submit_and_wait(url: str, name: str, phase: str = "Completed") -> None
     async with open_log(url) as log:
         start = await log.end_position()
         now = SystemClock().now()
-        await log.append([Envelope.wrap(JobSubmitted(job=f"default/{name}", manifest=load_manifests(JOB.format(name=name))[0]), recorded_at=now)])
+        await log.append([Envelope.wrap(JobSubmitRequested(job=f"default/{name}", manifest=load_manifests(JOB.format(name=name))[0]), recorded_at=now)])
         async with asyncio.timeout(60), aclosing(log.read(start, follow=True)) as events:
             async for envelope in events:
                 e = envelope.payload
@@ -84,7 +84,7 @@ async def test_serve_runs_jobs_and_restarts_from_its_snapshots(tmp_path: Path) -
         now = SystemClock().now()
         nodes = nodes_of(NodeEntry(prefix="n", count=2, allocatable={"cpu": "8", "memory": "16Gi"}))
         await log.append(
-            [Envelope.wrap(QueueCreated(queue="default", manifest=load_manifests(QUEUE)[0]), recorded_at=now)]
+            [Envelope.wrap(QueueCreateRequested(queue="default", manifest=load_manifests(QUEUE)[0]), recorded_at=now)]
             + [Envelope.wrap(NodeAdded(node=n.metadata.name, manifest=n), recorded_at=now) for n in nodes]
         )
     first = await start_serve(url, snapshots)

@@ -157,7 +157,7 @@ async def run_across_a_sigkill(apiserver: ApiServer, crds: Kube, tmp_path: Path,
     # each phase once, in order (Running may pass unseen if the pods ran while eventbatch was down)
     assert phases[0] == "Pending" and phases[-1] == "Completed" and len(phases) == len(set(phases)), phases
     assert [p for p in ["Pending", "Running", "Completing", "Completed"] if p in phases] == phases
-    assert [e.type for e in events].count("JobSubmitted") == 1
+    assert [e.type for e in events].count("JobSubmitRequested") == 1
     assert_rbac(apiserver, ("eventbatch",))
 
 

@@ -124,7 +124,7 @@ async def test_a_job_is_suspended_and_resumed_with_commands(crds: Kube, connecti
         await kube.call(custom, *GROUPS["Command"], "default", "commands", command("resume", "ResumeJob", "long"))
         await eventually(lambda: _is(phase, "Running"), timeout=20, what="Running again")
         await eventually(lambda: _eq(running_pods, 2), what="two running pods again")
-    issued = [e.payload.command.action for e in await envelopes(log) if e.type == "JobCommandIssued"]
+    issued = [e.payload.command.action for e in await envelopes(log) if e.type == "JobCommandRequested"]
     assert issued == ["AbortJob", "ResumeJob"]
     leftover = await kube.call(kube.custom.list_namespaced_custom_object, *GROUPS["Command"], "default", "commands")
     assert leftover["items"] == []

@@ -40,9 +40,9 @@ async def test_custom_objects_nodes_and_priority_classes_become_events(crds: Kub
         job = await create_job(kube, job_manifest())
         await eventually(lambda: types(log), what="events")
         await eventually(
-            lambda: _has(log, ["NodeAdded", "PriorityClassAdded", "QueueCreated", "JobSubmitted"]), what="all four"
+            lambda: _has(log, ["NodeAdded", "PriorityClassAdded", "QueueCreateRequested", "JobSubmitRequested"]), what="all four"
         )
-    submitted = next(e for e in await envelopes(log) if e.type == "JobSubmitted")
+    submitted = next(e for e in await envelopes(log) if e.type == "JobSubmitRequested")
     assert submitted.key == "default/demo"
     assert submitted.payload.manifest.metadata.uid == job["metadata"]["uid"]
     assert submitted.payload.manifest.spec.tasks[0].replicas == 2
@@ -56,8 +56,8 @@ async def _has(log: MemoryLog, wanted: list[str]) -> bool:
 @pytest.mark.parametrize(
     "change, expected",
     [
-        ({"spec": {"minAvailable": 1}}, ["JobSubmitted", "JobUpdated"]),
-        ({"metadata": {"labels": {"team": "a"}}}, ["JobSubmitted"]),
+        ({"spec": {"minAvailable": 1}}, ["JobSubmitRequested", "JobUpdateRequested"]),
+        ({"metadata": {"labels": {"team": "a"}}}, ["JobSubmitRequested"]),
     ],
     ids=["spec-change-is-an-update", "label-change-is-not"],
 )
@@ -66,7 +66,7 @@ async def test_only_a_spec_change_is_a_job_update(crds: Kube, connection: Connec
     await create_job(kube, job_manifest())
     watcher = observer(log, connection)
     async with running(watcher):
-        await eventually(lambda: _has(log, ["JobSubmitted"]))
+        await eventually(lambda: _has(log, ["JobSubmitRequested"]))
         await kube.call(kube.custom.patch_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", "demo", change, _content_type=MERGE)
         await eventually(lambda: watcher.cache["jobs"]["default/demo"]["metadata"]["resourceVersion"] != "", what="the change")
         await _settled(watcher)
@@ -120,7 +120,7 @@ async def test_a_job_refused_by_admission_is_a_warning_event_not_an_intent(crds:
     await create_job(kube, job_manifest("good"))
     watcher = observer(log, connection)
     async with running(watcher):
-        await eventually(lambda: _has(log, ["JobSubmitted"]))
+        await eventually(lambda: _has(log, ["JobSubmitRequested"]))
 
         async def warned() -> bool:
             listed = await kube.call(kube.core.list_namespaced_event, "default")
@@ -159,7 +159,7 @@ async def test_commands_become_intents_and_are_deleted(crds: Kube, connection: C
 
         await eventually(deleted, what="the commands to be deleted")
     issued = [e for e in await envelopes(log) if e.type.endswith("CommandIssued")]
-    assert [(e.type, e.key) for e in issued] == [("JobCommandIssued", "default/demo"), ("QueueCommandIssued", "q1")]
+    assert [(e.type, e.key) for e in issued] == [("JobCommandRequested", "default/demo"), ("QueueCommandRequested", "q1")]
     assert issued[0].payload.command.action == "AbortJob" and issued[1].payload.action == "close"
 
 
@@ -170,7 +170,7 @@ async def test_a_restart_after_compaction_appends_only_real_changes(apiserver: A
     await create_job(kube, job_manifest())
     first = observer(MemoryLog(store=store), connection)
     async with running(first):
-        await eventually(lambda: _has(first.log, ["JobSubmitted", "NodeAdded"]))
+        await eventually(lambda: _has(first.log, ["JobSubmitRequested", "NodeAdded"]))
         await _settled(first)
     before = len(await envelopes(first.log))
     # while no adapter runs: one node leaves, one joins, one heartbeats, the job changes
@@ -183,7 +183,7 @@ async def test_a_restart_after_compaction_appends_only_real_changes(apiserver: A
     async with running(second):
         await _settled(second)
     after = (await envelopes(second.log))[before:]
-    assert sorted((e.type, e.key) for e in after) == [("JobUpdated", "default/demo"), ("NodeAdded", "n3"), ("NodeRemoved", "n1")]
+    assert sorted((e.type, e.key) for e in after) == [("JobUpdateRequested", "default/demo"), ("NodeAdded", "n3"), ("NodeRemoved", "n1")]
 
 
 async def test_a_410_inside_a_watch_relists_without_duplicates(apiserver: ApiServer, crds: Kube, connection: Connection) -> None:

@@ -10,7 +10,7 @@ from eventbatch.log.memory import MemoryLog
 from schemas.envelope import Envelope
 from schemas.events import (
     JobPhaseChanged,
-    JobSubmitted,
+    JobCreated,
     PodDeleted,
     PodFailed,
     PodGroupCreated,
@@ -44,7 +44,7 @@ async def test_job_podgroup_and_queue_status(crds: Kube, connection: Connection)
     events = [
         QueueCreated(queue="q1", manifest=decode_manifest({k: v for k, v in queue.items() if k != "status"}, strict=False)),
         QueueStateChanged(queue="q1", state="Open"),
-        JobSubmitted(job=JOB, manifest=decode_manifest(job, strict=False)),
+        JobCreated(job=JOB, manifest=decode_manifest(job, strict=False)),
         PodGroupCreated(podgroup="default/demo", job=JOB, manifest=PodGroup(metadata=ObjectMeta(name="demo"), spec=PodGroupSpec(min_member=3, queue="q1"))),
         *pods,
         PodGroupPhaseChanged(podgroup="default/demo", job=JOB, phase="Running"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eventbatch.sim.inputs import cluster_events, nodes_of, step_events
-from schemas.events import JobCommandIssued, JobSubmitted, NodeAdded, NodeRemoved, PodBound, QueueCreated
+from schemas.events import JobCommandRequested, JobSubmitRequested, NodeAdded, NodeRemoved, PodBound, QueueCreateRequested
 from schemas.scenario import ScenarioError, load_scenario
 
 GOOD = """\
@@ -51,13 +51,13 @@ def test_a_scenario_loads_into_ordered_steps_and_cluster_events(tmp_path: Path) 
     nodes = [e for e in events if isinstance(e, NodeAdded)]
     assert [n.node for n in nodes] == ["cpu-0", "cpu-1", "cpu-2", "gpu-1"]
     assert nodes[3].manifest.spec.taints[0].key == "nvidia.com/gpu"
-    assert [e.queue for e in events if isinstance(e, QueueCreated)] == ["default"]
+    assert [e.queue for e in events if isinstance(e, QueueCreateRequested)] == ["default"]
     binds = [e for e in events if isinstance(e, PodBound)]
     assert [(b.pod, b.node) for b in binds] == [("ml/old-main-0", "cpu-1"), ("ml/old-main-1", "cpu-1")]
 
-    assert [type(e) for e in step_events(scenario.steps[0])] == [JobSubmitted]
+    assert [type(e) for e in step_events(scenario.steps[0])] == [JobSubmitRequested]
     [command] = step_events(scenario.steps[1])
-    assert isinstance(command, JobCommandIssued) and command.command.action == "AbortJob"
+    assert isinstance(command, JobCommandRequested) and command.command.action == "AbortJob"
     assert step_events(scenario.steps[2]) == [NodeRemoved(node="cpu-2", reason="injected failure")]
 
 

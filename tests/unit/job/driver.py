@@ -21,9 +21,9 @@ from projections.job_records import Counts, JobRecord
 from projections.jobs import job_status
 from schemas.envelope import Causation, Envelope
 from schemas.events import (
-    JobCommandIssued,
+    JobCommandRequested,
     JobPhaseChanged,
-    JobSubmitted,
+    JobSubmitRequested,
     PodDeleted,
     PodDeletionRequested,
     PodFailed,
@@ -121,7 +121,7 @@ class Loop:
 
     def submit(self, job: Job) -> list[Event]:
         key = f"{job.metadata.namespace or 'default'}/{job.metadata.name}"
-        return self.feed(JobSubmitted(job=key, manifest=job))
+        return self.feed(JobSubmitRequested(job=key, manifest=job))
 
     def enqueue(self, key: str = "default/job") -> list[Event]:
         rec = self.job(key)
@@ -152,7 +152,7 @@ class Loop:
         return self.feed(TimerFired(timer=timer.timer, now=timer.fire_at, owner=timer.owner), after_ms=0)
 
     def command(self, action: str, job: str = "job", **kw: str) -> list[Event]:
-        return self.feed(JobCommandIssued(job=f"default/{job}", command=command(action, job, **kw)))
+        return self.feed(JobCommandRequested(job=f"default/{job}", command=command(action, job, **kw)))
 
 
 def counted(rec: JobRecord) -> Counts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.events import JobCommandIssued, JobCommandRefused
+from schemas.events import JobCommandRequested, JobCommandRefused
 from schemas.loaders import load_manifests
 from tests.unit.job.driver import Loop, command, deleted, of, phases
 from tests.unit.job.manifests import job
@@ -42,10 +42,10 @@ def test_resume_command_restarts_a_suspended_job():
 def test_a_command_runs_at_most_once():
     loop = running()
     cmd = command("RestartJob", name="restart-1")
-    first = loop.feed(JobCommandIssued(job="default/job", command=cmd))
+    first = loop.feed(JobCommandRequested(job="default/job", command=cmd))
     loop.delete_requested(first)
     assert loop.job().retry_count == 1
-    again = loop.feed(JobCommandIssued(job="default/job", command=cmd))
+    again = loop.feed(JobCommandRequested(job="default/job", command=cmd))
     assert [type(d) for d in again] == [JobCommandRefused]
     assert "at most once" in again[0].reason
     assert loop.job().retry_count == 1
@@ -66,7 +66,7 @@ def test_commands_that_cannot_apply_are_refused(setup, cmd, reason):
     if setup == "aborted":
         loop.delete_requested(loop.command("AbortJob"))
     before = loop.phase()
-    out = loop.feed(JobCommandIssued(job="default/job", command=cmd))
+    out = loop.feed(JobCommandRequested(job="default/job", command=cmd))
     assert [type(d) for d in out] == [JobCommandRefused]
     assert reason in out[0].reason
     assert out[0].action == cmd.action
@@ -75,7 +75,7 @@ def test_commands_that_cannot_apply_are_refused(setup, cmd, reason):
 
 def test_a_command_for_a_missing_job_is_refused():
     loop = Loop()
-    out = loop.feed(JobCommandIssued(job="default/ghost", command=command("AbortJob", "ghost")))
+    out = loop.feed(JobCommandRequested(job="default/ghost", command=command("AbortJob", "ghost")))
     assert [type(d) for d in out] == [JobCommandRefused]
     assert out[0].reason == "job default/ghost not found"
 
@@ -93,7 +93,7 @@ reason: maintenance
 def test_a_volcano_command_manifest_suspends_the_job():
     (cmd,) = load_manifests(SUSPEND)
     loop = running()
-    out = loop.feed(JobCommandIssued(job="default/job", command=cmd))
+    out = loop.feed(JobCommandRequested(job="default/job", command=cmd))
     assert phases(out) == ["Aborting"]
     assert loop.job().reason == "maintenance"
     assert "AbortJob by command default/suspend-job" in loop.job().message

@@ -8,7 +8,7 @@ from msgspec.structs import replace
 
 from schemas.events import (
     JobPhaseChanged,
-    JobUpdated,
+    JobUpdateRequested,
     PodDeleted,
     PodEvicted,
     PodRestarted,
@@ -63,7 +63,7 @@ def _task_failed(loop: Loop) -> list:
 
 
 def _updated(loop: Loop) -> list:
-    return loop.feed(JobUpdated(job="default/job", manifest=scaled(loop.job().manifest, 3)))
+    return loop.feed(JobUpdateRequested(job="default/job", manifest=scaled(loop.job().manifest, 3)))
 
 
 def scaled(manifest: Job, replicas: int) -> Job:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.events import (
-    JobCommandIssued,
+    JobCommandRequested,
     JobPhaseChanged,
     PodDeleted,
     PodDeletionRequested,
@@ -70,7 +70,7 @@ def run(ops: list[tuple]) -> Loop:
         if kind == "enqueue":
             event = PodGroupEnqueued(podgroup=loop.job().podgroup, job="default/job")
         elif kind == "command":
-            event = JobCommandIssued(job="default/job", command=command(args[0], name=f"c{n}"))
+            event = JobCommandRequested(job="default/job", command=command(args[0], name=f"c{n}"))
         elif kind == "start-all":
             for _ in range(2):  # the second round starts the pods the first one released
                 for key, rec in list(loop.job().pods.items()) if "default/job" in loop.state.jobs else []:

@@ -10,7 +10,7 @@ from schemas.events import (
     ConfigMapRequested,
     JobDeleteRequested,
     JobRemoved,
-    JobUpdated,
+    JobUpdateRequested,
     JobUpdateRefused,
     PodGroupDeleted,
     PodGroupUpdated,
@@ -44,7 +44,7 @@ def scaled(manifest: Job, replicas: int, **changes) -> Job:
 
 def test_scaling_up_requests_the_new_indexed_pods_and_refreshes_hosts():
     loop = running(replicas=2, minAvailable=2, plugins={"svc": []})
-    out = loop.feed(JobUpdated(job="default/job", manifest=scaled(loop.job().manifest, 4)))
+    out = loop.feed(JobUpdateRequested(job="default/job", manifest=scaled(loop.job().manifest, 4)))
     assert requested(out) == ["default/job-worker-2", "default/job-worker-3"]
     (group,) = of(out, PodGroupUpdated)
     assert group.min_resources["pods"] == 2
@@ -55,14 +55,14 @@ def test_scaling_up_requests_the_new_indexed_pods_and_refreshes_hosts():
 
 def test_scaling_down_removes_the_highest_indices():
     loop = running(replicas=4, minAvailable=2)
-    out = loop.feed(JobUpdated(job="default/job", manifest=scaled(loop.job().manifest, 2)))
+    out = loop.feed(JobUpdateRequested(job="default/job", manifest=scaled(loop.job().manifest, 2)))
     assert deleted(out) == ["default/job-worker-2", "default/job-worker-3"]
 
 
 def test_min_available_and_priority_class_may_change():
     loop = running(replicas=3, minAvailable=3)
     new = with_spec(loop.job().manifest, min_available=1, priority_class_name="low")
-    (group,) = of(loop.feed(JobUpdated(job="default/job", manifest=new)), PodGroupUpdated)
+    (group,) = of(loop.feed(JobUpdateRequested(job="default/job", manifest=new)), PodGroupUpdated)
     assert (group.manifest.spec.min_member, group.manifest.spec.priority_class_name) == (1, "low")
     assert loop.job().manifest.spec.min_available == 1
 
@@ -87,7 +87,7 @@ def test_min_available_and_priority_class_may_change():
 def test_other_changes_are_refused_and_the_job_is_unchanged(change, reason):
     loop = running(replicas=2, minAvailable=2)
     before = loop.job().manifest
-    out = loop.feed(JobUpdated(job="default/job", manifest=change(before)))
+    out = loop.feed(JobUpdateRequested(job="default/job", manifest=change(before)))
     assert [type(d) for d in out] == [JobUpdateRefused]
     assert reason in out[0].reason
     assert loop.job().manifest == before
@@ -96,7 +96,7 @@ def test_other_changes_are_refused_and_the_job_is_unchanged(change, reason):
 def test_updating_a_finished_job_is_refused():
     loop = running(replicas=1, minAvailable=1)
     loop.succeed("default/job-worker-0")
-    out = loop.feed(JobUpdated(job="default/job", manifest=scaled(loop.job().manifest, 3)))
+    out = loop.feed(JobUpdateRequested(job="default/job", manifest=scaled(loop.job().manifest, 3)))
     assert [type(d) for d in out] == [JobUpdateRefused]
     assert "finished job cannot be updated" in out[0].reason
 

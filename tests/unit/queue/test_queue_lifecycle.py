@@ -10,21 +10,22 @@ from schemas.envelope import Causation, Envelope
 from schemas.events import (
     JobPhaseChanged,
     PodGroupCreated,
-    QueueCommandIssued,
-    QueueCreated,
+    QueueCommandRequested,
+    QueueCreateRequested,
     QueueDeleteRequested,
+    QueueUpdateRequested,
 )
 from schemas.events.base import Event
 from schemas.resources import ObjectMeta, PodGroup, PodGroupSpec, Queue, QueueSpec, QueueStatus
 
 
-def queue(name: str, parent: str = "", state: str = "") -> QueueCreated:
+def queue(name: str, parent: str = "", state: str = "") -> QueueCreateRequested:
     manifest = Queue(
         metadata=ObjectMeta(name=name),
         spec=QueueSpec(parent=parent),
         status=QueueStatus(state=state) if state else None,
     )
-    return QueueCreated(queue=name, manifest=manifest)
+    return QueueCreateRequested(queue=name, manifest=manifest)
 
 
 def podgroup(job: str, queue_name: str) -> PodGroupCreated:
@@ -51,17 +52,25 @@ def run(events: list[Event]) -> list[tuple[str, ...]]:
                 out.append((payload.queue, payload.previous or "-", payload.state))
             elif decision.__class__.__name__ == "QueueRequestRefused":
                 out.append((payload.queue, "refused", payload.action, payload.reason))
-            else:
+            elif decision.__class__.__name__ == "QueueDeleted":
                 out.append((payload.queue, "deleted"))
+            elif decision.__class__.__name__ == "QueueUpdated":
+                out.append((payload.queue, "updated", str(payload.manifest.spec.weight)))
     return out
 
 
-def close(name: str) -> QueueCommandIssued:
-    return QueueCommandIssued(queue=name, action="close")
+def update(name: str, weight: int, parent: str = "") -> QueueUpdateRequested:
+    return QueueUpdateRequested(
+        queue=name, manifest=Queue(metadata=ObjectMeta(name=name), spec=QueueSpec(weight=weight, parent=parent))
+    )
 
 
-def open_(name: str) -> QueueCommandIssued:
-    return QueueCommandIssued(queue=name, action="open")
+def close(name: str) -> QueueCommandRequested:
+    return QueueCommandRequested(queue=name, action="close")
+
+
+def open_(name: str) -> QueueCommandRequested:
+    return QueueCommandRequested(queue=name, action="open")
 
 
 def finished(job: str) -> JobPhaseChanged:
@@ -91,6 +100,16 @@ CASES = [
      [("q", "-", "Open"), ("q", "refused", "delete", "only a Closed queue can be deleted; q is Open")]),
     ("delete-closed-empty", [queue("q"), close("q"), QueueDeleteRequested(queue="q")],
      [("q", "-", "Open"), ("q", "Open", "Closed"), ("q", "deleted")]),
+    ("podgroup-before-its-queue-keeps-the-queue",
+     [podgroup("ml/a", "q"), queue("q"), close("q"), QueueDeleteRequested(queue="q")],
+     [("q", "-", "Open"), ("q", "Open", "Closing"),
+      ("q", "refused", "delete", "only a Closed queue can be deleted; q is Closing")]),
+    ("update-changes-the-spec", [queue("q"), update("q", 4)], [("q", "-", "Open"), ("q", "updated", "4")]),
+    ("unchanged-update-records-nothing", [queue("q"), update("q", 1)], [("q", "-", "Open")]),
+    ("update-of-unknown-queue-refused", [update("q", 4)], [("q", "refused", "update", "queue not found")]),
+    ("update-moving-the-queue-refused", [queue("eng"), queue("q"), update("q", 1, parent="eng")],
+     [("eng", "-", "Open"), ("q", "-", "Open"),
+      ("q", "refused", "update", "spec.parent cannot change (is 'root', asked 'eng')")]),
     ("delete-closing-refused",
      [queue("q"), podgroup("ml/a", "q"), close("q"), QueueDeleteRequested(queue="q")],
      [("q", "-", "Open"), ("q", "Open", "Closing"),
@@ -101,6 +120,31 @@ CASES = [
 @pytest.mark.parametrize(("events", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_queue_lifecycle(events: list[Event], expected: list[tuple[str, ...]]) -> None:
     assert run(events) == expected
+
+
+def test_a_refused_create_changes_nothing() -> None:
+    """Creating an existing queue with another weight is refused, and the weight stays."""
+    handler = QueueHandler()
+    state = handler.initial()
+    position = 0
+
+    def feed(event: Event) -> list[Event]:
+        nonlocal state, position
+        trigger = Envelope.wrap(event, recorded_at=position).at(position)
+        position += 1
+        state = handler.fold(state, trigger)
+        decisions = handler.decide(state, trigger)
+        for index, decision in enumerate(decisions):
+            d = Envelope.wrap(decision, recorded_at=0, causation=Causation(trigger.position, handler.name, index))
+            state = handler.fold(state, d.at(position))
+            position += 1
+        return decisions
+
+    feed(queue("research"))
+    heavy = Queue(metadata=ObjectMeta(name="research"), spec=QueueSpec(weight=7))
+    [refusal] = feed(QueueCreateRequested(queue="research", manifest=heavy))
+    assert refusal.__class__.__name__ == "QueueRequestRefused"
+    assert state.queues["research"].manifest.spec.weight == 1
 
 
 def test_same_log_same_decisions() -> None:
