@@ -23,6 +23,8 @@ from projections.cluster_model import PodRecord
 READY = frozenset({"Allocated", "Bound", "Running", "Succeeded"})
 ALLOCATED = frozenset({"Allocated", "Bound", "Running"})
 VALID = READY | {"Pending", "Pipelined"}
+# Why nothing can be placed or admitted in a cluster without nodes (kube-scheduler's wording).
+NO_NODES = "0/0 nodes are available: the cluster has no nodes"
 
 
 def share(allocated: dict[str, float], total: dict[str, float]) -> float:
@@ -221,5 +223,5 @@ class FitErrors:
 
     def summary(self) -> str:
         if self.nodes == 0:
-            return "no nodes in the cluster"
+            return NO_NODES
         return ", ".join(f"{count} {reason}" for reason, count in sorted(self.reasons.items()))

@@ -46,6 +46,8 @@ class Placement:
         self.on_future = np.where(self.fit_future & ~self.fit_idle, self.scores, NEG)
 
     def best(self) -> tuple[str, int] | None:
+        if not len(self.on_idle):
+            return None  # a cluster without nodes: nowhere to go
         self.sync()
         i = int(np.argmax(self.on_idle))
         if self.on_idle[i] > NEG:

@@ -14,7 +14,9 @@ The job's statement is committed when the job is ready (gang complete):
 not ready but pipelined keeps its places as reservations (all
 ``PodPipelined``). Otherwise the statement is discarded, nothing of the job
 is placed and the job is reported ``PodGroupUnschedulable`` with the count of
-missing tasks and the per-node reasons.
+missing tasks and the per-node reasons. In a cluster without nodes every job
+with tasks to place is reported so (``the cluster has no nodes``), whatever
+its queue's share.
 
 Podgroups still Pending are left to enqueue (when enqueue is configured),
 and so are jobs reported unschedulable before whose situation has not changed.
@@ -64,6 +66,9 @@ def execute(ssn) -> None:
             continue
         todo[job.name] = tasks
         waiting.setdefault(queue.name, []).append(job)
+    if not len(ssn.nodes):
+        _no_nodes(ssn, todo, waiting)
+        return
     for name, jobs in waiting.items():
         lines[name] = PriorityQueue(ssn.job_key)
         lines[name].extend(jobs)
@@ -79,6 +84,16 @@ def execute(ssn) -> None:
         job = line.pop()
         _allocate_job(ssn, queue, job, todo[job.name], line)
         queues.push(queue)
+
+
+def _no_nodes(ssn, todo: dict[str, list], waiting: dict[str, list[JobInfo]]) -> None:
+    """Without nodes nothing is placed; every job with tasks to place is told so,
+    whatever its queue's share (a share of nothing is always used up)."""
+    for jobs in waiting.values():
+        for job in jobs:
+            if not ssn.job_ready(job):
+                job.fit_errors = ssn.fit_errors(todo[job.name][0])
+                ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job), "allocate")
 
 
 def _allocate_job(ssn, queue: QueueInfo, job: JobInfo, tasks: list, line: PriorityQueue) -> None:

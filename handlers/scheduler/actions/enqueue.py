@@ -15,8 +15,10 @@ creates the pods only then); a refusal as
 ``PodGroupUnschedulable{reason: NotEnqueueable}`` naming the plugin that
 refused. A podgroup of a missing, not-Open or non-leaf queue (a queue other
 queues name as ``parent``) is refused the same way: only leaf queues take
-jobs. A podgroup refused before is not asked again until something it
-depends on changes.
+jobs. In a cluster without nodes nothing is admitted: every Pending
+podgroup is refused with ``0/0 nodes are available: the cluster has no
+nodes``, and asked again once a node joins. A podgroup refused before is not
+asked again until something it depends on changes.
 
 Argument (``configurations: - name: enqueue``): ``inqueue-timeout``, a Go
 duration; an Inqueue podgroup none of whose pods is placed within it goes
@@ -29,6 +31,7 @@ from __future__ import annotations
 from functools import cmp_to_key
 
 from handlers.scheduler.actions.ordering import PriorityQueue
+from handlers.scheduler.api import NO_NODES
 from schemas.events import PodGroupEnqueued
 
 
@@ -66,6 +69,9 @@ def execute(ssn) -> None:
         if queue.name in inner:
             message = f"queue {job.queue} is not a leaf queue: only leaf queues take jobs"
             ssn.mark_unschedulable(job, "NotEnqueueable", message, "enqueue")
+            continue
+        if not len(ssn.nodes):
+            ssn.mark_unschedulable(job, "NotEnqueueable", NO_NODES, "enqueue")
             continue
         waiting.setdefault(queue.name, []).append(job)
     active = []
