@@ -18,6 +18,13 @@ log before the snapshots is compacted away.
 
 Events answered by time-triggered reactors (timers, the simulated kubelet,
 a cluster adapter) are observations, not handler decisions: not verified.
+
+What the log holds that no decision check can pass is listed beside the
+divergences: each ``HandlerFailed`` (a ``decide`` raised and the runtime
+appended the dead letter: re-running raises again, so it "matches", but the
+trigger was never answered), each quarantined record (undecodable, so no
+handler ever saw it) and the records of event types this build does not
+know, by type. ``eventbatch simulate`` lists the same failures of its run.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventbatch.follow import read_to_tail
-from eventbatch.log.port import EventLog
+from eventbatch.log.port import EventLog, Quarantined
 from eventbatch.snapshots import SnapshotStore
 from handlers.base import Handler
 from schemas.envelope import Envelope
@@ -60,6 +67,54 @@ class Divergence:
         )
 
 
+def last_line(error: str) -> str:
+    """The line of an error that says what went wrong (its last), with the exception type."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    kind = lines[0].split(":", 1)[0]
+    last = lines[-1]
+    return last if len(lines) == 1 or last.startswith(kind) or " " in kind else f"{kind}: {last}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A ``HandlerFailed`` on the log: a trigger whose handler raised instead of deciding."""
+
+    position: int  # of the HandlerFailed record
+    handler: str
+    trigger: int  # position of the trigger it answers (-1 if the record names none)
+    trigger_type: str
+    error: str
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Failure | None:
+        event = envelope.payload
+        if not isinstance(event, HandlerFailed):
+            return None
+        cause = envelope.causation
+        return cls(
+            position=envelope.position,
+            handler=event.handler or (cause.handler if cause is not None else ""),
+            trigger=cause.position if cause is not None else -1,
+            trigger_type=event.trigger_type,
+            error=event.error,
+        )
+
+    def describe(self) -> str:
+        trigger = f" answering {self.trigger_type} #{self.trigger}" if self.trigger >= 0 else ""
+        return f"#{self.position} {self.handler} failed{trigger}: {last_line(self.error)}"
+
+
+def describe_quarantined(record: Quarantined) -> str:
+    return f"#{record.position} quarantined (undecodable): {last_line(record.error)}"
+
+
+async def quarantined_between(log: EventLog, start: int, end: int) -> list[Quarantined]:
+    """The records the log quarantined at positions ``start <= p < end`` (read them first)."""
+    return [q for q in await log.quarantined() if start <= q.position < end]
+
+
 @dataclass
 class HandlerCheck:
     name: str
@@ -74,10 +129,19 @@ class VerifyReport:
     checks: dict[str, HandlerCheck] = field(default_factory=dict)
     divergences: list[Divergence] = field(default_factory=list)
     not_verified: dict[str, int] = field(default_factory=dict)  # handler name -> decisions
+    failures: list[Failure] = field(default_factory=list)  # every HandlerFailed, in log order
+    quarantined: list[Quarantined] = field(default_factory=list)  # undecodable records
+    unknown_types: dict[str, int] = field(default_factory=dict)  # event type -> records skipped
 
     @property
     def ok(self) -> bool:
+        """Every recorded decision is reproduced and none is missing."""
         return not self.divergences
+
+    @property
+    def clean(self) -> bool:
+        """No handler failed, nothing was quarantined, every record's type is known."""
+        return not (self.failures or self.quarantined or self.unknown_types)
 
 
 def describe_event(event: Event) -> str:
@@ -168,6 +232,8 @@ async def verify(
     recorded: dict[str, dict[int, dict[int, Envelope]]] = {name: {} for name in names}
 
     def collect(envelope: Envelope) -> None:
+        if envelope.position < end and (failure := Failure.of(envelope)) is not None:
+            report.failures.append(failure)
         cause = envelope.causation
         if cause is None:
             return
@@ -177,7 +243,14 @@ async def verify(
         by_index = recorded[cause.handler].setdefault(cause.position, {})
         by_index.setdefault(cause.index, envelope)  # a batch appended twice: the first copy counts
 
-    await read_to_tail(log, first, collect)
+    unknown_before = dict(log.stats.unknown_types)
+    await read_to_tail(log, first, collect)  # the one pass that counts what the log skips
+    report.unknown_types = {
+        kind: count - unknown_before.get(kind, 0)
+        for kind, count in sorted(log.stats.unknown_types.items())
+        if count > unknown_before.get(kind, 0)
+    }
+    report.quarantined = await quarantined_between(log, first, end)
     checks = [
         _Check(
             h,

@@ -7,7 +7,10 @@ Where it sits: the read side's maintenance command (``eventbatch.replay`` and
 - ``--to POSITION`` / ``--at TIME``: queue, job and node status as they were
   then (folded in memory; the store is not touched);
 - ``--verify``: every handler, the scheduler included, re-run over the log;
-  each divergence is listed and the exit status is 1 if there is any.
+  each divergence is listed and the exit status is 1 if there is any. Each
+  ``HandlerFailed``, each quarantined record and the count of records of
+  unknown event types are listed too, and also make the exit status 1
+  unless ``--allow-failures`` accepts them.
 
 On a terminal a progress bar with the events/s figure runs on stderr.
 """
@@ -26,7 +29,7 @@ from eventbatch.log.factory import open_log
 from eventbatch.log.port import LogTruncated
 from eventbatch.replay import parse_time, rebuild, state_at
 from eventbatch.snapshots import SnapshotStore
-from eventbatch.verify import verify
+from eventbatch.verify import describe_quarantined, verify
 
 
 def register(commands) -> None:
@@ -41,6 +44,10 @@ def register(commands) -> None:
     replay.add_argument("--scenario", help="take the scheduler conf from this simulation scenario (for --verify)")
     replay.add_argument(
         "--snapshots", help="handler snapshot store: --verify checks the tail after each handler's snapshot"
+    )
+    replay.add_argument(
+        "--allow-failures", action="store_true",
+        help="--verify: list HandlerFailed, quarantined and unknown-type records but exit 0 for them",
     )
     replay.add_argument("-o", "--output", choices=["text", "json"], default="text")
     add_views_flag(replay)
@@ -175,25 +182,63 @@ async def _verify(args, settings) -> int:
         bar = Progress(await log.end_position(), "verify")
         report = await verify(log, handlers, on_progress=bar, snapshots=snapshots)
         bar.close()
+    failed = not report.ok or (not report.clean and not args.allow_failures)
     if args.output == "json":
         print(json.dumps({
             "events": report.end,
             "ok": report.ok,
+            "clean": report.clean,
             "handlers": {n: {"triggers": c.triggers, "decisions_matched": c.decisions_matched}
                          for n, c in report.checks.items()},
             "not_verified": report.not_verified,
             "divergences": [d.__dict__ for d in report.divergences],
+            "failures": [f.__dict__ for f in report.failures],
+            "quarantined": [{"position": q.position, "error": q.error} for q in report.quarantined],
+            "unknown_types": report.unknown_types,
         }, indent=2))
-        return 0 if report.ok else 1
+        return 1 if failed else 0
     for check in report.checks.values():
         print(f"{check.name}: {check.triggers:,} triggers, {check.decisions_matched:,} recorded decisions reproduced")
     if report.not_verified:
         skipped = ", ".join(f"{n} ({c:,})" for n, c in sorted(report.not_verified.items()))
         print(f"not verified (observations of time-triggered reactors): {skipped}")
     if report.ok:
-        print(f"verified {report.end:,} events: every recorded decision is reproduced, none is missing")
-        return 0
-    print(f"\n{len(report.divergences)} divergence(s):")
-    for divergence in report.divergences:
-        print(f"  {divergence.describe()}")
-    return 1
+        also = "" if report.clean else "; the log also holds what no handler answered or read (below)"
+        print(f"verified {report.end:,} events: every recorded decision is reproduced, none is missing{also}")
+    else:
+        print(f"\n{len(report.divergences)} divergence(s):")
+        for divergence in report.divergences:
+            print(f"  {divergence.describe()}")
+    _print_failures(report, allowed=args.allow_failures)
+    return 1 if failed else 0
+
+
+def _print_failures(report, *, allowed: bool) -> None:
+    """What the log holds that no decision check passes: dead letters, quarantined and unknown records."""
+    if report.clean:
+        return
+    if report.failures:
+        print(f"\n{len(report.failures)} handler failure(s) (HandlerFailed: the trigger was not answered):")
+        for failure in report.failures:
+            print(f"  {failure.describe()}")
+    if report.quarantined:
+        print(f"\n{len(report.quarantined)} quarantined record(s) (undecodable: no handler saw them):")
+        for record in report.quarantined:
+            print(f"  {describe_quarantined(record)}")
+    if report.unknown_types:
+        total = sum(report.unknown_types.values())
+        kinds = ", ".join(f"{kind} ({count:,})" for kind, count in report.unknown_types.items())
+        print(f"\n{total:,} record(s) of event types this build does not know (skipped, not verified): {kinds}")
+    found = ", ".join(
+        f"{count:,} {what}"
+        for count, what in (
+            (len(report.failures), "handler failure(s)"),
+            (len(report.quarantined), "quarantined record(s)"),
+            (sum(report.unknown_types.values()), "record(s) of unknown types"),
+        )
+        if count
+    )
+    if allowed:
+        print(f"\nthe log holds {found}: accepted (--allow-failures)")
+    else:
+        print(f"\nthe log holds {found}: exit status 1 (--allow-failures accepts them)")
