@@ -24,7 +24,9 @@ loads the snapshot and reads only the tail, its prescan included.
 
 Decisions carry the trigger's ``recorded_at``: a replay stamps the same times.
 A ``decide`` that raises is recorded as ``HandlerFailed`` (the dead letter,
-answering the trigger) and processing goes on.
+answering the trigger, with the error) and processing goes on. A failing
+``decide`` or ``fold`` is logged as one ERROR line with the error; the
+traceback goes to the DEBUG level only.
 """
 
 from __future__ import annotations
@@ -171,12 +173,10 @@ class HandlerRunner:
     def _fold(self, envelope: Envelope) -> None:
         try:
             self.state = self.handler.fold(self.state, envelope)
-        except Exception:  # a fold bug must not stop the pipeline; it is recorded
+        except Exception as exc:  # a fold bug must not stop the pipeline; it is recorded
             self.stats.fold_failures += 1
             self.stats.fold_failure_positions.append(envelope.position)
-            log.exception(
-                "fold failed", extra={"handler": self.name, "position": envelope.position}
-            )
+            _failed("fold", exc, handler=self.name, position=envelope.position)
         self.stats.folded += 1
 
     def _decide(self, trigger: Envelope) -> Sequence[Event]:
@@ -184,9 +184,7 @@ class HandlerRunner:
             return self.handler.decide(self.state, trigger)
         except Exception as exc:
             self.stats.handler_failures += 1
-            log.exception(
-                "decide failed", extra={"handler": self.name, "position": trigger.position}
-            )
+            _failed("decide", exc, handler=self.name, position=trigger.position)
             return [
                 HandlerFailed(
                     handler=self.name,
@@ -208,3 +206,10 @@ class HandlerRunner:
         for envelope, position in zip(batch, positions, strict=True):
             self._fold(envelope.at(position))
         self.stats.decisions_appended += len(batch)
+
+
+def _failed(step: str, exc: Exception, *, handler: str, position: int) -> None:
+    """One ERROR line naming the error; the traceback only at DEBUG (the log keeps the error)."""
+    extra = {"handler": handler, "position": position}
+    log.error("%s failed: %s: %s", step, type(exc).__name__, " ".join(str(exc).split()), extra=extra)
+    log.debug("%s failed at #%d", step, position, exc_info=exc, extra=extra)

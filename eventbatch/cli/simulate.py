@@ -5,6 +5,11 @@ and the field), runs it through the real log, handlers and projections with
 the simulated kubelet on a virtual clock, and prints the report read back
 from the log: a table for people, ``--json`` for machines. ``--cycles N``
 stops after N scheduling sessions and prints what they decided.
+
+A run whose log gained a ``HandlerFailed`` (a handler raised instead of
+deciding) or a quarantined record did not run as the scenario says: each is
+listed on one line after the report (``failures`` in ``--json``) and the
+exit status is 1.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from eventbatch.follow import read_to_tail
 from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.log.factory import open_log, sqlite_url
 from eventbatch.sim.report import Report, build_report
+from eventbatch.verify import Failure, describe_quarantined, quarantined_between
 from schemas.envelope import Envelope
 from schemas.scenario import ScenarioError, load_scenario
 
@@ -103,6 +109,8 @@ async def _simulate(args, settings) -> int:
         bar.close()
         events: list[Envelope] = []
         await read_to_tail(log, result.start, events.append)
+        quarantined = await quarantined_between(log, result.start, result.end)
+    failures = [failure for envelope in events if (failure := Failure.of(envelope)) is not None]
     report = build_report(events, end=result.now)
     meta = {
         "scenario": scenario.source,
@@ -117,6 +125,8 @@ async def _simulate(args, settings) -> int:
         payload = {**meta, **msgspec.to_builtins(_cycles_view(report) if args.cycles else report)}
         if recorded is not None:
             payload["trace_recorded"] = recorded
+        payload["failures"] = [f.__dict__ for f in failures]
+        payload["quarantined"] = [{"position": q.position, "error": q.error} for q in quarantined]
         print(json.dumps(payload, indent=2))
     elif args.cycles:
         _print_cycles(report, meta)
@@ -124,7 +134,13 @@ async def _simulate(args, settings) -> int:
         _print_report(report, meta, all_pods=args.all_pods)
         if recorded is not None:
             _print_trace_comparison(report, recorded)
-    return 0
+    if not failures and not quarantined:
+        return 0
+    if not args.json:
+        lines = [f.describe() for f in failures] + [describe_quarantined(q) for q in quarantined]
+        print(f"\n== failures: {len(lines)}; the simulation did not run as the scenario says ==")
+        print("\n".join(lines))
+    return 1
 
 
 def _recorded(scenario: str) -> dict | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -58,6 +59,7 @@ until: all-finished
 """
 
 CORRUPT = b"\x00\xff not json"
+FAILURE_LINE = re.compile(r"^#(\d+) queue-controller failed answering (\w+) #(\d+): RecursionError: maximum recursion")
 
 
 def eventbatch(log: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -99,6 +101,51 @@ def failed_log(tmp_path_factory) -> Path:
     eventbatch(log, "simulate", str(tmp / "cycle.yaml"))
     assert len(dead_letters(log)) == 1, "the queue cycle no longer makes the queue controller fail"
     return log
+
+
+def test_simulate_names_each_handler_failure_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    scenario = tmp_path / "cycle.yaml"
+    scenario.write_text(QUEUE_CYCLE)
+    log = tmp_path / "sim.db"
+
+    result = eventbatch(log, "simulate", str(scenario))
+
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    [(position, trigger, trigger_type, error)] = dead_letters(log)
+    lines = [line for line in result.stdout.splitlines() if FAILURE_LINE.match(line)]
+    assert len(lines) == 1, result.stdout
+    assert FAILURE_LINE.match(lines[0]).groups() == (str(position), trigger_type, str(trigger))
+    assert lines[0].endswith(error.splitlines()[-1])
+    assert "== failures: 1;" in result.stdout
+    # the runtime says it once, on one line, with the error (the traceback only at DEBUG)
+    logged = [line for line in result.stderr.splitlines() if "decide failed" in line]
+    assert len(logged) == 1 and "RecursionError" in logged[0], result.stderr[-2000:]
+
+
+def test_simulate_json_carries_the_failures_and_exits_1(tmp_path: Path) -> None:
+    scenario = tmp_path / "cycle.yaml"
+    scenario.write_text(QUEUE_CYCLE)
+    log = tmp_path / "sim.db"
+
+    result = eventbatch(log, "simulate", str(scenario), "--json")
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    [(position, trigger, trigger_type, error)] = dead_letters(log)
+    assert report["failures"] == [
+        {"position": position, "handler": "queue-controller", "trigger": trigger, "trigger_type": trigger_type,
+         "error": error}
+    ]
+    assert report["quarantined"] == []
+
+
+def test_simulate_of_a_clean_scenario_reports_no_failure_and_exits_0(tmp_path: Path) -> None:
+    scenario = tmp_path / "clean.yaml"
+    scenario.write_text(CLEAN)
+    result = eventbatch(tmp_path / "sim.db", "simulate", str(scenario))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "== failures" not in result.stdout
 
 
 def test_verify_lists_failures_quarantined_and_unknown_records_and_exits_1(failed_log: Path, tmp_path: Path) -> None:
