@@ -30,15 +30,24 @@ from handlers.base import Handler
 log = logging.getLogger(__name__)
 
 
+# Why the node controller refuses node requests on a Kubernetes cluster.
+KUBE_NODES = "nodes of a kube cluster come from the API server: use kubectl"
+
+
 def default_handlers(settings: Settings) -> list[Handler]:
-    """The decision-makers of a full eventbatch: queue and job controllers, scheduler."""
+    """The decision-makers of a full eventbatch: queue, job and node controllers, scheduler.
+
+    The node controller answers node requests on every cluster: with facts where
+    the nodes live on the log (``sim``, ``none``), with refusals on ``kube``."""
     from handlers.job import JobHandler
+    from handlers.node import NodeHandler
     from handlers.queue import QueueHandler
     from handlers.scheduler import SchedulerHandler, load_conf_file
 
     conf = load_conf_file(settings.scheduler_conf) if settings.scheduler_conf else None
     scheduler = SchedulerHandler(conf) if conf is not None else SchedulerHandler()
-    return [QueueHandler(), JobHandler(), scheduler]
+    nodes = NodeHandler(refuse=KUBE_NODES if settings.cluster == "kube" else "")
+    return [QueueHandler(), JobHandler(), nodes, scheduler]
 
 
 def scheduling_relevance():

@@ -1,0 +1,96 @@
+"""The node controller: answers node requests for a cluster whose nodes live on the log.
+
+Where it sits: a pure handler, run by the ``HandlerRunner`` next to the queue
+and job controllers on ``serve --cluster sim`` (and ``none``). It owns nodes
+there: each request (``schemas.events.node``) gets facts or
+``NodeRequestRefused``; the scheduler, the simulated kubelet and the read
+models fold the facts.
+
+- add: ``NodeAdded`` with the manifest; refused if the node exists.
+- cordon / uncordon: ``NodeUpdated`` with ``spec.unschedulable`` set; a node
+  already in that state records nothing.
+- drain: as ``kubectl drain``: cordon (``NodeUpdated``), then a
+  ``PodEvictionRequested`` (rule ``node.drain``) for every pod still on the
+  node, by name. The kubelet answers each with ``PodEvicted`` + ``PodDeleted``,
+  so the job controller's policies for evicted pods apply.
+- remove: ``NodeRemoved``; the kubelet then fails the pods left on it
+  (``NodeLost``), as for a node that disappears.
+- cordon, drain or remove of a node that does not exist: refused.
+
+On a Kubernetes cluster nodes come from the API server: built with
+``refuse=...``, the controller refuses every request with that reason.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from projections import nodes as projection
+from projections.nodes import NodesState
+from schemas.envelope import Envelope
+from schemas.events import (
+    NodeAdded,
+    NodeAddRequested,
+    NodeCordonRequested,
+    NodeDrainRequested,
+    NodeRemoved,
+    NodeRemoveRequested,
+    NodeRequestRefused,
+    NodeUpdated,
+    PodEvictionRequested,
+)
+from schemas.events.base import Event
+
+DRAIN_RULE = "node.drain"
+
+
+def action_of(event: Event) -> str:
+    """The request's verb, as ``NodeRequestRefused.action`` and the CLI name it."""
+    if isinstance(event, NodeCordonRequested):
+        return "cordon" if event.unschedulable else "uncordon"
+    return {NodeAddRequested: "add", NodeDrainRequested: "drain", NodeRemoveRequested: "remove"}[type(event)]
+
+
+class NodeHandler:
+    name = "node-controller"
+
+    def __init__(self, *, refuse: str = "") -> None:
+        self.refuse = refuse
+
+    def initial(self) -> NodesState:
+        return NodesState()
+
+    def fold(self, state: NodesState, envelope: Envelope) -> NodesState:
+        return projection.fold(state, envelope)
+
+    def decide(self, state: NodesState, envelope: Envelope) -> list[Event]:
+        event = envelope.payload
+        if not isinstance(event, NodeAddRequested | NodeCordonRequested | NodeDrainRequested | NodeRemoveRequested):
+            return []
+        if self.refuse:
+            return [_refused(event, self.refuse)]
+        if isinstance(event, NodeAddRequested):
+            if event.node in state.nodes:
+                return [_refused(event, f"node {event.node} already exists")]
+            return [NodeAdded(node=event.node, manifest=event.manifest)]
+        node = state.nodes.get(event.node)
+        if node is None:
+            return [_refused(event, f"node {event.node} not found")]
+        if isinstance(event, NodeRemoveRequested):
+            return [NodeRemoved(node=event.node, reason="removed on request")]
+        unschedulable = event.unschedulable if isinstance(event, NodeCordonRequested) else True
+        decisions: list[Event] = []
+        if node.manifest.spec.unschedulable != unschedulable:
+            spec = msgspec.structs.replace(node.manifest.spec, unschedulable=unschedulable)
+            decisions.append(NodeUpdated(node=event.node, manifest=msgspec.structs.replace(node.manifest, spec=spec)))
+        if isinstance(event, NodeDrainRequested):
+            reason = f"node {event.node} drained"
+            decisions += [
+                PodEvictionRequested(pod=pod, job=node.pods[pod], rule=DRAIN_RULE, reason=reason)
+                for pod in sorted(node.pods)
+            ]
+        return decisions
+
+
+def _refused(event: Event, reason: str) -> NodeRequestRefused:
+    return NodeRequestRefused(node=event.node, action=action_of(event), reason=reason)

@@ -1,0 +1,86 @@
+"""Node state folded from the log: each node's manifest and the pods it holds.
+
+Where it sits: the projection the node controller (``handlers.node``)
+decides on. Pure and deterministic, facts only: a node exists from its
+``NodeAdded`` (whoever appended it: a scenario, the kube adapter, the node
+controller) until its ``NodeRemoved``; requests change nothing here.
+
+A pod is *on* a node from its ``PodBound`` (or ``PodStarted``) there until
+it finishes, is evicted or deleted, fails to bind, or is asked to leave
+(``PodEvictionRequested`` / ``PodDeletionRequested``): those are the pods a
+drain still has to evict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schemas.envelope import Envelope
+from schemas.events.base import Event
+from schemas.resources import Node
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    manifest: Node
+    pods: dict[str, str] = field(default_factory=dict)  # pod -> job, in the order they arrived
+
+
+@dataclass
+class NodesState:
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    pod_node: dict[str, str] = field(default_factory=dict)  # pod -> the node it is on
+
+
+def _upsert(state: NodesState, e: Event) -> None:
+    node = state.nodes.get(e.node)
+    if node is None:
+        state.nodes[e.node] = NodeInfo(e.node, e.manifest)
+    else:
+        node.manifest = e.manifest
+
+
+def _removed(state: NodesState, e: Event) -> None:
+    node = state.nodes.pop(e.node, None)
+    if node is not None:
+        for pod in node.pods:
+            state.pod_node.pop(pod, None)
+
+
+def _placed(state: NodesState, e: Event) -> None:
+    node = state.nodes.get(e.node)
+    if node is None or e.pod in state.pod_node:
+        return  # a bind onto a node already gone, or a pod already placed
+    state.pod_node[e.pod] = e.node
+    node.pods[e.pod] = e.job
+
+
+def _left(state: NodesState, e: Event) -> None:
+    name = state.pod_node.pop(e.pod, None)
+    if name is not None and (node := state.nodes.get(name)) is not None:
+        node.pods.pop(e.pod, None)
+
+
+FOLDS: dict[str, Callable[[NodesState, Event], None]] = {
+    "NodeAdded": _upsert,
+    "NodeUpdated": _upsert,
+    "NodeRemoved": _removed,
+    "PodBound": _placed,
+    "PodStarted": _placed,
+    "PodSucceeded": _left,
+    "PodFailed": _left,
+    "PodEvicted": _left,
+    "PodDeleted": _left,
+    "PodBindFailed": _left,
+    "PodEvictionRequested": _left,
+    "PodDeletionRequested": _left,
+}
+
+
+def fold(state: NodesState, envelope: Envelope) -> NodesState:
+    apply = FOLDS.get(envelope.type)
+    if apply is not None:
+        apply(state, envelope.payload)
+    return state
