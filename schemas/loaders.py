@@ -12,8 +12,11 @@ Both Volcano's API groups and the project's own are accepted:
 ``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job,
 ``scheduling.volcano.sh/v1beta1`` / ``scheduling.eventbatch.io/v1beta1``
 Queue and PodGroup, ``bus.volcano.sh/v1alpha1`` / ``bus.eventbatch.io/v1alpha1``
-Command. A ``kind: List`` (as ``kubectl get -o yaml`` writes) and a JSON array
-are read item by item.
+Command, and a Kubernetes ``v1`` Node (for a simulated cluster; checked by
+``schemas.node_admission``: the fields of a Node spec the scheduler has no use
+for, such as ``podCIDR`` and ``providerID``, are dropped, not refused). A
+``kind: List`` (as ``kubectl get -o yaml`` writes) and a JSON array are read
+item by item.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from typing import Any
 
 import yaml
 
+from schemas import node_admission  # noqa: F401 - registers Node's rules with ``validate``
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
-from schemas.resources import Command, Job, PodGroup, Queue
+from schemas.resources import Command, Job, Node, PodGroup, Queue
 
 __all__ = ["KINDS", "Manifest", "ManifestError", "admit", "decode_manifest", "load_file", "load_manifests"]
 
-Manifest = Job | Queue | Command | PodGroup
+Manifest = Job | Queue | Command | PodGroup | Node
 
 KINDS: dict[tuple[str, str], type[Manifest]] = {}
 for _group, _version, _kinds in (
@@ -43,7 +47,10 @@ for _group, _version, _kinds in (
     for _domain in ("volcano.sh", "eventbatch.io"):
         for _cls in _kinds:
             KINDS[(f"{_group}.{_domain}/{_version}", _cls.__name__)] = _cls
-_CLUSTER_SCOPED = (Queue,)
+KINDS[("v1", "Node")] = Node
+_CLUSTER_SCOPED = (Queue, Node)
+# Node spec fields Kubernetes has and the scheduler does not read: dropped on decoding.
+_NODE_SPEC_UNUSED = frozenset({"podCIDR", "podCIDRs", "providerID", "externalID", "configSource"})
 
 
 class ManifestError(ValueError):
@@ -205,6 +212,8 @@ def decode_manifest(
     cls: type | None = None
     try:
         cls = _kind_of(raw)
+        if cls is Node:
+            raw = _without_unused_node_fields(raw)
         obj = decode(raw, cls, strict=strict)
     except DecodeError as exc:
         where = ".".join(p for p in (format_path(path), exc.path) if p).replace(".[", "[")
@@ -212,6 +221,13 @@ def decode_manifest(
             exc.reason, source=source, document=document, path=where, label=_label(raw, cls)
         ) from None
     return admit(obj, source=source, document=document, path=path) if admission else obj
+
+
+def _without_unused_node_fields(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    spec = raw.get("spec")
+    if not isinstance(spec, Mapping) or not _NODE_SPEC_UNUSED & spec.keys():
+        return raw
+    return {**raw, "spec": {k: v for k, v in spec.items() if k not in _NODE_SPEC_UNUSED}}
 
 
 def admit(
