@@ -1,11 +1,17 @@
 """``eventbatch demo``: the pipeline end to end on the embedded defaults.
 
 Where it sits: the first thing a new user runs. It appends a small cluster
-(nodes, queues) and two Volcano jobs to the SQLite log, then steps the real
+(nodes, queues) and two Volcano jobs to a log of its own, then steps the real
 handlers (job controller, scheduler), timer service and scheduling trigger
 on a virtual clock until nothing moves, and prints the log and a summary:
 which pods were bound where, each podgroup's phase, and why a gang could not
 be placed. Every line it prints is read back from the log.
+
+The log is never the default one that ``serve`` and ``job submit`` use:
+without ``--log`` each run takes a new file, ``var/eventbatch/demo.db``,
+then ``demo-2.db``, ... (``eventbatch.cli.logfiles``); a log given with
+``--log`` must be empty, else the demo is refused. No log is deleted or
+rewritten.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from eventbatch.app import build_pipeline, default_handlers, scheduling_relevanc
 from eventbatch.cli import CliError
 from eventbatch.cli.events import format_line
 from eventbatch.cli.intents import intent_for
+from eventbatch.cli.logfiles import fresh_log, require_empty
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.sole_writer import SoleWriterLog
-from eventbatch.log.factory import open_log, sqlite_path
+from eventbatch.log.factory import open_log
 from eventbatch.sim.report import build_report
 from schemas.envelope import Envelope
 from schemas.events import NodeAdded, PodBound, PodRequested
@@ -33,6 +40,7 @@ from schemas.resources import Node
 
 HORIZON_MS = 3_600_000  # the demo stops after one virtual hour
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "demo"
+DEMO_DIR = Path("var/eventbatch")  # demo.db, demo-2.db, ...: beside the default log, never it
 
 
 def register(commands) -> None:
@@ -40,7 +48,6 @@ def register(commands) -> None:
         "demo", help="run the whole pipeline on an example cluster and two jobs, print the log"
     )
     demo.add_argument("--examples", default=str(EXAMPLES), help="folder with cluster.yaml, queues.yaml, *-job.yaml")
-    demo.add_argument("--keep", action="store_true", help="append to an existing log instead of a fresh one")
     demo.set_defaults(run=_demo)
 
 
@@ -50,14 +57,6 @@ def load_nodes(path: Path) -> list[Node]:
         return [msgspec.convert(d, Node) for d in docs]
     except (yaml.YAMLError, msgspec.ValidationError) as exc:
         raise CliError(f"{path}: {exc}") from None
-
-
-def _fresh(url: str) -> None:
-    if url.startswith("sqlite:"):
-        path = sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 async def _demo(args, settings) -> int:
@@ -70,11 +69,11 @@ async def _demo(args, settings) -> int:
     except ManifestError as exc:
         raise CliError(str(exc)) from None
     nodes = load_nodes(folder / "cluster.yaml")
-    if not args.keep:
-        _fresh(settings.log_url)
+    url = settings.log_url if args.log_url_given else fresh_log(DEMO_DIR, "demo")
 
     clock = VirtualClock()
-    async with SoleWriterLog(open_log(settings.log_url)) as log:  # the demo is the log's only writer
+    async with SoleWriterLog(open_log(url)) as log:  # the demo is the log's only writer
+        await require_empty(log, "demo")
         pipeline = build_pipeline(
             log=log,
             clock=clock,
@@ -96,7 +95,7 @@ async def _demo(args, settings) -> int:
 
         history: list[Envelope] = []
         await read_to_tail(log, start, history.append)
-    _report(history, settings.log_url)
+    _report(history, url)
     return 0
 
 

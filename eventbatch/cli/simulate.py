@@ -6,6 +6,11 @@ the simulated kubelet on a virtual clock, and prints the report read back
 from the log: a table for people, ``--json`` for machines. ``--cycles N``
 stops after N scheduling sessions and prints what they decided.
 
+Each run writes a new log: without ``--log``, the first free one of
+``var/eventbatch/simulations/<scenario>.db``, ``<scenario>-2.db``, ... (an
+earlier run's log is never deleted or rewritten; the report names the one
+used); a log given with ``--log`` must be empty, else the run is refused.
+
 A run whose log gained a ``HandlerFailed`` (a handler raised instead of
 deciding) or a quarantined record did not run as the scenario says: each is
 listed on one line after the report (``failures`` in ``--json``) and the
@@ -21,11 +26,12 @@ from pathlib import Path
 import msgspec
 
 from eventbatch.cli import CliError
+from eventbatch.cli.logfiles import fresh_log, require_empty
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.sole_writer import SoleWriterLog
-from eventbatch.log.factory import open_log, sqlite_url
+from eventbatch.log.factory import open_log
 from eventbatch.sim.report import Report, build_report
 from eventbatch.verify import Failure, describe_quarantined, quarantined_between
 from schemas.envelope import Envelope
@@ -85,13 +91,6 @@ async def _simulate(args, settings) -> int:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None
-    url = settings.log_url
-    if not args.log_url_given:
-        SIM_DIR.mkdir(parents=True, exist_ok=True)
-        db = SIM_DIR / f"{Path(args.scenario).stem}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        url = sqlite_url(db)
     from eventbatch.sim.driver import run_scenario  # the handlers load only when a simulation runs
     from handlers.scheduler.conf import ConfError, load_conf
 
@@ -101,8 +100,10 @@ async def _simulate(args, settings) -> int:
         except ConfError as exc:
             raise CliError(f"{scenario.source}: scheduler: {exc}") from None
 
+    url = settings.log_url if args.log_url_given else fresh_log(SIM_DIR, Path(args.scenario).stem)
     bar = Bar(scenario.until_ms)
     async with SoleWriterLog(open_log(url)) as log:  # the simulation is the log's only writer
+        await require_empty(log, "simulate")
         result = await run_scenario(
             scenario, log=log, settings=settings, clock=VirtualClock(), cycles=args.cycles, on_progress=bar
         )
