@@ -92,7 +92,8 @@ def test_a_node_from_elsewhere_counts_as_existing():
     ids=["cordon", "uncordon", "drain", "remove"],
 )
 def test_requests_about_an_unknown_node_are_refused(request_, action):
-    assert last([add("n1"), request_]) == [NodeRequestRefused(node="ghost", action=action, reason="node ghost not found")]
+    refused = NodeRequestRefused(node="ghost", action=action, reason="node ghost not found")
+    assert last([add("n1"), request_]) == [refused]
 
 
 def test_cordon_and_uncordon_set_spec_unschedulable_once():
