@@ -19,7 +19,7 @@ from eventbatch.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    from eventbatch.cli import audit, compact, demo, events, intents, kube, replay, serve, simulate, trace, why
+    from eventbatch.cli import audit, compact, demo, events, intents, kube, nodes, replay, serve, simulate, trace, why
 
     parser = argparse.ArgumentParser(
         prog="eventbatch",
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env EVENTBATCH_LOG_LEVEL)")
     parser.add_argument("--log-format", choices=["text", "json"], help="env EVENTBATCH_LOG_FORMAT")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (simulate, demo, serve, intents, events, why, trace, replay, audit, compact, kube):
+    for module in (simulate, demo, serve, intents, nodes, events, why, trace, replay, audit, compact, kube):
         module.register(commands)
     return parser
 
