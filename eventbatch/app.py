@@ -30,24 +30,26 @@ from handlers.base import Handler
 log = logging.getLogger(__name__)
 
 
-# Why the node controller refuses node requests on a Kubernetes cluster.
-KUBE_NODES = "nodes of a kube cluster come from the API server: use kubectl"
-
-
 def default_handlers(settings: Settings) -> list[Handler]:
-    """The decision-makers of a full eventbatch: queue, job and node controllers, scheduler.
-
-    The node controller answers node requests on every cluster: with facts where
-    the nodes live on the log (``sim``, ``none``), with refusals on ``kube``."""
+    """The decision-makers of a full eventbatch: queue and job controllers, scheduler
+    (``build_pipeline`` adds the node controller where nodes live on the log)."""
     from handlers.job import JobHandler
-    from handlers.node import NodeHandler
     from handlers.queue import QueueHandler
     from handlers.scheduler import SchedulerHandler, load_conf_file
 
     conf = load_conf_file(settings.scheduler_conf) if settings.scheduler_conf else None
     scheduler = SchedulerHandler(conf) if conf is not None else SchedulerHandler()
-    nodes = NodeHandler(refuse=KUBE_NODES if settings.cluster == "kube" else "")
-    return [QueueHandler(), JobHandler(), nodes, scheduler]
+    return [QueueHandler(), JobHandler(), scheduler]
+
+
+def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]:
+    """``handlers`` and, on a cluster whose nodes live on the log (``sim``, ``none``), the
+    node controller that answers node requests; a kube cluster's nodes are the API server's."""
+    from handlers.node import NodeHandler
+
+    if cluster == "kube" or any(h.name == NodeHandler.name for h in handlers):
+        return list(handlers)
+    return [*handlers, NodeHandler()]
 
 
 def scheduling_relevance():
@@ -168,7 +170,8 @@ def build_pipeline(
         log=log,
         clock=clock,
         runners=[
-            HandlerRunner(handler=h, log=log, snapshots=snapshots, snapshot_every=snapshot_every) for h in handlers
+            HandlerRunner(handler=h, log=log, snapshots=snapshots, snapshot_every=snapshot_every)
+            for h in cluster_handlers(cluster, handlers)
         ],
         timers=TimerService(log=log, clock=clock),
         trigger=(

@@ -1,10 +1,12 @@
 """The node controller: answers node requests for a cluster whose nodes live on the log.
 
 Where it sits: a pure handler, run by the ``HandlerRunner`` next to the queue
-and job controllers on ``serve --cluster sim`` (and ``none``). It owns nodes
-there: each request (``schemas.events.node``) gets facts or
-``NodeRequestRefused``; the scheduler, the simulated kubelet and the read
-models fold the facts.
+and job controllers wherever the nodes live on the log: the composition root
+(``eventbatch.app.build_pipeline``) adds it for the ``sim`` and ``none``
+clusters (``serve``, ``simulate``, ``demo``), not for ``kube``, whose nodes
+are the API server's. It owns nodes there: each request
+(``schemas.events.node``) gets facts or ``NodeRequestRefused``; the
+scheduler, the simulated kubelet and the read models fold the facts.
 
 - add: ``NodeAdded`` with the manifest; refused if the node exists.
 - cordon / uncordon: ``NodeUpdated`` with ``spec.unschedulable`` set; a node
@@ -16,9 +18,6 @@ models fold the facts.
 - remove: ``NodeRemoved``; the kubelet then fails the pods left on it
   (``NodeLost``), as for a node that disappears.
 - cordon, drain or remove of a node that does not exist: refused.
-
-On a Kubernetes cluster nodes come from the API server: built with
-``refuse=...``, the controller refuses every request with that reason.
 """
 
 from __future__ import annotations
@@ -54,9 +53,6 @@ def action_of(event: Event) -> str:
 class NodeHandler:
     name = "node-controller"
 
-    def __init__(self, *, refuse: str = "") -> None:
-        self.refuse = refuse
-
     def initial(self) -> NodesState:
         return NodesState()
 
@@ -67,8 +63,6 @@ class NodeHandler:
         event = envelope.payload
         if not isinstance(event, NodeAddRequested | NodeCordonRequested | NodeDrainRequested | NodeRemoveRequested):
             return []
-        if self.refuse:
-            return [_refused(event, self.refuse)]
         if isinstance(event, NodeAddRequested):
             if event.node in state.nodes:
                 return [_refused(event, f"node {event.node} already exists")]

@@ -43,10 +43,10 @@ def bound(pod: str, node: str, job: str = "default/j") -> PodBound:
     return PodBound(pod=pod, job=job, node=node, rule="allocate")
 
 
-def run(events: list[Event], handler: NodeHandler | None = None) -> list[list[Event]]:
+def run(events: list[Event]) -> list[list[Event]]:
     """Drive the handler as the runtime does: fold each event, decide, fold the decisions
     right after their trigger. Returns the decisions of every event, in order."""
-    handler = handler or NodeHandler()
+    handler = NodeHandler()
     state = handler.initial()
     answers: list[list[Event]] = []
     position = 0
@@ -64,8 +64,8 @@ def run(events: list[Event], handler: NodeHandler | None = None) -> list[list[Ev
     return answers
 
 
-def last(events: list[Event], handler: NodeHandler | None = None) -> list[Event]:
-    return run(events, handler)[-1]
+def last(events: list[Event]) -> list[Event]:
+    return run(events)[-1]
 
 
 def test_add_answers_with_the_node_and_refuses_a_second_add():
@@ -164,16 +164,6 @@ def test_remove_answers_node_removed_and_the_name_can_join_again():
     assert answers[5] == [NodeAdded(node="n1", manifest=manifest("n1"))]
     # The pods of the old n1 are not on the new one: only the cordon is recorded.
     assert answers[6] == [NodeUpdated(node="n1", manifest=manifest("n1", unschedulable=True))]
-
-
-def test_on_a_kube_cluster_every_request_is_refused():
-    handler = NodeHandler(refuse="use kubectl")
-    answers = run([NodeAdded(node="n1", manifest=manifest("n1")), add("n2"),
-                   NodeCordonRequested(node="n1", unschedulable=True), NodeDrainRequested(node="n1"),
-                   NodeRemoveRequested(node="n1")], handler)
-    assert answers[0] == []
-    assert [(e.action, e.reason) for a in answers[1:] for e in a] == [
-        ("add", "use kubectl"), ("cordon", "use kubectl"), ("drain", "use kubectl"), ("remove", "use kubectl")]
 
 
 def test_facts_and_other_events_are_not_answered():
