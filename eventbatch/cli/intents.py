@@ -1,30 +1,45 @@
-"""Intents from the command line: submit jobs, create queues, issue commands.
+"""Requests from the command line: submit and update jobs, create and update queues, commands.
 
-Where it sits: the edge where user input becomes events. Every manifest is
-loaded and validated by ``schemas.loaders`` first; an invalid file is
-rejected with the field path and the reason, and nothing is appended. All the
-events of one invocation are appended as one atomic batch.
+Where it sits: the edge where user input becomes requests on the log. Every
+manifest is loaded and validated by ``schemas.loaders`` first; an invalid
+file is rejected with the field path and the reason, and nothing is
+appended. Then each request is checked against what the read models know
+(``eventbatch.cli.checks``): a request on an object that does not exist, or
+one the owning handler is known to refuse, exits 2 with the reason and
+appends nothing; ``--force`` appends it anyway, for a log whose read models
+lag. ``apply`` of an object that exists is an update under Volcano's rules
+(or "unchanged"). All the requests of one invocation are appended as one
+atomic batch. The handlers stay the authority: they answer every request
+with facts or a refusal.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from eventbatch.cli import CliError, views
+from eventbatch.cli.checks import JobKnown, Knowledge, QueueKnown
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
+from handlers.job.intents import action_problem, update_refusal
+from handlers.queue import PROTECTED
 from schemas.envelope import Envelope
 from schemas.events import (
     JobCommandRequested,
     JobDeleteRequested,
     JobSubmitRequested,
+    JobUpdateRequested,
     QueueCommandRequested,
     QueueCreateRequested,
     QueueDeleteRequested,
+    QueueUpdateRequested,
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
 from schemas.resources import Command, Job, ObjectMeta, ObjectReference, Queue, key_of
+
+FORCE_HINT = "--force appends the request anyway"
 
 JOB_ACTIONS = {
     "suspend": "AbortJob",
@@ -36,23 +51,29 @@ JOB_ACTIONS = {
 
 
 def register(commands) -> None:
-    apply = commands.add_parser("apply", help="submit every Job, Queue and Command in a file")
+    apply = commands.add_parser(
+        "apply", help="create or update every Job and Queue in a file, and issue its Commands"
+    )
     apply.add_argument("-f", "--filename", required=True, help="YAML or JSON manifest file")
+    _force(apply)
     apply.set_defaults(run=_apply)
 
     job = commands.add_parser("job", help="submit and act on jobs")
     job_sub = job.add_subparsers(dest="job_command", required=True, metavar="ACTION")
     submit = job_sub.add_parser("submit", help="submit a Volcano Job manifest")
     submit.add_argument("-f", "--filename", required=True)
+    _force(submit)
     submit.set_defaults(run=_apply, only="Job")
     for verb, action in JOB_ACTIONS.items():
         act = job_sub.add_parser(verb, help=f"issue {action} to a job")
-        act.add_argument("name", help="job name")
+        act.add_argument("name", help="NAME or NAMESPACE/NAME")
         act.add_argument("-n", "--namespace", default="default")
+        _force(act)
         act.set_defaults(run=_job_command, action=action)
     delete = job_sub.add_parser("delete", help="delete a job and everything it owns")
-    delete.add_argument("name", help="job name")
+    delete.add_argument("name", help="NAME or NAMESPACE/NAME")
     delete.add_argument("-n", "--namespace", default="default")
+    _force(delete)
     delete.set_defaults(run=_job_delete)
     views.register_job(job_sub)
 
@@ -60,19 +81,29 @@ def register(commands) -> None:
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     create = queue_sub.add_parser("create", help="create a queue from a Queue manifest")
     create.add_argument("-f", "--filename", required=True)
+    _force(create)
     create.set_defaults(run=_apply, only="Queue")
     operate = queue_sub.add_parser("operate", help="open or close a queue")
     operate.add_argument("name")
     operate.add_argument("--action", "-a", choices=["open", "close"], required=True)
+    _force(operate)
     operate.set_defaults(run=_queue_operate)
     remove = queue_sub.add_parser("delete", help="delete a queue (it must be Closed and empty)")
     remove.add_argument("name")
+    _force(remove)
     remove.set_defaults(run=_queue_delete)
     views.register_queue(queue_sub)
 
 
+def _force(parser) -> None:
+    parser.add_argument(
+        "--force", action="store_true",
+        help="append the request without checking it against the read models (they may lag the log)",
+    )
+
+
 def intent_for(manifest: Job | Queue | Command) -> Event:
-    """The event a manifest becomes at the edge."""
+    """The request a manifest becomes at the edge when nothing is known about its object."""
     if isinstance(manifest, Job):
         return JobSubmitRequested(job=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, Queue):
@@ -95,6 +126,127 @@ async def append_intents(settings, events: list[Event]) -> list[int]:
         return await log.append([Envelope.wrap(e, recorded_at=now) for e in events])
 
 
+def job_key(name: str, namespace: str) -> str:
+    """``NAME`` in ``namespace``, or ``NAMESPACE/NAME`` as given."""
+    if "/" in name:
+        ns, _, short = name.partition("/")
+        if not ns or not short or "/" in short:
+            raise CliError(f"{name!r} is not a job name (expected NAME or NAMESPACE/NAME)")
+        return name
+    return f"{namespace}/{name}"
+
+
+# --- apply: every manifest of a file becomes a request, or is unchanged, or is refused ---------
+
+
+@dataclass
+class Step:
+    what: str  # "Job default/x", "Queue research", "Command default/c"
+    event: Event | None = None  # None: unchanged
+    problem: str = ""
+
+
+class Planner:
+    """Turns the manifests of one file into requests, checked against what the log knows."""
+
+    def __init__(self, known: Knowledge) -> None:
+        self.known = known
+        self.jobs: dict[str, JobKnown | None] = {}
+        self.queues: dict[str, QueueKnown | None] = {}
+
+    async def queue(self, name: str) -> QueueKnown | None:
+        if name not in self.queues:
+            self.queues[name] = await self.known.queue(name)
+        return self.queues[name]
+
+    async def job(self, key: str) -> JobKnown | None:
+        if key not in self.jobs:
+            self.jobs[key] = await self.known.job(key)
+        return self.jobs[key]
+
+    async def step(self, manifest: Job | Queue | Command) -> Step:
+        if isinstance(manifest, Job):
+            return await self._job(manifest)
+        if isinstance(manifest, Queue):
+            return await self._queue(manifest)
+        return await self._command(manifest)
+
+    async def _job(self, manifest: Job) -> Step:
+        key = key_of(manifest.metadata)
+        what = f"Job {key}"
+        current = await self.job(key)
+        if current is not None:
+            if current.manifest == manifest:
+                return Step(what)
+            problem = update_refusal(current.phase, key, current.manifest, manifest)
+            if problem:
+                return Step(what, problem=f"cannot update: {problem}")
+            self.jobs[key] = JobKnown(key, manifest, current.phase, current.pending)
+            return Step(what, JobUpdateRequested(job=key, manifest=manifest))
+        queue_name = manifest.spec.queue or "default"
+        queue = await self.queue(queue_name)
+        if queue is None:
+            return Step(what, problem=f"spec.queue: queue {queue_name} does not exist")
+        if queue.state and queue.state != "Open":
+            return Step(what, problem=f"spec.queue: queue {queue_name} is {queue.state}; jobs are admitted to Open queues only")
+        priority = manifest.spec.priority_class_name
+        if priority and not await self.known.priority_class(priority):
+            return Step(what, problem=f"spec.priorityClassName: priority class {priority} does not exist")
+        for i, task in enumerate(manifest.spec.tasks):
+            name = task.template.spec.priority_class_name if task.template and task.template.spec else ""
+            if name and not await self.known.priority_class(name):
+                return Step(what, problem=f"spec.tasks[{i}].template.spec.priorityClassName: priority class {name} does not exist")
+        self.jobs[key] = JobKnown(key, manifest, "", pending=True)
+        return Step(what, JobSubmitRequested(job=key, manifest=manifest))
+
+    async def _queue(self, manifest: Queue) -> Step:
+        name = manifest.metadata.name
+        what = f"Queue {name}"
+        current = await self.queue(name)
+        parent = manifest.spec.parent
+        if current is not None:
+            if current.manifest.spec == manifest.spec:
+                return Step(what)
+            if (parent or "") != (current.manifest.spec.parent or ""):
+                return Step(what, problem=(
+                    f"cannot update: spec.parent cannot change (is {current.manifest.spec.parent or 'root'!r}, "
+                    f"asked {parent or 'root'!r})"
+                ))
+            self.queues[name] = QueueKnown(name, manifest, current.state, current.live_podgroups, current.pending)
+            return Step(what, QueueUpdateRequested(queue=name, manifest=manifest))
+        if parent and parent != "root" and await self.queue(parent) is None:
+            return Step(what, problem=f"spec.parent: queue {parent} does not exist")
+        self.queues[name] = QueueKnown(name, manifest, "", pending=True)
+        return Step(what, QueueCreateRequested(queue=name, manifest=manifest))
+
+    async def _command(self, manifest: Command) -> Step:
+        event = intent_for(manifest)
+        what = f"Command {key_of(manifest.metadata)}"
+        if isinstance(event, QueueCommandRequested):
+            if not event.action:
+                return Step(what, problem=f"action: {manifest.action!r} does not apply to a Queue (OpenQueue or CloseQueue)")
+            if await self.queue(event.queue) is None:
+                return Step(what, problem=f"targetObject: queue {event.queue} does not exist")
+            return Step(what, event)
+        assert isinstance(event, JobCommandRequested)
+        job = await self.job(event.job)
+        if job is None:
+            return Step(what, problem=f"targetObject: job {event.job} does not exist")
+        problem = action_problem(manifest.action, job.key, job.phase or "Pending")
+        return Step(what, event, problem=f"action: {problem}" if problem else "")
+
+
+async def _check(settings, run):
+    """Run ``run(knowledge)`` over the read models caught up with the log."""
+    async with views.current_store(settings) as store:
+        return await run(Knowledge(store))
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise CliError("; ".join(problems) + f" (nothing appended; {FORCE_HINT})")
+
+
 async def _apply(args, settings) -> int:
     try:
         manifests = load_file(args.filename)
@@ -109,42 +261,110 @@ async def _apply(args, settings) -> int:
             raise CliError(f"{args.filename}: expected only {only} manifests, found {type(wrong[0]).__name__}")
     if not manifests:
         raise CliError(f"{args.filename}: no manifests found")
-    events = [intent_for(m) for m in manifests]
-    positions = await append_intents(settings, events)
-    for event, position in zip(events, positions, strict=True):
-        print(f"{type(event).__name__} {event.key()} at #{position}")
+    if args.force:
+        steps = [Step(type(m).__name__, intent_for(m)) for m in manifests]
+    else:
+
+        async def plan(known: Knowledge) -> list[Step]:
+            planner = Planner(known)
+            return [await planner.step(m) for m in manifests]
+
+        steps = await _check(settings, plan)
+        _refuse([f"{args.filename}: {s.what}: {s.problem}" for s in steps if s.problem])
+    events = [s.event for s in steps if s.event is not None]
+    positions = await append_intents(settings, events) if events else []
+    at = iter(positions)
+    for step in steps:
+        if step.event is None:
+            print(f"{step.what} unchanged")
+        else:
+            print(f"{type(step.event).__name__} {step.event.key()} at #{next(at)}")
     return 0
 
 
 async def _job_command(args, settings) -> int:
-    name = f"{args.name}-{args.action.lower()}-{uuid.uuid4().hex[:8]}"
+    key = job_key(args.name, args.namespace)
+    namespace, _, name = key.partition("/")
+    if not args.force:
+
+        async def check(known: Knowledge) -> None:
+            job = await known.job(key)
+            if job is None:
+                _refuse([f"job {key} not found"])
+            problem = action_problem(args.action, key, job.phase or "Pending")
+            _refuse([problem] if problem else [])
+
+        await _check(settings, check)
     command = Command(
-        metadata=ObjectMeta(name=name, namespace=args.namespace),
+        metadata=ObjectMeta(name=f"{name}-{args.action.lower()}-{uuid.uuid4().hex[:8]}", namespace=namespace),
         action=args.action,
         target_object=ObjectReference(
-            api_version="batch.volcano.sh/v1alpha1", kind="Job", name=args.name, namespace=args.namespace
+            api_version="batch.volcano.sh/v1alpha1", kind="Job", name=name, namespace=namespace
         ),
         reason="issued from the command line",
     )
     [position] = await append_intents(settings, [intent_for(command)])
-    print(f"{args.action} for {args.namespace}/{args.name} issued at #{position}")
+    print(f"{args.action} for {key} requested at #{position}")
     return 0
 
 
 async def _queue_operate(args, settings) -> int:
+    if not args.force:
+
+        async def check(known: Knowledge) -> bool:
+            queue = await known.queue(args.name)
+            if queue is None:
+                _refuse([f"queue {args.name} not found"])
+            wanted = "Open" if args.action == "open" else ("Closed", "Closing")
+            return queue.state == wanted or queue.state in wanted
+
+        if await _check(settings, check):
+            print(f"queue {args.name} unchanged (already {'Open' if args.action == 'open' else 'closed'})")
+            return 0
     [position] = await append_intents(settings, [QueueCommandRequested(queue=args.name, action=args.action)])
-    print(f"{args.action} for queue {args.name} issued at #{position}")
+    print(f"{args.action} for queue {args.name} requested at #{position}")
     return 0
 
 
 async def _job_delete(args, settings) -> int:
-    key = f"{args.namespace}/{args.name}"
+    key = job_key(args.name, args.namespace)
+    if not args.force:
+
+        async def check(known: Knowledge) -> None:
+            if await known.job(key) is None:
+                _refuse([f"job {key} not found"])
+
+        await _check(settings, check)
     [position] = await append_intents(settings, [JobDeleteRequested(job=key, reason="deleted from the command line")])
     print(f"deletion of {key} requested at #{position}")
     return 0
 
 
+async def queue_delete_problem(known: Knowledge, name: str) -> str:
+    """Why the queue controller will refuse to delete ``name``, or "" (the same rules)."""
+    if name in PROTECTED:
+        return f"queue {name} cannot be deleted"
+    queue = await known.queue(name)
+    if queue is None:
+        return f"queue {name} not found"
+    if queue.state != "Closed":
+        return f"only a Closed queue can be deleted; {name} is {queue.state or 'not ready'}"
+    if queue.live_podgroups:
+        return f"queue {name} still has {queue.live_podgroups} podgroup(s)"
+    children = await known.children(name)
+    if children:
+        return f"queue {name} has child queues: {', '.join(children)}"
+    return ""
+
+
 async def _queue_delete(args, settings) -> int:
+    if not args.force:
+
+        async def check(known: Knowledge) -> None:
+            problem = await queue_delete_problem(known, args.name)
+            _refuse([problem] if problem else [])
+
+        await _check(settings, check)
     [position] = await append_intents(settings, [QueueDeleteRequested(queue=args.name)])
-    print(f"deletion of queue {args.name} requested at #{position} (refused unless it is Closed and empty)")
+    print(f"deletion of queue {args.name} requested at #{position}")
     return 0

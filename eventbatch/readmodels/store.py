@@ -23,13 +23,14 @@ from projections.views import TABLES, Changes
 from projections.views.audit import fill_causes, timelines
 from projections.views.rows import AuditRow, columns
 
-VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "AuditView", "JobHistory")
+VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "PriorityClassView", "AuditView", "JobHistory")
 _CHANGE_TABLES = {
     "queue_view": "queues",
     "job_view": "jobs",
     "podgroup_view": "podgroups",
     "pod_view": "pods",
     "node_view": "nodes",
+    "priority_class_view": "priority_classes",
     "job_history": "history",
 }
 _SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL", bool: "INTEGER"}

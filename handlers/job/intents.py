@@ -71,14 +71,19 @@ def command_problem(d: Draft, ev: JobCommandRequested) -> str:
             f"command {cid} is in namespace {sorted(namespaces)[0]} but job {job.key} is in namespace "
             f"{job.namespace}; a command acts only on jobs in its own namespace"
         )
-    if cmd.action not in COMMAND_ACTIONS:
-        return f"unknown action {cmd.action!r}; expected one of {', '.join(COMMAND_ACTIONS)}"
-    if job.phase in FINAL_PHASES:
-        return f"job {job.key} is {job.phase}; a finished job takes no commands"
-    if cmd.action == "ResumeJob" and job.phase not in (ABORTING, ABORTED):
-        return f"job {job.key} is {job.phase}; only an aborted (suspended) job can be resumed"
-    if cmd.action != "ResumeJob" and job.phase not in LIVE_PHASES:
-        return f"job {job.key} is {job.phase}; {cmd.action} applies to a Pending or Running job"
+    return action_problem(cmd.action, job.key, job.phase)
+
+
+def action_problem(action: str, key: str, phase: str) -> str:
+    """Why a command with ``action`` cannot run on job ``key`` in ``phase``, or ""."""
+    if action not in COMMAND_ACTIONS:
+        return f"unknown action {action!r}; expected one of {', '.join(COMMAND_ACTIONS)}"
+    if phase in FINAL_PHASES:
+        return f"job {key} is {phase}; a finished job takes no commands"
+    if action == "ResumeJob" and phase not in (ABORTING, ABORTED):
+        return f"job {key} is {phase}; only an aborted (suspended) job can be resumed"
+    if action != "ResumeJob" and phase not in LIVE_PHASES:
+        return f"job {key} is {phase}; {action} applies to a Pending or Running job"
     return ""
 
 

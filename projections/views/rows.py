@@ -111,6 +111,14 @@ class NodeRow(msgspec.Struct, frozen=True):
     unschedulable: bool
 
 
+class PriorityClassRow(msgspec.Struct, frozen=True):
+    """A PriorityClass the cluster defines: what a Job's priorityClassName may name."""
+
+    name: str
+    value: int
+    global_default: bool
+
+
 class AuditRow(msgspec.Struct, frozen=True):
     """One event in the timeline of a job or a queue."""
 
@@ -133,6 +141,7 @@ TABLES: dict[str, tuple[type[msgspec.Struct], tuple[str, ...]]] = {
     "podgroup_view": (PodGroupRow, ("name",)),
     "pod_view": (PodRow, ("key",)),
     "node_view": (NodeRow, ("name",)),
+    "priority_class_view": (PriorityClassRow, ("name",)),
     "audit_view": (AuditRow, ("scope", "name", "position")),
     # The compacted history of finished jobs: the last JobView row of each job
     # when it was removed (TTL or delete), kept after its events leave the log.

@@ -31,7 +31,7 @@ from projections.jobs import HANDLER as JOB_CONTROLLER
 from projections.views import wire
 from projections.views.pods import APPLY as POD_LIFE, PodLife
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
-from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow
+from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
 from projections.views.state import GroupLine, JobLine, JobPod, NodeLine, PodHold, QueueLine
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.quantity import QuantityError, to_resources
@@ -52,6 +52,7 @@ class Changes:
     podgroups: list[PodGroupRow] = field(default_factory=list)
     pods: list[PodRow] = field(default_factory=list)
     nodes: list[NodeRow] = field(default_factory=list)
+    priority_classes: list[PriorityClassRow] = field(default_factory=list)
     # (scope, name) -> [(position, record)]: the events of each job and queue timeline
     audit: Entries = field(default_factory=dict)
     causes: dict[int, bytes] = field(default_factory=dict)  # triggers kept for other timelines
@@ -72,6 +73,7 @@ class ViewSet:
         self.position = -1
         self.queues: dict[str, QueueLine] = {}
         self.nodes: dict[str, NodeLine] = {}
+        self.priority_classes: dict[str, PriorityClassRow] = {}
         self.groups: dict[str, GroupLine] = {}
         self.groups_by_job: dict[str, dict[str, None]] = {}
         self.holds: dict[str, PodHold] = {}  # pods the cluster knows, by key
@@ -85,6 +87,7 @@ class ViewSet:
         self.recent: list[tuple[int, bytes, str, str] | None] = [None] * RECENT_RECORDS
         self._dirty_queues: set[str] = set()
         self._dirty_nodes: set[str] = set()
+        self._dirty_priority: set[str] = set()
         self._dirty_groups: set[str] = set()
         self._dirty_jobs: set[str] = set()
         self._dirty_pods: set[str] = set()
@@ -214,6 +217,12 @@ class ViewSet:
                     deleted.setdefault("node_view", []).append(name)
                 else:
                     changes.nodes.append(node_row(node, agg))
+        for name in sorted(self._dirty_priority):
+            pc = self.priority_classes.get(name)
+            if pc is None:
+                deleted.setdefault("priority_class_view", []).append(name)
+            else:
+                changes.priority_classes.append(pc)
         for name in sorted(self._dirty_groups):
             group = self.groups.get(name)
             if group is None:
@@ -244,8 +253,8 @@ class ViewSet:
             changes.pods.append(pod_row(pod))
             if pod.phase == "Deleted" or (pod.finished_at is not None and key not in self.holds):
                 del self.pods[key]  # gone from the cluster; the key stays listed under its job
-        for dirty in (self._dirty_queues, self._dirty_nodes, self._dirty_groups, self._dirty_jobs,
-                      self._dirty_pods, self._removed_pods):
+        for dirty in (self._dirty_queues, self._dirty_nodes, self._dirty_priority, self._dirty_groups,
+                      self._dirty_jobs, self._dirty_pods, self._removed_pods):
             dirty.clear()
         return changes
 
@@ -262,6 +271,7 @@ class ViewSet:
         """Every current row (no timeline): the views as of ``position``."""
         self._dirty_queues.update(self.queues)
         self._dirty_nodes.update(self.nodes)
+        self._dirty_priority.update(self.priority_classes)
         self._dirty_groups.update(self.groups)
         self._dirty_jobs.update(self.jobs)
         pending = self._audit_jobs, self._audit_queues, self._causes, self._history
@@ -320,6 +330,18 @@ def _queue_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     queue.parent = spec.parent
     v._dirty_queues.add(e.queue)
     return "", e.queue
+
+
+def _priority_added(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    v.priority_classes[e.name] = PriorityClassRow(e.name, e.value, e.global_default)
+    v._dirty_priority.add(e.name)
+    return "", ""
+
+
+def _priority_removed(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    v.priority_classes.pop(e.name, None)
+    v._dirty_priority.add(e.name)
+    return "", ""
 
 
 def _queue_state(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
@@ -670,6 +692,8 @@ _FOLDS: dict[str, Fold] = {
     "NodeAdded": _node_upsert,
     "NodeUpdated": _node_upsert,
     "NodeRemoved": _node_removed,
+    "PriorityClassAdded": _priority_added,
+    "PriorityClassRemoved": _priority_removed,
     "QueueCreated": _queue_upsert,
     "QueueUpdated": _queue_upsert,
     "QueueStateChanged": _queue_state,

@@ -25,7 +25,7 @@ from eventbatch.log.memory import MemoryLog, MemoryStore
 from schemas.envelope import Envelope
 from schemas.events import (
     ConfigMapRequested,
-    JobSubmitRequested,
+    JobCreated,
     PodBound,
     PodDeletionRequested,
     PodEvictionRequested,
@@ -47,8 +47,8 @@ def actuator(log: MemoryLog, connection: Connection) -> KubeActuator:
     return KubeActuator(log=log, clock=SystemClock(), connection=connection)
 
 
-def submitted(uid: str = "job-uid-1") -> JobSubmitRequested:
-    return JobSubmitRequested(job=JOB, manifest=Job(metadata=ObjectMeta(name="demo", namespace="default", uid=uid)))
+def submitted(uid: str = "job-uid-1") -> JobCreated:
+    return JobCreated(job=JOB, manifest=Job(metadata=ObjectMeta(name="demo", namespace="default", uid=uid)))
 
 
 def requested(name: str = "demo-worker-0", scheduler: str = "volcano") -> PodRequested:

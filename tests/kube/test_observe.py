@@ -158,7 +158,7 @@ async def test_commands_become_intents_and_are_deleted(crds: Kube, connection: C
             return listed["items"] == []
 
         await eventually(deleted, what="the commands to be deleted")
-    issued = [e for e in await envelopes(log) if e.type.endswith("CommandIssued")]
+    issued = [e for e in await envelopes(log) if e.type.endswith("CommandRequested")]
     assert [(e.type, e.key) for e in issued] == [("JobCommandRequested", "default/demo"), ("QueueCommandRequested", "q1")]
     assert issued[0].payload.command.action == "AbortJob" and issued[1].payload.action == "close"
 
