@@ -37,7 +37,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
-from schemas.resources import Command, Job, ObjectMeta, ObjectReference, Queue, key_of
+from schemas.resources import Command, Job, Node, ObjectMeta, ObjectReference, Queue, key_of
 
 FORCE_HINT = "--force appends the request anyway"
 
@@ -102,8 +102,12 @@ def _force(parser) -> None:
     )
 
 
-def intent_for(manifest: Job | Queue | Command) -> Event:
+def intent_for(manifest: Job | Queue | Command | Node) -> Event:
     """The request a manifest becomes at the edge when nothing is known about its object."""
+    if isinstance(manifest, Node):
+        from eventbatch.cli.nodes import node_request
+
+        return node_request(manifest)
     if isinstance(manifest, Job):
         return JobSubmitRequested(job=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, Queue):
@@ -164,7 +168,12 @@ class Planner:
             self.jobs[key] = await self.known.job(key)
         return self.jobs[key]
 
-    async def step(self, manifest: Job | Queue | Command) -> Step:
+    async def step(self, manifest: Job | Queue | Command | Node) -> Step:
+        if isinstance(manifest, Node):
+            name = manifest.metadata.name
+            if await self.known.store.rows("node_view", "name = ?", (name,)):
+                return Step(f"Node {name}", problem=f"node {name} exists (eventbatch node cordon|drain|remove {name})")
+            return Step(f"Node {name}", intent_for(manifest))
         if isinstance(manifest, Job):
             return await self._job(manifest)
         if isinstance(manifest, Queue):

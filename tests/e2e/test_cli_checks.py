@@ -123,7 +123,7 @@ class Cli:
 def cli(tmp_path: Path) -> Cli:
     cli = Cli(tmp_path)
     cli.ok("apply", "-f", cli.file(QUEUES))
-    cli.ok("node", "add", "-f", cli.file(NODE))
+    cli.ok("apply", "-f", cli.file(NODE))
     cli.settle()
     return cli
 
@@ -133,6 +133,11 @@ def test_commands_on_objects_nobody_knows_append_nothing(cli: Cli) -> None:
     assert "job default/nosuchjob not found" in cli.refused("job", "delete", "nosuchjob")
     assert "queue nosuchq not found" in cli.refused("queue", "operate", "nosuchq", "--action", "close")
     assert "queue nosuchq not found" in cli.refused("queue", "delete", "nosuchq")
+
+
+def test_apply_of_a_node_adds_it_once(cli: Cli) -> None:
+    assert "NodeAdded" in cli.types()
+    assert "node n1 exists" in cli.refused("apply", "-f", cli.file(NODE))
 
 
 def test_force_appends_and_the_handler_refuses_on_the_log(cli: Cli) -> None:
