@@ -170,7 +170,10 @@ def _handlers(args, settings):
             conf = load_conf_file(args.scheduler_conf or settings.scheduler_conf)
     except (ScenarioError, OSError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    return [QueueHandler(), JobHandler(), SchedulerHandler(conf) if conf is not None else SchedulerHandler()]
+    from eventbatch.app import cluster_handlers
+
+    scheduler = SchedulerHandler(conf) if conf is not None else SchedulerHandler()
+    return cluster_handlers(settings.cluster, [QueueHandler(), JobHandler(), scheduler])
 
 
 async def _verify(args, settings) -> int:

@@ -85,6 +85,7 @@ class Story:
 
 
 HINTS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"the cluster has no nodes"), "add a node: eventbatch node add --name NAME --cpu 8 --memory 32Gi (or apply -f of v1 Nodes)"),
     (re.compile(r"Insufficient ([\w./-]+)"), "free {0} on a node (finish or preempt pods there) or add nodes with more {0}"),
     (re.compile(r"Too many pods"), "nodes are at their pod count limit: add nodes or raise their pods allocatable"),
     (re.compile(r"node selector|affinity", re.I), "no node carries the labels the pod requires: label a node or relax nodeSelector/affinity"),

@@ -95,7 +95,9 @@ async def test_serve_runs_jobs_and_restarts_from_its_snapshots(tmp_path: Path) -
         await first.wait()
     async with aiosqlite.connect(snapshots) as db:
         saved = dict(await db.execute_fetchall("SELECT name, position FROM snapshots"))
-    assert set(saved) == {"queue-controller", "job-controller", "scheduler", "timers", "sim", "scheduling-trigger"}
+    assert set(saved) == {
+        "queue-controller", "job-controller", "node-controller", "scheduler", "timers", "sim", "scheduling-trigger",
+    }
     assert all(position > 0 for position in saved.values())
 
     # Retention: the log below every snapshot goes; the finished job keeps its history.
