@@ -121,7 +121,7 @@ def pod_row(pod: PodLife) -> PodRow:
 
 
 def _duration(rec: JobRecord, last_at: int) -> str | None:
-    """How long the job ran, up to its finish or to the latest event about it.
+    """How long the job ran, up to its finish or to the latest event about it (requests and refusals aside).
 
     Measured against the job's own events (not the latest event of the whole
     log) so that a row does not depend on where a chunk of events ends.

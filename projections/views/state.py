@@ -88,7 +88,7 @@ class JobLine:
         self.key = key
         self.manifest = manifest
         self.submitted_at = at
-        self.last_at = at  # recorded_at of the latest event about the job
+        self.last_at = at  # recorded_at of the latest event about the job (requests and refusals aside)
         self.phase = ""
         self.reason = ""
         self.message = ""

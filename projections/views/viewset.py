@@ -34,10 +34,16 @@ from projections.views.render import Aggregates, node_row, pod_row, queue_row, r
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
 from projections.views.state import GroupLine, JobLine, JobPod, NodeLine, PodHold, QueueLine
 from schemas.envelope import Causation, Envelope, encode_record
+from schemas.events import REGISTRY, REQUESTS
 from schemas.quantity import QuantityError, to_resources
 
 # How many recent records are kept to find a decision's trigger in.
 RECENT_RECORDS = 20_000
+
+# Records that change no job: requests (facts answer them) and refusals. They
+# join the job's timeline but do not move its clock (``JobLine.last_at``): a
+# refused command must not change how long a running job is shown to have run.
+CHANGE_NOTHING = REQUESTS | frozenset(tag for tag in REGISTRY if tag.endswith("Refused"))
 
 Entries = dict[tuple[str, str], list[tuple[int, bytes]]]
 
@@ -146,7 +152,7 @@ class ViewSet:
         if job:
             self._dirty_jobs.add(job)
             rec = self.jobs.get(job)
-            if rec is not None:
+            if rec is not None and kind not in CHANGE_NOTHING:
                 rec.last_at = at
             entries = self._audit_jobs.get(job)
             if entries is None:
