@@ -4,7 +4,8 @@ Where it sits: configured once by the CLI from ``Settings``. ``json`` gives one
 JSON object per line (time, level, logger, message and any ``extra=`` fields);
 ``text`` is for people. Values whose key looks secret (password, token, key,
 secret, credentials) are masked, and credentials inside URLs are redacted,
-whatever the format.
+whatever the format. An unknown level or format is a ``SettingsError``
+(``Settings.from_env`` refuses it before this is called).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import re
 import sys
 
-from eventbatch.settings import redact_url
+from eventbatch.settings import LOG_FORMATS, LOG_LEVELS, SettingsError, redact_url
 
 _SECRET_KEY = re.compile(r"(pass(word)?|token|secret|private[_-]?key|credential|api[_-]?key)", re.I)
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -57,6 +58,10 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
+    if level.upper() not in LOG_LEVELS:
+        raise SettingsError(f"log level: expected one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    if fmt not in LOG_FORMATS:
+        raise SettingsError(f"log format: expected one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

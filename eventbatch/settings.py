@@ -4,7 +4,11 @@ Where it sits: read once by the CLI, handed to the composition root
 (``eventbatch.app``). Precedence: command-line flag, then ``EVENTBATCH_*``
 environment variable, then the embedded default (SQLite log under ``./var``,
 simulated cluster). ``redacted()`` is what may be logged: credentials inside
-URLs are masked.
+URLs are masked. A value that cannot be used (an unknown level, format or
+cluster, a malformed or negative number, a snapshot store given as a URL of
+another scheme) raises ``SettingsError`` naming the variable or the flag, in
+one line, before anything runs. The log URL itself is checked by
+``eventbatch.log.factory.open_log``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 DEFAULT_LOG_URL = "sqlite://var/eventbatch/events.db"  # relative to the working directory
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+CLUSTERS = ("sim", "kube", "none")
+_MINIMUM = {"snapshot_every": 1}  # other numbers are durations in ms, 0 or more
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?P<secret>[^@/]*)@")
 
@@ -22,6 +30,10 @@ _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?
 def redact_url(url: str) -> str:
     """``kafka://user:pw@host`` -> ``kafka://user:***@host``."""
     return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; ``str()`` names it and says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +54,18 @@ class Settings:
         """Defaults, then ``EVENTBATCH_<FIELD>`` variables, then non-None overrides (flags)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        env_names = {"log_url": "EVENTBATCH_LOG"}
+        given: dict[str, str] = {}  # where each value came from, for the error message
         for f in fields(cls):
-            raw = environ.get(env_names.get(f.name, f"EVENTBATCH_{f.name.upper()}"))
+            name = env_name(f.name)
+            raw = environ.get(name)
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f.name, raw, f.type)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+                values[f.name] = _coerce(name, raw, f.type)
+                given[f.name] = name
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+                given[key] = f"--{key.replace('_', '-')}".replace("--log-url", "--log")
+        return replace(cls(), **_checked(values, given))
 
     def redacted(self) -> dict[str, object]:
         out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -56,10 +73,42 @@ class Settings:
         return out
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a setting: ``EVENTBATCH_LOG`` for the log URL, else ``EVENTBATCH_<FIELD>``."""
+    return "EVENTBATCH_LOG" if field == "log_url" else f"EVENTBATCH_{field.upper()}"
+
+
 def _coerce(name: str, raw: str, kind: object) -> object:
     if kind in (int, "int"):
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"EVENTBATCH_{name.upper()}: expected an integer, got {raw!r}") from None
+            raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
     return raw
+
+
+def _checked(values: dict[str, object], given: dict[str, str]) -> dict[str, object]:
+    """``values`` normalised (level upper-cased, snapshot URL to its path), or ``SettingsError``."""
+    from eventbatch.snapshots import store_path
+
+    out = dict(values)
+
+    def one_of(key: str, choices: tuple[str, ...], normal=str) -> None:
+        if key in out:
+            value = normal(out[key])
+            if value not in choices:
+                raise SettingsError(f"{given[key]}: expected one of {', '.join(choices)}, got {out[key]!r}")
+            out[key] = value
+
+    one_of("log_level", LOG_LEVELS, lambda v: str(v).upper())
+    one_of("log_format", LOG_FORMATS)
+    one_of("cluster", CLUSTERS)
+    for key, value in values.items():
+        if isinstance(value, int) and value < _MINIMUM.get(key, 0):
+            raise SettingsError(f"{given[key]}: expected an integer >= {_MINIMUM.get(key, 0)}, got {value}")
+    if out.get("snapshots"):
+        try:
+            out["snapshots"] = store_path(str(out["snapshots"]))
+        except ValueError as exc:
+            raise SettingsError(f"{given['snapshots']}: {exc}") from None
+    return out

@@ -13,17 +13,26 @@ once every consumer has a snapshot past position P and finished jobs are
 compacted into the read models' history, the log before P is no longer
 needed to restart, audit or rebuild the live state.
 
+The store is one SQLite file, named by a path or an ``sqlite://`` URL
+(``EVENTBATCH_SNAPSHOTS``, ``--snapshots``). It is created when missing, in
+a directory that must exist; a path holding anything but a snapshot store is
+refused before it is opened (``eventbatch.sqlitefile``).
+
 The state is pickled: it is written and read by this process's own code only.
 """
 
 from __future__ import annotations
 
 import pickle
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from eventbatch.log.errors import LogOpenError
+from eventbatch.sqlitefile import SNAPSHOTS, require
 
 
 @dataclass(frozen=True)
@@ -45,22 +54,47 @@ def loads(blob: bytes) -> Snapshot:
     return snapshot
 
 
+def store_path(value: str | Path) -> str:
+    """The file of a snapshot store given as a path or as ``sqlite:///ABS`` / ``sqlite://REL``.
+
+    ``ValueError`` for another scheme or URL options: the store is always one SQLite file.
+    """
+    text = str(value)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    if scheme != "sqlite":
+        raise ValueError(f"snapshot store {text!r}: the store is an SQLite file (a path or sqlite:///PATH), not {scheme}://")
+    if "?" in rest:
+        raise ValueError(f"snapshot store {text!r}: takes no options")
+    if not rest.strip("/"):
+        raise ValueError(f"snapshot store {text!r} names no file (expected sqlite:///PATH)")
+    return "/" + rest.lstrip("/") if rest.startswith("/") else rest
+
+
 class SnapshotStore:
     """Named snapshots in one SQLite file; ``async with SnapshotStore(path)``."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+        self.path = store_path(path)
         self._db: aiosqlite.Connection | None = None
 
     async def start(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, data BLOB NOT NULL)"
-        )
-        await self._db.commit()
+            require(self.path, SNAPSHOTS, must_exist=False)
+        try:
+            self._db = await aiosqlite.connect(self.path)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute(
+                "CREATE TABLE IF NOT EXISTS snapshots "
+                "(name TEXT PRIMARY KEY, position INTEGER NOT NULL, data BLOB NOT NULL)"
+            )
+            await self._db.commit()
+        except BaseException as exc:
+            await self.stop()  # an open connection's thread would keep the process alive
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise LogOpenError(f"cannot open the snapshot store {self.path}: {exc}") from exc
+            raise
 
     async def stop(self) -> None:
         if self._db is not None:

@@ -19,21 +19,29 @@ offsets are the log's positions and the order is total.
   ``eventbatch.<name>`` (OffsetCommit / OffsetFetch, no group membership).
 - Quarantined records go to the compacted topic ``<topic>.quarantine``,
   keyed by position; listing deduplicates by position.
+- ``start()`` waits for a broker that is not up yet: it retries the first
+  connection with a growing pause for ``connect_timeout`` seconds (default
+  10; ``?connect_timeout=`` in the URL), keeping aiokafka's per-attempt error
+  lines quiet, then raises ``BrokerUnreachable`` naming the broker and the
+  last reason in one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError, for_code
+from aiokafka.errors import KafkaConnectionError, KafkaError, OffsetOutOfRangeError, for_code
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 
 from eventbatch.log.codec import encode
+from eventbatch.log.errors import BrokerUnreachable
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from schemas.envelope import Envelope
 
@@ -41,6 +49,27 @@ _TOPIC_EXISTS = 36
 _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
 _BATCH_OVERHEAD = 61  # record batch header
 _RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
+CONNECT_TIMEOUT_S = 10.0  # a broker starting beside us may take some seconds to listen
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 2.0  # pause between connection attempts, doubling
+_ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network, connect_timeout=0)
+
+log = logging.getLogger(__name__)
+_connecting: ContextVar[list[str] | None] = ContextVar("eventbatch_kafka_connecting", default=None)
+
+
+class _QuietWhileConnecting(logging.Filter):
+    """aiokafka's warning or error line per failed attempt, kept for the one ``BrokerUnreachable`` says."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reasons = _connecting.get()
+        if reasons is None or record.levelno < logging.WARNING:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        reasons.append(str(args[-1]) if args else record.getMessage())
+        return False
+
+
+logging.getLogger("aiokafka").addFilter(_QuietWhileConnecting())
 
 
 class BatchTooLarge(ValueError):
@@ -65,6 +94,7 @@ class KafkaLog(EventLog):
         poll_ms: int = 100,
         fetch_max_bytes: int = 64 * 2**20,
         compression: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         super().__init__()
         if partitions != 1:
@@ -78,6 +108,7 @@ class KafkaLog(EventLog):
         self.poll_ms = poll_ms
         self.fetch_max_bytes = fetch_max_bytes
         self.compression = compression
+        self.connect_timeout = connect_timeout
         self._tp = TopicPartition(topic, 0)
         self._quarantine_tp = TopicPartition(self.quarantine_topic, 0)
         self._producer: AIOKafkaProducer | None = None
@@ -93,10 +124,49 @@ class KafkaLog(EventLog):
     async def start(self) -> None:
         try:
             await self._open()
-        except BaseException:
+        except BaseException as exc:
             await self.stop()
+            if isinstance(exc, KafkaConnectionError):  # the broker went away after the first contact
+                raise BrokerUnreachable(f"cannot reach Kafka broker {self._brokers()}: {exc}") from exc
             raise
         self._stopped = False
+
+    def _brokers(self) -> str:
+        return self.bootstrap.rpartition("@")[2]  # never credentials
+
+    async def _admin(self) -> AIOKafkaAdminClient:
+        """A started admin client: the first contact, retried until ``connect_timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout
+        pause, attempts = _RETRY_FIRST_S, 0
+        while True:
+            attempts += 1
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            reasons: list[str] = []
+            token = _connecting.set(reasons)
+            try:
+                bound = max(deadline - loop.time(), _ATTEMPT_MIN_S)
+                async with asyncio.timeout(bound):
+                    await admin.start()
+                return admin
+            except (KafkaConnectionError, TimeoutError) as exc:
+                await admin.close()
+                timed_out = isinstance(exc, TimeoutError)
+                reason = f"no answer in {bound:.1f}s" if timed_out else (reasons[-1] if reasons else str(exc))
+            except BaseException:
+                await admin.close()
+                raise
+            finally:
+                _connecting.reset(token)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise BrokerUnreachable(
+                    f"cannot reach Kafka broker {self._brokers()}: {reason} ({attempts} attempt(s) in "
+                    f"{self.connect_timeout:g}s; is it running? ?connect_timeout=SECONDS in the URL waits longer)"
+                )
+            log.debug("Kafka broker not reachable yet", extra={"brokers": self._brokers(), "reason": reason})
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, _RETRY_MAX_S)
 
     async def _open(self) -> None:
         await self._create_topics()
@@ -129,8 +199,7 @@ class KafkaLog(EventLog):
                 **infinite, "cleanup.policy": "compact", "max.message.bytes": str(self.max_batch_bytes),
             }),
         ]
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
+        admin = await self._admin()
         try:
             response = await admin.create_topics(topics)
         finally:

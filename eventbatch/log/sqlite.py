@@ -16,6 +16,11 @@ consumer positions) and ``quarantine`` (undecodable records by position).
 - Followers are woken at once by appends through the same handle, and find
   other processes' appends by polling every ``poll_interval`` seconds (one
   indexed range query each).
+- ``start()`` opens nothing it would have to write into blindly: a path that
+  holds a directory, a text file or another program's database is refused
+  with ``ForeignFile`` before any connection (``eventbatch.sqlitefile``). A
+  missing file is created, in a directory that must exist unless
+  ``create_dirs`` (the factory sets it for the default log only).
 - ``synchronous=NORMAL`` by default: an acknowledged batch survives a crash of
   the process; ``?synchronous=full`` also survives power loss (docs/log.md).
 """
@@ -23,13 +28,16 @@ consumer positions) and ``quarantine`` (undecodable records by position).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiosqlite
 
 from eventbatch.log.codec import encode
+from eventbatch.log.errors import LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
+from eventbatch.sqlitefile import LOG, require
 from schemas.envelope import Envelope
 
 _SCHEMA = """
@@ -62,6 +70,7 @@ class SqliteLog(EventLog):
         poll_interval: float = 0.05,
         busy_timeout: float = 30.0,
         chunk: int = 1000,
+        create_dirs: bool = False,
     ) -> None:
         super().__init__()
         if synchronous.lower() not in _SYNCHRONOUS:
@@ -72,6 +81,7 @@ class SqliteLog(EventLog):
         self.poll_interval = poll_interval
         self.busy_timeout = busy_timeout
         self.chunk = chunk
+        self.create_dirs = create_dirs
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -79,17 +89,29 @@ class SqliteLog(EventLog):
         self._stopped = True
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
-        await self._writer.executescript(_SCHEMA)
-        self._reader = await self._connect()
+        require(self.path, LOG, must_exist=False, create_dirs=self.create_dirs)
+        try:
+            if self.create_dirs:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await self._connect()
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.executescript(_SCHEMA)
+            self._reader = await self._connect()
+        except BaseException as exc:
+            await self.stop()  # an open connection's thread would keep the process alive
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise LogOpenError(f"cannot open the log {self.path}: {exc}") from exc
+            raise
         self._stopped = False
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
-        await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        try:
+            await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except BaseException:
+            await conn.close()
+            raise
         return conn
 
     async def stop(self) -> None:

@@ -64,6 +64,8 @@ def test_replay_reproduces_every_eviction_and_reservation(tmp_path: Path, exampl
 
 
 def test_reserve_ends_the_starvation_of_a_big_gang(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()  # an explicit log's directory must exist
+    (tmp_path / "b").mkdir()
     without = _started(simulate(tmp_path / "a", "starving-gang.yaml"), "default/big-gang")
     with_reserve = _started(simulate(tmp_path / "b", "starving-gang-reserve.yaml"), "default/big-gang")
     assert without > 110 * 60_000  # waits out the whole stream of small jobs

@@ -150,10 +150,18 @@ def test_verify_passes_on_the_recording_and_fails_on_a_doctored_copy(simulated: 
     assert "phase='Failed'" in bad.stdout  # what it decides instead
 
 
+EMPTY_LOG = "CREATE TABLE events (position INTEGER PRIMARY KEY, data BLOB NOT NULL);"  # what a new log holds
+
+
 def test_read_models_of_another_log_are_refused_with_a_hint(simulated: Path, tmp_path: Path) -> None:
     assert eventbatch(simulated, "queue", "list").returncode == 0
     views = simulated.parent / "events.views.db"
-    other = eventbatch(tmp_path / "empty.db", "job", "list", "--views", str(views))
+    empty = tmp_path / "empty.db"
+    missing = eventbatch(empty, "job", "list", "--views", str(views))
+    assert missing.returncode == 2 and missing.stderr.startswith(f"eventbatch: error: no log at {empty}")
+    assert not empty.exists()  # a read never makes a log
+    sqlite3.connect(empty).executescript(EMPTY_LOG).close()
+    other = eventbatch(empty, "job", "list", "--views", str(views))
     assert other.returncode == 2
     assert "built from another log" in other.stderr and "eventbatch replay" in other.stderr
 

@@ -1,0 +1,26 @@
+"""Why a log, or a file kept beside it, cannot be opened as asked.
+
+Where it sits: raised by the backends (``eventbatch.log.sqlite``,
+``eventbatch.log.kafka``), the snapshot store and the command line's
+pre-flight checks (``eventbatch.cli.logcheck``); the command line prints the
+message as one line and exits 2. Each message names the file or the broker
+and says what is wrong with it, so it is fit for a user as it stands.
+"""
+
+from __future__ import annotations
+
+
+class LogOpenError(Exception):
+    """A log or store that cannot be opened as asked; ``str()`` is one line for the user."""
+
+
+class MissingFile(LogOpenError):
+    """The file is not there (and must be), or its directory is not (and will not be made)."""
+
+
+class ForeignFile(LogOpenError):
+    """The path holds something else: a directory, a text file, another program's database."""
+
+
+class BrokerUnreachable(LogOpenError):
+    """No Kafka broker answered within the connect timeout."""
