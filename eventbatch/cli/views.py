@@ -18,7 +18,7 @@ from pathlib import Path
 
 from eventbatch.cli import CliError
 from eventbatch.cli.output import emit, table
-from eventbatch.log.factory import open_log
+from eventbatch.log.factory import open_log, sqlite_path
 from eventbatch.settings import redact_url
 from eventbatch.readmodels import Projector, ReadModelStore, ViewsAhead
 
@@ -31,8 +31,8 @@ def views_path(settings, given: str | None = None) -> Path:
     if chosen:
         return Path(chosen)
     url = settings.log_url
-    if url.startswith("sqlite:///"):
-        log_file = Path(url[len("sqlite:///"):].split("?", 1)[0])
+    if url.startswith("sqlite://"):
+        log_file = sqlite_path(url)
         return log_file.with_name(log_file.stem + ".views.db")
     # One store per log: the topic in the name, and a digest of the whole URL.
     topic = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "log"
