@@ -23,7 +23,7 @@ from eventbatch.cli.checks import JobKnown, Knowledge, QueueKnown
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
 from handlers.job.intents import action_problem, update_refusal
-from handlers.queue import PROTECTED
+from handlers.queue import PROTECTED, delete_problem, parent_problem
 from schemas.envelope import Envelope
 from schemas.events import (
     JobCommandRequested,
@@ -216,11 +216,9 @@ class Planner:
         if current is not None:
             if current.manifest.spec == manifest.spec:
                 return Step(what)
-            if (parent or "") != (current.manifest.spec.parent or ""):
-                return Step(what, problem=(
-                    f"cannot update: spec.parent cannot change (is {current.manifest.spec.parent or 'root'!r}, "
-                    f"asked {parent or 'root'!r})"
-                ))
+            problem = parent_problem(current.manifest.spec.parent, parent)
+            if problem:
+                return Step(what, problem=f"cannot update: {problem}")
             self.queues[name] = QueueKnown(name, manifest, current.state, current.live_podgroups, current.pending)
             return Step(what, QueueUpdateRequested(queue=name, manifest=manifest))
         if parent and parent != "root" and await self.queue(parent) is None:
@@ -350,20 +348,13 @@ async def _job_delete(args, settings) -> int:
 
 
 async def queue_delete_problem(known: Knowledge, name: str) -> str:
-    """Why the queue controller will refuse to delete ``name``, or "" (the same rules)."""
-    if name in PROTECTED:
-        return f"queue {name} cannot be deleted"
+    """Why the queue controller will refuse to delete ``name``, or "" (its own rule)."""
     queue = await known.queue(name)
-    if queue is None:
+    if queue is None and name not in PROTECTED:
         return f"queue {name} not found"
-    if queue.state != "Closed":
-        return f"only a Closed queue can be deleted; {name} is {queue.state or 'not ready'}"
-    if queue.live_podgroups:
-        return f"queue {name} still has {queue.live_podgroups} podgroup(s)"
-    children = await known.children(name)
-    if children:
-        return f"queue {name} has child queues: {', '.join(children)}"
-    return ""
+    if queue is None:
+        return delete_problem(name, None, 0, [])
+    return delete_problem(name, queue.state, queue.live_podgroups, await known.children(name))
 
 
 async def _queue_delete(args, settings) -> int:

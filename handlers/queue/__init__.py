@@ -77,18 +77,20 @@ def _create(state: QueuesState, event: QueueCreateRequested) -> list[Event]:
     ]
 
 
+def parent_problem(old: str, new: str) -> str:
+    """Why an update may not move a queue from parent ``old`` to ``new``, or "" (the command line checks the same)."""
+    if (new or "") != (old or ""):
+        return f"spec.parent cannot change (is {old or 'root'!r}, asked {new or 'root'!r})"
+    return ""
+
+
 def _update(state: QueuesState, event: QueueUpdateRequested) -> list[Event]:
     info = state.queues.get(event.queue)
-    old = info.manifest.spec if info is not None else None
     new = event.manifest.spec
-    reason = ""
-    if info is None or old is None:
-        reason = "queue not found"
-    elif (new.parent or "") != (old.parent or ""):
-        reason = f"spec.parent cannot change (is {old.parent or 'root'!r}, asked {new.parent or 'root'!r})"
+    reason = "queue not found" if info is None else parent_problem(info.manifest.spec.parent, new.parent)
     if reason:
         return [QueueRequestRefused(queue=event.queue, action="update", reason=reason)]
-    if new == old:
+    if new == info.manifest.spec:
         return []
     return [QueueUpdated(queue=event.queue, manifest=event.manifest)]
 
@@ -119,19 +121,32 @@ def _command(state: QueuesState, event: QueueCommandRequested) -> list[Event]:
     return [QueueRequestRefused(queue=event.queue, action=event.action, reason="action must be open or close")]
 
 
+def delete_problem(name: str, state: str | None, podgroups: int, children: list[str]) -> str:
+    """Why the queue ``name`` cannot be deleted, or "" when it can (the command line checks the same).
+
+    ``state`` is None for a queue that does not exist; ``podgroups`` counts its live podgroups.
+    """
+    if name in PROTECTED:
+        return f"queue {name} cannot be deleted"
+    if state is None:
+        return "queue not found"
+    if state != "Closed":
+        return f"only a Closed queue can be deleted; {name} is {state or 'not ready'}"
+    if podgroups:
+        return f"queue still has {podgroups} podgroup(s)"
+    if children:
+        return f"queue has child queues: {', '.join(children)}"
+    return ""
+
+
 def _delete(state: QueuesState, name: str) -> list[Event]:
     info = state.queues.get(name)
-    reason = ""
-    if name in PROTECTED:
-        reason = f"queue {name} cannot be deleted"
-    elif info is None:
-        reason = "queue not found"
-    elif info.state != "Closed":
-        reason = f"only a Closed queue can be deleted; {name} is {info.state or 'not ready'}"
-    elif info.podgroups:
-        reason = f"queue still has {len(info.podgroups)} podgroup(s)"
-    elif _children(state, name):
-        reason = f"queue has child queues: {', '.join(_children(state, name))}"
+    reason = delete_problem(
+        name,
+        None if info is None else info.state,
+        len(info.podgroups) if info is not None else 0,
+        _children(state, name) if info is not None else [],
+    )
     if reason:
         return [QueueRequestRefused(queue=name, action="delete", reason=reason)]
     return [QueueDeleted(queue=name)]
