@@ -22,6 +22,7 @@ import msgspec
 import pytest
 
 from eventbatch.log.sqlite import SqliteLog
+from tests.support.workloads import ONE_SHORT_JOB
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,27 +37,6 @@ workload:
 until: 1m
 """
 
-CLEAN = """\
-nodes:
-- {prefix: node-, count: 1, allocatable: {cpu: 4, memory: 16Gi}}
-queues:
-- {apiVersion: scheduling.volcano.sh/v1beta1, kind: Queue, metadata: {name: default}, spec: {weight: 1}}
-workload:
-- at: 0s
-  apply:
-    apiVersion: batch.volcano.sh/v1alpha1
-    kind: Job
-    metadata: {name: short, namespace: default}
-    spec:
-      minAvailable: 1
-      tasks:
-      - name: main
-        replicas: 1
-        template:
-          metadata: {annotations: {eventbatch.io/sim-duration: 30s}}
-          spec: {containers: [{name: c, image: x, resources: {requests: {cpu: "1", memory: 1Gi}}}]}
-until: all-finished
-"""
 
 CORRUPT = b"\x00\xff not json"
 FAILURE_LINE = re.compile(r"^#(\d+) queue-controller failed answering (\w+) #(\d+): RecursionError: maximum recursion")
@@ -142,7 +122,7 @@ def test_simulate_json_carries_the_failures_and_exits_1(tmp_path: Path) -> None:
 
 def test_simulate_of_a_clean_scenario_reports_no_failure_and_exits_0(tmp_path: Path) -> None:
     scenario = tmp_path / "clean.yaml"
-    scenario.write_text(CLEAN)
+    scenario.write_text(ONE_SHORT_JOB)
     result = eventbatch(tmp_path / "sim.db", "simulate", str(scenario))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "== failures" not in result.stdout
@@ -188,7 +168,7 @@ def test_verify_lists_failures_quarantined_and_unknown_records_and_exits_1(faile
 
 def test_verify_fails_on_a_quarantined_record_alone(tmp_path: Path) -> None:
     scenario = tmp_path / "clean.yaml"
-    scenario.write_text(CLEAN)
+    scenario.write_text(ONE_SHORT_JOB)
     log = tmp_path / "events.db"
     assert eventbatch(log, "simulate", str(scenario)).returncode == 0
 

@@ -14,29 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.workloads import ONE_SHORT_JOB
 
-SCENARIO = """\
-nodes:
-- {prefix: node-, count: 1, allocatable: {cpu: 4, memory: 16Gi}}
-queues:
-- {apiVersion: scheduling.volcano.sh/v1beta1, kind: Queue, metadata: {name: default}, spec: {weight: 1}}
-workload:
-- at: 0s
-  apply:
-    apiVersion: batch.volcano.sh/v1alpha1
-    kind: Job
-    metadata: {name: short, namespace: default}
-    spec:
-      minAvailable: 1
-      tasks:
-      - name: main
-        replicas: 1
-        template:
-          metadata: {annotations: {eventbatch.io/sim-duration: 30s}}
-          spec: {containers: [{name: c, image: x, resources: {requests: {cpu: "1", memory: 1Gi}}}]}
-until: all-finished
-"""
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def eventbatch(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,7 +60,7 @@ def test_demo_leaves_the_default_log_as_it_was(tmp_path: Path) -> None:
 
 
 def test_simulate_twice_keeps_the_first_log_and_names_the_new_one(tmp_path: Path) -> None:
-    (tmp_path / "tiny.yaml").write_text(SCENARIO)
+    (tmp_path / "tiny.yaml").write_text(ONE_SHORT_JOB)
     simulations = tmp_path / "var" / "eventbatch" / "simulations"
 
     first = eventbatch(tmp_path, "simulate", "tiny.yaml")
@@ -109,7 +89,7 @@ def test_simulate_twice_keeps_the_first_log_and_names_the_new_one(tmp_path: Path
 
 
 def test_an_explicit_log_that_holds_events_is_refused_not_rewritten(tmp_path: Path) -> None:
-    (tmp_path / "tiny.yaml").write_text(SCENARIO)
+    (tmp_path / "tiny.yaml").write_text(ONE_SHORT_JOB)
     log = tmp_path / "kept.db"
     made = eventbatch(tmp_path, "--log", f"sqlite:///{log}", "simulate", "tiny.yaml")
     assert made.returncode == 0, made.stderr[-2000:]

@@ -23,21 +23,9 @@ import pytest
 from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
+from tests.support.workloads import JOB, QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUE = "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: default}\nspec: {weight: 1}\n"
-JOB = """
-apiVersion: batch.volcano.sh/v1alpha1
-kind: Job
-metadata: {name: train}
-spec:
-  minAvailable: 2
-  tasks:
-    - name: w
-      replicas: 2
-      template:
-        spec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: 1}}}]}
-"""
 # A job without resource requests: the case that used to fail every session on an empty cluster.
 BEST_EFFORT = """
 apiVersion: batch.volcano.sh/v1alpha1

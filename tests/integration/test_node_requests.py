@@ -28,21 +28,9 @@ from schemas.events import (
 )
 from schemas.loaders import load_manifests
 from schemas.resources import Node, NodeStatus, ObjectMeta
+from tests.support.workloads import JOB, QUEUE
 
 SETTINGS = Settings(cluster="sim", sim_startup_ms=10, debounce_ms=5)
-QUEUE = "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: default}\nspec: {weight: 1}\n"
-JOB = """
-apiVersion: batch.volcano.sh/v1alpha1
-kind: Job
-metadata: {name: train}
-spec:
-  minAvailable: 2
-  tasks:
-    - name: w
-      replicas: 2
-      template:
-        spec: {containers: [{name: c, image: busybox, resources: {requests: {cpu: 1}}}]}
-"""
 NO_NODES = "0/0 nodes are available: the cluster has no nodes"
 
 
