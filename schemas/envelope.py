@@ -13,16 +13,22 @@ import msgspec
 from schemas.events.base import Event
 
 
-class Causation(msgspec.Struct, frozen=True, gc=False):
+class Causation(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """The trigger a decision answers: its log position and the handler.
 
     ``index`` is the decision's place within the batch answering the trigger,
-    so that a batch appended twice is recognised as a duplicate.
+    so that a batch appended twice is recognised as a duplicate (0 is not
+    written). ``seen`` is set by runtime components that act on the clock
+    (timers, the simulated kubelet): the log position their state had folded
+    up to when they decided, so ``replay --verify`` can reproduce the answer
+    from exactly that state (-1, not written, for handlers: a handler's state
+    at its trigger is the trigger's position).
     """
 
     position: int
     handler: str
     index: int = 0
+    seen: int = -1
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
