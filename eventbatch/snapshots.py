@@ -18,12 +18,16 @@ The store is one SQLite file, named by a path or an ``sqlite://`` URL
 a directory that must exist; a path holding anything but a snapshot store is
 refused before it is opened (``eventbatch.sqlitefile``).
 
-The state is pickled: it is written and read by this process's own code only.
+The state is kept with ``eventbatch.statecodec`` (msgpack naming only this
+project's record classes), never pickled: a planted file can at worst hold
+wrong state, never run code. A store written by an older eventbatch (which
+pickled) is refused at its first snapshot with one line saying so
+(``OldSnapshotStore``); it is not read, and deleting it makes every component
+rebuild its state from the log.
 """
 
 from __future__ import annotations
 
-import pickle
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +35,17 @@ from typing import Any
 
 import aiosqlite
 
+from eventbatch import statecodec
 from eventbatch.log.errors import LogOpenError
 from eventbatch.sqlitefile import SNAPSHOTS, require
+
+
+class OldSnapshotStore(LogOpenError):
+    """A snapshot written by an older eventbatch (a pickle): refused, never read."""
+
+
+class BadSnapshot(LogOpenError):
+    """A snapshot this eventbatch cannot restore (not its format, or a class it does not have)."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +57,26 @@ class Snapshot:
 
 
 def dumps(snapshot: Snapshot) -> bytes:
-    return pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+    return statecodec.encode([snapshot.name, snapshot.position, snapshot.state, snapshot.last_answered])
 
 
-def loads(blob: bytes) -> Snapshot:
-    snapshot = pickle.loads(blob)  # noqa: S301 - written by dumps, in our own store
-    if not isinstance(snapshot, Snapshot):
-        raise TypeError("not a snapshot")
-    return snapshot
+def loads(blob: bytes, *, where: str = "the snapshot store") -> Snapshot:
+    """The snapshot ``dumps`` wrote; ``OldSnapshotStore`` / ``BadSnapshot`` (one line, naming ``where``)."""
+    try:
+        fields = statecodec.decode(blob)
+    except statecodec.OldFormat:
+        raise OldSnapshotStore(
+            f"snapshot store {where} was written by an older eventbatch; delete it to rebuild from the log"
+        ) from None
+    except statecodec.StateCodecError as exc:
+        raise BadSnapshot(f"snapshot store {where} cannot be read: {exc}; delete it to rebuild from the log") from None
+    if (
+        type(fields) is not list or len(fields) != 4 or type(fields[0]) is not str
+        or type(fields[1]) is not int or type(fields[3]) is not int
+    ):
+        raise BadSnapshot(f"snapshot store {where} holds something that is not a snapshot; delete it to rebuild from the log")
+    name, position, state, last_answered = fields
+    return Snapshot(name, position, state, last_answered)
 
 
 def store_path(value: str | Path) -> str:
@@ -120,7 +145,7 @@ class SnapshotStore:
         assert self._db is not None, "snapshot store is not started"
         async with self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)) as cur:
             row = await cur.fetchone()
-        return loads(row[0]) if row is not None else None
+        return loads(row[0], where=self.path) if row is not None else None
 
     async def positions(self) -> dict[str, int]:
         """Each snapshot's position: the log before the lowest one is not needed to restart."""

@@ -12,14 +12,13 @@ again with the same values.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from eventbatch.log.port import EventLog
-from eventbatch.readmodels.store import ReadModelStore
+from eventbatch.readmodels.store import BadViewsStore, ReadModelStore, decode_state, encode_state
 from projections.views import ViewSet
 
 
@@ -37,13 +36,13 @@ class ProjectorStats:
 
 
 def dump_views(views: ViewSet) -> bytes:
-    return pickle.dumps(views, protocol=pickle.HIGHEST_PROTOCOL)
+    return encode_state(views)
 
 
-def load_views(blob: bytes) -> ViewSet:
-    views = pickle.loads(blob)  # noqa: S301 - our own store, written by dump_views
+def load_views(blob: bytes, where: str = "the read-model store") -> ViewSet:
+    views = decode_state(blob, where=where)  # never a pickle: eventbatch.statecodec
     if not isinstance(views, ViewSet):
-        raise TypeError("snapshot does not hold a ViewSet")
+        raise BadViewsStore(f"read-model store {where} holds no read models; delete it to rebuild from the log")
     return views
 
 
@@ -70,7 +69,7 @@ class Projector:
         if self.views is None:
             saved = await self.store.snapshot()
             if saved is not None:
-                self.views = load_views(saved[1])
+                self.views = load_views(saved[1], self.store.path)
                 self.stats.resumed_from = saved[0]
             else:
                 self.views = ViewSet()

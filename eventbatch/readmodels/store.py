@@ -7,6 +7,12 @@ table with each read model's log position, and a ``snapshots`` table with
 the checkpointed fold state. ``apply`` writes a chunk's rows, deletions,
 audit rows and positions in one transaction: after a crash, the rows and the
 position agree, and the projector resumes from there.
+
+The fold state is kept with ``eventbatch.statecodec`` (``encode_state`` /
+``decode_state``), never pickled: a planted store can at worst show wrong
+rows, never run code. A store whose snapshot was written by an older
+eventbatch (a pickle) is refused with one line (``OldViewsStore``) and never
+read; deleting it rebuilds the read models from the log.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
+from eventbatch import statecodec
+from eventbatch.log.errors import LogOpenError
 from eventbatch.readmodels import audit
 from projections.views import TABLES, Changes
 from projections.views.audit import fill_causes, timelines
@@ -71,6 +79,31 @@ def _upsert(table: str) -> str:
 
 
 _UPSERTS = {table: _upsert(table) for table in _CHANGE_TABLES}
+
+
+class OldViewsStore(LogOpenError):
+    """Read models whose fold snapshot an older eventbatch wrote (a pickle): refused, never read."""
+
+
+class BadViewsStore(LogOpenError):
+    """Read models whose fold snapshot this eventbatch cannot restore."""
+
+
+def encode_state(state) -> bytes:
+    """The read models' fold state as a snapshot blob (``eventbatch.statecodec``)."""
+    return statecodec.encode(state)
+
+
+def decode_state(blob: bytes, *, where: str = "the read-model store"):
+    """The fold state ``encode_state`` wrote; ``OldViewsStore`` / ``BadViewsStore`` with one line otherwise."""
+    try:
+        return statecodec.decode(blob)
+    except statecodec.OldFormat:
+        raise OldViewsStore(
+            f"read-model store {where} was written by an older eventbatch; delete it to rebuild from the log"
+        ) from None
+    except statecodec.StateCodecError as exc:
+        raise BadViewsStore(f"read-model store {where} cannot be read: {exc}; delete it to rebuild from the log") from None
 _astuple = msgspec.structs.astuple
 
 

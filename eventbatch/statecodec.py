@@ -1,0 +1,387 @@
+"""The state codec: folded state as self-describing msgpack, decoded without running code.
+
+Where it sits: under the snapshot store (``eventbatch.snapshots``: handler
+and component snapshots) and the read models' fold snapshot
+(``eventbatch.readmodels``). Both keep state that a later process reads
+back, from a file anyone with access to the directory could have replaced,
+so reading one must never import a module or call anything the data names
+(which is what a pickle does). ``encode`` turns a state into bytes and
+``decode`` turns them back into an equal state.
+
+What it encodes (msgpack via msgspec; ``docs/projections.md``, "Snapshot
+format"):
+
+- ``None``, ``bool``, ``float``, ``str``, ``bytes`` and ``int`` as msgpack
+  scalars (an int outside 64 bits as its two's-complement bytes), lists as
+  arrays and dicts whose keys are all ``str`` as maps;
+- everything else as an array whose first item is a msgpack extension
+  marker naming what it is: tuple, set, frozenset, ``collections.Counter``,
+  a dict with other keys, an enum member, a record, or a reference to an
+  object met earlier (objects met twice are restored as one object, as the
+  state held them);
+- a record is an instance of a class defined in this project's packages
+  (``schemas``, ``projections``, ``handlers``, ``eventbatch``) or
+  ``register``-ed: a dataclass, a ``msgspec.Struct`` or a plain class, by
+  ``module:qualname`` and the names of its attributes, kept once per blob in
+  a class table. Attributes named ``*_cache`` hold what readers derive from
+  the rest (``ClusterState.node_cache``) and are stored as None.
+
+Decoding looks a class name up among modules already imported (never
+imports one) and takes it only if it is a class of those packages whose
+``__module__`` and ``__qualname__`` are what the data says, or a registered
+one; a dataclass's or Struct's attribute names must be exactly its declared
+fields. A dataclass or plain object is made with ``object.__new__`` and its
+attributes set directly (no ``__init__``, no ``__setattr__``); a Struct by
+calling its constructor; an enum member by ``cls(value)``. Anything else is
+refused with ``StateCodecError``. A blob that does not start with ``MAGIC``
+is refused as well (``OldFormat`` for a pickle of an older eventbatch): it
+is never unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import sys
+from collections import Counter
+from typing import Any
+
+import msgspec
+
+MAGIC = b"eventbatch-state\x00"
+VERSION = 1
+PACKAGES = frozenset({"schemas", "projections", "handlers", "eventbatch"})
+
+# Extension codes of the markers (the first item of a tagged array).
+_TUPLE, _SET, _FROZENSET, _DICT, _COUNTER, _ENUM, _RECORD, _REF, _BIGINT = range(1, 10)
+_MARK = {code: msgspec.msgpack.Ext(code, b"") for code in range(1, 10)}
+_Ext = msgspec.msgpack.Ext
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
+
+_registered: dict[str, type] = {}
+
+
+class StateCodecError(ValueError):
+    """A state that cannot be encoded, or bytes that are not a state this codec wrote."""
+
+
+class OldFormat(StateCodecError):
+    """The bytes are a pickle, as an older eventbatch wrote its snapshots."""
+
+
+def register(cls: type) -> type:
+    """Allow a class defined outside the project's packages (a test's handler state)."""
+    _registered[_key(cls)] = cls
+    return cls
+
+
+def _key(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _is_struct(cls: type) -> bool:
+    return isinstance(cls, type) and issubclass(cls, msgspec.Struct)
+
+
+def _slots(cls: type) -> frozenset[str]:
+    found = _SLOTS.get(cls)
+    if found is None:
+        found = _SLOTS[cls] = _declared_slots(cls)
+    return found
+
+
+_SLOTS: dict[type, frozenset[str]] = {}
+
+
+def _declared_slots(cls: type) -> frozenset[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        names.update((slots,) if isinstance(slots, str) else slots)
+    return frozenset(n for n in names if n not in ("__dict__", "__weakref__"))
+
+
+def _allowed(cls: type) -> bool:
+    if _registered.get(_key(cls)) is cls:
+        return True
+    if "<locals>" in cls.__qualname__ or cls.__module__.partition(".")[0] not in PACKAGES:
+        return False
+    return _lookup(_key(cls)) is cls
+
+
+def _lookup(key: str) -> type | None:
+    """The class ``module:qualname`` names, from imported modules only, or None."""
+    if key in _registered:
+        return _registered[key]
+    module_name, sep, qualname = key.partition(":")
+    if not sep or module_name.partition(".")[0] not in PACKAGES:
+        return None
+    module = sys.modules.get(module_name)
+    if module is None:
+        return None
+    found: Any = module
+    for part in qualname.split("."):
+        found = vars(found).get(part) if isinstance(found, type) or found is module else None
+        if found is None:
+            return None
+    if not isinstance(found, type) or found.__module__ != module_name or found.__qualname__ != qualname:
+        return None
+    return found
+
+
+# -- encoding ---------------------------------------------------------------------
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.seen: dict[int, int] = {}  # id(object) -> its index in visiting order
+        self.building: set[int] = set()  # immutable containers being encoded (a cycle through one cannot be restored)
+        self.classes: dict[tuple[type, tuple[str, ...]], int] = {}
+        self.table: list[list] = []
+        self.allowed: set[type] = set()
+
+    def value(self, x: Any) -> Any:
+        t = type(x)
+        if t is str or t is float or t is bool or x is None or t is bytes:
+            return x
+        if t is int:
+            if _MIN_INT <= x <= _MAX_INT:
+                return x
+            return [_MARK[_BIGINT], x.to_bytes((x.bit_length() + 8) // 8, "little", signed=True)]
+        if isinstance(x, enum.Enum):
+            return [_MARK[_ENUM], self._enum_key(t), self.value(x.value)]
+        ident = id(x)
+        index = self.seen.get(ident)
+        if index is not None:
+            if ident in self.building:
+                raise StateCodecError(f"a {t.__name__} that contains itself cannot be kept")
+            return [_MARK[_REF], index]
+        self.seen[ident] = len(self.seen)
+        if t is list:
+            return [self.value(v) for v in x]
+        if t is dict:
+            if all(type(k) is str for k in x):
+                return {k: self.value(v) for k, v in x.items()}
+            out = [_MARK[_DICT]]
+            for k, v in x.items():
+                out.append(self.value(k))
+                out.append(self.value(v))
+            return out
+        if t is tuple or t is frozenset:
+            self.building.add(ident)
+            out = [_MARK[_TUPLE if t is tuple else _FROZENSET], *(self.value(v) for v in x)]
+            self.building.discard(ident)
+            return out
+        if t is set:
+            return [_MARK[_SET], *(self.value(v) for v in x)]
+        if t is Counter:
+            out = [_MARK[_COUNTER]]
+            for k, v in x.items():
+                out.append(self.value(k))
+                out.append(self.value(v))
+            return out
+        return self._record(x, t, ident)
+
+    def _enum_key(self, cls: type) -> str:
+        if not _allowed(cls):
+            raise StateCodecError(f"cannot keep {_key(cls)}: not an enum of this project (statecodec.register it)")
+        return _key(cls)
+
+    def _record(self, x: Any, cls: type, ident: int) -> list:
+        if cls not in self.allowed and not _allowed(cls):
+            raise StateCodecError(
+                f"cannot keep a {_key(cls)}: only records of {', '.join(sorted(PACKAGES))} "
+                "(or statecodec.register-ed classes) are kept"
+            )
+        self.allowed.add(cls)
+        if _is_struct(cls):
+            names = cls.__struct_fields__
+            self.building.add(ident)  # made by its constructor, after its fields
+        else:
+            names = tuple(n for n in sorted(_slots(cls)) if hasattr(x, n)) + tuple(getattr(x, "__dict__", ()))
+            if dataclasses.is_dataclass(cls):
+                declared = {f.name for f in dataclasses.fields(cls)}
+                if set(names) != declared:
+                    raise StateCodecError(
+                        f"cannot keep a {_key(cls)}: attributes {sorted(set(names) ^ declared)} "
+                        "are not its fields, or are missing"
+                    )
+        slot = self.classes.get((cls, names))
+        if slot is None:
+            slot = self.classes[(cls, names)] = len(self.table)
+            self.table.append([_key(cls), list(names)])
+        out = [_MARK[_RECORD], slot]
+        for name in names:
+            try:
+                out.append(None if name.endswith("_cache") else self.value(getattr(x, name)))
+            except StateCodecError as exc:
+                raise StateCodecError(f"{cls.__qualname__}.{name}: {exc}") from None
+        self.building.discard(ident)
+        return out
+
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode(state: Any) -> bytes:
+    """``state`` as bytes ``decode`` restores; ``StateCodecError`` for what it cannot keep."""
+    encoder = _Encoder()
+    root = encoder.value(state)
+    return MAGIC + _encoder.encode([VERSION, encoder.table, root])
+
+
+# -- decoding ---------------------------------------------------------------------
+
+
+class _Decoder:
+    def __init__(self, table: Any) -> None:
+        self.objects: list[Any] = []
+        self.classes: list[tuple[type, list[str], str]] = []
+        if type(table) is not list:
+            raise StateCodecError("no class table")
+        for entry in table:
+            if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str or type(entry[1]) is not list:
+                raise StateCodecError("a malformed class table")
+            key, names = entry
+            cls = _lookup(key)
+            if cls is None or issubclass(cls, enum.Enum):
+                raise StateCodecError(f"it holds a {key}, which this eventbatch does not have (or may not restore)")
+            if not all(type(n) is str and n.isidentifier() and not n.startswith("__") for n in names):
+                raise StateCodecError(f"a {key} with attributes {names!r}")
+            if _is_struct(cls):
+                kind, declared = "struct", set(cls.__struct_fields__)
+            elif dataclasses.is_dataclass(cls):
+                kind, declared = "object", {f.name for f in dataclasses.fields(cls)}
+            else:
+                kind, declared = "object", None
+            if declared is not None and set(names) != declared:
+                raise StateCodecError(
+                    f"it holds a {key} with attributes {sorted(names)}; this eventbatch's has {sorted(declared)}"
+                )
+            self.classes.append((cls, names, kind))
+
+    def value(self, x: Any) -> Any:
+        t = type(x)
+        if t is list:
+            if x and type(x[0]) is _Ext:
+                return self._tagged(x)
+            out: list = []
+            self.objects.append(out)
+            out.extend(self.value(v) for v in x)
+            return out
+        if t is dict:
+            out_map: dict = {}
+            self.objects.append(out_map)
+            for k, v in x.items():
+                out_map[k] = self.value(v)
+            return out_map
+        if t is _Ext:
+            raise StateCodecError("a stray marker")
+        return x
+
+    def _reserve(self) -> int:
+        self.objects.append(_PENDING)
+        return len(self.objects) - 1
+
+    def _tagged(self, x: list) -> Any:
+        code = x[0].code
+        if code == _REF:
+            if len(x) != 2 or type(x[1]) is not int or not 0 <= x[1] < len(self.objects):
+                raise StateCodecError("a reference to nothing")
+            found = self.objects[x[1]]
+            if found is _PENDING:
+                raise StateCodecError("a reference into an object not yet made")
+            return found
+        if code == _BIGINT:
+            if len(x) != 2 or type(x[1]) is not bytes:
+                raise StateCodecError("a malformed integer")
+            return int.from_bytes(x[1], "little", signed=True)
+        if code == _ENUM:
+            if len(x) != 3 or type(x[1]) is not str:
+                raise StateCodecError("a malformed enum")
+            cls = _lookup(x[1])
+            if cls is None or not issubclass(cls, enum.Enum):
+                raise StateCodecError(f"it holds a {x[1]}, which this eventbatch does not have")
+            try:
+                return cls(self.value(x[2]))
+            except ValueError:
+                raise StateCodecError(f"it holds a {x[1]} this eventbatch does not have") from None
+        if code == _TUPLE or code == _FROZENSET:
+            index = self._reserve()
+            items = [self.value(v) for v in x[1:]]
+            made = tuple(items) if code == _TUPLE else frozenset(items)
+            self.objects[index] = made
+            return made
+        if code == _SET:
+            made_set: set = set()
+            self.objects.append(made_set)
+            made_set.update(self.value(v) for v in x[1:])
+            return made_set
+        if code == _DICT or code == _COUNTER:
+            if len(x) % 2 != 1:
+                raise StateCodecError("a malformed mapping")
+            made_map: dict = {} if code == _DICT else Counter()
+            self.objects.append(made_map)
+            for i in range(1, len(x), 2):
+                key = self.value(x[i])
+                made_map[key] = self.value(x[i + 1])
+            return made_map
+        if code == _RECORD:
+            return self._record(x)
+        raise StateCodecError(f"an unknown marker {code}")
+
+    def _record(self, x: list) -> Any:
+        if len(x) < 2 or type(x[1]) is not int or not 0 <= x[1] < len(self.classes):
+            raise StateCodecError("a record of no class")
+        cls, names, kind = self.classes[x[1]]
+        if len(x) != 2 + len(names):
+            raise StateCodecError(f"a {_key(cls)} with {len(x) - 2} values for {len(names)} attributes")
+        if kind == "struct":
+            index = self._reserve()
+            made = cls(**{name: self.value(v) for name, v in zip(names, x[2:])})
+            self.objects[index] = made
+            return made
+        made = object.__new__(cls)
+        self.objects.append(made)
+        slots = _slots(cls)
+        attributes = None
+        for name, v in zip(names, x[2:]):
+            value = self.value(v)
+            if name in slots:
+                object.__setattr__(made, name, value)  # a slot's member descriptor: no project code runs
+            else:
+                if attributes is None:
+                    try:
+                        attributes = object.__getattribute__(made, "__dict__")
+                    except AttributeError:
+                        raise StateCodecError(f"a {_key(cls)} with an attribute {name} it cannot hold") from None
+                attributes[name] = value
+        return made
+
+
+_PENDING = object()
+_decoder = msgspec.msgpack.Decoder()
+
+
+def is_state(blob: bytes) -> bool:
+    return bytes(blob[: len(MAGIC)]) == MAGIC
+
+
+def decode(blob: bytes) -> Any:
+    """The state ``encode`` wrote; ``StateCodecError`` (``OldFormat`` for a pickle) for anything else."""
+    if not is_state(blob):
+        if bytes(blob[:1]) == b"\x80":
+            raise OldFormat("it was written by an older eventbatch (a pickle)")
+        raise StateCodecError("it is not eventbatch state")
+    try:
+        version, table, root = _decoder.decode(memoryview(blob)[len(MAGIC):])
+    except (msgspec.DecodeError, ValueError, TypeError):
+        raise StateCodecError("it is not eventbatch state (cannot be decoded)") from None
+    if version != VERSION:
+        raise StateCodecError(f"it is in state format {version!r}; this eventbatch reads format {VERSION}")
+    try:
+        return _Decoder(table).value(root)
+    except RecursionError:
+        raise StateCodecError("it is nested too deep") from None
+    except TypeError as exc:  # an unhashable key, a constructor refusing its fields
+        raise StateCodecError(f"it cannot be restored: {exc}") from None
