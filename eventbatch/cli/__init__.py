@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         return _user_error(str(exc))
     except _PATH_ERRORS as exc:  # e.g. crds --output-dir naming a file
         return _user_error(f"{exc.filename}: {exc.strerror}" if exc.filename else _one_line(str(exc)))
+    except ExceptionGroup as group:  # serve's tasks: a damaged log met by one of them is still one line
+        user, rest = group.split((SettingsError, LogUrlError, LogOpenError, LogTruncated, FormatError, CliError))
+        if user is None or rest is not None:
+            raise
+        while isinstance(user, BaseExceptionGroup):
+            user = user.exceptions[0]
+        return _user_error(_one_line(str(user)))
     except Exception as exc:
         if not _kubeconfig_error(exc):
             raise

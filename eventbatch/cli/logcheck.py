@@ -18,6 +18,13 @@ command is declared as one that reads the log, writes it, or never opens it
 - a snapshot store is created by serve (in an existing directory) and must
   exist for compact and replay; a read-model store named with ``--views``
   or ``EVENTBATCH_VIEWS`` must be an SQLite file, in an existing directory;
+- a damaged file is refused with what is wrong with it (``DamagedFile``),
+  and left as it is: the log's header and length are checked for every
+  command; every page of it (``PRAGMA quick_check``) before a command that
+  reads it whole anyway (``serve``, ``replay``, a command whose read models
+  are still to be built), so that such a command creates nothing from a
+  log it cannot read; every page of the snapshot store and of the
+  read-model store, which are small, whenever they are there;
 - a scheduler conf (``--scheduler-conf``, ``EVENTBATCH_SCHEDULER_CONF``) must
   load, before a command that runs the handlers opens anything.
 
@@ -31,8 +38,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
-from eventbatch.log.errors import ForeignFile
+from eventbatch.log.errors import DamagedFile, ForeignFile
 from eventbatch.log.factory import is_default_path, open_log, sqlite_path
 from eventbatch.settings import Settings, SettingsError
 from eventbatch.snapshots import store_path
@@ -52,7 +61,13 @@ ACCESS = {
     "schema events": NONE, "trace import": NONE, "crds": NONE, "kubelet-sim": NONE,
 }
 SNAPSHOT_ACCESS = {"serve": CREATE, "compact": EXISTING, "replay": EXISTING}
-VIEWS = Kind("read-model store", "an eventbatch read-model store", "tracking", frozenset({"view", "position"}))
+VIEWS = Kind(
+    "read-model store", "an eventbatch read-model store", "tracking", frozenset({"view", "position"}), check_pages=True
+)
+WHOLE_LOG = {"serve", "replay"}  # read the log from the start (or a snapshot) on every run
+NO_VIEWS = {"serve", "simulate", "demo"}  # never open the read models of the log they are given
+REBUILDS_VIEWS = {"replay"}  # replaces the read-model store with a new one: a damaged one is no obstacle
+VIEWS_HINT = " (it holds read models only: `eventbatch replay` rebuilds them from an uncompacted log)"
 NO_LOG_HINT = "; run `eventbatch serve` or pass --log"
 
 
@@ -82,13 +97,18 @@ def preflight(args: argparse.Namespace, settings: Settings) -> None:
     access = getattr(args, "log_access", EXISTING)
     if access == NONE:
         return
+    command = getattr(args, "command_path", "")
+    views = getattr(args, "views", None) or os.environ.get("EVENTBATCH_VIEWS")
     if settings.log_url.startswith("sqlite:"):
         path = sqlite_path(settings.log_url)
+        beside = None if command in NO_VIEWS else _views_path(settings, views)
+        whole = command in WHOLE_LOG or (beside is not None and not beside.exists())
         if access == EXISTING:
-            require(path, LOG, must_exist=True, hint=NO_LOG_HINT)
+            require(path, LOG, must_exist=True, hint=NO_LOG_HINT, check_pages=whole)
         else:
-            require(path, LOG, must_exist=False, create_dirs=is_default_path(path))
-    command = getattr(args, "command_path", "")
+            require(path, LOG, must_exist=False, create_dirs=is_default_path(path), check_pages=whole)
+        if beside is not None and beside.exists():
+            _require_views(beside, command, must_exist=True)
     if command in SNAPSHOT_ACCESS:
         snapshots = getattr(args, "snapshots", None) or (settings.snapshots if command != "replay" else "")
         if snapshots:
@@ -97,10 +117,24 @@ def preflight(args: argparse.Namespace, settings: Settings) -> None:
             except ValueError as exc:
                 raise ForeignFile(str(exc)) from None
             require(snapshots, SNAPSHOTS, must_exist=SNAPSHOT_ACCESS[command] == EXISTING)
-    views = getattr(args, "views", None) or os.environ.get("EVENTBATCH_VIEWS")
     if views and hasattr(args, "views"):
-        require(views, VIEWS, must_exist=False)
+        _require_views(views, command, must_exist=False)
     _check_scheduler_conf(args, settings)
+
+
+def _require_views(path: str | Path, command: str, *, must_exist: bool) -> None:
+    kind = replace(VIEWS, check_pages=False) if command in REBUILDS_VIEWS else VIEWS
+    try:
+        require(path, kind, must_exist=must_exist)
+    except DamagedFile as exc:
+        raise DamagedFile(f"{exc}{VIEWS_HINT}") from None
+
+
+def _views_path(settings: Settings, given: str | None):
+    """Where the command's read models of this SQLite log are (``eventbatch.cli.views.views_path``)."""
+    from eventbatch.cli.views import views_path
+
+    return views_path(settings, given)
 
 
 def _check_scheduler_conf(args: argparse.Namespace, settings: Settings) -> None:

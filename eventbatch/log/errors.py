@@ -1,10 +1,12 @@
-"""Why a log, or a file kept beside it, cannot be opened as asked.
+"""Why a log, or a file kept beside it, cannot be opened or used as asked.
 
 Where it sits: raised by the backends (``eventbatch.log.sqlite``,
 ``eventbatch.log.kafka``), the snapshot store and the command line's
-pre-flight checks (``eventbatch.cli.logcheck``); the command line prints the
-message as one line and exits 2. Each message names the file or the broker
-and says what is wrong with it, so it is fit for a user as it stands.
+pre-flight checks (``eventbatch.cli.logcheck``, ``eventbatch.sqlitefile``);
+the command line prints the message as one line and exits 2. Each message
+names the file or the broker and says what is wrong with it, so it is fit
+for a user as it stands. ``DamagedFile`` and ``StoreFull`` can also come
+later, from a read or an append on a file that opened well.
 """
 
 from __future__ import annotations
@@ -24,3 +26,11 @@ class ForeignFile(LogOpenError):
 
 class BrokerUnreachable(LogOpenError):
     """No Kafka broker answered within the connect timeout."""
+
+
+class DamagedFile(LogOpenError):
+    """An SQLite file that is damaged: truncated, a broken header or page, not a database after all."""
+
+
+class StoreFull(LogOpenError):
+    """An append refused because the disk (or the file's size limit) is full; nothing of it was written."""

@@ -18,9 +18,17 @@ consumer positions) and ``quarantine`` (undecodable records by position).
   indexed range query each).
 - ``start()`` opens nothing it would have to write into blindly: a path that
   holds a directory, a text file or another program's database is refused
-  with ``ForeignFile`` before any connection (``eventbatch.sqlitefile``). A
+  with ``ForeignFile``, and a file that is visibly damaged (its header, a
+  length short of what the header says, an unreadable schema) with
+  ``DamagedFile``, before any connection (``eventbatch.sqlitefile``). A
   missing file is created, in a directory that must exist unless
   ``create_dirs`` (the factory sets it for the default log only).
+- Damage found later, by a read or an append (a broken page in the middle of
+  the file), is ``DamagedFile`` naming the file and the position; a full
+  disk is ``StoreFull``. Both are one line for the user; nothing is written
+  to a damaged file, and a refused append leaves the log as it was. The
+  connections' threads are daemon threads: whatever goes wrong, an open
+  connection never keeps the process from exiting.
 - ``synchronous=NORMAL`` by default: an acknowledged batch survives a crash of
   the process; ``?synchronous=full`` also survives power loss (docs/log.md).
 """
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -37,7 +46,7 @@ import aiosqlite
 from eventbatch.log.codec import encode
 from eventbatch.log.errors import LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
-from eventbatch.sqlitefile import LOG, require
+from eventbatch.sqlitefile import LOG, failure, require
 from schemas.envelope import Envelope
 
 _SCHEMA = """
@@ -99,13 +108,22 @@ class SqliteLog(EventLog):
             self._reader = await self._connect()
         except BaseException as exc:
             await self.stop()  # an open connection's thread would keep the process alive
-            if isinstance(exc, (sqlite3.Error, OSError)):
+            if isinstance(exc, sqlite3.Error):
+                raise failure(self.path, exc, "cannot open the log") from exc
+            if isinstance(exc, OSError):
                 raise LogOpenError(f"cannot open the log {self.path}: {exc}") from exc
             raise
         self._stopped = False
 
     async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        conn = aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
+        # A daemon thread: a connection left open on some unforeseen way out
+        # must not keep the process alive (SQLite is safe against a process
+        # that ends mid-transaction). aiosqlite creates its thread unstarted.
+        thread = getattr(conn, "_thread", None)
+        if isinstance(thread, threading.Thread) and not thread.is_alive():
+            thread.daemon = True
+        conn = await conn
         try:
             await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             await conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -146,7 +164,12 @@ class SqliteLog(EventLog):
             return []
         # Shielded: a cancelled caller must not leave the transaction open
         # or let the next append start inside it.
-        start = await asyncio.shield(self._locked_insert(records))
+        try:
+            start = await asyncio.shield(self._locked_insert(records))
+        except sqlite3.Error as exc:
+            error = failure(self.path, exc, "cannot append to the log")
+            error.args = (f"{error} ({len(records)} record(s) not appended; the log is as it was)",)
+            raise error from exc
         return list(range(start, start + len(records)))
 
     async def _locked_insert(self, records: list[bytes]) -> int:
@@ -176,14 +199,15 @@ class SqliteLog(EventLog):
             )
             await writer.execute("COMMIT")
         except BaseException:
-            await writer.execute("ROLLBACK")
+            await _rollback(writer)
             raise
         return start
 
     async def set_consumer_position(self, name: str, position: int) -> None:
         writer = self._connected(self._writer)
         async with self._write_lock:
-            await writer.execute(
+            await self._write(
+                writer,
                 "INSERT INTO consumers (name, position) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
                 (name, position),
@@ -192,10 +216,18 @@ class SqliteLog(EventLog):
     async def _quarantine(self, record: Quarantined) -> None:
         writer = self._connected(self._writer)
         async with self._write_lock:
-            await writer.execute(
+            await self._write(
+                writer,
                 "INSERT OR IGNORE INTO quarantine (position, error, data) VALUES (?, ?, ?)",
                 (record.position, record.error, record.data),
             )
+
+    async def _write(self, writer: aiosqlite.Connection, sql: str, parameters: tuple) -> None:
+        """One writing statement (its own transaction); SQLite's errors become the user's (``failure``)."""
+        try:
+            await writer.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc, "cannot write to the log") from exc
 
     # --- reading ---------------------------------------------------------
 
@@ -206,8 +238,12 @@ class SqliteLog(EventLog):
             while True:
                 if pending is None:
                     changed, pending = self._changed, self._query(position)
-                rows = await pending
-                pending = None
+                try:
+                    rows = await pending
+                except sqlite3.Error as exc:
+                    raise failure(self.path, exc, "cannot read the log", f" from position {position}") from exc
+                finally:
+                    pending = None
                 if rows:
                     if rows[0][0] > position:  # positions have no gaps: the ones asked for were removed
                         raise LogTruncated(
@@ -243,10 +279,15 @@ class SqliteLog(EventLog):
             )
         )
 
+    async def _fetch(self, sql: str, parameters: tuple = ()) -> list:
+        """One query on the reader connection; SQLite's errors become the user's (``failure``)."""
+        try:
+            return list(await self._connected(self._reader).execute_fetchall(sql, parameters))
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc, "cannot read the log") from exc
+
     async def start_position(self) -> int:
-        ((start,),) = await self._connected(self._reader).execute_fetchall(
-            "SELECT COALESCE(MIN(position), 0) FROM events"
-        )
+        ((start,),) = await self._fetch("SELECT COALESCE(MIN(position), 0) FROM events")
         return start
 
     async def truncate(self, before: int) -> int:
@@ -260,29 +301,35 @@ class SqliteLog(EventLog):
                 await writer.execute("DELETE FROM quarantine WHERE position < ?", (cut,))
                 await writer.execute("COMMIT")
             except BaseException:
-                await writer.execute("ROLLBACK")
+                await _rollback(writer)
                 raise
         return await self.start_position()
 
     async def end_position(self) -> int:
-        ((end,),) = await self._connected(self._reader).execute_fetchall(
-            "SELECT COALESCE(MAX(position) + 1, 0) FROM events"
-        )
+        ((end,),) = await self._fetch("SELECT COALESCE(MAX(position) + 1, 0) FROM events")
         return end
 
     async def get_consumer_position(self, name: str) -> int | None:
-        rows = await self._connected(self._reader).execute_fetchall(
-            "SELECT position FROM consumers WHERE name = ?", (name,)
-        )
+        rows = await self._fetch("SELECT position FROM consumers WHERE name = ?", (name,))
         return rows[0][0] if rows else None
 
     async def quarantined(self) -> list[Quarantined]:
-        rows = await self._connected(self._reader).execute_fetchall(
-            "SELECT position, error, data FROM quarantine ORDER BY position"
-        )
+        rows = await self._fetch("SELECT position, error, data FROM quarantine ORDER BY position")
         return [Quarantined(position, error, bytes(data)) for position, error, data in rows]
 
     def _connected(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
         if conn is None:
             raise RuntimeError(f"{self.url} is not started (use `async with` or `await log.start()`)")
         return conn
+
+
+async def _rollback(writer: aiosqlite.Connection) -> None:
+    """End a failed transaction, if SQLite has not ended it already.
+
+    On some errors (``SQLITE_FULL``, ``SQLITE_IOERR``, ``SQLITE_NOMEM``, ...)
+    SQLite rolls the transaction back itself; a ROLLBACK then fails with
+    "cannot rollback - no transaction is active" and would hide the real
+    error. Either way nothing of the batch is in the file.
+    """
+    if writer.in_transaction:
+        await writer.execute("ROLLBACK")
