@@ -1,13 +1,29 @@
 """Reactors: runtime components that fold the log and append what is due on the clock.
 
 Where it sits: the shared loop of the timer service and the simulated
-cluster. A reactor folds every event (``observe``), knows which appends are
-due at a given time (``due(now)``) and when the next one will be
-(``next_deadline``). Because what is due is derived from folded state only,
-a restarted reactor neither repeats nor forgets an append.
+cluster. A reactor folds every event in log order (``observe``), knows which
+batches are due at a given time (``due(now)``) and when the next one will be
+(``next_deadline``).
 
-``catch_up`` + ``act`` step it (tests, simulation); ``run`` follows the log
-and the clock until cancelled.
+Exactly once, like a handler:
+
+- ``due`` is a pure function of the folded state: it changes nothing that a
+  snapshot would keep. Every batch it returns answers one cause, a log
+  position, and carries the causation ``(cause, reactor, index)``.
+- The reactor's state changes only by folding the log in order, its own
+  answers included. A snapshot is therefore always the state at one log
+  position, whenever it is taken.
+- An answer is pending from its cause until the answer itself is folded.
+  While it is on its way (appended, not yet read back) the cause is *in
+  flight* and not appended again; in flight lives in memory only. After a
+  restart, ``catch_up`` reads to the tail before anything is acted on, so
+  every answer that reached the log is folded and none is repeated; a batch
+  that did not reach the log is still due and is appended.
+
+``catch_up`` + ``act`` step it (tests, simulation): ``act`` reads the log to
+its tail before each round, so chained effects (a start, then a finish) come
+in one call. ``run`` follows the log and the clock until cancelled; there the
+follower alone folds.
 """
 
 from __future__ import annotations
@@ -18,7 +34,7 @@ import asyncio
 from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock
 from eventbatch.log.port import EventLog
-from schemas.envelope import Envelope
+from schemas.envelope import Causation, Envelope
 
 
 class Reactor(CheckpointedFollower, abc.ABC):
@@ -30,6 +46,8 @@ class Reactor(CheckpointedFollower, abc.ABC):
         self.next_position = 0
         self.appended = 0
         self._changed = asyncio.Event()
+        self._in_flight: set[int] = set()  # causes whose answer is appended but not yet folded
+        self._following = False
 
     @abc.abstractmethod
     def fold(self, envelope: Envelope) -> bool:
@@ -37,7 +55,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     @abc.abstractmethod
     def due(self, now: int) -> list[list[Envelope]]:
-        """The batches to append at ``now``, in order; each is folded once appended."""
+        """The batches due at ``now``, in order, one per cause (``cause_of``); pure."""
 
     @abc.abstractmethod
     def next_deadline(self) -> int | None:
@@ -45,23 +63,55 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     def observe(self, envelope: Envelope) -> None:
         self.next_position = envelope.position + 1
+        cause = envelope.causation
+        if cause is not None and cause.handler == self.name:
+            self._in_flight.discard(cause.position)
         if self.fold(envelope):
             self._changed.set()
+
+    def answer(self, cause: int, events: list, *, now: int) -> list[Envelope]:
+        """One batch answering ``cause``, stamped with the position this state has folded up to."""
+        return [
+            Envelope.wrap(event, recorded_at=now, causation=Causation(cause, self.name, index, self.next_position))
+            for index, event in enumerate(events)
+        ]
+
+    @staticmethod
+    def cause_of(batch: list[Envelope]) -> int:
+        causation = batch[0].causation
+        assert causation is not None, "a reactor's batch answers a cause"
+        return causation.position
+
+    def fresh(self, now: int) -> list[list[Envelope]]:
+        """What is due at ``now`` and not already on its way to the log."""
+        return [batch for batch in self.due(now) if self.cause_of(batch) not in self._in_flight]
 
     async def act(self) -> int:
         """Append every batch due now; returns how many events were appended."""
         count = 0
-        while batches := self.due(self.clock.now()):
+        while True:
+            if not self._following:
+                await self.catch_up()  # fold what is new, own answers included, in order
+            batches = self.fresh(self.clock.now())
+            if not batches:
+                break
             for batch in batches:
-                positions = await self.log.append(batch)
-                for envelope, position in zip(batch, positions, strict=True):
-                    self.fold(envelope.at(position))
+                cause = self.cause_of(batch)
+                self._in_flight.add(cause)  # before the append: the follower may read it back first
+                try:
+                    await self.log.append(batch)
+                except BaseException:
+                    self._in_flight.discard(cause)
+                    raise
                 count += len(batch)
+            if self._following:
+                break  # the follower folds them and wakes the act loop
         self.appended += count
         return count
 
     async def run(self) -> None:
         await self.catch_up()
+        self._following = True
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follow(), name=f"{self.name}-follow")
             tasks.create_task(self._act_loop(), name=f"{self.name}-act")
@@ -71,6 +121,8 @@ class Reactor(CheckpointedFollower, abc.ABC):
             self._changed.clear()
             await self.act()
             deadline = self.next_deadline()
+            if deadline is not None and self._in_flight and deadline <= self.clock.now() and not self.fresh(self.clock.now()):
+                deadline = None  # what is due now is on its way: wait for it to be read back
             waiters = [asyncio.ensure_future(self._changed.wait())]
             if deadline is not None:
                 waiters.append(asyncio.ensure_future(self.clock.sleep_until(deadline)))

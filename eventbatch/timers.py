@@ -6,7 +6,9 @@ clock passes ``fire_at``, appends ``TimerFired{timer, now}`` with causation
 pointing at the ``TimerScheduled`` it answers. A later ``TimerScheduled`` with
 the same id replaces the earlier one; ``TimerCancelled`` drops it. After a
 restart the fold already holds every firing that was appended, so no timer
-fires twice, and none is lost.
+fires twice, and none is lost (``Reactor``). A ``TimerFired`` clears only
+the schedule it answers: one that fires while its handler reschedules the
+same timer leaves the new schedule pending.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eventbatch.reactor import Reactor
-from schemas.envelope import Causation, Envelope
+from schemas.envelope import Envelope
 from schemas.events import TimerCancelled, TimerFired, TimerScheduled
 
 
@@ -42,8 +44,14 @@ class TimerService(Reactor):
                 event.timer, event.fire_at, event.owner, event.purpose, envelope.position
             )
             return True
-        if isinstance(event, TimerCancelled | TimerFired):
+        if isinstance(event, TimerCancelled):
             self.pending.pop(event.timer, None)
+            return True
+        if isinstance(event, TimerFired):
+            pending = self.pending.get(event.timer)
+            cause = envelope.causation
+            if pending is not None and (cause is None or cause.position == pending.scheduled_at):
+                del self.pending[event.timer]  # a firing of an earlier schedule leaves the new one
             return True
         return False
 
@@ -56,13 +64,7 @@ class TimerService(Reactor):
             key=lambda t: (t.fire_at, t.scheduled_at),
         )
         return [
-            [
-                Envelope.wrap(
-                    TimerFired(timer=t.timer, now=now, owner=t.owner, purpose=t.purpose),
-                    recorded_at=now,
-                    causation=Causation(t.scheduled_at, self.name, 0),
-                )
-            ]
+            self.answer(t.scheduled_at, [TimerFired(timer=t.timer, now=now, owner=t.owner, purpose=t.purpose)], now=now)
             for t in ready
         ]
 

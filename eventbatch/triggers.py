@@ -16,7 +16,7 @@ from collections.abc import Callable
 from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock
 from eventbatch.log.port import EventLog
-from schemas.envelope import Envelope
+from schemas.envelope import Causation, Envelope
 from schemas.events import SchedulingRequested
 
 NAME = "scheduling-trigger"
@@ -46,6 +46,7 @@ class SchedulingTrigger(CheckpointedFollower):
         self.last_relevant = -1  # position of the latest relevant event seen
         self.last_request = -1  # position of the latest SchedulingRequested
         self.requested = 0
+        self._asked_for = -1  # the relevant event a request on its way to the log answers (memory only)
         self._changed = asyncio.Event()
 
     def observe(self, envelope: Envelope) -> None:
@@ -58,18 +59,30 @@ class SchedulingTrigger(CheckpointedFollower):
 
     @property
     def due(self) -> bool:
-        """A relevant event arrived after the latest request."""
-        return self.last_relevant > self.last_request
+        """A relevant event arrived after the latest request (and no request for it is on its way)."""
+        return self.last_relevant > max(self.last_request, self._asked_for)
 
     async def request(self, reason: str = "") -> int:
-        """Append one ``SchedulingRequested`` now; returns its position."""
+        """Append one ``SchedulingRequested`` now; returns its position.
+
+        A request that answers relevant events names the latest of them as its
+        cause, so a second request for the same events shows on the log as a
+        duplicate. The request is folded when it is read back, like any event.
+        """
         now = self.clock.now()
+        answering = self.last_relevant if self.due else -1
         if not reason:
-            reason = f"events up to #{self.last_relevant}" if self.due else "period"
+            reason = f"events up to #{self.last_relevant}" if answering >= 0 else "period"
         event = SchedulingRequested(scheduler=self.scheduler, now=now, reason=reason)
-        [position] = await self.log.append([Envelope.wrap(event, recorded_at=now)])
-        self.last_request = max(self.last_request, position)
+        causation = Causation(answering, self.name, 0, self.next_position) if answering >= 0 else None
+        self._asked_for = max(self._asked_for, answering)
+        [position] = await self.log.append([Envelope.wrap(event, recorded_at=now, causation=causation)])
         self.requested += 1
+        return position
+
+    async def catch_up(self) -> int:
+        position = await super().catch_up()
+        self._asked_for = -1  # every request appended so far is folded now
         return position
 
     async def run(self) -> None:

@@ -16,8 +16,12 @@ With a ``SnapshotStore``, each handler starts from its snapshot instead of
 position 0 and the tail after it is verified: what stays possible once the
 log before the snapshots is compacted away.
 
-Events answered by time-triggered reactors (timers, the simulated kubelet,
-a cluster adapter) are observations, not handler decisions: not verified.
+What the components that act on the clock recorded (timers, the simulated
+kubelet, the scheduling trigger, the kube actuator) is checked beside the
+decisions by ``eventbatch.verify_effects``: each effect reproduced from the
+state its component had seen, none twice, none lost. That check reads the
+log from position 0; a log that no longer starts there (compacted) or a
+verify from snapshots checks the handlers only.
 
 What the log holds that no decision check can pass is listed beside the
 divergences: each ``HandlerFailed`` (a ``decide`` raised and the runtime
@@ -37,6 +41,7 @@ from typing import Any
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog, Quarantined
 from eventbatch.snapshots import SnapshotStore
+from eventbatch.verify_effects import EffectCheck, EffectDivergence, EffectsVerifier
 from handlers.base import Handler
 from schemas.envelope import Envelope
 from schemas.events import HandlerFailed
@@ -132,11 +137,18 @@ class VerifyReport:
     failures: list[Failure] = field(default_factory=list)  # every HandlerFailed, in log order
     quarantined: list[Quarantined] = field(default_factory=list)  # undecodable records
     unknown_types: dict[str, int] = field(default_factory=dict)  # event type -> records skipped
+    effects: list[EffectDivergence] = field(default_factory=list)  # components' effects that do not check out
+    effect_checks: dict[str, EffectCheck] = field(default_factory=dict)
+    effects_verified: bool = False  # False when the check could not read the log from 0
+
+    @property
+    def empty(self) -> bool:
+        return self.end == 0
 
     @property
     def ok(self) -> bool:
-        """Every recorded decision is reproduced and none is missing."""
-        return not self.divergences
+        """Every recorded decision and effect is reproduced, none is missing, none is doubled."""
+        return not self.divergences and not self.effects and not self.empty
 
     @property
     def clean(self) -> bool:
@@ -221,6 +233,7 @@ async def verify(
     on_progress: Callable[[int, int], None] | None = None,
     progress_every: int = 2_000,
     snapshots: SnapshotStore | None = None,
+    sim_startup_ms: int = 1_000,
 ) -> VerifyReport:
     """Re-run ``handlers`` over the log (from their snapshots, if given); list every divergence."""
     end = await log.end_position()
@@ -230,15 +243,23 @@ async def verify(
     report = VerifyReport(end=end)
     names = {h.name for h in handlers}
     recorded: dict[str, dict[int, dict[int, Envelope]]] = {name: {} for name in names}
+    effects = (
+        EffectsVerifier(log, handlers=names, sim_startup_ms=sim_startup_ms)
+        if first == 0 and await log.start_position() == 0
+        else None
+    )
 
     def collect(envelope: Envelope) -> None:
+        if effects is not None and envelope.position < end:
+            effects.process(envelope)
         if envelope.position < end and (failure := Failure.of(envelope)) is not None:
             report.failures.append(failure)
         cause = envelope.causation
         if cause is None:
             return
         if cause.handler not in names:
-            report.not_verified[cause.handler] = report.not_verified.get(cause.handler, 0) + 1
+            if effects is None or not effects.checks_component(cause.handler):
+                report.not_verified[cause.handler] = report.not_verified.get(cause.handler, 0) + 1
             return
         by_index = recorded[cause.handler].setdefault(cause.position, {})
         by_index.setdefault(cause.index, envelope)  # a batch appended twice: the first copy counts
@@ -251,6 +272,10 @@ async def verify(
         if count > unknown_before.get(kind, 0)
     }
     report.quarantined = await quarantined_between(log, first, end)
+    if effects is not None:
+        report.effects = effects.end()
+        report.effect_checks = effects.checks
+        report.effects_verified = True
     checks = [
         _Check(
             h,

@@ -15,9 +15,11 @@ and appends the observations a real cluster would make:
 - ``NodeRemoved``           -> every pod on that node ``PodFailed`` (exit 137,
   reason ``NodeLost``) + ``PodDeleted``.
 
-Every observation's causation points at the event it answers, and what is
-due is derived from folded state alone, so a restarted simulator repeats
-nothing and forgets nothing.
+Every observation's causation points at the event it answers (the pods a
+removed node loses are one batch answering the ``NodeRemoved``), and what is
+due is derived from the state folded from the log alone (``Reactor``), so a
+restarted simulator repeats nothing and forgets nothing, with or without a
+snapshot. The state holds live pods only: a deleted pod is forgotten.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import heapq
 from dataclasses import dataclass
 
 from eventbatch.reactor import Reactor
-from schemas.envelope import Causation, Envelope
+from schemas.envelope import Envelope
 from schemas.events import (
     NodeRemoved,
     PodBound,
@@ -51,11 +53,13 @@ NODE_LOST_EXIT = 137
 
 @dataclass
 class SimPod:
+    """One live pod incarnation (a pod name is reused when a job restarts its pods)."""
+
     pod: str
     job: str
     duration: int | None
     exit_code: int
-    requested_at: int  # position of PodRequested
+    requested_at: int  # position of PodRequested: the incarnation
     created: bool = False
     node: str = ""
     bound_at: int = -1  # position of PodBound
@@ -63,7 +67,6 @@ class SimPod:
     started_at: int = -1  # position of PodStarted
     start_time: int = 0
     finished: bool = False
-    gone: bool = False
     kill: tuple[str, str, int] | None = None  # (how, reason, position of the request)
 
 
@@ -84,23 +87,27 @@ def pod_runtime(annotations: dict[str, str]) -> tuple[int | None, int]:
 
 class SimKubelet(Reactor):
     name = "sim"
-    STATE = ("pods", "_now_queue", "_timed", "_seq")
+    STATE = ("pods", "work", "timed", "seq")
 
     def __init__(self, *, startup_latency_ms: int = 1_000, **kwargs) -> None:
         super().__init__(**kwargs)
         self.startup_latency_ms = startup_latency_ms
-        self.pods: dict[str, SimPod] = {}
-        self._now_queue: list[str] = []  # pods with an immediate action, in log order
-        self._timed: list[tuple[int, int, str]] = []  # (time, seq, pod)
-        self._seq = 0
+        self.pods: dict[str, SimPod] = {}  # live incarnations only: a deleted pod is forgotten
+        # Immediate work by cause position, in log order: ("create" | "kill" | "lost", pods).
+        self.work: dict[int, tuple[str, list[str]]] = {}
+        self.timed: list[tuple[int, int, str, int]] = []  # heap of (time, seq, pod, incarnation)
+        self.seq = 0
 
     # -- fold ---------------------------------------------------------------
 
-    def _later(self, at: int, pod: str) -> None:
-        self._seq += 1
-        heapq.heappush(self._timed, (at, self._seq, pod))
+    def _later(self, at: int, pod: SimPod) -> None:
+        self.seq += 1
+        heapq.heappush(self.timed, (at, self.seq, pod.pod, pod.requested_at))
 
     def fold(self, envelope: Envelope) -> bool:
+        cause = envelope.causation
+        if cause is not None and cause.handler == self.name:
+            self.work.pop(cause.position, None)  # answered: the first event of the batch says so
         event = envelope.payload
         handler = _FOLDS.get(type(event))
         if handler is None:
@@ -109,11 +116,11 @@ class SimKubelet(Reactor):
         return True
 
     def _requested(self, envelope: Envelope, event: PodRequested) -> None:
-        if event.pod in self.pods and not self.pods[event.pod].gone:
-            return
+        if event.pod in self.pods:
+            return  # the incarnation is still alive: a repeated request changes nothing
         duration, code = pod_runtime(event.manifest.metadata.annotations)
         self.pods[event.pod] = SimPod(event.pod, event.job, duration, code, envelope.position)
-        self._now_queue.append(event.pod)
+        self.work[envelope.position] = ("create", [event.pod])
 
     def _created(self, envelope: Envelope, event: PodCreated) -> None:
         if (pod := self.pods.get(event.pod)) is not None:
@@ -121,54 +128,56 @@ class SimKubelet(Reactor):
 
     def _bound(self, envelope: Envelope, event: PodBound) -> None:
         pod = self.pods.get(event.pod)
-        if pod is None or pod.gone or pod.node:
+        if pod is None or pod.node or pod.kill is not None:
             return  # stale decision: a real kubelet would never see it
         pod.node, pod.bound_at, pod.bound_time = event.node, envelope.position, envelope.recorded_at
-        self._later(envelope.recorded_at + self.startup_latency_ms, pod.pod)
+        self._later(envelope.recorded_at + self.startup_latency_ms, pod)
 
     def _started(self, envelope: Envelope, event: PodStarted) -> None:
         pod = self.pods.get(event.pod)
         if pod is not None and pod.started_at < 0:
             pod.started_at, pod.start_time = envelope.position, envelope.recorded_at
             if pod.duration is not None:
-                self._later(envelope.recorded_at + pod.duration, pod.pod)
+                self._later(envelope.recorded_at + pod.duration, pod)
 
     def _finished(self, envelope: Envelope, event: Event) -> None:
         if (pod := self.pods.get(event.pod)) is not None:
             pod.finished = True
 
     def _deleted(self, envelope: Envelope, event: Event) -> None:
-        if (pod := self.pods.get(event.pod)) is not None:
-            pod.gone = True
+        if (pod := self.pods.pop(event.pod, None)) is not None:
+            self.work.pop(pod.requested_at, None)  # a create not done is moot once the pod is gone
 
     def _kill(self, envelope: Envelope, event: Event) -> None:
         pod = self.pods.get(event.pod)
-        if pod is None or pod.gone or pod.kill is not None:
+        if pod is None or pod.kill is not None:
             return
         how = "evict" if isinstance(event, PodEvictionRequested) else "delete"
         pod.kill = (how, event.reason, envelope.position)
-        self._now_queue.append(pod.pod)
+        self.work[envelope.position] = ("kill", [pod.pod])
 
     def _node_removed(self, envelope: Envelope, event: NodeRemoved) -> None:
-        for pod in self.pods.values():
-            if pod.node == event.node and not pod.gone and pod.kill is None:
-                pod.kill = ("lost", "NodeLost", envelope.position)
-                self._now_queue.append(pod.pod)
+        lost = [pod for pod in self.pods.values() if pod.node == event.node and pod.kill is None]
+        for pod in lost:
+            pod.kill = ("lost", "NodeLost", envelope.position)
+        if lost:
+            self.work[envelope.position] = ("lost", [pod.pod for pod in lost])
 
     # -- what is due --------------------------------------------------------
 
     def next_deadline(self) -> int | None:
-        if self._now_queue:
+        if self.work:
             return self.clock.now()
-        while self._timed:
-            at, _, name = self._timed[0]
-            if self._timed_action(self.pods[name], at) is not None:
+        while self.timed:
+            at, _, name, incarnation = self.timed[0]
+            if self._timed_action(name, incarnation, at) is not None:
                 return at
-            heapq.heappop(self._timed)
+            heapq.heappop(self.timed)  # stale for good: dropping it changes nothing due
         return None
 
-    def _timed_action(self, pod: SimPod, at: int) -> str | None:
-        if pod.gone or pod.kill is not None or pod.finished:
+    def _timed_action(self, name: str, incarnation: int, at: int) -> str | None:
+        pod = self.pods.get(name)
+        if pod is None or pod.requested_at != incarnation or pod.kill is not None or pod.finished:
             return None
         if pod.node and pod.started_at < 0 and at == pod.bound_time + self.startup_latency_ms:
             return "start"
@@ -178,21 +187,25 @@ class SimKubelet(Reactor):
 
     def due(self, now: int) -> list[list[Envelope]]:
         batches: list[list[Envelope]] = []
-        queue, self._now_queue = self._now_queue, []
-        for name in queue:
-            batch = self._immediate(self.pods[name], now)
-            if batch:
+        for cause, (kind, names) in self.work.items():
+            if batch := self._immediate(cause, kind, names, now):
                 batches.append(batch)
-        while self._timed and self._timed[0][0] <= now:
-            at, _, name = heapq.heappop(self._timed)
+        ready: list[tuple[int, int, str, int]] = []
+        while self.timed and self.timed[0][0] <= now:
+            ready.append(heapq.heappop(self.timed))
+        for entry in ready:
+            at, _, name, incarnation = entry
+            action = self._timed_action(name, incarnation, at)
+            if action is None:
+                continue  # stale for good
+            heapq.heappush(self.timed, entry)  # stays until its answer is folded
             pod = self.pods[name]
-            action = self._timed_action(pod, at)
             if action == "start":
                 batches.append(self._wrap(now, pod.bound_at, [
                     PodStarted(pod=pod.pod, job=pod.job, node=pod.node),
                     PodReady(pod=pod.pod, job=pod.job),
                 ]))
-            elif action == "finish":
+            else:
                 end: Event = (
                     PodSucceeded(pod=pod.pod, job=pod.job)
                     if pod.exit_code == 0
@@ -201,27 +214,28 @@ class SimKubelet(Reactor):
                 batches.append(self._wrap(now, pod.started_at, [end]))
         return batches
 
-    def _immediate(self, pod: SimPod, now: int) -> list[Envelope]:
-        if pod.gone:
-            return []
-        if pod.kill is not None:
-            how, reason, position = pod.kill
-            events: list[Event] = []
+    def _immediate(self, cause: int, kind: str, names: list[str], now: int) -> list[Envelope]:
+        events: list[Event] = []
+        for name in names:
+            pod = self.pods.get(name)
+            if pod is None:
+                continue
+            if kind == "create":
+                if pod.requested_at == cause and not pod.created and pod.kill is None:
+                    events.append(PodCreated(pod=pod.pod, job=pod.job, uid=f"sim-{pod.requested_at}"))
+                continue
+            if pod.kill is None or pod.kill[2] != cause:
+                continue
+            how, reason, _ = pod.kill
             if how == "evict":
                 events.append(PodEvicted(pod=pod.pod, job=pod.job, reason=reason))
             elif how == "lost" and not pod.finished:
                 events.append(PodFailed(pod=pod.pod, job=pod.job, exit_code=NODE_LOST_EXIT, reason=reason))
             events.append(PodDeleted(pod=pod.pod, job=pod.job, reason=reason))
-            return self._wrap(now, position, events)
-        if not pod.created:
-            return self._wrap(now, pod.requested_at, [PodCreated(pod=pod.pod, job=pod.job, uid=f"sim-{pod.requested_at}")])
-        return []
+        return self._wrap(now, cause, events)
 
     def _wrap(self, now: int, cause: int, events: list[Event]) -> list[Envelope]:
-        return [
-            Envelope.wrap(e, recorded_at=now, causation=Causation(cause, self.name, i))
-            for i, e in enumerate(events)
-        ]
+        return self.answer(cause, events, now=now) if events else []
 
 
 _FOLDS = {

@@ -34,6 +34,7 @@ from eventbatch.verify import verify
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, is_relevant
+from schemas.events import PodFailed, SchedulingRequested
 from schemas.envelope import Envelope
 from schemas.scenario import load_scenario
 from tests.integration.test_readmodels import workload
@@ -73,7 +74,65 @@ async def test_verify_reproduces_every_decision_of_a_recorded_simulation(tmp_pat
     assert report.ok, [d.describe() for d in report.divergences]
     assert {name: c.decisions_matched > 0 for name, c in report.checks.items()} == {
         "queue-controller": True, "job-controller": True, "scheduler": True}
-    assert set(report.not_verified) == {"sim"}  # the simulated kubelet observes; it does not decide
+    assert report.not_verified == {}  # the components' effects are checked too
+    assert report.effects_verified and report.effects == [], [e.describe() for e in report.effects]
+    checked = {name: (c.answers > 0, c.answers == c.reproduced) for name, c in report.effect_checks.items()}
+    assert checked == {"sim": (True, True), "scheduling-trigger": (True, True)}
+
+
+async def sim_answers(path: Path) -> list[Envelope]:
+    async with open_log(f"sqlite:///{path}") as log:
+        return [e async for e in log.read(0) if e.causation is not None and e.causation.handler == "sim"]
+
+
+async def test_verify_reports_a_duplicated_effect_of_the_simulated_kubelet(tmp_path: Path) -> None:
+    source = await recorded(tmp_path)
+    again = next(e for e in await sim_answers(source) if e.type == "PodCreated")
+    async with open_log(f"sqlite:///{source}") as log:  # the same answer appended a second time
+        [position] = await log.append([again])
+    report = await verify_file(source)
+    assert not report.ok
+    assert [(e.kind, e.component, e.cause, e.position) for e in report.effects] == [
+        ("duplicated", "sim", again.causation.position, position)]
+    assert "answers #%d again" % again.causation.position in report.effects[0].describe()
+
+
+async def test_verify_reports_an_effect_the_simulated_kubelet_would_not_have_made(tmp_path: Path) -> None:
+    source = await recorded(tmp_path)
+
+    def fail_instead(env: Envelope):  # a pod that succeeded recorded as failed
+        if env.type == "PodSucceeded" and env.causation is not None:
+            failed = PodFailed(pod=env.payload.pod, job=env.payload.job, exit_code=1, reason="Error")
+            return msgspec.structs.replace(env, type="PodFailed", payload=failed)
+        return None
+
+    position, original = doctor(source, tmp_path / "doctored.db", fail_instead)
+    report = await verify_file(tmp_path / "doctored.db")
+    unreproduced = [e for e in report.effects if e.kind == "unreproduced"]
+    assert [(e.component, e.position) for e in unreproduced] == [("sim", position)]
+    assert "PodSucceeded(" in unreproduced[0].expected and "PodFailed(" in unreproduced[0].recorded
+
+
+async def test_verify_reports_an_effect_that_was_due_and_never_made(tmp_path: Path) -> None:
+    source = await recorded(tmp_path)
+
+    def forget(env: Envelope):  # the kubelet's first PodCreated is not on the log: another record is there
+        if env.type == "PodCreated" and env.causation is not None:
+            other = SchedulingRequested(scheduler="another-scheduler", now=env.recorded_at, reason="doctored")
+            return Envelope.wrap(other, recorded_at=env.recorded_at)
+        return None
+
+    position, original = doctor(source, tmp_path / "doctored.db", forget)
+    report = await verify_file(tmp_path / "doctored.db")
+    lost = [e for e in report.effects if e.kind == "lost"]
+    assert [(e.component, e.cause) for e in lost] == [("sim", original.causation.position)]
+    assert "was due and never appended" in lost[0].describe()
+
+
+async def test_verify_refuses_an_empty_log(tmp_path: Path) -> None:
+    async with open_log(f"sqlite:///{tmp_path}/empty.db") as log:
+        report = await verify(log, handlers())
+    assert report.empty and not report.ok
 
 
 async def test_verify_reports_a_doctored_bind_with_what_the_scheduler_decides_instead(tmp_path: Path) -> None:
