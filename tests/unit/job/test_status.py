@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
 
+from eventbatch import statecodec
 from projections.jobs import job_status
 from schemas.envelope import Causation, Envelope
 from schemas.events import PodFailed, PodStarted
@@ -72,13 +72,13 @@ def test_fold_alone_rebuilds_the_same_state_as_the_live_loop():
     assert job_status(rebuilt, "default/job") == loop.status()
 
 
-def test_a_pickled_state_decides_like_the_original():
-    """Runner snapshots pickle the state; a restored one must answer the same way."""
+def test_a_snapshotted_state_decides_like_the_original():
+    """Runner snapshots keep the state with eventbatch.statecodec; a restored one must answer the same way."""
     loop = Loop()
     loop.submit(job(minAvailable=2, policies=[{"event": "PodFailed", "action": "RestartJob"}]))
     loop.enqueue()
     loop.run("default/job-worker-0")
-    restored = pickle.loads(pickle.dumps(loop.state))
+    restored = statecodec.decode(statecodec.encode(loop.state))
     assert restored == loop.state
     trigger = Envelope.wrap(PodFailed(pod="default/job-worker-0", exit_code=1), recorded_at=loop.now + 1)
     trigger = trigger.at(len(loop.log))
