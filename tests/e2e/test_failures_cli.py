@@ -174,7 +174,7 @@ def test_verify_fails_on_a_quarantined_record_alone(tmp_path: Path) -> None:
 
     clean = eventbatch(log, "replay", "--verify")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "every recorded decision is reproduced, none is missing\n" in clean.stdout
+    assert "every recorded decision and effect is reproduced, none is missing, none is doubled\n" in clean.stdout
     assert "handler failure" not in clean.stdout and "quarantined" not in clean.stdout
 
     [corrupt_at] = append_raw(log, [CORRUPT])

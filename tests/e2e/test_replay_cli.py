@@ -131,7 +131,7 @@ def test_replay_to_a_position_shows_the_past(simulated: Path) -> None:
 def test_verify_passes_on_the_recording_and_fails_on_a_doctored_copy(simulated: Path, tmp_path: Path) -> None:
     ok = eventbatch(simulated, "replay", "--verify")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "every recorded decision is reproduced" in ok.stdout
+    assert "every recorded decision and effect is reproduced" in ok.stdout
 
     doctored = tmp_path / "doctored.db"
     shutil.copy(simulated, doctored)
