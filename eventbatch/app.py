@@ -192,19 +192,54 @@ def build_pipeline(
     return pipeline
 
 
-async def open_pipeline(settings: Settings, *, clock: Clock | None = None, kube=None) -> Pipeline:
-    """The full pipeline on the configured log (started; stop it with ``pipeline.log.stop()``)."""
+async def open_pipeline(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    kube=None,
+    standby: bool | None = None,
+    identity: str | None = None,
+) -> Pipeline:
+    """The full pipeline on the configured log (started; stop it with ``pipeline.close()``).
+
+    The pipeline is the log's one writer (``eventbatch.log.fenced``): on an SQLite
+    log it first takes the lock beside it, refusing with ``WriterBusy`` while
+    another pipeline holds it or, as a ``standby`` (the default for a kube
+    replica, which already leads), waiting for it; on every backend it then
+    appends ``WriterClaimed``, whose position stamps everything it appends.
+    """
+    from eventbatch.log.factory import sqlite_path
+    from eventbatch.log.fenced import FencedLog
+    from eventbatch.log.lockfile import WriterLock
+
+    clock = clock or SystemClock()
+    if standby is None:
+        standby = kube is not None
     event_log = open_log(settings.log_url)
     await event_log.start()
-    log.info("log opened", extra={"log": settings.log_url})
+    lock = None
+    try:
+        if settings.log_url.startswith("sqlite:"):
+            lock = WriterLock(sqlite_path(settings.log_url), settings.log_url)
+            await lock.acquire(standby=standby)
+        fenced = FencedLog(event_log, identity=identity or getattr(kube, "identity", None), lock=lock)
+        epoch = await fenced.claim(clock.now())
+    except BaseException:
+        try:
+            await event_log.stop()
+        finally:
+            if lock is not None:
+                lock.release()
+        raise
+    log.info("log opened", extra={"log": settings.log_url, "epoch": epoch, "identity": fenced.identity})
     snapshots = None
     if settings.snapshots:
         snapshots = SnapshotStore(settings.snapshots)
         await snapshots.start()
         log.info("snapshots", extra={"path": settings.snapshots, "every": settings.snapshot_every})
     return build_pipeline(
-        log=event_log,
-        clock=clock or SystemClock(),
+        log=fenced,
+        clock=clock,
         handlers=default_handlers(settings),
         settings=settings,
         is_relevant=scheduling_relevance(),

@@ -3,7 +3,11 @@
 Where it sits: kept apart from the domain event (``schemas.events``). The log
 assigns ``position``; the appender stamps ``recorded_at`` (milliseconds, on the
 runtime's clock), ``causation`` (which trigger, answered by which handler) and
-``correlation`` (the job or queue the event belongs to).
+``correlation`` (the job or queue the event belongs to). The pipeline's log
+stamps ``epoch`` on what it appends: the position just after its
+``WriterClaimed`` record, so that readers can ignore a writer another one
+has replaced (``eventbatch.log.fence``). Every other appender leaves it 0,
+and a record with epoch 0 carries no ``epoch`` field at all.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     causation: Causation | None = None
     correlation: str = ""
     version: int = 1
+    epoch: int = 0  # the pipeline writer's claim position + 1; 0: not appended by a pipeline
 
     @classmethod
     def wrap(
@@ -74,6 +79,7 @@ class _Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=
     causation: Causation | None = None
     correlation: str = ""
     version: int = 1
+    epoch: int = 0  # last, so a reader finds it at the end of the record (eventbatch.log.fence)
 
 
 _encoder = msgspec.json.Encoder()
@@ -90,5 +96,6 @@ def encode_record(envelope: Envelope) -> bytes:
             causation=envelope.causation,
             correlation=envelope.correlation,
             version=envelope.version,
+            epoch=envelope.epoch,
         )
     )

@@ -6,15 +6,24 @@ the timer service and the scheduling trigger until interrupted. With
 ``--cluster kube`` it runs as one replica in a cluster
 (``eventbatch.kube.adapter.serve_kube``): leader election, probes and
 metrics, the watch adapter, actuator and status writer.
+
+One pipeline writes a log (``eventbatch.log.fenced``). A second ``serve`` on
+an SQLite log is refused with one line while the first runs, or with
+``--standby`` waits and takes over when it stops. On Kafka, where no lock
+exists, the newer ``serve`` claims the log and the older one, as soon as it
+reads that claim, stops and exits with one line; what it appended after the
+claim is skipped by every reader.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
 from eventbatch.app import open_pipeline
 from eventbatch.cli import CliError
+from eventbatch.log.fenced import WriterFenced
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,12 @@ def register(commands) -> None:
         "env EVENTBATCH_CLUSTER), 'kube' (a Kubernetes API server) or 'none' (decisions only, no actuator)",
     )
     serve.add_argument("--scheduler-conf", help="Volcano scheduler conf file (actions, tiers)")
+    serve.add_argument(
+        "--standby",
+        action="store_true",
+        help="if another serve is writing this SQLite log, wait and take over when it stops "
+        "(default: refuse and exit 2)",
+    )
     kube = serve.add_argument_group("kube cluster")
     kube.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     kube.add_argument(
@@ -63,14 +78,30 @@ async def _serve(args, settings) -> int:
     if settings.cluster == "kube":
         return await _serve_kube(args, settings)
     try:
-        pipeline = await open_pipeline(settings)
-    except (ValueError, OSError) as exc:
+        pipeline = await open_pipeline(settings, standby=args.standby)
+    except (ValueError, OSError, WriterFenced) as exc:  # WriterBusy: another serve holds the lock
         raise CliError(str(exc)) from None
     log.info("serving", extra={"settings": settings.redacted()})
+    fenced: WriterFenced | None = None
     try:
-        await pipeline.run()
+        run = asyncio.create_task(pipeline.run(), name="pipeline")
+        replaced = asyncio.create_task(pipeline.log.superseded(), name="fence")
+        try:
+            await asyncio.wait({run, replaced}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (run, replaced):
+                task.cancel()
+            await asyncio.gather(run, replaced, return_exceptions=True)
+        if replaced.done() and not replaced.cancelled():
+            fenced = WriterFenced(replaced.result())
+        elif not run.cancelled():
+            run.result()
+    except* WriterFenced as group:
+        fenced = group.exceptions[0]
     finally:
         await pipeline.close()
+    if fenced is not None:
+        raise CliError(str(fenced))
     return 0
 
 
@@ -90,7 +121,12 @@ async def _serve_kube(args, settings) -> int:
         probe_port=args.probe_port,
     )
     log.info("serving", extra={"settings": settings.redacted(), "identity": options.identity})
+    fenced: WriterFenced | None = None
     try:
-        return await serve_kube(settings, options)
-    except (ValueError, OSError) as exc:
-        raise CliError(str(exc)) from None
+        try:
+            return await serve_kube(settings, options)
+        except (ValueError, OSError) as exc:
+            raise CliError(str(exc)) from None
+    except* WriterFenced as group:  # a newer leader claimed the log (this one lost its lease)
+        fenced = group.exceptions[0]
+    raise CliError(str(fenced))

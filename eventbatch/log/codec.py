@@ -30,6 +30,7 @@ class _Header(msgspec.Struct, frozen=True, kw_only=True):
     causation: Causation | None = None
     correlation: str = ""
     version: int = 1
+    epoch: int = 0
 
 
 class _Whole(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +43,7 @@ class _Whole(msgspec.Struct, frozen=True, kw_only=True):
     causation: Causation | None = None
     correlation: str = ""
     version: int = 1
+    epoch: int = 0
 
 
 class Unknown(msgspec.Struct, frozen=True):
@@ -102,6 +104,7 @@ def decode(position: int, data: bytes) -> Decoded:
                 causation=whole.causation,
                 correlation=whole.correlation,
                 version=whole.version,
+                epoch=whole.epoch,
             )
     return _decode_in_two_steps(position, data)
 
@@ -129,4 +132,5 @@ def _decode_in_two_steps(position: int, data: bytes) -> Decoded:
         causation=header.causation,
         correlation=header.correlation,
         version=header.version,
+        epoch=header.epoch,
     )

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from eventbatch.log import fence
 from eventbatch.log.codec import Undecodable, Unknown, decode
 from schemas.envelope import Envelope
 
@@ -58,6 +59,14 @@ class EventLog(abc.ABC):
 
     def __init__(self) -> None:
         self.stats = LogStats()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Every backend's ``read_records`` goes through the one-writer fence
+        (``eventbatch.log.fence``): no reader sees a replaced writer's records."""
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("read_records")
+        if method is not None and not getattr(method, "__isabstractmethod__", False):
+            cls.read_records = fence.wrap(method)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections, create storage if missing."""

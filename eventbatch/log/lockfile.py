@@ -1,0 +1,92 @@
+"""The lock beside an SQLite log that lets one pipeline write it at a time.
+
+Where it sits: taken by the composition root (``eventbatch.app.open_pipeline``)
+before ``eventbatch serve`` claims an SQLite log. It is an exclusive
+``flock`` on ``<log>.lock`` (``events.db`` -> ``events.db.lock``), held for the
+life of the process: the kernel drops it when the process ends in any way,
+SIGKILL included, so a lock is never left behind by a crash. The file holds
+the holder's pid, for the message a second ``serve`` gets. The file itself
+stays (removing it would let two processes lock two different files).
+
+Only pipelines take it. The commands that append requests (``apply``,
+``job submit``, ``queue create``, ...) do not, and keep working while
+``serve`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class WriterBusy(ValueError):
+    """Another pipeline holds the log; ``str()`` is the one-line refusal."""
+
+
+def lock_path(log_path: str | Path) -> Path:
+    return Path(f"{log_path}.lock")
+
+
+class WriterLock:
+    def __init__(self, log_path: str | Path, url: str) -> None:
+        self.path = lock_path(log_path)
+        self.url = url
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; True if this process holds it now."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """The pid written by the process holding the lock ('?' if it wrote none yet)."""
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return "?"
+        return text if text.isdigit() else "?"
+
+    def refusal(self) -> WriterBusy:
+        return WriterBusy(
+            f"another eventbatch serve (pid {self.holder()}) is writing {self.url}; run one serve per log "
+            "(or pass --standby to wait and take over when it stops)"
+        )
+
+    async def acquire(self, *, standby: bool = False, poll_s: float = 0.2) -> None:
+        """Take the lock; if another process holds it, raise ``WriterBusy`` or, as a
+        standby, wait until it is free (the holder stops or dies)."""
+        if self.try_acquire():
+            return
+        if not standby:
+            raise self.refusal()
+        log.warning("standing by: another serve is writing the log", extra={"log": self.url, "pid": self.holder()})
+        while not self.try_acquire():
+            await asyncio.sleep(poll_s)  # a wait on the lock itself: flock has no async form
+        log.warning("the log is free: taking over", extra={"log": self.url})
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the descriptor drops the flock
