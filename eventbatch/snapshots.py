@@ -148,8 +148,21 @@ class SnapshotStore:
         return loads(row[0], where=self.path) if row is not None else None
 
     async def positions(self) -> dict[str, int]:
-        """Each snapshot's position: the log before the lowest one is not needed to restart."""
+        """Each snapshot's position: the log before the lowest one is not needed to restart.
+
+        ``OldSnapshotStore`` / ``BadSnapshot`` if a snapshot is not in this eventbatch's format
+        (its header only is looked at): ``compact`` must not cut the log for a state that
+        cannot be loaded.
+        """
         assert self._db is not None, "snapshot store is not started"
+        # A snapshot no one can load holds nothing back: refuse rather than let the log go.
+        async with self._db.execute(
+            "SELECT name, substr(data, 1, ?) FROM snapshots WHERE substr(data, 1, ?) != ? ORDER BY name",
+            (len(statecodec.MAGIC), len(statecodec.MAGIC), statecodec.MAGIC),
+        ) as cur:
+            foreign = await cur.fetchone()
+        if foreign is not None:
+            loads(foreign[1], where=self.path)  # raises, saying what it is
         async with self._db.execute("SELECT name, position FROM snapshots ORDER BY name") as cur:
             return {name: position for name, position in await cur.fetchall()}
 
