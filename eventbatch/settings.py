@@ -24,12 +24,22 @@ LOG_FORMATS = ("text", "json")
 CLUSTERS = ("sim", "kube", "none")
 _MINIMUM = {"snapshot_every": 1}  # other numbers are durations in ms, 0 or more
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?P<secret>[^@/]*)@")
+# userinfo up to the last "@" of the URL's authority (a password may hold "@", ":" or "/"
+# that was not percent-encoded), and the value of any option named like a password
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^\s]*?)@(?=[^@\s]*$|[^@\s?]*[/?])")
+_SECRET_OPTION = re.compile(r"(?P<name>[?&][a-z_]*(?:pass(?:word)?|secret|token)[a-z_]*=)(?P<secret>[^&\s]*)", re.I)
+MASK = "***"
 
 
 def redact_url(url: str) -> str:
-    """``kafka://user:pw@host`` -> ``kafka://user:***@host``."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    """``kafka://user:pw@host/t`` -> ``kafka://user:***@host/t``; ``?sasl_password=pw`` -> ``?sasl_password=***``.
+
+    Works on any text (a log line, an error message): every URL in it is
+    masked. A password that was not percent-encoded is masked whole, up to
+    the last ``@`` before the host, whatever it holds.
+    """
+    text = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+    return _SECRET_OPTION.sub(lambda m: f"{m['name']}{MASK}", text)
 
 
 class SettingsError(ValueError):

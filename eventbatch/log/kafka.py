@@ -24,24 +24,40 @@ offsets are the log's positions and the order is total.
   10; ``?connect_timeout=`` in the URL), keeping aiokafka's per-attempt error
   lines quiet, then raises ``BrokerUnreachable`` naming the broker and the
   last reason in one line.
+- A broker that goes away later is waited out: one line when it goes, one
+  when it is back, aiokafka's own retry lines kept at DEBUG. A handle that
+  follows the log (``serve``, ``events tail --follow``) waits as long as it
+  takes; any other gives up after ``connect_timeout`` with
+  ``BrokerUnreachable``. No call waits on the broker without a bound.
+- The log never goes back: a handle remembers the end it has seen (read,
+  appended, asked for), and a broker that answers with a lower end (it
+  restarted without its data, or the topic was deleted and made again) gets
+  ``LogLost`` from every call, before anything more is written. No client
+  asks the broker to create a topic by naming it, so a lost topic stays
+  missing instead of coming back empty under the writes.
+- TLS and SASL (``security_protocol``, ``sasl_mechanism``, credentials,
+  ``ssl_context``) reach every client; the password is never part of
+  ``url``, the broker list or any message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import KafkaConnectionError, KafkaError, OffsetOutOfRangeError, for_code
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
+from aiokafka.protocol.metadata import MetadataRequest
 
 from eventbatch.log.codec import encode
-from eventbatch.log.errors import BrokerUnreachable
+from eventbatch.log.errors import BrokerUnreachable, LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from schemas.envelope import Envelope
 
@@ -52,24 +68,67 @@ _RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
 CONNECT_TIMEOUT_S = 10.0  # a broker starting beside us may take some seconds to listen
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 2.0  # pause between connection attempts, doubling
 _ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network, connect_timeout=0)
+ANSWER_S = 3.0  # a broker that does not answer a small request in this long is taken as gone
+CHECK_EVERY_S = 1.0  # a reader that got nothing for this long asks whether the broker and the log are still there
+_STOP_S = 5.0  # closing a client never waits longer (a batch the broker will never take)
 
 log = logging.getLogger(__name__)
 _connecting: ContextVar[list[str] | None] = ContextVar("eventbatch_kafka_connecting", default=None)
+T = TypeVar("T")
 
 
-class _QuietWhileConnecting(logging.Filter):
-    """aiokafka's warning or error line per failed attempt, kept for the one ``BrokerUnreachable`` says."""
+class _AiokafkaLines(logging.Filter):
+    """aiokafka logs a warning or an error per failed attempt (hundreds a second while a broker
+    is down), and an INFO line per consumer it starts. While ``start()`` connects they are kept
+    for the one ``BrokerUnreachable`` says; otherwise they are DEBUG lines: ``KafkaLog`` says once
+    that it waits for the broker, and once that it is back. An unexpected error (with a
+    traceback) keeps its level."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        reasons = _connecting.get()
-        if reasons is None or record.levelno < logging.WARNING:
+        if record.levelno <= logging.DEBUG or record.levelno >= logging.CRITICAL or record.exc_info:
             return True
-        args = record.args if isinstance(record.args, tuple) else ()
-        reasons.append(str(args[-1]) if args else record.getMessage())
-        return False
+        reasons = _connecting.get()
+        if reasons is not None and record.levelno >= logging.WARNING:
+            args = record.args if isinstance(record.args, tuple) else ()
+            reasons.append(str(args[-1]) if args else record.getMessage())
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
-logging.getLogger("aiokafka").addFilter(_QuietWhileConnecting())
+logging.getLogger("aiokafka").addFilter(_AiokafkaLines())
+for _name in ("aiokafka.client", "aiokafka.cluster", "aiokafka.conn", "aiokafka.consumer.fetcher",
+              "aiokafka.consumer.consumer", "aiokafka.consumer.subscription_state", "aiokafka.producer.sender",
+              "aiokafka.producer.producer", "aiokafka.admin.client", "aiokafka.consumer.group_coordinator"):
+    logging.getLogger(_name).addFilter(_AiokafkaLines())  # a logger's filters do not apply to its children's records
+
+
+class _NoTopicCreation(MetadataRequest):
+    """A metadata request that never creates the topics it names (aiokafka asks for that by
+    default). The log's topics are made by ``start()`` with their settings; a topic that is
+    gone (a broker restarted without its data) must stay gone, not come back empty under the
+    next write."""
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = False) -> None:
+        super().__init__(topics, allow_auto_topic_creation=bool(allow_auto_topic_creation))
+
+
+aiokafka.client.MetadataRequest = _NoTopicCreation  # every aiokafka client of this process asks this way
+
+
+class LogLost(LogOpenError):
+    """The log went back: its end is below what this handle has read or written."""
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A failure that a broker coming back would cure (no answer, connection lost, leader moving)."""
+    return isinstance(exc, TimeoutError) or (isinstance(exc, KafkaError) and bool(exc.retriable))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"no answer in {ANSWER_S:g}s"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class BatchTooLarge(ValueError):
@@ -95,11 +154,18 @@ class KafkaLog(EventLog):
         fetch_max_bytes: int = 64 * 2**20,
         compression: str | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        security_protocol: str = "PLAINTEXT",
+        ssl_context: Any = None,
+        sasl_mechanism: str = "PLAIN",
+        sasl_username: str | None = None,
+        sasl_password: str | None = None,
     ) -> None:
         super().__init__()
         if partitions != 1:
             raise ValueError(f"partitions={partitions}: the log needs one partition so that its order is total")
-        self.url = f"kafka://{bootstrap}/{topic}"
+        if "@" in bootstrap:
+            raise ValueError("give the credentials as sasl_username and sasl_password, not in the broker list")
+        self.url = f"kafka://{bootstrap}/{topic}"  # never the password
         self.bootstrap = bootstrap
         self.topic = topic
         self.quarantine_topic = f"{topic}.quarantine"
@@ -118,6 +184,26 @@ class KafkaLog(EventLog):
         self._quarantined_here: set[int] = set()
         self._coordinators: dict[str, int] = {}
         self._stopped = True
+        self.security_protocol = security_protocol
+        self.sasl_mechanism = sasl_mechanism if security_protocol.startswith("SASL") else None
+        self.sasl_username = sasl_username
+        self._security: dict[str, Any] = {"security_protocol": security_protocol}
+        if ssl_context is not None:
+            self._security["ssl_context"] = ssl_context
+        if security_protocol.startswith("SASL"):
+            self._security.update(
+                sasl_mechanism=sasl_mechanism, sasl_plain_username=sasl_username, sasl_plain_password=sasl_password
+            )
+        self._seen = 0  # the highest end this handle has read, written or been told: the log never goes below it
+        self._lost: str | None = None
+        self._outage: str | None = None  # why the broker is taken as gone, while it is
+        self._following = 0  # readers with follow=True: while there are any, an outage is waited out
+        self._checked_at = -1e9  # when the broker last answered a health check
+        self._suspect = False  # a write failed: check the end before the next one
+
+    def client_config(self) -> dict[str, Any]:
+        """What every aiokafka client of this log is given: the brokers and the TLS and SASL settings."""
+        return {"bootstrap_servers": self.bootstrap, **self._security}
 
     # --- lifecycle -------------------------------------------------------
 
@@ -127,12 +213,14 @@ class KafkaLog(EventLog):
         except BaseException as exc:
             await self.stop()
             if isinstance(exc, KafkaConnectionError):  # the broker went away after the first contact
-                raise BrokerUnreachable(f"cannot reach Kafka broker {self._brokers()}: {exc}") from exc
+                raise BrokerUnreachable(f"cannot reach Kafka broker {self._brokers()}: {_reason(exc)}") from None
+            if isinstance(exc, KafkaError):  # refused: authentication, authorization, a bad setting
+                raise BrokerUnreachable(f"Kafka broker {self._brokers()} refused {self.url}: {_reason(exc)}") from None
             raise
         self._stopped = False
 
     def _brokers(self) -> str:
-        return self.bootstrap.rpartition("@")[2]  # never credentials
+        return self.bootstrap  # never credentials: they are not part of it
 
     async def _admin(self) -> AIOKafkaAdminClient:
         """A started admin client: the first contact, retried until ``connect_timeout``."""
@@ -141,7 +229,7 @@ class KafkaLog(EventLog):
         pause, attempts = _RETRY_FIRST_S, 0
         while True:
             attempts += 1
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            admin = AIOKafkaAdminClient(**self.client_config())
             reasons: list[str] = []
             token = _connecting.set(reasons)
             try:
@@ -171,7 +259,7 @@ class KafkaLog(EventLog):
     async def _open(self) -> None:
         await self._create_topics()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.client_config(),
             acks="all",
             linger_ms=0,
             enable_idempotence=False,
@@ -183,7 +271,7 @@ class KafkaLog(EventLog):
         partitions = await self._producer.partitions_for(self.topic)
         if partitions != {0}:
             raise ValueError(f"topic {self.topic!r} has {len(partitions)} partitions; the log needs exactly one")
-        self._client = AIOKafkaClient(bootstrap_servers=self.bootstrap)
+        self._client = AIOKafkaClient(**self.client_config())
         await self._client.bootstrap()
         self._probe = await self._consumer(max_partition_fetch_bytes=2**20)
         self._probe.assign([self._tp, self._quarantine_tp])
@@ -212,13 +300,22 @@ class KafkaLog(EventLog):
         self._stopped = True
         producer, client, probe = self._producer, self._client, self._probe
         self._producer = self._client = self._probe = None
-        for closing in (probe and probe.stop(), producer and producer.stop(), client and client.close()):
-            if closing is not None:
-                await closing
+        bound = 0.5 if self._lost or self._outage else _STOP_S  # a batch for a broker that is gone never goes
+        for part, closing in ((probe, probe and probe.stop()), (producer, producer and producer.stop()),
+                              (client, client and client.close())):
+            if closing is None:
+                continue
+            try:
+                async with asyncio.timeout(bound):
+                    await closing
+            except TimeoutError:  # the producer flushing a batch no broker takes: drop it
+                log.debug("a Kafka client did not close in time", extra={"log": self.url})
+                if part is producer:
+                    await producer.client.close()
 
     async def _consumer(self, **config: object) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.client_config(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="none",
@@ -226,8 +323,85 @@ class KafkaLog(EventLog):
             fetch_max_bytes=self.fetch_max_bytes,
             **{"max_partition_fetch_bytes": 16 * 2**20, **config},
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         return consumer
+
+    # --- the broker going away, the log going back ------------------------
+
+    async def _patiently(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, again until the broker answers it.
+
+        An outage is said once when it begins and once when it ends. While
+        the handle follows the log it is waited out however long it lasts;
+        otherwise ``BrokerUnreachable`` after ``connect_timeout``. A log that
+        was lost raises ``LogLost`` at once, a stopped handle ``RuntimeError``.
+        """
+        loop = asyncio.get_running_loop()
+        started, pause = loop.time(), _RETRY_FIRST_S
+        while True:
+            self._raise_if_lost()
+            if self._stopped:
+                raise RuntimeError(f"{self.url} stopped")
+            try:
+                async with asyncio.timeout(ANSWER_S):
+                    result = await attempt()
+            except Exception as exc:
+                if not _retriable(exc):
+                    raise
+                reason = _reason(exc)
+            else:
+                self._back()
+                return result
+            self._down(reason)
+            waited = loop.time() - started
+            if not self._following and waited >= self.connect_timeout:
+                raise BrokerUnreachable(
+                    f"lost the Kafka broker {self._brokers()}: {reason} (no answer for {waited:.0f}s; "
+                    f"?connect_timeout=SECONDS in the URL waits longer)"
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _RETRY_MAX_S)
+
+    def _down(self, reason: str) -> None:
+        if self._outage is None:
+            self._outage = reason
+            level = logging.WARNING if self._following else logging.DEBUG  # a one-shot command says it in its error
+            log.log(level, f"waiting for the Kafka broker at {self._brokers()} ({reason})", extra={"log": self.url})
+
+    def _back(self) -> None:
+        self._checked_at = asyncio.get_running_loop().time()
+        if self._outage is not None:
+            self._outage = None
+            level = logging.INFO if self._following else logging.DEBUG
+            log.log(level, f"the Kafka broker at {self._brokers()} is back", extra={"log": self.url})
+
+    def _raise_if_lost(self) -> None:
+        if self._lost is not None:
+            raise LogLost(self._lost)
+
+    def _saw(self, end: int) -> None:
+        """Positions below ``end`` exist: the log may never end below it from now on."""
+        if end > self._seen:
+            self._seen = end
+
+    def _went_back(self, end: int) -> None:
+        """Raise ``LogLost`` (from now on, on every call) if ``end`` is below what this handle has seen."""
+        if end < self._seen and self._lost is None:
+            self._lost = (
+                f"the log at {self.url} went back from {self._seen} to {end}: it was lost or replaced "
+                f"(a broker restarted without its data, or the topic was made again); not writing to it"
+            )
+            log.debug("log lost", extra={"log": self.url, "seen": self._seen, "end": end})
+        self._raise_if_lost()
+
+    async def _health(self, *, now: bool = False) -> None:
+        """Whether the broker answers and the log has not gone back (at most every ``CHECK_EVERY_S``)."""
+        if now or self._outage is not None or asyncio.get_running_loop().time() - self._checked_at >= CHECK_EVERY_S:
+            await self._end(self._tp)
 
     def _connected(self, part: object) -> None:
         if part is None:
@@ -258,14 +432,52 @@ class KafkaLog(EventLog):
                 f"a batch of {len(records)} events is {size} bytes; one record batch holds at most "
                 f"{self.max_batch_bytes} (raise ?max_batch_bytes= and the topic's max.message.bytes)"
             )
-        builder = producer.create_batch()
-        for key, value in records:
-            if builder.append(key=key, value=value, timestamp=None) is None:
-                raise BatchTooLarge(f"a batch of {len(records)} events does not fit {self.max_batch_bytes} bytes")
-        builder.close()
-        delivered = await producer.send_batch(builder, self.topic, partition=0)
-        metadata = await delivered
-        return list(range(metadata.offset, metadata.offset + len(records)))
+        self._raise_if_lost()
+        if self._suspect or self._outage is not None:  # after trouble, look before writing
+            await self._health(now=True)
+            self._suspect = False
+        while True:
+            builder = producer.create_batch()
+            for key, value in records:
+                if builder.append(key=key, value=value, timestamp=None) is None:
+                    raise BatchTooLarge(f"a batch of {len(records)} events does not fit {self.max_batch_bytes} bytes")
+            builder.close()
+            seen = self._seen  # everything seen so far lies before this batch
+            try:
+                offset = await self._deliver(producer, builder)
+            except Exception as exc:
+                if not _retriable(exc):
+                    raise
+                # Not delivered (or not acknowledged): wait for the broker, make sure the log
+                # is still there, and send again. A batch stored twice is tolerated upstream.
+                self._suspect = True
+                self._down(_reason(exc))
+                await self._health(now=True)
+                continue
+            break
+        if offset < seen:  # the topic was made again under this write: not one more
+            self._went_back(offset)
+        self._saw(offset + len(records))
+        return list(range(offset, offset + len(records)))
+
+    async def _deliver(self, producer: AIOKafkaProducer, builder: Any) -> int:
+        """Send one record batch; while it waits for an answer, look whether the broker is
+        there and the log has not gone back (which raises and abandons the batch)."""
+
+        async def send() -> int:
+            delivered = await producer.send_batch(builder, self.topic, partition=0)
+            return (await delivered).offset
+
+        task = asyncio.ensure_future(send())
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=ANSWER_S)
+                if done:
+                    return task.result()
+                await self._health(now=True)
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def _quarantine(self, record: Quarantined) -> None:
         if record.position in self._quarantined_here:
@@ -286,47 +498,84 @@ class KafkaLog(EventLog):
         end = None if follow else await self.end_position()
         if end is not None and from_position >= end:
             return
-        consumer = await self._consumer()
+        self._following += follow
+        consumer: AIOKafkaConsumer | None = None
         try:
+            consumer = await self._patiently(self._consumer)
             consumer.assign([self._tp])
             consumer.seek(self._tp, from_position)
             position = from_position
+            loop = asyncio.get_running_loop()
+            quiet_since = loop.time()
             while not self._stopped:
                 try:
                     fetched = await consumer.getmany(self._tp, timeout_ms=self.poll_ms, max_records=10_000)
                 except OffsetOutOfRangeError:
                     await self._wait_for(consumer, position)
                     continue
+                except KafkaError as exc:
+                    if not _retriable(exc):
+                        raise
+                    fetched = {}
                 chunk = [(record.offset, record.value) for record in fetched.get(self._tp, ())
                          if end is None or record.offset < end]
                 if chunk:
                     position = chunk[-1][0] + 1
+                    self._saw(position)
+                    quiet_since = loop.time()
                     yield chunk
+                elif loop.time() - quiet_since >= CHECK_EVERY_S:
+                    quiet_since = await self._quiet(consumer, position, end, quiet_since)
                 if end is not None and position >= end:
                     return
         finally:
-            await consumer.stop()
+            self._following -= follow
+            if consumer is not None:
+                await consumer.stop()
+
+    async def _quiet(self, consumer: AIOKafkaConsumer, position: int, end: int | None, since: float) -> float:
+        """Nothing came for a while: is the broker there, has the log gone back, does the broker
+        serve what it lists? Returns the new start of the quiet time."""
+        loop = asyncio.get_running_loop()
+        had_outage = self._outage is not None
+        listed = await self._end(self._tp)  # waits out an outage; LogLost if the log went back
+        if had_outage or self._outage is not None:
+            consumer.seek(self._tp, position)  # start the fetch afresh on the broker that is back
+            return loop.time()
+        if listed > position and loop.time() - since >= max(self.connect_timeout, ANSWER_S):
+            reason = f"it lists {listed} records but serves none from position {position}"
+            if end is not None:  # a one-shot reader: say so rather than wait for ever
+                raise BrokerUnreachable(f"Kafka broker {self._brokers()}: {reason} of {self.url}")
+            self._down(reason)
+            consumer.seek(self._tp, position)
+            return loop.time()
+        return since if listed > position else loop.time()
 
     async def _wait_for(self, consumer: AIOKafkaConsumer, position: int) -> None:
         """A follower ahead of the end waits for the log to reach its position."""
-        (first,) = (await consumer.beginning_offsets([self._tp])).values()
+        (first,) = (await self._patiently(lambda: consumer.beginning_offsets([self._tp]))).values()
         if position < first:
             raise LogTruncated(f"{self.url}: position {position} was removed (the log starts at {first})")
+        await self._health()
         await asyncio.sleep(self.poll_ms / 1000)
         consumer.seek(self._tp, position)
 
     async def start_position(self) -> int:
         probe = self._probe
         self._connected(probe)
-        async with self._probe_lock:
-            (first,) = (await probe.beginning_offsets([self._tp])).values()
-        return first
+
+        async def first() -> int:
+            async with self._probe_lock:
+                (offset,) = (await probe.beginning_offsets([self._tp])).values()
+            return offset
+
+        return await self._patiently(first)
 
     async def truncate(self, before: int) -> int:
         cut = min(before, await self.end_position() - 1)  # the last record stays
         if cut > await self.start_position():
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            await admin.start()
+            admin = AIOKafkaAdminClient(**self.client_config())
+            await self._patiently(admin.start)
             try:
                 await admin.delete_records({self._tp: RecordsToDelete(before_offset=cut)}, timeout_ms=30_000)
             except KafkaError as exc:
@@ -342,39 +591,60 @@ class KafkaLog(EventLog):
         return await self._end(self._tp)
 
     async def _end(self, tp: TopicPartition) -> int:
+        """The end of ``tp``: the listed end offset, confirmed by the high watermark of a fetch
+        at the last record. Each step is bounded; an outage is waited out (``_patiently``); for
+        the log's own partition an end below what was seen raises ``LogLost``."""
         probe = self._probe
         self._connected(probe)
-        async with self._probe_lock:
-            (listed,) = (await probe.end_offsets([tp])).values()
-            if listed == 0:
-                return 0
-            probe.resume(tp)
-            try:
-                probe.seek(tp, listed - 1)
-                while not await probe.getmany(tp, timeout_ms=self.poll_ms, max_records=1):
-                    if self._stopped:
-                        raise RuntimeError(f"{self.url} stopped")
-                return probe.highwater(tp)
-            finally:
-                probe.pause(tp)
+
+        async def listed() -> int:
+            async with self._probe_lock:
+                (offset,) = (await probe.end_offsets([tp])).values()
+            return offset
+
+        async def confirmed(listed_end: int) -> int:
+            async with self._probe_lock:
+                probe.resume(tp)
+                try:
+                    probe.seek(tp, listed_end - 1)
+                    while not await probe.getmany(tp, timeout_ms=self.poll_ms, max_records=1):
+                        pass  # bounded by _patiently's ANSWER_S
+                    return probe.highwater(tp)
+                finally:
+                    probe.pause(tp)
+
+        end = await self._patiently(listed)
+        if end > 0:
+            end = await self._patiently(lambda: confirmed(end))
+        if tp == self._tp:
+            self._went_back(end)
+            self._saw(end)
+        return end
 
     async def quarantined(self) -> list[Quarantined]:
         end = await self._end(self._quarantine_tp)
         found: dict[int, Quarantined] = {}
         if end == 0:
             return []
-        consumer = await self._consumer()
+        consumer = await self._patiently(self._consumer)
         try:
             consumer.assign([self._quarantine_tp])
             consumer.seek(self._quarantine_tp, 0)
             offset = 0
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + max(self.connect_timeout, ANSWER_S)
             while offset < end:
                 fetched = await consumer.getmany(self._quarantine_tp, timeout_ms=self.poll_ms)
                 for record in fetched.get(self._quarantine_tp, ()):
                     offset = record.offset + 1
+                    deadline = loop.time() + max(self.connect_timeout, ANSWER_S)
                     position = int(record.key)
                     error = dict(record.headers).get("error", b"").decode()
                     found.setdefault(position, Quarantined(position, error, record.value))
+                if loop.time() > deadline:
+                    raise BrokerUnreachable(
+                        f"Kafka broker {self._brokers()} serves no quarantined record from {offset} of {self.url}"
+                    )
         finally:
             await consumer.stop()
         return [found[p] for p in sorted(found)]
@@ -399,10 +669,11 @@ class KafkaLog(EventLog):
         await self._to_coordinator(name, request)
 
     async def _to_coordinator(self, name: str, request: Any) -> Any:
-        """Send an offset request to the group's coordinator; raise on an error code.
+        """Send an offset request to the group's coordinator (waiting out an outage); raise on an error code."""
+        return await self._patiently(lambda: self._ask_coordinator(name, request))
 
-        The coordinator is looked up once per group and again if it moved.
-        """
+    async def _ask_coordinator(self, name: str, request: Any) -> Any:
+        """The coordinator is looked up once per group and again if it moved."""
         client = self._client
         self._connected(client)
         group = _group(name)

