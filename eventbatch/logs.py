@@ -3,8 +3,9 @@
 Where it sits: configured once by the CLI from ``Settings``. ``json`` gives one
 JSON object per line (time, level, logger, message and any ``extra=`` fields);
 ``text`` is for people. Values whose key looks secret (password, token, key,
-secret, credentials) are masked, and credentials inside URLs are redacted,
-whatever the format. An unknown level or format is a ``SettingsError``
+secret, credentials) are masked, and credentials inside URLs are redacted
+(``eventbatch.settings.redact_url``) in the message, in every ``extra=``
+value (nested ones too) and in a traceback, whatever the format. An unknown level or format is a ``SettingsError``
 (``Settings.from_env`` refuses it before this is called).
 """
 
@@ -26,6 +27,10 @@ def _clean(key: str, value: object) -> object:
         return "***"
     if isinstance(value, str):
         return redact_url(value)
+    if isinstance(value, dict):
+        return {k: _clean(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean("", v) for v in value]
     return value
 
 
@@ -43,7 +48,7 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update(_extras(record))
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact_url(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -53,7 +58,7 @@ class TextFormatter(logging.Formatter):
         extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         text = f"{base} {extras}" if extras else base
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + redact_url(self.formatException(record.exc_info))
         return text
 
 

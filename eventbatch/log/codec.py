@@ -12,6 +12,10 @@ the rest: the header first (payload kept raw), then the payload by its tag.
 - a record of log format 1 (``schemas.events.FORMAT_1``: a request under its
   old name) -> ``FormatError``: the log predates the split of requests and
   facts and cannot be read with today's meaning.
+
+Encoding refuses a record larger than ``MAX_RECORD_BYTES`` (2 MiB, the same
+on every backend) with ``RecordTooLarge``; every backend encodes a whole
+batch before it writes any of it, so nothing of such a batch is appended.
 """
 
 from __future__ import annotations
@@ -81,8 +85,29 @@ _payload_decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in REGISTRY.ite
 _whole_decoder = msgspec.json.Decoder(_Whole)
 
 
+MAX_RECORD_BYTES = 2 * 2**20
+"""The largest record any backend takes: room for the largest object a manifest may hold (1 MiB
+as JSON) and its envelope; far above what any event needs (a pod request with a full GPU pod
+manifest is about 2 KB). A Kafka topic must allow messages of this size (``max.message.bytes``;
+the log's own topics are made with ``max_batch_bytes``, 64 MiB by default)."""
+
+
+class RecordTooLarge(ValueError):
+    """An event whose record exceeds ``MAX_RECORD_BYTES``; nothing of its batch was appended."""
+
+    def __init__(self, envelope: Envelope, size: int) -> None:
+        super().__init__(
+            f"the {envelope.type} record of {envelope.key!r} is {size:,} bytes; a log record holds at most "
+            f"{MAX_RECORD_BYTES:,} bytes (MAX_RECORD_BYTES); nothing of its batch was appended"
+        )
+        self.size = size
+
+
 def encode(envelope: Envelope) -> bytes:
-    return encode_record(envelope)
+    data = encode_record(envelope)
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordTooLarge(envelope, len(data))
+    return data
 
 
 def decode(position: int, data: bytes) -> Decoded:
