@@ -74,6 +74,7 @@ from schemas.loaders import load_manifests  # noqa: E402
 from schemas.scenario import NodeEntry  # noqa: E402
 from schemas.resources import Taint  # noqa: E402
 
+SERVE_ROOT = ROOT  # the checkout serve runs from (--serve-root: compare two versions)
 STARTUP_MS = 1000  # the shipped EVENTBATCH_SIM_STARTUP_MS: part of every submit -> Running
 CLOCK = SystemClock()
 
@@ -175,6 +176,7 @@ class Observer:
 @dataclass
 class RateResult:
     rate: int
+    start: int  # the log's end when the rate began
     achieved: float
     jobs: int
     latencies: list[int]  # ms, of the jobs that reached Running, in submission order
@@ -183,6 +185,13 @@ class RateResult:
     records: int
     backlog: bool
     trend: tuple[float, float]  # median latency of the first and the last quarter, ms
+    cpu_ms: float  # serve's CPU time per job that reached Running (all of the rate's work)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far: robust to a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[int], q: float) -> float:
@@ -192,8 +201,11 @@ def pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_rate(url: str, observer: Observer, templates, rate: int, seconds: float, drain_s: float) -> RateResult:
+async def run_rate(
+    url: str, observer: Observer, templates, rate: int, seconds: float, drain_s: float, serve_pid: int
+) -> RateResult:
     tag = f"r{rate}-{uuid.uuid4().hex[:4]}"
+    cpu_before = cpu_seconds(serve_pid)
     total = int(rate * seconds)
     jobs: list[str] = []
     async with open_log(url) as log:
@@ -220,6 +232,7 @@ async def run_rate(url: str, observer: Observer, templates, rate: int, seconds: 
         # Let the jobs finish (1 s of run time) so the next rate starts on a quiet cluster.
         await asyncio.sleep(1.5)
         end_records = await log.end_position()
+    cpu = cpu_seconds(serve_pid) - cpu_before
     latencies = [observer.running[j] - observer.submitted[j] for j in jobs if j in observer.running]
     missing = total - len(latencies)
     last_running = max((observer.running[j] for j in jobs if j in observer.running), default=ended)
@@ -227,6 +240,7 @@ async def run_rate(url: str, observer: Observer, templates, rate: int, seconds: 
     first, last = statistics.median(latencies[:quarter] or [0]), statistics.median(latencies[-quarter:] or [0])
     return RateResult(
         rate=rate,
+        start=start_records,
         achieved=total / elapsed if elapsed > 0 else float("inf"),
         jobs=total,
         latencies=latencies,
@@ -235,6 +249,7 @@ async def run_rate(url: str, observer: Observer, templates, rate: int, seconds: 
         records=end_records - start_records,
         backlog=missing > 0 or last - first > 500,
         trend=(first, last),
+        cpu_ms=1000 * cpu / max(1, len(latencies)),
     )
 
 
@@ -308,11 +323,12 @@ async def wait_answered(url: str, count: int, timeout: float) -> None:
                         return
 
 
-async def start_serve(url: str, workdir: Path) -> asyncio.subprocess.Process:
+async def start_serve(url: str, workdir: Path, profile: str | None = None) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTBATCH_")}
-    env.update({"PYTHONPATH": str(ROOT), "EVENTBATCH_SNAPSHOTS": str(workdir / "snapshots.db")})
+    env.update({"PYTHONPATH": str(SERVE_ROOT), "EVENTBATCH_SNAPSHOTS": str(workdir / "snapshots.db")})
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eventbatch", "--log", url, "--log-level", "WARNING", "serve", "--cluster", "sim",
+        sys.executable, *profiler, "-m", "eventbatch", "--log", url, "--log-level", "WARNING", "serve", "--cluster", "sim",
         cwd=workdir, env=env,
     )
 
@@ -322,10 +338,12 @@ def observer_url(url: str) -> str:
     return url + ("?poll_interval=0.005" if url.startswith("sqlite") else "?poll_ms=10")
 
 
-async def run_backend(name: str, url: str, floor_url: str, rates: list[int], seconds: float, drain_s: float) -> None:
+async def run_backend(
+    name: str, url: str, floor_url: str, rates: list[int], seconds: float, drain_s: float, profile: str | None = None
+) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="eventbatch-load-"))
     answers = await setup_cluster(url)
-    serve = await start_serve(url, workdir)
+    serve = await start_serve(url, workdir, profile)
     observer = Observer()
     watcher = asyncio.create_task(observer.follow(observer_url(url)))
     results: list[RateResult] = []
@@ -335,17 +353,17 @@ async def run_backend(name: str, url: str, floor_url: str, rates: list[int], sec
         print(f"\n{name}: {sum(e.count for e in NODES)} nodes, {len(QUEUES)} queues, 2-pod jobs of 1 s, "
               f"{seconds:g} s per rate; serve with the default settings (startup {STARTUP_MS} ms)")
         print(f"{'rate':>6} {'achieved':>9} {'jobs':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'p99-startup':>11} {'drain ms':>9} {'rec/job':>7}  backlog (first -> last quarter p50)")
+              f"{'p99-startup':>11} {'drain ms':>9} {'rec/job':>7} {'cpu ms/job':>10}  backlog (first -> last quarter p50)")
         for rate in rates:
             if serve.returncode is not None:
                 raise RuntimeError(f"serve exited with {serve.returncode}")
-            result = await run_rate(url, observer, templates, rate, seconds, drain_s)
+            result = await run_rate(url, observer, templates, rate, seconds, drain_s, serve.pid)
             results.append(result)
             lat = result.latencies
             print(
                 f"{rate:>6} {result.achieved:>9.0f} {result.jobs:>6} {pct(lat, .5):>8.0f} {pct(lat, .99):>8.0f} "
                 f"{max(lat, default=float('nan')):>8.0f} {pct(lat, .99) - STARTUP_MS:>11.0f} "
-                f"{result.drain_ms:>9} {result.records / result.jobs:>7.1f}  "
+                f"{result.drain_ms:>9} {result.records / result.jobs:>7.1f} {result.cpu_ms:>10.2f}  "
                 f"{'YES' if result.backlog else 'no'} ({result.trend[0]:.0f} -> {result.trend[1]:.0f} ms"
                 f"{f', {result.missing} not Running' if result.missing else ''})",
                 flush=True,
@@ -365,16 +383,20 @@ async def run_backend(name: str, url: str, floor_url: str, rates: list[int], sec
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    # The limits, on the records the last completed rate wrote.
+    # The limits, on the records of the highest rate whose every job ran (each of its jobs
+    # complete, so the records per job are the whole life of a job).
     sustained = [r for r in results if not r.backlog and pct(r.latencies, .99) - STARTUP_MS < 1000]
-    last = results[-1]
+    index = max((i for i, r in enumerate(results) if not r.missing), default=0)
+    last = results[index]
     async with open_log(url) as log:
-        end = await log.end_position()
-        start = end - last.records
+        start = last.start
+        end = start + last.records
         records: list[tuple[int, bytes]] = []
         async with contextlib.aclosing(log.read_records(start)) as chunks:
             async for chunk in chunks:
-                records.extend(chunk)
+                records.extend(item for item in chunk if item[0] < end)
+                if chunk[-1][0] + 1 >= end:
+                    break
     log_floor, decode_floor = await limits(floor_url, records, last.jobs)
     best = max((r.rate for r in sustained), default=0)
     print(f"limits on the same records ({last.records / last.jobs:.1f} per job): raw append+read "
@@ -391,7 +413,12 @@ async def main() -> None:
     parser.add_argument("--backend", default="sqlite,kafka", help="sqlite, kafka or both")
     parser.add_argument("--kafka", help="HOST:PORT of a broker (default: start tansu; or KAFKA_BOOTSTRAP_SERVERS)")
     parser.add_argument("--quick", action="store_true", help="smoke test: SQLite, 20 jobs/s for 5 s")
+    parser.add_argument("--profile", metavar="FILE", help="run serve under cProfile, writing FILE (one backend)")
+    parser.add_argument("--serve-root", help="run serve from this checkout (to compare two versions)")
     args = parser.parse_args()
+    if args.serve_root:
+        global SERVE_ROOT
+        SERVE_ROOT = Path(args.serve_root).resolve()
     rates = [int(r) for r in args.rates.split(",")]
     backends = args.backend.split(",")
     if args.quick:
@@ -400,7 +427,8 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="eventbatch-load-"))
     if "sqlite" in backends:
         await run_backend(
-            "sqlite", f"sqlite://{tmp}/events.db", f"sqlite://{tmp}/floor-{{attempt}}.db", rates, args.seconds, args.drain
+            "sqlite", f"sqlite://{tmp}/events.db", f"sqlite://{tmp}/floor-{{attempt}}.db", rates, args.seconds, args.drain,
+            args.profile,
         )
     if "kafka" in backends:
         bootstrap = args.kafka or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -414,7 +442,7 @@ async def main() -> None:
             topic = f"load-{uuid.uuid4().hex[:8]}"
             await run_backend(
                 "kafka", f"kafka://{bootstrap}/{topic}", f"kafka://{bootstrap}/{topic}-floor-{{attempt}}",
-                rates, args.seconds, args.drain,
+                rates, args.seconds, args.drain, args.profile,
             )
         finally:
             if broker is not None:

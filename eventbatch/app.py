@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock, SystemClock
+from eventbatch.follow import SharedReads
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
 from eventbatch.reactor import Reactor
@@ -155,6 +156,10 @@ def build_pipeline(
     snapshots: SnapshotStore | None = None,
     snapshot_every: int | None = None,
 ) -> Pipeline:
+    pipeline_log = log
+    # Every component follows the log through one shared reader: each record is read
+    # and decoded once, not once per component. Appends and plain reads go to ``log``.
+    log = log if isinstance(log, SharedReads) else SharedReads(log)
     reactors: list[Reactor] = []
     if cluster == "sim":
         from eventbatch.sim.kubelet import SimKubelet
@@ -167,7 +172,7 @@ def build_pipeline(
     elif cluster != "none":
         raise ValueError(f"unknown cluster {cluster!r}: expected sim, kube or none")
     pipeline = Pipeline(
-        log=log,
+        log=pipeline_log,
         clock=clock,
         runners=[
             HandlerRunner(handler=h, log=log, snapshots=snapshots, snapshot_every=snapshot_every)

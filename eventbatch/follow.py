@@ -1,18 +1,24 @@
-"""Reading the log to its tail, for every runtime component that folds it.
+"""Reading the log, for every runtime component that folds it.
 
-Where it sits: shared by the handler runner, the timer service and the
-scheduling trigger. ``read_to_tail`` feeds each envelope from ``start`` to the
-tail (including events appended while it reads, e.g. by the consumer itself)
-to ``on_event`` and returns the next position to read from. Unknown and
-quarantined records are skipped by the log and still move the position on.
+Where it sits: shared by the handler runner, the timer service, the cluster
+reactors and the scheduling trigger. ``read_to_tail`` feeds each envelope from
+``start`` to the tail (including events appended while it reads, e.g. by the
+consumer itself) to ``on_event`` and returns the next position to read from.
+Unknown and quarantined records are skipped by the log and still move the
+position on. ``SharedReads`` is the log handle ``build_pipeline`` gives every
+component: their followers share one reader, so ``serve`` reads and decodes
+each record once instead of once per component.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 
-from eventbatch.log.port import EventLog
+from eventbatch.log.codec import decode
+from eventbatch.log.port import Chunk, EventLog, Quarantined
 from schemas.envelope import Envelope
 
 
@@ -32,3 +38,177 @@ async def read_to_tail(
                 if envelope.position + 1 >= end:
                     break
         position = end
+
+
+class SharedReads(EventLog):
+    """A handle on ``inner`` whose followers share one reader: each record is read and
+    decoded once, and every follower gets the same envelopes, in log order.
+
+    ``Pipeline.run`` gives it to every component: the handler runners, the timer
+    service, the cluster reactors and the scheduling trigger each follow the log from
+    their own position (``read(position, follow=True)``), but one task reads the
+    backend and decodes each record once, keeping the decoded chunks until the
+    slowest follower has passed them. A follower that starts below what the shared
+    reader holds reads that gap from ``inner`` first. Everything else (appends, plain
+    reads, positions) goes to ``inner`` as it is, so stepping (``settle``) is unchanged.
+
+    Each follower sees exactly what its own ``inner.read`` would have yielded:
+    unknown records are skipped and counted, undecodable ones quarantined, once.
+    The shared reader stops reading ahead while ``window`` records wait for the
+    slowest follower; memory stays bounded by the window, not by the backlog.
+    """
+
+    def __init__(self, inner: EventLog, *, window: int = 50_000) -> None:
+        super().__init__()
+        self.inner = inner
+        self.url = inner.url
+        self.stats = inner.stats
+        self.window = window
+        self._reset()
+
+    def _reset(self) -> None:
+        self._segments: deque[tuple[int, int, list[Envelope]]] = deque()  # (start, end, envelopes)
+        self._trimmed = 0  # segments dropped from the front so far
+        self._buffered = 0  # records held in _segments
+        self._cursors: dict[int, int] = {}  # follower -> the next position it needs
+        self._pump: asyncio.Task | None = None
+        self._pump_from = 0
+        self._grown = asyncio.Event()
+        self._advanced = asyncio.Event()
+        self._error: BaseException | None = None
+        self._done = False
+        self.decoded = 0  # records the shared reader decoded (for tests and benchmarks)
+
+    def __getattr__(self, name: str):
+        # What a particular handle adds (a fenced log's claim, a backend's append_raw).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    # -- the port: everything but following goes to inner ------------------------
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        await self.inner.stop()
+
+    async def append(self, batch: Sequence[Envelope]) -> list[int]:
+        return await self.inner.append(batch)
+
+    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+        return self.inner.read_records(from_position, follow=follow)
+
+    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+        if not follow:
+            return self.inner.read(from_position)
+        return self._follow(from_position)
+
+    async def unreadable(self, position: int, data: bytes) -> Envelope | None:
+        return await self.inner.unreadable(position, data)
+
+    async def end_position(self) -> int:
+        return await self.inner.end_position()
+
+    async def start_position(self) -> int:
+        return await self.inner.start_position()
+
+    async def truncate(self, before: int) -> int:
+        return await self.inner.truncate(before)
+
+    async def get_consumer_position(self, name: str) -> int | None:
+        return await self.inner.get_consumer_position(name)
+
+    async def set_consumer_position(self, name: str, position: int) -> None:
+        await self.inner.set_consumer_position(name, position)
+
+    async def quarantined(self) -> list[Quarantined]:
+        return await self.inner.quarantined()
+
+    # -- the shared reader ------------------------------------------------------------
+
+    async def _follow(self, position: int) -> AsyncIterator[Envelope]:
+        key = object()
+        self._cursors[id(key)] = position
+        try:
+            if self._pump is None:
+                self._pump_from = position
+                self._pump = asyncio.ensure_future(self._read(position))
+            if position < self._pump_from:
+                # Below the shared reader's start: read the gap alone (waiting at the
+                # tail if the gap is not written yet), then join it.
+                async with aclosing(self.inner.read(position, follow=True)) as events:
+                    async for envelope in events:
+                        if envelope.position >= self._pump_from:
+                            break
+                        yield envelope
+                position = self._pump_from
+                self._cursors[id(key)] = position
+            seq = self._trimmed
+            while True:
+                grown = self._grown
+                while seq - self._trimmed < len(self._segments):
+                    start, end, envelopes = self._segments[seq - self._trimmed]
+                    seq += 1
+                    if end <= position:
+                        continue
+                    for envelope in envelopes:
+                        if envelope.position >= position:
+                            yield envelope
+                    position = end
+                    self._cursors[id(key)] = position
+                    self._trim()
+                if self._error is not None:
+                    raise self._error
+                if self._done:
+                    return
+                await grown.wait()
+        finally:
+            del self._cursors[id(key)]
+            if not self._cursors and self._pump is not None:
+                self._pump.cancel()  # the last follower left: the next one starts afresh
+                self._reset()
+            else:
+                self._trim()
+
+    def _trim(self) -> None:
+        lowest = min(self._cursors.values(), default=None)
+        segments = self._segments
+        while segments and (lowest is None or segments[0][1] <= lowest):
+            self._buffered -= len(segments[0][2]) or 1
+            segments.popleft()
+            self._trimmed += 1
+        if self._buffered < self.window:
+            advanced, self._advanced = self._advanced, asyncio.Event()
+            advanced.set()
+
+    def _grew(self) -> None:
+        grown, self._grown = self._grown, asyncio.Event()
+        grown.set()
+
+    async def _read(self, start: int) -> None:
+        try:
+            async with aclosing(self.inner.read_records(start, follow=True)) as chunks:
+                async for chunk in chunks:
+                    envelopes = []
+                    for position, data in chunk:
+                        item = decode(position, data)
+                        if type(item) is Envelope:
+                            envelopes.append(item)
+                        else:  # counted or quarantined as a plain read does
+                            await self.inner.unreadable(position, data)
+                    self.stats.read += len(envelopes)
+                    self.decoded += len(chunk)
+                    self._segments.append((chunk[0][0], chunk[-1][0] + 1, envelopes))
+                    self._buffered += len(envelopes) or 1
+                    self._grew()
+                    while self._buffered >= self.window and self._cursors:
+                        await self._advanced.wait()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # every follower raises it, as its own read would have
+            self._error = exc
+        self._done = True
+        self._grew()

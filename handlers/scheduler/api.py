@@ -41,6 +41,22 @@ def share(allocated: dict[str, float], total: dict[str, float]) -> float:
     return best
 
 
+class StatusCounts(Counter):
+    """A ``Counter`` of task statuses that is cheap to make: the snapshot makes two per job
+    every session, and ``Counter.__init__`` (an ``update`` of nothing) costs more than the
+    rest of the job's copy."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        pass
+
+
+def is_best_effort(requests: dict[str, int]) -> bool:
+    """A pod that asks for nothing but a pod slot."""
+    return not any(v > 0 for k, v in requests.items() if k != "pods")
+
+
 class TaskInfo:
     """One pod, as the session sees it."""
 
@@ -64,7 +80,7 @@ class TaskInfo:
         "record",
     )
 
-    def __init__(self, record: PodRecord, job: JobInfo) -> None:
+    def __init__(self, record: PodRecord, job: JobInfo, best_effort: bool | None = None) -> None:
         self.name = record.name
         self.job = job
         self.role = record.task
@@ -73,7 +89,7 @@ class TaskInfo:
         self.priority = record.priority
         self.req = record.requests
         self.signature = record.signature
-        self.best_effort = not any(v > 0 for k, v in record.requests.items() if k != "pods")
+        self.best_effort = is_best_effort(record.requests) if best_effort is None else best_effort
         self.record = record
         self.prev_status = record.status
         self.prev_node = record.node
@@ -101,7 +117,7 @@ class JobInfo:
         self.phase = "Pending"
         self.annotations: dict[str, str] = {}
         self.tasks: list[TaskInfo] = []
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = StatusCounts()
         self.ready = 0  # tasks in READY statuses, kept by set_status
         self.role_counts: dict[str, Counter[str]] = {}
         self.allocated: dict[str, float] = {}

@@ -10,12 +10,11 @@ same cluster always gives the same arrays and ties break by node name.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from handlers.scheduler.api import READY, JobInfo, NodeArrays, QueueInfo, TaskInfo
+from handlers.scheduler.api import READY, JobInfo, NodeArrays, QueueInfo, StatusCounts, TaskInfo, is_best_effort
 from projections.cluster_model import ClusterState
 
 # The job controller names, on the PodGroup, the tasks whose pods wait for
@@ -152,7 +151,8 @@ def build(state: ClusterState) -> Snapshot:
         q.priority, q.state, q.created_at = rec.priority, rec.state, rec.created_at
         queues[name] = q
 
-    vectors: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    # What depends only on a pod's requests, computed once per distinct requests per session.
+    vectors: dict[tuple, tuple[np.ndarray, np.ndarray, bool]] = {}
     jobs: dict[str, JobInfo] = {}
     for name in _live_groups(state):  # history holds nothing and decides nothing
         rec = state.podgroups[name]
@@ -164,31 +164,36 @@ def build(state: ClusterState) -> Snapshot:
         job.created_at, job.phase, job.annotations = rec.created_at, rec.phase, rec.annotations
         job.inqueue_at = rec.inqueue_at
         allocated = job.allocated
+        tasks, counts, role_counts = job.tasks, job.counts, job.role_counts
+        pods = state.pods
         for pod_name in state.pods_by_group.get(name, ()):
-            pod = state.pods[pod_name]
-            task = TaskInfo(pod, job)
-            key = tuple(sorted(pod.requests.items()))
-            pair = vectors.get(key)
-            if pair is None:
-                vec = nodes.vector(pod.requests)
-                pair = vectors[key] = (vec, np.nonzero(vec)[0])
-            task.vec, task.nz = pair
+            pod = pods[pod_name]
+            requests = pod.requests
+            key = tuple(sorted(requests.items()))
+            triple = vectors.get(key)
+            if triple is None:
+                vec = nodes.vector(requests)
+                triple = vectors[key] = (vec, np.nonzero(vec)[0], is_best_effort(requests))
+            task = TaskInfo(pod, job, triple[2])
+            task.vec, task.nz = triple[0], triple[1]
             task.role_key = (task.role, key, task.signature)
-            if task.status == "Releasing" and not pod.node:
-                task.status = "Deleting"  # never placed, on its way out: counts for nothing
-            if task.status in ("Bound", "Running", "Releasing"):
+            status = task.status
+            if status == "Releasing" and not pod.node:
+                status = task.status = "Deleting"  # never placed, on its way out: counts for nothing
+            if status in ("Bound", "Running", "Releasing"):
                 task.node = nodes.index.get(pod.node, -1)
-                if task.status != "Releasing":
-                    for d, v in pod.requests.items():
+                if status != "Releasing":
+                    for d, v in requests.items():
                         if d != "pods":
                             allocated[d] = allocated.get(d, 0) + v
-            job.tasks.append(task)
-            job.counts[task.status] += 1
-            job.ready += task.status in READY
-            roles = job.role_counts.get(task.role)
+            tasks.append(task)
+            counts[status] += 1
+            if status in READY:
+                job.ready += 1
+            roles = role_counts.get(task.role)
             if roles is None:
-                roles = job.role_counts[task.role] = Counter()
-            roles[task.status] += 1
+                roles = role_counts[task.role] = StatusCounts()
+            roles[status] += 1
         _leave_out_dependents(job)
         jobs[name] = job
     return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)
