@@ -161,9 +161,36 @@ def _columns(path: Path, check_pages: bool = False) -> dict[str, set[str]]:
     """Each table's columns, read without writing (no statement here writes).
 
     ``check_pages``: every page is read first (``PRAGMA quick_check``), and a
-    problem it finds raises ``DamagedFile``.
+    problem it finds raises ``DamagedFile``. A file no connection has open
+    (no ``-wal``, no ``-journal`` beside it) is read as immutable: no lock,
+    no ``-wal``/``-shm`` made and removed, not a byte of the directory
+    touched. Damage seen that way stands if the file was still idle and
+    unchanged afterwards; otherwise a writer began in between, and an
+    ordinary connection reads it again.
     """
-    conn = sqlite3.connect(path, timeout=PROBE_TIMEOUT_S)
+    before = _idle_state(path)
+    if before is not None:
+        try:
+            return _read_columns(path, check_pages, immutable=True)
+        except (DamagedFile, sqlite3.DatabaseError):
+            if _idle_state(path) == before:
+                raise
+    return _read_columns(path, check_pages, immutable=False)
+
+
+def _idle_state(path: Path) -> tuple[int, int] | None:
+    """The file's size and modification time if no connection has it open (no -wal, no -journal), else None."""
+    if any(Path(f"{path}{side}").exists() for side in ("-wal", "-journal")):
+        return None
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _read_columns(path: Path, check_pages: bool, *, immutable: bool) -> dict[str, set[str]]:
+    if immutable:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    else:
+        conn = sqlite3.connect(path, timeout=PROBE_TIMEOUT_S)
     try:
         names = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         if check_pages and names:

@@ -12,7 +12,7 @@ import pytest
 
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
-from tests.contract.log_contract import ROOT, DurableEventLogContract, contiguous_batches, read_until
+from tests.contract.log_contract import ROOT, DurableEventLogContract, contiguous_batches, read_all, read_until
 
 WRITER = """
 import asyncio, sys
@@ -73,3 +73,56 @@ async def test_the_file_is_in_wal_mode_for_every_process(tmp_path: Path) -> None
 def test_an_unknown_synchronous_level_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous must be one of"):
         open_log(f"sqlite://{tmp_path}/events.db?synchronous=sometimes")
+
+
+# --- a full disk ----------------------------------------------------------
+#
+# SQLite reports a full disk as SQLITE_FULL ("database or disk is full"),
+# whether the file system ran out of space (a short write) or the file reached
+# its page limit. Making a real file system full needs root, so these tests
+# give the log's own write connection a page limit (``PRAGMA max_page_count``)
+# at the file's current size: the append that needs a new page then fails in
+# SQLite's pager exactly as on a full disk, with the same error, the same
+# rollback by SQLite itself and the same way back up through the backend.
+
+
+async def _fill_up(log: EventLog) -> int:
+    """Stop the log's file from growing past its current size; returns that size in pages."""
+    writer = log._writer  # the log's own connection: the page limit is per connection
+    ((pages,),) = await writer.execute_fetchall("PRAGMA page_count")
+    await writer.execute(f"PRAGMA max_page_count = {pages}")
+    return pages
+
+
+@pytest.mark.parametrize("size", [1, 200], ids=["one-event", "batch-of-200"])
+async def test_a_full_disk_says_so_and_the_log_stays_whole(tmp_path: Path, size: int) -> None:
+    from eventbatch.log.errors import StoreFull
+    from tests.support.events import mixed_batch, pod_requested, wrap
+
+    url = f"sqlite://{tmp_path}/events.db"
+    before = mixed_batch("before", 50)
+    async with open_log(url) as log:
+        await log.append(before)
+        pages = await _fill_up(log)
+        big = [wrap(pod_requested("big", i, annotation_bytes=20_000)) for i in range(size)]
+        with pytest.raises(StoreFull) as refused:
+            await log.append(big)
+        message = str(refused.value)
+        assert "database or disk is full" in message and "the disk is full" in message, message
+        assert str(tmp_path / "events.db") in message and "cannot rollback" not in message
+        assert f"{size} record(s) not appended; the log is as it was" in message
+
+        # Nothing of the refused batch is there; what was appended before reads back whole.
+        assert await log.end_position() == len(before)
+        assert [e.payload for e in await read_all(log)] == [e.payload for e in before]
+
+        # Space again (the limit raised, as a disk with room again): appends work on the same handle.
+        await log._writer.execute(f"PRAGMA max_page_count = {pages * 100}")
+        assert await log.append(big) == list(range(len(before), len(before) + size))
+
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT COUNT(*), MAX(position) FROM events").fetchone() == (50 + size, 49 + size)
+    conn.close()
+    async with open_log(url) as log:
+        assert [e.payload for e in await read_all(log)] == [e.payload for e in before + big]
