@@ -1,0 +1,135 @@
+"""The pipeline's shared reader (``eventbatch.follow.SharedReads``) on a real SQLite log:
+every component follows the log as its own read would, but each record is read and
+decoded once, however many components follow it."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from pathlib import Path
+
+from eventbatch.app import build_pipeline, default_handlers, scheduling_relevance
+from eventbatch.clock import SystemClock
+from eventbatch.follow import SharedReads
+from eventbatch.log.factory import open_log
+from eventbatch.settings import Settings
+from eventbatch.sim.inputs import nodes_of
+from schemas.envelope import Envelope
+from schemas.events import JobPhaseChanged, JobSubmitRequested, NodeAddRequested, QueueCreateRequested
+from schemas.loaders import load_manifests
+from schemas.scenario import NodeEntry
+from tests.contract.log_contract import unknown_record
+from tests.support.events import mixed_batch
+from tests.support.workloads import JOB, QUEUE
+
+
+async def follow(log, start: int, until: int, *, pause: float = 0.0) -> list[int]:
+    """Positions a follower from ``start`` is given, until it has passed ``until``."""
+    seen: list[int] = []
+    async with asyncio.timeout(30), aclosing(log.read(start, follow=True)) as events:
+        async for envelope in events:
+            seen.append(envelope.position)
+            if pause:
+                await asyncio.sleep(pause)
+            if envelope.position >= until:
+                return seen
+    return seen
+
+
+async def test_followers_see_what_their_own_read_sees_and_each_record_is_decoded_once(tmp_path: Path) -> None:
+    async with open_log(f"sqlite:///{tmp_path}/events.db") as backend:
+        await backend.append(mixed_batch("a", 30))
+        await backend.append_raw([unknown_record("PodTeleported"), b"{not json"])  # skipped, quarantined
+        await backend.append(mixed_batch("b", 30, start=30))
+        end = await backend.end_position()
+        own = [e.position async for e in backend.read(0)]  # what a plain read yields
+        shared = SharedReads(backend)
+        # Three followers starting at different places, one of them slow; the last
+        # records are appended while they follow.
+        followers = [
+            asyncio.create_task(follow(shared, start, end + 9, pause=pause))
+            for start, pause in ((20, 0.0), (0, 0.0), (45, 0.002))
+        ]
+        await asyncio.sleep(0.05)
+        await shared.append(mixed_batch("c", 10, start=60))
+        results = await asyncio.gather(*followers)
+        tail = [e.position async for e in backend.read(end)]
+        for start, seen in zip((20, 0, 45), results, strict=True):
+            assert seen == [p for p in own + tail if p >= start]
+        assert 30 not in results[1] and 31 not in results[1]  # the unknown and the broken record
+        # The shared reader decoded each record from where it started once; only the gap
+        # below it (the follower from 0) was read again.
+        assert shared.decoded <= end + 10 - 20 + 1
+        assert [q.position for q in await backend.quarantined()] == [31]
+
+
+async def test_a_slow_follower_holds_at_most_the_window_in_memory(tmp_path: Path) -> None:
+    async with open_log(f"sqlite:///{tmp_path}/events.db?chunk=10") as backend:
+        await backend.append(mixed_batch("a", 200))
+        shared = SharedReads(backend, window=40)
+        held: list[int] = []
+
+        async def slow() -> list[int]:
+            seen = []
+            async with aclosing(shared.read(0, follow=True)) as events:
+                async for envelope in events:
+                    seen.append(envelope.position)
+                    held.append(shared._buffered)
+                    await asyncio.sleep(0)
+                    if envelope.position >= 199:
+                        return seen
+            return seen
+
+        fast = asyncio.create_task(follow(shared, 0, 199))
+        assert await slow() == list(range(200))
+        assert await fast == list(range(200))
+        assert max(held) <= 40 + 10  # the window plus the chunk being read
+
+
+async def test_serve_reads_each_record_once_whatever_the_number_of_components(tmp_path: Path) -> None:
+    """The full pipeline (queue, job, node controllers, scheduler, timers, simulated kubelet,
+    trigger) runs jobs to Running while the log's handle decodes each record once."""
+    url = f"sqlite:///{tmp_path}/events.db"
+    settings = Settings(log_url=url, sim_startup_ms=10, debounce_ms=5)
+    async with open_log(url) as log:
+        pipeline = build_pipeline(
+            log=log, clock=SystemClock(), handlers=default_handlers(settings), settings=settings,
+            is_relevant=scheduling_relevance(), cluster="sim",
+        )
+        components = len(pipeline.runners) + len(pipeline.components())
+        assert components >= 6
+        running = asyncio.create_task(pipeline.run())
+        try:
+            shared = pipeline.runners[0].log
+            async with asyncio.timeout(10):  # every component has caught up and follows
+                while len(getattr(shared, "_cursors", ())) < components:
+                    await asyncio.sleep(0.01)
+            start, reads_at_start = await log.end_position(), log.stats.read
+            now = SystemClock().now()
+            nodes = nodes_of(NodeEntry(prefix="n-", count=3, allocatable={"cpu": 8, "memory": "16Gi"}))
+            await log.append(
+                [Envelope.wrap(NodeAddRequested(node=n.metadata.name, manifest=n), recorded_at=now) for n in nodes]
+                + [Envelope.wrap(QueueCreateRequested(queue="default", manifest=load_manifests(QUEUE)[0]),
+                                 recorded_at=now)]
+            )
+            jobs = [f"default/train-{i}" for i in range(5)]
+            for job in jobs:
+                manifest = load_manifests(JOB.replace("name: train", f"name: {job.split('/')[1]}"))[0]
+                await log.append([Envelope.wrap(JobSubmitRequested(job=job, manifest=manifest), recorded_at=now)])
+            seen: set[str] = set()
+            async with asyncio.timeout(30), open_log(url) as watcher, aclosing(watcher.read(0, follow=True)) as events:
+                async for envelope in events:
+                    event = envelope.payload
+                    if isinstance(event, JobPhaseChanged) and event.phase == "Running":
+                        seen.add(event.job)
+                        if seen == set(jobs):
+                            break
+            end = await log.end_position()
+            reads = log.stats.read - reads_at_start
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        # Every record appended while the components follow was decoded once for all of
+        # them (it would be once per component, {components} times, without the shared reader).
+        assert end - start > 50
+        assert reads <= end - start, (reads, end - start)
