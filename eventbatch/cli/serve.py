@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from eventbatch.app import open_pipeline
 from eventbatch.cli import CliError
+from eventbatch.kube.probes import check_address
 from eventbatch.log.fenced import WriterFenced
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ def register(commands) -> None:
     kube.add_argument("--watch-timeout", type=int, default=300, help="server-side watch timeout, seconds")
     kube.add_argument(
         "--probe-port", type=int, default=8080, help="port of /healthz, /readyz and /metrics (-1: off)"
+    )
+    kube.add_argument(
+        "--probe-address", default="127.0.0.1", type=check_address,
+        help="IP address the unauthenticated probe and metrics port listens on (default 127.0.0.1; "
+        "deploy/ passes the pod IP)",
     )
     serve.set_defaults(run=_serve)
 
@@ -119,6 +125,7 @@ async def _serve_kube(args, settings) -> int:
         retry_period_s=args.retry_period,
         watch_timeout_s=args.watch_timeout,
         probe_port=args.probe_port,
+        probe_address=args.probe_address,
     )
     log.info("serving", extra={"settings": settings.redacted(), "identity": options.identity})
     fenced: WriterFenced | None = None

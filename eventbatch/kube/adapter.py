@@ -24,7 +24,7 @@ from eventbatch.kube.actuator import KubeActuator
 from eventbatch.kube.client import Connection
 from eventbatch.kube.leader import LeaderElector
 from eventbatch.kube.observe import KubeObserver
-from eventbatch.kube.probes import ProbeServer, Sample
+from eventbatch.kube.probes import DEFAULT_ADDRESS, ProbeServer, Sample, check_address
 from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.port import EventLog
 from eventbatch.reactor import Reactor
@@ -50,6 +50,7 @@ class KubeOptions:
     retry_period_s: float = 2.0
     watch_timeout_s: int = 300
     probe_port: int = 8080  # 0: an ephemeral port; -1: no probe endpoint
+    probe_address: str = DEFAULT_ADDRESS  # the Deployment passes the pod IP
     connection: Connection | None = None
 
     def connect(self) -> Connection:
@@ -101,6 +102,7 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
     """
     from eventbatch.app import open_pipeline
 
+    probe_address = check_address(options.probe_address)  # before anything is opened
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -125,11 +127,12 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
     if options.probe_port >= 0:
         probes = ProbeServer(
             port=options.probe_port,
+            host=probe_address,
             samples=lambda: samples(state["pipeline"], elector),
             ready=lambda: elector.reached if elector is not None else state["pipeline"] is not None,
         )
         await probes.start()
-        log.info("probes listening", extra={"port": probes.port})
+        log.info("probes listening", extra={"port": probes.port, "address": probes.host})
     try:
         if elector is not None:
             log.info("campaigning for the lease", extra={"identity": options.identity})

@@ -6,15 +6,43 @@ Where it sits: ``eventbatch serve --cluster kube`` starts one on
 standby replica is ready too: it is ready to take over); ``/metrics``
 renders the gauges and counters the components expose, in the Prometheus
 text format.
+
+The endpoint has no authentication, so it listens on 127.0.0.1 unless told
+otherwise (``--probe-address``); the Deployment passes the pod's own IP
+(``status.podIP``), which the kubelet's probes and Prometheus reach and
+nothing outside the pod network does.
 """
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from aiohttp import web
 
 Sample = tuple[str, dict[str, str], float]  # (metric name, labels, value)
+DEFAULT_ADDRESS = "127.0.0.1"
+
+
+class AddressError(ValueError, argparse.ArgumentTypeError):
+    """Not an address to listen on; ``str()`` is one line (argparse shows it as the option's error)."""
+
+
+def check_address(text: str) -> str:
+    """``text`` if it is an IPv4 or IPv6 address to listen on; ``AddressError`` otherwise.
+
+    The command line's ``--probe-address`` type: cheap to import (aiohttp is
+    imported when a server starts).
+    """
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise AddressError(
+            f"{text!r} is not an IP address (e.g. 127.0.0.1, the pod IP, or 0.0.0.0 for every interface)"
+        ) from None
 
 
 class ProbeServer:
@@ -22,7 +50,7 @@ class ProbeServer:
         self,
         *,
         port: int,
-        host: str = "0.0.0.0",
+        host: str = DEFAULT_ADDRESS,
         samples: Callable[[], list[Sample]] = list,
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
@@ -33,6 +61,8 @@ class ProbeServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        from aiohttp import web
+
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -49,12 +79,18 @@ class ProbeServer:
             await self._runner.cleanup()
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         return web.Response(text="ok\n") if self.ready() else web.Response(status=503, text="not ready\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         return web.Response(text=render(self.samples()), content_type="text/plain", charset="utf-8")
 
 
