@@ -79,7 +79,7 @@ def _one_of(*names: str) -> Callable[[str], str]:
 
 
 _SQLITE_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "synchronous": str,  # SqliteLog checks it
+    "synchronous": _one_of("normal", "full"),  # off and extra would lose acknowledged batches
     "poll_interval": _positive_float,
     "busy_timeout": _at_least(0, float),
     "chunk": _at_least(1),
