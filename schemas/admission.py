@@ -11,6 +11,11 @@ Every function returns a list of ``Violation(path, reason)`` with the path in
 the object's own field names (``spec.tasks[1].minAvailable``), empty when the
 object is admissible. Pod-template, policy and name checks live in
 ``schemas.admission_rules`` so this module stays the per-kind overview.
+
+Beyond Volcano's own rules, a job has at most ``MAX_PODS_PER_JOB`` pods
+(each task's replicas and all of them together), and every name that names
+another object (a Command's ``targetObject``, a queue's parent, a priority
+class, a node) is checked like that object's own name (``docs/limits.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from schemas.admission_rules import (
     Checker,
     Path,
     check_dependencies,
+    check_metadata,
     check_name,
     check_plugins,
     check_policies,
@@ -31,6 +37,7 @@ from schemas.admission_rules import (
     check_template,
 )
 from schemas.admission_rules import Violation as Violation
+from schemas.limits import MAX_PODS_PER_JOB
 from schemas.quantity import format_quantity
 from schemas.resources import Command, Job, PodGroup, Queue
 
@@ -57,6 +64,7 @@ def validate_job(job: Job) -> list[Violation]:
     check_name(c, ("metadata", "name"), meta.name, subdomain=True, max_length=_MAX_POD_NAME)
     if meta.namespace:
         check_name(c, ("metadata", "namespace"), meta.namespace)
+    check_metadata(c, meta)
     c.at_least(("spec", "minAvailable"), spec.min_available, 0)
     c.at_least(("spec", "maxRetry"), spec.max_retry, 0)
     if spec.ttl_seconds_after_finished is not None:
@@ -68,6 +76,8 @@ def validate_job(job: Job) -> list[Violation]:
     if not spec.tasks:
         c.add(("spec", "tasks"), "a job needs at least one task")
     total = _check_tasks(c, job)
+    if total > MAX_PODS_PER_JOB:
+        c.add(("spec", "tasks"), f"{total} replicas in all, more than the {MAX_PODS_PER_JOB} pods a job may have")
     if spec.tasks and spec.min_available > total:
         c.add(("spec", "minAvailable"), f"must not exceed the total replicas of all tasks ({total})")
     if spec.min_success is not None:
@@ -102,6 +112,8 @@ def _check_tasks(c: Checker, job: Job) -> int:
         else:
             first_index[task.name] = i
         c.at_least((*at, "replicas"), task.replicas, 0)
+        if task.replicas > MAX_PODS_PER_JOB:
+            c.add((*at, "replicas"), f"{task.replicas} is more than the {MAX_PODS_PER_JOB} pods a job may have")
         if task.min_available is not None:
             if task.min_available < 0:
                 c.add((*at, "minAvailable"), "must be >= 0")
@@ -126,6 +138,7 @@ def validate_queue(queue: Queue) -> list[Violation]:
     c = Checker()
     meta, spec = queue.metadata, queue.spec
     check_name(c, ("metadata", "name"), meta.name, subdomain=True)
+    check_metadata(c, meta)
     if spec.weight < 1:
         c.add(("spec", "weight"), f"must be a positive integer, got {spec.weight}")
     capability = check_quantities(c, ("spec", "capability"), spec.capability)
@@ -179,6 +192,9 @@ def validate_command(command: Command) -> list[Violation]:
     meta = command.metadata
     if meta.name or not meta.generate_name:
         check_name(c, ("metadata", "name"), meta.name, subdomain=True)
+    if meta.namespace:
+        check_name(c, ("metadata", "namespace"), meta.namespace)
+    check_metadata(c, meta)
     target = command.target_object
     if target is None:
         c.add(("targetObject",), "required field is missing")
@@ -186,8 +202,13 @@ def validate_command(command: Command) -> list[Violation]:
     else:
         if target.kind not in ("Job", "Queue"):
             c.add(("targetObject", "kind"), f"must be Job or Queue, got {target.kind!r}")
-        if not target.name:
-            c.add(("targetObject", "name"), "required field is missing")
+        if target.kind == "Queue":
+            check_name(c, ("targetObject", "name"), target.name, subdomain=True, what="queue name")
+        else:
+            check_name(c, ("targetObject", "name"), target.name, subdomain=True, max_length=_MAX_POD_NAME,
+                       what="job name")
+            if target.namespace:
+                check_name(c, ("targetObject", "namespace"), target.namespace, what="namespace")
         allowed = QUEUE_ACTIONS if target.kind == "Queue" else JOB_ACTIONS
     if not command.action:
         c.add(("action",), "required field is missing")
@@ -202,7 +223,16 @@ def validate_pod_group(group: PodGroup) -> list[Violation]:
     c = Checker()
     spec = group.spec
     check_name(c, ("metadata", "name"), group.metadata.name, subdomain=True)
+    if group.metadata.namespace:
+        check_name(c, ("metadata", "namespace"), group.metadata.namespace)
+    check_metadata(c, group.metadata)
     c.at_least(("spec", "minMember"), spec.min_member, 0)
+    if spec.min_member > MAX_PODS_PER_JOB:
+        c.add(("spec", "minMember"), f"{spec.min_member} is more than the {MAX_PODS_PER_JOB} pods a job may have")
+    if spec.queue:
+        check_name(c, ("spec", "queue"), spec.queue, subdomain=True)
+    if spec.priority_class_name:
+        check_name(c, ("spec", "priorityClassName"), spec.priority_class_name, subdomain=True)
     for task, count in spec.min_task_member.items():
         c.at_least(("spec", "minTaskMember", task), count, 0)
     check_quantities(c, ("spec", "minResources"), spec.min_resources)

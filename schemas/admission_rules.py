@@ -6,7 +6,9 @@ everything wrong with a manifest, each with its exact field path.
 
 Names: object names follow Kubernetes' RFC 1123 rules (a *label* is at most 63
 lowercase letters, digits and ``-``; a *subdomain* is dot-separated labels, at
-most 253 characters). Policies: the events and actions a lifecycle policy may
+most 253 characters); label keys, label values and annotations follow
+Kubernetes' rules too (``check_metadata``: a value at most 63 characters, all
+annotations together at most 256 KiB; ``schemas.limits``). Policies: the events and actions a lifecycle policy may
 name are those Volcano lets users write; the internal ones (``OutOfSync``,
 ``SyncJob``...) are refused with a message saying so.
 """
@@ -17,9 +19,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from schemas.limits import MAX_ANNOTATIONS_BYTES, MAX_LABEL, MAX_QUANTITY_CHARS, size
 from schemas.decode import format_path
 from schemas.quantity import QuantityError, format_quantity, parse_duration, parse_quantity
-from schemas.resources import Container, LifecyclePolicy, PodTemplateSpec, TaskSpec
+from schemas.resources import Container, LifecyclePolicy, ObjectMeta, PodTemplateSpec, TaskSpec
 
 Path = tuple[str | int, ...]
 
@@ -79,6 +82,9 @@ def check_name(
     if max_length is not None:
         limit = min(limit, max_length)
     pattern, kind = (_SUBDOMAIN, "RFC 1123 subdomain") if subdomain else (_LABEL, "RFC 1123 label")
+    if len(name) > limit:
+        c.add(at, f"{_shown(name)} is {len(name)} characters long, more than the {limit} allowed for a {what}")
+        return False
     if not pattern.fullmatch(name):
         allowed = "lowercase letters, digits, '-' and '.'" if subdomain else "lowercase letters, digits and '-'"
         c.add(
@@ -87,10 +93,73 @@ def check_name(
             "and starts and ends with a letter or digit",
         )
         return False
-    if len(name) > limit:
-        c.add(at, f"{name!r} is {len(name)} characters long, more than the {limit} allowed for a {what}")
+    return True
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted, or its start when it is long."""
+    return repr(text) if len(text) <= 80 else f"{text[:40]!r}..."
+
+
+def name_problem(name: str, *, subdomain: bool = False, max_length: int | None = None, what: str = "name") -> str:
+    """Why ``name`` is no RFC 1123 label (or subdomain), or ""."""
+    c = Checker()
+    check_name(c, (), name, subdomain=subdomain, max_length=max_length, what=what)
+    return c.violations[0].reason if c.violations else ""
+
+
+# --- labels and annotations ---------------------------------------------------------
+
+_QUALIFIED = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+
+
+def check_label_key(c: Checker, at: Path, key: str, what: str = "label key") -> bool:
+    """A Kubernetes qualified name: ``[prefix/]name``, the prefix a subdomain, the name at most 63 characters."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not check_name(c, at, prefix, subdomain=True, what=f"{what} prefix"):
+        return False
+    if not name or len(name) > MAX_LABEL or not _QUALIFIED.fullmatch(name):
+        c.add(
+            at,
+            f"{_shown(key)} is not a valid {what}: the name part has at most {MAX_LABEL} letters, digits, "
+            "'-', '_' or '.', and starts and ends with a letter or digit",
+        )
         return False
     return True
+
+
+def check_label_value(c: Checker, at: Path, value: str) -> bool:
+    if len(value) > MAX_LABEL:
+        c.add(at, f"a label value of {len(value)} characters, more than the {MAX_LABEL} allowed")
+        return False
+    if value and not _QUALIFIED.fullmatch(value):
+        c.add(
+            at,
+            f"{_shown(value)} is not a valid label value: letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit",
+        )
+        return False
+    return True
+
+
+def check_labels(c: Checker, at: Path, labels: Mapping[str, str]) -> None:
+    for key, value in labels.items():
+        if check_label_key(c, (*at, key), key):
+            check_label_value(c, (*at, key), value)
+
+
+def check_metadata(c: Checker, meta: ObjectMeta, at: Path = ("metadata",)) -> None:
+    """Labels and annotations as Kubernetes' API server checks them."""
+    check_labels(c, (*at, "labels"), meta.labels)
+    total = 0
+    for key, value in meta.annotations.items():
+        check_label_key(c, (*at, "annotations", key), key, what="annotation key")
+        total += len(key.encode("utf-8", "replace")) + len(value.encode("utf-8", "replace"))
+    if total > MAX_ANNOTATIONS_BYTES:
+        c.add(
+            (*at, "annotations"),
+            f"annotations are {total} bytes in all, more than the {size(MAX_ANNOTATIONS_BYTES)} allowed",
+        )
 
 
 # --- quantities --------------------------------------------------------------
@@ -117,6 +186,12 @@ def check_quantities(
     """
     out: dict[str, int] = {}
     for name, text in quantities.items():
+        if len(text) > MAX_QUANTITY_CHARS:
+            c.add(
+                (*at, name),
+                f"a quantity of {len(text)} characters, more than the {MAX_QUANTITY_CHARS} allowed",
+            )
+            continue
         if container and not _container_resource_name(name):
             c.add(
                 (*at, name),
@@ -191,7 +266,12 @@ def check_policies(c: Checker, at: Path, policies: Sequence[LifecyclePolicy]) ->
                 c.add(where, f"duplicate exitCode {code}, already handled by {format_path(codes_at[code])}")
             else:
                 codes_at[code] = where
-        if policy.timeout is not None:
+        if policy.timeout is not None and len(policy.timeout) > MAX_QUANTITY_CHARS:
+            c.add(
+                (*here, "timeout"),
+                f"a duration of {len(policy.timeout)} characters, more than the {MAX_QUANTITY_CHARS} allowed",
+            )
+        elif policy.timeout is not None:
             try:
                 if parse_duration(policy.timeout) < 0:
                     c.add((*here, "timeout"), "must not be negative")
@@ -306,6 +386,12 @@ def _check_container(c: Checker, at: Path, container: Container, names: dict[str
 
 def check_template(c: Checker, at: Path, template: PodTemplateSpec, *, topology_policy: str, task_at: Path) -> None:
     spec, sat = template.spec, (*at, "spec")
+    check_metadata(c, template.metadata, (*at, "metadata"))
+    if spec.priority_class_name:
+        check_name(c, (*sat, "priorityClassName"), spec.priority_class_name, subdomain=True)
+    if spec.node_name:
+        check_name(c, (*sat, "nodeName"), spec.node_name, subdomain=True)
+    check_labels(c, (*sat, "nodeSelector"), spec.node_selector)
     if not spec.containers:
         c.add((*sat, "containers"), "a pod template needs at least one container")
     if spec.restart_policy and spec.restart_policy not in RESTART_POLICIES:

@@ -17,7 +17,9 @@ to a field the types do not know:
   vanish without a trace (``kubectl --validate=strict`` refuses both too).
 
 Quantities written as YAML numbers (``cpu: 2``, ``memory: 1e9``) are turned
-into the strings Kubernetes would read them as.
+into the strings Kubernetes would read them as. Typed integer fields hold
+what Kubernetes' do: int32 where it declares int32 (``replicas``, ``weight``,
+``minAvailable``...; ``schemas.limits.INT32_FIELDS``), int64 elsewhere.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
+from schemas.limits import INT32, INT32_FIELDS, INT64, LimitError, check_tree, describe_int
 from schemas.resources import (
     Container,
     Guarantee,
@@ -96,10 +99,12 @@ def _describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return f"number {describe_int(value)}"
+    if isinstance(value, float):
         return f"number {value!r}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {value!r}" if len(value) <= 80 else f"a string of {len(value)} characters"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, Mapping):
@@ -111,10 +116,19 @@ def _quantity_text(value: Any, path: tuple[str | int, ...]) -> Any:
     if isinstance(value, bool):
         raise DecodeError(format_path(path), f"expected a quantity, got {_describe(value)}")
     if isinstance(value, int):
+        _in_range(value, INT64, path, "int64")
         return str(value)
     if isinstance(value, float):
         return repr(value)
     return value
+
+
+def _in_range(value: int, bounds: tuple[int, int], path: tuple[str | int, ...], width: str) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise DecodeError(
+            format_path(path), f"{describe_int(value)} is out of range for an {width} field ({low}..{high})"
+        )
 
 
 class _Walker:
@@ -123,22 +137,25 @@ class _Walker:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
 
-    def value(self, value: Any, t: mi.Type, path: tuple[str | int, ...], lenient: bool) -> Any:
+    def value(
+        self, value: Any, t: mi.Type, path: tuple[str | int, ...], lenient: bool, int32: bool = False
+    ) -> Any:
         if isinstance(t, mi.AnyType):
+            _untyped(value, path)
             return value
         if isinstance(t, mi.UnionType):
             if value is None and any(isinstance(m, mi.NoneType) for m in t.types):
                 return None
             members = [m for m in t.types if not isinstance(m, mi.NoneType)]
             if len(members) == 1:
-                return self.value(value, members[0], path, lenient)
+                return self.value(value, members[0], path, lenient, int32)
             return value
         if isinstance(t, mi.StructType):
             return self.struct(value, t, path, lenient)
         if isinstance(t, mi.ListType):
             if not isinstance(value, list):
                 raise DecodeError(format_path(path), f"expected a list, got {_describe(value)}")
-            return [self.value(item, t.item_type, (*path, i), lenient) for i, item in enumerate(value)]
+            return [self.value(item, t.item_type, (*path, i), lenient, int32) for i, item in enumerate(value)]
         if isinstance(t, mi.DictType):
             if not isinstance(value, Mapping):
                 raise DecodeError(format_path(path), f"expected an object, got {_describe(value)}")
@@ -146,7 +163,7 @@ class _Walker:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise DecodeError(format_path(path), f"keys must be strings, got {_describe(key)}")
-                out[key] = self.value(item, t.value_type, (*path, key), lenient)
+                out[key] = self.value(item, t.value_type, (*path, key), lenient, int32)
             return out
         if isinstance(t, mi.StrType):
             if not isinstance(value, str):
@@ -159,6 +176,7 @@ class _Walker:
         if isinstance(t, mi.IntType):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise DecodeError(format_path(path), f"expected an integer, got {_describe(value)}")
+            _in_range(value, INT32 if int32 else INT64, path, "int32" if int32 else "int64")
             return value
         return value
 
@@ -176,6 +194,7 @@ class _Walker:
             field = fields.get(key) if isinstance(key, str) else None
             if field is None:
                 if keeps_extra:
+                    _untyped(item, (*path, str(key)))
                     extra[key] = item
                 elif self.strict and not lenient:
                     raise DecodeError(format_path((*path, str(key))), "unknown field")
@@ -185,13 +204,22 @@ class _Walker:
             sub = (*path, key)
             if (cls, field.name) in _QUANTITY_MAPS and isinstance(item, Mapping):
                 item = {k: _quantity_text(v, (*sub, k)) for k, v in item.items()}
-            out[key] = self.value(item, field.type, sub, lenient or field.name == "status")
+            int32 = (cls, field.name) in INT32_FIELDS
+            out[key] = self.value(item, field.type, sub, lenient or field.name == "status", int32)
         for field in t.fields:
             if field.required and field.encode_name not in out:
                 raise DecodeError(format_path((*path, field.encode_name)), "required field is missing")
         if extra:
             out["extra"] = extra
         return out
+
+
+def _untyped(value: Any, path: tuple[str | int, ...]) -> None:
+    """An untyped part (``extra``, ``volumes``...) holds integers within int64 like the rest."""
+    try:
+        check_tree(value, path)
+    except LimitError as exc:
+        raise DecodeError(exc.path, exc.reason) from None
 
 
 def _nullable(t: mi.Type) -> bool:

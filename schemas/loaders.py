@@ -6,7 +6,11 @@ text (or an already parsed mapping) to this module; what comes back is a
 (``schemas.decode``), defaulted (``schemas.defaults``) and admitted
 (``schemas.admission``), ready to become an intent event. Anything wrong is
 a ``ManifestError`` naming the file, the document, the object and the field,
-so nothing invalid ever reaches the log.
+so nothing invalid ever reaches the log. Nothing unbounded does either: the
+limits of ``schemas.limits`` (``docs/limits.md``) are checked on the text,
+on each YAML document's node graph before it is built (alias bombs, deep
+nesting, numbers too long to convert), on the parsed tree, on typed integer
+fields, and on the admitted object's size as JSON.
 
 Both Volcano's API groups and the project's own are accepted:
 ``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job,
@@ -26,15 +30,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
+from schemas import limits
 from schemas import node_admission  # noqa: F401 - registers Node's rules with ``validate``
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
 from schemas.resources import Command, Job, Node, PodGroup, Queue
 
-__all__ = ["KINDS", "Manifest", "ManifestError", "admit", "decode_manifest", "load_file", "load_manifests"]
+__all__ = [
+    "KINDS",
+    "Manifest",
+    "ManifestError",
+    "admit",
+    "decode_manifest",
+    "load_file",
+    "load_manifests",
+    "parse_json",
+    "parse_yaml",
+    "read_text",
+]
 
 Manifest = Job | Queue | Command | PodGroup | Node
 
@@ -126,33 +143,86 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
+def _json_int(text: str) -> int:
+    if len(text) > limits.MAX_NUMBER_CHARS:
+        raise limits.LimitError(
+            "", f"a number of {len(text)} digits, more than the {limits.MAX_NUMBER_CHARS} allowed "
+            f"(an integer field holds at most int64, {limits.INT64[1]})"
+        )
+    return int(text)
+
+
+def parse_json(text: str) -> Any:
+    """JSON text as Python values, refusing over-long numbers and nesting Python cannot follow.
+
+    ``LimitError`` for a limit, ``json.JSONDecodeError`` for invalid JSON.
+    """
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise limits.LimitError("", f"nested more than {limits.MAX_DEPTH} levels deep") from None
+
+
+def parse_yaml(text: str) -> Iterator[tuple[int, Any]]:
+    """``(1-based document number, document)`` for every YAML document of ``text``, empty ones included.
+
+    Each document's node graph is checked (``limits.check_yaml_node``) before
+    it is built. ``LimitError`` and ``yaml.YAMLError`` carry the document
+    number as ``document``.
+    """
+    number = 1
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                limits.check_yaml_node(node)
+            yield number, loader.construct_document(node) if node is not None else None
+            number += 1
+    except (limits.LimitError, yaml.YAMLError) as exc:
+        exc.document = number  # type: ignore[attr-defined]
+        raise
+    except RecursionError:  # the pure-Python parser, without libyaml, on deep nesting
+        exc = limits.LimitError("", f"nested more than {limits.MAX_DEPTH} levels deep")
+        exc.document = number  # type: ignore[attr-defined]
+        raise exc from None
+    finally:
+        loader.dispose()
+
+
 def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
     """``(1-based document number, parsed document)``, empty documents skipped."""
+    try:
+        limits.check_text(text, limits.MAX_FILE_BYTES, "the manifest text")
+    except limits.LimitError as exc:
+        raise ManifestError(exc.reason, source=source) from None
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
-            doc = json.loads(text)
+            doc = parse_json(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(
                 f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", source=source
             ) from None
+        except limits.LimitError as exc:
+            raise ManifestError(exc.reason, source=source) from None
         if isinstance(doc, list):
             yield from ((i, d) for i, d in enumerate(doc, start=1) if d is not None)
         elif doc is not None:
             yield 1, doc
         return
-    number = 1
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            doc = loader.construct_document(loader.get_node())
-            if doc is not None:
-                yield number, doc
-            number += 1
-    except yaml.YAMLError as exc:
-        raise ManifestError(_yaml_problem(exc), source=source, document=number) from None
-    finally:
-        loader.dispose()
+    documents = parse_yaml(text)
+    while True:
+        try:
+            number, doc = next(documents)
+        except StopIteration:
+            return
+        except yaml.YAMLError as exc:
+            raise ManifestError(_yaml_problem(exc), source=source, document=exc.document) from None
+        except limits.LimitError as exc:
+            raise ManifestError(exc.reason, source=source, document=exc.document, path=exc.path) from None
+        if doc is not None:
+            yield number, doc
 
 
 # --- one mapping to one object ------------------------------------------------
@@ -211,6 +281,12 @@ def decode_manifest(
         )
     cls: type | None = None
     try:
+        limits.check_tree(raw, path, ints=False)
+    except limits.LimitError as exc:
+        raise ManifestError(
+            exc.reason, source=source, document=document, path=exc.path, label=_label(raw, None)
+        ) from None
+    try:
         cls = _kind_of(raw)
         if cls is Node:
             raw = _without_unused_node_fields(raw)
@@ -241,7 +317,16 @@ def admit(
     defaulted = apply_defaults(obj)
     violations = validate(defaulted)
     if not violations:
-        return defaulted
+        encoded = len(msgspec.json.encode(defaulted))
+        if encoded <= limits.MAX_OBJECT_BYTES:
+            return defaulted
+        violations = [
+            Violation(
+                "",
+                f"the object is {encoded} bytes as JSON, more than the {limits.size(limits.MAX_OBJECT_BYTES)} "
+                "an object may have",
+            )
+        ]
     first = violations[0]
     kind = type(obj).__name__
     name = defaulted.metadata.name
@@ -286,11 +371,22 @@ def load_manifests(
     return out
 
 
+def read_text(p: Path, limit: int, *, source: str, what: str = "the file") -> str:
+    """The UTF-8 text of ``p``, refused unread beyond ``limit`` bytes (``OSError`` if unreadable)."""
+    with p.open("rb") as f:
+        data = f.read(limit + 1)
+        if len(data) > limit:
+            f.seek(0, 2)
+            size = max(f.tell(), len(data))
+            raise ManifestError(f"{what} is {size} bytes, more than the {limits.size(limit)} allowed", source=source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text: {exc.reason}", source=source) from None
+
+
 def load_file(path: str | Path, *, admission: bool = True, strict: bool = True) -> list[Manifest]:
     """Every manifest in the file at ``path``; errors name the file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"not UTF-8 text: {exc.reason}", source=str(path)) from None
+    text = read_text(p, limits.MAX_FILE_BYTES, source=str(path))
     return load_manifests(text, source=str(path), admission=admission, strict=strict)

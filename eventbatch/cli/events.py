@@ -17,6 +17,7 @@ import msgspec
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
 from schemas.events import json_schema
+from schemas.limits import INT64, IntArg
 
 
 WALL_CLOCK_FLOOR = 1_000_000_000_000  # 2001-09-09 in ms: anything later is wall-clock time
@@ -28,7 +29,9 @@ def register(commands) -> None:
     tail = sub.add_parser("tail", help="print events from the log")
     tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     tail.add_argument("--job", help="only events correlated with this job (NAMESPACE/NAME or NAME)")
-    tail.add_argument("--from", dest="from_position", type=int, default=0, help="first position")
+    tail.add_argument(
+        "--from", dest="from_position", type=IntArg(0, INT64[1]), default=0, help="first position"
+    )
     tail.add_argument("-o", "--output", choices=["text", "json"], default="text")
     tail.set_defaults(run=_tail)
 

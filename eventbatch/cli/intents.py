@@ -24,6 +24,7 @@ from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
 from handlers.job.intents import action_problem, update_refusal
 from handlers.queue import PROTECTED, delete_problem, parent_problem
+from schemas.admission_rules import name_problem
 from schemas.envelope import Envelope
 from schemas.events import (
     JobCommandRequested,
@@ -131,13 +132,30 @@ async def append_intents(settings, events: list[Event]) -> list[int]:
 
 
 def job_key(name: str, namespace: str) -> str:
-    """``NAME`` in ``namespace``, or ``NAMESPACE/NAME`` as given."""
+    """``NAME`` in ``namespace``, or ``NAMESPACE/NAME`` as given; both Kubernetes names."""
     if "/" in name:
         ns, _, short = name.partition("/")
         if not ns or not short or "/" in short:
-            raise CliError(f"{name!r} is not a job name (expected NAME or NAMESPACE/NAME)")
-        return name
+            raise CliError(f"{_shown(name)} is not a job name (expected NAME or NAMESPACE/NAME)")
+        namespace, name = ns, short
+    problem = name_problem(namespace, what="namespace") or name_problem(
+        name, subdomain=True, max_length=63, what="job name"
+    )
+    if problem:
+        raise CliError(problem)
     return f"{namespace}/{name}"
+
+
+def queue_name(name: str) -> str:
+    """A queue name from the command line: an RFC 1123 subdomain."""
+    problem = name_problem(name, subdomain=True, what="queue name")
+    if problem:
+        raise CliError(problem)
+    return name
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 80 else f"{text[:40]!r}... ({len(text)} characters)"
 
 
 # --- apply: every manifest of a file becomes a request, or is unchanged, or is refused ---------
@@ -316,6 +334,7 @@ async def _job_command(args, settings) -> int:
 
 
 async def _queue_operate(args, settings) -> int:
+    queue_name(args.name)
     if not args.force:
 
         async def check(known: Knowledge) -> bool:
@@ -358,6 +377,7 @@ async def queue_delete_problem(known: Knowledge, name: str) -> str:
 
 
 async def _queue_delete(args, settings) -> int:
+    queue_name(args.name)
     if not args.force:
 
         async def check(known: Knowledge) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventbatch.cli import CliError
+from schemas.limits import INT32, IntArg
 
 
 def register(commands) -> None:
@@ -20,7 +21,7 @@ def register(commands) -> None:
     sim = commands.add_parser("kubelet-sim", help="move bound pods to Running, then Succeeded/Failed, on any API server")
     sim.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     sim.add_argument("--startup", type=float, default=1.0, help="seconds from bound to Running (default 1)")
-    sim.add_argument("--watch-timeout", type=int, default=300, help="server-side watch timeout, seconds")
+    sim.add_argument("--watch-timeout", type=IntArg(1, INT32[1]), default=300, help="server-side watch timeout, seconds")
     sim.set_defaults(run=_kubelet_sim)
 
 

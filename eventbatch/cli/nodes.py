@@ -19,6 +19,7 @@ from eventbatch.cli import CliError, views
 from eventbatch.cli.output import emit, table
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
+from schemas.admission_rules import name_problem
 from schemas.envelope import Envelope
 from schemas.events import (
     NodeAddRequested,
@@ -160,6 +161,9 @@ async def _add(args, settings) -> int:
 
 async def _request(args, settings) -> int:
     check_cluster(args.cluster or settings.cluster, args.verb, args.name)
+    problem = name_problem(args.name, subdomain=True, what="node name")
+    if problem:
+        raise CliError(problem)
     if not args.force and args.name not in await _known(settings, args.views):
         raise CliError(f"node {args.name} not found (--force to ask anyway)")
     [position] = await _append(settings, [REQUESTS[args.verb](args.name)])

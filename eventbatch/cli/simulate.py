@@ -35,6 +35,7 @@ from eventbatch.log.factory import open_log
 from eventbatch.sim.report import Report, build_report
 from eventbatch.verify import Failure, describe_quarantined, quarantined_between
 from schemas.envelope import Envelope
+from schemas.limits import INT32, IntArg
 from schemas.scenario import ScenarioError, load_scenario
 
 SIM_DIR = Path("var/eventbatch/simulations")
@@ -44,7 +45,7 @@ def register(commands) -> None:
     sim = commands.add_parser("simulate", help="run a scenario on the simulated cluster and print the report")
     sim.add_argument("scenario", help="scenario YAML (nodes, queues, workload, until)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
-    sim.add_argument("--cycles", type=int, help="stop after N scheduling sessions and show their decisions")
+    sim.add_argument("--cycles", type=IntArg(1, INT32[1]), help="stop after N scheduling sessions and show their decisions")
     sim.add_argument("--all-pods", action="store_true", help="list every pod (default: the first 40)")
     sim.set_defaults(run=_simulate)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from eventbatch.cli import CliError
 from eventbatch.trace import import_openb
+from schemas.limits import INT32, IntArg
 
 DEFAULT_TRACE = Path(__file__).resolve().parents[3] / "shared" / "traces" / "alibaba-openb-2023"
 
@@ -23,7 +24,7 @@ def register(commands) -> None:
     imp.add_argument("folder", nargs="?", default=str(DEFAULT_TRACE), help="folder with the openb CSVs")
     imp.add_argument("-o", "--output", default="var/eventbatch/openb.json", help="scenario file to write (.json)")
     imp.add_argument("--pods", default="openb_pod_list_default.csv", help="pod list CSV in the folder")
-    imp.add_argument("--limit", type=int, help="only the first N pods")
+    imp.add_argument("--limit", type=IntArg(1, INT32[1]), help="only the first N pods")
     imp.set_defaults(run=_import)
 
 
