@@ -85,6 +85,11 @@ def assert_rbac(apiserver: ApiServer, users: tuple[str, ...]) -> None:
     assert made - rules == set(), "calls the ClusterRole/Role does not grant"
     unused = rules - made
     assert unused <= set(UNEXERCISED), f"granted but never used: {sorted(unused - set(UNEXERCISED))}"
+    # ... and where: the tests run eventbatch in `default`, the Deployment in eventbatch-system
+    from tests.kube.test_rbac import grants, ungranted
+
+    calls = [c for c in apiserver.audit if (c.code < 400 or c.code in (404, 409)) and c.user in users]
+    assert ungranted(calls, grants(rename={"eventbatch-system": "default"})) == set(), "calls outside the bound namespaces"
 
 
 async def stop_all(*processes: Process) -> None:
