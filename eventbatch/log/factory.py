@@ -78,8 +78,15 @@ def _one_of(*names: str) -> Callable[[str], str]:
     return convert
 
 
+def _synchronous(text: str) -> str:
+    """``normal`` or ``full``: ``off`` could lose a batch whose append returned (docs/log.md)."""
+    if text.lower() not in ("normal", "full"):
+        raise ValueError(f"synchronous must be one of normal, full, not {text!r}")
+    return text.lower()
+
+
 _SQLITE_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "synchronous": _one_of("normal", "full"),  # off and extra would lose acknowledged batches
+    "synchronous": _synchronous,
     "poll_interval": _positive_float,
     "busy_timeout": _at_least(0, float),
     "chunk": _at_least(1),
