@@ -116,6 +116,7 @@ class JobInfo:
         self.created_at = 0
         self.phase = "Pending"
         self.annotations: dict[str, str] = {}
+        self._deferred = None  # builds the tasks when first asked for (see ``tasks``)
         self.tasks: list[TaskInfo] = []
         self.counts: Counter[str] = StatusCounts()
         self.ready = 0  # tasks in READY statuses, kept by set_status
@@ -127,6 +128,26 @@ class JobInfo:
         self.timed_out = False
         self.fit_errors: FitErrors | None = None
         self.blocked_by = ""  # why tasks were not tried (queue share), when no fit error
+
+    @property
+    def tasks(self) -> list[TaskInfo]:
+        """The job's tasks. The snapshot leaves them unbuilt for a job whose pods all hold
+        their nodes (its counts, role counts and allocation are set without them): most
+        sessions never look at such a job's tasks, and a busy cluster has many."""
+        if self._deferred is not None:
+            build, self._deferred = self._deferred, None
+            self._tasks = build()
+        return self._tasks
+
+    @tasks.setter
+    def tasks(self, tasks: list[TaskInfo]) -> None:
+        self._deferred = None
+        self._tasks = tasks
+
+    @property
+    def settled(self) -> bool:
+        """Whether every task is allocated, bound or running and the tasks are not built yet."""
+        return self._deferred is not None
 
     def set_status(self, task: TaskInfo, status: str) -> None:
         old = task.status

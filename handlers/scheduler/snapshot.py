@@ -11,6 +11,7 @@ same cluster always gives the same arrays and ties break by node name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -138,6 +139,35 @@ def _dims(state: ClusterState) -> list[str]:
     return sorted(dim_set)
 
 
+# Pod statuses that hold a node: a job whose pods are all in one of them has nothing to
+# place, and its tasks are built only when asked for (``JobInfo.tasks``).
+HOLDING = frozenset({"Bound", "Running"})
+assert HOLDING <= READY
+
+
+def _task(pod, job: JobInfo, nodes: NodeArrays, vectors: dict) -> TaskInfo:
+    """One pod as the session's task: its resource vector, role key and node row."""
+    requests = pod.requests
+    key = tuple(sorted(requests.items()))
+    triple = vectors.get(key)
+    if triple is None:
+        vec = nodes.vector(requests)
+        triple = vectors[key] = (vec, np.nonzero(vec)[0], is_best_effort(requests))
+    task = TaskInfo(pod, job, triple[2])
+    task.vec, task.nz = triple[0], triple[1]
+    task.role_key = (task.role, key, task.signature)
+    status = task.status
+    if status == "Releasing" and not pod.node:
+        task.status = "Deleting"  # never placed, on its way out: counts for nothing
+    elif status in ("Bound", "Running", "Releasing"):
+        task.node = nodes.index.get(pod.node, -1)
+    return task
+
+
+def _tasks(records: list, job: JobInfo, nodes: NodeArrays, vectors: dict) -> list[TaskInfo]:
+    return [_task(pod, job, nodes, vectors) for pod in records]
+
+
 def build(state: ClusterState) -> Snapshot:
     dims = _dims(state)
     nodes = _nodes(state, dims)
@@ -154,6 +184,7 @@ def build(state: ClusterState) -> Snapshot:
     # What depends only on a pod's requests, computed once per distinct requests per session.
     vectors: dict[tuple, tuple[np.ndarray, np.ndarray, bool]] = {}
     jobs: dict[str, JobInfo] = {}
+    pods = state.pods
     for name in _live_groups(state):  # history holds nothing and decides nothing
         rec = state.podgroups[name]
         job = JobInfo(name)
@@ -164,36 +195,40 @@ def build(state: ClusterState) -> Snapshot:
         job.created_at, job.phase, job.annotations = rec.created_at, rec.phase, rec.annotations
         job.inqueue_at = rec.inqueue_at
         allocated = job.allocated
-        tasks, counts, role_counts = job.tasks, job.counts, job.role_counts
-        pods = state.pods
-        for pod_name in state.pods_by_group.get(name, ()):
-            pod = pods[pod_name]
-            requests = pod.requests
-            key = tuple(sorted(requests.items()))
-            triple = vectors.get(key)
-            if triple is None:
-                vec = nodes.vector(requests)
-                triple = vectors[key] = (vec, np.nonzero(vec)[0], is_best_effort(requests))
-            task = TaskInfo(pod, job, triple[2])
-            task.vec, task.nz = triple[0], triple[1]
-            task.role_key = (task.role, key, task.signature)
-            status = task.status
-            if status == "Releasing" and not pod.node:
-                status = task.status = "Deleting"  # never placed, on its way out: counts for nothing
-            if status in ("Bound", "Running", "Releasing"):
-                task.node = nodes.index.get(pod.node, -1)
-                if status != "Releasing":
-                    for d, v in requests.items():
+        counts, role_counts = job.counts, job.role_counts
+        records = [pods[pod_name] for pod_name in state.pods_by_group.get(name, ())]
+        if records and all(pod.status in HOLDING for pod in records):
+            # Every pod holds its node: count it from the records and build the tasks
+            # only if an action or plugin asks for them (the same tasks, built the same way).
+            for pod in records:
+                status = pod.status
+                for d, v in pod.requests.items():
+                    if d != "pods":
+                        allocated[d] = allocated.get(d, 0) + v
+                counts[status] += 1
+                roles = role_counts.get(pod.task)
+                if roles is None:
+                    roles = role_counts[pod.task] = StatusCounts()
+                roles[status] += 1
+            job.ready += len(records)  # HOLDING statuses are READY ones
+            job._deferred = partial(_tasks, records, job, nodes, vectors)
+        else:
+            tasks = job.tasks
+            for pod in records:
+                task = _task(pod, job, nodes, vectors)
+                status = task.status
+                if status in ("Bound", "Running"):
+                    for d, v in pod.requests.items():
                         if d != "pods":
                             allocated[d] = allocated.get(d, 0) + v
-            tasks.append(task)
-            counts[status] += 1
-            if status in READY:
-                job.ready += 1
-            roles = role_counts.get(task.role)
-            if roles is None:
-                roles = role_counts[task.role] = StatusCounts()
-            roles[status] += 1
+                tasks.append(task)
+                counts[status] += 1
+                if status in READY:
+                    job.ready += 1
+                roles = role_counts.get(task.role)
+                if roles is None:
+                    roles = role_counts[task.role] = StatusCounts()
+                roles[status] += 1
         _leave_out_dependents(job)
         jobs[name] = job
     return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)

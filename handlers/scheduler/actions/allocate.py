@@ -44,6 +44,8 @@ def gang_message(job: JobInfo, placed: int = 0) -> str:
 
 
 def _candidates(ssn, job: JobInfo) -> list:
+    if not job.counts["Pending"]:
+        return []  # nothing to place (and the tasks of a settled job stay unbuilt)
     pending = [t for t in job.tasks if t.status == "Pending"]
     if all(t.best_effort for t in pending):
         return []

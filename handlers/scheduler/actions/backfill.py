@@ -22,6 +22,8 @@ def execute(ssn) -> None:
     for job in ssn.jobs.values():
         if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
             continue
+        if not job.counts["Pending"]:
+            continue
         tasks = [t for t in job.tasks if t.status == "Pending" and t.best_effort]
         if tasks:
             candidates.append((job, tasks))

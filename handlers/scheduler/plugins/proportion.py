@@ -136,12 +136,18 @@ class Proportion(Plugin):
             attr = self.attrs.get(job.queue)
             if attr is None:
                 continue
-            for task in job.tasks:
-                if task.status in ALLOCATED:
-                    _add(attr.allocated, task.req)
-                    _add(attr.request, task.req)
-                elif task.status == "Pending":
-                    _add(attr.request, task.req)
+            if job.settled:
+                # Every task allocated: their requests summed are the job's allocation (sums
+                # of whole numbers, so the same floats as adding task by task).
+                _add(attr.allocated, job.allocated)
+                _add(attr.request, job.allocated)
+            else:
+                for task in job.tasks:
+                    if task.status in ALLOCATED:
+                        _add(attr.allocated, task.req)
+                        _add(attr.request, task.req)
+                    elif task.status == "Pending":
+                        _add(attr.request, task.req)
             if job.phase == "Inqueue":
                 _add(attr.inqueue, job.min_resources)
             elif job.phase == "Running" and job.min_resources and job.allocated_num() >= job.min_member:
