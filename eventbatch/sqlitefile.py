@@ -151,7 +151,7 @@ def failure(path: str | Path, exc: sqlite3.Error, doing: str, where: str = "") -
     """
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
-        return DamagedFile(f"{doing} {path}{where}: {exc} (the file is damaged; it was left as it is)")
+        return DamagedFile(f"{doing} {path}{where}: {exc} (the file is damaged)")
     if code == SQLITE_FULL:
         return StoreFull(f"{doing} {path}{where}: {exc} (the disk is full, or the file reached its size limit)")
     return LogOpenError(f"{doing} {path}{where}: {exc}")
