@@ -120,7 +120,8 @@ def header_damage(path: Path, head: bytes, size: int) -> str:
     number of pages, and when its header's page count is valid (the change
     counter and the version-valid-for number agree) the file holds at least
     that many pages. Pages still in a ``-wal`` file may lie beyond the end of
-    the database file, so the length is not judged while one is there.
+    the database file, and a ``-journal`` left by a crash restores what a
+    transaction changed, so the length is not judged while either is there.
     """
     if len(head) < HEADER_SIZE:
         return f"file is not a database (only {size:,} bytes, shorter than an SQLite header)"
@@ -131,11 +132,13 @@ def header_damage(path: Path, head: bytes, size: int) -> str:
     if head[21:24] != b"\x40\x20\x20":  # payload fractions, fixed at 64, 32, 32
         return "file is not a database (its header is not one SQLite writes)"
     wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size > 0:
+    if (wal.exists() and wal.stat().st_size > 0) or Path(f"{path}-journal").exists():
         return ""
     pages = int.from_bytes(head[28:32], "big")
     if size % page:
-        return f"database disk image is malformed (truncated: {size:,} bytes is not a whole number of {page}-byte pages)"
+        return (
+            f"database disk image is malformed (truncated: {size:,} bytes is not a whole number of {page}-byte pages)"
+        )
     if pages and head[24:28] == head[92:96] and size < pages * page:
         return f"database disk image is malformed (truncated: {size:,} bytes, its header says {pages * page:,})"
     return ""

@@ -62,7 +62,8 @@ ACCESS = {
 }
 SNAPSHOT_ACCESS = {"serve": CREATE, "compact": EXISTING, "replay": EXISTING}
 VIEWS = Kind(
-    "read-model store", "an eventbatch read-model store", "tracking", frozenset({"view", "position"}), check_pages=True
+    "read-model store", "an eventbatch read-model store", "tracking", frozenset({"view", "position"}),
+    check_pages=True,
 )
 WHOLE_LOG = {"serve", "replay"}  # read the log from the start (or a snapshot) on every run
 NO_VIEWS = {"serve", "simulate", "demo"}  # never open the read models of the log they are given

@@ -236,7 +236,8 @@ def test_a_damaged_read_model_store_is_named_and_replay_rebuilds_it(healthy: byt
     views = tmp_path / "events.views.db"
     views.write_bytes(broken_btree_page(views.read_bytes())[0])
     before = checksum(views)
-    for argv in (["job", "list"], ["queue", "get", "default"], ["apply", "-f", str(ROOT / "examples/demo/queues.yaml")]):
+    queues = str(ROOT / "examples" / "demo" / "queues.yaml")
+    for argv in (["job", "list"], ["queue", "get", "default"], ["apply", "-f", queues]):
         line = assert_one_line(run(["--log", url, *argv], tmp_path, tmp_path), f"{views}")
         assert "database disk image is malformed" in line and "`eventbatch replay` rebuilds them" in line, line
         assert checksum(views) == before
