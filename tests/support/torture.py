@@ -173,6 +173,21 @@ class Tail:
     def __init__(self, url: str) -> None:
         self.url = url
         self.log = open_log(url)
+        self._read = 0
+        self._phase: dict[str, str] = {}  # job -> latest phase, for every job submitted so far
+
+    async def all_final(self) -> bool:
+        """Whether every job submitted so far is in a final phase (reads on from where it was)."""
+
+        def fold(envelope: Envelope) -> None:
+            p = envelope.payload
+            if isinstance(p, JobSubmitRequested):
+                self._phase.setdefault(p.job, "")
+            elif isinstance(p, JobPhaseChanged):
+                self._phase[p.job] = p.phase
+
+        self._read = await read_to_tail(self.log, self._read, fold)
+        return all(phase in FINAL_PHASES for phase in self._phase.values())
 
     async def __aenter__(self) -> "Tail":
         await self.log.start()
@@ -184,10 +199,10 @@ class Tail:
     async def end(self) -> int:
         return await self.log.end_position()
 
-    async def wait_end(self, position: int, timeout: float, alive=None, idle: float = 5.0) -> bool:
+    async def wait_end(self, position: int, timeout: float, alive=None, idle: float = 5.0, done=None) -> bool:
         """Wait until the log's end passes ``position``. False at the deadline, once the log
-        has not grown for ``idle`` seconds (the work ran out, or is stuck), or if ``alive()``
-        says the writer is gone."""
+        has not grown for ``idle`` seconds (the work ran out, or is stuck), if ``alive()``
+        says the writer is gone, or if ``done()`` (awaited) says the work ran out."""
         deadline = time.monotonic() + timeout
         last, since = -1, time.monotonic()
         while time.monotonic() < deadline:
@@ -200,6 +215,8 @@ class Tail:
                 return False
             if alive is not None and not alive():
                 return False
+            if done is not None and await done():
+                return False
             await asyncio.sleep(0.02)
         return False
 
@@ -209,6 +226,9 @@ class Tail:
 
 
 # --- serve as a process --------------------------------------------------------------
+
+
+SERVE_SETTINGS = {"EVENTBATCH_SIM_STARTUP_MS": "10", "EVENTBATCH_DEBOUNCE_MS": "5"}
 
 
 class Serve:
@@ -227,8 +247,7 @@ class Serve:
             "PYTHONPATH": str(ROOT),
             "EVENTBATCH_SNAPSHOTS": str(self.snapshots),
             "EVENTBATCH_SNAPSHOT_EVERY": str(snapshot_every),
-            "EVENTBATCH_SIM_STARTUP_MS": "10",
-            "EVENTBATCH_DEBOUNCE_MS": "5",
+            **SERVE_SETTINGS,
         }
         err = open(self.stderr, "ab") if self.stderr is not None else asyncio.subprocess.DEVNULL
         try:
@@ -352,7 +371,7 @@ async def torture(
     kills: int,
     seed: int,
     every: tuple[int, ...] = (100, 10, 1),
-    waves: int = 5,
+    waves: int = 8,
     module: str = "eventbatch",
     stderr: Path | None = None,
     timeout: float = 120.0,
@@ -368,14 +387,15 @@ async def torture(
     ``random.Random(seed)`` (``KILL_GAP``); the harness waits until the log's
     end passes that position, SIGKILLs serve and starts the next one.
 
-    The jobs arrive in ``waves`` equal parts, one every ``kills / waves``
-    kills, so that there is work in flight at every kill (all at once, the
-    200 jobs would be done long before the 50th restart; a job's outcome does
-    not depend on when it arrives). A wave comes early when the log stops
-    growing; with no wave left, a kill position the log does not reach
-    within ``step_timeout`` ends the killing. Then a serve snapshotting every
-    ``max(every)`` events runs until the workload settles (``settle``) and is
-    killed too; the report is taken on the log it leaves.
+    The jobs arrive in ``waves`` equal parts, spread over the first 60% of
+    the kills, so that there is work in flight at every kill (all at once,
+    the 200 jobs would be done before the 50th restart; a job's outcome does
+    not depend on when it arrives). A wave comes early when every job
+    submitted so far is final, or when the log stops growing (stuck work).
+    With no wave left, a kill position the log does not reach within
+    ``step_timeout`` ends the killing. Then a serve snapshotting every
+    ``max(every)`` events runs until the workload settles (``settle``) and
+    is killed too; the report is taken on the log it leaves.
     """
     rng = random.Random(seed)
     run = Run(url)
@@ -393,11 +413,11 @@ async def torture(
                 if n > 0 and not serve.alive():
                     await serve.start(interval)
                     run.incarnations.append((await tail.end(), interval))
-                if parts and n >= (waves - len(parts)) * kills // waves:
+                if parts and n >= (waves - len(parts)) * (kills * 3 // 5) // max(waves - 1, 1):
                     await submit(tail, parts.pop(0))
                 target = await tail.end() + rng.randint(1, KILL_GAP.get(interval, 300))
                 since = time.monotonic()
-                reached = await tail.wait_end(target, step_timeout, serve.alive)
+                reached = await tail.wait_end(target, step_timeout, serve.alive, done=tail.all_final if parts else None)
                 if not reached and parts and serve.alive():
                     await submit(tail, parts.pop(0))  # the work ran out before this wave was due
                     continue
@@ -422,10 +442,11 @@ async def torture(
 
 
 async def replay_verify(url: str) -> tuple[int, str]:
-    """``eventbatch replay --verify --log URL``: exit status and output."""
+    """``eventbatch replay --verify --log URL`` with the settings serve ran with (the sim's
+    startup latency is what the sim kubelet's effects are re-derived with): status and output."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eventbatch", "--log", url, "replay", "--verify",
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **SERVE_SETTINGS},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
