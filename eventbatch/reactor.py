@@ -78,9 +78,10 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     @staticmethod
     def cause_of(batch: list[Envelope]) -> int:
+        """The position a batch answers; -1 for a batch of observations that answers nothing
+        (the kube observer reports what the API server holds)."""
         causation = batch[0].causation
-        assert causation is not None, "a reactor's batch answers a cause"
-        return causation.position
+        return causation.position if causation is not None else -1
 
     def fresh(self, now: int) -> list[list[Envelope]]:
         """What is due at ``now`` and not already on its way to the log."""
@@ -97,12 +98,16 @@ class Reactor(CheckpointedFollower, abc.ABC):
                 break
             for batch in batches:
                 cause = self.cause_of(batch)
-                self._in_flight.add(cause)  # before the append: the follower may read it back first
+                if cause >= 0:
+                    self._in_flight.add(cause)  # before the append: the follower may read it back first
                 try:
-                    await self.log.append(batch)
+                    positions = await self.log.append(batch)
                 except BaseException:
                     self._in_flight.discard(cause)
                     raise
+                if cause < 0:  # observations answer nothing: known at once, as the observer wrote them
+                    for envelope, position in zip(batch, positions, strict=True):
+                        self.fold(envelope.at(position))
                 count += len(batch)
             if self._following:
                 break  # the follower folds them and wakes the act loop
@@ -111,12 +116,12 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     async def run(self) -> None:
         await self.catch_up()
-        self._following = True
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follow(), name=f"{self.name}-follow")
             tasks.create_task(self._act_loop(), name=f"{self.name}-act")
 
     async def _act_loop(self) -> None:
+        self._following = True  # a follower task folds from here on
         while True:
             self._changed.clear()
             await self.act()
