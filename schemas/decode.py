@@ -25,6 +25,7 @@ what Kubernetes' do: int32 where it declares int32 (``replicas``, ``weight``,
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -76,7 +77,8 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 def format_path(parts: tuple[str | int, ...]) -> str:
     """``("spec", "tasks", 1, "replicas")`` as ``spec.tasks[1].replicas``.
 
-    Map keys that are not plain words are quoted: ``spec.capability["nvidia.com/gpu"]``.
+    Map keys that are not plain words are quoted as JSON strings, so the path
+    stays one line: ``spec.capability["nvidia.com/gpu"]``.
     """
     out = ""
     for part in parts:
@@ -84,8 +86,10 @@ def format_path(parts: tuple[str | int, ...]) -> str:
             out += f"[{part}]"
         elif _PLAIN_KEY.fullmatch(part):
             out += f".{part}" if out else part
-        else:
-            out += f'["{part}"]'
+        elif len(part) <= 60:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+        else:  # a key this long is shown by its start and its length, on one line
+            out += f"[{json.dumps(part[:40], ensure_ascii=False)}...({len(part)} characters)]"
     return out
 
 

@@ -76,7 +76,9 @@ class ManifestError(ValueError):
     ``str()`` reads like
     ``job.yaml document 2 (Job default/mpi): spec.tasks[1].replicas: must be >= 0``.
     ``violations`` lists every admission rule broken, the first of which is
-    ``path``/``reason``.
+    ``path``/``reason``. The message is one line, and short whatever the
+    input: a part longer than ``_MAX_PART`` characters is cut, saying how long
+    it was.
     """
 
     def __init__(
@@ -98,10 +100,26 @@ class ManifestError(ValueError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"{self.source} document {self.document}"
+        where = f"{_short(self.source)} document {self.document}"
         if self.label:
-            where += f" ({self.label})"
-        return f"{where}: {self.path}: {self.reason}" if self.path else f"{where}: {self.reason}"
+            where += f" ({_short(self.label)})"
+        reason = _short(self.reason)
+        return f"{where}: {_short(self.path)}: {reason}" if self.path else f"{where}: {reason}"
+
+
+_MAX_PART = 500
+
+
+def _short(text: str) -> str:
+    """``text`` on one line, cut to ``_MAX_PART`` characters."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) <= _MAX_PART:
+        return text
+    return f"{text[:_MAX_PART - 100]}... ({len(text)} characters)"
+
+
+def _name(value: str) -> str:
+    return value if len(value) <= 80 else f"{value[:40]}...({len(value)} characters)"
 
 
 # --- text to documents -----------------------------------------------------
@@ -136,8 +154,12 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where and what (PyYAML's own text spans several)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f"invalid YAML at character {exc.position + 1}: {exc.reason} (#x{character:04x})"
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
     if mark is None:
         return f"invalid YAML: {problem}"
     return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
@@ -196,6 +218,11 @@ def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
         limits.check_text(text, limits.MAX_FILE_BYTES, "the manifest text")
     except limits.LimitError as exc:
         raise ManifestError(exc.reason, source=source) from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ManifestError(f"not UTF-8 text: {exc.reason} at character {exc.start + 1}", source=source) from None
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
@@ -229,15 +256,15 @@ def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
 
 
 def _label(raw: Mapping[str, Any], cls: type | None) -> str:
-    kind = raw.get("kind") if isinstance(raw.get("kind"), str) else ""
+    kind = _name(raw.get("kind")) if isinstance(raw.get("kind"), str) else ""
     meta = raw.get("metadata")
     name = meta.get("name") if isinstance(meta, Mapping) else None
     if not kind or not isinstance(name, str) or not name:
         return kind
     if cls in _CLUSTER_SCOPED:
-        return f"{kind} {name}"
+        return f"{kind} {_name(name)}"
     namespace = meta.get("namespace")
-    return f"{kind} {namespace if isinstance(namespace, str) and namespace else 'default'}/{name}"
+    return f"{kind} {_name(namespace) if isinstance(namespace, str) and namespace else 'default'}/{_name(name)}"
 
 
 def _kind_of(raw: Mapping[str, Any]) -> type[Manifest]:
@@ -251,9 +278,15 @@ def _kind_of(raw: Mapping[str, Any]) -> type[Manifest]:
         return cls
     served = sorted(k for (v, k) in KINDS if v == api_version)
     if served:
-        raise DecodeError("kind", f"unknown kind {kind!r} for {api_version} (known: {', '.join(served)})")
+        raise DecodeError("kind", f"unknown kind {_quoted(kind)} for {api_version} (known: {', '.join(served)})")
     accepted = ", ".join(sorted({f"{v} {k}" for v, k in KINDS}))
-    raise DecodeError("apiVersion", f"unknown apiVersion/kind {api_version!r}/{kind!r} (accepted: {accepted})")
+    raise DecodeError(
+        "apiVersion", f"unknown apiVersion/kind {_quoted(api_version)}/{_quoted(kind)} (accepted: {accepted})"
+    )
+
+
+def _quoted(value: Any) -> str:
+    return repr(_name(value)) if isinstance(value, str) else repr(value)
 
 
 def decode_manifest(
@@ -329,13 +362,13 @@ def admit(
         ]
     first = violations[0]
     kind = type(obj).__name__
-    name = defaulted.metadata.name
+    name = _name(defaulted.metadata.name)
     if not name:
         label = kind
     elif isinstance(obj, _CLUSTER_SCOPED):
         label = f"{kind} {name}"
     else:
-        label = f"{kind} {defaulted.metadata.namespace}/{name}"
+        label = f"{kind} {_name(defaulted.metadata.namespace)}/{name}"
     prefix = format_path(path)
     raise ManifestError(
         first.reason,
