@@ -91,10 +91,10 @@ class Case:
 
 
 CASES: dict[str, Case] = {
-    # 809 bytes: apply used to crash the process (segfault) expanding it.
-    "bomb-809": Case(("apply", "-f", "FILE"), alias_bomb(10), ("alias", "10000")),
-    # 745 bytes (the 760-byte bomb's size class): used to append a 572 MB record.
-    "bomb-745": Case(("apply", "-f", "FILE"), alias_bomb(9), ("alias", "10000")),
+    # 847 bytes, 9^10 strings once expanded (the reported 809-byte bomb's kind): apply used to segfault.
+    "bomb-10-levels": Case(("apply", "-f", "FILE"), alias_bomb(10), ("alias", "10000")),
+    # 781 bytes, 9^9 strings (the reported 760-byte bomb's kind): used to append a record of hundreds of MB.
+    "bomb-9-levels": Case(("apply", "-f", "FILE"), alias_bomb(9), ("alias", "10000")),
     "replicas-1e9": Case(("job", "submit", "-f", "FILE"), job("1000000000"), ("spec.tasks[0].replicas", "10000")),
     "replicas-1e40": Case(("apply", "-f", "FILE"), job("1" + "0" * 40), ("spec.tasks[0].replicas", "int32")),
     "replicas-5000-digits": Case(("apply", "-f", "FILE"), job("9" * 5000), ("spec.tasks[0].replicas", "digits")),
