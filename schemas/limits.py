@@ -201,7 +201,9 @@ def check_yaml_node(root: yaml.Node) -> None:
                     sizes[id(stack[-1][0])] += sizes[key]
                 continue
             if isinstance(node, yaml.ScalarNode):
-                _check_scalar(node, format_path(path) or _where(node))
+                value = node.value
+                if len(value) > MAX_NUMBER_CHARS:  # only then can it break a limit
+                    _check_scalar(node, format_path(path) or _where(node))
                 sizes[key] = 1
                 if stack:
                     sizes[id(stack[-1][0])] += 1
@@ -212,11 +214,10 @@ def check_yaml_node(root: yaml.Node) -> None:
             if isinstance(node, yaml.SequenceNode):
                 items = [(n, (*path, i)) for i, n in enumerate(node.value)]
             else:
-                items = [
-                    entry
-                    for k, v in node.value
-                    for entry in ((k, path), (v, (*path, _key_text(k))))
-                ]
+                items = []
+                for k, v in node.value:
+                    items.append((k, path))
+                    items.append((v, (*path, k.value if isinstance(k, yaml.ScalarNode) else "?")))
             sizes[key] = 1
             stack.append((node, path, iter(items)))
             continue
@@ -228,12 +229,6 @@ def check_yaml_node(root: yaml.Node) -> None:
             continue
         stack.append((node, path, children))
         stack.append((nxt[0], nxt[1], None))
-
-
-def _key_text(node: yaml.Node) -> str:
-    if isinstance(node, yaml.ScalarNode) and len(node.value) <= 100:
-        return node.value
-    return "?"
 
 
 def _check_scalar(node: yaml.ScalarNode, where: str) -> None:
