@@ -136,20 +136,29 @@ class SharedReads(EventLog):
             if self._pump is None:
                 self._pump_from = position
                 self._pump = asyncio.ensure_future(self._read(position))
-            if position < self._pump_from:
-                # Below the shared reader's start: read the gap alone (waiting at the
-                # tail if the gap is not written yet), then join it.
+            if position < self._pump_from or (
+                self._trimmed and (not self._segments or position < self._segments[0][0])
+            ):
+                # Below what the shared reader holds (its start, or what the others have
+                # passed and dropped): read the gap alone (waiting at the tail if the gap
+                # is not written yet), then join it at the first segment it holds. This
+                # follower's cursor keeps every segment from now on.
                 async with aclosing(self.inner.read(position, follow=True)) as events:
                     async for envelope in events:
-                        if envelope.position >= self._pump_from:
+                        held = self._segments[0][0] if self._segments else None
+                        if held is None and not self._trimmed:
+                            held = self._pump_from
+                        if held is not None and envelope.position >= held:
                             break
                         yield envelope
-                position = self._pump_from
+                        position = envelope.position + 1
+                position = max(position, self._pump_from)
                 self._cursors[id(key)] = position
             seq = self._trimmed
             while True:
                 grown = self._grown
-                while seq - self._trimmed < len(self._segments):
+                while (seq := max(seq, self._trimmed)) - self._trimmed < len(self._segments):
+                    # (segments below this follower's position may be dropped under it)
                     start, end, envelopes = self._segments[seq - self._trimmed]
                     seq += 1
                     if end <= position:

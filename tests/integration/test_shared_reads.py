@@ -133,3 +133,33 @@ async def test_serve_reads_each_record_once_whatever_the_number_of_components(tm
         # them (it would be once per component, {components} times, without the shared reader).
         assert end - start > 50
         assert reads <= end - start, (reads, end - start)
+
+
+async def test_a_follower_joining_below_what_the_others_dropped_reads_the_gap_itself(tmp_path: Path) -> None:
+    """A component that starts late, below what the others already passed (their chunks are
+    dropped), misses nothing: it reads the gap alone, then joins."""
+    async with open_log(f"sqlite:///{tmp_path}/events.db?chunk=10") as backend:
+        await backend.append(mixed_batch("a", 60))
+        shared = SharedReads(backend)
+        first = asyncio.create_task(follow(shared, 0, 89))
+        async with asyncio.timeout(10):
+            while shared._trimmed < 5:  # the first follower passed (and dropped) most chunks
+                await asyncio.sleep(0.01)
+        late = asyncio.create_task(follow(shared, 25, 89))
+        await asyncio.sleep(0.1)
+        await shared.append(mixed_batch("b", 30, start=60))
+        assert await first == list(range(90))
+        assert await late == list(range(25, 90))
+
+
+async def test_a_follower_ahead_of_the_others_skips_what_they_drop_while_it_waits(tmp_path: Path) -> None:
+    async with open_log(f"sqlite:///{tmp_path}/events.db?chunk=10") as backend:
+        await backend.append(mixed_batch("a", 60))
+        shared = SharedReads(backend)
+        ahead = asyncio.create_task(follow(shared, 75, 89))  # starts the shared reader, waits past the end
+        await asyncio.sleep(0.05)
+        behind = asyncio.create_task(follow(shared, 0, 89, pause=0.001))  # reads 0-74 alone, then joins
+        await asyncio.sleep(0.3)
+        await shared.append(mixed_batch("b", 30, start=60))
+        assert await behind == list(range(90))
+        assert await ahead == list(range(75, 90))
