@@ -47,9 +47,7 @@ class StatusCounts(Counter):
     rest of the job's copy."""
 
     __slots__ = ()
-
-    def __init__(self) -> None:
-        pass
+    __init__ = dict.__init__  # an empty one: no ``update`` of nothing
 
 
 def is_best_effort(requests: dict[str, int]) -> bool:
@@ -117,7 +115,7 @@ class JobInfo:
         self.phase = "Pending"
         self.annotations: dict[str, str] = {}
         self._deferred = None  # builds the tasks when first asked for (see ``tasks``)
-        self.tasks: list[TaskInfo] = []
+        self._tasks: list[TaskInfo] = []
         self.counts: Counter[str] = StatusCounts()
         self.ready = 0  # tasks in READY statuses, kept by set_status
         self.role_counts: dict[str, Counter[str]] = {}

@@ -119,7 +119,7 @@ def _live_groups(state: ClusterState) -> list[str]:
     ]
 
 
-def _dims(state: ClusterState) -> list[str]:
+def _dims(state: ClusterState, live: list[str]) -> list[str]:
     """Every resource a node offers or a live pod asks for, sorted."""
     cached = state.node_cache
     if isinstance(cached, _StaticNodes) and cached.key[0] == state.node_epoch:
@@ -133,7 +133,7 @@ def _dims(state: ClusterState) -> list[str]:
             dim_set.update(rec.used)
         if rec.releasing:
             dim_set.update(rec.releasing)
-    for group in _live_groups(state):
+    for group in live:
         for pod_name in state.pods_by_group.get(group, ()):
             dim_set.update(state.pods[pod_name].requests)
     return sorted(dim_set)
@@ -169,7 +169,8 @@ def _tasks(records: list, job: JobInfo, nodes: NodeArrays, vectors: dict) -> lis
 
 
 def build(state: ClusterState) -> Snapshot:
-    dims = _dims(state)
+    live = _live_groups(state)
+    dims = _dims(state, live)
     nodes = _nodes(state, dims)
     total = {d: int(v) for d, v in zip(dims, nodes.alloc.sum(axis=0).tolist())}
 
@@ -185,7 +186,7 @@ def build(state: ClusterState) -> Snapshot:
     vectors: dict[tuple, tuple[np.ndarray, np.ndarray, bool]] = {}
     jobs: dict[str, JobInfo] = {}
     pods = state.pods
-    for name in _live_groups(state):  # history holds nothing and decides nothing
+    for name in live:  # history holds nothing and decides nothing
         rec = state.podgroups[name]
         job = JobInfo(name)
         job.job, job.queue = rec.job, rec.queue
