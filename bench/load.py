@@ -185,7 +185,7 @@ class RateResult:
     records: int
     backlog: bool
     trend: tuple[float, float]  # median latency of the first and the last quarter, ms
-    cpu_ms: float  # serve's CPU time per job that reached Running (all of the rate's work)
+    cpu_ms: float  # serve's CPU time over the rate and its drain, per job submitted
 
 
 def cpu_seconds(pid: int) -> float:
@@ -249,7 +249,7 @@ async def run_rate(
         records=end_records - start_records,
         backlog=missing > 0 or last - first > 500,
         trend=(first, last),
-        cpu_ms=1000 * cpu / max(1, len(latencies)),
+        cpu_ms=1000 * cpu / total,
     )
 
 
