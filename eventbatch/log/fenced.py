@@ -93,10 +93,25 @@ class FencedLog(EventLog):
             self._superseded.set()
 
     async def superseded(self) -> int:
-        """Wait until a read on this log passes a newer claim; returns its position."""
-        await self._superseded.wait()
+        """Wait until a read on this log passes a newer claim; returns its position.
+
+        Reads the log from this writer's claim on while it waits (records are only
+        looked at by the fence, not decoded), so a claim is seen even while the
+        pipeline's own readers are busy or idle."""
+        watcher = asyncio.ensure_future(self._watch())
+        try:
+            await self._superseded.wait()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         assert self.superseded_by is not None
         return self.superseded_by
+
+    async def _watch(self) -> None:
+        async with aclosing(self.inner.read_records(self.epoch, follow=True)) as chunks:
+            async for _ in chunks:
+                if self.superseded_by is not None:
+                    return
 
     # -- the port -------------------------------------------------------------
 
