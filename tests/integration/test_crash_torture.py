@@ -18,6 +18,7 @@ failure message).
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import uuid
@@ -32,7 +33,11 @@ pytestmark = pytest.mark.slow
 
 KILLS = int(os.environ.get("EVENTBATCH_TORTURE_KILLS", "50"))
 SEED = int(os.environ.get("EVENTBATCH_TORTURE_SEED") or random.SystemRandom().randrange(1 << 32))
-LOAD = torture.workload()
+
+
+@functools.cache
+def load() -> torture.Workload:
+    return torture.workload()
 
 
 def _serve_errors(path: Path) -> str:
@@ -41,13 +46,13 @@ def _serve_errors(path: Path) -> str:
 
 
 async def crash_torture(url: str, reference_url: str, tmp_path: Path) -> None:
-    ref_run, ref = await torture.reference(reference_url, tmp_path / "reference-snapshots.db", LOAD)
+    ref_run, ref = await torture.reference(reference_url, tmp_path / "reference-snapshots.db", load())
     assert ref_run.settled and not ref.duplicated and not ref.lost, f"the uninterrupted run is not clean:\n{ref.summary()}"
-    assert set(ref.outcomes) == set(LOAD.kinds)
+    assert set(ref.outcomes) == set(load().kinds)
 
     errors = tmp_path / "serve.err"
     run, report = await torture.torture(
-        url, tmp_path / "snapshots.db", LOAD, kills=KILLS, seed=SEED, stderr=errors
+        url, tmp_path / "snapshots.db", load(), kills=KILLS, seed=SEED, stderr=errors
     )
     code, verified = await torture.replay_verify(url)
 
@@ -82,7 +87,7 @@ async def test_sigkilled_serve_on_kafka_repeats_and_loses_nothing(kafka_bootstra
 async def test_a_dedupe_planted_out_is_caught_by_the_checker_and_by_verify(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/events.db"
     run, report = await torture.torture(
-        url, tmp_path / "snapshots.db", LOAD, kills=3, seed=SEED, module="tests.support.faulty_serve",
+        url, tmp_path / "snapshots.db", load(), kills=3, seed=SEED, module="tests.support.faulty_serve",
         stderr=tmp_path / "serve.err", timeout=8.0,
     )
     code, verified = await torture.replay_verify(url)

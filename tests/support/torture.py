@@ -111,7 +111,9 @@ def _task(name: str, replicas: int, cpu: int, duration_ms: int, exit_code: int, 
 def workload(jobs: int = JOBS, seed: int = WORKLOAD_SEED) -> Workload:
     """The same requests for the same arguments.
 
-    Kinds: ``ok`` (every pod exits 0: Completed); ``restart-job`` (every pod
+    Kinds: ``ok`` (every pod exits 0: Completed; a third of them with
+    ``ttlSecondsAfterFinished: 1``, a timer that removes them a second
+    later); ``restart-job`` (every pod
     exits 3, ``PodFailed -> RestartJob``, maxRetry 2: Failed after two
     restarts); ``restart-task`` (one task's pods exit 5, ``PodFailed ->
     RestartTask`` on that task, maxRetry 2, the others succeed first);
@@ -144,6 +146,8 @@ def workload(jobs: int = JOBS, seed: int = WORKLOAD_SEED) -> Workload:
                 tasks.append(_task(f"t{t}", replicas, cpu, rng.randint(50, 150), 0))
         if kind == "restart-job":
             spec = "  maxRetry: 2\n  policies: [{event: PodFailed, action: RestartJob}]\n"
+        elif kind == "ok" and rng.random() < 0.3:  # removed a second after it completes: a timer
+            spec = "  ttlSecondsAfterFinished: 1\n"
         name = f"job-{j:03d}"
         text = (
             "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\n"
@@ -328,18 +332,22 @@ async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) ->
     at ``timeout``, or once the log has not grown for ``idle`` seconds (nothing can move any
     more: no pod runs longer than 400 ms and the workload sets no long timer)."""
     deadline = time.monotonic() + timeout
+    events: list[Envelope] = []
     last_end, still_since = -1, time.monotonic()
-    while True:
-        events = await read_all(url)
-        report = check(events, load)
-        if report.finished and not report.lost:
-            return True, report
-        now = time.monotonic()
-        if len(events) != last_end:
-            last_end, still_since = len(events), now
-        if now > deadline or now - still_since > idle:
-            return False, report
-        await asyncio.sleep(0.5)
+    async with Tail(url) as tail:
+        position = await tail.log.start_position()
+        while True:
+            position = await read_to_tail(tail.log, position, events.append)
+            now = time.monotonic()
+            if position != last_end:
+                last_end, still_since = position, now
+                if await tail.all_final():
+                    report = check(events, load)
+                    if report.finished and not report.lost:
+                        return True, report
+            if now > deadline or now - still_since > idle:
+                return False, check(events, load)
+            await asyncio.sleep(0.2)
 
 
 async def reference(url: str, snapshots: Path, load: Workload, *, timeout: float = 90.0) -> tuple[Run, "Report"]:
@@ -529,7 +537,6 @@ def check(events: list[Envelope], load: Workload) -> Report:
     # 2. Pods by incarnation.
     current: dict[str, _Incarnation] = {}  # pod name -> latest incarnation
     incarnations: dict[int, _Incarnation] = {}
-    of_position: dict[int, _Incarnation] = {}  # a pod event's position -> the incarnation it applied to
     for e in events:
         p = e.payload
         if isinstance(p, PodRequested):
@@ -545,7 +552,6 @@ def check(events: list[Envelope], load: Workload) -> Report:
         if not isinstance(pod, str) or pod not in current:
             continue
         inc = current[pod]
-        of_position[e.position] = inc
         if isinstance(p, PodCreated):
             inc.created.append(e.position)
         elif isinstance(p, PodBound):
