@@ -82,15 +82,21 @@ def test_a_refused_url_is_shown_with_the_password_masked(url: str) -> None:
 def test_log_lines_and_tracebacks_mask_the_password(capfd: pytest.CaptureFixture[str]) -> None:
     url = f"kafka://svc:{SECRET}@k1:9092/events?security_protocol=SASL_SSL"
     settings = Settings(log_url=url)
-    for fmt in ("text", "json"):
-        configure("DEBUG", fmt)
-        logger = logging.getLogger("eventbatch.test")
-        logger.info("serving", extra={"settings": settings.redacted(), "urls": [url], "raw": {"log": url}})
-        logger.info("opened %s", url, extra={"log": url})
-        try:
-            raise RuntimeError(f"cannot use {url}")
-        except RuntimeError:
-            logger.debug("failed", exc_info=True)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        for fmt in ("text", "json"):
+            configure("DEBUG", fmt)
+            logger = logging.getLogger("eventbatch.test")
+            logger.info("serving", extra={"settings": settings.redacted(), "urls": [url], "raw": {"log": url}})
+            logger.info("opened %s", url, extra={"log": url})
+            try:
+                raise RuntimeError(f"cannot use {url}")
+            except RuntimeError:
+                logger.debug("failed", exc_info=True)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
     out, err = capfd.readouterr()
     assert "Traceback" in err and err.count("svc:***@k1:9092") >= 10
