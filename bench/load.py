@@ -27,6 +27,12 @@ the submissions stopped (``drain``), and whether a backlog built: the
 median latency of the last quarter of the submissions more than 0.5 s above
 the first quarter's, or jobs not Running within the drain deadline.
 
+``cpu ms/job`` is serve's own CPU time (all its threads, from /proc) over the
+rate and its drain, per job submitted: unlike the latencies it hardly moves
+when other processes share the machine, so it is the figure to compare two
+versions with (``--serve-root`` runs serve from another checkout;
+``--profile FILE`` runs it under cProfile).
+
 The limits, measured in the same run on the same records: the raw
 append + read of the log backend (the records the run wrote per job, appended
 in the batches serve appended them in, then read back once) and raw codec
@@ -42,6 +48,7 @@ snapshot's size, taken every 10,000 events per component) grows with history.
 
     python bench/load.py [--rates 50,100,200,400,600] [--seconds 15] [--backend sqlite,kafka]
     python bench/load.py --quick        # ~5 s at a low rate on SQLite: a smoke test
+    python bench/load.py --backend sqlite --serve-root ../other-checkout
 """
 
 from __future__ import annotations
