@@ -195,6 +195,11 @@ class KafkaLog(EventLog):
                 sasl_mechanism=sasl_mechanism, sasl_plain_username=sasl_username, sasl_plain_password=sasl_password
             )
         self._seen = 0  # the highest end this handle has read, written or been told: the log never goes below it
+        # The highest end the broker itself listed. A broker may list an end below a batch it has
+        # just acknowledged for a moment (tansu does), so a listed end is held to listed ends only,
+        # and an empty log to everything seen; an acknowledged offset below what was seen is
+        # proof enough on its own.
+        self._listed = 0
         self._lost: str | None = None
         self._outage: str | None = None  # why the broker is taken as gone, while it is
         self._following = 0  # readers with follow=True: while there are any, an outage is waited out
@@ -388,11 +393,12 @@ class KafkaLog(EventLog):
         if end > self._seen:
             self._seen = end
 
-    def _went_back(self, end: int) -> None:
-        """Raise ``LogLost`` (from now on, on every call) if ``end`` is below what this handle has seen."""
-        if end < self._seen and self._lost is None:
+    def _went_back(self, end: int, seen: int | None = None) -> None:
+        """Raise ``LogLost`` (from now on, on every call) if ``end`` is below ``seen`` (what this handle has seen)."""
+        seen = self._seen if seen is None else seen
+        if end < seen and self._lost is None:
             self._lost = (
-                f"the log at {self.url} went back from {self._seen} to {end}: it was lost or replaced "
+                f"the log at {self.url} went back from {seen} to {end}: it was lost or replaced "
                 f"(a broker restarted without its data, or the topic was made again); not writing to it"
             )
             log.debug("log lost", extra={"log": self.url, "seen": self._seen, "end": end})
@@ -617,7 +623,8 @@ class KafkaLog(EventLog):
         if end > 0:
             end = await self._patiently(lambda: confirmed(end))
         if tp == self._tp:
-            self._went_back(end)
+            self._went_back(end, self._listed if end > 0 else self._seen)  # empty is never a lag
+            self._listed = max(self._listed, end)
             self._saw(end)
         return end
 
