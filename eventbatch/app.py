@@ -192,6 +192,10 @@ def build_pipeline(
         reactors=reactors,
         snapshots=snapshots,
     )
+    if pipeline.trigger is not None:
+        scheduler = next((r for r in pipeline.runners if r.name == "scheduler"), None)
+        if scheduler is not None:  # one request outstanding at a time (``SchedulingTrigger.taken_up``)
+            pipeline.trigger.taken_up = lambda position, runner=scheduler: runner.next_position > position
     for component in pipeline.components():
         component.snapshots, component.snapshot_every = snapshots, snapshot_every
     return pipeline

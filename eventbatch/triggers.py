@@ -6,6 +6,9 @@ log position and therefore replayable. This runtime component decides *when*
 to ask: after events that can change a scheduling decision (the scheduler's
 ``is_relevant``), debounced by ``debounce_ms`` on the clock so that a burst of
 events yields one session, and optionally every ``period_ms`` while idle.
+While following the log it keeps at most one request ahead of the scheduler
+(``taken_up``): events that arrive during a session are answered by the next
+one, so sessions never queue up behind a busy scheduler.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class SchedulingTrigger(CheckpointedFollower):
         self.last_request = -1  # position of the latest SchedulingRequested
         self.requested = 0
         self._asked_for = -1  # the relevant event a request on its way to the log answers (memory only)
+        # In ``run``: whether the scheduler has taken up the request at a position (wired by the
+        # composition root to the scheduler's runner). None: never wait for it.
+        self.taken_up: Callable[[int], bool] | None = None
+        self._last_asked = -1  # position of the latest request this trigger appended
         self._changed = asyncio.Event()
 
     def observe(self, envelope: Envelope) -> None:
@@ -78,6 +85,7 @@ class SchedulingTrigger(CheckpointedFollower):
         self._asked_for = max(self._asked_for, answering)
         [position] = await self.log.append([Envelope.wrap(event, recorded_at=now, causation=causation)])
         self.requested += 1
+        self._last_asked = position
         return position
 
     async def catch_up(self) -> int:
@@ -91,11 +99,22 @@ class SchedulingTrigger(CheckpointedFollower):
             tasks.create_task(self._follow(), name="trigger-follow")
             tasks.create_task(self._request_loop(), name="trigger-request")
 
+    async def _previous_taken_up(self) -> None:
+        """One request outstanding at a time: while the scheduler is still behind the last
+        one, what arrives meanwhile waits for the next session instead of queueing one
+        session per debounce (which, once sessions take longer than the debounce, would
+        feed a backlog of sessions each as costly as the last)."""
+        if self.taken_up is None or self._last_asked < 0:
+            return
+        while not self.taken_up(self._last_asked):
+            await asyncio.sleep(max(self.debounce_ms, 1) / 5_000)
+
     async def _request_loop(self) -> None:
         last = self.clock.now()
         while True:
             if self.due:
                 await self.clock.sleep_until(self.clock.now() + self.debounce_ms)
+                await self._previous_taken_up()
                 await self.request()
                 last = self.clock.now()
                 continue

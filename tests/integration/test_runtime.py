@@ -158,3 +158,50 @@ async def test_a_burst_of_relevant_events_yields_one_scheduling_request(log) -> 
     restarted = SchedulingTrigger(log=log, clock=clock, is_relevant=lambda e: True)
     await restarted.catch_up()
     assert not restarted.due  # the request already answers every event before it
+
+
+async def test_the_trigger_keeps_one_request_ahead_of_the_scheduler(log) -> None:
+    clock = VirtualClock(start=1_000)
+    trigger = SchedulingTrigger(
+        log=log, clock=clock, is_relevant=lambda e: isinstance(e.payload, NodeRemoved), debounce_ms=50
+    )
+    taken_up: set[int] = set()
+    trigger.taken_up = lambda position: position in taken_up  # the scheduler's runner, in serve
+    await log.append([node_gone("n0")])
+
+    async def requests() -> list[Envelope]:
+        return [e for e in await everything(log) if isinstance(e.payload, SchedulingRequested)]
+
+    async def wait_for(condition) -> None:
+        async with asyncio.timeout(10):
+            while not await condition():
+                if (deadline := clock.next_deadline()) is not None:
+                    clock.advance_to(deadline)
+                await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(trigger.run())
+    try:
+        await wait_for(lambda: _count(requests, 1))
+        await log.append([node_gone("n1")])  # arrives while the scheduler works on the first
+        await wait_for(lambda: _relevant_seen(trigger, 2))
+        for _ in range(20):  # the debounce passes again and again: still no second request
+            if (deadline := clock.next_deadline()) is not None:
+                clock.advance_to(deadline)
+            await asyncio.sleep(0.005)
+        assert len(await requests()) == 1
+        first = (await requests())[0]
+        taken_up.add(first.position)  # the scheduler took it up: the next one goes out
+        await wait_for(lambda: _count(requests, 2))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    second = (await requests())[1]
+    assert second.causation.position == 2 and second.causation.handler == "scheduling-trigger"
+
+
+async def _count(requests, n: int) -> bool:
+    return len(await requests()) >= n
+
+
+async def _relevant_seen(trigger: SchedulingTrigger, position: int) -> bool:
+    return trigger.last_relevant >= position
