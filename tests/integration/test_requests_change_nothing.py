@@ -17,7 +17,7 @@ real SQLite read-model store. After each request is settled,
    byte-identical (canonical JSON) and every read-model table identical,
    except the audit table ``audit_view``: the timeline of a job or queue
    records the request and its refusal and is meant to grow. (The store's
-   ``tracking`` positions and pickled ``snapshots`` are bookkeeping and are
+   ``tracking`` positions and encoded ``snapshots`` are bookkeeping and are
    not compared either; nor, against the fold of the facts alone, is
    ``audit_causes``, the audit's copies of the requests that triggered
    decisions. ``tests/support/facts.py`` lists the cursor fields of the

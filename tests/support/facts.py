@@ -36,7 +36,7 @@ What is not compared, and why:
 - the read-model store's ``audit_view`` (a job's or queue's timeline records
   the request and its refusal: it is meant to grow), its ``tracking`` table
   (the position each read model reached) and its ``snapshots`` table (the
-  pickled fold, cursors included); against the store of the facts alone,
+  encoded fold, cursors included); against the store of the facts alone,
   ``audit_causes`` too (the audit's copies of the triggers of decisions,
   requests among them: a fold without requests has none to copy).
 
