@@ -18,70 +18,22 @@ from pathlib import Path
 
 import pytest
 
-from eventbatch.clock import SystemClock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from eventbatch.log.fence import fence_stats
-from eventbatch.sim.inputs import nodes_of
 from schemas.envelope import Envelope
-from schemas.events import (
-    JobPhaseChanged,
-    JobSubmitRequested,
-    NodeAdded,
-    PodBound,
-    PodRequested,
-    QueueCreateRequested,
-    WriterClaimed,
-)
-from schemas.loaders import load_manifests
-from schemas.scenario import NodeEntry
-from tests.support.workloads import QUEUE
+from schemas.events import JobPhaseChanged, PodBound, PodRequested, WriterClaimed
+from tests.support.serving import QUICK, ROOT, seed, submit
 
-ROOT = Path(__file__).resolve().parents[2]
-JOB = """
-apiVersion: batch.volcano.sh/v1alpha1
-kind: Job
-metadata: {{name: {name}}}
-spec:
-  minAvailable: 2
-  tasks:
-    - name: w
-      replicas: 2
-      template:
-        metadata: {{annotations: {{eventbatch.io/sim-duration: 300ms}}}}
-        spec: {{containers: [{{name: c, image: busybox, resources: {{requests: {{cpu: 1}}}}}}]}}
-"""
 DEADLINE_S = 90
 
 
 async def start_serve(url: str, *args: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "EVENTBATCH_SIM_STARTUP_MS": "10", "EVENTBATCH_DEBOUNCE_MS": "5"}
+    env = {**os.environ, **QUICK}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eventbatch", "--log", url, "--log-level", "WARNING", "serve", "--cluster", "sim", *args,
         cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE,
     )
-
-
-async def seed(url: str) -> None:
-    now = SystemClock().now()
-    nodes = nodes_of(NodeEntry(prefix="n", count=4, allocatable={"cpu": "8", "memory": "16Gi"}))
-    async with open_log(url) as log:
-        await log.append(
-            [Envelope.wrap(QueueCreateRequested(queue="default", manifest=load_manifests(QUEUE)[0]), recorded_at=now)]
-            + [Envelope.wrap(NodeAdded(node=n.metadata.name, manifest=n), recorded_at=now) for n in nodes]
-        )
-
-
-async def submit(url: str, names: list[str]) -> None:
-    now = SystemClock().now()
-    async with open_log(url) as log:
-        await log.append([
-            Envelope.wrap(
-                JobSubmitRequested(job=f"default/{name}", manifest=load_manifests(JOB.format(name=name))[0]),
-                recorded_at=now,
-            )
-            for name in names
-        ])
 
 
 async def wait_for(url: str, found, what: str) -> Envelope:
@@ -166,7 +118,7 @@ def no_doubles(counts: dict[str, int], pods: int) -> None:
 @pytest.mark.slow
 async def test_a_second_serve_on_an_sqlite_log_is_refused_with_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/events.db"
-    await seed(url)
+    await seed(url, nodes=4)
     first = await start_serve(url)
     try:
         await wait_claims(url, 1)
@@ -190,7 +142,7 @@ async def test_a_second_serve_on_an_sqlite_log_is_refused_with_one_line(tmp_path
 @pytest.mark.slow
 async def test_a_standby_serve_takes_over_when_the_first_is_killed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/events.db"
-    await seed(url)
+    await seed(url, nodes=4)
     first = await start_serve(url)
     standby = None
     try:
@@ -218,7 +170,7 @@ async def test_a_standby_serve_takes_over_when_the_first_is_killed(tmp_path: Pat
 @pytest.mark.slow
 async def test_two_serves_on_one_kafka_topic_the_older_is_fenced(kafka_bootstrap: str) -> None:
     url = f"kafka://{kafka_bootstrap}/two-serves-{uuid.uuid4().hex[:8]}"
-    await seed(url)
+    await seed(url, nodes=4)
     first = await start_serve(url)
     second = None
     try:

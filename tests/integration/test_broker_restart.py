@@ -14,40 +14,18 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import aclosing
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
-from eventbatch.sim.inputs import nodes_of
 from schemas.envelope import Envelope
-from schemas.events import JobPhaseChanged, JobSubmitRequested, NodeAdded, QueueCreateRequested
-from schemas.loaders import load_manifests
-from schemas.scenario import NodeEntry
+from schemas.events import JobPhaseChanged
 from tests.support.broker import BrokerUnavailable, TansuBroker
+from tests.support.serving import QUICK, ROOT, seed, submit_and_wait
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-JOB = """
-apiVersion: batch.volcano.sh/v1alpha1
-kind: Job
-metadata: {{name: {name}}}
-spec:
-  minAvailable: 2
-  tasks:
-    - name: w
-      replicas: 2
-      template:
-        metadata: {{annotations: {{eventbatch.io/sim-duration: 200ms}}}}
-        spec: {{containers: [{{name: c, image: busybox, resources: {{requests: {{cpu: 1}}}}}}]}}
-"""
-QUEUE = "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: default}\nspec: {weight: 1}\n"
-ENV = {"PYTHONPATH": str(ROOT), "EVENTBATCH_SIM_STARTUP_MS": "10", "EVENTBATCH_DEBOUNCE_MS": "5"}
-
 
 @pytest.fixture
 def broker() -> Iterator[TansuBroker]:
@@ -64,7 +42,7 @@ def broker() -> Iterator[TansuBroker]:
 
 def spawn(url: str, stderr: Path, *args: str) -> asyncio.Future:
     return asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eventbatch", "--log", url, *args, cwd=ROOT, env={**os.environ, **ENV},
+        sys.executable, "-m", "eventbatch", "--log", url, *args, cwd=ROOT, env={**os.environ, **QUICK},
         stdout=asyncio.subprocess.DEVNULL, stderr=stderr.open("wb"),
     )
 
@@ -74,28 +52,6 @@ async def wait_for_line(path: Path, text: str, seconds: float) -> None:
     while text not in path.read_text(errors="replace"):
         assert time.monotonic() < deadline, f"no {text!r} in {seconds}s: {path.read_text()}"
         await asyncio.sleep(0.1)
-
-
-async def seed(url: str) -> None:
-    async with open_log(url) as log:
-        now = SystemClock().now()
-        nodes = nodes_of(NodeEntry(prefix="n", count=2, allocatable={"cpu": "8", "memory": "16Gi"}))
-        await log.append(
-            [Envelope.wrap(QueueCreateRequested(queue="default", manifest=load_manifests(QUEUE)[0]), recorded_at=now)]
-            + [Envelope.wrap(NodeAdded(node=n.metadata.name, manifest=n), recorded_at=now) for n in nodes]
-        )
-
-
-async def submit_and_wait(url: str, name: str) -> None:
-    async with open_log(url) as log:
-        start = await log.end_position()
-        request = JobSubmitRequested(job=f"default/{name}", manifest=load_manifests(JOB.format(name=name))[0])
-        await log.append([Envelope.wrap(request, recorded_at=SystemClock().now())])
-        async with asyncio.timeout(60), aclosing(log.read(start, follow=True)) as events:
-            async for envelope in events:
-                e = envelope.payload
-                if isinstance(e, JobPhaseChanged) and e.job == f"default/{name}" and e.phase == "Completed":
-                    return
 
 
 async def everything(url: str) -> list[Envelope]:
