@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
 from eventbatch.log.codec import decode
-from eventbatch.log.port import Chunk, EventLog, Quarantined
+from eventbatch.log.port import EventLog
+from eventbatch.log.wrapper import LogWrapper
 from schemas.envelope import Envelope
 
 
@@ -40,7 +41,7 @@ async def read_to_tail(
         position = end
 
 
-class SharedReads(EventLog):
+class SharedReads(LogWrapper):
     """A handle on ``inner`` whose followers share one reader: each record is read and
     decoded once, and every follower gets the same envelopes, in log order.
 
@@ -59,10 +60,7 @@ class SharedReads(EventLog):
     """
 
     def __init__(self, inner: EventLog, *, window: int = 50_000) -> None:
-        super().__init__()
-        self.inner = inner
-        self.url = inner.url
-        self.stats = inner.stats
+        super().__init__(inner)
         self.window = window
         self._reset()
 
@@ -79,53 +77,17 @@ class SharedReads(EventLog):
         self._done = False
         self.decoded = 0  # records the shared reader decoded (for tests and benchmarks)
 
-    def __getattr__(self, name: str):
-        # What a particular handle adds (a fenced log's claim, a backend's append_raw).
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
     # -- the port: everything but following goes to inner ------------------------
-
-    async def start(self) -> None:
-        await self.inner.start()
 
     async def stop(self) -> None:
         if self._pump is not None:
             self._pump.cancel()
         await self.inner.stop()
 
-    async def append(self, batch: Sequence[Envelope]) -> list[int]:
-        return await self.inner.append(batch)
-
-    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
-        return self.inner.read_records(from_position, follow=follow)
-
     def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
         if not follow:
             return self.inner.read(from_position)
         return self._follow(from_position)
-
-    async def unreadable(self, position: int, data: bytes) -> Envelope | None:
-        return await self.inner.unreadable(position, data)
-
-    async def end_position(self) -> int:
-        return await self.inner.end_position()
-
-    async def start_position(self) -> int:
-        return await self.inner.start_position()
-
-    async def truncate(self, before: int) -> int:
-        return await self.inner.truncate(before)
-
-    async def get_consumer_position(self, name: str) -> int | None:
-        return await self.inner.get_consumer_position(name)
-
-    async def set_consumer_position(self, name: str, position: int) -> None:
-        await self.inner.set_consumer_position(name, position)
-
-    async def quarantined(self) -> list[Quarantined]:
-        return await self.inner.quarantined()
 
     # -- the shared reader ------------------------------------------------------------
 

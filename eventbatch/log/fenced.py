@@ -27,14 +27,15 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 
 import msgspec
 
 from eventbatch.log.fence import PREVIOUS, WRITER, fence_stats
 from eventbatch.log.lockfile import WriterLock
-from eventbatch.log.port import EventLog, Quarantined
+from eventbatch.log.port import EventLog
+from eventbatch.log.wrapper import LogWrapper
 from schemas.envelope import Envelope
 from schemas.events import WriterClaimed
 
@@ -51,12 +52,9 @@ def default_identity() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class FencedLog(EventLog):
+class FencedLog(LogWrapper):
     def __init__(self, inner: EventLog, *, identity: str | None = None, lock: WriterLock | None = None) -> None:
-        super().__init__()
-        self.inner = inner
-        self.url = inner.url
-        self.stats = inner.stats
+        super().__init__(inner)
         self.identity = identity or default_identity()
         self.lock = lock
         self.claimed_at = -1  # the position of this writer's WriterClaimed
@@ -115,9 +113,6 @@ class FencedLog(EventLog):
 
     # -- the port -------------------------------------------------------------
 
-    async def start(self) -> None:
-        await self.inner.start()
-
     async def stop(self) -> None:
         try:
             await self.inner.stop()
@@ -132,33 +127,3 @@ class FencedLog(EventLog):
             raise RuntimeError("the pipeline's log appends only after its claim")
         epoch = self.epoch
         return await self.inner.append([msgspec.structs.replace(e, epoch=epoch) for e in batch])
-
-    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
-        return self.inner.read(from_position, follow=follow)
-
-    def read_records(self, from_position: int = 0, *, follow: bool = False):
-        return self.inner.read_records(from_position, follow=follow)
-
-    async def unreadable(self, position: int, data: bytes) -> Envelope | None:
-        return await self.inner.unreadable(position, data)
-
-    async def end_position(self) -> int:
-        return await self.inner.end_position()
-
-    async def start_position(self) -> int:
-        return await self.inner.start_position()
-
-    async def truncate(self, before: int) -> int:
-        return await self.inner.truncate(before)
-
-    async def get_consumer_position(self, name: str) -> int | None:
-        return await self.inner.get_consumer_position(name)
-
-    async def set_consumer_position(self, name: str, position: int) -> None:
-        await self.inner.set_consumer_position(name, position)
-
-    async def quarantined(self) -> list[Quarantined]:
-        return await self.inner.quarantined()
-
-    async def append_raw(self, records: Sequence[bytes]) -> list[int]:
-        return await self.inner.append_raw(records)  # type: ignore[attr-defined]

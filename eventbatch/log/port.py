@@ -65,7 +65,9 @@ class EventLog(abc.ABC):
         (``eventbatch.log.fence``): no reader sees a replaced writer's records."""
         super().__init_subclass__(**kwargs)
         method = cls.__dict__.get("read_records")
-        if method is not None and not getattr(method, "__isabstractmethod__", False):
+        if method is not None and not getattr(method, "__isabstractmethod__", False) and not getattr(
+            method, "fenced_inside", False
+        ):
             cls.read_records = fence.wrap(method)
 
     async def start(self) -> None:  # noqa: B027 - optional hook

@@ -18,16 +18,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
-from eventbatch.log.port import EventLog, Quarantined
+from eventbatch.log.port import EventLog
+from eventbatch.log.wrapper import LogWrapper
 from schemas.envelope import Envelope
 
 
-class SoleWriterLog(EventLog):
+class SoleWriterLog(LogWrapper):
     def __init__(self, inner: EventLog, *, keep: int = 200_000) -> None:
-        super().__init__()
-        self.inner = inner
-        self.url = inner.url
-        self.stats = inner.stats
+        super().__init__(inner)
         self.keep = keep
         self._tail: deque[Envelope] = deque()
         self._end = 0
@@ -39,9 +37,6 @@ class SoleWriterLog(EventLog):
     async def start(self) -> None:
         await self.inner.start()
         self._end = await self.inner.end_position()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
 
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         positions = await self.inner.append(batch)
@@ -76,26 +71,5 @@ class SoleWriterLog(EventLog):
                     position = envelope.position + 1
             position = max(position, start)
 
-    def read_records(self, from_position: int = 0, *, follow: bool = False):
-        return self.inner.read_records(from_position, follow=follow)
-
-    async def unreadable(self, position: int, data: bytes) -> Envelope | None:
-        return await self.inner.unreadable(position, data)
-
-    async def start_position(self) -> int:
-        return await self.inner.start_position()
-
-    async def truncate(self, before: int) -> int:
-        return await self.inner.truncate(before)
-
     async def end_position(self) -> int:
         return self._end
-
-    async def get_consumer_position(self, name: str) -> int | None:
-        return await self.inner.get_consumer_position(name)
-
-    async def set_consumer_position(self, name: str, position: int) -> None:
-        await self.inner.set_consumer_position(name, position)
-
-    async def quarantined(self) -> list[Quarantined]:
-        return await self.inner.quarantined()
