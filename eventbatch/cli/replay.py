@@ -6,8 +6,10 @@ Where it sits: the read side's maintenance command (``eventbatch.replay`` and
 - no option: every read model rebuilt from position 0 into a fresh database;
 - ``--to POSITION`` / ``--at TIME``: queue, job and node status as they were
   then (folded in memory; the store is not touched);
-- ``--verify``: every handler, the scheduler included, re-run over the log;
-  each divergence is listed and the exit status is 1 if there is any. Each
+- ``--verify``: every handler, the scheduler included, re-run over the log,
+  and the effects of the timers and the simulated kubelet reproduced
+  (``eventbatch.verify_effects``); each divergence, duplicated or lost effect
+  is listed and the exit status is 1 if there is any, or if the log is empty. Each
   ``HandlerFailed``, each quarantined record and the count of records of
   unknown event types are listed too, and also make the exit status 1
   unless ``--allow-failures`` accepts them.
@@ -39,7 +41,8 @@ def register(commands) -> None:
     when = replay.add_mutually_exclusive_group()
     when.add_argument("--to", type=int, metavar="POSITION", help="show the status after the event at POSITION")
     when.add_argument("--at", metavar="TIME", help="show the status at TIME (RFC 3339, ms, or a duration like 10m)")
-    when.add_argument("--verify", action="store_true", help="re-run every handler over the log; exit 1 on divergence")
+    when.add_argument("--verify", action="store_true", help="re-run every handler and reproduce every component's effects; exit 1 on a divergence, "
+        "a duplicated or lost effect, or an empty log")
     replay.add_argument("--scheduler-conf", help="Volcano scheduler conf the log was made with (for --verify)")
     replay.add_argument("--scenario", help="take the scheduler conf from this simulation scenario (for --verify)")
     replay.add_argument(
