@@ -6,7 +6,6 @@ SASL options reaching aiokafka's clients."""
 from __future__ import annotations
 
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -120,22 +119,41 @@ def test_the_values_the_finding_named_are_refused_in_one_line(url: str, reason: 
 
 
 def _throwaway_tls(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a client certificate and key it signed, as PEM files (made by openssl)."""
-    ca, ca_key = tmp_path / "ca.pem", tmp_path / "ca.key"
-    cert, key, request = tmp_path / "client.pem", tmp_path / "client.key", tmp_path / "client.csr"
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    for command in (
-        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-subj", "/CN=test ca", "-days", "2"],
-        ["req", "-new", *ec, "-keyout", key, "-out", request, "-subj", "/CN=client"],
-        ["x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2"],
-    ):
-        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True, timeout=60)
+    """A CA, and a client certificate and key it signed, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def signed(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject)).issuer_name(name(issuer)).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = signed("test ca", ca_key, "test ca", ca_key, ca=True)
+    client_cert = signed("client", client_key, "test ca", ca_key, ca=False)
+    ca, cert, key = tmp_path / "ca.pem", tmp_path / "client.pem", tmp_path / "client.key"
+    ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(client_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
     return ca, cert, key
 
 
 async def test_tls_and_sasl_options_reach_every_aiokafka_client(tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl to make a throwaway CA")
     ca, cert, key = _throwaway_tls(tmp_path)
     password = tmp_path / "password"
     password.write_text("pw-from-file\n")
