@@ -72,7 +72,7 @@ async def _demo(args, settings) -> int:
     url = settings.log_url if args.log_url_given else fresh_log(DEMO_DIR, "demo")
 
     clock = VirtualClock()
-    async with SoleWriterLog(open_log(url)) as log:  # the demo is the log's only writer
+    async with SoleWriterLog(open_log(url), command="demo") as log:  # the demo is the log's only writer
         await require_empty(log, "demo")
         pipeline = build_pipeline(
             log=log,

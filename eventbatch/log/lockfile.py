@@ -8,7 +8,8 @@ SIGKILL included, so a lock is never left behind by a crash. The file holds
 the holder's pid, for the message a second ``serve`` gets. The file itself
 stays (removing it would let two processes lock two different files).
 
-Only pipelines take it. The commands that append requests (``apply``,
+Only pipelines take it: ``serve``, and ``simulate`` and ``demo`` on their
+own fresh log (``eventbatch.log.sole_writer``). The commands that append requests (``apply``,
 ``job submit``, ``queue create``, ...) do not, and keep working while
 ``serve`` runs.
 """
@@ -21,11 +22,13 @@ import logging
 import os
 from pathlib import Path
 
+from eventbatch.log.errors import LogOpenError
+
 log = logging.getLogger(__name__)
 
 
-class WriterBusy(ValueError):
-    """Another pipeline holds the log; ``str()`` is the one-line refusal."""
+class WriterBusy(LogOpenError, ValueError):
+    """Another pipeline holds the log; ``str()`` is the one-line refusal (exit 2)."""
 
 
 def lock_path(log_path: str | Path) -> Path:
@@ -33,9 +36,10 @@ def lock_path(log_path: str | Path) -> Path:
 
 
 class WriterLock:
-    def __init__(self, log_path: str | Path, url: str) -> None:
+    def __init__(self, log_path: str | Path, url: str, *, command: str = "serve") -> None:
         self.path = lock_path(log_path)
         self.url = url
+        self.command = command  # what holds it, for the message another one gets
         self._fd: int | None = None
 
     @property
@@ -56,21 +60,30 @@ class WriterLock:
             os.close(fd)
             raise
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()} {self.command}\n".encode())
         self._fd = fd
         return True
 
     def holder(self) -> str:
         """The pid written by the process holding the lock ('?' if it wrote none yet)."""
+        return self._holder()[0]
+
+    def _holder(self) -> tuple[str, str]:
         try:
-            text = self.path.read_text().strip()
+            pid, _, command = self.path.read_text().strip().partition(" ")
         except OSError:
-            return "?"
-        return text if text.isdigit() else "?"
+            return "?", "serve"
+        return (pid if pid.isdigit() else "?"), (command if command.isalpha() else "serve")
 
     def refusal(self) -> WriterBusy:
+        pid, command = self._holder()
+        if self.command != "serve":
+            return WriterBusy(
+                f"another eventbatch {command} (pid {pid}) is writing {self.url}; {self.command} needs a log "
+                "of its own"
+            )
         return WriterBusy(
-            f"another eventbatch serve (pid {self.holder()}) is writing {self.url}; run one serve per log "
+            f"another eventbatch {command} (pid {pid}) is writing {self.url}; run one serve per log "
             "(or pass --standby to wait and take over when it stops)"
         )
 

@@ -9,7 +9,9 @@ log on disk is the same as without this wrapper); reads of anything older
 than the kept tail go to the backend as usual.
 
 Not for ``eventbatch serve`` or anything with another writer: it would not
-see their appends.
+see their appends. On an SQLite log it holds the pipelines' lock
+(``eventbatch.log.lockfile``) while it runs, so a ``serve`` started on the
+same log is refused, and it is refused while a ``serve`` writes there.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
+from eventbatch.log.factory import sqlite_path
+from eventbatch.log.lockfile import WriterLock
 from eventbatch.log.port import EventLog
 from eventbatch.log.wrapper import LogWrapper
 from schemas.envelope import Envelope
 
 
 class SoleWriterLog(LogWrapper):
-    def __init__(self, inner: EventLog, *, keep: int = 200_000) -> None:
+    def __init__(self, inner: EventLog, *, keep: int = 200_000, command: str = "simulate") -> None:
         super().__init__(inner)
         self.keep = keep
+        self.command = command
+        self._lock: WriterLock | None = None
         self._tail: deque[Envelope] = deque()
         self._end = 0
 
@@ -36,7 +42,21 @@ class SoleWriterLog(LogWrapper):
 
     async def start(self) -> None:
         await self.inner.start()
+        if self.url.startswith("sqlite:"):  # the pipelines' lock: no serve may write it meanwhile
+            lock = WriterLock(sqlite_path(self.url), self.url, command=self.command)
+            if not lock.try_acquire():
+                await self.inner.stop()
+                raise lock.refusal()
+            self._lock = lock
         self._end = await self.inner.end_position()
+
+    async def stop(self) -> None:
+        try:
+            await self.inner.stop()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         positions = await self.inner.append(batch)

@@ -28,6 +28,7 @@ from eventbatch.log.factory import open_log
 from eventbatch.log.fence import PREVIOUS, WRITER, fence_stats
 from eventbatch.log.fenced import FencedLog, WriterFenced
 from eventbatch.log.lockfile import WriterBusy
+from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.replay import state_at
 from eventbatch.settings import Settings
 from eventbatch.verify import verify
@@ -186,6 +187,24 @@ async def test_a_second_pipeline_on_an_sqlite_log_is_refused_until_the_first_sto
         claims = []
         await read_to_tail(log, 0, lambda e: claims.append(e.position) if isinstance(e.payload, WriterClaimed) else None)
     assert len(claims) == 2  # the refused one claimed nothing
+
+
+async def test_a_simulation_and_serve_never_write_one_sqlite_log_together(tmp_path: Path) -> None:
+    settings = Settings(log_url=f"sqlite:///{tmp_path}/events.db", cluster="none")
+    async with SoleWriterLog(open_log(settings.log_url)):  # what simulate holds while it runs
+        with pytest.raises(WriterBusy, match=rf"another eventbatch simulate \(pid {os.getpid()}\) is writing"):
+            await open_pipeline(settings)
+    pipeline = await open_pipeline(settings)  # free again once the simulation stopped
+    try:
+        with pytest.raises(WriterBusy, match=r"another eventbatch serve .* is writing .*; demo needs a log of its own"):
+            async with SoleWriterLog(open_log(settings.log_url), command="demo"):
+                pass
+    finally:
+        await pipeline.close()
+    async with open_log(settings.log_url) as log:
+        claims: list[int] = []
+        await read_to_tail(log, 0, lambda e: claims.append(e.position) if isinstance(e.payload, WriterClaimed) else None)
+    assert len(claims) == 1  # the refused pipeline claimed nothing
 
 
 async def test_records_without_an_epoch_are_never_fenced(tmp_path: Path) -> None:
