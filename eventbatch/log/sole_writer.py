@@ -42,13 +42,16 @@ class SoleWriterLog(LogWrapper):
 
     async def start(self) -> None:
         await self.inner.start()
-        if self.url.startswith("sqlite:"):  # the pipelines' lock: no serve may write it meanwhile
+        self._end = await self.inner.end_position()
+        if self._end == 0 and self.url.startswith("sqlite:"):
+            # The pipelines' lock, so that no serve writes this log meanwhile. Only on an
+            # empty log, the one a simulation writes (it refuses any other, and a log that
+            # a serve writes is never empty): a refused log gets no lock file beside it.
             lock = WriterLock(sqlite_path(self.url), self.url, command=self.command)
             if not lock.try_acquire():
                 await self.inner.stop()
                 raise lock.refusal()
             self._lock = lock
-        self._end = await self.inner.end_position()
 
     async def stop(self) -> None:
         try:

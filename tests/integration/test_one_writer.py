@@ -189,16 +189,17 @@ async def test_a_second_pipeline_on_an_sqlite_log_is_refused_until_the_first_sto
     assert len(claims) == 2  # the refused one claimed nothing
 
 
-async def test_a_simulation_and_serve_never_write_one_sqlite_log_together(tmp_path: Path) -> None:
+async def test_a_serve_on_the_log_of_a_running_simulation_is_refused(tmp_path: Path) -> None:
     settings = Settings(log_url=f"sqlite:///{tmp_path}/events.db", cluster="none")
     async with SoleWriterLog(open_log(settings.log_url)):  # what simulate holds while it runs
         with pytest.raises(WriterBusy, match=rf"another eventbatch simulate \(pid {os.getpid()}\) is writing"):
             await open_pipeline(settings)
     pipeline = await open_pipeline(settings)  # free again once the simulation stopped
     try:
-        with pytest.raises(WriterBusy, match=r"another eventbatch serve .* is writing .*; demo needs a log of its own"):
-            async with SoleWriterLog(open_log(settings.log_url), command="demo"):
-                pass
+        # A simulation refuses a log that holds events (a served log always does) before any lock:
+        # it leaves no lock of its own behind and does not take the serve's.
+        async with SoleWriterLog(open_log(settings.log_url), command="demo") as log:
+            assert await log.end_position() > 0 and log._lock is None
     finally:
         await pipeline.close()
     async with open_log(settings.log_url) as log:
