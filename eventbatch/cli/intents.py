@@ -272,20 +272,26 @@ def _refuse(problems: list[str]) -> None:
         raise CliError("; ".join(problems) + f" (nothing appended; {FORCE_HINT})")
 
 
-async def _apply(args, settings) -> int:
+def manifests_of(filename: str, only: str | None = None) -> list:
+    """The manifests of a ``-f`` file, all of kind ``only`` if given; a bad file, a kind not
+    wanted or no manifest at all is one ``CliError`` line."""
     try:
-        manifests = load_file(args.filename)
+        manifests = load_file(filename)
     except ManifestError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"{args.filename}: {exc.strerror}") from None
-    only = getattr(args, "only", None)
+        raise CliError(f"{filename}: {exc.strerror}") from None
     if only is not None:
         wrong = [m for m in manifests if type(m).__name__ != only]
         if wrong:
-            raise CliError(f"{args.filename}: expected only {only} manifests, found {type(wrong[0]).__name__}")
+            raise CliError(f"{filename}: expected only {only} manifests, found {type(wrong[0]).__name__}")
     if not manifests:
-        raise CliError(f"{args.filename}: no manifests found")
+        raise CliError(f"{filename}: no manifests found")
+    return manifests
+
+
+async def _apply(args, settings) -> int:
+    manifests = manifests_of(args.filename, getattr(args, "only", None))
     if args.force:
         steps = [Step(type(m).__name__, intent_for(m)) for m in manifests]
     else:

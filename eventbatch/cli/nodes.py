@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 from eventbatch.cli import CliError, views
+from eventbatch.cli.intents import manifests_of
 from eventbatch.cli.output import emit, table
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
@@ -28,7 +29,7 @@ from schemas.events import (
     NodeRemoveRequested,
 )
 from schemas.events.base import Event
-from schemas.loaders import ManifestError, admit, load_file
+from schemas.loaders import ManifestError, admit
 from schemas.resources import Node, NodeSpec, NodeStatus, ObjectMeta, Taint
 
 KUBECTL = {"add": "kubectl apply -f", "cordon": "kubectl cordon", "uncordon": "kubectl uncordon",
@@ -135,17 +136,7 @@ async def _add(args, settings) -> int:
     cluster = args.cluster or settings.cluster
     check_cluster(cluster, "add", args.name or f"-f {args.filename}")
     if args.filename:
-        try:
-            manifests = load_file(args.filename)
-        except ManifestError as exc:
-            raise CliError(str(exc)) from None
-        except OSError as exc:
-            raise CliError(f"{args.filename}: {exc.strerror}") from None
-        wrong = [m for m in manifests if not isinstance(m, Node)]
-        if wrong:
-            raise CliError(f"{args.filename}: expected only Node manifests, found {type(wrong[0]).__name__}")
-        if not manifests:
-            raise CliError(f"{args.filename}: no manifests found")
+        manifests = manifests_of(args.filename, only="Node")
     else:
         manifests = [node_from_flags(args)]
     if not args.force:
