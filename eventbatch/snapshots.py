@@ -62,14 +62,7 @@ def dumps(snapshot: Snapshot) -> bytes:
 
 def loads(blob: bytes, *, where: str = "the snapshot store") -> Snapshot:
     """The snapshot ``dumps`` wrote; ``OldSnapshotStore`` / ``BadSnapshot`` (one line, naming ``where``)."""
-    try:
-        fields = statecodec.decode(blob)
-    except statecodec.OldFormat:
-        raise OldSnapshotStore(
-            f"snapshot store {where} was written by an older eventbatch; delete it to rebuild from the log"
-        ) from None
-    except statecodec.StateCodecError as exc:
-        raise BadSnapshot(f"snapshot store {where} cannot be read: {exc}; delete it to rebuild from the log") from None
+    fields = statecodec.decode_stored(blob, store=f"snapshot store {where}", old=OldSnapshotStore, bad=BadSnapshot)
     if (
         type(fields) is not list or len(fields) != 4 or type(fields[0]) is not str
         or type(fields[1]) is not int or type(fields[3]) is not int

@@ -385,3 +385,14 @@ def decode(blob: bytes) -> Any:
         raise StateCodecError("it is nested too deep") from None
     except TypeError as exc:  # an unhashable key, a constructor refusing its fields
         raise StateCodecError(f"it cannot be restored: {exc}") from None
+
+
+def decode_stored(blob: bytes, *, store: str, old: type[Exception], bad: type[Exception]) -> Any:
+    """``decode`` for a store's blob: an older eventbatch's pickle raises ``old``, anything
+    else unreadable ``bad``, each one line naming ``store`` and saying how to rebuild it."""
+    try:
+        return decode(blob)
+    except OldFormat:
+        raise old(f"{store} was written by an older eventbatch; delete it to rebuild from the log") from None
+    except StateCodecError as exc:
+        raise bad(f"{store} cannot be read: {exc}; delete it to rebuild from the log") from None

@@ -96,14 +96,7 @@ def encode_state(state) -> bytes:
 
 def decode_state(blob: bytes, *, where: str = "the read-model store"):
     """The fold state ``encode_state`` wrote; ``OldViewsStore`` / ``BadViewsStore`` with one line otherwise."""
-    try:
-        return statecodec.decode(blob)
-    except statecodec.OldFormat:
-        raise OldViewsStore(
-            f"read-model store {where} was written by an older eventbatch; delete it to rebuild from the log"
-        ) from None
-    except statecodec.StateCodecError as exc:
-        raise BadViewsStore(f"read-model store {where} cannot be read: {exc}; delete it to rebuild from the log") from None
+    return statecodec.decode_stored(blob, store=f"read-model store {where}", old=OldViewsStore, bad=BadViewsStore)
 _astuple = msgspec.structs.astuple
 
 
