@@ -224,14 +224,18 @@ def canonical(value, depth: int = 0):
     return value
 
 
-async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int | None = None, compact=False):
+async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int | None = None, compact=False,
+                handlers_of=None, before_restart=None):
     """The scenario through the pipeline; with ``restart_after`` the pipeline is rebuilt
     (a new process: handlers restored from their snapshots) after that many settles,
-    and with ``compact`` the log before every snapshot is removed first."""
+    ``before_restart(pipeline)`` awaited first, and with ``compact`` the log before every
+    snapshot is removed first. ``handlers_of(scenario)`` gives the handlers (default:
+    ``handlers()``); ``drive.rounds`` is how many settles the run took."""
     clock = VirtualClock()
 
     def pipeline():
-        return build_pipeline(log=log, clock=clock, handlers=handlers(), settings=Settings(),
+        chosen = handlers_of(scenario) if handlers_of is not None else handlers()
+        return build_pipeline(log=log, clock=clock, handlers=chosen, settings=Settings(),
                               is_relevant=is_relevant, cluster="sim", snapshots=snapshots, snapshot_every=every)
 
     current = pipeline()
@@ -247,6 +251,8 @@ async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int
         await current.settle()
         rounds += 1
         if rounds == restart_after:
+            if before_restart is not None:
+                await before_restart(current)
             if compact:
                 horizon = await retention_horizon(
                     snapshots=snapshots, handlers=list(current.snapshot_names()), views_position=None, with_views=False)
@@ -256,6 +262,7 @@ async def drive(scenario, log, *, snapshots=None, every=None, restart_after: int
             await current.settle()  # the new process catches up before it looks at the clock
         moments = [m for m in (current.next_deadline(), steps[0].at_ms if steps else None) if m is not None]
         if not moments:
+            drive.rounds = rounds
             return current
         clock.advance_to(max(min(moments), clock.now()))
 

@@ -25,20 +25,16 @@ import msgspec
 import pytest
 
 from eventbatch import statecodec
-from eventbatch.app import build_pipeline
-from eventbatch.clock import VirtualClock
 from eventbatch.log.memory import MemoryLog
 from eventbatch.readmodels import Projector, ReadModelStore
 from eventbatch.readmodels.store import BadViewsStore, OldViewsStore
-from eventbatch.settings import Settings
-from eventbatch.sim.inputs import cluster_events, step_events
 from eventbatch.snapshots import BadSnapshot, OldSnapshotStore, Snapshot, SnapshotStore
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
-from handlers.scheduler import SchedulerHandler, is_relevant, load_conf
-from schemas.envelope import Envelope
+from handlers.scheduler import SchedulerHandler, load_conf
 from schemas.scenario import load_scenario
 from tests.integration.test_replay import canonical, records
+from tests.integration.test_replay import drive as replay_drive
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 
@@ -49,40 +45,21 @@ def handlers_of(scenario):
 
 
 async def drive(scenario, log, *, snapshots=None, every=None, restart_after=None):
-    """The scenario through the pipeline as the simulation driver runs it; with
-    ``restart_after`` a new pipeline (a new process) takes over from the snapshots
-    after that many settles. Returns the last pipeline and, by component, the state it
-    held at the restart and the state loaded back from its snapshot (both canonical)."""
-    clock = VirtualClock()
-
-    def pipeline():
-        return build_pipeline(log=log, clock=clock, handlers=handlers_of(scenario), settings=Settings(),
-                              is_relevant=is_relevant, cluster="sim", snapshots=snapshots, snapshot_every=every)
-
-    current = pipeline()
-    steps = list(scenario.steps)
-    batch = cluster_events(scenario)
-    rounds = 0
+    """The scenario through the pipeline (``test_replay.drive``) with its own scheduler
+    conf; with ``restart_after`` a new pipeline (a new process) takes over from the
+    snapshots after that many settles. Returns the last pipeline and, by component, the
+    state it held at the restart and the state loaded back from its snapshot (both canonical)."""
     saved: dict[str, object] = {}
-    while True:
-        while steps and steps[0].at_ms <= clock.now():
-            batch += step_events(steps.pop(0))
-        if batch:
-            await log.append([Envelope.wrap(e, recorded_at=clock.now()) for e in batch])
-            batch = []
-        await current.settle()
-        rounds += 1
-        if rounds == restart_after:
-            await current.checkpoint()  # what the next process loads, against what this one holds
-            saved = {name: (canonical(state), canonical((await snapshots.load(name)).state))
-                     for name, state in states(current).items()}
-            current = pipeline()
-            await current.settle()
-        moments = [m for m in (current.next_deadline(), steps[0].at_ms if steps else None) if m is not None]
-        if not moments:
-            drive.rounds = rounds
-            return current, saved
-        clock.advance_to(max(min(moments), clock.now()))
+
+    async def checkpoint(current) -> None:
+        await current.checkpoint()  # what the next process loads, against what this one holds
+        saved.update({name: (canonical(state), canonical((await snapshots.load(name)).state))
+                      for name, state in states(current).items()})
+
+    final = await replay_drive(scenario, log, snapshots=snapshots, every=every, restart_after=restart_after,
+                               handlers_of=handlers_of, before_restart=checkpoint)
+    drive.rounds = replay_drive.rounds
+    return final, saved
 
 
 def states(pipeline) -> dict[str, object]:
