@@ -173,6 +173,14 @@ async def test_a_stale_writer_on_kafka_is_ignored_by_every_reader(kafka_bootstra
     await stale_writer_is_ignored(f"kafka://{kafka_bootstrap}/fence-{uuid.uuid4().hex[:8]}")
 
 
+async def claims_on(url: str) -> list[int]:
+    """The positions of every WriterClaimed on the log."""
+    claims: list[int] = []
+    async with open_log(url) as log:
+        await read_to_tail(log, 0, lambda e: claims.append(e.position) if isinstance(e.payload, WriterClaimed) else None)
+    return claims
+
+
 async def test_a_second_pipeline_on_an_sqlite_log_is_refused_until_the_first_stops(tmp_path: Path) -> None:
     settings = Settings(log_url=f"sqlite:///{tmp_path}/events.db", cluster="none")
     first = await open_pipeline(settings)
@@ -183,10 +191,7 @@ async def test_a_second_pipeline_on_an_sqlite_log_is_refused_until_the_first_sto
         await first.close()
     second = await open_pipeline(settings)  # the lock went with the first
     await second.close()
-    async with open_log(settings.log_url) as log:
-        claims = []
-        await read_to_tail(log, 0, lambda e: claims.append(e.position) if isinstance(e.payload, WriterClaimed) else None)
-    assert len(claims) == 2  # the refused one claimed nothing
+    assert len(await claims_on(settings.log_url)) == 2  # the refused one claimed nothing
 
 
 async def test_a_serve_on_the_log_of_a_running_simulation_is_refused(tmp_path: Path) -> None:
@@ -202,10 +207,7 @@ async def test_a_serve_on_the_log_of_a_running_simulation_is_refused(tmp_path: P
             assert await log.end_position() > 0 and log._lock is None
     finally:
         await pipeline.close()
-    async with open_log(settings.log_url) as log:
-        claims: list[int] = []
-        await read_to_tail(log, 0, lambda e: claims.append(e.position) if isinstance(e.payload, WriterClaimed) else None)
-    assert len(claims) == 1  # the refused pipeline claimed nothing
+    assert len(await claims_on(settings.log_url)) == 1  # the refused pipeline claimed nothing
 
 
 async def test_records_without_an_epoch_are_never_fenced(tmp_path: Path) -> None:
