@@ -89,8 +89,11 @@ class Pipeline:
         """Step every component until the log stops growing; returns the tail position.
 
         Order within a round is fixed (handlers in their given order, then
-        timers and cluster reactors with what is due now, then a scheduling
-        request if one is due), so the same inputs and clock give the same log.
+        timers and cluster reactors with what is due now), so the same inputs
+        and clock give the same log. A scheduling request is made only once a
+        round changed nothing: everything that happens at one moment of the
+        clock (a pod finishing, the job controller's answer, the simulated
+        kubelet's) is seen by one session, not by one session per event.
         With ``session_budget``, at most that many scheduling requests are made.
         """
         for _ in range(max_rounds):
@@ -100,14 +103,16 @@ class Pipeline:
             for reactor in (self.timers, *self.reactors):
                 await reactor.catch_up()
                 await reactor.act()
+            after = await self.log.end_position()
+            if after != before:
+                continue  # the burst is still unfolding at this moment: one session will see all of it
             if self.trigger is not None:
                 await self.trigger.catch_up()
                 if self.trigger.due and (session_budget is None or session_budget > 0):
                     await self.trigger.request()
                     session_budget = None if session_budget is None else session_budget - 1
-            after = await self.log.end_position()
-            if after == before:
-                return after
+                    continue
+            return after
         raise RuntimeError(f"pipeline did not settle within {max_rounds} rounds")
 
     def components(self) -> list[CheckpointedFollower]:

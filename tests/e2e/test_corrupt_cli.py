@@ -34,7 +34,7 @@ from tests.support.damage import bad_header, broken_btree_page, checksum, cut_at
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 20
-JOBS = 50  # about 1 MB of log
+JOBS = 64  # about 1 MB of log
 
 pytestmark = pytest.mark.slow
 
