@@ -7,7 +7,18 @@ has finished. It prints the wall time and events/s, next to the limit
 measured in the same run: appending and reading back the very same events
 on a fresh SQLite log with no handler at all (what the log alone costs).
 
-    python bench/trace_replay.py [--limit N] [--trace FOLDER]
+It also prints how a session's cost grows. Each session's snapshot (the
+copy of the cluster state a session opens over, ``snapshot.build``) and the
+whole session are timed; the mean over the first and the last tenth of the
+sessions, and their ratio, say whether a session costs more as history
+piles up (finished jobs held in the state) with the same live load: a
+ratio near 1 means the cost follows live work. ``--repeat K`` runs the
+trace's workload K times end to end (each repetition starts when the
+previous one's jobs would all have finished, job names suffixed ``-rK``),
+so the last repetition has K times the history of the first with the same
+live load, and prints the per-session cost of the first and last.
+
+    python bench/trace_replay.py [--limit N] [--repeat K] [--trace FOLDER]
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ from eventbatch.follow import read_to_tail  # noqa: E402
 from eventbatch.log.factory import open_log  # noqa: E402
 from eventbatch.log.sole_writer import SoleWriterLog  # noqa: E402
 from eventbatch.settings import Settings  # noqa: E402
+from handlers.scheduler import handler as scheduler_handler  # noqa: E402
+from handlers.scheduler import session as scheduler_session  # noqa: E402
 from eventbatch.sim.driver import run_scenario  # noqa: E402
 from eventbatch.sim.report import build_report  # noqa: E402
 from eventbatch.trace import import_openb  # noqa: E402
@@ -53,14 +66,76 @@ async def raw_log_limit(events: list[Envelope], folder: Path) -> float:
     return len(copies) / elapsed
 
 
+class SessionTimes:
+    """Wall time of each session and of its snapshot, in order, with the session's ``now``."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[float] = []
+        self.sessions: list[tuple[int, float]] = []
+        build, run = scheduler_session.build, scheduler_handler.run_session
+
+        def timed_build(state):
+            t0 = time.perf_counter()
+            snap = build(state)
+            self.snapshots.append(time.perf_counter() - t0)
+            return snap
+
+        def timed_run(state, conf, now):
+            t0 = time.perf_counter()
+            decided = run(state, conf, now)
+            self.sessions.append((now, time.perf_counter() - t0))
+            return decided
+
+        scheduler_session.build = timed_build
+        scheduler_handler.run_session = timed_run
+
+    @staticmethod
+    def tenths(values: list[float]) -> tuple[float, float]:
+        """Mean of the first and of the last tenth, in ms."""
+        n = max(len(values) // 10, 1)
+        return sum(values[:n]) / n * 1000, sum(values[-n:]) / n * 1000
+
+
+def _duration_s(text: str) -> int:
+    return int(text[:-1]) if text.endswith("s") else 0
+
+
+def repeat_workload(scenario: dict, times: int) -> int:
+    """Repeat the workload ``times`` times end to end; returns the shift (ms) between repetitions."""
+    workload = scenario["workload"]
+    ends = []
+    for entry in workload:
+        pod = entry["apply"]["spec"]["tasks"][0]["template"]
+        duration = _duration_s(pod["metadata"]["annotations"].get("eventbatch.io/sim-duration", "0s"))
+        ends.append(_duration_s(entry["at"]) + duration)
+    first = min(_duration_s(e["at"]) for e in workload)
+    shift = max(ends) - first + 3600  # an hour of slack: waiting jobs finish before the next starts
+    repeated = []
+    for k in range(times):
+        for entry in workload:
+            job = msgspec.json.decode(msgspec.json.encode(entry["apply"]))
+            if k:
+                job["metadata"]["name"] = f"{job['metadata']['name']}-r{k}"
+            repeated.append({"at": f"{_duration_s(entry['at']) + k * shift}s", "apply": job})
+    scenario["workload"] = repeated
+    # Past the simulator's one-year horizon: run until the last repetition is over.
+    scenario["until"] = f"{first + times * shift}s"
+    return shift * 1000
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="only the first N pods of the trace")
+    parser.add_argument("--repeat", type=int, default=1, help="run the workload K times end to end (default 1)")
     parser.add_argument("--trace", default=str(TRACE))
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    times = SessionTimes()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         scenario_dict, recorded = import_openb(Path(args.trace), limit=args.limit)
+        shift = repeat_workload(scenario_dict, args.repeat) if args.repeat > 1 else 0
         scenario_path = folder / "openb.json"
         scenario_path.write_bytes(msgspec.json.encode(scenario_dict))
         scenario = load_scenario(scenario_path)
@@ -75,6 +150,8 @@ async def main() -> None:
     rate = len(events) / wall
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     jobs = len(scenario.steps)
+    snap_first, snap_last = times.tenths(times.snapshots)
+    ssn_first, ssn_last = times.tenths([t for _, t in times.sessions])
     print(
         f"trace replay: {jobs:,} jobs on {sum(n.count if n.prefix else 1 for n in scenario.nodes):,} nodes, "
         f"{len(events):,} events, {result.sessions:,} scheduling sessions, {result.now / 3_600_000:,.0f} h of cluster time"
@@ -88,6 +165,21 @@ async def main() -> None:
         f"GPU allocation mean {report.utilisation.get('nvidia.com/gpu', 0):.2%} (trace {recorded['gpu_allocation_mean']:.2%}), "
         f"stopped: {result.stopped}"
     )
+    print(
+        f"per session: snapshot {snap_first:.3f} ms in the first tenth of the sessions, {snap_last:.3f} ms in the last "
+        f"= {snap_last / snap_first:.2f}x; whole session {ssn_first:.3f} ms, {ssn_last:.3f} ms = {ssn_last / ssn_first:.2f}x "
+        f"(snapshot time in all: {sum(times.snapshots):,.1f} s, sessions {sum(t for _, t in times.sessions):,.1f} s)"
+    )
+    if args.repeat > 1:
+        reps: list[list[float]] = [[] for _ in range(args.repeat)]
+        for now, spent in times.sessions:
+            reps[min(now // shift, args.repeat - 1)].append(spent)
+        means = [sum(r) / len(r) * 1000 if r else 0.0 for r in reps]
+        print(
+            f"history growth: {args.repeat} repetitions, sessions {[len(r) for r in reps]}, mean ms per session "
+            f"{[round(m, 3) for m in means]}; last / first = {means[-1] / means[0]:.2f}x "
+            f"(the last holds {args.repeat}x the history of the first, with the same live load)"
+        )
 
 
 if __name__ == "__main__":
