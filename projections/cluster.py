@@ -72,7 +72,13 @@ def _node_upsert(state: ClusterState, e: ev.NodeAdded | ev.NodeUpdated, _: Envel
 
 
 def _node_removed(state: ClusterState, e: ev.NodeRemoved, _: Envelope) -> None:
-    if state.nodes.pop(e.node, None) is not None:
+    node = state.nodes.pop(e.node, None)
+    if node is not None:
+        for name in (*node.used, *node.releasing):  # what it held is no longer held anywhere
+            state.held_dims[name] -= 1
+            if not state.held_dims[name]:
+                del state.held_dims[name]
+        state.node_touched.pop(e.node, None)
         state.capacity_epoch += 1
         state.node_epoch += 1
 
@@ -141,8 +147,13 @@ def _podgroup_upsert(state: ClusterState, e: ev.PodGroupCreated | ev.PodGroupUpd
         status = e.manifest.status
         if status is not None and status.phase:
             group.phase = status.phase
+        group.job = e.job
+        state.groups_by_job.setdefault(e.job, {})[e.podgroup] = None
+    elif group.job != e.job:
+        _unindex_group(state, group)
+        group.job = e.job
+        state.groups_by_job.setdefault(e.job, {})[e.podgroup] = None
     spec = e.manifest.spec
-    group.job = e.job
     group.queue = spec.queue or "default"
     group.min_member = spec.min_member
     group.min_task_member = dict(spec.min_task_member)
@@ -152,10 +163,22 @@ def _podgroup_upsert(state: ClusterState, e: ev.PodGroupCreated | ev.PodGroupUpd
     topology = spec.network_topology
     group.network_topology = (topology.mode or "hard", topology.highest_tier_allowed or 0) if topology else None
     group.epoch += 1
+    state.relive(e.podgroup)
+
+
+def _unindex_group(state: ClusterState, group: PodGroupRecord) -> None:
+    named = state.groups_by_job.get(group.job)
+    if named is not None:
+        named.pop(group.name, None)
+        if not named:
+            del state.groups_by_job[group.job]
 
 
 def _podgroup_deleted(state: ClusterState, e: ev.PodGroupDeleted, _: Envelope) -> None:
-    if state.podgroups.pop(e.podgroup, None) is not None:
+    group = state.podgroups.pop(e.podgroup, None)
+    if group is not None:
+        _unindex_group(state, group)
+        state.live_groups.discard(e.podgroup)
         state.capacity_epoch += 1
 
 
@@ -187,6 +210,7 @@ def _phase_changed(state: ClusterState, e: ev.PodGroupPhaseChanged, env: Envelop
     if group.phase == "Inqueue" and e.phase == "Pending":
         state.capacity_epoch += 1  # the reservation is given back
     group.phase = e.phase
+    state.relive(e.podgroup)
     if e.phase in ("Running", "Completed"):
         group.starving_since = -1
     if e.phase == "Inqueue":
@@ -227,8 +251,12 @@ def _job_phase(state: ClusterState, e: ev.JobPhaseChanged, _: Envelope) -> None:
         if e.job not in state.finished_jobs:
             state.finished_jobs.add(e.job)
             state.capacity_epoch += 1  # its podgroup's reservation is gone
-    else:
+    elif e.job in state.finished_jobs:
         state.finished_jobs.discard(e.job)
+    else:
+        return
+    for name in state.groups_by_job.get(e.job, ()):  # it leaves the working set, or comes back
+        state.relive(name)
 
 
 Fold = Callable[[ClusterState, ev.Event, Envelope], None]

@@ -40,6 +40,25 @@ def add_into(target: Resources, amount: Resources, sign: int = 1) -> None:
             target.pop(name, None)
 
 
+def hold(state: ClusterState, node: NodeRecord, target: Resources, amount: Resources, sign: int = 1) -> None:
+    """``add_into`` for a node's ``used`` or ``releasing``: also notes the node as changed
+    (``ClusterState.touch_node``) and keeps ``held_dims``, the resources some node holds."""
+    held = state.held_dims
+    for name, value in amount.items():
+        before = target.get(name, 0)
+        total = before + sign * value
+        if total:
+            target[name] = total
+            if not before:
+                held[name] += 1
+        elif before:
+            del target[name]
+            held[name] -= 1
+            if not held[name]:
+                del held[name]
+    state.touch_node(node.name)
+
+
 class NodeRecord:
     __slots__ = ("name", "allocatable", "labels", "taints", "unschedulable", "used", "releasing", "pipelined")
 
@@ -200,6 +219,19 @@ class ClusterState:
         # Jobs in a final phase (Completed, Failed, Terminated): their podgroups
         # hold no reservation and take no part in sessions.
         self.finished_jobs: set[str] = set()
+        # The scheduler's working set, kept as events are folded so that a session
+        # costs what is live, never what the state has held:
+        # - the podgroups that take part in sessions: not Completed, their job not finished;
+        self.live_groups: set[str] = set()
+        # - job -> its podgroups (a job's podgroups found without a pass over all of them);
+        self.groups_by_job: dict[str, dict[str, None]] = {}
+        # - node -> the ``node_seq`` of the last change to its ``used`` or ``releasing``,
+        #   most recent last: a reader holding arrays as of seq S updates only the nodes
+        #   changed after S (the scheduler's node arrays, ``handlers.scheduler.snapshot``);
+        self.node_seq = 0
+        self.node_touched: dict[str, int] = {}
+        # - resource -> how many of the nodes' ``used`` and ``releasing`` hold some of it.
+        self.held_dims: Counter[str] = Counter()
 
     def priority_of(self, class_name: str) -> int:
         if class_name and class_name in self.priority_classes:
@@ -207,6 +239,21 @@ class ClusterState:
         if self.default_priority_class:
             return self.priority_classes.get(self.default_priority_class, 0)
         return 0
+
+    def touch_node(self, name: str) -> None:
+        """Note that the resources held on node ``name`` changed."""
+        self.node_seq += 1
+        touched = self.node_touched
+        touched.pop(name, None)
+        touched[name] = self.node_seq
+
+    def relive(self, name: str) -> None:
+        """Put podgroup ``name`` in ``live_groups`` or take it out, as it is now."""
+        group = self.podgroups.get(name)
+        if group is not None and group.phase != "Completed" and group.job not in self.finished_jobs:
+            self.live_groups.add(name)
+        else:
+            self.live_groups.discard(name)
 
     def fingerprint(self, group: PodGroupRecord) -> tuple[int, int, int]:
         """What must change before an unschedulable podgroup is tried again."""

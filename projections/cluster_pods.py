@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from projections.cluster_model import HOLDING, TERMINAL, ClusterState, PodRecord, add_into
+from projections.cluster_model import HOLDING, TERMINAL, ClusterState, PodRecord, add_into, hold
 from schemas import events as ev
 from schemas.envelope import Envelope
 
@@ -42,9 +42,9 @@ def _release(state: ClusterState, pod: PodRecord) -> None:
     node = state.nodes.get(pod.node) if pod.node else None
     if node is not None:
         if pod.status in HOLDING:
-            add_into(node.used, pod.requests, -1)
+            hold(state, node, node.used, pod.requests, -1)
             if pod.status == "Releasing":
-                add_into(node.releasing, pod.requests, -1)
+                hold(state, node, node.releasing, pod.requests, -1)
             state.capacity_epoch += 1
         elif pod.status == "Pipelined":
             add_into(node.pipelined, pod.requests, -1)
@@ -98,7 +98,10 @@ def _place(state: ClusterState, e: ev.PodBound | ev.PodPipelined, status: str) -
     if pod.status == "Pipelined":
         _release(state, pod)
     pod.status, pod.node = status, e.node
-    add_into(node.used if status == "Bound" else node.pipelined, pod.requests)
+    if status == "Bound":
+        hold(state, node, node.used, pod.requests)
+    else:
+        add_into(node.pipelined, pod.requests)
 
 
 def pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
@@ -124,9 +127,9 @@ def pod_started(state: ClusterState, e: ev.PodStarted, _: Envelope) -> None:
     pod.node = e.node
     pod.status = "Releasing" if was_releasing else "Running"
     if node is not None:
-        add_into(node.used, pod.requests)
+        hold(state, node, node.used, pod.requests)
         if was_releasing:
-            add_into(node.releasing, pod.requests)
+            hold(state, node, node.releasing, pod.requests)
     _touch(state, pod)
 
 
@@ -174,7 +177,7 @@ def pod_deletion_requested(state: ClusterState, e: ev.PodDeletionRequested, _: E
     if pod.status in HOLDING:
         node = state.nodes.get(pod.node)
         if node is not None:
-            add_into(node.releasing, pod.requests)
+            hold(state, node, node.releasing, pod.requests)
             state.capacity_epoch += 1
     else:
         _release(state, pod)
@@ -188,7 +191,8 @@ def job_removed(state: ClusterState, e: ev.JobRemoved, _: Envelope) -> None:
         pod = state.pods.get(name)
         if pod is not None:
             _drop_pod(state, pod)
-    for name in [n for n, g in state.podgroups.items() if g.job == e.job]:
-        del state.podgroups[name]
-        state.pods_by_group.pop(name, None)
-        state.capacity_epoch += 1
+    for name in state.groups_by_job.pop(e.job, {}):
+        if state.podgroups.pop(name, None) is not None:
+            state.pods_by_group.pop(name, None)
+            state.live_groups.discard(name)
+            state.capacity_epoch += 1

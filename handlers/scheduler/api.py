@@ -205,9 +205,12 @@ class NodeArrays:
     labels: list[dict[str, str]]
     taints: list[tuple]
     unschedulable: np.ndarray  # (N,) bool
+    # name -> row; the snapshot passes the one it keeps between sessions (read only)
+    index: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
-        self.index = {name: i for i, name in enumerate(self.names)}
+        if self.index is None:
+            self.index = {name: i for i, name in enumerate(self.names)}
         self.dim_index = {name: j for j, name in enumerate(self.dims)}
         # Every row changed in this session, in order: cached placements
         # catch up by evaluating just these rows again.

@@ -31,70 +31,84 @@ class Snapshot:
     total: dict[str, int]  # sum of node allocatable
 
 
-@dataclass
-class _StaticNodes:
-    """What changes only with the nodes themselves, reused until ``node_epoch`` moves."""
+class _NodeCache:
+    """The node arrays as of ``seq`` (``ClusterState.node_seq``), kept on the state between
+    sessions (``ClusterState.node_cache``) while ``key`` = (``node_epoch``, dims) holds.
 
-    key: tuple
-    node_dims: frozenset[str]  # what the nodes offer, whatever pods ask for
-    names: list[str]
-    records: list
-    alloc: np.ndarray
-    labels: list[dict[str, str]]
-    taints: list[tuple]
-    unschedulable: np.ndarray
+    Names, allocatable, labels, taints and the name index change only with the nodes
+    themselves (a new ``node_epoch`` builds them again); ``used`` and ``releasing`` are
+    brought up to date at each session open from the nodes changed since ``seq``
+    (``ClusterState.node_touched``), so opening a session costs the nodes that changed,
+    not every node."""
+
+    __slots__ = ("key", "seq", "offered", "names", "index", "records", "alloc", "total", "labels", "taints",
+                 "unschedulable", "used", "releasing", "col")
+
+    def __init__(self, state: ClusterState, dims: list[str]) -> None:
+        self.key = (state.node_epoch, tuple(dims))
+        self.col = col = {d: j for j, d in enumerate(dims)}
+        self.names = names = sorted(state.nodes)
+        self.index = {name: i for i, name in enumerate(names)}
+        self.records = records = [state.nodes[name] for name in names]
+        self.offered = frozenset(d for rec in records for d in rec.allocatable)  # whatever pods ask for
+        self.alloc = alloc = np.zeros((len(names), len(dims)), dtype=np.int64)
+        for i, rec in enumerate(records):
+            for d, v in rec.allocatable.items():
+                alloc[i, col[d]] = v
+        self.total = {d: int(v) for d, v in zip(dims, alloc.sum(axis=0).tolist())}
+        self.labels = [rec.labels for rec in records]
+        self.taints = [rec.taints for rec in records]
+        self.unschedulable = np.array([rec.unschedulable for rec in records], dtype=bool)
+        self.used = np.zeros(alloc.shape, dtype=np.int64)
+        self.releasing = np.zeros(alloc.shape, dtype=np.int64)
+        for i in range(len(records)):
+            self._row(i)
+        self.seq = state.node_seq
+
+    def _row(self, i: int) -> None:
+        rec, col = self.records[i], self.col
+        used, releasing = self.used[i], self.releasing[i]
+        used[:] = 0
+        releasing[:] = 0
+        for d, v in rec.used.items():
+            used[col[d]] = v
+        for d, v in rec.releasing.items():
+            releasing[col[d]] = v
+
+    def catch_up(self, state: ClusterState) -> None:
+        """Rows of the nodes whose resources changed since ``seq``, most recent first."""
+        if state.node_seq == self.seq:
+            return
+        index = self.index
+        for name, seq in reversed(state.node_touched.items()):
+            if seq <= self.seq:
+                break
+            self._row(index[name])
+        self.seq = state.node_seq
 
 
-def _static_nodes(state: ClusterState, dims: list[str]) -> _StaticNodes:
-    key = (state.node_epoch, tuple(dims))
+def _node_cache(state: ClusterState, dims: list[str]) -> _NodeCache:
     cached = state.node_cache
-    if isinstance(cached, _StaticNodes) and cached.key == key:
+    if isinstance(cached, _NodeCache) and cached.key == (state.node_epoch, tuple(dims)):
+        cached.catch_up(state)
         return cached
-    names = sorted(state.nodes)
-    col = {d: j for j, d in enumerate(dims)}
-    records = [state.nodes[name] for name in names]
-    alloc = np.zeros((len(names), len(dims)), dtype=np.int64)
-    for i, rec in enumerate(records):
-        for d, v in rec.allocatable.items():
-            alloc[i, col[d]] = v
-    static = _StaticNodes(
-        key=key,
-        node_dims=frozenset(d for rec in records for d in rec.allocatable),
-        names=names,
-        records=records,
-        alloc=alloc,
-        labels=[rec.labels for rec in records],
-        taints=[rec.taints for rec in records],
-        unschedulable=np.array([rec.unschedulable for rec in records], dtype=bool),
-    )
-    state.node_cache = static
-    return static
+    cached = state.node_cache = _NodeCache(state, dims)
+    return cached
 
 
-def _nodes(state: ClusterState, dims: list[str]) -> NodeArrays:
-    static = _static_nodes(state, dims)
-    col = {d: j for j, d in enumerate(dims)}
-    shape = static.alloc.shape
-    used = np.zeros(shape, dtype=np.int64)
-    releasing = np.zeros(shape, dtype=np.int64)
-    for i, rec in enumerate(static.records):
-        if rec.used:  # zero amounts are dropped by the fold: most idle nodes skip here
-            for d, v in rec.used.items():
-                used[i, col[d]] = v
-        if rec.releasing:
-            for d, v in rec.releasing.items():
-                releasing[i, col[d]] = v
-    idle = static.alloc - used
+def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
+    idle = cache.alloc - cache.used
     return NodeArrays(
-        names=static.names,
+        names=cache.names,
         dims=dims,
-        alloc=static.alloc.copy(),
-        used=used,
+        alloc=cache.alloc.copy(),
+        used=cache.used.copy(),
         idle=idle,
-        future=idle + releasing,
-        labels=static.labels,
-        taints=static.taints,
-        unschedulable=static.unschedulable.copy(),
+        future=idle + cache.releasing,
+        labels=cache.labels,
+        taints=cache.taints,
+        unschedulable=cache.unschedulable.copy(),
+        index=cache.index,
     )
 
 
@@ -110,32 +124,26 @@ def _leave_out_dependents(job: JobInfo) -> None:
 
 
 def _live_groups(state: ClusterState) -> list[str]:
-    """Podgroups that take part in a session: not completed, their job not finished."""
-    finished = state.finished_jobs
-    return [
-        name
-        for name in sorted(state.podgroups)
-        if state.podgroups[name].phase != "Completed" and state.podgroups[name].job not in finished
-    ]
+    """Podgroups that take part in a session, by name: not completed, their job not finished
+    (``ClusterState.live_groups``, kept by the fold)."""
+    return sorted(state.live_groups)
 
 
 def _dims(state: ClusterState, live: list[str]) -> list[str]:
-    """Every resource a node offers or a live pod asks for, sorted."""
+    """Every resource a node offers or holds, or a live pod asks for, sorted."""
     cached = state.node_cache
-    if isinstance(cached, _StaticNodes) and cached.key[0] == state.node_epoch:
-        dim_set = set(cached.node_dims)
+    if isinstance(cached, _NodeCache) and cached.key[0] == state.node_epoch:
+        dim_set = set(cached.offered)
     else:
         dim_set = set()
         for rec in state.nodes.values():
             dim_set.update(rec.allocatable)
-    for rec in state.nodes.values():
-        if rec.used:
-            dim_set.update(rec.used)
-        if rec.releasing:
-            dim_set.update(rec.releasing)
+    dim_set.update(state.held_dims)
+    pods = state.pods
+    by_group = state.pods_by_group
     for group in live:
-        for pod_name in state.pods_by_group.get(group, ()):
-            dim_set.update(state.pods[pod_name].requests)
+        for pod_name in by_group.get(group, ()):
+            dim_set.update(pods[pod_name].requests)
     return sorted(dim_set)
 
 
@@ -171,8 +179,9 @@ def _tasks(records: list, job: JobInfo, nodes: NodeArrays, vectors: dict) -> lis
 def build(state: ClusterState) -> Snapshot:
     live = _live_groups(state)
     dims = _dims(state, live)
-    nodes = _nodes(state, dims)
-    total = {d: int(v) for d, v in zip(dims, nodes.alloc.sum(axis=0).tolist())}
+    cache = _node_cache(state, dims)
+    nodes = _nodes(cache, dims)
+    total = dict(cache.total)
 
     queues: dict[str, QueueInfo] = {}
     for name in sorted(state.queues):
