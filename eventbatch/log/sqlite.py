@@ -9,13 +9,19 @@ consumer positions) and ``quarantine`` (undecodable records by position).
   first, reads the tail, inserts the whole batch with ``executemany`` and
   commits, so positions are consecutive and no other writer (another handle
   or another process) lands inside a batch. ``busy_timeout`` makes a second
-  writer wait for the lock instead of failing.
+  writer wait for the lock instead of failing. The whole transaction is one
+  call into the write connection's own thread (``_WriteThread``): one thread
+  hop per append, not one per statement.
 - Appends and reads go through separate connections: a reader never shares
   a connection with an open append transaction, and each chunk it reads is a
   consistent WAL snapshot, so it sees all of a batch or none of it.
-- Followers are woken at once by appends through the same handle, and find
-  other processes' appends by polling every ``poll_interval`` seconds (one
-  indexed range query each).
+- Followers are woken at once by appends through the same handle. Appends by
+  other handles and processes wake them too (``eventbatch.log.wakeup``): every
+  append sets the file's modification time once it has committed, and a
+  follower waiting at the tail watches the file with inotify. Where inotify
+  is not available, or a writer that is not this backend appends (the
+  ``sqlite3`` shell), followers find the append by polling every
+  ``poll_interval`` seconds (one indexed range query each).
 - ``start()`` opens nothing it would have to write into blindly: a path that
   holds a directory, a text file or another program's database is refused
   with ``ForeignFile``, and a file that is visibly damaged (its header, a
@@ -36,16 +42,21 @@ consumer positions) and ``quarantine`` (undecodable records by position).
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from eventbatch.log.codec import encode
 from eventbatch.log.errors import LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
+from eventbatch.log.wakeup import FileWatch, watch
 from eventbatch.sqlitefile import LOG, failure, require
 from schemas.envelope import Envelope
 
@@ -66,6 +77,71 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 _SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+
+class _WriteThread:
+    """The write connection on a daemon thread of its own; ``call(fn)`` runs ``fn(connection)``
+    there and returns its result: a whole transaction is one hop from the event loop.
+
+    Calls run one at a time in the order they were made. The thread is a daemon:
+    a connection left open on some unforeseen way out never keeps the process
+    alive (SQLite is safe against a process that ends mid-transaction)."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, args=(connect,), name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        conn: sqlite3.Connection | None = None
+        while True:
+            fn, future, loop = self._calls.get()
+            try:
+                if fn is None:  # close: the connection, then the thread
+                    if conn is not None:
+                        conn.close()
+                    outcome, value = True, None
+                else:
+                    if conn is None:
+                        conn = connect()
+                    outcome, value = True, fn(conn)
+            except BaseException as exc:  # handed to the caller, whatever it is
+                outcome, value = False, exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome, value)
+            except RuntimeError:  # the loop is closed: nobody waits for this any more
+                pass
+            if fn is None:
+                return
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T] | None) -> T:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((fn, future, loop))
+        return await future
+
+    async def close(self) -> None:
+        """Close the connection once the calls already made have run; the thread ends."""
+        await self.call(None)
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
+        """One statement on the write connection (its own transaction, outside one)."""
+        await self.call(lambda conn: conn.execute(sql, parameters).close())
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list:
+        return await self.call(lambda conn: conn.execute(sql, parameters).fetchall())
+
+
+def _settle(future: asyncio.Future, outcome: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if outcome:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class SqliteLog(EventLog):
@@ -91,20 +167,22 @@ class SqliteLog(EventLog):
         self.busy_timeout = busy_timeout
         self.chunk = chunk
         self.create_dirs = create_dirs
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: _WriteThread | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._stopped = True
+        self._watch: FileWatch | None = None  # wakes this handle's followers on other processes' appends
+        self._watched = False  # a watch was tried (it is tried once per start)
+        self.touched_ns = 0  # the modification time the latest append through this handle gave the file
 
     async def start(self) -> None:
         require(self.path, LOG, must_exist=False, create_dirs=self.create_dirs)
         try:
             if self.create_dirs:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = await self._connect()
-            await self._writer.execute("PRAGMA journal_mode=WAL")
-            await self._writer.executescript(_SCHEMA)
+            self._writer = _WriteThread(self._connect_writer, name=f"eventbatch-log-writer {self.path.name}")
+            await self._writer.call(_create)
             self._reader = await self._connect()
         except BaseException as exc:
             await self.stop()  # an open connection's thread would keep the process alive
@@ -114,6 +192,17 @@ class SqliteLog(EventLog):
                 raise LogOpenError(f"cannot open the log {self.path}: {exc}") from exc
             raise
         self._stopped = False
+        self._watched = False
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
@@ -135,15 +224,27 @@ class SqliteLog(EventLog):
     async def stop(self) -> None:
         self._stopped = True
         self._notify()
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         async with self._write_lock:
-            for conn in (self._reader, self._writer):
-                if conn is not None:
-                    await conn.close()
+            reader, writer = self._reader, self._writer
             self._reader = self._writer = None
+            if reader is not None:
+                await reader.close()
+            if writer is not None:
+                await writer.close()
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    def _woken(self, modified_ns: int | None) -> None:
+        """The file was touched: another handle or process may have appended. The
+        touch this handle's own latest append made is not news (its followers were
+        woken by ``_notify`` already); any other is."""
+        if modified_ns is None or modified_ns != self.touched_ns:
+            self._notify()
 
     # --- writing ---------------------------------------------------------
 
@@ -175,32 +276,8 @@ class SqliteLog(EventLog):
     async def _locked_insert(self, records: list[bytes]) -> int:
         async with self._write_lock:
             writer = self._connected(self._writer)
-            if len(records) == 1:
-                # One statement is one transaction, and a writing statement
-                # takes the write lock before it reads the tail.
-                ((start,),) = await writer.execute_fetchall(
-                    "INSERT INTO events (position, data) "
-                    "SELECT COALESCE(MAX(position) + 1, 0), ? FROM events RETURNING position",
-                    (records[0],),
-                )
-            else:
-                start = await self._insert_many(writer, records)
+            start, self.touched_ns = await writer.call(lambda conn: _insert_batch(conn, self.path, records))
         self._notify()
-        return start
-
-    @staticmethod
-    async def _insert_many(writer: aiosqlite.Connection, records: list[bytes]) -> int:
-        await writer.execute("BEGIN IMMEDIATE")
-        try:
-            ((start,),) = await writer.execute_fetchall("SELECT COALESCE(MAX(position) + 1, 0) FROM events")
-            await writer.executemany(
-                "INSERT INTO events (position, data) VALUES (?, ?)",
-                [(start + i, record) for i, record in enumerate(records)],
-            )
-            await writer.execute("COMMIT")
-        except BaseException:
-            await _rollback(writer)
-            raise
         return start
 
     async def set_consumer_position(self, name: str, position: int) -> None:
@@ -222,7 +299,7 @@ class SqliteLog(EventLog):
                 (record.position, record.error, record.data),
             )
 
-    async def _write(self, writer: aiosqlite.Connection, sql: str, parameters: tuple) -> None:
+    async def _write(self, writer: _WriteThread, sql: str, parameters: tuple) -> None:
         """One writing statement (its own transaction); SQLite's errors become the user's (``failure``)."""
         try:
             await writer.execute(sql, parameters)
@@ -237,10 +314,16 @@ class SqliteLog(EventLog):
         try:
             while True:
                 if pending is None:
+                    if follow and self._stopped:
+                        return
                     changed, pending = self._changed, self._query(position)
                 try:
                     rows = await pending
-                except sqlite3.Error as exc:
+                except (sqlite3.Error, ValueError) as exc:
+                    if follow and self._stopped:  # the log stopped under a follower's look: it ends
+                        return
+                    if not isinstance(exc, sqlite3.Error):
+                        raise
                     raise failure(self.path, exc, "cannot read the log", f" from position {position}") from exc
                 finally:
                     pending = None
@@ -259,6 +342,12 @@ class SqliteLog(EventLog):
                     continue
                 if not follow:
                     return
+                if not self._watched and not self._stopped:
+                    # Watch first, then look once more: an append made before the watch
+                    # began would wake nobody.
+                    self._watched = True
+                    self._watch = watch(self.path, self._woken)
+                    continue
                 try:
                     # Not wait_for: on 3.11 it can swallow a cancellation.
                     async with asyncio.timeout(self.poll_interval):
@@ -293,16 +382,7 @@ class SqliteLog(EventLog):
     async def truncate(self, before: int) -> int:
         writer = self._connected(self._writer)
         async with self._write_lock:
-            await writer.execute("BEGIN IMMEDIATE")
-            try:
-                ((last,),) = await writer.execute_fetchall("SELECT COALESCE(MAX(position), -1) FROM events")
-                cut = min(before, last)  # the last record stays: it carries the next position
-                await writer.execute("DELETE FROM events WHERE position < ?", (cut,))
-                await writer.execute("DELETE FROM quarantine WHERE position < ?", (cut,))
-                await writer.execute("COMMIT")
-            except BaseException:
-                await _rollback(writer)
-                raise
+            await writer.call(lambda conn: _truncate(conn, before))
         return await self.start_position()
 
     async def end_position(self) -> int:
@@ -317,13 +397,68 @@ class SqliteLog(EventLog):
         rows = await self._fetch("SELECT position, error, data FROM quarantine ORDER BY position")
         return [Quarantined(position, error, bytes(data)) for position, error, data in rows]
 
-    def _connected(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+    def _connected(self, conn: C | None) -> C:
         if conn is None:
             raise RuntimeError(f"{self.url} is not started (use `async with` or `await log.start()`)")
         return conn
 
 
-async def _rollback(writer: aiosqlite.Connection) -> None:
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(_SCHEMA)
+
+
+def _insert_batch(conn: sqlite3.Connection, path: Path, records: list[bytes]) -> tuple[int, int]:
+    """In the write thread: append ``records`` as one transaction; returns the first
+    position and the modification time given to the file afterwards (the wake-up)."""
+    if len(records) == 1:
+        # One statement is one transaction, and a writing statement takes the
+        # write lock before it reads the tail.
+        ((start,),) = conn.execute(
+            "INSERT INTO events (position, data) "
+            "SELECT COALESCE(MAX(position) + 1, 0), ? FROM events RETURNING position",
+            (records[0],),
+        ).fetchall()
+    else:
+        conn.execute("BEGIN IMMEDIATE")  # the write lock before the tail is read
+        try:
+            ((start,),) = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM events").fetchall()
+            conn.executemany(
+                "INSERT INTO events (position, data) VALUES (?, ?)", zip(range(start, start + len(records)), records)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+    return start, touch(path)
+
+
+def touch(path: Path) -> int:
+    """Set the file's modification time to now, to the nanosecond: the committed append's
+    signal to followers in other processes (``eventbatch.log.wakeup``). Returns the time
+    set, 0 if it could not be (the append stands; followers then find it by polling)."""
+    now = time.time_ns()
+    try:
+        os.utime(path, ns=(now, now))
+    except OSError:
+        return 0
+    return now
+
+
+def _truncate(conn: sqlite3.Connection, before: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ((last,),) = conn.execute("SELECT COALESCE(MAX(position), -1) FROM events").fetchall()
+        cut = min(before, last)  # the last record stays: it carries the next position
+        conn.execute("DELETE FROM events WHERE position < ?", (cut,))
+        conn.execute("DELETE FROM quarantine WHERE position < ?", (cut,))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
     """End a failed transaction, if SQLite has not ended it already.
 
     On some errors (``SQLITE_FULL``, ``SQLITE_IOERR``, ``SQLITE_NOMEM``, ...)
@@ -331,5 +466,5 @@ async def _rollback(writer: aiosqlite.Connection) -> None:
     "cannot rollback - no transaction is active" and would hide the real
     error. Either way nothing of the batch is in the file.
     """
-    if writer.in_transaction:
-        await writer.execute("ROLLBACK")
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

@@ -1,0 +1,77 @@
+"""A follower of an SQLite log is woken by another process's append, not by its poll.
+
+The followers here poll only every 60 s, so a record that reaches them within
+the deadline (well under the poll interval) can only have come through the
+wake-up (``eventbatch.log.wakeup``): the appending process sets the file's
+time after its commit, and the following handle watches the file. The
+records the follower reads are exactly what a plain read finds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from contextlib import aclosing
+from pathlib import Path
+
+from eventbatch.log.factory import open_log
+from schemas.envelope import Envelope
+from tests.support.events import mixed_batch
+
+ROOT = Path(__file__).resolve().parents[2]
+POLL_S = 60  # the fallback poll: far beyond every deadline below
+DEADLINE_S = 20  # bounds the wait for a process to start, import and append (well under POLL_S)
+
+QUEUE = """\
+apiVersion: scheduling.volcano.sh/v1beta1
+kind: Queue
+metadata: {name: woken}
+spec: {weight: 1}
+"""
+
+
+async def next_record(events, deadline: float) -> Envelope:
+    async with asyncio.timeout(deadline):
+        return await anext(events)
+
+
+async def test_a_follower_wakes_on_an_append_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    async with open_log(f"sqlite://{path}") as log:
+        await log.append(mixed_batch("before", 3))
+    manifest = tmp_path / "queue.yaml"
+    manifest.write_text(QUEUE)
+    async with open_log(f"sqlite://{path}?poll_interval={POLL_S}") as follower:
+        async with aclosing(follower.read(0, follow=True)) as events:
+            for _ in range(3):
+                await next_record(events, DEADLINE_S)
+            # The follower now waits at the tail: a 60 s poll away from its next look.
+            waiting = asyncio.ensure_future(next_record(events, DEADLINE_S))
+            await asyncio.sleep(0)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "eventbatch", "--log", f"sqlite://{path}", "apply", "-f", str(manifest),
+                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await process.communicate()
+            assert process.returncode == 0, err.decode()
+            woken = await waiting
+    assert woken.position == 3 and woken.type == "QueueCreateRequested"
+    assert woken.payload.queue == "woken"
+
+
+async def test_appends_through_other_handles_wake_a_follower_every_time(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    batches = [mixed_batch(f"job-{i}", 1 + i % 3) for i in range(8)]
+    async with open_log(f"sqlite://{path}") as writer, open_log(f"sqlite://{path}?poll_interval={POLL_S}") as follower:
+        seen: list[Envelope] = []
+        async with aclosing(follower.read(0, follow=True)) as events:
+            for batch in batches:
+                await writer.append(batch)  # another handle: only the file tells the follower
+                for _ in batch:
+                    seen.append(await next_record(events, DEADLINE_S))
+        assert [e.payload for e in seen] == [e.payload for batch in batches for e in batch]
+        assert [e.position for e in seen] == list(range(sum(map(len, batches))))
+        async with aclosing(follower.read(0)) as again:
+            assert [e async for e in again] == seen  # what it was woken for is what a plain read finds
