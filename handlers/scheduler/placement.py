@@ -1,13 +1,20 @@
 """Placement of one kind of task: which nodes it fits and which is best, kept current.
 
-Where it sits: used by the allocate and backfill actions through
-``placement_for``. Tasks with the same requests and the same placement
-constraints (typically the pods of one task role, and often of many jobs)
-share one ``Placement`` per session: predicates (cached per constraint
+Where it sits: used by the allocate, backfill, preempt, reclaim and reserve
+actions through ``placement_for``. Tasks with the same requests and the same
+placement constraints (typically the pods of one task role, and often of many
+jobs) share one ``Placement`` per session: predicates (cached per constraint
 signature by the session), the resource fit against idle and releasing
 resources and the node scores are computed once over all nodes as arrays.
+
 Afterwards a placement only catches up with the rows the session changed
-since it last looked (``NodeArrays.changes``), one row at a time.
+since it last looked (``NodeArrays.changes``): the distinct changed rows that
+pass the predicates are fitted and scored again in one array call of every
+scoring plugin (``score(task, nodes, rows)``), or the whole column is when
+that is most of the nodes. A row's score depends only on the row itself and
+on per-task data fixed for the session, so the arrays after a catch-up are
+exactly those a new ``Placement`` would build on the same nodes; the cost of
+a catch-up follows the rows changed, not how many kinds of task there are.
 
 The best node is the highest score among nodes the task fits on idle
 resources (allocate), else among nodes it fits counting resources being
@@ -21,6 +28,10 @@ import numpy as np
 from handlers.scheduler.api import TaskInfo
 
 NEG = -np.inf
+# Catch up row by row in plain Python up to this many changes, in one array call beyond.
+FEW = 2
+# Catch up by recomputing the whole column once this share of the nodes changed.
+WHOLE = 0.25
 
 
 class Placement:
@@ -34,16 +45,32 @@ class Placement:
         self.need = task.vec[task.nz]
         self.pairs = list(zip(task.nz.tolist(), self.need.tolist()))
         self.pipeline = pipeline
-        ok = self.ok
-        self.fit_idle = ok & (nodes.idle[:, self.nz] >= self.need).all(axis=1)
-        if pipeline:
-            self.fit_future = ok & (nodes.future[:, self.nz] >= self.need).all(axis=1)
+        self.whole = max(1, int(len(nodes) * WHOLE))
+        self.fit_idle = self.fit_future = self.on_idle = self.on_future = None
+        self._column()
+
+    def _fits(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Whether the task fits each row on idle and on future resources (rows ``None``: all)."""
+        nodes = self.ssn.nodes
+        nz, need = self.nz, self.need
+        if rows is None:
+            idle, future = nodes.idle[:, nz], nodes.future[:, nz] if self.pipeline else None
         else:
-            self.fit_future = np.zeros(len(nodes), dtype=bool)
-        self.scores = ssn.node_scores(task)
+            idle, future = nodes.idle[rows][:, nz], nodes.future[rows][:, nz] if self.pipeline else None
+        fit_idle = (idle >= need).all(axis=1)
+        fit_future = (future >= need).all(axis=1) if self.pipeline else np.zeros(len(fit_idle), dtype=bool)
+        return fit_idle, fit_future
+
+    def _column(self) -> None:
+        """Fit and score every node."""
+        ok = self.ok
+        fit_idle, fit_future = self._fits(None)
+        self.fit_idle = ok & fit_idle
+        self.fit_future = ok & fit_future
+        scores = self.ssn.node_scores(self.task)
         # Scores where the task fits, -inf elsewhere: the best node is one argmax.
-        self.on_idle = np.where(self.fit_idle, self.scores, NEG)
-        self.on_future = np.where(self.fit_future & ~self.fit_idle, self.scores, NEG)
+        self.on_idle = np.where(self.fit_idle, scores, NEG)
+        self.on_future = np.where(self.fit_future & ~self.fit_idle, scores, NEG)
 
     def best(self) -> tuple[str, int] | None:
         if not len(self.on_idle):
@@ -59,30 +86,54 @@ class Placement:
         return None
 
     def sync(self) -> None:
+        """Catch up with the rows changed since this placement last looked."""
         changes = self.ssn.nodes.changes
-        if self.synced == len(changes):
+        end = len(changes)
+        if self.synced == end:
             return
-        rows = changes[self.synced :]
-        self.synced = len(changes)
-        for i in sorted(set(rows)) if len(rows) > 1 else rows:
-            self._refresh(i)
+        if end - self.synced <= FEW:
+            # Typically the row the previous task of this kind went to: plain Python
+            # on one row costs less than the dozens of array operations of a call.
+            rows = changes[self.synced :]
+            self.synced = end
+            for i in sorted(set(rows)) if len(rows) > 1 else rows:
+                if self.ok[i]:
+                    self._row(i)
+            return
+        rows = np.unique(np.array(changes[self.synced :]))  # sorted, each row once
+        self.synced = end
+        rows = rows[self.ok[rows]]  # rows the predicates refuse stay out for the session
+        if len(rows) >= self.whole:
+            self._column()
+        elif len(rows):
+            self._rows(rows)
 
-    def _refresh(self, i: int) -> None:
-        if not self.ok[i]:
-            return
+    def _row(self, i: int) -> None:
+        """Fit and score row ``i`` alone (it passes the predicates), the same arithmetic on scalars."""
         nodes = self.ssn.nodes
         idle = nodes.idle[i].tolist()
         fit_idle = all(idle[j] >= v for j, v in self.pairs)
         fit_future = False
-        if self.pipeline and not fit_idle:
+        if self.pipeline:
             future = nodes.future[i].tolist()
             fit_future = all(future[j] >= v for j, v in self.pairs)
         self.fit_idle[i] = fit_idle
         self.fit_future[i] = fit_future
-        score = self.ssn.hooks.sum("node_order", self.task, nodes, i) if (fit_idle or fit_future) else NEG
-        self.scores[i] = score
-        self.on_idle[i] = score if fit_idle else NEG
-        self.on_future[i] = score if fit_future else NEG
+        if fit_idle or fit_future:
+            score = self.ssn.hooks.sum("node_order", self.task, nodes, i)
+            self.on_idle[i] = score if fit_idle else NEG
+            self.on_future[i] = NEG if fit_idle else score
+        else:
+            self.on_idle[i] = self.on_future[i] = NEG
+
+    def _rows(self, rows: np.ndarray) -> None:
+        """Fit and score ``rows`` (sorted, distinct, all passing the predicates) in one call."""
+        fit_idle, fit_future = self._fits(rows)
+        scores = self.ssn.node_scores(self.task, rows)
+        self.fit_idle[rows] = fit_idle
+        self.fit_future[rows] = fit_future
+        self.on_idle[rows] = np.where(fit_idle, scores, NEG)
+        self.on_future[rows] = np.where(fit_future & ~fit_idle, scores, NEG)
 
 
 def placement_for(ssn, task: TaskInfo, *, pipeline: bool = True) -> Placement:

@@ -33,10 +33,6 @@ MAX = 100
 PREFER = frozenset({"PreferNoSchedule"})
 
 
-def _int_share(free: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    return np.where((cap > 0) & (free >= 0), free * MAX // np.maximum(cap, 1), 0)
-
-
 class NodeOrder(Plugin):
     name = "nodeorder"
 
@@ -52,9 +48,18 @@ class NodeOrder(Plugin):
         number(args, "imagelocality.weight", 1)
 
     def open(self, ssn) -> None:
-        self.cpu = ssn.nodes.column("cpu")
-        self.memory = ssn.nodes.column("memory")
+        nodes = ssn.nodes
+        self.cpu = nodes.column("cpu")
+        self.memory = nodes.column("memory")
         self.static: dict[bytes, np.ndarray] = {}
+        # What the array scores read of the nodes' allocatable (fixed for the session),
+        # cpu then memory: the columns, the capacity, the capacity floored at 1, capacity > 0.
+        cols = [j for j in (self.cpu, self.memory) if j >= 0]
+        adjacent = len(cols) == 2 and cols[1] == cols[0] + 1
+        self.cols = slice(cols[0], cols[0] + 2) if adjacent else cols
+        self.count = len(cols)
+        cap = nodes.alloc[:, self.cols]
+        self.cap, self.cap1, self.has = cap, np.maximum(cap, 1), cap > 0
         self.register(ssn, "node_order", self.score)
 
     def _static(self, task, nodes) -> np.ndarray:
@@ -96,34 +101,33 @@ class NodeOrder(Plugin):
         static = self._static(task, nodes)
         if isinstance(rows, int):
             return self._score_one(task, nodes, rows, float(static[rows]))
-        total = static.copy() if rows is None else static[rows]
-        alloc = nodes.alloc if rows is None else nodes.alloc[rows]
-        used = nodes.used if rows is None else nodes.used[rows]
-        fractions = []
-        least = most = 0
-        count = 0
-        for j in (self.cpu, self.memory):
-            if j < 0:
-                continue
-            cap = alloc[:, j]
-            requested = used[:, j] + task.vec[j]
-            count += 1
-            if self.least:
-                least = least + _int_share(cap - requested, cap)
-            if self.most:
-                most = most + np.where(requested <= cap, _int_share(requested, cap), 0)
-            if self.balanced:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    fractions.append(np.where(cap > 0, np.minimum(requested / np.maximum(cap, 1), 1.0), 0.0))
-        if count:
-            if self.least:
-                total = total + self.least * (least // count)
-            if self.most:
-                total = total + self.most * (most // count)
-            if self.balanced and fractions:
-                std = np.abs(fractions[0] - fractions[1]) / 2 if len(fractions) == 2 else 0.0
+        count = self.count
+        if rows is None:
+            total, cap, cap1, has = static, self.cap, self.cap1, self.has
+            used = nodes.used[:, self.cols]
+        else:
+            total, cap, cap1, has = static[rows], self.cap[rows], self.cap1[rows], self.has[rows]
+            used = nodes.used[rows][:, self.cols]
+        if not count:
+            return total.copy()
+        # One column per resource (cpu, memory); per node, the same arithmetic as ``_score_one``.
+        requested = used + task.vec[self.cols]
+        if self.least:
+            free = cap - requested
+            least = np.where(has & (free >= 0), free * MAX // cap1, 0)
+            total = total + self.least * (least.sum(axis=1) // count)
+        if self.most:
+            share = np.where(has & (requested >= 0), requested * MAX // cap1, 0)
+            most = np.where(requested <= cap, share, 0)
+            total = total + self.most * (most.sum(axis=1) // count)
+        if self.balanced:
+            if count == 2:
+                fractions = np.where(has, np.minimum(requested / cap1, 1.0), 0.0)
+                std = np.abs(fractions[:, 0] - fractions[:, 1]) / 2
                 total = total + self.balanced * np.floor((1 - std) * MAX)
-        return total
+            else:
+                total = total + self.balanced * math.floor(MAX)
+        return total if total is not static else total.copy()
 
     def _score_one(self, task, nodes, i: int, static: float) -> float:
         """``score`` for node ``i`` alone, in plain Python (the same arithmetic)."""
