@@ -162,11 +162,18 @@ def build_report(events: list[Envelope], *, end: int) -> Report:
     series: list[dict] = []
     usage = _Usage()
 
+    # queue -> podgroups per phase, kept as phases change (a point costs the same whatever
+    # number of podgroups came before it)
+    phase_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def set_group(podgroup: str, queue: str, phase: str) -> None:
+        if podgroup in podgroup_queue:
+            phase_counts[podgroup_queue[podgroup]][podgroup_phase[podgroup]] -= 1
+        podgroup_queue[podgroup], podgroup_phase[podgroup] = queue, phase
+        phase_counts[queue][phase] += 1
+
     def queue_point(now: int, queue: str) -> None:
-        counts = defaultdict(int)
-        for pg, q in podgroup_queue.items():
-            if q == queue:
-                counts[podgroup_phase.get(pg, "Pending")] += 1
+        counts = phase_counts[queue]
         point = {"at": now, "queue": queue, **{p: counts[p] for p in ("Pending", "Inqueue", "Running", "Completed")}}
         if series and series[-1]["at"] == now and series[-1]["queue"] == queue:
             series[-1] = point
@@ -214,11 +221,10 @@ def build_report(events: list[Envelope], *, end: int) -> Report:
         elif isinstance(e, PodEvictionRequested):
             evictions.append(Eviction(now, e.pod, e.reason, e.preemptor, e.rule))
         elif isinstance(e, PodGroupCreated):
-            podgroup_queue[e.podgroup] = e.manifest.spec.queue or "default"
-            podgroup_phase.setdefault(e.podgroup, "Pending")
+            set_group(e.podgroup, e.manifest.spec.queue or "default", podgroup_phase.get(e.podgroup, "Pending"))
             queue_point(now, podgroup_queue[e.podgroup])
         elif isinstance(e, PodGroupEnqueued | PodGroupPhaseChanged) and e.podgroup in podgroup_queue:
-            podgroup_phase[e.podgroup] = "Inqueue" if isinstance(e, PodGroupEnqueued) else e.phase
+            set_group(e.podgroup, podgroup_queue[e.podgroup], "Inqueue" if isinstance(e, PodGroupEnqueued) else e.phase)
             unschedulable.pop(e.podgroup, None)
             queue_point(now, podgroup_queue[e.podgroup])
         elif isinstance(e, PodGroupUnschedulable):
