@@ -3,9 +3,13 @@
 Where it sits: behind ``eventbatch replay``. ``rebuild`` projects the whole
 log into a fresh SQLite file next to the target and swaps it in only when it
 is complete, so readers never see a half-built store. ``state_at`` folds the
-log prefix up to a position (``--to``) or up to the last event recorded at
-or before a time (``--at``) into a ``ViewSet`` in memory, without touching
-any store. ``parse_time`` reads the times a user types.
+log up to a position (``--to``) or up to the last event recorded at or before
+a time (``--at``) into a ``ViewSet`` in memory: it starts from the nearest
+fold state the read-model store keeps at or below that moment (``past_views``
+or its checkpoint; position 0 without one) and reads only the log after it.
+It writes nothing and keeps no timeline or history, so its memory follows the
+live objects, not the distance folded. ``parse_time`` reads the times a user
+types.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from eventbatch.log.port import EventLog
 from eventbatch.readmodels import Projector, ReadModelStore
-from eventbatch.readmodels.projector import fold_chunk
+from eventbatch.readmodels.projector import fold_chunk, load_views
 from projections.views import ViewSet, wire
 from schemas.quantity import duration_ms
 
@@ -70,33 +75,76 @@ def _remove(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
+@dataclass
+class Travel:
+    """Where ``state_at`` started: the fold state it loaded (-1: none, position 0) and
+    how many records it then read from the log."""
+
+    snapshot: int = -1
+    read: int = 0
+
+
+async def start_of(store: ReadModelStore | None, end: int, last: int, at: int | None) -> tuple[int, bytes | None]:
+    """The nearest fold state ``store`` keeps at or below ``last`` (and, for a time ``at``,
+    folded from no event recorded after ``at``): its position and blob, or (-1, None).
+    A store that has folded more than the log holds belongs to another log: not used."""
+    if store is None or await store.position() >= end:
+        return -1, None
+    best = -1
+    for position, latest_at in await store.past_positions():
+        if position <= last and (at is None or (latest_at is not None and latest_at <= at)):
+            best = position
+    checkpoint = await store.snapshot_position()
+    if at is None and checkpoint is not None and best < checkpoint <= last:
+        saved = await store.snapshot()
+        if saved is not None and saved[0] == checkpoint:
+            return checkpoint, saved[1]
+    if best < 0:
+        return -1, None
+    return best, await store.past_state(best)
+
+
 async def state_at(
     log: EventLog,
     *,
     to: int | None = None,
     at: int | None = None,
+    store: ReadModelStore | None = None,
     on_progress: Callable[[int], None] | None = None,
+    travel: Travel | None = None,
 ) -> ViewSet:
     """The views after event ``to`` (included), or as the log stood at time ``at``.
 
     At time ``at`` the log held every event up to the first one recorded
     later than ``at``: decisions carry their trigger's time, so a later
     position can carry an earlier time, but it was appended after ``at``.
+    ``store`` (the read models of this log, or None) gives the fold state to
+    start from; ``travel`` is filled with where it started and what it read.
     """
-    views = ViewSet()
+    travel = travel if travel is not None else Travel()
+    views = ViewSet(timelines=False)
     end = await log.end_position()
     last = end - 1 if to is None else min(to, end - 1)
     if last < 0:
         return views
-    async with aclosing(log.read_records(0)) as chunks:
+    travel.snapshot, blob = await start_of(store, end, last, at)
+    if blob is not None:
+        views = load_views(blob, store.path)
+        views.timelines, views.recent = False, []
+    if views.position >= last:
+        return views
+    async with aclosing(log.read_records(views.position + 1)) as chunks:
         async for chunk in chunks:
-            cut = len(chunk)
-            for index, (position, data) in enumerate(chunk):
-                record = wire.decode(data) if at is not None else None
-                if position > last or (record is not None and record.recorded_at > at):
-                    cut = index
-                    break
-            await fold_chunk(log, views, chunk[:cut])
+            travel.read += len(chunk)
+            cut = len(chunk) if chunk[-1][0] <= last else next(i for i, (p, _) in enumerate(chunk) if p > last)
+            if at is not None:
+                for index in range(cut):
+                    record = wire.decode(chunk[index][1])
+                    if record is not None and record.recorded_at > at:
+                        cut = index
+                        break
+            await fold_chunk(log, views, chunk[:cut] if cut < len(chunk) else chunk)
+            views.drop_changes()
             if on_progress is not None:
                 on_progress(views.position + 1)
             if cut < len(chunk) or views.position >= last:

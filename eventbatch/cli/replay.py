@@ -5,7 +5,9 @@ Where it sits: the read side's maintenance command (``eventbatch.replay`` and
 
 - no option: every read model rebuilt from position 0 into a fresh database;
 - ``--to POSITION`` / ``--at TIME``: queue, job and node status as they were
-  then (folded in memory; the store is not touched);
+  then, folded in memory from the nearest fold state the read-model store
+  keeps at or below that moment (position 0 without one) and the log after
+  it; the store is read, never written, and not created;
 - ``--verify``: every handler, the scheduler included, re-run over the log,
   and the effects of the timers and the simulated kubelet reproduced
   (``eventbatch.verify_effects``); each divergence, duplicated or lost effect
@@ -29,7 +31,8 @@ from eventbatch.cli.output import table
 from eventbatch.cli.views import add_views_flag, queue_status, views_path
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import LogTruncated
-from eventbatch.replay import parse_time, rebuild, state_at
+from eventbatch.readmodels import ReadModelStore
+from eventbatch.replay import Travel, parse_time, rebuild, state_at
 from eventbatch.snapshots import SnapshotStore
 from eventbatch.verify import describe_quarantined, verify
 
@@ -89,6 +92,12 @@ async def _replay(args, settings) -> int:
     try:
         return await _replay_or_verify(args, settings)
     except LogTruncated as exc:
+        if args.to is not None or args.at is not None:
+            raise CliError(
+                f"{exc}: the log was compacted, and the read models keep no fold state between the log's start "
+                "and that moment to start from; a later moment can be shown, an earlier one needs the archived "
+                "segment"
+            ) from None
         raise CliError(
             f"{exc}: the log was compacted, so it cannot be folded from position 0; the read models keep "
             "the history (job list/view, audit), and --verify --snapshots F checks what the log still holds"
@@ -109,9 +118,13 @@ async def _replay_or_verify(args, settings) -> int:
         if args.to is not None and args.to < 0:
             raise CliError("--to: a position is 0 or more")
         bar = Progress(end if args.to is None else min(args.to + 1, end), "replay")
-        views = await state_at(log, to=args.to, at=at, on_progress=bar)
+        travel = Travel()
+        async with AsyncExitStack() as stack:
+            path = views_path(settings, args.views)
+            store = await stack.enter_async_context(ReadModelStore(path)) if path.is_file() else None
+            views = await state_at(log, to=args.to, at=at, store=store, on_progress=bar, travel=travel)
         bar.close()
-    _show_state(views, args.output)
+    _show_state(views, args.output, travel)
     return 0
 
 
@@ -131,18 +144,21 @@ async def _rebuild(args, settings, log, end: int) -> int:
     return 0
 
 
-def _show_state(views, output: str) -> None:
+def _show_state(views, output: str, travel: Travel) -> None:
     rows = views.snapshot_rows()
     if output == "json":
         print(json.dumps({
             "position": rows.position,
+            "from_snapshot": travel.snapshot,
+            "records_read": travel.read,
             "queues": {r.name: queue_status(r) for r in rows.queues},
             "jobs": {r.key: json.loads(r.status) for r in rows.jobs},
             "nodes": {r.name: {"allocatable": json.loads(r.allocatable), "idle": json.loads(r.idle),
                                "used": json.loads(r.used), "pods": r.pods} for r in rows.nodes},
         }, indent=2))
         return
-    print(f"== as of #{rows.position} ==\n")
+    start = f"the read models' snapshot at #{travel.snapshot:,}" if travel.snapshot >= 0 else "position 0"
+    print(f"== as of #{rows.position} (from {start}, {travel.read:,} records read) ==\n")
     print("== queues ==")
     table(["NAME", "STATE", "PENDING", "INQUEUE", "RUNNING", "COMPLETED", "UNKNOWN", "ALLOCATED"],
           [[r.name, r.state, r.pending, r.inqueue, r.running, r.completed, r.unknown, _q(r.allocated)]

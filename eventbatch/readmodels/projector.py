@@ -8,6 +8,14 @@ each touched row, with the position, in one transaction. Every
 the same transaction, so a restart loads the snapshot and folds only the
 tail: the rows between the snapshot and the tracked position are written
 again with the same values.
+
+It also keeps the fold state of the past, for ``replay --to/--at``: once
+``past_every`` events (default 50,000) have been folded since the newest one
+kept, the state goes into ``past_views`` with the chunk (without the trigger
+ring the timelines need: time travel renders no timeline). At most
+``past_keep`` (default 32) are kept: past that, the one whose removal leaves
+the smallest gap between its neighbours goes (``thin``), never the newest, so
+they stay spread over the whole log.
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ from dataclasses import dataclass
 from eventbatch.log.port import EventLog
 from eventbatch.readmodels.store import BadViewsStore, ReadModelStore, decode_state, encode_state
 from projections.views import ViewSet
+
+
+PAST_EVERY = 50_000  # events folded between two fold states kept for time travel
+PAST_KEEP = 32  # fold states kept for time travel, at most
 
 
 class ViewsAhead(RuntimeError):
@@ -39,6 +51,26 @@ def dump_views(views: ViewSet) -> bytes:
     return encode_state(views)
 
 
+def dump_past(views: ViewSet) -> bytes:
+    """The fold state as time travel needs it: without the trigger ring (timelines only)."""
+    ring, views.recent = views.recent, []
+    try:
+        return encode_state(views)
+    finally:
+        views.recent = ring
+
+
+def thin(positions: list[int], keep: int) -> list[int]:
+    """The positions to forget so that at most ``keep`` remain: each time, the one whose
+    neighbours are closest together (the oldest of equals), never the newest."""
+    left = sorted(positions)
+    gone: list[int] = []
+    while len(left) > max(keep, 1):
+        gaps = [left[i + 1] - (left[i - 1] if i else -1) for i in range(len(left) - 1)]
+        gone.append(left.pop(gaps.index(min(gaps))))
+    return gone
+
+
 def load_views(blob: bytes, where: str = "the read-model store") -> ViewSet:
     views = decode_state(blob, where=where)  # never a pickle: eventbatch.statecodec
     if not isinstance(views, ViewSet):
@@ -54,12 +86,17 @@ class Projector:
         store: ReadModelStore,
         chunk: int = 5_000,
         snapshot_every: int | None = 100_000,
+        past_every: int | None = PAST_EVERY,
+        past_keep: int = PAST_KEEP,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.log = log
         self.store = store
         self.chunk = chunk
         self.snapshot_every = snapshot_every
+        self.past_every = past_every
+        self.past_keep = past_keep
+        self._past: list[int] | None = None  # positions kept in past_views
         self.on_progress = on_progress
         self.views: ViewSet | None = None
         self.stats = ProjectorStats()
@@ -73,7 +110,22 @@ class Projector:
                 self.stats.resumed_from = saved[0]
             else:
                 self.views = ViewSet()
+        if self._past is None:
+            self._past = [position for position, _ in await self.store.past_positions()]
         return self.views
+
+    def _keep_past(self, views: ViewSet) -> tuple[tuple[int | None, bytes] | None, list[int]]:
+        """What ``apply`` keeps and forgets in ``past_views`` after a chunk ending at ``views.position``."""
+        past = self._past
+        if self.past_every is None or past is None or views.position < 0:
+            return None, []
+        if views.position - (past[-1] if past else -1) < self.past_every:
+            return None, []
+        latest = views.latest_at
+        past.append(views.position)
+        gone = thin(past, self.past_keep)
+        self._past = [p for p in past if p not in gone]
+        return (latest, dump_past(views)), gone
 
     @property
     def position(self) -> int:
@@ -117,9 +169,10 @@ class Projector:
             snapshot = dump_views(views)
             self._since_snapshot = 0
             self.stats.snapshots += 1
+        past, forget = self._keep_past(views)
         # Written before the next chunk is folded: a write running in its own
         # thread beside the fold only fights it for the GIL.
-        await self.store.apply(changes, snapshot=snapshot)
+        await self.store.apply(changes, snapshot=snapshot, past=past, forget=forget)
         if self.on_progress is not None:
             self.on_progress(changes.position + 1)
 
@@ -127,7 +180,8 @@ class Projector:
         """Write pending rows and a snapshot of the fold state now; returns its position."""
         views = await self._load()
         changes = views.flush()
-        await self.store.apply(changes, snapshot=dump_views(views))
+        past, forget = self._keep_past(views)
+        await self.store.apply(changes, snapshot=dump_views(views), past=past, forget=forget)
         self.stats.snapshots += 1
         self._since_snapshot = 0
         return views.position

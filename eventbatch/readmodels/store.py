@@ -3,8 +3,10 @@
 Where it sits: written by ``eventbatch.readmodels.Projector``, read by the
 CLI. One table per view (``projections.views.rows.TABLES``; AuditView as
 conflated segments, ``eventbatch.readmodels.audit``), a ``tracking``
-table with each read model's log position, and a ``snapshots`` table with
-the checkpointed fold state. ``apply`` writes a chunk's rows, deletions,
+table with each read model's log position, a ``snapshots`` table with
+the checkpointed fold state, and ``past_views``: the fold state at positions
+spread over the log (``Projector``), which ``replay --to/--at`` starts from
+instead of position 0. ``apply`` writes a chunk's rows, deletions,
 audit rows and positions in one transaction: after a crash, the rows and the
 position agree, and the projector resumes from there.
 
@@ -66,6 +68,9 @@ def _ddl() -> list[str]:
         audit.CAUSES_DDL,
         "CREATE TABLE IF NOT EXISTS tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, state BLOB NOT NULL)",
+        # latest_at: the latest recorded_at at or below the position, for --at (NULL: not known)
+        "CREATE TABLE IF NOT EXISTS past_views (position INTEGER PRIMARY KEY, latest_at INTEGER,"
+        " state BLOB NOT NULL)",
         "CREATE INDEX IF NOT EXISTS job_view_queue ON job_view (queue)",
         "CREATE INDEX IF NOT EXISTS pod_view_job ON pod_view (job)",
     ]
@@ -140,8 +145,17 @@ class ReadModelStore:
 
     # -- writing ---------------------------------------------------------------
 
-    async def apply(self, changes: Changes, *, snapshot: bytes | None = None) -> None:
-        """Write one chunk and the position it reached, in one transaction."""
+    async def apply(
+        self,
+        changes: Changes,
+        *,
+        snapshot: bytes | None = None,
+        past: tuple[int | None, bytes] | None = None,
+        forget: list[int] = (),
+    ) -> None:
+        """Write one chunk and the position it reached, in one transaction; ``past``
+        (latest_at, state) keeps the fold state at ``changes.position`` in ``past_views``,
+        ``forget`` removes the ones at those positions."""
         db = self.db
         await db.execute("BEGIN")
         try:
@@ -165,6 +179,13 @@ class ReadModelStore:
                     "INSERT OR REPLACE INTO snapshots (name, position, state) VALUES ('views', ?, ?)",
                     (changes.position, snapshot),
                 )
+            if past is not None:
+                await db.execute(
+                    "INSERT OR REPLACE INTO past_views (position, latest_at, state) VALUES (?, ?, ?)",
+                    (changes.position, past[0], past[1]),
+                )
+            if forget:
+                await db.executemany("DELETE FROM past_views WHERE position = ?", [(p,) for p in forget])
             await db.commit()
         except BaseException:
             await db.rollback()
@@ -182,6 +203,22 @@ class ReadModelStore:
         async with self.db.execute("SELECT position, state FROM snapshots WHERE name = 'views'") as cur:
             row = await cur.fetchone()
         return (row[0], row[1]) if row is not None else None
+
+    async def past_positions(self) -> list[tuple[int, int | None]]:
+        """``(position, latest_at)`` of every fold state kept in ``past_views``, oldest first."""
+        async with self.db.execute("SELECT position, latest_at FROM past_views ORDER BY position") as cur:
+            return [tuple(row) for row in await cur.fetchall()]
+
+    async def past_state(self, position: int) -> bytes | None:
+        async with self.db.execute("SELECT state FROM past_views WHERE position = ?", (position,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row is not None else None
+
+    async def snapshot_position(self) -> int | None:
+        """The position of the checkpointed fold state (``snapshot``), without reading it."""
+        async with self.db.execute("SELECT position FROM snapshots WHERE name = 'views'") as cur:
+            row = await cur.fetchone()
+        return row[0] if row is not None else None
 
     async def rows(self, table: str, where: str = "", params: tuple = (), order: str = "") -> list:
         """Rows of ``table`` as its row type (``where``/``order`` are SQL of this module's callers)."""

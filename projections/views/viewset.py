@@ -75,7 +75,18 @@ def _resources(quantities) -> dict[str, int]:
 
 
 class ViewSet:
-    def __init__(self) -> None:
+    # False: a fold for ``replay --to/--at``, which renders the current rows once and
+    # stores nothing: no timeline entries, no trigger ring, no history rows are kept, and
+    # ``drop_changes`` replaces ``flush`` (a class attribute: snapshots written before it
+    # existed restore as timelines kept).
+    timelines = True
+    # The latest ``recorded_at`` folded so far (None: not known, a snapshot older than it).
+    latest_at: int | None = None
+
+    def __init__(self, *, timelines: bool = True) -> None:
+        if not timelines:
+            self.timelines = False
+        self.latest_at = -1
         self.position = -1
         self.queues: dict[str, QueueLine] = {}
         self.nodes: dict[str, NodeLine] = {}
@@ -109,14 +120,21 @@ class ViewSet:
         """Fold consecutive records; returns those that cannot be read here (the log codec
         cannot read them either: a record it decodes, this decodes too)."""
         decode, fold, unread = wire.decode, self._fold, []
+        latest = self.latest_at if self.latest_at is not None else -1
         for position, data in chunk:
             record = decode(data)
             if record is None:
                 unread.append((position, data))
-            elif record.type == "PodGroupUnschedulable":
-                self._unschedulable(record.payload, position, record.recorded_at, record.causation, data)
+                continue
+            at = record.recorded_at
+            if at > latest:
+                latest = at
+            if record.type == "PodGroupUnschedulable":
+                self._unschedulable(record.payload, position, at, record.causation, data)
             else:
-                fold(record.type, record.payload, position, record.recorded_at, record.causation, data)
+                fold(record.type, record.payload, position, at, record.causation, data)
+        if self.latest_at is not None:
+            self.latest_at = latest
         if chunk:
             self.position = max(self.position, chunk[-1][0])
         return unread
@@ -124,6 +142,8 @@ class ViewSet:
     def fold(self, env: Envelope, data: bytes | None = None) -> None:
         """Fold a decoded envelope (``data``: its record, encoded here if not given)."""
         record = encode_record(env) if data is None else data
+        if self.latest_at is not None and env.recorded_at > self.latest_at:
+            self.latest_at = env.recorded_at
         if env.type == "PodGroupUnschedulable":
             self._unschedulable(env.payload, env.position, env.recorded_at, env.causation, record)
         else:
@@ -139,6 +159,14 @@ class ViewSet:
                 self.last_answer = mark
         step = _FOLDS.get(kind)
         job, queue = _generic(self, e) if step is None else step(self, e, at, jobs_see)
+        if not self.timelines:
+            self.position = position
+            if job:
+                self._dirty_jobs.add(job)
+                rec = self.jobs.get(job)
+                if rec is not None and kind not in CHANGE_NOTHING:
+                    rec.last_at = at
+            return
         recent = self.recent
         recent[position % RECENT_RECORDS] = (position, data, job, queue)
         self.position = position
@@ -179,7 +207,9 @@ class ViewSet:
             group.unschedulable = (e.reason, e.message)
             self._dirty_groups.add(e.podgroup)
         job = e.job if "/" in e.job else ""
-        self.recent[position % RECENT_RECORDS] = (position, data, job, "")
+        timelines = self.timelines
+        if timelines:
+            self.recent[position % RECENT_RECORDS] = (position, data, job, "")
         self.position = position
         if not job:
             return
@@ -188,6 +218,8 @@ class ViewSet:
             rec.last_at = at
             if rec.running_since is not None and rec.finished_at is None:
                 self._dirty_jobs.add(job)  # its running time moved on; nothing else of its row did
+        if not timelines:
+            return
         entries = self._audit_jobs.get(job)
         if entries is None:
             entries = self._audit_jobs[job] = []
@@ -263,6 +295,21 @@ class ViewSet:
                       self._dirty_jobs, self._dirty_pods, self._removed_pods):
             dirty.clear()
         return changes
+
+    def drop_changes(self) -> None:
+        """``flush`` without rendering: forget what changed (the fold state is the same as after
+        a ``flush``), for a fold that renders its rows once at the end (``replay --to``)."""
+        pods, holds = self.pods, self.holds
+        for key in self._dirty_pods:
+            pod = pods.get(key)
+            if pod is not None and (pod.phase == "Deleted" or (pod.finished_at is not None and key not in holds)):
+                del pods[key]
+        for dirty in (self._dirty_queues, self._dirty_nodes, self._dirty_priority, self._dirty_groups,
+                      self._dirty_jobs, self._dirty_pods, self._removed_pods):
+            dirty.clear()
+        self._audit_jobs.clear()
+        self._audit_queues.clear()
+        self._causes, self._history = {}, []
 
     def _entries(self) -> Entries:
         """The timeline entries folded since the last flush, as (position, record) pairs."""
@@ -470,7 +517,8 @@ def _job_removed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     queue = v.queue_of_job(job)
     rec = v.jobs.get(job)
     if rec is not None:
-        v._history.append(rec.row())
+        if v.timelines:
+            v._history.append(rec.row())
         if jobs_see:
             del v.jobs[job]
             for key in rec.pods:

@@ -25,7 +25,8 @@ What is not compared, and why:
 
 - *cursors*, fields that say where a fold stands rather than what it knows:
   ``ClusterState.position`` and ``ViewSet.position`` (the last position
-  folded), ``ViewSet.recent`` (a ring of the last records, to find a
+  folded), ``ViewSet.latest_at`` (the latest time folded, as ``JobsState.now``),
+  ``ViewSet.recent`` (a ring of the last records, to find a
   decision's trigger), ``JobsState.now`` (the time of the last record
   folded, whatever it was), ``ClusterState.node_cache`` (derived by readers,
   never folded). Skipping a record leaves a cursor behind by construction.
@@ -168,7 +169,7 @@ def _views_render(views: ViewSet) -> dict:
     """The fold state after a flush (what a projector holds between chunks); a pod's
     owner is named by its job's key (its record is rendered under ``jobs``)."""
     views.flush()
-    out = canonical(views, skip=frozenset({"position", "recent", "pod_owner"}))
+    out = canonical(views, skip=frozenset({"position", "latest_at", "recent", "pod_owner"}))
     out["pod_owner"] = {pod: line.key for pod, line in views.pod_owner.items()}
     return out
 
