@@ -30,7 +30,7 @@ from handlers.scheduler.api import TaskInfo
 NEG = -np.inf
 # Catch up row by row in plain Python up to this many changes, in one array call beyond.
 FEW = 2
-# Catch up by recomputing the whole column once this share of the nodes changed.
+# Catch up by recomputing the whole column once there are this many changes per node.
 WHOLE = 0.25
 
 
@@ -100,12 +100,15 @@ class Placement:
                 if self.ok[i]:
                     self._row(i)
             return
+        if end - self.synced >= self.whole:
+            # So many changes that sorting them out would cost what scoring every node costs.
+            self.synced = end
+            self._column()
+            return
         rows = np.unique(np.array(changes[self.synced :]))  # sorted, each row once
         self.synced = end
         rows = rows[self.ok[rows]]  # rows the predicates refuse stay out for the session
-        if len(rows) >= self.whole:
-            self._column()
-        elif len(rows):
+        if len(rows):
             self._rows(rows)
 
     def _row(self, i: int) -> None:
