@@ -72,12 +72,16 @@ class SessionTimes:
     def __init__(self) -> None:
         self.snapshots: list[float] = []
         self.sessions: list[tuple[int, float]] = []
+        self.live: list[int] = []  # podgroups in the session
+        self.held: list[int] = []  # podgroups the state holds, finished ones included
         build, run = scheduler_session.build, scheduler_handler.run_session
 
         def timed_build(state):
             t0 = time.perf_counter()
             snap = build(state)
             self.snapshots.append(time.perf_counter() - t0)
+            self.live.append(len(snap.jobs))
+            self.held.append(len(state.podgroups))
             return snap
 
         def timed_run(state, conf, now):
@@ -90,10 +94,10 @@ class SessionTimes:
         scheduler_handler.run_session = timed_run
 
     @staticmethod
-    def tenths(values: list[float]) -> tuple[float, float]:
-        """Mean of the first and of the last tenth, in ms."""
+    def tenths(values: list[float], scale: float = 1000) -> tuple[float, float]:
+        """Mean of the first and of the last tenth (seconds as ms by default)."""
         n = max(len(values) // 10, 1)
-        return sum(values[:n]) / n * 1000, sum(values[-n:]) / n * 1000
+        return sum(values[:n]) / n * scale, sum(values[-n:]) / n * scale
 
 
 def _duration_s(text: str) -> int:
@@ -169,6 +173,13 @@ async def main() -> None:
         f"per session: snapshot {snap_first:.3f} ms in the first tenth of the sessions, {snap_last:.3f} ms in the last "
         f"= {snap_last / snap_first:.2f}x; whole session {ssn_first:.3f} ms, {ssn_last:.3f} ms = {ssn_last / ssn_first:.2f}x "
         f"(snapshot time in all: {sum(times.snapshots):,.1f} s, sessions {sum(t for _, t in times.sessions):,.1f} s)"
+    )
+    live_first, live_last = times.tenths(times.live, scale=1)
+    held_first, held_last = times.tenths(times.held, scale=1)
+    print(
+        f"per session: live podgroups {live_first:,.1f} in the first tenth, {live_last:,.1f} in the last "
+        f"= {live_last / live_first:.2f}x; podgroups held in the state {held_first:,.0f}, {held_last:,.0f} "
+        f"= {held_last / held_first:.1f}x (a session's cost follows the first, never the second)"
     )
     if args.repeat > 1:
         reps: list[list[float]] = [[] for _ in range(args.repeat)]
