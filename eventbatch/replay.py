@@ -52,11 +52,16 @@ async def rebuild(
     log: EventLog,
     path: str | Path,
     *,
-    chunk: int = 5_000,
-    snapshot_every: int | None = 100_000,
+    chunk: int = 20_000,
+    snapshot_every: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Projector:
-    """Every read model from position 0 into a fresh database at ``path``."""
+    """Every read model from position 0 into a fresh database at ``path``.
+
+    The file is thrown away unless the rebuild completes, so the checkpoint at
+    the end is its only fold snapshot (the fold states kept for time travel,
+    one every ``PAST_EVERY`` events, are written as it goes); chunks are
+    larger than a live projector's, so each row is written fewer times."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fresh = target.with_name(target.name + ".rebuild")

@@ -119,20 +119,27 @@ class ViewSet:
     def fold_records(self, chunk: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """Fold consecutive records; returns those that cannot be read here (the log codec
         cannot read them either: a record it decodes, this decodes too)."""
-        decode, fold, unread = wire.decode, self._fold, []
+        # ``wire.decode`` written out: this loop runs once per record of a replay.
+        decode, versions, errors = wire.DECODER.decode, wire.VERSIONS, wire.ERRORS
+        fold, unschedulable, unread = self._fold, self._unschedulable, []
         latest = self.latest_at if self.latest_at is not None else -1
         for position, data in chunk:
-            record = decode(data)
-            if record is None:
+            try:
+                record = decode(data)
+            except errors:
+                unread.append((position, data))
+                continue
+            kind, payload = record.type, record.payload
+            if type(payload).__name__ != kind or record.version != versions[kind]:
                 unread.append((position, data))
                 continue
             at = record.recorded_at
             if at > latest:
                 latest = at
-            if record.type == "PodGroupUnschedulable":
-                self._unschedulable(record.payload, position, at, record.causation, data)
+            if kind == "PodGroupUnschedulable":
+                unschedulable(payload, position, at, record.causation, data)
             else:
-                fold(record.type, record.payload, position, at, record.causation, data)
+                fold(kind, payload, position, at, record.causation, data)
         if self.latest_at is not None:
             self.latest_at = latest
         if chunk:

@@ -68,6 +68,8 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 _VERSIONS: dict[str, int] = {tag: cls.VERSION for tag, cls in REGISTRY.items()}
 _decoder = msgspec.json.Decoder(Record)
 _ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+# What ``decode`` is made of, for a caller that writes it out in its own loop (``ViewSet.fold_records``).
+DECODER, VERSIONS, ERRORS = _decoder, _VERSIONS, _ERRORS
 
 
 def decode(data: bytes) -> Record | None:
