@@ -1,4 +1,4 @@
-"""Replay benchmark: N recorded events into every read model, against raw decode.
+"""Replay benchmark: N recorded events into every read model, against raw decode; time travel.
 
 Where it sits: ``bench/``, next to the log throughput benchmark. It records a
 realistic log (a generated workload run through the real pipeline on the
@@ -9,15 +9,23 @@ processes:
 - raw decode: ``msgspec`` decoding every record of the same file into typed
   envelopes (records read from the table first, untimed);
 - read + decode: the same, reading the records from SQLite as it goes: what
-  any replay of this log has to do before it folds anything;
-- replay: every read model projected from position 0 into a fresh store
-  (reading the log, folding, chunked SQLite writes with tracking), as
-  ``eventbatch replay`` does.
+  any replay of this log has to do before it folds anything (the floor);
+- rebuild: every read model projected from position 0 into a fresh store
+  with the shipped defaults (``eventbatch.replay.rebuild``, what
+  ``eventbatch replay`` runs: reading the log, folding, chunked SQLite writes
+  with tracking, the fold states kept for time travel);
+- time travel: ``replay --to P`` (``eventbatch.replay.state_at`` with that
+  store) at 10%, 50% and 100% of the log: the records read from the log,
+  seconds and peak RSS of each. Each starts from the nearest fold state kept
+  at or below P (one every 50,000 events), so it reads at most that many
+  records whatever P is, and its memory holds the live objects only.
 
-It prints events/s of both, by wall time and by CPU time (the CPU figures
-hold when other work shares the machine), their ratio (goal: replay >= 0.5 x
-raw decode), and the peak RSS of replaying a quarter of the log and all of
-it: memory grows with the live objects, not with history.
+It prints events/s of each, by wall time and by CPU time (the CPU figures
+hold when other work shares the machine), the rebuild as a ratio to read +
+decode (goal: >= 0.5), and the peak RSS of rebuilding a quarter of the log
+and all of it. How the costs grow: a rebuild with the history (every record
+is folded once), its memory and a time travel's cost with the live objects
+and the distance to the nearest kept state, not with the position.
 
     python bench/replay.py --events 1000000
 """
@@ -196,18 +204,46 @@ def phase_decode(log_path: str) -> dict:
 
 
 def phase_replay(log_path: str, views_path: str, limit: int | None) -> dict:
+    """The shipped rebuild (all of the log), or a projector with its defaults up to ``limit``."""
     from eventbatch.log.sqlite import SqliteLog
     from eventbatch.readmodels import Projector, ReadModelStore
+    from eventbatch.replay import rebuild
 
     async def run() -> dict:
-        async with SqliteLog(log_path) as log, ReadModelStore(views_path, durable=False) as store:
-            end = await log.end_position() if limit is None else limit
-            projector = Projector(log=log, store=store, chunk=10_000, snapshot_every=None)
+        async with SqliteLog(log_path) as log:
             started, cpu = time.perf_counter(), time.process_time()
-            await projector.catch_up(to=end)
+            if limit is None:
+                end = await log.end_position()
+                projector = await rebuild(log, views_path)
+            else:
+                end = limit
+                async with ReadModelStore(views_path, durable=False) as store:
+                    projector = Projector(log=log, store=store)
+                    await projector.catch_up(to=end)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             return {"events": end, "seconds": seconds, "cpu": cpu, "live_pods": len(projector.views.pods),
-                    "live_jobs": len(projector.views.jobs)}
+                    "live_jobs": len(projector.views.jobs), "past": len(projector._past or ())}
+
+    out = asyncio.run(run())
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def phase_travel(log_path: str, views_path: str, to: int) -> dict:
+    """``replay --to`` as the CLI runs it: from the nearest kept fold state, the tail after it."""
+    from eventbatch.log.sqlite import SqliteLog
+    from eventbatch.readmodels import ReadModelStore
+    from eventbatch.replay import Travel, state_at
+
+    async def run() -> dict:
+        async with SqliteLog(log_path) as log, ReadModelStore(views_path) as store:
+            travel = Travel()
+            started, cpu = time.perf_counter(), time.process_time()
+            views = await state_at(log, to=to, store=store, travel=travel)
+            rows = views.snapshot_rows()
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            return {"to": to, "seconds": seconds, "cpu": cpu, "snapshot": travel.snapshot, "read": travel.read,
+                    "jobs": len(rows.jobs)}
 
     out = asyncio.run(run())
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -224,16 +260,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=400, help="jobs in the simulated base run")
     parser.add_argument("--keep", help="keep the recorded log at this path (reused if it exists)")
-    parser.add_argument("--phase", choices=["decode", "replay"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["decode", "replay", "travel"], help=argparse.SUPPRESS)
     parser.add_argument("--log", help=argparse.SUPPRESS)
     parser.add_argument("--views", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--to", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "decode":
         print(json.dumps(phase_decode(args.log)))
         return
     if args.phase == "replay":
         print(json.dumps(phase_replay(args.log, args.views, args.limit)))
+        return
+    if args.phase == "travel":
+        print(json.dumps(phase_travel(args.log, args.views, args.to)))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -247,7 +287,13 @@ def main() -> None:
         decoded = child("--phase", "decode", "--log", str(log_path))
         quarter = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "q.db"),
                         "--limit", str(decoded["events"] // 4))
-        full = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "views.db"))
+        views = str(Path(tmp) / "views.db")
+        full = child("--phase", "replay", "--log", str(log_path), "--views", views)
+        # at 10%, 50%, 100% (a kept fold state is there: one every 50,000 events, and at the end),
+        # and one below each (the longest tail: from the kept state before)
+        travels = [child("--phase", "travel", "--log", str(log_path), "--views", views,
+                         "--to", str(decoded["events"] * tenths // 10 - below))
+                   for tenths in (1, 5, 10) for below in (1, 2)]
     n = decoded["events"]
     raw_rate = n / decoded["raw_s"]
     codec_rate = n / decoded["codec_s"]
@@ -257,18 +303,23 @@ def main() -> None:
     print(f"events:                 {n:,}")
     print(f"raw msgspec decode:     {raw_rate:>12,.0f} events/s   {raw_cpu_rate:>12,.0f} events/CPU-s")
     print(f"log codec decode:       {codec_rate:>12,.0f} events/s")
-    print(f"replay to read models:  {replay_rate:>12,.0f} events/s   {replay_cpu_rate:>12,.0f} events/CPU-s"
-          f"  ({full['seconds']:.1f}s, {full['cpu']:.1f} CPU-s)")
+    print(f"rebuild, read models:   {replay_rate:>12,.0f} events/s   {replay_cpu_rate:>12,.0f} events/CPU-s"
+          f"  ({full['seconds']:.1f}s, {full['cpu']:.1f} CPU-s, {full['past']} fold states kept)")
     floor_rate = n / decoded["floor_s"]
     print(f"read + raw decode:      {floor_rate:>12,.0f} events/s   (rows read from SQLite and decoded: the floor)")
-    print(f"ratio replay/raw:       {replay_rate / raw_rate:.2f} wall, {replay_cpu_rate / raw_cpu_rate:.2f} CPU"
-          "   (goal >= 0.50)")
-    print(f"ratio replay/(read + decode): {replay_rate / floor_rate:.2f}; "
+    print(f"ratio rebuild/(read + decode): {replay_rate / floor_rate:.2f}   (goal >= 0.50); "
+          f"rebuild/raw: {replay_rate / raw_rate:.2f} wall, {replay_cpu_rate / raw_cpu_rate:.2f} CPU; "
           f"(read + decode)/raw: {floor_rate / raw_rate:.2f}")
-    print(f"peak RSS, replay of {quarter['events']:,}: {quarter['peak_rss_mb']:.0f} MB "
+    print(f"peak RSS, rebuild of {quarter['events']:,}: {quarter['peak_rss_mb']:.0f} MB "
           f"({quarter['live_jobs']} live jobs, {quarter['live_pods']} live pods)")
-    print(f"peak RSS, replay of {full['events']:,}: {full['peak_rss_mb']:.0f} MB "
+    print(f"peak RSS, rebuild of {full['events']:,}: {full['peak_rss_mb']:.0f} MB "
           f"({full['live_jobs']} live jobs, {full['live_pods']} live pods)")
+    print("replay --to P (from the nearest kept fold state; the tail read at read + decode speed would take):")
+    for travel in travels:
+        floor = travel["read"] / floor_rate
+        print(f"  --to {travel['to']:>9,} ({(travel['to'] + 1) / n:4.0%}): {travel['seconds']:6.3f}s "
+              f"{travel['cpu']:6.3f} CPU-s, from #{travel['snapshot']:,}, {travel['read']:>7,} records read "
+              f"(tail floor {floor:.3f}s), peak RSS {travel['peak_rss_mb']:.0f} MB, {travel['jobs']} jobs")
 
 
 if __name__ == "__main__":
