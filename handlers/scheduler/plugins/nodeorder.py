@@ -38,6 +38,49 @@ def _columns_sum(shares: np.ndarray) -> np.ndarray:
     return shares[:, 0] + shares[:, 1] if shares.shape[1] == 2 else shares[:, 0]
 
 
+class _StaticScores:
+    """The static scores (preferred affinity, PreferNoSchedule taints) of one set of nodes, kept
+    from session to session while the session's node lists are the very same objects: the
+    snapshot builds names, labels and taints again whenever a node is added, changed or removed
+    (``node_epoch``), so the same lists mean the same nodes. Only what the current and the
+    previous session asked for is kept: kinds of pod that are live, not history."""
+
+    def __init__(self, nodes) -> None:
+        self.lists = (nodes.names, nodes.labels, nodes.taints)
+        self.current: dict[tuple, np.ndarray] = {}
+        self.previous: dict[tuple, np.ndarray] = {}
+
+    def same_nodes(self, nodes) -> bool:
+        names, labels, taints = self.lists
+        return names is nodes.names and labels is nodes.labels and taints is nodes.taints
+
+    def new_session(self) -> None:
+        self.previous, self.current = self.current, {}
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        found = self.current.get(key)
+        if found is None:
+            found = self.previous.pop(key, None)
+            if found is not None:
+                self.current[key] = found
+        return found
+
+    def put(self, key: tuple, scores: np.ndarray) -> None:
+        scores.flags.writeable = False  # shared with later sessions: never changed in place
+        self.current[key] = scores
+
+
+_SHARED: list[_StaticScores] = []  # for the latest set of nodes a session opened on, at most one
+
+
+def _static_scores(nodes) -> _StaticScores:
+    if not (_SHARED and _SHARED[0].same_nodes(nodes)):
+        _SHARED[:] = [_StaticScores(nodes)]
+    shared = _SHARED[0]
+    shared.new_session()
+    return shared
+
+
 class NodeOrder(Plugin):
     name = "nodeorder"
 
@@ -56,7 +99,7 @@ class NodeOrder(Plugin):
         nodes = ssn.nodes
         self.cpu = nodes.column("cpu")
         self.memory = nodes.column("memory")
-        self.static: dict[bytes, np.ndarray] = {}
+        self.static = _static_scores(nodes)
         # What the array scores read of the nodes' allocatable (fixed for the session),
         # cpu then memory: the columns, the capacity, the capacity floored at 1, capacity > 0.
         cols = [j for j in (self.cpu, self.memory) if j >= 0]
@@ -69,7 +112,8 @@ class NodeOrder(Plugin):
         self.register(ssn, "node_order", self.score)
 
     def _static(self, task, nodes) -> np.ndarray:
-        cached = self.static.get(task.signature)
+        key = (task.signature, self.affinity, self.taints)
+        cached = self.static.get(key)
         if cached is not None:
             return cached
         n = len(nodes)
@@ -100,7 +144,7 @@ class NodeOrder(Plugin):
             worst = counts.max() if n else 0
             scores = MAX - counts * MAX // worst if worst > 0 else np.full(n, float(MAX))
             total += self.taints * scores
-        self.static[task.signature] = total
+        self.static.put(key, total)
         return total
 
     def score(self, task, nodes, rows):

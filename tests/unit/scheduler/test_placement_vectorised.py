@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.scheduler import DEFAULT_CONF, load_conf
+from handlers.scheduler import DEFAULT_CONF, load_conf, run_session
 from handlers.scheduler.actions import allocate, enqueue
 from handlers.scheduler.conf import DEFAULT_CONF_TEXT
 from handlers.scheduler.placement import NEG, Placement, placement_for
 from handlers.scheduler.session import Session
+from schemas import events as ev
 from tests.unit.scheduler.tables import Cluster
 
 # Every weight of nodeorder on, binpack over the GPUs too, and data locality: each node score in play.
@@ -153,3 +154,31 @@ def test_a_mixed_allocation_leaves_every_placement_current(conf):
     # And each kind's next choice is the one a new placement makes.
     for task in kinds(ssn):
         assert placement_for(ssn, task).best() == Placement(ssn, task).best()
+
+
+def test_static_scores_follow_a_node_change_between_sessions():
+    """nodeorder keeps its taint and affinity scores from one session to the next on the same
+    nodes; a node changed in between is scored afresh (here its PreferNoSchedule taint moved)."""
+    c = Cluster(DEFAULT_CONF).queue("default")
+    c.node("n0", taints=[("spot", "true", "PreferNoSchedule")]).node("n1")
+    c.job("a", {"w": (1, {"cpu": "100m"})}, min_resources=False)
+    state, folded = c.handler.initial(), 0
+
+    def catch_up() -> None:  # one state folded on, as the scheduler's own is between sessions
+        nonlocal state, folded
+        for envelope in c.log[folded:]:
+            state = c.handler.fold(state, envelope)
+        folded = len(c.log)
+
+    def session() -> dict[str, str]:
+        catch_up()
+        decisions = run_session(state, DEFAULT_CONF, now=c.clock + 1)
+        c.add(*decisions)
+        return {d.pod: d.node for d in decisions if isinstance(d, ev.PodBound)}
+
+    assert session() == {"default/a-w-0": "n1"}  # away from the tainted node
+    c.job("b", {"w": (1, {"cpu": "100m"})}, min_resources=False)
+    assert session() == {"default/b-w-0": "n1"}  # the same nodes: still n1, despite a's pod there
+    c.node("n0", update=True).node("n1", taints=[("spot", "true", "PreferNoSchedule")], update=True)
+    c.job("c", {"w": (1, {"cpu": "100m"})}, min_resources=False)
+    assert session() == {"default/c-w-0": "n0"}  # the taint is on n1 now
