@@ -76,11 +76,11 @@ class Placement:
         if not len(self.on_idle):
             return None  # a cluster without nodes: nowhere to go
         self.sync()
-        i = int(np.argmax(self.on_idle))
+        i = int(self.on_idle.argmax())
         if self.on_idle[i] > NEG:
             return "allocate", i
         if self.pipeline:
-            i = int(np.argmax(self.on_future))
+            i = int(self.on_future.argmax())
             if self.on_future[i] > NEG:
                 return "pipeline", i
         return None

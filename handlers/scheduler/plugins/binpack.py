@@ -60,8 +60,7 @@ class Binpack(Plugin):
             cap = alloc[:, j]
             final = used[:, j] + request
             over |= final > cap
-            with np.errstate(divide="ignore", invalid="ignore"):
-                total += np.where(cap > 0, final * w / np.maximum(cap, 1), 0.0)
+            total += np.where(cap > 0, final * w / np.maximum(cap, 1), 0.0)  # never divides by 0
             weight_sum += w
         if weight_sum == 0:
             return total

@@ -38,6 +38,8 @@ SHAPES = (("8", "32Gi", None), ("16", "32Gi", 4), ("4", "64Gi", None))
 ZONES = ("a", "b", "c")
 SIZES = (("500m", "1Gi"), ("1", "3Gi"), ("1500m", "512Mi"), ("2", "6Gi"), ("250m", "2Gi"), ("3", "1Gi"))
 NODES = 24
+TOLERATION = {"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}
+OPERATIONS = ["take", "give", "reserve", "unreserve"]
 
 
 def mixed_cluster(conf) -> Cluster:
@@ -58,12 +60,11 @@ def mixed_cluster(conf) -> Cluster:
         if j % 3 == 0:
             kwargs["node_selector"] = {"zone": ZONES[(j // 3) % 3]}
         if j % 4 == 1:
-            kwargs["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}]
+            kwargs["tolerations"] = [TOLERATION]
         if j % 5 == 4:
             preference = {"matchExpressions": [{"key": "zone", "operator": "In", "values": [ZONES[j % 3]]}]}
-            kwargs["affinity"] = {
-                "nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 40, "preference": preference}]}
-            }
+            preferred = [{"weight": 40, "preference": preference}]
+            kwargs["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}
         if j % 6 == 2:
             kwargs["annotations"] = {"eventbatch.io/data-locality": f"zone={ZONES[j % 3]}"}
         c.job(f"j{j:02d}", {"w": (3 + j % 4, requests)}, min_resources=False, **kwargs)
@@ -98,7 +99,7 @@ def assert_current(ssn: Session, place: Placement) -> None:
 steps_st = st.lists(
     st.tuples(
         st.lists(
-            st.tuples(st.sampled_from(["take", "give", "reserve", "unreserve"]), st.integers(0, NODES - 1), st.integers(0, 99)),
+            st.tuples(st.sampled_from(OPERATIONS), st.integers(0, NODES - 1), st.integers(0, 99)),
             max_size=12,
         ),
         st.integers(0, 99),
