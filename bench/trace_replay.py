@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -98,6 +99,14 @@ class SessionTimes:
         """Mean of the first and of the last tenth (seconds as ms by default)."""
         n = max(len(values) // 10, 1)
         return sum(values[:n]) / n * scale, sum(values[-n:]) / n * scale
+
+    @staticmethod
+    def median_tenths(values: list[float]) -> tuple[float, float]:
+        """Median of the first and of the last tenth, in ms: the session's own cost, without the
+        rare pauses of the whole process (a garbage collection of everything it holds) a mean
+        takes in."""
+        n = max(len(values) // 10, 1)
+        return statistics.median(values[:n]) * 1000, statistics.median(values[-n:]) * 1000
 
 
 def _duration_s(text: str) -> int:
@@ -174,6 +183,12 @@ async def main() -> None:
         f"= {snap_last / snap_first:.2f}x; whole session {ssn_first:.3f} ms, {ssn_last:.3f} ms = {ssn_last / ssn_first:.2f}x "
         f"(snapshot time in all: {sum(times.snapshots):,.1f} s, sessions {sum(t for _, t in times.sessions):,.1f} s)"
     )
+    med_first, med_last = times.median_tenths(times.snapshots)
+    ssn_med_first, ssn_med_last = times.median_tenths([t for _, t in times.sessions])
+    print(
+        f"per session, medians: snapshot {med_first:.3f} ms, {med_last:.3f} ms = {med_last / med_first:.2f}x; "
+        f"whole session {ssn_med_first:.3f} ms, {ssn_med_last:.3f} ms = {ssn_med_last / ssn_med_first:.2f}x"
+    )
     live_first, live_last = times.tenths(times.live, scale=1)
     held_first, held_last = times.tenths(times.held, scale=1)
     print(
@@ -186,9 +201,11 @@ async def main() -> None:
         for now, spent in times.sessions:
             reps[min(now // shift, args.repeat - 1)].append(spent)
         means = [sum(r) / len(r) * 1000 if r else 0.0 for r in reps]
+        medians = [statistics.median(r) * 1000 if r else 0.0 for r in reps]
         print(
-            f"history growth: {args.repeat} repetitions, sessions {[len(r) for r in reps]}, mean ms per session "
-            f"{[round(m, 3) for m in means]}; last / first = {means[-1] / means[0]:.2f}x "
+            f"history growth: {args.repeat} repetitions, sessions {[len(r) for r in reps]}, ms per session: mean "
+            f"{[round(m, 3) for m in means]}, median {[round(m, 3) for m in medians]}; last / first = "
+            f"{means[-1] / means[0]:.2f}x (mean), {medians[-1] / medians[0]:.2f}x (median) "
             f"(the last holds {args.repeat}x the history of the first, with the same live load)"
         )
 
