@@ -18,7 +18,7 @@ pods, all pending in 10-pod gangs spread over four queues:
   nodes tainted ``dedicated=batch:NoSchedule`` and a tenth
   ``spot=true:PreferNoSchedule``; gangs of 100 distinct request sizes
   (0.5-5 cpu, 1-10Gi), a third with a nodeSelector on a zone, a tenth
-  tolerating the dedicated taint (about 900 distinct kinds of pod).
+  tolerating the dedicated taint (400 distinct kinds of pod).
 
 The limit printed next to each figure is measured in the same run: one
 vectorised fit test per pod over the same node arrays (the pod's resources
