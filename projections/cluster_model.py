@@ -250,10 +250,20 @@ class ClusterState:
     def relive(self, name: str) -> None:
         """Put podgroup ``name`` in ``live_groups`` or take it out, as it is now."""
         group = self.podgroups.get(name)
-        if group is not None and group.phase != "Completed" and group.job not in self.finished_jobs:
+        if group is not None and group.phase != "Completed" and (
+            group.job not in self.finished_jobs or self._owed_completed(group)
+        ):
             self.live_groups.add(name)
         else:
             self.live_groups.discard(name)
+
+    def _owed_completed(self, group: PodGroupRecord) -> bool:
+        """A finished job's podgroup whose pods all succeeded takes part in one more session,
+        which closes it as Completed (as Volcano's does), however soon the job controller
+        saw the job finish; then the podgroup leaves the working set."""
+        names = self.pods_by_group.get(group.name, ())
+        pods = self.pods
+        return 0 < len(names) >= group.min_member and all(pods[n].status == "Succeeded" for n in names)
 
     def fingerprint(self, group: PodGroupRecord) -> tuple[int, int, int]:
         """What must change before an unschedulable podgroup is tried again."""
