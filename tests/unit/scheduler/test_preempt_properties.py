@@ -69,9 +69,21 @@ def _build(nodes: list[int], running, arriving) -> tuple[Cluster, list[ev.Event]
 @given(st.lists(st.integers(2, 6), min_size=1, max_size=4), running_st, arriving_st)
 def test_evictions_take_only_pods_that_may_go(nodes, running, arriving):
     c, _ = _build(nodes, running, arriving)
-    before = c.state()
-    decisions = c.schedule(now=20) + c.schedule(now=30)
-    evictions = [d for d in decisions if isinstance(d, ev.PodEvictionRequested)]
+    decisions = []
+    for now in (20, 30):  # each session's evictions against the state that session saw
+        before = c.state()
+        session = c.schedule(now=now)
+        decisions += session
+        _check_evictions(before, [d for d in session if isinstance(d, ev.PodEvictionRequested)])
+    after = c.state()
+    assert not after.stale
+    for node in after.nodes.values():
+        assert node.used.get("cpu", 0) <= node.allocatable["cpu"]
+    again, _ = _build(nodes, running, arriving)
+    assert again.schedule(now=20) + again.schedule(now=30) == decisions
+
+
+def _check_evictions(before, evictions: list[ev.PodEvictionRequested]) -> None:
     lost: dict[str, int] = {}
     for e in evictions:
         pod = before.pods[e.pod]
@@ -90,9 +102,3 @@ def test_evictions_take_only_pods_that_may_go(nodes, running, arriving):
         # gangs keep their minimum; a one-pod job may stop whole
         one_pod = sum(1 for p in before.pods.values() if p.podgroup == group and p.node) == 1
         assert held - count >= before.podgroups[group].min_member or (one_pod and count == 1)
-    after = c.state()
-    assert not after.stale
-    for node in after.nodes.values():
-        assert node.used.get("cpu", 0) <= node.allocatable["cpu"]
-    again, _ = _build(nodes, running, arriving)
-    assert again.schedule(now=20) + again.schedule(now=30) == decisions
