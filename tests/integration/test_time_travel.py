@@ -18,6 +18,7 @@ from pathlib import Path
 
 from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
+from eventbatch.log.port import LogTruncated
 from eventbatch.log.wrapper import LogWrapper
 from eventbatch.readmodels import Projector, ReadModelStore
 from eventbatch.readmodels.projector import PAST_EVERY, PAST_KEEP, thin
@@ -183,3 +184,22 @@ def test_thinning_drops_the_state_whose_neighbours_are_closest_and_never_the_new
     left = sorted(set(kept) - set(thin(kept, PAST_KEEP)))
     assert len(left) == PAST_KEEP and left[-1] == kept[-1]
     assert max(b - a for a, b in zip(left, left[1:], strict=False)) <= 2 * len(kept) * PAST_EVERY / PAST_KEEP
+
+
+async def test_a_compacted_log_still_travels_to_a_moment_after_a_kept_state(tmp_path: Path) -> None:
+    url = await recorded(tmp_path, jobs=24)
+    async with open_log(url) as log:
+        end = await log.end_position()
+        kept = await build_views(log, tmp_path / "views.db")
+        middle = kept[len(kept) // 2]
+        async with ReadModelStore(tmp_path / "views.db") as store:
+            before = rows(await state_at(log, to=end - 3, store=store))
+            await log.truncate(middle + 1)  # what compact does: the log now starts after that state
+            assert rows(await state_at(log, to=end - 3, store=store)) == before
+            assert rows(await state_at(log, to=middle, store=store))["position"] == middle
+            try:
+                await state_at(log, to=middle - 1, store=store)
+            except LogTruncated as exc:
+                assert f"(the log starts at {middle + 1})" in str(exc)
+            else:
+                raise AssertionError("a moment before every state the log can continue was shown")
