@@ -103,6 +103,30 @@ class TaskInfo:
 class JobInfo:
     """One podgroup and its pods."""
 
+    __slots__ = (
+        "name",
+        "job",
+        "queue",
+        "min_member",
+        "min_task_member",
+        "min_resources",
+        "priority",
+        "created_at",
+        "phase",
+        "annotations",
+        "_deferred",
+        "_tasks",
+        "counts",
+        "ready",
+        "role_counts",
+        "allocated",
+        "inqueue_at",
+        "unchanged",
+        "timed_out",
+        "fit_errors",
+        "blocked_by",
+    )
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.job = ""

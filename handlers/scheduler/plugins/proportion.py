@@ -132,15 +132,20 @@ class Proportion(Plugin):
     def open(self, ssn) -> None:
         total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
         self.attrs: dict[str, QueueAttr] = {name: QueueAttr(q) for name, q in ssn.queues.items()}
+        # What settled jobs hold, per queue, summed as whole numbers and added once below:
+        # every amount is a whole number, so the floats are the same as adding job by job.
+        settled: dict[str, dict[str, int]] = {}
         for job in ssn.jobs.values():
             attr = self.attrs.get(job.queue)
             if attr is None:
                 continue
             if job.settled:
-                # Every task allocated: their requests summed are the job's allocation (sums
-                # of whole numbers, so the same floats as adding task by task).
-                _add(attr.allocated, job.allocated)
-                _add(attr.request, job.allocated)
+                # Every task allocated: their requests summed are the job's allocation.
+                held = settled.get(job.queue)
+                if held is None:
+                    held = settled[job.queue] = {}
+                for d, v in job.allocated.items():
+                    held[d] = held.get(d, 0) + v
             else:
                 for task in job.tasks:
                     if task.status in ALLOCATED:
@@ -155,11 +160,16 @@ class Proportion(Plugin):
                     gap = need - job.allocated.get(d, 0)
                     if gap > 0:
                         attr.inqueue[d] = attr.inqueue.get(d, 0.0) + gap
+        for name, held in settled.items():
+            attr = self.attrs[name]
+            _add(attr.allocated, held)
+            _add(attr.request, held)
         # As in Volcano, only queues with podgroups take part; every guarantee counts.
         guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in self.attrs.values()) for d in total}
-        taking_part = [a for a in self.attrs.values() if a.name in {job.queue for job in ssn.jobs.values()}]
-        self._entitle(ssn, taking_part, total, guaranteed)
-        water_fill(taking_part, total, guaranteed)
+        with_jobs = {job.queue for job in ssn.jobs.values()}
+        taking_part = [a for a in self.attrs.values() if a.name in with_jobs]
+        if not self._entitle(ssn, taking_part, total, guaranteed):
+            water_fill(taking_part, total, guaranteed)
         for attr in self.attrs.values():
             self._reshare(attr)
 
@@ -172,12 +182,21 @@ class Proportion(Plugin):
         self.on_allocate = lambda task: self._account(task, 1)
         self.on_deallocate = lambda task: self._account(task, -1)
 
-    def _entitle(self, ssn, attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float]) -> None:
-        """The deserved shares if every Pending podgroup's ``minResources`` were asked for too."""
+    def _entitle(self, ssn, attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float]) -> bool:
+        """The deserved shares if every Pending podgroup's ``minResources`` were asked for too.
+
+        True when no Pending podgroup asks for anything: then the entitled shares are the
+        deserved ones, and both are set here by one water-filling."""
         wanting: dict[str, dict[str, float]] = {}
         for job in ssn.jobs.values():
             if job.phase == "Pending" and job.queue in self.attrs:
                 _add(wanting.setdefault(job.queue, {}), job.min_resources)
+        if not any(v for w in wanting.values() for v in w.values()):
+            # Nothing more is wanted: the same water-filling as the deserved shares, done once.
+            water_fill(attrs, total, guaranteed)
+            for a in attrs:
+                a.entitled = dict(a.deserved)
+            return True
         shadows = []
         for a in attrs:
             shadow = QueueAttr.__new__(QueueAttr)
@@ -189,6 +208,7 @@ class Proportion(Plugin):
         water_fill(shadows, total, guaranteed)
         for a, shadow in zip(attrs, shadows):
             a.entitled = shadow.deserved
+        return False
 
     def _reshare(self, attr: QueueAttr) -> None:
         held = attr.allocated
