@@ -194,20 +194,29 @@ def build(state: ClusterState) -> Snapshot:
     # What depends only on a pod's requests, computed once per distinct requests per session.
     vectors: dict[tuple, tuple[np.ndarray, np.ndarray, bool]] = {}
     jobs: dict[str, JobInfo] = {}
-    pods = state.pods
+    pods, podgroups, by_group = state.pods, state.podgroups, state.pods_by_group
+    priorities: dict[str, int] = {}  # priority class -> value, looked up once per session
     for name in live:  # history holds nothing and decides nothing
-        rec = state.podgroups[name]
+        rec = podgroups[name]
         job = JobInfo(name)
         job.job, job.queue = rec.job, rec.queue
         job.min_member, job.min_task_member = rec.min_member, rec.min_task_member
         job.min_resources = {k: v for k, v in rec.min_resources.items() if k != "pods" and v}
-        job.priority = state.priority_of(rec.priority_class)
+        priority = priorities.get(rec.priority_class)
+        if priority is None:
+            priority = priorities[rec.priority_class] = state.priority_of(rec.priority_class)
+        job.priority = priority
         job.created_at, job.phase, job.annotations = rec.created_at, rec.phase, rec.annotations
         job.inqueue_at = rec.inqueue_at
         allocated = job.allocated
         counts, role_counts = job.counts, job.role_counts
-        records = [pods[pod_name] for pod_name in state.pods_by_group.get(name, ())]
-        if records and all(pod.status in HOLDING for pod in records):
+        records = [pods[pod_name] for pod_name in by_group.get(name, ())]
+        settled = bool(records)
+        for pod in records:
+            if pod.status not in HOLDING:
+                settled = False
+                break
+        if settled:
             # Every pod holds its node: count it from the records and build the tasks
             # only if an action or plugin asks for them (the same tasks, built the same way).
             for pod in records:
@@ -215,11 +224,11 @@ def build(state: ClusterState) -> Snapshot:
                 for d, v in pod.requests.items():
                     if d != "pods":
                         allocated[d] = allocated.get(d, 0) + v
-                counts[status] += 1
+                counts[status] = counts.get(status, 0) + 1
                 roles = role_counts.get(pod.task)
                 if roles is None:
                     roles = role_counts[pod.task] = StatusCounts()
-                roles[status] += 1
+                roles[status] = roles.get(status, 0) + 1
             job.ready += len(records)  # HOLDING statuses are READY ones
             job._deferred = partial(_tasks, records, job, nodes, vectors)
         else:
@@ -239,6 +248,7 @@ def build(state: ClusterState) -> Snapshot:
                 if roles is None:
                     roles = role_counts[task.role] = StatusCounts()
                 roles[status] += 1
-        _leave_out_dependents(job)
+        if DEPENDENT_TASKS in rec.annotations:
+            _leave_out_dependents(job)
         jobs[name] = job
     return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)
