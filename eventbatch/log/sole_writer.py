@@ -4,9 +4,14 @@ Where it sits: between a simulation (``eventbatch simulate``, the demo,
 benchmarks) and its real log backend. In a simulation every component runs in
 one process and steps the pipeline, reading each new event once per component;
 with the log to itself, the process knows the end position and the newest
-events without asking the backend. Appends still go to the backend first (the
-log on disk is the same as without this wrapper); reads of anything older
-than the kept tail go to the backend as usual.
+events without asking the backend. Reads of anything older than the kept tail
+go to the backend as usual.
+
+On SQLite, whose positions are consecutive, appends are written behind: each
+gets its positions at once, and the backend receives them in batches of
+``flush_every`` records (one transaction each), before any read that goes to
+the backend, and when the log stops. The log on disk is the same as without
+this wrapper; a simulation killed midway leaves a prefix of it, never a gap.
 
 Not for ``eventbatch serve`` or anything with another writer: it would not
 see their appends. On an SQLite log it holds the pipelines' lock
@@ -22,19 +27,23 @@ from contextlib import aclosing
 
 from eventbatch.log.factory import sqlite_path
 from eventbatch.log.lockfile import WriterLock
-from eventbatch.log.port import EventLog
+from eventbatch.log.port import Chunk, EventLog
 from eventbatch.log.wrapper import LogWrapper
 from schemas.envelope import Envelope
 
 
 class SoleWriterLog(LogWrapper):
-    def __init__(self, inner: EventLog, *, keep: int = 200_000, command: str = "simulate") -> None:
+    def __init__(
+        self, inner: EventLog, *, keep: int = 200_000, command: str = "simulate", flush_every: int = 4_096
+    ) -> None:
         super().__init__(inner)
         self.keep = keep
         self.command = command
+        self.flush_every = flush_every if self.url.startswith("sqlite:") else 0
         self._lock: WriterLock | None = None
         self._tail: deque[Envelope] = deque()
         self._end = 0
+        self._pending: list[Envelope] = []  # appended, positions given, not yet in the backend
 
     @property
     def _tail_start(self) -> int:
@@ -55,24 +64,69 @@ class SoleWriterLog(LogWrapper):
 
     async def stop(self) -> None:
         try:
-            await self.inner.stop()
+            try:
+                await self.flush()
+            finally:
+                await self.inner.stop()
         finally:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
 
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
-        positions = await self.inner.append(batch)
-        for envelope, position in zip(batch, positions, strict=True):
-            self._tail.append(envelope.at(position))
+        if not self.flush_every:
+            positions = await self.inner.append(batch)
+            placed = [envelope.at(position) for envelope, position in zip(batch, positions, strict=True)]
+        else:
+            positions = list(range(self._end, self._end + len(batch)))
+            placed = [envelope.at(position) for envelope, position in zip(batch, positions)]
+            self._pending.extend(placed)
+        self._tail.extend(placed)
         if positions:
             self._end = positions[-1] + 1
-        while len(self._tail) > self.keep:
-            self._tail.popleft()
+        if self.flush_every and len(self._pending) >= self.flush_every:
+            await self.flush()
+        written = self._end - len(self._pending)
+        tail = self._tail
+        while len(tail) > self.keep and tail[0].position < written:
+            tail.popleft()
         return positions
+
+    async def flush(self) -> None:
+        """Write every appended event to the backend now."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            positions = await self.inner.append(pending)
+        except BaseException:
+            self._pending = pending + self._pending
+            raise
+        if positions != [envelope.position for envelope in pending]:  # pragma: no cover - another writer
+            raise RuntimeError(f"{self.url}: another writer appended while a simulation wrote this log")
+
+    async def append_raw(self, records: list[bytes]) -> list[int]:
+        await self.flush()
+        positions = await self.inner.append_raw(records)
+        self._tail.clear()  # the records are not decoded here: reads past them go to the backend
+        self._end = await self.inner.end_position()
+        return positions
+
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+        await self.flush()
+        async with aclosing(self.inner.read_records(from_position, follow=follow)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    read_records.fenced_inside = True  # type: ignore[attr-defined]
+
+    async def truncate(self, before: int) -> int:
+        await self.flush()
+        return await self.inner.truncate(before)
 
     async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
         if follow:
+            await self.flush()
             async with aclosing(self.inner.read(from_position, follow=True)) as events:
                 async for envelope in events:
                     yield envelope
@@ -85,7 +139,7 @@ class SoleWriterLog(LogWrapper):
                 yield envelope
                 position += 1
                 continue
-            # older than the kept tail: the backend has it (it has everything)
+            # older than the kept tail: the backend has it (only written records leave the tail)
             async with aclosing(self.inner.read(position)) as events:
                 async for envelope in events:
                     if envelope.position >= start:

@@ -48,3 +48,32 @@ async def test_reads_older_than_the_tail_come_from_the_backend(tmp_path: Path) -
         await read_to_tail(log, 2, seen.append)
         assert [e.position for e in seen] == list(range(2, 10))
         assert [e.payload.now for e in seen] == list(range(2, 10))
+
+
+async def test_appends_are_written_behind_in_batches_and_all_on_stop(tmp_path: Path) -> None:
+    from schemas.events import SchedulingRequested
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    events = [Envelope.wrap(SchedulingRequested(now=i), recorded_at=i) for i in range(10)]
+    async with open_log(url) as disk, SoleWriterLog(open_log(url), flush_every=4) as log:
+        assert await log.append(events[:3]) == [0, 1, 2]
+        assert await disk.end_position() == 0  # below a batch: held, yet readable through the writer
+        assert [e.payload.now for e in await _read(log)] == [0, 1, 2]
+        assert await log.append(events[3:5]) == [3, 4]
+        assert await disk.end_position() == 5  # a batch reached: one transaction
+        await log.append(events[5:7])
+        seen = []
+        async for envelope in log.read(0, follow=True):  # a follower reads the backend: written first
+            seen.append(envelope.payload.now)
+            if len(seen) == 7:
+                break
+        assert seen == list(range(7)) and await disk.end_position() == 7
+        await log.append(events[7:])
+    async with open_log(url) as disk:
+        assert [e.payload.now for e in await _read(disk)] == list(range(10))  # stop wrote the rest
+
+
+async def _read(log) -> list[Envelope]:
+    seen: list[Envelope] = []
+    await read_to_tail(log, 0, seen.append)
+    return seen
