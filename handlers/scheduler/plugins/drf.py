@@ -44,6 +44,18 @@ def _weights(raw) -> dict[str, float]:
     return weights
 
 
+class _Shares(dict):
+    """job name -> dominant share of what the job holds, computed on first use."""
+
+    def __init__(self, jobs: dict[str, JobInfo], total: dict[str, int]) -> None:
+        super().__init__()
+        self.jobs, self.total = jobs, total
+
+    def __missing__(self, name: str) -> float:
+        value = self[name] = share(self.jobs[name].allocated, self.total)
+        return value
+
+
 class DRF(Plugin):
     name = "drf"
 
@@ -55,7 +67,9 @@ class DRF(Plugin):
 
     def open(self, ssn) -> None:
         self.total = {d: v for d, v in ssn.total.items() if d != "pods"}
-        self.shares = {name: share(job.allocated, self.total) for name, job in ssn.jobs.items()}
+        # Each job's dominant share, computed when first asked for (most jobs of a busy
+        # cluster are never ordered in a session) and kept current by ``_update``.
+        self.shares = _Shares(ssn.jobs, self.total)
         self.register(ssn, "job_order", self._order)
         if self.by_namespace:
             self.turns = self._namespace_turns(ssn)
