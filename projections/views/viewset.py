@@ -109,7 +109,7 @@ class ViewSet:
         self._dirty_jobs: set[str] = set()
         self._dirty_pods: set[str] = set()
         self._removed_pods: set[str] = set()
-        self._audit_jobs: dict[str, list] = {}  # job -> [(position, record), ...]
+        self._audit_jobs: dict[str, list] = {}  # job -> [position, record, position, record, ...]
         self._audit_queues: dict[str, list] = {}
         self._causes: dict[int, bytes] = {}
         self._history: list[JobRow] = []
@@ -184,7 +184,6 @@ class ViewSet:
             trigger = recent[cause.position % RECENT_RECORDS]
             if trigger is None or trigger[0] != cause.position:
                 trigger = None
-        entry = (position, data)
         if job:
             self._dirty_jobs.add(job)
             rec = self.jobs.get(job)
@@ -192,32 +191,28 @@ class ViewSet:
                 rec.last_at = at
             entries = self._audit_jobs.get(job)
             if entries is None:
-                self._audit_jobs[job] = [entry]
-            else:
-                entries.append(entry)
+                entries = self._audit_jobs[job] = []
+            entries.append(position)
+            entries.append(data)
             if trigger is not None and trigger[2] != job:
                 self._causes[cause.position] = trigger[1]
         if queue:
             entries = self._audit_queues.get(queue)
             if entries is None:
-                self._audit_queues[queue] = [entry]
-            else:
-                entries.append(entry)
+                entries = self._audit_queues[queue] = []
+            entries.append(position)
+            entries.append(data)
             if trigger is not None and trigger[3] != queue:
                 self._causes[cause.position] = trigger[1]
 
     def _unschedulable(self, e, position: int, at: int, cause: Causation | None, data: bytes) -> None:
         """``_fold`` for PodGroupUnschedulable, written out: in a busy log most records are one
-        (every session reports each gang still waiting). It changes one podgroup row, only if
-        its verdict differs from the last one (a session repeating it changes nothing there),
-        and joins its job's timeline; its trigger, a scheduling request, belongs to no
-        timeline and is kept once."""
+        (every session reports each gang still waiting). It changes one podgroup row and
+        joins its job's timeline; its trigger, a scheduling request, belongs to no timeline."""
         group = self.groups.get(e.podgroup)
         if group is not None:
-            verdict = group.unschedulable
-            if verdict is None or verdict[0] != e.reason or verdict[1] != e.message:
-                group.unschedulable = (e.reason, e.message)
-                self._dirty_groups.add(e.podgroup)
+            group.unschedulable = (e.reason, e.message)
+            self._dirty_groups.add(e.podgroup)
         job = e.job if "/" in e.job else ""
         timelines = self.timelines
         if timelines:
@@ -234,10 +229,10 @@ class ViewSet:
             return
         entries = self._audit_jobs.get(job)
         if entries is None:
-            self._audit_jobs[job] = [(position, data)]
-        else:
-            entries.append((position, data))
-        if cause is not None and cause.position not in self._causes:
+            entries = self._audit_jobs[job] = []
+        entries.append(position)
+        entries.append(data)
+        if cause is not None:
             trigger = self.recent[cause.position % RECENT_RECORDS]
             if trigger is not None and trigger[0] == cause.position and trigger[2] != job:
                 self._causes[cause.position] = trigger[1]
@@ -327,8 +322,8 @@ class ViewSet:
         """The timeline entries folded since the last flush, as (position, record) pairs."""
         out: Entries = {}
         for scope, pending in (("job", self._audit_jobs), ("queue", self._audit_queues)):
-            for name, items in pending.items():
-                out[(scope, name)] = items
+            for name, flat in pending.items():
+                out[(scope, name)] = list(zip(flat[::2], flat[1::2], strict=True))
             pending.clear()
         return out
 
