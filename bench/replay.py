@@ -4,7 +4,8 @@ Where it sits: ``bench/``, next to the log throughput benchmark. It records a
 realistic log (a generated workload run through the real pipeline on the
 simulated cluster, then repeated with fresh job names and later times until it
 holds ``--events`` records) into an SQLite log, then measures in fresh
-processes:
+processes (the recording too, so that no measured process inherits its
+peak RSS):
 
 - raw decode: ``msgspec`` decoding every record of the same file into typed
   envelopes (records read from the table first, untimed);
@@ -261,12 +262,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=400, help="jobs in the simulated base run")
     parser.add_argument("--keep", help="keep the recorded log at this path (reused if it exists)")
-    parser.add_argument("--phase", choices=["decode", "replay", "travel"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["record", "decode", "replay", "travel"], help=argparse.SUPPRESS)
     parser.add_argument("--log", help=argparse.SUPPRESS)
     parser.add_argument("--views", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--to", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase == "record":
+        started = time.perf_counter()
+        base = asyncio.run(record_base(args.jobs))
+        count = asyncio.run(write_log(Path(args.log), tile(base, args.events)))
+        print(json.dumps({"events": count, "base": len(base), "seconds": time.perf_counter() - started}))
+        return
     if args.phase == "decode":
         print(json.dumps(phase_decode(args.log)))
         return
@@ -280,11 +287,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(args.keep) if args.keep else Path(tmp) / "events.db"
         if not log_path.exists():
-            started = time.perf_counter()
-            base = asyncio.run(record_base(args.jobs))
-            count = asyncio.run(write_log(log_path, tile(base, args.events)))
-            print(f"recorded {count:,} events (base run {len(base):,} events, {args.jobs} jobs) "
-                  f"in {time.perf_counter() - started:.1f}s")
+            # in its own process too: a child started after it would inherit its peak RSS
+            recorded = child("--phase", "record", "--log", str(log_path), "--events", str(args.events),
+                             "--jobs", str(args.jobs))
+            print(f"recorded {recorded['events']:,} events (base run {recorded['base']:,} events, {args.jobs} jobs) "
+                  f"in {recorded['seconds']:.1f}s")
         decoded = child("--phase", "decode", "--log", str(log_path))
         quarter = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "q.db"),
                         "--limit", str(decoded["events"] // 4))
