@@ -186,19 +186,19 @@ class JobInfo:
 
     def allocated_num(self) -> int:
         """Tasks holding resources now (succeeded ones hold none)."""
-        c = self.counts
-        return c["Allocated"] + c["Bound"] + c["Running"]
+        get = self.counts.get  # not Counter's [], whose missing keys go through Python
+        return get("Allocated", 0) + get("Bound", 0) + get("Running", 0)
 
     def waiting_num(self) -> int:
-        return self.counts["Pipelined"]
+        return self.counts.get("Pipelined", 0)
 
     def valid_num(self) -> int:
-        c = self.counts
-        return self.ready_num() + c["Pending"] + c["Pipelined"]
+        get = self.counts.get
+        return self.ready + get("Pending", 0) + get("Pipelined", 0)
 
     def role_num(self, role: str, statuses: frozenset[str]) -> int:
         counts = self.role_counts.get(role)
-        return sum(counts[s] for s in statuses) if counts else 0
+        return sum(counts.get(s, 0) for s in statuses) if counts else 0
 
     def pending(self) -> list[TaskInfo]:
         return [t for t in self.tasks if t.status == "Pending"]

@@ -22,13 +22,13 @@ def next_phase(job: JobInfo, unschedulable: bool) -> tuple[str, str] | None:
     phase = job.phase
     if phase == "Completed":
         return None
-    counts = job.counts
+    get = job.counts.get  # not Counter's [], whose missing keys go through Python
     # Pods being deleted still hold their nodes: the group keeps its phase until they are gone.
-    ready = job.ready_num() + counts["Releasing"]
-    if counts["Running"] and unschedulable:
+    ready = job.ready + get("Releasing", 0)
+    if unschedulable and get("Running", 0):
         new, reason = "Unknown", "RunningButUnschedulable"
     elif ready > 0 and ready >= job.min_member:
-        if counts["Succeeded"] == ready:
+        if get("Succeeded", 0) == ready:
             new, reason = "Completed", "AllTasksSucceeded"
         else:
             new, reason = "Running", "MinMemberAllocated"
