@@ -158,6 +158,7 @@ def _podgroup_upsert(state: ClusterState, e: ev.PodGroupCreated | ev.PodGroupUpd
     group.min_member = spec.min_member
     group.min_task_member = dict(spec.min_task_member)
     group.min_resources = dict(e.min_resources)
+    group.wanted = {k: v for k, v in group.min_resources.items() if k != "pods" and v}
     group.priority_class = spec.priority_class_name
     group.annotations = dict(e.manifest.metadata.annotations)
     topology = spec.network_topology

@@ -109,6 +109,7 @@ class PodGroupRecord:
         "min_member",
         "min_task_member",
         "min_resources",
+        "wanted",
         "priority_class",
         "annotations",
         "phase",
@@ -128,6 +129,9 @@ class PodGroupRecord:
         self.min_member = 0
         self.min_task_member: dict[str, int] = {}
         self.min_resources: Resources = {}
+        # ``min_resources`` without the pod count and zero amounts: what a session
+        # weighs the podgroup by (read only there).
+        self.wanted: Resources = {}
         self.priority_class = ""
         self.annotations: dict[str, str] = {}
         self.phase = "Pending"

@@ -201,7 +201,7 @@ def build(state: ClusterState) -> Snapshot:
         job = JobInfo(name)
         job.job, job.queue = rec.job, rec.queue
         job.min_member, job.min_task_member = rec.min_member, rec.min_task_member
-        job.min_resources = {k: v for k, v in rec.min_resources.items() if k != "pods" and v}
+        job.min_resources = rec.wanted  # the state's own dict: sessions never change it
         priority = priorities.get(rec.priority_class)
         if priority is None:
             priority = priorities[rec.priority_class] = state.priority_of(rec.priority_class)
