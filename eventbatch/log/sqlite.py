@@ -174,10 +174,17 @@ class SqliteLog(EventLog):
         self._stopped = True
         self._watch: FileWatch | None = None  # wakes this handle's followers on other processes' appends
         self._watched = False  # a watch was tried (it is tried once per start)
+        self._file: tuple[int, int] | None = None  # the file's identity while this handle has it open
         self.touched_ns = 0  # the modification time the latest append through this handle gave the file
 
     async def start(self) -> None:
-        require(self.path, LOG, must_exist=False, create_dirs=self.create_dirs)
+        if _open_here(self.path) is None:
+            # Only for a file this process does not have open already: checking it opens
+            # and closes the file, and closing any descriptor of a file drops every POSIX
+            # lock this process holds on it, the open connections' included. Another
+            # process closing its last connection could then take the WAL away from under
+            # them (their later appends would be seen by no other process).
+            require(self.path, LOG, must_exist=False, create_dirs=self.create_dirs)
         try:
             if self.create_dirs:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +200,7 @@ class SqliteLog(EventLog):
             raise
         self._stopped = False
         self._watched = False
+        self._file = _opened(self.path)
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)
@@ -224,6 +232,9 @@ class SqliteLog(EventLog):
     async def stop(self) -> None:
         self._stopped = True
         self._notify()
+        if self._file is not None:
+            _closed(self._file)
+            self._file = None
         if self._watch is not None:
             self._watch.close()
             self._watch = None
@@ -401,6 +412,36 @@ class SqliteLog(EventLog):
         if conn is None:
             raise RuntimeError(f"{self.url} is not started (use `async with` or `await log.start()`)")
         return conn
+
+
+_OPEN_FILES: dict[tuple[int, int], int] = {}  # (device, inode) -> handles of this process that have it open
+
+
+def _open_here(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (stat.st_dev, stat.st_ino)
+    return key if _OPEN_FILES.get(key) else None
+
+
+def _opened(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (stat.st_dev, stat.st_ino)
+    _OPEN_FILES[key] = _OPEN_FILES.get(key, 0) + 1
+    return key
+
+
+def _closed(key: tuple[int, int]) -> None:
+    left = _OPEN_FILES.get(key, 0) - 1
+    if left > 0:
+        _OPEN_FILES[key] = left
+    else:
+        _OPEN_FILES.pop(key, None)
 
 
 def _create(conn: sqlite3.Connection) -> None:

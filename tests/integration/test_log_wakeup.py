@@ -75,3 +75,26 @@ async def test_appends_through_other_handles_wake_a_follower_every_time(tmp_path
         assert [e.position for e in seen] == list(range(sum(map(len, batches))))
         async with aclosing(follower.read(0)) as again:
             assert [e async for e in again] == seen  # what it was woken for is what a plain read finds
+
+
+async def test_a_second_handle_in_one_process_keeps_the_first_ones_appends_visible(tmp_path: Path) -> None:
+    """Opening a second handle on a log this process has open does not drop the first one's
+    locks: another process opening and closing a connection meanwhile cannot take the WAL
+    away, and what the first handle appends afterwards is seen by every other process."""
+    path = tmp_path / "events.db"
+    count = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('SELECT COUNT(*) FROM events').fetchone()[0]); c.close()"
+
+    async def counted_elsewhere() -> int:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", count, str(path), stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        return int(out)
+
+    async with open_log(f"sqlite://{path}") as first:
+        await first.append(mixed_batch("before", 3))
+        async with open_log(f"sqlite://{path}") as second:
+            assert await counted_elsewhere() == 3  # another process opens and closes the log
+            await first.append(mixed_batch("after", 3))
+            assert await counted_elsewhere() == 6
+            assert await second.end_position() == 6
