@@ -15,6 +15,7 @@ name are those Volcano lets users write; the internal ones (``OutOfSync``,
 
 from __future__ import annotations
 
+import graphlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -332,31 +333,24 @@ def check_dependencies(c: Checker, tasks: Sequence[TaskSpec]) -> None:
 
 
 def _find_cycle(edges: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[str]:
-    """The first dependency cycle found walking tasks in their written order."""
-    done: set[str] = set()
-    for start in order:
-        stack: list[str] = []
-        on_stack: set[str] = set()
+    """The first dependency cycle ``[a, b, ..., a]`` (each task depends on the next), or ``[]``.
 
-        def visit(node: str) -> list[str]:
-            if node in on_stack:
-                return [*stack[stack.index(node):], node]
-            if node in done:
-                return []
-            stack.append(node)
-            on_stack.add(node)
-            for nxt in edges.get(node, ()):
-                found = visit(nxt)
-                if found:
-                    return found
-            stack.pop()
-            on_stack.discard(node)
-            done.add(node)
-            return []
-
-        found = visit(start)
-        if found:
-            return found
+    ``graphlib`` finds it. It is given each edge pointing from a task to what
+    it depends on (the reverse of a build order, with the same cycles) and the
+    tasks in their written order, so its depth-first search walks from the
+    first task written, along ``dependsOn`` in the order written, and reports
+    the same cycle, in the same direction, for the same manifest.
+    """
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for task in order:
+        sorter.add(task)
+    for task in order:
+        for dep in edges.get(task, ()):
+            sorter.add(dep, task)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        return list(exc.args[1])
     return []
 
 
