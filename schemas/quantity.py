@@ -14,8 +14,9 @@ Units of a ``Resources`` map:
 * everything else (``cpu``, ``nvidia.com/gpu`` and other extended resources)
   is counted in milli-units, so ``cpu: "1.5"`` is 1500 and a GPU is 1000.
 
-Go durations (a lifecycle policy's ``timeout: 10m``) are parsed here too,
-exactly, into nanoseconds or milliseconds.
+Go durations (a lifecycle policy's ``timeout: 10m``, a scenario's times, the
+scheduler conf's ``inqueue-timeout``) are parsed here too, by one parser,
+exactly, into the unit its caller names.
 """
 
 from __future__ import annotations
@@ -324,7 +325,7 @@ def is_zero(a: Mapping[str, int]) -> bool:
     return not any(a.values())
 
 
-# --- Go durations (lifecycle policy timeouts) ---------------------------------
+# --- Go durations (policy timeouts, scenario times, scheduler conf arguments) ---
 
 _DURATION_UNITS = {
     "ns": 1,
@@ -339,12 +340,19 @@ _DURATION_UNITS = {
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
-def parse_duration(text: str) -> int:
-    """A Go duration string (``"90s"``, ``"1h30m"``, ``"1.5m"``) in nanoseconds, exactly.
+def parse_duration(text: str, unit: str = "ns", *, round_up: bool = False) -> int:
+    """A Go duration string (``"90s"``, ``"1h30m"``, ``"1.5m"``) as a whole number of ``unit``.
 
-    Like Go's ``time.ParseDuration``: a sign, then one or more number+unit
-    parts; a bare ``"0"`` needs no unit. Raises ``QuantityError`` otherwise.
+    The one duration parser: ``unit`` is ``"ns"`` (Go's ``time.Duration``),
+    ``"us"``, ``"ms"``, ``"s"``, ``"m"`` or ``"h"``. Like Go's
+    ``time.ParseDuration``: a sign, then one or more number+unit parts; a bare
+    ``"0"`` needs no unit; the value is exact (no float) and must fit Go's
+    int64 of nanoseconds. A partial ``unit`` is dropped (toward zero, as Go's
+    ``Duration.Milliseconds`` does), or counted as a whole one with
+    ``round_up``. Raises ``QuantityError`` on anything else.
     """
+    if unit not in _DURATION_UNITS:
+        raise ValueError(f"unknown duration unit {unit!r}")
     if not isinstance(text, str) or not text:
         raise QuantityError(f"{text!r} is not a duration")
     body = text[1:] if text[0] in "+-" else text
@@ -358,19 +366,23 @@ def parse_duration(text: str) -> int:
             raise QuantityError(
                 f"{text!r} is not a duration (expected e.g. \"90s\", \"10m\", \"1h30m\"; units ns, us, ms, s, m, h)"
             )
-        number, unit = match.groups()
+        number, part_unit = match.groups()
         whole, _, frac = number.partition(".")
-        total += Fraction(int((whole or "0") + frac), 10 ** len(frac)) * _DURATION_UNITS[unit]
+        total += Fraction(int((whole or "0") + frac), 10 ** len(frac)) * _DURATION_UNITS[part_unit]
         pos = match.end()
     if not body:
         raise QuantityError(f"{text!r} is not a duration")
     nanos = int(total)  # Go truncates sub-nanosecond digits
     if nanos >= _LIMIT:
         raise QuantityError(f"{text!r} is too long a duration")
-    return -nanos if text[0] == "-" else nanos
+    if text[0] == "-":
+        nanos = -nanos
+    whole_units, rest = divmod(nanos, _DURATION_UNITS[unit])
+    if rest and (round_up or nanos < 0):
+        whole_units += 1  # divmod floors; rounding up, or toward zero below zero, is one unit more
+    return whole_units
 
 
 def duration_ms(text: str) -> int:
     """A Go duration in milliseconds, a partial millisecond counting as a whole one."""
-    nanos = parse_duration(text)
-    return -((-nanos) // 10**6)
+    return parse_duration(text, "ms", round_up=True)

@@ -23,11 +23,13 @@ scheduler does not provide yet: nothing in a conf is silently ignored.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from schemas import quantity
+from schemas.quantity import QuantityError
 
 AVAILABLE_ACTIONS = ("enqueue", "allocate", "backfill", "preempt", "reclaim", "reserve", "shuffle")
 LATER_ACTIONS = ("elect",)
@@ -246,28 +248,27 @@ DEFAULT_CONF = load_conf(DEFAULT_CONF_TEXT)
 
 # --- argument values ---------------------------------------------------------
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
-
-
 def parse_duration(value: Any) -> int:
-    """Milliseconds of a Go duration (``"90s"``, ``"1h30m"``) or a number of seconds."""
+    """Milliseconds of a conf argument: a Go duration (``"90s"``, ``"1h30m"``) or a number of seconds.
+
+    The string is read by ``schemas.quantity.parse_duration`` (exact, a partial
+    millisecond dropped); a conf duration has no sign, and an empty one is 0.
+    """
     if isinstance(value, bool):
         raise ConfError(f"{value!r} is not a duration")
     if isinstance(value, (int, float)):
         return int(value * 1000)
     text = str(value).strip()
-    if text in ("0", ""):
+    if text == "":
         return 0
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_MS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ConfError(f"{value!r} is not a duration (expected e.g. '90s', '10m', '1h30m')")
-    return int(total)
+    try:
+        if text[0] in "+-":
+            raise QuantityError(f"{text!r} is not a duration")
+        return quantity.parse_duration(text, "ms")
+    except QuantityError as exc:
+        if "too long" in str(exc):
+            raise ConfError(str(exc)) from None
+        raise ConfError(f"{value!r} is not a duration (expected e.g. '90s', '10m', '1h30m')") from None
 
 
 def number(arguments: dict[str, Any], key: str, default: float) -> float:
