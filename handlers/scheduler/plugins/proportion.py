@@ -135,10 +135,16 @@ class Proportion(Plugin):
         # What settled jobs hold, per queue, summed as whole numbers and added once below:
         # every amount is a whole number, so the floats are the same as adding job by job.
         settled: dict[str, dict[str, int]] = {}
+        # The minResources of Pending podgroups, per queue (see ``_entitle``).
+        wanting: dict[str, dict[str, float]] = {}
+        with_jobs = set()
         for job in ssn.jobs.values():
+            with_jobs.add(job.queue)
             attr = self.attrs.get(job.queue)
             if attr is None:
                 continue
+            if job.phase == "Pending":
+                _add(wanting.setdefault(job.queue, {}), job.min_resources)
             if job.settled:
                 # Every task allocated: their requests summed are the job's allocation.
                 held = settled.get(job.queue)
@@ -166,9 +172,8 @@ class Proportion(Plugin):
             _add(attr.request, held)
         # As in Volcano, only queues with podgroups take part; every guarantee counts.
         guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in self.attrs.values()) for d in total}
-        with_jobs = {job.queue for job in ssn.jobs.values()}
         taking_part = [a for a in self.attrs.values() if a.name in with_jobs]
-        if not self._entitle(ssn, taking_part, total, guaranteed):
+        if not self._entitle(wanting, taking_part, total, guaranteed):
             water_fill(taking_part, total, guaranteed)
         for attr in self.attrs.values():
             self._reshare(attr)
@@ -182,15 +187,18 @@ class Proportion(Plugin):
         self.on_allocate = lambda task: self._account(task, 1)
         self.on_deallocate = lambda task: self._account(task, -1)
 
-    def _entitle(self, ssn, attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float]) -> bool:
-        """The deserved shares if every Pending podgroup's ``minResources`` were asked for too.
+    def _entitle(
+        self,
+        wanting: dict[str, dict[str, float]],
+        attrs: list[QueueAttr],
+        total: dict[str, float],
+        guaranteed: dict[str, float],
+    ) -> bool:
+        """The deserved shares if every Pending podgroup's ``minResources`` (``wanting``, per
+        queue) were asked for too.
 
         True when no Pending podgroup asks for anything: then the entitled shares are the
         deserved ones, and both are set here by one water-filling."""
-        wanting: dict[str, dict[str, float]] = {}
-        for job in ssn.jobs.values():
-            if job.phase == "Pending" and job.queue in self.attrs:
-                _add(wanting.setdefault(job.queue, {}), job.min_resources)
         if not any(v for w in wanting.values() for v in w.values()):
             # Nothing more is wanted: the same water-filling as the deserved shares, done once.
             water_fill(attrs, total, guaranteed)
