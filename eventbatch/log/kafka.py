@@ -12,6 +12,11 @@ offsets are the log's positions and the order is total.
   duplicate from a producer retry is recognised upstream by its causation.
 - Readers assign the partition and seek (no group join), fetch in large
   batches and, with ``follow=True``, poll every ``poll_ms`` until the log stops.
+  ``poll_ms`` (20 by default) is the consumer's ``fetch_max_wait_ms``: on a
+  broker that answers a waiting fetch when records arrive (Apache Kafka) a
+  follower sees an append within a round trip and ``poll_ms`` only sets how
+  often an idle follower asks; on one that holds every empty fetch for the
+  whole wait (tansu) it bounds each hop from an append to a follower.
 - ``end_position`` asks for the end offset and confirms it with the high
   watermark of a fetch at the last record: some Kafka-protocol brokers answer
   ListOffsets with the base offset of the last record batch plus one.
@@ -150,7 +155,7 @@ class KafkaLog(EventLog):
         partitions: int = 1,
         replication: int = 1,
         max_batch_bytes: int = 64 * 2**20,
-        poll_ms: int = 100,
+        poll_ms: int = 20,
         fetch_max_bytes: int = 64 * 2**20,
         compression: str | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
