@@ -9,14 +9,18 @@ on a fresh SQLite log with no handler at all (what the log alone costs).
 
 It also prints how a session's cost grows. Each session's snapshot (the
 copy of the cluster state a session opens over, ``snapshot.build``) and the
-whole session are timed; the mean over the first and the last tenth of the
-sessions, and their ratio, say whether a session costs more as history
-piles up (finished jobs held in the state) with the same live load: a
-ratio near 1 means the cost follows live work. ``--repeat K`` runs the
-trace's workload K times end to end (each repetition starts when the
-previous one's jobs would all have finished, job names suffixed ``-rK``),
-so the last repetition has K times the history of the first with the same
-live load, and prints the per-session cost of the first and last.
+whole session are timed, in CPU time of the thread running them (what other
+processes on this shared machine do is not counted) and in wall time (mean
+and median: a mean also takes in the process's rare pauses, such as a
+garbage collection of everything it holds). The first and the last tenth of
+the sessions, and their ratio, say whether a session costs more as history
+piles up (finished jobs held in the state); it is printed next to the ratio
+of live podgroups per session (what the cost should follow) and of
+podgroups held (what it must not). ``--repeat K`` runs the trace's workload
+K times end to end (each repetition starts when the previous one's jobs
+would all have finished, job names suffixed ``-rK``), so the last repetition
+has K times the history of the first with the same live load, and prints
+the per-session CPU time of each repetition.
 
     python bench/trace_replay.py [--limit N] [--repeat K] [--trace FOLDER]
 """
@@ -68,27 +72,34 @@ async def raw_log_limit(events: list[Envelope], folder: Path) -> float:
 
 
 class SessionTimes:
-    """Wall time of each session and of its snapshot, in order, with the session's ``now``."""
+    """Time of each session and of its snapshot, in order, with the session's ``now``: wall
+    clock, and CPU time of the thread running it (the machine's other processes, and the
+    log's own threads, do not count in that)."""
 
     def __init__(self) -> None:
-        self.snapshots: list[float] = []
-        self.sessions: list[tuple[int, float]] = []
+        self.snapshots: list[float] = []  # wall
+        self.snapshots_cpu: list[float] = []
+        self.sessions: list[tuple[int, float]] = []  # (now, wall)
+        self.sessions_cpu: list[float] = []
         self.live: list[int] = []  # podgroups in the session
         self.held: list[int] = []  # podgroups the state holds, finished ones included
         build, run = scheduler_session.build, scheduler_handler.run_session
+        wall, cpu = time.perf_counter, time.thread_time
 
         def timed_build(state):
-            t0 = time.perf_counter()
+            t0, c0 = wall(), cpu()
             snap = build(state)
-            self.snapshots.append(time.perf_counter() - t0)
+            self.snapshots_cpu.append(cpu() - c0)
+            self.snapshots.append(wall() - t0)
             self.live.append(len(snap.jobs))
             self.held.append(len(state.podgroups))
             return snap
 
         def timed_run(state, conf, now):
-            t0 = time.perf_counter()
+            t0, c0 = wall(), cpu()
             decided = run(state, conf, now)
-            self.sessions.append((now, time.perf_counter() - t0))
+            self.sessions_cpu.append(cpu() - c0)
+            self.sessions.append((now, wall() - t0))
             return decided
 
         scheduler_session.build = timed_build
@@ -178,16 +189,22 @@ async def main() -> None:
         f"GPU allocation mean {report.utilisation.get('nvidia.com/gpu', 0):.2%} (trace {recorded['gpu_allocation_mean']:.2%}), "
         f"stopped: {result.stopped}"
     )
+    cpu_first, cpu_last = times.tenths(times.snapshots_cpu)
+    ssn_cpu_first, ssn_cpu_last = times.tenths(times.sessions_cpu)
     print(
-        f"per session: snapshot {snap_first:.3f} ms in the first tenth of the sessions, {snap_last:.3f} ms in the last "
-        f"= {snap_last / snap_first:.2f}x; whole session {ssn_first:.3f} ms, {ssn_last:.3f} ms = {ssn_last / ssn_first:.2f}x "
-        f"(snapshot time in all: {sum(times.snapshots):,.1f} s, sessions {sum(t for _, t in times.sessions):,.1f} s)"
+        f"per session, CPU: snapshot {cpu_first:.3f} ms in the first tenth of the sessions, {cpu_last:.3f} ms in the last "
+        f"= {cpu_last / cpu_first:.2f}x; whole session {ssn_cpu_first:.3f} ms, {ssn_cpu_last:.3f} ms "
+        f"= {ssn_cpu_last / ssn_cpu_first:.2f}x (snapshot in all: {sum(times.snapshots_cpu):,.1f} s, "
+        f"sessions {sum(times.sessions_cpu):,.1f} s)"
     )
     med_first, med_last = times.median_tenths(times.snapshots)
     ssn_med_first, ssn_med_last = times.median_tenths([t for _, t in times.sessions])
     print(
-        f"per session, medians: snapshot {med_first:.3f} ms, {med_last:.3f} ms = {med_last / med_first:.2f}x; "
-        f"whole session {ssn_med_first:.3f} ms, {ssn_med_last:.3f} ms = {ssn_med_last / ssn_med_first:.2f}x"
+        f"per session, wall: snapshot {snap_first:.3f} ms, {snap_last:.3f} ms = {snap_last / snap_first:.2f}x "
+        f"(medians {med_first:.3f} ms, {med_last:.3f} ms = {med_last / med_first:.2f}x); whole session "
+        f"{ssn_first:.3f} ms, {ssn_last:.3f} ms = {ssn_last / ssn_first:.2f}x (medians {ssn_med_first:.3f} ms, "
+        f"{ssn_med_last:.3f} ms = {ssn_med_last / ssn_med_first:.2f}x); in all {sum(times.snapshots):,.1f} s "
+        f"and {sum(t for _, t in times.sessions):,.1f} s"
     )
     live_first, live_last = times.tenths(times.live, scale=1)
     held_first, held_last = times.tenths(times.held, scale=1)
@@ -198,12 +215,12 @@ async def main() -> None:
     )
     if args.repeat > 1:
         reps: list[list[float]] = [[] for _ in range(args.repeat)]
-        for now, spent in times.sessions:
+        for (now, _), spent in zip(times.sessions, times.sessions_cpu):
             reps[min(now // shift, args.repeat - 1)].append(spent)
         means = [sum(r) / len(r) * 1000 if r else 0.0 for r in reps]
         medians = [statistics.median(r) * 1000 if r else 0.0 for r in reps]
         print(
-            f"history growth: {args.repeat} repetitions, sessions {[len(r) for r in reps]}, ms per session: mean "
+            f"history growth: {args.repeat} repetitions, sessions {[len(r) for r in reps]}, CPU ms per session: mean "
             f"{[round(m, 3) for m in means]}, median {[round(m, 3) for m in medians]}; last / first = "
             f"{means[-1] / means[0]:.2f}x (mean), {medians[-1] / medians[0]:.2f}x (median) "
             f"(the last holds {args.repeat}x the history of the first, with the same live load)"
