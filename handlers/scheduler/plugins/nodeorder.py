@@ -49,6 +49,12 @@ class _StaticScores:
         self.lists = (nodes.names, nodes.labels, nodes.taints)
         self.current: dict[tuple, np.ndarray] = {}
         self.previous: dict[tuple, np.ndarray] = {}
+        # The nodes with PreferNoSchedule taints, and those taints (most nodes have none).
+        self.prefer = [
+            (i, [t for t in node_taints if t.effect == "PreferNoSchedule"])
+            for i, node_taints in enumerate(nodes.taints)
+            if any(t.effect == "PreferNoSchedule" for t in node_taints)
+        ]
 
     def same_nodes(self, nodes) -> bool:
         names, labels, taints = self.lists
@@ -100,6 +106,7 @@ class NodeOrder(Plugin):
         self.cpu = nodes.column("cpu")
         self.memory = nodes.column("memory")
         self.static = _static_scores(nodes)
+        self.prefer = self.static.prefer
         # What the array scores read of the nodes' allocatable (fixed for the session),
         # cpu then memory: the columns, the capacity, the capacity floored at 1, capacity > 0.
         cols = [j for j in (self.cpu, self.memory) if j >= 0]
@@ -133,8 +140,8 @@ class NodeOrder(Plugin):
                 total += self.affinity * (raw * MAX // raw.max())
         if self.taints:
             counts = np.zeros(n)
-            for i in range(n):
-                left = [t for t in nodes.taints[i] if t.effect == "PreferNoSchedule"]
+            for i, prefer in self.prefer:
+                left = list(prefer)
                 while left:
                     taint = untolerated(left, record.tolerations, PREFER)
                     if taint is None:
