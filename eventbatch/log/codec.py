@@ -22,32 +22,14 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.envelope import Causation, Envelope, encode_record
-from schemas.events import FORMAT_1, REGISTRY, AnyEvent
+from schemas.envelope import Envelope, encode_record
+from schemas.events import FORMAT_1, REGISTRY
 
 
-class _Header(msgspec.Struct, frozen=True, kw_only=True):
-    type: str
-    key: str
-    recorded_at: int
-    payload: msgspec.Raw
-    causation: Causation | None = None
-    correlation: str = ""
-    version: int = 1
-    epoch: int = 0
+class _Header(Envelope, frozen=True, kw_only=True):
+    """The record with its payload kept raw, for the two-step path: says what is wrong with one."""
 
-
-class _Whole(msgspec.Struct, frozen=True, kw_only=True):
-    """The record decoded in one pass, payload by its tag: the fast path."""
-
-    type: str
-    key: str
-    recorded_at: int
-    payload: AnyEvent  # type: ignore[valid-type]
-    causation: Causation | None = None
-    correlation: str = ""
-    version: int = 1
-    epoch: int = 0
+    payload: msgspec.Raw  # type: ignore[assignment]
 
 
 class Unknown(msgspec.Struct, frozen=True):
@@ -82,7 +64,9 @@ Decoded = Envelope | Unknown | Undecodable
 
 _header_decoder = msgspec.json.Decoder(_Header)
 _payload_decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in REGISTRY.items()}
-_whole_decoder = msgspec.json.Decoder(_Whole)
+_whole_decoder = msgspec.json.Decoder(Envelope)
+_set = msgspec.structs.force_setattr
+_asdict = msgspec.structs.asdict
 
 
 MAX_RECORD_BYTES = 2 * 2**20
@@ -115,22 +99,13 @@ def decode(position: int, data: bytes) -> Decoded:
     # else (unknown tag, bad payload, header and payload tags that differ)
     # takes the two-step path, which says exactly what is wrong.
     try:
-        whole = _whole_decoder.decode(data)
+        envelope = _whole_decoder.decode(data)  # ``schemas.envelope.decode_record`` written out
     except (msgspec.DecodeError, msgspec.ValidationError):
         pass
     else:
-        if type(whole.payload).__name__ == whole.type and whole.version == whole.payload.VERSION:
-            return Envelope(
-                type=whole.type,
-                key=whole.key,
-                recorded_at=whole.recorded_at,
-                payload=whole.payload,
-                position=position,
-                causation=whole.causation,
-                correlation=whole.correlation,
-                version=whole.version,
-                epoch=whole.epoch,
-            )
+        if type(envelope.payload).__name__ == envelope.type and envelope.version == envelope.payload.VERSION:
+            _set(envelope, "position", position)  # made here, not seen by anyone yet
+            return envelope
     return _decode_in_two_steps(position, data)
 
 
@@ -148,14 +123,4 @@ def _decode_in_two_steps(position: int, data: bytes) -> Decoded:
         payload = decoder.decode(header.payload)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return Undecodable(position, f"payload {header.type}: {exc}", bytes(data))
-    return Envelope(
-        type=header.type,
-        key=header.key,
-        recorded_at=header.recorded_at,
-        payload=payload,
-        position=position,
-        causation=header.causation,
-        correlation=header.correlation,
-        version=header.version,
-        epoch=header.epoch,
-    )
+    return Envelope(**{**_asdict(header), "payload": payload, "position": position})
