@@ -1,0 +1,85 @@
+"""The folds of podgroup events: PodGroupView's rows, and the queues they count in.
+
+Where it sits: one module of ``projections.views.folds``, called by
+``projections.views.viewset.ViewSet`` for each podgroup event (but
+PodGroupUnschedulable, which ``ViewSet`` folds itself: in a busy log most
+records are one). A podgroup keeps its job, queue, phase and minimum
+(``GroupLine``); a change to one re-renders its queue's row, and the old
+queue's when it moved.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from projections.views.folds.base import Fold, job_of
+from projections.views.state import GroupLine
+
+if TYPE_CHECKING:
+    from projections.views.viewset import ViewSet
+
+
+def _group_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    before = ""
+    if group is None:
+        group = v.groups[e.podgroup] = GroupLine(e.podgroup, at)
+        status = e.manifest.status
+        if status is not None and status.phase:
+            group.phase = status.phase
+    else:
+        before = group.queue
+        if group.job != e.job:
+            v.groups_by_job.get(group.job, {}).pop(e.podgroup, None)
+    spec = e.manifest.spec
+    group.job = e.job
+    group.queue = spec.queue or "default"
+    group.min_member = spec.min_member
+    group.min_resources = dict(e.min_resources)
+    v.groups_by_job.setdefault(e.job, {})[e.podgroup] = None
+    v._dirty_groups.add(e.podgroup)
+    if before and before != group.queue:
+        v._dirty_queues.add(before)
+    v._dirty_queues.add(group.queue)
+    return job_of(e.job), group.queue
+
+
+def _group_deleted(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.pop(e.podgroup, None)
+    v._dirty_groups.add(e.podgroup)
+    if group is None:
+        return job_of(e.job), ""
+    v.groups_by_job.get(group.job, {}).pop(e.podgroup, None)
+    v._dirty_queues.add(group.queue)
+    return job_of(e.job), group.queue
+
+
+def _group_enqueued(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    v._dirty_groups.add(e.podgroup)
+    if group is None:
+        return job_of(e.job), ""
+    if group.phase == "Pending":
+        group.phase = "Inqueue"
+    v._dirty_queues.add(group.queue)
+    return job_of(e.job), group.queue
+
+
+def _group_phase(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+    group = v.groups.get(e.podgroup)
+    v._dirty_groups.add(e.podgroup)
+    if group is None:
+        return job_of(e.job), ""
+    if not e.previous or e.previous == group.phase:
+        group.phase = e.phase
+    v._dirty_queues.add(group.queue)
+    return job_of(e.job), group.queue
+
+
+FOLDS: dict[str, Fold] = {
+    "PodGroupCreated": _group_upsert,
+    "PodGroupUpdated": _group_upsert,
+    "PodGroupDeleted": _group_deleted,
+    "PodGroupEnqueued": _group_enqueued,
+    "PodGroupPhaseChanged": _group_phase,
+}
