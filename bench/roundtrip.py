@@ -18,8 +18,8 @@ same log: one hop, the time from an append until a follower on another
 handle sees it (the wake-up on SQLite, a fetch on Kafka). A submit -> bound
 round trip is several hops (this process to the job controller, the
 scheduling trigger, two sessions with pod creation between them, back to
-this process), most of them inside ``serve``, plus the trigger's debounce
-before each session. The cost per job does not grow with history: every
+this process), most of them inside ``serve``, plus the trigger's window
+before each session (eight times the latest session's time, 2 to 50 ms). The cost per job does not grow with history: every
 job meets the same live cluster.
 
     python bench/roundtrip.py [--jobs N] [--backend sqlite,kafka] [--kafka HOST:PORT]
@@ -156,7 +156,10 @@ def report(name: str, figures: dict[str, list[float]]) -> None:
             f"{name}: submit -> {what:<7} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
             f"= {p50 / hop50 if hop50 else 0:.1f} x one hop  ({len(values)} jobs; {note})"
         )
-    print(f"{name}: shipped defaults: debounce {defaults.debounce_ms} ms")
+    print(
+        f"{name}: shipped defaults: a session's window {defaults.min_debounce_ms}-{defaults.debounce_ms} ms "
+        "(eight times the latest session's time)"
+    )
 
 
 async def main() -> None:

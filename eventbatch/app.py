@@ -190,6 +190,7 @@ def build_pipeline(
                 clock=clock,
                 is_relevant=is_relevant,
                 debounce_ms=settings.debounce_ms,
+                min_debounce_ms=settings.min_debounce_ms,
             )
             if is_relevant is not None
             else None
@@ -201,6 +202,7 @@ def build_pipeline(
         scheduler = next((r for r in pipeline.runners if r.name == "scheduler"), None)
         if scheduler is not None:  # one request outstanding at a time (``SchedulingTrigger.taken_up``)
             pipeline.trigger.taken_up = lambda position, runner=scheduler: runner.next_position > position
+            pipeline.trigger.session_ms = lambda runner=scheduler: runner.stats.last_decide_ms
     for component in pipeline.components():
         component.snapshots, component.snapshot_every = snapshots, snapshot_every
     return pipeline

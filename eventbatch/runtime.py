@@ -32,6 +32,7 @@ traceback goes to the DEBUG level only.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class RunnerStats:
     fold_failure_positions: list[int] = field(default_factory=list)
     restored_from: int = -1  # position of the snapshot a start loaded, -1 if none
     snapshots_saved: int = 0
+    last_decide_ms: float = 0.0  # how long the latest decision took (wall clock; paces the trigger)
 
 
 class HandlerRunner:
@@ -165,7 +167,9 @@ class HandlerRunner:
             return
         if envelope.position <= self._last_answered:
             return  # answered before a restart, with no decisions to record
+        started = time.perf_counter()
         decisions = self._decide(envelope)
+        self.stats.last_decide_ms = (time.perf_counter() - started) * 1000
         if decisions:
             await self._append(envelope, decisions)
         self.stats.triggers_answered += 1

@@ -53,7 +53,8 @@ class Settings:
     scheduler_conf: str = ""  # path to a Volcano scheduler conf; empty = default conf
     log_level: str = "INFO"
     log_format: str = "text"  # "text" | "json"
-    debounce_ms: int = 50
+    debounce_ms: int = 50  # the longest a burst of events is gathered before a session
+    min_debounce_ms: int = 2  # the shortest (the window follows the cost of the latest session)
     schedule_period_ms: int = 1000
     sim_startup_ms: int = 1000  # simulated kubelet: bind -> running
     snapshots: str = ""  # SQLite file of handler snapshots ("" = none: a restart replays the log)

@@ -4,8 +4,12 @@ Where it sits: the scheduler is a handler that runs one session per
 ``SchedulingRequested`` on the log, which keeps every session anchored to a
 log position and therefore replayable. This runtime component decides *when*
 to ask: after events that can change a scheduling decision (the scheduler's
-``is_relevant``), debounced by ``debounce_ms`` on the clock so that a burst of
-events yields one session, and optionally every ``period_ms`` while idle.
+``is_relevant``), after a window on the clock in which a burst of events is
+gathered into one session, and optionally every ``period_ms`` while idle. The
+window follows what sessions cost: ``pace`` times the latest session's time,
+between ``min_debounce_ms`` and ``debounce_ms``, so a quiet cluster is
+answered within milliseconds and a busy one batches as much as the full
+debounce allows.
 While following the log it keeps at most one request ahead of the scheduler
 (``taken_up``): events that arrive during a session are answered by the next
 one, so sessions never queue up behind a busy scheduler.
@@ -14,6 +18,7 @@ one, so sessions never queue up behind a busy scheduler.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 
 from eventbatch.checkpointed import CheckpointedFollower
@@ -36,6 +41,8 @@ class SchedulingTrigger(CheckpointedFollower):
         clock: Clock,
         is_relevant: Callable[[Envelope], bool],
         debounce_ms: int = 50,
+        min_debounce_ms: int = 2,
+        pace: float = 8.0,
         period_ms: int | None = None,
         scheduler: str = "eventbatch",
     ) -> None:
@@ -53,6 +60,14 @@ class SchedulingTrigger(CheckpointedFollower):
         # In ``run``: whether the scheduler has taken up the request at a position (wired by the
         # composition root to the scheduler's runner). None: never wait for it.
         self.taken_up: Callable[[int], bool] | None = None
+        # In ``run``: how long the latest session took, in ms (wired like ``taken_up``). The
+        # window a burst is gathered in is ``pace`` times that, at least ``min_debounce_ms`` and
+        # at most ``debounce_ms``: short when sessions are cheap (a quiet cluster answers in a
+        # few ms), the full debounce when they are costly (batching keeps the scheduler's share
+        # of the CPU near 1 / (1 + pace)).
+        self.session_ms: Callable[[], float] | None = None
+        self.min_debounce_ms = min(min_debounce_ms, debounce_ms)
+        self.pace = pace
         self._last_asked = -1  # position of the latest request this trigger appended
         self._changed = asyncio.Event()
 
@@ -107,14 +122,20 @@ class SchedulingTrigger(CheckpointedFollower):
         if self.taken_up is None or self._last_asked < 0:
             return
         while not self.taken_up(self._last_asked):
-            await asyncio.sleep(max(self.debounce_ms, 1) / 5_000)
+            await asyncio.sleep(0.001)
+
+    def window_ms(self) -> int:
+        """How long to gather relevant events before asking for a session, in whole ms."""
+        if self.session_ms is None:
+            return self.debounce_ms
+        return min(self.debounce_ms, max(self.min_debounce_ms, math.ceil(self.pace * self.session_ms())))
 
     async def _request_loop(self) -> None:
         last = self.clock.now()
         while True:
             if self.due:
-                await self.clock.sleep_until(self.clock.now() + self.debounce_ms)
                 await self._previous_taken_up()
+                await self.clock.sleep_until(self.clock.now() + self.window_ms())
                 await self.request()
                 last = self.clock.now()
                 continue

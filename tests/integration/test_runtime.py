@@ -205,3 +205,27 @@ async def _count(requests, n: int) -> bool:
 
 async def _relevant_seen(trigger: SchedulingTrigger, position: int) -> bool:
     return trigger.last_relevant >= position
+
+
+@pytest.mark.parametrize(("session_ms", "window"), [(0.1, 2), (3.0, 24), (40.0, 50)])
+async def test_the_window_before_a_session_follows_what_the_latest_session_cost(log, session_ms, window) -> None:
+    """A quiet cluster (cheap sessions) is answered within the shortest window; a busy one
+    gathers events for the full debounce; in between, eight times the latest session."""
+    clock = VirtualClock(start=1_000)
+    trigger = SchedulingTrigger(
+        log=log, clock=clock, is_relevant=lambda e: isinstance(e.payload, NodeRemoved),
+        debounce_ms=50, min_debounce_ms=2,
+    )
+    trigger.session_ms = lambda: session_ms  # the scheduler's runner, in serve
+    await log.append([node_gone("n0")])
+    task = asyncio.create_task(trigger.run())
+    try:
+        async with asyncio.timeout(10):
+            while not (asked := [e for e in await everything(log) if isinstance(e.payload, SchedulingRequested)]):
+                if (deadline := clock.next_deadline()) is not None:
+                    clock.advance_to(deadline)
+                await asyncio.sleep(0.001)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert asked[0].payload.now == 1_000 + window
