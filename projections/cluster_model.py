@@ -215,6 +215,8 @@ class ClusterState:
         # Derived by readers from the nodes at ``node_epoch`` (e.g. the scheduler's
         # static node arrays); never folded, safe to drop.
         self.node_cache: object = None
+        # Likewise the scheduler's copies of settled podgroups, kept between sessions.
+        self.jobs_cache: object = None
         self.queue_epochs: dict[str, int] = {}
         # podgroup -> nodes held for it (ReservationMade until ReservationReleased).
         self.reservations: dict[str, tuple[str, ...]] = {}

@@ -6,6 +6,15 @@ everything the session later changes lives in the copy built here.
 
 Nodes are ordered by name whatever order the log added them in, so that the
 same cluster always gives the same arrays and ties break by node name.
+
+What does not change between sessions is kept on the state between them
+(derived, never folded, dropped with a handler snapshot): the node arrays
+(``node_cache``, brought up to date from the nodes changed since) and the copy
+of each settled podgroup (``jobs_cache``: every pod holds its node), taken
+again as it is while the podgroup's record, epoch and pods' statuses are the
+same and the session that last had it never built its tasks (nothing of it
+was placed, evicted or counted anew); only what a session may set on it
+(phase, priority, the session's own marks) is set again.
 """
 
 from __future__ import annotations
@@ -196,15 +205,37 @@ def build(state: ClusterState) -> Snapshot:
     jobs: dict[str, JobInfo] = {}
     pods, podgroups, by_group = state.pods, state.podgroups, state.pods_by_group
     priorities: dict[str, int] = {}  # priority class -> value, looked up once per session
+    # The copy of a settled podgroup (every pod holding its node) is kept on the state for the
+    # next session (``ClusterState.jobs_cache``, derived: dropped with a snapshot) and taken
+    # again while its record, pods and their statuses are the ones it was built from.
+    kept = getattr(state, "jobs_cache", None)
+    if type(kept) is not dict:
+        kept = {}
+    keep: dict[str, tuple] = {}
     for name in live:  # history holds nothing and decides nothing
         rec = podgroups[name]
+        priority = priorities.get(rec.priority_class)
+        if priority is None:
+            priority = priorities[rec.priority_class] = state.priority_of(rec.priority_class)
+        entry = kept.get(name)
+        if entry is not None and entry[0] is rec and entry[1] == rec.epoch:
+            job, records, statuses = entry[2], entry[3], entry[4]
+            if job._deferred is not None and all(p.status is s for p, s in zip(records, statuses)):
+                # Nothing of it changed since the last session, which only read it (its
+                # tasks were never built, so nothing was placed, evicted or counted anew).
+                job.priority = priority
+                job.phase, job.inqueue_at = rec.phase, rec.inqueue_at
+                job.unchanged = job.timed_out = False
+                job.fit_errors = None
+                job.blocked_by = ""
+                job._deferred = partial(_tasks, records, job, nodes, vectors)
+                jobs[name] = job
+                keep[name] = entry
+                continue
         job = JobInfo(name)
         job.job, job.queue = rec.job, rec.queue
         job.min_member, job.min_task_member = rec.min_member, rec.min_task_member
         job.min_resources = rec.wanted  # the state's own dict: sessions never change it
-        priority = priorities.get(rec.priority_class)
-        if priority is None:
-            priority = priorities[rec.priority_class] = state.priority_of(rec.priority_class)
         job.priority = priority
         job.created_at, job.phase, job.annotations = rec.created_at, rec.phase, rec.annotations
         job.inqueue_at = rec.inqueue_at
@@ -231,6 +262,7 @@ def build(state: ClusterState) -> Snapshot:
                 roles[status] = roles.get(status, 0) + 1
             job.ready += len(records)  # HOLDING statuses are READY ones
             job._deferred = partial(_tasks, records, job, nodes, vectors)
+            keep[name] = (rec, rec.epoch, job, records, tuple(pod.status for pod in records))
         else:
             tasks = job.tasks
             for pod in records:
@@ -251,4 +283,5 @@ def build(state: ClusterState) -> Snapshot:
         if DEPENDENT_TASKS in rec.annotations:
             _leave_out_dependents(job)
         jobs[name] = job
+    state.jobs_cache = keep
     return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)
