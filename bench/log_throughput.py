@@ -14,11 +14,18 @@ SQLite is measured through the handles a user gets: ``open_log`` alone (what
 ``serve`` appends through (the one-writer ``FencedLog``, its records stamped
 with the writer's epoch, under the components' ``SharedReads``). An append
 encodes its events and then inserts them: its limit is the raw insert of
-records already encoded, so encoding is part of what the ratio counts. The
-costs grow with the batch, not with the log: one append is one transaction
-and one hop to the write connection's thread, whatever the log holds.
+records already encoded (``executemany`` in one transaction per batch, with
+the PRAGMAs the log's write connection has, checked in the run), so encoding
+is part of what the ratio counts. The raw insert and the two SQLite handles
+are measured the same way, on fresh files and interleaved: 1,000 events (ten
+batches) of each in turn, the order rotating from slice to slice, so that a
+busy moment on the shared machine falls on each alike; ``--rounds`` repeats
+that on fresh files, and the median of the rounds is printed with the ratio
+of each round beside it. The costs grow with the batch, not with the log: one
+append is one transaction and one hop to the write connection's thread,
+whatever the log holds.
 
-    python bench/log_throughput.py [--events N] [--kafka HOST:PORT]
+    python bench/log_throughput.py [--events N] [--rounds N] [--kafka HOST:PORT]
 
 Without ``--kafka`` a local tansu broker is started for the run.
 """
@@ -29,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -48,6 +56,7 @@ from eventbatch.log.factory import open_log  # noqa: E402
 from eventbatch.follow import SharedReads  # noqa: E402
 from eventbatch.log.fenced import FencedLog  # noqa: E402
 from eventbatch.log.port import EventLog  # noqa: E402
+from eventbatch.log.sqlite import SqliteLog  # noqa: E402
 from schemas.envelope import Causation, Envelope  # noqa: E402
 from schemas.events import AnyEvent  # noqa: E402
 from tests.support.broker import TansuBroker  # noqa: E402
@@ -111,41 +120,115 @@ async def measure_log(log: EventLog, events: list[Envelope], singles: int) -> di
             await log.append([envelope])
         return singles
 
-    async def read_all() -> int:
-        count, held = 0, await log.end_position()  # serve's log also holds its claim
-        async for _ in log.read(0):
-            count += 1
-        assert count == held >= len(events) + singles, (count, held)
-        return count
-
     return {
         "append (batch 100)": await timed(append_batches),
         "append (batch 1)": await timed(append_singles),
-        "read": max([await timed(read_all), await timed(read_all)]),
+        "read": max([await timed(lambda: read_all(log, len(events) + singles)) for _ in range(2)]),
     }
 
 
-def measure_raw_sqlite(path: str, records: list[bytes], singles: int) -> dict[str, float]:
-    """sqlite3 alone: the same encoded records, one ``executemany`` per batch in one
-    ``BEGIN IMMEDIATE`` transaction, on a fresh file with the log's schema and settings."""
+async def read_all(log: EventLog, appended: int) -> int:
+    count, held = 0, await log.end_position()  # serve's log also holds its claim
+    async for _ in log.read(0):
+        count += 1
+    assert count == held >= appended, (count, held)
+    return count
+
+
+SLICE = 1_000  # events per slice of the SQLite measurement, in batches of 100 (singles: SLICE // 100)
+PRAGMAS = ("journal_mode", "synchronous", "page_size", "cache_size", "wal_autocheckpoint", "busy_timeout")
+
+
+def pragmas(conn: sqlite3.Connection) -> dict[str, object]:
+    return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in PRAGMAS}
+
+
+def raw_sqlite_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A fresh file with the log's ``events`` table and the settings of the log's write connection."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    conn.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    return conn
+
+
+def remove_files(path: str) -> None:
+    """A round's file and its WAL, gone once measured (a round writes about 70 MB)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
+
+
+def write_connection(log: EventLog) -> SqliteLog:
+    """The ``SqliteLog`` under ``serve``'s handles (or the log itself)."""
+    while not isinstance(log, SqliteLog):
+        log = log.inner  # type: ignore[attr-defined]
+    return log
+
+
+async def measure_sqlite(
+    directory: str, events: list[Envelope], records: list[bytes], singles: int, turn: int
+) -> dict[str, dict[str, float]]:
+    """The raw insert, ``open_log`` and ``serve``'s handles on fresh files, interleaved: slices of
+    ``SLICE`` events (of ``SLICE // 100`` singles), each kind in turn, the order rotating from slice
+    to slice, so that a busy moment on the shared machine falls on each alike."""
+    kinds = ["raw sqlite3", "sqlite", "sqlite as serve"]
+    paths = {kind: f"{directory}/{kind.replace(' ', '-')}-{turn}.db" for kind in kinds}
+    conn = raw_sqlite_connection(paths["raw sqlite3"], 30_000)
+    logs: dict[str, EventLog] = {}
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, data BLOB NOT NULL)")
-        start = time.perf_counter()
-        for i in range(0, len(records), 100):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO events (position, data) VALUES (?, ?)", enumerate(records[i : i + 100], i))
-            conn.execute("COMMIT")
-        batches = rate(len(records), time.perf_counter() - start)
-        start = time.perf_counter()
-        for i, record in enumerate(records[:singles], len(records)):
-            conn.execute("INSERT INTO events (position, data) VALUES (?, ?)", (i, record))
-        ones = rate(singles, time.perf_counter() - start)
+        logs["sqlite"] = open_log(f"sqlite://{paths['sqlite']}")
+        await logs["sqlite"].start()
+        logs["sqlite as serve"] = await serve_handles(f"sqlite://{paths['sqlite as serve']}")
+        for log in logs.values():
+            writer = write_connection(log)._writer
+            assert writer is not None
+            # The floor has the log's settings: a difference would make the ratio say nothing.
+            assert await writer.call(pragmas) == pragmas(conn), (await writer.call(pragmas), pragmas(conn))
+        offset = {kind: 0 for kind in kinds}  # the raw file's next position; a log assigns its own
+
+        async def insert(kind: str, start: int, stop: int, size: int) -> None:
+            if kind == "raw sqlite3":
+                for i in range(start, stop, size):
+                    if size == 1:
+                        conn.execute("INSERT INTO events (position, data) VALUES (?, ?)", (offset[kind], records[i]))
+                    else:
+                        conn.execute("BEGIN IMMEDIATE")
+                        conn.executemany(
+                            "INSERT INTO events (position, data) VALUES (?, ?)",
+                            enumerate(records[i : i + size], offset[kind]),
+                        )
+                        conn.execute("COMMIT")
+                    offset[kind] += len(records[i : i + size])
+            else:
+                log = logs[kind]
+                for i in range(start, stop, size):
+                    await log.append(events[i : i + size])
+
+        seconds = {(kind, size): 0.0 for kind in kinds for size in (100, 1)}
+        for size, total in ((100, len(events)), (1, singles)):
+            step = SLICE if size == 100 else SLICE // 100
+            for n, start in enumerate(range(0, total, step)):
+                for kind in kinds[n % 3 :] + kinds[: n % 3]:
+                    began = time.perf_counter()
+                    await insert(kind, start, min(start + step, total), size)
+                    seconds[kind, size] += time.perf_counter() - began
+        figures: dict[str, dict[str, float]] = {}
+        for kind in kinds:
+            verb = "insert" if kind == "raw sqlite3" else "append"
+            figures[kind] = {
+                f"{verb} (batch 100)": rate(len(events), seconds[kind, 100]),
+                f"{verb} (batch 1)": rate(singles, seconds[kind, 1]),
+            }
+        for kind, log in logs.items():
+            figures[kind]["read"] = max([await timed(lambda: read_all(log, len(events) + singles)) for _ in range(2)])
+        return figures
     finally:
         conn.close()
-    return {"insert (batch 100)": batches, "insert (batch 1)": ones}
+        for log in logs.values():
+            await log.stop()
+        for path in paths.values():
+            remove_files(path)
 
 
 async def serve_handles(url: str) -> EventLog:
@@ -214,7 +297,7 @@ async def measure_raw_kafka(bootstrap: str, records: list[bytes], singles: int) 
     return {"produce (batch 100)": produced, "produce (batch 1)": produced_one, "consume": consumed}
 
 
-async def run(events_count: int, singles: int, bootstrap: str | None) -> list[str]:
+async def run(events_count: int, singles: int, rounds: int, bootstrap: str | None) -> list[str]:
     events = mixed_batch("bench", events_count)
     size = sum(len(encode(e)) for e in events) / len(events)
     with tempfile.TemporaryDirectory() as directory, contextlib.ExitStack() as stack:
@@ -222,43 +305,43 @@ async def run(events_count: int, singles: int, bootstrap: str | None) -> list[st
             bootstrap = stack.enter_context(TansuBroker()).bootstrap
         urls = {
             "memory": "memory://",
-            "sqlite": f"sqlite://{directory}/events.db",
-            "sqlite as serve": f"sqlite://{directory}/served.db",
             "kafka": f"kafka://{bootstrap}/bench-{uuid.uuid4().hex[:8]}",
         }
-        # Each limit is measured before and after the backends and the best
-        # is kept, so a busy moment on the machine does not lower a limit.
+        # Each limit of memory and Kafka is measured before and after the
+        # backends and the best is kept, so a busy moment on the machine does
+        # not lower a limit. SQLite's raw insert takes turns with its handles.
         encode_rate, decode_rate, records = measure_codec(events)
-        raw_sqlite = measure_raw_sqlite(f"{directory}/raw-1.db", records, singles)
         raw = await measure_raw_kafka(bootstrap, records, singles)
+        measured = [await measure_sqlite(directory, events, records, singles, turn) for turn in range(rounds)]
         figures = {}
         for backend, url in urls.items():
-            if backend.endswith("as serve"):
-                log = await serve_handles(url)
-            else:
-                log = open_log(url)
-                await log.start()
+            log = open_log(url)
+            await log.start()
             try:
                 figures[backend] = await measure_log(log, events, singles)
             finally:
                 await log.stop()
         raw_again = await measure_raw_kafka(bootstrap, records, singles)
-        raw_sqlite_again = measure_raw_sqlite(f"{directory}/raw-2.db", records, singles)
         encode_again, decode_again, _ = measure_codec(events)
     encode_rate, decode_rate = max(encode_rate, encode_again), max(decode_rate, decode_again)
     raw = {name: max(value, raw_again[name]) for name, value in raw.items()}
-    raw_sqlite = {name: max(value, raw_sqlite_again[name]) for name, value in raw_sqlite.items()}
+    sqlite_rounds = {kind: [m[kind] for m in measured] for kind in measured[0]}
+    raw_rounds = sqlite_rounds.pop("raw sqlite3")
+    raw_sqlite = {name: statistics.median(r[name] for r in raw_rounds) for name in raw_rounds[0]}
+    for backend, rounds_of in sqlite_rounds.items():
+        figures[backend] = {name: statistics.median(r[name] for r in rounds_of) for name in rounds_of[0]}
 
     out = [
         f"{events_count:,} events (mean {size:,.0f} bytes encoded), appended in batches of 100, "
-        f"then {singles:,} more one by one; read = the whole log (best of 2)",
+        f"then {singles:,} more one by one; read = the whole log (best of 2); "
+        f"sqlite: interleaved with the raw insert {SLICE:,} events at a time, median of {rounds} round(s)",
         line("raw msgspec encode", encode_rate, "itself", encode_rate),
         line("raw msgspec decode", decode_rate, "itself", decode_rate),
     ]
     out += [line(f"raw sqlite3 {name}", value, "itself", value) for name, value in raw_sqlite.items()]
     out += [line(f"raw aiokafka {name}", value, "itself", value) for name, value in raw.items()]
-    for backend, measured in figures.items():
-        for name, value in measured.items():
+    for backend in ["memory", "sqlite", "sqlite as serve", "kafka"]:
+        for name, value in figures[backend].items():
             label = f"{backend} {name}"
             if name == "read":
                 out.append(line(label, value, "raw msgspec decode", decode_rate))
@@ -266,7 +349,11 @@ async def run(events_count: int, singles: int, bootstrap: str | None) -> list[st
                 out.append(line(label, value, "raw msgspec encode", encode_rate))
             if backend.startswith("sqlite") and name != "read":
                 limit = name.replace("append", "insert")
-                out.append(line(label, value, f"raw sqlite3 {limit}", raw_sqlite[limit]))
+                each = [r[name] / f[limit] for r, f in zip(sqlite_rounds[backend], raw_rounds)]
+                out.append(
+                    line(label, value, f"raw sqlite3 {limit}", raw_sqlite[limit])
+                    + f"; rounds: {' '.join(f'{x:.2f}' for x in each)}"
+                )
             if backend == "kafka":
                 limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
                 out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
@@ -277,10 +364,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events appended in batches of 100")
     parser.add_argument("--singles", type=int, default=2_000, help="events appended one per batch")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the SQLite raw insert and handles, taken in turn"
+    )
     parser.add_argument("--kafka", metavar="BOOTSTRAP", help="use this broker instead of starting tansu")
     args = parser.parse_args()
     started = time.perf_counter()
-    for text in asyncio.run(run(args.events, args.singles, args.kafka)):
+    for text in asyncio.run(run(args.events, args.singles, args.rounds, args.kafka)):
         print(text, flush=True)
     print(f"({time.perf_counter() - started:.1f} s)")
 
