@@ -60,7 +60,7 @@ class CheckpointedFollower:
         self._restored = True
         if self.snapshots is None or self.STATE is None:
             return
-        snapshot = await self.snapshots.load(self.name)
+        snapshot = await self.snapshots.load(self.name, keys=self.STATE)  # another STATE: not used
         if snapshot is not None and snapshot.position > self.next_position:
             for attribute, value in snapshot.state.items():
                 setattr(self, attribute, value)

@@ -24,11 +24,24 @@ wrong state, never run code. A store written by an older eventbatch (which
 pickled) is refused at its first snapshot with one line saying so
 (``OldSnapshotStore``); it is not read, and deleting it makes every component
 rebuild its state from the log.
+
+A snapshot is used only by code whose state has the shape it was saved
+with (``statecodec.shape_changes``: the same record classes with the same
+attributes, the same enums): when a class a state holds gains, loses or
+renames an attribute, the next start does not load the snapshot. ``load``
+says why in one WARNING line and returns None, and the component folds the
+log from the start instead, which is always correct (its exactly-once rules
+read the log, not the snapshot); its next snapshot replaces the old one. A
+snapshot saved before shapes were kept counts as changed. ``positions``
+(what ``compact`` reads) refuses such a snapshot (``UnusableSnapshot``):
+the log it covers is still needed.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +52,8 @@ from eventbatch import statecodec
 from eventbatch.log.errors import LogOpenError
 from eventbatch.sqlitefile import SNAPSHOTS, require
 
+log = logging.getLogger(__name__)
+
 
 class OldSnapshotStore(LogOpenError):
     """A snapshot written by an older eventbatch (a pickle): refused, never read."""
@@ -46,6 +61,10 @@ class OldSnapshotStore(LogOpenError):
 
 class BadSnapshot(LogOpenError):
     """A snapshot this eventbatch cannot restore (not its format, or a class it does not have)."""
+
+
+class UnusableSnapshot(LogOpenError):
+    """A snapshot saved by code whose state had another shape: the log it covers is still needed."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,25 @@ def loads(blob: bytes, *, where: str = "the snapshot store") -> Snapshot:
         raise BadSnapshot(f"snapshot store {where} holds something that is not a snapshot; delete it to rebuild from the log")
     name, position, state, last_answered = fields
     return Snapshot(name, position, state, last_answered)
+
+
+def unfit(blob: bytes, *, where: str = "the snapshot store") -> str | None:
+    """Why this code cannot use the snapshot in ``blob`` (its state's shape differs), or None.
+
+    ``OldSnapshotStore`` / ``BadSnapshot`` as ``loads`` for bytes that are no snapshot at all.
+    """
+    try:
+        changed = statecodec.shape_changes(blob)
+    except statecodec.OldFormat:
+        raise OldSnapshotStore(f"snapshot store {where} was written by an older eventbatch; delete it to rebuild from the log") from None
+    except statecodec.StateCodecError as exc:
+        raise BadSnapshot(f"snapshot store {where} cannot be read: {exc}; delete it to rebuild from the log") from None
+    if changed is None:
+        return "it was saved by an older eventbatch, which did not record the shape of its state"
+    if changed:
+        named = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        return f"the shape of its state has changed since it was saved ({named})"
+    return None
 
 
 def store_path(value: str | Path) -> str:
@@ -134,18 +172,37 @@ class SnapshotStore:
         )
         await self._db.commit()
 
-    async def load(self, name: str) -> Snapshot | None:
+    async def load(self, name: str, *, keys: Iterable[str] | None = None) -> Snapshot | None:
+        """The snapshot saved as ``name``, or None: none saved, or one this code cannot use
+        (``unfit``; also, with ``keys``, a state that is not a dict of exactly those keys),
+        which one WARNING line names: the caller then folds the log from the start."""
         assert self._db is not None, "snapshot store is not started"
-        async with self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)) as cur:
+        async with self._db.execute("SELECT position, data FROM snapshots WHERE name = ?", (name,)) as cur:
             row = await cur.fetchone()
-        return loads(row[0], where=self.path) if row is not None else None
+        if row is None:
+            return None
+        position, blob = row
+        why = unfit(blob, where=self.path)
+        snapshot = loads(blob, where=self.path) if why is None else None
+        if snapshot is not None and keys is not None:
+            wanted = sorted(keys)
+            if type(snapshot.state) is not dict or sorted(snapshot.state) != wanted:
+                held = sorted(snapshot.state) if type(snapshot.state) is dict else type(snapshot.state).__name__
+                why, snapshot = f"it holds {held}, this eventbatch keeps {wanted}", None
+        if snapshot is None:
+            log.warning(
+                "snapshot %s (#%d) in %s not used: %s; %s folds its state from the log instead",
+                name, position, self.path, why, name,
+            )
+        return snapshot
 
     async def positions(self) -> dict[str, int]:
         """Each snapshot's position: the log before the lowest one is not needed to restart.
 
         ``OldSnapshotStore`` / ``BadSnapshot`` if a snapshot is not in this eventbatch's format
         (its header only is looked at): ``compact`` must not cut the log for a state that
-        cannot be loaded.
+        cannot be loaded. ``UnusableSnapshot`` for one this code would not load (``unfit``):
+        its component folds from the start of the log, so none of the log may go.
         """
         assert self._db is not None, "snapshot store is not started"
         # A snapshot no one can load holds nothing back: refuse rather than let the log go.
@@ -156,8 +213,17 @@ class SnapshotStore:
             foreign = await cur.fetchone()
         if foreign is not None:
             loads(foreign[1], where=self.path)  # raises, saying what it is
-        async with self._db.execute("SELECT name, position FROM snapshots ORDER BY name") as cur:
-            return {name: position for name, position in await cur.fetchall()}
+        positions: dict[str, int] = {}
+        async with self._db.execute("SELECT name, position, data FROM snapshots ORDER BY name") as cur:
+            async for name, position, blob in cur:
+                why = unfit(blob, where=self.path)
+                if why is not None:
+                    raise UnusableSnapshot(
+                        f"snapshot {name} (#{position}) in {self.path} cannot be used by this eventbatch: {why}; "
+                        f"{name} needs the log from the start until serve saves a new snapshot of it"
+                    )
+                positions[name] = position
+        return positions
 
 
 async def retention_needs(

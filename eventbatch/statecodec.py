@@ -26,6 +26,11 @@ format"):
   a class table. Attributes named ``*_cache`` hold what readers derive from
   the rest (``ClusterState.node_cache``) and are stored as None.
 
+Every blob also keeps the shape of each record class and enum it holds
+(``shape``: a digest of the class's qualified name and the attributes its
+code declares, or an enum's members), so a reader can tell a state saved by
+code whose classes have since changed (``shape_changes``) before it uses it.
+
 Decoding looks a class name up among modules already imported (never
 imports one) and takes it only if it is a class of those packages whose
 ``__module__`` and ``__qualname__`` are what the data says, or a registered
@@ -41,7 +46,9 @@ is never unpickled.
 from __future__ import annotations
 
 import dataclasses
+import dis
 import enum
+import hashlib
 import sys
 from collections import Counter
 from typing import Any
@@ -49,7 +56,7 @@ from typing import Any
 import msgspec
 
 MAGIC = b"eventbatch-state\x00"
-VERSION = 1
+VERSION = 1  # [VERSION, class table, root] or, since shapes are kept, [VERSION, class table, root, shapes]
 PACKAGES = frozenset({"schemas", "projections", "handlers", "eventbatch"})
 
 # Extension codes of the markers (the first item of a tagged array).
@@ -129,6 +136,79 @@ def _lookup(key: str) -> type | None:
     return found
 
 
+# -- shapes -----------------------------------------------------------------------
+
+
+def _assigned(function: Any) -> set[str]:
+    """The attributes a method sets on its first argument (``self.x = ...``), read from its bytecode."""
+    code = getattr(function, "__code__", None)
+    if code is None or not code.co_argcount:
+        return set()
+    me, found, previous = code.co_varnames[0], set(), None
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "STORE_ATTR" and previous is not None \
+                and previous.opname == "LOAD_FAST" and previous.argval == me:
+            found.add(instruction.argval)
+        previous = instruction
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    digest: str
+    kind: str  # "enum", "struct", "dataclass" or "object"
+    allowed: frozenset[str]  # the attributes an instance may hold
+    required: frozenset[str]  # the attributes every instance holds (its fields, or what __init__ sets)
+
+
+_SHAPES: dict[type, _Shape] = {}
+
+
+def _shape(cls: type) -> _Shape:
+    found = _SHAPES.get(cls)
+    if found is None:
+        found = _SHAPES[cls] = _describe(cls)
+    return found
+
+
+def _describe(cls: type) -> _Shape:
+    if issubclass(cls, enum.Enum):
+        kind, allowed, required = "enum", frozenset(), frozenset()
+        parts = [f"{member.name}={member.value!r}" for member in cls]
+    else:
+        if _is_struct(cls):
+            kind, allowed = "struct", frozenset(cls.__struct_fields__)
+            required = allowed
+        elif dataclasses.is_dataclass(cls):
+            kind, allowed = "dataclass", frozenset(f.name for f in dataclasses.fields(cls))
+            required = allowed
+        else:
+            kind, anywhere, in_init = "object", set(), set()
+            for klass in cls.__mro__:
+                if klass.__module__ == "builtins":
+                    continue
+                for name, member in sorted(vars(klass).items()):
+                    if isinstance(member, property):
+                        member = member.fset
+                    sets = _assigned(member)
+                    anywhere |= sets
+                    if name == "__init__":
+                        in_init |= sets
+            descriptors = {n for n in anywhere if hasattr(getattr(cls, n, None), "__set__") and n not in _slots(cls)}
+            allowed = frozenset((anywhere - descriptors) | _slots(cls))
+            required = frozenset(in_init - descriptors)
+        parts = sorted(allowed) + ["required:"] + sorted(required)
+    text = f"{kind} {_key(cls)} " + " ".join(parts)
+    return _Shape(hashlib.sha256(text.encode()).hexdigest()[:16], kind, allowed, required)
+
+
+def shape(cls: type) -> str:
+    """The shape of ``cls`` as this code declares it: a digest of its ``module:qualname``, its
+    kind and the attributes its instances hold (a Struct's or dataclass's fields; a plain
+    class's slots and what its methods set on ``self``) or an enum's members. Deterministic."""
+    return _shape(cls).digest
+
+
 # -- encoding ---------------------------------------------------------------------
 
 
@@ -139,6 +219,7 @@ class _Encoder:
         self.classes: dict[tuple[type, tuple[str, ...]], int] = {}
         self.table: list[list] = []
         self.allowed: set[type] = set()
+        self.enums: set[type] = set()
 
     def value(self, x: Any) -> Any:
         t = type(x)
@@ -185,6 +266,7 @@ class _Encoder:
     def _enum_key(self, cls: type) -> str:
         if not _allowed(cls):
             raise StateCodecError(f"cannot keep {_key(cls)}: not an enum of this project (statecodec.register it)")
+        self.enums.add(cls)
         return _key(cls)
 
     def _record(self, x: Any, cls: type, ident: int) -> list:
@@ -227,7 +309,8 @@ def encode(state: Any) -> bytes:
     """``state`` as bytes ``decode`` restores; ``StateCodecError`` for what it cannot keep."""
     encoder = _Encoder()
     root = encoder.value(state)
-    return MAGIC + _encoder.encode([VERSION, encoder.table, root])
+    shapes = {_key(cls): shape(cls) for cls in (*encoder.allowed, *encoder.enums)}
+    return MAGIC + _encoder.encode([VERSION, encoder.table, root, dict(sorted(shapes.items()))])
 
 
 # -- decoding ---------------------------------------------------------------------
@@ -369,22 +452,79 @@ def is_state(blob: bytes) -> bool:
 
 def decode(blob: bytes) -> Any:
     """The state ``encode`` wrote; ``StateCodecError`` (``OldFormat`` for a pickle) for anything else."""
-    if not is_state(blob):
-        if bytes(blob[:1]) == b"\x80":
-            raise OldFormat("it was written by an older eventbatch (a pickle)")
-        raise StateCodecError("it is not eventbatch state")
-    try:
-        version, table, root = _decoder.decode(memoryview(blob)[len(MAGIC):])
-    except (msgspec.DecodeError, ValueError, TypeError):
-        raise StateCodecError("it is not eventbatch state (cannot be decoded)") from None
-    if version != VERSION:
-        raise StateCodecError(f"it is in state format {version!r}; this eventbatch reads format {VERSION}")
+    _, table, root, _ = _parts(blob, _decoder)
     try:
         return _Decoder(table).value(root)
     except RecursionError:
         raise StateCodecError("it is nested too deep") from None
     except TypeError as exc:  # an unhashable key, a constructor refusing its fields
         raise StateCodecError(f"it cannot be restored: {exc}") from None
+
+
+def _parts(blob: bytes, decoder: Any) -> tuple[Any, Any, Any, Any]:
+    """``[version, table, root, shapes]`` (shapes None in a blob that keeps none), decoded by ``decoder``."""
+    if not is_state(blob):
+        if bytes(blob[:1]) == b"\x80":
+            raise OldFormat("it was written by an older eventbatch (a pickle)")
+        raise StateCodecError("it is not eventbatch state")
+    try:
+        parts = decoder.decode(memoryview(blob)[len(MAGIC):])
+    except (msgspec.DecodeError, ValueError, TypeError):
+        raise StateCodecError("it is not eventbatch state (cannot be decoded)") from None
+    if type(parts) is not list or len(parts) not in (3, 4):
+        raise StateCodecError("it is not eventbatch state (cannot be decoded)")
+    version = parts[0] if decoder is _decoder else _decoder.decode(parts[0])
+    if version != VERSION:
+        raise StateCodecError(f"it is in state format {version!r}; this eventbatch reads format {VERSION}")
+    return parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else None
+
+
+_raw_parts = msgspec.msgpack.Decoder(list[msgspec.Raw])
+
+
+def shape_changes(blob: bytes) -> list[str] | None:
+    """The record classes and enums of the state in ``blob`` whose shape this code does not
+    have (``module:qualname``, sorted; empty when every one fits), or None if ``blob`` keeps
+    no shapes (written before they were kept). The state itself is not decoded.
+
+    A class fits when it still exists and its ``shape`` is the one kept with the blob, and
+    every record of it was kept with the attributes its code has now (all its fields; for a
+    plain class, what its ``__init__`` sets, and nothing it never sets). ``StateCodecError``
+    (``OldFormat``) for bytes ``decode`` would refuse as well.
+    """
+    _, table_raw, _, shapes_raw = _parts(blob, _raw_parts)
+    try:
+        table = _decoder.decode(table_raw)
+        shapes = _decoder.decode(shapes_raw) if shapes_raw is not None else None
+    except (msgspec.DecodeError, ValueError, TypeError):
+        raise StateCodecError("it is not eventbatch state (cannot be decoded)") from None
+    if type(table) is not list or not (shapes is None or type(shapes) is dict):
+        raise StateCodecError("a malformed class table")
+    for entry in table:
+        if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str or type(entry[1]) is not list \
+                or not all(type(n) is str for n in entry[1]):
+            raise StateCodecError("a malformed class table")
+    for key in [entry[0] for entry in table] + list(shapes or ()):
+        if type(key) is not str or (key not in _registered and key.partition(".")[0] not in PACKAGES):
+            # Not a class of this project at all: bytes this codec never wrote, not an older shape.
+            raise StateCodecError(f"it holds a {key}, which this eventbatch does not have (or may not restore)")
+    if shapes is None:
+        return None
+    changed: set[str] = set()
+    for key, digest in shapes.items():
+        cls = _lookup(key)
+        if cls is None or shape(cls) != digest:
+            changed.add(key)
+    for key, names in table:
+        cls = _lookup(key)
+        if cls is None or key not in shapes:
+            changed.add(key)
+            continue
+        found = _shape(cls)
+        held = set(names)
+        if not held <= found.allowed or not found.required <= held:
+            changed.add(key)
+    return sorted(changed)
 
 
 def decode_stored(blob: bytes, *, store: str, old: type[Exception], bad: type[Exception]) -> Any:

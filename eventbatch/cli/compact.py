@@ -9,6 +9,10 @@ below it is removed with ``EventLog.truncate``. Finished jobs keep their last
 status (``job_history``) and their whole timeline (``audit_view``) in the
 read-model store. The Kubernetes adapter keeps no snapshot (its components
 rebuild from position 0), so with ``--cluster kube`` nothing is removed.
+A snapshot this eventbatch would not load (saved by code whose state had
+another shape, ``eventbatch.snapshots.unfit``) makes it refuse in one line
+(``UnusableSnapshot``): its component needs the log from the start until
+``serve`` snapshots it again.
 """
 
 from __future__ import annotations
