@@ -84,13 +84,15 @@ class HookTable:
         self.flat: dict[str, list[Entry]] = {family: [] for family in COMBINE}
 
     def add(self, tier: int, plugin: str, family: str, fn: Callable[..., Any]) -> None:
-        if family not in COMBINE:
+        flat = self.flat.get(family)
+        if flat is None:
             raise KeyError(f"unknown hook family {family!r}")
+        entry = (plugin, fn)
+        flat.append(entry)
         tiers = self.tiers[family]
-        while len(tiers) <= tier:
-            tiers.append([])
-        tiers[tier].append((plugin, fn))
-        self.flat[family].append((plugin, fn))
+        if len(tiers) <= tier:
+            tiers.extend([] for _ in range(tier + 1 - len(tiers)))
+        tiers[tier].append(entry)
 
     def has(self, family: str) -> bool:
         return bool(self.flat[family])

@@ -29,7 +29,7 @@ class Plugin:
 
     def register(self, ssn: Session, family: str, fn: Callable[..., Any]) -> None:
         """Add ``fn`` to the session's ``family`` table unless the conf switched it off."""
-        if self.option.enabled(family):
+        if self.option.switches.get(family, True):  # ``PluginOption.enabled``, without a call
             ssn.hooks.add(self.tier, self.name, family, fn)
 
     def open(self, ssn: Session) -> None:

@@ -43,11 +43,14 @@ class _StaticScores:
     from session to session while the session's node lists are the very same objects: the
     snapshot builds names, labels and taints again whenever a node is added, changed or removed
     (``node_epoch``), so the same lists mean the same nodes. Only what the current and the
-    previous session asked for is kept: kinds of pod that are live, not history."""
+    previous session asked for is kept: kinds of pod that are live, not history. The nodes'
+    cpu and memory allocatable the scores read are kept with them."""
 
     def __init__(self, nodes) -> None:
         self.lists = (nodes.names, nodes.labels, nodes.taints)
         self.current: dict[tuple, np.ndarray] = {}
+        # (cpu, memory columns) -> their allocatable, floored at 1, > 0, and whether all are.
+        self.capacity: dict[tuple, tuple] = {}
         self.previous: dict[tuple, np.ndarray] = {}
         # The nodes with PreferNoSchedule taints, and those taints (most nodes have none).
         self.prefer = [
@@ -113,9 +116,17 @@ class NodeOrder(Plugin):
         adjacent = len(cols) == 2 and cols[1] == cols[0] + 1
         self.cols = slice(cols[0], cols[0] + 2) if adjacent else cols
         self.count = len(cols)
-        cap = nodes.alloc[:, self.cols]
-        self.cap, self.cap1, self.has = cap, np.maximum(cap, 1), cap > 0
-        self.sized = bool(self.has.all())  # every node has some cpu and memory: no capacity test needed
+        # Allocatable is that of the same nodes while the node lists are the same: kept with the
+        # static scores.
+        key = tuple(cols)
+        kept = self.static.capacity.get(key)
+        if kept is None:
+            cap = nodes.alloc[:, self.cols].copy()  # not a view of this session's arrays
+            kept = (cap, np.maximum(cap, 1), cap > 0)
+            for array in kept:
+                array.flags.writeable = False  # shared with later sessions: never changed in place
+            kept = self.static.capacity[key] = (*kept, bool(kept[2].all()))
+        self.cap, self.cap1, self.has, self.sized = kept  # sized: every node has some cpu and memory
         self.register(ssn, "node_order", self.score)
 
     def _static(self, task, nodes) -> np.ndarray:

@@ -32,14 +32,17 @@ class Overcommit(Plugin):
             d: v * self.factor - used_by_dim.get(d, 0) for d, v in ssn.total.items() if d != "pods"
         }
         self.inqueue: dict[str, float] = {}
+        inqueue = self.inqueue
         for job in ssn.jobs.values():
-            if job.phase == "Inqueue":
+            phase = job.phase
+            if phase == "Inqueue":
                 self._admit(job)
-            elif job.phase == "Running" and job.min_resources and job.allocated_num() >= job.min_member:
+            elif phase == "Running" and job.min_resources and job.allocated_num() >= job.min_member:
+                allocated = job.allocated
                 for d, need in job.min_resources.items():
-                    gap = need - job.allocated.get(d, 0)
+                    gap = need - allocated.get(d, 0)
                     if gap > 0:
-                        self.inqueue[d] = self.inqueue.get(d, 0.0) + gap
+                        inqueue[d] = inqueue.get(d, 0.0) + gap
         self.register(ssn, "job_enqueueable", self._enqueueable)
         self.register(ssn, "job_enqueued", self._admit)
 

@@ -138,18 +138,21 @@ class Proportion(Plugin):
         # The minResources of Pending podgroups, per queue (see ``_entitle``).
         wanting: dict[str, dict[str, float]] = {}
         with_jobs = set()
+        attrs = self.attrs
         for job in ssn.jobs.values():
-            with_jobs.add(job.queue)
-            attr = self.attrs.get(job.queue)
+            queue = job.queue
+            with_jobs.add(queue)
+            attr = attrs.get(queue)
             if attr is None:
                 continue
-            if job.phase == "Pending":
-                _add(wanting.setdefault(job.queue, {}), job.min_resources)
-            if job.settled:
+            phase, wanted = job.phase, job.min_resources
+            if phase == "Pending" and wanted:
+                _add(wanting.setdefault(queue, {}), wanted)
+            if job._deferred is not None:  # settled: its tasks are all allocated
                 # Every task allocated: their requests summed are the job's allocation.
-                held = settled.get(job.queue)
+                held = settled.get(queue)
                 if held is None:
-                    held = settled[job.queue] = {}
+                    held = settled[queue] = {}
                 for d, v in job.allocated.items():
                     held[d] = held.get(d, 0) + v
             else:
@@ -159,13 +162,14 @@ class Proportion(Plugin):
                         _add(attr.request, task.req)
                     elif task.status == "Pending":
                         _add(attr.request, task.req)
-            if job.phase == "Inqueue":
-                _add(attr.inqueue, job.min_resources)
-            elif job.phase == "Running" and job.min_resources and job.allocated_num() >= job.min_member:
-                for d, need in job.min_resources.items():
-                    gap = need - job.allocated.get(d, 0)
+            if phase == "Inqueue":
+                _add(attr.inqueue, wanted)
+            elif phase == "Running" and wanted and job.allocated_num() >= job.min_member:
+                allocated, inqueue = job.allocated, attr.inqueue
+                for d, need in wanted.items():
+                    gap = need - allocated.get(d, 0)
                     if gap > 0:
-                        attr.inqueue[d] = attr.inqueue.get(d, 0.0) + gap
+                        inqueue[d] = inqueue.get(d, 0.0) + gap
         for name, held in settled.items():
             attr = self.attrs[name]
             _add(attr.allocated, held)
