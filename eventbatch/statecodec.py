@@ -196,7 +196,9 @@ def _describe(cls: type) -> _Shape:
                         in_init |= sets
             descriptors = {n for n in anywhere if hasattr(getattr(cls, n, None), "__set__") and n not in _slots(cls)}
             allowed = frozenset((anywhere - descriptors) | _slots(cls))
-            required = frozenset(in_init - descriptors)
+            # An attribute the class itself defaults (``timelines = True``) may be left unset.
+            defaulted = {n for n in in_init if n not in _slots(cls) and any(n in vars(k) for k in cls.__mro__)}
+            required = frozenset(in_init - descriptors - defaulted)
         parts = sorted(allowed) + ["required:"] + sorted(required)
     text = f"{kind} {_key(cls)} " + " ".join(parts)
     return _Shape(hashlib.sha256(text.encode()).hexdigest()[:16], kind, allowed, required)

@@ -13,8 +13,9 @@ position agree, and the projector resumes from there.
 The fold state is kept with ``eventbatch.statecodec`` (``encode_state`` /
 ``decode_state``), never pickled: a planted store can at worst show wrong
 rows, never run code. A store whose snapshot was written by an older
-eventbatch (a pickle) is refused with one line (``OldViewsStore``) and never
-read; deleting it rebuilds the read models from the log.
+eventbatch (a pickle), or holds a fold state of a shape this code does not
+have, is refused with one line (``OldViewsStore``) and never read; deleting
+it rebuilds the read models from the log.
 """
 
 from __future__ import annotations
@@ -100,8 +101,22 @@ def encode_state(state) -> bytes:
 
 
 def decode_state(blob: bytes, *, where: str = "the read-model store"):
-    """The fold state ``encode_state`` wrote; ``OldViewsStore`` / ``BadViewsStore`` with one line otherwise."""
-    return statecodec.decode_stored(blob, store=f"read-model store {where}", old=OldViewsStore, bad=BadViewsStore)
+    """The fold state ``encode_state`` wrote; ``OldViewsStore`` / ``BadViewsStore`` with one line otherwise.
+
+    A state whose shape this code does not have (saved by another eventbatch, or before
+    shapes were kept) is refused like an older pickle: folding on from it would show
+    wrong rows, and the read models are rebuilt from the log when the store is deleted."""
+    store = f"read-model store {where}"
+    try:
+        changes = statecodec.shape_changes(blob)
+    except statecodec.OldFormat:
+        changes = []  # decode_stored names it
+    except statecodec.StateCodecError as exc:
+        raise BadViewsStore(f"{store} cannot be read: {exc}; delete it to rebuild from the log") from None
+    if changes is None or changes:
+        what = "keeps no shape of its state" if changes is None else f"the shape of {', '.join(changes)} has changed"
+        raise OldViewsStore(f"{store} was written by another eventbatch ({what}); delete it to rebuild from the log")
+    return statecodec.decode_stored(blob, store=store, old=OldViewsStore, bad=BadViewsStore)
 _astuple = msgspec.structs.astuple
 
 

@@ -261,3 +261,31 @@ def test_a_damaged_snapshot_store_is_named(healthy: bytes, tmp_path: Path) -> No
         line = assert_one_line(run(["--log", f"sqlite://{path}", *argv], tmp_path, tmp_path, env), f"{store}")
         assert "database disk image is malformed" in line, line
         assert checksum(store) == before
+
+
+def test_read_models_another_eventbatch_wrote_are_refused_and_rebuilt_once_deleted(healthy: bytes, tmp_path: Path) -> None:
+    """A read-model store whose fold state has a shape this code does not have (an older or
+    newer eventbatch) is never folded on from: one line naming it, and deleting it rebuilds."""
+    import msgspec
+
+    from eventbatch import statecodec
+
+    path = _copy_log(healthy, tmp_path)
+    url = f"sqlite://{path}"
+    built = run(["--log", url, "job", "list"], tmp_path, tmp_path)
+    assert built is not None and built.returncode == 0, built and built.stderr
+    views = tmp_path / "events.views.db"
+    with sqlite3.connect(views) as conn:
+        [(name, blob)] = conn.execute("SELECT name, state FROM snapshots").fetchall()
+        version, table, root, shapes = msgspec.msgpack.decode(blob[len(statecodec.MAGIC):])
+        shapes["projections.views.viewset:ViewSet"] = "0" * 16  # what another shape of ViewSet kept
+        other = statecodec.MAGIC + msgspec.msgpack.encode([version, table, root, shapes])
+        conn.execute("UPDATE snapshots SET state = ? WHERE name = ?", (other, name))
+    conn.close()
+    before = checksum(views)
+    line = assert_one_line(run(["--log", url, "job", "list"], tmp_path, tmp_path), f"{views}")
+    assert "written by another eventbatch" in line and "ViewSet" in line and "delete it" in line, line
+    assert checksum(views) == before
+    views.unlink()
+    again = run(["--log", url, "job", "list"], tmp_path, tmp_path)
+    assert again is not None and again.returncode == 0 and again.stdout == built.stdout
