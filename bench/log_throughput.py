@@ -56,7 +56,7 @@ from eventbatch.log.factory import open_log  # noqa: E402
 from eventbatch.follow import SharedReads  # noqa: E402
 from eventbatch.log.fenced import FencedLog  # noqa: E402
 from eventbatch.log.port import EventLog  # noqa: E402
-from eventbatch.log.sqlite import SqliteLog  # noqa: E402
+from eventbatch.log.sqlite import SqliteLog, _insert_rows  # noqa: E402
 from schemas.envelope import Causation, Envelope  # noqa: E402
 from schemas.events import AnyEvent  # noqa: E402
 from tests.support.broker import TansuBroker  # noqa: E402
@@ -135,6 +135,7 @@ async def read_all(log: EventLog, appended: int) -> int:
     return count
 
 
+RAW, RAW_MULTI = "raw sqlite3", "raw sqlite3 as the log inserts"
 SLICE = 1_000  # events per slice of the SQLite measurement, in batches of 100 (singles: SLICE // 100)
 PRAGMAS = ("journal_mode", "synchronous", "page_size", "cache_size", "wal_autocheckpoint", "busy_timeout")
 
@@ -169,14 +170,20 @@ def write_connection(log: EventLog) -> SqliteLog:
 async def measure_sqlite(
     directory: str, events: list[Envelope], records: list[bytes], singles: int, turn: int
 ) -> dict[str, dict[str, float]]:
-    """The raw insert, ``open_log`` and ``serve``'s handles on fresh files, interleaved: slices of
+    """The raw inserts, ``open_log`` and ``serve``'s handles on fresh files, interleaved: slices of
     ``SLICE`` events (of ``SLICE // 100`` singles), each kind in turn, the order rotating from slice
-    to slice, so that a busy moment on the shared machine falls on each alike."""
-    kinds = ["raw sqlite3", "sqlite", "sqlite as serve"]
+    to slice, so that a busy moment on the shared machine falls on each alike.
+
+    Two raw inserts: the limit, ``executemany`` (batches and singles), and, for batches only, the
+    multi-row statements the log itself inserts with (``_insert_rows``): the append's distance to
+    the latter is what encoding and the hop to the write thread cost."""
+    kinds = [RAW, RAW_MULTI, "sqlite", "sqlite as serve"]
     paths = {kind: f"{directory}/{kind.replace(' ', '-')}-{turn}.db" for kind in kinds}
-    conn = raw_sqlite_connection(paths["raw sqlite3"], 30_000)
+    conns: dict[str, sqlite3.Connection] = {}
     logs: dict[str, EventLog] = {}
     try:
+        for kind in (RAW, RAW_MULTI):
+            conns[kind] = raw_sqlite_connection(paths[kind], 30_000)
         logs["sqlite"] = open_log(f"sqlite://{paths['sqlite']}")
         await logs["sqlite"].start()
         logs["sqlite as serve"] = await serve_handles(f"sqlite://{paths['sqlite as serve']}")
@@ -184,47 +191,56 @@ async def measure_sqlite(
             writer = write_connection(log)._writer
             assert writer is not None
             # The floor has the log's settings: a difference would make the ratio say nothing.
-            assert await writer.call(pragmas) == pragmas(conn), (await writer.call(pragmas), pragmas(conn))
-        offset = {kind: 0 for kind in kinds}  # the raw file's next position; a log assigns its own
+            settings = await writer.call(pragmas)
+            assert settings == pragmas(conns[RAW]), (settings, pragmas(conns[RAW]))
+        offset = {kind: 0 for kind in kinds}  # a raw file's next position; a log assigns its own
 
         async def insert(kind: str, start: int, stop: int, size: int) -> None:
-            if kind == "raw sqlite3":
-                for i in range(start, stop, size):
-                    if size == 1:
-                        conn.execute("INSERT INTO events (position, data) VALUES (?, ?)", (offset[kind], records[i]))
-                    else:
-                        conn.execute("BEGIN IMMEDIATE")
-                        conn.executemany(
-                            "INSERT INTO events (position, data) VALUES (?, ?)",
-                            enumerate(records[i : i + size], offset[kind]),
-                        )
-                        conn.execute("COMMIT")
-                    offset[kind] += len(records[i : i + size])
-            else:
+            if kind in logs:
                 log = logs[kind]
                 for i in range(start, stop, size):
                     await log.append(events[i : i + size])
+                return
+            conn = conns[kind]
+            for i in range(start, stop, size):
+                batch = records[i : i + size]
+                if size == 1:
+                    conn.execute("INSERT INTO events (position, data) VALUES (?, ?)", (offset[kind], batch[0]))
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    if kind == RAW:
+                        conn.executemany("INSERT INTO events (position, data) VALUES (?, ?)", enumerate(batch, offset[kind]))
+                    else:
+                        _insert_rows(conn, offset[kind], batch)
+                    conn.execute("COMMIT")
+                offset[kind] += len(batch)
 
         seconds = {(kind, size): 0.0 for kind in kinds for size in (100, 1)}
         for size, total in ((100, len(events)), (1, singles)):
             step = SLICE if size == 100 else SLICE // 100
+            taking = kinds if size == 100 else [kind for kind in kinds if kind != RAW_MULTI]
             for n, start in enumerate(range(0, total, step)):
-                for kind in kinds[n % 3 :] + kinds[: n % 3]:
+                for kind in taking[n % len(taking) :] + taking[: n % len(taking)]:
                     began = time.perf_counter()
                     await insert(kind, start, min(start + step, total), size)
                     seconds[kind, size] += time.perf_counter() - began
-        figures: dict[str, dict[str, float]] = {}
-        for kind in kinds:
-            verb = "insert" if kind == "raw sqlite3" else "append"
-            figures[kind] = {
-                f"{verb} (batch 100)": rate(len(events), seconds[kind, 100]),
-                f"{verb} (batch 1)": rate(singles, seconds[kind, 1]),
-            }
+        figures: dict[str, dict[str, float]] = {
+            RAW: {
+                "insert (batch 100)": rate(len(events), seconds[RAW, 100]),
+                "insert (batch 1)": rate(singles, seconds[RAW, 1]),
+            },
+            RAW_MULTI: {"insert (batch 100)": rate(len(events), seconds[RAW_MULTI, 100])},
+        }
         for kind, log in logs.items():
-            figures[kind]["read"] = max([await timed(lambda: read_all(log, len(events) + singles)) for _ in range(2)])
+            figures[kind] = {
+                "append (batch 100)": rate(len(events), seconds[kind, 100]),
+                "append (batch 1)": rate(singles, seconds[kind, 1]),
+                "read": max([await timed(lambda: read_all(log, len(events) + singles)) for _ in range(2)]),
+            }
         return figures
     finally:
-        conn.close()
+        for conn in conns.values():
+            conn.close()
         for log in logs.values():
             await log.stop()
         for path in paths.values():
@@ -326,8 +342,10 @@ async def run(events_count: int, singles: int, rounds: int, bootstrap: str | Non
     encode_rate, decode_rate = max(encode_rate, encode_again), max(decode_rate, decode_again)
     raw = {name: max(value, raw_again[name]) for name, value in raw.items()}
     sqlite_rounds = {kind: [m[kind] for m in measured] for kind in measured[0]}
-    raw_rounds = sqlite_rounds.pop("raw sqlite3")
+    raw_rounds = sqlite_rounds.pop(RAW)
     raw_sqlite = {name: statistics.median(r[name] for r in raw_rounds) for name in raw_rounds[0]}
+    multi_rounds = sqlite_rounds.pop(RAW_MULTI)
+    raw_multi = statistics.median(r["insert (batch 100)"] for r in multi_rounds)
     for backend, rounds_of in sqlite_rounds.items():
         figures[backend] = {name: statistics.median(r[name] for r in rounds_of) for name in rounds_of[0]}
 
@@ -339,6 +357,8 @@ async def run(events_count: int, singles: int, rounds: int, bootstrap: str | Non
         line("raw msgspec decode", decode_rate, "itself", decode_rate),
     ]
     out += [line(f"raw sqlite3 {name}", value, "itself", value) for name, value in raw_sqlite.items()]
+    out.append(line("raw sqlite3 multi-row insert (batch 100)", raw_multi, "raw sqlite3 insert (batch 100)",
+                    raw_sqlite["insert (batch 100)"]))
     out += [line(f"raw aiokafka {name}", value, "itself", value) for name, value in raw.items()]
     for backend in ["memory", "sqlite", "sqlite as serve", "kafka"]:
         for name, value in figures[backend].items():
@@ -354,6 +374,8 @@ async def run(events_count: int, singles: int, rounds: int, bootstrap: str | Non
                     line(label, value, f"raw sqlite3 {limit}", raw_sqlite[limit])
                     + f"; rounds: {' '.join(f'{x:.2f}' for x in each)}"
                 )
+                if name == "append (batch 100)":
+                    out.append(line(label, value, "raw sqlite3 multi-row insert", raw_multi))
             if backend == "kafka":
                 limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
                 out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
