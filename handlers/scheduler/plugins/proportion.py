@@ -79,14 +79,45 @@ class QueueAttr:
         self.share = 0.0
 
 
+# The last few water-fillings, by everything they read (see ``water_fill``): sessions
+# one after another often ask for one they asked for shortly before (the same
+# queues wanting the same amounts: the entitled and deserved shares alternate).
+_FILLED: dict[tuple, list[tuple[dict[str, float], dict[str, float]]]] = {}
+_FILLED_KEPT = 16
+
+
 def water_fill(attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float] | None = None) -> None:
     """Set ``deserved`` of every queue in ``attrs`` (Volcano's proportion algorithm).
 
     ``guaranteed`` is the sum of every queue's guarantee (default: those in ``attrs``).
+    The result depends only on the queues' names, weights, capabilities,
+    guarantees and requests, the total and ``guaranteed``: the last few are
+    kept by those, and one asked for again is copied instead of filled again
+    (the same values, as each is a pure function of what it was filled from).
     """
-    dims = sorted(total)
     if guaranteed is None:
-        guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in attrs) for d in dims}
+        guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in attrs) for d in sorted(total)}
+    key = (
+        tuple(total.items()),
+        tuple(guaranteed.items()),
+        tuple(
+            (a.name, a.weight, tuple(a.capability.items()), tuple(a.guarantee.items()), tuple(a.request.items()))
+            for a in attrs
+        ),
+    )
+    filled = _FILLED.pop(key, None)
+    if filled is None:
+        _water_fill(attrs, total, guaranteed)
+        filled = [(a.real_capability, a.deserved) for a in attrs]
+        if len(_FILLED) >= _FILLED_KEPT:
+            del _FILLED[next(iter(_FILLED))]  # the least recently asked for
+    _FILLED[key] = filled
+    for a, (real_capability, deserved) in zip(attrs, filled):
+        a.real_capability, a.deserved = dict(real_capability), dict(deserved)
+
+
+def _water_fill(attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict[str, float]) -> None:
+    dims = sorted(total)
     for a in attrs:
         a.real_capability = {
             d: min(float(a.capability.get(d, INF)), total[d] - guaranteed[d] + a.guarantee.get(d, 0.0)) for d in dims
