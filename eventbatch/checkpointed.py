@@ -37,10 +37,12 @@ class CheckpointedFollower:
         raise NotImplementedError
 
     async def catch_up(self) -> int:
-        await self.restore()
+        if not self._restored:
+            await self.restore()
         before = self.next_position
         self.next_position = await read_to_tail(self.log, self.next_position, self.observe)
-        await self.folded(self.next_position - before)
+        if self.snapshot_every is not None:
+            await self.folded(self.next_position - before)
         return self.next_position
 
     async def _follow(self) -> None:

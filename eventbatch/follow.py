@@ -3,7 +3,9 @@
 Where it sits: shared by the handler runner, the timer service, the cluster
 reactors and the scheduling trigger. ``read_to_tail`` feeds each envelope from
 ``start`` to the tail (including events appended while it reads, e.g. by the
-consumer itself) to ``on_event`` and returns the next position to read from.
+consumer itself) to ``on_event`` and returns the next position to read from;
+from a log that holds its recent tail in memory (``SoleWriterLog``) it takes
+that tail as a list (``held``) instead of through an async generator.
 Unknown and quarantined records are skipped by the log and still move the
 position on. ``SharedReads`` is the log handle ``build_pipeline`` gives every
 component: their followers share one reader, so ``serve`` reads and decodes
@@ -27,7 +29,18 @@ async def read_to_tail(
     log: EventLog, start: int, on_event: Callable[[Envelope], Awaitable[None] | None]
 ) -> int:
     position = start
+    held = _held(log)
     while True:
+        if held is not None and (recent := held(position)) is not None:
+            # what the log holds in memory (a simulation's kept tail): no generator, no backend
+            if not recent:
+                return position
+            for envelope in recent:
+                result = on_event(envelope)
+                if result is not None:
+                    await result
+            position = recent[-1].position + 1
+            continue
         end = await log.end_position()
         if position >= end:
             return position
@@ -39,6 +52,14 @@ async def read_to_tail(
                 if envelope.position + 1 >= end:
                     break
         position = end
+
+
+def _held(log: EventLog) -> Callable[[int], list[Envelope] | None] | None:
+    """The log's own reader of what it holds in memory (``SoleWriterLog.held``), when its plain
+    reads are that log's: through ``SharedReads``, not through a wrapper that changes reads."""
+    while type(log) is SharedReads:
+        log = log.inner
+    return log.held if getattr(type(log), "held", None) is not None else None
 
 
 class SharedReads(LogWrapper):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +104,9 @@ class HandlerRunner:
         await self._prescan()
         async with aclosing(self.log.read(self.next_position, follow=True)) as events:
             async for envelope in events:
-                await self._process(envelope)
+                pending = self._process(envelope)
+                if pending is not None:
+                    await pending
 
     async def checkpoint(self) -> int:
         """Save the state now (needs a snapshot store); returns the next position it covers."""
@@ -145,18 +147,26 @@ class HandlerRunner:
         self._recorded = {t: [d[i] for i in sorted(d)] for t, d in recorded.items() if t >= self.next_position}
         self._last_answered = max(self._last_answered, max(recorded, default=-1))
 
-    async def _process(self, envelope: Envelope) -> None:
-        await self._answer(envelope)
+    def _process(self, envelope: Envelope) -> Awaitable[None] | None:
+        """Answer one event; what is left to await (an append, a snapshot), or None. Folding
+        and deciding are synchronous, so an event with nothing to append costs no coroutine."""
+        pending = self._answer(envelope)
         if self.snapshot_every is not None and self.snapshots is not None:
-            self._since_snapshot += 1
-            if self._since_snapshot >= self.snapshot_every:
-                await self.checkpoint()
+            return self._then_count(pending)
+        return pending
 
-    async def _answer(self, envelope: Envelope) -> None:
+    async def _then_count(self, pending: Awaitable[None] | None) -> None:
+        if pending is not None:
+            await pending
+        self._since_snapshot += 1
+        if self._since_snapshot >= self.snapshot_every:
+            await self.checkpoint()
+
+    def _answer(self, envelope: Envelope) -> Awaitable[None] | None:
         self.next_position = envelope.position + 1
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:
-            return  # own decision: folded right after its trigger already
+            return None  # own decision: folded right after its trigger already
         self._fold(envelope)
         assert self._recorded is not None
         recorded = self._recorded.pop(envelope.position, None)
@@ -164,15 +174,16 @@ class HandlerRunner:
             for decision in recorded:
                 self._fold(decision)
             self.stats.replayed_answers += 1
-            return
+            return None
         if envelope.position <= self._last_answered:
-            return  # answered before a restart, with no decisions to record
+            return None  # answered before a restart, with no decisions to record
         started = time.perf_counter()
         decisions = self._decide(envelope)
         self.stats.last_decide_ms = (time.perf_counter() - started) * 1000
         if decisions:
-            await self._append(envelope, decisions)
+            return self._append(envelope, decisions)
         self.stats.triggers_answered += 1
+        return None
 
     def _fold(self, envelope: Envelope) -> None:
         try:
@@ -210,6 +221,7 @@ class HandlerRunner:
         for envelope, position in zip(batch, positions, strict=True):
             self._fold(envelope.at(position))
         self.stats.decisions_appended += len(batch)
+        self.stats.triggers_answered += 1
 
 
 def _failed(step: str, exc: Exception, *, handler: str, position: int) -> None:

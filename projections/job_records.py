@@ -10,7 +10,6 @@ not reported yet counts as Pending.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -129,18 +128,22 @@ class JobRecord:
         self.namespace, self.name = self.key.split("/", 1)
 
     def clone(self) -> "JobRecord":
-        """A copy the handler may change through ``apply_decision`` (manifests are immutable)."""
-        return dataclasses.replace(
-            self,
-            task_retries=dict(self.task_retries),
-            # Pod and timer records are shared: a decision replaces them, never changes them.
-            pods=dict(self.pods),
-            timers=dict(self.timers),
-            commands=dict(self.commands),
-            conditions=list(self.conditions),
-            resources=dict(self.resources),
-            tally={task: dict(states) for task, states in self.tally.items()},
-        )
+        """A copy the handler may change through ``apply_decision`` (manifests are immutable).
+
+        Every field as it is (what ``dataclasses.replace`` would give, without running
+        ``__init__`` again), the containers copied."""
+        copy = object.__new__(type(self))
+        fields = copy.__dict__
+        fields.update(self.__dict__)
+        fields["task_retries"] = dict(self.task_retries)
+        # Pod and timer records are shared: a decision replaces them, never changes them.
+        fields["pods"] = dict(self.pods)
+        fields["timers"] = dict(self.timers)
+        fields["commands"] = dict(self.commands)
+        fields["conditions"] = list(self.conditions)
+        fields["resources"] = dict(self.resources)
+        fields["tally"] = {task: dict(states) for task, states in self.tally.items()}
+        return copy
 
     # --- pods, always changed through these so the tally stays right ---------------
 

@@ -5,7 +5,9 @@ benchmarks) and its real log backend. In a simulation every component runs in
 one process and steps the pipeline, reading each new event once per component;
 with the log to itself, the process knows the end position and the newest
 events without asking the backend. Reads of anything older than the kept tail
-go to the backend as usual.
+go to the backend as usual. Every follower in the process reads that kept tail
+through ``held`` (``eventbatch.follow.read_to_tail``): a slice of what is in
+memory, handed over without an async generator or a call to the backend.
 
 On SQLite, whose positions are consecutive, appends are written behind: each
 gets its positions at once, and the backend receives them in batches of
@@ -21,7 +23,6 @@ same log is refused, and it is refused while a ``serve`` writes there.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
@@ -41,17 +42,14 @@ class SoleWriterLog(LogWrapper):
         self.command = command
         self.flush_every = flush_every if self.url.startswith("sqlite:") else 0
         self._lock: WriterLock | None = None
-        self._tail: deque[Envelope] = deque()
+        self._tail: list[Envelope] = []  # consecutive positions from _tail_start
+        self._tail_start = 0
         self._end = 0
         self._pending: list[Envelope] = []  # appended, positions given, not yet in the backend
 
-    @property
-    def _tail_start(self) -> int:
-        return self._tail[0].position if self._tail else self._end
-
     async def start(self) -> None:
         await self.inner.start()
-        self._end = await self.inner.end_position()
+        self._end = self._tail_start = await self.inner.end_position()
         if self._end == 0 and self.url.startswith("sqlite:"):
             # The pipelines' lock, so that no serve writes this log meanwhile. Only on an
             # empty log, the one a simulation writes (it refuses any other, and a log that
@@ -81,15 +79,19 @@ class SoleWriterLog(LogWrapper):
             positions = list(range(self._end, self._end + len(batch)))
             placed = [envelope.at(position) for envelope, position in zip(batch, positions)]
             self._pending.extend(placed)
+        if not self._tail:
+            self._tail_start = self._end if not placed else placed[0].position
         self._tail.extend(placed)
         if positions:
             self._end = positions[-1] + 1
         if self.flush_every and len(self._pending) >= self.flush_every:
             await self.flush()
-        written = self._end - len(self._pending)
-        tail = self._tail
-        while len(tail) > self.keep and tail[0].position < written:
-            tail.popleft()
+        excess = len(self._tail) - self.keep
+        if excess > self.keep // 8:  # dropped in slices (amortised), only what the backend holds
+            drop = min(excess, self._end - len(self._pending) - self._tail_start)
+            if drop > 0:
+                del self._tail[:drop]
+                self._tail_start += drop
         return positions
 
     async def flush(self) -> None:
@@ -109,7 +111,7 @@ class SoleWriterLog(LogWrapper):
         await self.flush()
         positions = await self.inner.append_raw(records)
         self._tail.clear()  # the records are not decoded here: reads past them go to the backend
-        self._end = await self.inner.end_position()
+        self._end = self._tail_start = await self.inner.end_position()
         return positions
 
     async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
@@ -150,3 +152,11 @@ class SoleWriterLog(LogWrapper):
 
     async def end_position(self) -> int:
         return self._end
+
+    def held(self, from_position: int) -> list[Envelope] | None:
+        """Every envelope from ``from_position`` to the end, when the kept tail holds them all
+        (a new list, in order; empty at the end); None when older ones must come from the backend."""
+        offset = from_position - self._tail_start
+        if offset < 0:
+            return None
+        return self._tail[offset:] if offset else self._tail[:]

@@ -77,3 +77,52 @@ async def _read(log) -> list[Envelope]:
     seen: list[Envelope] = []
     await read_to_tail(log, 0, seen.append)
     return seen
+
+
+async def test_a_log_opened_with_history_reads_it_from_the_backend_and_the_rest_from_memory(tmp_path: Path) -> None:
+    from eventbatch.follow import SharedReads
+    from schemas.events import SchedulingRequested
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    async with open_log(url) as disk:  # history written before the sole writer opened the log
+        await disk.append([Envelope.wrap(SchedulingRequested(now=i), recorded_at=i) for i in range(5)])
+    async with SoleWriterLog(open_log(url)) as log:
+        for start in range(6):  # nothing appended yet: all of it from the backend
+            assert [e.payload.now for e in await _read_from(SharedReads(log), start)] == list(range(start, 5))
+        await log.append([Envelope.wrap(SchedulingRequested(now=i), recorded_at=i) for i in range(5, 8)])
+        for handle in (log, SharedReads(log)):  # a component's shared handle reads the same
+            for start in range(9):
+                assert [e.payload.now for e in await _read_from(handle, start)] == list(range(start, 8))
+
+
+async def test_every_start_reads_the_same_events_while_the_tail_is_trimmed(tmp_path: Path) -> None:
+    from schemas.events import SchedulingRequested
+
+    async with SoleWriterLog(open_log(f"sqlite:///{tmp_path}/e.db"), keep=3, flush_every=4) as log:
+        for i in range(20):
+            await log.append([Envelope.wrap(SchedulingRequested(now=i), recorded_at=i)])
+            for start in range(i + 2):
+                seen = await _read_from(log, start)
+                assert [e.position for e in seen] == [e.payload.now for e in seen] == list(range(start, i + 1))
+
+
+async def test_events_appended_while_reading_are_read_in_the_same_call(tmp_path: Path) -> None:
+    from schemas.events import SchedulingRequested
+
+    async with SoleWriterLog(open_log(f"sqlite:///{tmp_path}/e.db"), keep=2, flush_every=3) as log:
+        await log.append([Envelope.wrap(SchedulingRequested(now=0), recorded_at=0)])
+        seen: list[int] = []
+
+        async def answer(envelope: Envelope) -> None:  # a handler appending its answer as it reads
+            seen.append(envelope.payload.now)
+            if envelope.payload.now < 9:
+                await log.append([Envelope.wrap(SchedulingRequested(now=envelope.payload.now + 1), recorded_at=0)])
+
+        assert await read_to_tail(log, 0, answer) == 10
+        assert seen == list(range(10))
+
+
+async def _read_from(log, start: int) -> list[Envelope]:
+    seen: list[Envelope] = []
+    await read_to_tail(log, start, seen.append)
+    return seen
