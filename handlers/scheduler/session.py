@@ -45,6 +45,10 @@ class Session:
         self.jobs: dict[str, JobInfo] = snap.jobs
         self.queues: dict[str, QueueInfo] = snap.queues
         self.total = snap.total
+        # Per queue, what the settled podgroups' kept copies add up to, and the other podgroups
+        # (``snapshot.QueueSums``): read at plugin open, before any action changes a podgroup.
+        self.settled = snap.settled
+        self.unsettled = snap.unsettled
         self.hooks = HookTable()
         self.decisions: list[Event] = []
         self.unschedulable: dict[str, PodGroupUnschedulable] = {}

@@ -32,12 +32,89 @@ from projections.cluster_model import ClusterState
 DEPENDENT_TASKS = "eventbatch.io/dependent-tasks"
 
 
+class QueueSums:
+    """What the kept copies of one queue's settled podgroups add up to (whole numbers).
+
+    ``held``: their allocation (every pod holds its node); ``pending`` and
+    ``inqueue``: the ``minResources`` of those in phase Pending / Inqueue;
+    ``missing``: what those Running with their gang minimum still miss of their
+    ``minResources``. ``proportion`` and ``overcommit`` add these to what they
+    count of the session's other podgroups instead of visiting each settled one."""
+
+    __slots__ = ("jobs", "held", "pending", "inqueue", "missing")
+
+    def __init__(self) -> None:
+        self.jobs = 0
+        self.held: dict[str, int] = {}
+        self.pending: dict[str, int] = {}
+        self.inqueue: dict[str, int] = {}
+        self.missing: dict[str, int] = {}
+
+
+def _settled_part(job: JobInfo) -> tuple:
+    """What a settled copy adds to its queue's sums (``QueueSums``), fixed while it is kept."""
+    wanted, phase = job.min_resources, job.phase
+    missing: dict[str, int] = {}
+    if phase == "Running" and wanted and job.allocated_num() >= job.min_member:
+        allocated = job.allocated
+        for d, need in wanted.items():
+            gap = need - allocated.get(d, 0)
+            if gap > 0:
+                missing[d] = gap
+    return (
+        job.queue,
+        dict(job.allocated),  # a copy: a later session may place more of it on its own
+        wanted if phase == "Pending" else {},
+        wanted if phase == "Inqueue" else {},
+        missing,
+    )
+
+
+def _move(target: dict[str, int], amounts: dict[str, int], sign: int) -> None:
+    for d, v in amounts.items():
+        left = target.get(d, 0) + sign * v
+        if left:
+            target[d] = left
+        else:
+            target.pop(d, None)
+
+
+def _count(sums: dict[str, QueueSums], part: tuple, sign: int) -> None:
+    queue, held, pending, inqueue, missing = part
+    q = sums.get(queue)
+    if q is None:
+        q = sums[queue] = QueueSums()
+    q.jobs += sign
+    _move(q.held, held, sign)
+    _move(q.pending, pending, sign)
+    _move(q.inqueue, inqueue, sign)
+    _move(q.missing, missing, sign)
+    if not q.jobs:
+        del sums[queue]
+
+
+class _Kept:
+    """The settled copies kept for the next session (``ClusterState.jobs_cache``) and what
+    they add up to per queue, brought up to date from the copies dropped and added."""
+
+    __slots__ = ("entries", "sums")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple] = {}
+        self.sums: dict[str, QueueSums] = {}
+
+
 @dataclass
 class Snapshot:
     nodes: NodeArrays
     jobs: dict[str, JobInfo]  # by podgroup name, sorted
     queues: dict[str, QueueInfo]  # by name, sorted
     total: dict[str, int]  # sum of node allocatable
+    # Per queue, the sums of the settled copies taken from or kept for the cache (``QueueSums``),
+    # and the session's other podgroups, in name order: ``proportion`` and ``overcommit``
+    # visit those only. Read only.
+    settled: dict[str, QueueSums] | None = None
+    unsettled: list[JobInfo] | None = None
 
 
 class _NodeCache:
@@ -208,10 +285,13 @@ def build(state: ClusterState) -> Snapshot:
     # The copy of a settled podgroup (every pod holding its node) is kept on the state for the
     # next session (``ClusterState.jobs_cache``, derived: dropped with a snapshot) and taken
     # again while its record, pods and their statuses are the ones it was built from.
-    kept = getattr(state, "jobs_cache", None)
-    if type(kept) is not dict:
-        kept = {}
+    cache = getattr(state, "jobs_cache", None)
+    if type(cache) is not _Kept:
+        cache = _Kept()
+    kept = cache.entries
     keep: dict[str, tuple] = {}
+    unsettled: list[JobInfo] = []
+    added: list[tuple] = []
     for name in live:  # history holds nothing and decides nothing
         rec = podgroups[name]
         priority = priorities.get(rec.priority_class)
@@ -262,7 +342,7 @@ def build(state: ClusterState) -> Snapshot:
                 roles[status] = roles.get(status, 0) + 1
             job.ready += len(records)  # HOLDING statuses are READY ones
             job._deferred = partial(_tasks, records, job, nodes, vectors)
-            keep[name] = (rec, rec.epoch, job, records, tuple(pod.status for pod in records))
+            keep[name] = (rec, rec.epoch, job, records, tuple(pod.status for pod in records), None)
         else:
             tasks = job.tasks
             for pod in records:
@@ -283,5 +363,19 @@ def build(state: ClusterState) -> Snapshot:
         if DEPENDENT_TASKS in rec.annotations:
             _leave_out_dependents(job)
         jobs[name] = job
-    state.jobs_cache = keep
-    return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total)
+        entry = keep.get(name)
+        if entry is None:
+            unsettled.append(job)
+        else:
+            entry = keep[name] = entry[:5] + (_settled_part(job),)
+            added.append(entry[5])
+    # The sums over the kept copies: those not taken again leave them, the new ones join.
+    sums = cache.sums
+    for name, entry in kept.items():
+        if keep.get(name) is not entry:
+            _count(sums, entry[5], -1)
+    for part in added:
+        _count(sums, part, 1)
+    cache.entries = keep
+    state.jobs_cache = cache
+    return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total, settled=sums, unsettled=unsettled)

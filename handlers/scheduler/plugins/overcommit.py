@@ -33,7 +33,11 @@ class Overcommit(Plugin):
         }
         self.inqueue: dict[str, float] = {}
         inqueue = self.inqueue
-        for job in ssn.jobs.values():
+        for sums in ssn.settled.values():  # the settled podgroups' kept copies, summed (whole numbers)
+            for part in (sums.inqueue, sums.missing):
+                for d, v in part.items():
+                    inqueue[d] = inqueue.get(d, 0.0) + v
+        for job in ssn.unsettled:
             phase = job.phase
             if phase == "Inqueue":
                 self._admit(job)

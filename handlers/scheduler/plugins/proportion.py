@@ -170,7 +170,7 @@ class Proportion(Plugin):
         wanting: dict[str, dict[str, float]] = {}
         with_jobs = set()
         attrs = self.attrs
-        for job in ssn.jobs.values():
+        for job in ssn.unsettled:  # the settled podgroups' kept copies are summed below
             queue = job.queue
             with_jobs.add(queue)
             attr = attrs.get(queue)
@@ -201,6 +201,20 @@ class Proportion(Plugin):
                     gap = need - allocated.get(d, 0)
                     if gap > 0:
                         inqueue[d] = inqueue.get(d, 0.0) + gap
+        for queue, sums in ssn.settled.items():  # every amount a whole number: the same floats
+            with_jobs.add(queue)
+            attr = attrs.get(queue)
+            if attr is None:
+                continue
+            if sums.pending:
+                _add(wanting.setdefault(queue, {}), sums.pending)
+            held = settled.get(queue)
+            if held is None:
+                held = settled[queue] = {}
+            for d, v in sums.held.items():
+                held[d] = held.get(d, 0) + v
+            _add(attr.inqueue, sums.inqueue)
+            _add(attr.inqueue, sums.missing)
         for name, held in settled.items():
             attr = self.attrs[name]
             _add(attr.allocated, held)
