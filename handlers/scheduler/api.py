@@ -125,6 +125,7 @@ class JobInfo:
         "timed_out",
         "fit_errors",
         "blocked_by",
+        "quiet",
     )
 
     def __init__(self, name: str) -> None:
@@ -150,6 +151,10 @@ class JobInfo:
         self.timed_out = False
         self.fit_errors: FitErrors | None = None
         self.blocked_by = ""  # why tasks were not tried (queue share), when no fit error
+        # The phase in which a session's close found nothing to change of this copy while its
+        # tasks were unbuilt (see ``Session.close``): a kept copy closed again in that phase,
+        # its tasks still unbuilt and not found unschedulable, changes nothing either.
+        self.quiet = ""
 
     @property
     def tasks(self) -> list[TaskInfo]:

@@ -219,9 +219,18 @@ class Session:
         for plugin in self.plugins:
             plugin.close(self)
         events = list(self.decisions)
+        unschedulable = self.unschedulable
         for job in self.jobs.values():
-            change = phases.next_phase(job, job.name in self.unschedulable)
-            if change is not None:
+            # A settled podgroup's kept copy, its tasks never built (its counts are those its
+            # copy was made with) and in the phase an earlier close left unchanged: unchanged.
+            quiet = job._deferred is not None and job.name not in unschedulable
+            if quiet and job.quiet == job.phase:
+                continue
+            change = phases.next_phase(job, not quiet and job.name in unschedulable)
+            if change is None:
+                if quiet:
+                    job.quiet = job.phase
+            else:
                 phase, reason = change
                 events.append(
                     PodGroupPhaseChanged(

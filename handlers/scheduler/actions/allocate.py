@@ -44,7 +44,7 @@ def gang_message(job: JobInfo, placed: int = 0) -> str:
 
 
 def _candidates(ssn, job: JobInfo) -> list:
-    if not job.counts["Pending"]:
+    if not job.counts.get("Pending"):
         return []  # nothing to place (and the tasks of a settled job stay unbuilt)
     pending = [t for t in job.tasks if t.status == "Pending"]
     if all(t.best_effort for t in pending):
@@ -58,6 +58,8 @@ def execute(ssn) -> None:
     todo: dict[str, list] = {}
     waiting: dict[str, list[JobInfo]] = {}
     for job in ssn.jobs.values():
+        if not job.counts.get("Pending"):
+            continue  # nothing to place (most of a busy cluster's podgroups): asked first
         if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
             continue
         queue = ssn.queues.get(job.queue)

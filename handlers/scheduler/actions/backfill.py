@@ -20,9 +20,9 @@ def execute(ssn) -> None:
     # ordering costs nothing for the running jobs of a busy cluster.
     candidates = []
     for job in ssn.jobs.values():
-        if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
+        if not job.counts.get("Pending"):
             continue
-        if not job.counts["Pending"]:
+        if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
             continue
         tasks = [t for t in job.tasks if t.status == "Pending" and t.best_effort]
         if tasks:
