@@ -236,6 +236,8 @@ class NodeArrays:
     unschedulable: np.ndarray  # (N,) bool
     # name -> row; the snapshot passes the one it keeps between sessions (read only)
     index: dict[str, int] | None = None
+    # ``used`` summed over the nodes per resource as the session opened (None: not given)
+    used_at_open: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.index is None:

@@ -128,7 +128,7 @@ class _NodeCache:
     not every node."""
 
     __slots__ = ("key", "seq", "offered", "names", "index", "records", "alloc", "total", "labels", "taints",
-                 "unschedulable", "used", "releasing", "col")
+                 "unschedulable", "used", "releasing", "col", "used_sum")
 
     def __init__(self, state: ClusterState, dims: list[str]) -> None:
         self.key = (state.node_epoch, tuple(dims))
@@ -147,6 +147,8 @@ class _NodeCache:
         self.unschedulable = np.array([rec.unschedulable for rec in records], dtype=bool)
         self.used = np.zeros(alloc.shape, dtype=np.int64)
         self.releasing = np.zeros(alloc.shape, dtype=np.int64)
+        # What the nodes hold, per resource (whole numbers), kept as rows change.
+        self.used_sum = [0] * len(dims)
         for i in range(len(records)):
             self._row(i)
         self.seq = state.node_seq
@@ -154,10 +156,14 @@ class _NodeCache:
     def _row(self, i: int) -> None:
         rec, col = self.records[i], self.col
         used, releasing = self.used[i], self.releasing[i]
+        total = self.used_sum
+        for j, v in enumerate(used.tolist()):
+            total[j] -= v
         used[:] = 0
         releasing[:] = 0
         for d, v in rec.used.items():
             used[col[d]] = v
+            total[col[d]] += v
         for d, v in rec.releasing.items():
             releasing[col[d]] = v
 
@@ -195,6 +201,7 @@ def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
         taints=cache.taints,
         unschedulable=cache.unschedulable.copy(),
         index=cache.index,
+        used_at_open=list(cache.used_sum),
     )
 
 

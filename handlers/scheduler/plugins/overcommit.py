@@ -26,7 +26,9 @@ class Overcommit(Plugin):
             raise ConfError(f"overcommit-factor must be at least 1.0, got {self.factor}")
 
     def open(self, ssn) -> None:
-        used = ssn.nodes.used.sum(axis=0).tolist() if len(ssn.nodes) else [0] * len(ssn.nodes.dims)
+        used = ssn.nodes.used_at_open  # kept by the snapshot as nodes change
+        if used is None:
+            used = ssn.nodes.used.sum(axis=0).tolist() if len(ssn.nodes) else [0] * len(ssn.nodes.dims)
         used_by_dim = dict(zip(ssn.nodes.dims, used))
         self.room = {
             d: v * self.factor - used_by_dim.get(d, 0) for d, v in ssn.total.items() if d != "pods"

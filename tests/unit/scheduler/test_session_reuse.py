@@ -108,6 +108,7 @@ class SumsTwin(TwinCluster):
     def __init__(self, conf=None) -> None:
         super().__init__(conf)
         self.summed = 0  # settled podgroups counted from the sums, over all sessions
+        self.held = 0
         self.missing = False  # some sums had a Running podgroup missing part of its minResources
 
     def _run(self, state, now):
@@ -122,6 +123,9 @@ class SumsTwin(TwinCluster):
             }
         )
         views.append(dict(plugins["overcommit"].inqueue))
+        # What the nodes hold, kept as they change, is what they hold at open.
+        assert ssn.nodes.used_at_open == ssn.nodes.used.sum(axis=0).tolist()
+        self.held = max(self.held, sum(ssn.nodes.used_at_open))
         admitted = _admitted(ssn.jobs.values())
         for name, attr in shares.items():
             assert {d: v for d, v in attr.inqueue.items() if v} == admitted.get(name, {})
@@ -166,4 +170,5 @@ def test_the_settled_podgroups_sums_count_what_each_copy_counts_afresh() -> None
     c.schedule()
     c.schedule()
     assert c.summed >= 20, f"only {c.summed} settled podgroups were counted from the sums"
+    assert c.held, "the nodes never held anything"
     assert c.missing, "no settled podgroup missed part of its minResources"
