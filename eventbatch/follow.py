@@ -57,8 +57,8 @@ async def read_to_tail(
 def _held(log: EventLog) -> Callable[[int], list[Envelope] | None] | None:
     """The log's own reader of what it holds in memory (``SoleWriterLog.held``), when its plain
     reads are that log's: through ``SharedReads``, not through a wrapper that changes reads."""
-    while type(log) is SharedReads:
-        log = log.inner
+    if type(log) is SharedReads:
+        return log.held_reader
     return log.held if getattr(type(log), "held", None) is not None else None
 
 
@@ -83,6 +83,7 @@ class SharedReads(LogWrapper):
     def __init__(self, inner: EventLog, *, window: int = 50_000) -> None:
         super().__init__(inner)
         self.window = window
+        self.held_reader = _held(inner)  # its plain reads are inner's, and so is what it holds
         self._reset()
 
     def _reset(self) -> None:

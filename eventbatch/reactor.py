@@ -39,6 +39,10 @@ from schemas.envelope import Causation, Envelope
 
 class Reactor(CheckpointedFollower, abc.ABC):
     name: str = "reactor"
+    # True where ``due`` reads nothing but the folded state and ``now`` (timers, the simulated
+    # kubelet): once nothing is due, ``act`` does not ask again until an event is folded or the
+    # clock moves. False where it also reads what the outside world holds (the kube adapter).
+    DUE_FROM_FOLDS_ONLY: bool = False
 
     def __init__(self, *, log: EventLog, clock: Clock) -> None:
         self.log = log
@@ -48,6 +52,8 @@ class Reactor(CheckpointedFollower, abc.ABC):
         self._changed = asyncio.Event()
         self._in_flight: set[int] = set()  # causes whose answer is appended but not yet folded
         self._following = False
+        self._folds = 0  # events folded so far (a change of state ``due`` may see)
+        self._idle_at: tuple[int, int] | None = None  # (now, _folds) at which nothing was fresh
 
     @abc.abstractmethod
     def fold(self, envelope: Envelope) -> bool:
@@ -63,6 +69,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     def observe(self, envelope: Envelope) -> None:
         self.next_position = envelope.position + 1
+        self._folds += 1
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:
             self._in_flight.discard(cause.position)
@@ -93,8 +100,13 @@ class Reactor(CheckpointedFollower, abc.ABC):
         while True:
             if not self._following:
                 await self.catch_up()  # fold what is new, own answers included, in order
-            batches = self.fresh(self.clock.now())
+            now = self.clock.now()
+            if self._idle_at == (now, self._folds):
+                break  # nothing folded and the same moment: still nothing fresh (DUE_FROM_FOLDS_ONLY)
+            batches = self.fresh(now)
             if not batches:
+                if self.DUE_FROM_FOLDS_ONLY:
+                    self._idle_at = (now, self._folds)
                 break
             for batch in batches:
                 cause = self.cause_of(batch)
@@ -108,6 +120,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
                 if cause < 0:  # observations answer nothing: known at once, as the observer wrote them
                     for envelope, position in zip(batch, positions, strict=True):
                         self.fold(envelope.at(position))
+                    self._folds += 1
                 count += len(batch)
             if self._following:
                 break  # the follower folds them and wakes the act loop

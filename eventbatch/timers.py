@@ -32,6 +32,7 @@ class PendingTimer:
 class TimerService(Reactor):
     name = "timers"
     STATE = ("pending",)
+    DUE_FROM_FOLDS_ONLY = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

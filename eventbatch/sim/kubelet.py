@@ -88,6 +88,7 @@ def pod_runtime(annotations: dict[str, str]) -> tuple[int | None, int]:
 class SimKubelet(Reactor):
     name = "sim"
     STATE = ("pods", "work", "timed", "seq")
+    DUE_FROM_FOLDS_ONLY = True
 
     def __init__(self, *, startup_latency_ms: int = 1_000, **kwargs) -> None:
         super().__init__(**kwargs)
