@@ -40,7 +40,8 @@ from schemas.envelope import Causation, Envelope
 class Reactor(CheckpointedFollower, abc.ABC):
     name: str = "reactor"
     # True where ``due`` reads nothing but the folded state and ``now`` (timers, the simulated
-    # kubelet): once nothing is due, ``act`` does not ask again until an event is folded or the
+    # kubelet), and ``fold`` returns True for every event that changes that state: once nothing
+    # is due, ``act`` does not ask again until such an event (or its own answer) is folded or the
     # clock moves. False where it also reads what the outside world holds (the kube adapter).
     DUE_FROM_FOLDS_ONLY: bool = False
 
@@ -52,7 +53,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
         self._changed = asyncio.Event()
         self._in_flight: set[int] = set()  # causes whose answer is appended but not yet folded
         self._following = False
-        self._folds = 0  # events folded so far (a change of state ``due`` may see)
+        self._folds = 0  # changes ``due`` may see so far: folds that say so, own answers read back
         self._idle_at: tuple[int, int] | None = None  # (now, _folds) at which nothing was fresh
 
     @abc.abstractmethod
@@ -69,12 +70,13 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     def observe(self, envelope: Envelope) -> None:
         self.next_position = envelope.position + 1
-        self._folds += 1
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:
             self._in_flight.discard(cause.position)
+            self._folds += 1
         if self.fold(envelope):
             self._changed.set()
+            self._folds += 1
 
     def answer(self, cause: int, events: list, *, now: int) -> list[Envelope]:
         """One batch answering ``cause``, stamped with the position this state has folded up to."""
@@ -102,7 +104,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
                 await self.catch_up()  # fold what is new, own answers included, in order
             now = self.clock.now()
             if self._idle_at == (now, self._folds):
-                break  # nothing folded and the same moment: still nothing fresh (DUE_FROM_FOLDS_ONLY)
+                break  # no change folded and the same moment: still nothing fresh (DUE_FROM_FOLDS_ONLY)
             batches = self.fresh(now)
             if not batches:
                 if self.DUE_FROM_FOLDS_ONLY:

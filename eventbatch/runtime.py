@@ -95,7 +95,8 @@ class HandlerRunner:
         Returns the next position to read. Used by tests and simulation, which
         step the pipeline instead of following it.
         """
-        await self._prescan()
+        if self._recorded is None:
+            await self._prescan()
         self.next_position = await read_to_tail(self.log, self.next_position, self._process)
         return self.next_position
 
