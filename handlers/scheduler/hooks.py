@@ -90,8 +90,8 @@ class HookTable:
         entry = (plugin, fn)
         flat.append(entry)
         tiers = self.tiers[family]
-        if len(tiers) <= tier:
-            tiers.extend([] for _ in range(tier + 1 - len(tiers)))
+        while len(tiers) <= tier:
+            tiers.append([])
         tiers[tier].append(entry)
 
     def has(self, family: str) -> bool:
