@@ -14,7 +14,9 @@ of each settled podgroup (``jobs_cache``: every pod holds its node), taken
 again as it is while the podgroup's record, epoch and pods' statuses are the
 same and the session that last had it never built its tasks (nothing of it
 was placed, evicted or counted anew); only what a session may set on it
-(phase, priority, the session's own marks) is set again.
+(phase, priority, the session's own marks) is set again. What the kept copies
+add up to per queue (``QueueSums``) is kept with them, brought up to date from
+the copies dropped and added, so that plugins need not visit each one.
 """
 
 from __future__ import annotations
