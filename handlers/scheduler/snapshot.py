@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 
 from handlers.scheduler.api import READY, JobInfo, NodeArrays, QueueInfo, StatusCounts, TaskInfo, is_best_effort
-from projections.cluster_model import ClusterState
+from projections.cluster_model import ClusterState, add_into
 
 # The job controller names, on the PodGroup, the tasks whose pods wait for
 # other tasks (``dependsOn``): until they have pods the gang leaves them out.
@@ -72,25 +72,16 @@ def _settled_part(job: JobInfo) -> tuple:
     )
 
 
-def _move(target: dict[str, int], amounts: dict[str, int], sign: int) -> None:
-    for d, v in amounts.items():
-        left = target.get(d, 0) + sign * v
-        if left:
-            target[d] = left
-        else:
-            target.pop(d, None)
-
-
 def _count(sums: dict[str, QueueSums], part: tuple, sign: int) -> None:
     queue, held, pending, inqueue, missing = part
     q = sums.get(queue)
     if q is None:
         q = sums[queue] = QueueSums()
     q.jobs += sign
-    _move(q.held, held, sign)
-    _move(q.pending, pending, sign)
-    _move(q.inqueue, inqueue, sign)
-    _move(q.missing, missing, sign)
+    add_into(q.held, held, sign)
+    add_into(q.pending, pending, sign)
+    add_into(q.inqueue, inqueue, sign)
+    add_into(q.missing, missing, sign)
     if not q.jobs:
         del sums[queue]
 
