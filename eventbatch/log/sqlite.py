@@ -199,6 +199,9 @@ class SqliteLog(EventLog):
             # process closing its last connection could then take the WAL away from under
             # them (their later appends would be seen by no other process).
             require(self.path, LOG, must_exist=False, create_dirs=self.create_dirs)
+        # Counted as open here before the first connection: a handle on the same file
+        # starting meanwhile (the same process, another task) must not check it either.
+        self._file = _opened(self.path)
         try:
             if self.create_dirs:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +217,8 @@ class SqliteLog(EventLog):
             raise
         self._stopped = False
         self._watched = False
-        self._file = _opened(self.path)
+        if self._file is None:  # the file was created just now
+            self._file = _opened(self.path)
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)

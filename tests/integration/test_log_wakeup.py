@@ -98,3 +98,36 @@ async def test_a_second_handle_in_one_process_keeps_the_first_ones_appends_visib
             await first.append(mixed_batch("after", 3))
             assert await counted_elsewhere() == 6
             assert await second.end_position() == 6
+
+
+async def test_handles_started_together_in_one_process_keep_seeing_another_process(tmp_path: Path) -> None:
+    """Two handles on one log starting at the same time in one process (a reader and an
+    observer, say) check the file once between them: a check while the other's connections
+    are open would drop their locks, and another process closing a connection could then
+    take the WAL away under this process, which would never see that process's appends."""
+    path = tmp_path / "events.db"
+    async with open_log(f"sqlite://{path}") as setup:
+        await setup.append(mixed_batch("setup", 3))
+    append = (
+        "import asyncio, sys\n"
+        "from eventbatch.log.factory import open_log\n"
+        "from tests.support.events import mixed_batch\n"
+        "async def main():\n"
+        "    for i in range(4):\n"
+        "        async with open_log(sys.argv[1]) as log:\n"
+        "            await log.append(mixed_batch(f'p{i}', 2))\n"
+        "asyncio.run(main())\n"
+    )
+    for _ in range(12):  # the race is in the starts: give it several chances
+        one, two = open_log(f"sqlite://{path}"), open_log(f"sqlite://{path}")
+        await asyncio.gather(one.start(), two.start())
+        try:
+            before = await one.end_position()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", append, f"sqlite://{path}", cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)}
+            )
+            assert await process.wait() == 0
+            assert await one.end_position() == before + 8 and await two.end_position() == before + 8
+        finally:
+            await one.stop()
+            await two.stop()
