@@ -43,6 +43,8 @@ class Reactor(CheckpointedFollower, abc.ABC):
     # kubelet), and ``fold`` returns True for every event that changes that state: once nothing
     # is due, ``act`` does not ask again until such an event (or its own answer) is folded or the
     # clock moves. False where it also reads what the outside world holds (the kube adapter).
+    # Used while stepping (simulations, tests); a following reactor (serve) asks ``due`` anew
+    # at every wake-up, as its act loop runs beside the task that folds.
     DUE_FROM_FOLDS_ONLY: bool = False
 
     def __init__(self, *, log: EventLog, clock: Clock) -> None:
@@ -107,7 +109,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
                 break  # no change folded and the same moment: still nothing fresh (DUE_FROM_FOLDS_ONLY)
             batches = self.fresh(now)
             if not batches:
-                if self.DUE_FROM_FOLDS_ONLY:
+                if self.DUE_FROM_FOLDS_ONLY and not self._following:  # stepping only: serve asks anew
                     self._idle_at = (now, self._folds)
                 break
             for batch in batches:
