@@ -192,7 +192,8 @@ class SqliteLog(EventLog):
         self.touched_ns = 0  # the modification time the latest append through this handle gave the file
 
     async def start(self) -> None:
-        if _open_here(self.path) is None:
+        key = _file_key(self.path)
+        if key is None or not _OPEN_FILES.get(key):
             # Only for a file this process does not have open already: checking it opens
             # and closes the file, and closing any descriptor of a file drops every POSIX
             # lock this process holds on it, the open connections' included. Another
@@ -201,7 +202,7 @@ class SqliteLog(EventLog):
             require(self.path, LOG, must_exist=False, create_dirs=self.create_dirs)
         # Counted as open here before the first connection: a handle on the same file
         # starting meanwhile (the same process, another task) must not check it either.
-        self._file = _opened(self.path)
+        self._file = _opened(key)
         try:
             if self.create_dirs:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ class SqliteLog(EventLog):
         self._stopped = False
         self._watched = False
         if self._file is None:  # the file was created just now
-            self._file = _opened(self.path)
+            self._file = _opened(_file_key(self.path))
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)
@@ -437,22 +438,18 @@ class SqliteLog(EventLog):
 _OPEN_FILES: dict[tuple[int, int], int] = {}  # (device, inode) -> handles of this process that have it open
 
 
-def _open_here(path: Path) -> tuple[int, int] | None:
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """The file's (device, inode), None if there is no file yet."""
     try:
         stat = os.stat(path)
     except OSError:
         return None
-    key = (stat.st_dev, stat.st_ino)
-    return key if _OPEN_FILES.get(key) else None
+    return (stat.st_dev, stat.st_ino)
 
 
-def _opened(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    key = (stat.st_dev, stat.st_ino)
-    _OPEN_FILES[key] = _OPEN_FILES.get(key, 0) + 1
+def _opened(key: tuple[int, int] | None) -> tuple[int, int] | None:
+    if key is not None:
+        _OPEN_FILES[key] = _OPEN_FILES.get(key, 0) + 1
     return key
 
 
