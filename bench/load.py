@@ -78,8 +78,8 @@ from eventbatch.sim.inputs import nodes_of  # noqa: E402
 from schemas.envelope import Envelope  # noqa: E402
 from schemas.events import JobSubmitRequested, NodeAddRequested, QueueCreateRequested  # noqa: E402
 from schemas.loaders import load_manifests  # noqa: E402
-from schemas.scenario import NodeEntry  # noqa: E402
 from schemas.resources import Taint  # noqa: E402
+from schemas.scenario import NodeEntry  # noqa: E402
 
 SERVE_ROOT = ROOT  # the checkout serve runs from (--serve-root: compare two versions)
 STARTUP_MS = 1000  # the shipped EVENTBATCH_SIM_STARTUP_MS: part of every submit -> Running

@@ -48,19 +48,19 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from eventbatch.log.codec import encode  # noqa: E402
-from eventbatch.log.factory import open_log  # noqa: E402
-from eventbatch.follow import SharedReads  # noqa: E402
-from eventbatch.log.fenced import FencedLog  # noqa: E402
-from eventbatch.log.port import EventLog  # noqa: E402
-from eventbatch.log.sqlite import SqliteLog, _insert_rows  # noqa: E402
-from schemas.envelope import Causation, Envelope  # noqa: E402
-from schemas.events import AnyEvent  # noqa: E402
-from tests.support.broker import TansuBroker  # noqa: E402
-from tests.support.events import mixed_batch  # noqa: E402
+from eventbatch.follow import SharedReads
+from eventbatch.log.codec import encode
+from eventbatch.log.factory import open_log
+from eventbatch.log.fenced import FencedLog
+from eventbatch.log.port import EventLog
+from eventbatch.log.sqlite import SqliteLog, _insert_rows
+from schemas.envelope import Causation, Envelope
+from schemas.events import AnyEvent
+from tests.support.broker import TansuBroker
+from tests.support.events import mixed_batch
 
 
 class RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):

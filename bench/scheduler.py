@@ -53,14 +53,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eventbatch.log.factory import open_log  # noqa: E402
-from handlers.scheduler import DEFAULT_CONF, load_conf, run_session  # noqa: E402
-from handlers.scheduler.conf import DEFAULT_CONF_TEXT  # noqa: E402
-from handlers.scheduler.snapshot import build  # noqa: E402
-from projections import cluster  # noqa: E402
-from schemas import events as ev  # noqa: E402
-from schemas.envelope import Causation, Envelope  # noqa: E402
-from schemas.resources import (  # noqa: E402
+from eventbatch.log.factory import open_log
+from handlers.scheduler import DEFAULT_CONF, load_conf, run_session
+from handlers.scheduler.conf import DEFAULT_CONF_TEXT
+from handlers.scheduler.snapshot import build
+from projections import cluster
+from schemas import events as ev
+from schemas.envelope import Causation, Envelope
+from schemas.resources import (
     Node,
     NodeSpec,
     NodeStatus,

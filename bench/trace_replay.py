@@ -46,11 +46,11 @@ from eventbatch.follow import read_to_tail  # noqa: E402
 from eventbatch.log.factory import open_log  # noqa: E402
 from eventbatch.log.sole_writer import SoleWriterLog  # noqa: E402
 from eventbatch.settings import Settings  # noqa: E402
-from handlers.scheduler import handler as scheduler_handler  # noqa: E402
-from handlers.scheduler import session as scheduler_session  # noqa: E402
 from eventbatch.sim.driver import run_scenario  # noqa: E402
 from eventbatch.sim.report import build_report  # noqa: E402
 from eventbatch.trace import import_openb  # noqa: E402
+from handlers.scheduler import handler as scheduler_handler  # noqa: E402
+from handlers.scheduler import session as scheduler_session  # noqa: E402
 from schemas.envelope import Envelope  # noqa: E402
 from schemas.scenario import load_scenario  # noqa: E402
 

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eventbatch.log.port import EventLog
@@ -40,7 +40,7 @@ def parse_time(text: str) -> int:
         pass
     else:
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1000)
     try:
         return duration_ms(text)

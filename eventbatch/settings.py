@@ -61,7 +61,7 @@ class Settings:
     snapshot_every: int = 10_000  # events between two snapshots of each handler
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then ``EVENTBATCH_<FIELD>`` variables, then non-None overrides (flags)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}

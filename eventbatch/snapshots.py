@@ -157,7 +157,7 @@ class SnapshotStore:
             await self._db.close()
             self._db = None
 
-    async def __aenter__(self) -> "SnapshotStore":
+    async def __aenter__(self) -> SnapshotStore:
         await self.start()
         return self
 

@@ -127,7 +127,7 @@ class JobRecord:
     def __post_init__(self) -> None:
         self.namespace, self.name = self.key.split("/", 1)
 
-    def clone(self) -> "JobRecord":
+    def clone(self) -> JobRecord:
         """A copy the handler may change through ``apply_decision`` (manifests are immutable).
 
         Every field as it is (what ``dataclasses.replace`` would give, without running

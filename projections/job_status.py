@@ -8,7 +8,7 @@ running job's ``runningDuration`` is measured up to the latest event folded.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ def rfc3339(ms: int) -> str:
 
 @lru_cache(maxsize=4096)  # job times cluster: a replay renders the same seconds again and again
 def _rfc3339(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def go_duration(ms: int) -> str:
@@ -44,7 +44,7 @@ def go_duration(ms: int) -> str:
     return out + f"{secs}s"
 
 
-def job_status(state: "JobsState", job_key: str) -> JobStatus | None:
+def job_status(state: JobsState, job_key: str) -> JobStatus | None:
     """The status Volcano would show for ``job_key``, or None if no such job."""
     rec = state.jobs.get(job_key)
     return status_of(rec, state.now) if rec is not None else None

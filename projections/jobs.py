@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from projections.job_apply import DECISIONS, OBSERVATIONS, apply_decision, apply_pod_event
-from projections.job_records import FINAL_PHASES, JobRecord, JobsState
+from projections.job_records import JobRecord, JobsState
 from projections.job_status import job_status
 from schemas.envelope import Envelope
 from schemas.events import (

@@ -20,8 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from schemas.limits import MAX_ANNOTATIONS_BYTES, MAX_LABEL, MAX_QUANTITY_CHARS, size
 from schemas.decode import format_path
+from schemas.limits import MAX_ANNOTATIONS_BYTES, MAX_LABEL, MAX_QUANTITY_CHARS, size
 from schemas.quantity import QuantityError, format_quantity, parse_duration, parse_quantity
 from schemas.resources import Container, LifecyclePolicy, ObjectMeta, PodTemplateSpec, TaskSpec
 

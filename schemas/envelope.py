@@ -75,7 +75,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         *,
         recorded_at: int,
         causation: Causation | None = None,
-    ) -> "Envelope":
+    ) -> Envelope:
         return cls(
             type=type(event).__name__,
             key=event.key(),
@@ -86,7 +86,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             version=event.VERSION,
         )
 
-    def at(self, position: int) -> "Envelope":
+    def at(self, position: int) -> Envelope:
         """The same envelope with the position the log assigned."""
         return msgspec.structs.replace(self, position=position)
 

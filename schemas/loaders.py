@@ -33,8 +33,10 @@ from typing import Any
 import msgspec
 import yaml
 
-from schemas import limits
-from schemas import node_admission  # noqa: F401 - registers Node's rules with ``validate``
+from schemas import (
+    limits,
+    node_admission,  # noqa: F401 - registers Node's rules with ``validate``
+)
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults

@@ -12,7 +12,15 @@ Kubernetes' three effects.
 from __future__ import annotations
 
 from schemas.admission import validate
-from schemas.admission_rules import Checker, Violation, check_label_key, check_label_value, check_metadata, check_name, check_quantities
+from schemas.admission_rules import (
+    Checker,
+    Violation,
+    check_label_key,
+    check_label_value,
+    check_metadata,
+    check_name,
+    check_quantities,
+)
 from schemas.resources import Node
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")

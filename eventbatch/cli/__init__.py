@@ -27,9 +27,9 @@ from typing import NoReturn
 
 from eventbatch import __version__
 from eventbatch.app import install_uvloop
+from eventbatch.log.codec import FormatError
 from eventbatch.log.errors import LogOpenError
 from eventbatch.log.factory import LogUrlError
-from eventbatch.log.codec import FormatError
 from eventbatch.log.port import LogTruncated
 from eventbatch.logs import configure
 from eventbatch.settings import Settings, SettingsError

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
 from contextlib import aclosing
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -18,7 +18,6 @@ from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
 from schemas.events import json_schema
 from schemas.limits import INT64, IntArg
-
 
 WALL_CLOCK_FLOOR = 1_000_000_000_000  # 2001-09-09 in ms: anything later is wall-clock time
 
@@ -51,7 +50,7 @@ def _matches_job(envelope: Envelope, job: str | None) -> bool:
 def format_time(ms: int) -> str:
     """Wall-clock stamps as UTC ISO time; virtual ones (from 0) as seconds."""
     if ms >= WALL_CLOCK_FLOOR:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
     return f"{ms / 1000:>10.3f}s"
 
 

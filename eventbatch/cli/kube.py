@@ -46,7 +46,7 @@ async def _kubelet_sim(args, settings) -> int:
     connection = Connection(args.kubeconfig)
     try:
         kube = await connection.get()
-    except Exception as exc:  # noqa: BLE001 - a bad kubeconfig is the user's error
+    except Exception as exc:
         raise CliError(f"cannot connect to the API server: {exc}") from None
     try:
         await KubeletSim(kube=kube, startup_s=args.startup, watch_timeout_s=args.watch_timeout).run()

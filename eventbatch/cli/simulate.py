@@ -30,8 +30,8 @@ from eventbatch.cli.logfiles import fresh_log, require_empty
 from eventbatch.cli.output import table
 from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
-from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.log.factory import open_log
+from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.sim.report import Report, build_report
 from eventbatch.verify import Failure, describe_quarantined, quarantined_between
 from schemas.envelope import Envelope

@@ -19,8 +19,8 @@ from pathlib import Path
 from eventbatch.cli import CliError
 from eventbatch.cli.output import emit, table
 from eventbatch.log.factory import open_log, sqlite_path
-from eventbatch.settings import redact_url
 from eventbatch.readmodels import Projector, ReadModelStore, ViewsAhead
+from eventbatch.settings import redact_url
 
 DEFAULT_DIR = Path("var/eventbatch")
 

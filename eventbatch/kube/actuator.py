@@ -41,8 +41,8 @@ from schemas.envelope import Causation, Envelope
 from schemas.events import (
     ConfigMapDeletionRequested,
     ConfigMapRequested,
-    JobRemoved,
     JobCreated,
+    JobRemoved,
     JobUpdated,
     PodBound,
     PodCreated,

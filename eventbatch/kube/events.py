@@ -42,5 +42,5 @@ async def post_event(kube: Kube, obj: dict[str, Any], *, reason: str, message: s
     }
     try:
         await kube.call(kube.core.create_namespaced_event, namespace, body)
-    except Exception as exc:  # noqa: BLE001 - an event is best effort
+    except Exception as exc:
         log.warning("could not post event", extra={"reason": reason, "error": repr(exc)[:200]})

@@ -69,7 +69,7 @@ class LeaderElector:
             left = self.renew_deadline - (time.monotonic() - last_renewed)
             try:
                 ok = await asyncio.wait_for(self.try_acquire_or_renew(), timeout=max(left, 0.01))
-            except Exception as exc:  # noqa: BLE001 - any failure counts against the deadline
+            except Exception as exc:
                 log.warning("lease renewal failed", extra={"error": repr(exc)[:200]})
                 ok = False
             now = time.monotonic()
@@ -93,7 +93,7 @@ class LeaderElector:
                 await self.kube.call(
                     self.kube.coordination.replace_namespaced_lease, self.name, self.namespace, lease, retries=False
                 )
-        except Exception as exc:  # noqa: BLE001 - best effort
+        except Exception as exc:
             log.warning("could not release the lease", extra={"error": repr(exc)[:200]})
 
     async def try_acquire_or_renew(self) -> bool:

@@ -28,10 +28,10 @@ import logging
 from typing import Any
 
 from eventbatch.kube.client import Connection, Kube
+from eventbatch.kube.crds import GROUPS
 from eventbatch.kube.informer import Informer
 from eventbatch.kube.known import Known
 from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
-from eventbatch.kube.crds import GROUPS
 from eventbatch.reactor import Reactor
 from schemas.defaults import SCHEDULER_NAMES
 from schemas.envelope import Envelope
@@ -291,7 +291,7 @@ class KubeObserver(Reactor):
                 await kube.call(
                     kube.custom.delete_namespaced_custom_object, group, version, meta["namespace"], "commands", meta["name"]
                 )
-            except Exception as exc:  # noqa: BLE001 - a 404 means someone else removed it
+            except Exception as exc:
                 if getattr(exc, "status", 0) != 404:
                     log.warning("could not delete command", extra={"command": key_of(obj), "error": repr(exc)[:200]})
 

@@ -28,9 +28,9 @@ from eventbatch.kube.crds import GROUPS
 from eventbatch.reactor import Reactor
 from schemas.envelope import Envelope
 from schemas.events import (
+    JobCreated,
     JobPhaseChanged,
     JobRemoved,
-    JobCreated,
     JobUpdated,
     PodDeleted,
     PodEvicted,

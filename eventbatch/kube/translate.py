@@ -43,7 +43,7 @@ class PodView:
     requested_at: int | None
 
     @classmethod
-    def of(cls, obj: Obj) -> "PodView":
+    def of(cls, obj: Obj) -> PodView:
         meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
         statuses = status.get("containerStatuses") or []
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])

@@ -76,7 +76,7 @@ class EventLog(abc.ABC):
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Close connections; readers that follow the tail end."""
 
-    async def __aenter__(self) -> "EventLog":
+    async def __aenter__(self) -> EventLog:
         await self.start()
         return self
 

@@ -392,7 +392,7 @@ class SqliteLog(EventLog):
             if pending is not None:
                 pending.cancel()
 
-    def _query(self, position: int) -> "asyncio.Future[list]":
+    def _query(self, position: int) -> asyncio.Future[list]:
         return asyncio.ensure_future(
             self._connected(self._reader).execute_fetchall(
                 "SELECT position, data FROM events WHERE position >= ? ORDER BY position LIMIT ?",

@@ -29,7 +29,6 @@ from eventbatch.log.port import EventLog
 from eventbatch.readmodels.store import BadViewsStore, ReadModelStore, decode_state, encode_state
 from projections.views import ViewSet
 
-
 PAST_EVERY = 50_000  # events folded between two fold states kept for time travel
 PAST_KEEP = 32  # fold states kept for time travel, at most
 

@@ -145,7 +145,7 @@ class ReadModelStore:
             await self._db.close()
             self._db = None
 
-    async def __aenter__(self) -> "ReadModelStore":
+    async def __aenter__(self) -> ReadModelStore:
         await self.start()
         return self
 

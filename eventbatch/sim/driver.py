@@ -28,7 +28,7 @@ from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, is_relevant, load_conf
 from schemas.envelope import Envelope
-from schemas.events import JobPhaseChanged, JobRemoved, JobCreated, SchedulingRequested
+from schemas.events import JobCreated, JobPhaseChanged, JobRemoved, SchedulingRequested
 from schemas.events.base import Event
 from schemas.scenario import Scenario
 

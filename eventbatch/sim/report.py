@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobPhaseChanged,
     JobCreated,
+    JobPhaseChanged,
     NodeAdded,
     NodeRemoved,
     PodBound,

@@ -15,8 +15,8 @@ import msgspec
 
 from handlers.job.plugins import PodShape, owner_reference, shape_pod
 from projections.job_records import JobRecord, JobsState, task_min_available
-from schemas.events import PodGroupCreated, PodGroupUpdated, PodRequested
 from schemas.defaults import SCHEDULER_NAME
+from schemas.events import PodGroupCreated, PodGroupUpdated, PodRequested
 from schemas.quantity import add, format_resources, requests_of
 from schemas.resources import (
     Container,

@@ -22,8 +22,9 @@ from handlers.job.matching import (
     match_policy,
 )
 from projections.job_apply import policy_timer_name, ttl_timer_name
-from projections.job_records import LIVE_PHASES, POD_FAILED as PHASE_FAILED, POD_PENDING as PHASE_PENDING
-from projections.job_records import POD_SUCCEEDED, POD_UNKNOWN, TimerRecord
+from projections.job_records import LIVE_PHASES, POD_SUCCEEDED, POD_UNKNOWN, TimerRecord
+from projections.job_records import POD_FAILED as PHASE_FAILED
+from projections.job_records import POD_PENDING as PHASE_PENDING
 from schemas.events import TimerCancelled, TimerScheduled
 from schemas.quantity import duration_ms
 from schemas.resources import LifecyclePolicy

@@ -22,6 +22,8 @@ podgroups).
 
 from __future__ import annotations
 
+from projections import queues as projection
+from projections.queues import QueuesState
 from schemas.envelope import Envelope
 from schemas.events import (
     QueueCommandRequested,
@@ -35,8 +37,6 @@ from schemas.events import (
     QueueUpdateRequested,
 )
 from schemas.events.base import Event
-from projections import queues as projection
-from projections.queues import QueuesState
 
 PROTECTED = frozenset({"default", "root"})
 

@@ -39,7 +39,7 @@ class Aggregates:
     node_pods: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @classmethod
-    def of(cls, podgroups: Mapping, pods: Mapping) -> "Aggregates":
+    def of(cls, podgroups: Mapping, pods: Mapping) -> Aggregates:
         """From podgroups (``queue``, ``phase``) and pods (``status``, ``node``, ``podgroup``,
         ``requests``) by name: the cluster projection's records, or the views' own."""
         agg = cls()

@@ -14,14 +14,14 @@ import msgspec
 
 from schemas.events import job, node, pod, priority, queue, runtime, scheduler, timer
 from schemas.events.base import Event
-from schemas.events.job import *  # noqa: F401,F403
-from schemas.events.node import *  # noqa: F401,F403
-from schemas.events.pod import *  # noqa: F401,F403
-from schemas.events.priority import *  # noqa: F401,F403
-from schemas.events.queue import *  # noqa: F401,F403
-from schemas.events.runtime import *  # noqa: F401,F403
-from schemas.events.scheduler import *  # noqa: F401,F403
-from schemas.events.timer import *  # noqa: F401,F403
+from schemas.events.job import *  # noqa: F403
+from schemas.events.node import *  # noqa: F403
+from schemas.events.pod import *  # noqa: F403
+from schemas.events.priority import *  # noqa: F403
+from schemas.events.queue import *  # noqa: F403
+from schemas.events.runtime import *  # noqa: F403
+from schemas.events.scheduler import *  # noqa: F403
+from schemas.events.timer import *  # noqa: F403
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     job.EVENTS

@@ -18,6 +18,7 @@ from schemas.envelope import Envelope
 from schemas.events import JobPhaseChanged
 from tests.support.serving import QUICK, ROOT, seed, submit_and_wait
 
+
 async def start_serve(url: str, snapshots: Path) -> asyncio.subprocess.Process:
     env = {
         **os.environ,

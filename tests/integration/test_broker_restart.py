@@ -122,7 +122,7 @@ async def test_a_broker_that_comes_back_empty_stops_serve_and_readers_with_one_l
         lines = path.read_text().splitlines()
         assert status == 2, lines
         assert lines[-1].startswith("eventbatch: error: the log at kafka://") and "went back from" in lines[-1], lines
-        assert f"to 0: it was lost or replaced" in lines[-1], lines
+        assert "to 0: it was lost or replaced" in lines[-1], lines
         assert problem_lines("\n".join(lines[:-1])) == [], lines
     assert f"went back from {seen} to 0" in serve_err.read_text() or "went back from" in serve_err.read_text()
     assert took < 20

@@ -131,7 +131,7 @@ def _throwaway_tls(tmp_path: Path) -> tuple[Path, Path, Path]:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
     def signed(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         builder = (
             x509.CertificateBuilder()
             .subject_name(name(subject)).issuer_name(name(issuer)).public_key(key.public_key())
@@ -170,7 +170,7 @@ async def test_tls_and_sasl_options_reach_every_aiokafka_client(tmp_path: Path) 
     context: ssl.SSLContext = client._ssl_context
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "test ca"),),)]
 
-    in_url = open_log(f"kafka://svc:p%40ss@k1:9093/events?security_protocol=SASL_PLAINTEXT").client_config()
+    in_url = open_log("kafka://svc:p%40ss@k1:9093/events?security_protocol=SASL_PLAINTEXT").client_config()
     assert (in_url["sasl_mechanism"], in_url["sasl_plain_username"], in_url["sasl_plain_password"]) == ("PLAIN", "svc", "p@ss")
     assert "ssl_context" not in in_url and in_url["bootstrap_servers"] == "k1:9093"
 

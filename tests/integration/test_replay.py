@@ -34,8 +34,8 @@ from eventbatch.verify import verify
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, is_relevant
-from schemas.events import PodFailed, SchedulingRequested
 from schemas.envelope import Envelope
+from schemas.events import PodFailed, SchedulingRequested
 from schemas.scenario import load_scenario
 from tests.integration.test_readmodels import workload
 

@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-
 import pytest
 
 from eventbatch.kube.client import Kube

@@ -9,8 +9,8 @@ from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.memory import MemoryLog
 from schemas.envelope import Envelope
 from schemas.events import (
-    JobPhaseChanged,
     JobCreated,
+    JobPhaseChanged,
     PodDeleted,
     PodFailed,
     PodGroupCreated,

@@ -77,7 +77,7 @@ class TansuBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "TansuBroker":
+    def start(self) -> TansuBroker:
         attempts = 1 if self._fixed_port else 3  # a free port can be taken before tansu binds it
         for attempt in range(attempts):
             try:
@@ -133,7 +133,7 @@ class TansuBroker:
             self._log = None
         self._fixed_port = True  # start() again comes back on the same port
 
-    def restart(self) -> "TansuBroker":
+    def restart(self) -> TansuBroker:
         """Kill and start again on the same port: an empty broker where the old one was."""
         self.kill()
         return self.start()
@@ -172,7 +172,7 @@ class TansuBroker:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
 
-    def __enter__(self) -> "TansuBroker":
+    def __enter__(self) -> TansuBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -41,8 +41,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventbatch.clock import SystemClock
 from eventbatch.cli.intents import intent_for
+from eventbatch.clock import SystemClock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from projections.job_records import FINAL_PHASES
@@ -191,7 +191,7 @@ class Tail:
         self._read = await read_to_tail(self.log, self._read, fold)
         return all(phase in FINAL_PHASES for phase in self._phase.values())
 
-    async def __aenter__(self) -> "Tail":
+    async def __aenter__(self) -> Tail:
         await self.log.start()
         return self
 
@@ -325,7 +325,7 @@ async def submit(tail: Tail, jobs: list) -> None:
         await tail.append(jobs[i : i + 20])
 
 
-async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) -> tuple[bool, "Report"]:
+async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) -> tuple[bool, Report]:
     """Wait until every job is final and the checker sees nothing outstanding: True; or False
     at ``timeout``, or once the log has not grown for ``idle`` seconds (nothing can move any
     more: no pod runs longer than 400 ms and the workload sets no long timer)."""
@@ -348,7 +348,7 @@ async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) ->
             await asyncio.sleep(0.2)
 
 
-async def reference(url: str, snapshots: Path, load: Workload, *, timeout: float = 90.0) -> tuple[Run, "Report"]:
+async def reference(url: str, snapshots: Path, load: Workload, *, timeout: float = 90.0) -> tuple[Run, Report]:
     """The workload through one serve that is never killed."""
     run = Run(url)
     started = time.monotonic()
@@ -382,7 +382,7 @@ async def torture(
     stderr: Path | None = None,
     timeout: float = 120.0,
     step_timeout: float = 20.0,
-) -> tuple[Run, "Report"]:
+) -> tuple[Run, Report]:
     """The workload through serve, SIGKILLed ``kills`` times at random log positions.
 
     Serve ``i`` snapshots every ``every[i % len(every)]`` events (largest

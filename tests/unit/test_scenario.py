@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from eventbatch.sim.inputs import cluster_events, nodes_of, step_events
-from schemas.events import JobCommandRequested, JobSubmitRequested, NodeAdded, NodeRemoved, PodBound, QueueCreateRequested
+from schemas.events import (
+    JobCommandRequested,
+    JobSubmitRequested,
+    NodeAdded,
+    NodeRemoved,
+    PodBound,
+    QueueCreateRequested,
+)
 from schemas.scenario import ScenarioError, load_scenario
 
 GOOD = """\

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 # The handlers' projections' own names and rules, so the two folds cannot drift apart.
 from projections.cluster_model import HOLDING, TERMINAL, add_into
 from projections.views.folds.base import Fold, job_of
-from projections.views.pods import APPLY as POD_LIFE, PodLife
+from projections.views.pods import APPLY as POD_LIFE
+from projections.views.pods import PodLife
 from projections.views.state import JobPod, PodHold
 
 if TYPE_CHECKING:

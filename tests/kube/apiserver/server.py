@@ -74,7 +74,7 @@ class ApiServer:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def start(self) -> "ApiServer":
+    async def start(self) -> ApiServer:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
@@ -93,7 +93,7 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> "ApiServer":
+    async def __aenter__(self) -> ApiServer:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.events import JobCommandRequested, JobCommandRefused
+from schemas.events import JobCommandRefused, JobCommandRequested
 from schemas.loaders import load_manifests
 from tests.unit.job.driver import Loop, command, deleted, of, phases
 from tests.unit.job.manifests import job

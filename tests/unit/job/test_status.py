@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from eventbatch import statecodec
 from projections.jobs import job_status
 from schemas.envelope import Causation, Envelope

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.events import JobCommandRefused, PodDeleted, PodStarted
-from tests.unit.job.driver import Loop, deleted, of, phases
+from tests.unit.job.driver import Loop, deleted, phases
 from tests.unit.job.manifests import job, task
 
 W0, W1, W2 = "default/job-worker-0", "default/job-worker-1", "default/job-worker-2"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from handlers.scheduler.conf import load_conf
-from tests.unit.scheduler.test_capacity import held, queue, run, small_jobs
 from tests.unit.scheduler.tables import Cluster
+from tests.unit.scheduler.test_capacity import held, queue, run, small_jobs
 
 CONF = load_conf(
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.scheduler import DEFAULT_CONF, load_conf
+from handlers.scheduler import DEFAULT_CONF
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.session import Session
 from schemas import events as ev

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.scheduler.plugins.proportion import QueueAttr, water_fill
 from handlers.scheduler.api import QueueInfo
+from handlers.scheduler.plugins.proportion import QueueAttr, water_fill
 from schemas import events as ev
 from tests.unit.scheduler.tables import Cluster, bound, of
 

@@ -13,7 +13,6 @@ import yaml
 from schemas.admission import validate
 from schemas.loaders import ManifestError, load_manifests
 from schemas.resources import Job
-
 from tests.unit.schemas import examples
 
 

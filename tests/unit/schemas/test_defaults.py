@@ -10,7 +10,6 @@ import yaml
 from schemas.defaults import SCHEDULER_NAME, apply_defaults
 from schemas.loaders import load_manifests
 from schemas.resources import Job, Queue
-
 from tests.unit.schemas import examples
 
 

@@ -11,7 +11,6 @@ import yaml
 from schemas.decode import container_to_dict, pod_spec_to_dict, to_manifest
 from schemas.loaders import ManifestError, decode_manifest, load_file, load_manifests
 from schemas.resources import Command, Job, PodGroup, Queue
-
 from tests.unit.schemas import examples
 
 

@@ -163,8 +163,8 @@ def test_format_then_parse_round_trips(amount, resource):
     suffix=st.sampled_from(["", "k", "M", "G", "Ki", "Mi", "Gi", "m"]),
 )
 def test_decimal_strings_parse_exactly(whole, frac, suffix):
-    from fractions import Fraction
     import math
+    from fractions import Fraction
 
     factor = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 1024, "Mi": MI, "Gi": GI, "m": Fraction(1, 1000)}
     exact = (whole + Fraction(int(frac), 10 ** len(frac))) * factor[suffix]
