@@ -31,8 +31,8 @@ POLICY_EVENTS = ("*", "PodFailed", "PodEvicted", "PodPending", "Unknown", "TaskC
 INTERNAL_EVENTS = ("PodRunning", "OutOfSync", "CommandIssued")
 POLICY_ACTIONS = ("AbortJob", "RestartJob", "RestartTask", "RestartPod", "TerminateJob", "CompleteJob", "ResumeJob")
 INTERNAL_ACTIONS = ("SyncJob", "EnqueueJob", "SyncQueue", "OpenQueue", "CloseQueue")
-JOB_ACTIONS = ("AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob")
-QUEUE_ACTIONS = ("OpenQueue", "CloseQueue")
+JOB_ACTIONS: tuple[str, ...] = ("AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob")
+QUEUE_ACTIONS: tuple[str, ...] = ("OpenQueue", "CloseQueue")
 PLUGINS = ("env", "svc", "ssh", "pytorch", "mpi", "tensorflow")
 TOPOLOGY_POLICIES = ("none", "best-effort", "restricted", "single-numa-node")
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -259,7 +259,7 @@ def check_policies(c: Checker, at: Path, policies: Sequence[LifecyclePolicy]) ->
                     c.add(where, f"duplicate event {event!r}, already handled by {format_path(events_at[event])}")
                 else:
                     events_at[event] = where
-        else:
+        elif policy.exit_code is not None:  # always: no events means an exit code (checked above)
             code, where = policy.exit_code, (*here, "exitCode")
             if code == 0:
                 c.add(where, "must not be 0: exit code 0 means success")
@@ -357,7 +357,7 @@ def _find_cycle(edges: Mapping[str, Sequence[str]], order: Sequence[str]) -> lis
 # --- pod templates -----------------------------------------------------------------
 
 
-def _check_container(c: Checker, at: Path, container: Container, names: dict[str, Path]) -> tuple[dict, dict]:
+def _check_container(c: Checker, at: Path, container: Container, names: dict[str, Path]) -> tuple[dict[str, int], dict[str, int]]:
     if check_name(c, (*at, "name"), container.name, what="container name"):
         if container.name in names:
             also = format_path(names[container.name])

@@ -299,9 +299,10 @@ def to_manifest(obj: msgspec.Struct) -> dict[str, Any]:
     fields equal to their default (``args: []``, ``nodeSelector: {}``) are
     left out, which Kubernetes reads the same way.
     """
-    out = _merge_extra(msgspec.to_builtins(obj), _info(type(obj)))
-    if getattr(obj, "api_version", "") and getattr(obj, "kind", ""):
-        out = {"apiVersion": obj.api_version, "kind": obj.kind, **out}
+    out: dict[str, Any] = _merge_extra(msgspec.to_builtins(obj), _info(type(obj)))
+    api_version, kind = getattr(obj, "api_version", ""), getattr(obj, "kind", "")
+    if api_version and kind:
+        out = {"apiVersion": api_version, "kind": kind, **out}
     return out
 
 

@@ -25,11 +25,10 @@ What is filled in, as Volcano does it:
 from __future__ import annotations
 
 from functools import singledispatch
-from typing import TypeVar
 
 from msgspec.structs import replace
 
-from schemas.resources import Command, Job, ObjectMeta, PodGroup, PodTemplateSpec, Queue, TaskSpec
+from schemas.resources import Command, Job, Manifest, ObjectMeta, PodGroup, PodTemplateSpec, Queue, TaskSpec
 
 __all__ = [
     "DEFAULT_MAX_RETRY",
@@ -54,12 +53,9 @@ DEFAULT_TASK_PREFIX = "default"
 # Distributed-framework plugins that need the svc plugin, and mpi needs ssh too.
 _NEEDS_SVC = ("tensorflow", "mpi", "pytorch")
 
-T = TypeVar("T")
-
-
 @singledispatch
-def apply_defaults(obj: T) -> T:
-    """``obj`` with Volcano's defaults filled in; other types come back unchanged."""
+def apply_defaults(obj: Manifest) -> Manifest:
+    """``obj`` with Volcano's defaults filled in, of the same type; a Node comes back unchanged."""
     return obj
 
 

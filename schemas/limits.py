@@ -34,7 +34,6 @@ from schemas.resources import (
     JobStatus,
     LifecyclePolicy,
     NetworkTopologySpec,
-    ObjectMeta,
     PodGroupSpec,
     PodGroupStatus,
     PodSpec,
@@ -111,7 +110,6 @@ INT32_FIELDS: frozenset[tuple[type, str]] = frozenset(
     }
 )
 assert all(hasattr(cls, "__struct_fields__") and name in cls.__struct_fields__ for cls, name in INT32_FIELDS)
-assert ObjectMeta  # generation and the like are int64: the default width
 
 
 class LimitError(ValueError):
@@ -121,6 +119,8 @@ class LimitError(ValueError):
         super().__init__(f"{path}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
+        # The 1-based document of a multi-document text it was found in (set by the YAML reader).
+        self.document = 1
 
 
 def size(n: int) -> str:

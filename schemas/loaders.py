@@ -40,7 +40,7 @@ from schemas import (
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
-from schemas.resources import Command, Job, Node, PodGroup, Queue
+from schemas.resources import Command, Job, Manifest, Node, PodGroup, Queue
 
 __all__ = [
     "KINDS",
@@ -54,8 +54,6 @@ __all__ = [
     "parse_yaml",
     "read_text",
 ]
-
-Manifest = Job | Queue | Command | PodGroup | Node
 
 KINDS: dict[tuple[str, str], type[Manifest]] = {}
 for _group, _version, _kinds in (
@@ -146,7 +144,8 @@ class _Loader(_SafeLoader):  # type: ignore[valid-type, misc]
                     key_node.start_mark,
                 )
             seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -204,12 +203,12 @@ def parse_yaml(text: str) -> Iterator[tuple[int, Any]]:
             yield number, loader.construct_document(node) if node is not None else None
             number += 1
     except (limits.LimitError, yaml.YAMLError) as exc:
-        exc.document = number  # type: ignore[attr-defined]
+        exc.document = number
         raise
     except RecursionError:  # the pure-Python parser, without libyaml, on deep nesting
-        exc = limits.LimitError("", f"nested more than {limits.MAX_DEPTH} levels deep")
-        exc.document = number  # type: ignore[attr-defined]
-        raise exc from None
+        error = limits.LimitError("", f"nested more than {limits.MAX_DEPTH} levels deep")
+        error.document = number
+        raise error from None
     finally:
         loader.dispose()
 
@@ -258,9 +257,11 @@ def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
 
 
 def _label(raw: Mapping[str, Any], cls: type | None) -> str:
-    kind = _name(raw.get("kind")) if isinstance(raw.get("kind"), str) else ""
-    meta = raw.get("metadata")
-    name = meta.get("name") if isinstance(meta, Mapping) else None
+    kind_value, meta = raw.get("kind"), raw.get("metadata")
+    kind = _name(kind_value) if isinstance(kind_value, str) else ""
+    if not isinstance(meta, Mapping):
+        return kind
+    name = meta.get("name")
     if not kind or not isinstance(name, str) or not name:
         return kind
     if cls in _CLUSTER_SCOPED:

@@ -27,7 +27,7 @@ class Base(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel", gc=F
     """Common settings: immutable, camelCase JSON names, defaults left out on encode."""
 
 
-class OwnerReference(Base):
+class OwnerReference(Base, frozen=True):
     api_version: str
     kind: str
     name: str
@@ -36,7 +36,7 @@ class OwnerReference(Base):
     block_owner_deletion: bool | None = None
 
 
-class ObjectMeta(Base):
+class ObjectMeta(Base, frozen=True):
     name: str = ""
     namespace: str = ""
     generate_name: str = ""
@@ -54,13 +54,13 @@ class ObjectMeta(Base):
 # --- pod template: typed where scheduling reads it -------------------------
 
 
-class ResourceRequirements(Base):
+class ResourceRequirements(Base, frozen=True):
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     claims: list[dict[str, Any]] = []
 
 
-class Container(Base):
+class Container(Base, frozen=True):
     name: str = ""
     image: str = ""
     command: list[str] = []
@@ -73,7 +73,7 @@ class Container(Base):
     extra: dict[str, Any] = {}
 
 
-class Toleration(Base):
+class Toleration(Base, frozen=True):
     key: str = ""
     operator: str = "Equal"
     value: str = ""
@@ -81,33 +81,33 @@ class Toleration(Base):
     toleration_seconds: int | None = None
 
 
-class NodeSelectorRequirement(Base):
+class NodeSelectorRequirement(Base, frozen=True):
     key: str
     operator: str
     values: list[str] = []
 
 
-class NodeSelectorTerm(Base):
+class NodeSelectorTerm(Base, frozen=True):
     match_expressions: list[NodeSelectorRequirement] = []
     match_fields: list[NodeSelectorRequirement] = []
 
 
-class NodeSelector(Base):
+class NodeSelector(Base, frozen=True):
     node_selector_terms: list[NodeSelectorTerm] = []
 
 
-class NodeAffinity(Base):
+class NodeAffinity(Base, frozen=True):
     required_during_scheduling_ignored_during_execution: NodeSelector | None = None
     preferred_during_scheduling_ignored_during_execution: list[dict[str, Any]] = []
 
 
-class Affinity(Base):
+class Affinity(Base, frozen=True):
     node_affinity: NodeAffinity | None = None
     pod_affinity: dict[str, Any] | None = None
     pod_anti_affinity: dict[str, Any] | None = None
 
 
-class PodSpec(Base):
+class PodSpec(Base, frozen=True):
     containers: list[Container] = []
     init_containers: list[Container] = []
     node_selector: dict[str, str] = {}
@@ -126,7 +126,7 @@ class PodSpec(Base):
     extra: dict[str, Any] = {}
 
 
-class PodTemplateSpec(Base):
+class PodTemplateSpec(Base, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     spec: PodSpec = PodSpec()
 
@@ -134,7 +134,7 @@ class PodTemplateSpec(Base):
 # --- batch.volcano.sh/v1alpha1 Job ----------------------------------------
 
 
-class LifecyclePolicy(Base):
+class LifecyclePolicy(Base, frozen=True):
     action: str = ""
     event: str = ""
     events: list[str] = []
@@ -142,12 +142,12 @@ class LifecyclePolicy(Base):
     timeout: str | None = None  # a Go duration such as "10m" or "90s"
 
 
-class DependsOn(Base):
+class DependsOn(Base, frozen=True):
     name: list[str] = []
     iteration: str = "all"  # "any" | "all"
 
 
-class TaskSpec(Base):
+class TaskSpec(Base, frozen=True):
     name: str = ""
     replicas: int = 0
     min_available: int | None = None
@@ -160,12 +160,12 @@ class TaskSpec(Base):
     partition_policy: dict[str, Any] | None = None
 
 
-class NetworkTopologySpec(Base):
+class NetworkTopologySpec(Base, frozen=True):
     mode: str = "hard"  # "hard" | "soft"
     highest_tier_allowed: int | None = None
 
 
-class JobSpec(Base):
+class JobSpec(Base, frozen=True):
     scheduler_name: str = ""
     min_available: int = 0
     min_success: int | None = None
@@ -181,18 +181,18 @@ class JobSpec(Base):
     volumes: list[dict[str, Any]] = []
 
 
-class JobState(Base):
+class JobState(Base, frozen=True):
     phase: str = ""
     reason: str = ""
     message: str = ""
     last_transition_time: str | None = None
 
 
-class TaskState(Base):
+class TaskState(Base, frozen=True):
     phase: dict[str, int] = {}
 
 
-class Condition(Base):
+class Condition(Base, frozen=True):
     status: str
     last_transition_time: str | None = None
     type: str = ""
@@ -200,7 +200,7 @@ class Condition(Base):
     message: str = ""
 
 
-class JobStatus(Base):
+class JobStatus(Base, frozen=True):
     state: JobState = JobState()
     min_available: int = 0
     task_status_count: dict[str, TaskState] = {}
@@ -217,7 +217,7 @@ class JobStatus(Base):
     conditions: list[Condition] = []
 
 
-class Job(Base):
+class Job(Base, frozen=True):
     api_version: str = "batch.volcano.sh/v1alpha1"
     kind: str = "Job"
     metadata: ObjectMeta = ObjectMeta()
@@ -228,11 +228,11 @@ class Job(Base):
 # --- scheduling.volcano.sh/v1beta1 Queue ----------------------------------
 
 
-class Guarantee(Base):
+class Guarantee(Base, frozen=True):
     resource: dict[str, str] = {}
 
 
-class QueueSpec(Base):
+class QueueSpec(Base, frozen=True):
     weight: int = 1
     capability: dict[str, str] = {}
     reclaimable: bool | None = None
@@ -246,7 +246,7 @@ class QueueSpec(Base):
     dequeue_strategy: str = ""  # Volcano: "fifo" | "traverse"
 
 
-class QueueStatus(Base):
+class QueueStatus(Base, frozen=True):
     state: str = ""
     pending: int = 0
     running: int = 0
@@ -257,7 +257,7 @@ class QueueStatus(Base):
     reservation: dict[str, Any] = {}
 
 
-class Queue(Base):
+class Queue(Base, frozen=True):
     api_version: str = "scheduling.volcano.sh/v1beta1"
     kind: str = "Queue"
     metadata: ObjectMeta = ObjectMeta()
@@ -268,7 +268,7 @@ class Queue(Base):
 # --- bus.volcano.sh/v1alpha1 Command --------------------------------------
 
 
-class ObjectReference(Base):
+class ObjectReference(Base, frozen=True):
     api_version: str = ""
     kind: str = ""
     name: str = ""
@@ -276,7 +276,7 @@ class ObjectReference(Base):
     uid: str = ""
 
 
-class Command(Base):
+class Command(Base, frozen=True):
     api_version: str = "bus.volcano.sh/v1alpha1"
     kind: str = "Command"
     metadata: ObjectMeta = ObjectMeta()
@@ -289,7 +289,7 @@ class Command(Base):
 # --- scheduling.volcano.sh/v1beta1 PodGroup --------------------------------
 
 
-class PodGroupSpec(Base):
+class PodGroupSpec(Base, frozen=True):
     min_member: int = 0
     min_task_member: dict[str, int] = {}
     queue: str = "default"
@@ -299,7 +299,7 @@ class PodGroupSpec(Base):
     sub_group_policy: list[dict[str, Any]] = []
 
 
-class PodGroupStatus(Base):
+class PodGroupStatus(Base, frozen=True):
     phase: str = "Pending"
     conditions: list[Condition] = []
     running: int = 0
@@ -307,7 +307,7 @@ class PodGroupStatus(Base):
     failed: int = 0
 
 
-class PodGroup(Base):
+class PodGroup(Base, frozen=True):
     api_version: str = "scheduling.volcano.sh/v1beta1"
     kind: str = "PodGroup"
     metadata: ObjectMeta = ObjectMeta()
@@ -318,24 +318,24 @@ class PodGroup(Base):
 # --- core/v1 Node and Pod -------------------------------------------------
 
 
-class Taint(Base):
+class Taint(Base, frozen=True):
     key: str
     effect: str
     value: str = ""
 
 
-class NodeSpec(Base):
+class NodeSpec(Base, frozen=True):
     unschedulable: bool = False
     taints: list[Taint] = []
 
 
-class NodeStatus(Base):
+class NodeStatus(Base, frozen=True):
     capacity: dict[str, str] = {}
     allocatable: dict[str, str] = {}
     conditions: list[dict[str, Any]] = []
 
 
-class Node(Base):
+class Node(Base, frozen=True):
     api_version: str = "v1"
     kind: str = "Node"
     metadata: ObjectMeta = ObjectMeta()
@@ -343,7 +343,7 @@ class Node(Base):
     status: NodeStatus = NodeStatus()
 
 
-class PodStatus(Base):
+class PodStatus(Base, frozen=True):
     phase: str = "Pending"
     reason: str = ""
     message: str = ""
@@ -353,12 +353,16 @@ class PodStatus(Base):
     container_statuses: list[dict[str, Any]] = []
 
 
-class Pod(Base):
+class Pod(Base, frozen=True):
     api_version: str = "v1"
     kind: str = "Pod"
     metadata: ObjectMeta = ObjectMeta()
     spec: PodSpec = PodSpec()
     status: PodStatus | None = None
+
+
+# A top-level object a user submits: what a manifest file holds (``schemas.loaders``).
+Manifest = Job | Queue | Command | PodGroup | Node
 
 
 def key_of(meta: ObjectMeta) -> str:

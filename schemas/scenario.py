@@ -44,7 +44,7 @@ import msgspec
 import yaml
 
 from schemas import limits
-from schemas.admission_rules import Checker, check_labels, check_name
+from schemas.admission_rules import JOB_ACTIONS, QUEUE_ACTIONS, Checker, check_labels, check_name
 from schemas.decode import DecodeError, decode, format_path
 from schemas.loaders import Manifest, ManifestError, decode_manifest, load_file, parse_yaml, read_text
 from schemas.quantity import QuantityError, duration_ms, parse_quantity
@@ -129,10 +129,6 @@ class Scenario(msgspec.Struct, frozen=True):
     podgroup_phases: dict[str, str]
     steps: list[Step]
     until_ms: int | None  # None = until every job has finished
-
-
-JOB_ACTIONS = frozenset({"AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob"})
-QUEUE_ACTIONS = frozenset({"OpenQueue", "CloseQueue"})
 
 
 def _fail(source: str, path: tuple[str | int, ...], reason: str) -> ScenarioError:
@@ -239,7 +235,7 @@ def _steps(source: str, base: Path, workload: list[WorkloadEntry]) -> list[Step]
                 _job_key(source, ("workload", i, "command", "job"), entry.command.job)
             if entry.command.queue:
                 _names(source, [(("workload", i, "command", "queue"), entry.command.queue, True, "queue name")])
-            if action not in JOB_ACTIONS | QUEUE_ACTIONS:
+            if action not in JOB_ACTIONS + QUEUE_ACTIONS:
                 raise _fail(source, ("workload", i, "command", "action"), f"unknown action {action!r}")
             if action in JOB_ACTIONS and not entry.command.job:
                 raise _fail(source, ("workload", i, "command", "job"), f"{action} needs a job")
