@@ -51,7 +51,7 @@ import enum
 import hashlib
 import sys
 from collections import Counter
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 
@@ -86,7 +86,7 @@ def _key(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _is_struct(cls: type) -> bool:
+def _is_struct(cls: type) -> TypeGuard[type[msgspec.Struct]]:
     return isinstance(cls, type) and issubclass(cls, msgspec.Struct)
 
 
@@ -173,7 +173,7 @@ def _shape(cls: type) -> _Shape:
 
 def _describe(cls: type) -> _Shape:
     if issubclass(cls, enum.Enum):
-        kind, allowed, required = "enum", frozenset(), frozenset()
+        kind, allowed, required = "enum", frozenset[str](), frozenset[str]()
         parts = [f"{member.name}={member.value!r}" for member in cls]
     else:
         if _is_struct(cls):
@@ -423,14 +423,14 @@ class _Decoder:
             raise StateCodecError(f"a {_key(cls)} with {len(x) - 2} values for {len(names)} attributes")
         if kind == "struct":
             index = self._reserve()
-            made = cls(**{name: self.value(v) for name, v in zip(names, x[2:])})
+            made = cls(**{name: self.value(v) for name, v in zip(names, x[2:], strict=True)})
             self.objects[index] = made
             return made
         made = object.__new__(cls)
         self.objects.append(made)
         slots = _slots(cls)
         attributes = None
-        for name, v in zip(names, x[2:]):
+        for name, v in zip(names, x[2:], strict=True):
             value = self.value(v)
             if name in slots:
                 object.__setattr__(made, name, value)  # a slot's member descriptor: no project code runs

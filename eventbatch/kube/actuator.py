@@ -102,15 +102,15 @@ class KubeActuator(Reactor):
         self.pods: dict[str, PodState] = {}
         self.job_uids: dict[str, str] = {}
         self.pending: dict[str, list[Action]] = {}  # target -> actions in log order
-        self.checkpoint = 0  # every decision below this position is done
+        self.done_below = 0  # every decision below this position is done
         self.stats = ActuatorStats()
-        self._saved_checkpoint = -1
+        self._saved_done_below = -1
         self._effects: Effects | None = None
 
     # -- fold ----------------------------------------------------------------
 
     def _enqueue(self, envelope: Envelope, target: str, event: Event, *, replace: bool = False) -> None:
-        if envelope.position < self.checkpoint:
+        if envelope.position < self.done_below:
             return
         queue = self.pending.setdefault(target, [])
         if any(a.position == envelope.position for a in queue):
@@ -250,15 +250,15 @@ class KubeActuator(Reactor):
 
     async def _save_checkpoint(self) -> None:
         heads = [q[0].position for q in self.pending.values() if q]
-        self.checkpoint = min(heads) if heads else self.next_position
-        if self.checkpoint != self._saved_checkpoint:
-            await self.log.set_consumer_position(self.name, self.checkpoint)
-            self._saved_checkpoint = self.checkpoint
+        self.done_below = min(heads) if heads else self.next_position
+        if self.done_below != self._saved_done_below:
+            await self.log.set_consumer_position(self.name, self.done_below)
+            self._saved_done_below = self.done_below
 
     async def catch_up(self) -> int:
-        if self._saved_checkpoint < 0:
+        if self._saved_done_below < 0:
             stored = await self.log.get_consumer_position(self.name)
-            self.checkpoint = self._saved_checkpoint = stored or 0
+            self.done_below = self._saved_done_below = stored or 0
         return await super().catch_up()
 
     def owner(self, job: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ body), ``strategic`` where core objects accept it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -92,12 +93,9 @@ class Kube:
 
 def api_error(status: int, reason: str | None, body: bytes) -> ApiException:
     exc = ApiException(status=status, reason=reason)
-    exc.body = body.decode("utf-8", "replace")
+    # The stubs declare bytes; the adapter's errors carry the server's text as str (read in messages and tests).
+    exc.body = body.decode("utf-8", "replace")  # type: ignore[assignment]  # str where the stubs say bytes
     return exc
-
-
-def status_code(exc: BaseException) -> int:
-    return exc.status if isinstance(exc, ApiException) else 0
 
 
 class Connection:
@@ -106,11 +104,9 @@ class Connection:
     def __init__(self, kubeconfig: str | None = None, *, kube: Kube | None = None) -> None:
         self.kubeconfig = kubeconfig
         self._kube = kube
-        self._lock = None
+        self._lock: asyncio.Lock | None = None
 
     async def get(self) -> Kube:
-        import asyncio
-
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:

@@ -35,7 +35,7 @@ _PRESERVED = {"template"}
 _PRESERVE = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 _QUANTITY = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
 
-_NAMES = {
+_NAMES: dict[str, dict[str, str | list[str]]] = {
     "Job": {"plural": "jobs", "singular": "job", "shortNames": ["ebjob", "ebj"]},
     "Queue": {"plural": "queues", "singular": "queue", "shortNames": ["ebq"]},
     "PodGroup": {"plural": "podgroups", "singular": "podgroup", "shortNames": ["ebpg"]},
@@ -84,10 +84,10 @@ def _structural(node: Any, defs: dict[str, Any], name: str = "") -> dict[str, An
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
         if len(options) == 1:
-            out = _structural(options[0], defs, name)
+            chosen = _structural(options[0], defs, name)
             if len(options) < len(node["anyOf"]):
-                out["nullable"] = True
-            return out
+                chosen["nullable"] = True
+            return chosen
         return dict(_PRESERVE)
     kind = node.get("type")
     if kind is None:  # typing.Any
@@ -113,10 +113,10 @@ def _structural(node: Any, defs: dict[str, Any], name: str = "") -> dict[str, An
     if kind == "array":
         items = node.get("items") or {}
         return {"type": "array", "items": _structural(items, defs) if items else dict(_PRESERVE)}
-    out = {"type": kind}
+    scalar: dict[str, Any] = {"type": kind}
     if "enum" in node:
-        out["enum"] = list(node["enum"])
-    return out
+        scalar["enum"] = list(node["enum"])
+    return scalar
 
 
 def open_api_schema(kind: str) -> dict[str, Any]:

@@ -63,10 +63,6 @@ def _split(key: str) -> tuple[str, str]:
     return (namespace, name) if name else ("default", namespace)
 
 
-def _status(exc: BaseException) -> int:
-    return exc.status if isinstance(exc, ApiException) else 0
-
-
 class Effects:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube

@@ -108,7 +108,7 @@ class Informer:
             timeout_seconds=self.watch_timeout_s,
             **self.kwargs,
         ):
-            kind, obj = event.get("type"), event.get("object") or {}
+            kind, obj = event.get("type", ""), event.get("object") or {}
             if kind == "ERROR":
                 raise ApiException(status=obj.get("code", 500), reason=f"{obj.get('reason')}: {obj.get('message')}")
             version = (obj.get("metadata") or {}).get("resourceVersion")

@@ -10,7 +10,9 @@ appended twice, after a reconnect or a restart alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eventbatch.kube.translate import node_digest
 from schemas.envelope import Envelope
@@ -25,6 +27,7 @@ from schemas.events import (
     NodeUpdated,
     PodCreated,
     PodDeleted,
+    PodEvent,
     PodEvicted,
     PodFailed,
     PodReady,
@@ -43,6 +46,7 @@ from schemas.events import (
 from schemas.events.base import Event
 
 Touched = list[tuple[str, str]]  # (resource, key) whose difference may have changed
+Touches = Sequence[tuple[str, str]]  # what one fold returns: a Touched or ()
 
 
 @dataclass
@@ -87,64 +91,63 @@ class Known:
         return list(fn(self, envelope, envelope.payload) or ())
 
     def keys(self, resource: str) -> list[str]:
-        return list(
-            {
-                "jobs": self.jobs,
-                "queues": self.queues,
-                "nodes": self.nodes,
-                "priorityclasses": self.priority,
-                "pods": self.pods,
-            }.get(resource, {})
-        )
+        tables: dict[str, Mapping[str, object]] = {
+            "jobs": self.jobs,
+            "queues": self.queues,
+            "nodes": self.nodes,
+            "priorityclasses": self.priority,
+            "pods": self.pods,
+        }
+        return list(tables.get(resource, {}))
 
-    def _job_seen(self, envelope: Envelope, e: JobSubmitRequested | JobUpdateRequested):
+    def _job_seen(self, envelope: Envelope, e: JobSubmitRequested | JobUpdateRequested) -> Touches:
         meta = e.manifest.metadata
         self.jobs[e.job] = Seen(meta.uid, meta.generation)
         return [("jobs", e.job)]
 
-    def _job_gone(self, envelope: Envelope, e: JobDeleteRequested | JobRemoved):
+    def _job_gone(self, envelope: Envelope, e: JobDeleteRequested | JobRemoved) -> Touches:
         if (seen := self.jobs.get(e.job)) is not None:
             seen.alive = False
         return [("jobs", e.job)]
 
-    def _command_seen(self, envelope: Envelope, e: JobCommandRequested):
+    def _command_seen(self, envelope: Envelope, e: JobCommandRequested) -> Touches:
         if e.command.metadata.uid:
             self.commands.add(e.command.metadata.uid)
         return ()
 
-    def _queue_seen(self, envelope: Envelope, e: QueueCreateRequested | QueueUpdateRequested):
+    def _queue_seen(self, envelope: Envelope, e: QueueCreateRequested | QueueUpdateRequested) -> Touches:
         meta = e.manifest.metadata
         self.queues[e.queue] = Seen(meta.uid, meta.generation)
         return [("queues", e.queue)]
 
-    def _queue_gone(self, envelope: Envelope, e: QueueDeleteRequested | QueueDeleted):
+    def _queue_gone(self, envelope: Envelope, e: QueueDeleteRequested | QueueDeleted) -> Touches:
         if (seen := self.queues.get(e.queue)) is not None:
             seen.alive = False
         return [("queues", e.queue)]
 
-    def _node_seen(self, envelope: Envelope, e: NodeAdded | NodeUpdated):
+    def _node_seen(self, envelope: Envelope, e: NodeAdded | NodeUpdated) -> Touches:
         self.nodes[e.node] = node_digest(e.manifest)
         return [("nodes", e.node)]
 
-    def _node_gone(self, envelope: Envelope, e: NodeRemoved):
+    def _node_gone(self, envelope: Envelope, e: NodeRemoved) -> Touches:
         self.nodes.pop(e.node, None)
         return [("nodes", e.node)]
 
-    def _pc_seen(self, envelope: Envelope, e: PriorityClassAdded):
+    def _pc_seen(self, envelope: Envelope, e: PriorityClassAdded) -> Touches:
         self.priority[e.name] = (e.value, e.global_default, e.preemption_policy)
         return [("priorityclasses", e.name)]
 
-    def _pc_gone(self, envelope: Envelope, e: PriorityClassRemoved):
+    def _pc_gone(self, envelope: Envelope, e: PriorityClassRemoved) -> Touches:
         self.priority.pop(e.name, None)
         return [("priorityclasses", e.name)]
 
-    def _pod_requested(self, envelope: Envelope, e: PodRequested):
+    def _pod_requested(self, envelope: Envelope, e: PodRequested) -> Touches:
         current = self.pods.get(e.pod)
         if current is None or (current.deleted and current.requested_at != envelope.position):
             self.pods[e.pod] = PodLog(e.job, envelope.position)
         return [("pods", e.pod)]
 
-    def _pod_event(self, envelope: Envelope, e: Event):
+    def _pod_event(self, envelope: Envelope, e: PodEvent) -> Touches:
         pod = self.pods.get(e.pod)
         if pod is None or pod.deleted:
             return ()
@@ -168,7 +171,9 @@ class Known:
         return [("pods", e.pod)]
 
 
-_FOLDS = {
+# Each fold takes the event class it is keyed by (Any: a table cannot tie a
+# value's parameter type to its key's class).
+_FOLDS: dict[type[Event], Callable[[Known, Envelope, Any], Touches]] = {
     JobSubmitRequested: Known._job_seen,
     JobUpdateRequested: Known._job_seen,
     JobDeleteRequested: Known._job_gone,

@@ -65,8 +65,8 @@ class KubeletSim:
             name="pods",
             list_call=self.kube.core.list_pod_for_all_namespaces,
             kwargs={"field_selector": "spec.nodeName!="},
-            on_snapshot=lambda items: [self._plan(o) for o in items] and None,
-            on_change=lambda kind, obj: None if kind == "DELETED" else self._plan(obj),
+            on_snapshot=self._plan_all,
+            on_change=self._changed,
             watch_timeout_s=self.watch_timeout_s,
         )
         try:
@@ -75,6 +75,14 @@ class KubeletSim:
             for task in self._tasks.values():
                 task.cancel()
 
+    def _plan_all(self, items: list[Obj]) -> None:
+        for obj in items:
+            self._plan(obj)
+
+    def _changed(self, kind: str, obj: Obj) -> None:
+        if kind != "DELETED":
+            self._plan(obj)
+
     def _plan(self, obj: Obj) -> None:
         meta = obj["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
@@ -82,7 +90,12 @@ class KubeletSim:
             previous.cancel()
         task = asyncio.create_task(self._drive(obj), name=f"kubelet-sim:{key}")
         self._tasks[key] = task
-        task.add_done_callback(lambda t, k=key: self._tasks.pop(k, None) if self._tasks.get(k) is t else None)
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._tasks.get(key) is done:
+                del self._tasks[key]
+
+        task.add_done_callback(forget)
 
     async def _drive(self, obj: Obj) -> None:
         meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
