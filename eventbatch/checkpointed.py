@@ -18,7 +18,7 @@ from contextlib import aclosing
 
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import Snapshot, SnapshotStore
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore
 from schemas.envelope import Envelope
 
 
@@ -73,7 +73,7 @@ class CheckpointedFollower:
         if self.snapshots is None or self.STATE is None:
             raise RuntimeError(f"{self.name} keeps no snapshot")
         state = {attribute: getattr(self, attribute) for attribute in self.STATE}
-        await self.snapshots.save(Snapshot(self.name, self.next_position, state))
+        await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, state))
         self._since_snapshot = 0
         return self.next_position
 

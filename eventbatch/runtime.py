@@ -40,7 +40,7 @@ from typing import Any
 
 from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import Snapshot, SnapshotStore
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore
 from handlers.base import Handler
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
@@ -113,7 +113,7 @@ class HandlerRunner:
         """Save the state now (needs a snapshot store); returns the next position it covers."""
         if self.snapshots is None:
             raise RuntimeError(f"handler {self.name} has no snapshot store")
-        await self.snapshots.save(Snapshot(self.name, self.next_position, self.state, self._last_answered))
+        await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, self.state, self._last_answered))
         self.stats.snapshots_saved += 1
         self._since_snapshot = 0
         return self.next_position

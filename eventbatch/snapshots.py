@@ -68,18 +68,21 @@ class UnusableSnapshot(LogOpenError):
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class ComponentSnapshot:
+    """A component's folded state saved with the next log position it reads (the glossary's
+    *snapshot*; not the scheduler's per-session ``handlers.scheduler.snapshot.Snapshot``)."""
+
     name: str
     position: int  # the next log position to read after loading
     state: Any
     last_answered: int = -1
 
 
-def dumps(snapshot: Snapshot) -> bytes:
+def dumps(snapshot: ComponentSnapshot) -> bytes:
     return statecodec.encode([snapshot.name, snapshot.position, snapshot.state, snapshot.last_answered])
 
 
-def loads(blob: bytes, *, where: str = "the snapshot store") -> Snapshot:
+def loads(blob: bytes, *, where: str = "the snapshot store") -> ComponentSnapshot:
     """The snapshot ``dumps`` wrote; ``OldSnapshotStore`` / ``BadSnapshot`` (one line, naming ``where``)."""
     fields = statecodec.decode_stored(blob, store=f"snapshot store {where}", old=OldSnapshotStore, bad=BadSnapshot)
     if (
@@ -88,7 +91,7 @@ def loads(blob: bytes, *, where: str = "the snapshot store") -> Snapshot:
     ):
         raise BadSnapshot(f"snapshot store {where} holds something that is not a snapshot; delete it to rebuild from the log")
     name, position, state, last_answered = fields
-    return Snapshot(name, position, state, last_answered)
+    return ComponentSnapshot(name, position, state, last_answered)
 
 
 def unfit(blob: bytes, *, where: str = "the snapshot store") -> str | None:
@@ -164,7 +167,7 @@ class SnapshotStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def save(self, snapshot: Snapshot) -> None:
+    async def save(self, snapshot: ComponentSnapshot) -> None:
         assert self._db is not None, "snapshot store is not started"
         await self._db.execute(
             "INSERT OR REPLACE INTO snapshots (name, position, data) VALUES (?, ?, ?)",
@@ -172,7 +175,7 @@ class SnapshotStore:
         )
         await self._db.commit()
 
-    async def load(self, name: str, *, keys: Iterable[str] | None = None) -> Snapshot | None:
+    async def load(self, name: str, *, keys: Iterable[str] | None = None) -> ComponentSnapshot | None:
         """The snapshot saved as ``name``, or None: none saved, or one this code cannot use
         (``unfit``; also, with ``keys``, a state that is not a dict of exactly those keys),
         which one WARNING line names: the caller then folds the log from the start."""

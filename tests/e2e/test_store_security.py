@@ -28,7 +28,7 @@ from eventbatch.log.factory import open_log
 from eventbatch.readmodels import ReadModelStore
 from eventbatch.settings import Settings
 from eventbatch.sim.driver import run_scenario
-from eventbatch.snapshots import Snapshot, SnapshotStore
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore
 from projections.views import ViewSet
 from schemas.scenario import load_scenario
 from tests.support.workloads import ONE_SHORT_JOB
@@ -81,7 +81,7 @@ def plant_snapshots(path: Path, blob: bytes) -> None:
     async def make() -> None:
         async with SnapshotStore(path) as store:
             for name in ("queue-controller", "job-controller", "scheduler"):
-                await store.save(Snapshot(name, 1, {}))
+                await store.save(ComponentSnapshot(name, 1, {}))
 
     asyncio.run(make())
     with sqlite3.connect(path) as db:
@@ -151,7 +151,7 @@ def test_a_pickle_planted_where_a_store_could_be_opened_never_runs(
     plant_views(old_bug, evil(marker))
     planted_old_bug = old_bug.read_bytes()
     snapshots = tmp_path / "snapshots.db"
-    plant_snapshots(snapshots, evil(marker, lambda state: Snapshot("scheduler", 1, state)))
+    plant_snapshots(snapshots, evil(marker, lambda state: ComponentSnapshot("scheduler", 1, state)))
 
     # Planted next to the log: refused in one line, exit 2, never unpickled.
     plant_views(next_to_log, evil(marker))

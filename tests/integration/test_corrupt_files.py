@@ -22,7 +22,7 @@ import pytest
 
 from eventbatch.log.errors import DamagedFile
 from eventbatch.log.factory import open_log
-from eventbatch.snapshots import Snapshot, SnapshotStore
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore
 from tests.contract.log_contract import ROOT, read_all
 from tests.support.damage import bad_header, broken_btree_page, checksum, cut_at_a_page, cut_in_half
 from tests.support.events import mixed_batch
@@ -112,7 +112,7 @@ async def test_a_damaged_snapshot_store_is_refused_before_use(tmp_path: Path) ->
     path = tmp_path / "snapshots.db"
     async with SnapshotStore(path) as store:
         for i in range(200):  # several pages
-            await store.save(Snapshot(name=f"handler-{i}", position=i, state={"n": "x" * 500}))
+            await store.save(ComponentSnapshot(name=f"handler-{i}", position=i, state={"n": "x" * 500}))
     damaged, _ = broken_btree_page(path.read_bytes())
     path.write_bytes(damaged)
     before = checksum(path)

@@ -25,7 +25,7 @@ from eventbatch.app import build_pipeline
 from eventbatch.clock import VirtualClock
 from eventbatch.log.factory import open_log
 from eventbatch.settings import Settings
-from eventbatch.snapshots import Snapshot, SnapshotStore, unfit
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, unfit
 from handlers.scheduler import is_relevant
 from tests.integration.test_readmodels import workload
 from tests.integration.test_replay import canonical, drive, handlers, records
@@ -118,7 +118,7 @@ async def test_a_snapshot_of_a_state_missing_a_field_is_not_used(tmp_path: Path,
     async def drop_a_field(store: SnapshotStore, path: Path) -> None:
         saved = await store.load("scheduler")
         del saved.state.live_groups
-        await store.save(Snapshot(saved.name, saved.position, saved.state, saved.last_answered))
+        await store.save(ComponentSnapshot(saved.name, saved.position, saved.state, saved.last_answered))
 
     caplog.set_level(logging.WARNING, logger="eventbatch.snapshots")
     final, written, _ = await run(tmp_path, drop_a_field)

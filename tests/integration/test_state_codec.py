@@ -28,7 +28,7 @@ from eventbatch import statecodec
 from eventbatch.log.memory import MemoryLog
 from eventbatch.readmodels import Projector, ReadModelStore
 from eventbatch.readmodels.store import BadViewsStore, OldViewsStore
-from eventbatch.snapshots import BadSnapshot, OldSnapshotStore, Snapshot, SnapshotStore
+from eventbatch.snapshots import BadSnapshot, OldSnapshotStore, ComponentSnapshot, SnapshotStore
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, load_conf
@@ -250,9 +250,9 @@ class _Touch:
 
 async def test_a_store_an_older_eventbatch_pickled_is_refused_in_one_line_and_never_unpickled(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    evil = pickle.dumps(Snapshot("scheduler", 5, _Touch(marker)))
+    evil = pickle.dumps(ComponentSnapshot("scheduler", 5, _Touch(marker)))
     async with SnapshotStore(tmp_path / "snapshots.db") as store:
-        await store.save(Snapshot("scheduler", 5, {"fine": 1}))
+        await store.save(ComponentSnapshot("scheduler", 5, {"fine": 1}))
     with sqlite3.connect(tmp_path / "snapshots.db") as db:
         db.execute("UPDATE snapshots SET data = ?", (evil,))
     async with SnapshotStore(tmp_path / "snapshots.db") as store:

@@ -14,7 +14,7 @@ from eventbatch.log.errors import ForeignFile, MissingFile
 from eventbatch.log.factory import sqlite_path, sqlite_url
 from eventbatch.logs import JsonFormatter, TextFormatter, configure
 from eventbatch.settings import DEFAULT_LOG_URL, Settings, SettingsError, redact_url
-from eventbatch.snapshots import Snapshot, SnapshotStore, store_path
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, store_path
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -81,7 +81,7 @@ async def test_a_snapshot_store_url_never_makes_a_directory_named_after_its_sche
 ) -> None:
     monkeypatch.chdir(tmp_path)
     async with SnapshotStore(f"sqlite:///{tmp_path}/snap.db") as store:
-        await store.save(Snapshot("h", 3, {"a": 1}))
+        await store.save(ComponentSnapshot("h", 3, {"a": 1}))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.db"]
     async with SnapshotStore(f"sqlite://{tmp_path}/snap.db") as store:
         assert (await store.load("h")).position == 3
