@@ -21,8 +21,8 @@ from projections.job_records import (
     POD_SUCCEEDED,
     POD_UNKNOWN,
     RUNNING,
+    JobPodRecord,
     JobRecord,
-    PodRecord,
     TimerRecord,
 )
 from schemas.events import (
@@ -118,7 +118,7 @@ def _podgroup_deleted(rec: JobRecord, ev: PodGroupDeleted, at: int, _: int) -> N
 
 
 def _pod_requested(rec: JobRecord, ev: PodRequested, at: int, trigger: int) -> None:
-    rec.put_pod(PodRecord(
+    rec.put_pod(JobPodRecord(
         key=ev.pod,
         name=ev.manifest.metadata.name,
         task=ev.task,
@@ -195,64 +195,64 @@ def apply_decision(rec: JobRecord, event: Event, recorded_at: int, trigger: int)
 # --- what the cluster reports about pods -----------------------------------------
 
 
-def _set_phase(pod: PodRecord, phase: str, at: int) -> None:
+def _set_phase(pod: JobPodRecord, phase: str, at: int) -> None:
     if pod.phase != phase:
         pod.phase = phase
         pod.since = at
 
 
-def _created(pod: PodRecord, ev: PodCreated, at: int) -> None:
+def _created(pod: JobPodRecord, ev: PodCreated, at: int) -> None:
     pod.created = True
 
 
-def _started(pod: PodRecord, ev: PodStarted, at: int) -> None:
+def _started(pod: JobPodRecord, ev: PodStarted, at: int) -> None:
     pod.created = True
     pod.node = ev.node
     _set_phase(pod, POD_RUNNING, at)
 
 
-def _ready(pod: PodRecord, ev: PodReady, at: int) -> None:
+def _ready(pod: JobPodRecord, ev: PodReady, at: int) -> None:
     pod.ready = True
     if pod.phase == POD_PENDING:
         _set_phase(pod, POD_RUNNING, at)
 
 
-def _succeeded(pod: PodRecord, ev: PodSucceeded, at: int) -> None:
+def _succeeded(pod: JobPodRecord, ev: PodSucceeded, at: int) -> None:
     pod.ready = False
     pod.exit_code = 0
     _set_phase(pod, POD_SUCCEEDED, at)
 
 
-def _failed(pod: PodRecord, ev: PodFailed, at: int) -> None:
+def _failed(pod: JobPodRecord, ev: PodFailed, at: int) -> None:
     pod.ready = False
     pod.exit_code = ev.exit_code
     _set_phase(pod, POD_FAILED, at)
 
 
-def _restarted(pod: PodRecord, ev: PodRestarted, at: int) -> None:
+def _restarted(pod: JobPodRecord, ev: PodRestarted, at: int) -> None:
     pod.ready = False
     pod.restarts = max(pod.restarts, ev.restart_count)
     pod.exit_code = ev.exit_code
 
 
-def _evicted(pod: PodRecord, ev: PodEvicted, at: int) -> None:
+def _evicted(pod: JobPodRecord, ev: PodEvicted, at: int) -> None:
     pod.evicted = True
 
 
-def _unknown(pod: PodRecord, ev: PodUnknown, at: int) -> None:
+def _unknown(pod: JobPodRecord, ev: PodUnknown, at: int) -> None:
     pod.ready = False
     _set_phase(pod, POD_UNKNOWN, at)
 
 
-def _bound(pod: PodRecord, ev: PodBound, at: int) -> None:
+def _bound(pod: JobPodRecord, ev: PodBound, at: int) -> None:
     pod.node = ev.node
 
 
-def _eviction_requested(pod: PodRecord, ev: PodEvictionRequested, at: int) -> None:
+def _eviction_requested(pod: JobPodRecord, ev: PodEvictionRequested, at: int) -> None:
     pod.eviction = f"{ev.reason} (for {ev.preemptor})" if ev.preemptor else ev.reason
 
 
-OBSERVATIONS: dict[type, Callable[[PodRecord, Event, int], None]] = {
+OBSERVATIONS: dict[type, Callable[[JobPodRecord, Event, int], None]] = {
     PodCreated: _created,
     PodStarted: _started,
     PodReady: _ready,
@@ -266,7 +266,7 @@ OBSERVATIONS: dict[type, Callable[[PodRecord, Event, int], None]] = {
 }
 
 
-def apply_pod_event(rec: JobRecord, event: Event, recorded_at: int) -> PodRecord | None:
+def apply_pod_event(rec: JobRecord, event: Event, recorded_at: int) -> JobPodRecord | None:
     """Apply a pod observation; returns the pod record it concerned (if known).
 
     ``PodDeleted`` removes the record, which frees the pod's name for the next

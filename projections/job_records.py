@@ -41,8 +41,9 @@ TERMINATING_POD = "Terminating"  # asked to be deleted, whatever its phase
 
 
 @dataclass
-class PodRecord:
-    """One incarnation of an indexed pod, from its request to its deletion."""
+class JobPodRecord:
+    """The job controller's record of one pod: one incarnation of an indexed pod, from its request
+    to its deletion (the cluster state's pod, as the scheduler places it, is ``cluster_model.PodRecord``)."""
 
     key: str  # namespace/name
     name: str
@@ -109,7 +110,7 @@ class JobRecord:
     podgroup: str = ""
     podgroup_created: bool = False
     enqueued: bool = False
-    pods: dict[str, PodRecord] = field(default_factory=dict)
+    pods: dict[str, JobPodRecord] = field(default_factory=dict)
     timers: dict[str, TimerRecord] = field(default_factory=dict)
     commands: dict[str, int] = field(default_factory=dict)  # command id -> position it was accepted at
     conditions: list[tuple[str, int]] = field(default_factory=list)
@@ -117,7 +118,7 @@ class JobRecord:
     finished_at: int | None = None
     resources: dict[str, str] = field(default_factory=dict)  # "kind/ns/name" -> plugin
     previous_manifest: Job | None = None
-    last_deleted: tuple[int, PodRecord] | None = None  # (position, pod) of the last PodDeleted
+    last_deleted: tuple[int, JobPodRecord] | None = None  # (position, pod) of the last PodDeleted
     # Pods per task per state (a pod phase, or TERMINATING), kept up to date by
     # put_pod/drop_pod/recount so counting never walks every pod.
     tally: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -147,12 +148,12 @@ class JobRecord:
 
     # --- pods, always changed through these so the tally stays right ---------------
 
-    def _count(self, pod: PodRecord, sign: int) -> None:
+    def _count(self, pod: JobPodRecord, sign: int) -> None:
         states = self.tally.setdefault(pod.task, {})
         state = TERMINATING_POD if pod.terminating else pod.phase
         states[state] = states.get(state, 0) + sign
 
-    def put_pod(self, pod: PodRecord) -> None:
+    def put_pod(self, pod: JobPodRecord) -> None:
         """Add a pod, or replace the record of one (decisions never change a record)."""
         old = self.pods.get(pod.key)
         if old is not None:
@@ -160,12 +161,12 @@ class JobRecord:
         self.pods[pod.key] = pod
         self._count(pod, +1)
 
-    def drop_pod(self, key: str) -> PodRecord:
+    def drop_pod(self, key: str) -> JobPodRecord:
         pod = self.pods.pop(key)
         self._count(pod, -1)
         return pod
 
-    def recount(self, pod: PodRecord, change: Callable[[], None]) -> None:
+    def recount(self, pod: JobPodRecord, change: Callable[[], None]) -> None:
         """Change a pod record in place (observations, on the projection's own copy)."""
         self._count(pod, -1)
         change()
@@ -183,7 +184,7 @@ class JobRecord:
     def total_replicas(self) -> int:
         return sum(t.replicas for t in self.manifest.spec.tasks)
 
-    def pods_of(self, task: str) -> list[PodRecord]:
+    def pods_of(self, task: str) -> list[JobPodRecord]:
         return [p for p in self.pods.values() if p.task == task]
 
     def counts(self, task: str | None = None) -> Counts:

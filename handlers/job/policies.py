@@ -26,12 +26,12 @@ from handlers.job.matching import (
 )
 from handlers.job.states import execute
 from handlers.job.timers import arm_policy
-from projections.job_records import PodRecord
+from projections.job_records import JobPodRecord
 from schemas.envelope import Envelope
 from schemas.events import PodDeleted, PodEvicted, PodFailed, PodRestarted, PodSucceeded, PodUnknown
 
 
-def _current(d: Draft, pod: PodRecord) -> bool:
+def _current(d: Draft, pod: JobPodRecord) -> bool:
     return not pod.terminating and pod.version == d.job.version
 
 

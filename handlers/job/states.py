@@ -38,7 +38,7 @@ from projections.job_records import (
     RUNNING,
     TERMINATED,
     TERMINATING,
-    PodRecord,
+    JobPodRecord,
     task_min_available,
 )
 from schemas.events import JobUpdateRequested, PodDeletionRequested
@@ -86,13 +86,13 @@ def _step(d: Draft, req: Request) -> None:
 # --- killing ------------------------------------------------------------------------
 
 
-def delete_pods(d: Draft, pods: list[PodRecord], reason: str) -> None:
+def delete_pods(d: Draft, pods: list[JobPodRecord], reason: str) -> None:
     for pod in pods:
         if not pod.terminating:
             d.emit(PodDeletionRequested(pod=pod.key, job=d.job.key, reason=reason))
 
 
-def _soft_targets(d: Draft) -> list[PodRecord]:
+def _soft_targets(d: Draft) -> list[JobPodRecord]:
     """Pods a soft kill deletes: everything that has not finished."""
     return [p for p in d.job.pods.values() if not p.terminating and not p.finished]
 
