@@ -23,7 +23,7 @@ FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated", "Aborted"})
 
 
 @dataclass
-class QueueInfo:
+class QueueLifecycleRecord:
     name: str
     manifest: Queue
     state: str = ""  # "" until the queue lifecycle decided; then Open / Closing / Closed
@@ -33,7 +33,7 @@ class QueueInfo:
 
 @dataclass
 class QueuesState:
-    queues: dict[str, QueueInfo] = field(default_factory=dict)
+    queues: dict[str, QueueLifecycleRecord] = field(default_factory=dict)
     podgroup_queue: dict[str, str] = field(default_factory=dict)  # live podgroup -> queue
     job_podgroup: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
@@ -45,7 +45,7 @@ def _queue_created(state: QueuesState, env: Envelope) -> None:
     event = env.payload
     if event.queue in state.queues:
         return
-    info = state.queues[event.queue] = QueueInfo(event.queue, event.manifest, created_at=env.recorded_at)
+    info = state.queues[event.queue] = QueueLifecycleRecord(event.queue, event.manifest, created_at=env.recorded_at)
     state.deleted.discard(event.queue)
     # Podgroups created before their queue (a job and its queue applied
     # together) belong to it from now on: it cannot be deleted under them.
