@@ -167,7 +167,7 @@ class Observer:
         async with open_log(url) as log, contextlib.aclosing(log.read_records(0, follow=True)) as chunks:
             async for chunk in chunks:
                 now = CLOCK.now()
-                for position, data in chunk:
+                for _position, data in chunk:
                     if b'"Running"' in data and b'"JobPhaseChanged"' in data:
                         record = _record.decode(data)
                         if record.type == "JobPhaseChanged" and record.payload.phase == "Running":
@@ -319,8 +319,8 @@ async def setup_cluster(url: str) -> int:
     return len(events)
 
 
-async def wait_answered(url: str, count: int, timeout: float) -> None:
-    async with asyncio.timeout(timeout), open_log(url) as log:
+async def wait_answered(url: str, count: int) -> None:
+    async with open_log(url) as log:
         answered = 0
         async with contextlib.aclosing(log.read(0, follow=True)) as events:
             async for envelope in events:
@@ -355,7 +355,8 @@ async def run_backend(
     watcher = asyncio.create_task(observer.follow(observer_url(url)))
     results: list[RateResult] = []
     try:
-        await wait_answered(url, answers, 60)
+        async with asyncio.timeout(60):
+            await wait_answered(url, answers)
         templates = job_templates()
         print(f"\n{name}: {sum(e.count for e in NODES)} nodes, {len(QUEUES)} queues, 2-pod jobs of 1 s, "
               f"{seconds:g} s per rate; serve with the default settings (startup {STARTUP_MS} ms)")
@@ -412,7 +413,7 @@ async def run_backend(
           f"{best / decode_floor:.3f} x decode")
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="50,100,200,400,600", help="jobs per second, comma separated")
     parser.add_argument("--seconds", type=float, default=15.0, help="submission time per rate")
@@ -426,6 +427,11 @@ async def main() -> None:
     if args.serve_root:
         global SERVE_ROOT
         SERVE_ROOT = Path(args.serve_root).resolve()
+    return args
+
+
+async def main() -> None:
+    args = parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     backends = args.backend.split(",")
     if args.quick:

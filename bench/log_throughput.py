@@ -235,7 +235,7 @@ async def measure_sqlite(
             figures[kind] = {
                 "append (batch 100)": rate(len(events), seconds[kind, 100]),
                 "append (batch 1)": rate(singles, seconds[kind, 1]),
-                "read": max([await timed(lambda: read_all(log, len(events) + singles)) for _ in range(2)]),
+                "read": max([await timed(lambda log=log: read_all(log, len(events) + singles)) for _ in range(2)]),
             }
         return figures
     finally:
@@ -369,7 +369,7 @@ async def run(events_count: int, singles: int, rounds: int, bootstrap: str | Non
                 out.append(line(label, value, "raw msgspec encode", encode_rate))
             if backend.startswith("sqlite") and name != "read":
                 limit = name.replace("append", "insert")
-                each = [r[name] / f[limit] for r, f in zip(sqlite_rounds[backend], raw_rounds)]
+                each = [r[name] / f[limit] for r, f in zip(sqlite_rounds[backend], raw_rounds, strict=True)]
                 out.append(
                     line(label, value, f"raw sqlite3 {limit}", raw_sqlite[limit])
                     + f"; rounds: {' '.join(f'{x:.2f}' for x in each)}"

@@ -215,7 +215,7 @@ async def main() -> None:
     )
     if args.repeat > 1:
         reps: list[list[float]] = [[] for _ in range(args.repeat)]
-        for (now, _), spent in zip(times.sessions, times.sessions_cpu):
+        for (now, _), spent in zip(times.sessions, times.sessions_cpu, strict=True):
             reps[min(now // shift, args.repeat - 1)].append(spent)
         means = [sum(r) / len(r) * 1000 if r else 0.0 for r in reps]
         medians = [statistics.median(r) * 1000 if r else 0.0 for r in reps]

@@ -104,7 +104,7 @@ class EventLogContract:
         assert positions == [[0], [1, 2, 3], [4, 5]]
         assert await log.end_position() == 6
         read = await read_all(log)
-        expected = [envelope.at(p) for batch, ps in zip(batches, positions) for envelope, p in zip(batch, ps)]
+        expected = [envelope.at(p) for batch, ps in zip(batches, positions, strict=True) for envelope, p in zip(batch, ps, strict=True)]
         assert read == expected
         assert log.stats.appended == 6
 
@@ -168,7 +168,7 @@ class EventLogContract:
 
         assert positions == list(range(1, 5001))
         read = await read_all(log, 1)
-        assert read == [e.at(p) for e, p in zip(batch, positions)]
+        assert read == [e.at(p) for e, p in zip(batch, positions, strict=True)]
 
     # --- atomic batches ---------------------------------------------------------
 
@@ -225,7 +225,7 @@ class EventLogContract:
         for b in range(batches):
             batch = mixed_batch("stream", size, start=b * size)
             positions = await other.append(batch)
-            written += [e.at(p) for e, p in zip(batch, positions)]
+            written += [e.at(p) for e, p in zip(batch, positions, strict=True)]
             await asyncio.sleep(0)
 
         assert await follower == written
@@ -271,7 +271,7 @@ class EventLogContract:
         for round_ in range(20):
             got_one = asyncio.Event()
 
-            async def follow() -> None:
+            async def follow(got_one: asyncio.Event = got_one) -> None:
                 async for _ in log.read(await log.end_position(), follow=True):
                     got_one.set()
 

@@ -36,7 +36,7 @@ async def test_batches_of_every_size_are_stored_whole_in_order_and_byte_for_byte
             read = [e async for e in events]
     sent = [e for batch in batches for e in batch]
     offsets = [sum(sizes[:n]) for n in range(len(sizes))]
-    assert positions == [list(range(offset, offset + size)) for offset, size in zip(offsets, sizes)]
+    assert positions == [list(range(offset, offset + size)) for offset, size in zip(offsets, sizes, strict=True)]
     assert [e.position for e in read] == list(range(len(sent)))
     assert [e.at(-1) for e in read] == sent
     conn = sqlite3.connect(path)

@@ -49,8 +49,9 @@ def spawn(url: str, stderr: Path, *args: str) -> asyncio.Future:
 
 async def wait_for_line(path: Path, text: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while text not in path.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"no {text!r} in {seconds}s: {path.read_text()}"
+    # polls a child's stderr file to a deadline: a small local read between sleeps
+    while text not in path.read_text(errors="replace"):  # noqa: ASYNC240
+        assert time.monotonic() < deadline, f"no {text!r} in {seconds}s: {path.read_text()}"  # noqa: ASYNC240
         await asyncio.sleep(0.1)
 
 

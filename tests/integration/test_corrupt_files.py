@@ -78,7 +78,7 @@ async def test_a_damaged_log_is_refused_at_start_and_left_as_it_is(
     assert str(refused.value).startswith(str(path)) and expected in str(refused.value), refused.value
     assert "\n" not in str(refused.value)
     assert checksum(path) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.db"]  # no -wal, no -shm
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.db"]  # noqa: ASYNC240 - after the refusal: no -wal, no -shm
     assert len(_sqlite_threads()) == threads
 
 

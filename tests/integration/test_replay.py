@@ -94,7 +94,7 @@ async def test_verify_reports_a_duplicated_effect_of_the_simulated_kubelet(tmp_p
     assert not report.ok
     assert [(e.kind, e.component, e.cause, e.position) for e in report.effects] == [
         ("duplicated", "sim", again.causation.position, position)]
-    assert "answers #%d again" % again.causation.position in report.effects[0].describe()
+    assert f"answers #{again.causation.position} again" in report.effects[0].describe()
 
 
 async def test_verify_reports_an_effect_the_simulated_kubelet_would_not_have_made(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ runs ``examples/fair-share.yaml`` with a refused duplicate of queue
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import os
@@ -474,7 +475,8 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
         assert refused == 27, refused
 
     # the command line agrees: every recorded decision is reproduced, nothing failed
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "eventbatch", "--log", f"sqlite:///{path}", "replay", "--verify", "-o", "json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},

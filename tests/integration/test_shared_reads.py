@@ -102,7 +102,7 @@ async def test_serve_reads_each_record_once_whatever_the_number_of_components(tm
         try:
             shared = pipeline.runners[0].log
             async with asyncio.timeout(10):  # every component has caught up and follows
-                while len(getattr(shared, "_cursors", ())) < components:
+                while len(getattr(shared, "_cursors", ())) < components:  # noqa: ASYNC110 - internal state, polled to a deadline
                     await asyncio.sleep(0.01)
             start, reads_at_start = await log.end_position(), log.stats.read
             now = SystemClock().now()
@@ -143,7 +143,8 @@ async def test_a_follower_joining_below_what_the_others_dropped_reads_the_gap_it
         shared = SharedReads(backend)
         first = asyncio.create_task(follow(shared, 0, 89))
         async with asyncio.timeout(10):
-            while shared._trimmed < 5:  # the first follower passed (and dropped) most chunks
+            # the first follower passed (and dropped) most chunks: internal state, polled to a deadline
+            while shared._trimmed < 5:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         late = asyncio.create_task(follow(shared, 25, 89))
         await asyncio.sleep(0.1)

@@ -28,7 +28,7 @@ from eventbatch import statecodec
 from eventbatch.log.memory import MemoryLog
 from eventbatch.readmodels import Projector, ReadModelStore
 from eventbatch.readmodels.store import BadViewsStore, OldViewsStore
-from eventbatch.snapshots import BadSnapshot, OldSnapshotStore, ComponentSnapshot, SnapshotStore
+from eventbatch.snapshots import BadSnapshot, ComponentSnapshot, OldSnapshotStore, SnapshotStore
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, load_conf

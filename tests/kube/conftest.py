@@ -59,7 +59,8 @@ async def crds(kube: Kube) -> Kube:
     return kube
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0, what: str = "") -> None:
+# polls to its deadline and fails naming what it waited for
+async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
     """Wait until ``check()`` is true, polling; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

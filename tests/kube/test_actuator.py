@@ -9,6 +9,7 @@ reported; the ssh key pair exists only in the Secret.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 
@@ -191,7 +192,9 @@ async def test_the_ssh_key_pair_is_only_in_the_secret(kube: Kube, connection: Co
     key = tmp_path / "id_rsa"
     key.write_text(data["id_rsa"])
     key.chmod(0o600)
-    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True).stdout
+    derived = (
+        await asyncio.to_thread(subprocess.run, ["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True)
+    ).stdout
     assert derived.split()[:2] == data["authorized_keys"].split()[:2] == data["id_rsa.pub"].split()[:2]
     everything = b"".join(encode(e) for e in await envelopes(log))
     assert b"PRIVATE KEY" not in everything

@@ -110,7 +110,7 @@ def first_difference(a: Any, b: Any, path: str = "") -> str:
                 return f"{path}[{key!r}]: absent != present"
         return f"{path}: the same entries in another order: {list(a)} != {list(b)}"
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 return first_difference(x, y, f"{path}[{i}]")
     return f"{path}: {_short(a)} != {_short(b)}"

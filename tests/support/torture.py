@@ -201,7 +201,7 @@ class Tail:
     async def end(self) -> int:
         return await self.log.end_position()
 
-    async def wait_end(self, position: int, timeout: float, alive=None, idle: float = 5.0, done=None) -> bool:
+    async def wait_end(self, position: int, timeout: float, alive=None, idle: float = 5.0, done=None) -> bool:  # noqa: ASYNC109 - False at its deadline
         """Wait until the log's end passes ``position``. False at the deadline, once the log
         has not grown for ``idle`` seconds (the work ran out, or is stuck), if ``alive()``
         says the writer is gone, or if ``done()`` (awaited) says the work ran out."""
@@ -251,7 +251,7 @@ class Serve:
             "EVENTBATCH_SNAPSHOT_EVERY": str(snapshot_every),
             **SERVE_SETTINGS,
         }
-        err = open(self.stderr, "ab") if self.stderr is not None else asyncio.subprocess.DEVNULL
+        err = open(self.stderr, "ab") if self.stderr is not None else asyncio.subprocess.DEVNULL  # noqa: ASYNC230 - a local file for the child's stderr
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", self.module, "--log", self.url, "--log-level", "WARNING",
@@ -298,7 +298,7 @@ class Run:
     incarnations: list[tuple[int, int]] = field(default_factory=list)  # (first position, snapshot_every) per serve
 
 
-async def _setup(tail: Tail, load: Workload, serve: Serve, snapshot_every: int, timeout: float, jobs: list) -> int:
+async def _setup(tail: Tail, load: Workload, serve: Serve, snapshot_every: int, timeout: float, jobs: list) -> int:  # noqa: ASYNC109 - fails naming what it waited for
     """Append the queues and nodes, wait for serve to create them, then append ``jobs``."""
     await tail.append(load.setup)
     await serve.start(snapshot_every)
@@ -325,7 +325,7 @@ async def submit(tail: Tail, jobs: list) -> None:
         await tail.append(jobs[i : i + 20])
 
 
-async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) -> tuple[bool, Report]:
+async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) -> tuple[bool, Report]:  # noqa: ASYNC109 - False at its deadline
     """Wait until every job is final and the checker sees nothing outstanding: True; or False
     at ``timeout``, or once the log has not grown for ``idle`` seconds (nothing can move any
     more: no pod runs longer than 400 ms and the workload sets no long timer)."""
@@ -348,7 +348,7 @@ async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) ->
             await asyncio.sleep(0.2)
 
 
-async def reference(url: str, snapshots: Path, load: Workload, *, timeout: float = 90.0) -> tuple[Run, Report]:
+async def reference(url: str, snapshots: Path, load: Workload, *, timeout: float = 90.0) -> tuple[Run, Report]:  # noqa: ASYNC109 - handed to settle
     """The workload through one serve that is never killed."""
     run = Run(url)
     started = time.monotonic()
@@ -380,7 +380,7 @@ async def torture(
     waves: int = 8,
     module: str = "eventbatch",
     stderr: Path | None = None,
-    timeout: float = 120.0,
+    timeout: float = 120.0,  # noqa: ASYNC109 - handed to _setup and settle
     step_timeout: float = 20.0,
 ) -> tuple[Run, Report]:
     """The workload through serve, SIGKILLed ``kills`` times at random log positions.

@@ -9,6 +9,7 @@ job's tasks can all be started in some order.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,7 +57,7 @@ def test_a_cycle_is_refused_with_a_cycle_in_the_manifest(deps: dict[str, list[st
         assert len(cycles) == 1, err.violations
         ring = cycles[0].reason.removeprefix(PREFIX).split(" -> ")
         assert len(ring) >= 3 and ring[0] == ring[-1] and len(set(ring[:-1])) == len(ring) - 1
-        assert all(b in deps[a] for a, b in zip(ring, ring[1:]))
+        assert all(b in deps[a] for a, b in pairwise(ring))
         assert cycles[0].path == f"spec.tasks[{NAMES.index(ring[0])}].dependsOn"
         repeated = None
         try:

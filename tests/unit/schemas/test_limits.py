@@ -59,7 +59,7 @@ def test_queue_weight_is_int32():
 
 
 def test_untyped_fields_hold_int64_and_numbers_are_not_thousands_of_digits():
-    refused(job(extra="          containerPortX: %d\n" % 2**63), "containerPortX", "int64")
+    refused(job(extra=f"          containerPortX: {2**63}\n"), "containerPortX", "int64")
     refused(job(extra="          x: " + "9" * 5000 + "\n"), "x", "5000 digits")
     refused('{"apiVersion": "v1", "kind": "Node", "x": ' + "9" * 5000 + "}", "5000 digits")
 
