@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 from eventbatch.log.codec import decode
 from eventbatch.log.port import EventLog
+from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.log.wrapper import LogWrapper
 from schemas.envelope import Envelope
 
@@ -59,7 +60,7 @@ def _held(log: EventLog) -> Callable[[int], list[Envelope] | None] | None:
     reads are that log's: through ``SharedReads``, not through a wrapper that changes reads."""
     if type(log) is SharedReads:
         return log.held_reader
-    return log.held if getattr(type(log), "held", None) is not None else None
+    return log.held if isinstance(log, SoleWriterLog) else None
 
 
 class SharedReads(LogWrapper):
@@ -106,14 +107,14 @@ class SharedReads(LogWrapper):
             self._pump.cancel()
         await self.inner.stop()
 
-    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Envelope, None]:
         if not follow:
             return self.inner.read(from_position)
         return self._follow(from_position)
 
     # -- the shared reader ------------------------------------------------------------
 
-    async def _follow(self, position: int) -> AsyncIterator[Envelope]:
+    async def _follow(self, position: int) -> AsyncGenerator[Envelope, None]:
         key = object()
         self._cursors[id(key)] = position
         try:

@@ -1,7 +1,7 @@
 """The shape of a handler: fold the log into state, decide on each event.
 
 Where it sits: every decision-maker (job lifecycle, queue lifecycle,
-scheduler) implements ``Handler``; the runtime (``eventbatch.runtime``) drives
+scheduler) implements ``Handler[S]``, ``S`` its state's type; the runtime (``eventbatch.runtime``) drives
 it over the log. A handler is pure: no I/O, no clock, no randomness, no
 dependence on hash order. Time reaches it only as events (``recorded_at`` of
 the trigger, ``TimerFired.now``, ``SchedulingRequested.now``).
@@ -19,20 +19,27 @@ The runner guarantees, for trigger T:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from schemas.envelope import Envelope
 from schemas.events.base import Event
 
+S = TypeVar("S")
 
-class Handler(Protocol):
+
+class Handler(Protocol[S]):
+    """A decision-maker over the log, with state of type ``S`` (what ``initial`` returns, ``fold`` keeps)."""
+
     name: str
 
-    def initial(self) -> Any:
+    def initial(self) -> S:
         """A fresh state (before position 0)."""
+        ...
 
-    def fold(self, state: Any, envelope: Envelope) -> Any:
+    def fold(self, state: S, envelope: Envelope) -> S:
         """Apply one event to the state; may mutate it in place; return it."""
+        ...
 
-    def decide(self, state: Any, envelope: Envelope) -> list[Event]:
+    def decide(self, state: S, envelope: Envelope) -> list[Event]:
         """The decisions that answer ``envelope``; must not mutate ``state``."""
+        ...

@@ -35,10 +35,11 @@ like a claim is looked at further.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import wraps
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from eventbatch.log.port import Chunk, EventLog
@@ -102,20 +103,28 @@ def is_claim(data: bytes) -> bool:
     return data.startswith(_CLAIM)
 
 
-def wrap(method):
+ReadRecords = Callable[..., "AsyncGenerator[Chunk, None]"]
+"""A ``read_records`` method: ``(log, from_position=0, *, follow=False)``."""
+_R = TypeVar("_R", bound=ReadRecords)
+
+
+def wrap(method: ReadRecords) -> ReadRecords:
     """``read_records`` of a backend, fenced (what ``EventLog.__init_subclass__`` installs)."""
 
-    def read_records(self, from_position: int = 0, *, follow: bool = False):
+    @wraps(method)
+    def read_records(self: EventLog, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         chunks = method(self, from_position, follow=follow)
         if getattr(chunks, "ag_code", None) is _fenced.__code__:
             return chunks  # a wrapper handing on its inner log's read: fenced there already
         return _fenced(self, chunks, from_position)
 
-    read_records.__doc__ = method.__doc__
-    read_records.__name__ = method.__name__
-    read_records.__qualname__ = method.__qualname__
-    read_records.__wrapped__ = method
     return read_records
+
+
+def fenced_inside(method: _R) -> _R:
+    """Marks a ``read_records`` that hands on a read already fenced (a wrapper's): ``wrap`` leaves it as it is."""
+    vars(method)["fenced_inside"] = True
+    return method
 
 
 async def _starting_claim(log: EventLog, stats: FenceStats, start: int) -> int:
@@ -133,7 +142,7 @@ async def _starting_claim(log: EventLog, stats: FenceStats, start: int) -> int:
     return best
 
 
-async def _fenced(log: EventLog, chunks: AsyncIterator[Chunk], start: int) -> AsyncIterator[Chunk]:
+async def _fenced(log: EventLog, chunks: AsyncGenerator[Chunk, None], start: int) -> AsyncGenerator[Chunk, None]:
     stats = fence_stats(log)
     async with aclosing(chunks):
         newest: int | None = None

@@ -10,7 +10,7 @@ process. Two handles share one log by sharing its ``MemoryStore``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from eventbatch.log.codec import encode
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
@@ -73,7 +73,7 @@ class MemoryLog(EventLog):
         importing a foreign record). Returns their positions."""
         return self.store.extend([bytes(record) for record in records])
 
-    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         if from_position < self.store.start:
             raise LogTruncated(
                 f"{self.url}: position {from_position} was removed (the log starts at {self.store.start})"

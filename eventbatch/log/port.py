@@ -20,7 +20,7 @@ Semantics every backend keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -68,7 +68,7 @@ class EventLog(abc.ABC):
         if method is not None and not getattr(method, "__isabstractmethod__", False) and not getattr(
             method, "fenced_inside", False
         ):
-            cls.read_records = fence.wrap(method)
+            cls.read_records = fence.wrap(method)  # type: ignore[method-assign]  # installing the fence is this hook's job
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections, create storage if missing."""
@@ -91,7 +91,12 @@ class EventLog(abc.ABC):
         """
 
     @abc.abstractmethod
-    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+    async def append_raw(self, records: list[bytes]) -> list[int]:
+        """Append already-encoded records as they are (for tools and tests:
+        importing a foreign record), atomically; return their positions."""
+
+    @abc.abstractmethod
+    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         """Yield the records from ``from_position`` on as stored, in chunks, in log order.
 
         Raises ``LogTruncated`` if ``from_position`` is below ``start_position()``.
@@ -101,7 +106,7 @@ class EventLog(abc.ABC):
         the iterator waits at the tail, like ``read``.
         """
 
-    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Envelope, None]:
         """Yield envelopes from ``from_position`` on, in log order.
 
         With ``follow=True`` the iterator waits for new events at the tail and
@@ -111,7 +116,7 @@ class EventLog(abc.ABC):
             async for chunk in chunks:
                 for position, data in chunk:
                     item = decode(position, data)
-                    if type(item) is Envelope:
+                    if isinstance(item, Envelope):
                         self.stats.read += 1
                         yield item
                     else:
@@ -122,7 +127,7 @@ class EventLog(abc.ABC):
         the log codec can decode it after all, else None once it is counted
         (unknown type) or quarantined (undecodable), as ``read`` does."""
         item = decode(position, data)
-        if type(item) is Envelope:
+        if isinstance(item, Envelope):
             return item
         await self._skip(item)
         return None
@@ -159,7 +164,7 @@ class EventLog(abc.ABC):
 
     async def _skip(self, item: Unknown | Undecodable) -> None:
         """Count a record a reader does not yield; quarantine it if undecodable."""
-        if type(item) is Unknown:
+        if isinstance(item, Unknown):
             self.stats.unknown += 1
             self.stats.unknown_types[item.type] = self.stats.unknown_types.get(item.type, 0) + 1
             return

@@ -23,9 +23,10 @@ same log is refused, and it is refused while a ``serve`` writes there.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
+from eventbatch.log import fence
 from eventbatch.log.factory import sqlite_path
 from eventbatch.log.lockfile import WriterLock
 from eventbatch.log.port import Chunk, EventLog
@@ -114,19 +115,18 @@ class SoleWriterLog(LogWrapper):
         self._end = self._tail_start = await self.inner.end_position()
         return positions
 
-    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+    @fence.fenced_inside
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         await self.flush()
         async with aclosing(self.inner.read_records(from_position, follow=follow)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
-    read_records.fenced_inside = True  # type: ignore[attr-defined]
-
     async def truncate(self, before: int) -> int:
         await self.flush()
         return await self.inner.truncate(before)
 
-    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    async def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Envelope, None]:
         if follow:
             await self.flush()
             async with aclosing(self.inner.read(from_position, follow=True)) as events:

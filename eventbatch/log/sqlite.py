@@ -48,7 +48,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -340,7 +340,7 @@ class SqliteLog(EventLog):
 
     # --- reading ---------------------------------------------------------
 
-    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         position = from_position
         pending: asyncio.Future[list] | None = None
         try:

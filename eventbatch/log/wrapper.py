@@ -11,9 +11,10 @@ so it is not fenced a second time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+from eventbatch.log import fence
 from eventbatch.log.port import Chunk, EventLog, Quarantined
 from schemas.envelope import Envelope
 
@@ -26,7 +27,7 @@ class LogWrapper(EventLog):
         self.stats = inner.stats
 
     def __getattr__(self, name: str) -> Any:
-        # What a particular backend adds (``append_raw``, a fenced log's claim, ...).
+        # What a particular backend or wrapper adds (a fenced log's claim, ...).
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
@@ -40,13 +41,15 @@ class LogWrapper(EventLog):
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         return await self.inner.append(batch)
 
-    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Envelope]:
+    async def append_raw(self, records: list[bytes]) -> list[int]:
+        return await self.inner.append_raw(records)
+
+    def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Envelope, None]:
         return self.inner.read(from_position, follow=follow)
 
-    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncIterator[Chunk]:
+    @fence.fenced_inside
+    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         return self.inner.read_records(from_position, follow=follow)
-
-    read_records.fenced_inside = True  # type: ignore[attr-defined]
 
     async def unreadable(self, position: int, data: bytes) -> Envelope | None:
         return await self.inner.unreadable(position, data)

@@ -13,7 +13,9 @@ pods. The decisions come back as one list, in the order they were taken.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
+from handlers.base import Handler
 from handlers.job import intents
 from handlers.job.draft import SYNC, Draft
 from handlers.job.policies import apply_policies, pod_request
@@ -44,37 +46,52 @@ from schemas.events import (
     TimerFired,
 )
 from schemas.events.base import Event
+from schemas.events.pod import PodEvent
+from schemas.events.scheduler import PodGroupDecision
+
+E = TypeVar("E", bound=Event)
 
 
-def _pod_event(d: Draft, env: Envelope) -> None:
-    apply_policies(d, pod_request(d, env))
+def _pod_event(d: Draft, ev: PodEvent) -> None:
+    apply_policies(d, pod_request(d, ev))
 
 
-def _sync(d: Draft, env: Envelope) -> None:
+def _sync(d: Draft, ev: PodGroupDecision) -> None:
     execute(d, SYNC)
 
 
-ROUTES: dict[type, Callable[[Draft, Envelope], None]] = {
-    JobSubmitRequested: intents.on_submitted,
-    JobUpdateRequested: intents.on_updated,
-    JobCommandRequested: intents.on_command,
-    JobDeleteRequested: intents.on_delete,
-    TimerFired: intents.on_timer,
-    PodGroupEnqueued: _sync,
-    PodGroupPhaseChanged: _sync,
-    PodCreated: _pod_event,
-    PodStarted: _pod_event,
-    PodReady: _pod_event,
-    PodSucceeded: _pod_event,
-    PodFailed: _pod_event,
-    PodRestarted: _pod_event,
-    PodEvicted: _pod_event,
-    PodUnknown: _pod_event,
-    PodDeleted: _pod_event,
-}
+# The route of each event class the controller answers, looked up by the
+# payload's class. A route takes the class it is keyed by; ``_route`` checks
+# that as the table is built (a dict's value type cannot name its key's class).
+ROUTES: dict[type[Event], Callable[[Draft, Any], None]] = {}
 
 
-class JobHandler:
+def _route(route: Callable[[Draft, E], None], *classes: type[E]) -> None:
+    for cls in classes:
+        ROUTES[cls] = route
+
+
+_route(intents.on_submitted, JobSubmitRequested)
+_route(intents.on_updated, JobUpdateRequested)
+_route(intents.on_command, JobCommandRequested)
+_route(intents.on_delete, JobDeleteRequested)
+_route(intents.on_timer, TimerFired)
+_route(_sync, PodGroupEnqueued, PodGroupPhaseChanged)
+_route(
+    _pod_event,
+    PodCreated,
+    PodStarted,
+    PodReady,
+    PodSucceeded,
+    PodFailed,
+    PodRestarted,
+    PodEvicted,
+    PodUnknown,
+    PodDeleted,
+)
+
+
+class JobHandler(Handler[JobsState]):
     """Decides pods, PodGroups, phases, timers and plugin resources for Volcano Jobs."""
 
     name = HANDLER
@@ -86,10 +103,10 @@ class JobHandler:
         return fold(state, envelope)
 
     def decide(self, state: JobsState, envelope: Envelope) -> list[Event]:
-        route = ROUTES.get(type(envelope.payload))
+        ev = envelope.payload
+        route = ROUTES.get(type(ev))
         if route is None:
             return []
-        ev = envelope.payload
         key = owner_of(state, ev)
         if isinstance(ev, PodDeleted) and key is None:
             key = _deleted_owner(state, envelope)
@@ -101,7 +118,7 @@ class JobHandler:
         elif record is None:
             return _unknown_job(ev)
         draft = Draft(state=state, trigger=envelope, job=record.clone())
-        route(draft, envelope)
+        route(draft, ev)
         if not any(isinstance(e, JobRemoved) for e in draft.decisions):
             settle_timers(draft)
         return draft.decisions

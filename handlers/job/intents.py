@@ -23,26 +23,28 @@ from handlers.job.timers import cancel_all, holds
 from projections.job_records import ABORTED, ABORTING, FINAL_PHASES, LIVE_PHASES, PENDING
 from projections.job_update import update_problems
 from projections.jobs import command_id
-from schemas.envelope import Envelope
+from schemas.admission_rules import JOB_ACTIONS
 from schemas.events import (
     ConfigMapDeletionRequested,
     JobCommandAccepted,
     JobCommandRefused,
     JobCommandRequested,
     JobCreated,
+    JobDeleteRequested,
     JobRemoved,
+    JobSubmitRequested,
     JobUpdated,
     JobUpdateRefused,
     JobUpdateRequested,
     PodGroupDeleted,
     SecretDeletionRequested,
     ServiceDeletionRequested,
+    TimerFired,
 )
+from schemas.resources import Job
 
-COMMAND_ACTIONS = ("AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob")
 
-
-def on_submitted(d: Draft, env: Envelope) -> None:
+def on_submitted(d: Draft, ev: JobSubmitRequested) -> None:
     """``d.job`` is the new job's record (the handler refused a key already taken)."""
     d.emit(JobCreated(job=d.job.key, manifest=d.job.manifest))
     d.set_phase(PENDING, reason="Submitted", message="waiting for the queue to admit the PodGroup")
@@ -76,8 +78,8 @@ def command_problem(d: Draft, ev: JobCommandRequested) -> str:
 
 def action_problem(action: str, key: str, phase: str) -> str:
     """Why a command with ``action`` cannot run on job ``key`` in ``phase``, or ""."""
-    if action not in COMMAND_ACTIONS:
-        return f"unknown action {action!r}; expected one of {', '.join(COMMAND_ACTIONS)}"
+    if action not in JOB_ACTIONS:
+        return f"unknown action {action!r}; expected one of {', '.join(JOB_ACTIONS)}"
     if phase in FINAL_PHASES:
         return f"job {key} is {phase}; a finished job takes no commands"
     if action == "ResumeJob" and phase not in (ABORTING, ABORTED):
@@ -87,8 +89,7 @@ def action_problem(action: str, key: str, phase: str) -> str:
     return ""
 
 
-def on_command(d: Draft, env: Envelope) -> None:
-    ev: JobCommandRequested = env.payload  # type: ignore[assignment]
+def on_command(d: Draft, ev: JobCommandRequested) -> None:
     problem = command_problem(d, ev)
     if problem:
         d.emit(refusal(d.job.key, ev, problem))
@@ -99,15 +100,14 @@ def on_command(d: Draft, env: Envelope) -> None:
     execute(d, Request(action=cmd.action, reason=cmd.reason or "CommandIssued", message=message))
 
 
-def update_refusal(phase: str, key: str, current, wanted) -> str:
+def update_refusal(phase: str, key: str, current: Job, wanted: Job) -> str:
     """Why an update of the job cannot apply, or "" when it can (unchanged included)."""
     if phase in FINAL_PHASES:
         return f"job {key} is {phase}; a finished job cannot be updated"
     return "; ".join(update_problems(current, wanted))
 
 
-def on_updated(d: Draft, env: Envelope) -> None:
-    ev: JobUpdateRequested = env.payload  # type: ignore[assignment]
+def on_updated(d: Draft, ev: JobUpdateRequested) -> None:
     job = d.job
     problem = update_refusal(job.phase, job.key, job.manifest, ev.manifest)
     if problem:
@@ -143,13 +143,13 @@ def remove(d: Draft, reason: str) -> None:
     d.emit(JobRemoved(job=job.key, reason=reason))
 
 
-def on_delete(d: Draft, env: Envelope) -> None:
+def on_delete(d: Draft, ev: JobDeleteRequested) -> None:
     remove(d, "Deleted")
 
 
-def on_timer(d: Draft, env: Envelope) -> None:
-    timer = d.job.timers.get(env.payload.timer)  # type: ignore[attr-defined]
-    if timer is None or timer.fired_position != env.position:
+def on_timer(d: Draft, ev: TimerFired) -> None:
+    timer = d.job.timers.get(ev.timer)
+    if timer is None or timer.fired_position != d.trigger.position:
         return
     if timer.purpose == "ttl":
         if d.job.phase in FINAL_PHASES:

@@ -1,6 +1,6 @@
 """From a pod observation to a lifecycle action, through the job's policies.
 
-Where it sits: the job controller calls ``on_pod_event`` for every pod
+Where it sits: the job controller calls ``pod_request`` for every pod
 observation about one of its pods. It names the policy event Volcano would
 raise (``PodFailed`` with the exit code, ``PodEvicted`` — also for a pod
 deleted by someone else —, ``Unknown``, ``TaskCompleted`` when a task's
@@ -27,8 +27,8 @@ from handlers.job.matching import (
 from handlers.job.states import execute
 from handlers.job.timers import arm_policy
 from projections.job_records import JobPodRecord
-from schemas.envelope import Envelope
 from schemas.events import PodDeleted, PodEvicted, PodFailed, PodRestarted, PodSucceeded, PodUnknown
+from schemas.events.pod import PodEvent
 
 
 def _current(d: Draft, pod: JobPodRecord) -> bool:
@@ -41,12 +41,11 @@ def _restart_limit(d: Draft, task: str) -> int:
     return own or d.job.manifest.spec.max_retry
 
 
-def pod_request(d: Draft, env: Envelope) -> Request:
-    """The policy event (if any) a pod observation raises."""
-    ev = env.payload
+def pod_request(d: Draft, ev: PodEvent) -> Request:
+    """The policy event (if any) the pod observation ``ev`` (the draft's trigger) raises."""
     if isinstance(ev, PodDeleted):
         gone = d.job.last_deleted
-        pod = gone[1] if gone is not None and gone[0] == env.position else None
+        pod = gone[1] if gone is not None and gone[0] == d.trigger.position else None
         if pod is None or pod.evicted or pod.finished or not _current(d, pod):
             return SYNC
         why = f"evicted by the scheduler: {pod.eviction}" if pod.eviction else "deleted unexpectedly"

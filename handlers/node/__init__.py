@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import msgspec
 
+from handlers.base import Handler
 from projections import nodes as projection
 from projections.nodes import NodesState
 from schemas.envelope import Envelope
@@ -42,15 +43,24 @@ from schemas.events.base import Event
 
 DRAIN_RULE = "node.drain"
 
+# The requests the controller answers.
+NodeRequest = NodeAddRequested | NodeCordonRequested | NodeDrainRequested | NodeRemoveRequested
 
-def action_of(event: Event) -> str:
+
+def action_of(event: NodeRequest) -> str:
     """The request's verb, as ``NodeRequestRefused.action`` and the CLI name it."""
-    if isinstance(event, NodeCordonRequested):
-        return "cordon" if event.unschedulable else "uncordon"
-    return {NodeAddRequested: "add", NodeDrainRequested: "drain", NodeRemoveRequested: "remove"}[type(event)]
+    match event:
+        case NodeCordonRequested():
+            return "cordon" if event.unschedulable else "uncordon"
+        case NodeAddRequested():
+            return "add"
+        case NodeDrainRequested():
+            return "drain"
+        case NodeRemoveRequested():
+            return "remove"
 
 
-class NodeHandler:
+class NodeHandler(Handler[NodesState]):
     name = "node-controller"
 
     def initial(self) -> NodesState:
@@ -61,7 +71,7 @@ class NodeHandler:
 
     def decide(self, state: NodesState, envelope: Envelope) -> list[Event]:
         event = envelope.payload
-        if not isinstance(event, NodeAddRequested | NodeCordonRequested | NodeDrainRequested | NodeRemoveRequested):
+        if not isinstance(event, NodeRequest):
             return []
         if isinstance(event, NodeAddRequested):
             if event.node in state.nodes:
@@ -86,5 +96,5 @@ class NodeHandler:
         return decisions
 
 
-def _refused(event: Event, reason: str) -> NodeRequestRefused:
+def _refused(event: NodeRequest, reason: str) -> NodeRequestRefused:
     return NodeRequestRefused(node=event.node, action=action_of(event), reason=reason)

@@ -22,6 +22,7 @@ podgroups).
 
 from __future__ import annotations
 
+from handlers.base import Handler
 from projections import queues as projection
 from projections.queues import QueuesState
 from schemas.envelope import Envelope
@@ -41,7 +42,7 @@ from schemas.events.base import Event
 PROTECTED = frozenset({"default", "root"})
 
 
-class QueueHandler:
+class QueueHandler(Handler[QueuesState]):
     name = "queue-controller"
 
     def initial(self) -> QueuesState:
@@ -63,8 +64,8 @@ class QueueHandler:
         return _settle_closing(state)
 
 
-def _change(info, state: str, reason: str) -> QueueStateChanged:
-    return QueueStateChanged(queue=info.name, state=state, previous=info.state, reason=reason)
+def _change(queue: str, previous: str, state: str, reason: str) -> QueueStateChanged:
+    return QueueStateChanged(queue=queue, state=state, previous=previous, reason=reason)
 
 
 def _create(state: QueuesState, event: QueueCreateRequested) -> list[Event]:
@@ -87,7 +88,9 @@ def parent_problem(old: str, new: str) -> str:
 def _update(state: QueuesState, event: QueueUpdateRequested) -> list[Event]:
     info = state.queues.get(event.queue)
     new = event.manifest.spec
-    reason = "queue not found" if info is None else parent_problem(info.manifest.spec.parent, new.parent)
+    if info is None:
+        return [QueueRequestRefused(queue=event.queue, action="update", reason="queue not found")]
+    reason = parent_problem(info.manifest.spec.parent, new.parent)
     if reason:
         return [QueueRequestRefused(queue=event.queue, action="update", reason=reason)]
     if new == info.manifest.spec:
@@ -106,7 +109,7 @@ def _close(state: QueuesState, name: str, reason: str) -> list[Event]:
     info = state.queues[name]
     target = "Closing" if info.podgroups else "Closed"
     if info.state not in (target, "Closed"):
-        decisions.append(_change(info, target, reason))
+        decisions.append(_change(name, info.state, target, reason))
     return decisions
 
 
@@ -117,7 +120,7 @@ def _command(state: QueuesState, event: QueueCommandRequested) -> list[Event]:
     if event.action == "close":
         return _close(state, event.queue, "closed by command")
     if event.action == "open":
-        return [] if info.state == "Open" else [_change(info, "Open", "opened by command")]
+        return [] if info.state == "Open" else [_change(event.queue, info.state, "Open", "opened by command")]
     return [QueueRequestRefused(queue=event.queue, action=event.action, reason="action must be open or close")]
 
 
@@ -155,7 +158,7 @@ def _delete(state: QueuesState, name: str) -> list[Event]:
 def _settle_closing(state: QueuesState) -> list[Event]:
     """A Closing queue whose last live podgroup just went becomes Closed."""
     return [
-        _change(info, "Closed", "no podgroups left")
+        _change(info.name, info.state, "Closed", "no podgroups left")
         for info in state.queues.values()
         if info.state == "Closing" and not info.podgroups
     ]
