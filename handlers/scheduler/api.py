@@ -13,11 +13,14 @@ index is its rank by name, which is also the final tie-break.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 
 from projections.cluster_model import PodRecord
+from schemas.resources import Taint
 
 # Volcano's "allocated" task statuses, plus Succeeded: the tasks a gang counts as ready.
 READY = frozenset({"Allocated", "Bound", "Running", "Succeeded"})
@@ -27,7 +30,13 @@ VALID = READY | {"Pending", "Pipelined"}
 NO_NODES = "0/0 nodes are available: the cluster has no nodes"
 
 
-def share(allocated: dict[str, float], total: dict[str, float]) -> float:
+# A pod's requests as a sorted tuple: what the session keys per-request work by.
+RequestsKey: TypeAlias = tuple[tuple[str, int], ...]
+# (role, requests, placement-constraint signature): tasks alike for placement.
+RoleKey: TypeAlias = tuple[str, RequestsKey, bytes]
+
+
+def share(allocated: Mapping[str, float], total: Mapping[str, float]) -> float:
     """The dominant share: the largest ``allocated / total`` over resources."""
     best = 0.0
     for name, amount in allocated.items():
@@ -41,7 +50,7 @@ def share(allocated: dict[str, float], total: dict[str, float]) -> float:
     return best
 
 
-class StatusCounts(Counter):
+class StatusCounts(Counter[str]):
     """A ``Counter`` of task statuses that is cheap to make: the snapshot makes two per job
     every session, and ``Counter.__init__`` (an ``update`` of nothing) costs more than the
     rest of the job's copy."""
@@ -50,7 +59,7 @@ class StatusCounts(Counter):
     __init__ = dict.__init__  # an empty one: no ``update`` of nothing
 
 
-def is_best_effort(requests: dict[str, int]) -> bool:
+def is_best_effort(requests: Mapping[str, int]) -> bool:
     """A pod that asks for nothing but a pod slot."""
     return not any(v > 0 for k, v in requests.items() if k != "pods")
 
@@ -78,7 +87,15 @@ class TaskInfo:
         "record",
     )
 
-    def __init__(self, record: PodRecord, job: JobInfo, best_effort: bool | None = None) -> None:
+    def __init__(
+        self,
+        record: PodRecord,
+        job: JobInfo,
+        vec: np.ndarray,
+        nz: np.ndarray,
+        best_effort: bool,
+        requests_key: RequestsKey,
+    ) -> None:
         self.name = record.name
         self.job = job
         self.role = record.task
@@ -87,7 +104,12 @@ class TaskInfo:
         self.priority = record.priority
         self.req = record.requests
         self.signature = record.signature
-        self.best_effort = is_best_effort(record.requests) if best_effort is None else best_effort
+        # What depends on the requests alone, computed once per distinct requests by the snapshot:
+        # the requests as a vector over the session's resource columns, its non-zero columns.
+        self.vec = vec
+        self.nz = nz
+        self.best_effort = best_effort
+        self.role_key: RoleKey = (record.task, requests_key, record.signature)
         self.record = record
         self.prev_status = record.status
         self.prev_node = record.node
@@ -95,9 +117,6 @@ class TaskInfo:
         # placed again from Pending and keeps its node if that is still best.
         self.status = "Pending" if record.status == "Pipelined" else record.status
         self.node = -1
-        self.vec: np.ndarray = None  # type: ignore[assignment]
-        self.nz: np.ndarray = None  # type: ignore[assignment]
-        self.role_key: tuple = ()
 
 
 class JobInfo:
@@ -139,12 +158,12 @@ class JobInfo:
         self.created_at = 0
         self.phase = "Pending"
         self.annotations: dict[str, str] = {}
-        self._deferred = None  # builds the tasks when first asked for (see ``tasks``)
+        self._deferred: Callable[[], list[TaskInfo]] | None = None  # builds the tasks when first asked for (see ``tasks``)
         self._tasks: list[TaskInfo] = []
         self.counts: Counter[str] = StatusCounts()
         self.ready = 0  # tasks in READY statuses, kept by set_status
         self.role_counts: dict[str, Counter[str]] = {}
-        self.allocated: dict[str, float] = {}
+        self.allocated: dict[str, int] = {}  # what its tasks holding resources ask for, summed
         self.inqueue_at = -1
         # Set by the session: skip it (unschedulable, and nothing changed since).
         self.unchanged = False
@@ -232,15 +251,15 @@ class NodeArrays:
     idle: np.ndarray  # alloc - used
     future: np.ndarray  # idle + releasing - pipelined: what pipelining may use
     labels: list[dict[str, str]]
-    taints: list[tuple]
+    taints: list[tuple[Taint, ...]]
     unschedulable: np.ndarray  # (N,) bool
     # name -> row; the snapshot passes the one it keeps between sessions (read only)
-    index: dict[str, int] | None = None
+    index: dict[str, int] = field(default_factory=dict)
     # ``used`` summed over the nodes per resource as the session opened (None: not given)
     used_at_open: list[int] | None = None
 
     def __post_init__(self) -> None:
-        if self.index is None:
+        if not self.index:  # not given (or no nodes: the same empty index)
             self.index = {name: i for i, name in enumerate(self.names)}
         self.dim_index = {name: j for j, name in enumerate(self.dims)}
         # Every row changed in this session, in order: cached placements
@@ -253,7 +272,7 @@ class NodeArrays:
     def column(self, dim: str) -> int:
         return self.dim_index.get(dim, -1)
 
-    def vector(self, amounts: dict[str, int]) -> np.ndarray:
+    def vector(self, amounts: Mapping[str, int]) -> np.ndarray:
         vec = np.zeros(len(self.dims), dtype=np.int64)
         for name, amount in amounts.items():
             j = self.dim_index.get(name)

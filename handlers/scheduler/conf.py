@@ -122,9 +122,6 @@ class SchedulerConf:
     def action_arguments(self, action: str) -> dict[str, Any]:
         return self.configurations.get(action, {})
 
-    def has_plugin(self, name: str) -> bool:
-        return any(p.name == name for tier in self.tiers for p in tier.plugins)
-
 
 def _split_actions(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
@@ -248,11 +245,14 @@ DEFAULT_CONF = load_conf(DEFAULT_CONF_TEXT)
 
 # --- argument values ---------------------------------------------------------
 
-def parse_duration(value: Any) -> int:
-    """Milliseconds of a conf argument: a Go duration (``"90s"``, ``"1h30m"``) or a number of seconds.
+def duration_argument_ms(value: object) -> int:
+    """Milliseconds of a duration argument of the conf: a Go duration (``"90s"``, ``"1h30m"``)
+    or a plain YAML number, which counts seconds.
 
-    The string is read by ``schemas.quantity.parse_duration`` (exact, a partial
-    millisecond dropped); a conf duration has no sign, and an empty one is 0.
+    Not a second duration parser: the string is read by ``schemas.quantity.parse_duration``
+    (exact, a partial millisecond dropped); what this adds is the conf's reading of an
+    argument: a number is seconds, there is no sign, an empty one is 0, and a bad one is a
+    ``ConfError``.
     """
     if isinstance(value, bool):
         raise ConfError(f"{value!r} is not a duration")

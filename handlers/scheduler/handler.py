@@ -11,41 +11,65 @@ requested after them.
 from __future__ import annotations
 
 from handlers.scheduler.actions import ACTIONS
-from handlers.scheduler.conf import DEFAULT_CONF, ConfError, SchedulerConf, parse_duration
+from handlers.scheduler.conf import DEFAULT_CONF, ConfError, SchedulerConf, duration_argument_ms
 from handlers.scheduler.conf import load_conf as parse_conf
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.session import Session
 from projections import cluster
 from projections.cluster_model import ClusterState
 from schemas.envelope import Envelope
-from schemas.events import SchedulingRequested
+from schemas.events import (
+    JobRemoved,
+    NodeAdded,
+    NodeRemoved,
+    NodeUpdated,
+    PodBindFailed,
+    PodDeleted,
+    PodDeletionRequested,
+    PodEvicted,
+    PodFailed,
+    PodGroupCreated,
+    PodGroupDeleted,
+    PodGroupPhaseChanged,
+    PodGroupUpdated,
+    PodRequested,
+    PodSucceeded,
+    PriorityClassAdded,
+    PriorityClassRemoved,
+    QueueCreated,
+    QueueDeleted,
+    QueueStateChanged,
+    QueueUpdated,
+    SchedulingRequested,
+)
 from schemas.events.base import Event
 
 # Events that can change what a session decides: capacity, queues, priority
 # classes, podgroups and pods (not the scheduler's own decisions, and not
 # observations that change nothing a session reads, such as PodStarted).
-RELEVANT = frozenset(
+# Matched by the payload's own class.
+RELEVANT: frozenset[type[Event]] = frozenset(
     {
-        "NodeAdded",
-        "NodeUpdated",
-        "NodeRemoved",
-        "QueueCreated",
-        "QueueUpdated",
-        "QueueStateChanged",
-        "QueueDeleted",
-        "PriorityClassAdded",
-        "PriorityClassRemoved",
-        "PodGroupCreated",
-        "PodGroupUpdated",
-        "PodGroupDeleted",
-        "PodRequested",
-        "PodSucceeded",
-        "PodFailed",
-        "PodEvicted",
-        "PodDeleted",
-        "PodBindFailed",
-        "PodDeletionRequested",
-        "JobRemoved",
+        NodeAdded,
+        NodeUpdated,
+        NodeRemoved,
+        QueueCreated,
+        QueueUpdated,
+        QueueStateChanged,
+        QueueDeleted,
+        PriorityClassAdded,
+        PriorityClassRemoved,
+        PodGroupCreated,
+        PodGroupUpdated,
+        PodGroupDeleted,
+        PodRequested,
+        PodSucceeded,
+        PodFailed,
+        PodEvicted,
+        PodDeleted,
+        PodBindFailed,
+        PodDeletionRequested,
+        JobRemoved,
     }
 )
 
@@ -59,9 +83,10 @@ def is_relevant(envelope: Envelope) -> bool:
     Of the scheduler's own decisions only a podgroup sent back to Pending
     counts: the next session may admit it again.
     """
-    if envelope.type == "PodGroupPhaseChanged":
-        return getattr(envelope.payload, "phase", "") == "Pending"
-    return envelope.type in RELEVANT
+    payload = envelope.payload
+    if type(payload) is PodGroupPhaseChanged:
+        return payload.phase == "Pending"
+    return type(payload) in RELEVANT
 
 
 def check_conf(conf: SchedulerConf) -> SchedulerConf:
@@ -74,8 +99,8 @@ def check_conf(conf: SchedulerConf) -> SchedulerConf:
         if unknown:
             known = ", ".join(sorted(ACTION_ARGUMENTS.get(action, set()))) or "none"
             raise ConfError(f"configurations: unknown argument(s) of {action}: {', '.join(unknown)} (known: {known})")
-    parse_duration(conf.action_arguments("enqueue").get("inqueue-timeout", 0))
-    parse_duration(conf.action_arguments("reserve").get("starvation", 0))
+    duration_argument_ms(conf.action_arguments("enqueue").get("inqueue-timeout", 0))
+    duration_argument_ms(conf.action_arguments("reserve").get("starvation", 0))
     return conf
 
 

@@ -2,7 +2,9 @@
 
 Where it sits: plugins register functions into a session's ``HookTable`` when
 the session opens (``Plugin.open``); actions ask the table, never a plugin.
-Each family has one combining rule, as in Volcano's framework:
+Each family is an attribute of the table (``ssn.hooks.job_order``), typed with
+what its functions take and give, and has one combining rule, as in Volcano's
+framework:
 
 ``compare``  (job/queue/task order) tiers and plugins in order; the first
              non-zero result wins; 0 if all abstain.
@@ -31,32 +33,15 @@ A plugin's hook is registered only if its conf switch for that family is not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, ParamSpec, TypeAlias, TypeVar
 
 import numpy as np
 
-PERMIT, ABSTAIN, REJECT = 1, 0, -1
+from handlers.scheduler.api import JobInfo, NodeArrays, QueueInfo, TaskInfo
 
-COMBINE: dict[str, str] = {
-    "job_order": "compare",
-    "queue_order": "compare",
-    "task_order": "compare",
-    "predicate": "filter",
-    "node_order": "sum",
-    "job_valid": "validate",
-    "job_ready": "all",
-    "job_starving": "all",
-    "allocatable": "all",
-    "overused": "any",
-    "job_pipelined": "vote",
-    "job_enqueueable": "vote",
-    "job_enqueued": "notify",
-    "preemptable": "victims",
-    "reclaimable": "victims",
-    "victim": "victims",
-}
+PERMIT, ABSTAIN, REJECT = 1, 0, -1
 
 
 @dataclass(frozen=True)
@@ -75,71 +60,137 @@ class Verdict:
     message: str = ""
 
 
-Entry = tuple[str, Callable[..., Any]]
+# What the functions of some families give back.
+Refusal: TypeAlias = tuple[str, np.ndarray]  # (reason, mask of the node rows refused)
+Vote: TypeAlias = tuple[int, str]  # (PERMIT, ABSTAIN or REJECT, message)
+# The node rows a score is asked for: all of them (None), these (an array of rows), one (a row).
+Rows: TypeAlias = np.ndarray | int | None
+# Their scores (an array), or one score for all of them, or the one row's.
+Score: TypeAlias = np.ndarray | float
+NodeScore: TypeAlias = Callable[[TaskInfo, NodeArrays, Rows], Score]
+
+F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
+U = TypeVar("U")
+Preemptor = TypeVar("Preemptor")
+P = ParamSpec("P")
 
 
-class HookTable:
-    def __init__(self) -> None:
-        self.tiers: dict[str, list[list[Entry]]] = {family: [] for family in COMBINE}
-        self.flat: dict[str, list[Entry]] = {family: [] for family in COMBINE}
+class Hook(Generic[F]):
+    """One family's registered functions: all of them in registration order (``flat``),
+    and the same per tier (``tiers``), each with the name of the plugin that gave it.
+    The subclasses are the combining rules; the type says what a function of the
+    family takes and gives, so registering a wrong one is a type error."""
 
-    def add(self, tier: int, plugin: str, family: str, fn: Callable[..., Any]) -> None:
-        flat = self.flat.get(family)
-        if flat is None:
-            raise KeyError(f"unknown hook family {family!r}")
+    __slots__ = ("name", "flat", "tiers")
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # the family's name, as the conf's switches name it
+        self.flat: list[tuple[str, F]] = []
+        self.tiers: list[list[tuple[str, F]]] = []
+
+    def add(self, tier: int, plugin: str, fn: F) -> None:
         entry = (plugin, fn)
-        flat.append(entry)
-        tiers = self.tiers[family]
+        self.flat.append(entry)
+        tiers = self.tiers
         while len(tiers) <= tier:
             tiers.append([])
         tiers[tier].append(entry)
 
-    def has(self, family: str) -> bool:
-        return bool(self.flat[family])
+    def __bool__(self) -> bool:
+        """Whether any plugin registered a function of this family."""
+        return bool(self.flat)
 
-    # --- the combining rules ------------------------------------------------
+    def plugins(self) -> set[str]:
+        """The plugins that registered a function of this family."""
+        return {plugin for plugin, _ in self.flat}
 
-    def compare(self, family: str, left: Any, right: Any) -> int:
-        for _, fn in self.flat[family]:
+
+# The rules take their arguments by position, not ``*args``/``**kwargs``: the order and
+# allocation questions are asked per task, and packing arguments would cost there.
+
+
+class CompareHook(Hook[Callable[[T, T], int]]):
+    __slots__ = ()
+
+    def compare(self, left: T, right: T) -> int:
+        """The first non-zero result; 0 if all abstain."""
+        for _, fn in self.flat:
             result = fn(left, right)
             if result:
                 return result
         return 0
 
-    def all(self, family: str, *args: Any) -> Verdict:
-        for plugin, fn in self.flat[family]:
-            if not fn(*args):
+
+class AllHook(Hook[Callable[[T], bool]]):
+    __slots__ = ()
+
+    def all(self, arg: T) -> Verdict:
+        """Every function agrees (AND); the first refusal names its plugin."""
+        for plugin, fn in self.flat:
+            if not fn(arg):
                 return Verdict(False, plugin)
         return Verdict(True)
 
-    def filter(self, family: str, count: int, *args: Any) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+
+class AllPairHook(Hook[Callable[[T, U], bool]]):
+    __slots__ = ()
+
+    def all(self, first: T, second: U) -> Verdict:
+        """``AllHook.all`` for functions of two arguments."""
+        for plugin, fn in self.flat:
+            if not fn(first, second):
+                return Verdict(False, plugin)
+        return Verdict(True)
+
+
+class AnyHook(Hook[Callable[[T], bool]]):
+    __slots__ = ()
+
+    def any(self, arg: T) -> Verdict:
+        """One yes is enough (OR), and names its plugin."""
+        for plugin, fn in self.flat:
+            if fn(arg):
+                return Verdict(True, plugin)
+        return Verdict(False)
+
+
+class FilterHook(Hook[Callable[P, Iterable[Refusal]]]):
+    __slots__ = ()
+
+    def filter(self, count: int, *args: P.args, **kwargs: P.kwargs) -> tuple[np.ndarray, list[Refusal]]:
         """Rows (of ``count``) that no function refuses, and every refusal in order."""
-        refusals: list[tuple[str, np.ndarray]] = []
-        for _, fn in self.flat[family]:
-            refusals.extend(fn(*args))
+        refusals: list[Refusal] = []
+        for _, fn in self.flat:
+            refusals.extend(fn(*args, **kwargs))
         passed = np.ones(count, dtype=bool)
         for _, mask in refusals:
             passed &= ~mask
         return passed, refusals
 
-    def any(self, family: str, *args: Any) -> Verdict:
-        for plugin, fn in self.flat[family]:
-            if fn(*args):
-                return Verdict(True, plugin)
-        return Verdict(False)
 
-    def validate(self, family: str, *args: Any) -> ValidateResult:
-        for _, fn in self.flat[family]:
-            result = fn(*args)
+class ValidateHook(Hook[Callable[[T], ValidateResult | None]]):
+    __slots__ = ()
+
+    def validate(self, arg: T) -> ValidateResult:
+        """The first failing result (a function returning None has nothing against)."""
+        for _, fn in self.flat:
+            result = fn(arg)
             if result is not None and not result.passed:
                 return result
         return ValidateResult(True)
 
-    def vote(self, family: str, *args: Any) -> Verdict:
-        for tier in self.tiers[family]:
+
+class VoteHook(Hook[Callable[[T], Vote]]):
+    __slots__ = ()
+
+    def vote(self, arg: T) -> Verdict:
+        """Tier by tier: a reject refuses at once, a tier with a permit allows and stops
+        there, a tier of abstentions passes to the next; nobody objecting allows."""
+        for tier in self.tiers:
             permitted = ""
             for plugin, fn in tier:
-                result, message = fn(*args)
+                result, message = fn(arg)
                 if result == REJECT:
                     return Verdict(False, plugin, message)
                 if result == PERMIT and not permitted:
@@ -148,19 +199,35 @@ class HookTable:
                 return Verdict(True, permitted)
         return Verdict(True)
 
-    def sum(self, family: str, *args: Any) -> np.ndarray | float:
-        total: np.ndarray | float = 0.0
-        for _, fn in self.flat[family]:
-            total = total + fn(*args)
+
+class SumHook(Hook[NodeScore]):
+    __slots__ = ()
+
+    def sum(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
+        """Every plugin's scores added up."""
+        total: Score = 0.0
+        for _, fn in self.flat:
+            total = total + fn(task, nodes, rows)
         return total
 
-    def notify(self, family: str, *args: Any) -> None:
-        for _, fn in self.flat[family]:
-            fn(*args)
 
-    def victims(self, family: str, preemptor: Any, candidates: list[Any]) -> list[Any]:
-        for tier in self.tiers[family]:
-            chosen: list[Any] | None = None
+class NotifyHook(Hook[Callable[[T], None]]):
+    __slots__ = ()
+
+    def notify(self, arg: T) -> None:
+        """Every function is told; nothing is combined."""
+        for _, fn in self.flat:
+            fn(arg)
+
+
+class VictimsHook(Hook[Callable[[Preemptor, Sequence[TaskInfo]], Iterable[TaskInfo]]]):
+    __slots__ = ()
+
+    def victims(self, preemptor: Preemptor, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:
+        """Per tier the candidates every function picks (the intersection, in the order
+        of the first); the first tier with a non-empty result decides."""
+        for tier in self.tiers:
+            chosen: list[TaskInfo] | None = None
             for _, fn in tier:
                 picked = fn(preemptor, candidates)
                 if chosen is None:
@@ -171,3 +238,32 @@ class HookTable:
             if chosen:
                 return chosen
         return []
+
+
+class HookTable:
+    """A session's hooks: one typed family each, named as the conf's switches name them."""
+
+    __slots__ = (
+        "job_order", "queue_order", "task_order", "predicate", "node_order", "job_valid", "job_ready",
+        "job_starving", "allocatable", "overused", "job_pipelined", "job_enqueueable", "job_enqueued",
+        "preemptable", "reclaimable", "victim",
+    )
+
+    def __init__(self) -> None:
+        self.job_order: CompareHook[JobInfo] = CompareHook("job_order")
+        self.queue_order: CompareHook[QueueInfo] = CompareHook("queue_order")
+        self.task_order: CompareHook[TaskInfo] = CompareHook("task_order")
+        self.predicate: FilterHook[[TaskInfo, NodeArrays]] = FilterHook("predicate")
+        self.node_order = SumHook("node_order")
+        self.job_valid: ValidateHook[JobInfo] = ValidateHook("job_valid")
+        self.job_ready: AllHook[JobInfo] = AllHook("job_ready")
+        self.job_starving: AllHook[JobInfo] = AllHook("job_starving")
+        self.allocatable: AllPairHook[QueueInfo, TaskInfo] = AllPairHook("allocatable")
+        self.overused: AnyHook[QueueInfo] = AnyHook("overused")
+        self.job_pipelined: VoteHook[JobInfo] = VoteHook("job_pipelined")
+        self.job_enqueueable: VoteHook[JobInfo] = VoteHook("job_enqueueable")
+        self.job_enqueued: NotifyHook[JobInfo] = NotifyHook("job_enqueued")
+        self.preemptable: VictimsHook[TaskInfo] = VictimsHook("preemptable")
+        self.reclaimable: VictimsHook[TaskInfo] = VictimsHook("reclaimable")
+        # shuffle's: no preemptor; the candidates are every pod that may be evicted
+        self.victim: VictimsHook[None] = VictimsHook("victim")

@@ -23,9 +23,17 @@ released (pipeline); equal scores go to the node first by name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 import numpy as np
 
-from handlers.scheduler.api import TaskInfo
+from handlers.scheduler.api import RequestsKey, TaskInfo
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
+# What tasks share one placement by: their requests, their constraints' signature, pipelining.
+PlacementKey: TypeAlias = tuple[RequestsKey, bytes, bool]
 
 NEG = -np.inf
 # Catch up row by row in plain Python up to this many changes, in one array call beyond.
@@ -35,7 +43,14 @@ WHOLE = 0.25
 
 
 class Placement:
-    def __init__(self, ssn, task: TaskInfo, *, pipeline: bool = True) -> None:
+    # Per node row: whether the task fits on idle / on future resources (and passes the
+    # predicates), and its score where it fits so, -inf elsewhere. Set by ``_column``.
+    fit_idle: np.ndarray
+    fit_future: np.ndarray
+    on_idle: np.ndarray
+    on_future: np.ndarray
+
+    def __init__(self, ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> None:
         self.ssn = ssn
         self.task = task
         nodes = ssn.nodes
@@ -43,13 +58,12 @@ class Placement:
         self.ok, _ = ssn.static_filter(task)
         self.nz = task.nz
         self.need = task.vec[task.nz]
-        self.pairs = list(zip(task.nz.tolist(), self.need.tolist()))
+        self.pairs: list[tuple[int, int]] = list(zip(task.nz.tolist(), self.need.tolist(), strict=True))
         self.pipeline = pipeline
         self.whole = max(1, int(len(nodes) * WHOLE))
-        self.fit_idle = self.fit_future = self.on_idle = self.on_future = None
         self._column()
 
-    def _fits(self, rows) -> tuple[np.ndarray, np.ndarray]:
+    def _fits(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Whether the task fits each row on idle and on future resources (rows ``None``: all)."""
         nodes = self.ssn.nodes
         nz, need = self.nz, self.need
@@ -58,7 +72,7 @@ class Placement:
         else:
             idle, future = nodes.idle[rows][:, nz], nodes.future[rows][:, nz] if self.pipeline else None
         fit_idle = (idle >= need).all(axis=1)
-        fit_future = (future >= need).all(axis=1) if self.pipeline else np.zeros(len(fit_idle), dtype=bool)
+        fit_future = (future >= need).all(axis=1) if future is not None else np.zeros(len(fit_idle), dtype=bool)
         return fit_idle, fit_future
 
     def _column(self) -> None:
@@ -94,9 +108,9 @@ class Placement:
         if end - self.synced <= FEW:
             # Typically the row the previous task of this kind went to: plain Python
             # on one row costs less than the dozens of array operations of a call.
-            rows = changes[self.synced :]
+            few = changes[self.synced :]
             self.synced = end
-            for i in sorted(set(rows)) if len(rows) > 1 else rows:
+            for i in sorted(set(few)) if len(few) > 1 else few:
                 if self.ok[i]:
                     self._row(i)
             return
@@ -123,7 +137,7 @@ class Placement:
         self.fit_idle[i] = fit_idle
         self.fit_future[i] = fit_future
         if fit_idle or fit_future:
-            score = self.ssn.hooks.sum("node_order", self.task, nodes, i)
+            score = self.ssn.hooks.node_order.sum(self.task, nodes, i)
             self.on_idle[i] = score if fit_idle else NEG
             self.on_future[i] = NEG if fit_idle else score
         else:
@@ -139,9 +153,9 @@ class Placement:
         self.on_future[rows] = np.where(fit_future & ~fit_idle, scores, NEG)
 
 
-def placement_for(ssn, task: TaskInfo, *, pipeline: bool = True) -> Placement:
+def placement_for(ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> Placement:
     """The session's shared placement for tasks like ``task``."""
-    key = (task.role_key[1], task.signature, pipeline)
+    key: PlacementKey = (task.role_key[1], task.signature, pipeline)
     place = ssn.placements.get(key)
     if place is None:
         place = ssn.placements[key] = Placement(ssn, task, pipeline=pipeline)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections import Counter
 from functools import cmp_to_key
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from handlers.scheduler import phases
 from handlers.scheduler.api import FitErrors, JobInfo, QueueInfo, TaskInfo
-from handlers.scheduler.conf import SchedulerConf, parse_duration
-from handlers.scheduler.hooks import HookTable, ValidateResult, Verdict
+from handlers.scheduler.conf import SchedulerConf, duration_argument_ms
+from handlers.scheduler.hooks import HookTable, Refusal, ValidateResult, Verdict
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.snapshot import build
@@ -30,8 +30,11 @@ from projections.cluster_model import ClusterState
 from schemas.events import PodGroupPhaseChanged, PodGroupUnschedulable
 from schemas.events.base import Event
 
+if TYPE_CHECKING:
+    from handlers.scheduler.placement import Placement, PlacementKey
 
-def _fallback(left_key: tuple, right_key: tuple) -> int:
+
+def _fallback(left_key: tuple[int | str, ...], right_key: tuple[int | str, ...]) -> int:
     return -1 if left_key < right_key else (1 if left_key > right_key else 0)
 
 
@@ -53,8 +56,8 @@ class Session:
         self.decisions: list[Event] = []
         self.unschedulable: dict[str, PodGroupUnschedulable] = {}
         self.enqueue_enabled = "enqueue" in conf.actions
-        self.placements: dict[tuple, Any] = {}
-        self._static: dict[bytes, tuple[np.ndarray, list[tuple[str, np.ndarray]]]] = {}
+        self.placements: dict[PlacementKey, Placement] = {}
+        self._static: dict[bytes, tuple[np.ndarray, list[Refusal]]] = {}
         self.job_key = cmp_to_key(self.job_compare)
         self.queue_key = cmp_to_key(self.queue_compare)
         self.task_key = cmp_to_key(self.task_compare)
@@ -86,7 +89,7 @@ class Session:
             job.unchanged = True
 
     def _expire_reservations(self) -> None:
-        timeout = parse_duration(self.conf.action_arguments("enqueue").get("inqueue-timeout", 0))
+        timeout = duration_argument_ms(self.conf.action_arguments("enqueue").get("inqueue-timeout", 0))
         if timeout <= 0:
             return
         expired = False
@@ -116,17 +119,17 @@ class Session:
     # --- orders ------------------------------------------------------------
 
     def job_compare(self, left: JobInfo, right: JobInfo) -> int:
-        return self.hooks.compare("job_order", left, right) or _fallback(
+        return self.hooks.job_order.compare(left, right) or _fallback(
             (left.created_at, left.name), (right.created_at, right.name)
         )
 
     def queue_compare(self, left: QueueInfo, right: QueueInfo) -> int:
-        return self.hooks.compare("queue_order", left, right) or _fallback(
+        return self.hooks.queue_order.compare(left, right) or _fallback(
             (left.created_at, left.name), (right.created_at, right.name)
         )
 
     def task_compare(self, left: TaskInfo, right: TaskInfo) -> int:
-        return self.hooks.compare("task_order", left, right) or _fallback(
+        return self.hooks.task_order.compare(left, right) or _fallback(
             (left.created_at, left.role, left.index, left.name),
             (right.created_at, right.role, right.index, right.name),
         )
@@ -134,35 +137,35 @@ class Session:
     # --- questions actions ask ---------------------------------------------
 
     def job_valid(self, job: JobInfo) -> ValidateResult:
-        return self.hooks.validate("job_valid", job)
+        return self.hooks.job_valid.validate(job)
 
     def job_ready(self, job: JobInfo) -> bool:
-        return self.hooks.all("job_ready", job).allowed
+        return self.hooks.job_ready.all(job).allowed
 
     def job_pipelined(self, job: JobInfo) -> bool:
-        return self.hooks.vote("job_pipelined", job).allowed
+        return self.hooks.job_pipelined.vote(job).allowed
 
     def job_enqueueable(self, job: JobInfo) -> Verdict:
-        return self.hooks.vote("job_enqueueable", job)
+        return self.hooks.job_enqueueable.vote(job)
 
     def job_enqueued(self, job: JobInfo) -> None:
-        self.hooks.notify("job_enqueued", job)
+        self.hooks.job_enqueued.notify(job)
 
     def allocatable(self, queue: QueueInfo, task: TaskInfo) -> Verdict:
-        return self.hooks.all("allocatable", queue, task)
+        return self.hooks.allocatable.all(queue, task)
 
     def overused(self, queue: QueueInfo) -> bool:
-        return self.hooks.any("overused", queue).allowed
+        return self.hooks.overused.any(queue).allowed
 
-    def static_filter(self, task: TaskInfo) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    def static_filter(self, task: TaskInfo) -> tuple[np.ndarray, list[Refusal]]:
         """Nodes passing every predicate (one evaluation per constraint signature)."""
         hit = self._static.get(task.signature)
         if hit is None:
-            hit = self._static[task.signature] = self.hooks.filter("predicate", len(self.nodes), task, self.nodes)
+            hit = self._static[task.signature] = self.hooks.predicate.filter(len(self.nodes), task, self.nodes)
         return hit
 
-    def node_scores(self, task: TaskInfo, rows: Any = None) -> np.ndarray:
-        scores = self.hooks.sum("node_order", task, self.nodes, rows)
+    def node_scores(self, task: TaskInfo, rows: np.ndarray | None = None) -> np.ndarray:
+        scores = self.hooks.node_order.sum(task, self.nodes, rows)
         if isinstance(scores, float):
             n = len(self.nodes) if rows is None else len(rows)
             return np.full(n, scores)

@@ -23,11 +23,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeAlias
 
 import numpy as np
 
-from handlers.scheduler.api import READY, JobInfo, NodeArrays, QueueInfo, StatusCounts, TaskInfo, is_best_effort
-from projections.cluster_model import ClusterState, add_into
+from handlers.scheduler.api import (
+    READY,
+    JobInfo,
+    NodeArrays,
+    QueueInfo,
+    RequestsKey,
+    StatusCounts,
+    TaskInfo,
+    is_best_effort,
+)
+from projections.cluster_model import ClusterState, PodGroupRecord, PodRecord, add_into
+from schemas.resources import Resources
 
 # The job controller names, on the PodGroup, the tasks whose pods wait for
 # other tasks (``dependsOn``): until they have pods the gang leaves them out.
@@ -53,7 +64,16 @@ class QueueSums:
         self.missing: dict[str, int] = {}
 
 
-def _settled_part(job: JobInfo) -> tuple:
+# What a settled copy adds to its queue's sums: (queue, held, pending, inqueue, missing).
+SettledPart: TypeAlias = tuple[str, Resources, Resources, Resources, Resources]
+# A kept copy: the podgroup's record and epoch it was built from, the copy, its pods' records
+# and their statuses then, and what it adds to its queue's sums (None until counted).
+KeptEntry: TypeAlias = tuple[PodGroupRecord, int, JobInfo, list[PodRecord], tuple[str, ...], SettledPart | None]
+# What depends only on a pod's requests: (vector, its non-zero columns, best effort).
+Vectors: TypeAlias = dict[RequestsKey, tuple[np.ndarray, np.ndarray, bool]]
+
+
+def _settled_part(job: JobInfo) -> SettledPart:
     """What a settled copy adds to its queue's sums (``QueueSums``), fixed while it is kept."""
     wanted, phase = job.min_resources, job.phase
     missing: dict[str, int] = {}
@@ -72,7 +92,7 @@ def _settled_part(job: JobInfo) -> tuple:
     )
 
 
-def _count(sums: dict[str, QueueSums], part: tuple, sign: int) -> None:
+def _count(sums: dict[str, QueueSums], part: SettledPart, sign: int) -> None:
     queue, held, pending, inqueue, missing = part
     q = sums.get(queue)
     if q is None:
@@ -93,7 +113,7 @@ class _Kept:
     __slots__ = ("entries", "sums")
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple] = {}
+        self.entries: dict[str, KeptEntry] = {}
         self.sums: dict[str, QueueSums] = {}
 
 
@@ -106,8 +126,8 @@ class Snapshot:
     # Per queue, the sums of the settled copies taken from or kept for the cache (``QueueSums``),
     # and the session's other podgroups, in name order: ``proportion`` and ``overcommit``
     # visit those only. Read only.
-    settled: dict[str, QueueSums] | None = None
-    unsettled: list[JobInfo] | None = None
+    settled: dict[str, QueueSums]
+    unsettled: list[JobInfo]
 
 
 class _NodeCache:
@@ -134,7 +154,7 @@ class _NodeCache:
         for i, rec in enumerate(records):
             for d, v in rec.allocatable.items():
                 alloc[i, col[d]] = v
-        self.total = {d: int(v) for d, v in zip(dims, alloc.sum(axis=0).tolist())}
+        self.total = {d: int(v) for d, v in zip(dims, alloc.sum(axis=0).tolist(), strict=True)}
         self.labels = [rec.labels for rec in records]
         self.taints = [rec.taints for rec in records]
         self.unschedulable = np.array([rec.unschedulable for rec in records], dtype=bool)
@@ -239,7 +259,7 @@ HOLDING = frozenset({"Bound", "Running"})
 assert HOLDING <= READY
 
 
-def _task(pod, job: JobInfo, nodes: NodeArrays, vectors: dict) -> TaskInfo:
+def _task(pod: PodRecord, job: JobInfo, nodes: NodeArrays, vectors: Vectors) -> TaskInfo:
     """One pod as the session's task: its resource vector, role key and node row."""
     requests = pod.requests
     key = tuple(sorted(requests.items()))
@@ -247,9 +267,7 @@ def _task(pod, job: JobInfo, nodes: NodeArrays, vectors: dict) -> TaskInfo:
     if triple is None:
         vec = nodes.vector(requests)
         triple = vectors[key] = (vec, np.nonzero(vec)[0], is_best_effort(requests))
-    task = TaskInfo(pod, job, triple[2])
-    task.vec, task.nz = triple[0], triple[1]
-    task.role_key = (task.role, key, task.signature)
+    task = TaskInfo(pod, job, triple[0], triple[1], triple[2], key)
     status = task.status
     if status == "Releasing" and not pod.node:
         task.status = "Deleting"  # never placed, on its way out: counts for nothing
@@ -258,40 +276,39 @@ def _task(pod, job: JobInfo, nodes: NodeArrays, vectors: dict) -> TaskInfo:
     return task
 
 
-def _tasks(records: list, job: JobInfo, nodes: NodeArrays, vectors: dict) -> list[TaskInfo]:
+def _tasks(records: list[PodRecord], job: JobInfo, nodes: NodeArrays, vectors: Vectors) -> list[TaskInfo]:
     return [_task(pod, job, nodes, vectors) for pod in records]
 
 
 def build(state: ClusterState) -> Snapshot:
     live = _live_groups(state)
     dims = _dims(state, live)
-    cache = _node_cache(state, dims)
-    nodes = _nodes(cache, dims)
-    total = dict(cache.total)
+    node_cache = _node_cache(state, dims)
+    nodes = _nodes(node_cache, dims)
+    total = dict(node_cache.total)
 
     queues: dict[str, QueueInfo] = {}
     for name in sorted(state.queues):
-        rec = state.queues[name]
+        queue = state.queues[name]
         q = QueueInfo(name)
-        q.weight, q.capability, q.guarantee, q.deserved = rec.weight, rec.capability, rec.guarantee, rec.deserved
-        q.priority, q.state, q.created_at = rec.priority, rec.state, rec.created_at
+        q.weight, q.capability, q.guarantee, q.deserved = queue.weight, queue.capability, queue.guarantee, queue.deserved
+        q.priority, q.state, q.created_at = queue.priority, queue.state, queue.created_at
         queues[name] = q
 
     # What depends only on a pod's requests, computed once per distinct requests per session.
-    vectors: dict[tuple, tuple[np.ndarray, np.ndarray, bool]] = {}
+    vectors: Vectors = {}
     jobs: dict[str, JobInfo] = {}
     pods, podgroups, by_group = state.pods, state.podgroups, state.pods_by_group
     priorities: dict[str, int] = {}  # priority class -> value, looked up once per session
     # The copy of a settled podgroup (every pod holding its node) is kept on the state for the
     # next session (``ClusterState.jobs_cache``, derived: dropped with a snapshot) and taken
     # again while its record, pods and their statuses are the ones it was built from.
-    cache = getattr(state, "jobs_cache", None)
-    if type(cache) is not _Kept:
-        cache = _Kept()
+    found = state.jobs_cache
+    cache = found if type(found) is _Kept else _Kept()
     kept = cache.entries
-    keep: dict[str, tuple] = {}
+    keep: dict[str, KeptEntry] = {}
     unsettled: list[JobInfo] = []
-    added: list[tuple] = []
+    added: list[SettledPart] = []
     for name in live:  # history holds nothing and decides nothing
         rec = podgroups[name]
         priority = priorities.get(rec.priority_class)
@@ -300,7 +317,7 @@ def build(state: ClusterState) -> Snapshot:
         entry = kept.get(name)
         if entry is not None and entry[0] is rec and entry[1] == rec.epoch:
             job, records, statuses = entry[2], entry[3], entry[4]
-            if job._deferred is not None and all(p.status is s for p, s in zip(records, statuses)):
+            if job._deferred is not None and all(p.status is s for p, s in zip(records, statuses, strict=True)):
                 # Nothing of it changed since the last session, which only read it (its
                 # tasks were never built, so nothing was placed, evicted or counted anew).
                 job.priority = priority
@@ -367,12 +384,13 @@ def build(state: ClusterState) -> Snapshot:
         if entry is None:
             unsettled.append(job)
         else:
-            entry = keep[name] = entry[:5] + (_settled_part(job),)
-            added.append(entry[5])
+            part = _settled_part(job)
+            keep[name] = entry[:5] + (part,)
+            added.append(part)
     # The sums over the kept copies: those not taken again leave them, the new ones join.
     sums = cache.sums
     for name, entry in kept.items():
-        if keep.get(name) is not entry:
+        if keep.get(name) is not entry and entry[5] is not None:  # every kept entry was counted
             _count(sums, entry[5], -1)
     for part in added:
         _count(sums, part, 1)

@@ -7,10 +7,14 @@ the open session. Each action is a verb in its own module.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from handlers.scheduler.actions import allocate, backfill, enqueue, preempt, reclaim, reserve, shuffle
 
-ACTIONS: dict[str, Callable] = {
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
+ACTIONS: dict[str, Callable[[Session], None]] = {
     "enqueue": enqueue.execute,
     "allocate": allocate.execute,
     "backfill": backfill.execute,

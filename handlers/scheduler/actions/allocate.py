@@ -26,10 +26,15 @@ has tasks with requests; otherwise backfill places them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.actions.ordering import PriorityQueue
-from handlers.scheduler.api import JobInfo, QueueInfo
+from handlers.scheduler.api import JobInfo, QueueInfo, RoleKey, TaskInfo
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.statement import Statement
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 
 def gang_message(job: JobInfo, placed: int = 0) -> str:
@@ -43,7 +48,7 @@ def gang_message(job: JobInfo, placed: int = 0) -> str:
     return f"{missing}/{len(job.tasks)} tasks in gang unschedulable: {detail}"
 
 
-def _candidates(ssn, job: JobInfo) -> list:
+def _candidates(ssn: Session, job: JobInfo) -> list[TaskInfo]:
     if not job.counts.get("Pending"):
         return []  # nothing to place (and the tasks of a settled job stay unbuilt)
     pending = [t for t in job.tasks if t.status == "Pending"]
@@ -52,10 +57,10 @@ def _candidates(ssn, job: JobInfo) -> list:
     return sorted(pending, key=ssn.task_key)
 
 
-def execute(ssn) -> None:
-    queues = PriorityQueue(ssn.queue_key)
-    lines: dict[str, PriorityQueue] = {}
-    todo: dict[str, list] = {}
+def execute(ssn: Session) -> None:
+    queues: PriorityQueue[QueueInfo] = PriorityQueue(ssn.queue_key)
+    lines: dict[str, PriorityQueue[JobInfo]] = {}
+    todo: dict[str, list[TaskInfo]] = {}
     waiting: dict[str, list[JobInfo]] = {}
     for job in ssn.jobs.values():
         if not job.counts.get("Pending"):
@@ -90,7 +95,7 @@ def execute(ssn) -> None:
         queues.push(queue)
 
 
-def _no_nodes(ssn, todo: dict[str, list], waiting: dict[str, list[JobInfo]]) -> None:
+def _no_nodes(ssn: Session, todo: dict[str, list[TaskInfo]], waiting: dict[str, list[JobInfo]]) -> None:
     """Without nodes nothing is placed; every job with tasks to place is told so,
     whatever its queue's share (a share of nothing is always used up)."""
     for jobs in waiting.values():
@@ -100,10 +105,12 @@ def _no_nodes(ssn, todo: dict[str, list], waiting: dict[str, list[JobInfo]]) -> 
                 ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job), "allocate")
 
 
-def _allocate_job(ssn, queue: QueueInfo, job: JobInfo, tasks: list, line: PriorityQueue) -> None:
+def _allocate_job(
+    ssn: Session, queue: QueueInfo, job: JobInfo, tasks: list[TaskInfo], line: PriorityQueue[JobInfo]
+) -> None:
     stmt = Statement(ssn)
     remaining = [t for t in tasks if t.status == "Pending"]
-    failed: set[tuple] = set()  # kinds of task that fit nowhere: the rest of their kind is skipped
+    failed: set[RoleKey] = set()  # kinds of task that fit nowhere: the rest of their kind is skipped
     for k, task in enumerate(remaining):
         if task.role_key in failed:
             continue
@@ -143,5 +150,5 @@ def _allocate_job(ssn, queue: QueueInfo, job: JobInfo, tasks: list, line: Priori
         ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job, placed), rule)
 
 
-def _refusing(ssn, job: JobInfo) -> str:
-    return ssn.hooks.all("job_ready", job).plugin or "allocate"
+def _refusing(ssn: Session, job: JobInfo) -> str:
+    return ssn.hooks.job_ready.all(job).plugin or "allocate"

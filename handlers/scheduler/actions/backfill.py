@@ -9,16 +9,22 @@ job reported unschedulable like in allocate.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.actions.allocate import gang_message
+from handlers.scheduler.api import JobInfo, TaskInfo
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.statement import Statement
 
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
-def execute(ssn) -> None:
+
+def execute(ssn: Session) -> None:
     # Only jobs with pending best-effort tasks are ordered: a job's tasks change only while
     # that job is placed, so leaving the others out first gives the same order, and the
     # ordering costs nothing for the running jobs of a busy cluster.
-    candidates = []
+    candidates: list[tuple[JobInfo, list[TaskInfo]]] = []
     for job in ssn.jobs.values():
         if not job.counts.get("Pending"):
             continue
@@ -41,7 +47,7 @@ def execute(ssn) -> None:
         if ssn.job_ready(job):
             stmt.commit("backfill")
         else:
-            rule = ssn.hooks.all("job_ready", job).plugin or "backfill"
+            rule = ssn.hooks.job_ready.all(job).plugin or "backfill"
             placed = stmt.placed()
             stmt.discard()
             ssn.mark_unschedulable(job, "NotEnoughResources", gang_message(job, placed), rule)

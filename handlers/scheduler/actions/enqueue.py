@@ -29,22 +29,26 @@ session applies it when it opens, before the plugins count reservations.
 from __future__ import annotations
 
 from functools import cmp_to_key
+from typing import TYPE_CHECKING
 
 from handlers.scheduler.actions.ordering import PriorityQueue
-from handlers.scheduler.api import NO_NODES
+from handlers.scheduler.api import NO_NODES, JobInfo, QueueInfo
 from schemas.events import PodGroupEnqueued
 
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
-def parents(ssn) -> set[str]:
+
+def parents(ssn: Session) -> set[str]:
     """Queues that some other queue names as its parent (they take no jobs)."""
     return {rec.parent for name, rec in ssn.state.queues.items() if rec.parent and rec.parent != name}
 
 
-def execute(ssn) -> None:
+def execute(ssn: Session) -> None:
     served: dict[str, int] = {}  # queue -> turn it was last served in
 
-    def compare(left, right) -> int:
-        result = ssn.hooks.compare("queue_order", left, right)
+    def compare(left: QueueInfo, right: QueueInfo) -> int:
+        result = ssn.hooks.queue_order.compare(left, right)
         if result:
             return result
         lt, rt = served.get(left.name, -1), served.get(right.name, -1)
@@ -53,8 +57,8 @@ def execute(ssn) -> None:
         return -1 if left.name < right.name else (1 if left.name > right.name else 0)
 
     key = cmp_to_key(compare)
-    jobs: dict[str, PriorityQueue] = {}
-    waiting: dict[str, list] = {}
+    jobs: dict[str, PriorityQueue[JobInfo]] = {}
+    waiting: dict[str, list[JobInfo]] = {}
     inner = parents(ssn)
     for job in ssn.jobs.values():
         if job.phase != "Pending" or job.timed_out or job.unchanged:
@@ -74,16 +78,16 @@ def execute(ssn) -> None:
             ssn.mark_unschedulable(job, "NotEnqueueable", NO_NODES, "enqueue")
             continue
         waiting.setdefault(queue.name, []).append(job)
-    active = []
-    for name, pending in waiting.items():
+    active: list[QueueInfo] = []
+    for name, admissible in waiting.items():
         jobs[name] = PriorityQueue(ssn.job_key)
-        jobs[name].extend(pending)
+        jobs[name].extend(admissible)
         active.append(ssn.queues[name])
     # With a queue tree an admission can change how *other* queues compare (a
     # parent's share under ``capacity`` or hierarchical ``drf``), so the first
     # queue is then chosen afresh every turn; flat queues keep a heap, since
     # an admission only moves the queue served.
-    line = None if inner else PriorityQueue(key)
+    line: PriorityQueue[QueueInfo] | None = None if inner else PriorityQueue(key)
     if line is not None:
         line.extend(active)
 

@@ -28,6 +28,8 @@ ever getting pods to preempt with.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.actions.victims import (
     EVICTABLE,
     admit,
@@ -42,17 +44,20 @@ from handlers.scheduler.actions.victims import (
     rule_of,
     starving,
 )
-from handlers.scheduler.api import JobInfo, QueueInfo, TaskInfo
+from handlers.scheduler.api import JobInfo, QueueInfo, RoleKey, TaskInfo
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.statement import Statement
 
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
 
 class Preempt:
-    def __init__(self, ssn) -> None:
+    def __init__(self, ssn: Session) -> None:
         self.ssn = ssn
-        self.rule = rule_of(ssn, "preemptable", "preempt", "priority")
+        self.rule = rule_of(ssn.hooks.preemptable, "preempt", "priority")
         self.victims_on = by_node(ssn)
-        self.orders: dict[tuple, list[int]] = {}
+        self.orders: dict[tuple[RoleKey, bytes], list[int]] = {}
         self.dead: set[int] = set()  # nodes with nothing left to evict
 
     def run(self) -> None:
@@ -89,7 +94,7 @@ class Preempt:
 
     def place_job(self, queue: QueueInfo, job: JobInfo, stmt: Statement, *, same_job: bool) -> None:
         ssn = self.ssn
-        failed: set[tuple] = set()
+        failed: set[RoleKey] = set()
         for task in pending_tasks(ssn, job):
             if not starving(ssn, job):
                 break
@@ -136,7 +141,7 @@ class Preempt:
             if not candidates:
                 continue
             candidates.sort(key=lowest_first)
-            chosen = keep_minimum(ssn.hooks.victims("preemptable", task, candidates))
+            chosen = keep_minimum(ssn.hooks.preemptable.victims(task, candidates))
             if make_room(ssn, stmt, task, node, chosen, reason=reason, rule=self.rule, check=check):
                 stmt.pipeline(task, node)
                 return True
@@ -149,7 +154,7 @@ class Preempt:
         if not refused:
             return
         dims = ssn.nodes.dims
-        idle = dict(zip(dims, ssn.nodes.idle.sum(axis=0).tolist()))
+        idle: dict[str, int] = dict(zip(dims, ssn.nodes.idle.sum(axis=0).tolist(), strict=True))
         claimed: dict[str, dict[str, int]] = {}
         for job in sorted(refused, key=ssn.job_key):
             room = dict(idle)
@@ -165,5 +170,5 @@ class Preempt:
                 admit(ssn, job, "preempt.enqueue")
 
 
-def execute(ssn) -> None:
+def execute(ssn: Session) -> None:
     Preempt(ssn).run()

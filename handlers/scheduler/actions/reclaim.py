@@ -28,6 +28,9 @@ reclaimable queues hold beyond their weight's share cover its
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.actions.victims import (
     EVICTABLE,
     admit,
@@ -40,22 +43,18 @@ from handlers.scheduler.actions.victims import (
     refused_pending,
     rule_of,
 )
-from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo
+from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, RoleKey, TaskInfo
 from handlers.scheduler.placement import placement_for
+from handlers.scheduler.plugins.base import share_source
 from handlers.scheduler.statement import Statement
 from schemas.quantity import format_quantity
 
-
-def _share_source(ssn):
-    """The plugin that knows the queues' deserved shares (``proportion``), if configured."""
-    for plugin in ssn.plugins:
-        if hasattr(plugin, "queue_share") and hasattr(plugin, "deserved"):
-            return plugin
-    return None
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 
-def _held(ssn, queue: str) -> dict[str, float]:
-    held: dict[str, float] = {}
+def _held(ssn: Session, queue: str) -> dict[str, int]:
+    held: dict[str, int] = {}
     for job in ssn.jobs.values():
         if job.queue == queue:
             for d, v in job.allocated.items():
@@ -64,12 +63,12 @@ def _held(ssn, queue: str) -> dict[str, float]:
 
 
 class Reclaim:
-    def __init__(self, ssn) -> None:
+    def __init__(self, ssn: Session) -> None:
         self.ssn = ssn
-        self.rule = rule_of(ssn, "reclaimable", "reclaim", "proportion")
+        self.rule = rule_of(ssn.hooks.reclaimable, "reclaim", "proportion")
         self.victims_on = by_node(ssn)
-        self.shares = _share_source(ssn)
-        self.orders: dict[tuple, list[int]] = {}
+        self.shares = share_source(ssn.plugins)  # ``proportion`` or ``capacity``, if configured
+        self.orders: dict[tuple[RoleKey, bytes], list[int]] = {}
 
     def run(self) -> None:
         ssn = self.ssn
@@ -99,7 +98,7 @@ class Reclaim:
 
     def place_job(self, queue: QueueInfo, job: JobInfo, stmt: Statement) -> None:
         ssn = self.ssn
-        failed: set[tuple] = set()
+        failed: set[RoleKey] = set()
         for task in pending_tasks(ssn, job):
             if task.role_key in failed or not ssn.allocatable(queue, task).allowed:
                 continue
@@ -114,12 +113,12 @@ class Reclaim:
         record = self.ssn.state.queues.get(name)
         return name in self.ssn.queues and record is not None and record.reclaimable
 
-    def victim_key(self, task: TaskInfo) -> tuple:
+    def victim_key(self, task: TaskInfo) -> tuple[int, float, str, int, int, int, str]:
         queue = self.ssn.queues[task.job.queue]
         share = self.shares.queue_share(queue.name) if self.shares is not None else 0.0
         return (queue.priority, -share, queue.name, task.job.priority, task.priority, -task.created_at, task.name)
 
-    def reason(self, queue: QueueInfo, task: TaskInfo):
+    def reason(self, queue: QueueInfo, task: TaskInfo) -> Callable[[TaskInfo], str]:
         def text(victim: TaskInfo) -> str:
             source = victim.job.queue
             dims = sorted(d for d, v in victim.req.items() if d != "pods" and v > 0) or ["pods"]
@@ -155,7 +154,7 @@ class Reclaim:
             if not candidates:
                 continue
             candidates.sort(key=self.victim_key)
-            chosen = self.above_guarantee(keep_minimum(ssn.hooks.victims("reclaimable", task, candidates)))
+            chosen = self.above_guarantee(keep_minimum(ssn.hooks.reclaimable.victims(task, candidates)))
             if make_room(ssn, stmt, task, node, chosen, reason=reason, rule=self.rule, check=check):
                 stmt.pipeline(task, node)
                 return True
@@ -163,8 +162,8 @@ class Reclaim:
 
     def above_guarantee(self, victims: list[TaskInfo]) -> list[TaskInfo]:
         """Victims, in order, while their queue keeps at least its guarantee."""
-        left: dict[str, dict[str, float]] = {}
-        kept = []
+        left: dict[str, dict[str, int]] = {}
+        kept: list[TaskInfo] = []
         for v in victims:
             queue = self.ssn.queues[v.job.queue]
             if not queue.guarantee:
@@ -186,7 +185,7 @@ class Reclaim:
         total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
         present = sorted({job.queue for job in ssn.jobs.values() if job.queue in ssn.queues})
         weights = sum(ssn.queues[q].weight for q in present) or 1
-        fair = {}
+        fair: dict[str, dict[str, float]] = {}
         for q in present:
             queue = ssn.queues[q]
             fair[q] = {d: min(v * queue.weight / weights, float(queue.capability.get(d, v))) for d, v in total.items()}
@@ -200,7 +199,7 @@ class Reclaim:
                 if job.phase == "Inqueue":
                     for d, v in job.min_resources.items():
                         wants[job.queue][d] = wants[job.queue].get(d, 0) + v
-        idle = dict(zip(ssn.nodes.dims, ssn.nodes.idle.sum(axis=0).tolist()))
+        idle: dict[str, float] = dict(zip(ssn.nodes.dims, ssn.nodes.idle.sum(axis=0).tolist(), strict=True))
         for job in sorted(refused, key=ssn.job_key):
             mine = wants[job.queue]
             if any(mine.get(d, 0) + need > fair[job.queue].get(d, 0) for d, need in job.min_resources.items()):
@@ -208,13 +207,13 @@ class Reclaim:
             room = dict(idle)
             for q in present:
                 if q != job.queue and self.reclaimable(q):
-                    for d, v in wants[q].items():
-                        room[d] = room.get(d, 0) + max(0.0, v - fair[q].get(d, 0))
+                    for d, wanted in wants[q].items():
+                        room[d] = room.get(d, 0) + max(0.0, wanted - fair[q].get(d, 0))
             if all(need <= room.get(d, 0) for d, need in job.min_resources.items()):
                 for d, need in job.min_resources.items():
                     mine[d] = mine.get(d, 0) + need
                 admit(ssn, job, "reclaim.enqueue")
 
 
-def execute(ssn) -> None:
+def execute(ssn: Session) -> None:
     Reclaim(ssn).run()

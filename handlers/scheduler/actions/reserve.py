@@ -32,14 +32,21 @@ by its queue's share is reclaim's case, not reserve's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from handlers.scheduler.actions.victims import admit
 from handlers.scheduler.api import JobInfo, TaskInfo
-from handlers.scheduler.conf import parse_duration
+from handlers.scheduler.conf import duration_argument_ms
 from handlers.scheduler.placement import placement_for
+from handlers.scheduler.plugins.base import share_source
 from handlers.scheduler.statement import Statement
 from schemas.events import ReservationMade, ReservationReleased
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 DEFAULT_STARVATION = "10m"
 
@@ -54,19 +61,19 @@ def _duration(ms: int) -> str:
 
 
 class Reserve:
-    def __init__(self, ssn) -> None:
+    def __init__(self, ssn: Session) -> None:
         self.ssn = ssn
-        self.starvation = parse_duration(ssn.conf.action_arguments("reserve").get("starvation", DEFAULT_STARVATION))
+        self.starvation = duration_argument_ms(ssn.conf.action_arguments("reserve").get("starvation", DEFAULT_STARVATION))
 
     def run(self) -> None:
         ssn = self.ssn
         for name in sorted(ssn.state.reservations):
-            nodes = ssn.state.reservations[name]
+            reserved = ssn.state.reservations[name]
             job = ssn.jobs.get(name)
             if job is None or job.phase == "Completed" or ssn.job_ready(job):
                 self.release(name, job, "the podgroup is running" if job is not None else "the podgroup is gone")
             elif not self.place(job):
-                self.lock(job, nodes)
+                self.lock(job, reserved)
             return  # one reservation at a time
         job = self.most_starved()
         if job is None:
@@ -129,7 +136,7 @@ class Reserve:
         self.release(job.name, job, "the gang fits")
         return True
 
-    def lock(self, job: JobInfo, names) -> None:
+    def lock(self, job: JobInfo, names: Iterable[str]) -> None:
         """Keep what the gang needs on its reserved nodes out of everyone else's reach this session."""
         ssn = self.ssn
         nodes = ssn.nodes
@@ -163,7 +170,7 @@ class Reserve:
 
     def most_starved(self) -> JobInfo | None:
         ssn = self.ssn
-        found = []
+        found: list[tuple[int, JobInfo]] = []
         for job in ssn.jobs.values():
             since = ssn.state.podgroups[job.name].starving_since
             if since < 0 or ssn.now - since < self.starvation or job.phase == "Completed" or ssn.job_ready(job):
@@ -205,7 +212,7 @@ class Reserve:
 
         The queue's other jobs do not count: they finish, and their share is the gang's to take then.
         """
-        source = next((p for p in self.ssn.plugins if hasattr(p, "deserved")), None)
+        source = share_source(self.ssn.plugins)  # ``proportion`` or ``capacity``, if configured
         if source is None:
             return True
         deserved = source.deserved(job.queue)
@@ -255,5 +262,5 @@ class Reserve:
         return placed
 
 
-def execute(ssn) -> None:
+def execute(ssn: Session) -> None:
     Reserve(ssn).run()

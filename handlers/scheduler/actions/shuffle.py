@@ -11,20 +11,25 @@ Without a plugin offering a ``victim`` hook, shuffle does nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.actions.victims import evictable
 from handlers.scheduler.statement import Statement
 
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
-def execute(ssn) -> None:
-    if not ssn.hooks.has("victim"):
+
+def execute(ssn: Session) -> None:
+    if not ssn.hooks.victim:
         return
     candidates = [t for job in ssn.jobs.values() for t in job.tasks if evictable(t)]
     if not candidates:
         return
-    chosen = ssn.hooks.victims("victim", None, candidates)
+    chosen = ssn.hooks.victim.victims(None, candidates)
     if not chosen:
         return
-    plugins = sorted({plugin for plugin, _ in ssn.hooks.flat["victim"]})
+    plugins = sorted(ssn.hooks.victim.plugins())
     rule = "shuffle." + "+".join(plugins)
     stmt = Statement(ssn)
     for task in sorted(chosen, key=lambda t: t.name):

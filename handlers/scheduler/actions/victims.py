@@ -21,12 +21,17 @@ evicting, the evictions are rolled back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from handlers.scheduler.api import TaskInfo
+from handlers.scheduler.api import JobInfo, TaskInfo
+from handlers.scheduler.hooks import Hook
 from handlers.scheduler.statement import Statement
 from schemas.events import PodGroupEnqueued
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 EVICTABLE = frozenset({"Bound", "Running"})
 SYSTEM_CRITICAL = 2_000_000_000
@@ -42,7 +47,7 @@ def evictable(task: TaskInfo) -> bool:
     )
 
 
-def by_node(ssn) -> dict[int, list[TaskInfo]]:
+def by_node(ssn: Session) -> dict[int, list[TaskInfo]]:
     """Evictable pods per node row, in job then pod name order (the log's order never matters)."""
     nodes: dict[int, list[TaskInfo]] = {}
     for job in ssn.jobs.values():
@@ -58,7 +63,7 @@ def keep_minimum(victims: list[TaskInfo]) -> list[TaskInfo]:
     A job of one ready pod may lose it: it stops whole, it never runs broken.
     """
     left: dict[str, int] = {}
-    kept = []
+    kept: list[TaskInfo] = []
     for v in victims:
         job = v.job
         ready = left.get(job.name, job.ready_num())
@@ -68,12 +73,12 @@ def keep_minimum(victims: list[TaskInfo]) -> list[TaskInfo]:
     return kept
 
 
-def lowest_first(task: TaskInfo) -> tuple:
+def lowest_first(task: TaskInfo) -> tuple[int, int, int, str]:
     """Victim order: lower job priority, then lower pod priority, then the newest pod first."""
     return (task.job.priority, task.priority, -task.created_at, task.name)
 
 
-def node_order(ssn, task: TaskInfo) -> list[int]:
+def node_order(ssn: Session, task: TaskInfo) -> list[int]:
     """Nodes passing the task's predicates, best score first (ties by name)."""
     ok, _ = ssn.static_filter(task)
     rows = np.nonzero(ok)[0]
@@ -81,15 +86,16 @@ def node_order(ssn, task: TaskInfo) -> list[int]:
         return []
     scores = ssn.node_scores(task)[rows]
     order = np.lexsort((rows, -scores))
-    return rows[order].tolist()
+    ordered: list[int] = rows[order].tolist()
+    return ordered
 
 
-def fits(ssn, task: TaskInfo, node: int) -> bool:
+def fits(ssn: Session, task: TaskInfo, node: int) -> bool:
     return bool((ssn.nodes.future[node, task.nz] >= task.vec[task.nz]).all())
 
 
 def make_room(
-    ssn,
+    ssn: Session,
     stmt: Statement,
     task: TaskInfo,
     node: int,
@@ -104,7 +110,7 @@ def make_room(
         return False
     nodes = ssn.nodes
     nz, need = task.nz, task.vec[task.nz]
-    freed = sum(v.vec for v in victims)
+    freed = sum((v.vec for v in victims[1:]), victims[0].vec)  # a new array: ``+``, never ``+=``
     if not ((nodes.future[node, nz] + freed[nz]) >= need).all():
         return False  # not even all of them would do: evict nothing
     trial = Statement(ssn)
@@ -122,21 +128,23 @@ def make_room(
     return True
 
 
-def rule_of(ssn, family: str, action: str, preferred: str) -> str:
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def rule_of(family: Hook[F], action: str, preferred: str) -> str:
     """``action.plugin``: the plugin whose policy the evictions follow, when it is configured."""
-    names = {plugin for plugin, _ in ssn.hooks.flat[family]}
-    return f"{action}.{preferred}" if preferred in names else action
+    return f"{action}.{preferred}" if preferred in family.plugins() else action
 
 
-def starving(ssn, job) -> bool:
-    return ssn.hooks.all("job_starving", job).allowed
+def starving(ssn: Session, job: JobInfo) -> bool:
+    return ssn.hooks.job_starving.all(job).allowed
 
 
-def pending_tasks(ssn, job) -> list[TaskInfo]:
+def pending_tasks(ssn: Session, job: JobInfo) -> list[TaskInfo]:
     return sorted((t for t in job.tasks if t.status == "Pending" and not t.best_effort), key=ssn.task_key)
 
 
-def refused_pending(ssn) -> list:
+def refused_pending(ssn: Session) -> list[JobInfo]:
     """Pending podgroups enqueue refused (NotEnqueueable) in an Open queue: the ones
     preempt and reclaim may admit themselves when evicting could make room."""
     if not ssn.enqueue_enabled:
@@ -151,7 +159,7 @@ def refused_pending(ssn) -> list:
     ]
 
 
-def admit(ssn, job, rule: str) -> None:
+def admit(ssn: Session, job: JobInfo, rule: str) -> None:
     """Admit a Pending podgroup whose pods can only find room by evicting (rule names how)."""
     job.phase = "Inqueue"
     ssn.job_enqueued(job)
@@ -159,7 +167,7 @@ def admit(ssn, job, rule: str) -> None:
     ssn.emit(PodGroupEnqueued(podgroup=job.name, job=job.job, queue=job.queue, rule=rule))
 
 
-def finish(ssn, job, stmt: Statement, action: str) -> bool:
+def finish(ssn: Session, job: JobInfo, stmt: Statement, action: str) -> bool:
     """Commit the job's statement if its gang is ready or reserved whole; otherwise roll it all back."""
     if not stmt:
         return False

@@ -9,14 +9,17 @@ and may listen to allocations through ``on_allocate``/``on_deallocate``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from handlers.scheduler.conf import PluginOption
 
 if TYPE_CHECKING:
     from handlers.scheduler.api import JobInfo, TaskInfo
+    from handlers.scheduler.hooks import Hook
     from handlers.scheduler.session import Session
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class Plugin:
@@ -27,10 +30,11 @@ class Plugin:
         self.arguments = option.arguments
         self.tier = tier
 
-    def register(self, ssn: Session, family: str, fn: Callable[..., Any]) -> None:
-        """Add ``fn`` to the session's ``family`` table unless the conf switched it off."""
-        if self.option.switches.get(family, True):  # ``PluginOption.enabled``, without a call
-            ssn.hooks.add(self.tier, self.name, family, fn)
+    def register(self, family: Hook[F], fn: F) -> None:
+        """Add ``fn`` to a hook family of the session (``ssn.hooks.job_order``, ...) unless
+        the conf switched that family off for this plugin; ``fn`` must be of the family's type."""
+        if self.option.switches.get(family.name, True):  # ``PluginOption.enabled``, without a call
+            family.add(self.tier, self.name, fn)
 
     def open(self, ssn: Session) -> None:
         raise NotImplementedError
@@ -45,3 +49,23 @@ class Plugin:
     # Allocation events: called for every allocate/pipeline and its undo.
     on_allocate: Callable[[TaskInfo], None] | None = None
     on_deallocate: Callable[[TaskInfo], None] | None = None
+
+
+@runtime_checkable
+class QueueShares(Protocol):
+    """A plugin that knows the queues' deserved shares (``proportion``, ``capacity``):
+    what reclaim orders victims by and reserve checks a gang against."""
+
+    def queue_share(self, name: str) -> float:
+        """How far the queue is over (above 1) or under its deserved share."""
+        ...
+
+    def deserved(self, name: str) -> dict[str, float]: ...
+
+
+def share_source(plugins: Iterable[Plugin]) -> QueueShares | None:
+    """The first plugin that knows the queues' deserved shares, if one is configured."""
+    for plugin in plugins:
+        if isinstance(plugin, QueueShares):
+            return plugin
+    return None

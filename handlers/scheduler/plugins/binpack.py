@@ -11,10 +11,17 @@ resources, e.g. ``nvidia.com/gpu``) and ``binpack.resources.<name>`` (1).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from handlers.scheduler.conf import ConfError, number
+from handlers.scheduler.api import NodeArrays, TaskInfo
+from handlers.scheduler.conf import ConfError, PluginOption, number
+from handlers.scheduler.hooks import Rows, Score
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 MAX_NODE_SCORE = 100.0
 
@@ -22,7 +29,7 @@ MAX_NODE_SCORE = 100.0
 class Binpack(Plugin):
     name = "binpack"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         args = self.arguments
         self.weight = number(args, "binpack.weight", 1)
@@ -38,13 +45,13 @@ class Binpack(Plugin):
                 raise ConfError(f"binpack weight of {name} must not be negative")
         self.weights = weights
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         nodes = ssn.nodes
         self.columns = [(nodes.column(d), w) for d, w in sorted(self.weights.items()) if w > 0 and nodes.column(d) >= 0]
         if self.weight > 0 and self.columns:
-            self.register(ssn, "node_order", self.score)
+            self.register(ssn.hooks.node_order, self.score)
 
-    def score(self, task, nodes, rows):
+    def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         if isinstance(rows, int):
             return self._score_one(task, nodes, rows)
         alloc = nodes.alloc if rows is None else nodes.alloc[rows]
@@ -68,7 +75,7 @@ class Binpack(Plugin):
         total[over] = 0.0
         return total
 
-    def _score_one(self, task, nodes, i: int) -> float:
+    def _score_one(self, task: TaskInfo, nodes: NodeArrays, i: int) -> float:
         """``score`` for node ``i`` alone, in plain Python (the same arithmetic)."""
         alloc = nodes.alloc[i].tolist()
         used = nodes.used[i].tolist()

@@ -43,23 +43,30 @@ current as the session allocates and admits. Hooks:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo, share
 from handlers.scheduler.hooks import PERMIT, REJECT
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.proportion import INF, QueueAttr, admitted_share, le, water_fill
+from projections.cluster_model import QueueRecord
 from schemas.quantity import format_quantity
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 ROOT = "root"
 
 
-def _add(target: dict[str, float], amounts: dict[str, float], sign: int = 1) -> None:
+def _add(target: dict[str, float], amounts: Mapping[str, float], sign: int = 1) -> None:
     for name, amount in amounts.items():
         if name != "pods" and amount:
             target[name] = target.get(name, 0.0) + sign * amount
 
 
 class QueueNode:
-    def __init__(self, name: str, queue: QueueInfo | None, record=None) -> None:
+    def __init__(self, name: str, queue: QueueInfo | None, record: QueueRecord | None = None) -> None:
         self.name = name
         self.queue = queue
         self.weight = queue.weight if queue is not None else 1
@@ -86,7 +93,7 @@ class QueueNode:
         self.share = share(held, self.deserved)
 
 
-def queue_tree(ssn) -> dict[str, QueueNode]:
+def queue_tree(ssn: Session) -> dict[str, QueueNode]:
     """Every queue of the session as a node of the tree (``root`` added when missing)."""
     records = ssn.state.queues
     nodes = {name: QueueNode(name, q, records.get(name)) for name, q in ssn.queues.items()}
@@ -109,17 +116,18 @@ def queue_tree(ssn) -> dict[str, QueueNode]:
         nodes[name].parent = nodes[parent]
         nodes[parent].children.append(nodes[name])
     for node in nodes.values():
-        path, up = [], node
-        while up is not None:
-            path.append(up)
-            up = up.parent
+        path: list[QueueNode] = []
+        level: QueueNode | None = node
+        while level is not None:
+            path.append(level)
+            level = level.parent
         node.path = path[::-1]
     return nodes
 
 
 def compare_paths(left: QueueNode, right: QueueNode) -> int:
     """Compare two queues at the first level where their paths from the root part: smaller share first."""
-    for a, b in zip(left.path, right.path):
+    for a, b in zip(left.path, right.path, strict=False):  # paths of different depths
         if a is not b:
             return -1 if a.share < b.share else (1 if a.share > b.share else 0)
     return 0
@@ -128,25 +136,25 @@ def compare_paths(left: QueueNode, right: QueueNode) -> int:
 class Capacity(Plugin):
     name = "capacity"
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         self.total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
         self.nodes = queue_tree(ssn)
         self._count(ssn)
         self._quotas(self.nodes[ROOT])
         for node in self.nodes.values():
             node.reshare()
-        self.register(ssn, "queue_order", self._order)
-        self.register(ssn, "overused", self._overused)
-        self.register(ssn, "allocatable", self._allocatable)
-        self.register(ssn, "job_enqueueable", self._enqueueable)
-        self.register(ssn, "job_enqueued", self._admit)
-        self.register(ssn, "reclaimable", self._reclaimable)
+        self.register(ssn.hooks.queue_order, self._order)
+        self.register(ssn.hooks.overused, self._overused)
+        self.register(ssn.hooks.allocatable, self._allocatable)
+        self.register(ssn.hooks.job_enqueueable, self._enqueueable)
+        self.register(ssn.hooks.job_enqueued, self._admit)
+        self.register(ssn.hooks.reclaimable, self._reclaimable)
         self.on_allocate = lambda task: self._account(task, 1)
         self.on_deallocate = lambda task: self._account(task, -1)
 
     # --- building the tree --------------------------------------------------
 
-    def _count(self, ssn) -> None:
+    def _count(self, ssn: Session) -> None:
         for job in ssn.jobs.values():
             node = self.nodes.get(job.queue)
             if node is None:
@@ -213,7 +221,7 @@ class Capacity(Plugin):
                 attrs.append(attr)
             if attrs:
                 water_fill(attrs, left)
-            for kid, attr in zip(shared, attrs):
+            for kid, attr in zip(shared, attrs, strict=True):
                 kid.deserved = {d: attr.deserved.get(d, 0.0) for d in dims}
             todo.extend(kids)
 
@@ -280,7 +288,7 @@ class Capacity(Plugin):
                 _add(up.allocated, task.req, sign)
                 up.reshare()
 
-    def _reclaimable(self, reclaimer: TaskInfo, candidates: list[TaskInfo]) -> list[TaskInfo]:
+    def _reclaimable(self, reclaimer: TaskInfo, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:
         """Victims, in the order offered, while their queue keeps its deserved share and guarantee."""
         left: dict[str, dict[str, float]] = {}
         victims = []

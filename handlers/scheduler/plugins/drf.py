@@ -17,17 +17,22 @@ aside), kept current as the session allocates.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.api import JobInfo, TaskInfo, share
-from handlers.scheduler.conf import ConfError
+from handlers.scheduler.conf import ConfError, PluginOption
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.hdrf import HierarchicalShares
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 
 def namespace_of(job: JobInfo) -> str:
     return job.name.split("/", 1)[0] if "/" in job.name else "default"
 
 
-def _weights(raw) -> dict[str, float]:
+def _weights(raw: object) -> dict[str, float]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -44,7 +49,7 @@ def _weights(raw) -> dict[str, float]:
     return weights
 
 
-class _Shares(dict):
+class _Shares(dict[str, float]):
     """job name -> dominant share of what the job holds, computed on first use."""
 
     def __init__(self, jobs: dict[str, JobInfo], total: dict[str, int]) -> None:
@@ -59,28 +64,28 @@ class _Shares(dict):
 class DRF(Plugin):
     name = "drf"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         self.namespace_weights = _weights(self.arguments.get("namespaceWeights"))
         self.by_namespace = option.switches.get("namespace_order", False) or bool(self.namespace_weights)
         self.hierarchical = option.switches.get("hierarchy", False)
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         self.total = {d: v for d, v in ssn.total.items() if d != "pods"}
         # Each job's dominant share, computed when first asked for (most jobs of a busy
         # cluster are never ordered in a session) and kept current by ``_update``.
         self.shares = _Shares(ssn.jobs, self.total)
-        self.register(ssn, "job_order", self._order)
+        self.register(ssn.hooks.job_order, self._order)
         if self.by_namespace:
             self.turns = self._namespace_turns(ssn)
         if self.hierarchical:
             self.tree = HierarchicalShares(ssn, self.total)
-            self.register(ssn, "queue_order", self.tree.compare)
-            self.register(ssn, "job_enqueued", self.tree.admit)
+            self.register(ssn.hooks.queue_order, self.tree.compare)
+            self.register(ssn.hooks.job_enqueued, self.tree.admit)
         self.on_allocate = lambda task: self._update(task, 1)
         self.on_deallocate = lambda task: self._update(task, -1)
 
-    def _namespace_turns(self, ssn) -> dict[str, float]:
+    def _namespace_turns(self, ssn: Session) -> dict[str, float]:
         """Each job's place in its queue by namespace share, fixed at session open.
 
         Per queue and namespace, the jobs with pods waiting are lined up

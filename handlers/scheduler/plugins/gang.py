@@ -16,9 +16,15 @@ Where it sits: a scheduler plugin (see ``plugins.base``).
 
 from __future__ import annotations
 
-from handlers.scheduler.api import READY, VALID, JobInfo
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from handlers.scheduler.api import READY, VALID, JobInfo, TaskInfo
 from handlers.scheduler.hooks import PERMIT, REJECT, ValidateResult
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 READY_OR_WAITING = READY | {"Pipelined"}
 
@@ -50,11 +56,11 @@ def valid(job: JobInfo) -> ValidateResult | None:
     return None
 
 
-def keeps_gang(preemptor, candidates):
+def keeps_gang(preemptor: TaskInfo, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:
     """Victims, in the order offered, while each victim's job keeps ``minMember`` ready tasks;
     a one-pod job may lose its pod: it stops whole, it never runs broken."""
     left: dict[str, int] = {}
-    victims = []
+    victims: list[TaskInfo] = []
     for c in candidates:
         job = c.job
         ready_now = left.get(job.name, job.ready_num())
@@ -69,15 +75,15 @@ def keeps_gang(preemptor, candidates):
 class Gang(Plugin):
     name = "gang"
 
-    def open(self, ssn) -> None:
-        self.register(ssn, "job_valid", valid)
-        self.register(ssn, "job_ready", ready)
-        self.register(ssn, "job_pipelined", lambda job: (PERMIT if pipelined(job) else REJECT, "gang not complete"))
-        self.register(ssn, "job_order", self._order)
-        self.register(ssn, "job_starving", lambda job: job.ready_num() + job.waiting_num() < job.min_member)
+    def open(self, ssn: Session) -> None:
+        self.register(ssn.hooks.job_valid, valid)
+        self.register(ssn.hooks.job_ready, ready)
+        self.register(ssn.hooks.job_pipelined, lambda job: (PERMIT if pipelined(job) else REJECT, "gang not complete"))
+        self.register(ssn.hooks.job_order, self._order)
+        self.register(ssn.hooks.job_starving, lambda job: job.ready_num() + job.waiting_num() < job.min_member)
 
-        self.register(ssn, "preemptable", keeps_gang)
-        self.register(ssn, "reclaimable", keeps_gang)
+        self.register(ssn.hooks.preemptable, keeps_gang)
+        self.register(ssn.hooks.reclaimable, keeps_gang)
 
     @staticmethod
     def _order(left: JobInfo, right: JobInfo) -> int:

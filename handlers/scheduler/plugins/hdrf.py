@@ -17,13 +17,19 @@ subtree holds, and the children's weights split what the parent gets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.api import JobInfo, QueueInfo, TaskInfo, share
 from handlers.scheduler.plugins.capacity import QueueNode, compare_paths, queue_tree
 from handlers.scheduler.plugins.proportion import admitted_share
 
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
 
 class HierarchicalShares:
-    def __init__(self, ssn, total: dict[str, float]) -> None:
+    def __init__(self, ssn: Session, total: Mapping[str, float]) -> None:
         self.total = total
         self.nodes = queue_tree(ssn)
         for job in ssn.jobs.values():
@@ -51,7 +57,7 @@ class HierarchicalShares:
             return 0
         return compare_paths(ln, rn)
 
-    def _add(self, queue: str, amounts: dict[str, float], sign: int, field: str) -> None:
+    def _add(self, queue: str, amounts: Mapping[str, float], sign: int, field: str) -> None:
         node = self.nodes.get(queue)
         if node is None:
             return

@@ -16,11 +16,17 @@ malformed annotation prefers no node and the session goes on.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from handlers.scheduler.api import TaskInfo
-from handlers.scheduler.conf import number
+from handlers.scheduler.api import NodeArrays, TaskInfo
+from handlers.scheduler.conf import PluginOption, number
+from handlers.scheduler.hooks import Rows, Score
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 ANNOTATION = "eventbatch.io/data-locality"
 MAX = 100
@@ -57,15 +63,15 @@ def parse(text: str) -> tuple[frozenset[str], tuple[dict[str, str], ...]] | None
 class DataLocality(Plugin):
     name = "data-locality"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         self.weight = number(self.arguments, "data-locality.weight", 10)
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         self.masks: dict[str, np.ndarray | None] = {}
-        self.register(ssn, "node_order", self._score)
+        self.register(ssn.hooks.node_order, self._score)
 
-    def _mask(self, task: TaskInfo, nodes) -> np.ndarray | None:
+    def _mask(self, task: TaskInfo, nodes: NodeArrays) -> np.ndarray | None:
         text = task.job.annotations.get(ANNOTATION) or task.record.annotations.get(ANNOTATION)
         if not text:
             return None
@@ -76,12 +82,12 @@ class DataLocality(Plugin):
         if wanted is not None:
             names, selectors = wanted
             mask = np.zeros(len(nodes), dtype=bool)
-            for i, (name, labels) in enumerate(zip(nodes.names, nodes.labels)):
+            for i, (name, labels) in enumerate(zip(nodes.names, nodes.labels, strict=True)):
                 mask[i] = name in names or any(all(labels.get(k) == v for k, v in s.items()) for s in selectors)
         self.masks[text] = mask
         return mask
 
-    def _score(self, task: TaskInfo, nodes, rows):
+    def _score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         mask = self._mask(task, nodes)
         if isinstance(rows, int):
             return self.weight * MAX if mask is not None and mask[rows] else 0.0

@@ -28,17 +28,23 @@ domains stay free for big jobs), then the first by name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from handlers.scheduler.api import JobInfo, TaskInfo
-from handlers.scheduler.conf import ConfError, number
+from handlers.scheduler.api import JobInfo, NodeArrays, TaskInfo
+from handlers.scheduler.conf import ConfError, PluginOption, number
+from handlers.scheduler.hooks import Refusal, Rows, Score
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 HOLDING = frozenset({"Allocated", "Bound", "Running", "Pipelined"})
 MAX = 100
 
 
-def _tiers(raw) -> list[str]:
+def _tiers(raw: object) -> list[str]:
     if raw is None:
         return []
     if isinstance(raw, str):
@@ -51,12 +57,12 @@ def _tiers(raw) -> list[str]:
 class NetworkTopology(Plugin):
     name = "network-topology-aware"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         self.tiers = _tiers(self.arguments.get("tiers"))
         self.weight = number(self.arguments, "weight", 10)
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         self.ssn = ssn
         self.wishes: dict[str, tuple[str, int]] = {}
         for job in ssn.jobs.values():
@@ -68,8 +74,8 @@ class NetworkTopology(Plugin):
         if not self.wishes:
             return
         self.chosen: dict[str, tuple[str, np.ndarray] | None] = {}
-        self.register(ssn, "predicate", self._predicate)
-        self.register(ssn, "node_order", self._score)
+        self.register(ssn.hooks.predicate, self._predicate)
+        self.register(ssn.hooks.node_order, self._score)
 
     def _domains(self, tier: int) -> dict[str, np.ndarray]:
         label = self.tiers[tier - 1]
@@ -127,15 +133,17 @@ class NetworkTopology(Plugin):
             self.chosen[job.name] = self._choose(job)
         return self.chosen[job.name]
 
-    def _predicate(self, task: TaskInfo, nodes) -> list[tuple[str, np.ndarray]]:
+    def _predicate(self, task: TaskInfo, nodes: NodeArrays) -> list[Refusal]:
         wish = self.wishes.get(task.job.name)
         if wish is None or wish[0] != "hard":
             return []
-        name, mask = self._domain(task.job)
+        chosen = self._domain(task.job)
+        assert chosen is not None  # hard mode always chooses a domain (``_choose``)
+        name, mask = chosen
         where = f" ({name})" if name else ""
         return [(f"node(s) outside the job's network domain{where}", ~mask)]
 
-    def _score(self, task: TaskInfo, nodes, rows):
+    def _score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         wish = self.wishes.get(task.job.name)
         chosen = self._domain(task.job) if wish is not None and wish[0] != "hard" else None
         if isinstance(rows, int):

@@ -20,14 +20,20 @@ effect (no pod affinity or image data reaches the scheduler).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypeAlias
 
 import msgspec
 import numpy as np
 
-from handlers.scheduler.conf import number
+from handlers.scheduler.api import NodeArrays, TaskInfo
+from handlers.scheduler.conf import PluginOption, number
+from handlers.scheduler.hooks import Rows, Score
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.matching import term_matches, untolerated
 from schemas.resources import NodeSelectorTerm
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 MAX = 100
 PREFER = frozenset({"PreferNoSchedule"})
@@ -38,6 +44,10 @@ def _columns_sum(shares: np.ndarray) -> np.ndarray:
     return shares[:, 0] + shares[:, 1] if shares.shape[1] == 2 else shares[:, 0]
 
 
+# What a task's static scores depend on: its constraints' signature and the two weights.
+StaticKey: TypeAlias = tuple[bytes, float, float]
+
+
 class _StaticScores:
     """The static scores (preferred affinity, PreferNoSchedule taints) of one set of nodes, kept
     from session to session while the session's node lists are the very same objects: the
@@ -46,12 +56,12 @@ class _StaticScores:
     previous session asked for is kept: kinds of pod that are live, not history. The nodes'
     cpu and memory allocatable the scores read are kept with them."""
 
-    def __init__(self, nodes) -> None:
+    def __init__(self, nodes: NodeArrays) -> None:
         self.lists = (nodes.names, nodes.labels, nodes.taints)
-        self.current: dict[tuple, np.ndarray] = {}
+        self.current: dict[StaticKey, np.ndarray] = {}
         # (cpu, memory columns) -> their allocatable, floored at 1, > 0, and whether all are.
-        self.capacity: dict[tuple, tuple] = {}
-        self.previous: dict[tuple, np.ndarray] = {}
+        self.capacity: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
+        self.previous: dict[StaticKey, np.ndarray] = {}
         # The nodes with PreferNoSchedule taints, and those taints (most nodes have none).
         self.prefer = [
             (i, [t for t in node_taints if t.effect == "PreferNoSchedule"])
@@ -59,14 +69,14 @@ class _StaticScores:
             if any(t.effect == "PreferNoSchedule" for t in node_taints)
         ]
 
-    def same_nodes(self, nodes) -> bool:
+    def same_nodes(self, nodes: NodeArrays) -> bool:
         names, labels, taints = self.lists
         return names is nodes.names and labels is nodes.labels and taints is nodes.taints
 
     def new_session(self) -> None:
         self.previous, self.current = self.current, {}
 
-    def get(self, key: tuple) -> np.ndarray | None:
+    def get(self, key: StaticKey) -> np.ndarray | None:
         found = self.current.get(key)
         if found is None:
             found = self.previous.pop(key, None)
@@ -74,7 +84,7 @@ class _StaticScores:
                 self.current[key] = found
         return found
 
-    def put(self, key: tuple, scores: np.ndarray) -> None:
+    def put(self, key: StaticKey, scores: np.ndarray) -> None:
         scores.flags.writeable = False  # shared with later sessions: never changed in place
         self.current[key] = scores
 
@@ -82,7 +92,7 @@ class _StaticScores:
 _SHARED: list[_StaticScores] = []  # for the latest set of nodes a session opened on, at most one
 
 
-def _static_scores(nodes) -> _StaticScores:
+def _static_scores(nodes: NodeArrays) -> _StaticScores:
     if not (_SHARED and _SHARED[0].same_nodes(nodes)):
         _SHARED[:] = [_StaticScores(nodes)]
     shared = _SHARED[0]
@@ -92,8 +102,14 @@ def _static_scores(nodes) -> _StaticScores:
 
 class NodeOrder(Plugin):
     name = "nodeorder"
+    # Per node, the cpu and memory allocatable, the same floored at 1, whether it is > 0
+    # (set at open; shared with later sessions on the same nodes, read only).
+    cap: np.ndarray
+    cap1: np.ndarray
+    has: np.ndarray
+    sized: bool
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         args = self.arguments
         self.least = number(args, "leastrequested.weight", 1)
@@ -104,7 +120,7 @@ class NodeOrder(Plugin):
         number(args, "podaffinity.weight", 2)
         number(args, "imagelocality.weight", 1)
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         nodes = ssn.nodes
         self.cpu = nodes.column("cpu")
         self.memory = nodes.column("memory")
@@ -122,15 +138,16 @@ class NodeOrder(Plugin):
         kept = self.static.capacity.get(key)
         if kept is None:
             cap = nodes.alloc[:, self.cols].copy()  # not a view of this session's arrays
-            kept = (cap, np.maximum(cap, 1), cap > 0)
-            for array in kept:
+            arrays = (cap, np.maximum(cap, 1), cap > 0)
+            for array in arrays:
                 array.flags.writeable = False  # shared with later sessions: never changed in place
-            kept = self.static.capacity[key] = (*kept, bool(kept[2].all()))
-        self.cap, self.cap1, self.has, self.sized = kept  # sized: every node has some cpu and memory
-        self.register(ssn, "node_order", self.score)
+            kept = self.static.capacity[key] = (*arrays, bool(arrays[2].all()))
+        # sized: every node has some cpu and memory
+        self.cap, self.cap1, self.has, self.sized = kept
+        self.register(ssn.hooks.node_order, self.score)
 
-    def _static(self, task, nodes) -> np.ndarray:
-        key = (task.signature, self.affinity, self.taints)
+    def _static(self, task: TaskInfo, nodes: NodeArrays) -> np.ndarray:
+        key: StaticKey = (task.signature, self.affinity, self.taints)
         cached = self.static.get(key)
         if cached is not None:
             return cached
@@ -165,7 +182,7 @@ class NodeOrder(Plugin):
         self.static.put(key, total)
         return total
 
-    def score(self, task, nodes, rows):
+    def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         static = self._static(task, nodes)
         if isinstance(rows, int):
             return self._score_one(task, nodes, rows, float(static[rows]))
@@ -175,7 +192,8 @@ class NodeOrder(Plugin):
             used = nodes.used[:, self.cols]
         else:
             total, cap, cap1 = static[rows], self.cap[rows], self.cap1[rows]
-            has = None if self.sized else self.has[rows]  # not needed when every node has cpu and memory
+            # Read only when some node lacks cpu or memory: not cut down to the rows otherwise.
+            has = self.has if self.sized else self.has[rows]
             used = nodes.used[rows][:, self.cols]
         if not count:
             return total.copy()
@@ -202,7 +220,7 @@ class NodeOrder(Plugin):
                 total = total + self.balanced * math.floor(MAX)
         return total if total is not static else total.copy()
 
-    def _score_one(self, task, nodes, i: int, static: float) -> float:
+    def _score_one(self, task: TaskInfo, nodes: NodeArrays, i: int, static: float) -> float:
         """``score`` for node ``i`` alone, in plain Python (the same arithmetic)."""
         alloc = nodes.alloc[i].tolist()
         used = nodes.used[i].tolist()

@@ -9,27 +9,32 @@ podgroups still miss of theirs) is set against it. Argument:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.api import JobInfo
-from handlers.scheduler.conf import ConfError, number
+from handlers.scheduler.conf import ConfError, PluginOption, number
 from handlers.scheduler.hooks import PERMIT, REJECT
 from handlers.scheduler.plugins.base import Plugin
 from schemas.quantity import format_quantity
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 
 class Overcommit(Plugin):
     name = "overcommit"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         self.factor = number(self.arguments, "overcommit-factor", 1.2)
         if self.factor < 1.0:
             raise ConfError(f"overcommit-factor must be at least 1.0, got {self.factor}")
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         used = ssn.nodes.used_at_open  # kept by the snapshot as nodes change
         if used is None:
             used = ssn.nodes.used.sum(axis=0).tolist() if len(ssn.nodes) else [0] * len(ssn.nodes.dims)
-        used_by_dim = dict(zip(ssn.nodes.dims, used))
+        used_by_dim = dict(zip(ssn.nodes.dims, used, strict=True))
         self.room = {
             d: v * self.factor - used_by_dim.get(d, 0) for d, v in ssn.total.items() if d != "pods"
         }
@@ -49,8 +54,8 @@ class Overcommit(Plugin):
                     gap = need - allocated.get(d, 0)
                     if gap > 0:
                         inqueue[d] = inqueue.get(d, 0.0) + gap
-        self.register(ssn, "job_enqueueable", self._enqueueable)
-        self.register(ssn, "job_enqueued", self._admit)
+        self.register(ssn.hooks.job_enqueueable, self._enqueueable)
+        self.register(ssn.hooks.job_enqueued, self._admit)
 
     def _admit(self, job: JobInfo) -> None:
         for d, need in job.min_resources.items():

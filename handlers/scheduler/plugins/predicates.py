@@ -25,10 +25,14 @@ Arguments: ``predicate.NodeAffinityEnable`` and
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 import numpy as np
 
-from handlers.scheduler.conf import ConfError, flag
+from handlers.scheduler.api import NodeArrays, TaskInfo
+from handlers.scheduler.conf import ConfError, PluginOption, flag
+from handlers.scheduler.hooks import Refusal
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.matching import (
     UNSCHEDULABLE_TAINT,
@@ -40,6 +44,9 @@ from handlers.scheduler.plugins.matching import (
 )
 from schemas.resources import Toleration
 
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
 BLOCKING = frozenset({"NoSchedule", "NoExecute"})
 
 
@@ -48,7 +55,7 @@ class RuntimeClass(msgspec.Struct, frozen=True, rename="camel"):
     tolerations: list[Toleration] = []
 
 
-def _runtime_classes(raw) -> dict[str, RuntimeClass]:
+def _runtime_classes(raw: object) -> dict[str, RuntimeClass]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -65,19 +72,19 @@ def _runtime_classes(raw) -> dict[str, RuntimeClass]:
 class Predicates(Plugin):
     name = "predicates"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         self.affinity_on = flag(self.arguments, "predicate.NodeAffinityEnable", True)
         self.taints_on = flag(self.arguments, "predicate.TaintTolerationEnable", True)
         self.runtime_classes = _runtime_classes(self.arguments.get("runtimeClasses"))
 
-    def open(self, ssn) -> None:
-        self.register(ssn, "predicate", self.filter)
+    def open(self, ssn: Session) -> None:
+        self.register(ssn.hooks.predicate, self.filter)
 
-    def filter(self, task, nodes) -> list[tuple[str, np.ndarray]]:
+    def filter(self, task: TaskInfo, nodes: NodeArrays) -> list[Refusal]:
         record = task.record
         n = len(nodes)
-        fails: list[tuple[str, np.ndarray]] = []
+        fails: list[Refusal] = []
         tolerations = tuple(record.tolerations)
         runtime = None
         if record.runtime_class:
@@ -118,9 +125,9 @@ class Predicates(Plugin):
                 taint = untolerated(taints, tolerations, BLOCKING)
                 if taint is not None:
                     reason = f"node(s) had untolerated taint {taint_text(taint)}"
-                    mask = by_taint.get(reason)
-                    if mask is None:
-                        mask = by_taint[reason] = np.zeros(n, dtype=bool)
-                    mask[i] = True
+                    refused = by_taint.get(reason)
+                    if refused is None:
+                        refused = by_taint[reason] = np.zeros(n, dtype=bool)
+                    refused[i] = True
             fails.extend(sorted(by_taint.items()))
         return fails

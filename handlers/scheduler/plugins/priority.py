@@ -9,7 +9,14 @@ lower-priority victims to a later preempt action.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from handlers.scheduler.api import TaskInfo
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 
 def _higher_first(left: int, right: int) -> int:
@@ -19,16 +26,15 @@ def _higher_first(left: int, right: int) -> int:
 class Priority(Plugin):
     name = "priority"
 
-    def open(self, ssn) -> None:
-        self.register(ssn, "job_order", lambda l, r: _higher_first(l.priority, r.priority))
-        self.register(ssn, "task_order", lambda l, r: _higher_first(l.priority, r.priority))
-        self.register(
-            ssn, "job_starving", lambda job: job.ready_num() + job.waiting_num() < len(job.tasks)
+    def open(self, ssn: Session) -> None:
+        self.register(ssn.hooks.job_order, lambda left, right: _higher_first(left.priority, right.priority))
+        self.register(ssn.hooks.task_order, lambda left, right: _higher_first(left.priority, right.priority))
+        self.register(ssn.hooks.job_starving, lambda job: job.ready_num() + job.waiting_num() < len(job.tasks)
         )
-        self.register(ssn, "preemptable", lower_priority)
+        self.register(ssn.hooks.preemptable, lower_priority)
 
 
-def lower_priority(preemptor, candidates):
+def lower_priority(preemptor: TaskInfo, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:
     """Victims of lower priority: the job's, or within one job the pod's."""
     return [
         c

@@ -30,10 +30,16 @@ equally to queues that all hold nothing yet.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TypeAlias
+
 from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo, share
 from handlers.scheduler.hooks import PERMIT, REJECT
 from handlers.scheduler.plugins.base import Plugin
 from schemas.quantity import format_quantity
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 INF = float("inf")
 MAX_ROUNDS = 1000
@@ -43,7 +49,7 @@ def le(a: float, b: float) -> bool:
     return a <= b + 1e-9 * abs(b) + 1e-6
 
 
-def _add(target: dict[str, float], amounts: dict[str, int], sign: int = 1) -> None:
+def _add(target: dict[str, float], amounts: Mapping[str, float], sign: int = 1) -> None:
     for name, amount in amounts.items():
         if name != "pods":
             target[name] = target.get(name, 0.0) + sign * amount
@@ -67,7 +73,7 @@ class QueueAttr:
     def __init__(self, queue: QueueInfo) -> None:
         self.name = queue.name
         self.weight = queue.weight
-        self.capability = queue.capability
+        self.capability: Mapping[str, float] = queue.capability
         self.guarantee = {d: float(v) for d, v in queue.guarantee.items() if d != "pods"}
         self.real_capability: dict[str, float] = {}
         self.allocated: dict[str, float] = {}
@@ -82,7 +88,10 @@ class QueueAttr:
 # The last few water-fillings, by everything they read (see ``water_fill``): sessions
 # one after another often ask for one they asked for shortly before (the same
 # queues wanting the same amounts: the entitled and deserved shares alternate).
-_FILLED: dict[tuple, list[tuple[dict[str, float], dict[str, float]]]] = {}
+_Amounts: TypeAlias = tuple[tuple[str, float], ...]
+# (total, guaranteed, per queue: name, weight, capability, guarantee, request)
+_FillKey: TypeAlias = tuple[_Amounts, _Amounts, tuple[tuple[str, int, _Amounts, _Amounts, _Amounts], ...]]
+_FILLED: dict[_FillKey, list[tuple[dict[str, float], dict[str, float]]]] = {}
 _FILLED_KEPT = 16
 
 
@@ -97,7 +106,7 @@ def water_fill(attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict
     """
     if guaranteed is None:
         guaranteed = {d: sum(a.guarantee.get(d, 0.0) for a in attrs) for d in sorted(total)}
-    key = (
+    key: _FillKey = (
         tuple(total.items()),
         tuple(guaranteed.items()),
         tuple(
@@ -112,7 +121,7 @@ def water_fill(attrs: list[QueueAttr], total: dict[str, float], guaranteed: dict
         if len(_FILLED) >= _FILLED_KEPT:
             del _FILLED[next(iter(_FILLED))]  # the least recently asked for
     _FILLED[key] = filled
-    for a, (real_capability, deserved) in zip(attrs, filled):
+    for a, (real_capability, deserved) in zip(attrs, filled, strict=True):
         a.real_capability, a.deserved = dict(real_capability), dict(deserved)
 
 
@@ -160,7 +169,7 @@ def _water_fill(attrs: list[QueueAttr], total: dict[str, float], guaranteed: dic
 class Proportion(Plugin):
     name = "proportion"
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
         self.attrs: dict[str, QueueAttr] = {name: QueueAttr(q) for name, q in ssn.queues.items()}
         # What settled jobs hold, per queue, summed as whole numbers and added once below:
@@ -227,12 +236,12 @@ class Proportion(Plugin):
         for attr in self.attrs.values():
             self._reshare(attr)
 
-        self.register(ssn, "queue_order", self._order)
-        self.register(ssn, "overused", self._overused)
-        self.register(ssn, "allocatable", self._allocatable)
-        self.register(ssn, "job_enqueueable", self._enqueueable)
-        self.register(ssn, "job_enqueued", lambda job: self._admit(job))
-        self.register(ssn, "reclaimable", self._reclaimable)
+        self.register(ssn.hooks.queue_order, self._order)
+        self.register(ssn.hooks.overused, self._overused)
+        self.register(ssn.hooks.allocatable, self._allocatable)
+        self.register(ssn.hooks.job_enqueueable, self._enqueueable)
+        self.register(ssn.hooks.job_enqueued, lambda job: self._admit(job))
+        self.register(ssn.hooks.reclaimable, self._reclaimable)
         self.on_allocate = lambda task: self._account(task, 1)
         self.on_deallocate = lambda task: self._account(task, -1)
 
@@ -263,7 +272,7 @@ class Proportion(Plugin):
                 shadow.request[d] = shadow.request.get(d, 0.0) + v
             shadows.append(shadow)
         water_fill(shadows, total, guaranteed)
-        for a, shadow in zip(attrs, shadows):
+        for a, shadow in zip(attrs, shadows, strict=True):
             a.entitled = shadow.deserved
         return False
 
@@ -307,7 +316,7 @@ class Proportion(Plugin):
                 )
         return PERMIT, ""
 
-    def _reclaimable(self, reclaimer: TaskInfo, candidates: list[TaskInfo]) -> list[TaskInfo]:
+    def _reclaimable(self, reclaimer: TaskInfo, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:
         """Victims, in the order offered, while their queue keeps its deserved share."""
         left: dict[str, dict[str, float]] = {}
         victims = []

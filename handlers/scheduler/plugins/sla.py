@@ -16,10 +16,15 @@ time the podgroup was created.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from handlers.scheduler.api import JobInfo
-from handlers.scheduler.conf import ConfError, parse_duration
+from handlers.scheduler.conf import ConfError, PluginOption, duration_argument_ms
 from handlers.scheduler.hooks import ABSTAIN, PERMIT
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 KEY = "sla-waiting-time"
 
@@ -27,16 +32,16 @@ KEY = "sla-waiting-time"
 class SLA(Plugin):
     name = "sla"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
-        self.default = parse_duration(self.arguments[KEY]) if KEY in self.arguments else None
+        self.default = duration_argument_ms(self.arguments[KEY]) if KEY in self.arguments else None
         self.now = 0
 
     def waiting_time(self, job: JobInfo) -> int | None:
         text = job.annotations.get(KEY)
         if text:
             try:
-                return parse_duration(text)
+                return duration_argument_ms(text)
             except ConfError:
                 return self.default
         return self.default
@@ -45,11 +50,11 @@ class SLA(Plugin):
         wait = self.waiting_time(job)
         return None if wait is None else job.created_at + wait
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         self.now = ssn.now
-        self.register(ssn, "job_order", self._order)
-        self.register(ssn, "job_enqueueable", self._permit_when_late)
-        self.register(ssn, "job_pipelined", self._permit_when_late)
+        self.register(ssn.hooks.job_order, self._order)
+        self.register(ssn.hooks.job_enqueueable, self._permit_when_late)
+        self.register(ssn.hooks.job_pipelined, self._permit_when_late)
 
     def _order(self, left: JobInfo, right: JobInfo) -> int:
         ld, rd = self.deadline(left), self.deadline(right)

@@ -23,12 +23,17 @@ apart wins: parameter servers spread, and each worker is drawn to them.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from handlers.scheduler.api import TaskInfo
-from handlers.scheduler.conf import number
+from handlers.scheduler.api import JobInfo, NodeArrays, TaskInfo
+from handlers.scheduler.conf import PluginOption, number
+from handlers.scheduler.hooks import Rows, Score
 from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
 
 AFFINITY = "volcano.sh/task-topology-affinity"
 ANTI_AFFINITY = "volcano.sh/task-topology-anti-affinity"
@@ -69,7 +74,7 @@ class Topology:
         self.rank = {role: i for i, role in enumerate(order)}
 
 
-def annotations_of(job) -> dict[str, str]:
+def annotations_of(job: JobInfo) -> dict[str, str]:
     """The job's topology annotations: its PodGroup's, else the first of its pods' that has them."""
     if AFFINITY in job.annotations or ANTI_AFFINITY in job.annotations:
         return job.annotations
@@ -83,11 +88,11 @@ def annotations_of(job) -> dict[str, str]:
 class TaskTopology(Plugin):
     name = "task-topology"
 
-    def __init__(self, option, tier) -> None:
+    def __init__(self, option: PluginOption, tier: int) -> None:
         super().__init__(option, tier)
         self.weight = number(self.arguments, "task-topology.weight", 1)
 
-    def open(self, ssn) -> None:
+    def open(self, ssn: Session) -> None:
         self.topologies: dict[str, Topology] = {}
         self.where: dict[str, dict[int, Counter[str]]] = {}  # job -> node row -> roles there
         self.placed: dict[str, int] = {}  # task -> node row, for the session's own placements
@@ -102,8 +107,8 @@ class TaskTopology(Plugin):
                     rows.setdefault(task.node, Counter())[task.role] += 1
         if not self.topologies:
             return
-        self.register(ssn, "task_order", self._order)
-        self.register(ssn, "node_order", self._score)
+        self.register(ssn.hooks.task_order, self._order)
+        self.register(ssn.hooks.node_order, self._score)
         self.on_allocate = self._allocated
         self.on_deallocate = self._deallocated
 
@@ -125,7 +130,7 @@ class TaskTopology(Plugin):
         count = sum(n for r, n in roles.items() if r in near) - sum(n for r, n in roles.items() if r in away)
         return self.weight * MAX * count
 
-    def _score(self, task: TaskInfo, nodes, rows):
+    def _score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         topology = self.topologies.get(task.job.name)
         where = self.where.get(task.job.name, {})
         if isinstance(rows, int):

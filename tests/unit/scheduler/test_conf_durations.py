@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.scheduler import ConfError, load_conf
-from handlers.scheduler.conf import parse_duration as conf_duration
+from handlers.scheduler.conf import duration_argument_ms as conf_duration
 from schemas.quantity import QuantityError, duration_ms, parse_duration
 
 MS = 10**6

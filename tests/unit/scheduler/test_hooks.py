@@ -28,8 +28,8 @@ def test_tiered_votes(tiers, allowed, plugin):
     table = HookTable()
     for t, tier in enumerate(tiers):
         for name, value in tier:
-            table.add(t, name, "job_enqueueable", _vote(value, f"{name} says no"))
-    verdict = table.vote("job_enqueueable", object())
+            table.job_enqueueable.add(t, name, _vote(value, f"{name} says no"))
+    verdict = table.job_enqueueable.vote(object())
     assert (verdict.allowed, verdict.plugin) == (allowed, plugin)
     if not allowed:
         assert verdict.message == f"{plugin} says no"
@@ -43,37 +43,37 @@ def test_tiered_votes(tiers, allowed, plugin):
 def test_compare_first_non_zero_wins(results, expected):
     table = HookTable()
     for i, result in enumerate(results):
-        table.add(i, f"p{i}", "job_order", lambda l, r, result=result: result)
-    assert table.compare("job_order", "l", "r") == expected
+        table.job_order.add(i, f"p{i}", lambda left, right, result=result: result)
+    assert table.job_order.compare("l", "r") == expected
 
 
 def test_validations_and_and_first_failure():
     table = HookTable()
-    table.add(0, "yes", "job_ready", lambda job: True)
-    table.add(1, "no", "job_ready", lambda job: False)
-    assert table.all("job_ready", None).plugin == "no"
-    table.add(0, "ok", "job_valid", lambda job: None)
-    table.add(0, "bad", "job_valid", lambda job: ValidateResult(False, "NotEnoughTasks", "too few"))
-    assert table.validate("job_valid", None).reason == "NotEnoughTasks"
-    table.add(0, "heavy", "overused", lambda queue: False)
-    assert not table.any("overused", None).allowed
-    table.add(1, "light", "overused", lambda queue: True)
-    assert table.any("overused", None).plugin == "light"
+    table.job_ready.add(0, "yes", lambda job: True)
+    table.job_ready.add(1, "no", lambda job: False)
+    assert table.job_ready.all(None).plugin == "no"
+    table.job_valid.add(0, "ok", lambda job: None)
+    table.job_valid.add(0, "bad", lambda job: ValidateResult(False, "NotEnoughTasks", "too few"))
+    assert table.job_valid.validate(None).reason == "NotEnoughTasks"
+    table.overused.add(0, "heavy", lambda queue: False)
+    assert not table.overused.any(None).allowed
+    table.overused.add(1, "light", lambda queue: True)
+    assert table.overused.any(None).plugin == "light"
 
 
 def test_victims_are_the_intersection_of_a_tier():
     table = HookTable()
-    table.add(0, "a", "preemptable", lambda p, cands: [c for c in cands if c % 2 == 0])
-    table.add(0, "b", "preemptable", lambda p, cands: [c for c in cands if c > 2])
-    table.add(1, "c", "preemptable", lambda p, cands: cands)
-    assert table.victims("preemptable", None, [1, 2, 3, 4, 6]) == [4, 6]
-    assert table.victims("preemptable", None, [1, 2]) == [1, 2]  # tier 0 empty: tier 1 decides
+    table.preemptable.add(0, "a", lambda p, cands: [c for c in cands if c % 2 == 0])
+    table.preemptable.add(0, "b", lambda p, cands: [c for c in cands if c > 2])
+    table.preemptable.add(1, "c", lambda p, cands: cands)
+    assert table.preemptable.victims(None, [1, 2, 3, 4, 6]) == [4, 6]
+    assert table.preemptable.victims(None, [1, 2]) == [1, 2]  # tier 0 empty: tier 1 decides
 
 
 def test_filter_passes_rows_nobody_refuses_and_keeps_every_reason():
     table = HookTable()
-    table.add(0, "a", "predicate", lambda: [("too small", np.array([True, False, False]))])
-    table.add(1, "b", "predicate", lambda: [("tainted", np.array([True, True, False]))])
-    passed, refusals = table.filter("predicate", 3)
+    table.predicate.add(0, "a", lambda: [("too small", np.array([True, False, False]))])
+    table.predicate.add(1, "b", lambda: [("tainted", np.array([True, True, False]))])
+    passed, refusals = table.predicate.filter(3)
     assert passed.tolist() == [False, False, True]
     assert [reason for reason, _ in refusals] == ["too small", "tainted"]

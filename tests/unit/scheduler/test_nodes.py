@@ -169,7 +169,7 @@ def test_single_node_scoring_matches_the_array_scoring():
     ssn.nodes.take(3, task.vec)
     ssn.nodes.take(5, task.vec)
     whole = ssn.node_scores(task)
-    one_by_one = np.array([ssn.hooks.sum("node_order", task, ssn.nodes, i) for i in range(len(ssn.nodes))])
+    one_by_one = np.array([ssn.hooks.node_order.sum(task, ssn.nodes, i) for i in range(len(ssn.nodes))])
     assert np.array_equal(whole, one_by_one)
     assert placement_for(ssn, task).best() is not None
 

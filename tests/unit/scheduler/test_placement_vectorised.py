@@ -90,7 +90,7 @@ def assert_current(ssn: Session, place: Placement) -> None:
     assert place.best() == fresh.best()
     nodes = ssn.nodes
     for i in np.flatnonzero((place.on_idle > NEG) | (place.on_future > NEG)).tolist():
-        alone = ssn.hooks.sum("node_order", place.task, nodes, i)
+        alone = ssn.hooks.node_order.sum(place.task, nodes, i)
         assert max(place.on_idle[i], place.on_future[i]) == alone, i
 
 

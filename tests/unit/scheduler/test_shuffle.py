@@ -34,7 +34,7 @@ def _cluster() -> Cluster:
 def _session(c: Cluster, picks) -> list[ev.Event]:
     ssn = Session(c.state(), c.handler.conf, c.clock + 1)
     if picks is not None:
-        ssn.hooks.add(0, "rebalance", "victim", lambda _, candidates: [t for t in candidates if picks(t)])
+        ssn.hooks.victim.add(0, "rebalance", lambda _, candidates: [t for t in candidates if picks(t)])
     shuffle.execute(ssn)
     return ssn.decisions
 
