@@ -22,7 +22,7 @@ from schemas.resources import Node
 
 
 @dataclass
-class NodeInfo:
+class NodeLifecycleRecord:
     name: str
     manifest: Node
     pods: dict[str, str] = field(default_factory=dict)  # pod -> job, in the order they arrived
@@ -30,14 +30,14 @@ class NodeInfo:
 
 @dataclass
 class NodesState:
-    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    nodes: dict[str, NodeLifecycleRecord] = field(default_factory=dict)
     pod_node: dict[str, str] = field(default_factory=dict)  # pod -> the node it is on
 
 
 def _upsert(state: NodesState, e: Event) -> None:
     node = state.nodes.get(e.node)
     if node is None:
-        state.nodes[e.node] = NodeInfo(e.node, e.manifest)
+        state.nodes[e.node] = NodeLifecycleRecord(e.node, e.manifest)
     else:
         node.manifest = e.manifest
 
