@@ -24,7 +24,6 @@ scheduler does not provide yet: nothing in a conf is silently ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
 
@@ -99,7 +98,7 @@ class ConfError(ValueError):
 @dataclass(frozen=True)
 class PluginOption:
     name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
+    arguments: dict[str, object] = field(default_factory=dict)
     # hook family -> enabled; a family not named here is enabled.
     switches: dict[str, bool] = field(default_factory=dict)
 
@@ -117,13 +116,13 @@ class SchedulerConf:
     actions: tuple[str, ...]
     tiers: tuple[Tier, ...]
     # action name -> arguments (Volcano's ``configurations``)
-    configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    configurations: dict[str, dict[str, object]] = field(default_factory=dict)
 
-    def action_arguments(self, action: str) -> dict[str, Any]:
+    def action_arguments(self, action: str) -> dict[str, object]:
         return self.configurations.get(action, {})
 
 
-def _split_actions(value: Any) -> tuple[str, ...]:
+def _split_actions(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         names = [part.strip() for part in value.split(",")]
     elif isinstance(value, list):
@@ -146,7 +145,7 @@ def _split_actions(value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _plugin(raw: Any, where: str) -> PluginOption:
+def _plugin(raw: object, where: str) -> PluginOption:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise ConfError(f"{where}: each plugin needs a name, got {raw!r}")
     name = raw["name"]
@@ -158,7 +157,7 @@ def _plugin(raw: Any, where: str) -> PluginOption:
     if name not in AVAILABLE_PLUGINS:
         raise ConfError(f"{where}: unknown plugin {name!r} (available: {', '.join(AVAILABLE_PLUGINS)})")
     switches: dict[str, bool] = {}
-    arguments: dict[str, Any] = {}
+    arguments: dict[str, object] = {}
     for key, value in raw.items():
         if key == "name":
             continue
@@ -178,7 +177,7 @@ def _plugin(raw: Any, where: str) -> PluginOption:
     return PluginOption(name=name, arguments=arguments, switches=switches)
 
 
-def conf_from_dict(raw: Any) -> SchedulerConf:
+def conf_from_dict(raw: object) -> SchedulerConf:
     if not isinstance(raw, dict):
         raise ConfError("a scheduler conf is a mapping with 'actions' and 'tiers'")
     unknown = set(raw) - {"actions", "tiers", "configurations", "metrics"}
@@ -200,7 +199,7 @@ def conf_from_dict(raw: Any) -> SchedulerConf:
         tiers.append(Tier(plugins))
     if {"capacity", "proportion"} <= seen:
         raise ConfError("plugins 'capacity' and 'proportion' both set the queues' shares: configure one of them")
-    configurations: dict[str, dict[str, Any]] = {}
+    configurations: dict[str, dict[str, object]] = {}
     for entry in raw.get("configurations") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise ConfError(f"configurations: each entry needs a name, got {entry!r}")
@@ -271,15 +270,17 @@ def duration_argument_ms(value: object) -> int:
         raise ConfError(f"{value!r} is not a duration (expected e.g. '90s', '10m', '1h30m')") from None
 
 
-def number(arguments: dict[str, Any], key: str, default: float) -> float:
+def number(arguments: dict[str, object], key: str, default: float) -> float:
     value = arguments.get(key, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfError(f"argument {key}: {value!r} is not a number") from None
+    if isinstance(value, (int, float, str, bytes)):  # what ``float`` reads (YAML's true is 1)
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ConfError(f"argument {key}: {value!r} is not a number")
 
 
-def flag(arguments: dict[str, Any], key: str, default: bool) -> bool:
+def flag(arguments: dict[str, object], key: str, default: bool) -> bool:
     value = arguments.get(key, default)
     if isinstance(value, bool):
         return value

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 T = TypeVar("T")
 
 
 class PriorityQueue(Generic[T]):
-    def __init__(self, key: Callable[[T], Any]) -> None:
+    def __init__(self, key: Callable[[T], SupportsRichComparison]) -> None:
         self.key = key
-        self.items: list[tuple[Any, int, T]] = []
+        self.items: list[tuple[SupportsRichComparison, int, T]] = []
         self.count = 0
 
     def extend(self, items: list[T]) -> None:
