@@ -58,7 +58,7 @@ def _time(ms: int) -> str:
 
 
 @dataclass
-class JobInfo:
+class JobStatusRecord:
     min_available: int
     phase: str = "Pending"
     reason: str = ""
@@ -100,7 +100,7 @@ class KubeStatusWriter(Reactor):
         self.concurrency = concurrency
         self.min_interval_ms = min_interval_ms  # one object's status is written at most this often
         self.last_write: dict[tuple[str, str], int] = {}
-        self.jobs: dict[str, JobInfo] = {}
+        self.jobs: dict[str, JobStatusRecord] = {}
         self.pods: dict[str, PodInfo] = {}
         self.job_pods: dict[str, dict[str, None]] = {}  # job -> its pods, in request order
         self.group_pods: dict[str, dict[str, None]] = {}
@@ -120,7 +120,7 @@ class KubeStatusWriter(Reactor):
         e = envelope.payload
         if isinstance(e, JobCreated | JobUpdated):
             if e.manifest.metadata.uid:
-                info = self.jobs.get(e.job) or JobInfo(e.manifest.spec.min_available, since=envelope.recorded_at)
+                info = self.jobs.get(e.job) or JobStatusRecord(e.manifest.spec.min_available, since=envelope.recorded_at)
                 info.min_available = e.manifest.spec.min_available
                 self.jobs[e.job] = info
                 self._touch("jobs", e.job)
