@@ -69,7 +69,7 @@ class JobStatusRecord:
 
 
 @dataclass
-class PodInfo:
+class PodStatusRecord:
     job: str
     task: str
     podgroup: str
@@ -101,7 +101,7 @@ class KubeStatusWriter(Reactor):
         self.min_interval_ms = min_interval_ms  # one object's status is written at most this often
         self.last_write: dict[tuple[str, str], int] = {}
         self.jobs: dict[str, JobStatusRecord] = {}
-        self.pods: dict[str, PodInfo] = {}
+        self.pods: dict[str, PodStatusRecord] = {}
         self.job_pods: dict[str, dict[str, None]] = {}  # job -> its pods, in request order
         self.group_pods: dict[str, dict[str, None]] = {}
         self.groups: dict[str, GroupInfo] = {}
@@ -133,7 +133,7 @@ class KubeStatusWriter(Reactor):
             self.jobs.pop(e.job, None)
             self.dirty.pop(("jobs", e.job), None)
         elif isinstance(e, PodRequested):
-            self.pods[e.pod] = PodInfo(e.job, e.task, e.podgroup)
+            self.pods[e.pod] = PodStatusRecord(e.job, e.task, e.podgroup)
             self.job_pods.setdefault(e.job, {})[e.pod] = None
             self.group_pods.setdefault(e.podgroup, {})[e.pod] = None
             self._pod_changed(e.pod)
@@ -192,7 +192,7 @@ class KubeStatusWriter(Reactor):
         if (pod := self.pods.get(key)) is not None:
             self._pod_changed_keys(pod)
 
-    def _pod_changed_keys(self, pod: PodInfo) -> None:
+    def _pod_changed_keys(self, pod: PodStatusRecord) -> None:
         self._touch("jobs", pod.job)
         self._touch("podgroups", pod.podgroup)
 
