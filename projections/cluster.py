@@ -15,8 +15,6 @@ enqueue of a podgroup already gone) changes nothing and is counted in
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from projections import cluster_pods as pods
 from projections.cluster_model import (
     DEFAULT_NODE_PODS,
@@ -26,6 +24,7 @@ from projections.cluster_model import (
     QueueRecord,
     add_into,
 )
+from projections.dispatch import FoldTable
 from schemas import events as ev
 from schemas.envelope import Envelope
 from schemas.quantity import QuantityError, to_resources
@@ -39,7 +38,7 @@ def initial() -> ClusterState:
 
 def fold(state: ClusterState, envelope: Envelope) -> ClusterState:
     """Apply one event; events this projection does not read are skipped."""
-    step = FOLDS.get(envelope.type)
+    step = FOLDS.get(type(envelope.payload))
     if step is not None:
         step(state, envelope.payload, envelope)
     state.position = envelope.position
@@ -260,38 +259,36 @@ def _job_phase(state: ClusterState, e: ev.JobPhaseChanged, _: Envelope) -> None:
         state.relive(name)
 
 
-Fold = Callable[[ClusterState, ev.Event, Envelope], None]
-
-FOLDS: dict[str, Fold] = {
-    "NodeAdded": _node_upsert,
-    "NodeUpdated": _node_upsert,
-    "NodeRemoved": _node_removed,
-    "QueueCreated": _queue_upsert,
-    "QueueUpdated": _queue_upsert,
-    "QueueStateChanged": _queue_state,
-    "QueueDeleted": _queue_deleted,
-    "PriorityClassAdded": _priority_added,
-    "PriorityClassRemoved": _priority_removed,
-    "PodGroupCreated": _podgroup_upsert,
-    "PodGroupUpdated": _podgroup_upsert,
-    "PodGroupDeleted": _podgroup_deleted,
-    "PodGroupEnqueued": _enqueued,
-    "PodGroupPhaseChanged": _phase_changed,
-    "PodGroupUnschedulable": _unschedulable,
-    "PodRequested": pods.pod_requested,
-    "PodBound": pods.pod_bound,
-    "PodPipelined": pods.pod_pipelined,
-    "PodStarted": pods.pod_started,
-    "PodSucceeded": pods.pod_finished,
-    "PodFailed": pods.pod_finished,
-    "PodEvicted": pods.pod_finished,
-    "PodDeleted": pods.pod_deleted,
-    "PodBindFailed": pods.pod_bind_failed,
-    "PodDeletionRequested": pods.pod_deletion_requested,
-    # An eviction is a deletion with a reason: the pod releases its node until it is gone.
-    "PodEvictionRequested": pods.pod_deletion_requested,
-    "ReservationMade": _reserved,
-    "ReservationReleased": _reservation_released,
-    "JobRemoved": pods.job_removed,
-    "JobPhaseChanged": _job_phase,
-}
+_TABLE: FoldTable[ClusterState, [Envelope], None] = FoldTable()
+_TABLE.on(ev.NodeAdded, _node_upsert)
+_TABLE.on(ev.NodeUpdated, _node_upsert)
+_TABLE.on(ev.NodeRemoved, _node_removed)
+_TABLE.on(ev.QueueCreated, _queue_upsert)
+_TABLE.on(ev.QueueUpdated, _queue_upsert)
+_TABLE.on(ev.QueueStateChanged, _queue_state)
+_TABLE.on(ev.QueueDeleted, _queue_deleted)
+_TABLE.on(ev.PriorityClassAdded, _priority_added)
+_TABLE.on(ev.PriorityClassRemoved, _priority_removed)
+_TABLE.on(ev.PodGroupCreated, _podgroup_upsert)
+_TABLE.on(ev.PodGroupUpdated, _podgroup_upsert)
+_TABLE.on(ev.PodGroupDeleted, _podgroup_deleted)
+_TABLE.on(ev.PodGroupEnqueued, _enqueued)
+_TABLE.on(ev.PodGroupPhaseChanged, _phase_changed)
+_TABLE.on(ev.PodGroupUnschedulable, _unschedulable)
+_TABLE.on(ev.PodRequested, pods.pod_requested)
+_TABLE.on(ev.PodBound, pods.pod_bound)
+_TABLE.on(ev.PodPipelined, pods.pod_pipelined)
+_TABLE.on(ev.PodStarted, pods.pod_started)
+_TABLE.on(ev.PodSucceeded, pods.pod_finished)
+_TABLE.on(ev.PodFailed, pods.pod_finished)
+_TABLE.on(ev.PodEvicted, pods.pod_finished)
+_TABLE.on(ev.PodDeleted, pods.pod_deleted)
+_TABLE.on(ev.PodBindFailed, pods.pod_bind_failed)
+_TABLE.on(ev.PodDeletionRequested, pods.pod_deletion_requested)
+# An eviction is a deletion with a reason: the pod releases its node until it is gone.
+_TABLE.on(ev.PodEvictionRequested, pods.pod_deletion_requested)
+_TABLE.on(ev.ReservationMade, _reserved)
+_TABLE.on(ev.ReservationReleased, _reservation_released)
+_TABLE.on(ev.JobRemoved, pods.job_removed)
+_TABLE.on(ev.JobPhaseChanged, _job_phase)
+FOLDS = _TABLE.folds

@@ -169,7 +169,7 @@ def pod_bind_failed(state: ClusterState, e: ev.PodBindFailed, _: Envelope) -> No
     _touch(state, pod)
 
 
-def pod_deletion_requested(state: ClusterState, e: ev.PodDeletionRequested, _: Envelope) -> None:
+def pod_deletion_requested(state: ClusterState, e: ev.PodDeletionRequested | ev.PodEvictionRequested, _: Envelope) -> None:
     pod = state.pods.get(e.pod)
     if pod is None or pod.status in TERMINAL or pod.status == "Releasing":
         state.stale[type(e).__name__] += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from projections.dispatch import FoldTable
 from projections.job_records import (
     FINAL_PHASES,
     POD_FAILED,
@@ -54,11 +55,22 @@ from schemas.events import (
     TimerScheduled,
 )
 from schemas.events.base import Event
+from schemas.events.pod import PodEvent
 
 TASK_SCOPED_ACTIONS = frozenset({"RestartTask", "RestartPod"})
 
-Apply = Callable[[JobRecord, Event, int, int], None]
-"""``(record, event, recorded_at, trigger_position)``; changes ``record`` in place."""
+# A decision's fold: ``(record, event, recorded_at, trigger_position)``; changes ``record`` in place.
+_DECISIONS: FoldTable[JobRecord, [int, int], None] = FoldTable()
+# An observation's fold: ``(pod, event, recorded_at)``; changes ``pod`` in place.
+_OBSERVATIONS: FoldTable[JobPodRecord, [int], None] = FoldTable()
+
+NamedResourceRequest = ServiceRequested | ConfigMapRequested | SecretRequested
+NamedResourceDeletion = ServiceDeletionRequested | ConfigMapDeletionRequested | SecretDeletionRequested
+# The controller's decisions about one job (``job`` names it); its timers name theirs as ``owner``.
+JobDecision = (
+    JobUpdated | JobCommandAccepted | JobPhaseChanged | PodGroupCreated | PodGroupDeleted | PodRequested
+    | PodDeletionRequested | NamedResourceRequest | NamedResourceDeletion
+)
 
 
 def policy_timer_name(job: str, event: str, pod: str, incarnation: int, action: str) -> str:
@@ -144,16 +156,16 @@ def _timer_cancelled(rec: JobRecord, ev: TimerCancelled, at: int, _: int) -> Non
     rec.timers.pop(ev.timer, None)
 
 
-def _resource(kind: str, plugin: str) -> Apply:
-    def apply(rec: JobRecord, ev: Event, at: int, _: int) -> None:
-        rec.resources[f"{kind}/{ev.name}"] = plugin  # type: ignore[attr-defined]
+def _resource(kind: str, plugin: str) -> Callable[[JobRecord, NamedResourceRequest, int, int], None]:
+    def apply(rec: JobRecord, ev: NamedResourceRequest, at: int, _: int) -> None:
+        rec.resources[f"{kind}/{ev.name}"] = plugin
 
     return apply
 
 
-def _resource_gone(kind: str) -> Apply:
-    def apply(rec: JobRecord, ev: Event, at: int, _: int) -> None:
-        rec.resources.pop(f"{kind}/{ev.name}", None)  # type: ignore[attr-defined]
+def _resource_gone(kind: str) -> Callable[[JobRecord, NamedResourceDeletion, int, int], None]:
+    def apply(rec: JobRecord, ev: NamedResourceDeletion, at: int, _: int) -> None:
+        rec.resources.pop(f"{kind}/{ev.name}", None)
 
     return apply
 
@@ -167,23 +179,22 @@ def _command_accepted(rec: JobRecord, ev: JobCommandAccepted, at: int, trigger: 
     rec.commands.setdefault(ev.command, trigger)
 
 
-DECISIONS: dict[type, Apply] = {
-    JobUpdated: _updated,
-    JobCommandAccepted: _command_accepted,
-    JobPhaseChanged: _phase_changed,
-    PodGroupCreated: _podgroup_created,
-    PodGroupDeleted: _podgroup_deleted,
-    PodRequested: _pod_requested,
-    PodDeletionRequested: _pod_deletion_requested,
-    TimerScheduled: _timer_scheduled,
-    TimerCancelled: _timer_cancelled,
-    ServiceRequested: _resource("Service", "svc"),
-    ConfigMapRequested: _resource("ConfigMap", "svc"),
-    SecretRequested: _resource("Secret", "ssh"),
-    ServiceDeletionRequested: _resource_gone("Service"),
-    ConfigMapDeletionRequested: _resource_gone("ConfigMap"),
-    SecretDeletionRequested: _resource_gone("Secret"),
-}
+_DECISIONS.on(JobUpdated, _updated)
+_DECISIONS.on(JobCommandAccepted, _command_accepted)
+_DECISIONS.on(JobPhaseChanged, _phase_changed)
+_DECISIONS.on(PodGroupCreated, _podgroup_created)
+_DECISIONS.on(PodGroupDeleted, _podgroup_deleted)
+_DECISIONS.on(PodRequested, _pod_requested)
+_DECISIONS.on(PodDeletionRequested, _pod_deletion_requested)
+_DECISIONS.on(TimerScheduled, _timer_scheduled)
+_DECISIONS.on(TimerCancelled, _timer_cancelled)
+_DECISIONS.on(ServiceRequested, _resource("Service", "svc"))
+_DECISIONS.on(ConfigMapRequested, _resource("ConfigMap", "svc"))
+_DECISIONS.on(SecretRequested, _resource("Secret", "ssh"))
+_DECISIONS.on(ServiceDeletionRequested, _resource_gone("Service"))
+_DECISIONS.on(ConfigMapDeletionRequested, _resource_gone("ConfigMap"))
+_DECISIONS.on(SecretDeletionRequested, _resource_gone("Secret"))
+DECISIONS = _DECISIONS.folds
 
 
 def apply_decision(rec: JobRecord, event: Event, recorded_at: int, trigger: int) -> None:
@@ -252,28 +263,29 @@ def _eviction_requested(pod: JobPodRecord, ev: PodEvictionRequested, at: int) ->
     pod.eviction = f"{ev.reason} (for {ev.preemptor})" if ev.preemptor else ev.reason
 
 
-OBSERVATIONS: dict[type, Callable[[JobPodRecord, Event, int], None]] = {
-    PodCreated: _created,
-    PodStarted: _started,
-    PodReady: _ready,
-    PodSucceeded: _succeeded,
-    PodFailed: _failed,
-    PodRestarted: _restarted,
-    PodEvicted: _evicted,
-    PodUnknown: _unknown,
-    PodBound: _bound,
-    PodEvictionRequested: _eviction_requested,
-}
+_OBSERVATIONS.on(PodCreated, _created)
+_OBSERVATIONS.on(PodStarted, _started)
+_OBSERVATIONS.on(PodReady, _ready)
+_OBSERVATIONS.on(PodSucceeded, _succeeded)
+_OBSERVATIONS.on(PodFailed, _failed)
+_OBSERVATIONS.on(PodRestarted, _restarted)
+_OBSERVATIONS.on(PodEvicted, _evicted)
+_OBSERVATIONS.on(PodUnknown, _unknown)
+_OBSERVATIONS.on(PodBound, _bound)
+_OBSERVATIONS.on(PodEvictionRequested, _eviction_requested)
+OBSERVATIONS = _OBSERVATIONS.folds
+# What the cluster reports about a pod (and PodDeleted), as ``apply_pod_event`` takes it.
+PodObservation = PodEvent | PodBound | PodEvictionRequested
 
 
-def apply_pod_event(rec: JobRecord, event: Event, recorded_at: int) -> JobPodRecord | None:
+def apply_pod_event(rec: JobRecord, event: PodObservation, recorded_at: int) -> JobPodRecord | None:
     """Apply a pod observation; returns the pod record it concerned (if known).
 
     ``PodDeleted`` removes the record, which frees the pod's name for the next
     incarnation; the removed record is returned so the caller can tell an
     expected deletion from an unexpected one.
     """
-    key = event.pod  # type: ignore[attr-defined]
+    key = event.pod
     pod = rec.pods.get(key)
     if pod is None:
         return None

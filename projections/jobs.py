@@ -15,22 +15,49 @@ pods or jobs it does not know are ignored and counted in
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from projections.job_apply import DECISIONS, OBSERVATIONS, apply_decision, apply_pod_event
+from projections.dispatch import FoldTable
+from projections.job_apply import (
+    DECISIONS,
+    OBSERVATIONS,
+    JobDecision,
+    PodObservation,
+    apply_decision,
+    apply_pod_event,
+)
 from projections.job_records import JobRecord, JobsState
 from projections.job_status import job_status
 from schemas.envelope import Envelope
 from schemas.events import (
+    ConfigMapDeletionRequested,
+    ConfigMapRequested,
+    JobCommandAccepted,
     JobCreated,
+    JobPhaseChanged,
     JobRemoved,
+    JobUpdated,
+    PodBound,
+    PodCreated,
     PodDeleted,
+    PodDeletionRequested,
+    PodEvicted,
+    PodEvictionRequested,
+    PodFailed,
     PodGroupCreated,
+    PodGroupDeleted,
     PodGroupEnqueued,
     PodGroupPhaseChanged,
+    PodReady,
     PodRequested,
+    PodRestarted,
+    PodStarted,
+    PodSucceeded,
+    PodUnknown,
     PriorityClassAdded,
     PriorityClassRemoved,
+    SecretDeletionRequested,
+    SecretRequested,
+    ServiceDeletionRequested,
+    ServiceRequested,
     TimerCancelled,
     TimerFired,
     TimerScheduled,
@@ -55,9 +82,9 @@ def command_id(command: Command) -> str:
 def owner_of(state: JobsState, event: Event) -> str | None:
     """The key of the job an event concerns, if the projection knows it."""
     if hasattr(event, "podgroup") and not hasattr(event, "manifest"):
-        return state.podgroup_owner.get(event.podgroup)  # type: ignore[attr-defined]
+        return state.podgroup_owner.get(event.podgroup)
     if hasattr(event, "pod") and not isinstance(event, PodRequested):
-        return state.pod_owner.get(event.pod)  # type: ignore[attr-defined]
+        return state.pod_owner.get(event.pod)
     if isinstance(event, TimerFired):
         return state.timer_owner.get(event.timer)
     return getattr(event, "job", None) or getattr(event, "owner", None)
@@ -74,7 +101,7 @@ def fold(state: JobsState, env: Envelope) -> JobsState:
         state.last_answer = mark
     fn = _FOLDS.get(type(env.payload))
     if fn is not None:
-        fn(state, env)
+        fn(state, env.payload, env)
     return state
 
 
@@ -87,36 +114,33 @@ def new_record(key: str, manifest: Job, env: Envelope) -> JobRecord:
     return JobRecord(key=key, manifest=manifest, submitted_position=trigger, submitted_at=env.recorded_at)
 
 
-def _created(state: JobsState, env: Envelope) -> None:
-    ev: JobCreated = env.payload  # type: ignore[assignment]
+def _created(state: JobsState, ev: JobCreated, env: Envelope) -> None:
     if ev.job in state.jobs:
         state.ignored += 1
         return
     state.jobs[ev.job] = new_record(ev.job, ev.manifest, env)
 
 
-def _priority_added(state: JobsState, env: Envelope) -> None:
-    ev: PriorityClassAdded = env.payload  # type: ignore[assignment]
+def _priority_added(state: JobsState, ev: PriorityClassAdded, _: Envelope) -> None:
     state.priority_classes[ev.name] = ev.value
     if ev.global_default:
         state.global_default_priority = ev.value
 
 
-def _priority_removed(state: JobsState, env: Envelope) -> None:
-    state.priority_classes.pop(env.payload.name, None)  # type: ignore[attr-defined]
+def _priority_removed(state: JobsState, ev: PriorityClassRemoved, _: Envelope) -> None:
+    state.priority_classes.pop(ev.name, None)
 
 
 # --- the scheduler's decisions and the cluster's observations ---------------------------
 
 
-def _enqueued(state: JobsState, env: Envelope) -> None:
-    rec = _job_of(state, env.payload)
+def _enqueued(state: JobsState, ev: PodGroupEnqueued, _: Envelope) -> None:
+    rec = _job_of(state, ev)
     if rec is not None:
         rec.enqueued = True
 
 
-def _podgroup_phase(state: JobsState, env: Envelope) -> None:
-    ev: PodGroupPhaseChanged = env.payload  # type: ignore[assignment]
+def _podgroup_phase(state: JobsState, ev: PodGroupPhaseChanged, _: Envelope) -> None:
     rec = _job_of(state, ev)
     if rec is None:
         return
@@ -126,20 +150,19 @@ def _podgroup_phase(state: JobsState, env: Envelope) -> None:
         rec.enqueued = True
 
 
-def _pod_event(state: JobsState, env: Envelope) -> None:
-    rec = _job_of(state, env.payload)
-    pod = apply_pod_event(rec, env.payload, env.recorded_at) if rec is not None else None
+def _pod_event(state: JobsState, ev: PodObservation, env: Envelope) -> None:
+    rec = _job_of(state, ev)
+    pod = apply_pod_event(rec, ev, env.recorded_at) if rec is not None else None
     if rec is None or pod is None:
         state.ignored += 1
         return
-    if isinstance(env.payload, PodDeleted):
-        state.pod_owner.pop(env.payload.pod, None)
+    if isinstance(ev, PodDeleted):
+        state.pod_owner.pop(ev.pod, None)
         rec.last_deleted = (env.position, pod)
         state.deleted_owner = (env.position, rec.key)
 
 
-def _timer_fired(state: JobsState, env: Envelope) -> None:
-    ev: TimerFired = env.payload  # type: ignore[assignment]
+def _timer_fired(state: JobsState, ev: TimerFired, env: Envelope) -> None:
     rec = _job_of(state, ev)
     timer = rec.timers.get(ev.timer) if rec is not None else None
     if timer is None or timer.fired_position >= 0:
@@ -151,9 +174,8 @@ def _timer_fired(state: JobsState, env: Envelope) -> None:
 # --- the controller's own decisions ------------------------------------------------
 
 
-def _decision(state: JobsState, env: Envelope) -> None:
-    ev = env.payload
-    rec = state.jobs.get(ev.job)  # type: ignore[attr-defined]
+def _decision(state: JobsState, ev: JobDecision, env: Envelope) -> None:
+    rec = state.jobs.get(ev.job)
     if rec is None:
         state.ignored += 1
         return
@@ -167,20 +189,19 @@ def _decision(state: JobsState, env: Envelope) -> None:
         state.timer_owner[ev.timer] = rec.key
 
 
-def _timer_decision(state: JobsState, env: Envelope) -> None:
-    ev = env.payload
-    rec = state.jobs.get(ev.owner)  # type: ignore[attr-defined]
+def _timer_decision(state: JobsState, ev: TimerScheduled | TimerCancelled, env: Envelope) -> None:
+    rec = state.jobs.get(ev.owner)
     if rec is None:
         return
     apply_decision(rec, ev, env.recorded_at, env.position)
     if isinstance(ev, TimerScheduled):
         state.timer_owner[ev.timer] = rec.key
     else:
-        state.timer_owner.pop(ev.timer, None)  # type: ignore[attr-defined]
+        state.timer_owner.pop(ev.timer, None)
 
 
-def _removed(state: JobsState, env: Envelope) -> None:
-    rec = state.jobs.pop(env.payload.job, None)  # type: ignore[attr-defined]
+def _removed(state: JobsState, ev: JobRemoved, _: Envelope) -> None:
+    rec = state.jobs.pop(ev.job, None)
     if rec is None:
         return
     for key in rec.pods:
@@ -196,19 +217,42 @@ def _job_of(state: JobsState, event: Event) -> JobRecord | None:
     return state.jobs.get(key) if key else None
 
 
-_FOLDS: dict[type, Callable[[JobsState, Envelope], None]] = {
-    JobCreated: _created,
-    JobRemoved: _removed,
-    PriorityClassAdded: _priority_added,
-    PriorityClassRemoved: _priority_removed,
-    PodGroupEnqueued: _enqueued,
-    PodGroupPhaseChanged: _podgroup_phase,
-    TimerFired: _timer_fired,
-    PodDeleted: _pod_event,
-}
-for _type in OBSERVATIONS:
-    _FOLDS[_type] = _pod_event
-for _type in DECISIONS:
-    _FOLDS[_type] = _decision
-_FOLDS[TimerScheduled] = _timer_decision
-_FOLDS[TimerCancelled] = _timer_decision
+_TABLE: FoldTable[JobsState, [Envelope], None] = FoldTable()
+_TABLE.on(JobCreated, _created)
+_TABLE.on(JobRemoved, _removed)
+_TABLE.on(PriorityClassAdded, _priority_added)
+_TABLE.on(PriorityClassRemoved, _priority_removed)
+_TABLE.on(PodGroupEnqueued, _enqueued)
+_TABLE.on(PodGroupPhaseChanged, _podgroup_phase)
+_TABLE.on(TimerFired, _timer_fired)
+_TABLE.on(PodDeleted, _pod_event)
+# The pod observations ``apply_pod_event`` folds (``PodObservation``).
+_TABLE.on(PodCreated, _pod_event)
+_TABLE.on(PodStarted, _pod_event)
+_TABLE.on(PodReady, _pod_event)
+_TABLE.on(PodSucceeded, _pod_event)
+_TABLE.on(PodFailed, _pod_event)
+_TABLE.on(PodRestarted, _pod_event)
+_TABLE.on(PodEvicted, _pod_event)
+_TABLE.on(PodUnknown, _pod_event)
+_TABLE.on(PodBound, _pod_event)
+_TABLE.on(PodEvictionRequested, _pod_event)
+# The controller's own decisions, folded by ``apply_decision`` (``JobDecision``, and its timers').
+_TABLE.on(JobUpdated, _decision)
+_TABLE.on(JobCommandAccepted, _decision)
+_TABLE.on(JobPhaseChanged, _decision)
+_TABLE.on(PodGroupCreated, _decision)
+_TABLE.on(PodGroupDeleted, _decision)
+_TABLE.on(PodRequested, _decision)
+_TABLE.on(PodDeletionRequested, _decision)
+_TABLE.on(ServiceRequested, _decision)
+_TABLE.on(ConfigMapRequested, _decision)
+_TABLE.on(SecretRequested, _decision)
+_TABLE.on(ServiceDeletionRequested, _decision)
+_TABLE.on(ConfigMapDeletionRequested, _decision)
+_TABLE.on(SecretDeletionRequested, _decision)
+_TABLE.on(TimerScheduled, _timer_decision)
+_TABLE.on(TimerCancelled, _timer_decision)
+if not OBSERVATIONS.keys() | DECISIONS.keys() <= _TABLE.folds.keys():
+    raise ValueError("the jobs projection does not fold every event apply_pod_event and apply_decision fold")
+_FOLDS = _TABLE.folds

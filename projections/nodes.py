@@ -13,11 +13,11 @@ drain still has to evict.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from projections.dispatch import FoldTable
+from schemas import events as ev
 from schemas.envelope import Envelope
-from schemas.events.base import Event
 from schemas.resources import Node
 
 
@@ -34,7 +34,7 @@ class NodesState:
     pod_node: dict[str, str] = field(default_factory=dict)  # pod -> the node it is on
 
 
-def _upsert(state: NodesState, e: Event) -> None:
+def _upsert(state: NodesState, e: ev.NodeAdded | ev.NodeUpdated) -> None:
     node = state.nodes.get(e.node)
     if node is None:
         state.nodes[e.node] = NodeLifecycleRecord(e.node, e.manifest)
@@ -42,14 +42,14 @@ def _upsert(state: NodesState, e: Event) -> None:
         node.manifest = e.manifest
 
 
-def _removed(state: NodesState, e: Event) -> None:
+def _removed(state: NodesState, e: ev.NodeRemoved) -> None:
     node = state.nodes.pop(e.node, None)
     if node is not None:
         for pod in node.pods:
             state.pod_node.pop(pod, None)
 
 
-def _placed(state: NodesState, e: Event) -> None:
+def _placed(state: NodesState, e: ev.PodBound | ev.PodStarted) -> None:
     node = state.nodes.get(e.node)
     if node is None or e.pod in state.pod_node:
         return  # a bind onto a node already gone, or a pod already placed
@@ -57,30 +57,30 @@ def _placed(state: NodesState, e: Event) -> None:
     node.pods[e.pod] = e.job
 
 
-def _left(state: NodesState, e: Event) -> None:
+def _left(state: NodesState, e: ev.PodEvent | ev.PodDecision | ev.PodDeletionRequested) -> None:
     name = state.pod_node.pop(e.pod, None)
     if name is not None and (node := state.nodes.get(name)) is not None:
         node.pods.pop(e.pod, None)
 
 
-FOLDS: dict[str, Callable[[NodesState, Event], None]] = {
-    "NodeAdded": _upsert,
-    "NodeUpdated": _upsert,
-    "NodeRemoved": _removed,
-    "PodBound": _placed,
-    "PodStarted": _placed,
-    "PodSucceeded": _left,
-    "PodFailed": _left,
-    "PodEvicted": _left,
-    "PodDeleted": _left,
-    "PodBindFailed": _left,
-    "PodEvictionRequested": _left,
-    "PodDeletionRequested": _left,
-}
+_TABLE: FoldTable[NodesState, [], None] = FoldTable()
+_TABLE.on(ev.NodeAdded, _upsert)
+_TABLE.on(ev.NodeUpdated, _upsert)
+_TABLE.on(ev.NodeRemoved, _removed)
+_TABLE.on(ev.PodBound, _placed)
+_TABLE.on(ev.PodStarted, _placed)
+_TABLE.on(ev.PodSucceeded, _left)
+_TABLE.on(ev.PodFailed, _left)
+_TABLE.on(ev.PodEvicted, _left)
+_TABLE.on(ev.PodDeleted, _left)
+_TABLE.on(ev.PodBindFailed, _left)
+_TABLE.on(ev.PodEvictionRequested, _left)
+_TABLE.on(ev.PodDeletionRequested, _left)
+FOLDS = _TABLE.folds
 
 
 def fold(state: NodesState, envelope: Envelope) -> NodesState:
-    apply = FOLDS.get(envelope.type)
+    apply = FOLDS.get(type(envelope.payload))
     if apply is not None:
         apply(state, envelope.payload)
     return state

@@ -13,9 +13,10 @@ at once (it goes Closing) nor deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from projections.dispatch import FoldTable
+from schemas import events as ev
 from schemas.envelope import Envelope
 from schemas.resources import Queue
 
@@ -41,8 +42,7 @@ class QueuesState:
     unhomed: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def _queue_created(state: QueuesState, env: Envelope) -> None:
-    event = env.payload
+def _queue_created(state: QueuesState, event: ev.QueueCreated, env: Envelope) -> None:
     if event.queue in state.queues:
         return
     info = state.queues[event.queue] = QueueLifecycleRecord(event.queue, event.manifest, created_at=env.recorded_at)
@@ -52,25 +52,24 @@ def _queue_created(state: QueuesState, env: Envelope) -> None:
     info.podgroups.update(state.unhomed.pop(event.queue, {}))
 
 
-def _queue_updated(state: QueuesState, env: Envelope) -> None:
-    info = state.queues.get(env.payload.queue)
+def _queue_updated(state: QueuesState, event: ev.QueueUpdated, _: Envelope) -> None:
+    info = state.queues.get(event.queue)
     if info is not None:
-        info.manifest = env.payload.manifest
+        info.manifest = event.manifest
 
 
-def _queue_state_changed(state: QueuesState, env: Envelope) -> None:
-    info = state.queues.get(env.payload.queue)
+def _queue_state_changed(state: QueuesState, event: ev.QueueStateChanged, _: Envelope) -> None:
+    info = state.queues.get(event.queue)
     if info is not None:
-        info.state = env.payload.state
+        info.state = event.state
 
 
-def _queue_deleted(state: QueuesState, env: Envelope) -> None:
-    if state.queues.pop(env.payload.queue, None) is not None:
-        state.deleted.add(env.payload.queue)
+def _queue_deleted(state: QueuesState, event: ev.QueueDeleted, _: Envelope) -> None:
+    if state.queues.pop(event.queue, None) is not None:
+        state.deleted.add(event.queue)
 
 
-def _podgroup_created(state: QueuesState, env: Envelope) -> None:
-    event = env.payload
+def _podgroup_created(state: QueuesState, event: ev.PodGroupCreated, _: Envelope) -> None:
     queue = event.manifest.spec.queue or "default"
     state.podgroup_queue[event.podgroup] = queue
     state.job_podgroup[event.job] = event.podgroup
@@ -92,41 +91,41 @@ def _drop_podgroup(state: QueuesState, podgroup: str) -> None:
             del state.unhomed[queue]
 
 
-def _podgroup_gone(state: QueuesState, env: Envelope) -> None:
-    _drop_podgroup(state, env.payload.podgroup)
+def _podgroup_gone(state: QueuesState, event: ev.PodGroupDeleted, _: Envelope) -> None:
+    _drop_podgroup(state, event.podgroup)
 
 
-def _podgroup_phase(state: QueuesState, env: Envelope) -> None:
-    if env.payload.phase == "Completed":
-        _drop_podgroup(state, env.payload.podgroup)
+def _podgroup_phase(state: QueuesState, event: ev.PodGroupPhaseChanged, _: Envelope) -> None:
+    if event.phase == "Completed":
+        _drop_podgroup(state, event.podgroup)
 
 
-def _job_phase(state: QueuesState, env: Envelope) -> None:
-    if env.payload.phase in FINAL_JOB_PHASES and env.payload.job in state.job_podgroup:
-        _drop_podgroup(state, state.job_podgroup[env.payload.job])
+def _job_phase(state: QueuesState, event: ev.JobPhaseChanged, _: Envelope) -> None:
+    if event.phase in FINAL_JOB_PHASES and event.job in state.job_podgroup:
+        _drop_podgroup(state, state.job_podgroup[event.job])
 
 
-def _job_removed(state: QueuesState, env: Envelope) -> None:
-    podgroup = state.job_podgroup.pop(env.payload.job, None)
+def _job_removed(state: QueuesState, event: ev.JobRemoved, _: Envelope) -> None:
+    podgroup = state.job_podgroup.pop(event.job, None)
     if podgroup is not None:
         _drop_podgroup(state, podgroup)
 
 
-FOLDS: dict[str, Callable[[QueuesState, Envelope], None]] = {
-    "QueueCreated": _queue_created,
-    "QueueUpdated": _queue_updated,
-    "QueueStateChanged": _queue_state_changed,
-    "QueueDeleted": _queue_deleted,
-    "PodGroupCreated": _podgroup_created,
-    "PodGroupDeleted": _podgroup_gone,
-    "PodGroupPhaseChanged": _podgroup_phase,
-    "JobPhaseChanged": _job_phase,
-    "JobRemoved": _job_removed,
-}
+_TABLE: FoldTable[QueuesState, [Envelope], None] = FoldTable()
+_TABLE.on(ev.QueueCreated, _queue_created)
+_TABLE.on(ev.QueueUpdated, _queue_updated)
+_TABLE.on(ev.QueueStateChanged, _queue_state_changed)
+_TABLE.on(ev.QueueDeleted, _queue_deleted)
+_TABLE.on(ev.PodGroupCreated, _podgroup_created)
+_TABLE.on(ev.PodGroupDeleted, _podgroup_gone)
+_TABLE.on(ev.PodGroupPhaseChanged, _podgroup_phase)
+_TABLE.on(ev.JobPhaseChanged, _job_phase)
+_TABLE.on(ev.JobRemoved, _job_removed)
+FOLDS = _TABLE.folds
 
 
 def fold(state: QueuesState, envelope: Envelope) -> QueuesState:
-    apply = FOLDS.get(envelope.type)
+    apply = FOLDS.get(type(envelope.payload))
     if apply is not None:
-        apply(state, envelope)
+        apply(state, envelope.payload, envelope)
     return state

@@ -77,6 +77,7 @@ from schemas.events import (
     NodeRemoveRequested,
     PriorityClassAdded,
     QueueCommandRequested,
+    QueueCreated,
     QueueCreateRequested,
     QueueDeleteRequested,
     QueueUpdateRequested,
@@ -494,7 +495,7 @@ def planted_cluster_fold(state, env: Envelope, data: bytes):
     """``projections.cluster.fold``, but a ``QueueCreateRequested`` is also applied as if it
     were the controller's ``QueueCreated`` (as log format 1 did, when the request was the fact)."""
     if env.type == "QueueCreateRequested":
-        cluster_fold.FOLDS["QueueCreated"](state, env.payload, env)
+        cluster_fold.FOLDS[QueueCreated](state, env.payload, env)
     return cluster_fold.fold(state, env)
 
 
