@@ -320,7 +320,7 @@ class KafkaLog(EventLog):
                     await closing
             except TimeoutError:  # the producer flushing a batch no broker takes: drop it
                 log.debug("a Kafka client did not close in time", extra={"log": self.url})
-                if part is producer:
+                if part is producer and producer is not None:
                     await producer.client.close()
 
     async def _consumer(self, **config: object) -> AIOKafkaConsumer:
@@ -414,9 +414,11 @@ class KafkaLog(EventLog):
         if now or self._outage is not None or asyncio.get_running_loop().time() - self._checked_at >= CHECK_EVERY_S:
             await self._end(self._tp)
 
-    def _connected(self, part: object) -> None:
+    def _connected(self, part: T | None) -> T:
+        """``part`` (a client the log opened on start), or ``RuntimeError`` if the log is not started."""
         if part is None:
             raise RuntimeError(f"{self.url} is not started (use `async with` or `await log.start()`)")
+        return part
 
     # --- writing ---------------------------------------------------------
 
@@ -435,8 +437,7 @@ class KafkaLog(EventLog):
         return await self._send([(None, bytes(record)) for record in records])
 
     async def _send(self, records: list[tuple[bytes | None, bytes]]) -> list[int]:
-        producer = self._producer
-        self._connected(producer)
+        producer = self._connected(self._producer)
         size = _BATCH_OVERHEAD + sum(len(value) + len(key or b"") + _RECORD_OVERHEAD for key, value in records)
         if size > self.max_batch_bytes:
             raise BatchTooLarge(
@@ -493,8 +494,8 @@ class KafkaLog(EventLog):
     async def _quarantine(self, record: Quarantined) -> None:
         if record.position in self._quarantined_here:
             return
-        self._connected(self._producer)
-        await self._producer.send_and_wait(
+        producer = self._connected(self._producer)
+        await producer.send_and_wait(
             self.quarantine_topic,
             key=str(record.position).encode(),
             value=record.data,
@@ -510,9 +511,12 @@ class KafkaLog(EventLog):
         if end is not None and from_position >= end:
             return
         self._following += follow
-        consumer: AIOKafkaConsumer | None = None
         try:
             consumer = await self._patiently(self._consumer)
+        except BaseException:
+            self._following -= follow
+            raise
+        try:
             consumer.assign([self._tp])
             consumer.seek(self._tp, from_position)
             position = from_position
@@ -541,8 +545,7 @@ class KafkaLog(EventLog):
                     return
         finally:
             self._following -= follow
-            if consumer is not None:
-                await consumer.stop()
+            await consumer.stop()
 
     async def _quiet(self, consumer: AIOKafkaConsumer, position: int, end: int | None, since: float) -> float:
         """Nothing came for a while: is the broker there, has the log gone back, does the broker
@@ -572,8 +575,7 @@ class KafkaLog(EventLog):
         consumer.seek(self._tp, position)
 
     async def start_position(self) -> int:
-        probe = self._probe
-        self._connected(probe)
+        probe = self._connected(self._probe)
 
         async def first() -> int:
             async with self._probe_lock:
@@ -605,8 +607,7 @@ class KafkaLog(EventLog):
         """The end of ``tp``: the listed end offset, confirmed by the high watermark of a fetch
         at the last record. Each step is bounded; an outage is waited out (``_patiently``); for
         the log's own partition an end below what was seen raises ``LogLost``."""
-        probe = self._probe
-        self._connected(probe)
+        probe = self._connected(self._probe)
 
         async def listed() -> int:
             async with self._probe_lock:
@@ -686,8 +687,7 @@ class KafkaLog(EventLog):
 
     async def _ask_coordinator(self, name: str, request: Any) -> Any:
         """The coordinator is looked up once per group and again if it moved."""
-        client = self._client
-        self._connected(client)
+        client = self._connected(self._client)
         group = _group(name)
         for attempt in (1, 2):
             node = self._coordinators.get(group)

@@ -95,8 +95,9 @@ class WriterLock:
         if not standby:
             raise self.refusal()
         log.warning("standing by: another serve is writing the log", extra={"log": self.url, "pid": self.holder()})
-        while not self.try_acquire():
-            await asyncio.sleep(poll_s)  # a wait on the lock itself: flock has no async form
+        # A blocking flock in a thread could not be cancelled.
+        while not self.try_acquire():  # noqa: ASYNC110 - flock has no async form and nothing to wait on: polled
+            await asyncio.sleep(poll_s)
         log.warning("the log is free: taking over", extra={"log": self.url})
 
     def release(self) -> None:

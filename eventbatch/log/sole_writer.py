@@ -78,7 +78,7 @@ class SoleWriterLog(LogWrapper):
             placed = [envelope.at(position) for envelope, position in zip(batch, positions, strict=True)]
         else:
             positions = list(range(self._end, self._end + len(batch)))
-            placed = [envelope.at(position) for envelope, position in zip(batch, positions)]
+            placed = [envelope.at(position) for envelope, position in zip(batch, positions, strict=True)]
             self._pending.extend(placed)
         if not self._tail:
             self._tail_start = self._end if not placed else placed[0].position

@@ -48,9 +48,9 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -342,7 +342,7 @@ class SqliteLog(EventLog):
 
     async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
         position = from_position
-        pending: asyncio.Future[list] | None = None
+        pending: asyncio.Future[Chunk] | None = None
         try:
             while True:
                 if pending is None:
@@ -392,13 +392,13 @@ class SqliteLog(EventLog):
             if pending is not None:
                 pending.cancel()
 
-    def _query(self, position: int) -> asyncio.Future[list]:
-        return asyncio.ensure_future(
-            self._connected(self._reader).execute_fetchall(
-                "SELECT position, data FROM events WHERE position >= ? ORDER BY position LIMIT ?",
-                (position, self.chunk),
-            )
+    def _query(self, position: int) -> asyncio.Future[Chunk]:
+        rows = self._connected(self._reader).execute_fetchall(
+            "SELECT position, data FROM events WHERE position >= ? ORDER BY position LIMIT ?",
+            (position, self.chunk),
         )
+        # aiosqlite's stubs say an iterable of Row; with no row factory set it is a list of tuples
+        return asyncio.ensure_future(cast("Awaitable[Chunk]", rows))
 
     async def _fetch(self, sql: str, parameters: tuple = ()) -> list:
         """One query on the reader connection; SQLite's errors become the user's (``failure``)."""

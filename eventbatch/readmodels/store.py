@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -166,7 +167,7 @@ class ReadModelStore:
         *,
         snapshot: bytes | None = None,
         past: tuple[int | None, bytes] | None = None,
-        forget: list[int] = (),
+        forget: Sequence[int] = (),
     ) -> None:
         """Write one chunk and the position it reached, in one transaction; ``past``
         (latest_at, state) keeps the fold state at ``changes.position`` in ``past_views``,
@@ -211,7 +212,10 @@ class ReadModelStore:
     async def position(self) -> int:
         """The last log position every read model has folded (-1: none yet)."""
         async with self.db.execute("SELECT MIN(position), COUNT(*) FROM tracking") as cur:
-            low, count = await cur.fetchone()
+            row = await cur.fetchone()
+        if row is None:  # an aggregate has its one row; said for the type checker
+            return -1
+        low, count = row
         return low if count == len(VIEWS) else -1
 
     async def snapshot(self) -> tuple[int, bytes] | None:
@@ -260,7 +264,7 @@ class ReadModelStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         async with self.db.execute(sql + " ORDER BY scope, name, first_position", tuple(params)) as cur:
-            entries = audit.expand(await cur.fetchall())
+            entries = audit.expand((scope, name, blob) for scope, name, blob in await cur.fetchall())
         rows = timelines(entries)
         missing = sorted({r.cause_position for r in rows if r.cause_position is not None and not r.cause_detail})
         causes: dict[int, bytes] = {}
@@ -270,7 +274,7 @@ class ReadModelStore:
             async with self.db.execute(
                 f"SELECT position, record FROM audit_causes WHERE position IN ({marks})", batch
             ) as cur:
-                causes.update(await cur.fetchall())
+                causes.update((position, record) for position, record in await cur.fetchall())
         return fill_causes(rows, causes)
 
     async def all_rows(self) -> dict[str, list]:

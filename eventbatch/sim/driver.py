@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from eventbatch.app import Pipeline, build_pipeline
 from eventbatch.clock import VirtualClock
@@ -24,6 +25,7 @@ from eventbatch.follow import read_to_tail
 from eventbatch.log.port import EventLog
 from eventbatch.settings import Settings
 from eventbatch.sim.inputs import cluster_events, step_events
+from handlers.base import Handler
 from handlers.job import JobHandler
 from handlers.queue import QueueHandler
 from handlers.scheduler import SchedulerHandler, is_relevant, load_conf
@@ -80,7 +82,9 @@ async def run_scenario(
 ) -> SimResult:
     clock = clock or VirtualClock()
     conf = load_conf(scenario.scheduler_conf) if scenario.scheduler_conf else None
-    handlers = [QueueHandler(), JobHandler(), SchedulerHandler(conf) if conf is not None else SchedulerHandler()]
+    handlers: list[Handler[Any]] = [
+        QueueHandler(), JobHandler(), SchedulerHandler(conf) if conf is not None else SchedulerHandler()
+    ]
     pipeline: Pipeline = build_pipeline(
         log=log, clock=clock, handlers=handlers, settings=settings, is_relevant=is_relevant, cluster="sim"
     )

@@ -123,8 +123,8 @@ def cluster_events(scenario: Scenario) -> list[Event]:
     for entry in scenario.nodes:
         events += [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes_of(entry)]
     events += [QueueCreateRequested(queue=q.metadata.name, manifest=q) for q in scenario.queues if isinstance(q, Queue)]
-    for entry in scenario.running:
-        events += running_events(entry, scenario.priority_classes)
+    for running in scenario.running:
+        events += running_events(running, scenario.priority_classes)
     for podgroup, phase in sorted(scenario.podgroup_phases.items()):
         namespace, name = _namespaced(podgroup)
         events.append(

@@ -25,7 +25,9 @@ snapshot. The state holds live pods only: a deleted pod is forgotten.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from eventbatch.reactor import Reactor
 from schemas.envelope import Envelope
@@ -141,15 +143,15 @@ class SimKubelet(Reactor):
             if pod.duration is not None:
                 self._later(envelope.recorded_at + pod.duration, pod)
 
-    def _finished(self, envelope: Envelope, event: Event) -> None:
+    def _finished(self, envelope: Envelope, event: PodSucceeded | PodFailed) -> None:
         if (pod := self.pods.get(event.pod)) is not None:
             pod.finished = True
 
-    def _deleted(self, envelope: Envelope, event: Event) -> None:
+    def _deleted(self, envelope: Envelope, event: PodDeleted | PodEvicted) -> None:
         if (pod := self.pods.pop(event.pod, None)) is not None:
             self.work.pop(pod.requested_at, None)  # a create not done is moot once the pod is gone
 
-    def _kill(self, envelope: Envelope, event: Event) -> None:
+    def _kill(self, envelope: Envelope, event: PodDeletionRequested | PodEvictionRequested) -> None:
         pod = self.pods.get(event.pod)
         if pod is None or pod.kill is not None:
             return
@@ -239,16 +241,25 @@ class SimKubelet(Reactor):
         return self.answer(cause, events, now=now) if events else []
 
 
-_FOLDS = {
-    PodRequested: SimKubelet._requested,
-    PodCreated: SimKubelet._created,
-    PodBound: SimKubelet._bound,
-    PodStarted: SimKubelet._started,
-    PodSucceeded: SimKubelet._finished,
-    PodFailed: SimKubelet._finished,
-    PodDeleted: SimKubelet._deleted,
-    PodEvicted: SimKubelet._deleted,
-    PodDeletionRequested: SimKubelet._kill,
-    PodEvictionRequested: SimKubelet._kill,
-    NodeRemoved: SimKubelet._node_removed,
-}
+# The fold of each event class the kubelet reads, looked up by the payload's class. A fold
+# takes the class it is keyed by; ``_fold`` checks that as the table is built (a dict's
+# value type cannot name its key's class).
+_FOLDS: dict[type[Event], Callable[[SimKubelet, Envelope, Any], None]] = {}
+E = TypeVar("E", bound=Event)
+
+
+def _fold(cls: type[E], fold: Callable[[SimKubelet, Envelope, E], None]) -> None:
+    _FOLDS[cls] = fold
+
+
+_fold(PodRequested, SimKubelet._requested)
+_fold(PodCreated, SimKubelet._created)
+_fold(PodBound, SimKubelet._bound)
+_fold(PodStarted, SimKubelet._started)
+_fold(PodSucceeded, SimKubelet._finished)
+_fold(PodFailed, SimKubelet._finished)
+_fold(PodDeleted, SimKubelet._deleted)
+_fold(PodEvicted, SimKubelet._deleted)
+_fold(PodDeletionRequested, SimKubelet._kill)
+_fold(PodEvictionRequested, SimKubelet._kill)
+_fold(NodeRemoved, SimKubelet._node_removed)

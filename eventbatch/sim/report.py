@@ -122,7 +122,7 @@ class _Usage:
         self.allocated: dict[str, int] = defaultdict(int)
         self.area_used: dict[str, float] = defaultdict(float)
         self.area_cap: dict[str, float] = defaultdict(float)
-        self.last = None
+        self.last: int | None = None
         self.gpu_series: list[tuple[int, float]] = []
 
     def advance(self, now: int) -> None:
