@@ -94,8 +94,11 @@ def format_path(parts: tuple[str | int, ...]) -> str:
 
 
 @functools.cache
-def _info(cls: type) -> mi.StructType:
-    return mi.type_info(cls)  # type: ignore[return-value]
+def _info(cls: type[msgspec.Struct]) -> mi.StructType:
+    info = mi.type_info(cls)
+    if not isinstance(info, mi.StructType):  # pragma: no cover - a Struct class always has a StructType
+        raise TypeError(f"{cls.__name__} is not a msgspec Struct")
+    return info
 
 
 def _describe(value: Any) -> str:

@@ -129,7 +129,7 @@ def _name(value: str) -> str:
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_SafeLoader):  # type: ignore[valid-type, misc]
+class _Loader(_SafeLoader):  # type: ignore[valid-type, misc]  # PyYAML has no stubs here: its loaders are Any
     """Safe YAML that rejects duplicate keys and keeps timestamps as strings."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
