@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from typing import Any
 
 from eventbatch.checkpointed import CheckpointedFollower
 from eventbatch.clock import Clock
@@ -145,7 +146,7 @@ class Reactor(CheckpointedFollower, abc.ABC):
             deadline = self.next_deadline()
             if deadline is not None and self._in_flight and deadline <= self.clock.now() and not self.fresh(self.clock.now()):
                 deadline = None  # what is due now is on its way: wait for it to be read back
-            waiters = [asyncio.ensure_future(self._changed.wait())]
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._changed.wait())]
             if deadline is not None:
                 waiters.append(asyncio.ensure_future(self.clock.sleep_until(deadline)))
             try:

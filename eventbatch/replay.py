@@ -133,7 +133,7 @@ async def state_at(
     if last < 0:
         return views
     travel.snapshot, blob = await start_of(store, end, last, at)
-    if blob is not None:
+    if blob is not None and store is not None:  # a blob comes only from a store
         views = load_views(blob, store.path)
         views.timelines, views.recent = False, []
     if views.position >= last:

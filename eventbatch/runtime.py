@@ -153,14 +153,14 @@ class HandlerRunner:
         and deciding are synchronous, so an event with nothing to append costs no coroutine."""
         pending = self._answer(envelope)
         if self.snapshot_every is not None and self.snapshots is not None:
-            return self._then_count(pending)
+            return self._then_count(pending, self.snapshot_every)
         return pending
 
-    async def _then_count(self, pending: Awaitable[None] | None) -> None:
+    async def _then_count(self, pending: Awaitable[None] | None, every: int) -> None:
         if pending is not None:
             await pending
         self._since_snapshot += 1
-        if self._since_snapshot >= self.snapshot_every:
+        if self._since_snapshot >= every:
             await self.checkpoint()
 
     def _answer(self, envelope: Envelope) -> Awaitable[None] | None:

@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 DEFAULT_LOG_URL = "sqlite://var/eventbatch/events.db"  # relative to the working directory
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -55,7 +56,6 @@ class Settings:
     log_format: str = "text"  # "text" | "json"
     debounce_ms: int = 50  # the longest a burst of events is gathered before a session
     min_debounce_ms: int = 2  # the shortest (the window follows the cost of the latest session)
-    schedule_period_ms: int = 1000
     sim_startup_ms: int = 1000  # simulated kubelet: bind -> running
     snapshots: str = ""  # SQLite file of handler snapshots ("" = none: a restart replays the log)
     snapshot_every: int = 10_000  # events between two snapshots of each handler
@@ -98,8 +98,9 @@ def _coerce(name: str, raw: str, kind: object) -> object:
     return raw
 
 
-def _checked(values: dict[str, object], given: dict[str, str]) -> dict[str, object]:
-    """``values`` normalised (level upper-cased, snapshot URL to its path), or ``SettingsError``."""
+def _checked(values: dict[str, object], given: dict[str, str]) -> dict[str, Any]:
+    """``values`` normalised (level upper-cased, snapshot URL to its path), or ``SettingsError``.
+    Each value is then of its field's type (Any: a dict cannot say so per key)."""
     from eventbatch.snapshots import store_path
 
     out = dict(values)

@@ -282,7 +282,7 @@ async def verify(
             {t: [d[i] for i in sorted(d)] for t, d in recorded[h.name].items() if t >= starts[h.name]},
             report,
             start=starts[h.name],
-            state=saved[h.name].state if saved.get(h.name) is not None else None,
+            state=s.state if (s := saved.get(h.name)) is not None else None,
         )
         for h in handlers
     ]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from eventbatch.clock import VirtualClock
 from eventbatch.log.port import EventLog
 from eventbatch.reactor import Reactor
-from schemas.envelope import Envelope
+from schemas.envelope import Causation, Envelope
 
 # Events a reactor's check may hold back while waiting for the next answer's ``seen``.
 MAX_LAG = 200_000
@@ -85,6 +85,7 @@ class _Reproduce:
         self.held: deque[Envelope] = deque()  # read, not yet folded
         self.answered: set[int] = set()
         self.batch: list[Envelope] = []  # the recorded batch being read
+        self.batch_cause = -1  # the position of the cause that batch answers
         self.expected: list[Envelope] | None = None
         self.last_seen = -1
         self.last_time = 0
@@ -92,11 +93,11 @@ class _Reproduce:
     def process(self, envelope: Envelope) -> None:
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:
-            if self.batch and cause.position == self.batch[0].causation.position and cause.index == len(self.batch):
+            if self.batch and cause.position == self.batch_cause and cause.index == len(self.batch):
                 self.batch.append(envelope)
             else:
                 self._finish()
-                self._begin(envelope)
+                self._begin(envelope, cause)
         elif self.batch:
             self._finish()
         self.held.append(envelope)
@@ -107,11 +108,10 @@ class _Reproduce:
         while self.held and self.held[0].position < position:
             self.reactor.observe(self.held.popleft())
 
-    def _begin(self, envelope: Envelope) -> None:
-        cause = envelope.causation
+    def _begin(self, envelope: Envelope, cause: Causation) -> None:
         seen = cause.seen if cause.seen >= 0 else envelope.position
         self._fold_before(seen)
-        self.batch = [envelope]
+        self.batch, self.batch_cause = [envelope], cause.position
         self.last_seen, self.last_time = max(self.last_seen, seen), envelope.recorded_at
         self.check.answers += 1
         if cause.position in self.answered:
@@ -136,7 +136,7 @@ class _Reproduce:
             self.check.reproduced += 1
             return
         self.out.append(
-            EffectDivergence("unreproduced", self.name, first.causation.position, first.position, recorded,
+            EffectDivergence("unreproduced", self.name, self.batch_cause, first.position, recorded,
                              _describe(expected) if expected else "")
         )
 

@@ -103,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         user, rest = group.split((SettingsError, LogUrlError, LogOpenError, LogTruncated, FormatError, CliError))
         if user is None or rest is not None:
             raise
-        while isinstance(user, BaseExceptionGroup):
-            user = user.exceptions[0]
-        return _user_error(_one_line(str(user)))
+        first: BaseException = user
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        return _user_error(_one_line(str(first)))
     except Exception as exc:
         if not _kubeconfig_error(exc):
             raise

@@ -22,6 +22,18 @@ from eventbatch.readmodels import ReadModelStore
 from eventbatch.readmodels.audit import expand
 from projections.views.rows import JobRow, QueueRow
 from schemas.envelope import Envelope
+from schemas.events import (
+    JobCreated,
+    JobRemoved,
+    JobSubmitRefused,
+    JobSubmitRequested,
+    JobUpdated,
+    QueueCreated,
+    QueueCreateRequested,
+    QueueDeleted,
+    QueueRequestRefused,
+    QueueUpdated,
+)
 from schemas.resources import Job, Queue
 
 # Kubernetes defines these on every cluster.
@@ -54,7 +66,7 @@ class Knowledge:
     async def _timeline(self, scope: str, name: str) -> list[Envelope]:
         sql = "SELECT scope, name, entries FROM audit_view WHERE scope = ? AND name = ? ORDER BY first_position"
         async with self.store.db.execute(sql, (scope, name)) as cur:
-            entries = expand(await cur.fetchall()).get((scope, name), [])
+            entries = expand((s, n, blob) for s, n, blob in await cur.fetchall()).get((scope, name), [])
         out = []
         for position, data in entries:
             item = decode(position, data)
@@ -66,15 +78,15 @@ class Knowledge:
         """The job as the log has it: created, or submitted and not answered yet; None if neither."""
         known: JobKnown | None = None
         for env in await self._timeline("job", key):
-            kind, e = env.type, env.payload
-            if kind == "JobSubmitRequested" and (known is None or known.pending):
-                known = JobKnown(key, e.manifest, "", pending=True)
-            elif kind == "JobSubmitRefused" and known is not None and known.pending:
-                known = None
-            elif kind in ("JobCreated", "JobUpdated"):
-                known = JobKnown(key, e.manifest, known.phase if known and not known.pending else "Pending")
-            elif kind == "JobRemoved":
-                known = None
+            match env.payload:
+                case JobSubmitRequested(manifest=manifest) if known is None or known.pending:
+                    known = JobKnown(key, manifest, "", pending=True)
+                case JobSubmitRefused() if known is not None and known.pending:
+                    known = None
+                case JobCreated(manifest=manifest) | JobUpdated(manifest=manifest):
+                    known = JobKnown(key, manifest, known.phase if known and not known.pending else "Pending")
+                case JobRemoved():
+                    known = None
         if known is not None and not known.pending:
             rows: list[JobRow] = await self.store.rows("job_view", "key = ?", (key,))
             if rows:
@@ -85,15 +97,15 @@ class Knowledge:
         """The queue as the log has it: created, or asked for and not answered yet; None if neither."""
         known: QueueKnown | None = None
         for env in await self._timeline("queue", name):
-            kind, e = env.type, env.payload
-            if kind == "QueueCreateRequested" and known is None:
-                known = QueueKnown(name, e.manifest, "", pending=True)
-            elif kind == "QueueRequestRefused" and e.action == "create" and known is not None and known.pending:
-                known = None
-            elif kind in ("QueueCreated", "QueueUpdated"):
-                known = QueueKnown(name, e.manifest, known.state if known and not known.pending else "")
-            elif kind == "QueueDeleted":
-                known = None
+            match env.payload:
+                case QueueCreateRequested(manifest=manifest) if known is None:
+                    known = QueueKnown(name, manifest, "", pending=True)
+                case QueueRequestRefused(action="create") if known is not None and known.pending:
+                    known = None
+                case QueueCreated(manifest=manifest) | QueueUpdated(manifest=manifest):
+                    known = QueueKnown(name, manifest, known.state if known and not known.pending else "")
+                case QueueDeleted():
+                    known = None
         if known is not None and not known.pending:
             rows: list[QueueRow] = await self.store.rows("queue_view", "name = ?", (name,))
             if rows:

@@ -35,8 +35,9 @@ from eventbatch.log.sole_writer import SoleWriterLog
 from eventbatch.sim.report import build_report
 from schemas.envelope import Envelope
 from schemas.events import NodeAdded, PodBound, PodRequested
+from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
-from schemas.resources import Node
+from schemas.resources import Manifest, Node
 
 HORIZON_MS = 3_600_000  # the demo stops after one virtual hour
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "demo"
@@ -59,8 +60,8 @@ def load_nodes(path: Path) -> list[Node]:
         raise CliError(f"{path}: {exc}") from None
 
 
-async def _demo(args, settings) -> int:
-    folder = Path(args.examples)
+def load_examples(folder: Path) -> tuple[list[Node], list[Manifest], list[Manifest]]:
+    """The nodes, queues and jobs of an examples folder (read before the pipeline starts)."""
     if not (folder / "cluster.yaml").exists():
         raise CliError(f"{folder}: no cluster.yaml (pass --examples FOLDER)")
     try:
@@ -68,7 +69,11 @@ async def _demo(args, settings) -> int:
         jobs = [m for p in sorted(folder.glob("*-job.yaml")) for m in load_file(p)]
     except ManifestError as exc:
         raise CliError(str(exc)) from None
-    nodes = load_nodes(folder / "cluster.yaml")
+    return load_nodes(folder / "cluster.yaml"), queues, jobs
+
+
+async def _demo(args, settings) -> int:
+    nodes, queues, jobs = load_examples(Path(args.examples))
     url = settings.log_url if args.log_url_given else fresh_log(DEMO_DIR, "demo")
 
     clock = VirtualClock()
@@ -83,7 +88,7 @@ async def _demo(args, settings) -> int:
             cluster="sim",
         )
         start = await log.end_position()
-        observed = [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes]
+        observed: list[Event] = [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes]
         await log.append([Envelope.wrap(e, recorded_at=clock.now()) for e in observed + [intent_for(q) for q in queues]])
         await pipeline.settle()
         clock.advance_to(1_000)

@@ -38,7 +38,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
-from schemas.resources import Command, Job, Node, ObjectMeta, ObjectReference, Queue, key_of
+from schemas.resources import Command, Job, Manifest, Node, ObjectMeta, ObjectReference, Queue, key_of
 
 FORCE_HINT = "--force appends the request anyway"
 
@@ -103,8 +103,9 @@ def _force(parser) -> None:
     )
 
 
-def intent_for(manifest: Job | Queue | Command | Node) -> Event:
-    """The request a manifest becomes at the edge when nothing is known about its object."""
+def intent_for(manifest: Manifest) -> Event:
+    """The request a manifest becomes at the edge when nothing is known about its object
+    (a PodGroup is the scheduler's own: ``CliError``)."""
     if isinstance(manifest, Node):
         from eventbatch.cli.nodes import node_request
 
@@ -321,7 +322,7 @@ async def _job_command(args, settings) -> int:
         async def check(known: Knowledge) -> None:
             job = await known.job(key)
             if job is None:
-                _refuse([f"job {key} not found"])
+                raise CliError(f"job {key} not found (nothing appended; {FORCE_HINT})")
             problem = action_problem(args.action, key, job.phase or "Pending")
             _refuse([problem] if problem else [])
 
@@ -346,7 +347,7 @@ async def _queue_operate(args, settings) -> int:
         async def check(known: Knowledge) -> bool:
             queue = await known.queue(args.name)
             if queue is None:
-                _refuse([f"queue {args.name} not found"])
+                raise CliError(f"queue {args.name} not found (nothing appended; {FORCE_HINT})")
             wanted = "Open" if args.action == "open" else ("Closed", "Closing")
             return queue.state == wanted or queue.state in wanted
 
@@ -364,7 +365,7 @@ async def _job_delete(args, settings) -> int:
 
         async def check(known: Knowledge) -> None:
             if await known.job(key) is None:
-                _refuse([f"job {key} not found"])
+                raise CliError(f"job {key} not found (nothing appended; {FORCE_HINT})")
 
         await _check(settings, check)
     [position] = await append_intents(settings, [JobDeleteRequested(job=key, reason="deleted from the command line")])

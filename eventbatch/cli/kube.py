@@ -30,13 +30,16 @@ async def _crds(args, settings) -> int:
 
     manifests = all_crds()
     if args.output_dir:
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, manifest in manifests.items():
-            (out / name).write_text(render(manifest))
+        _write_files(Path(args.output_dir), {name: render(manifest) for name, manifest in manifests.items()})
         return 0
     print("---\n".join(render(m) for m in manifests.values()), end="")
     return 0
+
+
+def _write_files(folder: Path, texts: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (folder / name).write_text(text)
 
 
 async def _kubelet_sim(args, settings) -> int:

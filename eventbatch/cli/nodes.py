@@ -14,6 +14,7 @@ kubectl. ``node_request`` is what ``apply -f`` appends for a v1 Node.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from eventbatch.cli import CliError, views
 from eventbatch.cli.intents import manifests_of
@@ -126,7 +127,7 @@ async def _known(settings, given: str | None) -> set[str]:
         return {row.name for row in await store.rows("node_view")}
 
 
-async def _append(settings, events: list[Event]) -> list[int]:
+async def _append(settings, events: Sequence[Event]) -> list[int]:
     now = SystemClock().now()
     async with open_log(settings.log_url) as log:
         return await log.append([Envelope.wrap(e, recorded_at=now) for e in events])

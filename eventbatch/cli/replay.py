@@ -247,8 +247,8 @@ async def _verify(args, settings) -> int:
                 print(f"  {divergence.describe()}")
         if report.effects:
             print(f"\n{len(report.effects)} effect(s) that do not check out:")
-            for effect in report.effects:
-                print(f"  {effect.describe()}")
+            for mismatch in report.effects:
+                print(f"  {mismatch.describe()}")
     _print_failures(report, allowed=args.allow_failures)
     return 1 if failed else 0
 

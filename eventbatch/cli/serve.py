@@ -24,7 +24,7 @@ from dataclasses import replace
 from eventbatch.app import open_pipeline
 from eventbatch.cli import CliError
 from eventbatch.kube.probes import check_address
-from eventbatch.log.fenced import WriterFenced
+from eventbatch.log.fenced import FencedLog, WriterFenced
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,11 @@ async def _serve(args, settings) -> int:
         raise CliError(str(exc)) from None
     log.info("serving", extra={"settings": settings.redacted()})
     fenced: WriterFenced | None = None
+    fence = pipeline.log
+    assert isinstance(fence, FencedLog), "open_pipeline gives the pipeline a fenced log"
     try:
         run = asyncio.create_task(pipeline.run(), name="pipeline")
-        replaced = asyncio.create_task(pipeline.log.superseded(), name="fence")
+        replaced = asyncio.create_task(fence.superseded(), name="fence")
         try:
             await asyncio.wait({run, replaced}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -103,12 +105,20 @@ async def _serve(args, settings) -> int:
         elif not run.cancelled():
             run.result()
     except* WriterFenced as group:
-        fenced = group.exceptions[0]
+        fenced = _first(group)
     finally:
         await pipeline.close()
     if fenced is not None:
         raise CliError(str(fenced))
     return 0
+
+
+def _first(group: ExceptionGroup[WriterFenced]) -> WriterFenced:
+    """The first ``WriterFenced`` of an ``except*`` group (which may hold groups)."""
+    found: WriterFenced | ExceptionGroup[WriterFenced] = group
+    while isinstance(found, ExceptionGroup):
+        found = found.exceptions[0]
+    return found
 
 
 async def _serve_kube(args, settings) -> int:
@@ -135,5 +145,5 @@ async def _serve_kube(args, settings) -> int:
         except (ValueError, OSError) as exc:
             raise CliError(str(exc)) from None
     except* WriterFenced as group:  # a newer leader claimed the log (this one lost its lease)
-        fenced = group.exceptions[0]
+        fenced = _first(group)
     raise CliError(str(fenced))

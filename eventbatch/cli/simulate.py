@@ -155,7 +155,7 @@ def _recorded(scenario: str) -> dict | None:
 
 def _print_trace_comparison(report: Report, recorded: dict) -> None:
     print("\n== simulated vs recorded in the trace ==")
-    rows = [("pods that never ran", len(report.never_ran), recorded["never_ran"])]
+    rows: list[tuple[str, object, object]] = [("pods that never ran", len(report.never_ran), recorded["never_ran"])]
     peak = max((ratio for _, ratio in report.gpu_series), default=0.0)
     rows.append(("GPU allocation, mean", f"{report.utilisation.get('nvidia.com/gpu', 0.0):.2%}", f"{recorded['gpu_allocation_mean']:.2%}"))
     rows.append(("GPU allocation, peak", f"{peak:.2%}", f"{recorded['gpu_allocation_peak']:.2%}"))

@@ -34,6 +34,11 @@ def sidecar(scenario: str | Path) -> Path:
 
 
 async def _import(args, settings) -> int:
+    return import_trace(args)
+
+
+def import_trace(args) -> int:
+    """``trace import``: nothing else runs meanwhile, so its files are read and written directly."""
     folder = Path(args.folder)
     if not (folder / "openb_node_list_all_node.csv").exists():
         raise CliError(f"{folder}: no openb_node_list_all_node.csv (give the trace folder)")

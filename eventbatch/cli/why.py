@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from eventbatch.cli import CliError
 from eventbatch.follow import read_to_tail
@@ -32,6 +33,7 @@ from schemas.events import (
     ReservationMade,
     ReservationReleased,
 )
+from schemas.events.base import Event
 
 
 def register(commands) -> None:
@@ -40,30 +42,41 @@ def register(commands) -> None:
     why.set_defaults(run=_why)
 
 
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class Seen(Generic[E]):
+    """One event of the story and the record that holds it (its position and time)."""
+
+    env: Envelope
+    event: E
+
+
 @dataclass
 class Story:
     job: str
     queue: str = ""
     submitted: Envelope | None = None
-    refused: Envelope | None = None
-    phase: Envelope | None = None
+    refused: Seen[JobSubmitRefused] | None = None
+    phase: Seen[JobPhaseChanged] | None = None
     podgroup_phase: str = "Pending"
     enqueued: Envelope | None = None
-    unschedulable: Envelope | None = None
+    unschedulable: Seen[PodGroupUnschedulable] | None = None
     pods: set[str] = field(default_factory=set)
     bound: dict[str, Envelope] = field(default_factory=dict)
-    evictions: list[Envelope] = field(default_factory=list)
-    queue_state: Envelope | None = None
-    reservations: list[Envelope] = field(default_factory=list)
+    evictions: list[Seen[PodEvictionRequested]] = field(default_factory=list)
+    queue_state: Seen[QueueStateChanged] | None = None
+    reservations: list[Seen[ReservationMade | ReservationReleased]] = field(default_factory=list)
 
     def observe(self, env: Envelope) -> None:
         e = env.payload
         if isinstance(e, JobCreated) and e.job == self.job:
             self.submitted, self.queue = env, e.manifest.spec.queue or "default"
         elif isinstance(e, JobSubmitRefused) and e.job == self.job:
-            self.refused = env
+            self.refused = Seen(env, e)
         elif isinstance(e, JobPhaseChanged) and e.job == self.job:
-            self.phase = env
+            self.phase = Seen(env, e)
         elif isinstance(e, PodGroupEnqueued) and e.job == self.job:
             self.enqueued, self.podgroup_phase, self.unschedulable = env, "Inqueue", None
         elif isinstance(e, PodGroupPhaseChanged) and e.job == self.job:
@@ -71,17 +84,17 @@ class Story:
             if e.phase in ("Running", "Completed"):
                 self.unschedulable = None
         elif isinstance(e, PodGroupUnschedulable) and e.job == self.job:
-            self.unschedulable = env
+            self.unschedulable = Seen(env, e)
         elif isinstance(e, PodRequested) and e.job == self.job:
             self.pods.add(e.pod)
         elif isinstance(e, PodBound) and e.pod in self.pods:
             self.bound[e.pod] = env
         elif isinstance(e, PodEvictionRequested) and e.pod in self.pods:
-            self.evictions.append(env)
+            self.evictions.append(Seen(env, e))
         elif isinstance(e, QueueStateChanged) and e.queue == self.queue:
-            self.queue_state = env
+            self.queue_state = Seen(env, e)
         elif isinstance(e, ReservationMade | ReservationReleased) and e.job == self.job:
-            self.reservations.append(env)
+            self.reservations.append(Seen(env, e))
 
 
 HINTS: list[tuple[re.Pattern[str], str]] = [
@@ -118,32 +131,32 @@ def _at(env: Envelope) -> str:
 def explain(story: Story) -> list[str]:
     if story.submitted is None:
         if story.refused is not None:
-            return [f"job {story.job} was refused at {_at(story.refused)}: {story.refused.payload.reason}"]
+            return [f"job {story.job} was refused at {_at(story.refused.env)}: {story.refused.event.reason}"]
         raise CliError(f"job {story.job} was never submitted on this log")
     lines = [f"job {story.job} in queue {story.queue}, submitted at {_at(story.submitted)}"]
-    phase = story.phase.payload.phase if story.phase else "Pending"
-    lines.append(f"job phase: {phase}" + (f" since {_at(story.phase)} ({story.phase.payload.reason})" if story.phase and story.phase.payload.reason else ""))
+    phase = story.phase.event.phase if story.phase else "Pending"
+    lines.append(f"job phase: {phase}" + (f" since {_at(story.phase.env)} ({story.phase.event.reason})" if story.phase and story.phase.event.reason else ""))
     lines.append(f"podgroup phase: {story.podgroup_phase}; {len(story.bound)}/{len(story.pods)} pod(s) bound")
-    if story.queue_state is not None and story.queue_state.payload.state != "Open":
-        lines.append(f"queue {story.queue} is {story.queue_state.payload.state} since {_at(story.queue_state)}")
+    if story.queue_state is not None and story.queue_state.event.state != "Open":
+        lines.append(f"queue {story.queue} is {story.queue_state.event.state} since {_at(story.queue_state.env)}")
     if story.unschedulable is not None:
-        u = story.unschedulable.payload
-        lines.append(f"why: {u.reason}" + (f": {u.message}" if u.message else "") + f"  [rule {u.rule}, decision {_at(story.unschedulable)}]")
+        u = story.unschedulable.event
+        lines.append(f"why: {u.reason}" + (f": {u.message}" if u.message else "") + f"  [rule {u.rule}, decision {_at(story.unschedulable.env)}]")
         suggestions = hints(f"{u.reason} {u.message}")
         for suggestion in suggestions:
             lines.append(f"to run: {suggestion}")
     elif story.podgroup_phase == "Pending" and story.enqueued is None:
         lines.append("why: not yet admitted to its queue (no scheduling decision recorded for it yet)")
-    for env in story.reservations:
-        e = env.payload
-        if isinstance(e, ReservationMade):
-            lines.append(f"reserved: {', '.join(e.nodes)} held for it at {_at(env)}: {e.reason}  [rule {e.rule}]")
+    for reservation in story.reservations:
+        r = reservation.event
+        if isinstance(r, ReservationMade):
+            lines.append(f"reserved: {', '.join(r.nodes)} held for it at {_at(reservation.env)}: {r.reason}  [rule {r.rule}]")
         else:
-            lines.append(f"reservation released at {_at(env)}: {e.reason}  [rule {e.rule}]")
-    for env in story.evictions:
-        e = env.payload
-        by = f" by {e.preemptor}" if e.preemptor else ""
-        lines.append(f"evicted: {e.pod} at {_at(env)}{by}: {e.reason}  [rule {e.rule}]")
+            lines.append(f"reservation released at {_at(reservation.env)}: {r.reason}  [rule {r.rule}]")
+    for eviction in story.evictions:
+        v = eviction.event
+        by = f" by {v.preemptor}" if v.preemptor else ""
+        lines.append(f"evicted: {v.pod} at {_at(eviction.env)}{by}: {v.reason}  [rule {v.rule}]")
     return lines
 
 

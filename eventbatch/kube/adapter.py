@@ -73,11 +73,20 @@ def samples(pipeline, elector: LeaderElector | None) -> list[Sample]:
     if pipeline is None:
         return out
     out.append(("eventbatch_log_appended_total", {}, float(pipeline.log.stats.appended)))
-    for runner in pipeline.runners:
+    # one family after another (the text format wants each metric's lines together)
+    runners = pipeline.runners
+    for runner in runners:
         out.append(("eventbatch_handler_decisions_total", {"handler": runner.name}, float(runner.stats.decisions_appended)))
+    for runner in runners:
         out.append(("eventbatch_handler_position", {"handler": runner.name}, float(runner.next_position)))
+    for runner in runners:  # a failure is dead-lettered (decide) or skipped (fold): processing goes on
+        out.append(("eventbatch_handler_failures_total", {"handler": runner.name, "step": "decide"}, float(runner.stats.handler_failures)))
+        out.append(("eventbatch_handler_failures_total", {"handler": runner.name, "step": "fold"}, float(runner.stats.fold_failures)))
+    for runner in runners:  # answers found twice on the log (a batch appended again), folded once
+        out.append(("eventbatch_handler_duplicates_ignored_total", {"handler": runner.name}, float(runner.stats.duplicates_ignored)))
     for reactor in pipeline.reactors:
         out.append(("eventbatch_reactor_appended_total", {"reactor": reactor.name}, float(reactor.appended)))
+    for reactor in pipeline.reactors:
         if isinstance(reactor, KubeActuator):
             for kind, count in sorted(reactor.stats.by_kind.items()):
                 out.append(("eventbatch_actuator_actions_total", {"decision": kind}, float(count)))
@@ -87,10 +96,11 @@ def samples(pipeline, elector: LeaderElector | None) -> list[Sample]:
             out.append(("eventbatch_status_writes_total", {}, float(reactor.stats.written)))
         if isinstance(reactor, KubeObserver):
             for informer in reactor.informers:
-                labels = {"resource": informer.name}
-                out.append(("eventbatch_watch_events_total", labels, float(informer.stats.events)))
-                out.append(("eventbatch_watch_relists_total", labels, float(informer.stats.lists)))
-                out.append(("eventbatch_watch_reconnects_total", labels, float(informer.stats.reconnects)))
+                out.append(("eventbatch_watch_events_total", {"resource": informer.name}, float(informer.stats.events)))
+            for informer in reactor.informers:
+                out.append(("eventbatch_watch_relists_total", {"resource": informer.name}, float(informer.stats.lists)))
+            for informer in reactor.informers:
+                out.append(("eventbatch_watch_reconnects_total", {"resource": informer.name}, float(informer.stats.reconnects)))
     return out
 
 
