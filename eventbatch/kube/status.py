@@ -77,7 +77,7 @@ class PodStatusRecord:
 
 
 @dataclass
-class GroupInfo:
+class PodGroupStatusRecord:
     job: str
     queue: str
     phase: str = "Pending"
@@ -104,7 +104,7 @@ class KubeStatusWriter(Reactor):
         self.pods: dict[str, PodStatusRecord] = {}
         self.job_pods: dict[str, dict[str, None]] = {}  # job -> its pods, in request order
         self.group_pods: dict[str, dict[str, None]] = {}
-        self.groups: dict[str, GroupInfo] = {}
+        self.groups: dict[str, PodGroupStatusRecord] = {}
         self.queues: dict[str, str] = {}  # name -> state
         self.dirty: dict[tuple[str, str], int] = {}  # (kind, key) -> not before (clock ms)
         self.written: dict[tuple[str, str], dict[str, Any]] = {}
@@ -159,7 +159,7 @@ class KubeStatusWriter(Reactor):
             group = self.groups.get(e.podgroup)
             queue = e.manifest.spec.queue
             if group is None:
-                self.groups[e.podgroup] = GroupInfo(e.job, queue)
+                self.groups[e.podgroup] = PodGroupStatusRecord(e.job, queue)
             else:
                 group.queue = queue
             self._touch("podgroups", e.podgroup)
