@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-if TYPE_CHECKING:
-    from _typeshed import SupportsRichComparison
+from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
 
+class SortKey(Protocol):
+    """What an order key is (``functools.cmp_to_key`` makes them): ``<`` is what heapq asks.
+    Typed as typeshed's ``SupportsDunderLT[Any]``, part of what ``cmp_to_key`` returns:
+    the other side is another key of the same function."""
+
+    def __lt__(self, other: Any, /) -> object: ...  # typeshed: ``SupportsBool``, whatever ``if`` reads
+
+
 class PriorityQueue(Generic[T]):
-    def __init__(self, key: Callable[[T], SupportsRichComparison]) -> None:
+    def __init__(self, key: Callable[[T], SortKey]) -> None:
         self.key = key
-        self.items: list[tuple[SupportsRichComparison, int, T]] = []
+        self.items: list[tuple[SortKey, int, T]] = []
         self.count = 0
 
     def extend(self, items: list[T]) -> None:
