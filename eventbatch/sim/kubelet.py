@@ -25,11 +25,10 @@ snapshot. The state holds live pods only: a deleted pod is forgotten.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from eventbatch.reactor import Reactor
+from projections.dispatch import FoldTable
 from schemas.envelope import Envelope
 from schemas.events import (
     NodeRemoved,
@@ -115,43 +114,43 @@ class SimKubelet(Reactor):
         handler = _FOLDS.get(type(event))
         if handler is None:
             return False
-        handler(self, envelope, event)
+        handler(self, event, envelope)
         return True
 
-    def _requested(self, envelope: Envelope, event: PodRequested) -> None:
+    def _requested(self, event: PodRequested, envelope: Envelope) -> None:
         if event.pod in self.pods:
             return  # the incarnation is still alive: a repeated request changes nothing
         duration, code = pod_runtime(event.manifest.metadata.annotations)
         self.pods[event.pod] = SimPod(event.pod, event.job, duration, code, envelope.position)
         self.work[envelope.position] = ("create", [event.pod])
 
-    def _created(self, envelope: Envelope, event: PodCreated) -> None:
+    def _created(self, event: PodCreated, envelope: Envelope) -> None:
         if (pod := self.pods.get(event.pod)) is not None:
             pod.created = True
 
-    def _bound(self, envelope: Envelope, event: PodBound) -> None:
+    def _bound(self, event: PodBound, envelope: Envelope) -> None:
         pod = self.pods.get(event.pod)
         if pod is None or pod.node or pod.kill is not None:
             return  # stale decision: a real kubelet would never see it
         pod.node, pod.bound_at, pod.bound_time = event.node, envelope.position, envelope.recorded_at
         self._later(envelope.recorded_at + self.startup_latency_ms, pod)
 
-    def _started(self, envelope: Envelope, event: PodStarted) -> None:
+    def _started(self, event: PodStarted, envelope: Envelope) -> None:
         pod = self.pods.get(event.pod)
         if pod is not None and pod.started_at < 0:
             pod.started_at, pod.start_time = envelope.position, envelope.recorded_at
             if pod.duration is not None:
                 self._later(envelope.recorded_at + pod.duration, pod)
 
-    def _finished(self, envelope: Envelope, event: PodSucceeded | PodFailed) -> None:
+    def _finished(self, event: PodSucceeded | PodFailed, envelope: Envelope) -> None:
         if (pod := self.pods.get(event.pod)) is not None:
             pod.finished = True
 
-    def _deleted(self, envelope: Envelope, event: PodDeleted | PodEvicted) -> None:
+    def _deleted(self, event: PodDeleted | PodEvicted, envelope: Envelope) -> None:
         if (pod := self.pods.pop(event.pod, None)) is not None:
             self.work.pop(pod.requested_at, None)  # a create not done is moot once the pod is gone
 
-    def _kill(self, envelope: Envelope, event: PodDeletionRequested | PodEvictionRequested) -> None:
+    def _kill(self, event: PodDeletionRequested | PodEvictionRequested, envelope: Envelope) -> None:
         pod = self.pods.get(event.pod)
         if pod is None or pod.kill is not None:
             return
@@ -159,7 +158,7 @@ class SimKubelet(Reactor):
         pod.kill = (how, event.reason, envelope.position)
         self.work[envelope.position] = ("kill", [pod.pod])
 
-    def _node_removed(self, envelope: Envelope, event: NodeRemoved) -> None:
+    def _node_removed(self, event: NodeRemoved, envelope: Envelope) -> None:
         lost = [pod for pod in self.pods.values() if pod.node == event.node and pod.kill is None]
         for pod in lost:
             pod.kill = ("lost", "NodeLost", envelope.position)
@@ -241,25 +240,18 @@ class SimKubelet(Reactor):
         return self.answer(cause, events, now=now) if events else []
 
 
-# The fold of each event class the kubelet reads, looked up by the payload's class. A fold
-# takes the class it is keyed by; ``_fold`` checks that as the table is built (a dict's
-# value type cannot name its key's class).
-_FOLDS: dict[type[Event], Callable[[SimKubelet, Envelope, Any], None]] = {}
-E = TypeVar("E", bound=Event)
-
-
-def _fold(cls: type[E], fold: Callable[[SimKubelet, Envelope, E], None]) -> None:
-    _FOLDS[cls] = fold
-
-
-_fold(PodRequested, SimKubelet._requested)
-_fold(PodCreated, SimKubelet._created)
-_fold(PodBound, SimKubelet._bound)
-_fold(PodStarted, SimKubelet._started)
-_fold(PodSucceeded, SimKubelet._finished)
-_fold(PodFailed, SimKubelet._finished)
-_fold(PodDeleted, SimKubelet._deleted)
-_fold(PodEvicted, SimKubelet._deleted)
-_fold(PodDeletionRequested, SimKubelet._kill)
-_fold(PodEvictionRequested, SimKubelet._kill)
-_fold(NodeRemoved, SimKubelet._node_removed)
+# The fold of each event class the kubelet reads, looked up by the payload's class;
+# ``on`` checks that a fold takes the class it is keyed by.
+_TABLE: FoldTable[SimKubelet, [Envelope], None] = FoldTable()
+_TABLE.on(PodRequested, SimKubelet._requested)
+_TABLE.on(PodCreated, SimKubelet._created)
+_TABLE.on(PodBound, SimKubelet._bound)
+_TABLE.on(PodStarted, SimKubelet._started)
+_TABLE.on(PodSucceeded, SimKubelet._finished)
+_TABLE.on(PodFailed, SimKubelet._finished)
+_TABLE.on(PodDeleted, SimKubelet._deleted)
+_TABLE.on(PodEvicted, SimKubelet._deleted)
+_TABLE.on(PodDeletionRequested, SimKubelet._kill)
+_TABLE.on(PodEvictionRequested, SimKubelet._kill)
+_TABLE.on(NodeRemoved, SimKubelet._node_removed)
+_FOLDS = _TABLE.folds

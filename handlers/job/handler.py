@@ -12,15 +12,13 @@ pods. The decisions come back as one list, in the order they were taken.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 from handlers.base import Handler
 from handlers.job import intents
 from handlers.job.draft import SYNC, Draft
 from handlers.job.policies import apply_policies, pod_request
 from handlers.job.states import execute
 from handlers.job.timers import settle_timers
+from projections.dispatch import FoldTable
 from projections.jobs import HANDLER, JobsState, fold, initial_state, new_record, owner_of
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -49,8 +47,6 @@ from schemas.events.base import Event
 from schemas.events.pod import PodEvent
 from schemas.events.scheduler import PodGroupDecision
 
-E = TypeVar("E", bound=Event)
-
 
 def _pod_event(d: Draft, ev: PodEvent) -> None:
     apply_policies(d, pod_request(d, ev))
@@ -61,24 +57,16 @@ def _sync(d: Draft, ev: PodGroupDecision) -> None:
 
 
 # The route of each event class the controller answers, looked up by the
-# payload's class. A route takes the class it is keyed by; ``_route`` checks
-# that as the table is built (a dict's value type cannot name its key's class).
-ROUTES: dict[type[Event], Callable[[Draft, Any], None]] = {}
-
-
-def _route(route: Callable[[Draft, E], None], *classes: type[E]) -> None:
-    for cls in classes:
-        ROUTES[cls] = route
-
-
-_route(intents.on_submitted, JobSubmitRequested)
-_route(intents.on_updated, JobUpdateRequested)
-_route(intents.on_command, JobCommandRequested)
-_route(intents.on_delete, JobDeleteRequested)
-_route(intents.on_timer, TimerFired)
-_route(_sync, PodGroupEnqueued, PodGroupPhaseChanged)
-_route(
-    _pod_event,
+# payload's class; ``on`` checks that a route takes the class it is keyed by.
+ROUTES: FoldTable[Draft, [], None] = FoldTable()
+ROUTES.on(JobSubmitRequested, intents.on_submitted)
+ROUTES.on(JobUpdateRequested, intents.on_updated)
+ROUTES.on(JobCommandRequested, intents.on_command)
+ROUTES.on(JobDeleteRequested, intents.on_delete)
+ROUTES.on(TimerFired, intents.on_timer)
+for _decision in (PodGroupEnqueued, PodGroupPhaseChanged):
+    ROUTES.on(_decision, _sync)
+for _observation in (
     PodCreated,
     PodStarted,
     PodReady,
@@ -88,7 +76,9 @@ _route(
     PodEvicted,
     PodUnknown,
     PodDeleted,
-)
+):
+    ROUTES.on(_observation, _pod_event)
+_routes = ROUTES.folds
 
 
 class JobHandler(Handler[JobsState]):
@@ -104,7 +94,7 @@ class JobHandler(Handler[JobsState]):
 
     def decide(self, state: JobsState, envelope: Envelope) -> list[Event]:
         ev = envelope.payload
-        route = ROUTES.get(type(ev))
+        route = _routes.get(type(ev))
         if route is None:
             return []
         key = owner_of(state, ev)
