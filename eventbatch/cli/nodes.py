@@ -117,9 +117,11 @@ def node_from_flags(args) -> Node:
         status=NodeStatus(capacity=allocatable, allocatable=dict(allocatable)),
     )
     try:
-        return admit(node, source="node add")
+        admitted = admit(node, source="node add")
     except ManifestError as exc:
         raise CliError(str(exc)) from None
+    assert isinstance(admitted, Node)  # admit gives back the kind it is given (typed as any manifest)
+    return admitted
 
 
 async def _known(settings, given: str | None) -> set[str]:
