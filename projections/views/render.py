@@ -22,7 +22,7 @@ from projections.job_records import JobRecord, JobsState
 from projections.job_status import go_duration, job_status
 from projections.views.pods import PodLife
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow, job_row_of
-from projections.views.state import NodeLine, QueueLine
+from projections.views.state import NodeLine, QueueViewRecord
 from schemas.quantity import format_resources, sub
 
 _json = msgspec.json.Encoder()
@@ -60,7 +60,7 @@ def share(allocated: dict[str, int], deserved: dict[str, int]) -> float:
     return round(max(ratios, default=0.0), 6)
 
 
-def queue_row(queue: QueueRecord | QueueLine, parent: str, agg: Aggregates) -> QueueRow:
+def queue_row(queue: QueueRecord | QueueViewRecord, parent: str, agg: Aggregates) -> QueueRow:
     counts = agg.podgroups.get(queue.name, {})
     allocated = agg.allocated.get(queue.name, {})
     return QueueRow(

@@ -18,7 +18,7 @@ from projections.views.rows import JobRow, job_row_of
 from schemas.resources import Job
 
 
-class QueueLine:
+class QueueViewRecord:
     __slots__ = ("name", "state", "weight", "capability", "guarantee", "deserved", "parent")
 
     def __init__(self, name: str) -> None:

@@ -2,7 +2,7 @@
 
 Where it sits: one module of ``projections.views.folds``, called by
 ``projections.views.viewset.ViewSet`` for each queue event. A queue keeps its
-spec and state (``QueueLine``); what it has allocated and what waits in it is
+spec and state (``QueueViewRecord``); what it has allocated and what waits in it is
 counted from the podgroups and pods when its row is rendered
 (``projections.views.render``). Requests and refusals change no queue, but
 they join its timeline and re-render its row.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from projections.views.folds.base import Fold, resources
-from projections.views.state import QueueLine
+from projections.views.state import QueueViewRecord
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _queue_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     queue = v.queues.get(e.queue)
     if queue is None:
-        queue = v.queues[e.queue] = QueueLine(e.queue)
+        queue = v.queues[e.queue] = QueueViewRecord(e.queue)
         if e.manifest.status is not None and e.manifest.status.state:
             queue.state = e.manifest.status.state
     spec = e.manifest.spec
