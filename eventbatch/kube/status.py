@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from eventbatch.kube.client import JSON_PATCH, Connection
 from eventbatch.kube.crds import GROUPS
 from eventbatch.reactor import Reactor
+from projections.dispatch import FoldTable
 from schemas.envelope import Envelope
 from schemas.events import (
     JobCreated,
@@ -49,6 +51,7 @@ from schemas.events import (
     QueueStateChanged,
     QueueUpdated,
 )
+from schemas.events.pod import PodEvent
 
 log = logging.getLogger(__name__)
 
@@ -117,76 +120,8 @@ class KubeStatusWriter(Reactor):
         self.dirty.setdefault((kind, key), 0 if last is None else last + self.min_interval_ms)
 
     def fold(self, envelope: Envelope) -> bool:
-        e = envelope.payload
-        if isinstance(e, JobCreated | JobUpdated):
-            if e.manifest.metadata.uid:
-                info = self.jobs.get(e.job) or JobStatusRecord(e.manifest.spec.min_available, since=envelope.recorded_at)
-                info.min_available = e.manifest.spec.min_available
-                self.jobs[e.job] = info
-                self._touch("jobs", e.job)
-        elif isinstance(e, JobPhaseChanged):
-            if (info := self.jobs.get(e.job)) is not None:
-                info.phase, info.reason, info.message = e.phase, e.reason, e.message
-                info.since, info.retry_count, info.version = envelope.recorded_at, e.retry_count, e.version
-                self._touch("jobs", e.job)
-        elif isinstance(e, JobRemoved):
-            self.jobs.pop(e.job, None)
-            self.dirty.pop(("jobs", e.job), None)
-        elif isinstance(e, PodRequested):
-            self.pods[e.pod] = PodStatusRecord(e.job, e.task, e.podgroup)
-            self.job_pods.setdefault(e.job, {})[e.pod] = None
-            self.group_pods.setdefault(e.podgroup, {})[e.pod] = None
-            self._pod_changed(e.pod)
-        elif isinstance(e, PodStarted | PodSucceeded | PodFailed | PodEvicted | PodUnknown | PodDeleted):
-            pod = self.pods.get(e.pod)
-            if pod is None:
-                return False
-            if isinstance(e, PodDeleted):
-                del self.pods[e.pod]
-                self.job_pods.get(pod.job, {}).pop(e.pod, None)
-                self.group_pods.get(pod.podgroup, {}).pop(e.pod, None)
-                self._pod_changed_keys(pod)
-                return True
-            pod.phase = {
-                PodStarted: "Running",
-                PodSucceeded: "Succeeded",
-                PodFailed: "Failed",
-                PodEvicted: "Failed",  # an evicted pod's phase is Failed
-                PodUnknown: "Unknown",
-            }[type(e)]
-            self._pod_changed(e.pod)
-        elif isinstance(e, PodGroupCreated | PodGroupUpdated):
-            group = self.groups.get(e.podgroup)
-            queue = e.manifest.spec.queue
-            if group is None:
-                self.groups[e.podgroup] = PodGroupStatusRecord(e.job, queue)
-            else:
-                group.queue = queue
-            self._touch("podgroups", e.podgroup)
-            self._touch("queues", queue)
-        elif isinstance(e, PodGroupEnqueued | PodGroupPhaseChanged):
-            if (group := self.groups.get(e.podgroup)) is not None:
-                group.phase = e.phase if isinstance(e, PodGroupPhaseChanged) else "Inqueue"
-                self._touch("podgroups", e.podgroup)
-                self._touch("queues", group.queue)
-        elif isinstance(e, PodGroupDeleted):
-            if (group := self.groups.pop(e.podgroup, None)) is not None:
-                self.dirty.pop(("podgroups", e.podgroup), None)
-                self._touch("queues", group.queue)
-        elif isinstance(e, QueueCreated | QueueUpdated):
-            if e.manifest.metadata.uid:
-                self.queues.setdefault(e.queue, "Open")
-                self._touch("queues", e.queue)
-        elif isinstance(e, QueueStateChanged):
-            if e.queue in self.queues:
-                self.queues[e.queue] = e.state
-                self._touch("queues", e.queue)
-        elif isinstance(e, QueueDeleted):
-            self.queues.pop(e.queue, None)
-            self.dirty.pop(("queues", e.queue), None)
-        else:
-            return False
-        return True
+        apply = _FOLDS.get(type(envelope.payload))
+        return apply is not None and apply(self, envelope.payload, envelope)
 
     def _pod_changed(self, key: str) -> None:
         if (pod := self.pods.get(key)) is not None:
@@ -310,3 +245,130 @@ class KubeStatusWriter(Reactor):
         self.last_write[(kind, key)] = self.clock.now()
         self.stats.written += 1
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+
+
+# -- the fold, one function per event class: each says whether the event concerned a status ---------
+
+
+def _job_upsert(w: KubeStatusWriter, e: JobCreated | JobUpdated, envelope: Envelope) -> bool:
+    if e.manifest.metadata.uid:
+        info = w.jobs.get(e.job) or JobStatusRecord(e.manifest.spec.min_available, since=envelope.recorded_at)
+        info.min_available = e.manifest.spec.min_available
+        w.jobs[e.job] = info
+        w._touch("jobs", e.job)
+    return True
+
+
+def _job_phase(w: KubeStatusWriter, e: JobPhaseChanged, envelope: Envelope) -> bool:
+    if (info := w.jobs.get(e.job)) is not None:
+        info.phase, info.reason, info.message = e.phase, e.reason, e.message
+        info.since, info.retry_count, info.version = envelope.recorded_at, e.retry_count, e.version
+        w._touch("jobs", e.job)
+    return True
+
+
+def _job_removed(w: KubeStatusWriter, e: JobRemoved, _: Envelope) -> bool:
+    w.jobs.pop(e.job, None)
+    w.dirty.pop(("jobs", e.job), None)
+    return True
+
+
+def _pod_requested(w: KubeStatusWriter, e: PodRequested, _: Envelope) -> bool:
+    w.pods[e.pod] = PodStatusRecord(e.job, e.task, e.podgroup)
+    w.job_pods.setdefault(e.job, {})[e.pod] = None
+    w.group_pods.setdefault(e.podgroup, {})[e.pod] = None
+    w._pod_changed(e.pod)
+    return True
+
+
+def _pod_phase(phase: str) -> Callable[[KubeStatusWriter, PodEvent, Envelope], bool]:
+    def fold(w: KubeStatusWriter, e: PodEvent, _: Envelope) -> bool:
+        pod = w.pods.get(e.pod)
+        if pod is None:
+            return False
+        pod.phase = phase
+        w._pod_changed(e.pod)
+        return True
+
+    return fold
+
+
+def _pod_deleted(w: KubeStatusWriter, e: PodDeleted, _: Envelope) -> bool:
+    pod = w.pods.pop(e.pod, None)
+    if pod is None:
+        return False
+    w.job_pods.get(pod.job, {}).pop(e.pod, None)
+    w.group_pods.get(pod.podgroup, {}).pop(e.pod, None)
+    w._pod_changed_keys(pod)
+    return True
+
+
+def _group_upsert(w: KubeStatusWriter, e: PodGroupCreated | PodGroupUpdated, _: Envelope) -> bool:
+    group = w.groups.get(e.podgroup)
+    queue = e.manifest.spec.queue
+    if group is None:
+        w.groups[e.podgroup] = PodGroupStatusRecord(e.job, queue)
+    else:
+        group.queue = queue
+    w._touch("podgroups", e.podgroup)
+    w._touch("queues", queue)
+    return True
+
+
+def _group_phase(w: KubeStatusWriter, e: PodGroupEnqueued | PodGroupPhaseChanged, _: Envelope) -> bool:
+    if (group := w.groups.get(e.podgroup)) is not None:
+        group.phase = e.phase if isinstance(e, PodGroupPhaseChanged) else "Inqueue"
+        w._touch("podgroups", e.podgroup)
+        w._touch("queues", group.queue)
+    return True
+
+
+def _group_deleted(w: KubeStatusWriter, e: PodGroupDeleted, _: Envelope) -> bool:
+    if (group := w.groups.pop(e.podgroup, None)) is not None:
+        w.dirty.pop(("podgroups", e.podgroup), None)
+        w._touch("queues", group.queue)
+    return True
+
+
+def _queue_upsert(w: KubeStatusWriter, e: QueueCreated | QueueUpdated, _: Envelope) -> bool:
+    if e.manifest.metadata.uid:
+        w.queues.setdefault(e.queue, "Open")
+        w._touch("queues", e.queue)
+    return True
+
+
+def _queue_state(w: KubeStatusWriter, e: QueueStateChanged, _: Envelope) -> bool:
+    if e.queue in w.queues:
+        w.queues[e.queue] = e.state
+        w._touch("queues", e.queue)
+    return True
+
+
+def _queue_deleted(w: KubeStatusWriter, e: QueueDeleted, _: Envelope) -> bool:
+    w.queues.pop(e.queue, None)
+    w.dirty.pop(("queues", e.queue), None)
+    return True
+
+
+_TABLE: FoldTable[KubeStatusWriter, [Envelope], bool] = FoldTable()
+_TABLE.on(JobCreated, _job_upsert)
+_TABLE.on(JobUpdated, _job_upsert)
+_TABLE.on(JobPhaseChanged, _job_phase)
+_TABLE.on(JobRemoved, _job_removed)
+_TABLE.on(PodRequested, _pod_requested)
+_TABLE.on(PodStarted, _pod_phase("Running"))
+_TABLE.on(PodSucceeded, _pod_phase("Succeeded"))
+_TABLE.on(PodFailed, _pod_phase("Failed"))
+_TABLE.on(PodEvicted, _pod_phase("Failed"))  # an evicted pod's phase is Failed
+_TABLE.on(PodUnknown, _pod_phase("Unknown"))
+_TABLE.on(PodDeleted, _pod_deleted)
+_TABLE.on(PodGroupCreated, _group_upsert)
+_TABLE.on(PodGroupUpdated, _group_upsert)
+_TABLE.on(PodGroupEnqueued, _group_phase)
+_TABLE.on(PodGroupPhaseChanged, _group_phase)
+_TABLE.on(PodGroupDeleted, _group_deleted)
+_TABLE.on(QueueCreated, _queue_upsert)
+_TABLE.on(QueueUpdated, _queue_upsert)
+_TABLE.on(QueueStateChanged, _queue_state)
+_TABLE.on(QueueDeleted, _queue_deleted)
+_FOLDS = _TABLE.folds
