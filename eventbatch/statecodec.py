@@ -24,7 +24,12 @@ format"):
   ``register``-ed: a dataclass, a ``msgspec.Struct`` or a plain class, by
   ``module:qualname`` and the names of its attributes, kept once per blob in
   a class table. Attributes named ``*_cache`` hold what readers derive from
-  the rest (``ClusterState.node_cache``) and are stored as None.
+  the rest (``ClusterState.node_cache``) and are stored as None;
+- a frozen ``msgspec.Struct`` of ``schemas`` (a manifest, an event: a value
+  no fold changes) as msgspec's own msgpack of it, read back by a decoder
+  typed with its class, when that restores it exactly (checked as it is
+  written: equal, and encoding to the same bytes); otherwise as any record.
+  Whatever such a value holds is restored as its own copy, not shared.
 
 Every blob also keeps the shape of each record class and enum it holds
 (``shape``: a digest of the class's qualified name and the attributes its
@@ -51,7 +56,8 @@ import enum
 import hashlib
 import sys
 from collections import Counter
-from typing import Any, TypeGuard
+from operator import attrgetter
+from typing import Any, NamedTuple, TypeGuard
 
 import msgspec
 
@@ -60,8 +66,8 @@ VERSION = 1  # [VERSION, class table, root] or, since shapes are kept, [VERSION,
 PACKAGES = frozenset({"schemas", "projections", "handlers", "eventbatch"})
 
 # Extension codes of the markers (the first item of a tagged array).
-_TUPLE, _SET, _FROZENSET, _DICT, _COUNTER, _ENUM, _RECORD, _REF, _BIGINT = range(1, 10)
-_MARK = {code: msgspec.msgpack.Ext(code, b"") for code in range(1, 10)}
+_TUPLE, _SET, _FROZENSET, _DICT, _COUNTER, _ENUM, _RECORD, _REF, _BIGINT, _VALUE = range(1, 11)
+_MARK = {code: msgspec.msgpack.Ext(code, b"") for code in range(1, 11)}
 _Ext = msgspec.msgpack.Ext
 _MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
 
@@ -222,6 +228,7 @@ class _Encoder:
         self.table: list[list] = []
         self.allowed: set[type] = set()
         self.enums: set[type] = set()
+        self.plans: dict[type, _Plan] = {}
 
     def value(self, x: Any) -> Any:
         t = type(x)
@@ -241,10 +248,12 @@ class _Encoder:
             return [_MARK[_REF], index]
         self.seen[ident] = len(self.seen)
         if t is list:
-            return [self.value(v) for v in x]
+            plain, value = _PLAIN, self.value
+            return [v if type(v) in plain else value(v) for v in x]
         if t is dict:
             if all(type(k) is str for k in x):
-                return {k: self.value(v) for k, v in x.items()}
+                plain, value = _PLAIN, self.value
+                return {k: v if type(v) in plain else value(v) for k, v in x.items()}
             out = [_MARK[_DICT]]
             for k, v in x.items():
                 out.append(self.value(k))
@@ -272,7 +281,60 @@ class _Encoder:
         return _key(cls)
 
     def _record(self, x: Any, cls: type, ident: int) -> list:
-        if cls not in self.allowed and not _allowed(cls):
+        plan = self.plans.get(cls)
+        if plan is None:
+            plan = self.plans[cls] = self._plan(cls)
+        if plan.value:
+            kept = _as_value(x, cls)
+            if kept is not None:
+                return [_MARK[_VALUE], self._slot(cls, plan.names), kept]
+        values: Any = None
+        skip = plan.skip
+        if plan.getter is not None:  # a Struct, or a class whose instances hold every slot and nothing else
+            try:
+                values = plan.getter(x)
+                names = plan.names
+            except AttributeError:  # a slot left unset
+                values = None
+        if values is None:
+            names = tuple(n for n in plan.names if hasattr(x, n)) + tuple(getattr(x, "__dict__", ()))
+            if plan.declared is not None and set(names) != plan.declared:
+                raise StateCodecError(
+                    f"cannot keep a {_key(cls)}: attributes {sorted(set(names) ^ plan.declared)} "
+                    "are not its fields, or are missing"
+                )
+            values = tuple(getattr(x, n) for n in names)
+            skip = frozenset(n for n in names if n.endswith("_cache"))
+        elif len(names) == 1:
+            values = (values,)
+        slot = self._slot(cls, names)
+        if plan.struct:
+            self.building.add(ident)  # made by its constructor, after its fields
+        out = [_MARK[_RECORD], slot]
+        append, plain, value = out.append, _PLAIN, self.value
+        for name, v in zip(names, values, strict=True):
+            if skip and name in skip:
+                append(None)
+            elif type(v) in plain:
+                append(v)
+            else:
+                try:
+                    append(value(v))
+                except StateCodecError as exc:
+                    raise StateCodecError(f"{cls.__qualname__}.{name}: {exc}") from None
+        self.building.discard(ident)
+        return out
+
+    def _slot(self, cls: type, names: tuple[str, ...]) -> int:
+        slot = self.classes.get((cls, names))
+        if slot is None:
+            slot = self.classes[(cls, names)] = len(self.table)
+            self.table.append([_key(cls), list(names)])
+        return slot
+
+    def _plan(self, cls: type) -> _Plan:
+        """How to read a record of ``cls``: worked out once per class and encode."""
+        if not _allowed(cls):
             raise StateCodecError(
                 f"cannot keep a {_key(cls)}: only records of {', '.join(sorted(PACKAGES))} "
                 "(or statecodec.register-ed classes) are kept"
@@ -280,28 +342,55 @@ class _Encoder:
         self.allowed.add(cls)
         if _is_struct(cls):
             names = cls.__struct_fields__
-            self.building.add(ident)  # made by its constructor, after its fields
-        else:
-            names = tuple(n for n in sorted(_slots(cls)) if hasattr(x, n)) + tuple(getattr(x, "__dict__", ()))
-            if dataclasses.is_dataclass(cls):
-                declared = {f.name for f in dataclasses.fields(cls)}
-                if set(names) != declared:
-                    raise StateCodecError(
-                        f"cannot keep a {_key(cls)}: attributes {sorted(set(names) ^ declared)} "
-                        "are not its fields, or are missing"
-                    )
-        slot = self.classes.get((cls, names))
-        if slot is None:
-            slot = self.classes[(cls, names)] = len(self.table)
-            self.table.append([_key(cls), list(names)])
-        out = [_MARK[_RECORD], slot]
-        for name in names:
-            try:
-                out.append(None if name.endswith("_cache") else self.value(getattr(x, name)))
-            except StateCodecError as exc:
-                raise StateCodecError(f"{cls.__qualname__}.{name}: {exc}") from None
-        self.building.discard(ident)
-        return out
+            value = cls.__struct_config__.frozen and cls.__module__.partition(".")[0] == "schemas"
+            return _Plan(names, attrgetter(*names) if names else None, None, True, _caches(names), value)
+        names = tuple(sorted(_slots(cls)))
+        declared = frozenset(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        slots_only = names and not any("__dict__" in vars(k).get("__slots__", ("__dict__",))
+                                       for k in cls.__mro__ if k is not object)
+        fast = slots_only and (declared is None or declared == frozenset(names))
+        return _Plan(names, attrgetter(*names) if fast else None, declared, False, _caches(names), False)
+
+
+def _as_value(x: Any, cls: type) -> bytes | None:
+    """A frozen schema record as msgspec's own msgpack of it, when that restores it exactly
+    (read back by a decoder typed with its class, it is equal and encodes to the same bytes);
+    else None. Such a record is a value: what it holds is restored as copies, not shared."""
+    try:
+        kept = _value_encoder.encode(x)
+        back = _value_decoder(cls).decode(kept)
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError):
+        return None
+    return kept if back == x and _value_encoder.encode(back) == kept else None
+
+
+def _value_decoder(cls: type) -> Any:
+    found = _VALUE_DECODERS.get(cls)
+    if found is None:
+        found = _VALUE_DECODERS[cls] = msgspec.msgpack.Decoder(cls)
+    return found
+
+
+_value_encoder = msgspec.msgpack.Encoder()
+_VALUE_DECODERS: dict[type, Any] = {}
+
+
+def _caches(names: tuple[str, ...]) -> frozenset[str]:
+    """The attributes kept as None: ``*_cache`` ones hold what readers derive from the rest."""
+    return frozenset(n for n in names if n.endswith("_cache"))
+
+
+class _Plan(NamedTuple):
+    names: tuple[str, ...]  # a Struct's fields, or the sorted slots of any other class
+    getter: Any  # all of ``names`` at once, where every instance holds exactly them; else None
+    declared: frozenset[str] | None  # a dataclass's fields
+    struct: bool
+    skip: frozenset[str]  # kept as None
+    value: bool  # a frozen Struct of ``schemas``: kept whole, as msgspec encodes it, where that is exact
+
+
+# Values kept as they are (an int is not: one outside 64 bits is tagged).
+_PLAIN = frozenset({str, float, bool, bytes, type(None)})
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -413,7 +502,22 @@ class _Decoder:
             return made_map
         if code == _RECORD:
             return self._record(x)
+        if code == _VALUE:
+            return self._value_record(x)
         raise StateCodecError(f"an unknown marker {code}")
+
+    def _value_record(self, x: list) -> Any:
+        if len(x) != 3 or type(x[1]) is not int or not 0 <= x[1] < len(self.classes) or type(x[2]) is not bytes:
+            raise StateCodecError("a malformed record value")
+        cls, _, kind = self.classes[x[1]]
+        if kind != "struct":
+            raise StateCodecError(f"a {_key(cls)} kept as a value, which only a Struct can be")
+        try:
+            made = _value_decoder(cls).decode(x[2])
+        except msgspec.MsgspecError as exc:
+            raise StateCodecError(f"a {_key(cls)} that cannot be restored: {exc}") from None
+        self.objects.append(made)
+        return made
 
     def _record(self, x: list) -> Any:
         if len(x) < 2 or type(x[1]) is not int or not 0 <= x[1] < len(self.classes):
