@@ -158,7 +158,8 @@ class JobInfo:
         self.created_at = 0
         self.phase = "Pending"
         self.annotations: dict[str, str] = {}
-        self._deferred: Callable[[], list[TaskInfo]] | None = None  # builds the tasks when first asked for (see ``tasks``)
+        # Builds the tasks when first asked for (see ``tasks``).
+        self._deferred: Callable[[], list[TaskInfo]] | None = None
         self._tasks: list[TaskInfo] = []
         self.counts: Counter[str] = StatusCounts()
         self.ready = 0  # tasks in READY statuses, kept by set_status
