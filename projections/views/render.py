@@ -22,7 +22,7 @@ from projections.job_records import JobRecord, JobsState
 from projections.job_status import go_duration, job_status
 from projections.views.pods import PodLife
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow, job_row_of
-from projections.views.state import NodeLine, QueueViewRecord
+from projections.views.state import NodeViewRecord, QueueViewRecord
 from schemas.quantity import format_resources, sub
 
 _json = msgspec.json.Encoder()
@@ -81,7 +81,7 @@ def queue_row(queue: QueueRecord | QueueViewRecord, parent: str, agg: Aggregates
     )
 
 
-def node_row(node: NodeRecord | NodeLine, agg: Aggregates) -> NodeRow:
+def node_row(node: NodeRecord | NodeViewRecord, agg: Aggregates) -> NodeRow:
     return NodeRow(
         name=node.name,
         allocatable=resources_json(node.allocatable),

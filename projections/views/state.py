@@ -31,7 +31,7 @@ class QueueViewRecord:
         self.parent = ""  # spec.parent as written
 
 
-class NodeLine:
+class NodeViewRecord:
     __slots__ = ("name", "allocatable", "used", "unschedulable")
 
     def __init__(self, name: str) -> None:

@@ -2,7 +2,7 @@
 
 Where it sits: one module of ``projections.views.folds``, called by
 ``projections.views.viewset.ViewSet`` for each event of these types. A node
-keeps what it can hold (``NodeLine.allocatable``, the cluster projection's
+keeps what it can hold (``NodeViewRecord.allocatable``, the cluster projection's
 rule: allocatable, else capacity, and a pod count); what its pods use is
 folded by ``projections.views.folds.pods``. Neither kind of event joins a
 timeline.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from projections.cluster_model import DEFAULT_NODE_PODS
 from projections.views.folds.base import Fold, resources
 from projections.views.rows import PriorityClassRow
-from projections.views.state import NodeLine
+from projections.views.state import NodeViewRecord
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def _node_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     node = v.nodes.get(e.node)
     if node is None:
-        node = v.nodes[e.node] = NodeLine(e.node)
+        node = v.nodes[e.node] = NodeViewRecord(e.node)
     status = e.manifest.status
     node.allocatable = resources(status.allocatable or status.capacity)
     node.allocatable.setdefault("pods", DEFAULT_NODE_PODS)
