@@ -41,7 +41,7 @@ class NodeViewRecord:
         self.unschedulable = False
 
 
-class GroupLine:
+class PodGroupViewRecord:
     __slots__ = ("name", "job", "queue", "phase", "min_member", "min_resources", "created_at", "unschedulable")
 
     def __init__(self, name: str, created_at: int) -> None:

@@ -4,7 +4,7 @@ Where it sits: one module of ``projections.views.folds``, called by
 ``projections.views.viewset.ViewSet`` for each podgroup event (but
 PodGroupUnschedulable, which ``ViewSet`` folds itself: in a busy log most
 records are one). A podgroup keeps its job, queue, phase and minimum
-(``GroupLine``); a change to one re-renders its queue's row, and the old
+(``PodGroupViewRecord``); a change to one re-renders its queue's row, and the old
 queue's when it moved.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from projections.views.folds.base import Fold, job_of
-from projections.views.state import GroupLine
+from projections.views.state import PodGroupViewRecord
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
@@ -23,7 +23,7 @@ def _group_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     group = v.groups.get(e.podgroup)
     before = ""
     if group is None:
-        group = v.groups[e.podgroup] = GroupLine(e.podgroup, at)
+        group = v.groups[e.podgroup] = PodGroupViewRecord(e.podgroup, at)
         status = e.manifest.status
         if status is not None and status.phase:
             group.phase = status.phase
