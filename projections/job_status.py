@@ -51,7 +51,7 @@ def job_status(state: JobsState, job_key: str) -> JobStatus | None:
 
 
 def status_of(rec, now: int) -> JobStatus:
-    """The JobStatus of a job record (``JobRecord``, or the read models' ``JobLine``),
+    """The JobStatus of a job record (``JobRecord``, or the read models' ``JobViewRecord``),
     a running job's time measured up to ``now``."""
     counts = rec.counts()
     duration = None

@@ -78,7 +78,7 @@ class JobPod:
         self.task, self.phase, self.terminating = task, phase, terminating
 
 
-class JobLine:
+class JobViewRecord:
     __slots__ = (
         "key", "manifest", "submitted_at", "last_at", "phase", "reason", "message", "transition_at",
         "retry_count", "version", "conditions", "running_since", "finished_at", "pods", "tally",

@@ -30,7 +30,7 @@ from projections.views.folds import FOLDS, generic
 from projections.views.pods import PodLife
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
-from projections.views.state import JobLine, NodeViewRecord, PodGroupViewRecord, PodHold, QueueViewRecord
+from projections.views.state import JobViewRecord, NodeViewRecord, PodGroupViewRecord, PodHold, QueueViewRecord
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.events import REGISTRY, REQUESTS
 
@@ -38,7 +38,7 @@ from schemas.events import REGISTRY, REQUESTS
 RECENT_RECORDS = 20_000
 
 # Records that change no job: requests (facts answer them) and refusals. They
-# join the job's timeline but do not move its clock (``JobLine.last_at``): a
+# join the job's timeline but do not move its clock (``JobViewRecord.last_at``): a
 # refused command must not change how long a running job is shown to have run.
 CHANGE_NOTHING = REQUESTS | frozenset(tag for tag in REGISTRY if tag.endswith("Refused"))
 
@@ -86,8 +86,8 @@ class ViewSet:
         self.holds_by_job: dict[str, dict[str, None]] = {}
         self.pods: dict[str, PodLife] = {}  # PodView
         self.job_pods: dict[str, dict[str, None]] = {}  # job -> PodView keys requested
-        self.jobs: dict[str, JobLine] = {}
-        self.pod_owner: dict[str, JobLine] = {}
+        self.jobs: dict[str, JobViewRecord] = {}
+        self.pod_owner: dict[str, JobViewRecord] = {}
         self.last_answer: tuple[int, int] = (-1, -1)  # the job controller's latest (trigger, index)
         # the latest records, by position modulo their number: (position, record, job, queue)
         self.recent: list[tuple[int, bytes, str, str] | None] = [None] * RECENT_RECORDS

@@ -2,7 +2,7 @@
 
 Where it sits: one module of ``projections.views.folds``, called by
 ``projections.views.viewset.ViewSet`` for each job event. A job keeps what the
-job controller's projection keeps for its JobStatus (``JobLine``, mirrored
+job controller's projection keeps for its JobStatus (``JobViewRecord``, mirrored
 from ``projections.jobs``); facts only count once per answered trigger
 (``jobs_see``, decided by ``ViewSet``). A removed job takes its podgroups and
 pods out of memory with it (``projections.views.folds.pods.drop``).
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from projections.job_records import FINAL_PHASES as FINAL_JOB_PHASES
 from projections.views.folds.base import Fold, job_of
 from projections.views.folds.pods import drop
-from projections.views.state import JobLine
+from projections.views.state import JobViewRecord
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def _job_created(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     if jobs_see and e.job not in v.jobs:
-        v.jobs[e.job] = JobLine(e.job, e.manifest, at)
+        v.jobs[e.job] = JobViewRecord(e.job, e.manifest, at)
     job = job_of(e.job)
     return job, v.queue_of_job(job)
 
