@@ -7,6 +7,11 @@ Where it sits: a scheduler plugin (see ``plugins.base``).
   being created).
 - job ready: ``minMember`` tasks allocated, bound, running or succeeded, and
   every task role's ``minTaskMember``; allocate commits a job only then.
+- elastic jobs: the task minimums count only when ``minMember`` is at least
+  their sum (Volcano's ``CheckTaskValid``, ``CheckTaskReady`` and
+  ``CheckTaskPipelined`` in ``pkg/scheduler/api/job_info.go``). A job with
+  ``minAvailable: 1`` and 6 replicas (task minimums default to the replicas)
+  runs as soon as one pod fits, and as many as fit.
 - job pipelined: the same, counting pipelined tasks too (a vote).
 - job order: jobs not yet ready go first.
 - job starving: ready + pipelined below ``minMember``.
@@ -29,20 +34,28 @@ if TYPE_CHECKING:
 READY_OR_WAITING = READY | {"Pipelined"}
 
 
+def task_minimums(job: JobInfo) -> dict[str, int]:
+    """The task minimums gang checks: none when ``minMember`` is below their sum (an elastic job),
+    as Volcano's ``if ji.MinAvailable < ji.TaskMinAvailableTotal { return true }``."""
+    if job.min_member < sum(job.min_task_member.values()):
+        return {}
+    return {role: need for role, need in job.min_task_member.items() if need > 0}
+
+
 def ready(job: JobInfo) -> bool:
     if job.ready_num() < job.min_member:
         return False
-    return all(job.role_num(role, READY) >= need for role, need in job.min_task_member.items())
+    return all(job.role_num(role, READY) >= need for role, need in task_minimums(job).items())
 
 
 def pipelined(job: JobInfo) -> bool:
     if job.ready_num() + job.waiting_num() < job.min_member:
         return False
-    return all(job.role_num(role, READY_OR_WAITING) >= need for role, need in job.min_task_member.items())
+    return all(job.role_num(role, READY_OR_WAITING) >= need for role, need in task_minimums(job).items())
 
 
 def valid(job: JobInfo) -> ValidateResult | None:
-    for role, need in sorted(job.min_task_member.items()):
+    for role, need in sorted(task_minimums(job).items()):
         have = job.role_num(role, VALID)
         if have < need:
             return ValidateResult(

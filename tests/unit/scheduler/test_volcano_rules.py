@@ -134,11 +134,6 @@ def test_allocate_admits_a_pending_podgroup_when_enqueue_is_not_configured():
     assert [d.podgroup for d in of(decisions, ev.PodGroupEnqueued)] == ["default/j"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: gang with elastic jobs: eventbatch applies every task minimum (minTaskMember) always, "
-    "Volcano skips the task checks when minAvailable is below the sum of the task minimums",
-)
 def test_an_elastic_job_runs_what_fits_when_min_available_is_below_the_task_minimums():
     """Volcano: pkg/scheduler/api/job_info.go, ``CheckTaskReady`` (lines 1104-1117), ``CheckTaskPipelined``
     (1119-1150), ``CheckTaskValid`` (1072-1102): each starts with
