@@ -17,7 +17,7 @@ from schemas.envelope import Envelope
 FINISHED = frozenset({"Succeeded", "Failed", "Evicted", "Deleted"})
 
 
-class PodLife:
+class PodViewRecord:
     __slots__ = (
         "key", "job", "podgroup", "task", "phase", "node", "requested_at",
         "bound_at", "started_at", "finished_at", "exit_code", "reason",
@@ -40,8 +40,8 @@ class PodLife:
             self.reason = reason
 
 
-def _placed(phase: str) -> Callable[[PodLife, object, int], None]:
-    def apply(pod: PodLife, e, at: int) -> None:
+def _placed(phase: str) -> Callable[[PodViewRecord, object, int], None]:
+    def apply(pod: PodViewRecord, e, at: int) -> None:
         if pod.phase in FINISHED or pod.phase == "Running":
             return
         pod.phase, pod.node = phase, e.node
@@ -51,46 +51,46 @@ def _placed(phase: str) -> Callable[[PodLife, object, int], None]:
     return apply
 
 
-def _bind_failed(pod: PodLife, e, at: int) -> None:
+def _bind_failed(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase == "Bound" and pod.node == e.node:
         pod.phase, pod.node, pod.bound_at = "Pending", "", None
         pod.reason = e.reason or "bind failed"
 
 
-def _started(pod: PodLife, e, at: int) -> None:
+def _started(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase in FINISHED:
         return
     pod.phase, pod.node, pod.started_at = "Running", e.node, at
 
 
-def _failed(pod: PodLife, e, at: int) -> None:
+def _failed(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.exit_code = e.exit_code
     pod.finish("Failed", at, e.reason or f"exit code {e.exit_code}")
 
 
-def _succeeded(pod: PodLife, e, at: int) -> None:
+def _succeeded(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.exit_code = 0
     pod.finish("Succeeded", at)
 
 
-def _restarted(pod: PodLife, e, at: int) -> None:
+def _restarted(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.reason = f"restarted {e.restart_count} time(s), last exit {e.exit_code}"
 
 
-def _unknown(pod: PodLife, e, at: int) -> None:
+def _unknown(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.phase, pod.reason = "Unknown", e.reason
 
 
-def _deletion_requested(pod: PodLife, e, at: int) -> None:
+def _deletion_requested(pod: PodViewRecord, e, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.reason = f"deletion requested: {e.reason}" if e.reason else "deletion requested"
 
 
-APPLY: dict[str, Callable[[PodLife, object, int], None]] = {
+APPLY: dict[str, Callable[[PodViewRecord, object, int], None]] = {
     "PodBound": _placed("Bound"),
     "PodPipelined": _placed("Pipelined"),
     "PodBindFailed": _bind_failed,
@@ -105,11 +105,11 @@ APPLY: dict[str, Callable[[PodLife, object, int], None]] = {
 }
 
 
-def fold_pod(pods: dict[str, PodLife], env: Envelope) -> PodLife | None:
+def fold_pod(pods: dict[str, PodViewRecord], env: Envelope) -> PodViewRecord | None:
     """Apply a pod event; returns the pod it changed (None if unknown)."""
     e = env.payload
     if env.type == "PodRequested":
-        pod = pods[e.pod] = PodLife(e.pod, e.job, e.podgroup, e.task, env.recorded_at)
+        pod = pods[e.pod] = PodViewRecord(e.pod, e.job, e.podgroup, e.task, env.recorded_at)
         return pod
     pod = pods.get(e.pod)
     apply = APPLY.get(env.type)

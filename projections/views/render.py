@@ -20,7 +20,7 @@ import msgspec
 from projections.cluster_model import HOLDING, ClusterState, NodeRecord, QueueRecord, add_into
 from projections.job_records import JobRecord, JobsState
 from projections.job_status import go_duration, job_status
-from projections.views.pods import PodLife
+from projections.views.pods import PodViewRecord
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, QueueRow, job_row_of
 from projections.views.state import NodeViewRecord, QueueViewRecord
 from schemas.quantity import format_resources, sub
@@ -112,7 +112,7 @@ def podgroup_row(cluster: ClusterState, name: str) -> PodGroupRow | None:
     )
 
 
-def pod_row(pod: PodLife) -> PodRow:
+def pod_row(pod: PodViewRecord) -> PodRow:
     return PodRow(
         key=pod.key, job=pod.job, podgroup=pod.podgroup, task=pod.task, phase=pod.phase, node=pod.node,
         requested_at=pod.requested_at, bound_at=pod.bound_at, started_at=pod.started_at,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from projections.jobs import HANDLER as JOB_CONTROLLER
 from projections.views import wire
 from projections.views.folds import FOLDS, generic
-from projections.views.pods import PodLife
+from projections.views.pods import PodViewRecord
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
 from projections.views.state import JobViewRecord, NodeViewRecord, PodGroupViewRecord, PodHold, QueueViewRecord
@@ -84,7 +84,7 @@ class ViewSet:
         self.groups_by_job: dict[str, dict[str, None]] = {}
         self.holds: dict[str, PodHold] = {}  # pods the cluster knows, by key
         self.holds_by_job: dict[str, dict[str, None]] = {}
-        self.pods: dict[str, PodLife] = {}  # PodView
+        self.pods: dict[str, PodViewRecord] = {}  # PodView
         self.job_pods: dict[str, dict[str, None]] = {}  # job -> PodView keys requested
         self.jobs: dict[str, JobViewRecord] = {}
         self.pod_owner: dict[str, JobViewRecord] = {}

@@ -2,7 +2,7 @@
 
 Where it sits: one module of ``projections.views.folds``, called by
 ``projections.views.viewset.ViewSet`` for each pod event. One pod event can
-change three read models: the pod's own life (``PodLife``, the PodView row,
+change three read models: the pod's own life (``PodViewRecord``, the PodView row,
 ``projections.views.pods``), what it holds on its node and in its queue
 (``PodHold``, the cluster projection's rules, for NodeView and QueueView),
 and its job's pod counts (``JobPod``, the job controller's rules, for
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from projections.cluster_model import HOLDING, TERMINAL, add_into
 from projections.views.folds.base import Fold, job_of
 from projections.views.pods import APPLY as POD_LIFE
-from projections.views.pods import PodLife
+from projections.views.pods import PodViewRecord
 from projections.views.state import JobPod, PodHold
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def _pod_life(v: ViewSet, kind: str, e, at: int) -> str:
 def _pod_requested(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     key = e.pod
     # PodView: a new life, whatever came before
-    v.pods[key] = PodLife(key, e.job, e.podgroup, e.task, at)
+    v.pods[key] = PodViewRecord(key, e.job, e.podgroup, e.task, at)
     v.job_pods.setdefault(e.job, {})[key] = None
     v._dirty_pods.add(key)
     # the cluster: a pod that still holds a node is not requested again
