@@ -55,7 +55,7 @@ class PodGroupViewRecord:
         self.unschedulable: tuple[str, str] | None = None  # (reason, message) of the last PodGroupUnschedulable
 
 
-class PodHold:
+class PodHoldRecord:
     """A pod as the cluster projection tracks it: its status and the node it holds."""
 
     __slots__ = ("key", "job", "podgroup", "requests", "status", "node")

@@ -30,7 +30,7 @@ from projections.views.folds import FOLDS, generic
 from projections.views.pods import PodViewRecord
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
-from projections.views.state import JobViewRecord, NodeViewRecord, PodGroupViewRecord, PodHold, QueueViewRecord
+from projections.views.state import JobViewRecord, NodeViewRecord, PodGroupViewRecord, PodHoldRecord, QueueViewRecord
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.events import REGISTRY, REQUESTS
 
@@ -82,7 +82,7 @@ class ViewSet:
         self.priority_classes: dict[str, PriorityClassRow] = {}
         self.groups: dict[str, PodGroupViewRecord] = {}
         self.groups_by_job: dict[str, dict[str, None]] = {}
-        self.holds: dict[str, PodHold] = {}  # pods the cluster knows, by key
+        self.holds: dict[str, PodHoldRecord] = {}  # pods the cluster knows, by key
         self.holds_by_job: dict[str, dict[str, None]] = {}
         self.pods: dict[str, PodViewRecord] = {}  # PodView
         self.job_pods: dict[str, dict[str, None]] = {}  # job -> PodView keys requested

@@ -4,7 +4,7 @@ Where it sits: one module of ``projections.views.folds``, called by
 ``projections.views.viewset.ViewSet`` for each pod event. One pod event can
 change three read models: the pod's own life (``PodViewRecord``, the PodView row,
 ``projections.views.pods``), what it holds on its node and in its queue
-(``PodHold``, the cluster projection's rules, for NodeView and QueueView),
+(``PodHoldRecord``, the cluster projection's rules, for NodeView and QueueView),
 and its job's pod counts (``JobPod``, the job controller's rules, for
 JobView).
 """
@@ -18,13 +18,13 @@ from projections.cluster_model import HOLDING, TERMINAL, add_into
 from projections.views.folds.base import Fold, job_of
 from projections.views.pods import APPLY as POD_LIFE
 from projections.views.pods import PodViewRecord
-from projections.views.state import JobPod, PodHold
+from projections.views.state import JobPod, PodHoldRecord
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
 
-def _release(v: ViewSet, pod: PodHold) -> None:
+def _release(v: ViewSet, pod: PodHoldRecord) -> None:
     """What ``pod`` holds on its node goes back (the cluster projection's ``_release``)."""
     if pod.status in HOLDING and pod.node:
         node = v.nodes.get(pod.node)
@@ -32,7 +32,7 @@ def _release(v: ViewSet, pod: PodHold) -> None:
             add_into(node.used, pod.requests, -1)
 
 
-def drop(v: ViewSet, pod: PodHold) -> None:
+def drop(v: ViewSet, pod: PodHoldRecord) -> None:
     """``pod`` leaves the cluster: what it holds goes back; its node's and queue's rows change."""
     _release(v, pod)
     if pod.node:
@@ -42,7 +42,7 @@ def drop(v: ViewSet, pod: PodHold) -> None:
     _touch_queue(v, pod)
 
 
-def _touch_queue(v: ViewSet, pod: PodHold) -> None:
+def _touch_queue(v: ViewSet, pod: PodHoldRecord) -> None:
     group = v.groups.get(pod.podgroup)
     if group is not None:
         v._dirty_groups.add(pod.podgroup)
@@ -69,7 +69,7 @@ def _pod_requested(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     pod = v.holds.get(key)
     if pod is None or pod.status == "Pending" or pod.status in TERMINAL:
         if pod is None:
-            pod = v.holds[key] = PodHold(key)
+            pod = v.holds[key] = PodHoldRecord(key)
         elif pod.node:
             v._dirty_nodes.add(pod.node)
         pod.status, pod.node = "Pending", ""
