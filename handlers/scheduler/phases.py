@@ -3,7 +3,8 @@
 Where it sits: called by ``Session.close`` for every podgroup of the session;
 a changed phase becomes a ``PodGroupPhaseChanged`` decision.
 
-- Pending -> Inqueue is the enqueue action's decision (``PodGroupEnqueued``).
+- Pending -> Inqueue is the enqueue action's decision (``PodGroupEnqueued``),
+  or allocate's when enqueue is not configured.
 - Any phase -> Running once at least ``minMember`` tasks (and at least one)
   are allocated, bound, running or succeeded; -> Completed when every such
   task has succeeded.

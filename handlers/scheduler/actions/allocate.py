@@ -18,8 +18,14 @@ missing tasks and the per-node reasons. In a cluster without nodes every job
 with tasks to place is reported so (``the cluster has no nodes``), whatever
 its queue's share.
 
-Podgroups still Pending are left to enqueue (when enqueue is configured),
-and so are jobs reported unschedulable before whose situation has not changed.
+Podgroups still Pending are left to enqueue when enqueue is configured.
+When it is not, allocate admits them itself, as Volcano's allocate does ("no
+enqueue action is configured"): every Pending podgroup moves to Inqueue
+(``PodGroupEnqueued``, rule ``allocate.no-enqueue``, without enqueue's
+checks, as in Volcano) and allocation goes on; a podgroup whose pods do not
+exist yet gets them from the job controller, and a later session places
+them. Jobs reported unschedulable before whose situation has not changed are
+left alone.
 Best-effort tasks (no requests) are placed here only with a job that also
 has tasks with requests; otherwise backfill places them.
 """
@@ -32,6 +38,7 @@ from handlers.scheduler.actions.ordering import PriorityQueue
 from handlers.scheduler.api import JobInfo, QueueInfo, RoleKey, TaskInfo
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.statement import Statement
+from schemas.events import PodGroupEnqueued
 
 if TYPE_CHECKING:
     from handlers.scheduler.session import Session
@@ -57,7 +64,21 @@ def _candidates(ssn: Session, job: JobInfo) -> list[TaskInfo]:
     return sorted(pending, key=ssn.task_key)
 
 
+def admit_without_enqueue(ssn: Session) -> None:
+    """With no enqueue action configured, every Pending podgroup moves to Inqueue here.
+
+    Volcano: pkg/scheduler/actions/allocate/allocate.go, ``buildAllocateContext``: a
+    Pending job's podgroup phase is set to Inqueue before any other check (its
+    queue, ``JobValid``), and the session writes the phase back at close."""
+    for job in ssn.jobs.values():
+        if job.phase == "Pending":
+            job.phase = "Inqueue"
+            ssn.emit(PodGroupEnqueued(podgroup=job.name, job=job.job, queue=job.queue, rule="allocate.no-enqueue"))
+
+
 def execute(ssn: Session) -> None:
+    if not ssn.enqueue_enabled:
+        admit_without_enqueue(ssn)
     queues: PriorityQueue[QueueInfo] = PriorityQueue(ssn.queue_key)
     lines: dict[str, PriorityQueue[JobInfo]] = {}
     todo: dict[str, list[TaskInfo]] = {}
@@ -65,7 +86,7 @@ def execute(ssn: Session) -> None:
     for job in ssn.jobs.values():
         if not job.counts.get("Pending"):
             continue  # nothing to place (most of a busy cluster's podgroups): asked first
-        if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
+        if job.unchanged or job.phase in ("Pending", "Completed"):
             continue
         queue = ssn.queues.get(job.queue)
         if queue is None or queue.state == "Closed":

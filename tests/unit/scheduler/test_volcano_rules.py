@@ -110,11 +110,6 @@ def test_reclaim_leaves_a_pending_podgroup_pending():
     assert _victims(decisions) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: allocate without enqueue: eventbatch leaves a Pending podgroup Pending when enqueue is "
-    "not configured, Volcano's allocate moves it to Inqueue",
-)
 def test_allocate_admits_a_pending_podgroup_when_enqueue_is_not_configured():
     """Volcano: pkg/scheduler/actions/allocate/allocate.go, ``buildAllocateContext``, lines 152-164:
     ``if job.IsPending() { if conf.EnabledActionMap["enqueue"] { continue } else {
@@ -124,8 +119,8 @@ def test_allocate_admits_a_pending_podgroup_when_enqueue_is_not_configured():
     allocate in its first session (the session writes the phase back at
     close), so the job controller creates its pods. Here the podgroup has no
     pods yet (as when a Job is just submitted: pods come after Inqueue):
-    Volcano admits it; eventbatch decides nothing, and the Job stays
-    Pending for ever.
+    Volcano admits it, and so does eventbatch (rule ``allocate.no-enqueue``;
+    before, it decided nothing and the Job stayed Pending for ever).
     """
     c = Cluster(default_conf_with("allocate, backfill")).node("n0", cpu="4")
     _queue(c, "default")

@@ -3,8 +3,9 @@
 Each case runs real sessions (the scheduler's own fold and ``decide``) over a
 cluster that has no node at all (never had one, or lost its last one), with
 the default conf, the confs of ``examples/`` and confs that turn on every
-action and plugin. A session may only explain (``PodGroupUnschedulable``);
-a podgroup waiting for admission is told the cluster has no nodes; a second
+action and plugin. A session may only explain (``PodGroupUnschedulable``),
+and, in a conf without enqueue, admit the Pending podgroups as Volcano's
+allocate does; a podgroup waiting for admission is told the cluster has no nodes; a second
 session changes nothing; and once a node joins, the same jobs run.
 """
 
@@ -160,6 +161,12 @@ def test_sessions_without_nodes_only_explain(conf_name, workload, lost):
     uses_enqueue = "enqueue" in load_conf(conf or DEFAULT_CONF_TEXT).actions
 
     first = c.schedule(now=c.clock + 1)
+    # Without an enqueue action, allocate admits every Pending podgroup, nodes or not, as Volcano's
+    # allocate does (issue 16, rule 3: allocate.go buildAllocateContext); nothing else but verdicts.
+    admitted = [d for d in first if isinstance(d, ev.PodGroupEnqueued)]
+    assert {d.podgroup for d in admitted} == (set() if uses_enqueue else waiting), first
+    assert all(d.rule == "allocate.no-enqueue" for d in admitted), first
+    first = [d for d in first if not isinstance(d, ev.PodGroupEnqueued)]
     kinds = {type(d).__name__ for d in first}
     assert kinds <= {"PodGroupUnschedulable"}, first
     assert all(NO_NODES in d.message for d in first), first
@@ -207,6 +214,8 @@ def test_the_verdict_reads_like_kube_scheduler():
 def test_an_admitted_gang_that_lost_every_node_is_told_why():
     c = _cluster(default_conf_with("allocate, backfill"), lost=True)
     c.job("req", {"w": (2, {"cpu": "1"})})
-    [verdict] = c.schedule()
+    # No enqueue action: allocate admits the podgroup first (issue 16, rule 3), then tells why.
+    admitted, verdict = c.schedule()
+    assert isinstance(admitted, ev.PodGroupEnqueued) and admitted.rule == "allocate.no-enqueue"
     assert verdict.reason == "NotEnoughResources"
     assert verdict.message == "2/2 tasks in gang unschedulable: 0/0 nodes are available: the cluster has no nodes"
