@@ -14,7 +14,7 @@ object is admissible. Pod-template, policy and name checks live in
 
 Beyond Volcano's own rules, a job has at most ``MAX_PODS_PER_JOB`` pods
 (each task's replicas and all of them together), and every name that names
-another object (a Command's ``targetObject``, a queue's parent, a priority
+another object (a Command's ``target``, a queue's parent, a priority
 class, a node) is checked like that object's own name (``docs/limits.md``).
 """
 
@@ -49,6 +49,14 @@ _HIERARCHY = "volcano.sh/hierarchy"
 _HIERARCHY_WEIGHTS = "volcano.sh/hierarchy-weights"
 # A pod is named "<job>-<task>-<index>"; Volcano keeps it a valid hostname.
 _MAX_POD_NAME = 63
+# The API versions a Command's ``target`` may name, by kind: Volcano's and the
+# project's own group. Volcano's controllers ignore a Command whose target has
+# any other apiVersion, so such a Command is refused here rather than kept for
+# nothing.
+TARGET_API_VERSIONS: dict[str, tuple[str, ...]] = {
+    "Job": ("batch.volcano.sh/v1alpha1", "batch.eventbatch.io/v1alpha1"),
+    "Queue": ("scheduling.volcano.sh/v1beta1", "scheduling.eventbatch.io/v1beta1"),
+}
 
 
 @singledispatch
@@ -197,23 +205,24 @@ def validate_command(command: Command) -> list[Violation]:
     check_metadata(c, meta)
     target = command.target_object
     if target is None:
-        c.add(("targetObject",), "required field is missing")
+        c.add(("target",), "required field is missing")
         allowed = JOB_ACTIONS + QUEUE_ACTIONS
     else:
-        if target.kind not in ("Job", "Queue"):
-            c.add(("targetObject", "kind"), f"must be Job or Queue, got {target.kind!r}")
+        if target.kind not in TARGET_API_VERSIONS:
+            c.add(("target", "kind"), f"must be Job or Queue, got {target.kind!r}")
+        elif target.api_version not in TARGET_API_VERSIONS[target.kind]:
+            c.add(("target", "apiVersion"), f"a {target.kind} is {' or '.join(TARGET_API_VERSIONS[target.kind])}, "
+                  f"got {target.api_version!r}")
         if target.kind == "Queue":
-            check_name(c, ("targetObject", "name"), target.name, subdomain=True, what="queue name")
+            check_name(c, ("target", "name"), target.name, subdomain=True, what="queue name")
         else:
-            check_name(c, ("targetObject", "name"), target.name, subdomain=True, max_length=_MAX_POD_NAME,
+            check_name(c, ("target", "name"), target.name, subdomain=True, max_length=_MAX_POD_NAME,
                        what="job name")
-            if target.namespace:
-                check_name(c, ("targetObject", "namespace"), target.namespace, what="namespace")
         allowed = QUEUE_ACTIONS if target.kind == "Queue" else JOB_ACTIONS
     if not command.action:
         c.add(("action",), "required field is missing")
     elif command.action not in allowed:
-        kind = target.kind if target is not None and target.kind in ("Job", "Queue") else "a Job or Queue"
+        kind = target.kind if target is not None and target.kind in TARGET_API_VERSIONS else "a Job or Queue"
         c.add(("action",), f"unknown action {command.action!r} for {kind} (valid: {', '.join(allowed)})")
     return c.violations
 

@@ -120,11 +120,7 @@ def _queue(queue: Queue) -> Queue:
 
 @apply_defaults.register
 def _command(command: Command) -> Command:
-    target = command.target_object
-    if target is not None and not target.namespace and target.kind != "Queue":
-        namespace = command.metadata.namespace or DEFAULT_NAMESPACE
-        target = replace(target, namespace=namespace)
-    return replace(command, metadata=_namespaced(command.metadata), target_object=target)
+    return replace(command, metadata=_namespaced(command.metadata))
 
 
 @apply_defaults.register

@@ -268,20 +268,20 @@ class Queue(Base, frozen=True):
 # --- bus.volcano.sh/v1alpha1 Command --------------------------------------
 
 
-class ObjectReference(Base, frozen=True):
-    api_version: str = ""
-    kind: str = ""
-    name: str = ""
-    namespace: str = ""
-    uid: str = ""
-
-
 class Command(Base, frozen=True):
+    """A request to act on a Job or a Queue, as Volcano's ``bus.volcano.sh`` Command.
+
+    ``target_object`` is Volcano's ``TargetObject``, written ``target`` in
+    JSON: a Kubernetes owner reference (apiVersion, kind, name, uid,
+    controller, blockOwnerDeletion). It has no namespace: a Job is looked up
+    in the Command's own namespace, as Volcano's job controller does.
+    """
+
     api_version: str = "bus.volcano.sh/v1alpha1"
     kind: str = "Command"
     metadata: ObjectMeta = ObjectMeta()
     action: str = ""
-    target_object: ObjectReference | None = None
+    target_object: OwnerReference | None = msgspec.field(default=None, name="target")
     reason: str = ""
     message: str = ""
 

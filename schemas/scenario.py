@@ -10,6 +10,8 @@ The simulation driver (``eventbatch.sim``) turns the entries into events.
 nodes:                          # one by one, or in bulk with a prefix and count
   - {name: gpu-1, allocatable: {cpu: 32, memory: 256Gi, nvidia.com/gpu: 8}, labels: {...}, taints: [...]}
   - {prefix: cpu-, count: 100, allocatable: {cpu: 16, memory: 64Gi}}
+  # every node also has, unless given: labels kubernetes.io/{hostname,os,arch}
+  # (its name, linux, amd64), allocatable pods 110 and ephemeral-storage 100Gi
 queues: [<Volcano Queue manifests>]
 priorityClasses: {high: 1000, low: 10}
 scheduler: {actions: "enqueue, allocate, backfill", tiers: [...]}   # or a file path

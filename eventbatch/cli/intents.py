@@ -38,7 +38,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
-from schemas.resources import Command, Job, Manifest, Node, ObjectMeta, ObjectReference, Queue, key_of
+from schemas.resources import Command, Job, Manifest, Node, ObjectMeta, OwnerReference, Queue, key_of
 
 FORCE_HINT = "--force appends the request anyway"
 
@@ -117,11 +117,11 @@ def intent_for(manifest: Manifest) -> Event:
     if isinstance(manifest, Command):
         target = manifest.target_object
         if target is None:
-            raise CliError(f"Command {manifest.metadata.name}: targetObject: required")
+            raise CliError(f"Command {manifest.metadata.name}: target: required")
         if target.kind == "Queue":
             action = {"OpenQueue": "open", "CloseQueue": "close"}.get(manifest.action, "")
             return QueueCommandRequested(queue=target.name, action=action)
-        namespace = target.namespace or manifest.metadata.namespace or "default"
+        namespace = manifest.metadata.namespace or "default"
         return JobCommandRequested(job=f"{namespace}/{target.name}", command=manifest)
     raise CliError(f"{type(manifest).__name__} manifests cannot be applied")
 
@@ -252,12 +252,12 @@ class Planner:
             if not event.action:
                 return Step(what, problem=f"action: {manifest.action!r} does not apply to a Queue (OpenQueue or CloseQueue)")
             if await self.queue(event.queue) is None:
-                return Step(what, problem=f"targetObject: queue {event.queue} does not exist")
+                return Step(what, problem=f"target: queue {event.queue} does not exist")
             return Step(what, event)
         assert isinstance(event, JobCommandRequested)
         job = await self.job(event.job)
         if job is None:
-            return Step(what, problem=f"targetObject: job {event.job} does not exist")
+            return Step(what, problem=f"target: job {event.job} does not exist")
         problem = action_problem(manifest.action, job.key, job.phase or "Pending")
         return Step(what, event, problem=f"action: {problem}" if problem else "")
 
@@ -330,9 +330,7 @@ async def _job_command(args, settings) -> int:
     command = Command(
         metadata=ObjectMeta(name=f"{name}-{args.action.lower()}-{uuid.uuid4().hex[:8]}", namespace=namespace),
         action=args.action,
-        target_object=ObjectReference(
-            api_version="batch.volcano.sh/v1alpha1", kind="Job", name=name, namespace=namespace
-        ),
+        target_object=OwnerReference(api_version="batch.volcano.sh/v1alpha1", kind="Job", name=name),
         reason="issued from the command line",
     )
     [position] = await append_intents(settings, [intent_for(command)])

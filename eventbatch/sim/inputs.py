@@ -34,7 +34,7 @@ from schemas.resources import (
     NodeSpec,
     NodeStatus,
     ObjectMeta,
-    ObjectReference,
+    OwnerReference,
     Pod,
     PodGroup,
     PodGroupSpec,
@@ -45,14 +45,22 @@ from schemas.resources import (
 )
 from schemas.scenario import NodeEntry, RunningEntry, Scenario, Step
 
+# What a kubelet gives every node unless the scenario says otherwise: the
+# well-known labels (``kubernetes.io/hostname`` is the node's name), room for
+# 110 pods (the kubelet's default ``maxPods``) and local ephemeral storage.
+NODE_LABELS = {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+NODE_ALLOCATABLE = {"pods": "110", "ephemeral-storage": "100Gi"}
+
 
 def nodes_of(entry: NodeEntry) -> list[Node]:
+    """The nodes of one scenario entry, with what a real node always carries unless the entry overrides it."""
     names = [entry.name] if entry.name else [f"{entry.prefix}{i}" for i in range(entry.count)]
-    allocatable = {k: str(v) for k, v in entry.allocatable.items()}
-    allocatable.setdefault("pods", "110")
+    allocatable = {**NODE_ALLOCATABLE, **{k: str(v) for k, v in entry.allocatable.items()}}
     return [
         Node(
-            metadata=ObjectMeta(name=name, labels={"kubernetes.io/hostname": name, **entry.labels}),
+            metadata=ObjectMeta(
+                name=name, labels={**NODE_LABELS, "kubernetes.io/hostname": name, **entry.labels}
+            ),
             spec=NodeSpec(unschedulable=entry.unschedulable, taints=list(entry.taints)),
             status=NodeStatus(capacity=allocatable, allocatable=allocatable),
         )
@@ -142,7 +150,12 @@ def step_events(step: Step) -> list[Event]:
             events.append(QueueCreateRequested(queue=manifest.metadata.name, manifest=manifest))
         elif isinstance(manifest, Command) and manifest.target_object is not None:
             target = manifest.target_object
-            events.append(JobCommandRequested(job=f"{target.namespace or 'default'}/{target.name}", command=manifest))
+            if target.kind == "Queue":
+                action = "open" if manifest.action == "OpenQueue" else "close"
+                events.append(QueueCommandRequested(queue=target.name, action=action))
+            else:
+                namespace = manifest.metadata.namespace or "default"
+                events.append(JobCommandRequested(job=f"{namespace}/{target.name}", command=manifest))
     if step.command is not None:
         action = step.command.action
         if step.command.queue:
@@ -152,7 +165,7 @@ def step_events(step: Step) -> list[Event]:
             command = Command(
                 metadata=ObjectMeta(name=f"scenario-{step.index}-{action.lower()}", namespace=namespace),
                 action=action,
-                target_object=ObjectReference(kind="Job", name=name, namespace=namespace),
+                target_object=OwnerReference(api_version="batch.volcano.sh/v1alpha1", kind="Job", name=name),
                 reason="scenario workload",
             )
             events.append(JobCommandRequested(job=f"{namespace}/{name}", command=command))

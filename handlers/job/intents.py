@@ -65,12 +65,10 @@ def command_problem(d: Draft, ev: JobCommandRequested) -> str:
     first = job.commands.get(cid)
     if first is not None:
         return f"command {cid} already ran (requested at position {first}); a command runs at most once"
-    namespaces = {cmd.metadata.namespace or "default"}
-    if cmd.target_object is not None and cmd.target_object.namespace:
-        namespaces.add(cmd.target_object.namespace)
-    if namespaces != {job.namespace}:
+    namespace = cmd.metadata.namespace or "default"
+    if namespace != job.namespace:
         return (
-            f"command {cid} is in namespace {sorted(namespaces)[0]} but job {job.key} is in namespace "
+            f"command {cid} is in namespace {namespace} but job {job.key} is in namespace "
             f"{job.namespace}; a command acts only on jobs in its own namespace"
         )
     return action_problem(cmd.action, job.key, job.phase)

@@ -4,8 +4,8 @@ Where it sits: the end-to-end test of the edge's limits (``schemas.limits``,
 ``docs/limits.md``) through ``python -m eventbatch`` as a subprocess. A log is
 first created with the demo queues; then each hostile input (YAML alias bombs
 of 760 and 809 bytes, ``replicas: 1000000000``, a queue ``weight: 2147483648``,
-a 10 MB string, a ``targetObject`` whose name and namespace are not
-Kubernetes names, out-of-range integer flags) must exit 2 with exactly one
+a 10 MB string, a ``target`` whose name is not a Kubernetes name or
+that names a namespace, out-of-range integer flags) must exit 2 with exactly one
 line on stderr naming the limit, within a deadline and under a memory cap
 (the bombs used to take gigabytes), and leave the number of records on the
 log unchanged.
@@ -71,7 +71,7 @@ apiVersion: bus.volcano.sh/v1alpha1
 kind: Command
 metadata: {name: hostile-command}
 action: AbortJob
-targetObject: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: "../../Bad_NS!/Not A Valid/Name!"}
+target: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: "../../Bad_NS!/Not A Valid/Name!"}
 """
 
 BAD_TARGET_NAMESPACE = """\
@@ -79,7 +79,7 @@ apiVersion: bus.volcano.sh/v1alpha1
 kind: Command
 metadata: {name: hostile-command}
 action: AbortJob
-targetObject: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: ok, namespace: "../../Bad_NS!"}
+target: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: ok, namespace: "../../Bad_NS!"}
 """
 
 
@@ -107,8 +107,8 @@ CASES: dict[str, Case] = {
         job(extra="          workingDir: " + "x" * 300_000 + "\n"),
         ("workingDir", "300000", "262144"),
     ),
-    "target-name": Case(("apply", "-f", "FILE"), BAD_TARGET, ("targetObject.name", "RFC 1123")),
-    "target-namespace": Case(("apply", "-f", "FILE"), BAD_TARGET_NAMESPACE, ("targetObject.namespace", "RFC 1123")),
+    "target-name": Case(("apply", "-f", "FILE"), BAD_TARGET, ("target.name", "RFC 1123")),
+    "target-namespace": Case(("apply", "-f", "FILE"), BAD_TARGET_NAMESPACE, ("target.namespace", "unknown field")),
     "deep-json": Case(("apply", "-f", "FILE"), "[" * 5000 + "]" * 5000, ("nest", "64")),
     "job-path-arg": Case(("job", "suspend", "--force", "../../Bad_NS!/Not A Valid/Name!"), None, ("not a job name",)),
     "job-namespace-arg": Case(("job", "suspend", "--force", "Bad_NS!/lm-mpi"), None, ("namespace", "RFC 1123")),

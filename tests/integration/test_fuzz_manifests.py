@@ -166,7 +166,6 @@ def check_within_limits(manifest: Any) -> None:
     elif isinstance(manifest, Command):
         target = manifest.target_object
         assert target is not None and not name_problem(target.name, subdomain=True)
-        assert not target.namespace or not name_problem(target.namespace)
     elif isinstance(manifest, PodGroup):
         assert manifest.spec.min_member <= limits.MAX_PODS_PER_JOB
     elif isinstance(manifest, Node):

@@ -84,7 +84,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import decode_manifest
-from schemas.resources import Command, Job, Node, NodeStatus, ObjectMeta, ObjectReference, Queue
+from schemas.resources import Command, Job, Node, NodeStatus, ObjectMeta, OwnerReference, Queue
 from schemas.scenario import load_scenario
 from tests.support.facts import (
     PROJECTIONS,
@@ -143,7 +143,7 @@ def node_manifest(name: str) -> Node:
 def command(uid: str, job: str, action: str) -> Command:
     return Command(
         metadata=ObjectMeta(name=uid, namespace=NAMESPACE, uid=uid), action=action,
-        target_object=ObjectReference(kind="Job", name=job, namespace=NAMESPACE), reason="test",
+        target_object=OwnerReference(api_version="batch.volcano.sh/v1alpha1", kind="Job", name=job), reason="test",
     )
 
 

@@ -190,7 +190,7 @@ def abort(job: str) -> dict:
         "kind": "Command",
         "metadata": {"name": f"abort-{job}", "namespace": "default"},
         "action": "AbortJob",
-        "targetObject": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": job},
+        "target": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": job},
     }
 
 

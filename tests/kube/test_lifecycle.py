@@ -95,7 +95,7 @@ def command(name: str, action: str, job: str) -> dict:
         "kind": "Command",
         "metadata": {"name": name, "namespace": "default"},
         "action": action,
-        "targetObject": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": job},
+        "target": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": job},
     }
 
 

@@ -140,14 +140,14 @@ async def test_commands_become_intents_and_are_deleted(crds: Kube, connection: C
         "kind": "Command",
         "metadata": {"name": "suspend-demo", "namespace": "default"},
         "action": "AbortJob",
-        "targetObject": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": "demo"},
+        "target": {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": "demo"},
     }
     close = {
         "apiVersion": f"{group}/{version}",
         "kind": "Command",
         "metadata": {"name": "close-q1", "namespace": "default"},
         "action": "CloseQueue",
-        "targetObject": {"kind": "Queue", "name": "q1"},
+        "target": {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "name": "q1"},
     }
     async with running(observer(log, connection)):
         await kube.call(kube.custom.create_namespaced_custom_object, group, version, "default", "commands", command)

@@ -37,7 +37,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import load_manifests
-from schemas.resources import Command, Job, JobStatus, ObjectMeta, ObjectReference
+from schemas.resources import Command, Job, JobStatus, ObjectMeta, OwnerReference
 
 
 def job_from_yaml(text: str) -> Job:
@@ -50,7 +50,7 @@ def command(action: str, job: str = "job", *, name: str = "", namespace: str = "
     return Command(
         metadata=ObjectMeta(name=name or f"{job}-{action.lower()}", namespace=namespace),
         action=action,
-        target_object=ObjectReference(api_version="batch.volcano.sh/v1alpha1", kind="Job", name=job),
+        target_object=OwnerReference(api_version="batch.volcano.sh/v1alpha1", kind="Job", name=job),
     )
 
 

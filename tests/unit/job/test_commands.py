@@ -85,7 +85,7 @@ apiVersion: bus.volcano.sh/v1alpha1
 kind: Command
 metadata: {name: suspend-job, namespace: default}
 action: AbortJob
-targetObject: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: job}
+target: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: job}
 reason: maintenance
 """
 

@@ -187,7 +187,7 @@ metadata:
   name: abort-lm-mpi-job
   namespace: default
 action: AbortJob
-targetObject:
+target:
   apiVersion: batch.volcano.sh/v1alpha1
   kind: Job
   name: lm-mpi-job

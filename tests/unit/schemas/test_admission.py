@@ -359,10 +359,16 @@ COMMAND_RULES = [
     ("action-missing", drop("action"), "action", "required field is missing"),
     ("action-unknown", put("action", "PauseJob"), "action", "unknown action 'PauseJob' for Job"),
     ("queue-action-on-job", put("action", "CloseQueue"), "action", "unknown action 'CloseQueue' for Job"),
-    ("job-action-on-queue", put("targetObject.kind", "Queue"), "action", "unknown action 'AbortJob' for Queue"),
-    ("target-missing", drop("targetObject"), "targetObject", "required field is missing"),
-    ("target-kind", put("targetObject.kind", "Deployment"), "targetObject.kind", "must be Job or Queue"),
-    ("target-name", drop("targetObject.name"), "targetObject.name", "required field is missing"),
+    ("job-action-on-queue", put("target", {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "name": "q"}),
+     "action", "unknown action 'AbortJob' for Queue"),
+    ("target-missing", drop("target"), "target", "required field is missing"),
+    ("target-kind", put("target.kind", "Deployment"), "target.kind", "must be Job or Queue"),
+    ("target-name", drop("target.name"), "target.name", "required field is missing"),
+    ("target-api-version-missing", drop("target.apiVersion"), "target.apiVersion", "required field is missing"),
+    ("target-api-version-of-queue", put("target.apiVersion", "scheduling.volcano.sh/v1beta1"), "target.apiVersion",
+     "a Job is batch.volcano.sh/v1alpha1 or batch.eventbatch.io/v1alpha1, got 'scheduling.volcano.sh/v1beta1'"),
+    ("target-namespace", put("target.namespace", "ml"), "target.namespace", "unknown field"),
+    ("eventbatch-only-targetObject", put("targetObject", {"kind": "Job", "name": "x"}), "targetObject", "unknown field"),
     ("name-missing", drop("metadata.name"), "metadata.name", "required field is missing"),
 ]
 
@@ -384,7 +390,8 @@ def test_command_rule(patch, path, reason):
 def test_command_actions_admitted(action, kind):
     doc = base_command()
     doc["action"] = action
-    doc["targetObject"] = {"kind": kind, "name": "research"}
+    api_version = "batch.volcano.sh/v1alpha1" if kind == "Job" else "scheduling.volcano.sh/v1beta1"
+    doc["target"] = {"apiVersion": api_version, "kind": kind, "name": "research"}
     (command,) = load_manifests(json.dumps(doc))
     assert command.action == action
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 import yaml
 
@@ -146,15 +147,17 @@ def test_command_and_pod_group_defaults():
     del doc["metadata"]["namespace"]
     (command,) = load_manifests(json.dumps(doc))
     assert command.metadata.namespace == "default"
-    assert command.target_object.namespace == "default"
     doc = yaml.safe_load(examples.POD_GROUP)
     del doc["spec"]["queue"]
     (group,) = load_manifests(json.dumps(doc))
     assert (group.metadata.namespace, group.spec.queue) == ("default", "default")
 
 
-def test_command_on_queue_gets_no_namespace_on_target():
+def test_command_target_is_kept_as_volcano_writes_it():
+    """The owner reference vcctl writes (uid, controller, blockOwnerDeletion) is accepted and kept whole."""
     doc = yaml.safe_load(examples.COMMAND)
-    doc.update(action="CloseQueue", targetObject={"kind": "Queue", "name": "research"})
+    target = {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "name": "research",
+              "uid": "0b7b5a1e-5f0c-4e0b-9a59-4c1f7f4f3a10", "controller": True, "blockOwnerDeletion": True}
+    doc.update(action="CloseQueue", target=target)
     (command,) = load_manifests(json.dumps(doc))
-    assert command.target_object.namespace == ""
+    assert msgspec.to_builtins(command)["target"] == target

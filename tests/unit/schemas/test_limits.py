@@ -99,16 +99,18 @@ def test_a_file_over_the_limit_is_refused_unread(tmp_path):
         load_file(path)
 
 
-def test_command_target_names_and_namespaces_are_kubernetes_names():
+def test_command_target_names_are_kubernetes_names():
     command = (
-        "apiVersion: bus.volcano.sh/v1alpha1\nkind: Command\nmetadata: {name: c}\naction: %s\n"
-        "targetObject: {kind: %s, name: '%s'%s}\n"
+        "apiVersion: bus.volcano.sh/v1alpha1\nkind: Command\nmetadata: {name: c, namespace: ml}\naction: %s\n"
+        "target: {apiVersion: %s, kind: %s, name: '%s'%s}\n"
     )
-    refused(command % ("AbortJob", "Job", "../../Bad_NS!/Not A Valid/Name!", ""), "targetObject.name", "RFC 1123")
-    refused(command % ("AbortJob", "Job", "ok", ", namespace: 'Bad_NS!'"), "targetObject.namespace", "RFC 1123")
-    refused(command % ("OpenQueue", "Queue", "Not A Queue", ""), "targetObject.name", "queue name")
-    (ok,) = load_manifests(command % ("AbortJob", "Job", "train", ", namespace: ml"))
-    assert (ok.target_object.namespace, ok.target_object.name) == ("ml", "train")
+    job, queue = "batch.volcano.sh/v1alpha1", "scheduling.volcano.sh/v1beta1"
+    refused(command % ("AbortJob", job, "Job", "../../Bad_NS!/Not A Valid/Name!", ""), "target.name", "RFC 1123")
+    # Volcano's target is an owner reference: no namespace (the Command's own is meant).
+    refused(command % ("AbortJob", job, "Job", "ok", ", namespace: 'Bad_NS!'"), "target.namespace", "unknown field")
+    refused(command % ("OpenQueue", queue, "Queue", "Not A Queue", ""), "target.name", "queue name")
+    (ok,) = load_manifests(command % ("AbortJob", job, "Job", "train", ""))
+    assert (ok.metadata.namespace, ok.target_object.name) == ("ml", "train")
 
 
 def test_labels_annotations_and_other_names():
