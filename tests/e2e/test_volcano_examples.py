@@ -1,0 +1,220 @@
+"""Every manifest of Volcano's ``example/`` folder, unchanged: it runs, it is refused as Volcano refuses it,
+or it is named below as not supported, with the reason.
+
+Where it sits: the Volcano drop-in promise at the edge and through the whole
+pipeline. The files are kept under ``tests/fixtures/volcano/examples/``
+(Volcano v1.15.1, ``tests/fixtures/volcano/README.md``). For each file:
+
+* **runs**: a scenario on a small simulated cluster (4 nodes of 32 cpu,
+  128Gi, 8 GPUs, with what a kubelet gives every node: ``docs/cluster.md``)
+  and a default Queue applies the file by its path, through the real loader
+  (``schemas.loaders.load_file``, what ``eventbatch apply -f`` reads with),
+  and ``eventbatch.sim`` runs the real controllers, scheduler and simulated
+  kubelet on an in-memory log until nothing is left to happen. Volcano's
+  examples give their pods no run time, so they run for ever: each Job must
+  be Running (or Completed) with every one of its pods bound, which is what
+  ``kubectl get vcjob`` and ``kubectl get pods`` show on a Volcano cluster.
+  A file of Queues must create every Queue;
+* **refused** (``invalid_jobs/``, the manifests Volcano's admission webhook
+  denies): the error names the field, with Volcano's reason;
+* **not supported** (``UNSUPPORTED``): refused naming the field, and the
+  table says why. The table is exact: a listed file that starts loading, or
+  an unlisted file that is refused or does not run, fails a test.
+
+A Command written as Volcano's ``vcctl`` writes it (``target`` an owner
+reference with uid, controller, blockOwnerDeletion) suspends a running
+example Job and closes a Queue. Volcano's repository holds no Command
+manifest (neither under ``example/`` nor in ``docs/user-guide/``), so that
+one is written from ``pkg/cli/util/util.go`` (``CreateJobCommand``) and
+``pkg/cli/queue/util.go`` (``CreateQueueCommand``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eventbatch.follow import read_to_tail
+from eventbatch.log.factory import open_log
+from eventbatch.settings import Settings
+from eventbatch.sim.driver import run_scenario
+from schemas.envelope import Envelope
+from schemas.loaders import ManifestError, load_file
+from schemas.resources import Job, Queue, key_of
+from schemas.scenario import load_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "volcano" / "examples"
+ALL = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.yaml"))
+
+_LATER = "not supported yet (issue 17)"
+_ARGO = (
+    "an Argo Workflow, not a Volcano object: its Volcano Job is a string inside a workflow step "
+    "(Argo creates it; the Job alone would load)"
+)
+# file -> (the field the refusal names, why the file is not supported)
+UNSUPPORTED: dict[str, tuple[str, str]] = {
+    "cronjob/cronjob.yaml": ("kind", f"Volcano's batch.volcano.sh/v1alpha1 CronJob: {_LATER}"),
+    "jobflow/JobFlow.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobFlow: {_LATER}"),
+    "jobflow/JobTemplate.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobTemplate: {_LATER}"),
+    "integrations/ray/ray-example.yaml": ("spec.plugins.ray", f"Volcano's ray job plugin: {_LATER}"),
+    "integrations/argo/10-job-step.yaml": ("apiVersion", _ARGO),
+    "integrations/argo/20-job-DAG.yaml": ("apiVersion", _ARGO),
+    "integrations/argo/mpi/hello-world.yaml": ("apiVersion", _ARGO),
+}
+
+# file -> (the field named, our reason, Volcano's webhook message for it and where it is written)
+REFUSED: dict[str, tuple[str, str, str]] = {
+    "invalid_jobs/duplicatedPolicyEvent-webhook-deny.yaml": (
+        "spec.policies[1].event",
+        "duplicate event 'PodFailed'",
+        "duplicate event PodFailed across different policy (pkg/webhooks/admission/jobs/validate/util.go:94)",
+    ),
+    "invalid_jobs/duplicatedTaskName-webhook-deny.yaml": (
+        "spec.tasks[1].name",
+        "duplicate task name 'task-1'",
+        "duplicated task name task-1 (pkg/webhooks/admission/jobs/validate/admit_job.go:163)",
+    ),
+    "invalid_jobs/minAvailable-webhook-deny.yaml": (
+        "spec.minAvailable",
+        "must not exceed the total replicas of all tasks (4)",
+        "job 'minAvailable' should not be greater than total replicas in tasks "
+        "(pkg/webhooks/admission/jobs/validate/admit_job.go:181)",
+    ),
+}
+
+RUNS = [f for f in ALL if f not in UNSUPPORTED and f not in REFUSED]
+# Jobs whose queues are another example file.
+QUEUES_FROM = {"hierarchical-jobs/jobs.yaml": "hierarchical-jobs/queues.yaml"}
+
+DEFAULT_QUEUE = {
+    "apiVersion": "scheduling.volcano.sh/v1beta1",
+    "kind": "Queue",
+    "metadata": {"name": "default"},
+    "spec": {"weight": 1, "reclaimable": True},
+}
+NODES = [{"prefix": "n", "count": 4, "allocatable": {"cpu": 32, "memory": "128Gi", "nvidia.com/gpu": 8}}]
+
+
+@dataclass
+class Outcome:
+    stopped: str
+    jobs: dict[str, str] = field(default_factory=dict)  # job -> last phase
+    requested: dict[str, set[str]] = field(default_factory=dict)  # job -> pods requested
+    bound: set[str] = field(default_factory=set)
+    queues: set[str] = field(default_factory=set)
+    refusals: list[str] = field(default_factory=list)
+    accepted: list[tuple[str, str]] = field(default_factory=list)  # (job, action)
+    queue_states: dict[str, str] = field(default_factory=dict)
+
+
+async def _run(tmp_path: Path, workload: list[dict[str, Any]], queues: list[Any] | None = None) -> Outcome:
+    raw = {"nodes": NODES, "queues": [DEFAULT_QUEUE, *(queues or [])], "workload": workload, "until": "2h"}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    async with open_log("memory://") as log:
+        result = await run_scenario(load_scenario(path), log=log, settings=Settings())
+        events: list[Envelope] = []
+        await read_to_tail(log, 0, events.append)
+    out = Outcome(stopped=result.stopped)
+    for envelope in events:
+        e, kind = envelope.payload, envelope.type
+        if kind == "JobCreated":
+            out.jobs.setdefault(e.job, "")
+        elif kind == "JobPhaseChanged":
+            out.jobs[e.job] = e.phase
+        elif kind == "PodRequested":
+            out.requested.setdefault(e.job, set()).add(e.pod)
+        elif kind == "PodBound":
+            out.bound.add(e.pod)
+        elif kind == "QueueCreated":
+            out.queues.add(e.queue)
+        elif kind == "QueueStateChanged":
+            out.queue_states[e.queue] = e.state
+        elif kind == "JobCommandAccepted":
+            out.accepted.append((e.job, e.action))
+        elif kind.endswith("Refused"):
+            out.refusals.append(f"{kind}: {e.reason}")
+    return out
+
+
+def test_every_example_file_is_in_exactly_one_place() -> None:
+    """A file added to the fixtures is run, or listed as refused or unsupported; a listed file exists."""
+    assert len(ALL) == 29
+    assert set(UNSUPPORTED) <= set(ALL) and set(REFUSED) <= set(ALL)
+    assert not set(UNSUPPORTED) & set(REFUSED)
+    assert len(RUNS) == 19
+
+
+@pytest.mark.parametrize("example", sorted(UNSUPPORTED))
+def test_an_unsupported_example_is_refused_naming_the_field(example: str) -> None:
+    path, why = UNSUPPORTED[example]
+    with pytest.raises(ManifestError) as refused:
+        load_file(EXAMPLES / example)
+    assert refused.value.path == path, f"{example} ({why}): {refused.value}"
+    assert refused.value.document == 1
+
+
+@pytest.mark.parametrize("example", sorted(REFUSED))
+def test_an_invalid_example_is_refused_as_volcano_refuses_it(example: str) -> None:
+    path, reason, volcano = REFUSED[example]
+    with pytest.raises(ManifestError) as refused:
+        load_file(EXAMPLES / example)
+    assert (refused.value.path, refused.value.document) == (path, 1), f"Volcano: {volcano}; ours: {refused.value}"
+    assert reason in refused.value.reason
+    assert refused.value.label == "Job default/test-job-webhook-disallow"
+
+
+@pytest.mark.parametrize("example", RUNS)
+async def test_an_example_runs_unchanged_on_a_small_cluster(tmp_path: Path, example: str) -> None:
+    manifests = load_file(EXAMPLES / example)
+    jobs = {key_of(m.metadata): sum(t.replicas for t in m.spec.tasks) for m in manifests if isinstance(m, Job)}
+    queues = {m.metadata.name for m in manifests if isinstance(m, Queue)}
+    assert jobs or queues, f"{example} holds neither a Job nor a Queue"
+    extra = [str(EXAMPLES / QUEUES_FROM[example])] if example in QUEUES_FROM else []
+
+    out = await _run(tmp_path, [{"at": "0s", "apply": str(EXAMPLES / example)}], extra)
+
+    assert out.stopped == "nothing left to happen"
+    assert not out.refusals
+    assert queues <= out.queues
+    assert set(out.jobs) == set(jobs)
+    for job, replicas in jobs.items():
+        assert out.jobs[job] in ("Running", "Completed"), f"{job}: {out.jobs[job] or 'no phase'}"
+        pods = out.requested.get(job, set())
+        assert len(pods) == replicas, f"{job}: {len(pods)} of {replicas} pods created"
+        assert pods <= out.bound, f"{job}: unbound {sorted(pods - out.bound)}"
+
+
+def _vcctl_command(action: str, target: dict[str, Any], namespace: str = "") -> dict[str, Any]:
+    """A Command as ``vcctl`` creates it: the target is the object's controller reference."""
+    name = target["name"]
+    reference = {**target, "controller": True, "blockOwnerDeletion": True}
+    metadata: dict[str, Any] = {
+        "name": f"{name}-{action.lower()}-x7k2p",
+        "generateName": f"{name}-{action.lower()}-",
+        "ownerReferences": [reference],
+    }
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": "bus.volcano.sh/v1alpha1", "kind": "Command", "metadata": metadata, "action": action,
+            "target": reference}
+
+
+async def test_volcano_commands_suspend_an_example_job_and_close_a_queue(tmp_path: Path) -> None:
+    job = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "name": "test-job",
+           "uid": "3c5d0b6e-2b7f-4a8e-9d1a-5f6b7c8d9e0f"}
+    queue = {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "name": "default",
+             "uid": "9e0f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"}
+    out = await _run(tmp_path, [
+        {"at": "0s", "apply": str(EXAMPLES / "job.yaml")},
+        {"at": "5m", "apply": _vcctl_command("AbortJob", job, namespace="default")},
+        {"at": "10m", "apply": _vcctl_command("CloseQueue", queue)},
+    ])
+    assert out.accepted == [("default/test-job", "AbortJob")]
+    assert out.jobs["default/test-job"] == "Aborted"
+    assert out.queue_states["default"] == "Closed"
+    assert not out.refusals
