@@ -37,3 +37,18 @@ class FoldTable(Generic[S, P, R]):
         if cls in self.folds:
             raise ValueError(f"{cls.__name__} is folded twice")
         self.folds[cls] = fold
+
+
+class EventTable(Generic[R]):
+    """Event class -> ``fn(event) -> R``, for what is said of an event rather than folded from it
+    (the audit timeline's details); ``on`` checks each pair as ``FoldTable.on`` does."""
+
+    __slots__ = ("fns",)
+
+    def __init__(self) -> None:
+        self.fns: dict[type[Event], Callable[[Any], R]] = {}
+
+    def on(self, cls: type[E], fn: Callable[[E], R]) -> None:
+        if cls in self.fns:
+            raise ValueError(f"{cls.__name__} is listed twice")
+        self.fns[cls] = fn

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from schemas.resources import Job, Resources, TaskSpec
 
@@ -92,8 +93,56 @@ class Counts:
     unknown: int = 0
 
 
+class TalliedPod(Protocol):
+    """What ``PodTally`` reads of a pod: the job controller's ``JobPodRecord``, the read models' ``JobPod``."""
+
+    task: str
+    phase: str
+    terminating: bool
+
+
+class PodTally:
+    """Volcano's pod counts of a job, kept in ``tally`` as pods come and go: the job controller's
+    ``JobRecord`` and the read models' ``JobViewRecord`` count with these same methods."""
+
+    __slots__ = ()
+    manifest: Job
+    tally: dict[str, dict[str, int]]  # task -> pod phase (or TERMINATING_POD) -> pods
+
+    def _count(self, pod: TalliedPod, sign: int) -> None:
+        states = self.tally.setdefault(pod.task, {})
+        state = TERMINATING_POD if pod.terminating else pod.phase
+        states[state] = states.get(state, 0) + sign
+
+    def counts(self, task: str | None = None) -> Counts:
+        """Volcano's pod counts for the whole job, or for one task."""
+        total: dict[str, int] = {}
+        for name, states in self.tally.items():
+            if task is None or name == task:
+                for state, n in states.items():
+                    total[state] = total.get(state, 0) + n
+        return Counts(
+            pending=total.get(POD_PENDING, 0),
+            running=total.get(POD_RUNNING, 0),
+            succeeded=total.get(POD_SUCCEEDED, 0),
+            failed=total.get(POD_FAILED, 0),
+            terminating=total.get(TERMINATING_POD, 0),
+            unknown=total.get(POD_UNKNOWN, 0),
+        )
+
+    def task_phase_counts(self) -> dict[str, dict[str, int]]:
+        """Pods per task per pod phase (terminating pods left out), tasks in spec order."""
+        out: dict[str, dict[str, int]] = {}
+        for task in self.manifest.spec.tasks:
+            states = self.tally.get(task.name, {})
+            phases = {p: states[p] for p in POD_PHASES if states.get(p)}
+            if phases:
+                out[task.name] = phases
+        return out
+
+
 @dataclass
-class JobRecord:
+class JobRecord(PodTally):
     key: str
     manifest: Job
     submitted_position: int
@@ -148,11 +197,6 @@ class JobRecord:
 
     # --- pods, always changed through these so the tally stays right ---------------
 
-    def _count(self, pod: JobPodRecord, sign: int) -> None:
-        states = self.tally.setdefault(pod.task, {})
-        state = TERMINATING_POD if pod.terminating else pod.phase
-        states[state] = states.get(state, 0) + sign
-
     def put_pod(self, pod: JobPodRecord) -> None:
         """Add a pod, or replace the record of one (decisions never change a record)."""
         old = self.pods.get(pod.key)
@@ -186,32 +230,6 @@ class JobRecord:
 
     def pods_of(self, task: str) -> list[JobPodRecord]:
         return [p for p in self.pods.values() if p.task == task]
-
-    def counts(self, task: str | None = None) -> Counts:
-        """Volcano's pod counts for the whole job, or for one task."""
-        total: dict[str, int] = {}
-        for name, states in self.tally.items():
-            if task is None or name == task:
-                for state, n in states.items():
-                    total[state] = total.get(state, 0) + n
-        return Counts(
-            pending=total.get(POD_PENDING, 0),
-            running=total.get(POD_RUNNING, 0),
-            succeeded=total.get(POD_SUCCEEDED, 0),
-            failed=total.get(POD_FAILED, 0),
-            terminating=total.get(TERMINATING_POD, 0),
-            unknown=total.get(POD_UNKNOWN, 0),
-        )
-
-    def task_phase_counts(self) -> dict[str, dict[str, int]]:
-        """Pods per task per pod phase (terminating pods left out), tasks in spec order."""
-        out: dict[str, dict[str, int]] = {}
-        for task in self.manifest.spec.tasks:
-            states = self.tally.get(task.name, {})
-            phases = {p: states[p] for p in POD_PHASES if states.get(p)}
-            if phases:
-                out[task.name] = phases
-        return out
 
 
 def task_min_available(task: TaskSpec) -> int:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from schemas.resources import Condition, JobState, JobStatus, TaskState
+from schemas.resources import Condition, Job, JobState, JobStatus, TaskState
 
 if TYPE_CHECKING:
-    from projections.job_records import JobsState
+    from projections.job_records import Counts, JobsState
 
 
 def rfc3339(ms: int) -> str:
@@ -50,7 +50,27 @@ def job_status(state: JobsState, job_key: str) -> JobStatus | None:
     return status_of(rec, state.now) if rec is not None else None
 
 
-def status_of(rec, now: int) -> JobStatus:
+class StatusSource(Protocol):
+    """What ``status_of`` reads of a job: the job controller's ``JobRecord`` has it, and so
+    does the read models' ``JobViewRecord``."""
+
+    manifest: Job
+    phase: str
+    reason: str
+    message: str
+    transition_at: int
+    version: int
+    retry_count: int
+    running_since: int | None
+    finished_at: int | None
+    conditions: list[tuple[str, int]]
+
+    def counts(self) -> Counts: ...
+
+    def task_phase_counts(self) -> dict[str, dict[str, int]]: ...
+
+
+def status_of(rec: StatusSource, now: int) -> JobStatus:
     """The JobStatus of a job record (``JobRecord``, or the read models' ``JobViewRecord``),
     a running job's time measured up to ``now``."""
     counts = rec.counts()

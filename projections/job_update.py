@@ -45,7 +45,7 @@ def update_problems(old: Job, new: Job) -> list[str]:
             if name not in ("min_available", "priority_class_name", "tasks")
             and getattr(old.spec, name) != getattr(new.spec, name)
         ]
-        for i, (a, b) in enumerate(zip(old.spec.tasks, new.spec.tasks)):
+        for i, (a, b) in enumerate(zip(old.spec.tasks, new.spec.tasks, strict=True)):  # the same names
             if _task_view(a) != _task_view(b):
                 changed.append(f"tasks[{i}] ({a.name}) other than replicas")
         problems.append(f"{MUTABLE}; changed: {', '.join(_camel(c) for c in changed)}")

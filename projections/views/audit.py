@@ -11,12 +11,14 @@ policy a job controller decision quotes, or its reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
+from projections.dispatch import EventTable
 from projections.views import wire
 from projections.views.rows import AuditRow
+from schemas import events as ev
 from schemas.envelope import Envelope
 from schemas.events.base import Event
 
@@ -24,37 +26,65 @@ from schemas.events.base import Event
 _POLICY_MARK = "; policy "
 
 
-def _job_phase(e) -> str:
+def _job_phase(e: ev.JobPhaseChanged) -> str:
     action = f", {e.action}" if e.action and e.action != "SyncJob" else ""
     return f"{e.phase}{action}"
 
 
-_DETAILS: dict[str, Callable[[Event], str]] = {
-    "PodFailed": lambda e: f"exit {e.exit_code}" + (f", {e.reason}" if e.reason else ""),
-    "PodRestarted": lambda e: f"restart {e.restart_count}, exit {e.exit_code}",
-    "PodStarted": lambda e: f"{e.pod} on {e.node}",
-    "PodBound": lambda e: f"{e.pod} -> {e.node}",
-    "PodPipelined": lambda e: f"{e.pod} -> {e.node}",
-    "PodBindFailed": lambda e: f"{e.pod} on {e.node}",
-    "PodEvictionRequested": lambda e: e.pod + (f" for {e.preemptor}" if e.preemptor else ""),
-    "JobPhaseChanged": _job_phase,
-    "JobCommandRequested": lambda e: e.command.action,
-    "JobCommandRefused": lambda e: f"{e.action}: {e.reason}",
-    "QueueStateChanged": lambda e: e.state,
-    "QueueCommandRequested": lambda e: e.action,
-    "QueueRequestRefused": lambda e: f"{e.action}: {e.reason}",
-    "PodGroupPhaseChanged": lambda e: e.phase,
-    "PodGroupUnschedulable": lambda e: e.reason,
-    "TimerScheduled": lambda e: e.purpose or e.timer,
-    "TimerFired": lambda e: e.purpose or e.timer,
-    "SchedulingRequested": lambda e: e.reason,
-    "HandlerFailed": lambda e: f"{e.handler}: {e.error}",
-}
+def _pod_failed(e: ev.PodFailed) -> str:
+    return f"exit {e.exit_code}" + (f", {e.reason}" if e.reason else "")
+
+
+def _pod_restarted(e: ev.PodRestarted) -> str:
+    return f"restart {e.restart_count}, exit {e.exit_code}"
+
+
+def _pod_on(e: ev.PodStarted | ev.PodBindFailed) -> str:
+    return f"{e.pod} on {e.node}"
+
+
+def _pod_to(e: ev.PodBound | ev.PodPipelined) -> str:
+    return f"{e.pod} -> {e.node}"
+
+
+def _eviction(e: ev.PodEvictionRequested) -> str:
+    return e.pod + (f" for {e.preemptor}" if e.preemptor else "")
+
+
+def _refused(e: ev.JobCommandRefused | ev.QueueRequestRefused) -> str:
+    return f"{e.action}: {e.reason}"
+
+
+def _timer(e: ev.TimerScheduled | ev.TimerFired) -> str:
+    return e.purpose or e.timer
+
+
+_TABLE: EventTable[str] = EventTable()
+_TABLE.on(ev.PodFailed, _pod_failed)
+_TABLE.on(ev.PodRestarted, _pod_restarted)
+_TABLE.on(ev.PodStarted, _pod_on)
+_TABLE.on(ev.PodBound, _pod_to)
+_TABLE.on(ev.PodPipelined, _pod_to)
+_TABLE.on(ev.PodBindFailed, _pod_on)
+_TABLE.on(ev.PodEvictionRequested, _eviction)
+_TABLE.on(ev.JobPhaseChanged, _job_phase)
+_TABLE.on(ev.JobCommandRequested, lambda e: e.command.action)
+_TABLE.on(ev.JobCommandRefused, _refused)
+_TABLE.on(ev.QueueStateChanged, lambda e: e.state)
+_TABLE.on(ev.QueueCommandRequested, lambda e: e.action)
+_TABLE.on(ev.QueueRequestRefused, _refused)
+_TABLE.on(ev.PodGroupPhaseChanged, lambda e: e.phase)
+_TABLE.on(ev.PodGroupUnschedulable, lambda e: e.reason)
+_TABLE.on(ev.TimerScheduled, _timer)
+_TABLE.on(ev.TimerFired, _timer)
+_TABLE.on(ev.SchedulingRequested, lambda e: e.reason)
+_TABLE.on(ev.HandlerFailed, lambda e: f"{e.handler}: {e.error}")
+_DETAILS = _TABLE.fns
 
 
 def detail(env: Envelope) -> str:
     """``Type(what)``: the event in a few words."""
-    fn = _DETAILS.get(env.type)
+    fn = _DETAILS.get(type(env.payload))
     inner = fn(env.payload) if fn is not None else ""
     if not inner:
         pod = getattr(env.payload, "pod", "")
@@ -64,9 +94,9 @@ def detail(env: Envelope) -> str:
 
 # Decisions whose ``reason`` says why they were made (observations carry a reason too,
 # but it describes what happened, not a rule).
-_REASONED = frozenset(
-    {"JobPhaseChanged", "QueueStateChanged", "PodDeletionRequested", "JobCommandRefused", "JobUpdateRefused",
-     "QueueRequestRefused"}
+_REASONED: frozenset[type[Event]] = frozenset(
+    {ev.JobPhaseChanged, ev.QueueStateChanged, ev.PodDeletionRequested, ev.JobCommandRefused, ev.JobUpdateRefused,
+     ev.QueueRequestRefused}
 )
 
 
@@ -76,7 +106,7 @@ def rule(env: Envelope) -> str:
     made_by = getattr(e, "rule", "")
     if made_by:
         return made_by
-    if env.type not in _REASONED or env.causation is None:
+    if type(e) not in _REASONED or env.causation is None:
         return ""
     message = getattr(e, "message", "")
     if isinstance(message, str) and _POLICY_MARK in message:
@@ -84,7 +114,7 @@ def rule(env: Envelope) -> str:
     return getattr(e, "reason", "")
 
 
-def timeline(scope: str, name: str, entries) -> list[AuditRow]:
+def timeline(scope: str, name: str, entries: Iterable[tuple[int, bytes]]) -> list[AuditRow]:
     """``AuditRow``s of ``(position, record)`` entries, each position once, in order.
 
     A decision's trigger is described when the same timeline holds it (else
@@ -110,7 +140,7 @@ def timeline(scope: str, name: str, entries) -> list[AuditRow]:
     return rows
 
 
-def timelines(entries) -> list[AuditRow]:
+def timelines(entries: Mapping[tuple[str, str], Iterable[tuple[int, bytes]]]) -> list[AuditRow]:
     """Every timeline of ``{(scope, name): [(position, record)]}``, in (scope, name, position) order."""
     return [row for (scope, name), items in sorted(entries.items()) for row in timeline(scope, name, items)]
 

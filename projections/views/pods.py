@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from projections.dispatch import FoldTable
+from schemas import events as ev
 from schemas.envelope import Envelope
 
 FINISHED = frozenset({"Succeeded", "Failed", "Evicted", "Deleted"})
@@ -40,8 +42,8 @@ class PodViewRecord:
             self.reason = reason
 
 
-def _placed(phase: str) -> Callable[[PodViewRecord, object, int], None]:
-    def apply(pod: PodViewRecord, e, at: int) -> None:
+def _placed(phase: str) -> Callable[[PodViewRecord, ev.PodBound | ev.PodPipelined, int], None]:
+    def apply(pod: PodViewRecord, e: ev.PodBound | ev.PodPipelined, at: int) -> None:
         if pod.phase in FINISHED or pod.phase == "Running":
             return
         pod.phase, pod.node = phase, e.node
@@ -51,69 +53,79 @@ def _placed(phase: str) -> Callable[[PodViewRecord, object, int], None]:
     return apply
 
 
-def _bind_failed(pod: PodViewRecord, e, at: int) -> None:
+def _bind_failed(pod: PodViewRecord, e: ev.PodBindFailed, at: int) -> None:
     if pod.phase == "Bound" and pod.node == e.node:
         pod.phase, pod.node, pod.bound_at = "Pending", "", None
         pod.reason = e.reason or "bind failed"
 
 
-def _started(pod: PodViewRecord, e, at: int) -> None:
+def _started(pod: PodViewRecord, e: ev.PodStarted, at: int) -> None:
     if pod.phase in FINISHED:
         return
     pod.phase, pod.node, pod.started_at = "Running", e.node, at
 
 
-def _failed(pod: PodViewRecord, e, at: int) -> None:
+def _failed(pod: PodViewRecord, e: ev.PodFailed, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.exit_code = e.exit_code
     pod.finish("Failed", at, e.reason or f"exit code {e.exit_code}")
 
 
-def _succeeded(pod: PodViewRecord, e, at: int) -> None:
+def _succeeded(pod: PodViewRecord, e: ev.PodSucceeded, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.exit_code = 0
     pod.finish("Succeeded", at)
 
 
-def _restarted(pod: PodViewRecord, e, at: int) -> None:
+def _restarted(pod: PodViewRecord, e: ev.PodRestarted, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.reason = f"restarted {e.restart_count} time(s), last exit {e.exit_code}"
 
 
-def _unknown(pod: PodViewRecord, e, at: int) -> None:
+def _unknown(pod: PodViewRecord, e: ev.PodUnknown, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.phase, pod.reason = "Unknown", e.reason
 
 
-def _deletion_requested(pod: PodViewRecord, e, at: int) -> None:
+def _deletion_requested(pod: PodViewRecord, e: ev.PodDeletionRequested, at: int) -> None:
     if pod.phase not in FINISHED:
         pod.reason = f"deletion requested: {e.reason}" if e.reason else "deletion requested"
 
 
-APPLY: dict[str, Callable[[PodViewRecord, object, int], None]] = {
-    "PodBound": _placed("Bound"),
-    "PodPipelined": _placed("Pipelined"),
-    "PodBindFailed": _bind_failed,
-    "PodStarted": _started,
-    "PodSucceeded": _succeeded,
-    "PodFailed": _failed,
-    "PodRestarted": _restarted,
-    "PodEvicted": lambda pod, e, at: pod.finish("Evicted", at, e.reason or "evicted"),
-    "PodUnknown": _unknown,
-    "PodDeletionRequested": _deletion_requested,
-    "PodDeleted": lambda pod, e, at: pod.finish("Deleted", at, e.reason),
-}
+def _evicted(pod: PodViewRecord, e: ev.PodEvicted, at: int) -> None:
+    pod.finish("Evicted", at, e.reason or "evicted")
+
+
+def _deleted(pod: PodViewRecord, e: ev.PodDeleted, at: int) -> None:
+    pod.finish("Deleted", at, e.reason)
+
+
+# ``apply(pod, event, recorded_at)``, by event class: what a pod event does to the pod's PodView row.
+_TABLE: FoldTable[PodViewRecord, [int], None] = FoldTable()
+_TABLE.on(ev.PodBound, _placed("Bound"))
+_TABLE.on(ev.PodPipelined, _placed("Pipelined"))
+_TABLE.on(ev.PodBindFailed, _bind_failed)
+_TABLE.on(ev.PodStarted, _started)
+_TABLE.on(ev.PodSucceeded, _succeeded)
+_TABLE.on(ev.PodFailed, _failed)
+_TABLE.on(ev.PodRestarted, _restarted)
+_TABLE.on(ev.PodEvicted, _evicted)
+_TABLE.on(ev.PodUnknown, _unknown)
+_TABLE.on(ev.PodDeletionRequested, _deletion_requested)
+_TABLE.on(ev.PodDeleted, _deleted)
+APPLY = _TABLE.folds
 
 
 def fold_pod(pods: dict[str, PodViewRecord], env: Envelope) -> PodViewRecord | None:
     """Apply a pod event; returns the pod it changed (None if unknown)."""
     e = env.payload
-    if env.type == "PodRequested":
+    if isinstance(e, ev.PodRequested):
         pod = pods[e.pod] = PodViewRecord(e.pod, e.job, e.podgroup, e.task, env.recorded_at)
         return pod
-    pod = pods.get(e.pod)
-    apply = APPLY.get(env.type)
-    if pod is None or apply is None:
+    apply = APPLY.get(type(e))
+    if apply is None:
         return None
-    apply(pod, e, env.recorded_at)
-    return pod
+    known = pods.get(getattr(e, "pod", ""))  # every event APPLY folds names its pod
+    if known is not None:
+        apply(known, e, env.recorded_at)
+    return known

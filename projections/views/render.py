@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -32,6 +33,32 @@ def resources_json(amounts: dict[str, int], *, zeros: bool = False) -> str:
     return _json.encode(format_resources({k: v for k, v in sorted(amounts.items()) if v or zeros})).decode()
 
 
+class Grouped(Protocol):
+    """A podgroup as ``Aggregates`` counts it: ``PodGroupRecord`` or ``PodGroupViewRecord``."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def phase(self) -> str: ...
+
+
+class Holding(Protocol):
+    """A pod as ``Aggregates`` counts it: ``PodRecord`` or ``PodHoldRecord``."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def node(self) -> str: ...
+
+    @property
+    def podgroup(self) -> str: ...
+
+    @property
+    def requests(self) -> Mapping[str, int]: ...
+
+
 @dataclass
 class Aggregates:
     podgroups: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
@@ -39,7 +66,7 @@ class Aggregates:
     node_pods: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @classmethod
-    def of(cls, podgroups: Mapping, pods: Mapping) -> Aggregates:
+    def of(cls, podgroups: Mapping[str, Grouped], pods: Mapping[str, Holding]) -> Aggregates:
         """From podgroups (``queue``, ``phase``) and pods (``status``, ``node``, ``podgroup``,
         ``requests``) by name: the cluster projection's records, or the views' own."""
         agg = cls()
@@ -49,9 +76,9 @@ class Aggregates:
             if pod.status not in HOLDING:
                 continue
             agg.node_pods[pod.node] += 1
-            group = podgroups.get(pod.podgroup)
-            if group is not None:
-                add_into(agg.allocated[group.queue], {k: v for k, v in pod.requests.items() if k != "pods"})
+            owner = podgroups.get(pod.podgroup)
+            if owner is not None:
+                add_into(agg.allocated[owner.queue], {k: v for k, v in pod.requests.items() if k != "pods"})
         return agg
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
+from schemas.resources import JobStatus
+
 _json = msgspec.json.Encoder()
 
 
@@ -53,7 +55,7 @@ class JobRow(msgspec.Struct, frozen=True):
     status: str  # JSON of schemas.resources.JobStatus
 
 
-def job_row_of(key: str, *, queue: str, phase: str, submitted_at: int, status) -> JobRow:
+def job_row_of(key: str, *, queue: str, phase: str, submitted_at: int, status: JobStatus) -> JobRow:
     """The JobView row of a job whose Volcano ``JobStatus`` is ``status``."""
     namespace, _, name = key.partition("/")
     return JobRow(

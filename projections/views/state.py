@@ -12,7 +12,7 @@ compares the rows.
 
 from __future__ import annotations
 
-from projections.job_records import JobRecord
+from projections.job_records import PodTally
 from projections.job_status import status_of
 from projections.views.rows import JobRow, job_row_of
 from schemas.resources import Job
@@ -78,7 +78,7 @@ class JobPod:
         self.task, self.phase, self.terminating = task, phase, terminating
 
 
-class JobViewRecord:
+class JobViewRecord(PodTally):
     __slots__ = (
         "key", "manifest", "submitted_at", "last_at", "phase", "reason", "message", "transition_at",
         "retry_count", "version", "conditions", "running_since", "finished_at", "pods", "tally",
@@ -108,10 +108,9 @@ class JobViewRecord:
         self.pods[key] = pod
         self.count(pod, 1)
 
-    # Tallied and counted exactly as the job controller's record does it.
-    count = JobRecord._count
-    counts = JobRecord.counts
-    task_phase_counts = JobRecord.task_phase_counts
+    # Tallied and counted exactly as the job controller's record does it (``counts`` and
+    # ``task_phase_counts`` too: ``PodTally``).
+    count = PodTally._count
 
     def row(self) -> JobRow:
         return job_row_of(self.key, queue=self.manifest.spec.queue or "default", phase=self.phase or "Pending",

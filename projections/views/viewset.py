@@ -22,7 +22,9 @@ chunk or many, the rows after the same position are the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from projections.jobs import HANDLER as JOB_CONTROLLER
 from projections.views import wire
@@ -31,8 +33,10 @@ from projections.views.pods import PodViewRecord
 from projections.views.render import Aggregates, node_row, pod_row, queue_row, resources_json
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
 from projections.views.state import JobViewRecord, NodeViewRecord, PodGroupViewRecord, PodHoldRecord, QueueViewRecord
+from schemas import events as ev
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.events import REGISTRY, REQUESTS
+from schemas.events.base import Event
 
 # How many recent records are kept to find a decision's trigger in.
 RECENT_RECORDS = 20_000
@@ -98,8 +102,10 @@ class ViewSet:
         self._dirty_jobs: set[str] = set()
         self._dirty_pods: set[str] = set()
         self._removed_pods: set[str] = set()
-        self._audit_jobs: dict[str, list] = {}  # job -> [position, record, position, record, ...]
-        self._audit_queues: dict[str, list] = {}
+        # job -> [position, record, position, record, ...]: int and bytes in turn, flat (one append
+        # per item, no pair built per event), paired by ``_entries``
+        self._audit_jobs: dict[str, list[Any]] = {}
+        self._audit_queues: dict[str, list[Any]] = {}
         self._causes: dict[int, bytes] = {}
         self._history: list[JobRow] = []
 
@@ -110,7 +116,10 @@ class ViewSet:
         cannot read them either: a record it decodes, this decodes too)."""
         # ``wire.decode`` written out: this loop runs once per record of a replay.
         decode, versions, errors = wire.DECODER.decode, wire.VERSIONS, wire.ERRORS
-        fold, unschedulable, unread = self._fold, self._unschedulable, []
+        fold, unread = self._fold, []
+        # A record whose type is PodGroupUnschedulable holds one (its class is checked against its type
+        # below), or its lean twin with the same fields: the checker cannot name the twin's class.
+        unschedulable: Callable[[Any, int, int, Causation | None, bytes], None] = self._unschedulable
         latest = self.latest_at if self.latest_at is not None else -1
         for position, data in chunk:
             try:
@@ -140,12 +149,12 @@ class ViewSet:
         record = encode_record(env) if data is None else data
         if self.latest_at is not None and env.recorded_at > self.latest_at:
             self.latest_at = env.recorded_at
-        if env.type == "PodGroupUnschedulable":
+        if isinstance(env.payload, ev.PodGroupUnschedulable):
             self._unschedulable(env.payload, env.position, env.recorded_at, env.causation, record)
         else:
             self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation, record)
 
-    def _fold(self, kind: str, e, position: int, at: int, cause: Causation | None, data: bytes) -> None:
+    def _fold(self, kind: str, e: Event, position: int, at: int, cause: Causation | None, data: bytes) -> None:
         jobs_see = True
         if cause is not None and cause.handler == JOB_CONTROLLER:
             mark = (cause.position, cause.index)
@@ -153,7 +162,7 @@ class ViewSet:
                 jobs_see = False  # a duplicate of a decision already folded
             else:
                 self.last_answer = mark
-        step = FOLDS.get(kind)
+        step = FOLDS.get(type(e))
         job, queue = generic(self, e) if step is None else step(self, e, at, jobs_see)
         if not self.timelines:
             self.position = position
@@ -184,7 +193,7 @@ class ViewSet:
             entries.append(position)
             entries.append(data)
             if trigger is not None and trigger[2] != job:
-                self._causes[cause.position] = trigger[1]
+                self._causes[trigger[0]] = trigger[1]  # trigger[0] is cause.position
         if queue:
             entries = self._audit_queues.get(queue)
             if entries is None:
@@ -192,9 +201,9 @@ class ViewSet:
             entries.append(position)
             entries.append(data)
             if trigger is not None and trigger[3] != queue:
-                self._causes[cause.position] = trigger[1]
+                self._causes[trigger[0]] = trigger[1]
 
-    def _unschedulable(self, e, position: int, at: int, cause: Causation | None, data: bytes) -> None:
+    def _unschedulable(self, e: ev.PodGroupUnschedulable, position: int, at: int, cause: Causation | None, data: bytes) -> None:
         """``_fold`` for PodGroupUnschedulable, written out: in a busy log most records are one
         (every session reports each gang still waiting). It changes one podgroup row and
         joins its job's timeline; its trigger, a scheduling request, belongs to no timeline."""

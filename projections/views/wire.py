@@ -18,12 +18,15 @@ quarantines it exactly as a reader of the log does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from schemas.envelope import Envelope, decode_record
 from schemas.events import REGISTRY
+from schemas.events.base import Event
 
 # Fields no view reads, by event type. Everything else is kept.
 SKIPPED: dict[str, frozenset[str]] = {
@@ -35,9 +38,9 @@ SKIPPED: dict[str, frozenset[str]] = {
 }
 
 
-def _twin(tag: str, cls: type) -> type:
+def _twin(tag: str, cls: type[Event]) -> type:
     skipped = SKIPPED.get(tag, frozenset())
-    fields = []
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for info in msgspec.structs.fields(cls):
         if info.name in skipped:
             continue
@@ -54,7 +57,8 @@ def _twin(tag: str, cls: type) -> type:
 
 
 TWINS: dict[str, type] = {tag: _twin(tag, cls) for tag, cls in REGISTRY.items()}
-_Slim = Union[tuple(TWINS.values())]  # type: ignore[valid-type]  # noqa: UP007
+# The tagged union of the twins (as ``schemas.events.AnyEvent`` is of the events), built at run time.
+_Slim: Any = reduce(or_, TWINS.values())
 
 
 # Fields of the envelope no view reads: the record's ``Record`` has the others.
@@ -66,7 +70,7 @@ def _lean_record() -> type:
 
     Generated from ``Envelope``, so a field added there is read here as well; a subclass of
     ``Envelope`` would also decode the fields no view reads, a tenth of the cost of a record."""
-    fields: list[tuple] = []
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for info in msgspec.structs.fields(Envelope):
         if info.name in UNREAD_ENVELOPE_FIELDS:
             continue

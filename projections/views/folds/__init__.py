@@ -14,22 +14,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from projections.views import wire
 from projections.views.folds import jobs, nodes, podgroups, pods, queues
 from projections.views.folds.base import Fold
+from schemas.events.base import Event
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
-FOLDS: dict[str, Fold] = {}
+# Keyed by the event classes (what ``ViewSet.fold`` is given) and by their lean twins
+# (``projections.views.wire``: what ``ViewSet.fold_records`` decodes), one lookup by ``type(event)``.
+FOLDS: dict[type, Fold] = {}
 for _module in (nodes, queues, podgroups, jobs, pods):
-    if FOLDS.keys() & _module.FOLDS.keys():
-        raise ValueError(f"{_module.__name__} folds {sorted(FOLDS.keys() & _module.FOLDS.keys())} again")
-    FOLDS.update(_module.FOLDS)
+    for _cls, _fold in _module.TABLE.folds.items():
+        if _cls in FOLDS:
+            raise ValueError(f"{_module.__name__} folds {_cls.__name__} again")
+        FOLDS[_cls] = FOLDS[wire.TWINS[_cls.__name__]] = _fold
 
 _JOB_FIELDS: dict[type, str] = {}
 
 
-def generic(v: ViewSet, e) -> tuple[str, str]:
+def generic(v: ViewSet, e: Event) -> tuple[str, str]:
     """An event no view reads: it only joins the timeline of the job it names."""
     kind = type(e)
     name = _JOB_FIELDS.get(kind)

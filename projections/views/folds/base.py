@@ -10,15 +10,19 @@ decision already folded); it updates the records of
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from projections.dispatch import FoldTable
 from schemas.quantity import QuantityError, to_resources
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
-Fold = Callable[["ViewSet", object, int, bool], tuple[str, str]]
+# ``fold(view_set, event, recorded_at, jobs_see) -> (job, queue)``; each module's table is keyed by
+# the event classes (``projections.dispatch``), ``projections.views.folds.FOLDS`` by their twins too.
+Table = FoldTable["ViewSet", [int, bool], tuple[str, str]]
+Fold = Callable[["ViewSet", Any, int, bool], tuple[str, str]]
 
 
 def job_of(name: str) -> str:
@@ -26,7 +30,7 @@ def job_of(name: str) -> str:
     return name if "/" in name else ""
 
 
-def resources(quantities) -> dict[str, int]:
+def resources(quantities: Mapping[str, str]) -> dict[str, int]:
     """The amounts of ``quantities``, or none if one cannot be read (the row shows none)."""
     try:
         return to_resources(quantities)

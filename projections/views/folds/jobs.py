@@ -14,29 +14,30 @@ from typing import TYPE_CHECKING
 
 # The handlers' projections' own names and rules, so the two folds cannot drift apart.
 from projections.job_records import FINAL_PHASES as FINAL_JOB_PHASES
-from projections.views.folds.base import Fold, job_of
+from projections.views.folds.base import Table, job_of
 from projections.views.folds.pods import drop
 from projections.views.state import JobViewRecord
+from schemas import events as ev
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
 
-def _job_created(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+def _job_created(v: ViewSet, e: ev.JobCreated, at: int, jobs_see: bool) -> tuple[str, str]:
     if jobs_see and e.job not in v.jobs:
         v.jobs[e.job] = JobViewRecord(e.job, e.manifest, at)
     job = job_of(e.job)
     return job, v.queue_of_job(job)
 
 
-def _job_updated(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+def _job_updated(v: ViewSet, e: ev.JobUpdated, at: int, jobs_see: bool) -> tuple[str, str]:
     rec = v.jobs.get(e.job)
     if jobs_see and rec is not None:
         rec.manifest = e.manifest
     return job_of(e.job), ""
 
 
-def _job_phase(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+def _job_phase(v: ViewSet, e: ev.JobPhaseChanged, at: int, jobs_see: bool) -> tuple[str, str]:
     rec = v.jobs.get(e.job)
     if jobs_see and rec is not None:
         rec.phase, rec.reason, rec.message, rec.transition_at = e.phase, e.reason, e.message, at
@@ -50,7 +51,7 @@ def _job_phase(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     return job, v.queue_of_job(job)
 
 
-def _job_removed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+def _job_removed(v: ViewSet, e: ev.JobRemoved, at: int, jobs_see: bool) -> tuple[str, str]:
     """The job and everything it owns leave memory; the queues and nodes it used change."""
     job = e.job
     queue = v.queue_of_job(job)
@@ -77,9 +78,8 @@ def _job_removed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     return job_of(job), queue
 
 
-FOLDS: dict[str, Fold] = {
-    "JobCreated": _job_created,
-    "JobUpdated": _job_updated,
-    "JobPhaseChanged": _job_phase,
-    "JobRemoved": _job_removed,
-}
+TABLE: Table = Table()
+TABLE.on(ev.JobCreated, _job_created)
+TABLE.on(ev.JobUpdated, _job_updated)
+TABLE.on(ev.JobPhaseChanged, _job_phase)
+TABLE.on(ev.JobRemoved, _job_removed)

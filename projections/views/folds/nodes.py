@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING
 
 # The handlers' projections' own names and rules, so the two folds cannot drift apart.
 from projections.cluster_model import DEFAULT_NODE_PODS
-from projections.views.folds.base import Fold, resources
+from projections.views.folds.base import Table, resources
 from projections.views.rows import PriorityClassRow
 from projections.views.state import NodeViewRecord
+from schemas import events as ev
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
 
-def _node_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _node_upsert(v: ViewSet, e: ev.NodeAdded | ev.NodeUpdated, at: int, _: bool) -> tuple[str, str]:
     node = v.nodes.get(e.node)
     if node is None:
         node = v.nodes[e.node] = NodeViewRecord(e.node)
@@ -34,28 +35,27 @@ def _node_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return "", ""
 
 
-def _node_removed(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _node_removed(v: ViewSet, e: ev.NodeRemoved, at: int, _: bool) -> tuple[str, str]:
     v.nodes.pop(e.node, None)
     v._dirty_nodes.add(e.node)
     return "", ""
 
 
-def _priority_added(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _priority_added(v: ViewSet, e: ev.PriorityClassAdded, at: int, _: bool) -> tuple[str, str]:
     v.priority_classes[e.name] = PriorityClassRow(e.name, e.value, e.global_default)
     v._dirty_priority.add(e.name)
     return "", ""
 
 
-def _priority_removed(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _priority_removed(v: ViewSet, e: ev.PriorityClassRemoved, at: int, _: bool) -> tuple[str, str]:
     v.priority_classes.pop(e.name, None)
     v._dirty_priority.add(e.name)
     return "", ""
 
 
-FOLDS: dict[str, Fold] = {
-    "NodeAdded": _node_upsert,
-    "NodeUpdated": _node_upsert,
-    "NodeRemoved": _node_removed,
-    "PriorityClassAdded": _priority_added,
-    "PriorityClassRemoved": _priority_removed,
-}
+TABLE: Table = Table()
+TABLE.on(ev.NodeAdded, _node_upsert)
+TABLE.on(ev.NodeUpdated, _node_upsert)
+TABLE.on(ev.NodeRemoved, _node_removed)
+TABLE.on(ev.PriorityClassAdded, _priority_added)
+TABLE.on(ev.PriorityClassRemoved, _priority_removed)

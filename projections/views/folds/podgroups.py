@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from projections.views.folds.base import Fold, job_of
+from projections.views.folds.base import Table, job_of
 from projections.views.state import PodGroupViewRecord
+from schemas import events as ev
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
 
-def _group_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _group_upsert(v: ViewSet, e: ev.PodGroupCreated | ev.PodGroupUpdated, at: int, _: bool) -> tuple[str, str]:
     group = v.groups.get(e.podgroup)
     before = ""
     if group is None:
@@ -44,7 +45,7 @@ def _group_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return job_of(e.job), group.queue
 
 
-def _group_deleted(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _group_deleted(v: ViewSet, e: ev.PodGroupDeleted, at: int, _: bool) -> tuple[str, str]:
     group = v.groups.pop(e.podgroup, None)
     v._dirty_groups.add(e.podgroup)
     if group is None:
@@ -54,7 +55,7 @@ def _group_deleted(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return job_of(e.job), group.queue
 
 
-def _group_enqueued(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _group_enqueued(v: ViewSet, e: ev.PodGroupEnqueued, at: int, _: bool) -> tuple[str, str]:
     group = v.groups.get(e.podgroup)
     v._dirty_groups.add(e.podgroup)
     if group is None:
@@ -65,7 +66,7 @@ def _group_enqueued(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return job_of(e.job), group.queue
 
 
-def _group_phase(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _group_phase(v: ViewSet, e: ev.PodGroupPhaseChanged, at: int, _: bool) -> tuple[str, str]:
     group = v.groups.get(e.podgroup)
     v._dirty_groups.add(e.podgroup)
     if group is None:
@@ -76,10 +77,9 @@ def _group_phase(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return job_of(e.job), group.queue
 
 
-FOLDS: dict[str, Fold] = {
-    "PodGroupCreated": _group_upsert,
-    "PodGroupUpdated": _group_upsert,
-    "PodGroupDeleted": _group_deleted,
-    "PodGroupEnqueued": _group_enqueued,
-    "PodGroupPhaseChanged": _group_phase,
-}
+TABLE: Table = Table()
+TABLE.on(ev.PodGroupCreated, _group_upsert)
+TABLE.on(ev.PodGroupUpdated, _group_upsert)
+TABLE.on(ev.PodGroupDeleted, _group_deleted)
+TABLE.on(ev.PodGroupEnqueued, _group_enqueued)
+TABLE.on(ev.PodGroupPhaseChanged, _group_phase)

@@ -11,17 +11,28 @@ JobView).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # The handlers' projections' own names and rules, so the two folds cannot drift apart.
 from projections.cluster_model import HOLDING, TERMINAL, add_into
-from projections.views.folds.base import Fold, job_of
+from projections.views.folds.base import Table, job_of
 from projections.views.pods import APPLY as POD_LIFE
 from projections.views.pods import PodViewRecord
 from projections.views.state import JobPod, PodHoldRecord
+from schemas import events as ev
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
+
+
+# The pod events these folds take, by what they do (``ev.PodEvent``: the cluster's observations).
+PodNamed = ev.PodEvent | ev.PodDecision | ev.PodDeletionRequested
+PodFinished = ev.PodSucceeded | ev.PodFailed | ev.PodEvicted
+PodLeaving = ev.PodDeletionRequested | ev.PodEvictionRequested
+PodObserved = ev.PodReady | ev.PodUnknown | ev.PodRestarted | ev.PodCreated
+E = TypeVar("E", bound=PodNamed)
+PodFold = Callable[["ViewSet", E, int, bool], tuple[str, str]]
 
 
 def _release(v: ViewSet, pod: PodHoldRecord) -> None:
@@ -49,17 +60,21 @@ def _touch_queue(v: ViewSet, pod: PodHoldRecord) -> None:
         v._dirty_queues.add(group.queue)
 
 
-def _pod_life(v: ViewSet, kind: str, e, at: int) -> str:
+# What a pod event does to its PodView row (``projections.views.pods.APPLY``), for one class of event.
+PodLife = Callable[[PodViewRecord, Any, int], None]
+
+
+def _pod_life(v: ViewSet, apply: PodLife, e: PodNamed, at: int) -> str:
     """The PodView part of a pod event; returns the pod's job."""
     life = v.pods.get(e.pod)
     if life is None:
         return ""
-    POD_LIFE[kind](life, e, at)
+    apply(life, e, at)
     v._dirty_pods.add(e.pod)
     return life.job
 
 
-def _pod_requested(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
+def _pod_requested(v: ViewSet, e: ev.PodRequested, at: int, jobs_see: bool) -> tuple[str, str]:
     key = e.pod
     # PodView: a new life, whatever came before
     v.pods[key] = PodViewRecord(key, e.job, e.podgroup, e.task, at)
@@ -89,9 +104,11 @@ def _pod_requested(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     return job_of(e.job), ""
 
 
-def _place(status: str, kind: str) -> Fold:
-    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-        job = _pod_life(v, kind, e, at)
+def _place(status: str, cls: type[ev.PodBound | ev.PodPipelined]) -> PodFold[ev.PodBound | ev.PodPipelined]:
+    life = POD_LIFE[cls]
+
+    def fold(v: ViewSet, e: ev.PodBound | ev.PodPipelined, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, life, e, at)
         pod = v.holds.get(e.pod)
         node = v.nodes.get(e.node)
         if pod is not None:
@@ -106,8 +123,8 @@ def _place(status: str, kind: str) -> Fold:
     return fold
 
 
-def _pod_started(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-    job = _pod_life(v, "PodStarted", e, at)
+def _pod_started(v: ViewSet, e: ev.PodStarted, at: int, jobs_see: bool) -> tuple[str, str]:
+    job = _pod_life(v, _STARTED, e, at)
     pod = v.holds.get(e.pod)
     if pod is not None and pod.status not in TERMINAL and pod.status != "Running":
         if pod.status == "Bound" and pod.node == e.node:
@@ -128,11 +145,12 @@ def _pod_started(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     return job_of(e.job) or job, ""
 
 
-def _finished(phase: str) -> Fold:
-    kind = {"Succeeded": "PodSucceeded", "Failed": "PodFailed"}.get(phase)
+def _finished(phase: str, cls: type[PodFinished]) -> PodFold[PodFinished]:
+    life = POD_LIFE[cls]
+    counted = phase in ("Succeeded", "Failed")  # the job controller leaves an evicted pod's phase as it was
 
-    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-        job = _pod_life(v, kind or "PodEvicted", e, at)
+    def fold(v: ViewSet, e: PodFinished, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, life, e, at)
         pod = v.holds.get(e.pod)
         if pod is not None and pod.status not in TERMINAL:
             _release(v, pod)
@@ -140,15 +158,15 @@ def _finished(phase: str) -> Fold:
                 v._dirty_nodes.add(pod.node)
             pod.status = "Succeeded" if phase == "Succeeded" else "Failed"
             _touch_queue(v, pod)
-        if kind is not None:
+        if counted:
             _job_pod_phase(v, e, jobs_see, phase, always=True)
         return job_of(e.job) or job, ""
 
     return fold
 
 
-def _pod_deleted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-    job = _pod_life(v, "PodDeleted", e, at)
+def _pod_deleted(v: ViewSet, e: ev.PodDeleted, at: int, jobs_see: bool) -> tuple[str, str]:
+    job = _pod_life(v, _DELETED, e, at)
     pod = v.holds.get(e.pod)
     if pod is not None:
         drop(v, pod)
@@ -162,8 +180,8 @@ def _pod_deleted(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     return job_of(e.job) or job, ""
 
 
-def _pod_bind_failed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-    job = _pod_life(v, "PodBindFailed", e, at)
+def _pod_bind_failed(v: ViewSet, e: ev.PodBindFailed, at: int, jobs_see: bool) -> tuple[str, str]:
+    job = _pod_life(v, _BIND_FAILED, e, at)
     pod = v.holds.get(e.pod)
     if pod is not None and pod.status == "Bound" and pod.node == e.node:
         _release(v, pod)
@@ -173,9 +191,12 @@ def _pod_bind_failed(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
     return job_of(e.job) or job, ""
 
 
-def _deletion_requested(kind: str) -> Fold:
-    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-        job = _pod_life(v, kind, e, at) if kind in POD_LIFE else ""
+def _deletion_requested(cls: type[PodLeaving]) -> PodFold[PodLeaving]:
+    life = POD_LIFE.get(cls)
+    counted = cls is ev.PodDeletionRequested  # the job controller counts a pod it asked to delete as terminating
+
+    def fold(v: ViewSet, e: PodLeaving, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, life, e, at) if life is not None else ""
         pod = v.holds.get(e.pod)
         if pod is not None and pod.status not in TERMINAL and pod.status != "Releasing":
             if pod.status not in HOLDING:
@@ -183,10 +204,9 @@ def _deletion_requested(kind: str) -> Fold:
                 pod.node = ""
             pod.status = "Releasing"
             _touch_queue(v, pod)
-        if kind == "PodDeletionRequested" and jobs_see:
+        if counted and jobs_see:
             rec = v.jobs.get(e.job)
-            jp = rec.pods.get(e.pod) if rec is not None else None
-            if jp is not None:
+            if rec is not None and (jp := rec.pods.get(e.pod)) is not None:
                 rec.put(e.pod, JobPod(jp.task, jp.phase, True))
         if not job and pod is not None:
             job = pod.job
@@ -195,14 +215,15 @@ def _deletion_requested(kind: str) -> Fold:
     return fold
 
 
-def _observed(kind: str, phase: str | None) -> Fold:
+def _observed(cls: type[PodObserved], phase: str | None) -> PodFold[PodObserved]:
     """A pod observation that changes the PodView and, maybe, the job controller's phase."""
-    life = kind in POD_LIFE
+    life = POD_LIFE.get(cls)
+    always = cls is not ev.PodReady  # a ready pod is Running only if it was Pending
 
-    def fold(v: ViewSet, e, at: int, jobs_see: bool) -> tuple[str, str]:
-        job = _pod_life(v, kind, e, at) if life else ""
+    def fold(v: ViewSet, e: PodObserved, at: int, jobs_see: bool) -> tuple[str, str]:
+        job = _pod_life(v, life, e, at) if life is not None else ""
         if phase is not None:
-            _job_pod_phase(v, e, jobs_see, phase, always=kind != "PodReady")
+            _job_pod_phase(v, e, jobs_see, phase, always=always)
         if not job:
             pod = v.holds.get(e.pod)
             job = pod.job if pod is not None else ""
@@ -211,7 +232,7 @@ def _observed(kind: str, phase: str | None) -> Fold:
     return fold
 
 
-def _job_pod_phase(v: ViewSet, e, jobs_see: bool, phase: str, *, always: bool) -> None:
+def _job_pod_phase(v: ViewSet, e: PodNamed, jobs_see: bool, phase: str, *, always: bool) -> None:
     """The job controller's view of a pod observation (``projections.job_apply``)."""
     if not jobs_see:
         return
@@ -226,20 +247,21 @@ def _job_pod_phase(v: ViewSet, e, jobs_see: bool, phase: str, *, always: bool) -
     rec.count(jp, 1)
 
 
-FOLDS: dict[str, Fold] = {
-    "PodRequested": _pod_requested,
-    "PodBound": _place("Bound", "PodBound"),
-    "PodPipelined": _place("Pipelined", "PodPipelined"),
-    "PodStarted": _pod_started,
-    "PodSucceeded": _finished("Succeeded"),
-    "PodFailed": _finished("Failed"),
-    "PodEvicted": _finished("Evicted"),
-    "PodDeleted": _pod_deleted,
-    "PodBindFailed": _pod_bind_failed,
-    "PodDeletionRequested": _deletion_requested("PodDeletionRequested"),
-    "PodEvictionRequested": _deletion_requested("PodEvictionRequested"),
-    "PodReady": _observed("PodReady", "Running"),
-    "PodUnknown": _observed("PodUnknown", "Unknown"),
-    "PodRestarted": _observed("PodRestarted", None),
-    "PodCreated": _observed("PodCreated", None),
-}
+_STARTED, _DELETED, _BIND_FAILED = POD_LIFE[ev.PodStarted], POD_LIFE[ev.PodDeleted], POD_LIFE[ev.PodBindFailed]
+
+TABLE: Table = Table()
+TABLE.on(ev.PodRequested, _pod_requested)
+TABLE.on(ev.PodBound, _place("Bound", ev.PodBound))
+TABLE.on(ev.PodPipelined, _place("Pipelined", ev.PodPipelined))
+TABLE.on(ev.PodStarted, _pod_started)
+TABLE.on(ev.PodSucceeded, _finished("Succeeded", ev.PodSucceeded))
+TABLE.on(ev.PodFailed, _finished("Failed", ev.PodFailed))
+TABLE.on(ev.PodEvicted, _finished("Evicted", ev.PodEvicted))
+TABLE.on(ev.PodDeleted, _pod_deleted)
+TABLE.on(ev.PodBindFailed, _pod_bind_failed)
+TABLE.on(ev.PodDeletionRequested, _deletion_requested(ev.PodDeletionRequested))
+TABLE.on(ev.PodEvictionRequested, _deletion_requested(ev.PodEvictionRequested))
+TABLE.on(ev.PodReady, _observed(ev.PodReady, "Running"))
+TABLE.on(ev.PodUnknown, _observed(ev.PodUnknown, "Unknown"))
+TABLE.on(ev.PodRestarted, _observed(ev.PodRestarted, None))
+TABLE.on(ev.PodCreated, _observed(ev.PodCreated, None))

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from projections.views.folds.base import Fold, resources
+from projections.views.folds.base import Table, resources
 from projections.views.state import QueueViewRecord
+from schemas import events as ev
 
 if TYPE_CHECKING:
     from projections.views.viewset import ViewSet
 
 
-def _queue_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+# The requests and refusals about a queue: they join its timeline and re-render its row.
+QueueRequest = (
+    ev.QueueCreateRequested | ev.QueueUpdateRequested | ev.QueueDeleteRequested | ev.QueueCommandRequested
+    | ev.QueueRequestRefused
+)
+
+
+def _queue_upsert(v: ViewSet, e: ev.QueueCreated | ev.QueueUpdated, at: int, _: bool) -> tuple[str, str]:
     queue = v.queues.get(e.queue)
     if queue is None:
         queue = v.queues[e.queue] = QueueViewRecord(e.queue)
@@ -35,7 +43,7 @@ def _queue_upsert(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return "", e.queue
 
 
-def _queue_state(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _queue_state(v: ViewSet, e: ev.QueueStateChanged, at: int, _: bool) -> tuple[str, str]:
     queue = v.queues.get(e.queue)
     if queue is not None:
         queue.state = e.state
@@ -43,25 +51,24 @@ def _queue_state(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
     return "", e.queue
 
 
-def _queue_deleted(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _queue_deleted(v: ViewSet, e: ev.QueueDeleted, at: int, _: bool) -> tuple[str, str]:
     v.queues.pop(e.queue, None)
     v._dirty_queues.add(e.queue)
     return "", e.queue
 
 
-def _queue_other(v: ViewSet, e, at: int, _: bool) -> tuple[str, str]:
+def _queue_other(v: ViewSet, e: QueueRequest, at: int, _: bool) -> tuple[str, str]:
     v._dirty_queues.add(e.queue)
     return "", e.queue
 
 
-FOLDS: dict[str, Fold] = {
-    "QueueCreated": _queue_upsert,
-    "QueueUpdated": _queue_upsert,
-    "QueueStateChanged": _queue_state,
-    "QueueDeleted": _queue_deleted,
-    "QueueCreateRequested": _queue_other,
-    "QueueUpdateRequested": _queue_other,
-    "QueueDeleteRequested": _queue_other,
-    "QueueCommandRequested": _queue_other,
-    "QueueRequestRefused": _queue_other,
-}
+TABLE: Table = Table()
+TABLE.on(ev.QueueCreated, _queue_upsert)
+TABLE.on(ev.QueueUpdated, _queue_upsert)
+TABLE.on(ev.QueueStateChanged, _queue_state)
+TABLE.on(ev.QueueDeleted, _queue_deleted)
+TABLE.on(ev.QueueCreateRequested, _queue_other)
+TABLE.on(ev.QueueUpdateRequested, _queue_other)
+TABLE.on(ev.QueueDeleteRequested, _queue_other)
+TABLE.on(ev.QueueCommandRequested, _queue_other)
+TABLE.on(ev.QueueRequestRefused, _queue_other)
