@@ -28,7 +28,7 @@ def execute(ssn: Session) -> None:
     for job in ssn.jobs.values():
         if not job.counts.get("Pending"):
             continue
-        if job.unchanged or (job.phase == "Pending" and ssn.enqueue_enabled) or job.phase == "Completed":
+        if job.unchanged or job.phase in ("Pending", "Completed"):
             continue
         tasks = [t for t in job.tasks if t.status == "Pending" and t.best_effort]
         if tasks:

@@ -19,11 +19,9 @@ Otherwise every eviction is rolled back. A job that could not make room from
 other jobs then tries the same between its own pods: its higher-priority
 pending pods evict its lower-priority running ones, under the same hooks.
 
-A Pending podgroup that enqueue refused for lack of room is admitted here
-(``PodGroupEnqueued``, rule ``preempt.enqueue``) when the cluster's idle
-resources and the lower-priority victims of its queue cover its
-``minResources``: otherwise a full cluster would keep a high-priority job from
-ever getting pods to preempt with.
+Pending podgroups take no part, as in Volcano (preempt.go: ``if
+job.IsPending() { continue }``): a podgroup is admitted by enqueue (or by
+allocate when enqueue is not configured), never by preempt.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from handlers.scheduler.actions.victims import (
     EVICTABLE,
-    admit,
     by_node,
     finish,
     keep_minimum,
@@ -40,7 +37,6 @@ from handlers.scheduler.actions.victims import (
     make_room,
     node_order,
     pending_tasks,
-    refused_pending,
     rule_of,
     starving,
 )
@@ -62,7 +58,6 @@ class Preempt:
 
     def run(self) -> None:
         ssn = self.ssn
-        self.admit_pending()
         waiting: dict[str, list[JobInfo]] = {}
         for job in ssn.jobs.values():
             if self.is_preemptor(job):
@@ -83,7 +78,7 @@ class Preempt:
 
     def is_preemptor(self, job: JobInfo) -> bool:
         ssn = self.ssn
-        if job.unchanged or job.phase == "Completed" or (job.phase == "Pending" and ssn.enqueue_enabled):
+        if job.unchanged or job.phase in ("Pending", "Completed"):
             return False
         queue = ssn.queues.get(job.queue)
         if queue is None or queue.state == "Closed":
@@ -146,28 +141,6 @@ class Preempt:
                 stmt.pipeline(task, node)
                 return True
         return False
-
-    def admit_pending(self) -> None:
-        """Admit refused Pending podgroups whose room is held by lower-priority pods of their queue."""
-        ssn = self.ssn
-        refused = refused_pending(ssn)
-        if not refused:
-            return
-        dims = ssn.nodes.dims
-        idle: dict[str, int] = dict(zip(dims, ssn.nodes.idle.sum(axis=0).tolist(), strict=True))
-        claimed: dict[str, dict[str, int]] = {}
-        for job in sorted(refused, key=ssn.job_key):
-            room = dict(idle)
-            for victims in self.victims_on.values():
-                for v in victims:
-                    if v.job.queue == job.queue and v.job.priority < job.priority:
-                        for d, amount in v.req.items():
-                            room[d] = room.get(d, 0) + amount
-            taken = claimed.setdefault(job.queue, {})
-            if all(need + taken.get(d, 0) <= room.get(d, 0) for d, need in job.min_resources.items()):
-                for d, need in job.min_resources.items():
-                    taken[d] = taken.get(d, 0) + need
-                admit(ssn, job, "preempt.enqueue")
 
 
 def execute(ssn: Session) -> None:

@@ -19,11 +19,11 @@ Commit as in preempt (``PodEvictionRequested`` with rule
 ``reclaim.proportion`` and a reason naming both queues, the reclaimer
 pipelined), or roll every eviction of the job back.
 
-A Pending podgroup that enqueue refused for lack of room is admitted
-(``PodGroupEnqueued``, rule ``reclaim.enqueue``) when its queue stays within
-its weight's share of the cluster and the idle resources plus what other
-reclaimable queues hold beyond their weight's share cover its
-``minResources``.
+Pending podgroups take no part, as in Volcano (reclaim.go ``Execute``: ``if
+job.IsPending() { continue }``): only enqueue admits a podgroup (or allocate
+when enqueue is not configured), so a full cluster whose overcommit refuses
+a below-share queue's new job keeps it Pending until room frees up; reclaim
+works for jobs already admitted.
 """
 
 from __future__ import annotations
@@ -33,17 +33,15 @@ from typing import TYPE_CHECKING
 
 from handlers.scheduler.actions.victims import (
     EVICTABLE,
-    admit,
     by_node,
     finish,
     keep_minimum,
     make_room,
     node_order,
     pending_tasks,
-    refused_pending,
     rule_of,
 )
-from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, RoleKey, TaskInfo
+from handlers.scheduler.api import JobInfo, QueueInfo, RoleKey, TaskInfo
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.plugins.base import share_source
 from handlers.scheduler.statement import Statement
@@ -72,7 +70,6 @@ class Reclaim:
 
     def run(self) -> None:
         ssn = self.ssn
-        self.admit_pending()
         waiting: dict[str, list[JobInfo]] = {}
         for job in ssn.jobs.values():
             if self.is_reclaimer(job):
@@ -87,7 +84,7 @@ class Reclaim:
 
     def is_reclaimer(self, job: JobInfo) -> bool:
         ssn = self.ssn
-        if job.unchanged or job.phase == "Completed" or (job.phase == "Pending" and ssn.enqueue_enabled):
+        if job.unchanged or job.phase in ("Pending", "Completed"):
             return False
         queue = ssn.queues.get(job.queue)
         if queue is None or queue.state != "Open":
@@ -175,44 +172,6 @@ class Reclaim:
                 held.update(after)
                 kept.append(v)
         return kept
-
-    def admit_pending(self) -> None:
-        """Admit refused Pending podgroups whose queue is below its weight's share of the cluster."""
-        ssn = self.ssn
-        refused = refused_pending(ssn)
-        if not refused:
-            return
-        total = {d: float(v) for d, v in ssn.total.items() if d != "pods"}
-        present = sorted({job.queue for job in ssn.jobs.values() if job.queue in ssn.queues})
-        weights = sum(ssn.queues[q].weight for q in present) or 1
-        fair: dict[str, dict[str, float]] = {}
-        for q in present:
-            queue = ssn.queues[q]
-            fair[q] = {d: min(v * queue.weight / weights, float(queue.capability.get(d, v))) for d, v in total.items()}
-        wants: dict[str, dict[str, float]] = {q: {} for q in present}
-        for job in ssn.jobs.values():
-            if job.queue in wants:
-                for t in job.tasks:
-                    if t.status in ALLOCATED:
-                        for d, v in t.req.items():
-                            wants[job.queue][d] = wants[job.queue].get(d, 0) + v
-                if job.phase == "Inqueue":
-                    for d, v in job.min_resources.items():
-                        wants[job.queue][d] = wants[job.queue].get(d, 0) + v
-        idle: dict[str, float] = dict(zip(ssn.nodes.dims, ssn.nodes.idle.sum(axis=0).tolist(), strict=True))
-        for job in sorted(refused, key=ssn.job_key):
-            mine = wants[job.queue]
-            if any(mine.get(d, 0) + need > fair[job.queue].get(d, 0) for d, need in job.min_resources.items()):
-                continue
-            room = dict(idle)
-            for q in present:
-                if q != job.queue and self.reclaimable(q):
-                    for d, wanted in wants[q].items():
-                        room[d] = room.get(d, 0) + max(0.0, wanted - fair[q].get(d, 0))
-            if all(need <= room.get(d, 0) for d, need in job.min_resources.items()):
-                for d, need in job.min_resources.items():
-                    mine[d] = mine.get(d, 0) + need
-                admit(ssn, job, "reclaim.enqueue")
 
 
 def execute(ssn: Session) -> None:

@@ -144,23 +144,8 @@ def pending_tasks(ssn: Session, job: JobInfo) -> list[TaskInfo]:
     return sorted((t for t in job.tasks if t.status == "Pending" and not t.best_effort), key=ssn.task_key)
 
 
-def refused_pending(ssn: Session) -> list[JobInfo]:
-    """Pending podgroups enqueue refused (NotEnqueueable) in an Open queue: the ones
-    preempt and reclaim may admit themselves when evicting could make room."""
-    if not ssn.enqueue_enabled:
-        return []
-    return [
-        job
-        for job in ssn.jobs.values()
-        if job.phase == "Pending"
-        and job.min_resources
-        and getattr(ssn.unschedulable.get(job.name), "reason", "") == "NotEnqueueable"
-        and getattr(ssn.queues.get(job.queue), "state", "") == "Open"
-    ]
-
-
 def admit(ssn: Session, job: JobInfo, rule: str) -> None:
-    """Admit a Pending podgroup whose pods can only find room by evicting (rule names how)."""
+    """Admit a Pending podgroup outside enqueue (rule names how: ``reserve``)."""
     job.phase = "Inqueue"
     ssn.job_enqueued(job)
     ssn.unschedulable.pop(job.name, None)

@@ -18,7 +18,8 @@ resource: the queue gets nothing more this session), allocatable (a task fits
 only if the queue stays within deserved on the resources the task asks for),
 job enqueueable (the podgroup's ``minResources`` plus what the queue holds
 and has admitted stays within realCapability), reclaimable (victims while
-their queue keeps its deserved share).
+their queue, less the victims already taken, is above its deserved share in
+some resource: the last victim may take it below, as in Volcano).
 
 The entitled share is the same water-filling with the queue's Pending
 podgroups' ``minResources`` added to its request: a queue whose jobs are not
@@ -317,7 +318,12 @@ class Proportion(Plugin):
         return PERMIT, ""
 
     def _reclaimable(self, reclaimer: TaskInfo, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:
-        """Victims, in the order offered, while their queue keeps its deserved share."""
+        """Victims, in the order offered, while their queue (less the victims taken) is above its deserved share.
+
+        Volcano: ``AddReclaimableFn`` in pkg/scheduler/plugins/proportion/proportion.go,
+        ``if !allocated.LessEqual(attr.deserved, api.Zero) { allocated.Sub(reclaimee.Resreq); ... }``:
+        a queue above its deserved share in any resource gives up a victim, and the last one
+        taken may leave it below that share."""
         left: dict[str, dict[str, float]] = {}
         victims = []
         for c in candidates:
@@ -325,10 +331,12 @@ class Proportion(Plugin):
             if attr is None:
                 continue
             held = left.setdefault(attr.name, dict(attr.allocated))
-            after = {d: held.get(d, 0.0) - v for d, v in c.req.items() if d != "pods" and v > 0}
-            if all(le(attr.deserved.get(d, 0.0), v) for d, v in after.items()):
-                held.update(after)
-                victims.append(c)
+            if all(le(v, attr.deserved.get(d, 0.0)) for d, v in held.items()):
+                continue  # within its deserved share in every resource
+            for d, v in c.req.items():
+                if d != "pods":
+                    held[d] = held.get(d, 0.0) - v
+            victims.append(c)
         return victims
 
     def queue_share(self, name: str) -> float:

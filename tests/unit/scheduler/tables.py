@@ -150,9 +150,14 @@ class Cluster:
         annotations: dict[str, str] | None = None,
         min_resources: bool = True,
         pods: bool = True,
+        inqueue: bool = False,
         at: int | None = None,
     ) -> Cluster:
-        """A podgroup and (unless ``pods=False``) its pods; ``tasks``: role -> (replicas, requests)."""
+        """A podgroup and (unless ``pods=False``) its pods; ``tasks``: role -> (replicas, requests).
+
+        ``inqueue=True``: the podgroup was admitted already (``PodGroupEnqueued`` by enqueue), as
+        Volcano's action tests build their podgroups in phase Inqueue: preempt and reclaim take
+        no Pending podgroup (Volcano's ``job.IsPending()`` skip), enqueue alone admits."""
         key = f"default/{name}"
         total = sum(replicas for replicas, _ in tasks.values())
         members = total if min_member is None else min_member
@@ -176,6 +181,8 @@ class Cluster:
             ev.PodGroupCreated(podgroup=key, job=key, manifest=group, min_resources=need if min_resources else {}),
             at=at,
         )
+        if inqueue:
+            self.add(ev.PodGroupEnqueued(podgroup=key, job=key, queue=queue, rule="enqueue"))
         if pods:
             self.pods(name, tasks, node_selector=node_selector, affinity=affinity, tolerations=tolerations,
                       runtime_class=runtime_class, priority_class=priority_class)

@@ -77,7 +77,8 @@ def scenario(conf) -> TwinCluster:
     for pod, node in sorted(placed.items())[:3]:  # Bound -> Running: the podgroup's epoch stays
         c.add(ev.PodStarted(pod=pod, job=pod.rsplit("-", 2)[0], node=node))
         c.schedule()
-    c.job("urgent", {"main": (1, {"cpu": "4"})}, priority_class="high")
+    # admitted already: preempt takes no Pending podgroup (issue 16, rule 2) and the full cluster keeps it Pending
+    c.job("urgent", {"main": (1, {"cpu": "4"})}, priority_class="high", inqueue=True)
     c.evicted = of(c.schedule(), ev.PodEvictionRequested)
     for pod, node in sorted(placed.items())[3:]:
         c.add(ev.PodStarted(pod=pod, job=pod.rsplit("-", 2)[0], node=node))

@@ -10,6 +10,9 @@ from tests.unit.scheduler.tables import Cluster, default_conf_with, of
 
 CONF = default_conf_with("enqueue, allocate, preempt, backfill")
 
+# The preemptors are built admitted (``inqueue=True``), as Volcano's preempt tests build their podgroups
+# Inqueue: preempt takes no Pending podgroup (issue 16, rule 2), and on a full node overcommit keeps it Pending.
+
 # Within one job: gang's starving vote off, so a job at its minimum may still reorder its own pods.
 SAME_JOB = CONF.replace("  - name: gang\n", "  - name: gang\n    enabledJobStarving: false\n")
 
@@ -47,7 +50,7 @@ CASES = [
 def test_who_is_preempted(min_member, klass, cpu, queue, victims):
     c = _cluster()
     _run_low(c, queue=queue, min_member=min_member)
-    c.job("urgent", {"main": (1, {"cpu": cpu})}, priority_class=klass)
+    c.job("urgent", {"main": (1, {"cpu": cpu})}, priority_class=klass, inqueue=True)
     decisions = c.schedule()
     evicted = _evicted(decisions)
     assert sorted(evicted) == victims
@@ -62,7 +65,7 @@ def test_who_is_preempted(min_member, klass, cpu, queue, victims):
 def test_reason_names_preemptor_priorities_and_queue():
     c = _cluster()
     _run_low(c)
-    c.job("urgent", {"main": (1, {"cpu": "1"})}, priority_class="high")
+    c.job("urgent", {"main": (1, {"cpu": "1"})}, priority_class="high", inqueue=True)
     [eviction] = of(c.schedule(), ev.PodEvictionRequested)
     assert eviction.reason == "preempted by default/urgent (priority 1000 > 10) in queue default"
 
@@ -90,14 +93,14 @@ def test_non_preemptable_pods_are_never_victims(meta, expected):
             )
         )
     c.schedule()
-    c.job("urgent", {"main": (1, {"cpu": "1"})}, priority_class="high")
+    c.job("urgent", {"main": (1, {"cpu": "1"})}, priority_class="high", inqueue=True)
     assert len(of(c.schedule(), ev.PodEvictionRequested)) == expected
 
 
 def test_rollback_when_the_preemptor_cannot_fit_even_with_every_victim():
     c = _cluster()
     _run_low(c)
-    c.job("huge", {"main": (1, {"cpu": "8"})}, priority_class="high")
+    c.job("huge", {"main": (1, {"cpu": "8"})}, priority_class="high", inqueue=True)
     decisions = c.schedule()
     assert of(decisions, ev.PodEvictionRequested) == [] and of(decisions, ev.PodPipelined) == []
 
@@ -106,10 +109,12 @@ def test_gang_rollback_when_only_part_of_the_preemptor_gang_fits():
     c = _cluster().node("n1", cpu="4")
     c.job("keep", {"main": (1, {"cpu": "4"})}, priority_class="high")  # n1 is not preemptable for urgent
     _run_low(c)
-    c.job("urgent", {"main": (2, {"cpu": "4"})}, priority_class="high")
+    c.job("urgent", {"main": (2, {"cpu": "4"})}, priority_class="high", inqueue=True)
     decisions = c.schedule()
-    assert of(decisions, ev.PodEvictionRequested) == []
-    assert [d.podgroup for d in of(decisions, ev.PodGroupUnschedulable)] == ["default/urgent"]
+    # urgent is admitted (issue 16, rule 2: preempt takes no Pending podgroup), its queue is used up, so
+    # allocate passes it over, and preempt finds room for one of its two pods only: nothing is evicted.
+    assert of(decisions, ev.PodEvictionRequested) == [] and of(decisions, ev.PodPipelined) == []
+    assert of(decisions, ev.PodBound) == []
 
 
 def test_queue_capability_drives_preemption_within_the_queue():
@@ -117,7 +122,7 @@ def test_queue_capability_drives_preemption_within_the_queue():
     c.priority_class("low", 10).node("n0", cpu="8")
     c.job("low", {"main": (2, {"cpu": "1"})}, min_member=1, priority_class="low")
     c.schedule()
-    c.job("urgent", {"main": (1, {"cpu": "1"})}, priority_class="high")
+    c.job("urgent", {"main": (1, {"cpu": "1"})}, priority_class="high", inqueue=True)
     decisions = c.schedule()
     # the node has room; the queue does not: one low pod makes way
     assert sorted(_evicted(decisions)) == ["default/low-main-1"]
@@ -136,12 +141,21 @@ def test_between_pods_of_one_job():
     assert eviction.reason == "preempted by default/mixed-vip-0 of the same job (priority 100 > 0)"
 
 
-def test_a_full_cluster_still_admits_a_high_priority_gang_to_preempt_with():
+def test_a_full_cluster_leaves_a_high_priority_gang_pending_and_preempts_once_it_is_admitted():
+    """Issue 16, rule 2 (this test asserted before that preempt admitted the podgroup itself, rule
+    ``preempt.enqueue``). Volcano: pkg/scheduler/actions/preempt/preempt.go line 113:
+    ``if job.IsPending() { continue }``; only enqueue admits, and overcommit refuses 3 cpu on a full
+    4-cpu node (4 x 1.2 - 4 used < 3). Once admitted (as Volcano's preempt tests build their
+    podgroups, Inqueue), it preempts."""
     c = _cluster()
     _run_low(c)
     c.job("urgent", {"main": (3, {"cpu": "1"})}, priority_class="high", pods=False)
-    [admitted] = of(c.schedule(), ev.PodGroupEnqueued)
-    assert admitted.rule == "preempt.enqueue"
+    decisions = c.schedule()
+    assert of(decisions, ev.PodGroupEnqueued) == []
+    assert [(d.podgroup, d.reason) for d in of(decisions, ev.PodGroupUnschedulable)] == [
+        ("default/urgent", "NotEnqueueable")
+    ]
+    c.add(ev.PodGroupEnqueued(podgroup="default/urgent", job="default/urgent", queue="default", rule="enqueue"))
     c.pods("urgent", {"main": (3, {"cpu": "1"})})
     decisions = c.schedule()
     assert len(of(decisions, ev.PodEvictionRequested)) == 3  # the low job keeps its minimum of one
@@ -151,7 +165,7 @@ def test_a_full_cluster_still_admits_a_high_priority_gang_to_preempt_with():
 def test_evicted_pods_release_their_node_and_the_preemptor_binds_once_they_are_gone():
     c = _cluster()
     _run_low(c)
-    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high")
+    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high", inqueue=True)
     first = c.schedule()
     victims = [d.pod for d in of(first, ev.PodEvictionRequested)]
     assert c.state().nodes["n0"].releasing["cpu"] == 2000
@@ -163,7 +177,7 @@ def test_evicted_pods_release_their_node_and_the_preemptor_binds_once_they_are_g
 def test_sessions_repeat_exactly():
     c = _cluster()
     _run_low(c)
-    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high")
+    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high", inqueue=True)
     trigger_at = len(c.log)
     first = c.schedule()
     again = c.handler.decide(c.state(c.log[:trigger_at]), c.log[trigger_at])
@@ -179,5 +193,5 @@ def test_a_job_at_its_minimum_goes_only_if_it_is_a_single_pod(pods, min_member, 
     c = Cluster(CONF).queue("default").priority_class("high", 1000).priority_class("low", 10).node("n0", cpu="2")
     c.job("low", {"main": (pods, {"cpu": str(2 // pods)})}, min_member=min_member, priority_class="low")
     c.schedule()
-    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high")
+    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high", inqueue=True)
     assert len(of(c.schedule(), ev.PodEvictionRequested)) == evicted

@@ -42,7 +42,7 @@ def test_a_queue_takes_back_its_deserved_share():
     _fill(c, "b0", "batch")
     _fill(c, "b1", "batch")
     c.schedule()
-    c.job("p", {"w": (6, {"cpu": "1"})}, queue="prod", min_member=6)
+    c.job("p", {"w": (6, {"cpu": "1"})}, queue="prod", min_member=6, inqueue=True)
     decisions = c.schedule()
     victims = of(decisions, ev.PodEvictionRequested)
     assert len(victims) == 6  # prod deserves 6 of 8; batch keeps its 2
@@ -68,7 +68,7 @@ def test_only_from_reclaimable_queues_and_never_below_their_guarantee(reclaimabl
     _queue(c, "prod")
     _fill(c, "b", "batch")
     c.schedule()
-    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1)
+    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
     decisions = c.schedule()
     assert len(of(decisions, ev.PodEvictionRequested)) == count
 
@@ -81,7 +81,7 @@ def test_victims_come_from_the_lowest_priority_queue_first():
     _fill(c, "h", "high", pods=3)
     _fill(c, "l", "low", pods=3)
     c.schedule()
-    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=2)
+    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=2, inqueue=True)
     assert {d.job for d in of(c.schedule(), ev.PodEvictionRequested)} == {"default/l"}
 
 
@@ -91,7 +91,7 @@ def test_proportion_keeps_each_victim_queue_at_its_deserved_share():
     _queue(c, "prod")
     c.job("b", {"w": (4, {"cpu": "1"})}, queue="batch", min_member=1)
     c.schedule()
-    c.job("p", {"w": (4, {"cpu": "1"})}, queue="prod", min_member=1)
+    c.job("p", {"w": (4, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
     decisions = c.schedule()
     # equal weights: batch deserves 2 of 4 and keeps them, though its gang could spare 3 (its vote is off here)
     assert len(of(decisions, ev.PodEvictionRequested)) == 2
@@ -102,23 +102,31 @@ def test_a_queue_at_its_share_takes_nothing():
     _queue(c, "batch")
     _queue(c, "prod")
     _fill(c, "b", "batch", pods=2)
-    c.job("p0", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1)
+    c.job("p0", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
     c.schedule()
-    c.job("p1", {"w": (1, {"cpu": "1"})}, queue="prod", min_member=1)
+    c.job("p1", {"w": (1, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
     assert of(c.schedule(), ev.PodEvictionRequested) == []
 
 
-def test_a_full_cluster_still_admits_a_job_of_a_queue_below_its_share():
+def test_a_full_cluster_leaves_a_new_job_pending_even_in_a_queue_below_its_share():
+    """Issue 16, rule 2 (this test asserted the opposite before: reclaim admitted the podgroup,
+    rule ``reclaim.enqueue``). Volcano: pkg/scheduler/actions/reclaim/reclaim.go, ``Execute``,
+    lines 72-75: ``if job.IsPending() { continue }``; only enqueue admits, and overcommit refuses
+    a 2-cpu podgroup on a full 4-cpu node (4 x 1.2 - 4 used < 2). The podgroup waits Pending until
+    room frees up (the other tests here start from an admitted podgroup, as Volcano's do)."""
     c = Cluster(CONF).node("n0", cpu="4")
     _queue(c, "batch")
     _queue(c, "prod", weight=3)
     _fill(c, "b", "batch")
     c.schedule()
     c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=2, pods=False)
-    [admitted] = of(c.schedule(), ev.PodGroupEnqueued)
-    assert admitted.rule == "reclaim.enqueue"
-    c.pods("p", {"w": (2, {"cpu": "1"})})
-    assert len(of(c.schedule(), ev.PodEvictionRequested)) == 2
+    decisions = c.schedule()
+    assert [(d.podgroup, d.reason) for d in decisions if isinstance(d, ev.PodGroupUnschedulable)] == [
+        ("default/p", "NotEnqueueable")
+    ]
+    assert of(decisions, ev.PodGroupEnqueued) == [] and of(decisions, ev.PodEvictionRequested) == []
+    # Nothing changed: the next session leaves it alone too.
+    assert c.schedule() == []
 
 
 def test_a_gang_at_its_minimum_is_never_a_victim_whichever_tier_decides():
@@ -129,5 +137,5 @@ def test_a_gang_at_its_minimum_is_never_a_victim_whichever_tier_decides():
     _queue(c, "prod", weight=3)
     c.job("b", {"w": (4, {"cpu": "1"})}, queue="batch", min_member=4)
     c.schedule()
-    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1)
+    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
     assert of(c.schedule(), ev.PodEvictionRequested) == []

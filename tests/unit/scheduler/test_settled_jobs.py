@@ -48,7 +48,8 @@ def test_preemption_builds_the_victims_tasks_when_it_needs_them() -> None:
     c = Cluster(conf).queue("default").priority_class("high", 1000).priority_class("low", 10).node("n0", cpu="4")
     c.job("low", {"main": (4, {"cpu": "1"})}, min_member=1, priority_class="low")
     assert len(bound(c.schedule())) == 4
-    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high")
+    # admitted already: preempt takes no Pending podgroup (issue 16, rule 2) and the full cluster keeps it Pending
+    c.job("urgent", {"main": (1, {"cpu": "2"})}, priority_class="high", inqueue=True)
     lazy, decisions = session(c, build_all=False)
     _, expected = session(c, build_all=True)
     assert decisions == expected

@@ -47,11 +47,6 @@ def _victims(decisions: list[ev.Event]) -> list[str]:
     return sorted(d.pod for d in of(decisions, ev.PodEvictionRequested))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: proportion reclaim victims: eventbatch takes a victim only if its queue stays at or above "
-    "its deserved share after the eviction, Volcano while the queue is above its deserved share before it",
-)
 def test_reclaim_takes_a_victim_while_its_queue_is_above_its_deserved_share():
     """Volcano: pkg/scheduler/plugins/proportion/proportion.go, ``AddReclaimableFn`` (lines 288-318), line 312:
     ``if !allocated.LessEqual(attr.deserved, api.Zero) { allocated.Sub(reclaimee.Resreq); victims = append(...) }``.
@@ -63,7 +58,7 @@ def test_reclaim_takes_a_victim_while_its_queue_is_above_its_deserved_share():
     4-cpu pod needs 2 more than the 2 idle. Volcano evicts one batch pod
     (6 > 4, then 3 <= 4 stops) and pipelines prod's pod (reclaim.go
     ``reclaimForTask``, lines 180-260: idle 2 + 3 reclaimed >= 4).
-    eventbatch refuses: batch would hold 3 < 4 after the eviction. Gang's
+    eventbatch refused before: batch would hold 3 < 4 after the eviction. Gang's
     and conformance's votes are off (``enableReclaimable: false`` in
     Volcano), as with them on the first tier decides and proportion is not
     asked (both agree then: one victim).
@@ -74,18 +69,15 @@ def test_reclaim_takes_a_victim_while_its_queue_is_above_its_deserved_share():
     _queue(c, "prod")
     c.job("b", {"w": (2, {"cpu": "3"})}, queue="batch", min_member=1)
     assert len(bound(c.schedule())) == 2
-    c.job("p", {"w": (1, {"cpu": "4"})}, queue="prod", min_member=1)
+    # Admitted already, as Volcano's reclaim tests build their podgroups Inqueue: reclaim takes no Pending
+    # podgroup (rule 2), and overcommit keeps this one Pending (8 x 1.2 - 6 used < 4).
+    c.job("p", {"w": (1, {"cpu": "4"})}, queue="prod", min_member=1, inqueue=True)
     decisions = c.schedule()
     victims = _victims(decisions)
     assert len(victims) == 1 and victims[0].startswith("default/b-w-")
     assert [d.pod for d in of(decisions, ev.PodPipelined)] == ["default/p-w-0"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: reclaim and Pending podgroups: eventbatch's reclaim admits a Pending podgroup enqueue "
-    "refused (rule reclaim.enqueue), Volcano's reclaim skips every Pending podgroup",
-)
 def test_reclaim_leaves_a_pending_podgroup_pending():
     """Volcano: pkg/scheduler/actions/reclaim/reclaim.go, ``Execute``, lines 72-75:
     ``for _, job := range ssn.Jobs { if job.IsPending() { continue } ...``, with
@@ -96,8 +88,8 @@ def test_reclaim_leaves_a_pending_podgroup_pending():
     cluster is full (batch holds all 4 cpu), so enqueue refuses prod's
     2-cpu podgroup (overcommit: 4 x 1.2 - 4 idle < 2), and reclaim does not
     look at it: it stays Pending, no pod is evicted. eventbatch's reclaim
-    admits it (``PodGroupEnqueued`` with rule ``reclaim.enqueue``), which
-    also bypasses enqueue's own checks.
+    admitted it before (``PodGroupEnqueued`` with rule ``reclaim.enqueue``),
+    bypassing enqueue's own checks; preempt did the same (``preempt.enqueue``).
     """
     c = Cluster(RECLAIM_CONF).node("n0", cpu="4")
     _queue(c, "batch")
