@@ -60,6 +60,8 @@ def hold(state: ClusterState, node: NodeRecord, target: Resources, amount: Resou
 
 
 class NodeRecord:
+    """The cluster state's record of one node (``...Record``: a fold's state of one object)."""
+
     __slots__ = ("name", "allocatable", "labels", "taints", "unschedulable", "used", "releasing", "pipelined")
 
     def __init__(self, name: str) -> None:
@@ -74,6 +76,8 @@ class NodeRecord:
 
 
 class QueueRecord:
+    """The cluster state's record of one queue, as the scheduler weighs it."""
+
     __slots__ = (
         "name",
         "weight",
@@ -102,6 +106,8 @@ class QueueRecord:
 
 
 class PodGroupRecord:
+    """The cluster state's record of one podgroup."""
+
     __slots__ = (
         "name",
         "job",
@@ -148,6 +154,8 @@ class PodGroupRecord:
 
 
 class PodRecord:
+    """The cluster state's record of one pod, as the scheduler places it (the job controller's is ``JobPodRecord``)."""
+
     __slots__ = (
         "name",
         "job",

@@ -143,6 +143,8 @@ class PodTally:
 
 @dataclass
 class JobRecord(PodTally):
+    """The job controller's record of one job (``...Record``: a fold's state of one object)."""
+
     key: str
     manifest: Job
     submitted_position: int

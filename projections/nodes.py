@@ -23,6 +23,8 @@ from schemas.resources import Node
 
 @dataclass
 class NodeLifecycleRecord:
+    """The node controller's record of one node: its manifest and the pods on it."""
+
     name: str
     manifest: Node
     pods: dict[str, str] = field(default_factory=dict)  # pod -> job, in the order they arrived

@@ -25,6 +25,8 @@ FINAL_JOB_PHASES = frozenset({"Completed", "Failed", "Terminated", "Aborted"})
 
 @dataclass
 class QueueLifecycleRecord:
+    """The queue controller's record of one queue: its spec, lifecycle state and live podgroups."""
+
     name: str
     manifest: Queue
     state: str = ""  # "" until the queue lifecycle decided; then Open / Closing / Closed

@@ -62,6 +62,8 @@ def _time(ms: int) -> str:
 
 @dataclass
 class JobStatusRecord:
+    """The status writer's record of one job (``...Record``: a fold's state of one object)."""
+
     min_available: int
     phase: str = "Pending"
     reason: str = ""
@@ -73,6 +75,8 @@ class JobStatusRecord:
 
 @dataclass
 class PodStatusRecord:
+    """The status writer's record of one pod."""
+
     job: str
     task: str
     podgroup: str
@@ -81,6 +85,8 @@ class PodStatusRecord:
 
 @dataclass
 class PodGroupStatusRecord:
+    """The status writer's record of one podgroup."""
+
     job: str
     queue: str
     phase: str = "Pending"

@@ -14,12 +14,13 @@ from collections.abc import Callable
 
 from projections.dispatch import FoldTable
 from schemas import events as ev
-from schemas.envelope import Envelope
 
 FINISHED = frozenset({"Succeeded", "Failed", "Evicted", "Deleted"})
 
 
 class PodViewRecord:
+    """The read models' record of one pod, which its PodView row is rendered from."""
+
     __slots__ = (
         "key", "job", "podgroup", "task", "phase", "node", "requested_at",
         "bound_at", "started_at", "finished_at", "exit_code", "reason",
@@ -114,18 +115,3 @@ _TABLE.on(ev.PodUnknown, _unknown)
 _TABLE.on(ev.PodDeletionRequested, _deletion_requested)
 _TABLE.on(ev.PodDeleted, _deleted)
 APPLY = _TABLE.folds
-
-
-def fold_pod(pods: dict[str, PodViewRecord], env: Envelope) -> PodViewRecord | None:
-    """Apply a pod event; returns the pod it changed (None if unknown)."""
-    e = env.payload
-    if isinstance(e, ev.PodRequested):
-        pod = pods[e.pod] = PodViewRecord(e.pod, e.job, e.podgroup, e.task, env.recorded_at)
-        return pod
-    apply = APPLY.get(type(e))
-    if apply is None:
-        return None
-    known = pods.get(getattr(e, "pod", ""))  # every event APPLY folds names its pod
-    if known is not None:
-        apply(known, e, env.recorded_at)
-    return known

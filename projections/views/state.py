@@ -19,6 +19,8 @@ from schemas.resources import Job
 
 
 class QueueViewRecord:
+    """The read models' record of one queue, which its QueueView row is rendered from (``...ViewRecord``)."""
+
     __slots__ = ("name", "state", "weight", "capability", "guarantee", "deserved", "parent")
 
     def __init__(self, name: str) -> None:
@@ -32,6 +34,8 @@ class QueueViewRecord:
 
 
 class NodeViewRecord:
+    """The read models' record of one node, which its NodeView row is rendered from."""
+
     __slots__ = ("name", "allocatable", "used", "unschedulable")
 
     def __init__(self, name: str) -> None:
@@ -42,6 +46,8 @@ class NodeViewRecord:
 
 
 class PodGroupViewRecord:
+    """The read models' record of one podgroup, which its PodGroupView row is rendered from."""
+
     __slots__ = ("name", "job", "queue", "phase", "min_member", "min_resources", "created_at", "unschedulable")
 
     def __init__(self, name: str, created_at: int) -> None:
@@ -79,6 +85,8 @@ class JobPod:
 
 
 class JobViewRecord(PodTally):
+    """The read models' record of one job, which its JobView row is rendered from."""
+
     __slots__ = (
         "key", "manifest", "submitted_at", "last_at", "phase", "reason", "message", "transition_at",
         "retry_count", "version", "conditions", "running_since", "finished_at", "pods", "tally",

@@ -61,10 +61,10 @@ def _touch_queue(v: ViewSet, pod: PodHoldRecord) -> None:
 
 
 # What a pod event does to its PodView row (``projections.views.pods.APPLY``), for one class of event.
-PodLife = Callable[[PodViewRecord, Any, int], None]
+PodViewApply = Callable[[PodViewRecord, Any, int], None]
 
 
-def _pod_life(v: ViewSet, apply: PodLife, e: PodNamed, at: int) -> str:
+def _pod_life(v: ViewSet, apply: PodViewApply, e: PodNamed, at: int) -> str:
     """The PodView part of a pod event; returns the pod's job."""
     life = v.pods.get(e.pod)
     if life is None:
