@@ -1,9 +1,12 @@
-"""Every manifest of Volcano's ``example/`` folder, unchanged: it runs, it is refused as Volcano refuses it,
-or it is named below as not supported, with the reason.
+"""Every manifest of Volcano's ``example/`` folder and user guide, unchanged: it runs, it is refused as
+Volcano refuses it, or it is named below as not supported, with the reason.
 
 Where it sits: the Volcano drop-in promise at the edge and through the whole
 pipeline. The files are kept under ``tests/fixtures/volcano/examples/``
-(Volcano v1.15.1, ``tests/fixtures/volcano/README.md``). For each file:
+(Volcano v1.15.1, ``tests/fixtures/volcano/README.md``) and
+``tests/fixtures/volcano/docs/user-guide/`` (the YAML blocks of Volcano's
+``docs/user-guide/*.md`` holding a Volcano object, one file each:
+``tests/fixtures/volcano/docs/README.md``). For each file:
 
 * **runs**: a scenario on a small simulated cluster (4 nodes of 32 cpu,
   128Gi, 8 GPUs, with what a kubelet gives every node: ``docs/cluster.md``)
@@ -16,7 +19,8 @@ pipeline. The files are kept under ``tests/fixtures/volcano/examples/``
   ``kubectl get vcjob`` and ``kubectl get pods`` show on a Volcano cluster.
   A file of Queues must create every Queue;
 * **refused** (``invalid_jobs/``, the manifests Volcano's admission webhook
-  denies): the error names the field, with Volcano's reason;
+  denies, and the user guide's blocks Volcano's CRDs refuse): the error names
+  the field, with Volcano's reason;
 * **not supported** (``UNSUPPORTED``): refused naming the field, and the
   table says why. The table is exact: a listed file that starts loading, or
   an unlisted file that is refused or does not run, fails a test.
@@ -47,8 +51,10 @@ from schemas.loaders import ManifestError, load_file
 from schemas.resources import Job, Queue, key_of
 from schemas.scenario import load_scenario
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "volcano" / "examples"
-ALL = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.yaml"))
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "volcano"
+EXAMPLES = FIXTURES / "examples"
+ALL = sorted(p.relative_to(FIXTURES).as_posix() for p in (FIXTURES / "examples").rglob("*.yaml"))
+DOCS = sorted(p.relative_to(FIXTURES).as_posix() for p in (FIXTURES / "docs").rglob("*.yaml"))
 
 _LATER = "not supported yet (issue 17)"
 _ARGO = (
@@ -57,28 +63,28 @@ _ARGO = (
 )
 # file -> (the field the refusal names, why the file is not supported)
 UNSUPPORTED: dict[str, tuple[str, str]] = {
-    "cronjob/cronjob.yaml": ("kind", f"Volcano's batch.volcano.sh/v1alpha1 CronJob: {_LATER}"),
-    "jobflow/JobFlow.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobFlow: {_LATER}"),
-    "jobflow/JobTemplate.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobTemplate: {_LATER}"),
-    "integrations/ray/ray-example.yaml": ("spec.plugins.ray", f"Volcano's ray job plugin: {_LATER}"),
-    "integrations/argo/10-job-step.yaml": ("apiVersion", _ARGO),
-    "integrations/argo/20-job-DAG.yaml": ("apiVersion", _ARGO),
-    "integrations/argo/mpi/hello-world.yaml": ("apiVersion", _ARGO),
+    "examples/cronjob/cronjob.yaml": ("kind", f"Volcano's batch.volcano.sh/v1alpha1 CronJob: {_LATER}"),
+    "examples/jobflow/JobFlow.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobFlow: {_LATER}"),
+    "examples/jobflow/JobTemplate.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobTemplate: {_LATER}"),
+    "examples/integrations/ray/ray-example.yaml": ("spec.plugins.ray", f"Volcano's ray job plugin: {_LATER}"),
+    "examples/integrations/argo/10-job-step.yaml": ("apiVersion", _ARGO),
+    "examples/integrations/argo/20-job-DAG.yaml": ("apiVersion", _ARGO),
+    "examples/integrations/argo/mpi/hello-world.yaml": ("apiVersion", _ARGO),
 }
 
 # file -> (the field named, our reason, Volcano's webhook message for it and where it is written)
 REFUSED: dict[str, tuple[str, str, str]] = {
-    "invalid_jobs/duplicatedPolicyEvent-webhook-deny.yaml": (
+    "examples/invalid_jobs/duplicatedPolicyEvent-webhook-deny.yaml": (
         "spec.policies[1].event",
         "duplicate event 'PodFailed'",
         "duplicate event PodFailed across different policy (pkg/webhooks/admission/jobs/validate/util.go:94)",
     ),
-    "invalid_jobs/duplicatedTaskName-webhook-deny.yaml": (
+    "examples/invalid_jobs/duplicatedTaskName-webhook-deny.yaml": (
         "spec.tasks[1].name",
         "duplicate task name 'task-1'",
         "duplicated task name task-1 (pkg/webhooks/admission/jobs/validate/admit_job.go:163)",
     ),
-    "invalid_jobs/minAvailable-webhook-deny.yaml": (
+    "examples/invalid_jobs/minAvailable-webhook-deny.yaml": (
         "spec.minAvailable",
         "must not exceed the total replicas of all tasks (4)",
         "job 'minAvailable' should not be greater than total replicas in tasks "
@@ -86,10 +92,46 @@ REFUSED: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-RUNS = [f for f in ALL if f not in UNSUPPORTED and f not in REFUSED]
-# Jobs whose queues are another example file.
-QUEUES_FROM = {"hierarchical-jobs/jobs.yaml": "hierarchical-jobs/queues.yaml"}
+_DRA = "a resource.k8s.io {} in the same file as the Job: dynamic resource allocation is not supported"
+_GUARANTEE = (
+    "resource names straight under spec.guarantee: Volcano's Queue CRD has only spec.guarantee.resource, so "
+    "kubectl's strict field validation refuses the file too"
+)
+# The user-guide's examples, as the two tables above.
+UNSUPPORTED.update({
+    "docs/user-guide/how_to_configure_priorityclass_for_job-1.yaml": (
+        "apiVersion", "two Kubernetes PriorityClasses in the same file as the Job: `eventbatch apply` takes "
+        "Volcano objects and Nodes (a scenario gives priority classes under priorityClasses)",
+    ),
+    "docs/user-guide/how_to_use_dra_quota-4.yaml": ("apiVersion", _DRA.format("ResourceClaimTemplate")),
+    "docs/user-guide/how_to_use_dra_quota-5.yaml": ("apiVersion", _DRA.format("ResourceClaim")),
+    "docs/user-guide/how_to_use_job_ttl-1.yaml": (
+        "metadata.name", "a Job with only generateName (for kubectl create): a job is named by metadata.name",
+    ),
+    "docs/user-guide/how_to_use_ray_plugin-1.yaml": ("spec.plugins.ray", f"Volcano's ray job plugin: {_LATER}"),
+})
+REFUSED.update({
+    "docs/user-guide/how_to_use_cdp_plugin-2.yaml": (
+        "spec", "expected an object, got string '...'", "an elided snippet: Volcano's CRD types spec as an object",
+    ),
+    "docs/user-guide/how_to_use_dra_quota-1.yaml": (
+        'spec.guarantee["deviceclass/gpu.nvidia.com"]', "unknown field", _GUARANTEE,
+    ),
+    "docs/user-guide/how_to_use_dra_quota-2.yaml": (
+        'spec.guarantee["cores.deviceclass/hami-core-gpu.project-hami.io"]', "unknown field", _GUARANTEE,
+    ),
+    "docs/user-guide/how_to_use_dra_quota-6.yaml": (
+        'spec.guarantee["deviceclass/gpu.nvidia.com"]', "unknown field", _GUARANTEE,
+    ),
+    "docs/user-guide/how_to_use_job_policy-3.yaml": (
+        "spec.tasks[0].policies[0].events", "expected a list, got string 'PodFailed'",
+        "Volcano's Job CRD types a policy's events as an array of strings",
+    ),
+})
 
+RUNS = [f for f in ALL + DOCS if f not in UNSUPPORTED and f not in REFUSED]
+# Jobs whose queues are another example file.
+QUEUES_FROM = {"examples/hierarchical-jobs/jobs.yaml": "examples/hierarchical-jobs/queues.yaml"}
 DEFAULT_QUEUE = {
     "apiVersion": "scheduling.volcano.sh/v1beta1",
     "kind": "Queue",
@@ -97,6 +139,13 @@ DEFAULT_QUEUE = {
     "spec": {"weight": 1, "reclaimable": True},
 }
 NODES = [{"prefix": "n", "count": 4, "allocatable": {"cpu": 32, "memory": "128Gi", "nvidia.com/gpu": 8}}]
+# Nodes an example needs besides those: the Ascend node its pods select and the NPU cores they request.
+EXTRA_NODES = {
+    "docs/user-guide/how_to_use_vnpu-1.yaml": [
+        {"name": "ascend-0", "allocatable": {"cpu": 32, "memory": "128Gi", "huawei.com/npu-core": 8},
+         "labels": {"host-arch": "huawei-arm"}},
+    ],
+}
 
 
 @dataclass
@@ -111,8 +160,12 @@ class Outcome:
     queue_states: dict[str, str] = field(default_factory=dict)
 
 
-async def _run(tmp_path: Path, workload: list[dict[str, Any]], queues: list[Any] | None = None) -> Outcome:
-    raw = {"nodes": NODES, "queues": [DEFAULT_QUEUE, *(queues or [])], "workload": workload, "until": "2h"}
+async def _run(
+    tmp_path: Path, workload: list[dict[str, Any]], queues: list[Any] | None = None,
+    nodes: list[dict[str, Any]] | None = None,
+) -> Outcome:
+    raw = {"nodes": [*NODES, *(nodes or [])], "queues": queues if queues is not None else [DEFAULT_QUEUE],
+           "workload": workload, "until": "2h"}
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     async with open_log("memory://") as log:
@@ -143,17 +196,18 @@ async def _run(tmp_path: Path, workload: list[dict[str, Any]], queues: list[Any]
 
 def test_every_example_file_is_in_exactly_one_place() -> None:
     """A file added to the fixtures is run, or listed as refused or unsupported; a listed file exists."""
-    assert len(ALL) == 29
-    assert set(UNSUPPORTED) <= set(ALL) and set(REFUSED) <= set(ALL)
+    assert (len(ALL), len(DOCS)) == (29, 43)
+    assert set(UNSUPPORTED) | set(REFUSED) <= set(ALL + DOCS)
     assert not set(UNSUPPORTED) & set(REFUSED)
-    assert len(RUNS) == 19
+    assert len([f for f in RUNS if f.startswith("examples/")]) == 19
+    assert len([f for f in RUNS if f.startswith("docs/")]) == 33
 
 
 @pytest.mark.parametrize("example", sorted(UNSUPPORTED))
 def test_an_unsupported_example_is_refused_naming_the_field(example: str) -> None:
     path, why = UNSUPPORTED[example]
     with pytest.raises(ManifestError) as refused:
-        load_file(EXAMPLES / example)
+        load_file(FIXTURES / example)
     assert refused.value.path == path, f"{example} ({why}): {refused.value}"
     assert refused.value.document == 1
 
@@ -162,21 +216,24 @@ def test_an_unsupported_example_is_refused_naming_the_field(example: str) -> Non
 def test_an_invalid_example_is_refused_as_volcano_refuses_it(example: str) -> None:
     path, reason, volcano = REFUSED[example]
     with pytest.raises(ManifestError) as refused:
-        load_file(EXAMPLES / example)
+        load_file(FIXTURES / example)
     assert (refused.value.path, refused.value.document) == (path, 1), f"Volcano: {volcano}; ours: {refused.value}"
     assert reason in refused.value.reason
-    assert refused.value.label == "Job default/test-job-webhook-disallow"
 
 
 @pytest.mark.parametrize("example", RUNS)
 async def test_an_example_runs_unchanged_on_a_small_cluster(tmp_path: Path, example: str) -> None:
-    manifests = load_file(EXAMPLES / example)
+    manifests = load_file(FIXTURES / example)
     jobs = {key_of(m.metadata): sum(t.replicas for t in m.spec.tasks) for m in manifests if isinstance(m, Job)}
     queues = {m.metadata.name for m in manifests if isinstance(m, Queue)}
     assert jobs or queues, f"{example} holds neither a Job nor a Queue"
-    extra = [str(EXAMPLES / QUEUES_FROM[example])] if example in QUEUES_FROM else []
+    extra = [str(FIXTURES / QUEUES_FROM[example])] if example in QUEUES_FROM else []
+    # A file that defines the default Queue itself is the cluster's only Queue.
+    scenario_queues = extra if "default" in queues else [DEFAULT_QUEUE, *extra]
 
-    out = await _run(tmp_path, [{"at": "0s", "apply": str(EXAMPLES / example)}], extra)
+    out = await _run(
+        tmp_path, [{"at": "0s", "apply": str(FIXTURES / example)}], scenario_queues, EXTRA_NODES.get(example)
+    )
 
     assert out.stopped == "nothing left to happen"
     assert not out.refusals
