@@ -18,7 +18,10 @@ The format is Volcano's::
         inqueue-timeout: 10m
 
 An unknown action or plugin is an error, and so is one Volcano has but this
-scheduler does not provide yet: nothing in a conf is silently ignored.
+scheduler does not provide yet: nothing in a conf is silently ignored. drf's
+namespace fair share (``enabledNamespaceOrder: true``, the argument
+``namespaceWeights``), which Volcano removed in 2023 and now ignores, is
+refused with that reason.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ ENABLE_FLAGS = {
     "enabledReclaimable": "reclaimable",
     "enabledVictim": "victim",
     # Accepted for compatibility; they gate hooks this scheduler has no use for.
+    # (``enabledNamespaceOrder: true`` is refused: see ``NAMESPACE_ORDER_REMOVED``.)
     "enabledNamespaceOrder": "namespace_order",
     "enabledHierarchy": "hierarchy",
     "enablePreemptive": "preemptive",
@@ -93,6 +97,15 @@ ENABLE_FLAGS = {
 
 class ConfError(ValueError):
     """A scheduler conf that cannot be used as written."""
+
+
+# drf's namespace fair share, asked for by a switch or an argument: Volcano removed it in 2023
+# (commit 4ee689ac2, "Refactor namespace fairshare function") and current Volcano ignores both
+# without a word; a conf asking for it is refused here rather than run without it.
+NAMESPACE_ORDER_REMOVED = (
+    "namespace fair share was removed from Volcano's drf plugin in 2023 and is not provided here: "
+    "drf orders the jobs of a queue by their own dominant share; remove {what}"
+)
 
 
 @dataclass(frozen=True)
@@ -170,10 +183,15 @@ def _plugin(raw: object, where: str) -> PluginOption:
         elif key in ENABLE_FLAGS:
             if value is not None and not isinstance(value, bool):
                 raise ConfError(f"{where}: {key} of {name!r} must be true or false, got {value!r}")
+            if key == "enabledNamespaceOrder" and value:
+                raise ConfError(f"{where}: {key} of {name!r}: " + NAMESPACE_ORDER_REMOVED.format(what=key))
             if value is not None:
                 switches[ENABLE_FLAGS[key]] = value
         else:
             raise ConfError(f"{where}: unknown field {key!r} in plugin {name!r}")
+    if name == "drf" and "namespaceWeights" in arguments:
+        what = "the argument namespaceWeights"
+        raise ConfError(f"{where}: argument namespaceWeights of 'drf': " + NAMESPACE_ORDER_REMOVED.format(what=what))
     return PluginOption(name=name, arguments=arguments, switches=switches)
 
 

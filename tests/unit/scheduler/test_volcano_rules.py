@@ -7,17 +7,17 @@ ed72c7c815a9fd547a787134676f73d42e9d049c, the repository's head on
 2026-08-20; release v1.15.1 has the same rules, its gang.go and
 proportion.go at other line numbers).
 
-A test marked ``xfail(strict=True)`` shows a rule where eventbatch decides
-differently today: it fails while the difference is there (so the suite
-passes) and turns into an unexpected pass, which fails the suite, once the
-rule decides as Volcano does; then the mark comes off.
+These tests were written as ``xfail(strict=True)`` where eventbatch decided
+differently; each mark came off with the change that made the rule decide as
+Volcano does (issue 16, rules 1-5). A rule eventbatch decides differently on
+purpose is listed in docs/scheduler.md, "Differences from Volcano".
 """
 
 from __future__ import annotations
 
 import pytest
 
-from handlers.scheduler.conf import load_conf
+from handlers.scheduler.conf import ConfError, load_conf
 from schemas import events as ev
 from schemas.quantity import to_resources
 from schemas.resources import Guarantee, ObjectMeta, Pod, PodGroup, PodGroupSpec, PodSpec, Queue, QueueSpec
@@ -160,17 +160,13 @@ def _namespaced_job(c: Cluster, namespace: str, name: str, pods: int) -> None:
         )
 
 
-def _drf_conf(switch: str):
+def _drf_conf():
     return load_conf(
-        f"""
+        """
 actions: "enqueue, allocate"
 tiers:
-- plugins: [{{name: priority}}, {{name: gang}}]
-- plugins:
-  - name: drf
-    {switch}
-  - name: predicates
-  - name: proportion
+- plugins: [{name: priority}, {name: gang}]
+- plugins: [{name: drf}, {name: predicates}, {name: proportion}]
 """
     )
 
@@ -183,25 +179,10 @@ def _per_namespace(decisions: list[ev.Event]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-@pytest.mark.parametrize(
-    "switch",
-    [
-        "",
-        pytest.param(
-            "enabledNamespaceOrder: true",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 16: namespace fair share under drf: eventbatch orders jobs by namespace turns "
-                "(5:3 here), Volcano has had no namespace order since 2023 and shares by job (6:2)",
-            ),
-        ),
-    ],
-    ids=["drf", "drf-namespace-order"],
-)
-def test_drf_shares_a_queue_by_job_not_by_namespace(switch):
+def test_drf_shares_a_queue_by_job_not_by_namespace():
     """Volcano: pkg/scheduler/plugins/drf/drf.go, ``jobOrderFn`` (lines 370-386) is the only order drf adds
-    between jobs (``AddJobOrderFn``, line 388): the smaller job dominant share
-    first. Volcano removed the namespace order (``NamespaceOrderFn``, the
+    between jobs (``AddJobOrderFn``, line 388): the smaller job dominant
+    share first. Volcano removed the namespace order (``NamespaceOrderFn``, the
     ``enableNamespaceOrder`` option) in commit 4ee689ac2 ("Refactor namespace
     fairshare function", 2023-03-29); ``namespaceOpts`` (line 116) is left
     for logs only, and an unknown plugin option is ignored.
@@ -209,16 +190,27 @@ def test_drf_shares_a_queue_by_job_not_by_namespace(switch):
     Namespace a has 3 jobs and namespace b one, each of 8 one-cpu pods that
     run with one; 8 cpu. Allocate puts a job back in its queue's line once it
     is ready and has tasks left (allocate.go ``allocateResources``, lines
-    343-356), so the 4 jobs take turns by dominant
-    share: 2 cpu each, a:b = 6:2, with or without the option. Without it
-    eventbatch agrees; with it, eventbatch's namespace turns give 5:3. (If
-    eventbatch keeps namespace fair share as a deliberate difference, this
-    case becomes the weights x job counts table the issue asks for.)
+    343-356), so the 4 jobs take turns by dominant share: 2 cpu each,
+    a:b = 6:2. eventbatch's namespace order (which gave 5:3) is gone with it;
+    a conf that still asks for it is refused (``test_namespace_drf.py``).
     """
-    c = Cluster(_drf_conf(switch)).nodes(2, cpu="4")
+    c = Cluster(_drf_conf()).nodes(2, cpu="4")
     _queue(c, "default")
     for j in range(3):
         _namespaced_job(c, "a", f"job{j}", 8)
         if j == 0:
             _namespaced_job(c, "b", f"job{j}", 8)
     assert _per_namespace(c.schedule()) == {"a": 6, "b": 2}
+
+
+def test_drf_namespace_order_is_refused_not_ignored():
+    """Volcano ignores the removed ``enabledNamespaceOrder`` (an unknown field); eventbatch refuses it,
+    naming why (a deliberate difference, docs/scheduler.md "Differences from Volcano")."""
+    text = """
+actions: "enqueue, allocate"
+tiers:
+- plugins: [{name: priority}, {name: gang}]
+- plugins: [{name: drf, enabledNamespaceOrder: true}, {name: predicates}, {name: proportion}]
+"""
+    with pytest.raises(ConfError, match="namespace fair share was removed from Volcano's drf plugin in 2023"):
+        load_conf(text)

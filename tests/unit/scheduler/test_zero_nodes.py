@@ -39,7 +39,6 @@ tiers:
 - plugins:
   - name: overcommit
   - name: drf
-    arguments: {namespaceWeights: {default: 2}}
   - name: predicates
   - name: proportion
   - name: nodeorder
