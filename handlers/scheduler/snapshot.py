@@ -51,10 +51,11 @@ class QueueSums:
     ``held``: their allocation (every pod holds its node); ``pending`` and
     ``inqueue``: the ``minResources`` of those in phase Pending / Inqueue;
     ``missing``: what those Running with their gang minimum still miss of their
-    ``minResources``. ``proportion`` and ``overcommit`` add these to what they
+    ``minResources``; ``elastic``: what they hold beyond their ``minResources``
+    (``elastic``). ``proportion`` and ``overcommit`` add these to what they
     count of the session's other podgroups instead of visiting each settled one."""
 
-    __slots__ = ("jobs", "held", "pending", "inqueue", "missing")
+    __slots__ = ("jobs", "held", "pending", "inqueue", "missing", "elastic")
 
     def __init__(self) -> None:
         self.jobs = 0
@@ -62,10 +63,18 @@ class QueueSums:
         self.pending: dict[str, int] = {}
         self.inqueue: dict[str, int] = {}
         self.missing: dict[str, int] = {}
+        self.elastic: dict[str, int] = {}
 
 
-# What a settled copy adds to its queue's sums: (queue, held, pending, inqueue, missing).
-SettledPart: TypeAlias = tuple[str, Resources, Resources, Resources, Resources]
+def elastic(job: JobInfo) -> dict[str, int]:
+    """What the job holds beyond its ``minResources`` (Volcano's ``GetElasticResources``:
+    ``ExceededPart(ji.Allocated, ji.GetMinResources())``); the pod count aside."""
+    wanted = job.min_resources
+    return {d: v - wanted.get(d, 0) for d, v in job.allocated.items() if d != "pods" and v > wanted.get(d, 0)}
+
+
+# What a settled copy adds to its queue's sums: (queue, held, pending, inqueue, missing, elastic).
+SettledPart: TypeAlias = tuple[str, Resources, Resources, Resources, Resources, Resources]
 # A kept copy: the podgroup's record and epoch it was built from, the copy, its pods' records
 # and their statuses then, and what it adds to its queue's sums (None until counted).
 KeptEntry: TypeAlias = tuple[PodGroupRecord, int, JobInfo, list[PodRecord], tuple[str, ...], SettledPart | None]
@@ -89,11 +98,12 @@ def _settled_part(job: JobInfo) -> SettledPart:
         wanted if phase == "Pending" else {},
         wanted if phase == "Inqueue" else {},
         missing,
+        elastic(job),
     )
 
 
 def _count(sums: dict[str, QueueSums], part: SettledPart, sign: int) -> None:
-    queue, held, pending, inqueue, missing = part
+    queue, held, pending, inqueue, missing, extra = part
     q = sums.get(queue)
     if q is None:
         q = sums[queue] = QueueSums()
@@ -102,6 +112,7 @@ def _count(sums: dict[str, QueueSums], part: SettledPart, sign: int) -> None:
     add_into(q.pending, pending, sign)
     add_into(q.inqueue, inqueue, sign)
     add_into(q.missing, missing, sign)
+    add_into(q.elastic, extra, sign)
     if not q.jobs:
         del sums[queue]
 

@@ -17,7 +17,8 @@ share), overused (allocated has reached deserved in every
 resource: the queue gets nothing more this session), allocatable (a task fits
 only if the queue stays within deserved on the resources the task asks for),
 job enqueueable (the podgroup's ``minResources`` plus what the queue holds
-and has admitted stays within realCapability), reclaimable (victims while
+and has admitted, less what its jobs hold beyond their own ``minResources``,
+stays within realCapability, as Volcano's), reclaimable (victims while
 their queue, less the victims already taken, is above its deserved share in
 some resource: the last victim may take it below, as in Volcano).
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from handlers.scheduler.api import ALLOCATED, JobInfo, QueueInfo, TaskInfo, share
 from handlers.scheduler.hooks import PERMIT, REJECT
 from handlers.scheduler.plugins.base import Plugin
+from handlers.scheduler.snapshot import elastic
 from schemas.quantity import format_quantity
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ class QueueAttr:
         self.allocated: dict[str, float] = {}
         self.request: dict[str, float] = {}
         self.inqueue: dict[str, float] = {}
+        self.elastic: dict[str, float] = {}  # what its jobs hold beyond their minResources
         self.deserved: dict[str, float] = {}
         self.admitted: dict[str, float] = {}  # minResources admitted in this session
         self.entitled: dict[str, float] = {}
@@ -203,6 +206,7 @@ class Proportion(Plugin):
                         _add(attr.request, task.req)
                     elif task.status == "Pending":
                         _add(attr.request, task.req)
+            _add(attr.elastic, elastic(job))
             if phase == "Inqueue":
                 _add(attr.inqueue, wanted)
             elif phase == "Running" and wanted and job.allocated_num() >= job.min_member:
@@ -225,6 +229,7 @@ class Proportion(Plugin):
                 held[d] = held.get(d, 0) + v
             _add(attr.inqueue, sums.inqueue)
             _add(attr.inqueue, sums.missing)
+            _add(attr.elastic, sums.elastic)
         for name, held in settled.items():
             attr = self.attrs[name]
             _add(attr.allocated, held)
@@ -309,7 +314,9 @@ class Proportion(Plugin):
             return PERMIT, ""
         for d, need in sorted(job.min_resources.items()):
             limit = attr.real_capability.get(d, 0.0)
-            used = need + attr.allocated.get(d, 0.0) + attr.inqueue.get(d, 0.0)
+            # Volcano: ``minReq.Add(attr.allocated).Add(attr.inqueue).Sub(attr.elastic)``: what the
+            # queue's jobs hold beyond their minimums may be taken back, so it does not count.
+            used = need + attr.allocated.get(d, 0.0) + attr.inqueue.get(d, 0.0) - attr.elastic.get(d, 0.0)
             if not le(used, limit):
                 return REJECT, (
                     f"queue {job.queue} resource quota insufficient: {d} would be "
