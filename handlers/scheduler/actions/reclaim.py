@@ -2,9 +2,10 @@
 
 Where it sits: an action of the session, usually after allocate. Queues in
 queue order (Open, not overused); in each, admitted jobs with pending pods in
-job order; each job's pending pods in task order. Unlike Volcano, a job past
-its gang minimum still reclaims for its pending pods: the limit is its
-queue's deserved share, not the job's starving vote. A pod its queue cannot afford
+job order; each job's pending pods in task order while the job is starving
+(the ``job_starving`` vote, as Volcano's ``ssn.JobStarving``: with ``gang``,
+below its ``minMember``; elastic pods beyond it wait for idle resources).
+A pod its queue cannot afford
 (``allocatable``: it would take the queue past its deserved share) is not
 placed. Otherwise it goes on idle or releasing resources when it fits, else
 on the best node where evicting pods of *other, reclaimable* queues makes
@@ -40,6 +41,7 @@ from handlers.scheduler.actions.victims import (
     node_order,
     pending_tasks,
     rule_of,
+    starving,
 )
 from handlers.scheduler.api import JobInfo, QueueInfo, RoleKey, TaskInfo
 from handlers.scheduler.placement import placement_for
@@ -78,6 +80,8 @@ class Reclaim:
             for job in sorted(waiting[queue.name], key=ssn.job_key):
                 if ssn.overused(queue):
                     break
+                if not starving(ssn, job):
+                    continue
                 stmt = Statement(ssn)
                 self.place_job(queue, job, stmt)
                 finish(ssn, job, stmt, "reclaim")
@@ -97,6 +101,8 @@ class Reclaim:
         ssn = self.ssn
         failed: set[RoleKey] = set()
         for task in pending_tasks(ssn, job):
+            if not starving(ssn, job):
+                break  # Volcano: ``if !ssn.JobStarving(job) { break }``
             if task.role_key in failed or not ssn.allocatable(queue, task).allowed:
                 continue
             choice = placement_for(ssn, task).best()

@@ -53,10 +53,12 @@ def test_a_queue_takes_back_its_deserved_share():
 
 
 CASES = [
-    # (id, batch reclaimable, batch guarantee cpu, expected number of victims)
+    # (id, batch reclaimable, batch guarantee cpu, expected number of victims); prod's gang wants both its pods
+    # (a job reclaims only while it is starving, below its minMember: Volcano's ssn.JobStarving, issue 16)
     ("reclaimable", True, None, 2),
     ("not-reclaimable", False, None, 0),
-    ("guarantee-respected", True, "3", 1),
+    ("guarantee-respected", True, "2", 2),
+    ("guarantee-blocks-the-gang", True, "3", 0),
     ("guarantee-covers-all", True, "4", 0),
 ]
 
@@ -68,7 +70,7 @@ def test_only_from_reclaimable_queues_and_never_below_their_guarantee(reclaimabl
     _queue(c, "prod")
     _fill(c, "b", "batch")
     c.schedule()
-    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
+    c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=2, inqueue=True)
     decisions = c.schedule()
     assert len(of(decisions, ev.PodEvictionRequested)) == count
 
@@ -91,7 +93,7 @@ def test_proportion_keeps_each_victim_queue_at_its_deserved_share():
     _queue(c, "prod")
     c.job("b", {"w": (4, {"cpu": "1"})}, queue="batch", min_member=1)
     c.schedule()
-    c.job("p", {"w": (4, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
+    c.job("p", {"w": (4, {"cpu": "1"})}, queue="prod", min_member=2, inqueue=True)
     decisions = c.schedule()
     # equal weights: batch deserves 2 of 4 and keeps them, though its gang could spare 3 (its vote is off here)
     assert len(of(decisions, ev.PodEvictionRequested)) == 2
@@ -139,3 +141,19 @@ def test_a_gang_at_its_minimum_is_never_a_victim_whichever_tier_decides():
     c.schedule()
     c.job("p", {"w": (2, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
     assert of(c.schedule(), ev.PodEvictionRequested) == []
+
+
+def test_a_job_past_its_gang_minimum_reclaims_no_more():
+    """Volcano: pkg/scheduler/actions/reclaim/reclaim.go lines 91 and 129: a job reclaims only while
+    ``ssn.JobStarving(job)`` (gang: ready + waiting below minAvailable). prod's job runs with one pod of
+    four: one batch pod is evicted for it, its other pods wait for idle resources (eventbatch reclaimed
+    for all of them before issue 16)."""
+    c = Cluster(CONF).node("n0", cpu="4")
+    _queue(c, "batch")
+    _queue(c, "prod", weight=3)
+    _fill(c, "b", "batch")
+    c.schedule()
+    c.job("p", {"w": (4, {"cpu": "1"})}, queue="prod", min_member=1, inqueue=True)
+    decisions = c.schedule()
+    assert len(of(decisions, ev.PodEvictionRequested)) == 1
+    assert [d.pod for d in of(decisions, ev.PodPipelined)] == ["default/p-w-0"]
