@@ -4,8 +4,8 @@ Where it sits: read once by the CLI, handed to the composition root
 (``eventbatch.app``). Precedence: command-line flag, then ``EVENTBATCH_*``
 environment variable, then the embedded default (SQLite log under ``./var``,
 simulated cluster). ``redacted()`` is what may be logged: credentials inside
-URLs are masked. A value that cannot be used (an unknown level, format or
-cluster, a malformed or negative number, a snapshot store given as a URL of
+URLs are masked. A value that cannot be used (an unknown level, format,
+cluster or API groups, a malformed or negative number, a snapshot store given as a URL of
 another scheme) raises ``SettingsError`` naming the variable or the flag, in
 one line, before anything runs. The log URL itself is checked by
 ``eventbatch.log.factory.open_log``.
@@ -23,6 +23,12 @@ DEFAULT_LOG_URL = "sqlite://var/eventbatch/events.db"  # relative to the working
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 CLUSTERS = ("sim", "kube", "none")
+# The API groups of the custom resources (eventbatch.kube.crds.groups): Volcano's own
+# (batch/scheduling/bus.volcano.sh), where eventbatch replaces Volcano, or the project's
+# (*.eventbatch.io), to run beside an installed Volcano. docs/kubernetes.md says why
+# Volcano's are the default.
+API_GROUPS = ("volcano", "eventbatch")
+DEFAULT_API_GROUPS = "volcano"
 _MINIMUM = {"snapshot_every": 1}  # other numbers are durations in ms, 0 or more
 
 # userinfo up to the last "@" of the URL's authority (a password may hold "@", ":" or "/"
@@ -59,6 +65,7 @@ class Settings:
     sim_startup_ms: int = 1000  # simulated kubelet: bind -> running
     snapshots: str = ""  # SQLite file of handler snapshots ("" = none: a restart replays the log)
     snapshot_every: int = 10_000  # events between two snapshots of each handler
+    api_groups: str = DEFAULT_API_GROUPS  # "volcano" | "eventbatch": the groups served with --cluster kube
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -115,6 +122,7 @@ def _checked(values: dict[str, object], given: dict[str, str]) -> dict[str, Any]
     one_of("log_level", LOG_LEVELS, lambda v: str(v).upper())
     one_of("log_format", LOG_FORMATS)
     one_of("cluster", CLUSTERS)
+    one_of("api_groups", API_GROUPS)
     for key, value in values.items():
         if isinstance(value, int) and value < _MINIMUM.get(key, 0):
             raise SettingsError(f"{given[key]}: expected an integer >= {_MINIMUM.get(key, 0)}, got {value}")

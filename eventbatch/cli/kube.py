@@ -1,8 +1,9 @@
 """``eventbatch crds`` and ``eventbatch kubelet-sim``: the Kubernetes side commands.
 
 Where it sits: beside ``serve --cluster kube``. ``crds`` prints (or writes)
-the CustomResourceDefinitions generated from ``schemas`` — the source of
-``deploy/crds``. ``kubelet-sim`` runs the KWOK-like kubelet
+the CustomResourceDefinitions generated from ``schemas``, in the API groups
+chosen (``--api-groups``, ``EVENTBATCH_API_GROUPS``) — the source of
+``deploy/crds/volcano`` and ``deploy/crds/eventbatch``. ``kubelet-sim`` runs the KWOK-like kubelet
 (``eventbatch.kube.kubelet_sim``) against any API server.
 """
 
@@ -15,8 +16,14 @@ from schemas.limits import INT32, IntArg
 
 
 def register(commands) -> None:
-    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (deploy/crds)")
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (deploy/crds/<groups>)")
     crds.add_argument("--output-dir", help="write one file per CRD into this directory instead of printing")
+    crds.add_argument(
+        "--api-groups",
+        choices=["volcano", "eventbatch"],
+        help="'volcano' (batch/scheduling/bus.volcano.sh; the default, env EVENTBATCH_API_GROUPS) "
+        "or 'eventbatch' (*.eventbatch.io)",
+    )
     crds.set_defaults(run=_crds)
     sim = commands.add_parser("kubelet-sim", help="move bound pods to Running, then Succeeded/Failed, on any API server")
     sim.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
@@ -28,7 +35,7 @@ def register(commands) -> None:
 async def _crds(args, settings) -> int:
     from eventbatch.kube.crds import all_crds, render
 
-    manifests = all_crds()
+    manifests = all_crds(args.api_groups or settings.api_groups)
     if args.output_dir:
         _write_files(Path(args.output_dir), {name: render(manifest) for name, manifest in manifests.items()})
         return 0

@@ -39,6 +39,13 @@ def register(commands) -> None:
     )
     serve.add_argument("--scheduler-conf", help="Volcano scheduler conf file (actions, tiers)")
     serve.add_argument(
+        "--api-groups",
+        choices=["volcano", "eventbatch"],
+        help="with --cluster kube, the API groups of Jobs, Queues, PodGroups and Commands: 'volcano' "
+        "(batch/scheduling/bus.volcano.sh, replacing Volcano; the default, env EVENTBATCH_API_GROUPS) "
+        "or 'eventbatch' (*.eventbatch.io, beside an installed Volcano)",
+    )
+    serve.add_argument(
         "--standby",
         action="store_true",
         help="if another serve is writing this SQLite log, wait and take over when it stops "
@@ -81,6 +88,8 @@ async def _serve(args, settings) -> int:
         settings = replace(settings, scheduler_conf=args.scheduler_conf)
     if args.cluster:
         settings = replace(settings, cluster=args.cluster)
+    if args.api_groups:
+        settings = replace(settings, api_groups=args.api_groups)
     if settings.cluster == "kube":
         return await _serve_kube(args, settings)
     try:

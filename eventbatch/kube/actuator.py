@@ -35,6 +35,7 @@ from typing import Any
 
 from eventbatch.kube.backoff import Backoff
 from eventbatch.kube.client import Connection, Kube
+from eventbatch.kube.crds import Groups, groups
 from eventbatch.kube.effects import Effects, Retry
 from eventbatch.reactor import Reactor
 from schemas.envelope import Causation, Envelope
@@ -94,9 +95,18 @@ class ActuatorStats:
 class KubeActuator(Reactor):
     name = "kube-actuator"
 
-    def __init__(self, *, connection: Connection, concurrency: int = 16, backoff: Backoff | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        concurrency: int = 16,
+        backoff: Backoff | None = None,
+        api_groups: Groups | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.connection = connection
+        self.api_groups = api_groups or groups()  # the custom resources' API groups (Settings.api_groups)
         self.concurrency = concurrency
         self.backoff = backoff or Backoff(base=0.25, cap=10.0, attempts=None)
         self.pods: dict[str, PodState] = {}
@@ -245,7 +255,7 @@ class KubeActuator(Reactor):
 
     async def _effects_for(self) -> Effects:
         if self._effects is None:
-            self._effects = Effects(await self.connection.get())
+            self._effects = Effects(await self.connection.get(), self.api_groups)
         return self._effects
 
     async def _save_checkpoint(self) -> None:
@@ -263,12 +273,10 @@ class KubeActuator(Reactor):
 
     def owner(self, job: str) -> dict[str, Any] | None:
         """The owner reference of a Job object, when the Job came from the API server."""
-        from eventbatch.kube.crds import GROUPS
-
         uid = self.job_uids.get(job)
         if not uid:
             return None
-        group, version = GROUPS["Job"]
+        group, version = self.api_groups["Job"]
         return {
             "apiVersion": f"{group}/{version}",
             "kind": "Job",

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from eventbatch.clock import Clock
 from eventbatch.kube.actuator import KubeActuator
 from eventbatch.kube.client import Connection
+from eventbatch.kube.crds import groups
 from eventbatch.kube.leader import LeaderElector
 from eventbatch.kube.observe import KubeObserver
 from eventbatch.kube.probes import DEFAULT_ADDRESS, ProbeServer, Sample, check_address
 from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.port import EventLog
 from eventbatch.reactor import Reactor
-from eventbatch.settings import Settings
+from eventbatch.settings import DEFAULT_API_GROUPS, Settings
 
 log = logging.getLogger(__name__)
 LOST_LEADERSHIP = 1
@@ -51,6 +52,7 @@ class KubeOptions:
     watch_timeout_s: int = 300
     probe_port: int = 8080  # 0: an ephemeral port; -1: no probe endpoint
     probe_address: str = DEFAULT_ADDRESS  # the Deployment passes the pod IP
+    api_groups: str = DEFAULT_API_GROUPS  # Settings.api_groups: which groups the custom resources are served in
     connection: Connection | None = None
 
     def connect(self) -> Connection:
@@ -61,10 +63,11 @@ class KubeOptions:
 
 def kube_reactors(*, log: EventLog, clock: Clock, options: KubeOptions) -> list[Reactor]:
     connection = options.connect()
+    api = groups(options.api_groups)
     return [
-        KubeObserver(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s),
-        KubeActuator(log=log, clock=clock, connection=connection),
-        KubeStatusWriter(log=log, clock=clock, connection=connection),
+        KubeObserver(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s, api_groups=api),
+        KubeActuator(log=log, clock=clock, connection=connection, api_groups=api),
+        KubeStatusWriter(log=log, clock=clock, connection=connection, api_groups=api),
     ]
 
 
@@ -113,6 +116,7 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
     from eventbatch.app import open_pipeline
 
     probe_address = check_address(options.probe_address)  # before anything is opened
+    options.api_groups = settings.api_groups
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):

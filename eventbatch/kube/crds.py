@@ -1,13 +1,26 @@
 """CustomResourceDefinitions generated from the resource types in ``schemas``.
 
-Where it sits: ``eventbatch crds`` prints these and ``deploy/crds/*.yaml`` are
-their committed copy (a test fails when the two differ), so the CRD schemas
-the API server validates with and the types the loaders decode into cannot
-drift. ``msgspec.json.schema`` of each resource type is turned into the
-structural-schema subset Kubernetes accepts: every ``$ref`` inlined,
-optionals as ``nullable``, defaults dropped (the loaders apply Volcano's
-defaults), pod templates and free-form maps as
+Where it sits: ``eventbatch crds`` prints these and ``deploy/crds/<groups>/``
+holds their committed copy for each choice of API groups (a test fails when
+the two differ), so the CRD schemas the API server validates with and the
+types the loaders decode into cannot drift. ``msgspec.json.schema`` of each
+resource type is turned into the structural-schema subset Kubernetes
+accepts: every ``$ref`` inlined, optionals as plain fields (a ``null`` is
+pruned by the API server, as for Volcano's own CRDs), defaults dropped (the
+loaders apply Volcano's defaults), pod templates and free-form maps as
 ``x-kubernetes-preserve-unknown-fields``, quantities as ``int-or-string``.
+
+The API groups are a deployment choice (``Settings.api_groups``): Volcano's
+own (``batch.volcano.sh``, ``scheduling.volcano.sh``, ``bus.volcano.sh``),
+where eventbatch replaces Volcano, or the project's (``*.eventbatch.io``), to
+run beside an installed Volcano. ``groups()`` is the one table every part
+that names a group reads: this generator, the watch adapter's informers, the
+actuator's owner references and the status writer.
+
+Volcano's admission rules that CEL can say are ``x-kubernetes-validations``
+(``RULES``), so the API server refuses such an object before it reaches the
+log; the rest stay in ``schemas.admission`` (docs/kubernetes.md says which
+and why).
 """
 
 from __future__ import annotations
@@ -17,14 +30,27 @@ from typing import Any
 import msgspec
 import yaml
 
+from eventbatch.settings import API_GROUPS, DEFAULT_API_GROUPS
+from schemas.admission_rules import JOB_ACTIONS, QUEUE_ACTIONS
 from schemas.resources import Command, Job, PodGroup, Queue
 
-GROUPS = {
-    "Job": ("batch.eventbatch.io", "v1alpha1"),
-    "Queue": ("scheduling.eventbatch.io", "v1beta1"),
-    "PodGroup": ("scheduling.eventbatch.io", "v1beta1"),
-    "Command": ("bus.eventbatch.io", "v1alpha1"),
-}
+KINDS = ("Job", "Queue", "PodGroup", "Command")
+_VERSIONS = {"Job": "v1alpha1", "Queue": "v1beta1", "PodGroup": "v1beta1", "Command": "v1alpha1"}
+_PREFIXES = {"Job": "batch", "Queue": "scheduling", "PodGroup": "scheduling", "Command": "bus"}
+_SUFFIXES = {"volcano": "volcano.sh", "eventbatch": "eventbatch.io"}
+
+Groups = dict[str, tuple[str, str]]
+
+
+def groups(api_groups: str = DEFAULT_API_GROUPS) -> Groups:
+    """Kind -> ``(group, version)`` for a choice of ``API_GROUPS`` (``volcano`` or ``eventbatch``)."""
+    if api_groups not in API_GROUPS:
+        raise ValueError(f"unknown API groups {api_groups!r} (expected one of {', '.join(API_GROUPS)})")
+    return {kind: (f"{_PREFIXES[kind]}.{_SUFFIXES[api_groups]}", _VERSIONS[kind]) for kind in KINDS}
+
+
+# The groups of the default choice; a component that runs in a deployment takes its own.
+GROUPS = groups()
 TYPES: dict[str, type[msgspec.Struct]] = {"Job": Job, "Queue": Queue, "PodGroup": PodGroup, "Command": Command}
 
 # Property names whose value is a map of resource name to quantity.
@@ -35,11 +61,30 @@ _PRESERVED = {"template"}
 _PRESERVE = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 _QUANTITY = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
 
+# Short names as Volcano's CRDs have them, and the project's own for its groups
+# (Volcano's would clash with an installed Volcano's).
 _NAMES: dict[str, dict[str, str | list[str]]] = {
-    "Job": {"plural": "jobs", "singular": "job", "shortNames": ["ebjob", "ebj"]},
-    "Queue": {"plural": "queues", "singular": "queue", "shortNames": ["ebq"]},
-    "PodGroup": {"plural": "podgroups", "singular": "podgroup", "shortNames": ["ebpg"]},
+    "Job": {"plural": "jobs", "singular": "job"},
+    "Queue": {"plural": "queues", "singular": "queue"},
+    "PodGroup": {"plural": "podgroups", "singular": "podgroup"},
     "Command": {"plural": "commands", "singular": "command"},
+}
+_SHORT_NAMES: dict[str, dict[str, list[str]]] = {
+    "volcano": {"Job": ["vcjob", "vj"], "Queue": ["q", "queue-v1beta1"], "PodGroup": ["pg", "podgroup-v1beta1"]},
+    "eventbatch": {"Job": ["ebjob", "ebj"], "Queue": ["ebq"], "PodGroup": ["ebpg"]},
+}
+# Kinds with a status subresource, as in Volcano's CRDs: a PodGroup has none (its
+# status is written with the object itself), a Command has no status.
+STATUS_SUBRESOURCE = {"Job", "Queue"}
+
+# Fields Volcano's CRDs have that the resource types do not decode yet, added to
+# the schema so that an object written for Volcano keeps them: {kind: {path: {name: schema}}}.
+_EXTRA_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
+    "Job": {"spec.networkTopology": {"highestTierName": {"type": "string"}}},
+    "PodGroup": {
+        "spec.networkTopology": {"highestTierName": {"type": "string"}},
+        "status.conditions[]": {"transitionID": {"type": "string"}},
+    },
 }
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
@@ -67,9 +112,110 @@ COLUMNS: dict[str, list[dict[str, str]]] = {
     ],
     "Command": [
         {"name": "Action", "type": "string", "jsonPath": ".action"},
-        {"name": "Target", "type": "string", "jsonPath": ".targetObject.name"},
+        {"name": "Target", "type": "string", "jsonPath": ".target.name"},
         _AGE,
     ],
+}
+
+
+# -- CEL validations ------------------------------------------------------------------------
+# Volcano's admission rules (``schemas.admission``) that CEL can say, by kind and
+# schema path (``spec.tasks[]``: each task; ``spec.minAvailable``: the field,
+# checked only when it is set). Each is (rule, message); the message is what
+# ``kubectl apply`` prints. Lists that a rule walks pairwise are bounded
+# (``_BOUNDS``) so the API server's cost estimate of the rule stays in budget.
+
+
+def _cel_list(values: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+Rule = tuple[str, str]
+_TOPOLOGY: dict[str, list[Rule]] = {
+    "spec.networkTopology.mode": [("self in ['hard', 'soft']", "networkTopology.mode must be one of hard, soft")],
+    "spec.networkTopology.highestTierAllowed": [("self >= 1", "networkTopology.highestTierAllowed must be >= 1")],
+}
+_POLICY: list[Rule] = [
+    (
+        "!(((has(self.event) && self.event != '') || (has(self.events) && size(self.events) > 0)) && has(self.exitCode))",
+        "a policy sets either event/events or exitCode, not both",
+    ),
+    (
+        "(has(self.event) && self.event != '') || (has(self.events) && size(self.events) > 0) || has(self.exitCode)",
+        "a policy needs event, events or exitCode",
+    ),
+]
+_TOTAL_REPLICAS = "(has(self.tasks) ? self.tasks.map(t, has(t.replicas) ? t.replicas : 0).sum() : 0)"
+RULES: dict[str, dict[str, list[Rule]]] = {
+    "Job": {
+        "spec": [
+            ("has(self.tasks) && size(self.tasks) > 0", "a job needs at least one task"),
+            (
+                f"!has(self.minAvailable) || !has(self.tasks) || self.minAvailable <= {_TOTAL_REPLICAS}",
+                "minAvailable must not exceed the total replicas of all tasks",
+            ),
+            (
+                f"!has(self.minSuccess) || !has(self.tasks) || self.minSuccess <= {_TOTAL_REPLICAS}",
+                "minSuccess must not exceed the total replicas of all tasks",
+            ),
+        ],
+        "spec.minAvailable": [("self >= 0", "minAvailable must be >= 0")],
+        "spec.maxRetry": [("self >= 0", "maxRetry must be >= 0")],
+        "spec.ttlSecondsAfterFinished": [("self >= 0", "ttlSecondsAfterFinished must be >= 0")],
+        "spec.minSuccess": [("self >= 1", "minSuccess must be >= 1")],
+        "spec.tasks": [
+            (
+                "self.all(t, !has(t.name) || self.exists_one(u, has(u.name) && u.name == t.name))",
+                "task names must be unique",
+            )
+        ],
+        "spec.tasks[]": [
+            (
+                "!has(self.minAvailable) || self.minAvailable <= (has(self.replicas) ? self.replicas : 0)",
+                "a task's minAvailable must not exceed its replicas",
+            )
+        ],
+        "spec.tasks[].replicas": [("self >= 0", "replicas must be >= 0")],
+        "spec.tasks[].minAvailable": [("self >= 0", "a task's minAvailable must be >= 0")],
+        "spec.tasks[].maxRetry": [("self >= 0", "a task's maxRetry must be >= 0")],
+        "spec.policies[]": _POLICY,
+        "spec.policies[].exitCode": [("self != 0", "a policy's exitCode must not be 0: exit code 0 means success")],
+        "spec.tasks[].policies[]": _POLICY,
+        "spec.tasks[].policies[].exitCode": [("self != 0", "a policy's exitCode must not be 0: exit code 0 means success")],
+        **_TOPOLOGY,
+    },
+    "Queue": {
+        "": [
+            (
+                "!has(self.spec) || !has(self.spec.parent) || self.spec.parent != self.metadata.name",
+                "a queue cannot be its own parent",
+            )
+        ],
+        # 0 is Volcano's unset weight (its webhook, and schemas.defaults, make it 1)
+        "spec.weight": [("self >= 0", "weight must be a positive integer (0 means the default, 1)")],
+    },
+    "PodGroup": {
+        "spec.minMember": [("self >= 0", "minMember must be >= 0")],
+        "spec.minTaskMember": [("self.all(task, self[task] >= 0)", "minTaskMember values must be >= 0")],
+        **_TOPOLOGY,
+    },
+    "Command": {
+        "": [
+            ("has(self.target)", "target is required"),
+            ("has(self.action) && self.action != ''", "action is required"),
+            (
+                f"!has(self.target) || !has(self.action) || self.action == '' || "
+                f"(self.target.kind == 'Queue' ? self.action in {_cel_list(QUEUE_ACTIONS)} "
+                f": self.action in {_cel_list(JOB_ACTIONS)})",
+                "unknown action for the target's kind",
+            ),
+        ],
+        "target.kind": [("self in ['Job', 'Queue']", "target.kind must be Job or Queue")],
+    },
+}
+# Bounds that keep the pairwise rules' estimated cost inside the API server's budget.
+_BOUNDS: dict[str, dict[str, dict[str, int]]] = {
+    "Job": {"spec.tasks": {"maxItems": 100}, "spec.tasks[].name": {"maxLength": 63}},
 }
 
 
@@ -83,11 +229,8 @@ def _structural(node: Any, defs: dict[str, Any], name: str = "") -> dict[str, An
         return dict(_PRESERVE)
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
-        if len(options) == 1:
-            chosen = _structural(options[0], defs, name)
-            if len(options) < len(node["anyOf"]):
-                chosen["nullable"] = True
-            return chosen
+        if len(options) == 1:  # an optional field: a null is pruned, as by Volcano's CRDs
+            return _structural(options[0], defs, name)
         return dict(_PRESERVE)
     kind = node.get("type")
     if kind is None:  # typing.Any
@@ -119,30 +262,50 @@ def _structural(node: Any, defs: dict[str, Any], name: str = "") -> dict[str, An
     return scalar
 
 
+def _node(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    """The schema node at ``path`` (``spec.tasks[].name``; "" is the root)."""
+    node = schema
+    for part in [p for p in path.split(".") if p]:
+        name, _, rest = part.partition("[")
+        node = node["properties"][name]
+        for _ in range(rest.count("]")):
+            node = node["items"]
+    return node
+
+
 def open_api_schema(kind: str) -> dict[str, Any]:
-    """The openAPIV3Schema of one resource kind."""
+    """The openAPIV3Schema of one resource kind, with its CEL validations."""
     (ref,), defs = msgspec.json.schema_components([TYPES[kind]])
     schema = _structural(ref, defs)
     props = schema["properties"]
     props["metadata"] = {"type": "object"}
     for key in ("apiVersion", "kind"):
         props[key] = {"type": "string"}
-    if "status" in props:
-        props["status"].pop("nullable", None)
+    for path, fields in _EXTRA_FIELDS.get(kind, {}).items():
+        node_props = _node(schema, path).setdefault("properties", {})
+        for field, field_schema in fields.items():
+            node_props.setdefault(field, dict(field_schema))
+    for path, bounds in _BOUNDS.get(kind, {}).items():
+        _node(schema, path).update(bounds)
+    for path, rules in RULES.get(kind, {}).items():
+        _node(schema, path)["x-kubernetes-validations"] = [{"rule": rule, "message": message} for rule, message in rules]
     return schema
 
 
-def crd(kind: str) -> dict[str, Any]:
-    group, version = GROUPS[kind]
-    names = {"kind": kind, "listKind": f"{kind}List", **_NAMES[kind], "categories": ["eventbatch"]}
+def crd(kind: str, api_groups: str = DEFAULT_API_GROUPS) -> dict[str, Any]:
+    group, version = groups(api_groups)[kind]
+    short = _SHORT_NAMES[api_groups].get(kind)
+    names = {"kind": kind, "listKind": f"{kind}List", **_NAMES[kind], **({"shortNames": short} if short else {})}
+    names["categories"] = ["eventbatch"]
+    schema = open_api_schema(kind)
     served: dict[str, Any] = {
         "name": version,
         "served": True,
         "storage": True,
-        "schema": {"openAPIV3Schema": open_api_schema(kind)},
+        "schema": {"openAPIV3Schema": schema},
         "additionalPrinterColumns": COLUMNS[kind],
     }
-    if "status" in open_api_schema(kind)["properties"]:
+    if kind in STATUS_SUBRESOURCE:
         served["subresources"] = {"status": {}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -157,9 +320,13 @@ def crd(kind: str) -> dict[str, Any]:
     }
 
 
-def all_crds() -> dict[str, dict[str, Any]]:
-    """File name (``deploy/crds/<file>``) -> CRD manifest."""
-    return {f"{crd(kind)['metadata']['name']}.yaml": crd(kind) for kind in ("Job", "Queue", "PodGroup", "Command")}
+def all_crds(api_groups: str = DEFAULT_API_GROUPS) -> dict[str, dict[str, Any]]:
+    """File name (``deploy/crds/<api_groups>/<file>``) -> CRD manifest."""
+    out = {}
+    for kind in KINDS:
+        manifest = crd(kind, api_groups)
+        out[f"{manifest['metadata']['name']}.yaml"] = manifest
+    return out
 
 
 def render(manifest: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from eventbatch.kube.client import MERGE, Kube
-from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.crds import Groups, groups
 from eventbatch.kube.events import post_event
 from eventbatch.kube.sshkeys import rsa_key_pair
 from eventbatch.kube.translate import REQUESTED_AT
@@ -64,8 +64,9 @@ def _split(key: str) -> tuple[str, str]:
 
 
 class Effects:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, api_groups: Groups | None = None) -> None:
         self.kube = kube
+        self.api_groups = api_groups or groups()
 
     async def perform(self, action: Action, actuator: KubeActuator) -> list[Event]:
         method = getattr(self, "_" + type(action.event).__name__)
@@ -178,7 +179,7 @@ class Effects:
     # -- podgroups ----------------------------------------------------------------
 
     async def _podgroup(self, e: PodGroupCreated | PodGroupUpdated, actuator: KubeActuator) -> list[Event]:
-        group, version = GROUPS["PodGroup"]
+        group, version = self.api_groups["PodGroup"]
         namespace, name = _split(e.podgroup)
         body = to_manifest(e.manifest)
         body["apiVersion"] = f"{group}/{version}"
@@ -206,13 +207,13 @@ class Effects:
         return await self._podgroup(e, actuator)
 
     async def _PodGroupDeleted(self, action: Action, e: PodGroupDeleted, actuator: KubeActuator) -> list[Event]:
-        group, version = GROUPS["PodGroup"]
+        group, version = self.api_groups["PodGroup"]
         namespace, name = _split(e.podgroup)
         await self._delete(self.kube.custom.delete_namespaced_custom_object, group, version, namespace, "podgroups", name)
         return []
 
     async def _JobRemoved(self, action: Action, e: JobRemoved, actuator: KubeActuator) -> list[Event]:
-        group, version = GROUPS["Job"]
+        group, version = self.api_groups["Job"]
         namespace, name = _split(e.job)
         await self._delete(self.kube.custom.delete_namespaced_custom_object, group, version, namespace, "jobs", name)
         return []
@@ -296,7 +297,7 @@ class Effects:
                 raise
 
     async def _report(self, job: str, reason: str, message: str) -> None:
-        group, version = GROUPS["Job"]
+        group, version = self.api_groups["Job"]
         namespace, name = _split(job)
         obj = {"apiVersion": f"{group}/{version}", "kind": "Job", "metadata": {"name": name, "namespace": namespace}}
         log.warning("side effect refused", extra={"job": job, "reason": reason, "message": message[:300]})

@@ -28,7 +28,7 @@ import logging
 from typing import Any
 
 from eventbatch.kube.client import Connection, Kube
-from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.crds import Groups, groups
 from eventbatch.kube.informer import Informer
 from eventbatch.kube.known import Known
 from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
@@ -70,9 +70,12 @@ QUEUE_ACTIONS = {"OpenQueue": "open", "CloseQueue": "close"}
 class KubeObserver(Reactor):
     name = "kube-observer"
 
-    def __init__(self, *, connection: Connection, watch_timeout_s: int = 300, **kwargs: Any) -> None:
+    def __init__(
+        self, *, connection: Connection, watch_timeout_s: int = 300, api_groups: Groups | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.connection = connection
+        self.api_groups = api_groups or groups()  # the custom resources' API groups (Settings.api_groups)
         self.watch_timeout_s = watch_timeout_s
         self.known = Known()  # what the log says
         # the API server's objects, by kind then key
@@ -284,7 +287,7 @@ class KubeObserver(Reactor):
         for obj, message in reports:
             await post_event(kube, obj, reason="FailedAdmission", message=message, kind="Warning")
         commands, self._finished_commands = self._finished_commands, []
-        group, version = GROUPS["Command"]
+        group, version = self.api_groups["Command"]
         for obj in commands:
             meta = obj["metadata"]
             try:
@@ -311,9 +314,9 @@ class KubeObserver(Reactor):
 
         custom = kube.custom.list_cluster_custom_object
         out = [
-            informer("jobs", custom, *GROUPS["Job"], "jobs"),
-            informer("queues", custom, *GROUPS["Queue"], "queues", namespaced=False),
-            informer("commands", custom, *GROUPS["Command"], "commands"),
+            informer("jobs", custom, *self.api_groups["Job"], "jobs"),
+            informer("queues", custom, *self.api_groups["Queue"], "queues", namespaced=False),
+            informer("commands", custom, *self.api_groups["Command"], "commands"),
             informer("nodes", kube.core.list_node, namespaced=False),
             informer("priorityclasses", kube.scheduling.list_priority_class, namespaced=False),
         ]

@@ -25,7 +25,7 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from eventbatch.kube.client import JSON_PATCH, Connection
-from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.crds import Groups, groups
 from eventbatch.reactor import Reactor
 from projections.dispatch import FoldTable
 from schemas.envelope import Envelope
@@ -103,9 +103,18 @@ class StatusStats:
 class KubeStatusWriter(Reactor):
     name = "kube-status"
 
-    def __init__(self, *, connection: Connection, concurrency: int = 8, min_interval_ms: int = 200, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        concurrency: int = 8,
+        min_interval_ms: int = 200,
+        api_groups: Groups | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.connection = connection
+        self.api_groups = api_groups or groups()  # the custom resources' API groups (Settings.api_groups)
         self.concurrency = concurrency
         self.min_interval_ms = min_interval_ms  # one object's status is written at most this often
         self.last_write: dict[tuple[str, str], int] = {}
@@ -219,7 +228,7 @@ class KubeStatusWriter(Reactor):
         if status is None or self.written.get((kind, key)) == status:
             self.dirty.pop((kind, key), None)
             return
-        group, version = GROUPS[{"jobs": "Job", "podgroups": "PodGroup", "queues": "Queue"}[kind]]
+        group, version = self.api_groups[{"jobs": "Job", "podgroups": "PodGroup", "queues": "Queue"}[kind]]
         custom = kube.custom
         # The whole status, replaced: a merge patch would keep counts of phases no pod is in any more.
         body = [{"op": "add", "path": "/status", "value": status}]
@@ -230,8 +239,10 @@ class KubeStatusWriter(Reactor):
                 )
             else:
                 namespace, _, name = key.partition("/")
+                # a PodGroup has no status subresource (as in Volcano's CRD): its status is patched on the object
+                patch = custom.patch_namespaced_custom_object if kind == "podgroups" else custom.patch_namespaced_custom_object_status
                 await kube.call(
-                    custom.patch_namespaced_custom_object_status,
+                    patch,
                     group, version, namespace, kind, name, body,
                     _content_type=JSON_PATCH,
                 )

@@ -1,8 +1,8 @@
 """Fixtures of the kube tests: a running fake API server, a kubeconfig for it, a client.
 
 ``apiserver`` serves on a loopback port with short bookmark intervals;
-``crds`` creates the committed ``deploy/crds`` in it, as ``kubectl apply``
-would; ``kube`` is eventbatch's client, connected through the kubeconfig
+``crds`` creates the committed CRDs of the default API groups
+(``deploy/crds/volcano``) in it, as ``kubectl apply`` would; ``kube`` is eventbatch's client, connected through the kubeconfig
 file the fixture wrote.
 """
 
@@ -16,10 +16,12 @@ import pytest
 import yaml
 
 from eventbatch.kube.client import Connection, Kube
+from eventbatch.settings import DEFAULT_API_GROUPS
 from tests.kube.apiserver import ApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_DIR = ROOT / "deploy" / "crds"
+CRDS = ROOT / "deploy" / "crds"  # one folder per choice of API groups
+CRD_DIR = CRDS / DEFAULT_API_GROUPS
 
 
 @pytest.fixture
@@ -45,11 +47,13 @@ async def kube(connection: Connection) -> Kube:
     return await connection.get()
 
 
-async def apply_crds(kube: Kube) -> None:
+async def apply_crds(kube: Kube, api_groups: str = DEFAULT_API_GROUPS) -> None:
     from kubernetes_asyncio import client
 
     ext = client.ApiextensionsV1Api(kube.api)
-    for path in sorted(CRD_DIR.glob("*.eventbatch.io.yaml")):
+    for path in sorted((CRDS / api_groups).glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
         await kube.call(ext.create_custom_resource_definition, yaml.safe_load(path.read_text()))
 
 

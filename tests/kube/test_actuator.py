@@ -19,10 +19,11 @@ import pytest
 from eventbatch.clock import SystemClock
 from eventbatch.kube.actuator import KubeActuator
 from eventbatch.kube.client import Connection, Kube
-from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.crds import GROUPS, groups
 from eventbatch.kube.translate import REQUESTED_AT
 from eventbatch.log.codec import encode
 from eventbatch.log.memory import MemoryLog, MemoryStore
+from eventbatch.settings import DEFAULT_API_GROUPS
 from schemas.envelope import Envelope
 from schemas.events import (
     ConfigMapRequested,
@@ -44,8 +45,8 @@ JOB = "default/demo"
 POD = "default/demo-worker-0"
 
 
-def actuator(log: MemoryLog, connection: Connection) -> KubeActuator:
-    return KubeActuator(log=log, clock=SystemClock(), connection=connection)
+def actuator(log: MemoryLog, connection: Connection, api_groups: str = DEFAULT_API_GROUPS) -> KubeActuator:
+    return KubeActuator(log=log, clock=SystemClock(), connection=connection, api_groups=groups(api_groups))
 
 
 def submitted(uid: str = "job-uid-1") -> JobCreated:
@@ -73,10 +74,15 @@ async def priority_class(kube: Kube) -> None:
     await kube.call(kube.scheduling.create_priority_class, {"metadata": {"name": "high"}, "value": 500})
 
 
-async def test_a_requested_pod_is_created_once_and_recorded(apiserver: ApiServer, kube: Kube, connection: Connection) -> None:
+@pytest.mark.parametrize("api_groups, owner_api_version", [
+    ("volcano", "batch.volcano.sh/v1alpha1"), ("eventbatch", "batch.eventbatch.io/v1alpha1"),
+])
+async def test_a_requested_pod_is_created_once_and_recorded(
+    apiserver: ApiServer, kube: Kube, connection: Connection, api_groups: str, owner_api_version: str
+) -> None:
     log = MemoryLog()
     _, position = await append(log, submitted(), requested())
-    async with running(actuator(log, connection)):
+    async with running(actuator(log, connection, api_groups)):
         await eventually(lambda: _type_in(log, "PodCreated"))
     pod = await kube.call(kube.core.read_namespaced_pod, "demo-worker-0", "default")
     assert pod["spec"]["schedulerName"] == "volcano"
@@ -84,7 +90,7 @@ async def test_a_requested_pod_is_created_once_and_recorded(apiserver: ApiServer
     assert pod["spec"]["containers"][0]["env"] == [{"name": "VC_TASK_INDEX", "value": "0"}]
     assert pod["metadata"]["annotations"][REQUESTED_AT] == str(position)
     assert pod["metadata"]["ownerReferences"] == [
-        {"apiVersion": "batch.eventbatch.io/v1alpha1", "kind": "Job", "name": "demo", "uid": "job-uid-1", "controller": True, "blockOwnerDeletion": True}
+        {"apiVersion": owner_api_version, "kind": "Job", "name": "demo", "uid": "job-uid-1", "controller": True, "blockOwnerDeletion": True}
     ]
     created = (await envelopes(log))[-1]
     assert created.payload.uid == pod["metadata"]["uid"]
@@ -215,7 +221,7 @@ async def test_podgroup_service_and_config_map(crds: Kube, connection: Connectio
     async with running(runner):
         await eventually(lambda: idle(runner))
     pg = await kube.call(kube.custom.get_namespaced_custom_object, *GROUPS["PodGroup"], "default", "podgroups", "demo-pg")
-    assert pg["apiVersion"] == "scheduling.eventbatch.io/v1beta1" and pg["spec"]["minMember"] == 2
+    assert pg["apiVersion"] == "scheduling.volcano.sh/v1beta1" and pg["spec"]["minMember"] == 2  # the default groups
     assert pg["metadata"]["ownerReferences"][0]["uid"] == "job-uid-1"
     svc = await kube.call(kube.core.read_namespaced_service, "demo", "default")
     assert svc["spec"]["clusterIP"] == "None"

@@ -1,10 +1,11 @@
 """The CRDs are generated from ``schemas`` and accept what the loaders accept.
 
-``deploy/crds`` must be exactly what ``eventbatch crds`` generates now, so the
-API server's schema and the decoder's types cannot drift; every Volcano Job
-and Queue in ``examples/`` passes the schema with nothing pruned, once only
-its apiVersion is changed; and the schemas stay inside Kubernetes'
-structural subset.
+``deploy/crds/<groups>`` must be exactly what ``eventbatch crds
+--api-groups=<groups>`` generates now, so the API server's schema and the
+decoder's types cannot drift; every Volcano Job and Queue in ``examples/``
+passes the schema with nothing pruned (unchanged in Volcano's groups, with
+only its apiVersion changed in the project's); and the schemas stay inside
+Kubernetes' structural subset.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from typing import Any
 import pytest
 import yaml
 
-from eventbatch.kube.crds import GROUPS, all_crds, open_api_schema, render
+from eventbatch.kube.crds import GROUPS, all_crds, groups, open_api_schema, render
+from eventbatch.settings import API_GROUPS
 from tests.kube.apiserver.schema import check
-from tests.kube.conftest import CRD_DIR, ROOT
+from tests.kube.conftest import CRDS, ROOT
 
+VOLCANO_CRD_DIR = ROOT / "tests" / "fixtures" / "volcano" / "crds" / "volcano" / "bases"
+VOLCANO_CRDS = {
+    "Job": VOLCANO_CRD_DIR / "batch.volcano.sh_jobs.yaml",
+    "Queue": VOLCANO_CRD_DIR / "scheduling.volcano.sh_queues.yaml",
+    "PodGroup": VOLCANO_CRD_DIR / "scheduling.volcano.sh_podgroups.yaml",
+    "Command": VOLCANO_CRD_DIR / "bus.volcano.sh_commands.yaml",
+}
 VOLCANO = {
     "batch.volcano.sh/v1alpha1": "batch.eventbatch.io/v1alpha1",
     "scheduling.volcano.sh/v1beta1": "scheduling.eventbatch.io/v1beta1",
@@ -50,20 +59,44 @@ def example_manifests() -> list[tuple[str, dict[str, Any]]]:
 EXAMPLES = example_manifests()
 
 
-def test_committed_crds_are_the_generated_ones() -> None:
-    committed = {p.name: p.read_text() for p in CRD_DIR.glob("*.eventbatch.io.yaml")}
-    generated = {name: render(manifest) for name, manifest in all_crds().items()}
+@pytest.mark.parametrize("api_groups", API_GROUPS)
+def test_committed_crds_are_the_generated_ones(api_groups: str) -> None:
+    folder = CRDS / api_groups
+    committed = {p.name: p.read_text() for p in folder.glob("*.yaml") if p.name != "kustomization.yaml"}
+    generated = {name: render(manifest) for name, manifest in all_crds(api_groups).items()}
     assert sorted(committed) == sorted(generated)
     stale = [name for name in generated if committed[name] != generated[name]]
-    assert not stale, f"deploy/crds is stale, run `eventbatch crds --output-dir deploy/crds`: {stale}"
+    assert not stale, (
+        f"deploy/crds/{api_groups} is stale, run "
+        f"`eventbatch crds --api-groups={api_groups} --output-dir deploy/crds/{api_groups}`: {stale}"
+    )
 
 
-def test_the_crds_command_prints_every_crd() -> None:
+@pytest.mark.parametrize("flag, env, group", [
+    ([], {}, "batch.volcano.sh"),
+    (["--api-groups=eventbatch"], {}, "batch.eventbatch.io"),
+    ([], {"EVENTBATCH_API_GROUPS": "eventbatch"}, "batch.eventbatch.io"),
+    (["--api-groups=volcano"], {"EVENTBATCH_API_GROUPS": "eventbatch"}, "batch.volcano.sh"),
+], ids=["default", "flag", "env", "flag-over-env"])
+def test_the_crds_command_prints_every_crd_in_the_groups_chosen(flag: list[str], env: dict[str, str], group: str) -> None:
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k != "EVENTBATCH_API_GROUPS"} | env
     out = subprocess.run(
-        [sys.executable, "-m", "eventbatch", "crds"], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-m", "eventbatch", "crds", *flag], capture_output=True, text=True, check=True, cwd=ROOT, env=environ
     ).stdout
-    names = sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(out))
-    assert names == sorted(m["metadata"]["name"] for m in all_crds().values())
+    docs = list(yaml.safe_load_all(out))
+    api_groups = "volcano" if group.endswith("volcano.sh") else "eventbatch"
+    assert sorted(d["metadata"]["name"] for d in docs) == sorted(m["metadata"]["name"] for m in all_crds(api_groups).values())
+    assert f"jobs.{group}" in {d["metadata"]["name"] for d in docs}
+
+
+def test_an_unknown_api_groups_value_is_one_line_and_exit_2() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "eventbatch", "crds", "--api-groups=kubeflow"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    assert len(run.stderr.strip().splitlines()) == 1 and "--api-groups" in run.stderr
 
 
 def test_examples_were_found() -> None:
@@ -72,11 +105,15 @@ def test_examples_were_found() -> None:
 
 
 @pytest.mark.parametrize("name, manifest", EXAMPLES, ids=[n for n, _ in EXAMPLES])
-def test_a_volcano_manifest_needs_only_its_api_version_changed(name: str, manifest: dict[str, Any]) -> None:
-    ours = {**manifest, "apiVersion": VOLCANO[manifest["apiVersion"]]}
-    pruned, errors = check(ours, open_api_schema(manifest["kind"]))
-    assert errors == []
-    assert pruned == ours, "the API server would drop fields of this manifest"
+def test_a_volcano_manifest_passes_the_schema_with_nothing_dropped(name: str, manifest: dict[str, Any]) -> None:
+    from tests.kube.apiserver.cel import validate
+
+    schema = open_api_schema(manifest["kind"])
+    for version in (manifest, {**manifest, "apiVersion": VOLCANO[manifest["apiVersion"]]}):
+        pruned, errors = check(version, schema)
+        assert errors == []
+        assert pruned == version, "the API server would drop fields of this manifest"
+        assert validate(pruned, schema) == []
 
 
 @pytest.mark.parametrize(
@@ -119,10 +156,12 @@ def test_schemas_are_structural(kind: str) -> None:
     ],
     ids=["job", "queue", "podgroup"],
 )
-def test_status_subresource_and_printer_columns(kind: str, columns: list[str]) -> None:
+def test_status_subresource_as_volcano_has_it_and_printer_columns(kind: str, columns: list[str]) -> None:
     crd = next(c for c in all_crds().values() if c["spec"]["names"]["kind"] == kind)
     (version,) = crd["spec"]["versions"]
-    assert version["subresources"] == {"status": {}}
+    volcano = yaml.safe_load(VOLCANO_CRDS[kind].read_text())
+    assert (version.get("subresources") or {}) == (volcano["spec"]["versions"][0].get("subresources") or {})
+    assert ("status" in (version.get("subresources") or {})) == (kind != "PodGroup")
     assert [c["name"] for c in version["additionalPrinterColumns"]] == columns
     schema = version["schema"]["openAPIV3Schema"]
     for column in version["additionalPrinterColumns"]:
@@ -139,17 +178,21 @@ def test_queue_is_cluster_scoped_and_the_rest_namespaced() -> None:
     assert scopes == {"Job": "Namespaced", "Queue": "Cluster", "PodGroup": "Namespaced", "Command": "Namespaced"}
 
 
-def test_crd_files_are_in_the_crds_kustomization() -> None:
-    listed = yaml.safe_load((CRD_DIR / "kustomization.yaml").read_text())["resources"]
-    assert sorted(listed) == sorted(all_crds())
-    assert Path(CRD_DIR).is_dir()
+@pytest.mark.parametrize("api_groups", API_GROUPS)
+def test_crd_files_are_in_the_crds_kustomization(api_groups: str) -> None:
+    listed = yaml.safe_load((CRDS / api_groups / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(all_crds(api_groups))
+    assert Path(CRDS / api_groups).is_dir()
 
 
-def test_the_default_queue_passes_admission_and_the_schema() -> None:
+@pytest.mark.parametrize("api_groups", API_GROUPS)
+def test_the_default_queue_passes_admission_and_the_schema(api_groups: str) -> None:
     from schemas.loaders import load_file
 
-    path = ROOT / "deploy" / "queues" / "default-queue.yaml"
+    path = ROOT / "deploy" / "overlays" / api_groups / "default-queue.yaml"
     (queue,) = load_file(path)
     assert queue.metadata.name == "default"
-    _, errors = check(yaml.safe_load(path.read_text()), open_api_schema("Queue"))
+    manifest = yaml.safe_load(path.read_text())
+    assert manifest["apiVersion"] == "/".join(groups(api_groups)["Queue"])
+    _, errors = check(manifest, open_api_schema("Queue"))
     assert errors == []

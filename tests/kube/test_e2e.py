@@ -25,26 +25,24 @@ from eventbatch.log.factory import open_log
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import ROOT, eventually
 from tests.kube.processes import Process, kubelet_sim, serve
-from tests.kube.support import envelopes, granted, job_manifest, node_manifest, queue_manifest
+from tests.kube.support import api_version, envelopes, granted, job_manifest, node_manifest, queue_manifest
 
 pytestmark = pytest.mark.slow
 
 WORKERS = 4
 # Calls the RBAC grants that these scenarios do not make, and why they are needed.
 UNEXERCISED = {
-    ("batch.eventbatch.io", "jobs", "delete"): "deleting a Job when ttlSecondsAfterFinished expires",
+    ("batch.volcano.sh", "jobs", "delete"): "deleting a Job when ttlSecondsAfterFinished expires",
     ("", "configmaps", "get"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "configmaps", "update"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "pods", "get"): "checking who holds a pod name after a 409",
     ("", "events", "create"): "reporting an object refused by admission",
-    ("scheduling.eventbatch.io", "podgroups", "patch"): "updating a PodGroup when its job scales",
+    ("scheduling.volcano.sh", "podgroups", "patch"): "updating a PodGroup when its job scales",
 }
 
 
 def mpi_job(name: str) -> dict:
-    job = job_manifest(name, replicas=WORKERS, duration="2s", plugins={"ssh": [], "svc": []})
-    job["apiVersion"] = "batch.eventbatch.io/v1alpha1"
-    return job
+    return job_manifest(name, replicas=WORKERS, duration="2s", plugins={"ssh": [], "svc": []})
 
 
 async def setup_cluster(kube: Kube) -> None:
@@ -186,7 +184,7 @@ async def _logged(url: str, kind: str, count: int) -> bool:
 
 def abort(job: str) -> dict:
     return {
-        "apiVersion": "bus.eventbatch.io/v1alpha1",
+        "apiVersion": api_version("Command"),
         "kind": "Command",
         "metadata": {"name": f"abort-{job}", "namespace": "default"},
         "action": "AbortJob",

@@ -23,7 +23,7 @@ from eventbatch.log.memory import MemoryLog
 from eventbatch.settings import Settings
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import eventually
-from tests.kube.support import envelopes, job_manifest, node_manifest, queue_manifest, running
+from tests.kube.support import api_version, envelopes, job_manifest, node_manifest, queue_manifest, running
 
 
 async def kube_pipeline(kube: Kube, log: MemoryLog, connection: Connection):
@@ -91,7 +91,7 @@ async def _count(log: MemoryLog, kind: str, n: int) -> bool:
 
 def command(name: str, action: str, job: str) -> dict:
     return {
-        "apiVersion": "bus.eventbatch.io/v1alpha1",
+        "apiVersion": api_version("Command"),
         "kind": "Command",
         "metadata": {"name": name, "namespace": "default"},
         "action": action,

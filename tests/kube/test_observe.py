@@ -115,7 +115,8 @@ async def test_node_changes(crds: Kube, connection: Connection, change: str, exp
 async def test_a_job_refused_by_admission_is_a_warning_event_not_an_intent(crds: Kube, connection: Connection) -> None:
     kube, log = crds, MemoryLog()
     bad = job_manifest("bad", replicas=2)
-    bad["spec"]["minAvailable"] = 5  # more than the job's replicas
+    # one event with two actions: refused by admission, which the CRD's CEL rules leave to the handler
+    bad["spec"]["policies"] = [{"event": "PodFailed", "action": "RestartJob"}, {"event": "PodFailed", "action": "AbortJob"}]
     await create_job(kube, bad)
     await create_job(kube, job_manifest("good"))
     watcher = observer(log, connection)

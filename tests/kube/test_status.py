@@ -24,7 +24,7 @@ from schemas.events import (
 from schemas.loaders import decode_manifest
 from schemas.resources import ObjectMeta, Pod, PodGroup, PodGroupSpec
 from tests.kube.conftest import eventually
-from tests.kube.support import job_manifest, queue_manifest, running
+from tests.kube.support import api_version, job_manifest, queue_manifest, running
 
 JOB = "default/demo"
 
@@ -38,7 +38,7 @@ async def test_job_podgroup_and_queue_status(crds: Kube, connection: Connection)
     kube, log = crds, MemoryLog()
     job = await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", job_manifest(replicas=3))
     queue = await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
-    group = {"apiVersion": "scheduling.eventbatch.io/v1beta1", "kind": "PodGroup", "metadata": {"name": "demo", "namespace": "default"}, "spec": {"minMember": 3, "queue": "q1"}}
+    group = {"apiVersion": api_version("PodGroup"), "kind": "PodGroup", "metadata": {"name": "demo", "namespace": "default"}, "spec": {"minMember": 3, "queue": "q1"}}
     await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["PodGroup"], "default", "podgroups", group)
     pods = [request(i) for i in range(3)]
     events = [

@@ -2,9 +2,12 @@
 
 Where it sits: the fake API server checks every custom object written against
 its CRD's openAPIV3Schema: types, ``required``, ``enum``, ``int-or-string``,
-and prunes fields the schema does not declare unless
-``x-kubernetes-preserve-unknown-fields`` is set. A mismatch is a 422 Invalid
-naming the field, as a real server answers.
+``maxItems``/``maxLength``, and prunes fields the schema does not declare
+unless ``x-kubernetes-preserve-unknown-fields`` is set, and a ``null`` where
+the schema is not ``nullable`` (as the API server prunes it before
+validating). The CEL rules are evaluated on the pruned object
+(``tests.kube.apiserver.cel``). A mismatch is a 422 Invalid naming the
+field, as a real server answers.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ def check(value: Any, schema: dict[str, Any], path: str = "") -> tuple[Any, list
         return value, errors
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{path}: Unsupported value: {value!r}")
+    if isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        errors.append(f"{path}: Too long: may not be more than {schema['maxLength']} bytes")
+    if isinstance(value, list) and "maxItems" in schema and len(value) > schema["maxItems"]:
+        errors.append(f"{path}: Too many: {len(value)}: must have at most {schema['maxItems']} items")
     if isinstance(value, list):
         items = schema.get("items")
         out = []
@@ -62,6 +69,8 @@ def check(value: Any, schema: dict[str, Any], path: str = "") -> tuple[Any, list
             if path == "" and key in ("apiVersion", "kind", "metadata"):
                 out[key] = item  # ObjectMeta is the server's, whatever the schema says
             elif properties and key in properties:
+                if item is None and not properties[key].get("nullable"):
+                    continue  # a null where the schema is not nullable: pruned, as the API server does
                 out[key], errs = check(item, properties[key], sub)
                 errors.extend(errs)
             elif isinstance(additional, dict):

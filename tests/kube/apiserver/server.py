@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tests.kube.apiserver import errors, patch, schema, selectors
+from tests.kube.apiserver import cel, errors, patch, schema, selectors
 from tests.kube.apiserver.resources import BUILTIN, ResourceType, from_crd
 from tests.kube.apiserver.store import Store, now_rfc3339
 from tests.kube.apiserver.watch import watch
@@ -294,6 +294,8 @@ class ApiServer:
             return body
         name = (body.get("metadata") or {}).get("name", "")
         pruned, problems = schema.check(body, rt.schema)
+        if not problems:
+            problems = cel.validate(pruned, rt.schema)
         if problems:
             raise errors.invalid(rt.gr, name, "; ".join(problems))
         return pruned
