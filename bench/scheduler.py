@@ -106,14 +106,21 @@ def _pod_kind(j: int) -> tuple[dict[str, int], str, bool]:
     return requests, zone, j % 10 == 0
 
 
-def synthetic_state(nodes: int, pods: int, per_job: int = 10, *, mixed: bool = False):
-    state = cluster.initial()
-    position = 0
+class _Folding:
+    """Folds events into a fresh cluster state, one position after another."""
 
-    def fold(event: ev.Event) -> None:
-        nonlocal position
-        cluster.fold(state, Envelope.wrap(event, recorded_at=position).at(position))
-        position += 1
+    def __init__(self) -> None:
+        self.state = cluster.initial()
+        self.position = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        cluster.fold(self.state, Envelope.wrap(event, recorded_at=self.position).at(self.position))
+        self.position += 1
+
+
+def synthetic_state(nodes: int, pods: int, per_job: int = 10, *, mixed: bool = False):
+    fold = _Folding()
+    state = fold.state
 
     for name in QUEUES:
         fold(ev.QueueCreated(queue=name, manifest=Queue(metadata=ObjectMeta(name=name), spec=QueueSpec(weight=1))))
@@ -153,7 +160,7 @@ def synthetic_state(nodes: int, pods: int, per_job: int = 10, *, mixed: bool = F
                     requests=requests,
                 )
             )
-    return state, position
+    return state, fold.position
 
 
 PREEMPT_CONF = load_conf(
@@ -163,13 +170,8 @@ PREEMPT_CONF = load_conf(
 
 def preemption_state(nodes: int, running_per_node: int = 10, pending: int = 1_000, per_job: int = 10):
     """A full cluster of low-priority pods and ``pending`` high-priority gang pods admitted to its queues."""
-    state = cluster.initial()
-    position = 0
-
-    def fold(event: ev.Event) -> None:
-        nonlocal position
-        cluster.fold(state, Envelope.wrap(event, recorded_at=position).at(position))
-        position += 1
+    fold = _Folding()
+    state = fold.state
 
     fold(ev.PriorityClassAdded(name="low", value=10))
     fold(ev.PriorityClassAdded(name="high", value=1000))
@@ -210,7 +212,7 @@ def preemption_state(nodes: int, running_per_node: int = 10, pending: int = 1_00
         job(key, QUEUES[j % len(QUEUES)], "high", per_job)
         for k in range(per_job):
             pod(key, k)
-    return state, position
+    return state, fold.position
 
 
 def run_preemption_case(nodes: int, pending: int, repeat: int) -> None:
