@@ -193,6 +193,34 @@ async def test_custom_objects_keep_status_to_the_status_subresource(crds: Kube) 
     assert spec["status"] == {"state": "Closed"} and spec["metadata"]["generation"] == 2
 
 
+async def test_a_podgroup_has_no_status_subresource_as_in_volcanos_crd(crds: Kube) -> None:
+    kube = crds
+    group, version = GROUPS["PodGroup"]
+    pg = {"apiVersion": f"{group}/{version}", "kind": "PodGroup", "metadata": {"name": "pg"}, "spec": {"minMember": 1},
+          "status": {"phase": "Pending"}}
+    created = await kube.call(kube.custom.create_namespaced_custom_object, group, version, "default", "podgroups", pg)
+    assert created["status"] == {"phase": "Pending"}  # kept: no subresource owns it
+    with pytest.raises(ApiException) as exc:
+        await kube.call(
+            kube.custom.patch_namespaced_custom_object_status, group, version, "default", "podgroups", "pg",
+            {"status": {"phase": "Running"}}, _content_type=MERGE, retries=False,
+        )
+    assert exc.value.status == 404
+    patched = await kube.call(
+        kube.custom.patch_namespaced_custom_object, group, version, "default", "podgroups", "pg",
+        [{"op": "add", "path": "/status", "value": {"phase": "Running"}}], _content_type=JSON_PATCH,
+    )
+    assert patched["status"] == {"phase": "Running"} and patched["metadata"]["generation"] == 2
+
+
+async def test_a_null_where_the_schema_is_not_nullable_is_pruned(crds: Kube) -> None:
+    kube = crds
+    group, version = GROUPS["Queue"]
+    queue = {"apiVersion": f"{group}/{version}", "kind": "Queue", "metadata": {"name": "q"}, "spec": {"weight": 1, "parent": None}}
+    created = await kube.call(kube.custom.create_cluster_custom_object, group, version, "queues", queue)
+    assert created["spec"] == {"weight": 1}
+
+
 async def test_custom_objects_are_checked_against_the_crd_schema(crds: Kube) -> None:
     kube = crds
     group, version = GROUPS["Queue"]

@@ -136,7 +136,11 @@ class Store:
                     new["metadata"][field] = copy.deepcopy(meta[field])
                 else:
                     new["metadata"].pop(field, None)
-            if rt.custom and new.get("spec") != old.get("spec"):
+            # a custom object's generation counts changes of everything but metadata and,
+            # where the CRD has a status subresource, status
+            if rt.custom and any(
+                new.get(f) != old.get(f) for f in {*new, *old} - {"metadata", "apiVersion", "kind"} if f != "status" or not rt.status
+            ):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         if new == old:
             return copy.deepcopy(old)
