@@ -118,6 +118,8 @@ class Cluster:
         guarantee: dict[str, str] | None = None,
         priority: int = 0,
         state: str = "Open",
+        parent: str = "",
+        deserved: dict[str, str] | None = None,
     ) -> Cluster:
         manifest = Queue(
             metadata=ObjectMeta(name=name),
@@ -126,6 +128,8 @@ class Cluster:
                 capability=capability or {},
                 guarantee=Guarantee(resource=guarantee or {}),
                 priority=priority,
+                parent=parent,
+                deserved=deserved or {},
             ),
         )
         self.add(ev.QueueCreated(queue=name, manifest=manifest))

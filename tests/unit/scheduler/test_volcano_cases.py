@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from handlers.scheduler.conf import load_conf
+from handlers.scheduler.conf import SchedulerConf, load_conf
 from schemas import events as ev
 from schemas.quantity import to_resources
 from schemas.resources import ObjectMeta, Pod, PodGroup, PodGroupSpec, PodSpec
 from tests.unit.scheduler.tables import Cluster
+from tests.unit.scheduler.volcano_tables import Outcome, VCase, VGroup, VNode, VPod, VQueue, normalised, run, vconf
 
 # TestEnqueue's tiers: one tier of drf, proportion, sla (sla-waiting-time 3m) and gang.
 ENQUEUE_CONF = load_conf(
@@ -136,3 +137,175 @@ def test_volcano_enqueue_cases(case: EnqueueCase) -> None:
     c.schedule()
     groups = c.state().podgroups
     assert {name: groups[name].phase for name in case.expected} == case.expected
+
+
+# --- allocate: pkg/scheduler/actions/allocate/allocate_test.go -----------------------------------
+
+# TestAllocate's tier (line 245): gang (job order, ready, pipelined, starving), drf (preemptable,
+# job order), proportion (queue order, reclaimable, allocatable), predicates, nodeorder.
+ALLOCATE_CONF = vconf(
+    "allocate",
+    [
+        ("gang", "JobOrder JobReady JobPipelined JobStarving"),
+        ("drf", "Preemptable JobOrder"),
+        ("proportion", "QueueOrder Reclaimable Allocatable"),
+        ("predicates", "Predicate"),
+        ("nodeorder", "NodeOrder"),
+    ],
+)
+
+
+def _node(name: str, cpu: str, memory: str, **labels: str) -> VNode:
+    return VNode(name, cpu, memory, pods=10, labels=labels)
+
+
+ALLOCATE_CASES = [
+    VCase(
+        "prepredicate failed: node selector does not match", 86,
+        (VGroup("pg1", "c1", "c1", 1, "Inqueue"),),
+        (
+            VPod("c1", "p1", "pg1", "1", "1G", task="master", selector={"nodeRole": "master"}),
+            VPod("c1", "p2", "pg1", "1", "1G", task="worker", selector={"nodeRole": "worker"}),
+        ),
+        (_node("n1", "2", "4Gi", nodeRole="worker"),),
+        (VQueue("c1"),),
+        Outcome(binds={"c1/p2": "n1"}),
+    ),
+    VCase(
+        "prepredicate failed and tasks are not used up, continue on until min member meet", 106,
+        (VGroup("pg1", "c1", "c1", 2, "Inqueue", {"master": 1, "worker": 1}),),
+        (
+            VPod("c1", "p0", "pg1", "1", "1G", task="master", selector={"nodeRole": "master"}),
+            VPod("c1", "p1", "pg1", "1", "1G", task="master", selector={"nodeRole": "master"}),
+            VPod("c1", "p2", "pg1", "1", "1G", task="worker", selector={"nodeRole": "worker"}),
+            VPod("c1", "p3", "pg1", "1", "1G", task="worker", selector={"nodeRole": "worker"}),
+        ),
+        (_node("n1", "1", "2Gi", nodeRole="master"), _node("n2", "1", "2Gi", nodeRole="worker")),
+        (VQueue("c1"),),
+        Outcome(binds={"c1/p0": "n1", "c1/p2": "n2"}),
+    ),
+    VCase(
+        "master's min member can not be allocated, break from allocating", 130,
+        (VGroup("pg1", "c1", "c1", 2, "Inqueue", {"master": 2, "worker": 0}),),
+        (
+            VPod("c1", "p0", "pg1", "1", "1G", task="master", selector={"nodeRole": "master"}),
+            VPod("c1", "p1", "pg1", "1", "1G", task="master", selector={"nodeRole": "master"}),
+            VPod("c1", "p2", "pg1", "1", "1G", task="worker", selector={"nodeRole": "worker"}),
+            VPod("c1", "p3", "pg1", "1", "1G", task="worker", selector={"nodeRole": "worker"}),
+        ),
+        (_node("n1", "1", "2Gi", nodeRole="master"), _node("n2", "2", "2Gi", nodeRole="worker")),
+        (VQueue("c1"),),
+        Outcome(binds={}),
+    ),
+    VCase(
+        "one Job with two Pods on one node", 151,
+        (VGroup("pg1", "c1", "c1", 0, "Inqueue"),),
+        (VPod("c1", "p1", "pg1", "1", "1G"), VPod("c1", "p2", "pg1", "1", "1G")),
+        (_node("n1", "2", "4Gi"),),
+        (VQueue("c1"),),
+        Outcome(binds={"c1/p1": "n1", "c1/p2": "n1"}),
+    ),
+    VCase(
+        "two Jobs on one node", 170,
+        (VGroup("pg1", "c1", "c1", 0, "Inqueue"), VGroup("pg2", "c2", "c2", 0, "Inqueue")),
+        (
+            VPod("c1", "pg1-p-1", "pg1", "1", "1G"),
+            VPod("c1", "pg1-p-2", "pg1", "1", "1G"),
+            VPod("c2", "pg2-p-1", "pg2", "1", "1G"),
+            VPod("c2", "pg2-p-2", "pg2", "1", "1G"),
+        ),
+        (_node("n1", "2", "4G"),),
+        (VQueue("c1"), VQueue("c2")),
+        Outcome(binds={"c2/pg2-p-1": "n1", "c1/pg1-p-1": "n1"}),
+    ),
+    VCase(
+        "high priority queue should not block others", 202,
+        (VGroup("pg1", "c1", "c1", 0, "Inqueue"), VGroup("pg2", "c1", "c2", 0, "Inqueue")),
+        (VPod("c1", "p1", "pg1", "3", "1G"), VPod("c1", "p2", "pg2", "1", "1G")),
+        (_node("n1", "2", "4G"),),
+        (VQueue("c1"), VQueue("c2")),
+        Outcome(binds={"c1/p2": "n1"}),
+    ),
+]
+
+
+# TestFareShareAllocate's tier (line 2519): drf (preemptable, job order), proportion (queue order,
+# reclaimable; allocatable off), predicates, nodeorder; no gang.
+FARE_SHARE_CONF = vconf(
+    "allocate",
+    [
+        ("drf", "Preemptable JobOrder"),
+        ("proportion", "QueueOrder Reclaimable"),
+        ("predicates", "Predicate"),
+        ("nodeorder", "NodeOrder"),
+    ],
+)
+
+FARE_SHARE_CASES = [
+    VCase(
+        "queue with low DRF share value has high priority, should allocate first", 2447,
+        (
+            VGroup("pg-small-1", "ns-1", "q-1", 0, "Running"),
+            VGroup("pg-large-1", "ns-1", "q-1", 0, "Inqueue"),
+            VGroup("pg-large-2", "ns-1", "q-2", 0, "Inqueue"),
+        ),
+        (
+            VPod("ns-1", "pod-small-1", "pg-small-1", "1", "1G", node="node-1"),
+            VPod("ns-1", "pod-large-1", "pg-large-1", "2", "2G"),
+            VPod("ns-1", "pod-large-2", "pg-large-2", "3", "2G"),
+        ),
+        (_node("node-1", "5", "5G"),),
+        (VQueue("q-1"), VQueue("q-2")),
+        Outcome(binds={"ns-1/pod-large-2": "node-1"}),
+    ),
+    VCase(
+        "queue's DRF share value will be updated and its priority will change before it is put back "
+        "into the priority queue", 2470,
+        (
+            VGroup("pg-small-1", "ns-1", "q-1", 0, "Running"),
+            VGroup("pg-large-1", "ns-1", "q-1", 0, "Inqueue"),
+            VGroup("pg-small-2", "ns-1", "q-2", 0, "Inqueue"),
+            VGroup("pg-large-2", "ns-1", "q-2", 0, "Inqueue"),
+        ),
+        (
+            VPod("ns-1", "pod-small-1", "pg-small-1", "1", "1G", node="node-1"),
+            VPod("ns-1", "pod-large-1", "pg-large-1", "2", "2G"),
+            VPod("ns-1", "pod-large-2", "pg-large-2", "2", "2G"),
+            VPod("ns-1", "pod-small-2", "pg-small-2", "1", "1G"),
+        ),
+        (_node("node-1", "5", "5G"),),
+        (VQueue("q-1"), VQueue("q-2")),
+        Outcome(binds={"ns-1/pod-large-1": "node-1", "ns-1/pod-large-2": "node-1"}),
+    ),
+    VCase(
+        "queue's one jobs has no pending tasks, should be put back to queues for next job", 2495,
+        (VGroup("pg-1", "ns-1", "q-1", 0, "Running"), VGroup("pg-2", "ns-1", "q-1", 0, "Inqueue")),
+        (VPod("ns-1", "pod-1", "pg-1", "1", "1G", node="node-1"), VPod("ns-1", "pod-2", "pg-2", "2", "2G")),
+        (_node("node-1", "5", "5G"),),
+        (VQueue("q-1"),),
+        Outcome(binds={"ns-1/pod-2": "node-1"}),
+    ),
+]
+
+
+def _check(case: VCase, conf: SchedulerConf) -> None:
+    got = run(case, conf)
+    if case.differs:
+        assert case.eventbatch is not None, "a case that differs says what eventbatch decides"
+        assert normalised(got) == normalised(case.eventbatch)
+        assert normalised(got) != normalised(case.expect), "no longer differs: drop the difference"
+    else:
+        assert normalised(got) == normalised(case.expect)
+
+
+@pytest.mark.parametrize("case", ALLOCATE_CASES, ids=[c.volcano for c in ALLOCATE_CASES])
+def test_volcano_allocate_cases(case: VCase) -> None:
+    """Volcano: pkg/scheduler/actions/allocate/allocate_test.go, ``TestAllocate`` (line 76), the case
+    named (its line in ``case.line``); binds checked exactly, as Volcano's ``CheckBind``."""
+    _check(case, ALLOCATE_CONF)
+
+
+@pytest.mark.parametrize("case", FARE_SHARE_CASES, ids=[c.volcano for c in FARE_SHARE_CASES])
+def test_volcano_fare_share_allocate_cases(case: VCase) -> None:
+    """Volcano: pkg/scheduler/actions/allocate/allocate_test.go, ``TestFareShareAllocate`` (line 2438)."""
+    _check(case, FARE_SHARE_CONF)
