@@ -44,13 +44,18 @@ def default_handlers(settings: Settings) -> list[Handler]:
 
 
 def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]:
-    """``handlers`` and, on a cluster whose nodes live on the log (``sim``, ``none``), the
-    node controller that answers node requests; a kube cluster's nodes are the API server's."""
+    """``handlers``, the podgroup controller (other operators' PodGroups and plain pods)
+    and, on a cluster whose nodes live on the log (``sim``, ``none``), the node controller
+    that answers node requests; a kube cluster's nodes are the API server's."""
     from handlers.node import NodeHandler
+    from handlers.podgroup import PodGroupHandler
 
-    if cluster == "kube" or any(h.name == NodeHandler.name for h in handlers):
-        return list(handlers)
-    return [*handlers, NodeHandler()]
+    out = list(handlers)
+    if not any(h.name == PodGroupHandler.name for h in out):
+        out.append(PodGroupHandler())
+    if cluster == "kube" or any(h.name == NodeHandler.name for h in out):
+        return out
+    return [*out, NodeHandler()]
 
 
 def scheduling_relevance():

@@ -39,7 +39,7 @@ from schemas.admission_rules import (
 from schemas.admission_rules import Violation as Violation
 from schemas.limits import MAX_PODS_PER_JOB
 from schemas.quantity import format_quantity
-from schemas.resources import Command, Job, PodGroup, Queue
+from schemas.resources import Command, Job, Pod, PodGroup, Queue
 
 __all__ = ["Violation", "validate", "validate_command", "validate_job", "validate_pod_group", "validate_queue"]
 
@@ -247,4 +247,21 @@ def validate_pod_group(group: PodGroup) -> list[Violation]:
     check_quantities(c, ("spec", "minResources"), spec.min_resources)
     if spec.network_topology is not None:
         _check_network_topology(c, ("spec", "networkTopology"), spec.network_topology)
+    return c.violations
+
+
+@validate.register
+def validate_pod(pod: Pod) -> list[Violation]:
+    """A plain pod (``v1`` Pod) handed to the scheduler: its name, metadata and requests."""
+    c = Checker()
+    check_name(c, ("metadata", "name"), pod.metadata.name, subdomain=True)
+    if pod.metadata.namespace:
+        check_name(c, ("metadata", "namespace"), pod.metadata.namespace)
+    check_metadata(c, pod.metadata)
+    if not pod.spec.containers:
+        c.add(("spec", "containers"), "a pod needs at least one container")
+    for i, container in enumerate(pod.spec.containers):
+        check_quantities(c, ("spec", "containers", i, "resources", "requests"), container.resources.requests)
+    if pod.spec.priority_class_name:
+        check_name(c, ("spec", "priorityClassName"), pod.spec.priority_class_name, subdomain=True)
     return c.violations

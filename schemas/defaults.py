@@ -1,4 +1,4 @@
-"""Volcano's defaulting of Job, Queue, Command and PodGroup manifests.
+"""Volcano's defaulting of Job, Queue, Command, PodGroup and Pod manifests.
 
 Where it sits: between decoding (``schemas.decode``) and the admission rules
 (``schemas.admission``), in the order Volcano's mutating webhook runs before
@@ -18,7 +18,7 @@ What is filled in, as Volcano does it:
   ``ClusterFirstWithHostNet``; the ``svc`` plugin is added for
   ``tensorflow``, ``mpi`` and ``pytorch`` jobs, and ``ssh`` for ``mpi`` jobs.
 * Queue: ``weight`` 1 when 0; ``reclaimable`` true when unset.
-* Command and PodGroup: ``metadata.namespace`` ``default``; PodGroup
+* Command, PodGroup and Pod: ``metadata.namespace`` ``default``; PodGroup
   ``queue`` ``default`` when empty.
 """
 
@@ -28,7 +28,7 @@ from functools import singledispatch
 
 from msgspec.structs import replace
 
-from schemas.resources import Command, Job, Manifest, ObjectMeta, PodGroup, PodTemplateSpec, Queue, TaskSpec
+from schemas.resources import Command, Job, Manifest, ObjectMeta, Pod, PodGroup, PodTemplateSpec, Queue, TaskSpec
 
 __all__ = [
     "DEFAULT_MAX_RETRY",
@@ -129,3 +129,8 @@ def _pod_group(group: PodGroup) -> PodGroup:
     if not spec.queue:
         spec = replace(spec, queue=DEFAULT_QUEUE)
     return replace(group, metadata=_namespaced(group.metadata), spec=spec)
+
+
+@apply_defaults.register
+def _pod(pod: Pod) -> Pod:
+    return replace(pod, metadata=_namespaced(pod.metadata))

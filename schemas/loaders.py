@@ -16,7 +16,8 @@ Both Volcano's API groups and the project's own are accepted:
 ``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job,
 ``scheduling.volcano.sh/v1beta1`` / ``scheduling.eventbatch.io/v1beta1``
 Queue and PodGroup, ``bus.volcano.sh/v1alpha1`` / ``bus.eventbatch.io/v1alpha1``
-Command, and a Kubernetes ``v1`` Node (for a simulated cluster; checked by
+Command, a Kubernetes ``v1`` Pod (a plain pod for the scheduler, as other
+operators create them) and a Kubernetes ``v1`` Node (for a simulated cluster; checked by
 ``schemas.node_admission``: the fields of a Node spec the scheduler has no use
 for, such as ``podCIDR`` and ``providerID``, are dropped, not refused). A
 ``kind: List`` (as ``kubectl get -o yaml`` writes) and a JSON array are read
@@ -40,7 +41,7 @@ from schemas import (
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
-from schemas.resources import Command, Job, Manifest, Node, PodGroup, Queue
+from schemas.resources import Command, Job, Manifest, Node, Pod, PodGroup, Queue
 
 __all__ = [
     "KINDS",
@@ -65,6 +66,7 @@ for _group, _version, _kinds in (
         for _cls in _kinds:
             KINDS[(f"{_group}.{_domain}/{_version}", _cls.__name__)] = _cls
 KINDS[("v1", "Node")] = Node
+KINDS[("v1", "Pod")] = Pod
 _CLUSTER_SCOPED = (Queue, Node)
 # Node spec fields Kubernetes has and the scheduler does not read: dropped on decoding.
 _NODE_SPEC_UNUSED = frozenset({"podCIDR", "podCIDRs", "providerID", "externalID", "configSource"})

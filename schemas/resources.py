@@ -362,7 +362,7 @@ class Pod(Base, frozen=True):
 
 
 # A top-level object a user submits: what a manifest file holds (``schemas.loaders``).
-Manifest = Job | Queue | Command | PodGroup | Node
+Manifest = Job | Queue | Command | PodGroup | Node | Pod
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -31,6 +31,8 @@ from schemas.events import (
     JobDeleteRequested,
     JobSubmitRequested,
     JobUpdateRequested,
+    PodGroupSubmitRequested,
+    PodSubmitRequested,
     QueueCommandRequested,
     QueueCreateRequested,
     QueueDeleteRequested,
@@ -38,7 +40,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
-from schemas.resources import Command, Job, Manifest, Node, ObjectMeta, OwnerReference, Queue, key_of
+from schemas.resources import Command, Job, Manifest, Node, ObjectMeta, OwnerReference, Pod, PodGroup, Queue, key_of
 
 FORCE_HINT = "--force appends the request anyway"
 
@@ -105,7 +107,7 @@ def _force(parser) -> None:
 
 def intent_for(manifest: Manifest) -> Event:
     """The request a manifest becomes at the edge when nothing is known about its object
-    (a PodGroup is the scheduler's own: ``CliError``)."""
+    (a PodGroup or a plain Pod, as other operators create them, goes to the podgroup controller)."""
     if isinstance(manifest, Node):
         from eventbatch.cli.nodes import node_request
 
@@ -123,6 +125,10 @@ def intent_for(manifest: Manifest) -> Event:
             return QueueCommandRequested(queue=target.name, action=action)
         namespace = manifest.metadata.namespace or "default"
         return JobCommandRequested(job=f"{namespace}/{target.name}", command=manifest)
+    if isinstance(manifest, PodGroup):
+        return PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest)
+    if isinstance(manifest, Pod):
+        return PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest)
     raise CliError(f"{type(manifest).__name__} manifests cannot be applied")
 
 
@@ -187,7 +193,7 @@ class Planner:
             self.jobs[key] = await self.known.job(key)
         return self.jobs[key]
 
-    async def step(self, manifest: Job | Queue | Command | Node) -> Step:
+    async def step(self, manifest: Manifest) -> Step:
         if isinstance(manifest, Node):
             name = manifest.metadata.name
             if await self.known.store.rows("node_view", "name = ?", (name,)):
@@ -197,7 +203,21 @@ class Planner:
             return await self._job(manifest)
         if isinstance(manifest, Queue):
             return await self._queue(manifest)
+        if isinstance(manifest, PodGroup):
+            return await self._podgroup(manifest)
+        if isinstance(manifest, Pod):
+            return Step(f"Pod {key_of(manifest.metadata)}", intent_for(manifest))
         return await self._command(manifest)
+
+    async def _podgroup(self, manifest: PodGroup) -> Step:
+        what = f"PodGroup {key_of(manifest.metadata)}"
+        queue_name = manifest.spec.queue or "default"
+        queue = await self.queue(queue_name)
+        if queue is None:
+            return Step(what, problem=f"spec.queue: queue {queue_name} does not exist")
+        if queue.state and queue.state != "Open":
+            return Step(what, problem=f"spec.queue: queue {queue_name} is {queue.state}; podgroups are admitted to Open queues only")
+        return Step(what, intent_for(manifest))
 
     async def _job(self, manifest: Job) -> Step:
         key = key_of(manifest.metadata)

@@ -4,7 +4,8 @@ Where it sits: between the scenario file (``schemas.scenario``) and the log.
 Nodes become ``NodeAdded``; queues ``QueueCreateRequested``; pods already running
 become their podgroup plus ``PodRequested``/``PodCreated``/``PodBound``/
 ``PodStarted``, as if an earlier scheduler had placed them; workload steps
-become the intents a user would have appended at that moment.
+become the intents a user (or another operator: a PodGroup, a plain Pod)
+would have appended at that moment.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from schemas.events import (
     PodCreated,
     PodGroupCreated,
     PodGroupPhaseChanged,
+    PodGroupSubmitRequested,
     PodRequested,
     PodStarted,
+    PodSubmitRequested,
     PriorityClassAdded,
     QueueCommandRequested,
     QueueCreateRequested,
@@ -148,6 +151,10 @@ def step_events(step: Step) -> list[Event]:
             events.append(JobSubmitRequested(job=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, Queue):
             events.append(QueueCreateRequested(queue=manifest.metadata.name, manifest=manifest))
+        elif isinstance(manifest, PodGroup):
+            events.append(PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest))
+        elif isinstance(manifest, Pod):
+            events.append(PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, Command) and manifest.target_object is not None:
             target = manifest.target_object
             if target.kind == "Queue":

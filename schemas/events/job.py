@@ -145,7 +145,12 @@ class PodGroupDeleted(Event, frozen=True, kw_only=True):
 
 
 class PodRequested(Event, frozen=True, kw_only=True):
-    """The job controller decided this exact pod must exist."""
+    """The job controller decided this exact pod must exist, or the podgroup
+    controller accepted a pod another operator created (``job`` is empty then).
+
+    ``uid`` is set when the pod exists already in the cluster (another
+    controller created it): the actuator creates nothing, it only binds it.
+    """
 
     KEY: ClassVar[str] = "pod"
     CORRELATION: ClassVar[str] = "job"
@@ -157,6 +162,7 @@ class PodRequested(Event, frozen=True, kw_only=True):
     manifest: Pod
     requests: Resources = {}
     priority: int = 0
+    uid: str = ""
 
 
 class PodDeletionRequested(Event, frozen=True, kw_only=True):

@@ -68,6 +68,6 @@ def test_what_kubernetes_would_refuse_is_refused(name, spec, status, error):
     assert error in str(caught.value)
 
 
-def test_only_the_core_group_serves_nodes():
-    with pytest.raises(ManifestError, match=r"kind: unknown kind 'Pod' for v1 \(known: Node\)"):
-        load_manifests("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+def test_only_the_core_group_serves_nodes_and_pods():
+    with pytest.raises(ManifestError, match=r"kind: unknown kind 'Service' for v1 \(known: Node, Pod\)"):
+        load_manifests("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n")
