@@ -309,3 +309,92 @@ def test_volcano_allocate_cases(case: VCase) -> None:
 def test_volcano_fare_share_allocate_cases(case: VCase) -> None:
     """Volcano: pkg/scheduler/actions/allocate/allocate_test.go, ``TestFareShareAllocate`` (line 2438)."""
     _check(case, FARE_SHARE_CONF)
+
+
+# --- gang: pkg/scheduler/plugins/gang/gang_test.go -------------------------------------------------
+
+# TestShouldSkipUnschedulableForReleasing (line 25) checks, on a bare job, whether gang's session
+# close leaves out the Unschedulable condition of a job that is not ready (gang.go line 238): only
+# when pods being deleted from their nodes, with the scheduled ones, reach minAvailable and nothing
+# is pending or pipelined. Here each case is a session (allocate; gang and predicates) on 1-cpu
+# nodes, the replacement asking for 2 cpu so that it fits nowhere, and the row checks the verdict
+# (Volcano's condition: a ``PodGroupUnschedulable``) and the phase Volcano's job status update
+# (framework/job_updater.go ``jobStatus``) derives from it.
+GANG_CONF = vconf(
+    "allocate",
+    [("gang", "JobOrder JobReady JobPipelined JobStarving Preemptable Reclaimable"), ("predicates", "Predicate")],
+)
+_GANG_NODES = (_node("node-1", "1", "1G"), _node("node-2", "1", "1G"), _node("node-3", "1", "1G"))
+
+GANG_CASES = [
+    VCase(
+        "partial termination", 43,
+        (VGroup("job-1", "c1", "q1", 2, "Running"),),
+        (
+            VPod("c1", "running", "job-1", "1", "1G", node="node-1"),
+            VPod("c1", "releasing", "job-1", "1", "1G", node="node-2", status="Releasing"),
+        ),
+        _GANG_NODES,
+        (VQueue("q1"),),
+        Outcome(unschedulable=(), phases={"c1/job-1": "Pending"}),
+        differs="a podgroup whose pods are being deleted keeps its phase until they are gone (phases.py)",
+        eventbatch=Outcome(unschedulable=(), phases={"c1/job-1": "Running"}),
+    ),
+    VCase(
+        "pending replacement still needs condition", 52,
+        (VGroup("job-1", "c1", "q1", 2, "Running"),),
+        (
+            VPod("c1", "running", "job-1", "1", "1G", node="node-1"),
+            VPod("c1", "releasing", "job-1", "1", "1G", node="node-2", status="Releasing"),
+            VPod("c1", "replacement", "job-1", "2", "1G"),
+        ),
+        _GANG_NODES,
+        (VQueue("q1"),),
+        Outcome(unschedulable=("c1/job-1",), phases={"c1/job-1": "Unknown"}),
+    ),
+    VCase(
+        "pipelined replacement still needs condition", 61,
+        (VGroup("job-1", "c1", "q1", 2, "Running"), VGroup("other", "c1", "q1", 1, "Running")),
+        (
+            VPod("c1", "running", "job-1", "1", "1G", node="node-1"),
+            VPod("c1", "releasing", "job-1", "1", "1G", node="node-2", status="Releasing"),
+            VPod("c1", "replacement", "job-1", "1", "1G", node="node-3", status="Pipelined"),
+            VPod("c1", "leaving", "other", "1", "1G", node="node-3", status="Releasing"),
+        ),
+        _GANG_NODES,
+        (VQueue("q1"),),
+        Outcome(unschedulable=("c1/job-1",), phases={"c1/job-1": "Unknown"}),
+        differs="a job pipelined whole onto resources being freed is waiting, not unschedulable",
+        eventbatch=Outcome(unschedulable=(), phases={"c1/job-1": "Running"}),
+    ),
+    VCase(
+        "never scheduled releasing task is not counted", 70,
+        (VGroup("job-1", "c1", "q1", 1, "Inqueue"),),
+        (VPod("c1", "releasing", "job-1", "1", "1G", status="Releasing"),),
+        _GANG_NODES,
+        (VQueue("q1"),),
+        Outcome(unschedulable=("c1/job-1",), phases={"c1/job-1": "Inqueue"}),
+        differs="a job with nothing to place gets no verdict",
+        eventbatch=Outcome(unschedulable=(), phases={"c1/job-1": "Inqueue"}),
+    ),
+    VCase(
+        "scheduled tasks below minAvailable", 77,
+        (VGroup("job-1", "c1", "q1", 3, "Running"),),
+        (
+            VPod("c1", "running", "job-1", "1", "1G", node="node-1"),
+            VPod("c1", "releasing", "job-1", "1", "1G", node="node-2", status="Releasing"),
+        ),
+        _GANG_NODES,
+        (VQueue("q1"),),
+        Outcome(unschedulable=("c1/job-1",), phases={"c1/job-1": "Unknown"}),
+        differs="a job with nothing to place gets no verdict; below minMember its phase is Pending (phases.py)",
+        eventbatch=Outcome(unschedulable=(), phases={"c1/job-1": "Pending"}),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", GANG_CASES, ids=[c.volcano for c in GANG_CASES])
+def test_volcano_gang_cases(case: VCase) -> None:
+    """Volcano: pkg/scheduler/plugins/gang/gang_test.go, ``TestShouldSkipUnschedulableForReleasing``
+    (line 25), the case named, as a session: verdict and phase after gang's session close."""
+    _check(case, GANG_CONF)

@@ -76,6 +76,9 @@ class VPod:
     selector: dict[str, str] = field(default_factory=dict)
     priority: int | None = None  # BuildPodWithPriority
     gpu: str = ""
+    # "" (Running on ``node``, or Pending without one), "Releasing" (being deleted: on ``node``, or never
+    # placed), "Pipelined" (promised ``node`` by an earlier session)
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Outcome:
     evicted: tuple[str, ...] | None = None  # ExpectEvicted (exact, order not checked)
     pipelined: dict[str, tuple[str, ...]] | None = None  # podgroup -> nodes (ExpectPipeLined)
     phases: dict[str, str] | None = None  # podgroup -> phase (ExpectStatus)
+    unschedulable: tuple[str, ...] | None = None  # podgroups given an Unschedulable condition (verdict)
 
 
 @dataclass(frozen=True)
@@ -173,9 +177,13 @@ def build(case: VCase, conf: SchedulerConf) -> Cluster:
             ),
             at=t,
         )
-        if p.node:
+        if p.status == "Pipelined":
+            c.add(ev.PodPipelined(pod=name, job=key, node=p.node, rule="allocate.pipeline"), at=t)
+        elif p.node:
             c.add(ev.PodBound(pod=name, job=key, node=p.node, rule="allocate"), at=t)
             c.add(ev.PodStarted(pod=name, job=key, node=p.node), at=t)
+        if p.status == "Releasing":
+            c.add(ev.PodDeletionRequested(pod=name, job=key, reason="deleted"), at=t)
     for g in case.groups:
         if g.phase == "Running":
             key = f"{g.namespace}/{g.name}"
@@ -206,6 +214,9 @@ def run(case: VCase, conf: SchedulerConf) -> Outcome:
         evicted=evicted if want.evicted is not None else None,
         pipelined={k: tuple(sorted(v)) for k, v in pipelined.items()} if want.pipelined is not None else None,
         phases={k: groups[k].phase for k in want.phases} if want.phases is not None else None,
+        unschedulable=tuple(sorted(d.podgroup for d in decisions if isinstance(d, ev.PodGroupUnschedulable)))
+        if want.unschedulable is not None
+        else None,
     )
 
 
@@ -216,4 +227,5 @@ def normalised(outcome: Outcome) -> Outcome:
         evicted=tuple(sorted(outcome.evicted)) if outcome.evicted is not None else None,
         pipelined={k: tuple(sorted(v)) for k, v in outcome.pipelined.items()} if outcome.pipelined is not None else None,
         phases=outcome.phases,
+        unschedulable=tuple(sorted(outcome.unschedulable)) if outcome.unschedulable is not None else None,
     )
