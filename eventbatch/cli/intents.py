@@ -1,4 +1,4 @@
-"""Requests from the command line: submit and update jobs, create and update queues, commands.
+"""Requests from the command line: jobs, queues, commands, other operators' PodGroups and pods.
 
 Where it sits: the edge where user input becomes requests on the log. Every
 manifest is loaded and validated by ``schemas.loaders`` first; an invalid
@@ -55,7 +55,9 @@ JOB_ACTIONS = {
 
 def register(commands) -> None:
     apply = commands.add_parser(
-        "apply", help="create or update every Job and Queue in a file, and issue its Commands"
+        "apply",
+        help="create or update every Job, Queue and PodGroup in a file, hand its plain Pods to the "
+        "scheduler, and issue its Commands",
     )
     apply.add_argument("-f", "--filename", required=True, help="YAML or JSON manifest file")
     _force(apply)
