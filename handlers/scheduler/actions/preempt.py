@@ -11,6 +11,8 @@ that every plugin of the deciding tier accepts (``preemptable`` hooks:
 ``minMember``, ``conformance``), lowest priority and newest first; only as
 many as the preemptor needs, and none at all on a node where all of them
 would not be enough. The preemptor is pipelined onto the freed resources.
+A best-effort pod (no requests but its pod slot) preempts too, as in
+Volcano, but only best-effort victims: it frees a node's pod slot.
 
 The job's statement is committed when its gang is ready or pipelined whole:
 ``PodEvictionRequested{reason, preemptor, rule: preempt.priority}`` for each
@@ -83,14 +85,14 @@ class Preempt:
         queue = ssn.queues.get(job.queue)
         if queue is None or queue.state == "Closed":
             return False
-        if not any(t.status == "Pending" and not t.best_effort for t in job.tasks):
+        if not any(t.status == "Pending" for t in job.tasks):
             return False
         return ssn.job_valid(job).passed
 
     def place_job(self, queue: QueueInfo, job: JobInfo, stmt: Statement, *, same_job: bool) -> None:
         ssn = self.ssn
         failed: set[RoleKey] = set()
-        for task in pending_tasks(ssn, job):
+        for task in pending_tasks(ssn, job, best_effort=True):
             if not starving(ssn, job):
                 break
             if task.role_key in failed:
@@ -132,7 +134,11 @@ class Preempt:
             if not live:
                 self.dead.add(node)
                 continue
-            candidates = [v for v in live if v.job.queue == queue.name and (v.job is job) == same_job]
+            candidates = [
+                v
+                for v in live
+                if v.job.queue == queue.name and (v.job is job) == same_job and (v.best_effort or not task.best_effort)
+            ]
             if not candidates:
                 continue
             candidates.sort(key=lowest_first)

@@ -140,8 +140,11 @@ def starving(ssn: Session, job: JobInfo) -> bool:
     return ssn.hooks.job_starving.all(job).allowed
 
 
-def pending_tasks(ssn: Session, job: JobInfo) -> list[TaskInfo]:
-    return sorted((t for t in job.tasks if t.status == "Pending" and not t.best_effort), key=ssn.task_key)
+def pending_tasks(ssn: Session, job: JobInfo, *, best_effort: bool = False) -> list[TaskInfo]:
+    """The job's pending pods in task order; best-effort ones too when ``best_effort`` (preempt's)."""
+    return sorted(
+        (t for t in job.tasks if t.status == "Pending" and (best_effort or not t.best_effort)), key=ssn.task_key
+    )
 
 
 def admit(ssn: Session, job: JobInfo, rule: str) -> None:

@@ -398,3 +398,217 @@ def test_volcano_gang_cases(case: VCase) -> None:
     """Volcano: pkg/scheduler/plugins/gang/gang_test.go, ``TestShouldSkipUnschedulableForReleasing``
     (line 25), the case named, as a session: verdict and phase after gang's session close."""
     _check(case, GANG_CONF)
+
+
+# --- preempt: pkg/scheduler/actions/preempt/preempt_test.go ----------------------------------------
+
+# TestPreempt's tier (line 440): conformance (preemptable), gang (preemptable, pipelined, starving),
+# priority (task order, job order, preemptable, pipelined, starving), proportion (overused,
+# allocatable, queue order); priority classes high-priority 100000 and low-priority 10.
+PREEMPT_CONF = vconf(
+    "preempt",
+    [
+        ("conformance", "Preemptable"),
+        ("gang", "Preemptable JobPipelined JobStarving"),
+        ("priority", "TaskOrder JobOrder Preemptable JobPipelined JobStarving"),
+        ("proportion", "Overused Allocatable QueueOrder"),
+    ],
+)
+_PRIO = (("high-priority", 100000), ("low-priority", 10))
+_YES = {"volcano.sh/preemptable": "true"}
+_NEVER = "a pod's preemptionPolicy is not read: a pod that must not preempt is not told apart (not supported yet)"
+_NO = {"volcano.sh/preemptable": "false"}
+
+
+def _pg(name: str, queue: str, min_member: int, tasks: dict[str, int] | None = None, prio: str = "") -> VGroup:
+    return VGroup(name, "c1", queue, min_member, "Inqueue", tasks or {}, prio)
+
+
+PREEMPT_CASES = [
+    VCase(
+        "do not preempt if there are enough idle resources", 108,
+        (_pg("pg1", "q1", 3, {"": 3}),),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1"),
+            VPod("c1", "preemptee2", "pg1", "1", "1G", node="n1"),
+            VPod("c1", "preemptor1", "pg1", "1", "1G"),
+        ),
+        (_node("n1", "10", "10G"),),
+        (VQueue("q1"),),
+        Outcome(evicted=()),
+        _PRIO,
+    ),
+    VCase(
+        "do not preempt if job is pipelined", 126,
+        (_pg("pg1", "q1", 1, {"": 2}), _pg("pg2", "q1", 1, {"": 2})),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1"),
+            VPod("c1", "preemptee2", "pg1", "1", "1G", node="n1"),
+            VPod("c1", "preemptee3", "pg2", "1", "1G", node="n1"),
+            VPod("c1", "preemptor2", "pg2", "1", "1G"),
+        ),
+        (_node("n1", "3", "3G"),),
+        (VQueue("q1"),),
+        Outcome(evicted=()),
+        _PRIO,
+    ),
+    VCase(
+        "preempt one task of different job to fit both jobs on one node", 148,
+        (_pg("pg1", "q1", 1, {"": 2}, "low-priority"), _pg("pg2", "q1", 1, {"": 2}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptee2", "pg1", "1", "1G", node="n1", labels=_NO),
+            VPod("c1", "preemptor1", "pg2", "1", "1G"),
+            VPod("c1", "preemptor2", "pg2", "1", "1G"),
+        ),
+        (_node("n1", "2", "2G"),),
+        (VQueue("q1"),),
+        Outcome(evicted=("c1/preemptee1",)),
+        _PRIO,
+    ),
+    VCase(
+        "preempt enough tasks to fit large task of different job", 168,
+        (_pg("pg1", "q1", 1, {"": 3}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptee2", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptee3", "pg1", "1", "1G", node="n1", labels=_NO),
+            VPod("c1", "preemptor1", "pg2", "5", "5G"),
+        ),
+        (_node("n1", "6", "6G"),),
+        (VQueue("q1"),),
+        Outcome(evicted=("c1/preemptee1", "c1/preemptee2")),
+        _PRIO,
+    ),
+    VCase(
+        "preempt low priority job in same queue", 191,
+        (_pg("pg1", "q1", 0, {}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "3", "3G", node="n1", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "3", "3G"),
+        ),
+        (_node("n1", "12", "12G"),),
+        (VQueue("q1", capability={"cpu": "4", "memory": "4G"}),),
+        Outcome(evicted=("c1/preemptee1",)),
+        _PRIO,
+    ),
+    VCase(
+        "preempt low priority job in same queue: allocatable and has enough resource, don't preempt", 210,
+        (_pg("pg1", "q1", 1, {}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "3", "3G", node="n1", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "3", "3G"),
+        ),
+        (_node("n1", "12", "12G"),),
+        (VQueue("q1", capability={"cpu": "6", "memory": "6G"}),),
+        Outcome(evicted=()),
+        _PRIO,
+    ),
+    VCase(
+        "preempt low priority job in same queue but not pod with preemptable=false or higher priority", 228,
+        (_pg("pg1", "q1", 1, {}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1", labels=_NO),
+            VPod("c1", "preemptee2", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptee3", "pg1", "1", "1G", node="n1", labels=_YES, priority=100000),
+            VPod("c1", "preemptor1", "pg2", "1", "1G"),
+        ),
+        (_node("n1", "12", "12G"),),
+        (VQueue("q1", capability={"cpu": "3", "memory": "3G"}),),
+        Outcome(evicted=("c1/preemptee2",)),
+        _PRIO,
+    ),
+    VCase(
+        "unBestEffort high-priority pod preempt BestEffort low-priority pod in same queue", 249,
+        (_pg("pg1", "q1", 0, {}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "", "", node="n1", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "3", "3G"),
+        ),
+        (VNode("n1", "12", "12G", pods=1),),
+        (VQueue("q1", capability={"cpu": "6", "memory": "6G"}),),
+        Outcome(evicted=("c1/preemptee1",)),
+        _PRIO,
+    ),
+    VCase(
+        "BestEffort high-priority pod preempt BestEffort low-priority pod in same queue", 268,
+        (_pg("pg1", "q1", 0, {}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "", "", node="n1", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "", ""),
+        ),
+        (VNode("n1", "12", "12G", pods=1),),
+        (VQueue("q1", capability={"cpu": "6", "memory": "6G"}),),
+        Outcome(evicted=("c1/preemptee1",)),
+        _PRIO,
+    ),
+    VCase(
+        # The preemptor's preemptionPolicy: Never (BuildPodWithPreemptionPolicy).
+        "can not preempt resources when task preemption policy is never", 287,
+        (_pg("pg1", "q1", 0, {}, "low-priority"), _pg("pg2", "q1", 1, {}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "1", "1G", preemption_policy="Never"),
+        ),
+        (VNode("n1", "1", "1Gi", pods=1),),
+        (VQueue("q1"),),
+        Outcome(evicted=()),
+        _PRIO,
+        differs=_NEVER,
+        eventbatch=Outcome(evicted=("c1/preemptee1",)),
+    ),
+    VCase(
+        "rollback evictions when preemptor exceeds queue capacity after evicting victims", 314,
+        (_pg("pg1", "q1", 1, {"": 2}, "low-priority"), _pg("pg2", "q1", 1, {"": 1}, "high-priority")),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptee2", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "4", "4G"),
+        ),
+        (_node("n1", "10", "10G"),),
+        (VQueue("q1", capability={"cpu": "3", "memory": "3G"}),),
+        Outcome(evicted=()),
+        _PRIO,
+    ),
+    VCase(
+        "only commit evictions on the node where preemption succeeds", 337,
+        (
+            _pg("pg1", "q1", 0, {}, "low-priority"),
+            _pg("pg2", "q1", 1, {"": 1}, "high-priority"),
+            _pg("pg3", "q1", 0, {}, "low-priority"),
+        ),
+        (
+            VPod("c1", "preemptee1", "pg1", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "preemptee2", "pg3", "4", "4G", node="n2", labels=_YES),
+            VPod("c1", "preemptor1", "pg2", "3", "3G"),
+        ),
+        (_node("n1", "3", "3G"), _node("n2", "4", "4G")),
+        (VQueue("q1", capability={"cpu": "6", "memory": "6G"}),),
+        Outcome(evicted=("c1/preemptee2",)),
+        _PRIO,
+    ),
+    VCase(
+        "multi-queue: preemptorTasks must not be overwritten by intra-job preemption of another queue", 374,
+        (
+            VGroup("pg1", "c1", "q1", 1, "Inqueue", {"": 1}),
+            _pg("pg2", "q2", 0, {}, "low-priority"),
+            _pg("pg3", "q2", 1, {"": 1}, "high-priority"),
+        ),
+        (
+            VPod("c1", "q1-runner1", "pg1", "1", "1G", node="n1"),
+            VPod("c1", "q2-preemptee1", "pg2", "1", "1G", node="n1", labels=_YES),
+            VPod("c1", "q2-preemptor1", "pg3", "1", "1G"),
+        ),
+        (_node("n1", "2", "2G"),),
+        (VQueue("q1"), VQueue("q2", capability={"cpu": "4", "memory": "4G"})),
+        Outcome(evicted=("c1/q2-preemptee1",)),
+        _PRIO,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", PREEMPT_CASES, ids=[c.volcano for c in PREEMPT_CASES])
+def test_volcano_preempt_cases(case: VCase) -> None:
+    """Volcano: pkg/scheduler/actions/preempt/preempt_test.go, ``TestPreempt`` (line 99), the case
+    named; evictions checked exactly, as Volcano's ``CheckEvict``."""
+    _check(case, PREEMPT_CONF)

@@ -79,6 +79,7 @@ class VPod:
     # "" (Running on ``node``, or Pending without one), "Releasing" (being deleted: on ``node``, or never
     # placed), "Pipelined" (promised ``node`` by an earlier session)
     status: str = ""
+    preemption_policy: str = ""  # BuildPodWithPreemptionPolicy: "Never" or "PreemptLowerPriority"
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,8 @@ def build(case: VCase, conf: SchedulerConf) -> Cluster:
         labels = dict(p.labels)
         if p.task:
             labels["volcano.sh/task-spec"] = p.task
-        spec = PodSpec(node_selector=dict(p.selector), priority=p.priority)
+        extra = {"preemptionPolicy": p.preemption_policy} if p.preemption_policy else {}
+        spec = PodSpec(node_selector=dict(p.selector), priority=p.priority, extra=extra)
         manifest = Pod(metadata=ObjectMeta(name=p.name, namespace=p.namespace, labels=labels), spec=spec)
         i = index[key] = index.get(key, -1) + 1
         c.add(
