@@ -69,6 +69,10 @@ class Reclaim:
         self.victims_on = by_node(ssn)
         self.shares = share_source(ssn.plugins)  # ``proportion`` or ``capacity``, if configured
         self.orders: dict[tuple[RoleKey, bytes], list[int]] = {}
+        # Queues equally placed by their priority and share give victims last-in-queue-order first
+        # (Volcano's VictimQueueOrderFn: the reverse of QueueOrderFn, whose ties go by creation, then name).
+        by_age = sorted(ssn.queues.values(), key=lambda q: (q.created_at, q.name))
+        self.queue_rank = {q.name: i for i, q in enumerate(by_age)}
 
     def run(self) -> None:
         ssn = self.ssn
@@ -116,10 +120,11 @@ class Reclaim:
         record = self.ssn.state.queues.get(name)
         return name in self.ssn.queues and record is not None and record.reclaimable
 
-    def victim_key(self, task: TaskInfo) -> tuple[int, float, str, int, int, int, str]:
+    def victim_key(self, task: TaskInfo) -> tuple[int, float, int, int, int, int, str]:
         queue = self.ssn.queues[task.job.queue]
         share = self.shares.queue_share(queue.name) if self.shares is not None else 0.0
-        return (queue.priority, -share, queue.name, task.job.priority, task.priority, -task.created_at, task.name)
+        rank = -self.queue_rank[queue.name]
+        return (queue.priority, -share, rank, task.job.priority, task.priority, -task.created_at, task.name)
 
     def reason(self, queue: QueueInfo, task: TaskInfo) -> Callable[[TaskInfo], str]:
         def text(victim: TaskInfo) -> str:

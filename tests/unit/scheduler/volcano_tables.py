@@ -29,7 +29,7 @@ from schemas.resources import ObjectMeta, Pod, PodGroup, PodGroupSpec, PodSpec
 from tests.unit.scheduler.tables import Cluster
 
 # The family names a Go test uses (EnabledJobOrder -> "JobOrder") to eventbatch's conf keys.
-_FLAGS = {key.removeprefix("enabled"): key for key in ENABLE_FLAGS}
+_FLAGS = {key.removeprefix("enabled").removeprefix("enable"): key for key in ENABLE_FLAGS}
 
 
 def vconf(actions: str, *tiers: list[tuple[str, str]], arguments: dict[str, dict[str, object]] | None = None) -> SchedulerConf:
