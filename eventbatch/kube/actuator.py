@@ -145,8 +145,9 @@ class KubeActuator(Reactor):
         if isinstance(e, PodRequested):
             pod = self.pods.get(e.pod)
             if pod is None or (pod.deleted and pod.requested_at != envelope.position):
-                self.pods[e.pod] = PodState(e.job, envelope.position)
-                self._enqueue(envelope, f"pod:{e.pod}", e)
+                self.pods[e.pod] = PodState(e.job, envelope.position, uid=e.uid)
+                if not e.uid:  # with a uid it exists already (another operator's): nothing to create
+                    self._enqueue(envelope, f"pod:{e.pod}", e)
             return True
         if isinstance(e, PodCreated | PodStarted | PodEvicted | PodDeleted):
             pod = self.pods.get(e.pod)

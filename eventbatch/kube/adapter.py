@@ -25,6 +25,7 @@ from eventbatch.kube.client import Connection
 from eventbatch.kube.crds import groups
 from eventbatch.kube.leader import LeaderElector
 from eventbatch.kube.observe import KubeObserver
+from eventbatch.kube.operators import OperatorWatch
 from eventbatch.kube.probes import DEFAULT_ADDRESS, ProbeServer, Sample, check_address
 from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.port import EventLog
@@ -68,6 +69,7 @@ def kube_reactors(*, log: EventLog, clock: Clock, options: KubeOptions) -> list[
         KubeObserver(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s, api_groups=api),
         KubeActuator(log=log, clock=clock, connection=connection, api_groups=api),
         KubeStatusWriter(log=log, clock=clock, connection=connection, api_groups=api),
+        OperatorWatch(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s, api_groups=api),
     ]
 
 

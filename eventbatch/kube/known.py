@@ -145,6 +145,9 @@ class Known:
         current = self.pods.get(e.pod)
         if current is None or (current.deleted and current.requested_at != envelope.position):
             self.pods[e.pod] = PodLog(e.job, envelope.position)
+            if e.uid:  # another operator's pod: it exists already, with this uid
+                self.created += 1
+                self.pods[e.pod].uid, self.pods[e.pod].created_mark = e.uid, self.created
         return [("pods", e.pod)]
 
     def _pod_event(self, envelope: Envelope, e: PodEvent) -> Touches:
