@@ -63,6 +63,9 @@ class Story:
     podgroup_phase: str = "Pending"
     enqueued: Envelope | None = None
     unschedulable: Seen[PodGroupUnschedulable] | None = None
+    refused_since: Envelope | None = None  # the first refusal of the current wait
+    # Waits the podgroup was admitted past: (the first refusal, the last refusal, the admission).
+    waits: list[tuple[Envelope, Seen[PodGroupUnschedulable], Envelope]] = field(default_factory=list)
     pods: set[str] = field(default_factory=set)
     bound: dict[str, Envelope] = field(default_factory=dict)
     evictions: list[Seen[PodEvictionRequested]] = field(default_factory=list)
@@ -78,12 +81,17 @@ class Story:
         elif isinstance(e, JobPhaseChanged) and e.job == self.job:
             self.phase = Seen(env, e)
         elif isinstance(e, PodGroupEnqueued) and e.job == self.job:
+            if self.unschedulable is not None and self.refused_since is not None:
+                self.waits.append((self.refused_since, self.unschedulable, env))
             self.enqueued, self.podgroup_phase, self.unschedulable = env, "Inqueue", None
+            self.refused_since = None
         elif isinstance(e, PodGroupPhaseChanged) and e.job == self.job:
             self.podgroup_phase = e.phase
             if e.phase in ("Running", "Completed"):
-                self.unschedulable = None
+                self.unschedulable, self.refused_since = None, None
         elif isinstance(e, PodGroupUnschedulable) and e.job == self.job:
+            if self.unschedulable is None:
+                self.refused_since = env
             self.unschedulable = Seen(env, e)
         elif isinstance(e, PodRequested) and e.job == self.job:
             self.pods.add(e.pod)
@@ -147,6 +155,13 @@ def explain(story: Story) -> list[str]:
             lines.append(f"to run: {suggestion}")
     elif story.podgroup_phase == "Pending" and story.enqueued is None:
         lines.append("why: not yet admitted to its queue (no scheduling decision recorded for it yet)")
+    for first, refusal, admitted in story.waits:
+        u = refusal.event
+        lines.append(
+            f"waited: refused from {_at(first)} until admitted at {_at(admitted)}: {u.reason}"
+            + (f": {u.message}" if u.message else "")
+            + f"  [rule {u.rule}]"
+        )
     for reservation in story.reservations:
         r = reservation.event
         if isinstance(r, ReservationMade):
