@@ -809,3 +809,89 @@ def test_volcano_reclaim_cases(plugins: str, case: VCase) -> None:
     """Volcano: pkg/scheduler/actions/reclaim/reclaim_test.go, ``TestReclaim`` (line 47), the case
     named, with the plugins that case builds; evictions checked exactly."""
     _check(case, _reclaim_conf(plugins))
+
+
+# --- proportion: pkg/scheduler/plugins/proportion/proportion_test.go -------------------------------
+
+# TestEnqueueAndAllocable (line 289): enqueue then allocate, proportion alone, with three switch sets.
+_P_ALL = vconf("enqueue, allocate", [("proportion", "Allocatable Overused JobEnqueued")])
+_P_ENQUEUEABLE = vconf("enqueue, allocate", [("proportion", "JobEnqueued")])
+_P_ALLOCATABLE = vconf("enqueue, allocate", [("proportion", "Allocatable")])
+
+
+def _ea(name: str, queue: str, phase: str, cpu: str, memory: str) -> VGroup:
+    return VGroup(name, "ns1", queue, 1, phase, min_resources={"cpu": cpu, "memory": memory})
+
+
+_EA_NODES = (_node("n1", "2", "2G"), _node("n2", "2", "2G"))
+_EA_RUNNING = (_ea("pg1", "q1", "Running", "1", "2G"), _ea("pg2", "q2", "Running", "2", "1G"))
+_EA_RUNNING_PODS = (
+    VPod("ns1", "pod1", "pg1", "1", "2G", node="n1"),
+    VPod("ns1", "pod2", "pg2", "2", "1G", node="n2"),
+)
+_EA_QUEUES = (VQueue("q1", capability={"cpu": "2", "memory": "2G"}), VQueue("q2", capability={"cpu": "3", "memory": "3G"}))
+
+ENQUEUE_ALLOCATABLE_CASES = [
+    (
+        _P_ALL,
+        VCase(
+            "case0: memory exceed derserved, job only request cpu can be enqueued and allocated", 363,
+            (*_EA_RUNNING, _ea("pg3", "q1", "Pending", "1", "0G")),
+            (*_EA_RUNNING_PODS, VPod("ns1", "pod3", "pg3", "1", "0G")),
+            _EA_NODES,
+            _EA_QUEUES,
+            Outcome(binds={"ns1/pod3": "n1"}),
+        ),
+    ),
+    (
+        _P_ALL,
+        VCase(
+            "case1: cpu exceed derserved, job only request memory can be enqueued and allocated", 376,
+            (*_EA_RUNNING, _ea("pg4", "q2", "Pending", "0", "1G")),
+            (*_EA_RUNNING_PODS, VPod("ns1", "pod4", "pg4", "0", "1G")),
+            _EA_NODES,
+            _EA_QUEUES,
+            Outcome(binds={"ns1/pod4": "n2"}),
+        ),
+    ),
+    (
+        _P_ENQUEUEABLE,
+        VCase(
+            "case2: exceed capacity, can not enqueue", 389,
+            (*_EA_RUNNING, _ea("pg5", "q1", "Pending", "1", "1G")),
+            (*_EA_RUNNING_PODS, VPod("ns1", "pod5", "pg5", "1", "1G")),
+            _EA_NODES,
+            _EA_QUEUES,
+            Outcome(binds={}, phases={"ns1/pg5": "Pending"}),
+        ),
+    ),
+    (
+        _P_ALLOCATABLE,
+        VCase(
+            "case3: exceed deserved, can not allocate", 402,
+            (*_EA_RUNNING, _ea("pg5", "q1", "Pending", "1", "1G")),
+            (*_EA_RUNNING_PODS, VPod("ns1", "pod5", "pg5", "1", "1G")),
+            _EA_NODES,
+            _EA_QUEUES,
+            Outcome(binds={}),
+        ),
+    ),
+    (
+        _P_ENQUEUEABLE,
+        VCase(
+            "case4: queue with  non-open state, can not enqueue", 415,
+            (VGroup("pg6", "ns1", "q3", 1, "Pending", min_resources={"cpu": "1", "memory": "1G"}),),
+            (VPod("ns1", "pod6", "pg6", "1", "1G"),),
+            _EA_NODES,
+            (VQueue("q3", capability={"cpu": "3", "memory": "3G"}, state="Closed"),),
+            Outcome(binds={}, phases={"ns1/pg6": "Pending"}),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("conf,case", ENQUEUE_ALLOCATABLE_CASES, ids=[c.volcano for _, c in ENQUEUE_ALLOCATABLE_CASES])
+def test_volcano_proportion_enqueue_and_allocatable_cases(conf: SchedulerConf, case: VCase) -> None:
+    """Volcano: pkg/scheduler/plugins/proportion/proportion_test.go, ``TestEnqueueAndAllocable``
+    (line 289), the case named with its switch set; binds checked exactly."""
+    _check(case, conf)
