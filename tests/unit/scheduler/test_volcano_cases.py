@@ -895,3 +895,63 @@ def test_volcano_proportion_enqueue_and_allocatable_cases(conf: SchedulerConf, c
     """Volcano: pkg/scheduler/plugins/proportion/proportion_test.go, ``TestEnqueueAndAllocable``
     (line 289), the case named with its switch set; binds checked exactly."""
     _check(case, conf)
+
+
+# --- capacity: pkg/scheduler/plugins/capacity/capacity_test.go -------------------------------------
+
+# TestEnqueueAndAllocatable (line 399): enqueue then allocate, capacity alone (allocatable,
+# preemptive, overused, job enqueued); q1 deserves 2 cpu 2G (capability the same), q2 deserves
+# 2 cpu 2G (capability 3 cpu 3G); nodes of 3 cpu 3G.
+_C_CONF = vconf("enqueue, allocate", [("capacity", "Allocatable Preemptive Overused JobEnqueued")])
+_CA_NODES = (_node("n1", "3", "3G"), _node("n2", "3", "3G"))
+_CA_RUNNING = (_ea("pg1", "q1", "Running", "1", "3G"), _ea("pg2", "q2", "Running", "3", "1G"))
+_CA_RUNNING_PODS = (
+    VPod("ns1", "pod1", "pg1", "1", "3G", node="n1"),
+    VPod("ns1", "pod2", "pg2", "3", "1G", node="n2"),
+)
+_CA_QUEUES = (
+    VQueue("q1", deserved={"cpu": "2", "memory": "2G"}, capability={"cpu": "2", "memory": "2G"}),
+    VQueue("q2", deserved={"cpu": "2", "memory": "2G"}, capability={"cpu": "3", "memory": "3G"}),
+)
+
+CAPACITY_ENQUEUE_CASES = [
+    VCase(
+        "case0: memory exceed derserved, job only request cpu can be enqueued and allocated", 452,
+        (*_CA_RUNNING, _ea("pg3", "q1", "Pending", "1", "0G")),
+        (*_CA_RUNNING_PODS, VPod("ns1", "pod3", "pg3", "1", "0G")),
+        _CA_NODES,
+        _CA_QUEUES,
+        Outcome(binds={"ns1/pod3": "n1"}),
+    ),
+    VCase(
+        "case1: cpu exceed derserved, job only request memory can be enqueued and allocated", 462,
+        (*_CA_RUNNING, _ea("pg4", "q2", "Pending", "0", "1G")),
+        (*_CA_RUNNING_PODS, VPod("ns1", "pod4", "pg4", "0", "1G")),
+        _CA_NODES,
+        _CA_QUEUES,
+        Outcome(binds={"ns1/pod4": "n2"}),
+    ),
+    VCase(
+        "case2: exceed capacity, can not enqueue", 472,
+        (*_CA_RUNNING, _ea("pg5", "q1", "Pending", "1", "1G")),
+        (*_CA_RUNNING_PODS, VPod("ns1", "pod5", "pg5", "1", "1G")),
+        _CA_NODES,
+        _CA_QUEUES,
+        Outcome(binds={}, phases={"ns1/pg5": "Pending"}),
+    ),
+    VCase(
+        "case4: queue with non-open state, can not enqueue", 482,
+        (VGroup("pg6", "ns1", "q3", 1, "Pending", min_resources={"cpu": "1", "memory": "1G"}),),
+        (VPod("ns1", "pod6", "pg6", "1", "1G"),),
+        _CA_NODES,
+        (VQueue("q3", capability={"cpu": "3", "memory": "3G"}, state="Closed"),),
+        Outcome(binds={}, phases={"ns1/pg6": "Pending"}),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CAPACITY_ENQUEUE_CASES, ids=[c.volcano for c in CAPACITY_ENQUEUE_CASES])
+def test_volcano_capacity_enqueue_and_allocatable_cases(case: VCase) -> None:
+    """Volcano: pkg/scheduler/plugins/capacity/capacity_test.go, ``TestEnqueueAndAllocatable``
+    (line 399), the case named; binds checked exactly."""
+    _check(case, _C_CONF)
