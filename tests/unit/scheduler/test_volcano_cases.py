@@ -955,3 +955,60 @@ def test_volcano_capacity_enqueue_and_allocatable_cases(case: VCase) -> None:
     """Volcano: pkg/scheduler/plugins/capacity/capacity_test.go, ``TestEnqueueAndAllocatable``
     (line 399), the case named; binds checked exactly."""
     _check(case, _C_CONF)
+
+
+# --- priority: pkg/scheduler/plugins/priority/priority_test.go ------------------------------------
+
+# TestPreempt (line 139): allocate then preempt, priority alone, its preemptable (and reclaimable)
+# switches on in the first case and off in the second.
+_PRIORITY_ON = vconf("allocate, preempt", [("priority", "TaskOrder JobOrder Preemptable Reclaimable JobStarving")])
+_PRIORITY_OFF = vconf("allocate, preempt", [("priority", "TaskOrder JobOrder JobStarving")])
+_LH = (("low-priority", 100), ("high-priority", 1000))
+
+PRIORITY_PREEMPT_CASES = [
+    (
+        _PRIORITY_ON,
+        VCase(
+            "enable preempt low priority: enablePreemptable:true", 151,
+            (
+                VGroup("pg1", "ns1", "q1", 1, "Inqueue", {}, "low-priority"),
+                VGroup("pg2", "ns2", "q1", 1, "Inqueue", {}, "high-priority"),
+            ),
+            (
+                VPod("ns1", "preemptee1", "pg1", "3", "3G", node="node1", labels=_YES),
+                VPod("ns1", "preemptee2", "pg1", "3", "3G", node="node1", labels=_YES, priority=1000),
+                VPod("ns2", "preemptor1", "pg2", "3", "3G"),
+            ),
+            (_node("node1", "6", "6G"), _node("node2", "2", "2G")),
+            (VQueue("q1", capability={"cpu": "6", "memory": "6G"}),),
+            Outcome(evicted=("ns1/preemptee1",), pipelined={"ns2/pg2": ("node1",)}),
+            _LH,
+        ),
+    ),
+    (
+        _PRIORITY_OFF,
+        VCase(
+            "disable preempt low priority: enablePreemptable:false", 185,
+            (
+                VGroup("pg1", "ns1", "q1", 1, "Inqueue", {}, "low-priority"),
+                VGroup("pg2", "ns2", "q1", 1, "Inqueue", {}, "high-priority"),
+            ),
+            (
+                VPod("ns1", "preemptee1", "pg1", "3", "3G", node="node1", labels=_YES),
+                VPod("ns1", "preemptee2", "pg1", "3", "3G", node="node2", labels=_NO),
+                VPod("ns2", "preemptor1", "pg2", "3", "3G"),
+            ),
+            (_node("node1", "3", "3G"), _node("node2", "3", "3G")),
+            (VQueue("q1", capability={"cpu": "6", "memory": "6G"}),),
+            Outcome(evicted=(), pipelined={}),
+            _LH,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("conf,case", PRIORITY_PREEMPT_CASES, ids=[c.volcano for _, c in PRIORITY_PREEMPT_CASES])
+def test_volcano_priority_preempt_cases(conf: SchedulerConf, case: VCase) -> None:
+    """Volcano: pkg/scheduler/plugins/priority/priority_test.go, ``TestPreempt`` (line 139), the
+    case named; evictions and pipelined tasks checked exactly."""
+    _check(case, conf)
