@@ -1012,3 +1012,73 @@ def test_volcano_priority_preempt_cases(conf: SchedulerConf, case: VCase) -> Non
     """Volcano: pkg/scheduler/plugins/priority/priority_test.go, ``TestPreempt`` (line 139), the
     case named; evictions and pipelined tasks checked exactly."""
     _check(case, conf)
+
+
+# --- drf: pkg/scheduler/plugins/drf/hdrf_test.go ----------------------------------------------------
+
+# TestHDRF (line 56): allocate, drf (hierarchy, queue order, job order) and proportion (job
+# enqueued, queue order, reclaimable). Volcano's queues form their tree with the annotations
+# volcano.sh/hierarchy ("root/eng/dev") and volcano.sh/hierarchy-weights ("100/50/50"); here the
+# same tree is spec.parent and each queue's weight its own level's. Volcano's check compares the
+# whole expected map with each job's allocation (never equal, so it cannot fail): the rows assert
+# the allocation its table states, pods per podgroup (each pod 1 cpu and/or 1G).
+HDRF_CONF = vconf(
+    "allocate", [("drf", "Hierarchy QueueOrder JobOrder"), ("proportion", "JobEnqueued QueueOrder Reclaimable")]
+)
+
+
+def _many(group: str, count: int, cpu: str, memory: str) -> tuple[VPod, ...]:
+    return tuple(VPod("default", f"{group}-p{i}", group, cpu, memory) for i in range(count))
+
+
+HDRF_CASES = [
+    VCase(
+        "rescaling test", 66,
+        (
+            VGroup("pg1", "default", "root-sci", 0, "Inqueue"),
+            VGroup("pg21", "default", "root-eng-dev", 0, "Inqueue"),
+            VGroup("pg22", "default", "root-eng-prod", 0, "Inqueue"),
+        ),
+        _many("pg1", 10, "1", "1G") + _many("pg21", 10, "1", "0G") + _many("pg22", 10, "0", "1G"),
+        (VNode("n", "10", "10G", pods=50),),
+        (
+            VQueue("root-sci", weight=50),
+            VQueue("root-eng", weight=50),
+            VQueue("root-eng-dev", weight=50, parent="root-eng"),
+            VQueue("root-eng-prod", weight=50, parent="root-eng"),
+        ),
+        Outcome(placed={"default/pg1": 5, "default/pg21": 5, "default/pg22": 5}),
+    ),
+    VCase(
+        # pg32 is in queue root-pg3-pg31 in Volcano's table, as here.
+        "blocking nodes test", 113,
+        (
+            VGroup("pg1", "default", "root-pg1", 0, "Inqueue"),
+            VGroup("pg2", "default", "root-pg2", 0, "Inqueue"),
+            VGroup("pg31", "default", "root-pg3-pg31", 0, "Inqueue"),
+            VGroup("pg32", "default", "root-pg3-pg31", 0, "Inqueue"),
+            VGroup("pg4", "default", "root-pg4", 0, "Inqueue"),
+        ),
+        _many("pg1", 30, "1", "0G")
+        + _many("pg2", 30, "1", "0G")
+        + _many("pg31", 30, "1", "0G")
+        + _many("pg32", 30, "0", "1G")
+        + _many("pg4", 30, "0", "1G"),
+        (VNode("n", "30", "30G", pods=500),),
+        (
+            VQueue("root-pg1", weight=25),
+            VQueue("root-pg2", weight=25),
+            VQueue("root-pg3", weight=25),
+            VQueue("root-pg3-pg31", weight=50, parent="root-pg3"),
+            VQueue("root-pg3-pg32", weight=50, parent="root-pg3"),
+            VQueue("root-pg4", weight=25),
+        ),
+        Outcome(placed={"default/pg1": 10, "default/pg2": 10, "default/pg31": 10, "default/pg32": 15, "default/pg4": 15}),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", HDRF_CASES, ids=[c.volcano for c in HDRF_CASES])
+def test_volcano_hdrf_cases(case: VCase) -> None:
+    """Volcano: pkg/scheduler/plugins/drf/hdrf_test.go, ``TestHDRF`` (line 56), the case named."""
+    _check(case, HDRF_CONF)

@@ -113,6 +113,7 @@ class Outcome:
     pipelined: dict[str, tuple[str, ...]] | None = None  # podgroup -> nodes (ExpectPipeLined)
     phases: dict[str, str] | None = None  # podgroup -> phase (ExpectStatus)
     unschedulable: tuple[str, ...] | None = None  # podgroups given an Unschedulable condition (verdict)
+    placed: dict[str, int] | None = None  # podgroup -> pods bound in the session
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,16 @@ def run(case: VCase, conf: SchedulerConf) -> Outcome:
         unschedulable=tuple(sorted(d.podgroup for d in decisions if isinstance(d, ev.PodGroupUnschedulable)))
         if want.unschedulable is not None
         else None,
+        placed=_placed(c, binds) if want.placed is not None else None,
     )
+
+
+def _placed(c: Cluster, binds: dict[str, str]) -> dict[str, int]:
+    pods = c.state().pods
+    counts: dict[str, int] = {}
+    for pod in binds:
+        counts[pods[pod].podgroup] = counts.get(pods[pod].podgroup, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def normalised(outcome: Outcome) -> Outcome:
@@ -230,4 +240,5 @@ def normalised(outcome: Outcome) -> Outcome:
         pipelined={k: tuple(sorted(v)) for k, v in outcome.pipelined.items()} if outcome.pipelined is not None else None,
         phases=outcome.phases,
         unschedulable=tuple(sorted(outcome.unschedulable)) if outcome.unschedulable is not None else None,
+        placed=dict(sorted(outcome.placed.items())) if outcome.placed is not None else None,
     )
