@@ -18,8 +18,10 @@ peak RSS):
 - time travel: ``replay --to P`` (``eventbatch.replay.state_at`` with that
   store) at 10%, 50% and 100% of the log: the records read from the log,
   seconds and peak RSS of each. Each starts from the nearest fold state kept
-  at or below P (one every 50,000 events), so it reads at most that many
-  records whatever P is, and its memory holds the live objects only.
+  at or below P (one every 50,000 events, or one event per 256 bytes of the
+  last state kept when that is more: a state is kept less often the larger
+  it is), so it reads at most that many records whatever P is, and its memory
+  holds the live objects only.
 
 It prints events/s of each, by wall time and by CPU time (the CPU figures
 hold when other work shares the machine), the rebuild as a ratio to read +
@@ -297,7 +299,7 @@ def main() -> None:
                         "--limit", str(decoded["events"] // 4))
         views = str(Path(tmp) / "views.db")
         full = child("--phase", "replay", "--log", str(log_path), "--views", views)
-        # at 10%, 50%, 100% (a kept fold state is there: one every 50,000 events, and at the end),
+        # at 10%, 50%, 100% (a kept fold state may be there: one every 50,000 events or more, and at the end),
         # and one below each (the longest tail: from the kept state before)
         travels = [child("--phase", "travel", "--log", str(log_path), "--views", views,
                          "--to", str(decoded["events"] * tenths // 10 - below))

@@ -10,8 +10,9 @@ tail: the rows between the snapshot and the tracked position are written
 again with the same values.
 
 It also keeps the fold state of the past, for ``replay --to/--at``: once
-``past_every`` events (default 50,000) have been folded since the newest one
-kept, the state goes into ``past_views`` with the chunk (without the trigger
+``past_every`` events (default 50,000; more for a large state: one event per
+256 bytes of the last state kept, ``kept_bytes_per_event``) have been folded since the newest
+one kept, the state goes into ``past_views`` with the chunk (without the trigger
 ring the timelines need: time travel renders no timeline). At most
 ``past_keep`` (default 32) are kept: past that, the one whose removal leaves
 the smallest gap between its neighbours goes (``thin``), never the newest, so
@@ -29,8 +30,15 @@ from eventbatch.log.port import EventLog
 from eventbatch.readmodels.store import BadViewsStore, ReadModelStore, decode_state, encode_state
 from projections.views import ViewSet
 
-PAST_EVERY = 50_000  # events folded between two fold states kept for time travel
+PAST_EVERY = 50_000  # events folded between two fold states kept for time travel, at least
 PAST_KEEP = 32  # fold states kept for time travel, at most
+KEPT_BYTES_PER_EVENT = 256
+"""A fold state (for time travel, or the snapshot a restart loads) is kept again only once
+as many events have been folded as its last copy's size / this: keeping one costs time in
+proportion to its size (the live objects: every job the read models still show), and so,
+spread over the events between two copies, about 7 us per event however large it is (a
+quarter of folding one), where a fixed interval would cost in proportion to the state's size.
+The price: time travel may read up to size / 256 events after the state it starts from."""
 
 
 class ViewsAhead(RuntimeError):
@@ -87,6 +95,7 @@ class Projector:
         snapshot_every: int | None = 100_000,
         past_every: int | None = PAST_EVERY,
         past_keep: int = PAST_KEEP,
+        kept_bytes_per_event: int | None = KEPT_BYTES_PER_EVENT,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.log = log
@@ -95,7 +104,10 @@ class Projector:
         self.snapshot_every = snapshot_every
         self.past_every = past_every
         self.past_keep = past_keep
+        self.kept_bytes_per_event = kept_bytes_per_event  # None: keep at the fixed intervals whatever the size
         self._past: list[int] | None = None  # positions kept in past_views
+        self._past_bytes = 0  # the size of the newest fold state kept for time travel (0: none this run)
+        self._snapshot_bytes = 0  # the size of the newest snapshot written (0: none this run)
         self.on_progress = on_progress
         self.views: ViewSet | None = None
         self.stats = ProjectorStats()
@@ -118,13 +130,20 @@ class Projector:
         past = self._past
         if self.past_every is None or past is None or views.position < 0:
             return None, []
-        if views.position - (past[-1] if past else -1) < self.past_every:
+        if views.position - (past[-1] if past else -1) < self._spacing(self.past_every, self._past_bytes):
             return None, []
         latest = views.latest_at
         past.append(views.position)
         gone = thin(past, self.past_keep)
         self._past = [p for p in past if p not in gone]
-        return (latest, dump_past(views)), gone
+        blob = dump_past(views)
+        self._past_bytes = len(blob)
+        return (latest, blob), gone
+
+    def _spacing(self, every: int, kept_bytes: int) -> int:
+        """Events to fold before a fold state is kept again: ``every``, or more for a large state."""
+        per_event = self.kept_bytes_per_event
+        return every if per_event is None else max(every, kept_bytes // per_event)
 
     @property
     def position(self) -> int:
@@ -164,8 +183,9 @@ class Projector:
         self._since_snapshot += count
         changes = views.flush()
         snapshot = None
-        if self.snapshot_every is not None and self._since_snapshot >= self.snapshot_every:
+        if self.snapshot_every is not None and self._since_snapshot >= self._spacing(self.snapshot_every, self._snapshot_bytes):
             snapshot = dump_views(views)
+            self._snapshot_bytes = len(snapshot)
             self._since_snapshot = 0
             self.stats.snapshots += 1
         past, forget = self._keep_past(views)

@@ -53,9 +53,13 @@ async def recorded(tmp_path: Path, jobs: int = 16) -> str:
     return url
 
 
-async def build_views(log, path: Path, *, every: int = EVERY, keep: int = PAST_KEEP, chunk: int = 40) -> list[int]:
+async def build_views(log, path: Path, *, every: int = EVERY, keep: int = PAST_KEEP, chunk: int = 40,
+                      per_event: int | None = None) -> list[int]:
+    """The read models of ``log`` at ``path``, keeping fold states every ``every`` events (or
+    spaced by their size: one event per ``per_event`` bytes); returns the positions kept."""
     async with ReadModelStore(path) as store:
-        projector = Projector(log=log, store=store, chunk=chunk, past_every=every, past_keep=keep)
+        projector = Projector(log=log, store=store, chunk=chunk, past_every=every, past_keep=keep,
+                              kept_bytes_per_event=per_event)
         await projector.catch_up()
         await projector.checkpoint()
         return [position for position, _ in await store.past_positions()]
@@ -119,6 +123,22 @@ async def test_replay_to_on_a_long_log_reads_only_the_tail_since_a_kept_state(tm
         log.records, log.starts = 0, []
         await state_at(log, to=end - 20)
         assert log.starts == [0] and log.records >= end - 20
+
+
+async def test_a_large_fold_state_is_kept_less_often_in_proportion_to_its_size(tmp_path: Path) -> None:
+    """Keeping a fold state costs in proportion to its size (every job the read models still
+    show), so a state is kept again only once its size / ``per_event`` events were folded:
+    spread over those events, keeping costs the same per event however large the state grows."""
+    url = await recorded(tmp_path, jobs=30)
+    async with open_log(url) as log:
+        fixed = await build_views(log, tmp_path / "fixed.db", every=20, keep=10_000)
+        spaced = await build_views(log, tmp_path / "spaced.db", every=20, keep=10_000, per_event=256)
+        async with ReadModelStore(tmp_path / "spaced.db") as store:
+            sizes = {position: len(await store.past_state(position) or b"") for position in spaced}
+    assert len(spaced) < len(fixed) // 2, (len(spaced), len(fixed))  # fewer states kept
+    for before, after in zip(spaced, spaced[1:], strict=False):
+        # each one only after as many events as the previous one's bytes / 256 (or 20)
+        assert after - before >= max(20, sizes[before] // 256), (before, after, sizes[before])
 
 
 async def test_replay_at_a_time_starts_from_a_state_folded_before_that_time(tmp_path: Path) -> None:
