@@ -1,16 +1,26 @@
 """Volcano's own table-driven scheduler cases, as scenario tables: the same facts, eventbatch's sessions.
 
 Each row names the Volcano test and case it comes from (volcano-sh/volcano at
-commit ed72c7c815a9fd547a787134676f73d42e9d049c) and carries the facts of that
-case: podgroups (phase, minMember, minResources), pods, queues (weight,
-capability), and what Volcano expects. A row eventbatch decides differently
-on purpose keeps Volcano's expectation in ``volcano`` and eventbatch's in
-``expected``, with the reason (docs/scheduler.md, "Differences from Volcano").
+commit ed72c7c815a9fd547a787134676f73d42e9d049c) with the line the case starts
+at, and carries the facts of that case: podgroups (phase, minMember,
+minTaskMember, minResources, priority class), pods (node, requests, labels,
+node selector, priority), nodes, queues and priority classes, the tiers of
+the Go test (``volcano_tables.vconf``: switches the Go test leaves nil are
+off), and what Volcano expects (binds, evictions, pipelined tasks, phases).
+``volcano_tables`` turns a row into events and runs one session. A row
+eventbatch decides differently on purpose keeps Volcano's expectation in
+``expect`` and eventbatch's in ``eventbatch``, with the reason in ``differs``
+(docs/scheduler.md, "Differences from Volcano").
 
-Ported so far: ``TestEnqueue`` (pkg/scheduler/actions/enqueue/enqueue_test.go,
-5 of 5 cases). Volcano's test session for enqueue has no nodes; eventbatch's
+Ported: ``TestEnqueue`` (5 of 5), ``TestAllocate`` (6 of 6; Volcano's 7th name,
+benchmark-allocate, is ``BenchmarkAllocate``'s), ``TestFareShareAllocate`` (3 of 3),
+gang's ``TestShouldSkipUnschedulableForReleasing`` (5 of 5, 4 differ),
+``TestPreempt`` (13 of 13, 1 differs), ``TestReclaim`` (9 of 9), proportion's
+``TestEnqueueAndAllocable`` (5 of 5), capacity's ``TestEnqueueAndAllocatable``
+(4 of 4), priority's ``TestPreempt`` (2 of 2), ``TestHDRF`` (2 of 2).
+Volcano's test session for enqueue has no nodes; eventbatch's
 enqueue admits nothing into a cluster without nodes (deliberate: docs/cluster.md),
-so each row here has one node large enough not to matter.
+so each ``TestEnqueue`` row has one node large enough not to matter.
 """
 
 from __future__ import annotations
