@@ -33,7 +33,7 @@ POLICY_ACTIONS = ("AbortJob", "RestartJob", "RestartTask", "RestartPod", "Termin
 INTERNAL_ACTIONS = ("SyncJob", "EnqueueJob", "SyncQueue", "OpenQueue", "CloseQueue")
 JOB_ACTIONS: tuple[str, ...] = ("AbortJob", "ResumeJob", "RestartJob", "TerminateJob", "CompleteJob")
 QUEUE_ACTIONS: tuple[str, ...] = ("OpenQueue", "CloseQueue")
-PLUGINS = ("env", "svc", "ssh", "pytorch", "mpi", "tensorflow")
+PLUGINS = ("env", "svc", "ssh", "pytorch", "mpi", "tensorflow", "ray", "hcclrank")
 TOPOLOGY_POLICIES = ("none", "best-effort", "restricted", "single-numa-node")
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 ITERATIONS = ("any", "all")
@@ -303,6 +303,14 @@ def check_plugins(c: Checker, at: Path, plugins: Mapping[str, Sequence[str]], ta
             task = _plugin_arg(plugins["mpi"], role, role)
             if task not in task_names:
                 c.add((*at, "mpi"), f"the mpi {role} task {task!r} is not one of the job's tasks")
+    if "ray" in plugins:  # Volcano fails every pod of such a job; refused here instead
+        head = _plugin_arg(plugins["ray"], "head", "head")
+        if head not in task_names:
+            c.add((*at, "ray"), f"the ray head task {head!r} is not one of the job's tasks")
+        for flag in ("port", "dashboardPort", "clientPort"):
+            value = _plugin_arg(plugins["ray"], flag, "1")
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                c.add((*at, "ray"), f"--{flag} must be a port number (1-65535), got {value!r}")
 
 
 def check_dependencies(c: Checker, tasks: Sequence[TaskSpec]) -> None:

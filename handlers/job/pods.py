@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from handlers.job.plugins import PodShape, owner_reference, shape_pod
+from handlers.job.plugins import PodShape, finish_pod, owner_reference, shape_pod
 from projections.job_records import JobRecord, JobsState, task_min_available
 from schemas.defaults import SCHEDULER_NAME
 from schemas.events import PodGroupCreated, PodGroupUpdated, PodRequested
@@ -187,7 +187,7 @@ def pod_request(job: JobRecord, task: TaskSpec, index: int, state: JobsState) ->
         podgroup=f"{job.namespace}/{group}",
         task=task.name,
         index=index,
-        manifest=Pod(metadata=meta, spec=pod_spec),
+        manifest=finish_pod(shape, Pod(metadata=meta, spec=pod_spec)),
         requests=requests_of(template.spec),
         priority=priority,
     )

@@ -66,7 +66,6 @@ UNSUPPORTED: dict[str, tuple[str, str]] = {
     "examples/cronjob/cronjob.yaml": ("kind", f"Volcano's batch.volcano.sh/v1alpha1 CronJob: {_LATER}"),
     "examples/jobflow/JobFlow.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobFlow: {_LATER}"),
     "examples/jobflow/JobTemplate.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobTemplate: {_LATER}"),
-    "examples/integrations/ray/ray-example.yaml": ("spec.plugins.ray", f"Volcano's ray job plugin: {_LATER}"),
     "examples/integrations/argo/10-job-step.yaml": ("apiVersion", _ARGO),
     "examples/integrations/argo/20-job-DAG.yaml": ("apiVersion", _ARGO),
     "examples/integrations/argo/mpi/hello-world.yaml": ("apiVersion", _ARGO),
@@ -108,7 +107,6 @@ UNSUPPORTED.update({
     "docs/user-guide/how_to_use_job_ttl-1.yaml": (
         "metadata.name", "a Job with only generateName (for kubectl create): a job is named by metadata.name",
     ),
-    "docs/user-guide/how_to_use_ray_plugin-1.yaml": ("spec.plugins.ray", f"Volcano's ray job plugin: {_LATER}"),
 })
 REFUSED.update({
     "docs/user-guide/how_to_use_cdp_plugin-2.yaml": (
@@ -199,8 +197,8 @@ def test_every_example_file_is_in_exactly_one_place() -> None:
     assert (len(ALL), len(DOCS)) == (29, 43)
     assert set(UNSUPPORTED) | set(REFUSED) <= set(ALL + DOCS)
     assert not set(UNSUPPORTED) & set(REFUSED)
-    assert len([f for f in RUNS if f.startswith("examples/")]) == 19
-    assert len([f for f in RUNS if f.startswith("docs/")]) == 33
+    assert len([f for f in RUNS if f.startswith("examples/")]) == 20
+    assert len([f for f in RUNS if f.startswith("docs/")]) == 34
 
 
 @pytest.mark.parametrize("example", sorted(UNSUPPORTED))

@@ -183,7 +183,7 @@ JOB_RULES = [
      "spec.tasks[1].dependsOn", "cycle: worker -> eval -> worker"),
     # plugins
     ("unknown-plugin", put("spec.plugins", {"svc": [], "horovod": []}), 'spec.plugins.horovod',
-     "unknown job plugin 'horovod' (known: env, svc, ssh, pytorch, mpi, tensorflow)"),
+     "unknown job plugin 'horovod' (known: env, svc, ssh, pytorch, mpi, tensorflow, ray, hcclrank)"),
     ("mpi-master-missing", put("spec.plugins", {"mpi": ["--master=launcher", "--worker=worker"]}), "spec.plugins.mpi",
      "the mpi master task 'launcher' is not one of the job's tasks"),
     ("mpi-default-names", put("spec.plugins", {"mpi": []}), "spec.plugins.mpi", "the mpi master task 'master'"),
