@@ -56,7 +56,8 @@ async def test_serve_runs_jobs_and_restarts_from_its_snapshots(tmp_path: Path) -
     async with aiosqlite.connect(snapshots) as db:
         saved = dict(await db.execute_fetchall("SELECT name, position FROM snapshots"))
     assert set(saved) == {
-        "queue-controller", "job-controller", "node-controller", "scheduler", "timers", "sim", "scheduling-trigger",
+        "queue-controller", "job-controller", "podgroup-controller", "node-controller", "scheduler", "timers", "sim",
+        "scheduling-trigger",
     }
     assert all(position > 0 for position in saved.values())
 

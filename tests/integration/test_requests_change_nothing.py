@@ -45,6 +45,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -75,6 +76,9 @@ from schemas.events import (
     NodeCordonRequested,
     NodeDrainRequested,
     NodeRemoveRequested,
+    PodGroupDeleteRequested,
+    PodGroupSubmitRequested,
+    PodSubmitRequested,
     PriorityClassAdded,
     QueueCommandRequested,
     QueueCreated,
@@ -131,6 +135,20 @@ def job_manifest(name: str, queue: str, *, replicas: int = 1, minutes: int = 1, 
                                          "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]},
             }}],
         },
+    })
+
+
+def operator_manifest(kind: str, name: str, *, group: str = "", scheduler: str = "volcano") -> Any:
+    """Another operator's PodGroup, or its plain pod in PodGroup ``group``."""
+    if kind == "PodGroup":
+        return decode_manifest({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup",
+                                "metadata": {"name": name, "namespace": NAMESPACE}, "spec": {"minMember": 1}})
+    return decode_manifest({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "annotations": {
+            "scheduling.k8s.io/group-name": group, "eventbatch.io/sim-duration": "1m"}},
+        "spec": {"schedulerName": scheduler, "containers": [{"name": "c", "image": "busybox",
+                                                              "resources": {"requests": {"cpu": "1"}}}]},
     })
 
 
@@ -462,6 +480,20 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
         expect(await request(NodeCordonRequested(node="n1", unschedulable=True)), None)
         expect(await request(NodeAddRequested(node="n2", manifest=node_manifest("n2"))), "NodeAdded")
 
+        # other operators' PodGroups and plain pods (the podgroup controller)
+        pg = operator_manifest("PodGroup", "pg")
+        expect(await request(PodGroupSubmitRequested(podgroup="default/pg", manifest=pg)), "PodGroupCreated")
+        expect(await request(PodGroupSubmitRequested(podgroup="default/pg", manifest=pg)), None)
+        owned = bench.pipeline.runner("job-controller").state.jobs["default/a"].podgroup
+        expect(await request(PodGroupSubmitRequested(podgroup=owned, manifest=pg)), "PodGroupRefused", "belongs to job default/a")
+        expect(await request(PodGroupDeleteRequested(podgroup="default/ghost")), "PodGroupRefused", "not found")
+        expect(await request(PodSubmitRequested(pod="default/p1", manifest=operator_manifest("Pod", "p1", group="pg"))),
+               "PodRequested")
+        expect(await request(PodSubmitRequested(pod="default/p1", manifest=operator_manifest("Pod", "p1", group="pg"))),
+               "PodRefused", "pod default/p1 exists")
+        expect(await request(PodSubmitRequested(pod="default/p2", manifest=operator_manifest(
+            "Pod", "p2", group="pg", scheduler="default-scheduler"))), "PodRefused", "for scheduler default-scheduler")
+
         # finished jobs take no commands and no updates; deletes go through
         await bench.wait(900)
         assert bench.pipeline.runner("job-controller").state.jobs["default/a"].phase == "Completed"
@@ -473,7 +505,7 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
             assert removed.answers[-1].type == "JobRemoved", removed.describe()
         expect(await request(QueueDeleteRequested(queue="late")), "QueueDeleted")
         refused = sum(a.refused for a in bench.answers)
-        assert refused == 27, refused
+        assert refused == 31, refused
 
     # the command line agrees: every recorded decision is reproduced, nothing failed
     result = await asyncio.to_thread(
