@@ -122,6 +122,10 @@ def _bump_queue(state: ClusterState, queue: str) -> None:
 
 def _priority_added(state: ClusterState, e: ev.PriorityClassAdded, _: Envelope) -> None:
     state.priority_classes[e.name] = e.value
+    if e.preemption_policy == "Never":
+        state.never_preempting_classes.add(e.name)
+    else:
+        state.never_preempting_classes.discard(e.name)
     if e.global_default:
         state.default_priority_class = e.name
     elif state.default_priority_class == e.name:
@@ -131,6 +135,7 @@ def _priority_added(state: ClusterState, e: ev.PriorityClassAdded, _: Envelope) 
 
 def _priority_removed(state: ClusterState, e: ev.PriorityClassRemoved, _: Envelope) -> None:
     state.priority_classes.pop(e.name, None)
+    state.never_preempting_classes.discard(e.name)
     if state.default_priority_class == e.name:
         state.default_priority_class = ""
     state.capacity_epoch += 1

@@ -174,6 +174,7 @@ class PodRecord:
         "signature",
         "annotations",
         "preemptable",
+        "never_preempts",
     )
 
     def __init__(self, name: str, created_at: int) -> None:
@@ -195,6 +196,8 @@ class PodRecord:
         self.annotations: dict[str, str] = {}
         # False when labelled or annotated ``volcano.sh/preemptable: "false"``.
         self.preemptable = True
+        # ``preemptionPolicy: Never`` (the pod's own, else its PriorityClass's): it evicts nobody.
+        self.never_preempts = False
         self.status = "Pending"
         self.node = ""
 
@@ -215,6 +218,7 @@ class ClusterState:
         self.pods_by_group: dict[str, dict[str, None]] = {}
         self.pods_by_job: dict[str, dict[str, None]] = {}
         self.priority_classes: dict[str, int] = {}
+        self.never_preempting_classes: set[str] = set()  # PriorityClasses with preemptionPolicy Never
         self.default_priority_class = ""
         # Bumped when capacity may have grown (nodes, freed pods, reservations).
         self.capacity_epoch = 0

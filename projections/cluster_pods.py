@@ -74,6 +74,11 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
     meta = e.manifest.metadata
     flag = meta.annotations.get(PREEMPTABLE, meta.labels.get(PREEMPTABLE, "true"))
     pod.preemptable = flag.strip().lower() != "false"
+    # Kubernetes' priority admission gives a pod without a preemptionPolicy its PriorityClass's.
+    policy = spec.extra.get("preemptionPolicy")
+    if policy is None:
+        policy = "Never" if spec.priority_class_name in state.never_preempting_classes else ""
+    pod.never_preempts = policy == "Never"
     group = state.podgroups.get(e.podgroup)
     own = any(key in pod.annotations for key in JOB_PLACEMENT_ANNOTATIONS) or (
         group is not None

@@ -105,6 +105,8 @@ class Preempt:
                 failed.add(task.role_key)
 
     def evict_for(self, queue: QueueInfo, job: JobInfo, task: TaskInfo, stmt: Statement, same_job: bool) -> bool:
+        if task.record.never_preempts:
+            return False  # preemptionPolicy Never: placed where room is, evicts nobody (Volcano preempt.go)
         ssn = self.ssn
         key = (task.role_key, task.signature)
         order = self.orders.get(key)

@@ -113,6 +113,8 @@ class Reclaim:
             if choice is not None:
                 kind, node = choice
                 (stmt.allocate if kind == "allocate" else stmt.pipeline)(task, node)
+            elif task.record.never_preempts:
+                continue  # preemptionPolicy Never: reclaims nothing (Volcano reclaim.go)
             elif not self.evict_for(queue, job, task, stmt):
                 failed.add(task.role_key)
 

@@ -15,7 +15,7 @@ eventbatch decides differently on purpose keeps Volcano's expectation in
 Ported: ``TestEnqueue`` (5 of 5), ``TestAllocate`` (6 of 6; Volcano's 7th name,
 benchmark-allocate, is ``BenchmarkAllocate``'s), ``TestFareShareAllocate`` (3 of 3),
 gang's ``TestShouldSkipUnschedulableForReleasing`` (5 of 5, 4 differ),
-``TestPreempt`` (13 of 13, 1 differs), ``TestReclaim`` (9 of 9), proportion's
+``TestPreempt`` (13 of 13), ``TestReclaim`` (9 of 9), proportion's
 ``TestEnqueueAndAllocable`` (5 of 5), capacity's ``TestEnqueueAndAllocatable``
 (4 of 4), priority's ``TestPreempt`` (2 of 2), ``TestHDRF`` (2 of 2).
 Volcano's test session for enqueue has no nodes; eventbatch's
@@ -426,7 +426,6 @@ PREEMPT_CONF = vconf(
 )
 _PRIO = (("high-priority", 100000), ("low-priority", 10))
 _YES = {"volcano.sh/preemptable": "true"}
-_NEVER = "a pod's preemptionPolicy is not read: a pod that must not preempt is not told apart (not supported yet)"
 _NO = {"volcano.sh/preemptable": "false"}
 
 
@@ -564,8 +563,6 @@ PREEMPT_CASES = [
         (VQueue("q1"),),
         Outcome(evicted=()),
         _PRIO,
-        differs=_NEVER,
-        eventbatch=Outcome(evicted=("c1/preemptee1",)),
     ),
     VCase(
         "rollback evictions when preemptor exceeds queue capacity after evicting victims", 314,
@@ -709,8 +706,6 @@ RECLAIM_CASES = [
         _CGP,
         VCase(
             # high-priority has preemptionPolicy Never; so has the preemptor (BuildPodWithPreemptionPolicy).
-            # eventbatch does not read the policy (see the preempt case) and evicts nothing here for
-            # another reason Volcano shares: q2 deserves 2/3 of the 1-cpu node, less than the pod asks.
             "can not reclaim resources when task preemption policy is never", 140,
             (_rg("pg1", "q1", 0, "low-priority"), _rg("pg2", "q2", 0, "high-priority")),
             (
@@ -778,8 +773,8 @@ RECLAIM_CASES = [
     (
         "conformance gang proportion priority",
         VCase(
-            # high-priority-no-preempt has preemptionPolicy Never; so has the first preemptor. eventbatch,
-            # not reading the policy, reclaims for the first pod instead of the second: the same victim.
+            # high-priority-no-preempt has preemptionPolicy Never; so has the first preemptor: the
+            # second one reclaims.
             "Reclaim succeeds for second task when first task has PreemptionPolicy=Never", 252,
             (
                 _rg("pg-victim", "q1", 1, "low-priority", "Running"),

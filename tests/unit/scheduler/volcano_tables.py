@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import msgspec
+
 from handlers.scheduler.conf import ENABLE_FLAGS, SchedulerConf, load_conf
 from schemas import events as ev
 from schemas.quantity import to_resources
 from schemas.resources import ObjectMeta, Pod, PodGroup, PodGroupSpec, PodSpec
-from tests.unit.scheduler.tables import Cluster
+from tests.unit.scheduler.tables import Cluster, node_event
 
 # The family names a Go test uses (EnabledJobOrder -> "JobOrder") to eventbatch's conf keys.
 _FLAGS = {key.removeprefix("enabled").removeprefix("enable"): key for key in ENABLE_FLAGS}
@@ -80,6 +82,8 @@ class VPod:
     # placed), "Pipelined" (promised ``node`` by an earlier session)
     status: str = ""
     preemption_policy: str = ""  # BuildPodWithPreemptionPolicy: "Never" or "PreemptLowerPriority"
+    priority_class: str = ""  # spec.priorityClassName
+    scalars: dict[str, str] = field(default_factory=dict)  # other requests: {"nvidia.com/A100": "10"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class VNode:
     pods: int = 10
     labels: dict[str, str] = field(default_factory=dict)
     gpu: int | None = None
+    scalars: dict[str, str] = field(default_factory=dict)  # other allocatable: {"nvidia.com/A100": "10"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class VCase:
     queues: tuple[VQueue, ...]
     expect: Outcome  # what Volcano's test expects
     priority_classes: tuple[tuple[str, int], ...] = ()
+    never_preempting: tuple[str, ...] = ()  # priority classes whose preemptionPolicy is Never
     differs: str = ""  # set: eventbatch decides differently on purpose, for this reason
     eventbatch: Outcome | None = None  # eventbatch's outcome when it differs
 
@@ -133,9 +139,16 @@ class VCase:
 def build(case: VCase, conf: SchedulerConf) -> Cluster:
     c = Cluster(conf)
     for name, value in case.priority_classes:
-        c.priority_class(name, value)
+        policy = "Never" if name in case.never_preempting else "PreemptLowerPriority"
+        c.add(ev.PriorityClassAdded(name=name, value=value, preemption_policy=policy))
     for n in case.nodes:
-        c.node(n.name, cpu=n.cpu, memory=n.memory, pods=n.pods, labels=dict(n.labels), gpu=n.gpu)
+        event = node_event(n.name, cpu=n.cpu, memory=n.memory, pods=n.pods, labels=dict(n.labels), gpu=n.gpu)
+        if n.scalars:
+            assert isinstance(event, ev.NodeAdded)
+            allocatable = event.manifest.status.allocatable | n.scalars
+            status = msgspec.structs.replace(event.manifest.status, allocatable=allocatable, capacity=allocatable)
+            event = ev.NodeAdded(node=n.name, manifest=msgspec.structs.replace(event.manifest, status=status))
+        c.add(event)
     for q in case.queues:
         c.queue(q.name, weight=q.weight, capability=dict(q.capability) or None, guarantee=dict(q.guarantee) or None,
                 priority=q.priority, state=q.state, parent=q.parent, deserved=dict(q.deserved) or None)
@@ -166,16 +179,17 @@ def build(case: VCase, conf: SchedulerConf) -> Cluster:
             requests["memory"] = p.memory
         if p.gpu:
             requests["nvidia.com/gpu"] = p.gpu
+        requests.update(p.scalars)
         labels = dict(p.labels)
         if p.task:
             labels["volcano.sh/task-spec"] = p.task
         extra = {"preemptionPolicy": p.preemption_policy} if p.preemption_policy else {}
-        spec = PodSpec(node_selector=dict(p.selector), priority=p.priority, extra=extra)
-        manifest = Pod(metadata=ObjectMeta(name=p.name, namespace=p.namespace, labels=labels), spec=spec)
+        spec = PodSpec(node_selector=dict(p.selector), priority=p.priority, priority_class_name=p.priority_class, extra=extra)
+        pod = Pod(metadata=ObjectMeta(name=p.name, namespace=p.namespace, labels=labels), spec=spec)
         i = index[key] = index.get(key, -1) + 1
         c.add(
             ev.PodRequested(
-                pod=name, job=key, podgroup=key, task=p.task, index=i, manifest=manifest,
+                pod=name, job=key, podgroup=key, task=p.task, index=i, manifest=pod,
                 requests=to_resources(requests) | {"pods": 1}, priority=p.priority or 0,
             ),
             at=t,
