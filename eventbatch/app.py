@@ -44,15 +44,19 @@ def default_handlers(settings: Settings) -> list[Handler]:
 
 
 def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]:
-    """``handlers``, the podgroup controller (other operators' PodGroups and plain pods)
+    """``handlers``, the podgroup controller (other operators' PodGroups and plain pods),
+    the JobFlow controller (JobTemplates, JobFlows and their steps' Jobs)
     and, on a cluster whose nodes live on the log (``sim``, ``none``), the node controller
     that answers node requests; a kube cluster's nodes are the API server's."""
+    from handlers.jobflow import JobFlowHandler
     from handlers.node import NodeHandler
     from handlers.podgroup import PodGroupHandler
 
     out = list(handlers)
     if not any(h.name == PodGroupHandler.name for h in out):
         out.append(PodGroupHandler())
+    if not any(h.name == JobFlowHandler.name for h in out):
+        out.append(JobFlowHandler())
     if cluster == "kube" or any(h.name == NodeHandler.name for h in out):
         return out
     return [*out, NodeHandler()]

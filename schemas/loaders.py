@@ -16,7 +16,8 @@ Both Volcano's API groups and the project's own are accepted:
 ``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job,
 ``scheduling.volcano.sh/v1beta1`` / ``scheduling.eventbatch.io/v1beta1``
 Queue and PodGroup, ``bus.volcano.sh/v1alpha1`` / ``bus.eventbatch.io/v1alpha1``
-Command, a Kubernetes ``v1`` Pod (a plain pod for the scheduler, as other
+Command, ``flow.volcano.sh/v1alpha1`` / ``flow.eventbatch.io/v1alpha1`` JobFlow and
+JobTemplate (``schemas.jobflow``), a Kubernetes ``v1`` Pod (a plain pod for the scheduler, as other
 operators create them) and a Kubernetes ``v1`` Node (for a simulated cluster; checked by
 ``schemas.node_admission``: the fields of a Node spec the scheduler has no use
 for, such as ``podCIDR`` and ``providerID``, are dropped, not refused). A
@@ -35,13 +36,14 @@ import msgspec
 import yaml
 
 from schemas import (
+    jobflow,  # noqa: F401 - registers JobFlow's and JobTemplate's defaults and rules
     limits,
     node_admission,  # noqa: F401 - registers Node's rules with ``validate``
 )
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
-from schemas.resources import Command, Job, Manifest, Node, Pod, PodGroup, Queue
+from schemas.resources import Command, Job, JobFlow, JobTemplate, Manifest, Node, Pod, PodGroup, Queue
 
 __all__ = [
     "KINDS",
@@ -61,6 +63,7 @@ for _group, _version, _kinds in (
     ("batch", "v1alpha1", (Job,)),
     ("scheduling", "v1beta1", (Queue, PodGroup)),
     ("bus", "v1alpha1", (Command,)),
+    ("flow", "v1alpha1", (JobFlow, JobTemplate)),
 ):
     for _domain in ("volcano.sh", "eventbatch.io"):
         for _cls in _kinds:

@@ -361,8 +361,74 @@ class Pod(Base, frozen=True):
     status: PodStatus | None = None
 
 
+# --- flow.volcano.sh/v1alpha1 JobFlow and JobTemplate (checked and defaulted in ``schemas.jobflow``) ---
+
+
+class JobTemplate(Base, frozen=True):
+    """A Job spec kept under a name, for JobFlows to make Jobs from."""
+
+    api_version: str = "flow.volcano.sh/v1alpha1"
+    kind: str = "JobTemplate"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: JobSpec = JobSpec()
+    status: dict[str, Any] | None = None
+
+
+class FlowHttpGet(Base, frozen=True):
+    task_name: str = ""
+    path: str = ""
+    port: int = 0
+    http_header: dict[str, str] = {}
+
+
+class FlowTcpSocket(Base, frozen=True):
+    port: int
+    task_name: str = ""
+
+
+class FlowTaskStatus(Base, frozen=True):
+    task_name: str = ""
+    phase: str = ""
+
+
+class FlowProbe(Base, frozen=True):
+    http_get_list: list[FlowHttpGet] = []
+    tcp_socket_list: list[FlowTcpSocket] = []
+    task_status_list: list[FlowTaskStatus] = []
+
+
+class FlowDependsOn(Base, frozen=True):
+    targets: list[str] = []
+    probe: FlowProbe | None = None
+
+
+class FlowPatch(Base, frozen=True):
+    job_spec: JobSpec | None = None
+
+
+class Flow(Base, frozen=True):
+    """One step of a JobFlow: the JobTemplate ``name`` and the steps it waits for."""
+
+    name: str
+    depends_on: FlowDependsOn | None = None
+    patch: FlowPatch | None = None
+
+
+class JobFlowSpec(Base, frozen=True):
+    flows: list[Flow] = []
+    job_retain_policy: str = ""  # "retain" | "delete" ("" keeps the jobs, as retain)
+
+
+class JobFlow(Base, frozen=True):
+    api_version: str = "flow.volcano.sh/v1alpha1"
+    kind: str = "JobFlow"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: JobFlowSpec = JobFlowSpec()
+    status: dict[str, Any] | None = None
+
+
 # A top-level object a user submits: what a manifest file holds (``schemas.loaders``).
-Manifest = Job | Queue | Command | PodGroup | Node | Pod
+Manifest = Job | Queue | Command | PodGroup | Node | Pod | JobFlow | JobTemplate
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from schemas.events import (
     JobCommandRequested,
+    JobFlowSubmitRequested,
     JobSubmitRequested,
+    JobTemplateSubmitRequested,
     NodeAdded,
     NodeRemoved,
     PodBound,
@@ -33,6 +35,8 @@ from schemas.resources import (
     Command,
     Container,
     Job,
+    JobFlow,
+    JobTemplate,
     Node,
     NodeSpec,
     NodeStatus,
@@ -155,6 +159,10 @@ def step_events(step: Step) -> list[Event]:
             events.append(PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, Pod):
             events.append(PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest))
+        elif isinstance(manifest, JobTemplate):
+            events.append(JobTemplateSubmitRequested(template=key_of(manifest.metadata), manifest=manifest))
+        elif isinstance(manifest, JobFlow):
+            events.append(JobFlowSubmitRequested(jobflow=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, Command) and manifest.target_object is not None:
             target = manifest.target_object
             if target.kind == "Queue":
