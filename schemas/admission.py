@@ -49,6 +49,8 @@ _HIERARCHY = "volcano.sh/hierarchy"
 _HIERARCHY_WEIGHTS = "volcano.sh/hierarchy-weights"
 # A pod is named "<job>-<task>-<index>"; Volcano keeps it a valid hostname.
 _MAX_POD_NAME = 63
+# The part of generateName a generated name keeps, as the API server's (63 - 5).
+_MAX_GENERATED_PREFIX = 58
 # The API versions a Command's ``target`` may name, by kind: Volcano's and the
 # project's own group. Volcano's controllers ignore a Command whose target has
 # any other apiVersion, so such a Command is refused here rather than kept for
@@ -69,7 +71,12 @@ def validate(obj: Any) -> list[Violation]:
 def validate_job(job: Job) -> list[Violation]:
     c = Checker()
     meta, spec = job.metadata, job.spec
-    check_name(c, ("metadata", "name"), meta.name, subdomain=True, max_length=_MAX_POD_NAME)
+    if meta.name or not meta.generate_name:
+        check_name(c, ("metadata", "name"), meta.name, subdomain=True, max_length=_MAX_POD_NAME)
+    elif not check_name(Checker(), (), f"{meta.generate_name[:_MAX_GENERATED_PREFIX]}x", subdomain=True):
+        # the job controller names the job <prefix (at most 58 characters)><5 characters>
+        c.add(("metadata", "generateName"), f"{meta.generate_name!r} cannot start a job name: a name has only "
+              "lowercase letters, digits, '-' and '.', and starts with a letter or digit")
     if meta.namespace:
         check_name(c, ("metadata", "namespace"), meta.namespace)
     check_metadata(c, meta)

@@ -223,8 +223,9 @@ class Planner:
 
     async def _job(self, manifest: Job) -> Step:
         key = key_of(manifest.metadata)
-        what = f"Job {key}"
-        current = await self.job(key)
+        named = bool(manifest.metadata.name)  # with only generateName, every apply is a new job
+        what = f"Job {key}" if named else f"Job {key}{manifest.metadata.generate_name}<generated>"
+        current = await self.job(key) if named else None
         if current is not None:
             if current.manifest == manifest:
                 return Step(what)
@@ -246,7 +247,8 @@ class Planner:
             name = task.template.spec.priority_class_name if task.template and task.template.spec else ""
             if name and not await self.known.priority_class(name):
                 return Step(what, problem=f"spec.tasks[{i}].template.spec.priorityClassName: priority class {name} does not exist")
-        self.jobs[key] = JobKnown(key, manifest, "", pending=True)
+        if named:
+            self.jobs[key] = JobKnown(key, manifest, "", pending=True)
         return Step(what, JobSubmitRequested(job=key, manifest=manifest))
 
     async def _queue(self, manifest: Queue) -> Step:

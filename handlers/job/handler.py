@@ -15,6 +15,7 @@ from __future__ import annotations
 from handlers.base import Handler
 from handlers.job import intents
 from handlers.job.draft import SYNC, Draft
+from handlers.job.names import name_submission
 from handlers.job.policies import apply_policies, pod_request
 from handlers.job.states import execute
 from handlers.job.timers import settle_timers
@@ -102,6 +103,9 @@ class JobHandler(Handler[JobsState]):
             key = _deleted_owner(state, envelope)
         record = state.jobs.get(key) if key else None
         if isinstance(ev, JobSubmitRequested):
+            if not ev.manifest.metadata.name:  # generateName: the controller names it
+                ev = name_submission(state, ev, envelope.position)
+                record = state.jobs.get(ev.job)
             if record is not None:
                 return [JobSubmitRefused(job=ev.job, reason=f"job {ev.job} already exists ({record.phase})")]
             record = new_record(ev.job, ev.manifest, envelope)
