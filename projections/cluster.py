@@ -15,6 +15,7 @@ enqueue of a podgroup already gone) changes nothing and is counted in
 
 from __future__ import annotations
 
+from projections import cluster_hypernodes
 from projections import cluster_pods as pods
 from projections.cluster_model import (
     DEFAULT_NODE_PODS,
@@ -297,3 +298,4 @@ _TABLE.on(ev.ReservationReleased, _reservation_released)
 _TABLE.on(ev.JobRemoved, pods.job_removed)
 _TABLE.on(ev.JobPhaseChanged, _job_phase)
 FOLDS = _TABLE.folds
+FOLDS.update(cluster_hypernodes.FOLDS)  # HyperNodeAdded, HyperNodeUpdated, HyperNodeRemoved

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from schemas.hypernode import HyperNode
 from schemas.resources import Affinity, Taint, Toleration
 
 Resources = dict[str, int]
@@ -250,6 +251,9 @@ class ClusterState:
         self.node_touched: dict[str, int] = {}
         # - resource -> how many of the nodes' ``used`` and ``releasing`` hold some of it.
         self.held_dims: Counter[str] = Counter()
+        # HyperNodes by name (``projections.cluster_hypernodes``), and a count bumped at each change.
+        self.hypernodes: dict[str, HyperNode] = {}
+        self.hypernode_epoch = 0
 
     def priority_of(self, class_name: str) -> int:
         if class_name and class_name in self.priority_classes:

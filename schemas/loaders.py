@@ -22,7 +22,8 @@ operators create them) and a Kubernetes ``v1`` Node (for a simulated cluster; ch
 ``schemas.node_admission``: the fields of a Node spec the scheduler has no use
 for, such as ``podCIDR`` and ``providerID``, are dropped, not refused). A
 ``kind: List`` (as ``kubectl get -o yaml`` writes) and a JSON array are read
-item by item.
+item by item. ``topology.volcano.sh/v1alpha1`` / ``topology.eventbatch.io/v1alpha1``
+HyperNode is read too (``schemas.hypernode``: a network domain of nodes, cluster-scoped).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from schemas import (
 from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
+from schemas.hypernode import HyperNode  # also registers HyperNode's rules with ``validate``
 from schemas.resources import Command, Job, JobFlow, JobTemplate, Manifest, Node, Pod, PodGroup, Queue
 
 __all__ = [
@@ -70,7 +72,9 @@ for _group, _version, _kinds in (
             KINDS[(f"{_group}.{_domain}/{_version}", _cls.__name__)] = _cls
 KINDS[("v1", "Node")] = Node
 KINDS[("v1", "Pod")] = Pod
-_CLUSTER_SCOPED = (Queue, Node)
+_CLUSTER_SCOPED = (Queue, Node, HyperNode)
+for _domain in ("volcano.sh", "eventbatch.io"):
+    KINDS[(f"topology.{_domain}/v1alpha1", "HyperNode")] = HyperNode
 # Node spec fields Kubernetes has and the scheduler does not read: dropped on decoding.
 _NODE_SPEC_UNUSED = frozenset({"podCIDR", "podCIDRs", "providerID", "externalID", "configSource"})
 

@@ -14,9 +14,12 @@ verbatim in ``extra`` so nothing the user wrote is lost.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import msgspec
+
+if TYPE_CHECKING:
+    from schemas.hypernode import HyperNode
 
 # Integer resource amounts keyed by resource name: cpu and other countable
 # resources in milli-units, byte-denominated ones in bytes, pods as a count.
@@ -428,7 +431,8 @@ class JobFlow(Base, frozen=True):
 
 
 # A top-level object a user submits: what a manifest file holds (``schemas.loaders``).
-Manifest = Job | Queue | Command | PodGroup | Node | Pod | JobFlow | JobTemplate
+# Kinds kept in a module of their own (which imports this one) are named as strings.
+Manifest = Union[Job | Queue | Command | PodGroup | Node | Pod | JobFlow | JobTemplate, "HyperNode"]  # noqa: UP007 - forward references
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -19,6 +19,9 @@ from projections import cluster
 from projections.cluster_model import ClusterState
 from schemas.envelope import Envelope
 from schemas.events import (
+    HyperNodeAdded,
+    HyperNodeRemoved,
+    HyperNodeUpdated,
     JobRemoved,
     NodeAdded,
     NodeRemoved,
@@ -45,7 +48,7 @@ from schemas.events import (
 from schemas.events.base import Event
 
 # Events that can change what a session decides: capacity, queues, priority
-# classes, podgroups and pods (not the scheduler's own decisions, and not
+# classes, podgroups and pods, HyperNodes (network domains) (not the scheduler's own decisions, and not
 # observations that change nothing a session reads, such as PodStarted).
 # Matched by the payload's own class.
 RELEVANT: frozenset[type[Event]] = frozenset(
@@ -70,6 +73,9 @@ RELEVANT: frozenset[type[Event]] = frozenset(
         PodBindFailed,
         PodDeletionRequested,
         JobRemoved,
+        HyperNodeAdded,
+        HyperNodeUpdated,
+        HyperNodeRemoved,
     }
 )
 

@@ -24,6 +24,15 @@ domains stay free for big jobs), then the first by name.
   domain of its highest allowed tier is used, and the gang waits;
 - ``soft``: nodes of that domain score ``weight`` x 100 more; when none can
   hold the job, no node is preferred.
+
+When the cluster has HyperNodes (``topology.volcano.sh/v1alpha1``), the
+domains are theirs instead and ``tiers`` is not needed: the domains of tier
+``t`` are the HyperNodes of ``spec.tier`` ``t``, each holding every node
+below it (``handlers.scheduler.hypernodes``), and ``highestTierAllowed``
+names a HyperNode tier. The choice is the same: the lowest allowed tier
+first, the least idle left over, then the first by HyperNode name; so a
+tier-``t`` label with value ``v`` and a tier-``t`` HyperNode named ``v``
+holding the nodes labelled ``v`` decide alike.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import numpy as np
 from handlers.scheduler.api import JobInfo, NodeArrays, TaskInfo
 from handlers.scheduler.conf import ConfError, PluginOption, number
 from handlers.scheduler.hooks import Refusal, Rows, Score
+from handlers.scheduler.hypernodes import HyperNodeTree
 from handlers.scheduler.plugins.base import Plugin
 
 if TYPE_CHECKING:
@@ -64,20 +74,34 @@ class NetworkTopology(Plugin):
 
     def open(self, ssn: Session) -> None:
         self.ssn = ssn
-        self.wishes: dict[str, tuple[str, int]] = {}
+        self.wishes: dict[str, tuple[str, list[int]]] = {}
+        self.tree: HyperNodeTree | None = None
+        hyper = bool(ssn.state.hypernodes)
+        if not hyper and not self.tiers:
+            return
         for job in ssn.jobs.values():
             record = ssn.state.podgroups.get(job.name)
-            if record is not None and record.network_topology is not None and self.tiers:
-                mode, highest = record.network_topology
+            if record is None or record.network_topology is None:
+                continue
+            mode, highest = record.network_topology
+            if hyper:
+                if self.tree is None:
+                    self.tree = HyperNodeTree(ssn.state.hypernodes, ssn.nodes)
+                allowed = [t for t in self.tree.tiers if highest <= 0 or t <= highest]
+            else:
                 top = len(self.tiers) if highest <= 0 else min(highest, len(self.tiers))
-                self.wishes[job.name] = (mode, top)
+                allowed = list(range(1, top + 1))
+            self.wishes[job.name] = (mode, allowed)
         if not self.wishes:
             return
         self.chosen: dict[str, tuple[str, np.ndarray] | None] = {}
         self.register(ssn.hooks.predicate, self._predicate)
         self.register(ssn.hooks.node_order, self._score)
 
-    def _domains(self, tier: int) -> dict[str, np.ndarray]:
+    def _domains(self, tier: int) -> list[tuple[str, np.ndarray]]:
+        """Tier ``tier``'s domains, by name: (how a refusal names it, its mask over the nodes)."""
+        if self.tree is not None:
+            return [(f"hypernode {name}", mask) for name, mask in self.tree.domains.get(tier, [])]
         label = self.tiers[tier - 1]
         nodes = self.ssn.nodes
         members: dict[str, list[int]] = {}
@@ -85,15 +109,15 @@ class NetworkTopology(Plugin):
             value = labels.get(label)
             if value is not None:
                 members.setdefault(value, []).append(i)
-        out = {}
+        out = []
         for value in sorted(members):
             mask = np.zeros(len(nodes), dtype=bool)
             mask[members[value]] = True
-            out[value] = mask
+            out.append((f"{label}={value}", mask))
         return out
 
     def _choose(self, job: JobInfo) -> tuple[str, np.ndarray] | None:
-        mode, top = self.wishes[job.name]
+        mode, allowed = self.wishes[job.name]
         nodes = self.ssn.nodes
         need = np.zeros(len(nodes.dims), dtype=np.int64)
         for task in job.tasks:
@@ -104,9 +128,9 @@ class NetworkTopology(Plugin):
             if task.node >= 0 and task.status in HOLDING:
                 held[task.node] = True
         total = np.maximum(nodes.alloc.sum(axis=0), 1)
-        for tier in range(1, top + 1):
+        for tier in allowed:
             best = None
-            for value, mask in self._domains(tier).items():
+            for name, mask in self._domains(tier):
                 if (held & ~mask).any():
                     continue
                 idle = nodes.idle[mask].sum(axis=0)
@@ -114,16 +138,16 @@ class NetworkTopology(Plugin):
                     continue
                 slack = float(((idle - need) / total).sum())
                 if best is None or slack < best[0]:
-                    best = (slack, f"{self.tiers[tier - 1]}={value}", mask)
+                    best = (slack, name, mask)
             if best is not None:
                 return best[1], best[2]
         if mode != "hard":
             return None
         largest = None
-        for value, mask in self._domains(top).items():
+        for name, mask in self._domains(allowed[-1]) if allowed else []:
             size = float((nodes.idle[mask].sum(axis=0) / total).sum())
             if largest is None or size > largest[0]:
-                largest = (size, f"{self.tiers[top - 1]}={value}", mask)
+                largest = (size, name, mask)
         if largest is None:
             return "", np.zeros(len(nodes), dtype=bool)
         return largest[1], largest[2]
