@@ -64,8 +64,6 @@ _ARGO = (
 # file -> (the field the refusal names, why the file is not supported)
 UNSUPPORTED: dict[str, tuple[str, str]] = {
     "examples/cronjob/cronjob.yaml": ("kind", f"Volcano's batch.volcano.sh/v1alpha1 CronJob: {_LATER}"),
-    "examples/jobflow/JobFlow.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobFlow: {_LATER}"),
-    "examples/jobflow/JobTemplate.yaml": ("apiVersion", f"Volcano's flow.volcano.sh JobTemplate: {_LATER}"),
     "examples/integrations/argo/10-job-step.yaml": ("apiVersion", _ARGO),
     "examples/integrations/argo/20-job-DAG.yaml": ("apiVersion", _ARGO),
     "examples/integrations/argo/mpi/hello-world.yaml": ("apiVersion", _ARGO),
@@ -124,7 +122,9 @@ REFUSED.update({
     ),
 })
 
-RUNS = [f for f in ALL + DOCS if f not in UNSUPPORTED and f not in REFUSED]
+# Volcano's JobFlow example: its JobTemplates, then the JobFlow (run by the test below).
+FLOWS = ["examples/jobflow/JobTemplate.yaml", "examples/jobflow/JobFlow.yaml"]
+RUNS = [f for f in ALL + DOCS if f not in UNSUPPORTED and f not in REFUSED and f not in FLOWS]
 # Jobs whose queues are another example file.
 QUEUES_FROM = {"examples/hierarchical-jobs/jobs.yaml": "examples/hierarchical-jobs/queues.yaml"}
 DEFAULT_QUEUE = {
@@ -194,7 +194,8 @@ async def _run(
 def test_every_example_file_is_in_exactly_one_place() -> None:
     """A file added to the fixtures is run, or listed as refused or unsupported; a listed file exists."""
     assert (len(ALL), len(DOCS)) == (29, 43)
-    assert set(UNSUPPORTED) | set(REFUSED) <= set(ALL + DOCS)
+    assert set(UNSUPPORTED) | set(REFUSED) | set(FLOWS) <= set(ALL + DOCS)
+    assert not set(FLOWS) & (set(UNSUPPORTED) | set(REFUSED))
     assert not set(UNSUPPORTED) & set(REFUSED)
     assert len([f for f in RUNS if f.startswith("examples/")]) == 20
     assert len([f for f in RUNS if f.startswith("docs/")]) == 35
@@ -282,3 +283,14 @@ async def test_volcano_commands_suspend_an_example_job_and_close_a_queue(tmp_pat
     assert out.jobs["default/test-job"] == "Aborted"
     assert out.queue_states["default"] == "Closed"
     assert not out.refusals
+
+
+async def test_volcanos_jobflow_example_runs_its_first_step_and_waits_with_the_others(tmp_path: Path) -> None:
+    """JobTemplate.yaml then JobFlow.yaml, unchanged: the JobFlow ``test`` makes the Job of
+    its first flow, ``test-a`` (Volcano's <jobflow>-<flow>), which runs for ever as the
+    example's pods do; b waits for a to complete, and c, d, e for b (and c, d)."""
+    out = await _run(tmp_path, [{"at": "0s", "apply": str(FIXTURES / f)} for f in FLOWS])
+    assert out.stopped == "nothing left to happen"
+    assert not out.refusals
+    assert out.jobs == {"default/test-a": "Running"}
+    assert out.requested["default/test-a"] <= out.bound and len(out.requested["default/test-a"]) == 1
