@@ -26,6 +26,8 @@ from schemas.events.podgroup import *  # noqa: F403
 from schemas.events.priority import *  # noqa: F403
 from schemas.events.queue import *  # noqa: F403
 from schemas.events.runtime import *  # noqa: F403
+from schemas.events.runtimeclass import *  # noqa: F403
+from schemas.events.runtimeclass import EVENTS as RUNTIME_CLASS_EVENTS
 from schemas.events.scheduler import *  # noqa: F403
 from schemas.events.timer import *  # noqa: F403
 
@@ -41,6 +43,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     + scheduler.EVENTS
     + timer.EVENTS
     + runtime.EVENTS
+    + RUNTIME_CLASS_EVENTS
 )
 REGISTRY: dict[str, type[Event]] = {cls.__name__: cls for cls in ALL_EVENTS}
 if len(REGISTRY) != len(ALL_EVENTS):  # pragma: no cover - a programming error
