@@ -9,6 +9,11 @@ differently keeps Volcano's expectation in ``expect`` and eventbatch's in
 ``eventbatch``, with the reason in ``differs`` (docs/scheduler.md,
 "Differences from Volcano").
 
+Ported: capacity's ``Test_capacityPlugin_OnSessionOpenWithoutHierarchy`` (11 of
+11, 1 differs) and ``Test_capacityPlugin_OnSessionOpenWithHierarchy`` (13 of 13,
+2 differ), predicates' ``TestEventHandler``, ``TestNodeNum`` and
+``TestPodAntiAffinity`` (1 each, 2 differ). Not ported, and why: docs/scheduler.md.
+
 Volcano's ``CheckAll`` checks binds exactly in every case (a case naming
 none expects none), so every row here checks them.
 
@@ -501,3 +506,98 @@ def test_volcano_capacity_with_hierarchy_cases(case: VCase) -> None:
     """Volcano: pkg/scheduler/plugins/capacity/capacity_test.go, ``Test_capacityPlugin_OnSessionOpenWithHierarchy``
     (line 508), the case named (its line in ``case.line``)."""
     _check(case, _CAPH)
+
+
+# --- predicates: pkg/scheduler/plugins/predicates/predicates_test.go ------------------------------
+
+# The table-driven tests that make scheduling decisions: TestEventHandler (line 183), TestNodeNum
+# (line 265), TestPodAntiAffinity (line 332). Not ported: TestSetUpDynamicResourcesArgs_*,
+# TestInitPlugin, TestBatchNodeOrderRunsPreScorePlugins, TestPredicateFailureReasonAggregationOrderStable,
+# TestPredicateByStablefilterSkipsPluginInSkipSet, TestReserveRollbackOrderStable, TestTaskPodAnnotations
+# and helper_test.go's TestSetUpVolumeBindingArgs: they check how Volcano wires kube-scheduler's
+# filter and score plugins (their arguments, pre-score, DRA and volume binding), not a decision.
+_WORKER = {"role": "worker"}
+# getWorkerAffinity (line 130): no two pods labelled role=worker on one host.
+_ANTI_WORKER: dict[str, object] = {
+    "requiredDuringSchedulingIgnoredDuringExecution": [
+        {
+            "labelSelector": {"matchExpressions": [{"key": "role", "operator": "In", "values": ["worker"]}]},
+            "topologyKey": "kubernetes.io/hostname",
+        }
+    ]
+}
+_NO_POD_AFFINITY = (
+    "inter-pod affinity and anti-affinity are not read by the scheduler (kept in the pod's manifest only): "
+    "pods are placed by node selector, node affinity, taints and resources"
+)
+
+PREDICATES_CASES = [
+    (
+        vconf("allocate", [("predicates", "Predicate"), ("gang", "JobReady JobPipelined"), ("priority", "JobOrder")]),
+        VCase(
+            "TestEventHandler: pod-deallocate", 216,
+            (VGroup("pg1", "ns1", "q1", 2, "Inqueue", {}, "p2"), VGroup("pg2", "ns1", "q1", 1, "Inqueue", {}, "p1")),
+            (
+                VPod("ns1", "worker-1", "pg1", "3", "3k", labels=_WORKER, selector={"selector": "worker"},
+                     pod_anti_affinity=_ANTI_WORKER),
+                VPod("ns1", "worker-2", "pg1", "5", "5k", labels=_WORKER, pod_anti_affinity=_ANTI_WORKER),
+                VPod("ns1", "worker-3", "pg2", "4", "4k", labels=_WORKER, pod_anti_affinity=_ANTI_WORKER),
+            ),
+            (
+                _n("node1", "14", "14k", selector="worker", **{"kubernetes.io/hostname": "node1"}),
+                _n("node2", "3", "3k", **{"kubernetes.io/hostname": "node2"}),
+            ),
+            (VQueue("q1", weight=0),),
+            Outcome(binds={"ns1/worker-3": "node1"}),
+            (("p1", 1), ("p2", 2)),
+            differs=_NO_POD_AFFINITY,
+            eventbatch=Outcome(binds={"ns1/worker-1": "node1", "ns1/worker-2": "node1", "ns1/worker-3": "node1"}),
+        ),
+    ),
+    (
+        vconf("allocate, backfill", [("predicates", "Predicate")]),
+        VCase(
+            "TestNodeNum: pod-predicate", 291,
+            (VGroup("pg1", "ns1", "q1", 2, "Inqueue", {}, "p2"), VGroup("pg2", "ns1", "q1", 1, "Inqueue", {}, "p1")),
+            (
+                VPod("ns1", "worker-1", "pg1", "", "", labels=_WORKER, selector={"selector": "worker"}),
+                VPod("ns1", "worker-2", "pg1", "", "", labels=_WORKER),
+                VPod("ns1", "worker-3", "pg2", "", "", labels=_WORKER),
+            ),
+            (_n("node1", "4", "4k", pods=2, selector="worker"),),
+            (VQueue("q1", weight=0),),
+            Outcome(binds={"ns1/worker-1": "node1", "ns1/worker-2": "node1"}),
+            (("p1", 1), ("p2", 2)),
+        ),
+    ),
+    (
+        vconf("allocate, preempt", [("predicates", "Predicate"), ("priority", "Preemptable JobStarving")]),
+        VCase(
+            "TestPodAntiAffinity: pod-anti-affinity", 359,
+            (
+                VGroup("pg1", "ns1", "q1", 0, "Running", {}, "low-priority"),
+                VGroup("pg2", "ns1", "q1", 1, "Inqueue", {}, "high-priority"),
+            ),
+            (
+                VPod("ns1", "worker-1", "pg1", "3", "3G", node="n1", labels=_WORKER, priority=100000,
+                     pod_anti_affinity=_ANTI_WORKER),
+                VPod("ns1", "worker-2", "pg1", "3", "3G", node="n1", priority=10),
+                VPod("ns1", "worker-3", "pg2", "3", "3G", labels=_WORKER, priority=100000,
+                     pod_anti_affinity=_ANTI_WORKER),
+            ),
+            (_n("n1", "12", "12G", pods=2, **{"kubernetes.io/hostname": "node1"}),),
+            (VQueue("q1", weight=0, capability=_r("9", "9G")),),
+            Outcome(binds={}, evicted=(), pipelined={}),
+            (("low-priority", 10), ("high-priority", 100000)),
+            differs=_NO_POD_AFFINITY,
+            eventbatch=Outcome(binds={}, evicted=("ns1/worker-2",), pipelined={"ns1/pg2": ("n1",)}),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("conf,case", PREDICATES_CASES, ids=[c.volcano for _, c in PREDICATES_CASES])
+def test_volcano_predicates_cases(conf: SchedulerConf, case: VCase) -> None:
+    """Volcano: pkg/scheduler/plugins/predicates/predicates_test.go, the test and case named (its line in
+    ``case.line``), with that test's tiers."""
+    _check(case, conf)

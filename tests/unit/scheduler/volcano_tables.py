@@ -27,7 +27,7 @@ import msgspec
 from handlers.scheduler.conf import ENABLE_FLAGS, SchedulerConf, load_conf
 from schemas import events as ev
 from schemas.quantity import to_resources
-from schemas.resources import ObjectMeta, Pod, PodGroup, PodGroupSpec, PodSpec
+from schemas.resources import Affinity, ObjectMeta, Pod, PodGroup, PodGroupSpec, PodSpec
 from tests.unit.scheduler.tables import Cluster, node_event
 
 # The family names a Go test uses (EnabledJobOrder -> "JobOrder") to eventbatch's conf keys.
@@ -84,6 +84,7 @@ class VPod:
     preemption_policy: str = ""  # BuildPodWithPreemptionPolicy: "Never" or "PreemptLowerPriority"
     priority_class: str = ""  # spec.priorityClassName
     scalars: dict[str, str] = field(default_factory=dict)  # other requests: {"nvidia.com/A100": "10"}
+    pod_anti_affinity: dict[str, object] = field(default_factory=dict)  # spec.affinity.podAntiAffinity
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,11 @@ def build(case: VCase, conf: SchedulerConf) -> Cluster:
         if p.task:
             labels["volcano.sh/task-spec"] = p.task
         extra = {"preemptionPolicy": p.preemption_policy} if p.preemption_policy else {}
-        spec = PodSpec(node_selector=dict(p.selector), priority=p.priority, priority_class_name=p.priority_class, extra=extra)
+        affinity = Affinity(pod_anti_affinity=dict(p.pod_anti_affinity)) if p.pod_anti_affinity else None
+        spec = PodSpec(
+            node_selector=dict(p.selector), priority=p.priority, priority_class_name=p.priority_class, extra=extra,
+            affinity=affinity,
+        )
         pod = Pod(metadata=ObjectMeta(name=p.name, namespace=p.namespace, labels=labels), spec=spec)
         i = index[key] = index.get(key, -1) + 1
         c.add(
