@@ -45,9 +45,10 @@ def default_handlers(settings: Settings) -> list[Handler]:
 
 def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]:
     """``handlers``, the podgroup controller (other operators' PodGroups and plain pods),
-    the JobFlow controller (JobTemplates, JobFlows and their steps' Jobs)
-    and, on a cluster whose nodes live on the log (``sim``, ``none``), the node controller
+    the JobFlow controller (JobTemplates, JobFlows and their steps' Jobs), the CronJob
+    controller (a Job at each scheduled time) and, on a cluster whose nodes live on the log (``sim``, ``none``), the node controller
     that answers node requests; a kube cluster's nodes are the API server's."""
+    from handlers.cronjob import CronJobHandler
     from handlers.jobflow import JobFlowHandler
     from handlers.node import NodeHandler
     from handlers.podgroup import PodGroupHandler
@@ -57,6 +58,8 @@ def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]
         out.append(PodGroupHandler())
     if not any(h.name == JobFlowHandler.name for h in out):
         out.append(JobFlowHandler())
+    if not any(h.name == CronJobHandler.name for h in out):
+        out.append(CronJobHandler())
     if cluster == "kube" or any(h.name == NodeHandler.name for h in out):
         return out
     return [*out, NodeHandler()]

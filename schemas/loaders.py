@@ -13,7 +13,8 @@ nesting, numbers too long to convert), on the parsed tree, on typed integer
 fields, and on the admitted object's size as JSON.
 
 Both Volcano's API groups and the project's own are accepted:
-``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job,
+``batch.volcano.sh/v1alpha1`` / ``batch.eventbatch.io/v1alpha1`` Job and
+CronJob (``schemas.cronjob``),
 ``scheduling.volcano.sh/v1beta1`` / ``scheduling.eventbatch.io/v1beta1``
 Queue and PodGroup, ``bus.volcano.sh/v1alpha1`` / ``bus.eventbatch.io/v1alpha1``
 Command, ``flow.volcano.sh/v1alpha1`` / ``flow.eventbatch.io/v1alpha1`` JobFlow and
@@ -37,6 +38,7 @@ import msgspec
 import yaml
 
 from schemas import (
+    cronjob,  # noqa: F401 - registers CronJob's rules with ``validate`` and ``apply_defaults``
     jobflow,  # noqa: F401 - registers JobFlow's and JobTemplate's defaults and rules
     limits,
     node_admission,  # noqa: F401 - registers Node's rules with ``validate``
@@ -45,7 +47,7 @@ from schemas.admission import Violation, validate
 from schemas.decode import DecodeError, decode, format_path
 from schemas.defaults import apply_defaults
 from schemas.hypernode import HyperNode  # also registers HyperNode's rules with ``validate``
-from schemas.resources import Command, Job, JobFlow, JobTemplate, Manifest, Node, Pod, PodGroup, Queue
+from schemas.resources import Command, CronJob, Job, JobFlow, JobTemplate, Manifest, Node, Pod, PodGroup, Queue
 
 __all__ = [
     "KINDS",
@@ -62,7 +64,7 @@ __all__ = [
 
 KINDS: dict[tuple[str, str], type[Manifest]] = {}
 for _group, _version, _kinds in (
-    ("batch", "v1alpha1", (Job,)),
+    ("batch", "v1alpha1", (Job, CronJob)),
     ("scheduling", "v1beta1", (Queue, PodGroup)),
     ("bus", "v1alpha1", (Command,)),
     ("flow", "v1alpha1", (JobFlow, JobTemplate)),

@@ -1,4 +1,4 @@
-"""Typed Volcano-compatible resources: Job, Queue, Command, PodGroup, Node, Pod.
+"""Typed Volcano-compatible resources: Job, Queue, Command, PodGroup, Node, Pod, CronJob.
 
 Where it sits: the vocabulary of the whole pipeline. Manifests are loaded into
 these types at the edge (``schemas.loaders``), carried inside events on the log
@@ -364,6 +364,39 @@ class Pod(Base, frozen=True):
     status: PodStatus | None = None
 
 
+# --- batch.volcano.sh/v1alpha1 CronJob (checked and defaulted in ``schemas.cronjob``) ---
+
+
+class JobTemplateSpec(Base, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: JobSpec = JobSpec()
+
+
+class CronJobSpec(Base, frozen=True):
+    schedule: str = ""
+    job_template: JobTemplateSpec = JobTemplateSpec()
+    time_zone: str | None = None
+    starting_deadline_seconds: int | None = None
+    concurrency_policy: str = ""
+    suspend: bool | None = None
+    successful_jobs_history_limit: int | None = None
+    failed_jobs_history_limit: int | None = None
+
+
+class CronJobStatus(Base, frozen=True):
+    active: list[dict[str, Any]] = []
+    last_schedule_time: str | None = None
+    last_successful_time: str | None = None
+
+
+class CronJob(Base, frozen=True):
+    api_version: str = "batch.volcano.sh/v1alpha1"
+    kind: str = "CronJob"
+    metadata: ObjectMeta = ObjectMeta()
+    spec: CronJobSpec = CronJobSpec()
+    status: CronJobStatus | None = None
+
+
 # --- flow.volcano.sh/v1alpha1 JobFlow and JobTemplate (checked and defaulted in ``schemas.jobflow``) ---
 
 
@@ -432,7 +465,7 @@ class JobFlow(Base, frozen=True):
 
 # A top-level object a user submits: what a manifest file holds (``schemas.loaders``).
 # Kinds kept in a module of their own (which imports this one) are named as strings.
-Manifest = Union[Job | Queue | Command | PodGroup | Node | Pod | JobFlow | JobTemplate, "HyperNode"]  # noqa: UP007 - forward references
+Manifest = Union[Job | Queue | Command | PodGroup | Node | Pod | CronJob | JobFlow | JobTemplate, "HyperNode"]  # noqa: UP007 - forward references
 
 
 def key_of(meta: ObjectMeta) -> str:

@@ -5,12 +5,13 @@ Nodes become ``NodeAdded``; queues ``QueueCreateRequested``; pods already runnin
 become their podgroup plus ``PodRequested``/``PodCreated``/``PodBound``/
 ``PodStarted``, as if an earlier scheduler had placed them; workload steps
 become the intents a user (or another operator: a PodGroup, a plain Pod)
-would have appended at that moment.
+would have appended at that moment (a JobTemplate, a JobFlow and a CronJob too).
 """
 
 from __future__ import annotations
 
 from schemas.events import (
+    CronJobSubmitRequested,
     JobCommandRequested,
     JobFlowSubmitRequested,
     JobSubmitRequested,
@@ -34,6 +35,7 @@ from schemas.quantity import to_resources
 from schemas.resources import (
     Command,
     Container,
+    CronJob,
     Job,
     JobFlow,
     JobTemplate,
@@ -159,6 +161,8 @@ def step_events(step: Step) -> list[Event]:
             events.append(PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, Pod):
             events.append(PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest))
+        elif isinstance(manifest, CronJob):
+            events.append(CronJobSubmitRequested(cronjob=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, JobTemplate):
             events.append(JobTemplateSubmitRequested(template=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, JobFlow):

@@ -1,7 +1,7 @@
 """The catalogue of event types, and the registry that decodes them by tag.
 
 Where it sits: every module in this package defines one area's events
-(jobs, HyperNodes, JobFlows and JobTemplates, operators' podgroups and pods, pods, nodes, priority classes, queues,
+(jobs, CronJobs, HyperNodes, JobFlows and JobTemplates, operators' podgroups and pods, pods, nodes, priority classes, queues,
 scheduler decisions, timers) and lists them in
 ``EVENTS``; this module joins them into ``REGISTRY`` (tag -> type) and
 ``AnyEvent`` (the tagged union). Import event types from here.
@@ -15,8 +15,9 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import hypernode, job, jobflow, node, pod, podgroup, priority, queue, runtime, scheduler, timer
+from schemas.events import cronjob, hypernode, job, jobflow, node, pod, podgroup, priority, queue, runtime, scheduler, timer
 from schemas.events.base import Event
+from schemas.events.cronjob import *  # noqa: F403
 from schemas.events.hypernode import *  # noqa: F403
 from schemas.events.job import *  # noqa: F403
 from schemas.events.jobflow import *  # noqa: F403
@@ -33,6 +34,7 @@ from schemas.events.timer import *  # noqa: F403
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     job.EVENTS
+    + cronjob.EVENTS
     + jobflow.EVENTS
     + pod.EVENTS
     + podgroup.EVENTS

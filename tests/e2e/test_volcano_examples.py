@@ -63,7 +63,6 @@ _ARGO = (
 )
 # file -> (the field the refusal names, why the file is not supported)
 UNSUPPORTED: dict[str, tuple[str, str]] = {
-    "examples/cronjob/cronjob.yaml": ("kind", f"Volcano's batch.volcano.sh/v1alpha1 CronJob: {_LATER}"),
     "examples/integrations/argo/10-job-step.yaml": ("apiVersion", _ARGO),
     "examples/integrations/argo/20-job-DAG.yaml": ("apiVersion", _ARGO),
     "examples/integrations/argo/mpi/hello-world.yaml": ("apiVersion", _ARGO),
@@ -124,7 +123,9 @@ REFUSED.update({
 
 # Volcano's JobFlow example: its JobTemplates, then the JobFlow (run by the test below).
 FLOWS = ["examples/jobflow/JobTemplate.yaml", "examples/jobflow/JobFlow.yaml"]
-RUNS = [f for f in ALL + DOCS if f not in UNSUPPORTED and f not in REFUSED and f not in FLOWS]
+# Volcano's CronJob example (run by the test below: it makes a Job every 5 minutes).
+CRONJOBS = ["examples/cronjob/cronjob.yaml"]
+RUNS = [f for f in ALL + DOCS if f not in UNSUPPORTED and f not in REFUSED and f not in FLOWS and f not in CRONJOBS]
 # Jobs whose queues are another example file.
 QUEUES_FROM = {"examples/hierarchical-jobs/jobs.yaml": "examples/hierarchical-jobs/queues.yaml"}
 DEFAULT_QUEUE = {
@@ -155,6 +156,8 @@ class Outcome:
     refusals: list[str] = field(default_factory=list)
     accepted: list[tuple[str, str]] = field(default_factory=list)  # (job, action)
     queue_states: dict[str, str] = field(default_factory=dict)
+    created_at: dict[str, int] = field(default_factory=dict)  # job -> when created (ms)
+    skipped: list[int] = field(default_factory=list)  # CronJob runs not started: their scheduled times (ms)
 
 
 async def _run(
@@ -174,6 +177,9 @@ async def _run(
         e, kind = envelope.payload, envelope.type
         if kind == "JobCreated":
             out.jobs.setdefault(e.job, "")
+            out.created_at.setdefault(e.job, envelope.recorded_at)
+        elif kind == "CronJobRunSkipped":
+            out.skipped.append(e.scheduled)
         elif kind == "JobPhaseChanged":
             out.jobs[e.job] = e.phase
         elif kind == "PodRequested":
@@ -194,8 +200,9 @@ async def _run(
 def test_every_example_file_is_in_exactly_one_place() -> None:
     """A file added to the fixtures is run, or listed as refused or unsupported; a listed file exists."""
     assert (len(ALL), len(DOCS)) == (29, 43)
-    assert set(UNSUPPORTED) | set(REFUSED) | set(FLOWS) <= set(ALL + DOCS)
+    assert set(UNSUPPORTED) | set(REFUSED) | set(FLOWS) | set(CRONJOBS) <= set(ALL + DOCS)
     assert not set(FLOWS) & (set(UNSUPPORTED) | set(REFUSED))
+    assert not set(CRONJOBS) & (set(UNSUPPORTED) | set(REFUSED) | set(FLOWS))
     assert not set(UNSUPPORTED) & set(REFUSED)
     assert len([f for f in RUNS if f.startswith("examples/")]) == 20
     assert len([f for f in RUNS if f.startswith("docs/")]) == 35
@@ -294,3 +301,17 @@ async def test_volcanos_jobflow_example_runs_its_first_step_and_waits_with_the_o
     assert not out.refusals
     assert out.jobs == {"default/test-a": "Running"}
     assert out.requested["default/test-a"] <= out.bound and len(out.requested["default/test-a"]) == 1
+
+
+async def test_the_cronjob_example_makes_its_job_on_schedule_and_forbids_overlap(tmp_path: Path) -> None:
+    """Volcano's CronJob example, unchanged: every 5 minutes, concurrencyPolicy Forbid. Its Job's
+    pod runs for ever (no run time), so the Job of 00:05 stays Running and every later run is
+    skipped, as Volcano's controller skips it."""
+    out = await _run(tmp_path, [{"at": "0s", "apply": str(FIXTURES / f)} for f in CRONJOBS])
+    assert out.stopped == "until reached"
+    assert not out.refusals
+    job = "default/volcano-cronjob-example-5"  # <cronjob>-<minutes since the epoch>, as Volcano names it
+    assert out.jobs == {job: "Running"}
+    assert out.created_at[job] == 5 * 60_000
+    assert out.requested[job] and out.requested[job] <= out.bound
+    assert out.skipped == [m * 60_000 for m in range(10, 121, 5)]
