@@ -29,7 +29,9 @@ from schemas.envelope import Envelope
 from schemas.events import (
     JobCommandRequested,
     JobDeleteRequested,
+    JobFlowSubmitRequested,
     JobSubmitRequested,
+    JobTemplateSubmitRequested,
     JobUpdateRequested,
     PodGroupSubmitRequested,
     PodSubmitRequested,
@@ -40,7 +42,20 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.loaders import ManifestError, load_file
-from schemas.resources import Command, Job, Manifest, Node, ObjectMeta, OwnerReference, Pod, PodGroup, Queue, key_of
+from schemas.resources import (
+    Command,
+    Job,
+    JobFlow,
+    JobTemplate,
+    Manifest,
+    Node,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodGroup,
+    Queue,
+    key_of,
+)
 
 FORCE_HINT = "--force appends the request anyway"
 
@@ -131,6 +146,10 @@ def intent_for(manifest: Manifest) -> Event:
         return PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, Pod):
         return PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest)
+    if isinstance(manifest, JobTemplate):
+        return JobTemplateSubmitRequested(template=key_of(manifest.metadata), manifest=manifest)
+    if isinstance(manifest, JobFlow):
+        return JobFlowSubmitRequested(jobflow=key_of(manifest.metadata), manifest=manifest)
     raise CliError(f"{type(manifest).__name__} manifests cannot be applied")
 
 
@@ -209,6 +228,8 @@ class Planner:
             return await self._podgroup(manifest)
         if isinstance(manifest, Pod):
             return Step(f"Pod {key_of(manifest.metadata)}", intent_for(manifest))
+        if isinstance(manifest, JobTemplate | JobFlow):  # the JobFlow controller checks templates and steps
+            return Step(f"{manifest.kind} {key_of(manifest.metadata)}", intent_for(manifest))
         return await self._command(manifest)
 
     async def _podgroup(self, manifest: PodGroup) -> Step:

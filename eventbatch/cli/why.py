@@ -38,7 +38,7 @@ from schemas.events.base import Event
 
 def register(commands) -> None:
     why = commands.add_parser("why", help="explain why a job is pending or was evicted, from the log")
-    why.add_argument("job", help="NAME or NAMESPACE/NAME")
+    why.add_argument("job", help="NAME or NAMESPACE/NAME (a job, a JobFlow, or the Job of a JobFlow's step)")
     why.set_defaults(run=_why)
 
 
@@ -178,8 +178,19 @@ def explain(story: Story) -> list[str]:
 async def _why(args, settings) -> int:
     job = args.job if "/" in args.job else f"default/{args.job}"
     story = Story(job)
+    from eventbatch.cli.why_jobflow import Flows
+
+    flows = Flows()
+
+    def observe(env: Envelope) -> None:
+        story.observe(env)
+        flows.observe(env)
+
     async with open_log(settings.log_url) as log:
-        await read_to_tail(log, 0, story.observe)
+        await read_to_tail(log, 0, observe)
+    if (flow_lines := flows.explain(job)) is not None:  # a JobFlow, or a step with no Job yet
+        sys.stdout.write("".join(line + "\n" for line in flow_lines))
+        return 0
     for line in explain(story):
         sys.stdout.write(line + "\n")
     return 0
