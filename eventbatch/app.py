@@ -49,6 +49,7 @@ def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]
     controller (a Job at each scheduled time) and, on a cluster whose nodes live on the log (``sim``, ``none``), the node controller
     that answers node requests; a kube cluster's nodes are the API server's."""
     from handlers.cronjob import CronJobHandler
+    from handlers.hypernode import HyperNodeHandler
     from handlers.jobflow import JobFlowHandler
     from handlers.node import NodeHandler
     from handlers.podgroup import PodGroupHandler
@@ -60,6 +61,8 @@ def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]
         out.append(JobFlowHandler())
     if not any(h.name == CronJobHandler.name for h in out):
         out.append(CronJobHandler())
+    if not any(h.name == HyperNodeHandler.name for h in out):
+        out.append(HyperNodeHandler())  # HyperNodes (network domains), on every cluster
     if cluster == "kube" or any(h.name == NodeHandler.name for h in out):
         return out
     return [*out, NodeHandler()]

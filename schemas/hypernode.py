@@ -21,6 +21,7 @@ of both types in one HyperNode (Volcano's tree keeps nodes at the leaves).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from schemas.admission import validate
 from schemas.admission_rules import (
@@ -76,7 +77,7 @@ class HyperNodeSpec(Base, frozen=True):
 
 
 class HyperNodeStatus(Base, frozen=True):
-    conditions: list[dict[str, object]] = []
+    conditions: list[dict[str, Any]] = []
     node_count: int = 0
 
 

@@ -27,6 +27,7 @@ from handlers.queue import PROTECTED, delete_problem, parent_problem
 from schemas.admission_rules import name_problem
 from schemas.envelope import Envelope
 from schemas.events import (
+    HyperNodeApplyRequested,
     JobCommandRequested,
     JobDeleteRequested,
     JobFlowSubmitRequested,
@@ -41,6 +42,7 @@ from schemas.events import (
     QueueUpdateRequested,
 )
 from schemas.events.base import Event
+from schemas.hypernode import HyperNode
 from schemas.loaders import ManifestError, load_file
 from schemas.resources import (
     Command,
@@ -72,7 +74,7 @@ def register(commands) -> None:
     apply = commands.add_parser(
         "apply",
         help="create or update every Job, Queue and PodGroup in a file, hand its plain Pods to the "
-        "scheduler, and issue its Commands",
+        "scheduler, and issue its Commands (HyperNodes, network domains, are created or replaced too)",
     )
     apply.add_argument("-f", "--filename", required=True, help="YAML or JSON manifest file")
     _force(apply)
@@ -150,6 +152,8 @@ def intent_for(manifest: Manifest) -> Event:
         return JobTemplateSubmitRequested(template=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, JobFlow):
         return JobFlowSubmitRequested(jobflow=key_of(manifest.metadata), manifest=manifest)
+    if isinstance(manifest, HyperNode):
+        return HyperNodeApplyRequested(hypernode=manifest.metadata.name, manifest=manifest)
     raise CliError(f"{type(manifest).__name__} manifests cannot be applied")
 
 
@@ -228,6 +232,8 @@ class Planner:
             return await self._podgroup(manifest)
         if isinstance(manifest, Pod):
             return Step(f"Pod {key_of(manifest.metadata)}", intent_for(manifest))
+        if isinstance(manifest, HyperNode):
+            return Step(f"HyperNode {manifest.metadata.name}", intent_for(manifest))
         if isinstance(manifest, JobTemplate | JobFlow):  # the JobFlow controller checks templates and steps
             return Step(f"{manifest.kind} {key_of(manifest.metadata)}", intent_for(manifest))
         return await self._command(manifest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from schemas.events import (
     CronJobSubmitRequested,
+    HyperNodeApplyRequested,
     JobCommandRequested,
     JobFlowSubmitRequested,
     JobSubmitRequested,
@@ -31,6 +32,7 @@ from schemas.events import (
     QueueCreateRequested,
 )
 from schemas.events.base import Event
+from schemas.hypernode import HyperNode
 from schemas.quantity import to_resources
 from schemas.resources import (
     Command,
@@ -159,6 +161,8 @@ def step_events(step: Step) -> list[Event]:
             events.append(QueueCreateRequested(queue=manifest.metadata.name, manifest=manifest))
         elif isinstance(manifest, PodGroup):
             events.append(PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest))
+        elif isinstance(manifest, HyperNode):
+            events.append(HyperNodeApplyRequested(hypernode=manifest.metadata.name, manifest=manifest))
         elif isinstance(manifest, Pod):
             events.append(PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest))
         elif isinstance(manifest, CronJob):
