@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from projections import cluster_hypernodes
 from projections import cluster_pods as pods
+from projections import cluster_runtime as runtime
 from projections.cluster_model import (
     DEFAULT_NODE_PODS,
     ClusterState,
@@ -275,6 +276,8 @@ _TABLE.on(ev.QueueStateChanged, _queue_state)
 _TABLE.on(ev.QueueDeleted, _queue_deleted)
 _TABLE.on(ev.PriorityClassAdded, _priority_added)
 _TABLE.on(ev.PriorityClassRemoved, _priority_removed)
+_TABLE.on(ev.RuntimeClassAdded, runtime.runtime_class_added)
+_TABLE.on(ev.RuntimeClassRemoved, runtime.runtime_class_removed)
 _TABLE.on(ev.PodGroupCreated, _podgroup_upsert)
 _TABLE.on(ev.PodGroupUpdated, _podgroup_upsert)
 _TABLE.on(ev.PodGroupDeleted, _podgroup_deleted)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from schemas.events.runtimeclass import RuntimeClassAdded
 from schemas.hypernode import HyperNode
 from schemas.resources import Affinity, Taint, Toleration
 
@@ -169,6 +170,7 @@ class PodRecord:
         "affinity",
         "tolerations",
         "runtime_class",
+        "class_overhead",
         "status",
         "node",
         "created_at",
@@ -194,6 +196,8 @@ class PodRecord:
         self.affinity: Affinity | None = None
         self.tolerations: tuple[Toleration, ...] = ()
         self.runtime_class = ""
+        # What its RuntimeClass added to ``requests`` (None: the pod states its own overhead).
+        self.class_overhead: Resources | None = {}
         self.annotations: dict[str, str] = {}
         # False when labelled or annotated ``volcano.sh/preemptable: "false"``.
         self.preemptable = True
@@ -254,6 +258,8 @@ class ClusterState:
         # HyperNodes by name (``projections.cluster_hypernodes``), and a count bumped at each change.
         self.hypernodes: dict[str, HyperNode] = {}
         self.hypernode_epoch = 0
+        # RuntimeClass name -> its latest RuntimeClassAdded (``projections.cluster_runtime``).
+        self.runtime_classes: dict[str, RuntimeClassAdded] = {}
 
     def priority_of(self, class_name: str) -> int:
         if class_name and class_name in self.priority_classes:

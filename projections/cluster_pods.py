@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from projections.cluster_model import HOLDING, TERMINAL, ClusterState, PodRecord, add_into, hold
+from projections.cluster_runtime import price_pod
 from schemas import events as ev
 from schemas.envelope import Envelope
 
@@ -70,6 +71,7 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
     pod.affinity = spec.affinity
     pod.tolerations = tuple(spec.tolerations)
     pod.runtime_class = spec.runtime_class_name
+    price_pod(state, pod, spec)
     pod.annotations = dict(e.manifest.metadata.annotations)
     meta = e.manifest.metadata
     flag = meta.annotations.get(PREEMPTABLE, meta.labels.get(PREEMPTABLE, "true"))

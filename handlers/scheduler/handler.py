@@ -43,6 +43,8 @@ from schemas.events import (
     QueueDeleted,
     QueueStateChanged,
     QueueUpdated,
+    RuntimeClassAdded,
+    RuntimeClassRemoved,
     SchedulingRequested,
 )
 from schemas.events.base import Event
@@ -62,6 +64,8 @@ RELEVANT: frozenset[type[Event]] = frozenset(
         QueueDeleted,
         PriorityClassAdded,
         PriorityClassRemoved,
+        RuntimeClassAdded,
+        RuntimeClassRemoved,
         PodGroupCreated,
         PodGroupUpdated,
         PodGroupDeleted,

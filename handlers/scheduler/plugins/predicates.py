@@ -7,10 +7,13 @@ reason kube-scheduler would print:
 
 - the node is unschedulable (cordoned) unless the pod tolerates
   ``node.kubernetes.io/unschedulable``;
-- ``runtimeClassName`` names a RuntimeClass this scheduler knows (argument
-  ``runtimeClasses``: name -> ``{nodeSelector, tolerations}``, as a
-  RuntimeClass's ``scheduling`` field); its nodeSelector must match and its
-  tolerations add to the pod's;
+- ``runtimeClassName`` names a RuntimeClass the cluster has
+  (``RuntimeClassAdded`` on the log, folded into the cluster state) or this
+  scheduler is given (argument ``runtimeClasses``: name -> ``{nodeSelector,
+  tolerations}``, as a RuntimeClass's ``scheduling`` field; a class on the
+  log wins over an argument of the same name); its nodeSelector must match
+  and its tolerations add to the pod's (its overhead is already in the pod's
+  requests: ``projections.cluster_runtime``);
 - ``nodeSelector`` matches the node's labels;
 - required node affinity: one term matches (In, NotIn, Exists,
   DoesNotExist, Gt, Lt; ``metadata.name`` fields);
@@ -77,8 +80,12 @@ class Predicates(Plugin):
         self.affinity_on = flag(self.arguments, "predicate.NodeAffinityEnable", True)
         self.taints_on = flag(self.arguments, "predicate.TaintTolerationEnable", True)
         self.runtime_classes = _runtime_classes(self.arguments.get("runtimeClasses"))
+        self.classes = self.runtime_classes  # and the cluster's, from each session's state (``open``)
 
     def open(self, ssn: Session) -> None:
+        self.classes = dict(self.runtime_classes)
+        for name, known in ssn.state.runtime_classes.items():
+            self.classes[name] = RuntimeClass(node_selector=known.node_selector, tolerations=known.tolerations)
         self.register(ssn.hooks.predicate, self.filter)
 
     def filter(self, task: TaskInfo, nodes: NodeArrays) -> list[Refusal]:
@@ -88,7 +95,7 @@ class Predicates(Plugin):
         tolerations = tuple(record.tolerations)
         runtime = None
         if record.runtime_class:
-            runtime = self.runtime_classes.get(record.runtime_class)
+            runtime = self.classes.get(record.runtime_class)
             if runtime is None:
                 fails.append((f'runtime class "{record.runtime_class}" not found', np.ones(n, dtype=bool)))
                 return fails
