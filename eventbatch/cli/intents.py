@@ -27,6 +27,7 @@ from handlers.queue import PROTECTED, delete_problem, parent_problem
 from schemas.admission_rules import name_problem
 from schemas.envelope import Envelope
 from schemas.events import (
+    CronJobSubmitRequested,
     HyperNodeApplyRequested,
     JobCommandRequested,
     JobDeleteRequested,
@@ -46,6 +47,7 @@ from schemas.hypernode import HyperNode
 from schemas.loaders import ManifestError, load_file
 from schemas.resources import (
     Command,
+    CronJob,
     Job,
     JobFlow,
     JobTemplate,
@@ -73,7 +75,7 @@ JOB_ACTIONS = {
 def register(commands) -> None:
     apply = commands.add_parser(
         "apply",
-        help="create or update every Job, Queue and PodGroup in a file, hand its plain Pods to the "
+        help="create or update every Job, CronJob, Queue and PodGroup in a file, hand its plain Pods to the "
         "scheduler, and issue its Commands (HyperNodes, network domains, are created or replaced too)",
     )
     apply.add_argument("-f", "--filename", required=True, help="YAML or JSON manifest file")
@@ -148,6 +150,8 @@ def intent_for(manifest: Manifest) -> Event:
         return PodGroupSubmitRequested(podgroup=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, Pod):
         return PodSubmitRequested(pod=key_of(manifest.metadata), manifest=manifest)
+    if isinstance(manifest, CronJob):
+        return CronJobSubmitRequested(cronjob=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, JobTemplate):
         return JobTemplateSubmitRequested(template=key_of(manifest.metadata), manifest=manifest)
     if isinstance(manifest, JobFlow):
@@ -232,10 +236,12 @@ class Planner:
             return await self._podgroup(manifest)
         if isinstance(manifest, Pod):
             return Step(f"Pod {key_of(manifest.metadata)}", intent_for(manifest))
-        if isinstance(manifest, HyperNode):
-            return Step(f"HyperNode {manifest.metadata.name}", intent_for(manifest))
+        if isinstance(manifest, CronJob):  # its Jobs are checked by the job controller when each run comes
+            return Step(f"CronJob {key_of(manifest.metadata)}", intent_for(manifest))
         if isinstance(manifest, JobTemplate | JobFlow):  # the JobFlow controller checks templates and steps
             return Step(f"{manifest.kind} {key_of(manifest.metadata)}", intent_for(manifest))
+        if isinstance(manifest, HyperNode):
+            return Step(f"HyperNode {manifest.metadata.name}", intent_for(manifest))
         return await self._command(manifest)
 
     async def _podgroup(self, manifest: PodGroup) -> Step:
