@@ -14,6 +14,7 @@ nodes:                          # one by one, or in bulk with a prefix and count
   # (its name, linux, amd64), allocatable pods 110 and ephemeral-storage 100Gi
 queues: [<Volcano Queue manifests>]
 priorityClasses: {high: 1000, low: 10}
+runtimeClasses: [<node.k8s.io/v1 RuntimeClass objects>]   # handler, overhead.podFixed, scheduling
 scheduler: {actions: "enqueue, allocate, backfill", tiers: [...]}   # or a file path
 running:                        # pods already bound and running at time 0
   - {job: ml/old, queue: default, task: worker, node: cpu-1, requests: {cpu: 4}, count: 2,
@@ -51,6 +52,7 @@ from schemas.decode import DecodeError, decode, format_path
 from schemas.loaders import Manifest, ManifestError, decode_manifest, load_file, parse_yaml, read_text
 from schemas.quantity import QuantityError, duration_ms, parse_quantity
 from schemas.resources import Taint
+from schemas.runtimeclass import RuntimeClass, RuntimeClassError, load_runtime_class
 
 ALL_FINISHED = "all-finished"
 
@@ -100,6 +102,7 @@ class ScenarioFile(msgspec.Struct, frozen=True, rename="camel"):
     nodes: list[NodeEntry] = []
     queues: list[Any] = []
     priority_classes: dict[str, int] = {}
+    runtime_classes: list[Any] = []
     scheduler: Any = None
     running: list[RunningEntry] = []
     podgroup_phases: dict[str, str] = {}
@@ -131,6 +134,7 @@ class Scenario(msgspec.Struct, frozen=True):
     podgroup_phases: dict[str, str]
     steps: list[Step]
     until_ms: int | None  # None = until every job has finished
+    runtime_classes: list[RuntimeClass] = []
 
 
 def _fail(source: str, path: tuple[str | int, ...], reason: str) -> ScenarioError:
@@ -270,6 +274,13 @@ def _check_priorities(source: str, classes: dict[str, int]) -> None:
             )
 
 
+def _runtime_class(source: str, index: int, raw: Any) -> RuntimeClass:
+    try:
+        return load_runtime_class(raw)
+    except RuntimeClassError as exc:
+        raise _fail(source, ("runtimeClasses", index), str(exc)) from None
+
+
 def _check_running(source: str, at: tuple[str | int, ...], entry: RunningEntry) -> None:
     for resource, amount in entry.requests.items():
         _quantity(source, (*at, "requests", resource), amount, resource)
@@ -344,4 +355,5 @@ def load_scenario(path: str | Path) -> Scenario:
         podgroup_phases=dict(scenario.podgroup_phases),
         steps=_steps(source, p.parent, scenario.workload),
         until_ms=until,
+        runtime_classes=[_runtime_class(source, i, raw) for i, raw in enumerate(scenario.runtime_classes)],
     )

@@ -54,6 +54,7 @@ from schemas.resources import (
     ResourceRequirements,
     key_of,
 )
+from schemas.runtimeclass import runtime_class_added
 from schemas.scenario import NodeEntry, RunningEntry, Scenario, Step
 
 # What a kubelet gives every node unless the scenario says otherwise: the
@@ -139,6 +140,7 @@ def running_events(entry: RunningEntry, priorities: dict[str, int]) -> list[Even
 
 def cluster_events(scenario: Scenario) -> list[Event]:
     events: list[Event] = [PriorityClassAdded(name=n, value=v) for n, v in sorted(scenario.priority_classes.items())]
+    events += [runtime_class_added(rc) for rc in scenario.runtime_classes]
     for entry in scenario.nodes:
         events += [NodeAdded(node=n.metadata.name, manifest=n) for n in nodes_of(entry)]
     events += [QueueCreateRequested(queue=q.metadata.name, manifest=q) for q in scenario.queues if isinstance(q, Queue)]
