@@ -68,7 +68,11 @@ async def test_the_pytorchjob_gang_waits_for_its_last_worker_and_the_spark_execu
     # Every pod ran to the end and every PodGroup closed as Completed, as the scheduler closes a Job's.
     assert sorted(p.pod for p in _of(events, "PodSucceeded")) == sorted(f"default/{n}" for n in bound)
     completed = {p.podgroup for p in _of(events, "PodGroupPhaseChanged") if p.phase == "Completed"}
-    assert completed == {"default/mnist", "default/spark-pi-pg", "default/podgroup-0b5e0c7a-0000-4000-8000-0000000000aa"}
+    assert completed == {
+        "default/mnist", "default/spark-pi-pg", "default/podgroup-0b5e0c7a-0000-4000-8000-0000000000aa",
+        "default/vcjob",  # the Volcano Job beside them, whose PodGroup the job controller keeps
+    }
+    assert _of(events, "JobPhaseChanged")[-1].phase == "Completed"
 
 
 async def test_a_pod_naming_no_podgroup_gets_one_per_owner_as_volcanos_controller_makes_it(tmp_path: Path) -> None:
