@@ -35,5 +35,5 @@ def test_a_cronjob_is_applied_and_one_with_a_bad_schedule_is_refused_appending_n
     result = eventbatch("events", "tail", "-o", "json", log=log)
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["type"] for r in records] == ["CronJobSubmitRequested"]
-    spec = records[0]["payload"]["manifest"]["spec"] if "payload" in records[0] else records[0]["manifest"]["spec"]
+    spec = records[0]["payload"]["manifest"]["spec"]
     assert (spec["concurrencyPolicy"], spec["successfulJobsHistoryLimit"]) == ("Forbid", 5)
