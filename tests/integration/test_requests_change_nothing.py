@@ -507,6 +507,26 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
         refused = sum(a.refused for a in bench.answers)
         assert refused == 31, refused
 
+        # HyperNodes (the hypernode controller): one that would break the tree is refused
+        from schemas.events import HyperNodeApplyRequested, HyperNodeDeleteRequested
+
+        def hypernode(name: str, tier: int, kind: str, *members: str) -> HyperNodeApplyRequested:
+            manifest = decode_manifest({
+                "apiVersion": "topology.volcano.sh/v1alpha1", "kind": "HyperNode", "metadata": {"name": name},
+                "spec": {"tier": tier, "members": [{"type": kind, "selector": {"exactMatch": {"name": m}}} for m in members]},
+            })
+            return HyperNodeApplyRequested(hypernode=name, manifest=manifest)
+
+        expect(await request(hypernode("s0", 1, "Node", "n0", "n1")), "HyperNodeAdded")
+        expect(await request(hypernode("s0", 1, "Node", "n0", "n1")), None)
+        expect(await request(hypernode("p0", 2, "HyperNode", "s0")), "HyperNodeAdded")
+        expect(await request(hypernode("p1", 2, "HyperNode", "s0")), "HyperNodeRequestRefused",
+               "hypernode s0 already belongs to hypernode p0")
+        expect(await request(hypernode("s0", 3, "HyperNode", "p0")), "HyperNodeRequestRefused", "a cycle")
+        expect(await request(hypernode("p0", 1, "HyperNode", "s0")), "HyperNodeRequestRefused", "not below")
+        expect(await request(HyperNodeDeleteRequested(hypernode="ghost")), "HyperNodeRequestRefused", "not found")
+        expect(await request(HyperNodeDeleteRequested(hypernode="p0")), "HyperNodeRemoved")
+
     # the command line agrees: every recorded decision is reproduced, nothing failed
     result = await asyncio.to_thread(
         subprocess.run,

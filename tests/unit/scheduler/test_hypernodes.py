@@ -15,7 +15,7 @@ from schemas.envelope import Envelope
 from schemas.loaders import decode_manifest
 from tests.unit.scheduler.tables import Cluster, bound, of
 from tests.unit.scheduler.test_network_topology import CONF as LABEL_CONF
-from tests.unit.scheduler.test_network_topology import LAYOUT, SPINE, SWITCH, topology_job
+from tests.unit.scheduler.test_network_topology import LAYOUT, topology_job
 
 HYPER_CONF = load_conf(
     """
