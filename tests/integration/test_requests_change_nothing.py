@@ -69,7 +69,10 @@ from schemas.envelope import Envelope
 from schemas.events import (
     JobCommandRequested,
     JobDeleteRequested,
+    JobFlowDeleteRequested,
+    JobFlowSubmitRequested,
     JobSubmitRequested,
+    JobTemplateSubmitRequested,
     JobUpdateRequested,
     NodeAdded,
     NodeAddRequested,
@@ -494,6 +497,19 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
         expect(await request(PodSubmitRequested(pod="default/p2", manifest=operator_manifest(
             "Pod", "p2", group="pg", scheduler="default-scheduler"))), "PodRefused", "for scheduler default-scheduler")
 
+        # JobFlows and JobTemplates (the JobFlow controller)
+        flow = decode_manifest({"apiVersion": "flow.volcano.sh/v1alpha1", "kind": "JobFlow",
+                                "metadata": {"name": "flow", "namespace": NAMESPACE},
+                                "spec": {"flows": [{"name": "step"}]}})
+        expect(await request(JobFlowSubmitRequested(jobflow="default/flow", manifest=flow)),
+               "JobFlowRefused", "spec.flows[0].name: jobtemplate default/step not found")
+        step = decode_manifest({"apiVersion": "flow.volcano.sh/v1alpha1", "kind": "JobTemplate",
+                                "metadata": {"name": "step", "namespace": NAMESPACE},
+                                "spec": msgspec.to_builtins(job_manifest("step", "default").spec)})
+        expect(await request(JobTemplateSubmitRequested(template="default/step", manifest=step)), "JobTemplateCreated")
+        expect(await request(JobFlowSubmitRequested(jobflow="default/flow", manifest=flow)), "JobFlowCreated")
+        expect(await request(JobFlowDeleteRequested(jobflow="default/ghost")), "JobFlowRefused", "not found")
+
         # finished jobs take no commands and no updates; deletes go through
         await bench.wait(900)
         assert bench.pipeline.runner("job-controller").state.jobs["default/a"].phase == "Completed"
@@ -505,7 +521,7 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
             assert removed.answers[-1].type == "JobRemoved", removed.describe()
         expect(await request(QueueDeleteRequested(queue="late")), "QueueDeleted")
         refused = sum(a.refused for a in bench.answers)
-        assert refused == 31, refused
+        assert refused == 33, refused
 
         # HyperNodes (the hypernode controller): one that would break the tree is refused
         from schemas.events import HyperNodeApplyRequested, HyperNodeDeleteRequested
