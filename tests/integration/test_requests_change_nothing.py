@@ -543,6 +543,21 @@ async def test_every_kind_of_refusal_changes_nothing_and_the_log_verifies(tmp_pa
         expect(await request(HyperNodeDeleteRequested(hypernode="ghost")), "HyperNodeRequestRefused", "not found")
         expect(await request(HyperNodeDeleteRequested(hypernode="p0")), "HyperNodeRemoved")
 
+        # CronJobs (the CronJob controller): a refused one, and a delete of none, change nothing
+        from schemas.events import CronJobDeleteRequested, CronJobSubmitRequested
+
+        cron = decode_manifest({
+            "apiVersion": "batch.volcano.sh/v1alpha1", "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": NAMESPACE},
+            "spec": {"schedule": "@daily", "jobTemplate": {"spec": msgspec.to_builtins(job_manifest("n", "default").spec)}},
+        })
+        expect(await request(CronJobSubmitRequested(cronjob="default/nightly", manifest=cron)), "CronJobCreated")
+        expect(await request(CronJobSubmitRequested(cronjob="default/nightly", manifest=cron)), None)
+        expect(await request(CronJobSubmitRequested(cronjob="default/other", manifest=cron)),
+               "CronJobRefused", "the manifest is CronJob default/nightly")
+        expect(await request(CronJobDeleteRequested(cronjob="default/ghost")), "CronJobRefused", "not found")
+        expect(await request(CronJobDeleteRequested(cronjob="default/nightly")), "TimerCancelled")
+
     # the command line agrees: every recorded decision is reproduced, nothing failed
     result = await asyncio.to_thread(
         subprocess.run,

@@ -58,6 +58,7 @@ import msgspec
 from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.codec import decode
 from eventbatch.log.port import EventLog
+from handlers.cronjob import CronJobHandler
 from eventbatch.readmodels import Projector, ReadModelStore
 from projections import cluster as cluster_fold
 from projections import jobs as jobs_fold
@@ -202,6 +203,12 @@ PROJECTIONS: tuple[Projection, ...] = (
     ),
     Projection("views", ViewSet, _views_fold, _views_render, marks=frozenset({"last_answer"})),
     Projection("kube-status", _kube_status, _kube_fold, _kube_render),
+    Projection(  # a handler's own fold: the CronJob controller's CronJobs and their runs
+        "cronjobs",
+        CronJobHandler().initial,
+        lambda state, env, _: CronJobHandler().fold(state, env),
+        lambda state: canonical(state, skip=frozenset({"fired_position"})),
+    ),
 )
 
 
