@@ -1,7 +1,7 @@
 """HyperNode (``topology.volcano.sh/v1alpha1``): a network domain of nodes, and its admission.
 
 Where it sits: a manifest kind read at the edge (``schemas.loaders``: ``apply
--f``, scenario workloads, the kube watch). An admitted HyperNode becomes a
+-f``, scenario workloads). An admitted HyperNode becomes a
 ``HyperNodeApplyRequested`` (``schemas.events.hypernode``); the hypernode
 controller (``handlers.hypernode``) answers it with ``HyperNodeAdded`` /
 ``HyperNodeUpdated`` or a refusal, and the scheduler's network-topology plugin

@@ -2,9 +2,9 @@
 
 Where it sits: a pure handler, run by the ``HandlerRunner`` next to the queue
 and job controllers on every cluster (the composition root,
-``eventbatch.app.cluster_handlers``). Requests come from ``apply -f``, a
-scenario's workload and, with ``--cluster kube``, the watch of HyperNode
-objects (``eventbatch.kube.hypernodes``). Each gets facts or
+``eventbatch.app.cluster_handlers``). Requests come from ``apply -f`` and a
+scenario's workload (HyperNode objects of a Kubernetes API server are not
+watched yet). Each gets facts or
 ``HyperNodeRequestRefused``, which changes nothing; the scheduler folds the
 facts into its state (``projections.cluster_hypernodes``).
 

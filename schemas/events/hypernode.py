@@ -1,7 +1,7 @@
 """HyperNode events: requests to apply or delete a HyperNode, and the facts that answer them.
 
 Where it sits: the requests are appended at the edge (``apply -f`` of a
-HyperNode, a scenario workload step, the kube watch of HyperNode objects);
+HyperNode, a scenario workload step);
 the hypernode controller (``handlers.hypernode``) answers each with a fact
 (``HyperNodeAdded``, ``HyperNodeUpdated``, ``HyperNodeRemoved``) or with
 ``HyperNodeRequestRefused``. Only the facts are folded: into the cluster
