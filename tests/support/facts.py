@@ -58,8 +58,8 @@ import msgspec
 from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.codec import decode
 from eventbatch.log.port import EventLog
-from handlers.cronjob import CronJobHandler
 from eventbatch.readmodels import Projector, ReadModelStore
+from handlers.cronjob import CronJobHandler
 from projections import cluster as cluster_fold
 from projections import jobs as jobs_fold
 from projections import nodes as nodes_fold
