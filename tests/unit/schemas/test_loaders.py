@@ -271,7 +271,7 @@ TASK = "{name: a, replicas: 1, template: {spec: {containers: [{name: c, image: x
         ("kind: Job\n", 1, "apiVersion", "required field is missing"),
         ("apiVersion: batch.volcano.sh/v1alpha1\n", 1, "kind", "required field is missing"),
         ("apiVersion: batch.volcano.sh/v1alpha1\nkind: Queue\n", 1, "kind",
-         "unknown kind 'Queue' for batch.volcano.sh/v1alpha1 (known: Job)"),
+         "unknown kind 'Queue' for batch.volcano.sh/v1alpha1 (known: CronJob, Job)"),
         ("apiVersion: apps/v1\nkind: Deployment\n", 1, "apiVersion", "unknown apiVersion/kind 'apps/v1'/'Deployment'"),
         ("apiVersion: batch.volcano.sh/v1\nkind: Job\n", 1, "apiVersion", "unknown apiVersion/kind"),
         ("- a\n- b\n", 1, "", "expected a manifest object, got list"),
