@@ -57,7 +57,7 @@ async def test_serve_runs_jobs_and_restarts_from_its_snapshots(tmp_path: Path) -
         saved = dict(await db.execute_fetchall("SELECT name, position FROM snapshots"))
     assert set(saved) == {
         "queue-controller", "job-controller", "podgroup-controller", "node-controller", "scheduler", "timers", "sim",
-        "scheduling-trigger", "hypernode-controller", "jobflow-controller",
+        "scheduling-trigger", "hypernode-controller", "jobflow-controller", "cronjob-controller",
     }
     assert all(position > 0 for position in saved.values())
 
