@@ -410,11 +410,16 @@ class JobTemplate(Base, frozen=True):
     status: dict[str, Any] | None = None
 
 
+class FlowHttpHeader(Base, frozen=True):
+    name: str = ""
+    value: str = ""
+
+
 class FlowHttpGet(Base, frozen=True):
     task_name: str = ""
     path: str = ""
     port: int = 0
-    http_header: dict[str, str] = {}
+    http_header: FlowHttpHeader | None = None
 
 
 class FlowTcpSocket(Base, frozen=True):

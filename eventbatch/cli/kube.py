@@ -21,7 +21,7 @@ def register(commands) -> None:
     crds.add_argument(
         "--api-groups",
         choices=["volcano", "eventbatch"],
-        help="'volcano' (batch/scheduling/bus.volcano.sh; the default, env EVENTBATCH_API_GROUPS) "
+        help="'volcano' (batch/scheduling/bus/flow.volcano.sh; the default, env EVENTBATCH_API_GROUPS) "
         "or 'eventbatch' (*.eventbatch.io)",
     )
     crds.set_defaults(run=_crds)

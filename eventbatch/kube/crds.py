@@ -11,7 +11,8 @@ loaders apply Volcano's defaults), pod templates and free-form maps as
 ``x-kubernetes-preserve-unknown-fields``, quantities as ``int-or-string``.
 
 The API groups are a deployment choice (``Settings.api_groups``): Volcano's
-own (``batch.volcano.sh``, ``scheduling.volcano.sh``, ``bus.volcano.sh``),
+own (``batch.volcano.sh``, ``scheduling.volcano.sh``, ``bus.volcano.sh``,
+``flow.volcano.sh``),
 where eventbatch replaces Volcano, or the project's (``*.eventbatch.io``), to
 run beside an installed Volcano. ``groups()`` is the one table every part
 that names a group reads: this generator, the watch adapter's informers, the
@@ -32,11 +33,13 @@ import yaml
 
 from eventbatch.settings import API_GROUPS, DEFAULT_API_GROUPS
 from schemas.admission_rules import JOB_ACTIONS, QUEUE_ACTIONS
-from schemas.resources import Command, Job, PodGroup, Queue
+from schemas.resources import Command, Job, JobFlow, JobTemplate, PodGroup, Queue
 
-KINDS = ("Job", "Queue", "PodGroup", "Command")
-_VERSIONS = {"Job": "v1alpha1", "Queue": "v1beta1", "PodGroup": "v1beta1", "Command": "v1alpha1"}
-_PREFIXES = {"Job": "batch", "Queue": "scheduling", "PodGroup": "scheduling", "Command": "bus"}
+KINDS = ("Job", "Queue", "PodGroup", "Command", "JobFlow", "JobTemplate")
+_VERSIONS = {"Job": "v1alpha1", "Queue": "v1beta1", "PodGroup": "v1beta1", "Command": "v1alpha1",
+             "JobFlow": "v1alpha1", "JobTemplate": "v1alpha1"}
+_PREFIXES = {"Job": "batch", "Queue": "scheduling", "PodGroup": "scheduling", "Command": "bus",
+             "JobFlow": "flow", "JobTemplate": "flow"}
 _SUFFIXES = {"volcano": "volcano.sh", "eventbatch": "eventbatch.io"}
 
 Groups = dict[str, tuple[str, str]]
@@ -51,7 +54,9 @@ def groups(api_groups: str = DEFAULT_API_GROUPS) -> Groups:
 
 # The groups of the default choice; a component that runs in a deployment takes its own.
 GROUPS = groups()
-TYPES: dict[str, type[msgspec.Struct]] = {"Job": Job, "Queue": Queue, "PodGroup": PodGroup, "Command": Command}
+TYPES: dict[str, type[msgspec.Struct]] = {
+    "Job": Job, "Queue": Queue, "PodGroup": PodGroup, "Command": Command, "JobFlow": JobFlow, "JobTemplate": JobTemplate,
+}
 
 # Property names whose value is a map of resource name to quantity.
 _QUANTITY_MAPS = {"requests", "limits", "capability", "deserved", "resource", "minResources", "allocated", "capacity", "allocatable"}
@@ -68,14 +73,17 @@ _NAMES: dict[str, dict[str, str | list[str]]] = {
     "Queue": {"plural": "queues", "singular": "queue"},
     "PodGroup": {"plural": "podgroups", "singular": "podgroup"},
     "Command": {"plural": "commands", "singular": "command"},
+    "JobFlow": {"plural": "jobflows", "singular": "jobflow"},
+    "JobTemplate": {"plural": "jobtemplates", "singular": "jobtemplate"},
 }
 _SHORT_NAMES: dict[str, dict[str, list[str]]] = {
-    "volcano": {"Job": ["vcjob", "vj"], "Queue": ["q", "queue-v1beta1"], "PodGroup": ["pg", "podgroup-v1beta1"]},
-    "eventbatch": {"Job": ["ebjob", "ebj"], "Queue": ["ebq"], "PodGroup": ["ebpg"]},
+    "volcano": {"Job": ["vcjob", "vj"], "Queue": ["q", "queue-v1beta1"], "PodGroup": ["pg", "podgroup-v1beta1"],
+                "JobFlow": ["jf"], "JobTemplate": ["jt"]},
+    "eventbatch": {"Job": ["ebjob", "ebj"], "Queue": ["ebq"], "PodGroup": ["ebpg"], "JobFlow": ["ebjf"], "JobTemplate": ["ebjt"]},
 }
 # Kinds with a status subresource, as in Volcano's CRDs: a PodGroup has none (its
 # status is written with the object itself), a Command has no status.
-STATUS_SUBRESOURCE = {"Job", "Queue"}
+STATUS_SUBRESOURCE = {"Job", "Queue", "JobFlow", "JobTemplate"}
 
 # Fields Volcano's CRDs have that the resource types do not decode yet, added to
 # the schema so that an object written for Volcano keeps them: {kind: {path: {name: schema}}}.
@@ -85,6 +93,8 @@ _EXTRA_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "spec.networkTopology": {"highestTierName": {"type": "string"}},
         "status.conditions[]": {"transitionID": {"type": "string"}},
     },
+    "JobTemplate": {"spec.networkTopology": {"highestTierName": {"type": "string"}}},
+    "JobFlow": {"spec.flows[].patch.jobSpec.networkTopology": {"highestTierName": {"type": "string"}}},
 }
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
@@ -115,6 +125,9 @@ COLUMNS: dict[str, list[dict[str, str]]] = {
         {"name": "Target", "type": "string", "jsonPath": ".target.name"},
         _AGE,
     ],
+    # as Volcano's CRDs print them
+    "JobFlow": [{"name": "Status", "type": "string", "jsonPath": ".status.state.phase"}, _AGE],
+    "JobTemplate": [_AGE],
 }
 
 
@@ -217,6 +230,9 @@ RULES: dict[str, dict[str, list[Rule]]] = {
 _BOUNDS: dict[str, dict[str, dict[str, int]]] = {
     "Job": {"spec.tasks": {"maxItems": 100}, "spec.tasks[].name": {"maxLength": 63}},
 }
+# A JobTemplate's spec is a Job's spec: the same rules and bounds.
+RULES["JobTemplate"] = {path: rules for path, rules in RULES["Job"].items() if path.startswith("spec")}
+_BOUNDS["JobTemplate"] = _BOUNDS["Job"]
 
 
 def _structural(node: Any, defs: dict[str, Any], name: str = "") -> dict[str, Any]:

@@ -175,7 +175,8 @@ def test_status_subresource_as_volcano_has_it_and_printer_columns(kind: str, col
 
 def test_queue_is_cluster_scoped_and_the_rest_namespaced() -> None:
     scopes = {c["spec"]["names"]["kind"]: c["spec"]["scope"] for c in all_crds().values()}
-    assert scopes == {"Job": "Namespaced", "Queue": "Cluster", "PodGroup": "Namespaced", "Command": "Namespaced"}
+    assert scopes == {"Job": "Namespaced", "Queue": "Cluster", "PodGroup": "Namespaced", "Command": "Namespaced",
+                      "JobFlow": "Namespaced", "JobTemplate": "Namespaced"}
 
 
 @pytest.mark.parametrize("api_groups", API_GROUPS)

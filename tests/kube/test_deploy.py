@@ -30,6 +30,8 @@ VOLCANO_FILES = {
     "Queue": "scheduling.volcano.sh_queues.yaml",
     "PodGroup": "scheduling.volcano.sh_podgroups.yaml",
     "Command": "bus.volcano.sh_commands.yaml",
+    "JobFlow": "../../jobflow/bases/flow.volcano.sh_jobflows.yaml",
+    "JobTemplate": "../../jobflow/bases/flow.volcano.sh_jobtemplates.yaml",
 }
 CUSTOM_GROUP_SUFFIXES = (".volcano.sh", ".eventbatch.io")
 
