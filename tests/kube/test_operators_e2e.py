@@ -22,8 +22,10 @@ fixtures are written from their documented output, not from eventbatch):
   controller creates it.
 
 All run to completion; the operators' PodGroups get their phase written
-back (``Completed``); every API call eventbatch made is granted by
-``deploy/base/rbac.yaml``.
+back (``Completed``); every API call eventbatch made is granted by the RBAC
+of the deployment. It runs with Volcano's API groups (``scheduling.volcano.sh``
+PodGroups, where eventbatch replaces Volcano) and with the project's
+(``--api-groups=eventbatch``: the watch follows the configured group).
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ from typing import Any
 import pytest
 
 from eventbatch.kube.client import Kube
-from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.crds import Groups, groups
 from eventbatch.log.factory import open_log
 from tests.kube.apiserver import ApiServer
-from tests.kube.conftest import ROOT, eventually
-from tests.kube.processes import Process, kubelet_sim, serve
-from tests.kube.support import api_version, envelopes, granted, node_manifest, queue_manifest
+from tests.kube.conftest import ROOT, apply_crds, eventually
+from tests.kube.processes import FAST, Process, kubelet_sim, start
+from tests.kube.support import envelopes, granted, node_manifest
 from tests.kube.test_e2e import scrape
 
 pytestmark = pytest.mark.slow
@@ -47,12 +49,14 @@ pytestmark = pytest.mark.slow
 PYTORCHJOB_UID = "5d0e7f3a-1c2b-4d5e-8f90-0a1b2c3d4e5f"
 
 
-def podgroup(name: str, *, min_member: int, min_resources: dict[str, str], owner: dict[str, Any] | None = None) -> dict[str, Any]:
+def podgroup(
+    api: Groups, name: str, *, min_member: int, min_resources: dict[str, str], owner: dict[str, Any] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": "default"}
     if owner is not None:
         meta["ownerReferences"] = [owner]
     return {
-        "apiVersion": api_version("PodGroup"),
+        "apiVersion": "/".join(api["PodGroup"]),
         "kind": "PodGroup",
         "metadata": meta,
         "spec": {"minMember": min_member, "queue": "default", "minResources": min_resources},
@@ -141,9 +145,9 @@ async def phase_of(kube: Kube, name: str) -> str:
     return ((pod or {}).get("status") or {}).get("phase", "")
 
 
-async def group_phase(kube: Kube, name: str) -> str:
+async def group_phase(kube: Kube, api: Groups, name: str) -> str:
     try:
-        obj = await kube.call(kube.custom.get_namespaced_custom_object, *GROUPS["PodGroup"], "default", "podgroups", name)
+        obj = await kube.call(kube.custom.get_namespaced_custom_object, *api["PodGroup"], "default", "podgroups", name)
     except Exception:
         return ""
     return (obj.get("status") or {}).get("phase", "")
@@ -162,20 +166,28 @@ async def create_pod(kube: Kube, body: dict[str, Any]) -> dict[str, Any]:
     return await kube.call(kube.core.create_namespaced_pod, "default", body)
 
 
-async def test_operator_podgroups_and_plain_pods_are_gang_scheduled_and_run(apiserver: ApiServer, crds: Kube, tmp_path: Path) -> None:
-    kube = crds
+@pytest.mark.parametrize("api_groups", ["volcano", "eventbatch"])
+async def test_operator_podgroups_and_plain_pods_are_gang_scheduled_and_run(
+    apiserver: ApiServer, kube: Kube, tmp_path: Path, api_groups: str
+) -> None:
+    await apply_crds(kube, api_groups)
+    api = groups(api_groups)
     for name in ("n1", "n2"):
         await kube.call(kube.core.create_node, node_manifest(name, cpu="5"))
-    queue = queue_manifest("default")
-    await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue)
+    queue = {"apiVersion": "/".join(api["Queue"]), "kind": "Queue", "metadata": {"name": "default"}, "spec": {"weight": 1}}
+    await kube.call(kube.custom.create_cluster_custom_object, *api["Queue"], "queues", queue)
     url = f"sqlite:///{tmp_path / 'events.db'}"
     sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
-    server: Process = await serve("serve", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
+    server: Process = await start(
+        "serve",
+        ["--log", url, "serve", "--cluster=kube", f"--api-groups={api_groups}", *FAST, "--leader-elect-identity=eventbatch"],
+        apiserver=apiserver, workdir=tmp_path, user="eventbatch",
+    )
     try:
         # Kubeflow: the PodGroup, then the master and one worker; the gang needs three pods.
         await kube.call(
-            kube.custom.create_namespaced_custom_object, *GROUPS["PodGroup"], "default", "podgroups",
-            podgroup("mnist", min_member=3, min_resources={"cpu": "6", "memory": "12Gi"}, owner=pytorch_owner()),
+            kube.custom.create_namespaced_custom_object, *api["PodGroup"], "default", "podgroups",
+            podgroup(api, "mnist", min_member=3, min_resources={"cpu": "6", "memory": "12Gi"}, owner=pytorch_owner()),
         )
         await create_pod(kube, pytorch_pod("master", 0))
         await create_pod(kube, pytorch_pod("worker", 0))
@@ -189,12 +201,12 @@ async def test_operator_podgroups_and_plain_pods_are_gang_scheduled_and_run(apis
         await create_pod(kube, pytorch_pod("worker", 1))
         for name in ("mnist-master-0", "mnist-worker-0", "mnist-worker-1"):
             await eventually(lambda n=name: _phase_is(kube, n, "Succeeded"), timeout=40, what=f"{name} to succeed")
-        await eventually(lambda: _group_phase_is(kube, "mnist", "Completed"), timeout=20, what="PodGroup mnist Completed")
+        await eventually(lambda: _group_phase_is(kube, api, "mnist", "Completed"), timeout=20, what="PodGroup mnist Completed")
 
         # Spark: the driver runs alone in its PodGroup; the executors it creates join later.
         await kube.call(
-            kube.custom.create_namespaced_custom_object, *GROUPS["PodGroup"], "default", "podgroups",
-            podgroup("spark-pi-pg", min_member=1, min_resources={"cpu": "1", "memory": "2Gi"}),
+            kube.custom.create_namespaced_custom_object, *api["PodGroup"], "default", "podgroups",
+            podgroup(api, "spark-pi-pg", min_member=1, min_resources={"cpu": "1", "memory": "2Gi"}),
         )
         driver = await create_pod(kube, spark_pod("spark-pi-driver", "driver", duration="6s"))
         await eventually(lambda: _phase_is(kube, "spark-pi-driver", "Running"), timeout=30, what="the driver to run")
@@ -210,7 +222,7 @@ async def test_operator_podgroups_and_plain_pods_are_gang_scheduled_and_run(apis
         })
         made = f"podgroup-{plain['metadata']['uid']}"
         await eventually(lambda: _phase_is(kube, "lonely", "Succeeded"), timeout=30, what="the plain pod to succeed")
-        await eventually(lambda: _group_phase_is(kube, made, "Completed"), timeout=20, what=f"PodGroup {made} Completed")
+        await eventually(lambda: _group_phase_is(kube, api, made, "Completed"), timeout=20, what=f"PodGroup {made} Completed")
     except BaseException:
         print(server.log_text()[-6000:], sim.log_text()[-2000:])
         raise
@@ -233,8 +245,10 @@ async def test_operator_podgroups_and_plain_pods_are_gang_scheduled_and_run(apis
     assert {g.podgroup for g in made_groups} == {"default/mnist", "default/spark-pi-pg", f"default/{made}"}
     assert [r.kind for r in next(g for g in made_groups if g.podgroup == f"default/{made}").manifest.metadata.owner_references] == ["Pod"]
     rules = granted(ROOT / "deploy" / "base" / "rbac.yaml")
+    if api_groups == "eventbatch":  # the overlay's ClusterRole replaces the base's
+        rules = {r for r in rules if not r[0].endswith(".volcano.sh")} | granted(ROOT / "deploy" / "overlays" / "eventbatch" / "rbac.yaml")
     assert apiserver.calls(user="eventbatch") - rules == set(), "calls the ClusterRole/Role does not grant"
-    assert ("scheduling.volcano.sh", "podgroups", "watch") in apiserver.calls(user="eventbatch")
+    assert (api["PodGroup"][0], "podgroups", "watch") in apiserver.calls(user="eventbatch")
 
 
 async def _scheduled(url: str, server: Process, group: str) -> bool:
@@ -252,5 +266,5 @@ async def _phase_is(kube: Kube, name: str, phase: str) -> bool:
     return await phase_of(kube, name) == phase
 
 
-async def _group_phase_is(kube: Kube, name: str, phase: str) -> bool:
-    return await group_phase(kube, name) == phase
+async def _group_phase_is(kube: Kube, api: Groups, name: str, phase: str) -> bool:
+    return await group_phase(kube, api, name) == phase
