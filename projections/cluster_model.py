@@ -178,6 +178,8 @@ class PodRecord:
         "annotations",
         "preemptable",
         "never_preempts",
+        "namespace",
+        "labels",
     )
 
     def __init__(self, name: str, created_at: int) -> None:
@@ -205,6 +207,9 @@ class PodRecord:
         self.never_preempts = False
         self.status = "Pending"
         self.node = ""
+        # The pod's namespace and labels: what inter-pod affinity terms select pods by.
+        self.namespace = ""
+        self.labels: dict[str, str] = {}
 
 
 class ClusterState:
@@ -260,6 +265,9 @@ class ClusterState:
         self.hypernode_epoch = 0
         # RuntimeClass name -> its latest RuntimeClassAdded (``projections.cluster_runtime``).
         self.runtime_classes: dict[str, RuntimeClassAdded] = {}
+        # Pods (not finished) with inter-pod affinity or anti-affinity terms, in log order: while
+        # there are none, the scheduler spends nothing on inter-pod affinity.
+        self.pod_affinity_pods: dict[str, None] = {}
 
     def priority_of(self, class_name: str) -> int:
         if class_name and class_name in self.priority_classes:

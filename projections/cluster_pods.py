@@ -32,6 +32,12 @@ JOB_PLACEMENT_ANNOTATIONS = (
 )
 
 
+def has_pod_affinity(pod: PodRecord) -> bool:
+    """Whether the pod has inter-pod affinity or anti-affinity terms (required or preferred)."""
+    affinity = pod.affinity
+    return affinity is not None and bool(affinity.pod_affinity or affinity.pod_anti_affinity)
+
+
 def _touch(state: ClusterState, pod: PodRecord) -> None:
     group = state.podgroups.get(pod.podgroup)
     if group is not None:
@@ -90,6 +96,12 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
     pod.signature = _signature.encode(
         (sorted(pod.node_selector.items()), pod.affinity, pod.tolerations, pod.runtime_class, mine)
     )
+    pod.namespace = meta.namespace or (e.pod.split("/", 1)[0] if "/" in e.pod else "default")
+    pod.labels = dict(meta.labels)
+    if has_pod_affinity(pod):
+        state.pod_affinity_pods[e.pod] = None
+    else:
+        state.pod_affinity_pods.pop(e.pod, None)
     state.pods_by_group.setdefault(e.podgroup, {})[e.pod] = None
     state.pods_by_job.setdefault(e.job, {})[e.pod] = None
     _touch(state, pod)
@@ -105,6 +117,8 @@ def _place(state: ClusterState, e: ev.PodBound | ev.PodPipelined, status: str) -
     if pod.status == "Pipelined":
         _release(state, pod)
     pod.status, pod.node = status, e.node
+    if state.pod_affinity_pods:
+        state.capacity_epoch += 1  # a pod more in a topology domain: an affinity term may be met now
     if status == "Bound":
         hold(state, node, node.used, pod.requests)
     else:
@@ -147,12 +161,14 @@ def pod_finished(state: ClusterState, e: ev.PodEvent, _: Envelope) -> None:
         return
     _release(state, pod)
     pod.status = "Succeeded" if isinstance(e, ev.PodSucceeded) else "Failed"
+    state.pod_affinity_pods.pop(pod.name, None)
     _touch(state, pod)
 
 
 def _drop_pod(state: ClusterState, pod: PodRecord) -> None:
     _release(state, pod)
     del state.pods[pod.name]
+    state.pod_affinity_pods.pop(pod.name, None)
     state.pods_by_group.get(pod.podgroup, {}).pop(pod.name, None)
     state.pods_by_job.get(pod.job, {}).pop(pod.name, None)
     _touch(state, pod)

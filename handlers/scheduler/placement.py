@@ -19,6 +19,12 @@ a catch-up follows the rows changed, not how many kinds of task there are.
 The best node is the highest score among nodes the task fits on idle
 resources (allocate), else among nodes it fits counting resources being
 released (pipeline); equal scores go to the node first by name.
+
+Inter-pod affinity (``plugins.predicates_pods``) depends on where the
+session put other pods, and on the task's own labels, so it stays out of the
+cached arrays: when the session has such rules and they concern the task in
+hand, ``best`` takes the nodes they refuse out and adds their preferred
+scores, normalised over the nodes being compared, at the moment it is asked.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from handlers.scheduler.api import RequestsKey, TaskInfo
+from handlers.scheduler.plugins.predicates_pods import normalised, rules_of
 
 if TYPE_CHECKING:
     from handlers.scheduler.session import Session
@@ -53,9 +60,13 @@ class Placement:
     def __init__(self, ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> None:
         self.ssn = ssn
         self.task = task
+        self.current = task  # the task ``best`` is asked for (``placement_for`` sets it)
         nodes = ssn.nodes
         self.synced = len(nodes.changes)
         self.ok, _ = ssn.static_filter(task)
+        self.rules = rules_of(ssn)
+        if self.rules is not None:
+            self.ok = self.rules.pure[task.signature][0]  # the predicates alone: inter-pod rules change
         self.nz = task.nz
         self.need = task.vec[task.nz]
         self.pairs: list[tuple[int, int]] = list(zip(task.nz.tolist(), self.need.tolist(), strict=True))
@@ -90,12 +101,37 @@ class Placement:
         if not len(self.on_idle):
             return None  # a cluster without nodes: nowhere to go
         self.sync()
+        if self.rules is not None:
+            verdict = self.rules.judge(self.current)
+            if verdict is not None:
+                return self._best_judged(verdict[1], verdict[2], self.rules.weight)
         i = int(self.on_idle.argmax())
         if self.on_idle[i] > NEG:
             return "allocate", i
         if self.pipeline:
             i = int(self.on_future.argmax())
             if self.on_future[i] > NEG:
+                return "pipeline", i
+        return None
+
+    def _best_judged(self, allowed: np.ndarray | None, raw: np.ndarray | None, weight: float) -> tuple[str, int] | None:
+        """``best`` with the inter-pod rules: refused nodes out, preferred scores added."""
+        on_idle, on_future = self.on_idle, self.on_future
+        if allowed is not None:
+            on_idle = np.where(allowed, on_idle, NEG)
+            on_future = np.where(allowed, on_future, NEG)
+        fits = on_idle > NEG
+        if raw is not None:
+            on_idle = on_idle + weight * normalised(raw, fits)
+        i = int(on_idle.argmax())
+        if fits[i]:
+            return "allocate", i
+        if self.pipeline:
+            fits = on_future > NEG
+            if raw is not None:
+                on_future = on_future + weight * normalised(raw, fits)
+            i = int(on_future.argmax())
+            if fits[i]:
                 return "pipeline", i
         return None
 
@@ -159,4 +195,5 @@ def placement_for(ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> Pla
     place = ssn.placements.get(key)
     if place is None:
         place = ssn.placements[key] = Placement(ssn, task, pipeline=pipeline)
+    place.current = task
     return place

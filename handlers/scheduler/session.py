@@ -25,6 +25,7 @@ from handlers.scheduler.conf import SchedulerConf, duration_argument_ms
 from handlers.scheduler.hooks import HookTable, Refusal, ValidateResult, Verdict
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.plugins.base import Plugin
+from handlers.scheduler.plugins.predicates_pods import rules_of
 from handlers.scheduler.snapshot import build
 from projections.cluster_model import ClusterState
 from schemas.events import PodGroupPhaseChanged, PodGroupUnschedulable
@@ -158,11 +159,13 @@ class Session:
         return self.hooks.overused.any(queue).allowed
 
     def static_filter(self, task: TaskInfo) -> tuple[np.ndarray, list[Refusal]]:
-        """Nodes passing every predicate (one evaluation per constraint signature)."""
+        """Nodes passing every predicate (one evaluation per constraint signature), and the inter-pod
+        affinity rules as they stand when the session has any (``plugins.predicates_pods``)."""
         hit = self._static.get(task.signature)
         if hit is None:
             hit = self._static[task.signature] = self.hooks.predicate.filter(len(self.nodes), task, self.nodes)
-        return hit
+        rules = rules_of(self)
+        return hit if rules is None else rules.filter(task, hit)
 
     def node_scores(self, task: TaskInfo, rows: np.ndarray | None = None) -> np.ndarray:
         scores = self.hooks.node_order.sum(task, self.nodes, rows)

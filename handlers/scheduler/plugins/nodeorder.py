@@ -13,8 +13,15 @@ sum of:
 - ``tainttoleration.weight`` (3) x PreferNoSchedule taints the pod does not
   tolerate, fewest best, normalised to 0..100.
 
-``podaffinity.weight`` and ``imagelocality.weight`` are accepted and have no
-effect (no pod affinity or image data reaches the scheduler).
+- ``podaffinity.weight`` (2) x preferred inter-pod affinity and
+  anti-affinity: the weights of the pod's preferred terms times the pods
+  they match in each node's topology domains, plus those of placed pods'
+  preferred terms matching the pod, normalised to 0..100 over the nodes
+  compared (``predicates_pods``; added when the session looks for a node,
+  since it changes with every pod placed).
+
+``imagelocality.weight`` is accepted and has no effect (no image data
+reaches the scheduler).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from handlers.scheduler.conf import PluginOption, number
 from handlers.scheduler.hooks import Rows, Score
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.matching import term_matches, untolerated
+from handlers.scheduler.plugins.predicates_pods import open_rules
 from schemas.resources import NodeSelectorTerm
 
 if TYPE_CHECKING:
@@ -117,7 +125,7 @@ class NodeOrder(Plugin):
         self.balanced = number(args, "balancedresource.weight", 1)
         self.affinity = number(args, "nodeaffinity.weight", 2)
         self.taints = number(args, "tainttoleration.weight", 3)
-        number(args, "podaffinity.weight", 2)
+        self.pod_affinity = number(args, "podaffinity.weight", 2)
         number(args, "imagelocality.weight", 1)
 
     def open(self, ssn: Session) -> None:
@@ -145,6 +153,11 @@ class NodeOrder(Plugin):
         # sized: every node has some cpu and memory
         self.cap, self.cap1, self.has, self.sized = kept
         self.register(ssn.hooks.node_order, self.score)
+        if self.pod_affinity and ssn.state.pod_affinity_pods and self.option.switches.get("node_order", True):
+            rules, made = open_rules(ssn)
+            rules.weight = self.pod_affinity
+            if made:  # the rules count what the session places: one listener for them
+                self.on_allocate, self.on_deallocate = rules.allocated, rules.deallocated
 
     def _static(self, task: TaskInfo, nodes: NodeArrays) -> np.ndarray:
         key: StaticKey = (task.signature, self.affinity, self.taints)

@@ -18,12 +18,18 @@ reason kube-scheduler would print:
 - required node affinity: one term matches (In, NotIn, Exists,
   DoesNotExist, Gt, Lt; ``metadata.name`` fields);
 - every NoSchedule / NoExecute taint is tolerated (PreferNoSchedule is a
-  score, see ``nodeorder``).
+  score, see ``nodeorder``);
+- required inter-pod affinity and anti-affinity (``podAffinity``,
+  ``podAntiAffinity``), the pod's own terms and placed pods' anti-affinity
+  terms that match it, with the pods the session placed before it counted:
+  ``predicates_pods``, asked when the session looks for a node, not cached
+  with the checks above.
 
 Resource fit, including extended resources and the node's pod count, is the
 allocate action's own check against idle and releasing resources.
-Arguments: ``predicate.NodeAffinityEnable`` and
-``predicate.TaintTolerationEnable`` (both true), ``runtimeClasses``.
+Arguments: ``predicate.NodeAffinityEnable``,
+``predicate.TaintTolerationEnable`` and ``predicate.PodAffinityEnable`` (all
+true), ``runtimeClasses``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from handlers.scheduler.plugins.matching import (
     tolerates,
     untolerated,
 )
+from handlers.scheduler.plugins.predicates_pods import open_rules
 from schemas.resources import Toleration
 
 if TYPE_CHECKING:
@@ -79,6 +86,7 @@ class Predicates(Plugin):
         super().__init__(option, tier)
         self.affinity_on = flag(self.arguments, "predicate.NodeAffinityEnable", True)
         self.taints_on = flag(self.arguments, "predicate.TaintTolerationEnable", True)
+        self.pods_on = flag(self.arguments, "predicate.PodAffinityEnable", True)
         self.runtime_classes = _runtime_classes(self.arguments.get("runtimeClasses"))
         self.classes = self.runtime_classes  # and the cluster's, from each session's state (``open``)
 
@@ -87,6 +95,11 @@ class Predicates(Plugin):
         for name, known in ssn.state.runtime_classes.items():
             self.classes[name] = RuntimeClass(node_selector=known.node_selector, tolerations=known.tolerations)
         self.register(ssn.hooks.predicate, self.filter)
+        if self.pods_on and ssn.state.pod_affinity_pods and self.option.switches.get("predicate", True):
+            rules, made = open_rules(ssn)
+            rules.required = True
+            if made:  # the rules count what the session places: one listener for them
+                self.on_allocate, self.on_deallocate = rules.allocated, rules.deallocated
 
     def filter(self, task: TaskInfo, nodes: NodeArrays) -> list[Refusal]:
         record = task.record

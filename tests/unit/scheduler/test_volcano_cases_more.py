@@ -12,7 +12,7 @@ differently keeps Volcano's expectation in ``expect`` and eventbatch's in
 Ported: capacity's ``Test_capacityPlugin_OnSessionOpenWithoutHierarchy`` (11 of
 11, 1 differs) and ``Test_capacityPlugin_OnSessionOpenWithHierarchy`` (13 of 13,
 2 differ), predicates' ``TestEventHandler``, ``TestNodeNum`` and
-``TestPodAntiAffinity`` (1 each, 2 differ). Not ported, and why: docs/scheduler.md.
+``TestPodAntiAffinity`` (1 each). Not ported, and why: docs/scheduler.md.
 
 Volcano's ``CheckAll`` checks binds exactly in every case (a case naming
 none expects none), so every row here checks them.
@@ -526,10 +526,6 @@ _ANTI_WORKER: dict[str, object] = {
         }
     ]
 }
-_NO_POD_AFFINITY = (
-    "inter-pod affinity and anti-affinity are not read by the scheduler (kept in the pod's manifest only): "
-    "pods are placed by node selector, node affinity, taints and resources"
-)
 
 PREDICATES_CASES = [
     (
@@ -550,8 +546,6 @@ PREDICATES_CASES = [
             (VQueue("q1", weight=0),),
             Outcome(binds={"ns1/worker-3": "node1"}),
             (("p1", 1), ("p2", 2)),
-            differs=_NO_POD_AFFINITY,
-            eventbatch=Outcome(binds={"ns1/worker-1": "node1", "ns1/worker-2": "node1", "ns1/worker-3": "node1"}),
         ),
     ),
     (
@@ -589,8 +583,6 @@ PREDICATES_CASES = [
             (VQueue("q1", weight=0, capability=_r("9", "9G")),),
             Outcome(binds={}, evicted=(), pipelined={}),
             (("low-priority", 10), ("high-priority", 100000)),
-            differs=_NO_POD_AFFINITY,
-            eventbatch=Outcome(binds={}, evicted=("ns1/worker-2",), pipelined={"ns1/pg2": ("n1",)}),
         ),
     ),
 ]
