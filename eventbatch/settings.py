@@ -24,7 +24,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 CLUSTERS = ("sim", "kube", "none")
 # The API groups of the custom resources (eventbatch.kube.crds.groups): Volcano's own
-# (batch/scheduling/bus/flow.volcano.sh), where eventbatch replaces Volcano, or the project's
+# (batch/scheduling/bus/flow/topology.volcano.sh), where eventbatch replaces Volcano, or the project's
 # (*.eventbatch.io), to run beside an installed Volcano. docs/kubernetes.md says why
 # Volcano's are the default.
 API_GROUPS = ("volcano", "eventbatch")

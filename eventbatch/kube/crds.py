@@ -12,7 +12,7 @@ loaders apply Volcano's defaults), pod templates and free-form maps as
 
 The API groups are a deployment choice (``Settings.api_groups``): Volcano's
 own (``batch.volcano.sh``, ``scheduling.volcano.sh``, ``bus.volcano.sh``,
-``flow.volcano.sh``),
+``flow.volcano.sh``, ``topology.volcano.sh``),
 where eventbatch replaces Volcano, or the project's (``*.eventbatch.io``), to
 run beside an installed Volcano. ``groups()`` is the one table every part
 that names a group reads: this generator, the watch adapter's informers, the
@@ -33,13 +33,14 @@ import yaml
 
 from eventbatch.settings import API_GROUPS, DEFAULT_API_GROUPS
 from schemas.admission_rules import JOB_ACTIONS, QUEUE_ACTIONS
-from schemas.resources import Command, Job, JobFlow, JobTemplate, PodGroup, Queue
+from schemas.hypernode import HyperNode
+from schemas.resources import Command, CronJob, Job, JobFlow, JobTemplate, PodGroup, Queue
 
-KINDS = ("Job", "Queue", "PodGroup", "Command", "JobFlow", "JobTemplate")
+KINDS = ("Job", "Queue", "PodGroup", "Command", "JobFlow", "JobTemplate", "CronJob", "HyperNode")
 _VERSIONS = {"Job": "v1alpha1", "Queue": "v1beta1", "PodGroup": "v1beta1", "Command": "v1alpha1",
-             "JobFlow": "v1alpha1", "JobTemplate": "v1alpha1"}
+             "JobFlow": "v1alpha1", "JobTemplate": "v1alpha1", "CronJob": "v1alpha1", "HyperNode": "v1alpha1"}
 _PREFIXES = {"Job": "batch", "Queue": "scheduling", "PodGroup": "scheduling", "Command": "bus",
-             "JobFlow": "flow", "JobTemplate": "flow"}
+             "JobFlow": "flow", "JobTemplate": "flow", "CronJob": "batch", "HyperNode": "topology"}
 _SUFFIXES = {"volcano": "volcano.sh", "eventbatch": "eventbatch.io"}
 
 Groups = dict[str, tuple[str, str]]
@@ -56,6 +57,7 @@ def groups(api_groups: str = DEFAULT_API_GROUPS) -> Groups:
 GROUPS = groups()
 TYPES: dict[str, type[msgspec.Struct]] = {
     "Job": Job, "Queue": Queue, "PodGroup": PodGroup, "Command": Command, "JobFlow": JobFlow, "JobTemplate": JobTemplate,
+    "CronJob": CronJob, "HyperNode": HyperNode,
 }
 
 # Property names whose value is a map of resource name to quantity.
@@ -75,15 +77,20 @@ _NAMES: dict[str, dict[str, str | list[str]]] = {
     "Command": {"plural": "commands", "singular": "command"},
     "JobFlow": {"plural": "jobflows", "singular": "jobflow"},
     "JobTemplate": {"plural": "jobtemplates", "singular": "jobtemplate"},
+    "CronJob": {"plural": "cronjobs", "singular": "cronjob"},
+    "HyperNode": {"plural": "hypernodes", "singular": "hypernode"},
 }
 _SHORT_NAMES: dict[str, dict[str, list[str]]] = {
     "volcano": {"Job": ["vcjob", "vj"], "Queue": ["q", "queue-v1beta1"], "PodGroup": ["pg", "podgroup-v1beta1"],
-                "JobFlow": ["jf"], "JobTemplate": ["jt"]},
-    "eventbatch": {"Job": ["ebjob", "ebj"], "Queue": ["ebq"], "PodGroup": ["ebpg"], "JobFlow": ["ebjf"], "JobTemplate": ["ebjt"]},
+                "JobFlow": ["jf"], "JobTemplate": ["jt"], "CronJob": ["cronvcjob", "cronvj"], "HyperNode": ["hn"]},
+    "eventbatch": {"Job": ["ebjob", "ebj"], "Queue": ["ebq"], "PodGroup": ["ebpg"], "JobFlow": ["ebjf"], "JobTemplate": ["ebjt"],
+                   "CronJob": ["ebcronjob"], "HyperNode": ["ebhn"]},
 }
 # Kinds with a status subresource, as in Volcano's CRDs: a PodGroup has none (its
 # status is written with the object itself), a Command has no status.
-STATUS_SUBRESOURCE = {"Job", "Queue", "JobFlow", "JobTemplate"}
+STATUS_SUBRESOURCE = {"Job", "Queue", "JobFlow", "JobTemplate", "CronJob", "HyperNode"}
+# Kinds without a namespace, as in Volcano's CRDs.
+CLUSTER_SCOPED = {"Queue", "HyperNode"}
 
 # Fields Volcano's CRDs have that the resource types do not decode yet, added to
 # the schema so that an object written for Volcano keeps them: {kind: {path: {name: schema}}}.
@@ -95,6 +102,7 @@ _EXTRA_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "JobTemplate": {"spec.networkTopology": {"highestTierName": {"type": "string"}}},
     "JobFlow": {"spec.flows[].patch.jobSpec.networkTopology": {"highestTierName": {"type": "string"}}},
+    "CronJob": {"spec.jobTemplate.spec.networkTopology": {"highestTierName": {"type": "string"}}},
 }
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
@@ -128,6 +136,13 @@ COLUMNS: dict[str, list[dict[str, str]]] = {
     # as Volcano's CRDs print them
     "JobFlow": [{"name": "Status", "type": "string", "jsonPath": ".status.state.phase"}, _AGE],
     "JobTemplate": [_AGE],
+    "CronJob": [],  # Volcano's CRD declares none: kubectl prints name and age
+    "HyperNode": [
+        {"name": "Tier", "type": "string", "jsonPath": ".spec.tier"},
+        {"name": "TierName", "type": "string", "jsonPath": ".spec.tierName"},
+        {"name": "NodeCount", "type": "integer", "jsonPath": ".status.nodeCount"},
+        _AGE,
+    ],
 }
 
 
@@ -319,8 +334,9 @@ def crd(kind: str, api_groups: str = DEFAULT_API_GROUPS) -> dict[str, Any]:
         "served": True,
         "storage": True,
         "schema": {"openAPIV3Schema": schema},
-        "additionalPrinterColumns": COLUMNS[kind],
     }
+    if COLUMNS[kind]:
+        served["additionalPrinterColumns"] = COLUMNS[kind]
     if kind in STATUS_SUBRESOURCE:
         served["subresources"] = {"status": {}}
     return {
@@ -330,7 +346,7 @@ def crd(kind: str, api_groups: str = DEFAULT_API_GROUPS) -> dict[str, Any]:
         "spec": {
             "group": group,
             "names": names,
-            "scope": "Cluster" if kind == "Queue" else "Namespaced",
+            "scope": "Cluster" if kind in CLUSTER_SCOPED else "Namespaced",
             "versions": [served],
         },
     }

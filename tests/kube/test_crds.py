@@ -34,6 +34,7 @@ VOLCANO = {
     "batch.volcano.sh/v1alpha1": "batch.eventbatch.io/v1alpha1",
     "scheduling.volcano.sh/v1beta1": "scheduling.eventbatch.io/v1beta1",
     "bus.volcano.sh/v1alpha1": "bus.eventbatch.io/v1alpha1",
+    "topology.volcano.sh/v1alpha1": "topology.eventbatch.io/v1alpha1",
 }
 
 
@@ -173,10 +174,10 @@ def test_status_subresource_as_volcano_has_it_and_printer_columns(kind: str, col
             assert column["jsonPath"].rsplit(".", 1)[1] in node["properties"], column
 
 
-def test_queue_is_cluster_scoped_and_the_rest_namespaced() -> None:
+def test_queue_and_hypernode_are_cluster_scoped_and_the_rest_namespaced() -> None:
     scopes = {c["spec"]["names"]["kind"]: c["spec"]["scope"] for c in all_crds().values()}
     assert scopes == {"Job": "Namespaced", "Queue": "Cluster", "PodGroup": "Namespaced", "Command": "Namespaced",
-                      "JobFlow": "Namespaced", "JobTemplate": "Namespaced"}
+                      "JobFlow": "Namespaced", "JobTemplate": "Namespaced", "CronJob": "Namespaced", "HyperNode": "Cluster"}
 
 
 @pytest.mark.parametrize("api_groups", API_GROUPS)

@@ -32,6 +32,8 @@ VOLCANO_FILES = {
     "Command": "bus.volcano.sh_commands.yaml",
     "JobFlow": "../../jobflow/bases/flow.volcano.sh_jobflows.yaml",
     "JobTemplate": "../../jobflow/bases/flow.volcano.sh_jobtemplates.yaml",
+    "CronJob": "batch.volcano.sh_cronjobs.yaml",
+    "HyperNode": "topology.volcano.sh_hypernodes.yaml",
 }
 CUSTOM_GROUP_SUFFIXES = (".volcano.sh", ".eventbatch.io")
 
