@@ -154,3 +154,21 @@ async def test_a_pod_that_comes_before_its_podgroup_waits_for_it_and_refused_one
     # The Job ran as before: its PodGroup was never changed by the refused request.
     assert [p.podgroup for p in _of(events, "PodGroupUpdated")] == []
     assert _of(events, "JobPhaseChanged")[-1].phase == "Completed"
+
+
+async def test_a_podgroup_whose_queue_comes_later_waits_pending_for_it(tmp_path: Path) -> None:
+    group = {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup", "metadata": {"name": "g", "namespace": "default"},
+             "spec": {"minMember": 1, "queue": "later"}}
+    raw = {
+        "nodes": [{"prefix": "n", "count": 1, "allocatable": {"cpu": 4, "memory": "8Gi"}}],
+        "queues": [QUEUE],
+        "workload": [
+            {"at": "0s", "apply": group},
+            {"at": "0s", "apply": _pod("p", group="g")},
+            {"at": "2m", "apply": {**QUEUE, "metadata": {"name": "later"}}},
+        ],
+        "until": "10m",
+    }
+    events = await _run_raw(tmp_path, raw)
+    assert [p.podgroup for p in _of(events, "PodGroupCreated")] == ["default/g"]  # accepted: the object exists
+    assert _bound_at(events) == {"p": 120_000}  # bound once its queue exists
