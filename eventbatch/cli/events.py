@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from eventbatch.cli import export
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
 from schemas.events import json_schema
@@ -33,6 +34,7 @@ def register(commands) -> None:
     )
     tail.add_argument("-o", "--output", choices=["text", "json"], default="text")
     tail.set_defaults(run=_tail)
+    export.register(sub)
 
     schema = commands.add_parser("schema", help="print schemas of the wire format")
     schema_sub = schema.add_subparsers(dest="schema_command", required=True, metavar="WHAT")
