@@ -76,15 +76,17 @@ def _object_string(namespace: str, name: str) -> str:
     return f"{namespace}.{name}"
 
 
-def step_job(jobflow: JobFlow, template: JobTemplate, flow: str, api_version: str = "flow.volcano.sh/v1alpha1") -> Job:
-    """The Job of ``jobflow``'s step ``flow``, made from ``template`` as Volcano's controller makes it."""
+def step_job(jobflow: JobFlow, template: JobTemplate, flow: str, api_version: str = "") -> Job:
+    """The Job of ``jobflow``'s step ``flow``, made from ``template`` as Volcano's controller makes it;
+    its owner reference names ``api_version``, by default the JobFlow's own (``flow.volcano.sh/v1alpha1``
+    or, in the project's API groups, ``flow.eventbatch.io/v1alpha1``)."""
     namespace = jobflow.metadata.namespace or "default"
     marks = {
         CREATED_BY_JOB_TEMPLATE: _object_string(namespace, template.metadata.name),
         CREATED_BY_JOB_FLOW: _object_string(namespace, jobflow.metadata.name),
     }
     owner = OwnerReference(
-        api_version=api_version,
+        api_version=api_version or jobflow.api_version,
         kind="JobFlow",
         name=jobflow.metadata.name,
         uid=jobflow.metadata.uid,

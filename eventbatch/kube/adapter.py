@@ -4,7 +4,7 @@ Where it sits: the composition root (``eventbatch.app``) calls
 ``kube_reactors`` when the cluster is ``kube``; ``eventbatch serve --cluster
 kube`` runs ``serve_kube``: connect, start the probe and metrics endpoint,
 campaign for the Lease, and only as leader build and run the pipeline (every
-handler, the watch adapter, the actuator and the status writer). Losing the
+handler, the watch adapters, the actuator and the status writers). Losing the
 Lease stops the pipeline and ends the process with status 1, so a
 replacement starts clean; a standby never appends to the log.
 """
@@ -23,6 +23,7 @@ from eventbatch.clock import Clock
 from eventbatch.kube.actuator import KubeActuator
 from eventbatch.kube.client import Connection
 from eventbatch.kube.crds import groups
+from eventbatch.kube.flows import FlowWatch
 from eventbatch.kube.leader import LeaderElector
 from eventbatch.kube.observe import KubeObserver
 from eventbatch.kube.operators import OperatorWatch
@@ -70,6 +71,7 @@ def kube_reactors(*, log: EventLog, clock: Clock, options: KubeOptions) -> list[
         KubeActuator(log=log, clock=clock, connection=connection, api_groups=api),
         KubeStatusWriter(log=log, clock=clock, connection=connection, api_groups=api),
         OperatorWatch(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s, api_groups=api),
+        FlowWatch(log=log, clock=clock, connection=connection, watch_timeout_s=options.watch_timeout_s, api_groups=api),
     ]
 
 

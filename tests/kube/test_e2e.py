@@ -38,6 +38,7 @@ UNEXERCISED = {
     ("", "pods", "get"): "checking who holds a pod name after a 409",
     ("", "events", "create"): "reporting an object refused by admission",
     ("scheduling.volcano.sh", "podgroups", "patch"): "updating a PodGroup when its job scales",
+    ("flow.volcano.sh", "jobflows/status", "patch"): "writing a JobFlow's status (tests/kube/test_jobflow_e2e.py)",
 }
 
 
