@@ -15,7 +15,10 @@ performs them (``eventbatch.kube.effects``):
 - ``PodGroupCreated``/``Updated``/``Deleted``, ``ServiceRequested``,
   ``ConfigMapRequested``, ``SecretRequested`` (the key pair is generated
   here) and their deletions -> the matching object;
-- ``JobRemoved{TTLExpired}``      -> delete the Job object.
+- ``JobRemoved{TTLExpired}``      -> delete the Job object;
+- ``JobCreated`` of a Job a CronJob object started (``eventbatch.kube.cronjobs``)
+  -> create its Job object, owned by the CronJob; its ``JobRemoved`` (any
+  reason) -> delete it.
 
 Every side effect is idempotent: "already exists" or "already bound to that
 node" is done, "not found" on a delete is done. What was done is recorded as
@@ -36,6 +39,7 @@ from typing import Any
 from eventbatch.kube.backoff import Backoff
 from eventbatch.kube.client import Connection, Kube
 from eventbatch.kube.crds import Groups, groups
+from eventbatch.kube.cronjobs import cronjob_owner_uid
 from eventbatch.kube.effects import Effects, Retry
 from eventbatch.reactor import Reactor
 from schemas.envelope import Causation, Envelope
@@ -111,6 +115,7 @@ class KubeActuator(Reactor):
         self.backoff = backoff or Backoff(base=0.25, cap=10.0, attempts=None)
         self.pods: dict[str, PodState] = {}
         self.job_uids: dict[str, str] = {}
+        self.cron_jobs: set[str] = set()  # Jobs a CronJob object started: their objects are the actuator's
         self.pending: dict[str, list[Action]] = {}  # target -> actions in log order
         self.done_below = 0  # every decision below this position is done
         self.stats = ActuatorStats()
@@ -138,6 +143,10 @@ class KubeActuator(Reactor):
 
     def fold(self, envelope: Envelope) -> bool:
         e = envelope.payload
+        if isinstance(e, JobCreated) and cronjob_owner_uid(e.manifest):
+            self.cron_jobs.add(e.job)
+            self._enqueue(envelope, f"job:{e.job}", e)
+            return True
         if isinstance(e, JobCreated | JobUpdated):
             if e.manifest.metadata.uid:
                 self.job_uids[e.job] = e.manifest.metadata.uid
@@ -189,7 +198,8 @@ class KubeActuator(Reactor):
         if isinstance(e, SecretRequested | SecretDeletionRequested):
             self._enqueue(envelope, f"secret:{e.name}", e)
             return True
-        if isinstance(e, JobRemoved) and e.reason == "TTLExpired":
+        if isinstance(e, JobRemoved) and (e.reason == "TTLExpired" or e.job in self.cron_jobs):
+            self.cron_jobs.discard(e.job)
             self._enqueue(envelope, f"job:{e.job}", e)
             return True
         return False

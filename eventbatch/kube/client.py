@@ -50,6 +50,7 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
         self.coordination = client.CoordinationV1Api(api)
         self.scheduling = client.SchedulingV1Api(api)
+        self.node = client.NodeV1Api(api)  # RuntimeClasses
 
     async def close(self) -> None:
         await self.api.close()

@@ -18,6 +18,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from eventbatch.kube.client import MERGE, Kube
 from eventbatch.kube.crds import Groups, groups
+from eventbatch.kube.cronjobs import job_object
 from eventbatch.kube.events import post_event
 from eventbatch.kube.sshkeys import rsa_key_pair
 from eventbatch.kube.translate import REQUESTED_AT
@@ -25,6 +26,7 @@ from schemas.decode import to_manifest
 from schemas.events import (
     ConfigMapDeletionRequested,
     ConfigMapRequested,
+    JobCreated,
     JobRemoved,
     PodBindFailed,
     PodBound,
@@ -210,6 +212,14 @@ class Effects:
         group, version = self.api_groups["PodGroup"]
         namespace, name = _split(e.podgroup)
         await self._delete(self.kube.custom.delete_namespaced_custom_object, group, version, namespace, "podgroups", name)
+        return []
+
+    async def _JobCreated(self, action: Action, e: JobCreated, actuator: KubeActuator) -> list[Event]:
+        """A CronJob's run: its Job object, owned by the CronJob (already there: done)."""
+        group, version = self.api_groups["Job"]
+        namespace, _ = _split(e.job)
+        body = job_object(e.manifest, group, version)
+        await self._create(self.kube.custom.create_namespaced_custom_object, group, version, namespace, "jobs", body)
         return []
 
     async def _JobRemoved(self, action: Action, e: JobRemoved, actuator: KubeActuator) -> list[Event]:

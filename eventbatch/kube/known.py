@@ -1,9 +1,12 @@
 """What the log already says about each object the kube adapter watches.
 
 Where it sits: the log side of the watch adapter (``eventbatch.kube.observe``).
-Folded from every event, whoever appended it: a job's or queue's uid and
-generation, the commands already issued, each node's digest, priority
-classes, and the transitions of the current incarnation of each pod. The
+Folded from every event, whoever appended it: a job's, queue's, CronJob's
+or HyperNode's uid and generation, the commands already issued, each node's
+digest, priority and runtime classes, and the transitions of the current
+incarnation of each pod. A Job a CronJob started on the log keeps the uid
+of its owning CronJob (``Seen.owner_uid``), by which the adapter knows its
+object in the API server (``eventbatch.kube.cronjobs``). The
 adapter appends only what the API server shows beyond this, so nothing is
 appended twice, after a reconnect or a restart alike.
 """
@@ -14,9 +17,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eventbatch.kube.cronjobs import cronjob_owner_uid
 from eventbatch.kube.translate import node_digest
 from schemas.envelope import Envelope
 from schemas.events import (
+    CronJobDeleted,
+    CronJobDeleteRequested,
+    CronJobSubmitRequested,
+    HyperNodeApplyRequested,
+    HyperNodeDeleteRequested,
+    HyperNodeRemoved,
     JobCommandRequested,
     JobDeleteRequested,
     JobRemoved,
@@ -42,6 +52,8 @@ from schemas.events import (
     QueueDeleted,
     QueueDeleteRequested,
     QueueUpdateRequested,
+    RuntimeClassAdded,
+    RuntimeClassRemoved,
 )
 from schemas.events.base import Event
 
@@ -54,6 +66,7 @@ class Seen:
     uid: str
     generation: int
     alive: bool = True
+    owner_uid: str = ""  # a Job a CronJob started on the log: the CronJob's uid (its object is the actuator's)
 
 
 @dataclass
@@ -80,6 +93,9 @@ class Known:
         self.commands: set[str] = set()
         self.nodes: dict[str, bytes] = {}
         self.priority: dict[str, tuple[int, bool, str]] = {}
+        self.cronjobs: dict[str, Seen] = {}
+        self.hypernodes: dict[str, Seen] = {}
+        self.runtime: dict[str, RuntimeClassAdded] = {}  # name -> the class as the log has it
         self.pods: dict[str, PodLog] = {}
         self.created = 0  # PodCreated events folded so far (see PodLog.created_mark)
 
@@ -97,12 +113,15 @@ class Known:
             "nodes": self.nodes,
             "priorityclasses": self.priority,
             "pods": self.pods,
+            "cronjobs": self.cronjobs,
+            "hypernodes": self.hypernodes,
+            "runtimeclasses": self.runtime,
         }
         return list(tables.get(resource, {}))
 
     def _job_seen(self, envelope: Envelope, e: JobSubmitRequested | JobUpdateRequested) -> Touches:
         meta = e.manifest.metadata
-        self.jobs[e.job] = Seen(meta.uid, meta.generation)
+        self.jobs[e.job] = Seen(meta.uid, meta.generation, owner_uid=cronjob_owner_uid(e.manifest))
         return [("jobs", e.job)]
 
     def _job_gone(self, envelope: Envelope, e: JobDeleteRequested | JobRemoved) -> Touches:
@@ -140,6 +159,34 @@ class Known:
     def _pc_gone(self, envelope: Envelope, e: PriorityClassRemoved) -> Touches:
         self.priority.pop(e.name, None)
         return [("priorityclasses", e.name)]
+
+    def _cronjob_seen(self, envelope: Envelope, e: CronJobSubmitRequested) -> Touches:
+        meta = e.manifest.metadata
+        self.cronjobs[e.cronjob] = Seen(meta.uid, meta.generation)
+        return [("cronjobs", e.cronjob)]
+
+    def _cronjob_gone(self, envelope: Envelope, e: CronJobDeleteRequested | CronJobDeleted) -> Touches:
+        if (seen := self.cronjobs.get(e.cronjob)) is not None:
+            seen.alive = False
+        return [("cronjobs", e.cronjob)]
+
+    def _hypernode_seen(self, envelope: Envelope, e: HyperNodeApplyRequested) -> Touches:
+        meta = e.manifest.metadata
+        self.hypernodes[e.hypernode] = Seen(meta.uid, meta.generation)
+        return [("hypernodes", e.hypernode)]
+
+    def _hypernode_gone(self, envelope: Envelope, e: HyperNodeDeleteRequested | HyperNodeRemoved) -> Touches:
+        if (seen := self.hypernodes.get(e.hypernode)) is not None:
+            seen.alive = False
+        return [("hypernodes", e.hypernode)]
+
+    def _rc_seen(self, envelope: Envelope, e: RuntimeClassAdded) -> Touches:
+        self.runtime[e.name] = e
+        return [("runtimeclasses", e.name)]
+
+    def _rc_gone(self, envelope: Envelope, e: RuntimeClassRemoved) -> Touches:
+        self.runtime.pop(e.name, None)
+        return [("runtimeclasses", e.name)]
 
     def _pod_requested(self, envelope: Envelope, e: PodRequested) -> Touches:
         current = self.pods.get(e.pod)
@@ -191,6 +238,14 @@ _FOLDS: dict[type[Event], Callable[[Known, Envelope, Any], Touches]] = {
     NodeRemoved: Known._node_gone,
     PriorityClassAdded: Known._pc_seen,
     PriorityClassRemoved: Known._pc_gone,
+    CronJobSubmitRequested: Known._cronjob_seen,
+    CronJobDeleteRequested: Known._cronjob_gone,
+    CronJobDeleted: Known._cronjob_gone,
+    HyperNodeApplyRequested: Known._hypernode_seen,
+    HyperNodeDeleteRequested: Known._hypernode_gone,
+    HyperNodeRemoved: Known._hypernode_gone,
+    RuntimeClassAdded: Known._rc_seen,
+    RuntimeClassRemoved: Known._rc_gone,
     PodRequested: Known._pod_requested,
     PodCreated: Known._pod_event,
     PodStarted: Known._pod_event,

@@ -1,12 +1,15 @@
 """The kube watch adapter: what the API server holds, appended to the log as events.
 
 Where it sits: the input edge of ``--cluster kube``. It lists and watches
-(``eventbatch.kube.informer``) the project's Job, Queue and Command custom
-objects, nodes, priority classes and the pods eventbatch schedules, and
+(``eventbatch.kube.informer``) the project's Job, Queue, Command, CronJob and
+HyperNode custom objects, nodes, priority classes, runtime classes and the
+pods eventbatch schedules, and
 appends intents (``JobSubmitRequested``/``JobUpdateRequested``/``JobDeleteRequested``,
 ``JobCommandRequested``/``QueueCommandRequested``, ``QueueCreateRequested``/``QueueUpdateRequested``/
-``QueueDeleteRequested``) and observations (``NodeAdded``/``NodeUpdated``/
+``QueueDeleteRequested``, ``CronJobSubmitRequested``/``CronJobDeleteRequested``,
+``HyperNodeApplyRequested``/``HyperNodeDeleteRequested``) and observations (``NodeAdded``/``NodeUpdated``/
 ``NodeRemoved``, ``PriorityClassAdded``/``PriorityClassRemoved``,
+``RuntimeClassAdded``/``RuntimeClassRemoved``,
 ``PodStarted``, ``PodReady``, ``PodRestarted``, ``PodSucceeded``,
 ``PodFailed{exit_code}``, ``PodEvicted`` (by the kubelet), ``PodUnknown``,
 ``PodDeleted``).
@@ -18,7 +21,9 @@ between the two. So a reconnect, a relist after 410 Gone, or a restart of the
 process appends only real changes: nothing twice, nothing lost. A custom
 object that fails admission is reported as a Warning Event on the object and
 never appended. A Command is deleted once its intent is on the log, as
-Volcano's controller does.
+Volcano's controller does. A Job object the actuator created for a CronJob's
+run is the Job already on the log (``eventbatch.kube.cronjobs``): it is not
+submitted again.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 from eventbatch.kube.client import Connection, Kube
 from eventbatch.kube.crds import Groups, groups
+from eventbatch.kube.cronjobs import controller_uid
 from eventbatch.kube.informer import Informer
 from eventbatch.kube.known import Known
 from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
@@ -36,6 +42,10 @@ from eventbatch.reactor import Reactor
 from schemas.defaults import SCHEDULER_NAMES
 from schemas.envelope import Envelope
 from schemas.events import (
+    CronJobDeleteRequested,
+    CronJobSubmitRequested,
+    HyperNodeApplyRequested,
+    HyperNodeDeleteRequested,
     JobCommandRequested,
     JobDeleteRequested,
     JobSubmitRequested,
@@ -57,10 +67,15 @@ from schemas.events import (
     QueueCreateRequested,
     QueueDeleteRequested,
     QueueUpdateRequested,
+    RuntimeClassRemoved,
 )
 from schemas.events.base import Event
+from schemas.hypernode import HyperNode
 from schemas.loaders import ManifestError, decode_manifest
-from schemas.resources import Command
+from schemas.resources import Command, CronJob
+from schemas.runtimeclass import API_VERSION as RUNTIME_CLASS_API_VERSION
+from schemas.runtimeclass import KIND as RUNTIME_CLASS_KIND
+from schemas.runtimeclass import RuntimeClassError, load_runtime_class, runtime_class_added
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -162,6 +177,10 @@ class KubeObserver(Reactor):
                 return [JobDeleteRequested(job=key, reason="Deleted")]
             return []
         uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        if seen is not None and seen.alive and not seen.uid and seen.owner_uid and controller_uid(obj, "CronJob") == seen.owner_uid:
+            # the object the actuator created for a CronJob's run: the Job on the log, not a new one
+            seen.uid, seen.generation = uid, generation
+            return []
         if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
             return []
         manifest = self._admit(obj)
@@ -187,6 +206,54 @@ class KubeObserver(Reactor):
         if seen is not None and seen.alive:
             return [QueueUpdateRequested(queue=key, manifest=manifest)]
         return [QueueCreateRequested(queue=key, manifest=manifest)]
+
+    def _derive_cronjob(self, key: str, obj: Obj | None) -> list[Event]:
+        seen = self.known.cronjobs.get(key)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if seen is not None and seen.alive and seen.uid:
+                return [CronJobDeleteRequested(cronjob=key, reason="Deleted")]
+            return []
+        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
+            return []
+        manifest = self._admit(obj)
+        if not isinstance(manifest, CronJob):
+            return []
+        replaced = (
+            [CronJobDeleteRequested(cronjob=key, reason="Replaced")]
+            if seen is not None and seen.alive and seen.uid and seen.uid != uid else []
+        )
+        return [*replaced, CronJobSubmitRequested(cronjob=key, manifest=manifest)]
+
+    def _derive_hypernode(self, key: str, obj: Obj | None) -> list[Event]:
+        seen = self.known.hypernodes.get(key)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if seen is not None and seen.alive and seen.uid:
+                return [HyperNodeDeleteRequested(hypernode=key)]
+            return []
+        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
+            return []
+        manifest = self._admit(obj)
+        if not isinstance(manifest, HyperNode):
+            return []
+        # a HyperNode of the same name replaced by another is applied over it (its spec replaced)
+        return [HyperNodeApplyRequested(hypernode=key, manifest=manifest)]
+
+    def _derive_rc(self, key: str, obj: Obj | None) -> list[Event]:
+        if obj is None:
+            return [RuntimeClassRemoved(name=key)] if key in self.known.runtime else []
+        # list items may leave out their apiVersion and kind
+        raw = {**obj, "apiVersion": RUNTIME_CLASS_API_VERSION, "kind": RUNTIME_CLASS_KIND}
+        try:
+            added = runtime_class_added(load_runtime_class(raw))
+        except RuntimeClassError as exc:
+            mark = (_uid(obj), int((obj.get("metadata") or {}).get("generation") or 0))
+            if mark not in self._rejected:
+                self._rejected.add(mark)
+                log.warning("runtime class not read", extra={"object": key, "error": str(exc)})
+            return [RuntimeClassRemoved(name=key)] if key in self.known.runtime else []
+        return [] if self.known.runtime.get(key) == added else [added]
 
     def _derive_command(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
@@ -319,6 +386,9 @@ class KubeObserver(Reactor):
             informer("commands", custom, *self.api_groups["Command"], "commands"),
             informer("nodes", kube.core.list_node, namespaced=False),
             informer("priorityclasses", kube.scheduling.list_priority_class, namespaced=False),
+            informer("cronjobs", custom, *self.api_groups["CronJob"], "cronjobs"),
+            informer("hypernodes", custom, *self.api_groups["HyperNode"], "hypernodes", namespaced=False),
+            informer("runtimeclasses", kube.node.list_runtime_class, namespaced=False),
         ]
         for scheduler in SCHEDULER_NAMES:
             out.append(
@@ -352,4 +422,7 @@ _DERIVE = {
     "nodes": KubeObserver._derive_node,
     "priorityclasses": KubeObserver._derive_pc,
     "pods": KubeObserver._derive_pod,
+    "cronjobs": KubeObserver._derive_cronjob,
+    "hypernodes": KubeObserver._derive_hypernode,
+    "runtimeclasses": KubeObserver._derive_rc,
 }

@@ -1,16 +1,20 @@
-"""The status writer: Job, Queue and PodGroup status, folded from the log, written back.
+"""The status writer: Job, Queue, PodGroup and CronJob status, folded from the log, written back.
 
 Where it sits: beside the actuator in ``--cluster kube``. It folds the job
 controller's phases (``JobPhaseChanged``), the scheduler's podgroup phases
 (``PodGroupEnqueued``, ``PodGroupPhaseChanged``), queue states
 (``QueueStateChanged``) and pod observations into the status Volcano shows
 (``status.state.phase``, pending/running/succeeded/failed counts per job and
-per task; podgroup phase and counts; queue state and podgroup counts), and
+per task; podgroup phase and counts; queue state and podgroup counts), folds
+the CronJob controller's facts as the controller does (``handlers.cronjob``:
+``active``, ``lastScheduleTime``, ``lastSuccessfulTime``), and
 patches the ``status`` subresource of each object whose status changed
 (a JSON patch replacing ``/status`` whole, so no stale count survives).
 A burst of changes to one object is written once (at most every
 ``min_interval_ms``). Status is derived, never appended: after a restart it
-is written again.
+is written again. Objects that came from the API server are written (a
+uid on the log), and the Jobs a CronJob object started, whose objects the
+actuator creates (``eventbatch.kube.cronjobs``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from eventbatch.kube.client import JSON_PATCH, Connection
 from eventbatch.kube.crds import Groups, groups
+from eventbatch.kube.cronjobs import cronjob_owner_uid
 from eventbatch.reactor import Reactor
+from handlers.cronjob.handler import FOLDS as CRONJOB_FOLDS
+from handlers.cronjob.handler import CronJobsState, cronjob_status
 from projections.dispatch import FoldTable
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -124,6 +131,7 @@ class KubeStatusWriter(Reactor):
         self.group_pods: dict[str, dict[str, None]] = {}
         self.groups: dict[str, PodGroupStatusRecord] = {}
         self.queues: dict[str, str] = {}  # name -> state
+        self.cron = CronJobsState()  # the CronJob controller's fold, for cronjob_status
         self.dirty: dict[tuple[str, str], int] = {}  # (kind, key) -> not before (clock ms)
         self.written: dict[tuple[str, str], dict[str, Any]] = {}
         self.stats = StatusStats()
@@ -135,8 +143,26 @@ class KubeStatusWriter(Reactor):
         self.dirty.setdefault((kind, key), 0 if last is None else last + self.min_interval_ms)
 
     def fold(self, envelope: Envelope) -> bool:
+        cron = self._fold_cron(envelope)
         apply = _FOLDS.get(type(envelope.payload))
-        return apply is not None and apply(self, envelope.payload, envelope)
+        return (apply is not None and apply(self, envelope.payload, envelope)) or cron
+
+    def _fold_cron(self, envelope: Envelope) -> bool:
+        """The CronJob controller's fold; the CronJob whose status the event may change is marked."""
+        e = envelope.payload
+        step = CRONJOB_FOLDS.get(type(e))
+        if step is None:
+            return False
+        job = getattr(e, "job", "")
+        key = getattr(e, "cronjob", "") or (self.cron.owner_of.get(job, "") if job else "")
+        step(self.cron, e, envelope)
+        if not key:
+            return False
+        if key in self.cron.cronjobs:
+            self._touch("cronjobs", key)
+        else:
+            self.dirty.pop(("cronjobs", key), None)
+        return True
 
     def _pod_changed(self, key: str) -> None:
         if (pod := self.pods.get(key)) is not None:
@@ -186,6 +212,12 @@ class KubeStatusWriter(Reactor):
             counts[self.pods[name].phase] += 1
         return {"phase": group.phase, "running": counts["Running"], "succeeded": counts["Succeeded"], "failed": counts["Failed"]}
 
+    def cronjob_status(self, key: str) -> dict[str, Any] | None:
+        record = self.cron.cronjobs.get(key)
+        if record is None or not record.manifest.metadata.uid:  # a CronJob on the log alone has no object
+            return None
+        return cronjob_status(self.cron, key)
+
     def queue_status(self, name: str) -> dict[str, Any] | None:
         if name not in self.queues:
             return None
@@ -221,14 +253,17 @@ class KubeStatusWriter(Reactor):
         return 0
 
     def status_of(self, kind: str, key: str) -> dict[str, Any] | None:
-        return {"jobs": self.job_status, "podgroups": self.podgroup_status, "queues": self.queue_status}[kind](key)
+        return {
+            "jobs": self.job_status, "podgroups": self.podgroup_status, "queues": self.queue_status,
+            "cronjobs": self.cronjob_status,
+        }[kind](key)
 
     async def _write(self, kube, kind: str, key: str) -> None:
         status = self.status_of(kind, key)
         if status is None or self.written.get((kind, key)) == status:
             self.dirty.pop((kind, key), None)
             return
-        group, version = self.api_groups[{"jobs": "Job", "podgroups": "PodGroup", "queues": "Queue"}[kind]]
+        group, version = self.api_groups[{"jobs": "Job", "podgroups": "PodGroup", "queues": "Queue", "cronjobs": "CronJob"}[kind]]
         custom = kube.custom
         # The whole status, replaced: a merge patch would keep counts of phases no pod is in any more.
         body = [{"op": "add", "path": "/status", "value": status}]
@@ -268,7 +303,7 @@ class KubeStatusWriter(Reactor):
 
 
 def _job_upsert(w: KubeStatusWriter, e: JobCreated | JobUpdated, envelope: Envelope) -> bool:
-    if e.manifest.metadata.uid:
+    if e.manifest.metadata.uid or cronjob_owner_uid(e.manifest):  # from the API server, or a CronJob's
         info = w.jobs.get(e.job) or JobStatusRecord(e.manifest.spec.min_available, since=envelope.recorded_at)
         info.min_available = e.manifest.spec.min_available
         w.jobs[e.job] = info

@@ -33,6 +33,8 @@ WORKERS = 4
 # Calls the RBAC grants that these scenarios do not make, and why they are needed.
 UNEXERCISED = {
     ("batch.volcano.sh", "jobs", "delete"): "deleting a Job when ttlSecondsAfterFinished expires",
+    ("batch.volcano.sh", "jobs", "create"): "creating the Job of a CronJob's run (tests/kube/test_cronjob_e2e.py)",
+    ("batch.volcano.sh", "cronjobs/status", "patch"): "writing a CronJob's status (tests/kube/test_cronjob_e2e.py)",
     ("", "configmaps", "get"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "configmaps", "update"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "pods", "get"): "checking who holds a pod name after a 409",

@@ -1,8 +1,8 @@
 """The resources the fake API server serves: built-ins, and CRDs once created.
 
 Where it sits: the router of the fake API server looks a request's
-``(group, version, plural)`` up here. Built-in core/v1, coordination.k8s.io
-and scheduling.k8s.io resources are always served; a custom resource is
+``(group, version, plural)`` up here. Built-in core/v1, coordination.k8s.io,
+scheduling.k8s.io and node.k8s.io resources are always served; a custom resource is
 served once its CustomResourceDefinition has been created through the API,
 with the scope, kind, status subresource and openAPIV3Schema the CRD declares.
 """
@@ -44,6 +44,7 @@ BUILTIN = [
     ResourceType("", "v1", "events", "Event", True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False),
+    ResourceType("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False),
 ]
 
