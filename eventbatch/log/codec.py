@@ -13,6 +13,9 @@ the rest: the header first (payload kept raw), then the payload by its tag.
   old name) -> ``FormatError``: the log predates the split of requests and
   facts and cannot be read with today's meaning.
 
+``header`` reads a record's envelope with the payload left raw, for a tool
+that frames records it appends as they are (``eventbatch.log.cloudevents``).
+
 Encoding refuses a record larger than ``MAX_RECORD_BYTES`` (2 MiB, the same
 on every backend) with ``RecordTooLarge``; every backend encodes a whole
 batch before it writes any of it, so nothing of such a batch is appended.
@@ -107,6 +110,16 @@ def decode(position: int, data: bytes) -> Decoded:
             _set(envelope, "position", position)  # made here, not seen by anyone yet
             return envelope
     return _decode_in_two_steps(position, data)
+
+
+def header(data: bytes) -> Envelope | None:
+    """The envelope of a record with its payload left undecoded (``msgspec.Raw``), or None if
+    not even that can be read: what a tool needs to frame a record it appends as it is
+    (``append_raw``), whatever its event type."""
+    try:
+        return _header_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 def _decode_in_two_steps(position: int, data: bytes) -> Decoded:

@@ -61,7 +61,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, OffsetOutOfRangeEr
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
-from eventbatch.log.codec import encode
+from eventbatch.log import cloudevents, fence
+from eventbatch.log.codec import encode, header
 from eventbatch.log.errors import BrokerUnreachable, LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from schemas.envelope import Envelope
@@ -70,6 +71,7 @@ _TOPIC_EXISTS = 36
 _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
 _BATCH_OVERHEAD = 61  # record batch header
 _RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
+_HEADER_OVERHEAD = 10  # worst-case varint framing of one header
 CONNECT_TIMEOUT_S = 10.0  # a broker starting beside us may take some seconds to listen
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 2.0  # pause between connection attempts, doubling
 _ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network, connect_timeout=0)
@@ -77,6 +79,7 @@ ANSWER_S = 3.0  # a broker that does not answer a small request in this long is 
 CHECK_EVERY_S = 1.0  # a reader that got nothing for this long asks whether the broker and the log are still there
 _STOP_S = 5.0  # closing a client never waits longer (a batch the broker will never take)
 
+_Framed = tuple[bytes | None, bytes, list[tuple[str, bytes]]]  # a record to send: key, value, headers
 log = logging.getLogger(__name__)
 _connecting: ContextVar[list[str] | None] = ContextVar("eventbatch_kafka_connecting", default=None)
 T = TypeVar("T")
@@ -181,6 +184,7 @@ class KafkaLog(EventLog):
         self.compression = compression
         self.connect_timeout = connect_timeout
         self._tp = TopicPartition(topic, 0)
+        self._sources = cloudevents.Sources(topic)
         self._quarantine_tp = TopicPartition(self.quarantine_topic, 0)
         self._producer: AIOKafkaProducer | None = None
         self._client: AIOKafkaClient | None = None
@@ -425,20 +429,41 @@ class KafkaLog(EventLog):
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         if not batch:
             return []
-        positions = await self._send([(e.key.encode(), encode(e)) for e in batch])
+        framing, sources = cloudevents.kafka_framing, self._sources
+        records: list[_Framed] = []
+        for envelope in batch:
+            data = encode(envelope)
+            key, headers = framing(envelope, data, sources)
+            records.append((key, data, headers))
+        positions = await self._send(records)
         self.stats.appended += len(positions)
         return positions
 
     async def append_raw(self, records: list[bytes]) -> list[int]:
         """Append already-encoded records as they are (for tools and tests:
-        importing a foreign record). Returns their positions."""
+        importing a foreign record). Returns their positions. A record whose
+        envelope can be read gets its key and CloudEvents headers as ``append``
+        gives them; one that cannot (a broken record) goes without."""
         if not records:
             return []
-        return await self._send([(None, bytes(record)) for record in records])
+        framed: list[_Framed] = []
+        for record in records:
+            data = bytes(record)
+            envelope = header(data)
+            if envelope is None:
+                framed.append((None, data, []))
+            else:
+                key, headers = cloudevents.kafka_framing(envelope, data, self._sources)
+                framed.append((key, data, headers))
+        return await self._send(framed)
 
-    async def _send(self, records: list[tuple[bytes | None, bytes]]) -> list[int]:
+    async def _send(self, records: list[_Framed]) -> list[int]:
         producer = self._connected(self._producer)
-        size = _BATCH_OVERHEAD + sum(len(value) + len(key or b"") + _RECORD_OVERHEAD for key, value in records)
+        size = _BATCH_OVERHEAD + sum(
+            len(value) + len(key or b"") + _RECORD_OVERHEAD
+            + sum(len(name) + len(text) + _HEADER_OVERHEAD for name, text in headers)
+            for key, value, headers in records
+        )
         if size > self.max_batch_bytes:
             raise BatchTooLarge(
                 f"a batch of {len(records)} events is {size} bytes; one record batch holds at most "
@@ -450,8 +475,8 @@ class KafkaLog(EventLog):
             self._suspect = False
         while True:
             builder = producer.create_batch()
-            for key, value in records:
-                if builder.append(key=key, value=value, timestamp=None) is None:
+            for key, value, headers in records:
+                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     raise BatchTooLarge(f"a batch of {len(records)} events does not fit {self.max_batch_bytes} bytes")
             builder.close()
             seen = self._seen  # everything seen so far lies before this batch
@@ -506,7 +531,17 @@ class KafkaLog(EventLog):
 
     # --- reading ---------------------------------------------------------
 
-    async def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
+    def read_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
+        return self._records(from_position, follow, framed=False)
+
+    def _framed_records(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Chunk, None]:
+        return self._records(from_position, follow, framed=True)
+
+    read_framed_records = fence.wrap(_framed_records)
+    """``read_records`` whose records are ``cloudevents.StoredRecord``: the bytes with the Kafka
+    key and headers they were stored with (``cloudevents.read_framed``)."""
+
+    async def _records(self, from_position: int, follow: bool, *, framed: bool) -> AsyncGenerator[Chunk, None]:
         end = None if follow else await self.end_position()
         if end is not None and from_position >= end:
             return
@@ -532,8 +567,13 @@ class KafkaLog(EventLog):
                     if not _retriable(exc):
                         raise
                     fetched = {}
-                chunk = [(record.offset, record.value) for record in fetched.get(self._tp, ())
-                         if end is None or record.offset < end]
+                chunk: Chunk
+                if framed:
+                    chunk = [(record.offset, _stored(record)) for record in fetched.get(self._tp, ())
+                             if end is None or record.offset < end]
+                else:
+                    chunk = [(record.offset, record.value) for record in fetched.get(self._tp, ())
+                             if end is None or record.offset < end]
                 if chunk:
                     position = chunk[-1][0] + 1
                     self._saw(position)
@@ -709,6 +749,14 @@ def _error_codes(response: Any) -> set[int]:
     for _topic, partitions in response.topics:
         codes.update(partition[-1] for partition in partitions)
     return codes - {0}
+
+
+def _stored(record: Any) -> cloudevents.StoredRecord:
+    """A fetched record's value with its key and headers."""
+    stored = cloudevents.StoredRecord(record.value)
+    stored.key = record.key
+    stored.headers = record.headers
+    return stored
 
 
 def _group(name: str) -> str:
