@@ -281,3 +281,21 @@ def test_same_input_same_decisions() -> None:
     for _ in range(3):
         assert [msgspec.json.encode(e) for e in placed(row)[1]] == first
     assert sorted(placed(row)[0].values()) == sorted(n.name for n in ZONES)
+
+
+def test_a_job_waiting_for_its_affinity_is_tried_again_when_a_matching_pod_is_placed() -> None:
+    """A job whose required affinity no pod meets waits, with kube-scheduler's reason; once a pod it
+    follows is bound (nothing else changed: no capacity freed), the next session places it in that
+    pod's zone."""
+    row = Row("follow", ZONES, (), 2, W, required("podAffinity", _term({"app": "db"}, ZONE)), expect=None)
+    c = build(row)
+    decisions = c.schedule() + c.schedule()
+    assert bound(decisions) == {}
+    verdicts = of(decisions, ev.PodGroupUnschedulable)
+    assert verdicts and "didn't match pod affinity rules" in verdicts[-1].message
+    assert not bound(c.schedule()) and not of(c.schedule(), ev.PodGroupUnschedulable)  # not asked again
+    _group(c, "default/db-job", 1)
+    db = _pod(c, "default/db-job", "db", 0, {"app": "db"}, {}, "default")
+    c.add(ev.PodBound(pod=db, job="default/db-job", node="b2", rule="allocate"))
+    binds = {p: n for p, n in bound(c.schedule() + c.schedule()).items() if p.startswith("default/job-")}
+    assert len(binds) == 2 and set(binds.values()) <= {"b1", "b2"}, binds
