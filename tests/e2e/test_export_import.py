@@ -111,6 +111,10 @@ def test_records_the_log_cannot_read_or_would_write_otherwise_travel_unchanged(
     ]
     with sqlite3.connect(source) as conn:
         end = conn.execute("SELECT MAX(position) + 1 FROM events").fetchone()[0]
+        # two pipelines' claims, then a record of the first (its epoch is its claim + 1): readers skip it
+        odd += [claim("a"), claim("b"),
+                b'{"type":"NodeRemoved","key":"node-0","recorded_at":9,"payload":{"type":"NodeRemoved",'
+                b'"node":"node-0"},"epoch":%d}' % (end + 5)]
         conn.executemany("INSERT INTO events (position, data) VALUES (?, ?)",
                          [(end + i, data) for i, data in enumerate(odd)])
     export = tmp_path / f"odd{suffix}"
@@ -118,7 +122,18 @@ def test_records_the_log_cannot_read_or_would_write_otherwise_travel_unchanged(
     target = tmp_path / "target.db"
     ok(eventbatch(sqlite(target), "events", "import", str(export)))
     assert rows(target) == rows(source)
-    assert [data for _, data in rows(target)[-4:]] == odd
+    assert [data for _, data in rows(target)[-len(odd):]] == odd
+    with sqlite3.connect(target) as conn:  # where the claims are, for a reader starting past them (the fence)
+        assert dict(conn.execute("SELECT name, position FROM consumers")) == {"writer": end + 5,
+                                                                           "writer.previous": end + 4}
+    # the replaced writer's record is still skipped by readers of the imported log
+    tail = ok(eventbatch(sqlite(target), "events", "tail", "--from", str(end + 5), "-o", "json"))
+    assert [json.loads(line)["type"] for line in tail.stdout.splitlines()] == ["WriterClaimed"]
+
+
+def claim(identity: str) -> bytes:
+    return (b'{"type":"WriterClaimed","key":"%s","recorded_at":8,"payload":{"type":"WriterClaimed",'
+            b'"identity":"%s"}}' % (identity.encode(), identity.encode()))
 
 
 def test_a_range_by_positions_and_by_times(simulated: Path, tmp_path: Path) -> None:
