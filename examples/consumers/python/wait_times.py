@@ -26,7 +26,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from eventbatch.log.factory import LogUrlError, sqlite_path
@@ -107,7 +107,7 @@ def since_ms(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a time: {text!r} (an ISO 8601 time or milliseconds)") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
 
 

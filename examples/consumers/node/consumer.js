@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+// An eventbatch stream consumer in Node.js: follows the log's Kafka topic in a
+// consumer group, validates every event against the JSON Schema eventbatch
+// publishes, and prints one line per job phase change.
+//
+// Where it sits: outside eventbatch, as another team's program would. It needs
+// nothing from eventbatch but the topic and the schema file:
+//
+//   eventbatch schema events > events.schema.json
+//   npm ci
+//   node consumer.js --brokers 127.0.0.1:9092 --topic events --schema events.schema.json
+//
+// Each Kafka record's value is one event envelope as JSON (docs/log.md); the
+// record's offset is its position in the log. The payload is checked against
+// the schema's definition of its type ($defs[type]); with --envelope-schema,
+// the whole record is checked against that schema too. A record that fails is
+// reported on stderr and counted, and reading goes on; a type the schema does
+// not know (a newer eventbatch) is counted as unknown and skipped.
+//
+// Output, one line per JobPhaseChanged, in log order:
+//   #<offset> <job> <previous> -> <phase>[ (<reason>)][ key=<record key>]
+//
+// Progress is the consumer group's committed offset (--group, default
+// eventbatch-phase-changes; --session-timeout, default 10000 ms): a consumer
+// started again in the same group goes on where the last one stopped. With
+// --to-end it stops once it has read up to the end the topic had when it
+// started; otherwise it follows until SIGINT or SIGTERM. On the way out it
+// prints a summary on stderr and exits 1 if any event was invalid.
+
+'use strict';
+
+const fs = require('fs');
+const { Kafka, logLevel } = require('kafkajs');
+const Ajv2020 = require('ajv/dist/2020').default;
+
+const USAGE = `usage: consumer.js --brokers HOST:PORT[,HOST:PORT] --topic TOPIC --schema FILE
+                   [--envelope-schema FILE] [--group NAME] [--session-timeout MS] [--to-end]`;
+
+function fail(message) {
+  process.stderr.write(`consumer: error: ${message}\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const args = { group: 'eventbatch-phase-changes', toEnd: false, sessionTimeout: '10000' };
+  const valued = {
+    '--brokers': 'brokers', '--topic': 'topic', '--schema': 'schema', '--envelope-schema': 'envelopeSchema',
+    '--group': 'group', '--session-timeout': 'sessionTimeout',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--to-end') args.toEnd = true;
+    else if (arg === '-h' || arg === '--help') { process.stdout.write(USAGE + '\n'); process.exit(0); }
+    else if (valued[arg]) {
+      if (i + 1 >= argv.length) fail(`${arg} needs a value`);
+      args[valued[arg]] = argv[++i];
+    } else fail(`unknown argument ${arg}\n${USAGE}`);
+  }
+  args.brokers = args.brokers || process.env.KAFKA_BROKERS;
+  for (const name of ['brokers', 'topic', 'schema']) {
+    if (!args[name]) fail(`--${name} is required`);
+  }
+  args.sessionTimeout = Number(args.sessionTimeout);
+  if (!Number.isInteger(args.sessionTimeout) || args.sessionTimeout < 1000) fail('--session-timeout is milliseconds, 1000 or more');
+  return args;
+}
+
+function readJson(path, what) {
+  let text;
+  try { text = fs.readFileSync(path, 'utf8'); } catch (err) { fail(`cannot read the ${what} ${path}: ${err.message}`); }
+  try { return JSON.parse(text); } catch (err) { fail(`the ${what} ${path} is not JSON: ${err.message}`); }
+}
+
+// The validators: one per event type (its $defs entry), compiled when first needed.
+function validators(args) {
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const payloads = readJson(args.schema, 'schema');
+  if (!payloads.$defs) fail(`the schema ${args.schema} has no $defs (expected the output of \`eventbatch schema events\`)`);
+  ajv.addSchema(payloads, 'eventbatch-events');
+  const compiled = new Map();
+  const payload = (type) => {
+    if (!Object.prototype.hasOwnProperty.call(payloads.$defs, type)) return null;
+    if (!compiled.has(type)) compiled.set(type, ajv.getSchema(`eventbatch-events#/$defs/${type}`));
+    return compiled.get(type);
+  };
+  const envelope = args.envelopeSchema ? ajv.compile(readJson(args.envelopeSchema, 'envelope schema')) : null;
+  return { payload, envelope };
+}
+
+function describe(errors) {
+  return (errors || []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const validate = validators(args);
+  const kafka = new Kafka({
+    clientId: 'eventbatch-phase-changes',
+    brokers: args.brokers.split(','),
+    logLevel: logLevel.ERROR,
+  });
+  const counts = { events: 0, valid: 0, invalid: 0, unknown: 0, phaseChanges: 0 };
+
+  // With --to-end: the end the topic has now, and where the group stands.
+  let end = null;
+  if (args.toEnd) {
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(args.topic);
+    end = Math.max(...offsets.map((o) => Number(o.high)));
+    const committed = await admin.fetchOffsets({ groupId: args.group, topics: [args.topic] });
+    await admin.disconnect();
+    const at = Math.max(0, ...committed[0].partitions.map((p) => Number(p.offset)));
+    if (at >= end) return counts;
+  }
+
+  // A broker may hold the first JoinGroup for a while waiting for other members (Apache Kafka's
+  // group.initial.rebalance.delay.ms; tansu waits half the session timeout): a shorter session
+  // timeout joins sooner, a longer one tolerates longer pauses of this process.
+  const consumer = kafka.consumer({
+    groupId: args.group,
+    allowAutoTopicCreation: false,
+    sessionTimeout: args.sessionTimeout,
+    rebalanceTimeout: Math.max(args.sessionTimeout, 5000),
+    heartbeatInterval: Math.floor(args.sessionTimeout / 4),
+  });
+  let finish;
+  const finished = new Promise((resolve) => { finish = resolve; });
+  const stop = () => finish();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  consumer.on(consumer.events.GROUP_JOIN, () => process.stderr.write(`joined group ${args.group}\n`));
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    process.stderr.write(`consumer crashed: ${payload.error.message}\n`);
+    counts.crashed = true;
+    finish();
+  });
+
+  await consumer.connect();
+  await consumer.subscribe({ topic: args.topic, fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+      for (const message of batch.messages) {
+        handle(message, validate, counts);
+        resolveOffset(message.offset);
+        if (end !== null && Number(message.offset) + 1 >= end) {
+          await commitOffsetsIfNecessary();
+          finish();
+          return;
+        }
+      }
+      await commitOffsetsIfNecessary();
+    },
+  });
+  await finished;
+  await consumer.disconnect();
+  return counts;
+}
+
+function handle(message, validate, counts) {
+  counts.events += 1;
+  const offset = message.offset;
+  let record;
+  try {
+    record = JSON.parse(message.value.toString('utf8'));
+  } catch (err) {
+    counts.invalid += 1;
+    process.stderr.write(`invalid #${offset}: not JSON: ${err.message}\n`);
+    return;
+  }
+  if (validate.envelope && !validate.envelope(record)) {
+    counts.invalid += 1;
+    process.stderr.write(`invalid #${offset} ${record.type}: envelope: ${describe(validate.envelope.errors)}\n`);
+    return;
+  }
+  if (typeof record.type !== 'string' || record.payload === null || typeof record.payload !== 'object') {
+    counts.invalid += 1;
+    process.stderr.write(`invalid #${offset}: no event type or payload\n`);
+    return;
+  }
+  const check = validate.payload(record.type);
+  if (check === null) {
+    counts.unknown += 1;
+    process.stderr.write(`unknown event type ${record.type} at #${offset}: skipped\n`);
+    return;
+  }
+  if (!check(record.payload)) {
+    counts.invalid += 1;
+    process.stderr.write(`invalid #${offset} ${record.type}: payload: ${describe(check.errors)}\n`);
+    return;
+  }
+  counts.valid += 1;
+  if (record.type !== 'JobPhaseChanged') return;
+  counts.phaseChanges += 1;
+  const p = record.payload;
+  const reason = p.reason ? ` (${p.reason})` : '';
+  const key = message.key ? ` key=${message.key.toString('utf8')}` : '';
+  process.stdout.write(`#${offset} ${p.job} ${p.previous || '-'} -> ${p.phase}${reason}${key}\n`);
+}
+
+main().then(
+  (counts) => {
+    process.stderr.write(
+      `${counts.events} events: ${counts.valid} valid, ${counts.invalid} invalid, ${counts.unknown} unknown; ` +
+      `${counts.phaseChanges} phase changes\n`,
+    );
+    process.exit(counts.invalid || counts.crashed ? 1 : 0);
+  },
+  (err) => {
+    process.stderr.write(`consumer: error: ${err.message}\n`);
+    process.exit(2);
+  },
+);
