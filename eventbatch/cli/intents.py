@@ -76,7 +76,8 @@ def register(commands) -> None:
     apply = commands.add_parser(
         "apply",
         help="create or update every Job, CronJob, Queue and PodGroup in a file, hand its plain Pods to the "
-        "scheduler, and issue its Commands (HyperNodes, network domains, are created or replaced too)",
+        "scheduler, and issue its Commands (HyperNodes, network domains, are created or replaced too; "
+        "node.k8s.io/v1 RuntimeClasses are added to the cluster)",
     )
     apply.add_argument("-f", "--filename", required=True, help="YAML or JSON manifest file")
     _force(apply)
@@ -348,8 +349,41 @@ def manifests_of(filename: str, only: str | None = None) -> list:
     return manifests
 
 
+def runtime_classes_of(filename: str) -> tuple[list[Event], list] | None:
+    """A file holding node.k8s.io/v1 RuntimeClasses: ``(their RuntimeClassAdded, the other
+    manifests)``; None for a file without one. A RuntimeClass is the cluster's setting, not a
+    request: it is appended as the fact the scheduler folds (as a scenario's runtimeClasses)."""
+    from pathlib import Path
+
+    from schemas import limits
+    from schemas.loaders import _documents, decode_manifest, read_text
+    from schemas.runtimeclass import API_VERSION, KIND, RuntimeClassError, load_runtime_class, runtime_class_added
+
+    try:
+        docs = list(_documents(read_text(Path(filename), limits.MAX_FILE_BYTES, source=filename), filename))
+    except (ManifestError, OSError):
+        return None  # manifests_of says what is wrong with the file
+    if not any(isinstance(d, dict) and (d.get("apiVersion"), d.get("kind")) == (API_VERSION, KIND) for _, d in docs):
+        return None
+    classes: list[Event] = []
+    others: list = []
+    for number, doc in docs:
+        if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == (API_VERSION, KIND):
+            try:
+                classes.append(runtime_class_added(load_runtime_class(doc)))
+            except RuntimeClassError as exc:
+                raise CliError(f"{filename}: document {number}: RuntimeClass: {exc}") from None
+            continue
+        try:
+            others.append(decode_manifest(doc, source=filename, document=number))
+        except ManifestError as exc:
+            raise CliError(str(exc)) from None
+    return classes, others
+
+
 async def _apply(args, settings) -> int:
-    manifests = manifests_of(args.filename, getattr(args, "only", None))
+    split = runtime_classes_of(args.filename) if getattr(args, "only", None) is None else None
+    classes, manifests = split if split is not None else ([], manifests_of(args.filename, getattr(args, "only", None)))
     if args.force:
         steps = [Step(type(m).__name__, intent_for(m)) for m in manifests]
     else:
@@ -360,6 +394,7 @@ async def _apply(args, settings) -> int:
 
         steps = await _check(settings, plan)
         _refuse([f"{args.filename}: {s.what}: {s.problem}" for s in steps if s.problem])
+    steps = [Step(f"RuntimeClass {c.key()}", c) for c in classes] + steps
     events = [s.event for s in steps if s.event is not None]
     positions = await append_intents(settings, events) if events else []
     at = iter(positions)
