@@ -64,6 +64,8 @@ MAX = 100
 
 # A pod as terms see it: its namespace and its labels, sorted.
 Kind: TypeAlias = tuple[str, tuple[tuple[str, str], ...]]
+# A label a pod must have for a selector to match it: (key, value), or (key, None) for the key alone.
+Anchor: TypeAlias = tuple[str, str | None]
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 
@@ -87,6 +89,20 @@ class Selector:
                     continue
                 values = expr.get("values") or []
                 self.exprs.append((str(expr.get("key", "")), str(expr.get("operator", "")), frozenset(map(str, values))))
+
+    def anchors(self) -> list[Anchor] | None:
+        """Labels of which a matching pod has at least one (None: no such list, any pod may match)."""
+        if self.nothing:
+            return []
+        for key, value in self.equal.items():
+            return [(key, value)]
+        for key, op, values in self.exprs:
+            if op == "In":
+                return [(key, v) for v in sorted(values)]
+        for key, op, _ in self.exprs:
+            if op == "Exists":
+                return [(key, None)]
+        return None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         if self.nothing:
@@ -199,7 +215,7 @@ class Tally:
     term: required affinity), otherwise each term a pod matches adds its weight (anti-affinity, preferred).
     ``placed`` counts additions landing in a domain (a node with the term's label)."""
 
-    __slots__ = ("terms", "all", "counts", "placed", "seen")
+    __slots__ = ("terms", "all", "counts", "placed", "seen", "anchors")
 
     def __init__(self, rules: PodRules, terms: tuple[tuple[int, Term], ...], all_terms: bool) -> None:
         self.terms = terms
@@ -207,6 +223,16 @@ class Tally:
         self.counts = {t.key: np.zeros(rules.domains(t.key).count + 1, dtype=np.int64) for _, t in terms}
         self.placed = 0
         self.seen: dict[Kind, tuple[tuple[int, str], ...]] = {}  # kind -> (weight, key) it adds to
+        # Labels of which a pod it counts has one (None: any pod may count): all terms must match
+        # for ``all``, so the first term's will do; otherwise any term's.
+        anchors: list[Anchor] | None = []
+        for _, term in terms[:1] if all_terms else terms:
+            found = term.selector.anchors()
+            if found is None or anchors is None:
+                anchors = None
+            else:
+                anchors += found
+        self.anchors = anchors
 
     def adds(self, rules: PodRules, kind: Kind) -> tuple[tuple[int, str], ...]:
         found = self.seen.get(kind)
@@ -225,6 +251,52 @@ class Tally:
             self.counts[key][slot] += weight * delta
             if slot != domains.count:
                 self.placed += delta
+
+
+class Tallies:
+    """Tallies, and for each kind of pod those it counts in, found through the kinds' labels
+    (``Tally.anchors``) so that a pod placed updates the tallies it matters to, not every one."""
+
+    __slots__ = ("rules", "all", "loose", "by_anchor", "of_kind")
+
+    def __init__(self, rules: PodRules) -> None:
+        self.rules = rules
+        self.all: dict[object, Tally] = {}
+        self.loose: list[Tally] = []
+        self.by_anchor: dict[Anchor, list[Tally]] = {}
+        self.of_kind: dict[Kind, list[Tally]] = {}
+
+    def add(self, key: object, tally: Tally) -> None:
+        self.all[key] = tally
+        rules = self.rules
+        if tally.anchors is None:
+            self.loose.append(tally)
+            kinds: list[Kind] = list(self.of_kind)
+        else:
+            for anchor in tally.anchors:
+                self.by_anchor.setdefault(anchor, []).append(tally)
+            kinds = rules.kinds_with(tally.anchors)
+        for kind in kinds:
+            known = self.of_kind.get(kind)
+            if known is not None and tally.adds(rules, kind):
+                known.append(tally)
+
+    def for_kind(self, kind: Kind) -> list[Tally]:
+        found = self.of_kind.get(kind)
+        if found is None:
+            rules = self.rules
+            seen: set[int] = set()
+            found = []
+            candidates = list(self.loose)
+            for anchor in rules.anchors_of(kind):
+                candidates.extend(self.by_anchor.get(anchor, ()))
+            for tally in candidates:
+                if id(tally) not in seen:
+                    seen.add(id(tally))
+                    if tally.adds(rules, kind):
+                        found.append(tally)
+            self.of_kind[kind] = found
+        return found
 
 
 def _mask(rules: PodRules, counts: dict[str, np.ndarray]) -> np.ndarray:
@@ -270,11 +342,12 @@ class PodRules:
         self._domains: dict[str, Domains] = {}
         self._terms: dict[tuple[str, bytes], PodTerms] = {}
         self._kinds: dict[int, Kind] = {}  # id(record) -> its kind
+        self._by_anchor: dict[Anchor, list[Kind]] = {}  # the kinds with a label (or key)
         # Incoming pods' terms, counted over the placed pods: (which, idents) -> tally.
-        self._tallies: dict[tuple[str, object], Tally] = {}
-        # Placed pods' own terms (the symmetric rules): term ident (and weight) -> (term, tally of its holders).
-        self._held_anti: dict[bytes, Tally] = {}
-        self._held_preferred: dict[tuple[bytes, int], Tally] = {}
+        self._tallies = Tallies(self)
+        # Placed pods' own terms (the symmetric rules): term ident (and weight) -> the tally of their holders.
+        self._held_anti = Tallies(self)
+        self._held_preferred = Tallies(self)
         self._judged: dict[tuple[Kind, bytes], tuple[int, Judgement | None]] = {}
         self._where: dict[str, int] = {}  # pods the session placed -> their row
         self.pure: dict[bytes, tuple[np.ndarray, list[Refusal]]] = {}
@@ -299,8 +372,22 @@ class PodRules:
         if found is None:
             found = (record.namespace, tuple(sorted(record.labels.items())))
             self._kinds[id(record)] = found
-            self.labels.setdefault(found, record.labels)
+            if found not in self.labels:
+                self.labels[found] = record.labels
+                for anchor in self.anchors_of(found):
+                    self._by_anchor.setdefault(anchor, []).append(found)
         return found
+
+    @staticmethod
+    def anchors_of(kind: Kind) -> list[Anchor]:
+        labels = kind[1]
+        return [*labels, *((key, None) for key, _ in labels)]
+
+    def kinds_with(self, anchors: list[Anchor]) -> list[Kind]:
+        """The kinds having one of ``anchors``, each once."""
+        if len(anchors) == 1:
+            return self._by_anchor.get(anchors[0], [])
+        return list(dict.fromkeys(k for a in anchors for k in self._by_anchor.get(a, ())))
 
     def terms(self, record: PodRecord) -> PodTerms | None:
         if record.affinity is None or not (record.affinity.pod_affinity or record.affinity.pod_anti_affinity):
@@ -321,19 +408,21 @@ class PodRules:
             rows[row] = left
         else:
             rows.pop(row, None)
-        for tally in self._tallies.values():
+        for tally in self._tallies.for_kind(kind):
             tally.update(self, kind, row, delta)
         terms = self.terms(record) if affine else None
         if terms is not None:
             for term in terms.anti:
-                held = self._held_anti.get(term.ident)
+                held = self._held_anti.all.get(term.ident)
                 if held is None:
-                    held = self._held_anti[term.ident] = Tally(self, ((1, term),), False)
+                    held = Tally(self, ((1, term),), False)
+                    self._held_anti.add(term.ident, held)
                 held.counts[term.key][self.domains(term.key).ids[row]] += delta
             for weight, term in terms.preferred:
-                pref = self._held_preferred.get((term.ident, weight))
+                pref = self._held_preferred.all.get((term.ident, weight))
                 if pref is None:
-                    pref = self._held_preferred[(term.ident, weight)] = Tally(self, ((weight, term),), False)
+                    pref = Tally(self, ((weight, term),), False)
+                    self._held_preferred.add((term.ident, weight), pref)
                 pref.counts[term.key][self.domains(term.key).ids[row]] += weight * delta
         self.version += 1
 
@@ -351,12 +440,15 @@ class PodRules:
 
     def _tally(self, which: str, terms: tuple[tuple[int, Term], ...], all_terms: bool) -> Tally:
         key = (which, tuple((w, t.ident) for w, t in terms))
-        tally = self._tallies.get(key)
+        tally = self._tallies.all.get(key)
         if tally is None:
-            tally = self._tallies[key] = Tally(self, terms, all_terms)
-            for kind, rows in self.placed.items():
-                for row, count in rows.items():
+            tally = Tally(self, terms, all_terms)
+            placed = self.placed
+            kinds = list(placed) if tally.anchors is None else [k for k in self.kinds_with(tally.anchors) if k in placed]
+            for kind in kinds:
+                for row, count in placed[kind].items():
                     tally.update(self, kind, row, count)
+            self._tallies.add(key, tally)
         return tally
 
     # --- judging a task ---------------------------------------------------------
@@ -394,12 +486,11 @@ class PodRules:
             if terms is not None and terms.anti:
                 tally = self._tally("anti", tuple((1, t) for t in terms.anti), False)
                 refusals.append((ANTI_AFFINITY, _mask(self, tally.counts)))
-            if self._held_anti:
+            if self._held_anti.all:
                 held: dict[str, np.ndarray] = {}
-                for tally in self._held_anti.values():
-                    if tally.adds(self, kind):
-                        for key, counts in tally.counts.items():
-                            held[key] = held[key] + counts if key in held else counts
+                for tally in self._held_anti.for_kind(kind):
+                    for key, counts in tally.counts.items():
+                        held[key] = held[key] + counts if key in held else counts
                 if held:
                     refusals.append((EXISTING_ANTI_AFFINITY, _mask(self, held)))
         scores = None
@@ -408,9 +499,8 @@ class PodRules:
             if terms is not None and terms.preferred:
                 tally = self._tally("preferred", terms.preferred, False)
                 parts.extend(counts[self.domains(key).ids] for key, counts in tally.counts.items())
-            for tally in self._held_preferred.values():
-                if tally.adds(self, kind):
-                    parts.extend(counts[self.domains(key).ids] for key, counts in tally.counts.items())
+            for tally in self._held_preferred.for_kind(kind) if self._held_preferred.all else ():
+                parts.extend(counts[self.domains(key).ids] for key, counts in tally.counts.items())
             if parts:
                 scores = np.sum(parts, axis=0)
         if not refusals and scores is None:
