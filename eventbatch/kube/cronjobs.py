@@ -15,6 +15,11 @@ Only a CronJob that came from the API server (its owner reference carries a
 uid) has its Jobs created there: Kubernetes refuses an owner reference
 without a uid, and a CronJob applied to the log alone runs its Jobs on the
 log alone.
+
+A JobFlow's steps are made the same way (``handlers.jobflow``: the JobFlow
+controller submits each step's Job on the log, owned by the JobFlow, as
+Volcano's jobflow controller makes it): every kind in ``JOB_CONTROLLERS``
+has its Jobs created, recognised and written alike.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from typing import Any
 from schemas.decode import to_manifest
 from schemas.resources import Job
 
+# The controllers whose Jobs are made on the log and created in the API server by the actuator.
+JOB_CONTROLLERS = ("CronJob", "JobFlow")
+
 
 def cronjob_owner_uid(job: Job) -> str:
-    """The uid of the CronJob object that controls ``job``, or "" when none does."""
+    """The uid of the CronJob (or JobFlow, ``JOB_CONTROLLERS``) object that controls ``job``, or "" when none does."""
     if job.metadata.uid:  # the Job came from the API server itself
         return ""
     for owner in job.metadata.owner_references:
-        if owner.kind == "CronJob" and owner.controller and owner.uid:
+        if owner.kind in JOB_CONTROLLERS and owner.controller and owner.uid:
             return owner.uid
     return ""
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from eventbatch.kube.client import Connection, Kube
 from eventbatch.kube.crds import Groups, groups
-from eventbatch.kube.cronjobs import controller_uid
+from eventbatch.kube.cronjobs import JOB_CONTROLLERS, controller_uid
 from eventbatch.kube.informer import Informer
 from eventbatch.kube.known import Known
 from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
@@ -177,8 +177,9 @@ class KubeObserver(Reactor):
                 return [JobDeleteRequested(job=key, reason="Deleted")]
             return []
         uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
-        if seen is not None and seen.alive and not seen.uid and seen.owner_uid and controller_uid(obj, "CronJob") == seen.owner_uid:
-            # the object the actuator created for a CronJob's run: the Job on the log, not a new one
+        owners = {controller_uid(obj, kind) for kind in JOB_CONTROLLERS}
+        if seen is not None and seen.alive and not seen.uid and seen.owner_uid and seen.owner_uid in owners:
+            # the object the actuator created for a CronJob's run or a JobFlow's step: the Job on the log, not a new one
             seen.uid, seen.generation = uid, generation
             return []
         if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
