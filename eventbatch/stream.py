@@ -28,7 +28,7 @@ async with open_consumer(url, group="wait-times", types={"JobCreated", "JobPhase
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -161,7 +161,12 @@ class Consumer:
                         continue  # an unreadable record has no time: the read quarantines it
         return end
 
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
+    def __aiter__(self) -> AsyncGenerator[Envelope, None]:
+        return self.events()
+
+    async def events(self) -> AsyncGenerator[Envelope, None]:
+        """The events, in log order (what ``async for event in consumer`` iterates). To break out
+        early and close the read at once, iterate ``async with aclosing(consumer.events()) as events``."""
         position = await self.begin()
         wanted = self.filter
         everything = not (wanted.types or wanted.keys or wanted.key_prefix)

@@ -56,7 +56,7 @@ async def take(consumer: Consumer, count: int) -> list[Envelope]:
     got: list[Envelope] = []
 
     async def run() -> None:
-        async with aclosing(consumer.__aiter__()) as events:
+        async with aclosing(consumer.events()) as events:
             async for envelope in events:
                 got.append(envelope)
                 if len(got) == count:
@@ -109,7 +109,7 @@ async def test_a_group_resumes_where_it_committed_with_no_event_twice_and_none_l
     seen: list[Envelope] = []
     # The first run reads 12 events, commits after each, and stops (its process ends here).
     async with open_consumer(log_url, group="billing") as first:
-        async with aclosing(first.__aiter__()) as stream:
+        async with aclosing(first.events()) as stream:
             async for envelope in stream:
                 seen.append(envelope)
                 await first.commit()
