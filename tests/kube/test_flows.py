@@ -17,11 +17,14 @@ from typing import Any
 
 from eventbatch.clock import SystemClock
 from eventbatch.kube.client import MERGE, Connection, Kube
-from eventbatch.kube.crds import GROUPS
+from eventbatch.kube.crds import GROUPS, groups
 from eventbatch.kube.flows import FlowWatch
 from eventbatch.log.memory import MemoryLog
 from eventbatch.runtime import HandlerRunner
 from handlers.jobflow import JobFlowHandler
+from schemas.jobflow import step_job
+from schemas.loaders import decode_manifest
+from schemas.resources import JobFlow, JobTemplate
 from tests.kube.conftest import eventually
 from tests.kube.support import envelopes, job_manifest, running, types
 
@@ -162,3 +165,14 @@ async def test_a_changed_spec_is_refused_and_an_inadmissible_jobflow_is_a_warnin
 async def _logged(log: MemoryLog, *wanted: str) -> bool:
     seen = await types(log)
     return all(w in seen for w in wanted)
+
+
+def test_a_steps_job_is_owned_by_the_jobflow_in_the_group_it_came_in() -> None:
+    """With the project's API groups the owner reference names flow.eventbatch.io, which the API server serves."""
+    for api_groups in ("volcano", "eventbatch"):
+        version = "/".join(groups(api_groups)["JobFlow"])
+        flow = decode_manifest({**jobflow(a=[]), "apiVersion": version}, source="test")
+        made = decode_manifest({**template("a"), "apiVersion": version}, source="test")
+        assert isinstance(flow, JobFlow) and isinstance(made, JobTemplate)
+        (owner,) = step_job(flow, made, "a").metadata.owner_references
+        assert (owner.api_version, owner.kind, owner.name) == (version, "JobFlow", "flow")
