@@ -1,23 +1,22 @@
-"""``eventbatch events tail`` and ``eventbatch schema events``: the stream, raw.
+"""``eventbatch events tail``: the stream, raw.
 
 Where it sits: read-only views of the log. ``tail`` prints one line per
-event (position, time, type, key, causation); ``schema events`` prints the
-JSON Schema of every event type so other systems can consume the stream.
+event (position, time, type, key, causation). ``eventbatch schema`` (the
+contract other systems consume the stream by) lives in
+``eventbatch.cli.schema`` and is registered here.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import aclosing
 from datetime import UTC, datetime
 
 import msgspec
 
-from eventbatch.cli import export
+from eventbatch.cli import export, schema
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope
-from schemas.events import json_schema
 from schemas.limits import INT64, IntArg
 
 WALL_CLOCK_FLOOR = 1_000_000_000_000  # 2001-09-09 in ms: anything later is wall-clock time
@@ -36,10 +35,7 @@ def register(commands) -> None:
     tail.set_defaults(run=_tail)
     export.register(sub)
 
-    schema = commands.add_parser("schema", help="print schemas of the wire format")
-    schema_sub = schema.add_subparsers(dest="schema_command", required=True, metavar="WHAT")
-    schema_events = schema_sub.add_parser("events", help="JSON Schema of every event type")
-    schema_events.set_defaults(run=_schema_events)
+    schema.register(commands)  # eventbatch schema: its own module (the published contract)
 
 
 def _matches_job(envelope: Envelope, job: str | None) -> bool:
@@ -80,9 +76,4 @@ async def _tail(args, settings) -> int:
                 f"{log.stats.quarantined} record(s) quarantined)",
                 file=sys.stderr,
             )
-    return 0
-
-
-async def _schema_events(args, settings) -> int:
-    print(json.dumps(json_schema(), indent=2))
     return 0
