@@ -9,6 +9,16 @@ and decoding, sqlite3 inserting the same encoded records (``executemany``,
 one transaction per batch of 100, on a file with the log's settings), and
 aiokafka producing and consuming the same encoded bytes on the same broker.
 
+Kafka's framing (each record's key and CloudEvents headers,
+``eventbatch.log.cloudevents``) is measured on its own: the Kafka append, the
+same append with no key and no headers, the raw produce of the same records
+without key and headers (the limit) and with the log's keys and headers
+computed beforehand, interleaved 1,000 events at a time on four topics, the
+order rotating, ``--rounds`` times; the median of each ratio is printed with
+each round's beside it. ``append / append without framing`` is what keys
+and headers cost an append; ``raw produce with framing / raw produce`` is
+the part of it that is bytes on the wire and in the broker.
+
 SQLite is measured through the handles a user gets: ``open_log`` alone (what
 ``eventbatch apply`` and the other commands append through), and the handles
 ``serve`` appends through (the one-writer ``FencedLog``, its records stamped
@@ -52,9 +62,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eventbatch.follow import SharedReads
+from eventbatch.log.cloudevents import KafkaFraming
 from eventbatch.log.codec import encode
 from eventbatch.log.factory import open_log
 from eventbatch.log.fenced import FencedLog
+from eventbatch.log.kafka import KafkaLog
 from eventbatch.log.port import EventLog
 from eventbatch.log.sqlite import SqliteLog, _insert_rows
 from schemas.envelope import Causation, Envelope
@@ -313,6 +325,73 @@ async def measure_raw_kafka(bootstrap: str, records: list[bytes], singles: int) 
     return {"produce (batch 100)": produced, "produce (batch 1)": produced_one, "consume": consumed}
 
 
+class UnframedKafkaLog(KafkaLog):
+    """The Kafka log appending its records with no key and no headers, as it did before the
+    framing: what an append costs without it."""
+
+    async def append(self, batch: list[Envelope]) -> list[int]:  # type: ignore[override]
+        return await self._send([(None, encode(e), []) for e in batch])
+
+
+FRAMING_KINDS = ("raw produce", "raw produce with framing", "append without framing", "append")
+
+
+async def measure_kafka_framing(bootstrap: str, events: list[Envelope], records: list[bytes]) -> dict[str, float]:
+    """One round of the four kinds on fresh topics, interleaved ``SLICE`` events (batches of 100)
+    at a time, the order rotating from slice to slice. Returns events per second of each."""
+    name = uuid.uuid4().hex[:8]
+    raw_topic, framed_raw_topic = f"bench-raw-{name}", f"bench-rawf-{name}"
+    raw_log = open_log(f"kafka://{bootstrap}/{raw_topic}")  # makes the raw topics with the log's settings
+    framed_raw_log = open_log(f"kafka://{bootstrap}/{framed_raw_topic}")
+    unframed = UnframedKafkaLog(bootstrap, f"bench-unframed-{name}")
+    framed = open_log(f"kafka://{bootstrap}/bench-framed-{name}")
+    logs = [raw_log, framed_raw_log, unframed, framed]
+    for log in logs:
+        await log.start()
+    framer = KafkaFraming(framed_raw_topic)
+    framing = [framer(e, r) for e, r in zip(events, records, strict=True)]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False,
+        max_batch_size=64 * 2**20, max_request_size=65 * 2**20,
+    )
+    await producer.start()
+    try:
+        async def produce(topic: str, start: int, stop: int, with_framing: bool) -> None:
+            for i in range(start, stop, 100):
+                builder = producer.create_batch()
+                for j in range(i, min(i + 100, stop)):
+                    if with_framing:
+                        key, headers = framing[j]
+                        builder.append(key=key, value=records[j], timestamp=None, headers=headers)
+                    else:
+                        builder.append(key=None, value=records[j], timestamp=None)
+                builder.close()
+                await (await producer.send_batch(builder, topic, partition=0))
+
+        async def append(log: EventLog, start: int, stop: int) -> None:
+            for i in range(start, stop, 100):
+                await log.append(events[i : min(i + 100, stop)])
+
+        work: dict[str, Callable[[int, int], Awaitable[None]]] = {
+            "raw produce": lambda a, b: produce(raw_topic, a, b, False),
+            "raw produce with framing": lambda a, b: produce(framed_raw_topic, a, b, True),
+            "append without framing": lambda a, b: append(unframed, a, b),
+            "append": lambda a, b: append(framed, a, b),
+        }
+        seconds = dict.fromkeys(FRAMING_KINDS, 0.0)
+        for n, start in enumerate(range(0, len(events), SLICE)):
+            order = FRAMING_KINDS[n % 4 :] + FRAMING_KINDS[: n % 4]
+            for kind in order:
+                began = time.perf_counter()
+                await work[kind](start, min(start + SLICE, len(events)))
+                seconds[kind] += time.perf_counter() - began
+    finally:
+        await producer.stop()
+        for log in logs:
+            await log.stop()
+    return {kind: rate(len(events), seconds[kind]) for kind in FRAMING_KINDS}
+
+
 async def run(events_count: int, singles: int, rounds: int, bootstrap: str | None) -> list[str]:
     events = mixed_batch("bench", events_count)
     size = sum(len(encode(e)) for e in events) / len(events)
@@ -337,6 +416,7 @@ async def run(events_count: int, singles: int, rounds: int, bootstrap: str | Non
                 figures[backend] = await measure_log(log, events, singles)
             finally:
                 await log.stop()
+        framing_rounds = [await measure_kafka_framing(bootstrap, events, records) for _ in range(rounds)]
         raw_again = await measure_raw_kafka(bootstrap, records, singles)
         encode_again, decode_again, _ = measure_codec(events)
     encode_rate, decode_rate = max(encode_rate, encode_again), max(decode_rate, decode_again)
@@ -379,6 +459,19 @@ async def run(events_count: int, singles: int, rounds: int, bootstrap: str | Non
             if backend == "kafka":
                 limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
                 out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
+    out.append(
+        f"kafka framing (keys and CloudEvents headers), batches of 100, interleaved {SLICE:,} events at a time, "
+        f"median of {rounds} round(s):"
+    )
+    median = {kind: statistics.median(r[kind] for r in framing_rounds) for kind in FRAMING_KINDS}
+    for label, over, under in (
+        ("kafka append", "append", "raw produce"),
+        ("kafka append without framing", "append without framing", "raw produce"),
+        ("kafka append", "append", "append without framing"),
+        ("raw aiokafka produce with framing", "raw produce with framing", "raw produce"),
+    ):
+        per_round = " ".join(f"{r[over] / r[under]:.2f}" for r in framing_rounds)
+        out.append(line(label, median[over], f"{under} (batch 100)", median[under]) + f"; rounds: {per_round}")
     return out
 
 

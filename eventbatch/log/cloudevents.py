@@ -23,11 +23,16 @@ number or the position (unknown before the append):
   name does not say what the object is (``FAMILIES_BY_TYPE``,
   ``FAMILIES_BY_FIELD``). An event type this build does not know (a newer
   writer, appended with ``append_raw``) keeps its envelope key as it is.
-- ``id``: the 128-bit BLAKE2b digest of the record's bytes, in hex. A record
-  read again, from any backend, has the same id; a batch stored twice by a
-  producer retry has the same ids twice (the duplicate CloudEvents consumers
-  may drop); two records differ in id unless every byte is the same (type,
-  key, time to the millisecond, causation and payload).
+- ``id``: unique within its source, the same whenever the record is read
+  again, from any backend. A decision (a record with causation) is known by
+  what it answers: ``<trigger position>-<index>`` (``12-0``, the first event
+  the source's handler decided for the trigger at position 12), with
+  ``-<epoch>`` added when a pipeline writer stamped one (``12-0-5``), so that
+  two writers' answers to one trigger are two events. A record without
+  causation (a request, an observation) is known by its bytes: the first 128
+  bits of their SHA-256, in hex (32 digits). Either way, a batch stored twice
+  by a producer retry has the same ids twice: the duplicate a CloudEvents
+  consumer may drop.
 - ``source``: ``eventbatch://<log>/<handler>``: the log's name (the Kafka
   topic; an SQLite file's name without its extension, so ``events.db`` and
   the topic ``events`` are one source; ``memory``) and the handler whose
@@ -151,8 +156,14 @@ class StoredRecord(bytes):
     headers: Sequence[tuple[str, bytes]]
 
 
-def record_id(record: bytes) -> str:
-    return hashlib.blake2b(record, digest_size=16).hexdigest()
+def record_id(envelope: Envelope, record: bytes) -> str:
+    """The ``id`` of ``record``, whose envelope is ``envelope`` (see the module's docstring)."""
+    cause = envelope.causation
+    if cause is None:
+        return hashlib.sha256(record).hexdigest()[:32]
+    if envelope.epoch:
+        return f"{cause.position}-{cause.index}-{envelope.epoch}"
+    return f"{cause.position}-{cause.index}"
 
 
 _last_second: list[tuple[int, str]] = [(-1 << 62, "")]  # one tuple, replaced whole: safe across threads
@@ -211,7 +222,7 @@ def attributes(envelope: Envelope, record: bytes, sources: Sources) -> Attribute
     cause = envelope.causation
     return Attributes(
         specversion=SPECVERSION,
-        id=record_id(record),
+        id=record_id(envelope, record),
         source=sources(cause.handler if cause is not None else CLIENT),
         type=_type(envelope.type, envelope.version),
         time=rfc3339(envelope.recorded_at),
@@ -226,28 +237,50 @@ def _causation(cause: Causation | None) -> str:
     return "" if cause is None else _causation_encoder.encode(cause).decode()
 
 
-_SPECVERSION = SPECVERSION.encode()
-_CONTENT_TYPE = CONTENT_TYPE.encode()
+_SPECVERSION_HEADER = ("ce_specversion", SPECVERSION.encode())
+_CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
+_type_headers: dict[tuple[str, int], tuple[str, bytes]] = {}
 
 
-def kafka_framing(envelope: Envelope, record: bytes, sources: Sources) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The Kafka key and binary-mode headers of ``record`` (``attributes`` as Kafka carries them)."""
-    cause = envelope.causation
-    subject = subject_of(envelope.type, envelope.key).encode()
-    headers = [
-        ("ce_specversion", _SPECVERSION),
-        ("ce_id", hashlib.blake2b(record, digest_size=16).hexdigest().encode()),
-        ("ce_source", sources(cause.handler if cause is not None else CLIENT).encode()),
-        ("ce_type", _type(envelope.type, envelope.version).encode()),
-        ("ce_time", rfc3339(envelope.recorded_at).encode()),
-        ("ce_subject", subject),
-        ("content-type", _CONTENT_TYPE),
-    ]
-    if cause is not None:
-        headers.append(("ce_causation", _causation_encoder.encode(cause)))
-    if envelope.correlation:
-        headers.append(("ce_correlation", envelope.correlation.encode()))
-    return subject, headers
+class KafkaFraming:
+    """``kafka_framing`` for one log: the headers that repeat (source, type) made once."""
+
+    def __init__(self, log: str | Sources) -> None:
+        self.sources = Sources(log) if isinstance(log, str) else log
+        self._source_headers: dict[str, tuple[str, bytes]] = {}
+        self._time: tuple[int, tuple[str, bytes]] = (-1 << 62, ("ce_time", b""))
+
+    def __call__(self, envelope: Envelope, record: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """The Kafka key and binary-mode headers of ``record`` (``attributes`` as Kafka carries them)."""
+        cause = envelope.causation
+        tag = envelope.type
+        prefix = _PREFIX.get(tag)
+        subject = (envelope.key if prefix is None else prefix + envelope.key).encode()
+        handler = CLIENT if cause is None else cause.handler
+        source = self._source_headers.get(handler)
+        if source is None:
+            source = self._source_headers[handler] = ("ce_source", self.sources(handler).encode())
+        kind = _type_headers.get((tag, envelope.version))
+        if kind is None:
+            kind = _type_headers[tag, envelope.version] = ("ce_type", _type(tag, envelope.version).encode())
+        at = envelope.recorded_at
+        when = self._time
+        if when[0] != at:  # a decision batch shares one time
+            when = self._time = (at, ("ce_time", rfc3339(at).encode()))
+        headers = [
+            _SPECVERSION_HEADER,
+            ("ce_id", record_id(envelope, record).encode()),
+            source,
+            kind,
+            when[1],
+            ("ce_subject", subject),
+            _CONTENT_TYPE_HEADER,
+        ]
+        if cause is not None:
+            headers.append(("ce_causation", _causation_encoder.encode(cause)))
+        if envelope.correlation:
+            headers.append(("ce_correlation", envelope.correlation.encode()))
+        return subject, headers
 
 
 _HEADER_FIELDS = {
@@ -300,3 +333,9 @@ async def read_framed(log: EventLog, from_position: int = 0, *, follow: bool = F
                 else:
                     computed = attributes(item, data, sources)
                     yield Framed(item, computed.subject, computed, False)
+
+
+def kafka_framing(envelope: Envelope, record: bytes, sources: Sources) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The Kafka key and binary-mode headers of ``record`` in the log of ``sources`` (for tools and
+    tests; the Kafka backend keeps one ``KafkaFraming``)."""
+    return KafkaFraming(sources)(envelope, record)

@@ -184,7 +184,7 @@ class KafkaLog(EventLog):
         self.compression = compression
         self.connect_timeout = connect_timeout
         self._tp = TopicPartition(topic, 0)
-        self._sources = cloudevents.Sources(topic)
+        self._framing = cloudevents.KafkaFraming(topic)
         self._quarantine_tp = TopicPartition(self.quarantine_topic, 0)
         self._producer: AIOKafkaProducer | None = None
         self._client: AIOKafkaClient | None = None
@@ -429,11 +429,11 @@ class KafkaLog(EventLog):
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         if not batch:
             return []
-        framing, sources = cloudevents.kafka_framing, self._sources
+        framing = self._framing
         records: list[_Framed] = []
         for envelope in batch:
             data = encode(envelope)
-            key, headers = framing(envelope, data, sources)
+            key, headers = framing(envelope, data)
             records.append((key, data, headers))
         positions = await self._send(records)
         self.stats.appended += len(positions)
@@ -453,7 +453,7 @@ class KafkaLog(EventLog):
             if envelope is None:
                 framed.append((None, data, []))
             else:
-                key, headers = cloudevents.kafka_framing(envelope, data, self._sources)
+                key, headers = self._framing(envelope, data)
                 framed.append((key, data, headers))
         return await self._send(framed)
 
