@@ -23,8 +23,8 @@
 // Progress is the consumer group's committed offset (--group, default
 // eventbatch-phase-changes; --session-timeout, default 10000 ms): a consumer
 // started again in the same group goes on where the last one stopped. With
-// --to-end it stops once it has read up to the end the topic had when it
-// started; otherwise it follows until SIGINT or SIGTERM. On the way out it
+// --to-end it stops once it has caught up (read up to the end the broker
+// reported with its last fetch); otherwise it follows until SIGINT or SIGTERM. On the way out it
 // prints a summary on stderr and exits 1 if any event was invalid.
 
 'use strict';
@@ -101,13 +101,14 @@ async function main() {
   });
   const counts = { events: 0, valid: 0, invalid: 0, unknown: 0, phaseChanges: 0 };
 
-  // With --to-end: the end the topic has now, and where the group stands.
-  let end = null;
+  // With --to-end, a group already at the end the broker lists has nothing to read. (Some
+  // Kafka-protocol brokers list the end as the last record batch's first offset + 1; the group
+  // commits whole fetched batches, so it is never inside that batch.)
   if (args.toEnd) {
     const admin = kafka.admin();
     await admin.connect();
     const offsets = await admin.fetchTopicOffsets(args.topic);
-    end = Math.max(...offsets.map((o) => Number(o.high)));
+    const end = Math.max(...offsets.map((o) => Number(o.high)));
     const committed = await admin.fetchOffsets({ groupId: args.group, topics: [args.topic] });
     await admin.disconnect();
     const at = Math.max(0, ...committed[0].partitions.map((p) => Number(p.offset)));
@@ -138,18 +139,21 @@ async function main() {
 
   await consumer.connect();
   await consumer.subscribe({ topic: args.topic, fromBeginning: true });
+  // Each batch is handled, then its progress committed as the group's offset (the next record to
+  // read), so a consumer stopped between batches resumes after the last event it printed.
   await consumer.run({
-    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+    autoCommit: false,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      let next = null;
       for (const message of batch.messages) {
         handle(message, validate, counts);
         resolveOffset(message.offset);
-        if (end !== null && Number(message.offset) + 1 >= end) {
-          await commitOffsetsIfNecessary();
-          finish();
-          return;
-        }
+        next = Number(message.offset) + 1;
       }
-      await commitOffsetsIfNecessary();
+      if (next === null) return;
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
+      // Caught up: the fetch's high watermark is the end of the topic when the broker answered.
+      if (args.toEnd && next >= Number(batch.highWatermark)) finish();
     },
   });
   await finished;
