@@ -63,6 +63,14 @@ def split(data: bytes) -> Parts | None:
     return parts
 
 
+def well_formed(data: bytes) -> bool:
+    """Whether ``data`` is an envelope with no position of its own (in any JSON form)."""
+    try:
+        return _decode_parts(data).position == -1
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+
+
 def rebuild(parts: Parts) -> bytes:
     return _encode(parts)
 

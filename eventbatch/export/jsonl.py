@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from eventbatch.export import ExportError, Parts, rebuild, split
+from eventbatch.export import ExportError, Parts, rebuild, well_formed
 
 
 class _Line(Parts, frozen=True, kw_only=True):
@@ -43,7 +43,7 @@ _RAW = b'"raw":"'
 
 def line(position: int, data: bytes) -> bytes:
     """The line of the record ``data`` at ``position`` (with its newline)."""
-    if split(data) is None:
+    if not well_formed(data):
         return _encode(_RawLine(position, data)) + b"\n"
     return b'{"position":%d,%s\n' % (position, data[1:])
 

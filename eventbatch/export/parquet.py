@@ -27,6 +27,7 @@ with other columns or types is refused before anything is appended.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
 import msgspec
@@ -35,6 +36,7 @@ from eventbatch.export import FORMAT_VERSION, ExportError, Parts, rebuild, split
 from schemas.envelope import Causation
 
 ROW_GROUP = 100_000
+GROUP_BYTES = 256 * 2**20  # and at most this many bytes of records a row group: the payload column's offsets are int32
 MISSING = "Parquet export needs pyarrow: pip install 'eventbatch[parquet]'"
 
 
@@ -69,10 +71,12 @@ class Writer:
         self.schema = schema()
         self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
         self._rows: list[tuple[int, bytes]] = []
+        self._bytes = 0
 
     def write(self, chunk: list[tuple[int, bytes]]) -> None:
         self._rows.extend(chunk)
-        if len(self._rows) >= ROW_GROUP:
+        self._bytes += sum(len(data) for _, data in chunk)
+        if len(self._rows) >= ROW_GROUP or self._bytes >= GROUP_BYTES:
             self._flush()
 
     def close(self) -> None:
@@ -82,66 +86,77 @@ class Writer:
 
     def _flush(self) -> None:
         pa = self._pa
-        rows, self._rows = self._rows, []
-        positions: list[int] = []
-        types: list[Any] = []  # each column: its values, None for a raw record
-        keys: list[Any] = []
-        times: list[Any] = []
-        correlations: list[Any] = []
-        versions: list[Any] = []
-        epochs: list[Any] = []
-        payloads: list[Any] = []
-        c_pos: list[Any] = []
-        c_handler: list[Any] = []
-        c_index: list[Any] = []
-        c_seen: list[Any] = []
-        no_cause: list[bool] = []
-        raws: list[bytes | None] = []
-        for position, data in rows:
-            positions.append(position)
-            parts = split(data)
-            if parts is None:
-                raws.append(data)
-                for column in (types, keys, times, correlations, versions, epochs, payloads, c_pos, c_handler,
-                               c_index, c_seen):
-                    column.append(None)
-                no_cause.append(True)
-                continue
-            raws.append(None)
-            types.append(parts.type)
-            keys.append(parts.key)
-            times.append(parts.recorded_at)
-            correlations.append(parts.correlation)
-            versions.append(parts.version)
-            epochs.append(parts.epoch)
-            payloads.append(bytes(parts.payload))
-            cause = parts.causation
-            if cause is None:
-                no_cause.append(True)
-                c_pos.append(None)
-                c_handler.append(None)
-                c_index.append(None)
-                c_seen.append(None)
-            else:
-                no_cause.append(False)
-                c_pos.append(cause.position)
-                c_handler.append(cause.handler)
-                c_index.append(cause.index)
-                c_seen.append(cause.seen)
+        rows, self._rows, self._bytes = self._rows, [], 0
+        positions = [position for position, _ in rows]
+        parts = [split(data) for _, data in rows]
+        raws: list[bytes | None] = [None] * len(rows)
+        if None in parts:  # a record the columns cannot give back: its bytes, every other column null
+            for index, part in enumerate(parts):
+                if part is None:
+                    raws[index] = rows[index][1]
+        kept = [part for part in parts if part is not None]
+        valid = None if len(kept) == len(parts) else pa.array([part is not None for part in parts], pa.bool_())
+        causes = [part.causation for part in kept]
+        missing = [cause is None for cause in causes]
+
+        def column(values: list[Any], kind: Any, mask: Any = None) -> Any:
+            """``values`` of the rows that have them, spread over every row (null where ``mask`` is False)."""
+            array = pa.array(values, kind)
+            if mask is None:
+                return array
+            return array.take(pa.array(_spread(mask), pa.int64()))
+
+        if True in missing:
+            fields = [[None if c is None else c.position for c in causes],
+                      [None if c is None else c.handler for c in causes],
+                      [None if c is None else c.index for c in causes],
+                      [None if c is None else c.seen for c in causes]]
+        else:
+            present = [c for c in causes if c is not None]  # all of them
+            fields = [[c.position for c in present], [c.handler for c in present], [c.index for c in present],
+                      [c.seen for c in present]]
         causation = pa.StructArray.from_arrays(
-            [pa.array(c_pos, pa.int64()), pa.array(c_handler, pa.string()), pa.array(c_index, pa.int64()),
-             pa.array(c_seen, pa.int64())],
+            [pa.array(values, kind) for values, kind in zip(fields, (pa.int64(), pa.string(), pa.int64(), pa.int64()),
+                                                             strict=True)],
             fields=list(self.schema.field("causation").type),
-            mask=pa.array(no_cause, pa.bool_()),
+            mask=pa.array(missing, pa.bool_()),
         )
+        mask = None if valid is None else [part is not None for part in parts]
+        if mask is not None:
+            causation = causation.take(pa.array(_spread(mask), pa.int64()))
+        payloads = [part.payload for part in kept]  # the JSON text of each, as in the record: one buffer
+        offsets = pa.array(list(accumulate([len(payload) for payload in payloads], initial=0)), pa.int32())
+        payload = pa.StringArray.from_buffers(len(payloads), offsets.buffers()[1], pa.py_buffer(b"".join(payloads)))
+        payload.validate(full=True)  # UTF-8, as msgspec read it
+        if mask is not None:
+            payload = payload.take(pa.array(_spread(mask), pa.int64()))
         table = pa.Table.from_arrays(
-            [pa.array(positions, pa.int64()), pa.array(types, pa.string()), pa.array(keys, pa.string()),
-             pa.array(times, pa.int64()), causation, pa.array(correlations, pa.string()),
-             pa.array(versions, pa.int64()), pa.array(epochs, pa.int64()),
-             pa.array(payloads, pa.binary()).cast(pa.string()), pa.array(raws, pa.binary())],
+            [pa.array(positions, pa.int64()),
+             column([part.type for part in kept], pa.string(), mask),
+             column([part.key for part in kept], pa.string(), mask),
+             column([part.recorded_at for part in kept], pa.int64(), mask),
+             causation,
+             column([part.correlation for part in kept], pa.string(), mask),
+             column([part.version for part in kept], pa.int64(), mask),
+             column([part.epoch for part in kept], pa.int64(), mask),
+             payload,
+             pa.array(raws, pa.binary())],
             schema=self.schema,
         )
         self._writer.write_table(table, row_group_size=ROW_GROUP)
+
+
+def _spread(mask: list[bool]) -> list[int | None]:
+    """For each row, the index of its value among the rows that have one (None: no value)."""
+    out: list[int | None] = []
+    index = 0
+    for there in mask:
+        if there:
+            out.append(index)
+            index += 1
+        else:
+            out.append(None)
+    return out
 
 
 def read(path: str, source: str) -> Iterator[tuple[int, bytes, str, bool]]:

@@ -1,0 +1,124 @@
+"""Export benchmark: N recorded events exported to Parquet (and JSON Lines), against raw msgspec decode.
+
+Where it sits: ``bench/``, next to the replay benchmark, whose recorded log it
+reuses (``bench/replay.py``'s ``record_base`` and ``tile``: a generated
+workload run through the real pipeline on the simulated cluster, repeated
+with fresh job names and later times up to ``--events`` records, written to
+an SQLite log). Then, in turns, ``--rounds`` times, in one process:
+
+- raw decode: ``msgspec`` decoding every record of the log, already in
+  memory, into typed envelopes (``schemas.envelope.Envelope``);
+- Parquet export: what ``eventbatch events export -o F.parquet`` runs
+  (``eventbatch.export.records`` reading the SQLite log as stored, the
+  Parquet writer splitting each record into its columns, zstd, a row group
+  every 100,000 rows), of the whole log and of its first 10% and 50%;
+- JSON Lines export of the whole log, for comparison.
+
+It prints events/s by wall time and by CPU time (the CPU figures hold when
+other work shares the machine), each round's ratio Parquet export / raw
+decode (goal: >= 0.5) and the median, and the cost per event of each range
+(flat: an export's cost grows with the records exported, linearly).
+
+    python bench/export.py --events 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.replay import record_base, tile, write_log  # noqa: E402
+from eventbatch.export import jsonl, parquet, records  # noqa: E402
+from eventbatch.log.factory import open_log  # noqa: E402
+from schemas.envelope import Envelope  # noqa: E402
+
+
+def timed(run) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def raw_decode(data: list[bytes]) -> None:
+    decode = msgspec.json.Decoder(Envelope).decode
+    for record in data:
+        decode(record)
+
+
+async def export(log_path: Path, out: Path, kind: str, stop: int | None) -> int:
+    count = 0
+    async with open_log(f"sqlite:///{log_path}") as log:
+        if kind == "parquet":
+            writer = parquet.Writer(str(out))
+            async for chunk in records(log, 0, stop):
+                writer.write(chunk)
+                count += len(chunk)
+            writer.close()
+        else:
+            with out.open("wb") as file:
+                async for chunk in records(log, 0, stop):
+                    jsonl.write(file, chunk)
+                    count += len(chunk)
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--jobs", type=int, default=400, help="jobs in the simulated base run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", help="keep the recorded log at this path (reused if it exists)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(args.keep) if args.keep else Path(tmp) / "events.db"
+        if not log_path.exists():
+            started = time.perf_counter()
+            base = asyncio.run(record_base(args.jobs))
+            asyncio.run(write_log(log_path, tile(base, args.events)))
+            print(f"recorded {args.events:,} events (base run {len(base):,}) in {time.perf_counter() - started:.1f}s")
+        with sqlite3.connect(log_path) as db:
+            data = [row[0] for row in db.execute("SELECT data FROM events ORDER BY position")]
+        n = len(data)
+        out = Path(tmp) / "out"
+        ratios, ratios_cpu = [], []
+        for round_ in range(1, args.rounds + 1):
+            raw_s, raw_cpu = timed(lambda: raw_decode(data))
+            full_s, full_cpu = timed(lambda: asyncio.run(export(log_path, out.with_suffix(".parquet"), "parquet", None)))
+            size = out.with_suffix(".parquet").stat().st_size
+            parts = {}
+            for tenths in (1, 5):
+                stop = n * tenths // 10
+                parts[tenths] = (stop, *timed(lambda stop=stop: asyncio.run(
+                    export(log_path, out.with_suffix(".parquet"), "parquet", stop))))
+            jsonl_s, jsonl_cpu = timed(lambda: asyncio.run(export(log_path, out.with_suffix(".jsonl"), "jsonl", None)))
+            jsonl_size = out.with_suffix(".jsonl").stat().st_size
+            ratio, ratio_cpu = raw_s / full_s, raw_cpu / full_cpu
+            ratios.append(ratio)
+            ratios_cpu.append(ratio_cpu)
+            print(f"round {round_}: {n:,} events")
+            print(f"  raw msgspec decode:    {n / raw_s:>11,.0f} events/s  {n / raw_cpu:>11,.0f} events/CPU-s")
+            print(f"  Parquet export, all:   {n / full_s:>11,.0f} events/s  {n / full_cpu:>11,.0f} events/CPU-s"
+                  f"  ({full_s:.1f}s, {size / 2**20:,.0f} MiB, {size / n:.0f} B/event)")
+            for tenths, (stop, s, cpu) in parts.items():
+                print(f"  Parquet export, {tenths * 10:>3}%:  {stop / s:>11,.0f} events/s  {stop / cpu:>11,.0f} "
+                      f"events/CPU-s  ({s:.1f}s; {s / stop * 1e6:.1f} us/event, all: {full_s / n * 1e6:.1f})")
+            print(f"  JSON Lines export:     {n / jsonl_s:>11,.0f} events/s  {n / jsonl_cpu:>11,.0f} events/CPU-s"
+                  f"  ({jsonl_s:.1f}s, {jsonl_size / 2**20:,.0f} MiB)")
+            print(f"  ratio Parquet export / raw decode: {ratio:.2f} wall, {ratio_cpu:.2f} CPU   (goal >= 0.50)")
+    print(f"median ratio over {args.rounds} rounds: {statistics.median(ratios):.2f} wall, "
+          f"{statistics.median(ratios_cpu):.2f} CPU   (each: {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+if __name__ == "__main__":
+    main()
