@@ -167,3 +167,49 @@ def test_replay_verify_reproduces_the_previous_release_but_the_scheduler_changes
     assert done.returncode == (1 if report["divergences"] else 0)
     matched = {handler: counts["decisions_matched"] for handler, counts in report["handlers"].items()}
     assert matched["job-controller"] > 0 and matched["queue-controller"] > 0
+
+
+# --- what a reader does with what it does not know (the policy's reader rules) ----------------------
+
+
+def _event_structs() -> set[type[msgspec.Struct]]:
+    """Every Struct type a payload of any event type is decoded into."""
+    seen: set[type[msgspec.Struct]] = set()
+
+    def walk(info: msgspec.inspect.Type) -> None:
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls in seen:
+                return
+            seen.add(info.cls)
+            for f in info.fields:
+                walk(f.type)
+        for attr in ("types", "item_type", "key_type", "value_type"):
+            inner = getattr(info, attr, None)
+            for item in inner if isinstance(inner, tuple) else ([inner] if inner is not None else []):
+                walk(item)
+
+    for cls in REGISTRY.values():
+        walk(msgspec.inspect.type_info(cls))
+    return seen
+
+
+def test_no_type_on_the_log_refuses_a_field_it_does_not_know() -> None:
+    strict = sorted(cls.__qualname__ for cls in _event_structs() if cls.__struct_config__.forbid_unknown_fields)
+    assert not strict, f"forbid_unknown_fields on the log quarantines every record of a newer writer: {strict}"
+
+
+async def test_a_newer_writers_records_are_read_skipped_or_quarantined_as_the_policy_says(tmp_path: Path) -> None:
+    [first, *_] = records("previous-release")  # PriorityClassAdded
+    newer_field = json.loads(first)
+    newer_field["payload"]["preemptionHint"] = "soon"  # a field added by a newer release
+    newer_field["future"] = {"x": 1}  # and one in the envelope
+    newer_type = {"type": "QueueRenamed", "key": "q", "recorded_at": 5, "payload": {"type": "QueueRenamed", "q": 1}}
+    broken = json.loads(first)
+    broken["payload"]["value"] = "high"  # a field of another type: cannot be read with its meaning
+    async with open_log(f"sqlite:///{tmp_path / 'events.db'}") as log:
+        await log.append_raw([json.dumps(r).encode() for r in (newer_field, newer_type, broken)] + [first])
+        read = [envelope async for envelope in log.read(0)]
+        assert [e.position for e in read] == [0, 3]
+        assert read[0].payload == read[1].payload  # the unknown fields are ignored, the rest is read
+        assert log.stats.unknown_types == {"QueueRenamed": 1}  # skipped and counted
+        assert [q.position for q in await log.quarantined()] == [2]  # quarantined, with the reason
