@@ -163,7 +163,7 @@ def test_the_node_consumer_follows_validates_and_prints_phase_changes_in_order(
 ) -> None:
     topic = f"eventbatch-test-{uuid.uuid4().hex[:12]}"
     url = f"kafka://{kafka_bootstrap}/{topic}"
-    schema = tmp_path / "events.schema.json"
+    schema = tmp_path / "payloads.schema.json"
     exported = subprocess.run([sys.executable, "-m", "eventbatch", "schema", "events"], capture_output=True, text=True, cwd=ROOT)
     assert exported.returncode == 0, exported.stderr
     schema.write_text(exported.stdout)
@@ -175,7 +175,7 @@ def test_the_node_consumer_follows_validates_and_prints_phase_changes_in_order(
             assert await log.end_position() == 0
 
     asyncio.run(create_topic())
-    args = ["--brokers", kafka_bootstrap, "--topic", topic, "--schema", str(schema)]
+    args = ["--brokers", kafka_bootstrap, "--topic", topic]  # the schema: docs/schema/events.schema.json
 
     # 1. The consumer follows the empty topic in its group; the workload runs while it does.
     live = consume(args, "--group", "phases")
@@ -212,22 +212,26 @@ def test_the_node_consumer_follows_validates_and_prints_phase_changes_in_order(
 
     end = asyncio.run(plant())
 
-    # 4. A fresh group reads the whole topic: the same lines, every other event valid, the bad one reported.
-    fresh = consume(args, "--group", "audit", "--to-end")
-    assert fresh.finish() == 1, fresh.err
-    assert without_key(fresh.out) == expected
-    assert f"invalid #{end - 2} JobPhaseChanged: payload: / must have required property 'phase'" in fresh.err
-    assert f"unknown event type JobTeleported at #{end - 1}: skipped" in fresh.err
-    assert fresh.err[-1] == f"{end} events: {end - 2} valid, 1 invalid, 1 unknown; 6 phase changes"
+    # 4. A fresh group reads the whole topic: the same lines, every other record valid, the bad one
+    # reported; against the published record schema (the default) and the payload schemas alone.
+    for group, schema_args in (("audit", []), ("audit-payloads", ["--schema", str(schema)])):
+        fresh = consume(args, "--group", group, "--to-end", *schema_args)
+        assert fresh.finish() == 1, fresh.err
+        assert without_key(fresh.out) == expected
+        assert f"invalid #{end - 2} JobPhaseChanged: payload: / must have required property 'phase'" in fresh.err
+        assert f"unknown event type JobTeleported at #{end - 1}: skipped" in fresh.err
+        assert fresh.err[-1] == f"{end} events: {end - 2} valid, 1 invalid, 1 unknown; 6 phase changes"
 
 
 def test_the_node_consumer_refuses_bad_arguments_in_one_line(node_consumer: Path, tmp_path: Path) -> None:
     for args, message in (
-        (["--topic", "t", "--schema", "s.json"], "consumer: error: --brokers is required"),
+        (["--topic", "t"], "consumer: error: --brokers is required"),
         (["--brokers", "127.0.0.1:1", "--topic", "t", "--schema", str(tmp_path / "none.json")], "consumer: error: cannot read the schema"),
-        (["--brokers", "127.0.0.1:1", "--topic", "t", "--schema", "s.json", "--session-timeout", "5"], "consumer: error: --session-timeout"),
+        (["--brokers", "127.0.0.1:1", "--topic", "t", "--session-timeout", "5"], "consumer: error: --session-timeout"),
+        (["--brokers", "127.0.0.1:1", "--topic", "t", "--schema", str(ROOT / "pyproject.toml")], "consumer: error: the schema"),
     ):
-        result = subprocess.run(["node", "consumer.js", *args], cwd=node_consumer, capture_output=True, text=True, timeout=60, env={**os.environ, "KAFKA_BROKERS": ""})
+        result = subprocess.run(
+            ["node", "consumer.js", *args], cwd=node_consumer, capture_output=True, text=True, timeout=60, env={**os.environ, "KAFKA_BROKERS": ""}
+        )
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and result.stderr.startswith(message), result.stderr
-

@@ -4,37 +4,42 @@
 // publishes, and prints one line per job phase change.
 //
 // Where it sits: outside eventbatch, as another team's program would. It needs
-// nothing from eventbatch but the topic and the schema file:
+// nothing from eventbatch but the topic and the published schema:
 //
-//   eventbatch schema events > events.schema.json
 //   npm ci
-//   node consumer.js --brokers 127.0.0.1:9092 --topic events --schema events.schema.json
+//   node consumer.js --brokers 127.0.0.1:9092 --topic events
 //
-// Each Kafka record's value is one event envelope as JSON (docs/log.md); the
-// record's offset is its position in the log. The payload is checked against
-// the schema's definition of its type ($defs[type]); with --envelope-schema,
-// the whole record is checked against that schema too. A record that fails is
-// reported on stderr and counted, and reading goes on; a type the schema does
-// not know (a newer eventbatch) is counted as unknown and skipped.
+// Each Kafka record's value is one log record as JSON (docs/log.md); the
+// record's offset is its position in the log, and its key (when the writer
+// set one) names the object. The schema (--schema, default the repository's
+// docs/schema/events.schema.json, `eventbatch schema envelope`) is the record
+// schema: the whole record is checked, its payload against its type's
+// definition. The payload schemas alone (`eventbatch schema events`) do too:
+// then the payload is checked. A record that fails is reported on stderr and
+// counted, and reading goes on; a type the schema does not list (written by a
+// newer eventbatch) is counted as unknown and skipped.
 //
 // Output, one line per JobPhaseChanged, in log order:
 //   #<offset> <job> <previous> -> <phase>[ (<reason>)][ key=<record key>]
 //
 // Progress is the consumer group's committed offset (--group, default
-// eventbatch-phase-changes; --session-timeout, default 10000 ms): a consumer
-// started again in the same group goes on where the last one stopped. With
-// --to-end it stops once it has caught up (read up to the end the broker
-// reported with its last fetch); otherwise it follows until SIGINT or SIGTERM. On the way out it
-// prints a summary on stderr and exits 1 if any event was invalid.
+// eventbatch-phase-changes; --session-timeout, default 10000 ms), committed
+// after each fetched batch: a consumer started again in the same group goes
+// on after the last batch it handled. With --to-end it stops once it has
+// caught up (read up to the end the broker reported with its last fetch);
+// otherwise it follows until SIGINT or SIGTERM. On the way out it prints a
+// summary on stderr and exits 1 if any record was invalid.
 
 'use strict';
 
 const fs = require('fs');
+const path = require('path');
 const { Kafka, logLevel } = require('kafkajs');
 const Ajv2020 = require('ajv/dist/2020').default;
 
-const USAGE = `usage: consumer.js --brokers HOST:PORT[,HOST:PORT] --topic TOPIC --schema FILE
-                   [--envelope-schema FILE] [--group NAME] [--session-timeout MS] [--to-end]`;
+const DEFAULT_SCHEMA = path.join(__dirname, '..', '..', '..', 'docs', 'schema', 'events.schema.json');
+const USAGE = `usage: consumer.js --brokers HOST:PORT[,HOST:PORT] --topic TOPIC [--schema FILE]
+                   [--group NAME] [--session-timeout MS] [--to-end]`;
 
 function fail(message) {
   process.stderr.write(`consumer: error: ${message}\n`);
@@ -42,10 +47,10 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = { group: 'eventbatch-phase-changes', toEnd: false, sessionTimeout: '10000' };
+  const args = { group: 'eventbatch-phase-changes', toEnd: false, sessionTimeout: '10000', schema: DEFAULT_SCHEMA };
   const valued = {
-    '--brokers': 'brokers', '--topic': 'topic', '--schema': 'schema', '--envelope-schema': 'envelopeSchema',
-    '--group': 'group', '--session-timeout': 'sessionTimeout',
+    '--brokers': 'brokers', '--topic': 'topic', '--schema': 'schema', '--group': 'group',
+    '--session-timeout': 'sessionTimeout',
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -57,7 +62,7 @@ function parseArgs(argv) {
     } else fail(`unknown argument ${arg}\n${USAGE}`);
   }
   args.brokers = args.brokers || process.env.KAFKA_BROKERS;
-  for (const name of ['brokers', 'topic', 'schema']) {
+  for (const name of ['brokers', 'topic']) {
     if (!args[name]) fail(`--${name} is required`);
   }
   args.sessionTimeout = Number(args.sessionTimeout);
@@ -71,20 +76,31 @@ function readJson(path, what) {
   try { return JSON.parse(text); } catch (err) { fail(`the ${what} ${path} is not JSON: ${err.message}`); }
 }
 
-// The validators: one per event type (its $defs entry), compiled when first needed.
+// The validators. The schema is either the published record schema (docs/schema/events.schema.json,
+// `eventbatch schema envelope`: the whole record, its payload one of the event types) or the payload
+// schemas alone (`eventbatch schema events`). The event types are those the document lists.
 function validators(args) {
   const ajv = new Ajv2020({ allErrors: true, strict: false });
-  const payloads = readJson(args.schema, 'schema');
-  if (!payloads.$defs) fail(`the schema ${args.schema} has no $defs (expected the output of \`eventbatch schema events\`)`);
-  ajv.addSchema(payloads, 'eventbatch-events');
+  const doc = readJson(args.schema, 'schema');
+  const defs = doc.$defs || {};
+  const envelope = defs.Envelope;
+  const listed = envelope ? envelope.properties.payload.oneOf : doc.anyOf;
+  if (!Array.isArray(listed)) {
+    fail(`${args.schema} is neither eventbatch's record schema nor its payload schemas`);
+  }
+  const types = new Set(listed.map((entry) => entry.$ref.split('/').pop()));
+  ajv.addSchema(doc, 'eventbatch');
   const compiled = new Map();
   const payload = (type) => {
-    if (!Object.prototype.hasOwnProperty.call(payloads.$defs, type)) return null;
-    if (!compiled.has(type)) compiled.set(type, ajv.getSchema(`eventbatch-events#/$defs/${type}`));
+    if (!compiled.has(type)) compiled.set(type, ajv.getSchema(`eventbatch#/$defs/${type}`));
     return compiled.get(type);
   };
-  const envelope = args.envelopeSchema ? ajv.compile(readJson(args.envelopeSchema, 'envelope schema')) : null;
-  return { payload, envelope };
+  return {
+    source: envelope ? 'record schema' : 'payload schemas',
+    knows: (type) => types.has(type),
+    payload,
+    record: envelope ? ajv.getSchema('eventbatch#/$defs/Envelope') : null,
+  };
 }
 
 function describe(errors) {
@@ -172,25 +188,22 @@ function handle(message, validate, counts) {
     process.stderr.write(`invalid #${offset}: not JSON: ${err.message}\n`);
     return;
   }
-  if (validate.envelope && !validate.envelope(record)) {
+  if (typeof record !== 'object' || record === null || typeof record.type !== 'string') {
     counts.invalid += 1;
-    process.stderr.write(`invalid #${offset} ${record.type}: envelope: ${describe(validate.envelope.errors)}\n`);
+    process.stderr.write(`invalid #${offset}: not an event record (no type)\n`);
     return;
   }
-  if (typeof record.type !== 'string' || record.payload === null || typeof record.payload !== 'object') {
-    counts.invalid += 1;
-    process.stderr.write(`invalid #${offset}: no event type or payload\n`);
-    return;
-  }
-  const check = validate.payload(record.type);
-  if (check === null) {
+  if (!validate.knows(record.type)) {
     counts.unknown += 1;
     process.stderr.write(`unknown event type ${record.type} at #${offset}: skipped\n`);
     return;
   }
-  if (!check(record.payload)) {
+  const check = validate.payload(record.type);
+  const payloadOk = check(record.payload);
+  if (!payloadOk || (validate.record && !validate.record(record))) {
     counts.invalid += 1;
-    process.stderr.write(`invalid #${offset} ${record.type}: payload: ${describe(check.errors)}\n`);
+    const why = payloadOk ? `record: ${describe(validate.record.errors)}` : `payload: ${describe(check.errors)}`;
+    process.stderr.write(`invalid #${offset} ${record.type}: ${why}\n`);
     return;
   }
   counts.valid += 1;
