@@ -195,6 +195,12 @@ ROWS = [
         expect=(frozenset({"b1", "b2", "c1"}),) * 2,
     ),
     Row(
+        "the symmetric rule: with every node in the guarded zone, the job waits and says why",
+        (N("big", "a", "32"), N("a2", "a")),
+        (Running("guard", "a2", {"app": "guard"}, required("podAntiAffinity", _term(W, ZONE))),), 1, W, {},
+        expect=None, reason="didn't satisfy existing pods anti-affinity rules",
+    ),
+    Row(
         "preferred affinity draws the pods to the zone of the pod they prefer",
         ZONES, (Running("cache", "c1", {"app": "cache"}),), 2, W,
         preferred("podAffinity", (100, _term({"app": "cache"}, ZONE))),
@@ -272,6 +278,29 @@ def test_podaffinity_weight_scales_the_preferred_terms() -> None:
     assert _where(row("")) == {"c1"}
     assert _where(row('{"podaffinity.weight": 2}')) == {"c1"}
     assert _where(row('{"podaffinity.weight": 0}')) == {"big"}
+
+
+def test_predicate_pod_affinity_enable_false_leaves_required_terms_out() -> None:
+    """predicates' ``predicate.PodAffinityEnable``: true (the default) spreads the gang; false places it
+    as if it had no terms (all on the large node)."""
+    anti = required("podAntiAffinity", _term(W, HOST))
+
+    def where(enable: str) -> list[str]:
+        text = DEFAULT_CONF_TEXT
+        if enable:
+            text = text.replace("  - name: predicates\n", f"  - name: predicates\n    arguments: {{predicate.PodAffinityEnable: {enable}}}\n")
+        c = Cluster(load_conf(text))
+        for n in ZONES:
+            c.node(n.name, cpu=n.cpu, memory="64Gi", labels={HOST: n.name, ZONE: n.zone})
+        c.queue("default")
+        _group(c, "default/job", 3)
+        for i in range(3):
+            _pod(c, "default/job", f"job-{i}", i, W, anti, "default")
+        return sorted(bound(c.schedule() + c.schedule()).values())
+
+    assert len(set(where(""))) == 3
+    assert len(set(where("true"))) == 3
+    assert where("false") == ["big", "big", "big"]
 
 
 def test_same_input_same_decisions() -> None:
