@@ -13,6 +13,9 @@ README). Read with today's code:
   ``KNOWN_BREAKS``, each with its reason. A renamed or removed field fails
   here (msgspec would ignore it silently), and so does a listed break that no
   longer happens;
+- the previous release's schema (``eventbatch schema events`` of that release)
+  against today's, for the event types the logs do not hold as well: no type
+  or field gone, none of another type or default, none newly required;
 - ``eventbatch replay --verify`` on each log finds it clean (no handler
   failure, nothing quarantined or unknown) and every handler reproduces the
   old decisions, except the scheduler's, whose placement rules changed on
@@ -39,7 +42,7 @@ import pytest
 from eventbatch.log.codec import decode
 from eventbatch.log.factory import open_log
 from schemas.envelope import Envelope, encode_record
-from schemas.events import REGISTRY, JobCommandRequested
+from schemas.events import REGISTRY, JobCommandRequested, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "tests" / "fixtures" / "logs"
@@ -119,6 +122,49 @@ def test_every_field_the_previous_release_wrote_is_read() -> None:
         f"changed default), as (event type, field): records: {unexpected}; see docs/log.md, Compatibility"
     )
     assert set(found) == set(KNOWN_BREAKS), f"a listed break no longer happens: {set(KNOWN_BREAKS) - set(found)}"
+
+
+OLD_SCHEMA = LOGS / "previous-release.schema.json"
+"""``eventbatch schema events`` of the same release: every type it had, in the logs or not."""
+
+KNOWN_SCHEMA_BREAKS: dict[tuple[str, str], str] = {
+    ("Command", "targetObject"): KNOWN_BREAKS[("JobCommandRequested", "payload.command.targetObject")],
+    ("ObjectReference", ""): "the type of targetObject, gone with it",
+}
+
+
+def _kind(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return "ref:" + prop["$ref"].rsplit("/", 1)[1]
+    if "anyOf" in prop:
+        return "anyOf:" + ",".join(sorted(_kind(p) for p in prop["anyOf"]))
+    return str(prop.get("type", "enum" if "enum" in prop else "any"))
+
+
+def test_every_type_and_field_of_the_previous_release_is_read_the_same() -> None:
+    """The previous release's schema against today's, for the 26 event types its logs here do not hold too:
+    no type or field gone, none of another type or default, no field newly required."""
+    old = json.loads(OLD_SCHEMA.read_text())["$defs"]
+    new = json_schema()["$defs"]
+    found: dict[tuple[str, str], str] = {}
+    for name, was in old.items():
+        now = new.get(name)
+        if now is None:
+            found[name, ""] = "type removed"
+            continue
+        fields = now.get("properties", {})
+        for field, prop in was.get("properties", {}).items():
+            if field not in fields:
+                found[name, field] = "field removed or renamed"
+            elif _kind(prop) != _kind(fields[field]):
+                found[name, field] = f"type {_kind(prop)} -> {_kind(fields[field])}"
+            elif prop.get("default") != fields[field].get("default"):
+                found[name, field] = f"default {prop.get('default')!r} -> {fields[field].get('default')!r}"
+        for field in set(now.get("required", [])) - set(was.get("required", [])):
+            found[name, field] = "newly required"
+    unexpected = {where: what for where, what in found.items() if where not in KNOWN_SCHEMA_BREAKS}
+    assert not unexpected, f"changes that need a new type version (docs/log.md, Compatibility): {unexpected}"
+    assert set(found) == set(KNOWN_SCHEMA_BREAKS), f"a listed break no longer happens: {set(KNOWN_SCHEMA_BREAKS) - set(found)}"
 
 
 def _generic(path: str) -> str:
