@@ -11,10 +11,12 @@ does) and adds what such a reader needs:
 - filters by event type and by key (exact keys or a key prefix), applied
   before a record's payload is decoded;
 - progress kept under a consumer group name: ``commit()`` stores the
-  position after the last event handed out (SQLite: the log's
-  ``consumers`` table; Kafka: the committed offset of the consumer group
-  ``eventbatch.<group>``), and a consumer of the same group started later
-  resumes there, whatever starting point it was given.
+  position after the last record read as the log's consumer position
+  ``stream.<group>`` (SQLite: a row of the log's ``consumers`` table; Kafka:
+  the committed offset of the consumer group ``eventbatch.stream.<group>``),
+  and a consumer of the same group started later resumes there, whatever
+  starting point it was given. The prefix keeps a group apart from the
+  positions the pipeline keeps for itself.
 
 Nothing here appends to the log; the only write is the group's position.
 
@@ -40,6 +42,10 @@ from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
 from schemas.envelope import Envelope
 from schemas.events import REGISTRY
+
+GROUP_PREFIX = "stream."
+"""A group's position is the log's consumer position ``stream.<group>``: apart from the names the
+pipeline keeps its own positions under (``writer``, ``writer.previous``, ``kube-actuator``)."""
 
 Start = int | Literal["start", "end"]
 """Where a consumer without a committed position begins: a position, or the log's start or end."""
@@ -134,7 +140,7 @@ class Consumer:
         if self.position is not None:
             return self.position
         if self.group is not None:
-            self.committed = await self.log.get_consumer_position(self.group)
+            self.committed = await self.log.get_consumer_position(GROUP_PREFIX + self.group)
         if self.committed is not None:
             self.position, self.resumed = self.committed, True
         elif self.since is not None:
@@ -200,7 +206,7 @@ class Consumer:
         if self.position is None:
             return None
         if self.position != self.committed:
-            await self.log.set_consumer_position(self.group, self.position)
+            await self.log.set_consumer_position(GROUP_PREFIX + self.group, self.position)
             self.committed = self.position
         return self.committed
 

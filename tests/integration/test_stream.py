@@ -132,6 +132,17 @@ async def test_a_group_resumes_where_it_committed_with_no_event_twice_and_none_l
         assert not other.resumed
 
 
+async def test_a_group_named_like_the_pipelines_own_positions_leaves_them_alone(log_url: str) -> None:
+    await appended(log_url, [mixed_batch("a", 3)])
+    async with open_log(log_url) as log:
+        await log.set_consumer_position("writer", 1)
+        consumer = Consumer(log, group="writer", follow=False)
+        assert len(await everything(consumer)) == 3
+        assert await consumer.commit() == 3
+        assert await log.get_consumer_position("writer") == 1  # the fence's newest claim, untouched
+        assert await log.get_consumer_position("stream.writer") == 3
+
+
 async def test_a_filtered_group_commits_past_what_it_filtered_out(log_url: str) -> None:
     events = await appended(log_url, [mixed_batch("a", 10)])
     async with open_consumer(log_url, group="binds", types={"PodBound"}, follow=False) as first:
