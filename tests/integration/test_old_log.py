@@ -62,6 +62,9 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
 }
 """Fields of the previous release that today's code does not read: (event type, field path) -> why."""
 
+READ_BY_A_NEWER_VERSION: frozenset[tuple[str, int]] = frozenset()
+"""(event type, old version) pairs that a newer version of the type reads on purpose (none yet)."""
+
 SCHEDULER_CHANGED = "scheduler"
 """The one handler whose decisions on these logs changed on purpose since the release that wrote them."""
 
@@ -93,9 +96,11 @@ def test_every_record_of_the_previous_release_decodes_as_the_type_it_was_written
         assert isinstance(item, Envelope), f"{name} #{position}: {item!r}"
         written = json.loads(data)
         assert type(item.payload).__name__ == item.type == written["type"]
-        assert item.version == written.get("version", 1) == item.payload.VERSION, (
-            f"{name} #{position}: a {item.type} of version {written.get('version', 1)} read as version "
-            f"{item.payload.VERSION}"
+        assert item.version == written.get("version", 1)
+        assert item.version == item.payload.VERSION or (item.type, item.version) in READ_BY_A_NEWER_VERSION, (
+            f"{name} #{position}: a {item.type} of version {item.version} read by version {item.payload.VERSION} "
+            f"of the type: list it in READ_BY_A_NEWER_VERSION once that version reads the old shape with its "
+            f"meaning, or refuse it (docs/log.md, Compatibility)"
         )
         types.add(item.type)
     assert types <= set(REGISTRY)

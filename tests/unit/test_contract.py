@@ -59,7 +59,6 @@ def test_the_json_schema_has_the_envelope_and_every_event_type_with_its_version(
         for tag in rule["if"]["properties"]["type"]["enum"]:
             versions[tag] = rule["then"]["properties"]["version"]["const"]
     assert versions == {tag: cls.VERSION for tag, cls in REGISTRY.items()}
-    assert versions["JobUpdated"] == 2 and versions["JobCreated"] == 1
     for tag in REGISTRY:
         assert schema["$defs"][tag]["properties"]["type"] == {"enum": [tag]}
 
