@@ -106,8 +106,8 @@ def make_room(
     check: Callable[[], bool] = lambda: True,
 ) -> bool:
     """Evict from ``victims`` until ``task`` fits ``node``; on success the evictions join ``stmt``."""
-    if not victims:
-        return False
+    if not victims or not ssn.static_filter(task)[0][node]:
+        return False  # (the predicates as they stand: inter-pod rules change with every placement)
     nodes = ssn.nodes
     nz, need = task.nz, task.vec[task.nz]
     freed = sum((v.vec for v in victims[1:]), victims[0].vec)  # a new array: ``+``, never ``+=``

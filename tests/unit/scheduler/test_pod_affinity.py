@@ -328,3 +328,31 @@ def test_a_job_waiting_for_its_affinity_is_tried_again_when_a_matching_pod_is_pl
     c.add(ev.PodBound(pod=db, job="default/db-job", node="b2", rule="allocate"))
     binds = {p: n for p, n in bound(c.schedule() + c.schedule()).items() if p.startswith("default/job-")}
     assert len(binds) == 2 and set(binds.values()) <= {"b1", "b2"}, binds
+
+
+def test_preempt_makes_room_only_where_the_terms_allow() -> None:
+    """A high-priority gang of two with anti-affinity on hostname, two full nodes of low-priority pods:
+    preempt evicts one pod on each node and pipelines one gang pod per node, not both on the first
+    (where the first pipelined pod already sits)."""
+    c = Cluster(load_conf(DEFAULT_CONF_TEXT.replace('actions: "enqueue, allocate, backfill"', 'actions: "enqueue, allocate, preempt"')))
+    for n in ("n0", "n1"):
+        c.node(n, cpu="4", memory="16Gi", labels={HOST: n})
+    c.queue("default")
+    c.priority_class("low", 1)
+    c.priority_class("high", 100)
+    for j in range(8):
+        key = f"default/low{j}"
+        _group(c, key, 1)
+        pod = _pod(c, key, f"low{j}", 0, {}, {}, "default")
+        c.add(ev.PodBound(pod=pod, job=key, node=f"n{j % 2}", rule="allocate"), ev.PodStarted(pod=pod, job=key, node=f"n{j % 2}"))
+    manifest = PodGroup(
+        metadata=ObjectMeta(name="high", namespace="default"),
+        spec=PodGroupSpec(min_member=2, queue="default", priority_class_name="high"),
+    )
+    c.add(ev.PodGroupCreated(podgroup="default/high", job="default/high", manifest=manifest, min_resources={}))
+    for i in range(2):
+        _pod(c, "default/high", f"high-{i}", i, W, required("podAntiAffinity", _term(W, HOST)), "default")
+    decisions = c.schedule()
+    pipelined = {d.pod: d.node for d in of(decisions, ev.PodPipelined)}
+    assert sorted(pipelined.values()) == ["n0", "n1"], pipelined
+    assert len(of(decisions, ev.PodEvictionRequested)) == 2
