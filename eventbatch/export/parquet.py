@@ -36,7 +36,7 @@ from eventbatch.export import FORMAT_VERSION, ExportError, Parts, rebuild, split
 from schemas.envelope import Causation
 
 ROW_GROUP = 100_000
-GROUP_BYTES = 256 * 2**20  # and at most this many bytes of records a row group: the payload column's offsets are int32
+GROUP_BYTES = 2**31 - 1  # at most this many bytes of payload in a row group: the payload column's offsets are int32
 MISSING = "Parquet export needs pyarrow: pip install 'eventbatch[parquet]'"
 
 
@@ -71,12 +71,10 @@ class Writer:
         self.schema = schema()
         self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
         self._rows: list[tuple[int, bytes]] = []
-        self._bytes = 0
 
     def write(self, chunk: list[tuple[int, bytes]]) -> None:
         self._rows.extend(chunk)
-        self._bytes += sum(len(data) for _, data in chunk)
-        if len(self._rows) >= ROW_GROUP or self._bytes >= GROUP_BYTES:
+        if len(self._rows) >= ROW_GROUP:
             self._flush()
 
     def close(self) -> None:
@@ -85,8 +83,11 @@ class Writer:
         self._writer.close()
 
     def _flush(self) -> None:
+        rows, self._rows = self._rows, []
+        self._group(rows)
+
+    def _group(self, rows: list[tuple[int, bytes]]) -> None:
         pa = self._pa
-        rows, self._rows, self._bytes = self._rows, [], 0
         positions = [position for position, _ in rows]
         parts = [split(data) for _, data in rows]
         raws: list[bytes | None] = [None] * len(rows)
@@ -125,7 +126,13 @@ class Writer:
         if mask is not None:
             causation = causation.take(pa.array(_spread(mask), pa.int64()))
         payloads = [part.payload for part in kept]  # the JSON text of each, as in the record: one buffer
-        offsets = pa.array(list(accumulate([len(payload) for payload in payloads], initial=0)), pa.int32())
+        ends = list(accumulate([len(payload) for payload in payloads], initial=0))
+        if ends[-1] > GROUP_BYTES:  # rows of large records: in two row groups
+            half = len(rows) // 2
+            self._group(rows[:half])
+            self._group(rows[half:])
+            return
+        offsets = pa.array(ends, pa.int32())
         payload = pa.StringArray.from_buffers(len(payloads), offsets.buffers()[1], pa.py_buffer(b"".join(payloads)))
         payload.validate(full=True)  # UTF-8, as msgspec read it
         if mask is not None:
