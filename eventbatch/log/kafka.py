@@ -326,6 +326,13 @@ class KafkaLog(EventLog):
                 log.debug("a Kafka client did not close in time", extra={"log": self.url})
                 if part is producer and producer is not None:
                     await producer.client.close()
+            except asyncio.CancelledError:
+                # A consumer stopped right after it started awaits a task of its own that it has
+                # just cancelled (aiokafka's group coordinator): that cancellation is the
+                # consumer's, not this task's, and the other clients still have to close.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
 
     async def _consumer(self, **config: object) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
