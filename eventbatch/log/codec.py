@@ -76,7 +76,7 @@ MAX_RECORD_BYTES = 2 * 2**20
 """The largest record any backend takes: room for the largest object a manifest may hold (1 MiB
 as JSON) and its envelope; far above what any event needs (a pod request with a full GPU pod
 manifest is about 2 KB). A Kafka topic must allow messages of this size (``max.message.bytes``;
-the log's own topics are made with ``max_batch_bytes``, 64 MiB by default)."""
+the log's own topics are made with ``max_batch_bytes``, 8 MiB by default)."""
 
 
 class RecordTooLarge(ValueError):

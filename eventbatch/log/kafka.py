@@ -6,8 +6,11 @@ offsets are the log's positions and the order is total.
 
 - An append is one producer record batch in one produce request: the broker
   stores and serves a record batch whole, so a reader sees all of a batch or
-  none of it and another writer's batch never lands inside it. A batch that
-  cannot fit ``max_batch_bytes`` is refused before anything is sent.
+  none of it and another writer's batch never lands inside it. A batch larger
+  than ``max_batch_bytes`` (the topic's ``max.message.bytes``, 8 MiB by
+  default) is sent as several record batches, one after the other, its
+  events in order; each part is whole to a reader. A single record that
+  cannot fit one record batch is refused before anything is sent.
   Correctness does not need idempotent or transactional producers; a
   duplicate from a producer retry is recognised upstream by its causation.
 - Readers assign the partition and seek (no group join), fetch in large
@@ -72,6 +75,9 @@ _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
 _BATCH_OVERHEAD = 61  # record batch header
 _RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
 _HEADER_OVERHEAD = 10  # worst-case varint framing of one header
+MAX_BATCH_BYTES = 8 * 2**20
+"""The default ``max_batch_bytes``: the largest record batch one produce request carries, and the
+``max.message.bytes`` the log's topics are made with (deploy/kafka/kafkatopic.yaml says the same)."""
 CONNECT_TIMEOUT_S = 10.0  # a broker starting beside us may take some seconds to listen
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 2.0  # pause between connection attempts, doubling
 _ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network, connect_timeout=0)
@@ -140,7 +146,7 @@ def _reason(exc: BaseException) -> str:
 
 
 class BatchTooLarge(ValueError):
-    """A batch that does not fit one record batch of ``max_batch_bytes``."""
+    """A record that does not fit one record batch of ``max_batch_bytes``; nothing of its batch was sent."""
 
 
 class TruncateRefused(RuntimeError):
@@ -157,7 +163,7 @@ class KafkaLog(EventLog):
         *,
         partitions: int = 1,
         replication: int = 1,
-        max_batch_bytes: int = 64 * 2**20,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         poll_ms: int = 20,
         fetch_max_bytes: int = 64 * 2**20,
         compression: str | None = None,
@@ -465,17 +471,33 @@ class KafkaLog(EventLog):
         return await self._send(framed)
 
     async def _send(self, records: list[_Framed]) -> list[int]:
+        """Send the records in order as record batches of at most ``max_batch_bytes`` each
+        (one, unless they do not fit); returns their positions."""
         producer = self._connected(self._producer)
-        size = _BATCH_OVERHEAD + sum(
-            len(value) + len(key or b"") + _RECORD_OVERHEAD
-            + sum(len(name) + len(text) + _HEADER_OVERHEAD for name, text in headers)
-            for key, value, headers in records
-        )
-        if size > self.max_batch_bytes:
-            raise BatchTooLarge(
-                f"a batch of {len(records)} events is {size} bytes; one record batch holds at most "
-                f"{self.max_batch_bytes} (raise ?max_batch_bytes= and the topic's max.message.bytes)"
+        parts: list[list[_Framed]] = [[]]
+        size = _BATCH_OVERHEAD
+        for index, record in enumerate(records):
+            key, value, headers = record
+            one = len(value) + len(key or b"") + _RECORD_OVERHEAD + sum(
+                len(name) + len(text) + _HEADER_OVERHEAD for name, text in headers
             )
+            if _BATCH_OVERHEAD + one > self.max_batch_bytes:
+                raise BatchTooLarge(
+                    f"a record of {one} bytes (event {index} of a batch of "
+                    f"{len(records)}) does not fit one record batch of at most {self.max_batch_bytes} bytes "
+                    f"(raise ?max_batch_bytes= and the topic's max.message.bytes); nothing of its batch was sent"
+                )
+            if size + one > self.max_batch_bytes and parts[-1]:
+                parts.append([])
+                size = _BATCH_OVERHEAD
+            parts[-1].append(record)
+            size += one
+        positions: list[int] = []
+        for part in parts:
+            positions += await self._send_part(producer, part)
+        return positions
+
+    async def _send_part(self, producer: AIOKafkaProducer, records: list[_Framed]) -> list[int]:
         self._raise_if_lost()
         if self._suspect or self._outage is not None:  # after trouble, look before writing
             await self._health(now=True)

@@ -7,11 +7,12 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from eventbatch.log.codec import encode
 from eventbatch.log.factory import open_log
 from eventbatch.log.kafka import BatchTooLarge, TruncateRefused
 from eventbatch.log.port import EventLog
 from tests.contract.log_contract import DurableEventLogContract, read_all
-from tests.support.events import mixed_batch, node_added, wrap
+from tests.support.events import mixed_batch, node_added, pod_requested, wrap
 
 pytestmark = pytest.mark.kafka
 
@@ -41,18 +42,27 @@ class TestKafkaLog(DurableEventLogContract):
         assert await log.append([wrap(node_added(5))]) == [5]
 
 
-async def test_a_batch_too_large_for_one_record_batch_is_refused_before_sending(kafka_bootstrap: str) -> None:
+async def test_a_batch_over_the_topics_message_limit_is_sent_in_order_as_several_record_batches(
+    kafka_bootstrap: str,
+) -> None:
     topic = f"eventbatch-test-{uuid.uuid4().hex[:12]}"
     async with open_log(f"kafka://{kafka_bootstrap}/{topic}?max_batch_bytes=65536") as log:
-        fits = mixed_batch("small", 10)
-        too_large = mixed_batch("large", 200)
+        await log.append(mixed_batch("first", 3))
+        large = mixed_batch("large", 500, start=3)
+        assert sum(len(encode(e)) for e in large) > 3 * 65536  # several record batches' worth
 
-        with pytest.raises(BatchTooLarge, match="at most 65536"):
-            await log.append(too_large)
+        assert await log.append(large) == list(range(3, 503))
 
-        assert await log.end_position() == 0
-        assert await log.append(fits) == list(range(10))
-        assert [e.position for e in await read_all(log)] == list(range(10))
+        stored = await read_all(log)
+        assert [e.position for e in stored] == list(range(503))
+        assert [(e.type, e.key, e.recorded_at) for e in stored[3:]] == [(e.type, e.key, e.recorded_at) for e in large]
+
+        # One record that no record batch of the topic's size can hold: refused, nothing sent.
+        base = len(encode(wrap(pod_requested("big", 0))))
+        huge = wrap(pod_requested("big", 0, annotation_bytes=70_000 - base))
+        with pytest.raises(BatchTooLarge, match="does not fit one record batch of at most 65536"):
+            await log.append([wrap(node_added(1)), huge, wrap(node_added(2))])
+        assert await log.end_position() == 503
 
 
 async def test_a_topic_with_several_partitions_is_refused(kafka_bootstrap: str) -> None:
