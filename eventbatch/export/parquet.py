@@ -26,6 +26,7 @@ with other columns or types is refused before anything is appended.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
@@ -69,7 +70,12 @@ class Writer:
 
         self._pa = pa
         self.schema = schema()
-        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        # no dictionary or min/max statistics for the payload and raw columns: every value is long and
+        # nearly every one different, so both cost time and give nothing
+        small = ["position", "type", "key", "recorded_at", "causation.position", "causation.handler",
+                 "causation.index", "causation.seen", "correlation", "version", "epoch"]
+        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd", use_dictionary=small[1:],
+                                        write_statistics=small)
         self._rows: list[tuple[int, bytes]] = []
 
     def write(self, chunk: list[tuple[int, bytes]]) -> None:
@@ -84,7 +90,13 @@ class Writer:
 
     def _flush(self) -> None:
         rows, self._rows = self._rows, []
-        self._group(rows)
+        collecting = gc.isenabled()
+        gc.disable()  # a row group's objects are many and short-lived: no collection while they are built
+        try:
+            self._group(rows)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _group(self, rows: list[tuple[int, bytes]]) -> None:
         pa = self._pa
