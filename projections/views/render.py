@@ -167,3 +167,41 @@ def job_row(jobs: JobsState, key: str, last_at: int) -> JobRow | None:
     status = msgspec.structs.replace(status, running_duration=_duration(rec, last_at))
     return job_row_of(key, queue=rec.manifest.spec.queue or "default", phase=rec.phase or "Pending",
                       submitted_at=rec.submitted_at, status=status)
+
+
+# -- the status written back to the API server (``eventbatch.kube.status``), from these rows -------------
+
+
+def job_status_object(row: JobRow) -> dict[str, object]:
+    """A Job's ``status`` as written to the API server: the row's Volcano JobStatus, the same
+    JSON ``eventbatch job view -o json`` prints under ``status``."""
+    out: dict[str, object] = msgspec.json.decode(row.status)
+    return out
+
+
+def podgroup_status_object(row: PodGroupRow, job: JobRow | None, conditions: list[dict[str, str]]) -> dict[str, object]:
+    """A PodGroup's ``status`` (Volcano's PodGroupStatus): its phase, its conditions
+    (``Unschedulable``, ``Scheduled``) and its job's pods by phase."""
+    return {
+        "phase": row.phase,
+        "conditions": conditions,
+        "running": job.running if job is not None else 0,
+        "succeeded": job.succeeded if job is not None else 0,
+        "failed": job.failed if job is not None else 0,
+    }
+
+
+def queue_status_object(row: QueueRow) -> dict[str, object]:
+    """A Queue's ``status`` (Volcano's QueueStatus): its state, its podgroups by phase and the
+    resources its pods hold. ``reservation`` is Volcano's (deprecated) node lock, always empty:
+    reservations are per job here (``ReservationMade``)."""
+    return {
+        "state": row.state,
+        "pending": row.pending,
+        "inqueue": row.inqueue,
+        "running": row.running,
+        "completed": row.completed,
+        "unknown": row.unknown,
+        "allocated": msgspec.json.decode(row.allocated),
+        "reservation": {},
+    }
