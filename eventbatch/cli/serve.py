@@ -51,6 +51,16 @@ def register(commands) -> None:
         help="if another serve is writing this SQLite log, wait and take over when it stops "
         "(default: refuse and exit 2)",
     )
+    serve.add_argument(
+        "--probe-port", type=int,
+        help="port of /healthz, /readyz and /metrics (Prometheus), in every cluster mode "
+        "(default: 8080 with --cluster kube, off otherwise; 0: any free port, logged; -1: off)",
+    )
+    serve.add_argument(
+        "--probe-address", default="127.0.0.1", type=check_address,
+        help="IP address the unauthenticated probe and metrics port listens on (default 127.0.0.1; "
+        "deploy/ passes the pod IP)",
+    )
     kube = serve.add_argument_group("kube cluster")
     kube.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     kube.add_argument(
@@ -63,14 +73,6 @@ def register(commands) -> None:
     kube.add_argument("--renew-deadline", type=float, default=10.0, help="seconds (default 10)")
     kube.add_argument("--retry-period", type=float, default=2.0, help="seconds (default 2)")
     kube.add_argument("--watch-timeout", type=int, default=300, help="server-side watch timeout, seconds")
-    kube.add_argument(
-        "--probe-port", type=int, default=8080, help="port of /healthz, /readyz and /metrics (-1: off)"
-    )
-    kube.add_argument(
-        "--probe-address", default="127.0.0.1", type=check_address,
-        help="IP address the unauthenticated probe and metrics port listens on (default 127.0.0.1; "
-        "deploy/ passes the pod IP)",
-    )
     serve.set_defaults(run=_serve)
 
 
@@ -92,10 +94,41 @@ async def _serve(args, settings) -> int:
         settings = replace(settings, api_groups=args.api_groups)
     if settings.cluster == "kube":
         return await _serve_kube(args, settings)
+    opened: list = []
+    probes = await _start_probes(args, lambda: opened[0] if opened else None)
     try:
-        pipeline = await open_pipeline(settings, standby=args.standby)
-    except (ValueError, OSError, WriterFenced) as exc:  # WriterBusy: another serve holds the lock
-        raise CliError(str(exc)) from None
+        try:
+            pipeline = await open_pipeline(settings, standby=args.standby)
+        except (ValueError, OSError, WriterFenced) as exc:  # WriterBusy: another serve holds the lock
+            raise CliError(str(exc)) from None
+        if probes is not None and probes.metrics is not None:
+            probes.metrics.instrument(pipeline)
+        opened.append(pipeline)
+        return await _serve_pipeline(pipeline, settings)
+    finally:
+        if probes is not None:
+            await probes.stop()
+
+
+async def _start_probes(args, pipeline):
+    """The probe and metrics server of a sim or none cluster, when ``--probe-port`` asks for one."""
+    if args.probe_port is None or args.probe_port < 0:
+        return None
+    from eventbatch.kube.probes import ProbeServer
+    from eventbatch.metrics import Metrics
+
+    probes = ProbeServer(
+        port=args.probe_port, host=args.probe_address, metrics=Metrics(pipeline), ready=lambda: pipeline() is not None
+    )
+    try:
+        await probes.start()
+    except OSError as exc:
+        raise CliError(f"--probe-port {args.probe_port}: {exc.strerror or exc}") from None
+    log.info("probes listening", extra={"port": probes.port, "address": probes.host})
+    return probes
+
+
+async def _serve_pipeline(pipeline, settings) -> int:
     log.info("serving", extra={"settings": settings.redacted()})
     fenced: WriterFenced | None = None
     fence = pipeline.log
@@ -143,7 +176,7 @@ async def _serve_kube(args, settings) -> int:
         renew_deadline_s=args.renew_deadline,
         retry_period_s=args.retry_period,
         watch_timeout_s=args.watch_timeout,
-        probe_port=args.probe_port,
+        probe_port=8080 if args.probe_port is None else args.probe_port,
         probe_address=args.probe_address,
     )
     log.info("serving", extra={"settings": settings.redacted(), "identity": options.identity})

@@ -27,9 +27,10 @@ from eventbatch.kube.flows import FlowWatch
 from eventbatch.kube.leader import LeaderElector
 from eventbatch.kube.observe import KubeObserver
 from eventbatch.kube.operators import OperatorWatch
-from eventbatch.kube.probes import DEFAULT_ADDRESS, ProbeServer, Sample, check_address
+from eventbatch.kube.probes import DEFAULT_ADDRESS, ProbeServer, check_address
 from eventbatch.kube.status import KubeStatusWriter
 from eventbatch.log.port import EventLog
+from eventbatch.metrics import Metrics, Sample
 from eventbatch.reactor import Reactor
 from eventbatch.settings import DEFAULT_API_GROUPS, Settings
 
@@ -76,23 +77,10 @@ def kube_reactors(*, log: EventLog, clock: Clock, options: KubeOptions) -> list[
 
 
 def samples(pipeline, elector: LeaderElector | None) -> list[Sample]:
+    """The kube adapter's own metrics (``eventbatch.metrics`` has the pipeline's)."""
     out: list[Sample] = [("eventbatch_leader", {}, 1.0 if elector is None or elector.leading else 0.0)]
     if pipeline is None:
         return out
-    out.append(("eventbatch_log_appended_total", {}, float(pipeline.log.stats.appended)))
-    # one family after another (the text format wants each metric's lines together)
-    runners = pipeline.runners
-    for runner in runners:
-        out.append(("eventbatch_handler_decisions_total", {"handler": runner.name}, float(runner.stats.decisions_appended)))
-    for runner in runners:
-        out.append(("eventbatch_handler_position", {"handler": runner.name}, float(runner.next_position)))
-    for runner in runners:  # a failure is dead-lettered (decide) or skipped (fold): processing goes on
-        out.append(("eventbatch_handler_failures_total", {"handler": runner.name, "step": "decide"}, float(runner.stats.handler_failures)))
-        out.append(("eventbatch_handler_failures_total", {"handler": runner.name, "step": "fold"}, float(runner.stats.fold_failures)))
-    for runner in runners:  # answers found twice on the log (a batch appended again), folded once
-        out.append(("eventbatch_handler_duplicates_ignored_total", {"handler": runner.name}, float(runner.stats.duplicates_ignored)))
-    for reactor in pipeline.reactors:
-        out.append(("eventbatch_reactor_appended_total", {"reactor": reactor.name}, float(reactor.appended)))
     for reactor in pipeline.reactors:
         if isinstance(reactor, KubeActuator):
             for kind, count in sorted(reactor.stats.by_kind.items()):
@@ -142,11 +130,12 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
         else None
     )
     probes = None
+    metrics = Metrics(lambda: state["pipeline"], extra=lambda: samples(state["pipeline"], elector))  # type: ignore[arg-type,return-value]
     if options.probe_port >= 0:
         probes = ProbeServer(
             port=options.probe_port,
             host=probe_address,
-            samples=lambda: samples(state["pipeline"], elector),
+            metrics=metrics,
             ready=lambda: elector.reached if elector is not None else state["pipeline"] is not None,
         )
         await probes.start()
@@ -157,6 +146,7 @@ async def serve_kube(settings: Settings, options: KubeOptions) -> int:
             if not await _until_stopped(elector.acquire(), stopping):
                 return 0
         pipeline = await open_pipeline(settings, kube=options)
+        metrics.instrument(pipeline)
         state["pipeline"] = pipeline
         try:
             return await _lead(pipeline, elector, stopping)

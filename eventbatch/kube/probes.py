@@ -1,11 +1,13 @@
-"""Liveness, readiness and Prometheus metrics over HTTP, for the Deployment's probes.
+"""Liveness, readiness and Prometheus metrics over HTTP, for the Deployment's probes and Prometheus.
 
-Where it sits: ``eventbatch serve --cluster kube`` starts one on
-``--probe-port``. ``/healthz`` answers while the event loop runs;
-``/readyz`` once the API server has answered (the Lease was read; a
-standby replica is ready too: it is ready to take over); ``/metrics``
-renders the gauges and counters the components expose, in the Prometheus
-text format.
+Where it sits: ``eventbatch serve`` starts one on ``--probe-port`` in every
+cluster mode (``kube``: 8080 unless told otherwise; ``sim`` and ``none``: when
+``--probe-port`` is given). ``/healthz`` answers while the event loop runs;
+``/readyz`` once the replica is ready (kube: the API server answered, the
+Lease was read, a standby replica is ready too: it is ready to take over;
+sim and none: the pipeline is open); ``/metrics`` is
+``eventbatch.metrics.Metrics``' registry in the Prometheus text format,
+written by ``prometheus_client``.
 
 The endpoint has no authentication, so it listens on 127.0.0.1 unless told
 otherwise (``--probe-address``); the Deployment passes the pod's own IP
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-Sample = tuple[str, dict[str, str], float]  # (metric name, labels, value)
+    from eventbatch.metrics import Metrics
+
 DEFAULT_ADDRESS = "127.0.0.1"
 
 
@@ -51,12 +54,12 @@ class ProbeServer:
         *,
         port: int,
         host: str = DEFAULT_ADDRESS,
-        samples: Callable[[], list[Sample]] = list,
+        metrics: Metrics | None = None,
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.port = port
         self.host = host
-        self.samples = samples
+        self.metrics = metrics
         self.ready = ready
         self._runner: web.AppRunner | None = None
 
@@ -90,17 +93,11 @@ class ProbeServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         from aiohttp import web
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        return web.Response(text=render(self.samples()), content_type="text/plain", charset="utf-8")
-
-
-def render(samples: list[Sample]) -> str:
-    lines, typed = [], set()
-    for name, labels, value in samples:
-        if name not in typed:
-            kind = "counter" if name.endswith("_total") else "gauge"
-            lines.append(f"# TYPE {name} {kind}")
-            typed.add(name)
-        label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
-    return "\n".join(lines) + "\n"
+        if self.metrics is None:
+            body = generate_latest(CollectorRegistry())
+        else:
+            await self.metrics.refresh()
+            body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from eventbatch.app import build_pipeline
 from eventbatch.clock import VirtualClock
-from eventbatch.kube.adapter import samples
-from eventbatch.kube.probes import render
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from eventbatch.log.factory import open_log
+from eventbatch.metrics import Metrics
 from eventbatch.settings import Settings
 from schemas.envelope import Envelope
 from schemas.events import SchedulingRequested
@@ -19,11 +21,16 @@ def request(at: int) -> Envelope:
     return Envelope.wrap(SchedulingRequested(now=at), recorded_at=at)
 
 
+def scraped(pipeline) -> str:
+    return generate_latest(Metrics(lambda: pipeline).registry).decode()
+
+
 def handler_metrics(pipeline) -> dict[tuple[str, str], float]:
     return {
-        (name, labels.get("step", "")): value
-        for name, labels, value in samples(pipeline, None)
-        if labels.get("handler") == NAME
+        (sample.name, sample.labels.get("step", "")): sample.value
+        for family in text_string_to_metric_families(scraped(pipeline))
+        for sample in family.samples
+        if sample.labels.get("handler") == NAME
     }
 
 
@@ -53,6 +60,6 @@ async def test_metrics_count_a_handlers_failures_and_the_answers_it_ignored_as_d
         assert metrics[("eventbatch_handler_failures_total", "decide")] == 0  # not retried after a restart
 
         # each metric's lines stay together in the text Prometheus reads
-        names = [line.split("{")[0].split(" ")[0] for line in render(samples(restarted, None)).splitlines() if not line.startswith("#")]
+        names = [line.split("{")[0].split(" ")[0] for line in scraped(restarted).splitlines() if not line.startswith("#")]
         families = [name for i, name in enumerate(names) if i == 0 or names[i - 1] != name]
         assert len(families) == len(set(families)), names
