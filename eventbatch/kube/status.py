@@ -72,8 +72,11 @@ from schemas.events import (
     JobUpdated,
     PodBound,
     PodEvictionRequested,
+    PodGroupCreated,
+    PodGroupDeleted,
     PodGroupPhaseChanged,
     PodGroupUnschedulable,
+    PodGroupUpdated,
     QueueCreated,
     QueueDeleted,
     QueueUpdated,
@@ -144,6 +147,7 @@ class KubeStatusWriter(Reactor):
         self.unflushed = False  # events folded into ``views`` since the rows were last rendered
         self.api_jobs: dict[str, str] = {}  # jobs with an object on the API server -> its uid ("" for a CronJob's)
         self.api_queues: set[str] = set()
+        self.api_podgroups: set[str] = set()  # PodGroups with an object of their own (other operators')
         self.job_rows: dict[str, JobRow] = {}
         self.group_rows: dict[str, PodGroupRow] = {}
         self.queue_rows: dict[str, QueueRow] = {}
@@ -248,9 +252,12 @@ class KubeStatusWriter(Reactor):
 
     def podgroup_status(self, key: str) -> dict[str, Any] | None:
         row = self.group_rows.get(key)
-        if row is None or row.job not in self.api_jobs:
+        if row is None or not self.is_api_podgroup(key, row.job):
             return None
         return podgroup_status_object(row, self.job_rows.get(row.job), list(self.conditions.get(key, {}).values()))
+
+    def is_api_podgroup(self, key: str, job: str) -> bool:
+        return job in self.api_jobs or key in self.api_podgroups
 
     def queue_status(self, name: str) -> dict[str, Any] | None:
         row = self.queue_rows.get(name)
@@ -398,7 +405,7 @@ def _set_condition(w: KubeStatusWriter, podgroup: str, condition: dict[str, str]
 
 
 def _unschedulable(w: KubeStatusWriter, e: PodGroupUnschedulable, envelope: Envelope) -> None:
-    if e.job not in w.api_jobs:
+    if not w.is_api_podgroup(e.podgroup, e.job):
         return
     at = envelope.recorded_at
     _set_condition(w, e.podgroup, {
@@ -420,7 +427,7 @@ def _unschedulable(w: KubeStatusWriter, e: PodGroupUnschedulable, envelope: Enve
 
 
 def _group_phase(w: KubeStatusWriter, e: PodGroupPhaseChanged, envelope: Envelope) -> None:
-    if e.phase != "Running" or e.job not in w.api_jobs:
+    if e.phase != "Running" or not w.is_api_podgroup(e.podgroup, e.job):
         return
     if _set_condition(w, e.podgroup, {
         "type": "Scheduled", "status": "True", "transitionID": str(envelope.position),
@@ -449,6 +456,16 @@ def _eviction(w: KubeStatusWriter, e: PodEvictionRequested, envelope: Envelope) 
         w._post("Pod", e.pod, "Evicted", f"{e.reason}{rule}", envelope.recorded_at, "Warning")
 
 
+def _group_upsert(w: KubeStatusWriter, e: PodGroupCreated | PodGroupUpdated, _: Envelope) -> None:
+    if e.manifest.metadata.uid:
+        w.api_podgroups.add(e.podgroup)
+        w.uids[("podgroups", e.podgroup)] = e.manifest.metadata.uid
+
+
+def _group_deleted(w: KubeStatusWriter, e: PodGroupDeleted, _: Envelope) -> None:
+    w.api_podgroups.discard(e.podgroup)
+
+
 def _queue_upsert(w: KubeStatusWriter, e: QueueCreated | QueueUpdated, _: Envelope) -> None:
     if e.manifest.metadata.uid:
         w.api_queues.add(e.queue)
@@ -469,6 +486,9 @@ _TABLE.on(PodGroupUnschedulable, _unschedulable)
 _TABLE.on(PodGroupPhaseChanged, _group_phase)
 _TABLE.on(PodBound, _bound)
 _TABLE.on(PodEvictionRequested, _eviction)
+_TABLE.on(PodGroupCreated, _group_upsert)
+_TABLE.on(PodGroupUpdated, _group_upsert)
+_TABLE.on(PodGroupDeleted, _group_deleted)
 _TABLE.on(QueueCreated, _queue_upsert)
 _TABLE.on(QueueUpdated, _queue_upsert)
 _TABLE.on(QueueDeleted, _queue_deleted)
