@@ -45,8 +45,8 @@ def register(sub) -> None:
     export.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="the file to write (replaced if it exists); - for JSON Lines on stdout")
     export.add_argument("--format", choices=["jsonl", "parquet"], help="default: from FILE's suffix")
-    export.add_argument("--from", dest="from_position", type=IntArg(0, INT64[1]), default=0, metavar="POSITION",
-                        help="first position (default 0)")
+    export.add_argument("--from", dest="from_position", type=IntArg(0, INT64[1]), metavar="POSITION",
+                        help="first position (default: the first the log holds, 0 unless it was compacted)")
     export.add_argument("--to", dest="to_position", type=IntArg(0, INT64[1]), metavar="POSITION",
                         help="last position (default: the end of the log)")
     export.add_argument("--since", metavar="TIME", help="only records recorded at or after TIME (RFC 3339, ms, "
@@ -101,7 +101,7 @@ async def _export_to(args, settings) -> int:
         raise ExportError("-o -: only JSON Lines can be written to stdout")
     since, until = _time(args.since, "--since"), _time(args.until, "--until")
     stop = None if args.to_position is None else args.to_position + 1
-    if stop is not None and stop <= args.from_position:
+    if stop is not None and args.from_position is not None and stop <= args.from_position:
         raise ExportError(f"--to {args.to_position} is before --from {args.from_position}")
     if kind == "parquet":
         parquet.schema()  # pyarrow is there, before anything is opened
@@ -110,7 +110,8 @@ async def _export_to(args, settings) -> int:
         raise ExportError(f"{args.output}: no directory {target.parent} (create it first)")
     written = 0
     async with open_log(settings.log_url) as log:
-        chunks = records(log, args.from_position, stop)
+        start = await log.start_position() if args.from_position is None else args.from_position
+        chunks = records(log, start, stop)
         if args.output == "-":
             async for chunk in chunks:
                 chunk = _in_time(chunk, since, until)

@@ -9,6 +9,7 @@ a log that is not empty, is refused in one line, exit 2, with nothing appended o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -212,6 +213,28 @@ def test_a_parquet_file_of_another_schema_is_refused(simulated: Path, tmp_path: 
                         ("text", "not a Parquet file")]:
         refused(eventbatch(sqlite(target), "events", "import", str(tmp_path / f"{name}.parquet")), words)
         assert not target.exists()
+
+
+async def _truncate(path: Path, before: int) -> int:
+    from eventbatch.log.sqlite import SqliteLog
+
+    async with SqliteLog(str(path)) as log:
+        return await log.truncate(before)
+
+
+def test_a_compacted_log_exports_from_what_it_holds_and_that_export_is_not_imported(
+    simulated: Path, tmp_path: Path
+) -> None:
+    compacted = tmp_path / "compacted.db"
+    compacted.write_bytes(simulated.read_bytes())
+    assert asyncio.run(_truncate(compacted, 10)) == 10
+    export = ok_export(compacted, tmp_path / "held.jsonl")
+    assert json.loads(export.read_bytes().splitlines()[0])["position"] == 10
+    refused(eventbatch(sqlite(tmp_path / "new.db"), "events", "import", str(export)),
+            "the export starts at position 10; an import into an empty log needs the log from position 0")
+    refused(eventbatch(sqlite(compacted), "events", "export", "-o", str(tmp_path / "o.jsonl"), "--from", "3"),
+            "position 3")
+    assert not (tmp_path / "new.db").exists() and not (tmp_path / "o.jsonl").exists()
 
 
 def test_import_into_a_log_that_holds_records_appends_nothing(simulated: Path, tmp_path: Path) -> None:
