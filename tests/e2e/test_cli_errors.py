@@ -75,6 +75,8 @@ COMMANDS: dict[str, Command] = {
     "node remove": Command(READS, ("node", "remove", "n1")),
     "node list": Command(READS, ("node", "list")),
     "events tail": Command(READS, ("events", "tail")),
+    "events export": Command(READS, ("events", "export", "-o", "FILES/export.jsonl")),
+    "events import": Command(WRITES, ("events", "import", str(ROOT / "tests" / "fixtures" / "export" / "nodes.jsonl"))),
     "schema events": Command(NONE, ("schema", "events")),
     "schema envelope": Command(NONE, ("schema", "envelope")),
     "schema asyncapi": Command(NONE, ("schema", "asyncapi")),
