@@ -83,38 +83,53 @@ NO_DEVICES: tuple[int, ...] = ()
 @dataclass(frozen=True)
 class TaskTypes:
     """The workload's distribution of task types: per type, milli-CPU, the GPU request
-    (``milli`` per device, ``count`` devices; 0 devices: no GPU) and popularity
-    (``weight``, summing to 1). Types are ordered by decreasing popularity, then by
-    (cpu, milli, count): deterministic for the same submissions."""
+    (``milli`` per device, ``count`` devices; 0 devices: no GPU) and popularity as an
+    integer weight (``popularity``: how many tasks of the type were seen; ``weight`` is
+    it normalised). Integer weights keep fragmentation sums exact, so equal placements
+    tie exactly and ties go to the lowest node. Types are ordered by decreasing
+    popularity, then by (cpu, milli, count): deterministic for the same submissions."""
 
     cpu: np.ndarray  # (T,) int64
     milli: np.ndarray  # (T,) int64, 0 for a type without GPU
     count: np.ndarray  # (T,) int64
-    weight: np.ndarray  # (T,) float64
+    popularity: np.ndarray  # (T,) int64, > 0
 
     def __len__(self) -> int:
         return int(self.cpu.shape[0])
 
+    @property
+    def weight(self) -> np.ndarray:
+        """Popularity normalised to sum to 1."""
+        total = int(self.popularity.sum())
+        out: np.ndarray = self.popularity / total if total else self.popularity.astype(np.float64)
+        return out
+
     @classmethod
     def of(cls, types: Iterable[tuple[int, GpuRequest | None, float]]) -> TaskTypes:
-        """From (milli-CPU, request or None, popularity) triples (popularity normalised)."""
-        rows = [(int(c), (r.milli, r.count) if r is not None else (0, 0), float(p)) for c, r, p in types]
-        total = sum(p for _, _, p in rows)
-        if not rows or total <= 0:
+        """From (milli-CPU, request or None, popularity) triples; integer popularities are
+        kept, others scaled to integers (parts in 2**20)."""
+        rows = [(int(c), (r.milli, r.count) if r is not None else (0, 0), p) for c, r, p in types]
+        if not rows or sum(p for _, _, p in rows) <= 0:
             return EMPTY_WORKLOAD
+        pops = [p for _, _, p in rows]
+        if not all(float(p).is_integer() for p in pops):
+            total = sum(pops)
+            pops = [max(1, round(p / total * (1 << 20))) if p > 0 else 0 for p in pops]
         return cls(
             np.array([c for c, _, _ in rows], dtype=np.int64),
             np.array([g[0] for _, g, _ in rows], dtype=np.int64),
             np.array([g[1] for _, g, _ in rows], dtype=np.int64),
-            np.array([p / total for _, _, p in rows], dtype=np.float64),
+            np.array([int(p) for p in pops], dtype=np.int64),
         )
 
     @classmethod
-    def learn(cls, tasks: Iterable[tuple[int, GpuRequest | None]], threshold: float = POPULARITY_THRESHOLD) -> TaskTypes:
+    def learn(
+        cls, tasks: Iterable[tuple[int, GpuRequest | None]], threshold: float = POPULARITY_THRESHOLD
+    ) -> TaskTypes:
         """The distribution of the submitted ``tasks`` ((milli-CPU, request or None) each):
         counted per distinct type, the most popular types kept until they cover
-        ``threshold`` of the tasks (the simulator's "typical pods", 95%), their
-        popularity renormalised over the kept ones."""
+        ``threshold`` of the tasks (the simulator's "typical pods", 95%), their counts as
+        popularity (so normalised over the kept ones)."""
         counts = Counter((int(c), (r.milli, r.count) if r is not None and r.count > 0 else (0, 0)) for c, r in tasks)
         total = sum(counts.values())
         if total == 0:
@@ -125,13 +140,13 @@ class TaskTypes:
         for (c, (milli, count)), k in ordered:
             if covered >= threshold * total:
                 break
-            kept.append((c, GpuRequest(milli, count) if count else None, float(k)))
+            kept.append((c, GpuRequest(milli, count) if count else None, k))
             covered += k
         return cls.of(kept)
 
 
 EMPTY_WORKLOAD = TaskTypes(
-    np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 )
 
 
@@ -142,14 +157,31 @@ def _free(gpu_free: np.ndarray) -> np.ndarray:
 
 
 def _typed(workload: TaskTypes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The workload's columns shaped to broadcast over (rows, T): milli, count, cpu, weight, and
-    whether the type asks for GPU at all."""
+    """The workload's columns, to broadcast over (rows, T): milli, count, cpu, integer
+    popularity, and whether the type asks for GPU at all."""
     gpu = workload.count > 0
-    return workload.milli, workload.count, workload.cpu, workload.weight, gpu
+    return workload.milli, workload.count, workload.cpu, workload.popularity, gpu
+
+
+def _weighted(frag: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+    """Sum over the last axis of ``frag * popularity``, in integers (exact)."""
+    out: np.ndarray = (frag * popularity).sum(axis=-1)
+    return out
+
+
+def _scale(workload: TaskTypes) -> float:
+    total = int(workload.popularity.sum())
+    return float(total) if total else 1.0
 
 
 def fragmentation(cpu_free: np.ndarray, gpu_free: np.ndarray, workload: TaskTypes) -> np.ndarray:
     """The expected fragmentation of each node (milli-GPU, (n,) float64) under ``workload``."""
+    out: np.ndarray = _fragmentation(cpu_free, gpu_free, workload) / _scale(workload)
+    return out
+
+
+def _fragmentation(cpu_free: np.ndarray, gpu_free: np.ndarray, workload: TaskTypes) -> np.ndarray:
+    """``fragmentation`` times the popularities' sum: (n,) int64, exact."""
     free = _free(gpu_free)
     total = free.sum(axis=1)
     cpu = np.asarray(cpu_free, dtype=np.int64)
@@ -158,8 +190,7 @@ def fragmentation(cpu_free: np.ndarray, gpu_free: np.ndarray, workload: TaskType
     big_count = (~small).sum(axis=1)  # (n, T); absent devices hold 0 < milli
     part = np.where(small, free[:, :, None], 0).sum(axis=1)  # (n, T)
     fits = gpu & (big_count >= count) & (cpu[:, None] >= tcpu)
-    frag = np.where(fits, part, total[:, None])
-    return np.ascontiguousarray(frag * weight).sum(axis=1)  # type: ignore[no-any-return]
+    return _weighted(np.where(fits, part, total[:, None]), weight)
 
 
 def _fgd_costs(
@@ -175,10 +206,12 @@ def _fgd_costs(
     cpu_after = cpu_now - cpu
     cpu_ok = cpu_after >= 0
     none = np.full(n, -1, dtype=np.int64)
-    before = fragmentation(cpu_now, gpu_free, workload)
+    # Integer sums (milli-GPU times popularity) until the one division at the end.
+    scale = _scale(workload)
+    before = _fragmentation(cpu_now, gpu_free, workload)
     if request is None or request.count == 0:
-        after = fragmentation(cpu_after, gpu_free, workload)
-        return np.where(cpu_ok, after - before, np.inf), none
+        after = _fragmentation(cpu_after, gpu_free, workload)
+        return np.where(cpu_ok, (after - before) / scale, np.inf), none
     milli, count, tcpu, weight, gpu = _typed(workload)
     total = free.sum(axis=1)
     small = free[:, :, None] < milli  # (n, G, T)
@@ -193,8 +226,8 @@ def _fgd_costs(
         # type (every milli <= 1000) and add nothing to the free GPU on devices too small.
         fits = gpu & (big_count - k >= count) & cpu_fits
         frag = np.where(fits, part, total_after[:, None])
-        after = np.ascontiguousarray(frag * weight).sum(axis=1)
-        return np.where(ok, after - before, np.inf), none
+        after = _weighted(frag, weight)
+        return np.where(ok, (after - before) / scale, np.inf), none
     if g == 0:
         return np.full(n, np.inf), none
     # A share: one candidate per device, whose free drops by r.
@@ -207,8 +240,8 @@ def _fgd_costs(
     part_t = part[:, None, :] - np.where(was_small, free[:, :, None], 0) + np.where(now_small, dev_after[:, :, None], 0)
     fits = gpu & (count_t >= count) & cpu_fits[:, None, :]
     frag = np.where(fits, part_t, (total - r)[:, None, None])
-    after = np.ascontiguousarray(frag * weight).sum(axis=2)  # (n, G)
-    delta = np.where(dev_ok, after - before[:, None], np.inf)
+    after = _weighted(frag, weight)  # (n, G)
+    delta = np.where(dev_ok, (after - before[:, None]) / scale, np.inf)
     rows = np.arange(n)
     best = delta.argmin(axis=1)  # first minimum: lowest device index on ties
     cost = delta[rows, best]
@@ -323,7 +356,9 @@ def _packing_score(gpu_free: np.ndarray, request: GpuRequest | None, device: np.
     return out
 
 
-def _clustering_score(gpu_free: np.ndarray, request: GpuRequest | None, total: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+def _clustering_score(
+    gpu_free: np.ndarray, request: GpuRequest | None, total: np.ndarray, kinds: np.ndarray
+) -> np.ndarray:
     """The simulator's GPU clustering score (0..100, higher is better)."""
     n = gpu_free.shape[0]
     if request is None or request.count == 0:
