@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from projections.cluster_devices import GpuRequest, NodeDevices
 from schemas.events.runtimeclass import RuntimeClassAdded
 from schemas.hypernode import HyperNode
 from schemas.resources import Affinity, Taint, Toleration
@@ -180,11 +181,17 @@ class PodRecord:
         "never_preempts",
         "namespace",
         "labels",
+        "gpu",
+        "devices",
     )
 
     def __init__(self, name: str, created_at: int) -> None:
         self.name = name
         self.created_at = created_at
+        # What it asks of GPU devices (``projections.cluster_devices``), None: no GPU; and the
+        # devices of its node it holds or is promised (indices), () while it has none.
+        self.gpu: GpuRequest | None = None
+        self.devices: tuple[int, ...] = ()
         # The placement constraints as one comparable value: pods with equal
         # signatures pass and fail the same node filters.
         self.signature = b""
@@ -268,6 +275,9 @@ class ClusterState:
         # Pods (not finished) with inter-pod affinity or anti-affinity terms, in log order: while
         # there are none, the scheduler spends nothing on inter-pod affinity.
         self.pod_affinity_pods: dict[str, None] = {}
+        # Node -> its GPU devices and which pods hold which (``projections.cluster_devices``);
+        # only nodes with GPUs, made as pods are placed on them.
+        self.devices: dict[str, NodeDevices] = {}
 
     def priority_of(self, class_name: str) -> int:
         if class_name and class_name in self.priority_classes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
+from projections.cluster_devices import devices_of, gpu_request, pick_first
 from projections.cluster_model import HOLDING, TERMINAL, ClusterState, PodRecord, add_into, hold
 from projections.cluster_runtime import price_pod
 from schemas import events as ev
@@ -44,8 +45,35 @@ def _touch(state: ClusterState, pod: PodRecord) -> None:
         group.epoch += 1
 
 
+def _hold_devices(state: ClusterState, pod: PodRecord, named: list[int], how: str) -> None:
+    """Note the GPU devices of its node ``pod`` now holds (``how``: held, releasing, pipelined):
+    those its decision ``named``, else picked as the scheduler would (best fit)."""
+    request = pod.gpu
+    node = state.nodes.get(pod.node)
+    if request is None or node is None:
+        return
+    record = devices_of(state.devices, node.name, node.allocatable, node.labels)
+    if record is None:
+        return
+    if len(named) == request.count and all(0 <= d < record.count for d in named):
+        chosen = tuple(sorted(named))
+    else:
+        chosen = pick_first(record, request)
+    pod.devices = chosen
+    record.pods[pod.name] = (chosen, request.milli, request.memory, how)
+
+
+def _drop_devices(state: ClusterState, pod: PodRecord) -> None:
+    record = state.devices.get(pod.node) if pod.gpu is not None else None
+    if record is not None:
+        record.pods.pop(pod.name, None)
+    pod.devices = ()
+
+
 def _release(state: ClusterState, pod: PodRecord) -> None:
     """Give back whatever ``pod`` holds or was promised on its node."""
+    if pod.gpu is not None:
+        _drop_devices(state, pod)
     node = state.nodes.get(pod.node) if pod.node else None
     if node is not None:
         if pod.status in HOLDING:
@@ -71,6 +99,7 @@ def pod_requested(state: ClusterState, e: ev.PodRequested, env: Envelope) -> Non
     if requests.get("pods", 0) < 1:
         requests["pods"] = 1
     pod.requests = requests
+    pod.gpu = gpu_request(requests)
     spec = e.manifest.spec
     pod.priority = e.priority or (spec.priority or 0)
     pod.node_selector = dict(spec.node_selector)
@@ -123,6 +152,8 @@ def _place(state: ClusterState, e: ev.PodBound | ev.PodPipelined, status: str) -
         hold(state, node, node.used, pod.requests)
     else:
         add_into(node.pipelined, pod.requests)
+    if pod.gpu is not None:
+        _hold_devices(state, pod, e.devices, "held" if status == "Bound" else "pipelined")
 
 
 def pod_bound(state: ClusterState, e: ev.PodBound, _: Envelope) -> None:
@@ -151,6 +182,8 @@ def pod_started(state: ClusterState, e: ev.PodStarted, _: Envelope) -> None:
         hold(state, node, node.used, pod.requests)
         if was_releasing:
             hold(state, node, node.releasing, pod.requests)
+        if pod.gpu is not None:
+            _hold_devices(state, pod, [], "releasing" if was_releasing else "held")
     _touch(state, pod)
 
 
@@ -202,6 +235,10 @@ def pod_deletion_requested(state: ClusterState, e: ev.PodDeletionRequested | ev.
         if node is not None:
             hold(state, node, node.releasing, pod.requests)
             state.capacity_epoch += 1
+        record = state.devices.get(pod.node) if pod.gpu is not None else None
+        if record is not None and pod.name in record.pods:
+            held = record.pods[pod.name]
+            record.pods[pod.name] = (*held[:3], "releasing")
     else:
         _release(state, pod)
         pod.node = ""

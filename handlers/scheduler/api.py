@@ -85,6 +85,8 @@ class TaskInfo:
         "prev_status",
         "prev_node",
         "record",
+        "gpu",
+        "devices",
     )
 
     def __init__(
@@ -117,6 +119,9 @@ class TaskInfo:
         # placed again from Pending and keeps its node if that is still best.
         self.status = "Pending" if record.status == "Pipelined" else record.status
         self.node = -1
+        # What it asks of GPU devices (None: nothing), and the devices of its node it holds.
+        self.gpu = record.gpu
+        self.devices: tuple[int, ...] = () if record.status == "Pipelined" else record.devices
 
 
 class JobInfo:

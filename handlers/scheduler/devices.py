@@ -32,10 +32,11 @@ resources in milli-units):
 - ``volcano.sh/vgpu-number``: how many devices (each vGPU on a different
   device, as Volcano's deviceshare places them);
   ``volcano.sh/vgpu-cores``: percent of each device's compute (``50`` = 500
-  milli-GPU per device; 100 or absent with no memory asked: the whole device);
-  ``volcano.sh/vgpu-memory``: MiB of each device's memory; without cores, the
-  share is the memory's fraction of the device's memory, rounded up to a
-  milli-GPU (the whole device when the node's device memory is unknown).
+  milli-GPU on each device; 100, or absent with no memory asked: the whole
+  device); ``volcano.sh/vgpu-memory``: MiB of each device's memory (tested
+  against the device's memory where the node states it: its
+  ``volcano.sh/vgpu-memory`` allocatable over its devices); memory without
+  cores reserves no compute share (HAMi's cores 0), only the memory.
 """
 
 from __future__ import annotations
@@ -45,76 +46,44 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MILLI = 1000
-GPU = "nvidia.com/gpu"
-VGPU_NUMBER = "volcano.sh/vgpu-number"
-VGPU_MEMORY = "volcano.sh/vgpu-memory"
-VGPU_CORES = "volcano.sh/vgpu-cores"
-MODEL_LABEL = "nvidia.com/gpu.product"
-# Device memory not stated by the node: any memory request fits.
-UNLIMITED = np.iinfo(np.int64).max // 4
-GPU_RESOURCES = (GPU, VGPU_NUMBER, VGPU_MEMORY, VGPU_CORES)
+from projections.cluster_devices import (
+    GPU,
+    GPU_RESOURCES,
+    MILLI,
+    MODEL_LABEL,
+    UNLIMITED,
+    VGPU_CORES,
+    VGPU_MEMORY,
+    VGPU_NUMBER,
+    GpuRequest,
+    NodeDevices,
+    gpu_request,
+    node_device_memory,
+    node_gpus,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class GpuRequest:
-    """``count`` whole devices (``milli`` 1000 each), or one device's share ``milli`` < 1000
-    with ``count`` 1; ``memory``: MiB of each device (0: none asked)."""
-
-    milli: int
-    count: int
-    memory: int = 0
-
-    @property
-    def shared(self) -> bool:
-        return self.milli < MILLI
-
-    @property
-    def total(self) -> int:
-        """Milli-GPU in all."""
-        return self.milli * self.count
-
-
-def gpu_request(requests: Mapping[str, int], device_memory: int = 0) -> GpuRequest | None:
-    """What a pod with ``requests`` (parsed amounts) asks of GPU devices, or None.
-
-    ``device_memory``: MiB of one device where known (turns a vGPU memory
-    request without cores into a share)."""
-    vgpus = requests.get(VGPU_NUMBER, 0)
-    if vgpus > 0:
-        count = max(1, -(-vgpus // MILLI))
-        cores = requests.get(VGPU_CORES, 0) // MILLI
-        memory = requests.get(VGPU_MEMORY, 0) // MILLI
-        if 0 < cores < 100:
-            milli = cores * 10
-        elif cores == 0 and memory > 0 and device_memory > 0 and memory < device_memory:
-            milli = min(MILLI, -(-memory * MILLI // device_memory))
-        else:
-            milli = MILLI
-        if milli < MILLI and count > 1:
-            # A share on each of several devices: counted as whole devices would
-            # over-promise the others; placed as ``count`` shares is Volcano's, which
-            # the one-device model does not hold: take whole devices.
-            milli = MILLI
-        return GpuRequest(milli, count, memory)
-    amount = requests.get(GPU, 0)
-    if amount <= 0:
-        return None
-    if amount < MILLI:
-        return GpuRequest(amount, 1)
-    return GpuRequest(MILLI, -(-amount // MILLI))
-
-
-def node_gpus(allocatable: Mapping[str, int]) -> int:
-    """How many devices a node with ``allocatable`` holds: its whole ``nvidia.com/gpu``."""
-    return allocatable.get(GPU, 0) // MILLI
-
-
-def node_device_memory(allocatable: Mapping[str, int], count: int) -> int:
-    """MiB of memory of each device (``volcano.sh/vgpu-memory`` over the devices), 0 if unknown."""
-    total = allocatable.get(VGPU_MEMORY, 0) // MILLI
-    return total // count if count > 0 and total > 0 else 0
-
+__all__ = [
+    "GPU",
+    "GPU_RESOURCES",
+    "MILLI",
+    "MODEL_LABEL",
+    "UNLIMITED",
+    "VGPU_CORES",
+    "VGPU_MEMORY",
+    "VGPU_NUMBER",
+    "DeviceArrays",
+    "GpuRequest",
+    "NodeDevices",
+    "build_arrays",
+    "empty",
+    "fits",
+    "from_counts",
+    "gpu_request",
+    "node_device_memory",
+    "node_gpus",
+    "pick",
+    "unfit_message",
+]
 
 @dataclass
 class DeviceArrays:
@@ -138,6 +107,36 @@ class DeviceArrays:
     def width(self) -> int:
         return int(self.gpu_free.shape[1])
 
+    def take(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
+        """Node ``i``'s ``devices`` give ``request`` from their free share (and future)."""
+        d = list(devices)
+        self.gpu_free[i, d] -= request.milli
+        self.future[i, d] -= request.milli
+        if request.memory:
+            self.mem_free[i, d] -= request.memory
+            self.mem_future[i, d] -= request.memory
+
+    def give(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
+        d = list(devices)
+        self.gpu_free[i, d] += request.milli
+        self.future[i, d] += request.milli
+        if request.memory:
+            self.mem_free[i, d] += request.memory
+            self.mem_future[i, d] += request.memory
+
+    def reserve(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
+        """Promise ``request`` on ``devices`` out of what is being released (future only)."""
+        d = list(devices)
+        self.future[i, d] -= request.milli
+        if request.memory:
+            self.mem_future[i, d] -= request.memory
+
+    def unreserve(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
+        d = list(devices)
+        self.future[i, d] += request.milli
+        if request.memory:
+            self.mem_future[i, d] += request.memory
+
 
 def empty(n: int) -> DeviceArrays:
     """Arrays for ``n`` nodes without GPUs."""
@@ -147,32 +146,31 @@ def empty(n: int) -> DeviceArrays:
 
 
 def fits(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> np.ndarray:
-    """Per row of ``free`` (rows, G): whether ``request`` fits one device (a share) or
-    ``count`` devices wholly free (whole devices). Vectorised over rows and devices."""
+    """Per row of ``free`` (rows, G): whether ``count`` devices of the row each have
+    ``milli`` free (and ``memory``): a share fits one device, never the sum of several.
+    Vectorised over rows and devices."""
     if free.shape[1] == 0:
         return np.zeros(free.shape[0], dtype=bool)
     ok = free >= request.milli
     if request.memory:
         ok &= mem >= request.memory
-    if request.shared:
+    if request.count == 1:
         return np.asarray(ok.any(axis=1))
     return np.asarray(ok.sum(axis=1) >= request.count)
 
 
 def pick(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> tuple[int, ...]:
     """The devices of one node (``free``: (G,)) ``request`` goes to: best fit, the fullest
-    device that fits (lowest index on ties); whole devices: the lowest indices wholly free.
-    Empty when it does not fit."""
+    devices that fit (least free first, lowest index on ties; whole devices: the lowest
+    indices wholly free). Empty when it does not fit."""
     ok = free >= request.milli
     if request.memory:
         ok &= mem >= request.memory
     idx = np.flatnonzero(ok)
     if len(idx) < request.count:
         return ()
-    if request.shared:
-        left = free[idx]
-        return (int(idx[int(left.argmin())]),)
-    return tuple(int(i) for i in idx[: request.count])
+    order = idx[np.argsort(free[idx], kind="stable")]
+    return tuple(sorted(int(i) for i in order[: request.count]))
 
 
 def describe_free(free: np.ndarray) -> str:
@@ -181,60 +179,39 @@ def describe_free(free: np.ndarray) -> str:
 
 
 def unfit_message(free: np.ndarray, request: GpuRequest) -> str:
-    """Why ``request`` does not fit a node's devices, in the words ``why`` shows."""
+    """Why ``request`` does not fit a node's devices (``free``: its row), in the words ``why`` shows."""
     have = [v for v in free.tolist() if v >= 0]
     if not have:
         return "node has no GPU devices"
-    want = f"{request.milli / MILLI:g} of one GPU" if request.shared else f"{request.count} whole GPUs"
-    return f"insufficient GPU on any one device: free {describe_free(free)} on {len(have)} GPUs, request {want}"
+    if request.count == 1:
+        want = f"{request.milli / MILLI:g} of one GPU"
+    elif request.shared:
+        want = f"{request.milli / MILLI:g} on each of {request.count} GPUs"
+    else:
+        want = f"{request.count} whole GPUs"
+    return f"insufficient GPU on any one device (free {describe_free(free)} on {len(have)} GPUs; request {want})"
 
 
-class NodeDevices:
-    """The cluster state's record of one node's devices: per device, the pods on it and their
-    (milli, memory MiB)."""
-
-    __slots__ = ("count", "model", "memory", "held")
-
-    def __init__(self, count: int, model: str, memory: int) -> None:
-        self.count = count
-        self.model = model
-        self.memory = memory
-        self.held: list[dict[str, tuple[int, int]]] = [{} for _ in range(count)]
-
-    def free(self) -> list[int]:
-        return [MILLI - sum(m for m, _ in pods.values()) for pods in self.held]
-
-    def mem_free(self) -> list[int]:
-        if not self.memory:
-            return [int(UNLIMITED)] * self.count
-        return [self.memory - sum(b for _, b in pods.values()) for pods in self.held]
-
-
-def build_arrays(names: list[str], devices: Mapping[str, NodeDevices], releasing: Mapping[str, NodeDevices] | None = None) -> DeviceArrays:
+def build_arrays(names: list[str], devices: Mapping[str, NodeDevices]) -> DeviceArrays:
     """The arrays for nodes ``names`` (in that order) from the cluster state's device records
-    (``ClusterState.devices``; a node without one has no GPU). ``releasing``: per node, the
-    shares held by pods being released (counted free in ``future``)."""
+    (``ClusterState.devices``; a node without one has no GPU). ``future``: free plus what
+    releasing pods hold, less what pipelined pods are promised."""
     n = len(names)
     rows = [(i, devices[name]) for i, name in enumerate(names) if name in devices and devices[name].count > 0]
     width = max((d.count for _, d in rows), default=0)
     free = np.full((n, width), -1, dtype=np.int32)
     mem = np.full((n, width), -1, dtype=np.int64)
+    future = free.copy()
     count = np.zeros(n, dtype=np.int32)
     model = [""] * n
     for i, d in rows:
-        free[i, : d.count] = d.free()
-        mem[i, : d.count] = d.mem_free()
+        f, m, rel, pipe = d.rows()
+        free[i, : d.count] = f
+        mem[i, : d.count] = m
+        future[i, : d.count] = [a + b - c for a, b, c in zip(f, rel, pipe, strict=True)]
         count[i] = d.count
         model[i] = d.model
-    arrays = DeviceArrays(free, count, model, mem)
-    if releasing:
-        for i, name in enumerate(names):
-            rel = releasing.get(name)
-            if rel is not None:
-                arrays.future[i, : rel.count] += np.array(
-                    [sum(m for m, _ in pods.values()) for pods in rel.held], dtype=np.int32
-                )
-    return arrays
+    return DeviceArrays(free, count, model, mem, future, mem.copy())
 
 
 def from_counts(counts: list[int], models: list[str] | None = None) -> DeviceArrays:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from handlers.scheduler.api import RequestsKey, TaskInfo
+from handlers.scheduler.devices import fits as device_fits
 from handlers.scheduler.plugins.predicates_pods import normalised, rules_of
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class Placement:
         self.need = task.vec[task.nz]
         self.pairs: list[tuple[int, int]] = list(zip(task.nz.tolist(), self.need.tolist(), strict=True))
         self.pipeline = pipeline
+        # What it asks of GPU devices: a share fits one device, never the sum of several.
+        self.gpu = task.gpu
         self.whole = max(1, int(len(nodes) * WHOLE))
         self._column()
 
@@ -84,6 +87,16 @@ class Placement:
             idle, future = nodes.idle[rows][:, nz], nodes.future[rows][:, nz] if self.pipeline else None
         fit_idle = (idle >= need).all(axis=1)
         fit_future = (future >= need).all(axis=1) if future is not None else np.zeros(len(fit_idle), dtype=bool)
+        if self.gpu is not None:
+            devices = self.ssn.devices
+            if rows is None:
+                fit_idle &= device_fits(devices.gpu_free, devices.mem_free, self.gpu)
+                if future is not None:
+                    fit_future &= device_fits(devices.future, devices.mem_future, self.gpu)
+            else:
+                fit_idle &= device_fits(devices.gpu_free[rows], devices.mem_free[rows], self.gpu)
+                if future is not None:
+                    fit_future &= device_fits(devices.future[rows], devices.mem_future[rows], self.gpu)
         return fit_idle, fit_future
 
     def _column(self) -> None:
@@ -170,6 +183,11 @@ class Placement:
         if self.pipeline:
             future = nodes.future[i].tolist()
             fit_future = all(future[j] >= v for j, v in self.pairs)
+        if self.gpu is not None and (fit_idle or fit_future):
+            row = np.array([i])
+            devices = self.ssn.devices
+            fit_idle = fit_idle and bool(device_fits(devices.gpu_free[row], devices.mem_free[row], self.gpu)[0])
+            fit_future = fit_future and bool(device_fits(devices.future[row], devices.mem_future[row], self.gpu)[0])
         self.fit_idle[i] = fit_idle
         self.fit_future[i] = fit_future
         if fit_idle or fit_future:

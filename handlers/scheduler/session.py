@@ -22,6 +22,7 @@ import numpy as np
 from handlers.scheduler import phases
 from handlers.scheduler.api import FitErrors, JobInfo, QueueInfo, TaskInfo
 from handlers.scheduler.conf import SchedulerConf, duration_argument_ms
+from handlers.scheduler.devices import empty, fits, unfit_message
 from handlers.scheduler.hooks import HookTable, Refusal, ValidateResult, Verdict
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.plugins.base import Plugin
@@ -46,6 +47,8 @@ class Session:
         self.now = now
         snap = build(state)
         self.nodes = snap.nodes
+        # The nodes' GPU devices (``handlers.scheduler.devices``), as the statements change them.
+        self.devices = snap.devices if snap.devices is not None else empty(len(snap.nodes))
         self.jobs: dict[str, JobInfo] = snap.jobs
         self.queues: dict[str, QueueInfo] = snap.queues
         self.total = snap.total
@@ -191,6 +194,17 @@ class Session:
             if count:
                 dim = nodes.dims[j]
                 reasons["Too many pods" if dim == "pods" else f"Insufficient {dim}"] += count
+            seen |= short
+        request = task.gpu
+        if request is not None:
+            # The node totals would do, but no device has the share (or whole devices) on its own.
+            devices = self.devices
+            short = ok & ~seen & ~fits(devices.future, devices.mem_future, request)
+            rows = np.flatnonzero(short).tolist()
+            told = Counter(unfit_message(devices.future[i], request) for i in rows)
+            if len(told) > 3:  # many different device states: one line for them all
+                told = Counter({"insufficient GPU on any one device": len(rows)})
+            reasons.update(told)
         return FitErrors(task.name, reasons, len(nodes))
 
     # --- bookkeeping actions and statements use ------------------------------

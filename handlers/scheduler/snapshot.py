@@ -37,6 +37,7 @@ from handlers.scheduler.api import (
     TaskInfo,
     is_best_effort,
 )
+from handlers.scheduler.devices import MODEL_LABEL, UNLIMITED, DeviceArrays, empty, node_device_memory, node_gpus
 from projections.cluster_model import ClusterState, PodGroupRecord, PodRecord, add_into
 from schemas.resources import Resources
 
@@ -139,6 +140,8 @@ class Snapshot:
     # visit those only. Read only.
     settled: dict[str, QueueSums]
     unsettled: list[JobInfo]
+    # The nodes' GPU devices, in the node arrays' row order (``handlers.scheduler.devices``).
+    devices: DeviceArrays | None = None
 
 
 class _NodeCache:
@@ -152,7 +155,7 @@ class _NodeCache:
     not every node."""
 
     __slots__ = ("key", "seq", "offered", "names", "index", "records", "alloc", "total", "labels", "taints",
-                 "unschedulable", "used", "releasing", "col", "used_sum")
+                 "unschedulable", "used", "releasing", "col", "used_sum", "gpus")
 
     def __init__(self, state: ClusterState, dims: list[str]) -> None:
         self.key = (state.node_epoch, tuple(dims))
@@ -169,6 +172,13 @@ class _NodeCache:
         self.labels = [rec.labels for rec in records]
         self.taints = [rec.taints for rec in records]
         self.unschedulable = np.array([rec.unschedulable for rec in records], dtype=bool)
+        # The rows of the nodes with GPU devices: (row, count, model, memory MiB of each device).
+        self.gpus: list[tuple[int, int, str, int]] = []
+        for i, rec in enumerate(records):
+            count = node_gpus(rec.allocatable)
+            if count > 0:
+                model = rec.labels.get(MODEL_LABEL, "")
+                self.gpus.append((i, count, model, node_device_memory(rec.allocatable, count)))
         self.used = np.zeros(alloc.shape, dtype=np.int64)
         self.releasing = np.zeros(alloc.shape, dtype=np.int64)
         # What the nodes hold, per resource (whole numbers), kept as rows change.
@@ -227,6 +237,37 @@ def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
         index=cache.index,
         used_at_open=list(cache.used_sum),
     )
+
+
+def _devices(cache: _NodeCache, state: ClusterState) -> DeviceArrays:
+    """The session's device arrays: every GPU node's devices, less what the pods on them hold
+    (``ClusterState.devices``). Nodes without GPUs cost nothing."""
+    n = len(cache.names)
+    if not cache.gpus:
+        return empty(n)
+    width = max(count for _, count, _, _ in cache.gpus)
+    free = np.full((n, width), -1, dtype=np.int32)
+    mem = np.full((n, width), -1, dtype=np.int64)
+    future = free.copy()
+    counts = np.zeros(n, dtype=np.int32)
+    models = [""] * n
+    held = state.devices
+    names = cache.names
+    for i, count, model, memory in cache.gpus:
+        counts[i] = count
+        models[i] = model
+        record = held.get(names[i])
+        if record is None or not record.pods:
+            free[i, :count] = future[i, :count] = 1000
+            mem[i, :count] = memory if memory else UNLIMITED
+            continue
+        # Pipelined pods are placed again each session (their promise is not counted, as on
+        # the node arrays): future is what is free plus what is being released.
+        f, m, rel, _ = record.rows()
+        free[i, :count] = f[:count]
+        mem[i, :count] = m[:count]
+        future[i, :count] = [a + b for a, b in zip(f[:count], rel[:count], strict=True)]
+    return DeviceArrays(free, counts, models, mem, future, mem.copy())
 
 
 def _leave_out_dependents(job: JobInfo) -> None:
@@ -407,4 +448,7 @@ def build(state: ClusterState) -> Snapshot:
         _count(sums, part, 1)
     cache.entries = keep
     state.jobs_cache = cache
-    return Snapshot(nodes=nodes, jobs=jobs, queues=queues, total=total, settled=sums, unsettled=unsettled)
+    return Snapshot(
+        nodes=nodes, jobs=jobs, queues=queues, total=total, settled=sums, unsettled=unsettled,
+        devices=_devices(node_cache, state),
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from handlers.scheduler.api import TaskInfo
+from handlers.scheduler.devices import pick
 from schemas.events import PodBound, PodEvictionRequested, PodPipelined
 
 if TYPE_CHECKING:
@@ -27,10 +28,38 @@ class Statement:
     def __len__(self) -> int:
         return len(self.ops)
 
+    def _devices(self, task: TaskInfo, node: int, *, future: bool) -> None:
+        """Pick and take the GPU devices ``task`` gets on ``node`` (best fit); on future
+        resources (``future``) they are promised out of what is being released."""
+        request = task.gpu
+        if request is None:
+            return
+        devices = self.ssn.devices
+        if future:
+            chosen = pick(devices.future[node], devices.mem_future[node], request)
+            if chosen:
+                devices.reserve(node, chosen, request)
+        else:
+            chosen = pick(devices.gpu_free[node], devices.mem_free[node], request)
+            if chosen:
+                devices.take(node, chosen, request)
+        task.devices = chosen
+
+    def _undo_devices(self, task: TaskInfo, node: int, *, future: bool) -> None:
+        request = task.gpu
+        if request is None or not task.devices:
+            return
+        if future:
+            self.ssn.devices.unreserve(node, task.devices, request)
+        else:
+            self.ssn.devices.give(node, task.devices, request)
+        task.devices = ()
+
     def allocate(self, task: TaskInfo, node: int) -> None:
         """Place ``task`` on ``node``'s idle resources."""
         task.job.set_status(task, "Allocated")
         task.node = node
+        self._devices(task, node, future=False)
         self.ssn.nodes.take(node, task.vec)
         self.ssn.allocated(task)
         self.ops.append(("allocate", task, node, ""))
@@ -39,6 +68,7 @@ class Statement:
         """Reserve ``task`` on resources ``node`` is releasing."""
         task.job.set_status(task, "Pipelined")
         task.node = node
+        self._devices(task, node, future=True)
         self.ssn.nodes.reserve(node, task.vec)
         self.ssn.allocated(task)
         self.ops.append(("pipeline", task, node, ""))
@@ -52,6 +82,8 @@ class Statement:
         previous = task.status
         task.job.set_status(task, "Releasing")
         self.ssn.nodes.unreserve(task.node, task.vec)
+        if task.gpu is not None and task.devices:
+            self.ssn.devices.unreserve(task.node, task.devices, task.gpu)  # its share is being released
         self.ssn.deallocated(task)
         self.ops.append(("evict", task, task.node, "\0".join((previous, reason, preemptor, rule))))
 
@@ -64,10 +96,14 @@ class Statement:
         for kind, task, node, extra in reversed(self.ops):
             if kind == "allocate":
                 nodes.give(node, task.vec)
+                self._undo_devices(task, node, future=False)
             elif kind == "pipeline":
                 nodes.unreserve(node, task.vec)
+                self._undo_devices(task, node, future=True)
             else:
                 nodes.reserve(node, task.vec)
+                if task.gpu is not None and task.devices:
+                    self.ssn.devices.reserve(node, task.devices, task.gpu)
                 task.job.set_status(task, extra.split("\0", 1)[0])
                 self.ssn.allocated(task)
                 continue
@@ -91,11 +127,13 @@ class Statement:
                 )
                 continue
             elif kind == "allocate" and not pipelined_only:
-                emit(PodBound(pod=task.name, job=job, rule=rule, node=names[node]))
+                emit(PodBound(pod=task.name, job=job, rule=rule, node=names[node], devices=list(task.devices)))
                 continue
             if kind == "allocate":
                 # Reserved, not bound: the gang is not complete yet.
                 task.job.set_status(task, "Pipelined")
             if not (task.prev_status == "Pipelined" and task.prev_node == names[node]):
-                emit(PodPipelined(pod=task.name, job=job, rule=rule + ".pipeline", node=names[node]))
+                emit(
+                    PodPipelined(pod=task.name, job=job, rule=rule + ".pipeline", node=names[node], devices=list(task.devices))
+                )
         self.ops.clear()

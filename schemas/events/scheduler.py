@@ -46,10 +46,14 @@ class PodDecision(Event, frozen=True, kw_only=True):
 
 class PodBound(PodDecision, frozen=True, kw_only=True):
     node: str
+    # The GPU devices of the node the pod gets (indices; empty: no GPU, or a record from
+    # before devices were recorded, whose devices the fold picks as the scheduler would).
+    devices: list[int] = []
 
 
 class PodPipelined(PodDecision, frozen=True, kw_only=True):
     node: str
+    devices: list[int] = []
 
 
 class PodEvictionRequested(PodDecision, frozen=True, kw_only=True):

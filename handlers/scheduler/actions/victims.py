@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from handlers.scheduler.api import JobInfo, TaskInfo
+from handlers.scheduler.devices import fits as device_fits
 from handlers.scheduler.hooks import Hook
 from handlers.scheduler.statement import Statement
 from schemas.events import PodGroupEnqueued
@@ -91,7 +92,15 @@ def node_order(ssn: Session, task: TaskInfo) -> list[int]:
 
 
 def fits(ssn: Session, task: TaskInfo, node: int) -> bool:
-    return bool((ssn.nodes.future[node, task.nz] >= task.vec[task.nz]).all())
+    return bool((ssn.nodes.future[node, task.nz] >= task.vec[task.nz]).all()) and devices_fit(ssn, task, node)
+
+
+def devices_fit(ssn: Session, task: TaskInfo, node: int) -> bool:
+    """Whether ``task``'s GPU request fits ``node``'s devices counting what is being released."""
+    if task.gpu is None:
+        return True
+    devices = ssn.devices
+    return bool(device_fits(devices.future[node : node + 1], devices.mem_future[node : node + 1], task.gpu)[0])
 
 
 def make_room(
@@ -116,9 +125,13 @@ def make_room(
     trial = Statement(ssn)
     for victim in victims:
         short = nodes.future[node, nz] < need
-        if not short.any() and check():
+        if not short.any() and devices_fit(ssn, task, node) and check():
             break
-        helps = (victim.vec[nz][short] > 0).any() if short.any() else bool((victim.vec[nz] > 0).any())
+        if not short.any() and not devices_fit(ssn, task, node):
+            # The node totals would do, not one device: evicting a pod that holds a GPU share helps.
+            helps = bool(victim.devices)
+        else:
+            helps = (victim.vec[nz][short] > 0).any() if short.any() else bool((victim.vec[nz] > 0).any())
         if helps:
             trial.evict(victim, reason(victim), preemptor=task.name, rule=rule)
     if not (fits(ssn, task, node) and check()):
