@@ -70,7 +70,7 @@ class ProbeServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)  # a scrape is not news
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

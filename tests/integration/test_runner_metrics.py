@@ -4,11 +4,11 @@ and how many answers it found twice on the log and folded once."""
 
 from __future__ import annotations
 
-from eventbatch.app import build_pipeline
-from eventbatch.clock import VirtualClock
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from eventbatch.app import build_pipeline
+from eventbatch.clock import VirtualClock
 from eventbatch.log.factory import open_log
 from eventbatch.metrics import Metrics
 from eventbatch.settings import Settings

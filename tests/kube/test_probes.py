@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventbatch.kube.probes import ProbeServer
