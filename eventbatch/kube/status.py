@@ -380,7 +380,7 @@ def _job_phase(w: KubeStatusWriter, e: JobPhaseChanged, envelope: Envelope) -> N
     if e.job in w.api_jobs:
         why = f": {e.reason}" if e.reason else ""
         why += f" ({e.message})" if e.message else ""
-        w._post("Job", e.job, e.phase, f"{e.previous or 'Pending'} -> {e.phase}{why}", envelope.recorded_at,
+        w._post("Job", e.job, e.phase, (f"{e.previous} -> " if e.previous else "") + f"{e.phase}{why}", envelope.recorded_at,
                 "Warning" if e.phase in ("Failed", "Aborted") else "Normal")
 
 
