@@ -1,8 +1,12 @@
-"""``eventbatch trace import``: a production trace as a scenario.
+"""``eventbatch trace import``: a production trace as a scenario; ``trace experiment``: the
+fragmentation experiment on it.
 
-Where it sits: in front of ``eventbatch simulate``. It writes the scenario
+Where it sits: in front of ``eventbatch simulate``. ``import`` writes the scenario
 (JSON) and, beside it, ``<scenario>.trace.json`` with what the trace itself
 recorded; ``simulate`` prints the two side by side when it finds that file.
+``experiment`` runs the workload-inflation experiment of the openb paper in
+memory (``eventbatch.trace_experiment``) with the scheduler's GPU placement
+policies and prints, or writes as JSON and SVG, what each policy leaves unallocated.
 """
 
 from __future__ import annotations
@@ -26,6 +30,56 @@ def register(commands) -> None:
     imp.add_argument("--pods", default="openb_pod_list_default.csv", help="pod list CSV in the folder")
     imp.add_argument("--limit", type=IntArg(1, INT32[1]), help="only the first N pods")
     imp.set_defaults(run=_import)
+    _register_experiment(sub)
+
+
+def _register_experiment(sub) -> None:
+    from eventbatch.cli.logcheck import NONE
+
+    exp = sub.add_parser(
+        "experiment",
+        help="the openb paper's workload-inflation experiment: unallocated GPUs and fragmentation per placement policy",
+        description=(
+            "Tasks drawn from the pod list arrive one by one, never leaving, until their GPU requests reach "
+            "RATIO x the cluster's GPU capacity; each policy places them over per-device GPU state. Reports per "
+            "policy the unallocated GPU share and the fragmentation rate every STEP % of arrival (mean and "
+            "spread over the seeds) and at 100 % arrival. In memory: no log is opened or written."
+        ),
+    )
+    exp.add_argument("folder", nargs="?", default=str(DEFAULT_TRACE), help="folder with the openb CSVs")
+    exp.add_argument("--pods", default="openb_pod_list_default.csv",
+                     help="pod list CSV: a path, or a name in the folder (e.g. openb_pod_list_multigpu50.csv)")
+    exp.add_argument("--nodes", default="openb_node_list_all_node.csv", help="node list CSV: a path, or a name in the folder")
+    exp.add_argument("--policies", default="all",
+                     help="comma-separated placement policies (fgd, bestfit, dotproduct, gpupacking, gpuclustering, random) or all")
+    exp.add_argument("--ratio", type=_ratio, default=1.3, help="arrived GPU requests to stop at, x GPU capacity (default 1.3)")
+    exp.add_argument("--seeds", type=IntArg(1, 100), default=5, help="how many seeds (default 5)")
+    exp.add_argument("--first-seed", type=IntArg(0, INT32[1]), default=42, help="the first seed; the others follow it (default 42)")
+    exp.add_argument("--step", type=_step, default=5.0, help="record every STEP %% of arrival (default 5)")
+    exp.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    exp.add_argument("--plot", metavar="FILE.svg", help="write an SVG plot: one curve per policy, unallocated GPU and fragmentation rate")
+    exp.set_defaults(run=_experiment, log_access=NONE)
+
+
+def _ratio(text: str) -> float:
+    return _float_in(text, 0.01, 10.0)
+
+
+def _step(text: str) -> float:
+    return _float_in(text, 0.1, 100.0)
+
+
+def _float_in(text: str, low: float, high: float) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text[:40])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is out of range {low:g}..{high:g}")
+    return value
 
 
 def sidecar(scenario: str | Path) -> Path:
@@ -54,3 +108,90 @@ def import_trace(args) -> int:
         f"{len(scenario['queues'])} queues; recorded trace figures in {sidecar(out)}"
     )
     return 0
+
+
+def _csv(folder: Path, name: str) -> Path:
+    given = Path(name)
+    path = given if given.exists() or given.is_absolute() or len(given.parts) > 1 else folder / given
+    if not path.is_file():
+        raise CliError(f"{path}: not found")
+    return path
+
+
+async def _experiment(args, settings) -> int:
+    return run_experiment(args)
+
+
+def run_experiment(args) -> int:
+    """``trace experiment``: everything is checked before the run; the plot is written last."""
+    from eventbatch import trace_experiment as te
+
+    folder = Path(args.folder)
+    nodes_path, pods_path = _csv(folder, args.nodes), _csv(folder, args.pods)
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None:
+        if plot.suffix.lower() != ".svg":
+            raise CliError(f"{plot}: the plot is written as SVG (give a .svg file)")
+        if not plot.parent.is_dir():
+            raise CliError(f"{plot.parent}: no such directory")
+        if plot.is_dir():
+            raise CliError(f"{plot}: is a directory")
+    engine = te.scheduler_engine()
+    known = list(engine.policies)
+    policies = known if args.policies == "all" else [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in known]
+    if unknown or not policies:
+        raise CliError(f"unknown policy {', '.join(unknown) or repr(args.policies)} (one of {', '.join(known)}, or all)")
+    policies = list(dict.fromkeys(policies))
+    try:
+        nodes = te.load_nodes(nodes_path)
+        tasks = te.load_tasks(pods_path)
+    except te.TraceError as exc:
+        raise CliError(str(exc)) from None
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    result = te.experiment(nodes, tasks, engine, policies=policies, seeds=seeds, ratio=args.ratio, step=args.step)
+    summary = result.summary()
+    summary["pods_file"], summary["nodes_file"] = str(pods_path), str(nodes_path)
+    if plot is not None:
+        title = f"{pods_path.name}: {summary['gpus']:,} GPUs, {len(seeds)} seed(s), arrivals to {args.ratio:g}x capacity"
+        plot.write_text(te.svg(summary, title))
+    if args.json:
+        import sys
+
+        from eventbatch.cli.output import emit
+
+        emit(summary, "json", sys.stdout)
+    else:
+        _print_experiment(summary, plot)
+    return 0
+
+
+def _print_experiment(summary: dict, plot: Path | None) -> None:
+    from eventbatch.cli.output import table
+
+    names = list(summary["policies"])
+    seeds = summary["seeds"]
+    print(
+        f"{summary['pods_file']}: {summary['nodes']:,} nodes, {summary['gpus']:,} GPUs; "
+        f"{summary['pod_list_tasks']:,} tasks in the list, {min(summary['arrived_tasks']):,}..{max(summary['arrived_tasks']):,} "
+        f"arriving (to {summary['ratio']:g}x GPU capacity); seeds {seeds[0]}..{seeds[-1]}"
+    )
+    print("\n== unallocated GPU % (mean over seeds) by arrived workload (% of GPU capacity) ==")
+    first = summary["policies"][names[0]]
+    rows = []
+    for i, pct in enumerate(first["arrival_pct"]):
+        rows.append([f"{pct:g}", *(f"{summary['policies'][n]['unallocated_pct']['mean'][i]:.2f}" for n in names)])
+    table(["arrived %", *names], rows)
+    print("\n== at 100 % arrival ==")
+    rows = []
+    for name in names:
+        at = summary["policies"][name]["at_100"]
+        if at is None:
+            continue
+        rows.append([
+            name, f"{at['unallocated_pct']['mean']:.2f} ± {at['unallocated_pct']['std']:.2f}",
+            f"{at['unallocated_gpus']['mean']:.0f}", f"{at['frag_rate_pct']['mean']:.2f} ± {at['frag_rate_pct']['std']:.2f}",
+        ])
+    table(["policy", "unallocated GPU %", "unallocated GPUs", "fragmentation rate %"], rows)
+    if plot is not None:
+        print(f"\nplot: {plot}")

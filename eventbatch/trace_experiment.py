@@ -1,0 +1,530 @@
+"""The workload-inflation experiment of Weng et al. (USENIX ATC 2023) on an openb trace.
+
+Where it sits: a tool beside ``eventbatch trace import``, behind
+``eventbatch trace experiment`` and ``bench/fgd.py``. It runs in memory and
+writes no log. It places tasks with the scheduler's GPU placement policies
+(``handlers.scheduler.plugins.gpu_policies``) over the scheduler's device
+arrays (``handlers.scheduler.devices``): per node, the free milli-GPU of each
+device, so a share of one GPU fits only on one device that has that much free.
+
+The method, as the paper's simulator (hkust-adsl/kubernetes-scheduler-simulator)
+runs it:
+
+- the cluster is the node list, empty at the start: every device 1,000 milli-GPU
+  free, every node its CPU and memory;
+- the arrivals are the pod list's tasks, plus tasks drawn from it at random
+  (with replacement) until the next draw would take the GPU requests past
+  ``ratio`` × the cluster's GPU capacity (or, for a list already above it,
+  tasks removed at random until it is not), shuffled; a seed fixes both;
+- the tasks arrive one by one and never leave. A task is placed where the
+  policy chooses among the nodes that can hold it (CPU, memory, its GPU model
+  if it names some, and per device: one device with its share free, or as
+  many wholly free devices as it asks); a task nowhere feasible stays
+  unplaced;
+- every ``step`` % of arrived GPU requests (as a share of the GPU capacity)
+  it records the **unallocated GPU** share (free milli-GPU / capacity, %) and
+  the **fragmentation rate** (the cluster's expected fragmentation under the
+  workload, ``gpu_policies.fragmentation`` summed over nodes, / free milli-GPU, %).
+
+The workload the policies are told about (``TaskTypes``) is the pod list's
+distribution of task sizes before inflation, as the simulator's typical pods
+are. Everything is a pure function of the inputs and the seed: no wall clock,
+no hash order.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MILLI = 1000
+NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
+POD_COLUMNS = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec")
+MAX_ROWS = 1_000_000
+
+
+class TraceError(ValueError):
+    """A node or pod list that cannot be read as an openb list: the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Nodes:
+    names: list[str]
+    cpu: np.ndarray  # (n,) int64 milli-CPU
+    memory: np.ndarray  # (n,) int64 MiB
+    gpus: np.ndarray  # (n,) int32 device count
+    model: list[str]  # GPU model per node ("" for none)
+
+    @property
+    def gpu_capacity(self) -> int:
+        """Milli-GPU of every device together."""
+        return int(self.gpus.sum()) * MILLI
+
+
+@dataclass(frozen=True)
+class Tasks:
+    cpu: np.ndarray  # (t,) int64 milli-CPU
+    memory: np.ndarray  # (t,) int64 MiB
+    count: np.ndarray  # (t,) int32: whole devices, or 1 for a share
+    milli: np.ndarray  # (t,) int32: milli-GPU per device (1000 for whole devices; 0 with count 0)
+    spec: list[str]  # allowed GPU models, "|"-separated; "" for any
+
+    def __len__(self) -> int:
+        return len(self.cpu)
+
+    @property
+    def gpu_milli(self) -> np.ndarray:
+        """Each task's GPU request in milli-GPU."""
+        return self.count.astype(np.int64) * self.milli
+
+
+def _int(row: dict[str, str], column: str, where: str) -> int:
+    text = (row.get(column) or "").strip()
+    if text == "":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise TraceError(f"{where}: {column} {text[:40]!r} is not an integer") from None
+    if value < 0:
+        raise TraceError(f"{where}: {column} {value} is negative")
+    return value
+
+
+def _rows(path: Path, columns: Sequence[str], what: str) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise TraceError(f"{path}: not an openb {what} list (no column {', '.join(missing)})")
+            rows = []
+            for row in reader:
+                rows.append(row)
+                if len(rows) > MAX_ROWS:
+                    raise TraceError(f"{path}: more than {MAX_ROWS:,} rows")
+    except UnicodeDecodeError:
+        raise TraceError(f"{path}: not a UTF-8 CSV file") from None
+    except csv.Error as exc:
+        raise TraceError(f"{path}: {exc}") from None
+    if not rows:
+        raise TraceError(f"{path}: no {what}s")
+    return rows
+
+
+def load_nodes(path: Path) -> Nodes:
+    """An openb node list (``sn,cpu_milli,memory_mib,gpu,model``)."""
+    rows = _rows(path, NODE_COLUMNS, "node")
+    cpu, memory, gpus, model = [], [], [], []
+    for i, row in enumerate(rows, start=2):
+        where = f"{path}:{i}"
+        cpu.append(_int(row, "cpu_milli", where))
+        memory.append(_int(row, "memory_mib", where))
+        count = _int(row, "gpu", where)
+        if count > 64:
+            raise TraceError(f"{where}: gpu {count} is more than 64 devices")
+        gpus.append(count)
+        model.append((row.get("model") or "").strip())
+    nodes = Nodes([r["sn"] for r in rows], np.array(cpu, np.int64), np.array(memory, np.int64), np.array(gpus, np.int32), model)
+    if nodes.gpu_capacity == 0:
+        raise TraceError(f"{path}: no GPUs in the node list")
+    return nodes
+
+
+def load_tasks(path: Path) -> Tasks:
+    """An openb pod list: ``num_gpu`` whole devices, or (``num_gpu`` 1, ``gpu_milli`` < 1000) a share of one."""
+    rows = _rows(path, POD_COLUMNS, "pod")
+    cpu, memory, count, milli, spec = [], [], [], [], []
+    for i, row in enumerate(rows, start=2):
+        where = f"{path}:{i}"
+        cpu.append(_int(row, "cpu_milli", where))
+        memory.append(_int(row, "memory_mib", where))
+        n, m = _int(row, "num_gpu", where), _int(row, "gpu_milli", where)
+        if n > 64:
+            raise TraceError(f"{where}: num_gpu {n} is more than 64 devices")
+        if m > MILLI:
+            raise TraceError(f"{where}: gpu_milli {m} is more than one GPU (1000)")
+        if n == 0:
+            count.append(0)
+            milli.append(0)
+        elif n == 1 and 0 < m < MILLI:
+            count.append(1)
+            milli.append(m)
+        else:
+            count.append(n)
+            milli.append(MILLI)
+        spec.append((row.get("gpu_spec") or "").strip())
+    return Tasks(np.array(cpu, np.int64), np.array(memory, np.int64), np.array(count, np.int32), np.array(milli, np.int32), spec)
+
+
+def arrivals(tasks: Tasks, capacity: int, ratio: float, seed: int) -> np.ndarray:
+    """Indices into ``tasks`` in arrival order: the list inflated (or pruned) to ``ratio`` × capacity, shuffled."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    request = tasks.gpu_milli
+    target = ratio * capacity
+    order = list(range(len(tasks)))
+    total = int(request.sum())
+    if total > target:
+        keep = np.ones(len(tasks), bool)
+        for idx in rng.permutation(len(tasks)):
+            if total <= target:
+                break
+            keep[idx] = False
+            total -= int(request[idx])
+        order = [i for i in order if keep[i]]
+    else:
+        while True:
+            draws = rng.integers(0, len(tasks), size=1024)
+            stop = False
+            for idx in draws.tolist():
+                if total + int(request[idx]) > target:
+                    stop = True
+                    break
+                total += int(request[idx])
+                order.append(idx)
+            if stop:
+                break
+    result = np.array(order, np.int64)
+    rng.shuffle(result)
+    return result
+
+
+# ---------------------------------------------------------------- the policies' side of the contract
+
+ChooseFn = Callable[..., tuple[int, Any]]
+FragFn = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    choose: ChooseFn  # (cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds) -> (node, devices)
+    kind: Callable[[Any], int] | None = None  # request -> the bit it sets in its node's kinds mask (GPU clustering)
+    # Row-local policies: (cpu_free, gpu_free, request, cpu, workload, kinds) of some rows -> (cost, device) of
+    # those rows, lower cost better, inf where the task does not fit. The run keeps each kind of task's costs
+    # and recomputes only the rows placed on since; ``choose`` is then not called.
+    scores: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
+    devices: Callable[[np.ndarray, Any, int], Sequence[int]] | None = None  # (node's gpu_free row, request, device)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What the experiment needs from the scheduler: the request type, the workload type, the policies."""
+
+    request: Callable[[int, int], Any]  # (milli, count) -> GpuRequest (None for count 0)
+    workload: Callable[[Tasks], Any]  # the pod list -> TaskTypes
+    fragmentation: FragFn
+    policies: dict[str, Policy]
+
+
+NOT_ROW_LOCAL = {"random"}  # a node drawn among all feasible ones: no per-row cost to keep
+
+
+def scheduler_engine() -> Engine:
+    """The scheduler's own device model and placement policies."""
+    from handlers.scheduler import devices
+    from handlers.scheduler.plugins import gpu_policies
+
+    def request(milli: int, count: int) -> devices.GpuRequest | None:
+        return devices.GpuRequest(milli, count) if count else None
+
+    def workload(tasks: Tasks) -> gpu_policies.TaskTypes:
+        return gpu_policies.TaskTypes.learn(
+            (int(c), request(int(m), int(k))) for c, m, k in zip(tasks.cpu, tasks.milli, tasks.count, strict=True)
+        )
+
+    def row_scores(name: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        def rows(cpu_free: np.ndarray, gpu_free: np.ndarray, request: Any, cpu: int, workload: Any, kinds: np.ndarray) -> Any:
+            everywhere = np.ones(len(cpu_free), bool)
+            return gpu_policies.scores(name, cpu_free, gpu_free, everywhere, request, cpu, workload, 0, kinds)
+        return rows
+
+    def choose(name: str) -> ChooseFn:
+        def one(cpu_free: np.ndarray, gpu_free: np.ndarray, feasible: np.ndarray, request: Any, cpu: int,
+                workload: Any, rng_key: int, kinds: np.ndarray) -> tuple[int, Any]:
+            return gpu_policies.choose(name, cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds)
+        return one
+
+    policies = {
+        name: Policy(
+            name, choose(name), gpu_policies.kind_bit,
+            None if name in NOT_ROW_LOCAL else row_scores(name), gpu_policies.devices_on,
+        )
+        for name in gpu_policies.POLICIES
+    }
+    return Engine(request, workload, gpu_policies.fragmentation, policies)
+
+
+# ---------------------------------------------------------------- one run
+
+@dataclass
+class Curve:
+    """One policy, one seed: the state at every mark of arrived GPU requests."""
+
+    arrival_pct: list[float] = field(default_factory=list)
+    unallocated_pct: list[float] = field(default_factory=list)
+    frag_rate_pct: list[float] = field(default_factory=list)
+    placed: int = 0
+    unplaced: int = 0
+
+
+def _model_masks(nodes: Nodes, specs: Sequence[str]) -> dict[str, np.ndarray]:
+    models = np.array(nodes.model, dtype=object)
+    masks = {}
+    for spec in sorted(set(specs)):
+        if spec:
+            allowed = [m for m in spec.split("|") if m]
+            masks[spec] = np.isin(models, allowed)
+    return masks
+
+
+def run(
+    nodes: Nodes, tasks: Tasks, order: np.ndarray, policy: Policy, engine: Engine, workload: Any,
+    *, ratio: float, step: float, seed: int,
+) -> Curve:
+    """Place ``tasks[order]`` one by one with ``policy``; record the marks every ``step`` % of arrival."""
+    width = max(int(nodes.gpus.max()), 1)
+    slots = np.arange(width, dtype=np.int32)[None, :]
+    gpu_free = np.where(slots < nodes.gpus[:, None], MILLI, -1).astype(np.int32)
+    cpu_free = nodes.cpu.copy()
+    mem_free = nodes.memory.copy()
+    capacity = nodes.gpu_capacity
+    masks = _model_masks(nodes, [tasks.spec[i] for i in set(order.tolist())])
+    requests: dict[tuple[int, int], Any] = {}
+    kinds = np.zeros(len(nodes.names), np.int64)  # what kinds of task each node holds (GPU clustering)
+    curve = Curve()
+    # per kind of task (cpu, milli, count): its cost and device per node, and the tick they were computed at
+    cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+    changed_at = np.zeros(len(nodes.names), np.int64)
+    marks = [round(k * step, 6) for k in range(int(math.floor(ratio * 100 / step + 1e-9)) + 1)]
+    next_mark = 0
+    arrived = 0
+
+    def record(pct: float) -> None:
+        free = int(gpu_free[gpu_free > 0].sum())
+        frag = float(np.asarray(engine.fragmentation(cpu_free, gpu_free, workload)).sum())
+        curve.arrival_pct.append(pct)
+        curve.unallocated_pct.append(100.0 * free / capacity)
+        curve.frag_rate_pct.append(100.0 * frag / free if free else 0.0)
+
+    record(marks[0])
+    next_mark = 1
+    for position, t in enumerate(order.tolist()):
+        cpu, mem = int(tasks.cpu[t]), int(tasks.memory[t])
+        count, milli = int(tasks.count[t]), int(tasks.milli[t])
+        feasible = (cpu_free >= cpu) & (mem_free >= mem)
+        if count == 1 and milli < MILLI:
+            feasible &= (gpu_free >= milli).any(axis=1)
+        elif count > 0:
+            feasible &= (gpu_free == MILLI).sum(axis=1) >= count
+        spec = tasks.spec[t]
+        if spec:
+            feasible &= masks[spec]
+        if feasible.any():
+            key = (milli, count)
+            if key not in requests:
+                requests[key] = engine.request(milli, count)
+            request = requests[key]
+            if policy.scores is not None and policy.devices is not None:
+                node, devices = _cached_choice(
+                    policy, cache, changed_at, position, (cpu, milli, count),
+                    cpu_free, gpu_free, feasible, request, cpu, workload, kinds,
+                )
+            else:
+                node, devices = policy.choose(
+                    cpu_free, gpu_free, feasible, request, cpu, workload, seed * 1_000_003 + position, kinds,
+                )
+            node = int(node)
+            if node < 0 or not feasible[node]:
+                raise AssertionError(f"policy {policy.name} chose node {node}, which cannot hold the task")
+            if count:
+                picked = np.atleast_1d(np.asarray(devices, dtype=np.int64))
+                if len(picked) != count or len(set(picked.tolist())) != count or (gpu_free[node, picked] < milli).any():
+                    raise AssertionError(f"policy {policy.name} chose devices {picked.tolist()} on node {node} for {count}×{milli}m")
+                gpu_free[node, picked] -= milli
+            cpu_free[node] -= cpu
+            mem_free[node] -= mem
+            if policy.kind is not None:
+                kinds[node] |= policy.kind(request)
+            changed_at[node] = position + 1
+            curve.placed += 1
+        else:
+            curve.unplaced += 1
+        arrived += count * milli
+        while next_mark < len(marks) and arrived * 100 >= marks[next_mark] * capacity:
+            record(marks[next_mark])
+            next_mark += 1
+    while next_mark < len(marks):  # the list stopped short of the last marks (a draw would pass the ratio)
+        record(marks[next_mark])
+        next_mark += 1
+    return curve
+
+
+def _cached_choice(
+    policy: Policy, cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, int]], changed_at: np.ndarray,
+    tick: int, key: tuple[int, int, int], cpu_free: np.ndarray, gpu_free: np.ndarray, feasible: np.ndarray,
+    request: Any, cpu: int, workload: Any, kinds: np.ndarray,
+) -> tuple[int, Sequence[int]]:
+    """The policy's choice as ``choose`` makes it (least cost among the feasible rows, ties to the
+    lowest row), with only the rows placed on since this kind of task last came recomputed."""
+    assert policy.scores is not None and policy.devices is not None
+    held = cache.get(key)
+    if held is None:
+        cost, device = policy.scores(cpu_free, gpu_free, request, cpu, workload, kinds)
+        cost, device = np.array(cost, np.float64), np.array(device, np.int64)
+    else:
+        cost, device, synced = held
+        rows = np.flatnonzero(changed_at > synced)
+        if len(rows):
+            c, d = policy.scores(cpu_free[rows], gpu_free[rows], request, cpu, workload, kinds[rows])
+            cost[rows], device[rows] = c, d
+    cache[key] = (cost, device, tick)
+    masked = np.where(feasible, cost, np.inf)
+    node = int(masked.argmin())
+    if not np.isfinite(masked[node]):
+        return -1, ()
+    return node, policy.devices(gpu_free[node], request, int(device[node]))
+
+
+# ---------------------------------------------------------------- the experiment
+
+@dataclass
+class Result:
+    nodes: int
+    gpus: int
+    tasks: int
+    ratio: float
+    step: float
+    seeds: list[int]
+    arrivals: list[int]  # tasks that arrive per seed
+    curves: dict[str, list[Curve]]  # per policy, per seed
+
+    def summary(self) -> dict[str, Any]:
+        """Per policy: the mean and spread over seeds at every mark, and the values at 100 % arrival."""
+        out: dict[str, Any] = {
+            "nodes": self.nodes, "gpus": self.gpus, "pod_list_tasks": self.tasks, "ratio": self.ratio,
+            "step_pct": self.step, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
+        }
+        for name, curves in self.curves.items():
+            arrival = curves[0].arrival_pct
+            unalloc = np.array([c.unallocated_pct for c in curves])
+            frag = np.array([c.frag_rate_pct for c in curves])
+            at = _index_of(arrival, 100.0)
+            out["policies"][name] = {
+                "arrival_pct": arrival,
+                "unallocated_pct": {"mean": _r(unalloc.mean(0)), "std": _r(_std(unalloc))},
+                "frag_rate_pct": {"mean": _r(frag.mean(0)), "std": _r(_std(frag))},
+                "at_100": None if at is None else {
+                    "unallocated_pct": {"mean": round(float(unalloc[:, at].mean()), 3), "std": round(float(_std(unalloc)[at]), 3),
+                                        "per_seed": _r(unalloc[:, at])},
+                    "unallocated_gpus": {"mean": round(float(unalloc[:, at].mean()) * self.gpus / 100, 1)},
+                    "frag_rate_pct": {"mean": round(float(frag[:, at].mean()), 3), "std": round(float(_std(frag)[at]), 3)},
+                },
+                "placed": [c.placed for c in curves],
+                "unplaced": [c.unplaced for c in curves],
+            }
+        return out
+
+
+def _std(values: np.ndarray) -> np.ndarray:
+    return values.std(0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
+
+
+def _r(values: np.ndarray) -> list[float]:
+    return [round(float(v), 3) for v in values]
+
+
+def _index_of(marks: Sequence[float], pct: float) -> int | None:
+    for i, m in enumerate(marks):
+        if abs(m - pct) < 1e-9:
+            return i
+    return None
+
+
+def experiment(
+    nodes: Nodes, tasks: Tasks, engine: Engine, *, policies: Sequence[str], seeds: Sequence[int],
+    ratio: float = 1.3, step: float = 5.0,
+) -> Result:
+    """Every policy over every seed; the same arrivals for every policy under one seed."""
+    workload = engine.workload(tasks)
+    curves: dict[str, list[Curve]] = {name: [] for name in policies}
+    arrived = []
+    for seed in seeds:
+        order = arrivals(tasks, nodes.gpu_capacity, ratio, seed)
+        arrived.append(len(order))
+        for name in policies:
+            curves[name].append(run(nodes, tasks, order, engine.policies[name], engine, workload, ratio=ratio, step=step, seed=seed))
+    return Result(len(nodes.names), int(nodes.gpus.sum()), len(tasks), ratio, step, list(seeds), arrived, curves)
+
+
+# ---------------------------------------------------------------- the plot
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def svg(summary: dict[str, Any], title: str) -> str:
+    """Two panels like the paper's figures: unallocated GPU % and fragmentation rate % against arrived workload %."""
+    panels = [("unallocated_pct", "Unallocated GPU (%)"), ("frag_rate_pct", "GPU fragmentation rate (%)")]
+    width, height, pad_l, pad_b, pad_t, gap = 460, 320, 56, 44, 36, 40
+    total_w = 2 * width + gap
+    legend_h = 24
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height + legend_h + 10}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<text x="{total_w / 2}" y="18" text-anchor="middle" font-size="14">{_esc(title)}</text>',
+    ]
+    names = list(summary["policies"])
+    xmax = summary["ratio"] * 100
+    for p, (key, label) in enumerate(panels):
+        x0 = p * (width + gap)
+        ymax = max([max(summary["policies"][n][key]["mean"] or [0]) for n in names] + [1.0])
+        ymax = _nice(ymax)
+        plot_w, plot_h = width - pad_l - 10, height - pad_t - pad_b
+
+        def sx(v: float, _x0: int = x0, _w: int = plot_w) -> float:
+            return _x0 + pad_l + v / xmax * _w
+
+        def sy(v: float, _h: int = plot_h, _ymax: float = ymax) -> float:
+            return pad_t + _h - v / _ymax * _h
+
+        parts.append(f'<rect x="{x0 + pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>')
+        for k in range(6):
+            yv = ymax * k / 5
+            parts.append(f'<line x1="{x0 + pad_l - 4}" y1="{sy(yv):.1f}" x2="{x0 + pad_l + plot_w}" y2="{sy(yv):.1f}" stroke="#ddd"/>')
+            parts.append(f'<text x="{x0 + pad_l - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:g}</text>')
+        xv = 0.0
+        while xv <= xmax + 1e-9:
+            parts.append(f'<text x="{sx(xv):.1f}" y="{pad_t + plot_h + 16}" text-anchor="middle">{xv:g}</text>')
+            xv += 20
+        parts.append(f'<text x="{x0 + pad_l + plot_w / 2}" y="{pad_t + plot_h + 34}" text-anchor="middle">'
+                     'Arrived workloads (% of cluster GPU capacity)</text>')
+        parts.append(f'<text x="{x0 + 14}" y="{pad_t + plot_h / 2}" text-anchor="middle" '
+                     f'transform="rotate(-90 {x0 + 14} {pad_t + plot_h / 2})">{label}</text>')
+        for i, name in enumerate(names):
+            data = summary["policies"][name]
+            points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(data["arrival_pct"], data[key]["mean"], strict=True))
+            parts.append(f'<polyline fill="none" stroke="{COLOURS[i % len(COLOURS)]}" stroke-width="1.8" points="{points}"/>')
+    for i, name in enumerate(names):
+        lx = 60 + i * 130
+        ly = height + 14
+        parts.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 24}" y2="{ly}" stroke="{COLOURS[i % len(COLOURS)]}" stroke-width="3"/>')
+        parts.append(f'<text x="{lx + 30}" y="{ly + 4}">{_esc(name)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _nice(value: float) -> float:
+    for top in (1, 2, 5, 10, 20, 25, 50, 100):
+        if value <= top:
+            return float(top)
+    return float(math.ceil(value / 50) * 50)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
