@@ -47,7 +47,21 @@ def _one_line(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from eventbatch.cli import audit, compact, demo, events, intents, kube, nodes, replay, serve, simulate, trace, why
+    from eventbatch.cli import (
+        audit,
+        compact,
+        completion,
+        demo,
+        events,
+        intents,
+        kube,
+        nodes,
+        replay,
+        serve,
+        simulate,
+        trace,
+        why,
+    )
     from eventbatch.cli.logcheck import declare
 
     parser = Parser(
@@ -68,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR, CRITICAL (env EVENTBATCH_LOG_LEVEL)")
     parser.add_argument("--log-format", choices=["text", "json"], help="env EVENTBATCH_LOG_FORMAT")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (simulate, demo, serve, intents, nodes, events, why, trace, replay, audit, compact, kube):
+    for module in (simulate, demo, serve, intents, nodes, events, why, trace, replay, audit, compact, kube, completion):
         module.register(commands)
     declare(parser)
     return parser

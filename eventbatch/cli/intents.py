@@ -15,8 +15,10 @@ with facts or a refusal.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from eventbatch.cli import CliError, views
 from eventbatch.cli.checks import JobKnown, Knowledge, QueueKnown
@@ -44,7 +46,7 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.hypernode import HyperNode
-from schemas.loaders import ManifestError, load_file
+from schemas.loaders import ManifestError
 from schemas.resources import (
     Command,
     CronJob,
@@ -79,7 +81,11 @@ def register(commands) -> None:
         "scheduler, and issue its Commands (HyperNodes, network domains, are created or replaced too; "
         "node.k8s.io/v1 RuntimeClasses are added to the cluster)",
     )
-    apply.add_argument("-f", "--filename", required=True, help="YAML or JSON manifest file")
+    apply.add_argument(
+        "-f", "--filename", required=True,
+        help="YAML or JSON manifest file; - reads standard input; a directory: every *.yaml, *.yml and *.json "
+        "in it (not its subdirectories), in name order. One bad file refuses them all",
+    )
     _force(apply)
     apply.set_defaults(run=_apply)
 
@@ -331,59 +337,109 @@ def _refuse(problems: list[str]) -> None:
         raise CliError("; ".join(problems) + f" (nothing appended; {FORCE_HINT})")
 
 
-def manifests_of(filename: str, only: str | None = None) -> list:
-    """The manifests of a ``-f`` file, all of kind ``only`` if given; a bad file, a kind not
-    wanted or no manifest at all is one ``CliError`` line."""
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@functools.cache
+def sources_of(filename: str) -> tuple[tuple[str, str], ...]:
+    """The ``(source name, text)`` of a ``-f``: ``-`` standard input, a directory every
+    ``*.yaml``/``*.yml``/``*.json`` in it in name order, else the file; one ``CliError`` line
+    for one that cannot be read. Read once per process (standard input can be read only once)."""
+    import sys
+    from pathlib import Path
+
+    from schemas import limits
+    from schemas.loaders import read_text
+
     try:
-        manifests = load_file(filename)
+        if filename == "-":
+            data = sys.stdin.buffer.read(limits.MAX_FILE_BYTES + 1)
+            if len(data) > limits.MAX_FILE_BYTES:
+                raise CliError(f"<stdin>: more than the {limits.size(limits.MAX_FILE_BYTES)} allowed")
+            try:
+                return (("<stdin>", data.decode("utf-8")),)
+            except UnicodeDecodeError as exc:
+                raise CliError(f"<stdin>: not UTF-8 text: {exc.reason}") from None
+        path = Path(filename)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            if not files:
+                raise CliError(f"{filename}: no *.yaml, *.yml or *.json file in this directory")
+        else:
+            files = [path]
+        return tuple((str(p), read_text(p, limits.MAX_FILE_BYTES, source=str(p))) for p in files)
     except ManifestError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"{filename}: {exc.strerror}") from None
-    if only is not None:
-        wrong = [m for m in manifests if type(m).__name__ != only]
-        if wrong:
-            raise CliError(f"{filename}: expected only {only} manifests, found {type(wrong[0]).__name__}")
+        raise CliError(f"{exc.filename or filename}: {exc.strerror}") from None
+
+
+def manifests_of(filename: str, only: str | None = None) -> list[tuple[str, Any]]:
+    """The manifests of a ``-f`` (``sources_of``) with the file each came from, all of kind
+    ``only`` if given; a bad file, a kind not wanted or no manifest at all is one ``CliError``
+    line naming the file."""
+    from schemas.loaders import load_manifests
+
+    manifests: list[tuple[str, Any]] = []
+    for source, text in sources_of(filename):
+        try:
+            loaded = load_manifests(text, source=source)
+        except ManifestError as exc:
+            raise CliError(str(exc)) from None
+        if only is not None:
+            wrong = [m for m in loaded if type(m).__name__ != only]
+            if wrong:
+                raise CliError(f"{source}: expected only {only} manifests, found {type(wrong[0]).__name__}")
+        manifests += [(source, m) for m in loaded]
     if not manifests:
         raise CliError(f"{filename}: no manifests found")
     return manifests
 
 
-def runtime_classes_of(filename: str) -> tuple[list[Event], list] | None:
-    """A file holding node.k8s.io/v1 RuntimeClasses: ``(their RuntimeClassAdded, the other
-    manifests)``; None for a file without one. A RuntimeClass is the cluster's setting, not a
-    request: it is appended as the fact the scheduler folds (as a scenario's runtimeClasses)."""
-    from pathlib import Path
-
-    from schemas import limits
-    from schemas.loaders import _documents, decode_manifest, read_text
+def runtime_classes_of(filename: str) -> tuple[list[Event], list[tuple[str, Any]]] | None:
+    """A ``-f`` holding node.k8s.io/v1 RuntimeClasses: ``(their RuntimeClassAdded, the other
+    manifests with their files)``; None for one without. A RuntimeClass is the cluster's setting,
+    not a request: it is appended as the fact the scheduler folds (as a scenario's runtimeClasses)."""
+    from schemas.loaders import _documents, decode_manifest, load_manifests
     from schemas.runtimeclass import API_VERSION, KIND, RuntimeClassError, load_runtime_class, runtime_class_added
 
+    def is_class(doc: Any) -> bool:
+        return isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == (API_VERSION, KIND)
+
     try:
-        docs = list(_documents(read_text(Path(filename), limits.MAX_FILE_BYTES, source=filename), filename))
-    except (ManifestError, OSError):
-        return None  # manifests_of says what is wrong with the file
-    if not any(isinstance(d, dict) and (d.get("apiVersion"), d.get("kind")) == (API_VERSION, KIND) for _, d in docs):
+        texts = sources_of(filename)
+        parsed = [(source, text, list(_documents(text, source))) for source, text in texts]
+    except (ManifestError, CliError):
+        return None  # manifests_of says what is wrong with the input
+    if not any(is_class(d) for _, _, docs in parsed for _, d in docs):
         return None
     classes: list[Event] = []
-    others: list = []
-    for number, doc in docs:
-        if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == (API_VERSION, KIND):
+    others: list[tuple[str, Any]] = []
+    for source, text, docs in parsed:
+        if not any(is_class(d) for _, d in docs):
             try:
-                classes.append(runtime_class_added(load_runtime_class(doc)))
-            except RuntimeClassError as exc:
-                raise CliError(f"{filename}: document {number}: RuntimeClass: {exc}") from None
+                others += [(source, m) for m in load_manifests(text, source=source)]
+            except ManifestError as exc:
+                raise CliError(str(exc)) from None
             continue
-        try:
-            others.append(decode_manifest(doc, source=filename, document=number))
-        except ManifestError as exc:
-            raise CliError(str(exc)) from None
+        for number, doc in docs:
+            if is_class(doc):
+                try:
+                    classes.append(runtime_class_added(load_runtime_class(doc)))
+                except RuntimeClassError as exc:
+                    raise CliError(f"{source}: document {number}: RuntimeClass: {exc}") from None
+                continue
+            try:
+                others.append((source, decode_manifest(doc, source=source, document=number)))
+            except ManifestError as exc:
+                raise CliError(str(exc)) from None
     return classes, others
 
 
 async def _apply(args, settings) -> int:
     split = runtime_classes_of(args.filename) if getattr(args, "only", None) is None else None
-    classes, manifests = split if split is not None else ([], manifests_of(args.filename, getattr(args, "only", None)))
+    classes, loaded = split if split is not None else ([], manifests_of(args.filename, getattr(args, "only", None)))
+    manifests = [m for _, m in loaded]
     if args.force:
         steps = [Step(type(m).__name__, intent_for(m)) for m in manifests]
     else:
@@ -393,7 +449,7 @@ async def _apply(args, settings) -> int:
             return [await planner.step(m) for m in manifests]
 
         steps = await _check(settings, plan)
-        _refuse([f"{args.filename}: {s.what}: {s.problem}" for s in steps if s.problem])
+        _refuse([f"{source}: {s.what}: {s.problem}" for (source, _), s in zip(loaded, steps, strict=True) if s.problem])
     steps = [Step(f"RuntimeClass {c.key()}", c) for c in classes] + steps
     events = [s.event for s in steps if s.event is not None]
     positions = await append_intents(settings, events) if events else []

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from eventbatch.cli import CliError, views
 from eventbatch.cli.intents import manifests_of
-from eventbatch.cli.output import emit, table
+from eventbatch.cli.output import LIST_OUTPUTS, emit, table
 from eventbatch.clock import SystemClock
 from eventbatch.log.factory import open_log
 from schemas.admission_rules import name_problem
@@ -66,7 +66,7 @@ def register(commands) -> None:
         _common(act)
         act.set_defaults(run=_request, verb=verb)
     listing = sub.add_parser("list", help="nodes with their status, pods and resources (NodeView)")
-    listing.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    listing.add_argument("-o", "--output", choices=LIST_OUTPUTS, default="text", help="wide adds USED")
     views.add_views_flag(listing)
     listing.set_defaults(run=_list)
 
@@ -139,7 +139,7 @@ async def _add(args, settings) -> int:
     cluster = args.cluster or settings.cluster
     check_cluster(cluster, "add", args.name or f"-f {args.filename}")
     if args.filename:
-        manifests = manifests_of(args.filename, only="Node")
+        manifests = [m for _, m in manifests_of(args.filename, only="Node")]
     else:
         manifests = [node_from_flags(args)]
     if not args.force:
@@ -177,12 +177,13 @@ def _quantities(text: str) -> str:
 async def _list(args, settings) -> int:
     async with views.current_store(settings, args.views) as store:
         rows = await store.rows("node_view", order="name")
-    if args.output != "text":
+    if args.output in ("json", "yaml"):
         emit([{"name": r.name, "status": status_of(bool(r.unschedulable)), "unschedulable": bool(r.unschedulable),
                "pods": r.pods, "allocatable": json.loads(r.allocatable), "idle": json.loads(r.idle),
                "used": json.loads(r.used)} for r in rows], args.output)
         return 0
-    table(["NAME", "STATUS", "PODS", "ALLOCATABLE", "IDLE"],
-          [[r.name, status_of(bool(r.unschedulable)), r.pods, _quantities(r.allocatable), _quantities(r.idle)]
-           for r in rows])
+    wide = args.output == "wide"
+    table(["NAME", "STATUS", "PODS", "ALLOCATABLE", "IDLE", *(["USED"] if wide else [])],
+          [[r.name, status_of(bool(r.unschedulable)), r.pods, _quantities(r.allocatable), _quantities(r.idle),
+            *([_quantities(r.used)] if wide else [])] for r in rows])
     return 0

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 import msgspec
 import yaml
 
+LIST_OUTPUTS = ["text", "wide", "json", "yaml"]
+"""``-o`` of the list commands: a table, a wider table (kubectl's ``-o wide``: more columns), or data."""
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], out=None) -> None:
     out = out or sys.stdout

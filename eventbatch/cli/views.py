@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from eventbatch.cli import CliError
-from eventbatch.cli.output import emit, table
+from eventbatch.cli.output import LIST_OUTPUTS, emit, table
 from eventbatch.log.factory import open_log, sqlite_path
 from eventbatch.readmodels import Projector, ReadModelStore, ViewsAhead
 from eventbatch.settings import redact_url
@@ -62,7 +62,8 @@ def register_job(job_sub) -> None:
     listing = job_sub.add_parser("list", help="list jobs with their phase and pod counts (JobView)")
     listing.add_argument("-q", "--queue", help="only jobs of this queue")
     listing.add_argument("-n", "--namespace", help="only jobs of this namespace")
-    listing.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    listing.add_argument("-o", "--output", choices=LIST_OUTPUTS, default="text",
+                         help="wide adds TERMINATING, UNKNOWN, VERSION, SUBMITTED and REASON")
     add_views_flag(listing)
     listing.set_defaults(run=_job_list)
     view = job_sub.add_parser("view", help="a job's Volcano JobStatus and its pods")
@@ -75,7 +76,8 @@ def register_job(job_sub) -> None:
 
 def register_queue(queue_sub) -> None:
     listing = queue_sub.add_parser("list", help="list queues with their state and podgroup counts (QueueView)")
-    listing.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    listing.add_argument("-o", "--output", choices=LIST_OUTPUTS, default="text",
+                         help="wide adds PARENT, DESERVED, GUARANTEE, CAPABILITY and SHARE")
     add_views_flag(listing)
     listing.set_defaults(run=_queue_list)
     get = queue_sub.add_parser("get", help="a queue's Volcano QueueStatus")
@@ -99,14 +101,19 @@ async def _job_list(args, settings) -> int:
             where.append("namespace = ?")
             params.append(args.namespace)
         rows = await store.rows("job_view", " AND ".join(where), tuple(params), order="submitted_at, key")
-    if args.output != "text":
+    if args.output in ("json", "yaml"):
         emit([{"job": r.key, "queue": r.queue, "status": json.loads(r.status)} for r in rows], args.output)
         return 0
-    table(
-        ["NAMESPACE", "NAME", "QUEUE", "PHASE", "MINAVAILABLE", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "RETRIES"],
-        [[r.namespace, r.name, r.queue, r.phase, r.min_available, r.pending, r.running, r.succeeded, r.failed,
-          r.retry_count] for r in rows],
-    )
+    headers = ["NAMESPACE", "NAME", "QUEUE", "PHASE", "MINAVAILABLE", "PENDING", "RUNNING", "SUCCEEDED", "FAILED",
+               "RETRIES"]
+    cells = [[r.namespace, r.name, r.queue, r.phase, r.min_available, r.pending, r.running, r.succeeded, r.failed,
+              r.retry_count] for r in rows]
+    if args.output == "wide":
+        headers += ["TERMINATING", "UNKNOWN", "VERSION", "SUBMITTED", "REASON"]
+        for r, row in zip(rows, cells, strict=True):
+            reason = json.loads(r.status).get("state", {}).get("reason") or "-"
+            row += [r.terminating, r.unknown, r.version, _ms(r.submitted_at), reason]
+    table(headers, cells)
     return 0
 
 
@@ -156,14 +163,18 @@ def _ms(value: int | None) -> str:
 async def _queue_list(args, settings) -> int:
     async with current_store(settings, args.views) as store:
         rows = await store.rows("queue_view")
-    if args.output != "text":
+    if args.output in ("json", "yaml"):
         emit([{"queue": r.name, "weight": r.weight, "status": queue_status(r)} for r in rows], args.output)
         return 0
-    table(
-        ["NAME", "STATE", "WEIGHT", "PENDING", "INQUEUE", "RUNNING", "COMPLETED", "UNKNOWN", "ALLOCATED"],
-        [[r.name, r.state, r.weight, r.pending, r.inqueue, r.running, r.completed, r.unknown,
-          _quantities(r.allocated)] for r in rows],
-    )
+    headers = ["NAME", "STATE", "WEIGHT", "PENDING", "INQUEUE", "RUNNING", "COMPLETED", "UNKNOWN", "ALLOCATED"]
+    cells = [[r.name, r.state, r.weight, r.pending, r.inqueue, r.running, r.completed, r.unknown,
+              _quantities(r.allocated)] for r in rows]
+    if args.output == "wide":
+        headers += ["PARENT", "DESERVED", "GUARANTEE", "CAPABILITY", "SHARE"]
+        for r, row in zip(rows, cells, strict=True):
+            row += [r.parent or "-", _quantities(r.deserved), _quantities(r.guarantee), _quantities(r.capability),
+                    f"{r.share:.3f}"]
+    table(headers, cells)
     return 0
 
 
