@@ -183,12 +183,12 @@ def unfit_message(free: np.ndarray, request: GpuRequest) -> str:
     have = [v for v in free.tolist() if v >= 0]
     if not have:
         return "node has no GPU devices"
-    if request.count == 1:
+    if request.count == 1 and request.shared:
         want = f"{request.milli / MILLI:g} of one GPU"
     elif request.shared:
         want = f"{request.milli / MILLI:g} on each of {request.count} GPUs"
     else:
-        want = f"{request.count} whole GPUs"
+        want = f"{request.count} whole GPU{'s' if request.count > 1 else ''}"
     return f"insufficient GPU on any one device (free {describe_free(free)} on {len(have)} GPUs; request {want})"
 
 

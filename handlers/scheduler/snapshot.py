@@ -37,7 +37,16 @@ from handlers.scheduler.api import (
     TaskInfo,
     is_best_effort,
 )
-from handlers.scheduler.devices import MODEL_LABEL, UNLIMITED, DeviceArrays, empty, node_device_memory, node_gpus
+from handlers.scheduler.devices import (
+    MODEL_LABEL,
+    UNLIMITED,
+    VGPU_CORES,
+    VGPU_MEMORY,
+    DeviceArrays,
+    empty,
+    node_device_memory,
+    node_gpus,
+)
 from projections.cluster_model import ClusterState, PodGroupRecord, PodRecord, add_into
 from schemas.resources import Resources
 
@@ -318,6 +327,13 @@ def _task(pod: PodRecord, job: JobInfo, nodes: NodeArrays, vectors: Vectors) -> 
     triple = vectors.get(key)
     if triple is None:
         vec = nodes.vector(requests)
+        if pod.gpu is not None:
+            # A vGPU's cores and memory are per device, tested against the devices
+            # (``handlers.scheduler.devices``), not against a node total.
+            for dim in (VGPU_CORES, VGPU_MEMORY):
+                j = nodes.dim_index.get(dim)
+                if j is not None:
+                    vec[j] = 0
         triple = vectors[key] = (vec, np.nonzero(vec)[0], is_best_effort(requests))
     task = TaskInfo(pod, job, triple[0], triple[1], triple[2], key)
     status = task.status
