@@ -38,7 +38,7 @@ The baselines, as the simulator scores them (its experiment's settings):
   better), then an idle node (the fewer its devices the better); the
   simulator's integer scores. Device: best fit.
 - ``gpuclustering``: prefer nodes already holding only tasks of the same kind
-  (no GPU / a share / k whole devices), then nodes holding that kind among
+  (a share / k whole devices), then nodes holding that kind among
   others, then idle nodes, then nodes of other kinds; within each class the
   fuller node. The kinds on each node are the ``kinds`` bitmask argument
   (``kind_bit``); without it they are inferred from the devices (a partly used
@@ -67,6 +67,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -96,6 +97,11 @@ class TaskTypes:
 
     def __len__(self) -> int:
         return int(self.cpu.shape[0])
+
+    @cached_property
+    def shapes(self) -> _Shapes:
+        """The types grouped by GPU shape, for the fragmentation arithmetic."""
+        return _shapes(self)
 
     @property
     def weight(self) -> np.ndarray:
@@ -156,17 +162,31 @@ def _free(gpu_free: np.ndarray) -> np.ndarray:
     return out
 
 
-def _typed(workload: TaskTypes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The workload's columns, to broadcast over (rows, T): milli, count, cpu, integer
-    popularity, and whether the type asks for GPU at all."""
+@dataclass(frozen=True)
+class _Shapes:
+    """The workload grouped by GPU shape (milli, count) for the arithmetic: a type's
+    fragmentation is the node's free GPU less, where the type fits, what it can use
+    (the free GPU on devices with at least its ``milli``); what it can use depends on the
+    shape alone, whether it fits also on the type's CPU."""
+
+    milli: np.ndarray  # (U,) the GPU shapes
+    count: np.ndarray  # (U,)
+    cpu: np.ndarray  # (T',) CPU of the GPU types
+    popularity: np.ndarray  # (T',)
+    member: np.ndarray  # (T', U) int64: 1 where the type has the shape
+    total: int  # every type's popularity (types without GPU included)
+
+
+def _shapes(workload: TaskTypes) -> _Shapes:
     gpu = workload.count > 0
-    return workload.milli, workload.count, workload.cpu, workload.popularity, gpu
-
-
-def _weighted(frag: np.ndarray, popularity: np.ndarray) -> np.ndarray:
-    """Sum over the last axis of ``frag * popularity``, in integers (exact)."""
-    out: np.ndarray = (frag * popularity).sum(axis=-1)
-    return out
+    pairs = sorted({(int(m), int(c)) for m, c in zip(workload.milli[gpu], workload.count[gpu], strict=True)})
+    milli = np.array([m for m, _ in pairs], dtype=np.int64)
+    count = np.array([c for _, c in pairs], dtype=np.int64)
+    index = {pair: u for u, pair in enumerate(pairs)}
+    member = np.zeros((int(gpu.sum()), len(pairs)), dtype=np.int64)
+    for i, (m, c) in enumerate(zip(workload.milli[gpu].tolist(), workload.count[gpu].tolist(), strict=True)):
+        member[i, index[(m, c)]] = 1
+    return _Shapes(milli, count, workload.cpu[gpu], workload.popularity[gpu], member, int(workload.popularity.sum()))
 
 
 def _scale(workload: TaskTypes) -> float:
@@ -174,23 +194,26 @@ def _scale(workload: TaskTypes) -> float:
     return float(total) if total else 1.0
 
 
+def _usable_weight(sh: _Shapes, cpu: np.ndarray) -> np.ndarray:
+    """Per row and shape: the popularity of the shape's types whose CPU the row holds ((k, U))."""
+    fits: np.ndarray = (cpu[:, None] >= sh.cpu).astype(np.int64) * sh.popularity @ sh.member
+    return fits
+
+
 def fragmentation(cpu_free: np.ndarray, gpu_free: np.ndarray, workload: TaskTypes) -> np.ndarray:
     """The expected fragmentation of each node (milli-GPU, (n,) float64) under ``workload``."""
-    out: np.ndarray = _fragmentation(cpu_free, gpu_free, workload) / _scale(workload)
-    return out
+    out: np.ndarray = _fragmentation(np.asarray(cpu_free, dtype=np.int64), _free(gpu_free), workload.shapes)
+    return out / _scale(workload)
 
 
-def _fragmentation(cpu_free: np.ndarray, gpu_free: np.ndarray, workload: TaskTypes) -> np.ndarray:
-    """``fragmentation`` times the popularities' sum: (n,) int64, exact."""
-    free = _free(gpu_free)
+def _fragmentation(cpu: np.ndarray, free: np.ndarray, sh: _Shapes) -> np.ndarray:
+    """``fragmentation`` times the popularities' sum: (k,) int64, exact. ``free``: clipped."""
     total = free.sum(axis=1)
-    cpu = np.asarray(cpu_free, dtype=np.int64)
-    milli, count, tcpu, weight, gpu = _typed(workload)
-    small = free[:, :, None] < milli  # (n, G, T): devices too small for the type
-    big_count = (~small).sum(axis=1)  # (n, T); absent devices hold 0 < milli
-    part = np.where(small, free[:, :, None], 0).sum(axis=1)  # (n, T)
-    fits = gpu & (big_count >= count) & (cpu[:, None] >= tcpu)
-    return _weighted(np.where(fits, part, total[:, None]), weight)
+    big = free[:, :, None] >= sh.milli  # (k, G, U); absent devices (0) never
+    usable = (free[:, :, None] * big).sum(axis=1)  # (k, U)
+    fits = big.sum(axis=1) >= sh.count
+    out: np.ndarray = sh.total * total - (_usable_weight(sh, cpu) * fits * usable).sum(axis=1)
+    return out
 
 
 def _fgd_costs(
@@ -199,53 +222,49 @@ def _fgd_costs(
     """For each row: the least increase of expected fragmentation over the placements of
     the task on that row (``inf`` where it does not fit) and the device it takes (a share:
     that device; whole devices or none: -1, the caller takes the lowest free ones).
-    Elementwise per row, so any subset of rows gives the same values as all rows."""
-    free = _free(gpu_free)
-    n, g = free.shape
+    Elementwise per row, so any subset of rows gives the same values as all rows; the sums
+    are integers (milli-GPU times popularity) until one division at the end."""
+    gpu_free = np.asarray(gpu_free)
     cpu_now = np.asarray(cpu_free, dtype=np.int64)
-    cpu_after = cpu_now - cpu
-    cpu_ok = cpu_after >= 0
-    none = np.full(n, -1, dtype=np.int64)
-    # Integer sums (milli-GPU times popularity) until the one division at the end.
+    n, g = gpu_free.shape
+    cost = np.full(n, np.inf)
+    device = np.full(n, -1, dtype=np.int64)
+    rows = np.flatnonzero(_gpu_fit(cpu_now, gpu_free, request, cpu))  # only where it fits
+    if not len(rows):
+        return cost, device
+    sh = workload.shapes
     scale = _scale(workload)
-    before = _fragmentation(cpu_now, gpu_free, workload)
+    free = _free(gpu_free[rows])
+    cpu_k = cpu_now[rows]
+    before = _fragmentation(cpu_k, free, sh)
     if request is None or request.count == 0:
-        after = _fragmentation(cpu_after, gpu_free, workload)
-        return np.where(cpu_ok, (after - before) / scale, np.inf), none
-    milli, count, tcpu, weight, gpu = _typed(workload)
+        cost[rows] = (_fragmentation(cpu_k - cpu, free, sh) - before) / scale
+        return cost, device
+    weight = _usable_weight(sh, cpu_k - cpu)  # (k, U)
     total = free.sum(axis=1)
-    small = free[:, :, None] < milli  # (n, G, T)
-    big_count = g - small.sum(axis=1)  # (n, T); absent devices count as too small
-    part = np.where(small, free[:, :, None], 0).sum(axis=1)  # (n, T)
-    cpu_fits = cpu_after[:, None] >= tcpu  # (n, T)
+    big = free[:, :, None] >= sh.milli  # (k, G, U)
+    count = big.sum(axis=1)  # (k, U)
+    usable = (free[:, :, None] * big).sum(axis=1)  # (k, U)
     if not request.shared:
+        # k wholly free devices become 0: they leave every shape's count and usable GPU.
         k = request.count
-        ok = cpu_ok & ((free >= MILLI).sum(axis=1) >= k)
-        total_after = total - MILLI * k
-        # k wholly free devices become 0: they leave the count of devices fitting each
-        # type (every milli <= 1000) and add nothing to the free GPU on devices too small.
-        fits = gpu & (big_count - k >= count) & cpu_fits
-        frag = np.where(fits, part, total_after[:, None])
-        after = _weighted(frag, weight)
-        return np.where(ok, (after - before) / scale, np.inf), none
-    if g == 0:
-        return np.full(n, np.inf), none
+        fits = count - k >= sh.count
+        after = sh.total * (total - MILLI * k) - (weight * fits * (usable - MILLI * k)).sum(axis=1)
+        cost[rows] = (after - before) / scale
+        return cost, device
     # A share: one candidate per device, whose free drops by r.
     r = request.milli
-    dev_after = free - r  # (n, G)
-    dev_ok = (gpu_free >= r) & cpu_ok[:, None]
-    was_small = small  # (n, G, T)
-    now_small = dev_after[:, :, None] < milli
-    count_t = big_count[:, None, :] + was_small.astype(np.int64) - now_small  # (n, G, T)
-    part_t = part[:, None, :] - np.where(was_small, free[:, :, None], 0) + np.where(now_small, dev_after[:, :, None], 0)
-    fits = gpu & (count_t >= count) & cpu_fits[:, None, :]
-    frag = np.where(fits, part_t, (total - r)[:, None, None])
-    after = _weighted(frag, weight)  # (n, G)
-    delta = np.where(dev_ok, (after - before[:, None]) / scale, np.inf)
-    rows = np.arange(n)
+    left = free - r  # (k, G)
+    big_after = left[:, :, None] >= sh.milli  # (k, G, U)
+    count_after = count[:, None, :] - big + big_after
+    usable_after = usable[:, None, :] - free[:, :, None] * big + left[:, :, None] * big_after
+    used = ((count_after >= sh.count) * usable_after * weight[:, None, :]).sum(axis=2)  # (k, G)
+    after = sh.total * (total - r)[:, None] - used
+    delta = np.where(gpu_free[rows] >= r, after - before[:, None], np.iinfo(np.int64).max)
     best = delta.argmin(axis=1)  # first minimum: lowest device index on ties
-    cost = delta[rows, best]
-    return cost, np.where(np.isfinite(cost), best, -1)
+    cost[rows] = delta[np.arange(len(rows)), best] / scale
+    device[rows] = best
+    return cost, device
 
 
 def _gpu_fit(cpu_free: np.ndarray, gpu_free: np.ndarray, request: GpuRequest | None, cpu: int) -> np.ndarray:
@@ -269,11 +288,12 @@ def _best_fit_device(gpu_free: np.ndarray, request: GpuRequest | None) -> np.nda
     return np.where(left[np.arange(n), best] < np.iinfo(np.int64).max, best, -1)
 
 
-# The kinds of task ``gpuclustering`` groups: bit 0 no GPU, bit 1 a share, bit 1+k k whole devices.
+# The kinds of GPU task ``gpuclustering`` groups, as bits of a node's mask: bit 1 a share, bit
+# 1+k k whole devices. A task without GPU is of no kind (the simulator's GPU affinity).
 def kind_bit(request: GpuRequest | None) -> int:
-    """The ``gpuclustering`` kind of a task, as a bit of a node's ``kinds`` mask."""
+    """The ``gpuclustering`` kind of a task, as a bit of a node's ``kinds`` mask (0: no GPU)."""
     if request is None or request.count == 0:
-        return 1
+        return 0
     if request.shared:
         return 2
     return 1 << (1 + min(request.count, 60))
@@ -404,3 +424,107 @@ def devices_on(free: np.ndarray, request: GpuRequest | None, device: int) -> tup
     if request.shared:
         return (device,)
     return tuple(int(i) for i in np.flatnonzero(free >= MILLI)[: request.count])
+
+
+class Placer:
+    """``choose`` over a sequence of placements, incrementally: the same decisions as calling
+    ``choose`` on the current arrays each time, at the cost of the rows changed since a kind
+    of task was last placed. Every policy but ``random`` scores a row from that row alone,
+    so the scores of each kind of task (request and CPU) are kept and only the rows
+    ``place``/``release`` changed are scored again (all of them once a quarter of the
+    nodes changed). Owns copies of the arrays; ``cpu_free`` and ``gpu_free`` are current."""
+
+    def __init__(
+        self,
+        policy: str,
+        cpu_free: np.ndarray,
+        gpu_free: np.ndarray,
+        workload: TaskTypes,
+        kinds: np.ndarray | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown GPU placement policy {policy!r} (one of {', '.join(POLICIES)})")
+        self.policy = policy
+        self.cpu_free = np.asarray(cpu_free, dtype=np.int64).copy()
+        self.gpu_free = np.asarray(gpu_free, dtype=np.int32).copy()
+        self.kinds = (inferred_kinds(self.gpu_free) if kinds is None else np.asarray(kinds, dtype=np.int64)).copy()
+        self.workload = workload
+        self._changes: list[int] = []
+        # (milli, count, cpu) -> [cost, device, changes seen]
+        self._kept: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, list[int]]] = {}
+        self._whole = max(1, self.cpu_free.shape[0] // 4)
+
+    def set_workload(self, workload: TaskTypes) -> None:
+        """A new target distribution: every kept score is dropped."""
+        self.workload = workload
+        self._kept.clear()
+
+    def _costs(self, request: GpuRequest | None, cpu: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (0, 0, cpu) if request is None else (request.milli, request.count, cpu)
+        kept = self._kept.get(key)
+        n = self.cpu_free.shape[0]
+        if kept is None or len(self._changes) - kept[2][0] >= self._whole:
+            cost, device = scores(
+                self.policy,
+                self.cpu_free,
+                self.gpu_free,
+                np.ones(n, dtype=bool),
+                request,
+                cpu,
+                self.workload,
+                kinds=self.kinds,
+            )
+            self._kept[key] = (cost, device, [len(self._changes)])
+            return cost, device
+        cost, device, seen = kept
+        if seen[0] < len(self._changes):
+            rows = np.unique(np.array(self._changes[seen[0] :], dtype=np.int64))
+            c, d = scores(
+                self.policy,
+                self.cpu_free[rows],
+                self.gpu_free[rows],
+                np.ones(len(rows), dtype=bool),
+                request,
+                cpu,
+                self.workload,
+                kinds=self.kinds[rows],
+            )
+            cost[rows] = c
+            device[rows] = d
+            seen[0] = len(self._changes)
+        return cost, device
+
+    def choose(
+        self, request: GpuRequest | None, cpu: int, feasible: np.ndarray | None = None, rng_key: int = 0
+    ) -> tuple[int, tuple[int, ...]]:
+        """``choose(policy, cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds)``
+        on the current arrays (``feasible`` None: every node)."""
+        n = self.cpu_free.shape[0]
+        ok = np.ones(n, dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
+        if self.policy == "random":
+            return choose("random", self.cpu_free, self.gpu_free, ok, request, cpu, self.workload, rng_key)
+        cost, device = self._costs(request, cpu)
+        if n == 0:
+            return -1, NO_DEVICES
+        masked = cost if feasible is None else np.where(ok, cost, np.inf)
+        node = int(masked.argmin())
+        if not np.isfinite(masked[node]):
+            return -1, NO_DEVICES
+        return node, devices_on(self.gpu_free[node], request, int(device[node]))
+
+    def place(self, node: int, devices: tuple[int, ...], request: GpuRequest | None, cpu: int) -> None:
+        """Take ``cpu`` and the request's share of ``devices`` on ``node``."""
+        self.cpu_free[node] -= cpu
+        if request is not None:
+            for d in devices:
+                self.gpu_free[node, d] -= request.milli
+        self.kinds[node] |= kind_bit(request)
+        self._changes.append(node)
+
+    def release(self, node: int, devices: tuple[int, ...], request: GpuRequest | None, cpu: int) -> None:
+        """Give back what ``place`` took (the node's kinds for ``gpuclustering`` are kept)."""
+        self.cpu_free[node] += cpu
+        if request is not None:
+            for d in devices:
+                self.gpu_free[node, d] += request.milli
+        self._changes.append(node)

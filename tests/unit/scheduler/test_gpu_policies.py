@@ -197,3 +197,44 @@ def test_fgd_matches_the_definition_on_random_clusters() -> None:
                 cost, _ = gp.scores("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload)
                 assert cost[got[0]] == pytest.approx(best[0]), (trial, task)
                 assert got == (best[1], best[2]), (trial, task)
+
+
+@pytest.mark.parametrize("policy", gp.POLICIES)
+def test_placer_decides_as_choose_on_the_current_arrays(policy: str) -> None:
+    """The incremental placer (kept scores, changed rows scored again) places a stream of
+    tasks exactly where ``choose`` on the current arrays would, until the cluster is full."""
+    rng = np.random.default_rng(5)
+    n, g = 40, 8
+    counts = rng.choice([0, 1, 2, 4, 8], size=n)
+    free = np.where(np.arange(g)[None, :] < counts[:, None], 1000, -1).astype(np.int32)
+    cpu = rng.choice([32000, 64000, 96000], size=n).astype(np.int64)
+    shapes = [
+        (4000, GpuRequest(500, 1)),
+        (8000, GpuRequest(250, 1)),
+        (12000, GpuRequest(1000, 1)),
+        (16000, GpuRequest(1000, 2)),
+        (2000, None),
+        (6000, GpuRequest(700, 1)),
+    ]
+    workload = gp.TaskTypes.learn([shapes[int(i)] for i in rng.integers(0, len(shapes), size=200)])
+    placer = gp.Placer(policy, cpu, free, workload)
+    kinds = gp.inferred_kinds(free)
+    feasible = rng.random(n) > 0.1
+    placed = 0
+    for step in range(400):
+        task_cpu, request = shapes[int(rng.integers(0, len(shapes)))]
+        want = gp.choose(policy, cpu, free, feasible, request, task_cpu, workload, rng_key=step, kinds=kinds)
+        got = placer.choose(request, task_cpu, feasible, rng_key=step)
+        assert got == want, step
+        node, devices = got
+        if node < 0:
+            continue
+        placed += 1
+        placer.place(node, devices, request, task_cpu)
+        cpu[node] -= task_cpu
+        for d in devices:
+            free[node, d] -= request.milli if request else 0
+        kinds[node] |= gp.kind_bit(request)
+        assert (placer.gpu_free == free).all() and (placer.cpu_free == cpu).all()
+    assert (free >= -1).all() and (cpu >= 0).all()
+    assert placed > 100
