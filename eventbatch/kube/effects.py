@@ -53,6 +53,13 @@ log = logging.getLogger(__name__)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "eventbatch"}
 
 
+# Pod annotations Volcano's deviceshare writes for the device plugin (``volcano.sh/gpu-index``:
+# the device indices on the node; the vGPU node and bind phase HAMi's plugin checks).
+GPU_INDEX = "volcano.sh/gpu-index"
+VGPU_NODE = "volcano.sh/vgpu-node"
+BIND_PHASE = "volcano.sh/bind-phase"
+
+
 class Retry(Exception):
     def __init__(self, reason: str, delay: float | None = None) -> None:
         super().__init__(reason)
@@ -121,6 +128,26 @@ class Effects:
 
     async def _PodBound(self, action: Action, e: PodBound, actuator: KubeActuator) -> list[Event]:
         namespace, name = _split(e.pod)
+        if e.devices:
+            # The GPU devices chosen, where Volcano's deviceshare device plugins read them,
+            # before the bind (as Volcano's deviceshare writes them in its PreBind).
+            annotations = {
+                GPU_INDEX: ",".join(str(d) for d in e.devices),
+                VGPU_NODE: e.node,
+                BIND_PHASE: "allocating",
+            }
+            try:
+                await self.kube.call(
+                    self.kube.core.patch_namespaced_pod,
+                    name,
+                    namespace,
+                    {"metadata": {"annotations": annotations}},
+                    _content_type=MERGE,
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return [PodBindFailed(pod=e.pod, job=e.job, node=e.node, reason="NotFound")]
+                raise
         body = {
             "apiVersion": "v1",
             "kind": "Binding",
