@@ -12,8 +12,8 @@ positions. Three things are observed as they happen, at the cost of a
 ``perf_counter`` pair and a histogram bucket: each append to the log
 (``instrument`` puts a timing wrapper under the pipeline's fenced log), and
 each scheduling session, its open and each of its actions (the scheduler
-runner's handler is wrapped by ``TimedScheduler``, which runs the session as
-``handlers.scheduler.handler.run_session`` does, timing each step). Nothing
+runner's handler is wrapped by ``TimedScheduler``, which the session tells
+each step as it ends: ``handlers.scheduler.handler.run_session``'s ``on_step``). Nothing
 here runs in a handler or a fold: the timings never reach the log.
 
 Volcano's metrics keep Volcano's names (``volcano_...``,
@@ -134,15 +134,18 @@ class _TimedAppends(LogWrapper):
 class TimedScheduler:
     """The scheduler handler with its sessions timed: same name, state, folds and decisions.
 
-    A ``SchedulingRequested`` is answered as ``run_session`` answers it (open the
-    session, run each configured action, close), with a clock read around each
-    step; every other event goes to the handler unchanged.
+    The handler's session tells each of its steps as it ends (``run_session``'s
+    ``on_step``: open, each action, close); this reads the clock at each, and
+    counts the attempts from the decisions. Every other event goes to the
+    handler unchanged.
     """
 
     def __init__(self, handler: Any, metrics: Metrics) -> None:
         self.handler = handler
         self.name = handler.name
         self.metrics = metrics
+        self._started = self._step = 0.0
+        handler.on_step = self._on_step
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.handler, name)
@@ -153,27 +156,25 @@ class TimedScheduler:
     def fold(self, state: Any, envelope: Envelope) -> Any:
         return self.handler.fold(state, envelope)
 
+    def _on_step(self, step: str) -> None:
+        now, metrics = time.perf_counter(), self.metrics
+        if step == "open":
+            metrics.open_session.observe((now - self._started) * 1000)
+        elif step == "close":
+            metrics.e2e.observe((now - self._started) * 1000)
+        else:
+            metrics.action.labels(step).observe((now - self._step) * 1000)
+        self._step = now
+
     def decide(self, state: Any, envelope: Envelope) -> list:
-        from handlers.scheduler.actions import ACTIONS
-        from handlers.scheduler.session import Session
         from schemas.events import PodBound, PodGroupUnschedulable, SchedulingRequested
 
-        payload = envelope.payload
-        if not isinstance(payload, SchedulingRequested):
+        if not isinstance(envelope.payload, SchedulingRequested):
             return self.handler.decide(state, envelope)
-        metrics, conf = self.metrics, self.handler.conf
+        metrics = self.metrics
+        self._started = time.perf_counter()
         try:
-            started = time.perf_counter()
-            ssn = Session(state, conf, payload.now)
-            step = time.perf_counter()
-            metrics.open_session.observe((step - started) * 1000)
-            for action in conf.actions:
-                ACTIONS[action](ssn)
-                now = time.perf_counter()
-                metrics.action.labels(action).observe((now - step) * 1000)
-                step = now
-            events = ssn.close()
-            metrics.e2e.observe((time.perf_counter() - started) * 1000)
+            events = self.handler.decide(state, envelope)
         except Exception:
             metrics.attempts.labels("error").inc()
             raise

@@ -10,6 +10,8 @@ requested after them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers.scheduler.actions import ACTIONS
 from handlers.scheduler.conf import DEFAULT_CONF, ConfError, SchedulerConf, duration_argument_ms
 from handlers.scheduler.conf import load_conf as parse_conf
@@ -124,11 +126,23 @@ def load_conf_file(path: str) -> SchedulerConf:
         return load_conf(handle.read())
 
 
-def run_session(state: ClusterState, conf: SchedulerConf, now: int) -> list[Event]:
+StepHook = Callable[[str], None]
+"""Told each step of a session as it ends: "open", then each action's name, then "close".
+For instruments outside the pipeline (the metrics' timings); it must not touch the state."""
+
+
+def run_session(state: ClusterState, conf: SchedulerConf, now: int, on_step: StepHook | None = None) -> list[Event]:
     ssn = Session(state, conf, now)
+    if on_step is not None:
+        on_step("open")
     for action in conf.actions:
         ACTIONS[action](ssn)
-    return ssn.close()
+        if on_step is not None:
+            on_step(action)
+    events = ssn.close()
+    if on_step is not None:
+        on_step("close")
+    return events
 
 
 class SchedulerHandler:
@@ -140,6 +154,7 @@ class SchedulerHandler:
         elif isinstance(conf, str):
             conf = load_conf(conf)
         self.conf = check_conf(conf)
+        self.on_step: StepHook | None = None  # see run_session; None in every handler that decides alone
 
     def initial(self) -> ClusterState:
         return cluster.initial()
@@ -150,4 +165,4 @@ class SchedulerHandler:
     def decide(self, state: ClusterState, envelope: Envelope) -> list[Event]:
         if not isinstance(envelope.payload, SchedulingRequested):
             return []
-        return run_session(state, self.conf, envelope.payload.now)
+        return run_session(state, self.conf, envelope.payload.now, self.on_step)
