@@ -39,6 +39,7 @@ UNEXERCISED = {
     ("", "configmaps", "update"): "replacing the svc hosts ConfigMap when a job scales",
     ("", "pods", "get"): "checking who holds a pod name after a 409",
     ("", "events", "create"): "reporting an object refused by admission",
+    ("", "pods/status", "patch"): "PodScheduled=False on the pods of a gang that waits (tests/kube/test_status_e2e.py)",
     ("scheduling.volcano.sh", "podgroups", "patch"): "updating a PodGroup when its job scales",
     ("flow.volcano.sh", "jobflows/status", "patch"): "writing a JobFlow's status (tests/kube/test_jobflow_e2e.py)",
 }

@@ -139,6 +139,11 @@ async def test_a_gang_that_waits_then_runs_shows_its_conditions_events_and_job_s
         assert await job_status() == view["status"]
         assert [c["status"] for c in view["status"]["conditions"]][-1] == "Running"
         assert {"runningDuration", "minAvailable", "taskStatusCount"} <= set(view["status"])
+        from tests.kube.test_rbac import grants, ungranted
+
+        calls = [c for c in apiserver.audit if (c.code < 400 or c.code in (404, 409)) and c.user == "eventbatch"]
+        assert {(c.resource, c.verb) for c in calls} >= {("pods/status", "patch"), ("events", "create")}
+        assert ungranted(calls, grants(rename={"eventbatch-system": "default"})) == set(), "calls the RBAC does not grant"
     except BaseException:
         print(eb.log_text()[-4000:], sim.log_text()[-2000:])
         raise
