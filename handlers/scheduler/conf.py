@@ -51,6 +51,7 @@ AVAILABLE_PLUGINS = (
     "task-topology",
     "network-topology-aware",
     "data-locality",
+    "fgd",
 )
 LATER_PLUGINS = (
     "tdm",

@@ -11,6 +11,7 @@ from handlers.scheduler.plugins.binpack import Binpack
 from handlers.scheduler.plugins.capacity import Capacity
 from handlers.scheduler.plugins.conformance import Conformance
 from handlers.scheduler.plugins.drf import DRF
+from handlers.scheduler.plugins.fgd import FGD
 from handlers.scheduler.plugins.gang import Gang
 from handlers.scheduler.plugins.locality import DataLocality
 from handlers.scheduler.plugins.network_topology import NetworkTopology
@@ -26,6 +27,6 @@ PLUGINS: dict[str, type[Plugin]] = {
     cls.name: cls
     for cls in (
         Priority, Gang, Conformance, DRF, Proportion, Binpack, NodeOrder, Predicates, Overcommit, SLA,
-        Capacity, TaskTopology, NetworkTopology, DataLocality,
+        Capacity, TaskTopology, NetworkTopology, DataLocality, FGD,
     )
 }

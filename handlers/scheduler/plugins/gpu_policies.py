@@ -81,7 +81,7 @@ POPULARITY_THRESHOLD = 0.95  # the simulator's typical pods: the most popular ty
 NO_DEVICES: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TaskTypes:
     """The workload's distribution of task types: per type, milli-CPU, the GPU request
     (``milli`` per device, ``count`` devices; 0 devices: no GPU) and popularity as an

@@ -1,0 +1,166 @@
+"""fgd: place GPU tasks by a GPU placement policy: FGD (fragmentation gradient descent) or a baseline.
+
+Where it sits: a scheduler plugin (see ``plugins.base``); a node score, and
+the device choice on the chosen node (``device_choice``, which the statement
+asks before taking devices). The arithmetic is ``plugins.gpu_policies`` over
+the session's device arrays (``ssn.devices``, ``handlers.scheduler.devices``)
+and the nodes' idle CPU.
+
+Arguments:
+
+- ``fgd.policy``: ``fgd`` (default), ``bestfit``, ``dotproduct``,
+  ``gpupacking``, ``gpuclustering`` or ``random`` (the paper's baselines;
+  ``binpack`` stays the Volcano plugin of that name);
+- ``fgd.weight`` (1): what the 0..100 score is multiplied by;
+- ``fgd.seed`` (0): the ``random`` policy's seed.
+
+Scores, 0..100 (higher is better), from each policy's cost: ``fgd``
+``100 * sigmoid(-increase / 1000)`` (the increase of the node's expected
+fragmentation in milli-GPU, as the simulator maps it, without its rounding);
+``bestfit`` and ``dotproduct`` ``100 * (1 - cost)``; ``gpupacking`` and
+``gpuclustering`` their own 0..100 scores (a node's kinds of task inferred
+from its devices); ``random`` a uniform draw per node, one draw per kind of
+task per session (seeded by ``fgd.seed``, the task's requests and the log
+position the session was built at). Where the task does not fit: 0. Every
+task is scored, with or without GPU, as the paper's simulator does.
+
+The workload distribution FGD needs (``TaskTypes``) is learnt when the
+session opens, from the pods the cluster state holds (pending, placed, or
+finished and not yet deleted): each pod's CPU and GPU request counted per
+distinct (CPU, GPU) type, the most popular types kept until they cover 95% of
+the pods. So it changes with every session, as pods arrive and leave, and is
+a function of the folded log alone.
+
+A row's score depends on that row (its idle CPU and device row) and on data
+fixed for the session, as the session's cached placements require.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from handlers.scheduler.api import NodeArrays, TaskInfo
+from handlers.scheduler.conf import ConfError, PluginOption, number
+from handlers.scheduler.devices import GpuRequest
+from handlers.scheduler.hooks import Rows, Score
+from handlers.scheduler.plugins import gpu_policies as gp
+from handlers.scheduler.plugins.base import Plugin
+
+if TYPE_CHECKING:
+    from handlers.scheduler.session import Session
+
+MAX_NODE_SCORE = 100.0
+
+
+def learn_workload(ssn: Session) -> gp.TaskTypes:
+    """The session's target distribution: the pods of its cluster state, by (CPU, GPU request)."""
+    return gp.TaskTypes.learn((pod.requests.get("cpu", 0), pod.gpu) for pod in ssn.state.pods.values())
+
+
+class FGD(Plugin):
+    name = "fgd"
+
+    def __init__(self, option: PluginOption, tier: int) -> None:
+        super().__init__(option, tier)
+        policy = self.arguments.get("fgd.policy", "fgd")
+        if policy not in gp.POLICIES:
+            raise ConfError(f"fgd.policy must be one of {', '.join(gp.POLICIES)}, got {policy!r}")
+        self.policy = str(policy)
+        self.weight = number(self.arguments, "fgd.weight", 1)
+        if self.weight < 0:
+            raise ConfError("fgd.weight must not be negative")
+        self.seed = int(number(self.arguments, "fgd.seed", 0))
+        self.workload = gp.EMPTY_WORKLOAD
+        self._draws: dict[tuple[tuple[str, int], ...], np.ndarray] = {}
+
+    def open(self, ssn: Session) -> None:
+        self.ssn = ssn
+        self.cpu = ssn.nodes.column("cpu")
+        self.position = int(ssn.state.position)
+        if self.policy == "fgd":
+            self.workload = learn_workload(ssn)
+        if self.weight > 0:
+            self.register(ssn.hooks.node_order, self.score)
+
+    def _arrays(self, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+        """Idle milli-CPU and free device rows of ``rows``."""
+        nodes = self.ssn.nodes
+        gpu = self.ssn.devices.gpu_free
+        cpu = nodes.idle[:, self.cpu] if self.cpu >= 0 else np.zeros(len(nodes), dtype=np.int64)
+        if rows is None:
+            return cpu, gpu
+        if isinstance(rows, int):
+            return cpu[rows : rows + 1], gpu[rows : rows + 1]
+        return cpu[rows], gpu[rows]
+
+    def _random(self, task: TaskInfo) -> np.ndarray:
+        key = tuple(sorted(task.req.items()))
+        draw = self._draws.get(key)
+        if draw is None:
+            salt = zlib.crc32(repr(key).encode())
+            draw = np.random.default_rng([self.seed, salt, max(self.position, 0)]).random(len(self.ssn.nodes))
+            self._draws[key] = draw
+        return draw
+
+    def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
+        cpu, gpu = self._arrays(rows)
+        request: GpuRequest | None = task.gpu
+        task_cpu = int(task.req.get("cpu", 0))
+        if self.policy == "random":
+            draw = self._random(task)
+            values = draw if rows is None else draw[np.atleast_1d(rows)]
+            fit = gp.scores("bestfit", cpu, gpu, np.ones(len(cpu), dtype=bool), request, task_cpu, self.workload)[0]
+            out = np.where(np.isfinite(fit), MAX_NODE_SCORE * values, 0.0) * self.weight
+        else:
+            cost, _ = gp.scores(self.policy, cpu, gpu, np.ones(len(cpu), dtype=bool), request, task_cpu, self.workload)
+            out = self._to_score(cost)
+        return float(out[0]) if isinstance(rows, int) else out
+
+    def _to_score(self, cost: np.ndarray) -> np.ndarray:
+        fits = np.isfinite(cost)
+        safe = np.where(fits, cost, 0.0)
+        if self.policy == "fgd":
+            value = MAX_NODE_SCORE / (1.0 + np.exp(np.clip(safe / 1000.0, -700, 700)))
+        elif self.policy in ("bestfit", "dotproduct"):
+            value = MAX_NODE_SCORE * (1.0 - safe)
+        else:  # gpupacking, gpuclustering: the negated 0..100 score
+            value = -safe
+        out: np.ndarray = np.where(fits, value, 0.0) * self.weight
+        return out
+
+    def devices(self, task: TaskInfo, node: int, free: np.ndarray) -> tuple[int, ...] | None:
+        """The devices of ``node`` (device row ``free``) the policy gives ``task``, or None
+        to leave the choice to the default best fit (a request with device memory, which
+        the policies do not weigh, or a policy whose device choice is best fit)."""
+        request = task.gpu
+        if request is None or request.memory or self.policy not in ("fgd", "random"):
+            return None
+        row = np.asarray(free).reshape(1, -1)
+        cpu, _ = self._arrays(node)
+        cost, device = gp.scores(
+            self.policy,
+            cpu,
+            row,
+            np.ones(1, dtype=bool),
+            request,
+            int(task.req.get("cpu", 0)) if self.policy == "fgd" else 0,
+            self.workload,
+            rng_key=zlib.crc32(f"{self.seed}/{task.name}/{self.position}".encode()),
+        )
+        if not np.isfinite(cost[0]):
+            return None
+        return gp.devices_on(row[0], request, int(device[0]))
+
+
+def device_choice(ssn: Session, task: TaskInfo, node: int, free: np.ndarray) -> tuple[int, ...] | None:
+    """The hook the statement asks before taking GPU devices for ``task`` on ``node``
+    (``free``: the node's device row it takes from, idle or future): the devices the
+    conf's ``fgd`` plugin chooses, or None when the conf has none or it leaves the choice
+    to the default (``devices.pick``, best fit)."""
+    for plugin in ssn.plugins:
+        if isinstance(plugin, FGD):
+            return plugin.devices(task, node, free)
+    return None

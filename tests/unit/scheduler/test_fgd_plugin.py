@@ -1,0 +1,113 @@
+"""The ``fgd`` scheduler plugin: GPU placement policies chosen in the conf, in real sessions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handlers.scheduler.conf import ConfError, load_conf
+from handlers.scheduler.plugins.fgd import FGD, device_choice, learn_workload
+from handlers.scheduler.session import Session
+from schemas import events as ev
+from tests.unit.scheduler.tables import Cluster, of
+
+CONF = """
+actions: "enqueue, allocate, backfill"
+tiers:
+- plugins:
+  - name: priority
+  - name: gang
+- plugins:
+  - name: predicates
+  - name: proportion
+  - name: fgd
+    arguments:
+      fgd.policy: {policy}
+"""
+
+
+def _cluster(policy: str) -> Cluster:
+    c = Cluster(CONF.format(policy=policy)).queue("default")
+    return c.node("g0", cpu="16", memory="64Gi", gpu=1).node("g1", cpu="16", memory="64Gi", gpu=1)
+
+
+def _bound(decisions: list[ev.Event]) -> dict[str, str]:
+    return {e.pod: e.node for e in of(decisions, ev.PodBound)}
+
+
+def _scenario(policy: str) -> tuple[dict[str, str], list[ev.Event]]:
+    """g0 holds a 0.3 share; then a 0.3 task and two 0.6 tasks arrive (half the pods the
+    cluster has seen ask 0.3, half 0.6)."""
+    c = _cluster(policy)
+    c.job("a", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "300m"})})
+    assert _bound(c.schedule()) == {"default/a-w-0": "g0"}  # equal nodes: the first by name
+    c.job("c", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "300m"})})
+    c.job("d", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "600m"})})
+    c.job("e", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "600m"})})
+    decisions = c.schedule()
+    return _bound(decisions), decisions
+
+
+def test_fgd_keeps_room_that_best_fit_strands() -> None:
+    """Best fit puts the second 0.3 share with the first (g0: 0.4 left, which no 0.6 task
+    can use), so the second 0.6 task finds 0.4 on each GPU and waits. FGD puts it on g1
+    (0.7 left on each GPU, both still hold a 0.6), and every task is placed."""
+    fgd, _ = _scenario("fgd")
+    assert fgd == {"default/c-w-0": "g1", "default/d-w-0": "g0", "default/e-w-0": "g1"}
+    best, decisions = _scenario("bestfit")
+    assert best == {"default/c-w-0": "g0", "default/d-w-0": "g1"}
+    refused = [e for e in of(decisions, ev.PodGroupUnschedulable) if e.podgroup == "default/e"]
+    assert refused and "2 Insufficient nvidia.com/gpu" in refused[0].message  # 0.4 left on each node
+
+
+@pytest.mark.parametrize("policy", ["dotproduct", "gpupacking", "gpuclustering"])
+def test_the_packing_baselines_strand_it_too(policy: str) -> None:
+    placed, _ = _scenario(policy)
+    assert placed["default/c-w-0"] == "g0" and "default/e-w-0" not in placed
+
+
+def _random_pick(seed: int) -> str:
+    conf = CONF.format(policy="random") + "      fgd.seed: " + str(seed) + "\n"
+    c = Cluster(conf).queue("default")
+    for i in range(8):
+        c.node(f"g{i}", cpu="16", memory="64Gi", gpu=1)
+    c.job("a", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "300m"})})
+    (node,) = _bound(c.schedule()).values()
+    return node
+
+
+def test_random_is_seeded_by_the_conf_and_deterministic() -> None:
+    picks = [_random_pick(seed) for seed in range(8)]
+    assert picks == [_random_pick(seed) for seed in range(8)]
+    assert len(set(picks)) > 2  # not the first node by name every time
+
+
+def test_the_workload_is_learnt_from_the_pods_of_the_cluster_state() -> None:
+    c = _cluster("fgd")
+    c.job("a", {"w": (3, {"cpu": "1", "nvidia.com/gpu": "300m"})})
+    c.job("b", {"w": (1, {"cpu": "2", "nvidia.com/gpu": "1"})})
+    ssn = Session(c.state(), c.handler.conf, c.clock + 1)
+    workload = learn_workload(ssn)
+    assert list(zip(workload.cpu.tolist(), workload.milli.tolist(), workload.count.tolist(), strict=True)) == [
+        (1000, 300, 1),
+        (2000, 1000, 1),
+    ]
+    assert workload.weight.tolist() == [0.75, 0.25]
+    plugin = next(p for p in ssn.plugins if isinstance(p, FGD))
+    assert plugin.workload.popularity.tolist() == [3, 1]  # the session's own, counted
+
+
+def test_fgd_chooses_the_device_the_hook_gives() -> None:
+    c = Cluster(CONF.format(policy="fgd")).queue("default").node("g0", cpu="16", memory="64Gi", gpu=2)
+    c.job("a", {"w": (3, {"cpu": "1", "nvidia.com/gpu": "500m"})})
+    c.job("b", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "200m"})})
+    ssn = Session(c.state(), c.handler.conf, c.clock + 1)
+    task = next(iter(ssn.jobs["default/b"].tasks))
+    # devices with 0.7 and 0.5 free: a 0.2 share on the 0.7 one leaves 0.5 + 0.5 for the
+    # 0.5 tasks; best fit would take the 0.5 one and strand 0.3.
+    assert device_choice(ssn, task, 0, np.array([700, 500], dtype=np.int32)) == (0,)
+
+
+def test_a_bad_policy_is_refused_in_the_conf() -> None:
+    with pytest.raises(ConfError, match="fgd.policy must be one of fgd, bestfit"):
+        Session(Cluster(CONF.format(policy="tetris")).state(), load_conf(CONF.format(policy="tetris")), 1)
