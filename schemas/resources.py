@@ -470,7 +470,7 @@ class JobFlow(Base, frozen=True):
 
 # A top-level object a user submits: what a manifest file holds (``schemas.loaders``).
 # Kinds kept in a module of their own (which imports this one) are named as strings.
-Manifest = Union[Job | Queue | Command | PodGroup | Node | Pod | CronJob | JobFlow | JobTemplate, "HyperNode"]  # noqa: UP007 - forward references
+Manifest = Union[Job | Queue | Command | PodGroup | Node | Pod | CronJob | JobFlow | JobTemplate, "HyperNode"]
 
 
 def key_of(meta: ObjectMeta) -> str:

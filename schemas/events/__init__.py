@@ -15,7 +15,20 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import cronjob, hypernode, job, jobflow, node, pod, podgroup, priority, queue, runtime, scheduler, timer
+from schemas.events import (
+    cronjob,
+    hypernode,
+    job,
+    jobflow,
+    node,
+    pod,
+    podgroup,
+    priority,
+    queue,
+    runtime,
+    scheduler,
+    timer,
+)
 from schemas.events.base import Event
 from schemas.events.cronjob import *  # noqa: F403
 from schemas.events.hypernode import *  # noqa: F403
