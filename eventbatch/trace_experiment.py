@@ -26,6 +26,10 @@ runs it:
   the **fragmentation rate** (the cluster's expected fragmentation under the
   workload, ``gpu_policies.fragmentation`` summed over nodes, / free milli-GPU, %).
 
+Equal costs go to the lowest node, as the scheduler breaks ties; ``ties="random"``
+draws among the best nodes instead (seeded), as kube-scheduler does in the
+paper's simulator. ``random`` is asked about the feasible nodes only.
+
 The workload the policies are told about (``TaskTypes``) is the pod list's
 distribution of task sizes before inflation, as the simulator's typical pods
 are. Everything is a pure function of the inputs and the seed: no wall clock,
@@ -286,7 +290,7 @@ def _model_masks(nodes: Nodes, specs: Sequence[str]) -> dict[str, np.ndarray]:
 
 def run(
     nodes: Nodes, tasks: Tasks, order: np.ndarray, policy: Policy, engine: Engine, workload: Any,
-    *, ratio: float, step: float, seed: int,
+    *, ratio: float, step: float, seed: int, ties: str = "lowest",
 ) -> Curve:
     """Place ``tasks[order]`` one by one with ``policy``; record the marks every ``step`` % of arrival."""
     width = max(int(nodes.gpus.max()), 1)
@@ -294,6 +298,8 @@ def run(
     gpu_free = np.where(slots < nodes.gpus[:, None], MILLI, -1).astype(np.int32)
     cpu_free = nodes.cpu.copy()
     mem_free = nodes.memory.copy()
+    most_free = gpu_free.max(axis=1)  # per node, its device with the most free (kept per placement)
+    wholly_free = (gpu_free == MILLI).sum(axis=1)  # per node, its wholly free devices
     capacity = nodes.gpu_capacity
     masks = _model_masks(nodes, [tasks.spec[i] for i in set(order.tolist())])
     requests: dict[tuple[int, int], Any] = {}
@@ -320,9 +326,9 @@ def run(
         count, milli = int(tasks.count[t]), int(tasks.milli[t])
         feasible = (cpu_free >= cpu) & (mem_free >= mem)
         if count == 1 and milli < MILLI:
-            feasible &= (gpu_free >= milli).any(axis=1)
+            feasible &= most_free >= milli
         elif count > 0:
-            feasible &= (gpu_free == MILLI).sum(axis=1) >= count
+            feasible &= wholly_free >= count
         spec = tasks.spec[t]
         if spec:
             feasible &= masks[spec]
@@ -335,11 +341,15 @@ def run(
                 node, devices = _cached_choice(
                     policy, cache, changed_at, position, (cpu, milli, count),
                     cpu_free, gpu_free, feasible, request, cpu, workload, kinds,
+                    seed * 1_000_003 + position if ties == "random" else None,
                 )
-            else:
+            else:  # a policy over the whole cluster: asked about the feasible rows only, its row mapped back
+                rows = np.flatnonzero(feasible)
                 node, devices = policy.choose(
-                    cpu_free, gpu_free, feasible, request, cpu, workload, seed * 1_000_003 + position, kinds,
+                    cpu_free[rows], gpu_free[rows], np.ones(len(rows), bool), request, cpu, workload,
+                    seed * 1_000_003 + position, kinds[rows],
                 )
+                node = int(rows[node]) if node >= 0 else -1
             node = int(node)
             if node < 0 or not feasible[node]:
                 raise AssertionError(f"policy {policy.name} chose node {node}, which cannot hold the task")
@@ -348,6 +358,8 @@ def run(
                 if len(picked) != count or len(set(picked.tolist())) != count or (gpu_free[node, picked] < milli).any():
                     raise AssertionError(f"policy {policy.name} chose devices {picked.tolist()} on node {node} for {count}×{milli}m")
                 gpu_free[node, picked] -= milli
+                most_free[node] = gpu_free[node].max()
+                wholly_free[node] = int((gpu_free[node] == MILLI).sum())
             cpu_free[node] -= cpu
             mem_free[node] -= mem
             if policy.kind is not None:
@@ -369,10 +381,11 @@ def run(
 def _cached_choice(
     policy: Policy, cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, int]], changed_at: np.ndarray,
     tick: int, key: tuple[int, int, int], cpu_free: np.ndarray, gpu_free: np.ndarray, feasible: np.ndarray,
-    request: Any, cpu: int, workload: Any, kinds: np.ndarray,
+    request: Any, cpu: int, workload: Any, kinds: np.ndarray, tie_key: int | None = None,
 ) -> tuple[int, Sequence[int]]:
     """The policy's choice as ``choose`` makes it (least cost among the feasible rows, ties to the
-    lowest row), with only the rows placed on since this kind of task last came recomputed."""
+    lowest row; drawn among them with ``tie_key`` as seed when given), with only the rows placed
+    on since this kind of task last came recomputed."""
     assert policy.scores is not None and policy.devices is not None
     held = cache.get(key)
     if held is None:
@@ -389,6 +402,10 @@ def _cached_choice(
     node = int(masked.argmin())
     if not np.isfinite(masked[node]):
         return -1, ()
+    if tie_key is not None:  # kube-scheduler's selectHost: uniformly among the best
+        best = np.flatnonzero(masked == masked[node])
+        if len(best) > 1:
+            node = int(best[np.random.default_rng(tie_key).integers(len(best))])
     return node, policy.devices(gpu_free[node], request, int(device[node]))
 
 
@@ -404,12 +421,13 @@ class Result:
     seeds: list[int]
     arrivals: list[int]  # tasks that arrive per seed
     curves: dict[str, list[Curve]]  # per policy, per seed
+    ties: str = "lowest"
 
     def summary(self) -> dict[str, Any]:
         """Per policy: the mean and spread over seeds at every mark, and the values at 100 % arrival."""
         out: dict[str, Any] = {
             "nodes": self.nodes, "gpus": self.gpus, "pod_list_tasks": self.tasks, "ratio": self.ratio,
-            "step_pct": self.step, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
+            "step_pct": self.step, "ties": self.ties, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
         }
         for name, curves in self.curves.items():
             arrival = curves[0].arrival_pct
@@ -449,7 +467,7 @@ def _index_of(marks: Sequence[float], pct: float) -> int | None:
 
 def experiment(
     nodes: Nodes, tasks: Tasks, engine: Engine, *, policies: Sequence[str], seeds: Sequence[int],
-    ratio: float = 1.3, step: float = 5.0,
+    ratio: float = 1.3, step: float = 5.0, ties: str = "lowest",
 ) -> Result:
     """Every policy over every seed; the same arrivals for every policy under one seed."""
     workload = engine.workload(tasks)
@@ -459,8 +477,8 @@ def experiment(
         order = arrivals(tasks, nodes.gpu_capacity, ratio, seed)
         arrived.append(len(order))
         for name in policies:
-            curves[name].append(run(nodes, tasks, order, engine.policies[name], engine, workload, ratio=ratio, step=step, seed=seed))
-    return Result(len(nodes.names), int(nodes.gpus.sum()), len(tasks), ratio, step, list(seeds), arrived, curves)
+            curves[name].append(run(nodes, tasks, order, engine.policies[name], engine, workload, ratio=ratio, step=step, seed=seed, ties=ties))
+    return Result(len(nodes.names), int(nodes.gpus.sum()), len(tasks), ratio, step, list(seeds), arrived, curves, ties)
 
 
 # ---------------------------------------------------------------- the plot

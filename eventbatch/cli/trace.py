@@ -56,6 +56,9 @@ def _register_experiment(sub) -> None:
     exp.add_argument("--seeds", type=IntArg(1, 100), default=5, help="how many seeds (default 5)")
     exp.add_argument("--first-seed", type=IntArg(0, INT32[1]), default=42, help="the first seed; the others follow it (default 42)")
     exp.add_argument("--step", type=_step, default=5.0, help="record every STEP %% of arrival (default 5)")
+    exp.add_argument("--ties", choices=["lowest", "random"], default="lowest",
+                     help="equal costs: the lowest node, as the scheduler decides (default), or one drawn among them, "
+                     "as kube-scheduler does in the paper's simulator")
     exp.add_argument("--json", action="store_true", help="print the whole result as JSON")
     exp.add_argument("--plot", metavar="FILE.svg", help="write an SVG plot: one curve per policy, unallocated GPU and fragmentation rate")
     exp.set_defaults(run=_experiment, log_access=NONE)
@@ -149,7 +152,7 @@ def run_experiment(args) -> int:
     except te.TraceError as exc:
         raise CliError(str(exc)) from None
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    result = te.experiment(nodes, tasks, engine, policies=policies, seeds=seeds, ratio=args.ratio, step=args.step)
+    result = te.experiment(nodes, tasks, engine, policies=policies, seeds=seeds, ratio=args.ratio, step=args.step, ties=args.ties)
     summary = result.summary()
     summary["pods_file"], summary["nodes_file"] = str(pods_path), str(nodes_path)
     if plot is not None:
