@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from handlers.scheduler.api import TaskInfo
 from handlers.scheduler.devices import pick
+from handlers.scheduler.plugins.fgd import device_choice
 from schemas.events import PodBound, PodEvictionRequested, PodPipelined
 
 if TYPE_CHECKING:
@@ -29,18 +30,23 @@ class Statement:
         return len(self.ops)
 
     def _devices(self, task: TaskInfo, node: int, *, future: bool) -> None:
-        """Pick and take the GPU devices ``task`` gets on ``node`` (best fit); on future
-        resources (``future``) they are promised out of what is being released."""
+        """Pick and take the GPU devices ``task`` gets on ``node`` (the conf's ``fgd`` plugin's
+        choice, else best fit); on future resources (``future``) they are promised out of
+        what is being released."""
         request = task.gpu
         if request is None:
             return
         devices = self.ssn.devices
         if future:
-            chosen = pick(devices.future[node], devices.mem_future[node], request)
+            chosen = device_choice(self.ssn, task, node, devices.future[node]) or pick(
+                devices.future[node], devices.mem_future[node], request
+            )
             if chosen:
                 devices.reserve(node, chosen, request)
         else:
-            chosen = pick(devices.gpu_free[node], devices.mem_free[node], request)
+            chosen = device_choice(self.ssn, task, node, devices.gpu_free[node]) or pick(
+                devices.gpu_free[node], devices.mem_free[node], request
+            )
             if chosen:
                 devices.take(node, chosen, request)
         task.devices = chosen

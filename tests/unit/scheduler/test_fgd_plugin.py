@@ -111,3 +111,21 @@ def test_fgd_chooses_the_device_the_hook_gives() -> None:
 def test_a_bad_policy_is_refused_in_the_conf() -> None:
     with pytest.raises(ConfError, match="fgd.policy must be one of fgd, bestfit"):
         Session(Cluster(CONF.format(policy="tetris")).state(), load_conf(CONF.format(policy="tetris")), 1)
+
+
+def _devices_scenario(policy: str) -> dict[str, list[int]]:
+    """One node of two GPUs, a 0.3 share on device 0; a 0.3 task and two 0.7 tasks arrive."""
+    c = Cluster(CONF.format(policy=policy)).queue("default").node("g0", cpu="16", memory="64Gi", gpu=2)
+    c.job("x", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "300m"})})
+    c.schedule()
+    for name, share in (("y", "300m"), ("z1", "700m"), ("z2", "700m")):
+        c.job(name, {"w": (1, {"cpu": "1", "nvidia.com/gpu": share})})
+    return {e.pod: e.devices for e in of(c.schedule(), ev.PodBound)}
+
+
+def test_the_bind_carries_the_device_fgd_chose() -> None:
+    """Best fit puts the 0.3 task on device 0 (0.4 left there, 1.0 on device 1), and the
+    second 0.7 task finds 0.4 and 0.3; FGD puts it on device 1 (0.7 left on each), and both
+    0.7 tasks are bound."""
+    assert _devices_scenario("fgd") == {"default/y-w-0": [1], "default/z1-w-0": [0], "default/z2-w-0": [1]}
+    assert _devices_scenario("bestfit") == {"default/y-w-0": [0], "default/z1-w-0": [1]}
