@@ -13,9 +13,12 @@ recorded, so the simulation report can put both side by side:
   priority class of the same name (LS highest, BE lowest); BE pods carry
   ``volcano.sh/preemptable: "true"``, the others ``"false"``;
 - GPU requests: ``num_gpu`` whole GPUs, or for a GPU-sharing pod
-  (``num_gpu`` 1, ``gpu_milli`` < 1000) ``gpu_milli`` milli-GPUs counted
-  against its node (``nvidia.com/gpu: 460m``); ``gpu_spec`` (allowed GPU
-  models, ``|``-separated) becomes required node affinity on the model label.
+  (``num_gpu`` 1, ``gpu_milli`` < 1000) ``gpu_milli`` milli-GPUs of one
+  device (``nvidia.com/gpu: 460m``): the scheduler's device model
+  (``handlers.scheduler.devices``) places it on one GPU of its node with that
+  share free, never on shares of several; each node's ``gpu`` devices are its
+  ``nvidia.com/gpu`` allocatable; ``gpu_spec`` (allowed GPU models,
+  ``|``-separated) becomes required node affinity on the model label.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from eventbatch.sim.report import summarize
+from handlers.scheduler.devices import GPU, MODEL_LABEL
 
-GPU = "nvidia.com/gpu"
-MODEL_LABEL = "nvidia.com/gpu.product"
 QOS = {"LS": ("ls", 1000, 4), "Guaranteed": ("guaranteed", 800, 2), "Burstable": ("burstable", 500, 1), "BE": ("be", 100, 1)}
 NAMESPACE = "openb"
 

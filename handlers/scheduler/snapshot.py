@@ -164,7 +164,8 @@ class _NodeCache:
     not every node."""
 
     __slots__ = ("key", "seq", "offered", "names", "index", "records", "alloc", "total", "labels", "taints",
-                 "unschedulable", "used", "releasing", "col", "used_sum", "gpus")
+                 "unschedulable", "used", "releasing", "col", "used_sum", "gpus", "held_devices", "gpu_row",
+                 "dev_free", "dev_mem", "dev_future", "dev_counts", "dev_models")
 
     def __init__(self, state: ClusterState, dims: list[str]) -> None:
         self.key = (state.node_epoch, tuple(dims))
@@ -181,13 +182,23 @@ class _NodeCache:
         self.labels = [rec.labels for rec in records]
         self.taints = [rec.taints for rec in records]
         self.unschedulable = np.array([rec.unschedulable for rec in records], dtype=bool)
-        # The rows of the nodes with GPU devices: (row, count, model, memory MiB of each device).
-        self.gpus: list[tuple[int, int, str, int]] = []
+        # The nodes' GPU devices (``handlers.scheduler.devices``), kept like ``used``: the rows
+        # of the nodes with devices, (row, count, memory MiB of each device), and their arrays.
+        self.held_devices = state.devices
+        self.gpus: list[tuple[int, int, int]] = []
+        self.dev_counts = np.zeros(len(names), dtype=np.int32)
+        self.dev_models = [""] * len(names)
         for i, rec in enumerate(records):
             count = node_gpus(rec.allocatable)
             if count > 0:
-                model = rec.labels.get(MODEL_LABEL, "")
-                self.gpus.append((i, count, model, node_device_memory(rec.allocatable, count)))
+                self.gpus.append((i, count, node_device_memory(rec.allocatable, count)))
+                self.dev_counts[i] = count
+                self.dev_models[i] = rec.labels.get(MODEL_LABEL, "")
+        self.gpu_row = {i: (count, memory) for i, count, memory in self.gpus}
+        width = max((count for _, count, _ in self.gpus), default=0)
+        self.dev_free = np.full((len(names), width), -1, dtype=np.int32)
+        self.dev_mem = np.full((len(names), width), -1, dtype=np.int64)
+        self.dev_future = self.dev_free.copy()  # the rows are filled in with ``used`` (``_row``)
         self.used = np.zeros(alloc.shape, dtype=np.int64)
         self.releasing = np.zeros(alloc.shape, dtype=np.int64)
         # What the nodes hold, per resource (whole numbers), kept as rows change.
@@ -209,6 +220,23 @@ class _NodeCache:
             total[col[d]] += v
         for d, v in rec.releasing.items():
             releasing[col[d]] = v
+        if i in self.gpu_row:
+            self._device_row(i)
+
+    def _device_row(self, i: int) -> None:
+        """Row ``i``'s devices as the state's records hold them (a node with devices)."""
+        count, memory = self.gpu_row[i]
+        record = self.held_devices.get(self.names[i])
+        if record is None or not record.pods:
+            self.dev_free[i, :count] = self.dev_future[i, :count] = 1000
+            self.dev_mem[i, :count] = memory if memory else UNLIMITED
+            return
+        # Pipelined pods are placed again each session (their promise is not counted, as on
+        # the node arrays): future is what is free plus what is being released.
+        f, m, rel, _ = record.rows()
+        self.dev_free[i, :count] = f[:count]
+        self.dev_mem[i, :count] = m[:count]
+        self.dev_future[i, :count] = [a + b for a, b in zip(f[:count], rel[:count], strict=True)]
 
     def catch_up(self, state: ClusterState) -> None:
         """Rows of the nodes whose resources changed since ``seq``, most recent first."""
@@ -248,35 +276,15 @@ def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
     )
 
 
-def _devices(cache: _NodeCache, state: ClusterState) -> DeviceArrays:
-    """The session's device arrays: every GPU node's devices, less what the pods on them hold
-    (``ClusterState.devices``). Nodes without GPUs cost nothing."""
-    n = len(cache.names)
+def _devices(cache: _NodeCache) -> DeviceArrays:
+    """The session's device arrays (its own copy): every GPU node's devices, less what the pods
+    on them hold. Nodes without GPUs cost nothing."""
     if not cache.gpus:
-        return empty(n)
-    width = max(count for _, count, _, _ in cache.gpus)
-    free = np.full((n, width), -1, dtype=np.int32)
-    mem = np.full((n, width), -1, dtype=np.int64)
-    future = free.copy()
-    counts = np.zeros(n, dtype=np.int32)
-    models = [""] * n
-    held = state.devices
-    names = cache.names
-    for i, count, model, memory in cache.gpus:
-        counts[i] = count
-        models[i] = model
-        record = held.get(names[i])
-        if record is None or not record.pods:
-            free[i, :count] = future[i, :count] = 1000
-            mem[i, :count] = memory if memory else UNLIMITED
-            continue
-        # Pipelined pods are placed again each session (their promise is not counted, as on
-        # the node arrays): future is what is free plus what is being released.
-        f, m, rel, _ = record.rows()
-        free[i, :count] = f[:count]
-        mem[i, :count] = m[:count]
-        future[i, :count] = [a + b for a, b in zip(f[:count], rel[:count], strict=True)]
-    return DeviceArrays(free, counts, models, mem, future, mem.copy())
+        return empty(len(cache.names))
+    mem = cache.dev_mem.copy()
+    return DeviceArrays(
+        cache.dev_free.copy(), cache.dev_counts.copy(), list(cache.dev_models), mem, cache.dev_future.copy(), mem.copy()
+    )
 
 
 def _leave_out_dependents(job: JobInfo) -> None:
@@ -466,5 +474,5 @@ def build(state: ClusterState) -> Snapshot:
     state.jobs_cache = cache
     return Snapshot(
         nodes=nodes, jobs=jobs, queues=queues, total=total, settled=sums, unsettled=unsettled,
-        devices=_devices(node_cache, state),
+        devices=_devices(node_cache),
     )

@@ -44,6 +44,8 @@ def _pod_on(e: ev.PodStarted | ev.PodBindFailed) -> str:
 
 
 def _pod_to(e: ev.PodBound | ev.PodPipelined) -> str:
+    if e.devices:  # the GPU devices of the node it gets
+        return f"{e.pod} -> {e.node} GPU {','.join(str(d) for d in e.devices)}"
     return f"{e.pod} -> {e.node}"
 
 

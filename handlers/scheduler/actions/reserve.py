@@ -40,6 +40,7 @@ import numpy as np
 from handlers.scheduler.actions.victims import admit
 from handlers.scheduler.api import JobInfo, TaskInfo
 from handlers.scheduler.conf import duration_argument_ms
+from handlers.scheduler.devices import MILLI, pick
 from handlers.scheduler.placement import placement_for
 from handlers.scheduler.plugins.base import share_source
 from handlers.scheduler.statement import Statement
@@ -141,10 +142,12 @@ class Reserve:
         ssn = self.ssn
         nodes = ssn.nodes
         rows = [nodes.index[n] for n in names if n in nodes.index]
+        placed: list[tuple[TaskInfo, int]] = []
         if self.pending(job):
-            plan = self.plan(job, rows, nodes.alloc)
+            plan = self.plan(job, rows, nodes.alloc, placed)
         else:  # no pods yet: hold the nodes whole
             plan = {i: nodes.alloc[i].copy() for i in rows}
+        self.lock_devices(rows, placed, whole=not self.pending(job))
         for i in rows:
             need = plan.get(i)
             if need is None:
@@ -156,8 +159,11 @@ class Reserve:
             if rest.any():
                 nodes.reserve(i, rest)
 
-    def plan(self, job: JobInfo, rows: list[int], room: np.ndarray) -> dict[int, np.ndarray]:
-        """First-fit of the gang's pending pods into ``room`` of ``rows``: what each row must keep."""
+    def plan(
+        self, job: JobInfo, rows: list[int], room: np.ndarray, placed: list[tuple[TaskInfo, int]] | None = None
+    ) -> dict[int, np.ndarray]:
+        """First-fit of the gang's pending pods into ``room`` of ``rows``: what each row must keep
+        (``placed``, when given, gets each pod and its row)."""
         room = room.copy()
         plan: dict[int, np.ndarray] = {}
         for task in self.pending(job):
@@ -165,8 +171,39 @@ class Reserve:
                 if (room[i] >= task.vec).all() and self.ssn.static_filter(task)[0][i]:
                     room[i] -= task.vec
                     plan[i] = plan.get(i, 0) + task.vec
+                    if placed is not None:
+                        placed.append((task, i))
                     break
         return plan
+
+    def lock_devices(self, rows: list[int], placed: list[tuple[TaskInfo, int]], *, whole: bool) -> None:
+        """Keep the gang's GPU shares on its reserved nodes' devices (every device, when ``whole``):
+        out of what is free first, then out of what is being released, as ``lock`` does."""
+        devices = self.ssn.devices
+        if not devices.width:
+            return
+        free, future = devices.gpu_free, devices.future
+        changes = self.ssn.nodes.changes  # the rows placements must look at again
+        if whole:
+            for i in rows:
+                free[i] = np.minimum(free[i], 0)
+                future[i] = np.minimum(future[i], 0)
+                changes.append(i)
+            return
+        room = np.where(free >= 0, MILLI, -1)  # the devices as allocatable: the plan's room
+        for task, i in placed:
+            request = task.gpu
+            if request is None:
+                continue
+            chosen = pick(room[i], devices.mem_free[i], request)
+            for d in chosen:
+                room[i, d] -= request.milli
+                on_idle = min(max(int(free[i, d]), 0), request.milli)
+                free[i, d] -= on_idle
+                future[i, d] -= on_idle
+                future[i, d] -= min(max(int(future[i, d]), 0), request.milli - on_idle)
+            if chosen:
+                changes.append(i)
 
     def most_starved(self) -> JobInfo | None:
         ssn = self.ssn
