@@ -89,13 +89,13 @@ def samples(pipeline, elector: LeaderElector | None) -> list[Sample]:
             out.append(("eventbatch_actuator_pending", {}, float(sum(len(q) for q in reactor.pending.values()))))
         if isinstance(reactor, KubeStatusWriter):
             out.append(("eventbatch_status_writes_total", {}, float(reactor.stats.written)))
-        if isinstance(reactor, KubeObserver):
-            for informer in reactor.informers:
-                out.append(("eventbatch_watch_events_total", {"resource": informer.name}, float(informer.stats.events)))
-            for informer in reactor.informers:
-                out.append(("eventbatch_watch_relists_total", {"resource": informer.name}, float(informer.stats.lists)))
-            for informer in reactor.informers:
-                out.append(("eventbatch_watch_reconnects_total", {"resource": informer.name}, float(informer.stats.reconnects)))
+    # every watch of every reactor (the observer, the operator and JobFlow watches): labelled by
+    # reactor too, since two may watch the same resource (pods:volcano) and a series must be unique
+    informers = [(r.name, i) for r in pipeline.reactors for i in getattr(r, "informers", ())]
+    for name, stat in (("events", "events"), ("relists", "lists"), ("reconnects", "reconnects")):
+        for reactor, informer in informers:
+            labels = {"reactor": reactor, "resource": informer.name}
+            out.append((f"eventbatch_watch_{name}_total", labels, float(getattr(informer.stats, stat))))
     return out
 
 
