@@ -83,6 +83,7 @@ COMMANDS: dict[str, Command] = {
     "schema export": Command(NONE, ("schema", "export", "--check", str(ROOT / "docs" / "schema"))),
     "why": Command(READS, ("why", "lm-mpi")),
     "trace import": Command(NONE, ("trace", "import", "FILES/no-trace"), runs_alone=False),
+    "trace experiment": Command(NONE, ("trace", "experiment", "FILES/no-trace"), runs_alone=False),
     "replay": Command(READS, ("replay",)),
     "audit job": Command(READS, ("audit", "job", "lm-mpi")),
     "audit queue": Command(READS, ("audit", "queue", "research")),
