@@ -281,9 +281,10 @@ def _devices(cache: _NodeCache) -> DeviceArrays:
     on them hold. Nodes without GPUs cost nothing."""
     if not cache.gpus:
         return empty(len(cache.names))
+    # Counts and models are read only: shared with the cache; what statements change is copied.
     mem = cache.dev_mem.copy()
     return DeviceArrays(
-        cache.dev_free.copy(), cache.dev_counts.copy(), list(cache.dev_models), mem, cache.dev_future.copy(), mem.copy()
+        cache.dev_free.copy(), cache.dev_counts, cache.dev_models, mem, cache.dev_future.copy(), mem.copy()
     )
 
 
