@@ -38,13 +38,13 @@ class Statement:
             return
         devices = self.ssn.devices
         if future:
-            chosen = device_choice(self.ssn, task, node, devices.future[node]) or pick(
+            chosen = device_choice(self.ssn, task, node, future=True) or pick(
                 devices.future[node], devices.mem_future[node], request
             )
             if chosen:
                 devices.reserve(node, chosen, request)
         else:
-            chosen = device_choice(self.ssn, task, node, devices.gpu_free[node]) or pick(
+            chosen = device_choice(self.ssn, task, node, future=False) or pick(
                 devices.gpu_free[node], devices.mem_free[node], request
             )
             if chosen:

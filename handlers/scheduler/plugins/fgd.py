@@ -75,11 +75,15 @@ class FGD(Plugin):
         self.seed = int(number(self.arguments, "fgd.seed", 0))
         self.workload = gp.EMPTY_WORKLOAD
         self._draws: dict[tuple[tuple[str, int], ...], np.ndarray] = {}
+        # (milli, count, cpu) -> (cost, device, [changes seen]): see ``_costs``
+        self._kept: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, list[int]]] = {}
 
     def open(self, ssn: Session) -> None:
         self.ssn = ssn
         self.cpu = ssn.nodes.column("cpu")
         self.position = int(ssn.state.position)
+        self._all = np.ones(len(ssn.nodes), dtype=bool)
+        self._whole = max(1, len(ssn.nodes) // 4)  # changed rows beyond which all are scored again
         if self.policy == "fgd":
             self.workload = learn_workload(ssn)
         if self.weight > 0:
@@ -105,19 +109,42 @@ class FGD(Plugin):
             self._draws[key] = draw
         return draw
 
-    def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
-        cpu, gpu = self._arrays(rows)
+    def _costs(self, task: TaskInfo) -> tuple[np.ndarray, np.ndarray]:
+        """The policy's cost and device pick for ``task`` on every node, kept per GPU shape
+        and CPU of task for the session and caught up with the rows changed since."""
         request: GpuRequest | None = task.gpu
         task_cpu = int(task.req.get("cpu", 0))
+        key = (0, 0, task_cpu) if request is None else (request.milli, request.count, task_cpu)
+        changes = self.ssn.nodes.changes
+        kept = self._kept.get(key)
+        cpu, gpu = self._arrays(None)
+        if kept is None or len(changes) - kept[2][0] >= self._whole:
+            cost, device = gp.scores(self.policy, cpu, gpu, self._all, request, task_cpu, self.workload)
+            self._kept[key] = (cost, device, [len(changes)])
+            return cost, device
+        cost, device, seen = kept
+        if seen[0] < len(changes):
+            rows = np.unique(np.array(changes[seen[0] :], dtype=np.int64))
+            c, d = gp.scores(self.policy, cpu[rows], gpu[rows], self._all[rows], request, task_cpu, self.workload)
+            cost[rows] = c
+            device[rows] = d
+            seen[0] = len(changes)
+        return cost, device
+
+    def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         if self.policy == "random":
+            cpu, gpu = self._arrays(rows)
             draw = self._random(task)
             values = draw if rows is None else draw[np.atleast_1d(rows)]
-            fit = gp.scores("bestfit", cpu, gpu, np.ones(len(cpu), dtype=bool), request, task_cpu, self.workload)[0]
+            fit = gp.scores(
+                "bestfit", cpu, gpu, np.ones(len(cpu), dtype=bool), task.gpu, int(task.req.get("cpu", 0)), self.workload
+            )[0]
             out = np.where(np.isfinite(fit), MAX_NODE_SCORE * values, 0.0) * self.weight
-        else:
-            cost, _ = gp.scores(self.policy, cpu, gpu, np.ones(len(cpu), dtype=bool), request, task_cpu, self.workload)
-            out = self._to_score(cost)
-        return float(out[0]) if isinstance(rows, int) else out
+            return float(out[0]) if isinstance(rows, int) else out
+        cost, _ = self._costs(task)
+        if isinstance(rows, int):
+            return float(self._to_score(cost[rows : rows + 1])[0])
+        return self._to_score(cost if rows is None else cost[rows])
 
     def _to_score(self, cost: np.ndarray) -> np.ndarray:
         fits = np.isfinite(cost)
@@ -131,19 +158,24 @@ class FGD(Plugin):
         out: np.ndarray = np.where(fits, value, 0.0) * self.weight
         return out
 
-    def devices(self, task: TaskInfo, node: int, free: np.ndarray) -> tuple[int, ...] | None:
-        """The devices of ``node`` (device row ``free``) the policy gives ``task``, or None
-        to leave the choice to the default best fit (a request with device memory, which
-        the policies do not weigh, or a policy whose device choice is best fit)."""
+    def devices(self, task: TaskInfo, node: int, *, future: bool) -> tuple[int, ...] | None:
+        """The devices of ``node`` the policy gives ``task`` (on its idle devices, or on
+        ``future`` ones: what is being released), or None to leave the choice to the
+        default best fit (a request with device memory, which the policies do not weigh,
+        or a policy whose device choice is best fit)."""
         request = task.gpu
         if request is None or request.memory or self.policy not in ("fgd", "random"):
             return None
-        row = np.asarray(free).reshape(1, -1)
+        devices = self.ssn.devices
+        free = devices.future[node] if future else devices.gpu_free[node]
+        if self.policy == "fgd" and not future:
+            cost, device = self._costs(task)  # the pick the node's score was computed with
+            return gp.devices_on(free, request, int(device[node])) if np.isfinite(cost[node]) else None
         cpu, _ = self._arrays(node)
         cost, device = gp.scores(
             self.policy,
             cpu,
-            row,
+            free.reshape(1, -1),
             np.ones(1, dtype=bool),
             request,
             int(task.req.get("cpu", 0)) if self.policy == "fgd" else 0,
@@ -152,15 +184,15 @@ class FGD(Plugin):
         )
         if not np.isfinite(cost[0]):
             return None
-        return gp.devices_on(row[0], request, int(device[0]))
+        return gp.devices_on(free, request, int(device[0]))
 
 
-def device_choice(ssn: Session, task: TaskInfo, node: int, free: np.ndarray) -> tuple[int, ...] | None:
+def device_choice(ssn: Session, task: TaskInfo, node: int, *, future: bool) -> tuple[int, ...] | None:
     """The hook the statement asks before taking GPU devices for ``task`` on ``node``
-    (``free``: the node's device row it takes from, idle or future): the devices the
-    conf's ``fgd`` plugin chooses, or None when the conf has none or it leaves the choice
-    to the default (``devices.pick``, best fit)."""
+    (from its idle devices, or from what is being released with ``future``): the devices
+    the conf's ``fgd`` plugin chooses, or None when the conf has none or it leaves the
+    choice to the default (``devices.pick``, best fit)."""
     for plugin in ssn.plugins:
         if isinstance(plugin, FGD):
-            return plugin.devices(task, node, free)
+            return plugin.devices(task, node, future=future)
     return None

@@ -79,6 +79,8 @@ MAX_SPEC_GPU = 8_000  # milli-GPU of the largest openb node (MaxSpecGpu)
 POPULARITY_THRESHOLD = 0.95  # the simulator's typical pods: the most popular types up to 95% of tasks
 
 NO_DEVICES: tuple[int, ...] = ()
+# Score nodes in identical states once when more than this many are scored at a time.
+DEDUPE = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,20 +228,38 @@ def _fgd_costs(
     are integers (milli-GPU times popularity) until one division at the end."""
     gpu_free = np.asarray(gpu_free)
     cpu_now = np.asarray(cpu_free, dtype=np.int64)
-    n, g = gpu_free.shape
+    n = gpu_free.shape[0]
     cost = np.full(n, np.inf)
     device = np.full(n, -1, dtype=np.int64)
     rows = np.flatnonzero(_gpu_fit(cpu_now, gpu_free, request, cpu))  # only where it fits
     if not len(rows):
         return cost, device
+    cpu_k, gpu_k = cpu_now[rows], gpu_free[rows]
+    if len(rows) > DEDUPE:
+        # Nodes alike (same idle CPU, same device row) score alike: score each state once.
+        key = np.concatenate([cpu_k[:, None], gpu_k.astype(np.int64)], axis=1)
+        alike, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        if len(alike) * 2 <= len(rows):
+            c, d = _fgd_rows(cpu_k[first], gpu_k[first], request, cpu, workload)
+            cost[rows] = c[inverse.reshape(-1)]
+            device[rows] = d[inverse.reshape(-1)]
+            return cost, device
+    cost[rows], device[rows] = _fgd_rows(cpu_k, gpu_k, request, cpu, workload)
+    return cost, device
+
+
+def _fgd_rows(
+    cpu_k: np.ndarray, gpu_k: np.ndarray, request: GpuRequest | None, cpu: int, workload: TaskTypes
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_fgd_costs`` of rows the task fits on."""
     sh = workload.shapes
     scale = _scale(workload)
-    free = _free(gpu_free[rows])
-    cpu_k = cpu_now[rows]
+    free = _free(gpu_k)
     before = _fragmentation(cpu_k, free, sh)
+    none = np.full(len(cpu_k), -1, dtype=np.int64)
     if request is None or request.count == 0:
-        cost[rows] = (_fragmentation(cpu_k - cpu, free, sh) - before) / scale
-        return cost, device
+        out: np.ndarray = (_fragmentation(cpu_k - cpu, free, sh) - before) / scale
+        return out, none
     weight = _usable_weight(sh, cpu_k - cpu)  # (k, U)
     total = free.sum(axis=1)
     big = free[:, :, None] >= sh.milli  # (k, G, U)
@@ -250,8 +270,7 @@ def _fgd_costs(
         k = request.count
         fits = count - k >= sh.count
         after = sh.total * (total - MILLI * k) - (weight * fits * (usable - MILLI * k)).sum(axis=1)
-        cost[rows] = (after - before) / scale
-        return cost, device
+        return (after - before) / scale, none
     # A share: one candidate per device, whose free drops by r.
     r = request.milli
     left = free - r  # (k, G)
@@ -260,11 +279,9 @@ def _fgd_costs(
     usable_after = usable[:, None, :] - free[:, :, None] * big + left[:, :, None] * big_after
     used = ((count_after >= sh.count) * usable_after * weight[:, None, :]).sum(axis=2)  # (k, G)
     after = sh.total * (total - r)[:, None] - used
-    delta = np.where(gpu_free[rows] >= r, after - before[:, None], np.iinfo(np.int64).max)
+    delta = np.where(gpu_k >= r, after - before[:, None], np.iinfo(np.int64).max)
     best = delta.argmin(axis=1)  # first minimum: lowest device index on ties
-    cost[rows] = delta[np.arange(len(rows)), best] / scale
-    device[rows] = best
-    return cost, device
+    return delta[np.arange(len(best)), best] / scale, best
 
 
 def _gpu_fit(cpu_free: np.ndarray, gpu_free: np.ndarray, request: GpuRequest | None, cpu: int) -> np.ndarray:
@@ -323,14 +340,16 @@ def scores(
     not fit) and the device each node would give a share (-1: none, or whole devices)."""
     gpu_free = np.asarray(gpu_free)
     n = gpu_free.shape[0]
+    if policy == "fgd":  # infinite where the task does not fit
+        cost, device = _fgd_costs(cpu_free, gpu_free, request, cpu, workload)
+        feasible = np.asarray(feasible, dtype=bool)
+        return np.where(feasible, cost, np.inf), np.where(feasible, device, -1)
     ok = np.asarray(feasible, dtype=bool) & _gpu_fit(cpu_free, gpu_free, request, cpu)
     cpu64 = np.asarray(cpu_free, dtype=np.int64)
     total = _free(gpu_free).sum(axis=1)
     want = 0 if request is None else request.total
     device = _best_fit_device(gpu_free, request)
-    if policy == "fgd":
-        cost, device = _fgd_costs(cpu_free, gpu_free, request, cpu, workload)
-    elif policy == "bestfit":
+    if policy == "bestfit":
         cost = 0.5 * (cpu64 - cpu) / MAX_SPEC_CPU + 0.5 * (total - want) / MAX_SPEC_GPU
     elif policy == "dotproduct":
         cost = (cpu64 / MAX_SPEC_CPU) * (cpu / MAX_SPEC_CPU) + (total / MAX_SPEC_GPU) * (want / MAX_SPEC_GPU)

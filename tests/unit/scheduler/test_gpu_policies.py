@@ -238,3 +238,24 @@ def test_placer_decides_as_choose_on_the_current_arrays(policy: str) -> None:
         assert (placer.gpu_free == free).all() and (placer.cpu_free == cpu).all()
     assert (free >= -1).all() and (cpu >= 0).all()
     assert placed > 100
+
+
+def test_a_node_scores_the_same_alone_or_among_many_alike() -> None:
+    """Scoring many nodes at once scores each distinct node state once; every node's cost
+    and device are still those it gets scored alone."""
+    rng = np.random.default_rng(3)
+    n = 300
+    free = np.full((n, 4), 1000, dtype=np.int32)
+    free[::7, 0] = 400  # a few states, each shared by many nodes
+    free[::11, 2] = 700
+    free[::13, 3] = -1
+    cpu = np.where(np.arange(n) % 5 == 0, 8000, 32000)
+    workload = gp.TaskTypes.of(
+        [(4000, GpuRequest(500, 1), 5), (1000, GpuRequest(300, 1), 3), (8000, GpuRequest(1000, 2), 2)]
+    )
+    feasible = rng.random(n) > 0.2
+    for task in (GpuRequest(300, 1), GpuRequest(700, 1), GpuRequest(1000, 2), None):
+        cost, device = gp.scores("fgd", cpu, free, feasible, task, 2000, workload)
+        for i in range(n):
+            c, d = gp.scores("fgd", cpu[i : i + 1], free[i : i + 1], feasible[i : i + 1], task, 2000, workload)
+            assert (cost[i], device[i]) == (c[0], d[0]), (task, i)
