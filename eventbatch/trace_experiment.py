@@ -49,7 +49,7 @@ import numpy as np
 
 MILLI = 1000
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
-POD_COLUMNS = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec")
+POD_COLUMNS = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli")  # gpu_spec optional (multigpu50 has none)
 MAX_ROWS = 1_000_000
 
 

@@ -158,3 +158,11 @@ def test_bad_pod_lists_are_refused_in_one_line(tmp_path: Path) -> None:
     path.write_text(",".join(POD_HEADER) + "\np0,1000,1024,1,1500,,LS,Running,0,1,0\n")
     with pytest.raises(te.TraceError, match="gpu_milli 1500 is more than one GPU"):
         te.load_tasks(path)
+
+
+def test_a_pod_list_without_gpu_spec_is_read(tmp_path: Path) -> None:
+    """The multigpu50 list has only name, cpu_milli, memory_mib, num_gpu, gpu_milli."""
+    path = tmp_path / "pods.csv"
+    path.write_text("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1024,4,1000\np1,1000,1024,1,250\np2,500,64,0,0\n")
+    tasks = te.load_tasks(path)
+    assert tasks.gpu_milli.tolist() == [4000, 250, 0] and tasks.spec == ["", "", ""]
