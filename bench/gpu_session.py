@@ -51,8 +51,9 @@ MIB = 1024**2
 FGD_CONF = load_conf(DEFAULT_CONF_TEXT + "  - name: fgd\n    arguments:\n      fgd.policy: fgd\n")
 
 
-def openb_state(trace: Path, pods: int):
-    """The openb cluster and its first ``pods`` GPU pods, pending, folded into a cluster state."""
+def openb_state(trace: Path, pods: int, per_job: int = 1):
+    """The openb cluster and its first ``pods`` GPU pods, pending, folded into a cluster state
+    (``per_job`` consecutive pods to a job, its gang: all of them)."""
     state = cluster.initial()
     position = 0
 
@@ -61,7 +62,9 @@ def openb_state(trace: Path, pods: int):
         cluster.fold(state, Envelope.wrap(event, recorded_at=position).at(position))
         position += 1
 
-    fold(ev.QueueCreated(queue="default", manifest=Queue(metadata=ObjectMeta(name="default"), spec=QueueSpec(weight=1))))
+    fold(
+        ev.QueueCreated(queue="default", manifest=Queue(metadata=ObjectMeta(name="default"), spec=QueueSpec(weight=1)))
+    )
     with open(trace / "openb_node_list_all_node.csv", newline="") as f:
         for row in csv.DictReader(f):
             allocatable = {"cpu": f"{row['cpu_milli']}m", "memory": f"{row['memory_mib']}Mi", "pods": "110"}
@@ -74,25 +77,36 @@ def openb_state(trace: Path, pods: int):
     template = Pod()
     taken = 0
     with open(trace / "openb_pod_list_default.csv", newline="") as f:
-        for row in csv.DictReader(f):
+        rows = [row for row in csv.DictReader(f) if int(row["num_gpu"]) > 0][:pods]
+    for start in range(0, len(rows), per_job):
+        members = rows[start : start + per_job]
+        key = f"default/{members[0]['name']}"
+        needs = []
+        for row in members:
             count, milli = int(row["num_gpu"]), int(row["gpu_milli"])
-            if count == 0:
-                continue
-            gpu = milli if count == 1 and milli < 1000 else 1000 * count
             requests = {"cpu": int(row["cpu_milli"]), "memory": int(row["memory_mib"]) * MIB, "pods": 1}
-            requests["nvidia.com/gpu"] = gpu
-            key = f"default/{row['name']}"
-            group = PodGroup(metadata=ObjectMeta(name=key), spec=PodGroupSpec(min_member=1, queue="default"))
-            need = {"cpu": requests["cpu"], "memory": requests["memory"]}
-            fold(ev.PodGroupCreated(podgroup=key, job=key, manifest=group, min_resources=need))
+            requests["nvidia.com/gpu"] = milli if count == 1 and milli < 1000 else 1000 * count
+            needs.append(requests)
+        spec = PodGroupSpec(min_member=len(members), queue="default")
+        need = {d: sum(r[d] for r in needs) for d in ("cpu", "memory")}
+        fold(
+            ev.PodGroupCreated(
+                podgroup=key, job=key, manifest=PodGroup(metadata=ObjectMeta(name=key), spec=spec), min_resources=need
+            )
+        )
+        for k, requests in enumerate(needs):
             fold(
                 ev.PodRequested(
-                    pod=f"{key}-0", job=key, podgroup=key, task="worker", index=0, manifest=template, requests=requests
+                    pod=f"{key}-{k}",
+                    job=key,
+                    podgroup=key,
+                    task="worker",
+                    index=k,
+                    manifest=template,
+                    requests=requests,
                 )
             )
             taken += 1
-            if taken == pods:
-                break
     return state, position
 
 
@@ -163,15 +177,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts (default 3)")
     parser.add_argument("--pods", type=int, default=1000, help="pending GPU pods (default 1000)")
+    parser.add_argument("--per-job", type=int, default=1, help="pods to a job (a gang of all of them; default 1)")
     parser.add_argument("--trace", type=Path, default=TRACE, help="the openb trace folder")
     args = parser.parse_args(argv)
-    state, position = openb_state(args.trace, args.pods)
+    state, position = openb_state(args.trace, args.pods, args.per_job)
     pods = len(state.pods)
     elapsed, cpu, placed = timed_session(state, position, FGD_CONF, args.repeat)
     plain, plain_cpu, plain_placed = timed_session(state, position, DEFAULT_CONF, args.repeat)
     fit = min(fit_pass(state) for _ in range(args.repeat))
     print(
-        f"fgd session, {len(state.nodes):,} nodes / {pods:,} pending GPU pods: {placed / elapsed:,.0f} pods/s "
+        f"fgd session, {len(state.nodes):,} nodes / {pods:,} pending GPU pods, {args.per_job} to a job: {placed / elapsed:,.0f} pods/s "
         f"(goal 5,000; {placed:,} placed in {elapsed:.3f}s wall, {cpu:.3f}s CPU; floor in this run: fit test "
         f"per pod {fit:.3f}s -> {elapsed / fit:.1f}x the floor; the default conf without fgd {plain:.3f}s wall, "
         f"{plain_cpu:.3f}s CPU, {plain_placed:,} placed: {plain_placed / plain:,.0f} pods/s)",

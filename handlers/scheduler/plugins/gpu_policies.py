@@ -81,6 +81,8 @@ POPULARITY_THRESHOLD = 0.95  # the simulator's typical pods: the most popular ty
 NO_DEVICES: tuple[int, ...] = ()
 # Score nodes in identical states once when more than this many are scored at a time.
 DEDUPE = 64
+# Score this many nodes or fewer in plain Python (the same integers; fewer calls into numpy).
+PLAIN = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,6 +179,8 @@ class _Shapes:
     popularity: np.ndarray  # (T',)
     member: np.ndarray  # (T', U) int64: 1 where the type has the shape
     total: int  # every type's popularity (types without GPU included)
+    # the same in plain Python, for one node at a time: per shape (milli, count, [(cpu, popularity)])
+    plain: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...] = ()
 
 
 def _shapes(workload: TaskTypes) -> _Shapes:
@@ -188,7 +192,26 @@ def _shapes(workload: TaskTypes) -> _Shapes:
     member = np.zeros((int(gpu.sum()), len(pairs)), dtype=np.int64)
     for i, (m, c) in enumerate(zip(workload.milli[gpu].tolist(), workload.count[gpu].tolist(), strict=True)):
         member[i, index[(m, c)]] = 1
-    return _Shapes(milli, count, workload.cpu[gpu], workload.popularity[gpu], member, int(workload.popularity.sum()))
+    plain = tuple(
+        (
+            m,
+            c,
+            tuple(
+                (int(tc), int(p))
+                for tc, p, u in zip(
+                    workload.cpu[gpu].tolist(),
+                    workload.popularity[gpu].tolist(),
+                    member.argmax(axis=1).tolist(),
+                    strict=True,
+                )
+                if u == index[(m, c)]
+            ),
+        )
+        for m, c in pairs
+    )
+    return _Shapes(
+        milli, count, workload.cpu[gpu], workload.popularity[gpu], member, int(workload.popularity.sum()), plain
+    )
 
 
 def _scale(workload: TaskTypes) -> float:
@@ -235,6 +258,10 @@ def _fgd_costs(
     if not len(rows):
         return cost, device
     cpu_k, gpu_k = cpu_now[rows], gpu_free[rows]
+    if len(rows) <= PLAIN:
+        for i in rows.tolist():
+            cost[i], device[i] = _fgd_one(int(cpu_now[i]), gpu_free[i].tolist(), request, cpu, workload)
+        return cost, device
     if len(rows) > DEDUPE:
         # Nodes alike (same idle CPU, same device row) score alike: score each state once.
         key = np.concatenate([cpu_k[:, None], gpu_k.astype(np.int64)], axis=1)
@@ -282,6 +309,63 @@ def _fgd_rows(
     delta = np.where(gpu_k >= r, after - before[:, None], np.iinfo(np.int64).max)
     best = delta.argmin(axis=1)  # first minimum: lowest device index on ties
     return delta[np.arange(len(best)), best] / scale, best
+
+
+def _fgd_one(
+    cpu_now: int, row: list[int], request: GpuRequest | None, cpu: int, workload: TaskTypes
+) -> tuple[float, int]:
+    """``_fgd_rows`` of one node the task fits on, in plain Python: the same integer sums,
+    so the same cost and device."""
+    sh = workload.shapes
+    scale = _scale(workload)
+    cpu_after = cpu_now - cpu
+    free = [v if v > 0 else 0 for v in row]
+    total = sum(free)
+    stats: list[tuple[int, int, int, int, int]] = []  # per shape: milli, count, fitting, usable, weight after
+    used_before = 0
+    for m, c, types in sh.plain:
+        fitting = usable = 0
+        for v in free:
+            if v >= m:
+                fitting += 1
+                usable += v
+        w_before = w_after = 0
+        for tc, p in types:
+            if cpu_now >= tc:
+                w_before += p
+            if cpu_after >= tc:
+                w_after += p
+        if fitting >= c:
+            used_before += w_before * usable
+        stats.append((m, c, fitting, usable, w_after))
+    before = sh.total * total - used_before
+    if request is None or request.count == 0:
+        used = sum(w * u for _, c, f, u, w in stats if f >= c)
+        return (sh.total * total - used - before) / scale, -1
+    if not request.shared:
+        k = request.count
+        used = sum(w * (u - MILLI * k) for _, c, f, u, w in stats if f - k >= c)
+        return (sh.total * (total - MILLI * k) - used - before) / scale, -1
+    r = request.milli
+    best: int | None = None
+    best_device = -1
+    tried: set[int] = set()
+    for g, v in enumerate(row):
+        if v < r or v in tried:  # a device like one tried scores alike; the lower index wins
+            continue
+        tried.add(v)
+        left = v - r
+        used = 0
+        for m, c, f, u, w in stats:
+            was, now = v >= m, left >= m
+            if f - was + now >= c:
+                used += w * (u - (v if was else 0) + (left if now else 0))
+        delta = sh.total * (total - r) - used - before
+        if best is None or delta < best:
+            best, best_device = delta, g
+    if best is None:
+        return np.inf, -1
+    return best / scale, best_device
 
 
 def _gpu_fit(cpu_free: np.ndarray, gpu_free: np.ndarray, request: GpuRequest | None, cpu: int) -> np.ndarray:
