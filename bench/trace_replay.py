@@ -95,9 +95,9 @@ class SessionTimes:
             self.held.append(len(state.podgroups))
             return snap
 
-        def timed_run(state, conf, now):
+        def timed_run(state, conf, now, on_step=None):
             t0, c0 = wall(), cpu()
-            decided = run(state, conf, now)
+            decided = run(state, conf, now, on_step)
             self.sessions_cpu.append(cpu() - c0)
             self.sessions.append((now, wall() - t0))
             return decided
