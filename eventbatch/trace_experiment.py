@@ -164,6 +164,8 @@ def load_tasks(path: Path) -> Tasks:
             count.append(n)
             milli.append(MILLI)
         spec.append((row.get("gpu_spec") or "").strip())
+    if not any(count):
+        raise TraceError(f"{path}: no pod asks for a GPU (nothing to inflate the workload with)")
     return Tasks(np.array(cpu, np.int64), np.array(memory, np.int64), np.array(count, np.int32), np.array(milli, np.int32), spec)
 
 

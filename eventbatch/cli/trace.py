@@ -22,7 +22,9 @@ DEFAULT_TRACE = Path(__file__).resolve().parents[3] / "shared" / "traces" / "ali
 
 
 def register(commands) -> None:
-    trace = commands.add_parser("trace", help="turn a production trace into a scenario")
+    trace = commands.add_parser(
+        "trace", help="a production trace: import it as a scenario, or run the GPU fragmentation experiment on it"
+    )
     sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     imp = sub.add_parser("import", help="import the Alibaba openb GPU trace (CSV folder) as a scenario")
     imp.add_argument("folder", nargs="?", default=str(DEFAULT_TRACE), help="folder with the openb CSVs")

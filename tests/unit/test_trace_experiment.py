@@ -158,6 +158,9 @@ def test_bad_pod_lists_are_refused_in_one_line(tmp_path: Path) -> None:
     path.write_text(",".join(POD_HEADER) + "\np0,1000,1024,1,1500,,LS,Running,0,1,0\n")
     with pytest.raises(te.TraceError, match="gpu_milli 1500 is more than one GPU"):
         te.load_tasks(path)
+    path.write_text(",".join(POD_HEADER) + "\np0,1000,1024,0,0,,LS,Running,0,1,0\n")
+    with pytest.raises(te.TraceError, match="no pod asks for a GPU"):
+        te.load_tasks(path)
 
 
 def test_a_pod_list_without_gpu_spec_is_read(tmp_path: Path) -> None:
