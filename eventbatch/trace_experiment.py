@@ -497,6 +497,7 @@ def svg(summary: dict[str, Any], title: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height + legend_h + 10}" '
         f'font-family="sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="{total_w / 2}" y="18" text-anchor="middle" font-size="14">{_esc(title)}</text>',
     ]
     names = list(summary["policies"])
