@@ -84,6 +84,7 @@ COMMANDS: dict[str, Command] = {
     "why": Command(READS, ("why", "lm-mpi")),
     "trace import": Command(NONE, ("trace", "import", "FILES/no-trace"), runs_alone=False),
     "trace experiment": Command(NONE, ("trace", "experiment", "FILES/no-trace"), runs_alone=False),
+    "completion": Command(NONE, ("completion", "bash")),
     "replay": Command(READS, ("replay",)),
     "audit job": Command(READS, ("audit", "job", "lm-mpi")),
     "audit queue": Command(READS, ("audit", "queue", "research")),
