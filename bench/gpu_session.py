@@ -20,13 +20,16 @@ Next to it, measured in the same run:
 - the policy functions alone (``gpu_policies.Placer``, every policy) placing
   the same 1,000 pods over the same arrays.
 
-    python bench/gpu_session.py [--repeat 3] [--pods 1000] [--trace FOLDER]
+    python bench/gpu_session.py [--repeat 3] [--pods 1000] [--per-job 1] [--trace FOLDER]
+
+It also prints a digest of each session's decisions (to compare them across changes).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -161,16 +164,27 @@ def policies_alone(state) -> dict[str, tuple[float, int]]:
     return out
 
 
-def timed_session(state, position: int, conf, repeat: int) -> tuple[float, float, int]:
-    """(wall seconds, this process's CPU seconds, pods placed): the fastest of ``repeat`` runs."""
-    best, cpu, placed = float("inf"), float("inf"), 0
+def digest(decisions) -> str:
+    """A short digest of a session's decisions (each event's kind, pod, node and devices, in
+    order): equal digests, equal decisions."""
+    h = hashlib.sha256()
+    for d in decisions:
+        h.update(f"{type(d).__name__} {getattr(d, 'pod', '')} {getattr(d, 'node', '')} {getattr(d, 'devices', '')}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def timed_session(state, position: int, conf, repeat: int) -> tuple[float, float, int, str]:
+    """(wall seconds, this process's CPU seconds, pods placed, digest of the decisions): the
+    fastest of ``repeat`` runs."""
+    best, cpu, placed, seen = float("inf"), float("inf"), 0, ""
     for _ in range(repeat):  # a session never changes the state: every run decides the same
         start, start_cpu = time.perf_counter(), time.process_time()
         decisions = run_session(state, conf, now=position)
         best = min(best, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
         placed = sum(isinstance(d, (ev.PodBound, ev.PodPipelined)) for d in decisions)
-    return best, cpu, placed
+        seen = digest(decisions)
+    return best, cpu, placed, seen
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,8 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     state, position = openb_state(args.trace, args.pods, args.per_job)
     pods = len(state.pods)
-    elapsed, cpu, placed = timed_session(state, position, FGD_CONF, args.repeat)
-    plain, plain_cpu, plain_placed = timed_session(state, position, DEFAULT_CONF, args.repeat)
+    elapsed, cpu, placed, fgd_digest = timed_session(state, position, FGD_CONF, args.repeat)
+    plain, plain_cpu, plain_placed, plain_digest = timed_session(state, position, DEFAULT_CONF, args.repeat)
     fit = min(fit_pass(state) for _ in range(args.repeat))
     print(
         f"fgd session, {len(state.nodes):,} nodes / {pods:,} pending GPU pods, {args.per_job} to a job: {placed / elapsed:,.0f} pods/s "
@@ -192,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{plain_cpu:.3f}s CPU, {plain_placed:,} placed: {plain_placed / plain:,.0f} pods/s)",
         flush=True,
     )
+    print(f"  decisions' digest: fgd {fgd_digest}, default conf {plain_digest}", flush=True)
     for policy, (rate, done) in policies_alone(state).items():
         print(f"  policy functions alone (Placer), {policy:13}: {rate:,.0f} pods/s ({done:,} placed)", flush=True)
 
