@@ -169,7 +169,9 @@ def digest(decisions) -> str:
     order): equal digests, equal decisions."""
     h = hashlib.sha256()
     for d in decisions:
-        h.update(f"{type(d).__name__} {getattr(d, 'pod', '')} {getattr(d, 'node', '')} {getattr(d, 'devices', '')}\n".encode())
+        h.update(
+            f"{type(d).__name__} {getattr(d, 'pod', '')} {getattr(d, 'node', '')} {getattr(d, 'devices', '')}\n".encode()
+        )
     return h.hexdigest()[:12]
 
 

@@ -75,19 +75,19 @@ class FGD(Plugin):
         self.seed = int(number(self.arguments, "fgd.seed", 0))
         self.workload = gp.EMPTY_WORKLOAD
         self._draws: dict[tuple[tuple[str, int], ...], np.ndarray] = {}
-        # (milli, count, cpu) -> (cost, device, [changes seen]): see ``_costs``
-        self._kept: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, list[int]]] = {}
+        # (milli, count, cpu) -> _Kind: see ``_costs``
+        self._kept: dict[tuple[int, int, int], _Kind] = {}
 
     def open(self, ssn: Session) -> None:
         self.ssn = ssn
         self.cpu = ssn.nodes.column("cpu")
         self.position = int(ssn.state.position)
-        self._all = np.ones(len(ssn.nodes), dtype=bool)
-        self._whole = max(1, len(ssn.nodes) // 4)  # changed rows beyond which all are scored again
         if self.policy == "fgd":
             self.workload = learn_workload(ssn)
         if self.weight > 0:
             self.register(ssn.hooks.node_order, self.score)
+        if self.policy != "random":
+            self.states = _States(*self._arrays(None))
 
     def _arrays(self, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
         """Idle milli-CPU and free device rows of ``rows``."""
@@ -109,27 +109,36 @@ class FGD(Plugin):
             self._draws[key] = draw
         return draw
 
-    def _costs(self, task: TaskInfo) -> tuple[np.ndarray, np.ndarray]:
-        """The policy's cost and device pick for ``task`` on every node, kept per GPU shape
-        and CPU of task for the session and caught up with the rows changed since."""
+    def _kind(self, task: TaskInfo) -> _Kind:
+        """The policy's cost, score and device pick for ``task`` per node state (``states``),
+        kept per GPU shape and CPU of task for the session; the states that appeared since
+        the kind last looked (rows the session changed into a state no row was in) are
+        scored in one call, states gone meanwhile never."""
         request: GpuRequest | None = task.gpu
         task_cpu = int(task.req.get("cpu", 0))
         key = (0, 0, task_cpu) if request is None else (request.milli, request.count, task_cpu)
-        changes = self.ssn.nodes.changes
-        kept = self._kept.get(key)
-        cpu, gpu = self._arrays(None)
-        if kept is None or len(changes) - kept[2][0] >= self._whole:
-            cost, device = gp.scores(self.policy, cpu, gpu, self._all, request, task_cpu, self.workload)
-            self._kept[key] = (cost, device, [len(changes)])
-            return cost, device
-        cost, device, seen = kept
-        if seen[0] < len(changes):
-            rows = np.unique(np.array(changes[seen[0] :], dtype=np.int64))
-            c, d = gp.scores(self.policy, cpu[rows], gpu[rows], self._all[rows], request, task_cpu, self.workload)
-            cost[rows] = c
-            device[rows] = d
-            seen[0] = len(changes)
-        return cost, device
+        states = self.states
+        states.sync(self.ssn.nodes.changes, *self._arrays(None))
+        kind = self._kept.get(key)
+        if kind is None:
+            kind = self._kept[key] = _Kind()
+        if kind.done < states.size:
+            kind.grow(len(states.cpu))
+            new = np.arange(kind.done, states.size)
+            new = new[states.members[new] > 0]
+            if len(new):
+                ones = np.ones(len(new), dtype=bool)
+                c, d = gp.scores(self.policy, states.cpu[new], states.gpu[new], ones, request, task_cpu, self.workload)
+                kind.cost[new] = c
+                kind.device[new] = d
+                kind.score[new] = self._to_score(c)
+            kind.done = states.size
+        return kind
+
+    def _costs(self, task: TaskInfo) -> tuple[np.ndarray, np.ndarray]:
+        """The policy's cost and device pick for ``task`` on every node (see ``_kind``)."""
+        kind, gid = self._kind(task), self.states.gid
+        return kind.cost[gid], kind.device[gid]
 
     def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         if self.policy == "random":
@@ -141,10 +150,11 @@ class FGD(Plugin):
             )[0]
             out = np.where(np.isfinite(fit), MAX_NODE_SCORE * values, 0.0) * self.weight
             return float(out[0]) if isinstance(rows, int) else out
-        cost, _ = self._costs(task)
+        kind, gid = self._kind(task), self.states.gid
         if isinstance(rows, int):
-            return float(self._to_score(cost[rows : rows + 1])[0])
-        return self._to_score(cost if rows is None else cost[rows])
+            return float(kind.score[gid[rows]])
+        scored: np.ndarray = kind.score[gid if rows is None else gid[rows]]
+        return scored
 
     def _to_score(self, cost: np.ndarray) -> np.ndarray:
         fits = np.isfinite(cost)
@@ -169,8 +179,9 @@ class FGD(Plugin):
         devices = self.ssn.devices
         free = devices.future[node] if future else devices.gpu_free[node]
         if self.policy == "fgd" and not future:
-            cost, device = self._costs(task)  # the pick the node's score was computed with
-            return gp.devices_on(free, request, int(device[node])) if np.isfinite(cost[node]) else None
+            kind = self._kind(task)  # the pick the node's score was computed with
+            g = self.states.gid[node]
+            return gp.devices_on(free, request, int(kind.device[g])) if np.isfinite(kind.cost[g]) else None
         cpu, _ = self._arrays(node)
         cost, device = gp.scores(
             self.policy,
@@ -185,6 +196,86 @@ class FGD(Plugin):
         if not np.isfinite(cost[0]):
             return None
         return gp.devices_on(free, request, int(device[0]))
+
+
+class _States:
+    """The distinct states (idle milli-CPU, free device row) the session's nodes are in: each
+    row's state id (``gid``), each state's CPU and devices, how many rows are in it. Kept up
+    to date from the rows the session changed (``NodeArrays.changes``): a changed row joins
+    the state it is now in, or a new one; a state no row is in any more is never reused (its
+    id stays unused), so a kind's scores of the states it has seen stay true."""
+
+    def __init__(self, cpu: np.ndarray, gpu: np.ndarray) -> None:
+        n = len(cpu)
+        key = np.concatenate([np.asarray(cpu, dtype=np.int64)[:, None], gpu.astype(np.int64)], axis=1)
+        if n:
+            alike, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        else:
+            alike, first, inverse = key, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        size = len(alike)
+        capacity = max(16, 2 * size)
+        self.cpu = np.zeros(capacity, dtype=np.int64)
+        self.gpu = np.full((capacity, gpu.shape[1]), -1, dtype=gpu.dtype)
+        self.members = np.zeros(capacity, dtype=np.int64)
+        self.cpu[:size] = cpu[first]
+        self.gpu[:size] = gpu[first]
+        self.members[:size] = np.bincount(inverse.reshape(-1), minlength=size)
+        self.gid: np.ndarray = inverse.reshape(-1).astype(np.int64)
+        self.keys: list[tuple[int, ...]] = [tuple(row) for row in alike.tolist()]
+        self.index = {k: g for g, k in enumerate(self.keys)}
+        self.size = size
+        self.synced = 0
+
+    def sync(self, changes: list[int], cpu: np.ndarray, gpu: np.ndarray) -> None:
+        end = len(changes)
+        if self.synced == end:
+            return
+        rows = changes[self.synced :] if end - self.synced == 1 else sorted(set(changes[self.synced :]))
+        self.synced = end
+        for i in rows:
+            key = (int(cpu[i]), *gpu[i].tolist())
+            old = int(self.gid[i])
+            if self.keys[old] == key:
+                continue
+            self.members[old] -= 1
+            if not self.members[old]:
+                del self.index[self.keys[old]]
+            g = self.index.get(key)
+            if g is None:
+                g = self._add(key, cpu[i], gpu[i])
+            self.gid[i] = g
+            self.members[g] += 1
+
+    def _add(self, key: tuple[int, ...], cpu: np.ndarray, gpu: np.ndarray) -> int:
+        g = self.size
+        if g == len(self.cpu):
+            self.cpu = np.concatenate([self.cpu, np.zeros_like(self.cpu)])
+            self.gpu = np.concatenate([self.gpu, np.full_like(self.gpu, -1)])
+            self.members = np.concatenate([self.members, np.zeros_like(self.members)])
+        self.cpu[g] = cpu
+        self.gpu[g] = gpu
+        self.keys.append(key)
+        self.index[key] = g
+        self.size = g + 1
+        return g
+
+
+class _Kind:
+    """One kind of task's cost, 0..100 score and device pick per state (``_States``), for
+    the states ``[0, done)`` (those no row was in any more when it looked: never)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.cost = np.zeros(0)
+        self.score = np.zeros(0)
+        self.device = np.zeros(0, dtype=np.int64)
+
+    def grow(self, capacity: int) -> None:
+        if len(self.cost) < capacity:
+            extra = capacity - len(self.cost)
+            self.cost = np.concatenate([self.cost, np.full(extra, np.inf)])
+            self.score = np.concatenate([self.score, np.zeros(extra)])
+            self.device = np.concatenate([self.device, np.full(extra, -1, dtype=np.int64)])
 
 
 def device_choice(ssn: Session, task: TaskInfo, node: int, *, future: bool) -> tuple[int, ...] | None:
