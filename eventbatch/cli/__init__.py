@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         serve,
         simulate,
         trace,
+        ui,
         why,
     )
     from eventbatch.cli.logcheck import declare
@@ -82,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR, CRITICAL (env EVENTBATCH_LOG_LEVEL)")
     parser.add_argument("--log-format", choices=["text", "json"], help="env EVENTBATCH_LOG_FORMAT")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (simulate, demo, serve, intents, nodes, events, why, trace, replay, audit, compact, kube, completion):
+    for module in (simulate, demo, serve, intents, nodes, events, why, trace, replay, audit, compact, kube, completion, ui):
         module.register(commands)
     declare(parser)
     return parser

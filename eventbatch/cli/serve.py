@@ -61,6 +61,13 @@ def register(commands) -> None:
         help="IP address the unauthenticated probe and metrics port listens on (default 127.0.0.1; "
         "deploy/ passes the pod IP)",
     )
+    serve.add_argument(
+        "--ui-port", type=int,
+        help="port of the read-only web console (docs/console.md; default: off; 0: any free port, logged)",
+    )
+    from eventbatch.cli.ui import add_address_and_token
+
+    add_address_and_token(serve, "--ui-address", "--ui-token")
     kube = serve.add_argument_group("kube cluster")
     kube.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     kube.add_argument(
@@ -86,6 +93,31 @@ class _Bool:
 
 
 async def _serve(args, settings) -> int:
+    if args.ui_port is None:
+        return await _serve_settings(args, settings)
+    from contextlib import AsyncExitStack
+
+    from eventbatch.cli.ui import check_port, start_console
+
+    check_port("--ui-port", args.ui_port)
+    async with AsyncExitStack() as stack:
+        if settings.log_url.startswith("memory:"):
+            raise CliError("--ui-port: a memory:// log is the pipeline's own; serve the console on a sqlite or kafka log")
+        await _open_log_first(settings)
+        await start_console(stack, settings, port=args.ui_port, address=args.ui_address, token=args.ui_token,
+                            create_views=True, option="--ui-port")
+        return await _serve_settings(args, settings)
+
+
+async def _open_log_first(settings) -> None:
+    """Create the log (as serve would) so the console can open it before the pipeline does."""
+    from eventbatch.log.factory import open_log
+
+    async with open_log(settings.log_url):
+        pass
+
+
+async def _serve_settings(args, settings) -> int:
     if args.scheduler_conf:
         settings = replace(settings, scheduler_conf=args.scheduler_conf)
     if args.cluster:
