@@ -42,6 +42,14 @@ def simulated(tmp_path_factory) -> Path:
     return log
 
 
+@pytest.fixture
+def copy(simulated: Path, tmp_path: Path) -> Path:
+    """A copy of the simulated log, for one test."""
+    log = tmp_path / "events.db"
+    log.write_bytes(simulated.read_bytes())
+    return log
+
+
 def _count(log: Path) -> int:
     with sqlite3.connect(log) as db:
         return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -76,9 +84,8 @@ async def _serve(stack: AsyncExitStack, log: Path, *, token: str = "", views: Pa
     return Served(server, session)
 
 
-async def test_every_page_renders_and_the_queue_figures_are_queue_lists(simulated: Path, tmp_path: Path) -> None:
-    log = tmp_path / "events.db"
-    log.write_bytes(simulated.read_bytes())
+async def test_every_page_renders_and_the_queue_figures_are_queue_lists(copy: Path) -> None:
+    log = copy
     before = _count(log)
     listed = json.loads(eventbatch(log, "queue", "list", "-o", "json").stdout)
     async with AsyncExitStack() as stack:
@@ -104,9 +111,8 @@ async def test_every_page_renders_and_the_queue_figures_are_queue_lists(simulate
     assert _count(log) == before  # nothing appended
 
 
-async def test_a_hostile_job_name_shows_as_text(simulated: Path, tmp_path: Path) -> None:
-    log = tmp_path / "events.db"
-    log.write_bytes(simulated.read_bytes())
+async def test_a_hostile_job_name_shows_as_text(copy: Path) -> None:
+    log = copy
     await _append_hostile(log)
     async with AsyncExitStack() as stack:
         served = await _serve(stack, log)
@@ -118,9 +124,8 @@ async def test_a_hostile_job_name_shows_as_text(simulated: Path, tmp_path: Path)
         assert HOSTILE not in job
 
 
-async def test_a_past_position_shows_the_earlier_phase(simulated: Path, tmp_path: Path) -> None:
-    log = tmp_path / "events.db"
-    log.write_bytes(simulated.read_bytes())
+async def test_a_past_position_shows_the_earlier_phase(copy: Path) -> None:
+    log = copy
     with sqlite3.connect(log) as db:
         end = db.execute("SELECT MAX(position) FROM events").fetchone()[0]
     async with AsyncExitStack() as stack:
@@ -141,9 +146,8 @@ async def test_a_past_position_shows_the_earlier_phase(simulated: Path, tmp_path
         assert status == 400
 
 
-async def test_the_token_is_enforced_and_only_reads_are_served(simulated: Path, tmp_path: Path) -> None:
-    log = tmp_path / "events.db"
-    log.write_bytes(simulated.read_bytes())
+async def test_the_token_is_enforced_and_only_reads_are_served(copy: Path) -> None:
+    log = copy
     async with AsyncExitStack() as stack:
         served = await _serve(stack, log, token="s3cret")
         for path in ("/", "/jobs", "/jobs/default/train", "/events", "/?token=wrong"):
@@ -158,9 +162,8 @@ async def test_the_token_is_enforced_and_only_reads_are_served(simulated: Path, 
                 assert response.status == 405, method
 
 
-async def test_a_new_event_reaches_the_event_stream(simulated: Path, tmp_path: Path) -> None:
-    log = tmp_path / "events.db"
-    log.write_bytes(simulated.read_bytes())
+async def test_a_new_event_reaches_the_event_stream(copy: Path) -> None:
+    log = copy
     async with AsyncExitStack() as stack:
         served = await _serve(stack, log)
         first = served.server.console.position
