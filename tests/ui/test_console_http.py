@@ -173,7 +173,7 @@ async def test_a_new_event_reaches_the_event_stream(copy: Path) -> None:
             assert line == b"event: position\n"
             assert await response.content.readline() == f"data: {first}\n".encode()
             await _append_hostile(log)
-            positions = []
+            positions: list[int] = []
             async with asyncio.timeout(5):
                 while not positions:
                     text = (await response.content.readline()).decode()
