@@ -107,35 +107,41 @@ class DeviceArrays:
     def width(self) -> int:
         return int(self.gpu_free.shape[1])
 
+    # One node's few devices at a time: scalar element updates (a task touches one device,
+    # or a few), cheaper than fancy indexing on so small a selection.
     def take(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
         """Node ``i``'s ``devices`` give ``request`` from their free share (and future)."""
-        d = list(devices)
-        self.gpu_free[i, d] -= request.milli
-        self.future[i, d] -= request.milli
-        if request.memory:
-            self.mem_free[i, d] -= request.memory
-            self.mem_future[i, d] -= request.memory
+        milli, memory = request.milli, request.memory
+        free, future = self.gpu_free, self.future
+        for d in devices:
+            free[i, d] -= milli
+            future[i, d] -= milli
+            if memory:
+                self.mem_free[i, d] -= memory
+                self.mem_future[i, d] -= memory
 
     def give(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
-        d = list(devices)
-        self.gpu_free[i, d] += request.milli
-        self.future[i, d] += request.milli
-        if request.memory:
-            self.mem_free[i, d] += request.memory
-            self.mem_future[i, d] += request.memory
+        milli, memory = request.milli, request.memory
+        free, future = self.gpu_free, self.future
+        for d in devices:
+            free[i, d] += milli
+            future[i, d] += milli
+            if memory:
+                self.mem_free[i, d] += memory
+                self.mem_future[i, d] += memory
 
     def reserve(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
         """Promise ``request`` on ``devices`` out of what is being released (future only)."""
-        d = list(devices)
-        self.future[i, d] -= request.milli
-        if request.memory:
-            self.mem_future[i, d] -= request.memory
+        for d in devices:
+            self.future[i, d] -= request.milli
+            if request.memory:
+                self.mem_future[i, d] -= request.memory
 
     def unreserve(self, i: int, devices: tuple[int, ...], request: GpuRequest) -> None:
-        d = list(devices)
-        self.future[i, d] += request.milli
-        if request.memory:
-            self.mem_future[i, d] += request.memory
+        for d in devices:
+            self.future[i, d] += request.milli
+            if request.memory:
+                self.mem_future[i, d] += request.memory
 
 
 def empty(n: int) -> DeviceArrays:
@@ -162,15 +168,20 @@ def fits(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> np.ndarray:
 def pick(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> tuple[int, ...]:
     """The devices of one node (``free``: (G,)) ``request`` goes to: best fit, the fullest
     devices that fit (least free first, lowest index on ties; whole devices: the lowest
-    indices wholly free). Empty when it does not fit."""
-    ok = free >= request.milli
-    if request.memory:
-        ok &= mem >= request.memory
-    idx = np.flatnonzero(ok)
+    indices wholly free). Empty when it does not fit. (One row of a few devices: plain
+    Python on its values.)"""
+    row = free.tolist()
+    milli, memory = request.milli, request.memory
+    if memory:
+        room = mem.tolist()
+        idx = [g for g, v in enumerate(row) if v >= milli and room[g] >= memory]
+    else:
+        idx = [g for g, v in enumerate(row) if v >= milli]
     if len(idx) < request.count:
         return ()
-    order = idx[np.argsort(free[idx], kind="stable")]
-    return tuple(sorted(int(i) for i in order[: request.count]))
+    if request.count == 1:
+        return (min(idx, key=lambda g: (row[g], g)),)
+    return tuple(sorted(sorted(idx, key=lambda g: (row[g], g))[: request.count]))
 
 
 def describe_free(free: np.ndarray) -> str:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from handlers.scheduler.api import RequestsKey, TaskInfo
+from handlers.scheduler.devices import GpuRequest
 from handlers.scheduler.devices import fits as device_fits
 from handlers.scheduler.plugins.predicates_pods import normalised, rules_of
 
@@ -184,10 +185,9 @@ class Placement:
             future = nodes.future[i].tolist()
             fit_future = all(future[j] >= v for j, v in self.pairs)
         if self.gpu is not None and (fit_idle or fit_future):
-            row = np.array([i])
             devices = self.ssn.devices
-            fit_idle = fit_idle and bool(device_fits(devices.gpu_free[row], devices.mem_free[row], self.gpu)[0])
-            fit_future = fit_future and bool(device_fits(devices.future[row], devices.mem_future[row], self.gpu)[0])
+            fit_idle = fit_idle and _row_fits(devices.gpu_free[i], devices.mem_free[i], self.gpu)
+            fit_future = fit_future and _row_fits(devices.future[i], devices.mem_future[i], self.gpu)
         self.fit_idle[i] = fit_idle
         self.fit_future[i] = fit_future
         if fit_idle or fit_future:
@@ -205,6 +205,19 @@ class Placement:
         self.fit_future[rows] = fit_future
         self.on_idle[rows] = np.where(fit_idle, scores, NEG)
         self.on_future[rows] = np.where(fit_future & ~fit_idle, scores, NEG)
+
+
+def _row_fits(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> bool:
+    """``devices.fits`` for one node's device row, on its values in plain Python."""
+    if not free.shape[0]:
+        return False
+    milli, memory = request.milli, request.memory
+    if memory:
+        room = mem.tolist()
+        fitting = sum(1 for g, v in enumerate(free.tolist()) if v >= milli and room[g] >= memory)
+    else:
+        fitting = sum(1 for v in free.tolist() if v >= milli)
+    return fitting >= request.count if request.count > 1 else fitting > 0
 
 
 def placement_for(ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> Placement:
