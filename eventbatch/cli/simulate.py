@@ -4,7 +4,10 @@ Where it sits: the main job. It loads the scenario (errors name the entry
 and the field), runs it through the real log, handlers and projections with
 the simulated kubelet on a virtual clock, and prints the report read back
 from the log: a table for people, ``--json`` for machines. ``--cycles N``
-stops after N scheduling sessions and prints what they decided.
+stops after N scheduling sessions and prints what they decided. ``--html
+REPORT.html`` also writes the report as one self-contained HTML page
+(``eventbatch.sim.html_report``); a path that cannot be written is refused
+before the run starts.
 
 Each run writes a new log: without ``--log``, the first free one of
 ``var/eventbatch/simulations/<scenario>.db``, ``<scenario>-2.db``, ... (an
@@ -20,6 +23,7 @@ exit status is 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +51,10 @@ def register(commands) -> None:
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.add_argument("--cycles", type=IntArg(1, INT32[1]), help="stop after N scheduling sessions and show their decisions")
     sim.add_argument("--all-pods", action="store_true", help="list every pod (default: the first 40)")
+    sim.add_argument(
+        "--html", metavar="REPORT.html",
+        help="also write the report as one self-contained HTML file (plots inline; opens offline)",
+    )
     sim.set_defaults(run=_simulate)
 
 
@@ -101,6 +109,7 @@ async def _simulate(args, settings) -> int:
         except ConfError as exc:
             raise CliError(f"{scenario.source}: scheduler: {exc}") from None
 
+    html = _html_target(args.html)
     url = settings.log_url if args.log_url_given else fresh_log(SIM_DIR, Path(args.scenario).stem)
     bar = Bar(scenario.until_ms)
     async with SoleWriterLog(open_log(url)) as log:  # the simulation is the log's only writer
@@ -123,6 +132,12 @@ async def _simulate(args, settings) -> int:
         "stopped": result.stopped,
     }
     recorded = _recorded(args.scenario)
+    if html is not None:
+        from eventbatch.sim.html_report import render
+
+        partial = html.with_name(f".{html.name}.partial")
+        partial.write_text(render(report, meta, events), encoding="utf-8")
+        partial.replace(html)
     if args.json:
         payload = {**meta, **msgspec.to_builtins(_cycles_view(report) if args.cycles else report)}
         if recorded is not None:
@@ -143,6 +158,21 @@ async def _simulate(args, settings) -> int:
         print(f"\n== failures: {len(lines)}; the simulation did not run as the scenario says ==")
         print("\n".join(lines))
     return 1
+
+
+def _html_target(path: str | None) -> Path | None:
+    """Where ``--html`` writes, refused before the run (one line, nothing created) when it cannot be written."""
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        raise CliError(f"--html {path}: is a directory")
+    parent = target.parent
+    if not parent.is_dir():
+        raise CliError(f"--html {path}: no such directory: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise CliError(f"--html {path}: permission denied")
+    return target
 
 
 def _recorded(scenario: str) -> dict | None:

@@ -286,6 +286,7 @@ def line_plot(
     step: bool = False,
     y_min: float | None = 0.0,
     y_max: float | None = None,
+    x_min: float | None = None,
     x_format: Formatter = default_format,
     y_format: Formatter = default_format,
     markers: bool = False,
@@ -293,7 +294,8 @@ def line_plot(
     """Several series of ``(x, y)`` points (each ascending in x) on shared axes.
 
     The y axis starts at ``y_min`` (0 by default; None: the smallest y) and ends
-    at ``y_max`` (None: the largest y). ``step`` draws each value held until the
+    at ``y_max`` (None: the largest y); the x axis starts at ``x_min`` (None:
+the smallest x) and ends at the largest x. ``step`` draws each value held until the
     next point; ``markers`` adds a dot at each point.
     """
     kind = "line-plot"
@@ -308,7 +310,7 @@ def line_plot(
     names = [n for n, _ in series]
     legend_rows = _legend_rows(names, width - 68)
     frame = _Frame(
-        width=width, height=height + 14 * legend_rows, x_range=(min(xs), max(xs)), y_range=(lo, hi),
+        width=width, height=height + 14 * legend_rows, x_range=(min(xs) if x_min is None else min(x_min, min(xs)), max(xs)), y_range=(lo, hi),
         bottom=40 + 14 * legend_rows,
     )
     out = _open(kind, width, frame.height, title) + _title(title, width)
@@ -384,6 +386,7 @@ def gantt(
                 f"<title>{escape(label)}: {state} {escape(x_format(start))} \u2013 {escape(x_format(end))}</title></rect>"
             )
         out.append("</g>")
-    out += _legend(list(GANTT_STATES), list(GANTT_STATES.values()), x=label_width, y=height - 8, width=width - label_width)
+    legend_y = top + row_height * len(rows) + 32  # under the tick labels, above the axis label
+    out += _legend(list(GANTT_STATES), list(GANTT_STATES.values()), x=label_width, y=legend_y, width=width - label_width)
     out.append("</svg>")
     return "".join(out)
