@@ -127,8 +127,8 @@ class FGD(Plugin):
             new = np.arange(kind.done, states.size)
             new = new[states.members[new] > 0]
             if len(new):
-                ones = np.ones(len(new), dtype=bool)
-                c, d = gp.scores(self.policy, states.cpu[new], states.gpu[new], ones, request, task_cpu, self.workload)
+                cpu, gpu = states.cpu[new], states.gpu[new]
+                c, d = gp.scores(self.policy, cpu, gpu, None, request, task_cpu, self.workload, distinct=True)
                 kind.cost[new] = c
                 kind.device[new] = d
                 kind.score[new] = self._to_score(c)

@@ -215,7 +215,7 @@ def _shapes(workload: TaskTypes) -> _Shapes:
 
 
 def _scale(workload: TaskTypes) -> float:
-    total = int(workload.popularity.sum())
+    total = workload.shapes.total  # every type's popularity, summed once per workload
     return float(total) if total else 1.0
 
 
@@ -242,13 +242,19 @@ def _fragmentation(cpu: np.ndarray, free: np.ndarray, sh: _Shapes) -> np.ndarray
 
 
 def _fgd_costs(
-    cpu_free: np.ndarray, gpu_free: np.ndarray, request: GpuRequest | None, cpu: int, workload: TaskTypes
+    cpu_free: np.ndarray,
+    gpu_free: np.ndarray,
+    request: GpuRequest | None,
+    cpu: int,
+    workload: TaskTypes,
+    distinct: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each row: the least increase of expected fragmentation over the placements of
     the task on that row (``inf`` where it does not fit) and the device it takes (a share:
     that device; whole devices or none: -1, the caller takes the lowest free ones).
     Elementwise per row, so any subset of rows gives the same values as all rows; the sums
-    are integers (milli-GPU times popularity) until one division at the end."""
+    are integers (milli-GPU times popularity) until one division at the end. ``distinct``:
+    the caller knows no two rows alike (nodes alike are then not looked for)."""
     gpu_free = np.asarray(gpu_free)
     cpu_now = np.asarray(cpu_free, dtype=np.int64)
     n = gpu_free.shape[0]
@@ -262,7 +268,7 @@ def _fgd_costs(
         for i in rows.tolist():
             cost[i], device[i] = _fgd_one(int(cpu_now[i]), gpu_free[i].tolist(), request, cpu, workload)
         return cost, device
-    if len(rows) > DEDUPE:
+    if len(rows) > DEDUPE and not distinct:
         # Nodes alike (same idle CPU, same device row) score alike: score each state once.
         key = np.concatenate([cpu_k[:, None], gpu_k.astype(np.int64)], axis=1)
         alike, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
@@ -413,22 +419,29 @@ def scores(
     policy: str,
     cpu_free: np.ndarray,
     gpu_free: np.ndarray,
-    feasible: np.ndarray,
+    feasible: np.ndarray | None,
     request: GpuRequest | None,
     cpu: int,
     workload: TaskTypes,
     rng_key: int = 0,
     kinds: np.ndarray | None = None,
+    distinct: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The policy's cost per node (lower is better; ``inf`` where infeasible or the task does
-    not fit) and the device each node would give a share (-1: none, or whole devices)."""
+    not fit) and the device each node would give a share (-1: none, or whole devices).
+    ``feasible`` None: every node. ``distinct``: no two rows are alike (a caller that keeps
+    nodes' states apart: FGD then does not look for alike ones; the same results)."""
     gpu_free = np.asarray(gpu_free)
     n = gpu_free.shape[0]
     if policy == "fgd":  # infinite where the task does not fit
-        cost, device = _fgd_costs(cpu_free, gpu_free, request, cpu, workload)
+        cost, device = _fgd_costs(cpu_free, gpu_free, request, cpu, workload, distinct)
+        if feasible is None:
+            return cost, device
         feasible = np.asarray(feasible, dtype=bool)
         return np.where(feasible, cost, np.inf), np.where(feasible, device, -1)
-    ok = np.asarray(feasible, dtype=bool) & _gpu_fit(cpu_free, gpu_free, request, cpu)
+    ok = _gpu_fit(cpu_free, gpu_free, request, cpu)
+    if feasible is not None:
+        ok &= np.asarray(feasible, dtype=bool)
     cpu64 = np.asarray(cpu_free, dtype=np.int64)
     total = _free(gpu_free).sum(axis=1)
     want = 0 if request is None else request.total
@@ -526,7 +539,7 @@ def devices_on(free: np.ndarray, request: GpuRequest | None, device: int) -> tup
         return NO_DEVICES
     if request.shared:
         return (device,)
-    return tuple(int(i) for i in np.flatnonzero(free >= MILLI)[: request.count])
+    return tuple(g for g, v in enumerate(free.tolist()) if v >= MILLI)[: request.count]
 
 
 class Placer:
