@@ -288,8 +288,8 @@ class Browser:
             if session is not None:
                 await session.close()
             await _stop(process)
-            if owned:
-                shutil.rmtree(root, ignore_errors=True)
+            # the profile is tens of megabytes of caches: only chromium's stderr is kept
+            shutil.rmtree(root if owned else profile, ignore_errors=True)
 
     async def new_page(self, *, width: int = 1280, height: int = 800) -> Page:
         """A new tab, attached, with its page, runtime and network events on."""
