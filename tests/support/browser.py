@@ -124,7 +124,7 @@ class Page:
     def __init__(self, connection: _Connection, session: str) -> None:
         self._connection = connection
         self._session = session
-        self._loads = 0
+        self._loaded: set[str] = set()  # the loader ids of documents whose load event fired
         self._load_event = asyncio.Event()
         # what the page did on the network and in its console, for the tests to assert on
         self.requests: list[str] = []
@@ -137,8 +137,8 @@ class Page:
         if data.get("sessionId") != self._session:
             return
         method, params = data.get("method"), data.get("params", {})
-        if method == "Page.loadEventFired":
-            self._loads += 1
+        if method == "Page.lifecycleEvent" and params.get("name") == "load":
+            self._loaded.add(params.get("loaderId", ""))
             self._load_event.set()
         elif method == "Network.requestWillBeSent":
             url = params["request"]["url"]
@@ -155,17 +155,21 @@ class Page:
         return await self._connection.send(method, params, session=self._session, seconds=seconds)
 
     async def navigate(self, url: str, *, seconds: float = 15) -> None:
-        """Open ``url`` and wait (at most ``seconds``) for its load event."""
-        self._load_event.clear()
-        loads = self._loads
+        """Open ``url`` and wait (at most ``seconds``) for the load event of the document it gives.
+
+        The wait is for that document's loader, so a late load event of the page before
+        (the first ``about:blank``, say) is never taken for it."""
         reply = await self.send("Page.navigate", {"url": url}, seconds=seconds)
         if reply.get("errorText"):
             raise BrowserError(f"navigating to {url}: {reply['errorText']}")
+        loader = reply.get("loaderId")
+        if loader is None:  # a same-document navigation (a fragment): nothing loads
+            return
         try:
             async with asyncio.timeout(seconds):
-                while self._loads == loads:
-                    await self._load_event.wait()
+                while loader not in self._loaded:
                     self._load_event.clear()
+                    await self._load_event.wait()
         except TimeoutError:
             raise BrowserError(f"{url} did not finish loading within {seconds} s") from None
 
@@ -300,6 +304,7 @@ class Browser:
         page = Page(self._connection, attached["sessionId"])
         for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
             await page.send(domain)
+        await page.send("Page.setLifecycleEventsEnabled", {"enabled": True})
         await page.set_viewport(width, height)
         return page
 
