@@ -53,6 +53,7 @@ COMMANDS: dict[str, Command] = {
     "simulate": Command(WRITES, ("simulate", EXAMPLE)),
     "demo": Command(WRITES, ("demo",)),
     "serve": Command(WRITES, ("serve", "--cluster", "none")),
+    "ui": Command(READS, ("ui", "--port", "0")),
     "apply": Command(WRITES, ("apply", "-f", QUEUES)),
     "job submit": Command(WRITES, ("job", "submit", "-f", JOB)),
     "job suspend": Command(READS, ("job", "suspend", "lm-mpi")),
