@@ -222,16 +222,24 @@ class KubeStatusWriter(Reactor):
         whose status they change are marked."""
         self.unflushed = False
         changes = self.views.flush()
+        # A row the fold handed back unchanged (a refused request touches its job's row
+        # without changing it) writes nothing: only a changed status is written again.
         for job in changes.jobs:
+            if self.job_rows.get(job.key) == job:
+                continue
             self.job_rows[job.key] = job
             if job.key in self.api_jobs:
                 self._touch("jobs", job.key)
                 for name in self.views.groups_by_job.get(job.key, {}):
                     self._touch("podgroups", name)
         for group in changes.podgroups:
+            if self.group_rows.get(group.name) == group:
+                continue
             self.group_rows[group.name] = group
             self._touch("podgroups", group.name)
         for queue in changes.queues:
+            if self.queue_rows.get(queue.name) == queue:
+                continue
             self.queue_rows[queue.name] = queue
             if queue.name in self.api_queues:
                 self._touch("queues", queue.name)
@@ -457,8 +465,11 @@ def _eviction(w: KubeStatusWriter, e: PodEvictionRequested, envelope: Envelope) 
 
 
 def _group_upsert(w: KubeStatusWriter, e: PodGroupCreated | PodGroupUpdated, _: Envelope) -> None:
-    if e.manifest.metadata.uid:
+    # An object of its own: another operator's PodGroup (it has the API server's uid), or the
+    # one the podgroup controller makes for a plain pod (no job; the actuator creates it).
+    if e.manifest.metadata.uid or not e.job:
         w.api_podgroups.add(e.podgroup)
+    if e.manifest.metadata.uid:
         w.uids[("podgroups", e.podgroup)] = e.manifest.metadata.uid
 
 

@@ -148,14 +148,16 @@ def _kube_fold(writer: KubeStatusWriter, env: Envelope, _: bytes) -> KubeStatusW
     return writer
 
 
-KUBE_FOLDED = ("jobs", "pods", "job_pods", "group_pods", "groups", "queues", "dirty")
+KUBE_FOLDED = ("api_jobs", "api_queues", "api_podgroups", "conditions", "pod_scheduled", "dirty")
 
 
 def _kube_render(writer: KubeStatusWriter) -> dict:
+    """What the status writer folded, and every status it would write (rendered from its rows)."""
+    writer.status_of("jobs", "")  # renders the rows from the fold (and marks what they change)
     out = {name: canonical(getattr(writer, name)) for name in KUBE_FOLDED}
     out["status"] = {
-        kind: {key: writer.status_of(kind, key) for key in keys}
-        for kind, keys in (("jobs", writer.jobs), ("podgroups", writer.groups), ("queues", writer.queues))
+        kind: {key: writer.status_of(kind, key) for key in sorted(rows)}
+        for kind, rows in (("jobs", writer.job_rows), ("podgroups", writer.group_rows), ("queues", writer.queue_rows))
     }
     return out
 
