@@ -46,7 +46,8 @@ def default_handlers(settings: Settings) -> list[Handler]:
 def cluster_handlers(cluster: str, handlers: Sequence[Handler]) -> list[Handler]:
     """``handlers``, the podgroup controller (other operators' PodGroups and plain pods),
     the JobFlow controller (JobTemplates, JobFlows and their steps' Jobs), the CronJob
-    controller (a Job at each scheduled time) and, on a cluster whose nodes live on the log (``sim``, ``none``), the node controller
+    controller (a Job at each scheduled time) and, on a
+    cluster whose nodes live on the log (``sim``, ``none``), the node controller
     that answers node requests; a kube cluster's nodes are the API server's."""
     from handlers.cronjob import CronJobHandler
     from handlers.hypernode import HyperNodeHandler
