@@ -13,6 +13,7 @@ folds up to.
 from __future__ import annotations
 
 import json
+import time
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
@@ -95,7 +96,17 @@ def plot(samples: list[Sample], upto: int) -> str:
     names = sorted({name for s in points for name in s.allocated})
     xs = [(s.recorded_at or 0) / 1000 for s in points]
     series = [(name, [_amount(s.allocated.get(name, {})) for s in points]) for name in names]
-    return svg.stacked_area(xs, series, title="Allocated CPU per queue", x_label="time (s)", y_label="cores")
+    span = (xs[-1] - xs[0]) if xs else 0.0
+    return svg.stacked_area(xs, series, title="Allocated CPU per queue", x_label="log time (UTC)", y_label="cores",
+                            x_format=_clock_format(span))
+
+
+def _clock_format(span_s: float) -> svg.Formatter:
+    """Tick labels for the log's time (``recorded_at``, seconds): a clock time, with the date
+    when the plot spans more than a day. A simulation's virtual time starts at 0, so it reads
+    as the time elapsed."""
+    pattern = "%Y-%m-%d %H:%M" if span_s > 86_400 else "%H:%M:%S"
+    return lambda seconds: time.strftime(pattern, time.gmtime(seconds))
 
 
 async def render(request: web.Request, view: View) -> tuple[str, str]:
