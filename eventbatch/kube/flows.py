@@ -43,12 +43,9 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from eventbatch.kube.client import JSON_PATCH, Connection, Kube
-from eventbatch.kube.crds import Groups, groups
-from eventbatch.kube.events import post_event
+from eventbatch.kube.client import JSON_PATCH, Kube
 from eventbatch.kube.informer import Informer
-from eventbatch.kube.translate import key_of
-from eventbatch.reactor import Reactor
+from eventbatch.kube.watch import ApiWatch, uid_of
 from handlers.jobflow.handler import FOLDS as FLOW_FOLDS
 from handlers.jobflow.handler import JobFlowsState
 from handlers.jobflow.handler import status as flow_status
@@ -69,7 +66,6 @@ from schemas.events import (
     JobTemplateSubmitRequested,
 )
 from schemas.events.base import Event
-from schemas.loaders import ManifestError, decode_manifest
 from schemas.resources import JobFlow, JobTemplate
 
 log = logging.getLogger(__name__)
@@ -88,33 +84,20 @@ class SeenObject:
     refused: bool = False  # a JobFlow the controller refused before creating it
 
 
-class FlowWatch(Reactor):
+class FlowWatch(ApiWatch):
     name = "kube-flows"
 
     def __init__(
         self,
         *,
-        connection: Connection,
-        watch_timeout_s: int = 300,
-        api_groups: Groups | None = None,
         min_interval_ms: int = 200,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.connection = connection
-        self.api_groups = api_groups or groups()
-        self.watch_timeout_s = watch_timeout_s
         self.min_interval_ms = min_interval_ms  # one JobFlow's status is written at most this often
         # what the log says
         self.seen: dict[str, dict[str, SeenObject]] = {TEMPLATES: {}, FLOWS: {}}
         self.flows = JobFlowsState()  # the JobFlow controller's state, folded as it folds it
-        self.rejected: set[tuple[str, int]] = set()  # (uid, generation) refused by admission
-        self.reports: list[tuple[Obj, str]] = []
-        # what the API server holds, by kind then key
-        self.cache: dict[str, dict[str, Obj]] = {}
-        self.synced: set[str] = set()
-        self.dirty: dict[tuple[str, str], None] = {}
-        self.informers: list[Informer] = []
         # status: JobFlow -> not before (clock ms); what was written last
         self.status_dirty: dict[str, int] = {}
         self.last_write: dict[str, int] = {}
@@ -184,29 +167,14 @@ class FlowWatch(Reactor):
 
     # -- the API side ---------------------------------------------------------
 
-    def _snapshot(self, kind: str, items: list[Obj]) -> None:
-        old = self.cache.get(kind, {})
-        new = {key_of(o): o for o in items}
-        self.cache[kind] = new
-        first = kind not in self.synced
-        self.synced.add(kind)
+    def _snapshot(self, kind: str, items: list[Obj], *, namespaced: bool = True) -> None:
+        old, new, first = self._relist(kind, items, namespaced=namespaced)
         keys = set(old) | set(new)
         if first:
             keys |= set(self.seen[kind])
         for key in sorted(keys):
             if first or old.get(key) is not new.get(key):
                 self.dirty[(kind, key)] = None
-        self._changed.set()
-
-    def _change(self, kind: str, type_: str, obj: Obj) -> None:
-        key = key_of(obj)
-        cache = self.cache.setdefault(kind, {})
-        if type_ == "DELETED":
-            if (current := cache.get(key)) is not None and _uid(current) == _uid(obj):
-                del cache[key]
-        else:
-            cache[key] = obj
-        self.dirty[(kind, key)] = None
         self._changed.set()
 
     # -- the difference -------------------------------------------------------
@@ -235,7 +203,7 @@ class FlowWatch(Reactor):
             if seen is not None and seen.alive and seen.uid:
                 return [JobTemplateDeleteRequested(template=key)]
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
             return []
         manifest = self._admit(obj)
@@ -251,7 +219,7 @@ class FlowWatch(Reactor):
             if seen is not None and seen.alive and seen.uid:
                 return [JobFlowDeleteRequested(jobflow=key)]
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         same = seen is not None and seen.uid == uid
         if same and seen is not None:
             if not seen.alive:
@@ -280,27 +248,13 @@ class FlowWatch(Reactor):
                 return False
         return True
 
-    def _admit(self, obj: Obj) -> Any:
-        manifest = {k: v for k, v in obj.items() if k != "status"}
-        try:
-            return decode_manifest(manifest, source="api", strict=False)
-        except ManifestError as exc:
-            mark = (_uid(obj), int((obj.get("metadata") or {}).get("generation") or 0))
-            if mark not in self.rejected:
-                self.rejected.add(mark)
-                self.reports.append((obj, str(exc)))
-                log.warning("object refused by admission", extra={"object": key_of(obj), "error": str(exc)})
-            return None
-
     # -- status -----------------------------------------------------------------
 
     async def act(self) -> int:
         count = await super().act()
         if self.reports or self.status_dirty:
             kube = await self.connection.get()
-            reports, self.reports = self.reports, []
-            for obj, message in reports:
-                await post_event(kube, obj, reason="FailedAdmission", message=message, kind="Warning")
+            await self._post_reports(kube)
             now = self.clock.now()
             ready = sorted(k for k, at in self.status_dirty.items() if at <= now)
             if ready:
@@ -337,28 +291,6 @@ class FlowWatch(Reactor):
 
     def make_informers(self, kube: Kube) -> list[Informer]:
         def informer(kind: str, api_kind: str) -> Informer:
-            return Informer(
-                kube=kube,
-                name=kind,
-                list_call=kube.custom.list_cluster_custom_object,
-                args=(*self.api_groups[api_kind], kind),
-                on_snapshot=lambda items: self._snapshot(kind, items),
-                on_change=lambda t, o: self._change(kind, t, o),
-                watch_timeout_s=self.watch_timeout_s,
-            )
+            return self._informer(kube, kind, kube.custom.list_cluster_custom_object, *self.api_groups[api_kind], kind)
 
         return [informer(TEMPLATES, "JobTemplate"), informer(FLOWS, "JobFlow")]
-
-    async def run(self) -> None:
-        kube = await self.connection.get()
-        await self.catch_up()
-        self.informers = self.make_informers(kube)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._follow(), name=f"{self.name}-follow")
-            tasks.create_task(self._act_loop(), name=f"{self.name}-act")
-            for informer in self.informers:
-                tasks.create_task(informer.run(), name=f"{self.name}-watch-{informer.name}")
-
-
-def _uid(obj: Obj) -> str:
-    return (obj.get("metadata") or {}).get("uid", "")

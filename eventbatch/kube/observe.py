@@ -28,17 +28,15 @@ submitted again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from eventbatch.kube.client import Connection, Kube
-from eventbatch.kube.crds import Groups, groups
+from eventbatch.kube.client import Kube
 from eventbatch.kube.cronjobs import JOB_CONTROLLERS, controller_uid
 from eventbatch.kube.informer import Informer
 from eventbatch.kube.known import Known
 from eventbatch.kube.translate import PodView, key_of, node_digest, node_manifest
-from eventbatch.reactor import Reactor
+from eventbatch.kube.watch import ApiWatch, generation_of, uid_of
 from schemas.defaults import SCHEDULER_NAMES
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -71,7 +69,6 @@ from schemas.events import (
 )
 from schemas.events.base import Event
 from schemas.hypernode import HyperNode
-from schemas.loaders import ManifestError, decode_manifest
 from schemas.resources import Command, CronJob
 from schemas.runtimeclass import API_VERSION as RUNTIME_CLASS_API_VERSION
 from schemas.runtimeclass import KIND as RUNTIME_CLASS_KIND
@@ -82,25 +79,13 @@ Obj = dict[str, Any]
 QUEUE_ACTIONS = {"OpenQueue": "open", "CloseQueue": "close"}
 
 
-class KubeObserver(Reactor):
+class KubeObserver(ApiWatch):
     name = "kube-observer"
 
-    def __init__(
-        self, *, connection: Connection, watch_timeout_s: int = 300, api_groups: Groups | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.connection = connection
-        self.api_groups = api_groups or groups()  # the custom resources' API groups (Settings.api_groups)
-        self.watch_timeout_s = watch_timeout_s
         self.known = Known()  # what the log says
-        # the API server's objects, by kind then key
-        self.cache: dict[str, dict[str, Obj]] = {}
-        self.synced: set[str] = set()
-        self._dirty: dict[tuple[str, str], None] = {}
-        self._rejected: set[tuple[str, int]] = set()
-        self._reports: list[tuple[Obj, str]] = []  # admission failures to report
         self._finished_commands: list[Obj] = []  # commands whose intent is on the log
-        self.informers: list[Informer] = []
         # A pod missing from the API is gone only once it was seen there, or
         # when it is missing from a list started after its PodCreated was folded.
         self._list_marks: dict[str, int] = {}
@@ -112,57 +97,32 @@ class KubeObserver(Reactor):
         if touched is None:
             return False
         for kind_key in touched:
-            self._dirty[kind_key] = None
+            self.dirty[kind_key] = None
         return True
 
     # -- the API side ---------------------------------------------------------
 
-    def _snapshot(self, kind: str, items: list[Obj], *, namespaced: bool) -> None:
-        old = self.cache.get(kind, {})
-        new = {key_of(o, namespaced=namespaced): o for o in items}
-        first = kind not in self.synced
-        self.cache[kind] = new
-        self.synced.add(kind)
+    def _snapshot(self, kind: str, items: list[Obj], *, namespaced: bool = True) -> None:
+        old, new, first = self._relist(kind, items, namespaced=namespaced)
         base = kind.split(":")[0]
         keys = set(old) | set(new)
         if first:
             keys |= set(self.known.keys(base))
         for key in sorted(keys):
             if old.get(key) is None or new.get(key) is None or _rv(old[key]) != _rv(new[key]) or first:
-                self._dirty[(base, key)] = None
+                self.dirty[(base, key)] = None
         self._changed.set()
-
-    def _change(self, kind: str, type_: str, obj: Obj, *, namespaced: bool) -> None:
-        key = key_of(obj, namespaced=namespaced)
-        cache = self.cache.setdefault(kind, {})
-        if type_ == "DELETED":
-            if (current := cache.get(key)) is not None and _uid(current) == _uid(obj):
-                del cache[key]
-        else:
-            cache[key] = obj
-        self._dirty[(kind.split(":")[0], key)] = None
-        self._changed.set()
-
-    def _api(self, base: str, key: str) -> Obj | None:
-        for kind, objects in self.cache.items():
-            if kind.split(":")[0] == base and key in objects:
-                return objects[key]
-        return None
-
-    def _is_synced(self, base: str) -> bool:
-        kinds = [i.name for i in self.informers if i.name.split(":")[0] == base]
-        return bool(kinds) and all(k in self.synced for k in kinds)
 
     # -- the difference -------------------------------------------------------
 
     def next_deadline(self) -> int | None:
-        return self.clock.now() if self._dirty else None
+        return self.clock.now() if self.dirty else None
 
     def due(self, now: int) -> list[list[Envelope]]:
         batches = []
-        while self._dirty:
-            (base, key) = next(iter(self._dirty))
-            del self._dirty[(base, key)]
+        while self.dirty:
+            (base, key) = next(iter(self.dirty))
+            del self.dirty[(base, key)]
             if not self._is_synced(base):
                 continue
             events = _DERIVE[base](self, key, self._api(base, key))
@@ -176,7 +136,7 @@ class KubeObserver(Reactor):
             if seen is not None and seen.alive and seen.uid:
                 return [JobDeleteRequested(job=key, reason="Deleted")]
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         owners = {controller_uid(obj, kind) for kind in JOB_CONTROLLERS}
         if seen is not None and seen.alive and not seen.uid and seen.owner_uid and seen.owner_uid in owners:
             # the object the actuator created for a CronJob's run or a JobFlow's step: the Job on the log, not a new one
@@ -198,7 +158,7 @@ class KubeObserver(Reactor):
             if seen is not None and seen.alive and seen.uid:
                 return [QueueDeleteRequested(queue=key)]
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
             return []
         manifest = self._admit(obj)
@@ -214,7 +174,7 @@ class KubeObserver(Reactor):
             if seen is not None and seen.alive and seen.uid:
                 return [CronJobDeleteRequested(cronjob=key, reason="Deleted")]
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
             return []
         manifest = self._admit(obj)
@@ -232,7 +192,7 @@ class KubeObserver(Reactor):
             if seen is not None and seen.alive and seen.uid:
                 return [HyperNodeDeleteRequested(hypernode=key)]
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         if seen is not None and seen.uid == uid and (not seen.alive or generation <= seen.generation):
             return []
         manifest = self._admit(obj)
@@ -249,9 +209,9 @@ class KubeObserver(Reactor):
         try:
             added = runtime_class_added(load_runtime_class(raw))
         except RuntimeClassError as exc:
-            mark = (_uid(obj), int((obj.get("metadata") or {}).get("generation") or 0))
-            if mark not in self._rejected:
-                self._rejected.add(mark)
+            mark = (uid_of(obj), generation_of(obj))
+            if mark not in self.rejected:
+                self.rejected.add(mark)
                 log.warning("runtime class not read", extra={"object": key, "error": str(exc)})
             return [RuntimeClassRemoved(name=key)] if key in self.known.runtime else []
         return [] if self.known.runtime.get(key) == added else [added]
@@ -259,22 +219,22 @@ class KubeObserver(Reactor):
     def _derive_command(self, key: str, obj: Obj | None) -> list[Event]:
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return []
-        if _uid(obj) in self.known.commands:
+        if uid_of(obj) in self.known.commands:
             self._finished_commands.append(obj)
             return []
         command = self._admit(obj)
         if not isinstance(command, Command) or command.target_object is None:
             if command is not None:
-                self._reports.append((obj, "Command has no targetObject"))
+                self.reports.append((obj, "Command has no targetObject"))
                 self._finished_commands.append(obj)
             return []
         target = command.target_object
-        self.known.commands.add(_uid(obj))
+        self.known.commands.add(uid_of(obj))
         self._finished_commands.append(obj)
         if target.kind == "Queue":
             action = QUEUE_ACTIONS.get(command.action)
             if action is None:
-                self._reports.append((obj, f"unknown queue action {command.action!r}"))
+                self.reports.append((obj, f"unknown queue action {command.action!r}"))
                 return []
             return [QueueCommandRequested(queue=target.name, action=action)]
         namespace = command.metadata.namespace or "default"
@@ -301,7 +261,7 @@ class KubeObserver(Reactor):
         pod = self.known.pods.get(key)
         if pod is None or pod.deleted or not pod.uid:
             return []
-        if obj is None or _uid(obj) != pod.uid:
+        if obj is None or uid_of(obj) != pod.uid:
             listed = min((self._list_marks.get(i.name, 0) for i in self.informers if i.name.startswith("pods")), default=0)
             if pod.seen or pod.created_mark <= listed:
                 return [PodDeleted(pod=key, job=pod.job, reason="Deleted")]
@@ -327,33 +287,17 @@ class KubeObserver(Reactor):
             events.append(PodUnknown(pod=key, job=pod.job, reason=view.reason or "NodeLost"))
         return events
 
-    def _admit(self, obj: Obj):
-        manifest = {k: v for k, v in obj.items() if k != "status"}
-        try:
-            return decode_manifest(manifest, source="api", strict=False)
-        except ManifestError as exc:
-            mark = (_uid(obj), int((obj.get("metadata") or {}).get("generation") or 0))
-            if mark not in self._rejected:
-                self._rejected.add(mark)
-                self._reports.append((obj, str(exc)))
-                log.warning("object refused by admission", extra={"object": key_of(obj), "error": str(exc)})
-            return None
-
     # -- running --------------------------------------------------------------
 
     async def act(self) -> int:
         count = await super().act()
-        if self._reports or self._finished_commands:
+        if self.reports or self._finished_commands:
             kube = await self.connection.get()
             await self._report(kube)
         return count
 
     async def _report(self, kube: Kube) -> None:
-        from eventbatch.kube.events import post_event
-
-        reports, self._reports = self._reports, []
-        for obj, message in reports:
-            await post_event(kube, obj, reason="FailedAdmission", message=message, kind="Warning")
+        await self._post_reports(kube)
         commands, self._finished_commands = self._finished_commands, []
         group, version = self.api_groups["Command"]
         for obj in commands:
@@ -367,17 +311,10 @@ class KubeObserver(Reactor):
                     log.warning("could not delete command", extra={"command": key_of(obj), "error": repr(exc)[:200]})
 
     def make_informers(self, kube: Kube) -> list[Informer]:
-        def informer(kind: str, call, *args: Any, namespaced: bool = True, **kwargs: Any) -> Informer:
-            return Informer(
-                kube=kube,
-                name=kind,
-                list_call=call,
-                args=args,
-                kwargs=kwargs,
-                on_snapshot=lambda items: self._snapshot(kind, items, namespaced=namespaced),
-                on_change=lambda t, o: self._change(kind, t, o, namespaced=namespaced),
-                on_list_start=lambda: self._list_marks.__setitem__(kind, self.known.created),
-                watch_timeout_s=self.watch_timeout_s,
+        def informer(kind: str, call: Any, *args: Any, namespaced: bool = True, **kwargs: Any) -> Informer:
+            return self._informer(
+                kube, kind, call, *args, namespaced=namespaced,
+                on_list_start=lambda: self._list_marks.__setitem__(kind, self.known.created), **kwargs,
             )
 
         custom = kube.custom.list_cluster_custom_object
@@ -396,20 +333,6 @@ class KubeObserver(Reactor):
                 informer(f"pods:{scheduler}", kube.core.list_pod_for_all_namespaces, field_selector=f"spec.schedulerName={scheduler}")
             )
         return out
-
-    async def run(self) -> None:
-        kube = await self.connection.get()
-        await self.catch_up()
-        self.informers = self.make_informers(kube)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._follow(), name=f"{self.name}-follow")
-            tasks.create_task(self._act_loop(), name=f"{self.name}-act")
-            for informer in self.informers:
-                tasks.create_task(informer.run(), name=f"{self.name}-watch-{informer.name}")
-
-
-def _uid(obj: Obj) -> str:
-    return (obj.get("metadata") or {}).get("uid", "")
 
 
 def _rv(obj: Obj) -> str:

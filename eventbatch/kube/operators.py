@@ -28,16 +28,15 @@ left out (until its next generation).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from eventbatch.kube.client import Connection, Kube
-from eventbatch.kube.crds import Groups, groups
+from eventbatch.kube.client import Kube
 from eventbatch.kube.informer import Informer
-from eventbatch.kube.translate import REQUESTED_AT, key_of
-from eventbatch.reactor import Reactor
+from eventbatch.kube.translate import REQUESTED_AT
+from eventbatch.kube.watch import ApiWatch, uid_of
 from schemas.defaults import SCHEDULER_NAMES
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -50,7 +49,6 @@ from schemas.events import (
     PodSubmitRequested,
 )
 from schemas.events.base import Event
-from schemas.loaders import ManifestError, decode_manifest
 from schemas.resources import Pod, PodGroup
 
 log = logging.getLogger(__name__)
@@ -66,27 +64,17 @@ class SeenGroup:
     alive: bool = True
 
 
-class OperatorWatch(Reactor):
+class OperatorWatch(ApiWatch):
     name = "kube-operators"
+    REPORT_REFUSED = False  # an object refused by admission is logged and left out
 
-    def __init__(
-        self, *, connection: Connection, watch_timeout_s: int = 300, api_groups: Groups | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.connection = connection
-        self.api_groups = api_groups or groups()
-        self.watch_timeout_s = watch_timeout_s
         # what the log says
         self.groups: dict[str, SeenGroup] = {}  # operators' PodGroups, as submitted
         self.made: set[str] = set()  # PodGroups eventbatch created itself
         self.pods: dict[str, str] = {}  # pod on the log -> its uid ("" for one eventbatch creates)
         self.waiting: set[str] = set()  # pods submitted, not yet in a PodGroup
-        self.rejected: set[tuple[str, int]] = set()  # (uid, generation) refused by admission
-        # what the API server holds, by informer then key
-        self.cache: dict[str, dict[str, Obj]] = {}
-        self.synced: set[str] = set()
-        self.dirty: dict[tuple[str, str], None] = {}
-        self.informers: list[Informer] = []
 
     # -- the log side ---------------------------------------------------------
 
@@ -122,13 +110,9 @@ class OperatorWatch(Reactor):
 
     # -- the API side ---------------------------------------------------------
 
-    def _snapshot(self, informer: str, items: list[Obj]) -> None:
+    def _snapshot(self, informer: str, items: list[Obj], *, namespaced: bool = True) -> None:
         kind = informer.split(":")[0]
-        old = self.cache.get(informer, {})
-        new = {key_of(o): o for o in items}
-        self.cache[informer] = new
-        first = informer not in self.synced
-        self.synced.add(informer)
+        old, new, first = self._relist(informer, items, namespaced=namespaced)
         for key in sorted(set(old) | set(new)):
             if first or old.get(key) is not new.get(key):
                 self.dirty[(kind, key)] = None
@@ -139,27 +123,6 @@ class OperatorWatch(Reactor):
             for key in sorted(self.waiting):
                 self.dirty[(kind, key)] = None
         self._changed.set()
-
-    def _change(self, informer: str, type_: str, obj: Obj) -> None:
-        key = key_of(obj)
-        cache = self.cache.setdefault(informer, {})
-        if type_ == "DELETED":
-            if (current := cache.get(key)) is not None and _uid(current) == _uid(obj):
-                del cache[key]
-        else:
-            cache[key] = obj
-        self.dirty[(informer.split(":")[0], key)] = None
-        self._changed.set()
-
-    def _api(self, kind: str, key: str) -> Obj | None:
-        for informer, objects in self.cache.items():
-            if informer.split(":")[0] == kind and key in objects:
-                return objects[key]
-        return None
-
-    def _is_synced(self, kind: str) -> bool:
-        names = [i.name for i in self.informers if i.name.split(":")[0] == kind]
-        return bool(names) and all(n in self.synced for n in names)
 
     # -- the difference -------------------------------------------------------
 
@@ -184,7 +147,7 @@ class OperatorWatch(Reactor):
             return [PodGroupDeleteRequested(podgroup=key, reason="Deleted")] if seen is not None and seen.alive else []
         if seen is None and (key in self.made or self._owned_by_a_job(obj)):
             return []
-        uid, generation = _uid(obj), int(obj["metadata"].get("generation") or 0)
+        uid, generation = uid_of(obj), int(obj["metadata"].get("generation") or 0)
         if seen is not None and seen.alive and seen.uid == uid and generation <= seen.generation:
             return []
         manifest = self._admit(obj)
@@ -213,51 +176,15 @@ class OperatorWatch(Reactor):
         manifest = self._admit(obj)
         if not isinstance(manifest, Pod):
             return []
-        return [PodSubmitRequested(pod=key, manifest=manifest, uid=_uid(obj))]
-
-    def _admit(self, obj: Obj) -> Any:
-        manifest = {k: v for k, v in obj.items() if k != "status"}
-        try:
-            return decode_manifest(manifest, source="api", strict=False)
-        except ManifestError as exc:
-            mark = (_uid(obj), int((obj.get("metadata") or {}).get("generation") or 0))
-            if mark not in self.rejected:
-                self.rejected.add(mark)
-                log.warning("object refused by admission", extra={"object": key_of(obj), "error": str(exc)})
-            return None
+        return [PodSubmitRequested(pod=key, manifest=manifest, uid=uid_of(obj))]
 
     # -- running --------------------------------------------------------------
 
     def make_informers(self, kube: Kube) -> list[Informer]:
-        def informer(name: str, call: Any, *args: Any, **kwargs: Any) -> Informer:
-            return Informer(
-                kube=kube,
-                name=name,
-                list_call=call,
-                args=args,
-                kwargs=kwargs,
-                on_snapshot=lambda items: self._snapshot(name, items),
-                on_change=lambda t, o: self._change(name, t, o),
-                watch_timeout_s=self.watch_timeout_s,
-            )
-
+        informer = partial(self._informer, kube)
         out = [informer("podgroups", kube.custom.list_cluster_custom_object, *self.api_groups["PodGroup"], "podgroups")]
         for scheduler in SCHEDULER_NAMES:
             out.append(
                 informer(f"pods:{scheduler}", kube.core.list_pod_for_all_namespaces, field_selector=f"spec.schedulerName={scheduler}")
             )
         return out
-
-    async def run(self) -> None:
-        kube = await self.connection.get()
-        await self.catch_up()
-        self.informers = self.make_informers(kube)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._follow(), name=f"{self.name}-follow")
-            tasks.create_task(self._act_loop(), name=f"{self.name}-act")
-            for informer in self.informers:
-                tasks.create_task(informer.run(), name=f"{self.name}-watch-{informer.name}")
-
-
-def _uid(obj: Obj) -> str:
-    return (obj.get("metadata") or {}).get("uid", "")

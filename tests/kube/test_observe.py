@@ -82,7 +82,7 @@ async def _settled(watcher: KubeObserver) -> None:
         kube = await watcher.connection.get()
         listed = await kube.call(kube.core.list_namespace)
         server_rv = int(listed["metadata"]["resourceVersion"])
-        return all(int(i.resource_version or 0) >= server_rv - 0 for i in watcher.informers) and not watcher._dirty
+        return all(int(i.resource_version or 0) >= server_rv - 0 for i in watcher.informers) and not watcher.dirty
 
     await eventually(caught_up, what="the adapter to catch up")
 

@@ -72,7 +72,7 @@ async def test_runtime_classes_are_appended_once_per_change(crds: Kube, connecti
 
 
 async def _idle(watcher: KubeObserver) -> bool:
-    return watcher.next_position >= await watcher.log.end_position() and not watcher._dirty and watcher._is_synced("runtimeclasses")
+    return watcher.next_position >= await watcher.log.end_position() and not watcher.dirty and watcher._is_synced("runtimeclasses")
 
 
 async def _count(log: MemoryLog, n: int) -> bool:
