@@ -66,16 +66,14 @@ class ProbeServer:
     async def start(self) -> None:
         from aiohttp import web
 
+        from eventbatch.http_site import listen
+
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)  # a scrape is not news
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await listen(self._runner, self.host, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from eventbatch.http_site import listen
 from eventbatch.log.port import EventLog, LogTruncated
 from eventbatch.readmodels import Projector, ReadModelStore
 from eventbatch.replay import parse_time, state_at
@@ -296,11 +297,7 @@ class UiServer:
         await self.console.start()
         self._runner = web.AppRunner(make_app(self.console, token=self.token), access_log=None,
                                      shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await listen(self._runner, self.host, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:
