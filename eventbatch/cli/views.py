@@ -21,6 +21,7 @@ from eventbatch.cli.output import LIST_OUTPUTS, emit, table
 from eventbatch.log.factory import open_log, sqlite_path
 from eventbatch.readmodels import Projector, ReadModelStore, ViewsAhead
 from eventbatch.settings import redact_url
+from projections.views.render import queue_status_fields
 
 DEFAULT_DIR = Path("var/eventbatch")
 
@@ -185,13 +186,7 @@ def _quantities(text: str) -> str:
 def queue_status(row) -> dict:
     """A QueueView row in Volcano's QueueStatus shape (plus deserved, guarantee, share)."""
     return {
-        "state": row.state,
-        "pending": row.pending,
-        "inqueue": row.inqueue,
-        "running": row.running,
-        "completed": row.completed,
-        "unknown": row.unknown,
-        "allocated": json.loads(row.allocated),
+        **queue_status_fields(row),
         "deserved": json.loads(row.deserved),
         "guarantee": json.loads(row.guarantee),
         "share": row.share,

@@ -195,6 +195,12 @@ def queue_status_object(row: QueueRow) -> dict[str, object]:
     """A Queue's ``status`` (Volcano's QueueStatus): its state, its podgroups by phase and the
     resources its pods hold. ``reservation`` is Volcano's (deprecated) node lock, always empty:
     reservations are per job here (``ReservationMade``)."""
+    return {**queue_status_fields(row), "reservation": {}}
+
+
+def queue_status_fields(row: QueueRow) -> dict[str, object]:
+    """What a Queue's ``status`` and ``eventbatch queue list -o json`` share: the state, the
+    podgroups by phase and the resources its pods hold (``allocated``)."""
     return {
         "state": row.state,
         "pending": row.pending,
@@ -203,5 +209,4 @@ def queue_status_object(row: QueueRow) -> dict[str, object]:
         "completed": row.completed,
         "unknown": row.unknown,
         "allocated": msgspec.json.decode(row.allocated),
-        "reservation": {},
     }
