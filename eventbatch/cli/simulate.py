@@ -36,7 +36,7 @@ from eventbatch.clock import VirtualClock
 from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from eventbatch.log.sole_writer import SoleWriterLog
-from eventbatch.sim.report import Report, build_report
+from eventbatch.sim.report import Report, build_report, duration
 from eventbatch.verify import Failure, describe_quarantined, quarantined_between
 from schemas.envelope import Envelope
 from schemas.limits import INT32, IntArg
@@ -58,20 +58,6 @@ def register(commands) -> None:
     sim.set_defaults(run=_simulate)
 
 
-def fmt_ms(ms: float | int | None) -> str:
-    if ms is None:
-        return "-"
-    ms = int(ms)
-    seconds, millis = divmod(ms, 1000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}.{millis // 100}s" if millis else f"{secs}s"
-
-
 class Bar:
     """A one-line progress bar on a terminal; silent when output is piped."""
 
@@ -85,9 +71,9 @@ class Bar:
         if self.until:
             done = min(now / self.until, 1.0)
             bar = "#" * int(done * 30)
-            sys.stderr.write(f"\r[{bar:<30}] {done:4.0%}  t={fmt_ms(now)}  events={position:,}")
+            sys.stderr.write(f"\r[{bar:<30}] {done:4.0%}  t={duration(now)}  events={position:,}")
         else:
-            sys.stderr.write(f"\rt={fmt_ms(now)}  events={position:,}")
+            sys.stderr.write(f"\rt={duration(now)}  events={position:,}")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -192,7 +178,7 @@ def _print_trace_comparison(report: Report, recorded: dict) -> None:
     for queue, trace_wait in recorded["waits_ms"].items():
         sim_wait = report.waits.get(queue, {})
         for q in ("p50", "p90", "p99"):
-            rows.append((f"wait {queue} {q}", fmt_ms(sim_wait.get(q)), fmt_ms(trace_wait.get(q))))
+            rows.append((f"wait {queue} {q}", duration(sim_wait.get(q)), duration(trace_wait.get(q))))
     table(["FIGURE", "SIMULATED", "TRACE"], rows)
 
 
@@ -220,15 +206,15 @@ def _print_cycles(report: Report, meta: dict) -> None:
 
 def _print_report(report: Report, meta: dict, *, all_pods: bool) -> None:
     print(
-        f"simulated {fmt_ms(meta['virtual_time_ms'])} of cluster time: {meta['events']:,} events, "
+        f"simulated {duration(meta['virtual_time_ms'])} of cluster time: {meta['events']:,} events, "
         f"{meta['sessions']} scheduling sessions; stopped: {meta['stopped']}\nlog: {meta['log']}\n"
     )
     print("== jobs ==")
     table(
         ["JOB", "QUEUE", "SUBMITTED", "WAIT", "PHASE", "TIMELINE"],
         [
-            (j.job, j.queue, fmt_ms(j.submitted), fmt_ms(j.wait), j.phase,
-             " > ".join(f"{p}@{fmt_ms(t)}" for t, p in j.phases))
+            (j.job, j.queue, duration(j.submitted), duration(j.wait), j.phase,
+             " > ".join(f"{p}@{duration(t)}" for t, p in j.phases))
             for j in report.jobs
         ],
     )
@@ -236,12 +222,12 @@ def _print_report(report: Report, meta: dict, *, all_pods: bool) -> None:
     print(f"\n== pods ({len(report.pods)}{'' if all_pods or len(report.pods) <= 40 else ', first 40; --all-pods for every one'}) ==")
     table(
         ["POD", "NODE", "BOUND", "STARTED", "FINISHED", "RESULT"],
-        [(p.pod, p.node or "-", fmt_ms(p.bound), fmt_ms(p.started), fmt_ms(p.finished), p.result or "-") for p in pods],
+        [(p.pod, p.node or "-", duration(p.bound), duration(p.started), duration(p.finished), p.result or "-") for p in pods],
     )
     print("\n== evictions ==")
     table(
         ["AT", "POD", "REASON", "PREEMPTOR", "RULE"],
-        [(fmt_ms(e.at), e.pod, e.reason, e.preemptor or "-", e.rule) for e in report.evictions],
+        [(duration(e.at), e.pod, e.reason, e.preemptor or "-", e.rule) for e in report.evictions],
     )
     print("\n== queues (podgroups at the end; changes over time with --json) ==")
     last: dict[str, dict] = {}
@@ -254,10 +240,10 @@ def _print_report(report: Report, meta: dict, *, all_pods: bool) -> None:
     print("\n== wait until Running, per queue ==")
     table(
         ["QUEUE", "JOBS", "P50", "P90", "P99", "MAX"],
-        [(q, w["jobs"], fmt_ms(w["p50"]), fmt_ms(w["p90"]), fmt_ms(w["p99"]), fmt_ms(w["max"])) for q, w in report.waits.items()],
+        [(q, w["jobs"], duration(w["p50"]), duration(w["p90"]), duration(w["p99"]), duration(w["max"])) for q, w in report.waits.items()],
     )
     print("\n== utilisation (allocated / capacity, time-weighted) ==")
     table(["RESOURCE", "UTILISATION"], [(r, f"{v:.1%}") for r, v in report.utilisation.items()])
-    print(f"\nmakespan: {fmt_ms(report.makespan)}")
+    print(f"\nmakespan: {duration(report.makespan)}")
     if report.never_ran:
         print(f"jobs that never ran: {len(report.never_ran)} ({', '.join(report.never_ran[:10])}{' ...' if len(report.never_ran) > 10 else ''})")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from eventbatch.sim.report import RESOURCES, Report
+from eventbatch.sim.report import RESOURCES, Report, duration
 from eventbatch.ui import svg
 from eventbatch.ui.svg import escape
 from schemas.envelope import Envelope
@@ -51,21 +51,6 @@ th,td{border:1px solid #ddd;padding:2px 8px;text-align:left}th{background:#f4f4f
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#666;font-size:.85em}svg.eb-plot{display:block;margin:.6em 0}
 """
-
-
-def duration(ms: float | int | None) -> str:
-    """Virtual milliseconds as ``1h02m03s``, ``4m05s``, ``6.7s`` (``-`` for None)."""
-    if ms is None:
-        return "-"
-    ms = int(ms)
-    seconds, millis = divmod(ms, 1000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}.{millis // 100}s" if millis else f"{secs}s"
 
 
 def _percent(v: float) -> str:

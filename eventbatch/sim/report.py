@@ -38,6 +38,21 @@ from schemas.quantity import to_resources
 RESOURCES = ("cpu", "memory", "nvidia.com/gpu")
 
 
+def duration(ms: float | int | None) -> str:
+    """Virtual milliseconds as ``1h02m03s``, ``4m05s``, ``6.7s`` (``-`` for None)."""
+    if ms is None:
+        return "-"
+    ms = int(ms)
+    seconds, millis = divmod(ms, 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}.{millis // 100}s" if millis else f"{secs}s"
+
+
 @dataclass
 class JobLine:
     job: str
