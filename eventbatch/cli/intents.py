@@ -251,14 +251,20 @@ class Planner:
             return Step(f"HyperNode {manifest.metadata.name}", intent_for(manifest))
         return await self._command(manifest)
 
+    async def _queue_refusal(self, name: str, kinds: str) -> str:
+        """Why the queue ``name`` admits no ``kinds`` (podgroups, jobs): it does not exist or is not Open ("" when it admits)."""
+        queue = await self.queue(name)
+        if queue is None:
+            return f"spec.queue: queue {name} does not exist"
+        if queue.state and queue.state != "Open":
+            return f"spec.queue: queue {name} is {queue.state}; {kinds} are admitted to Open queues only"
+        return ""
+
     async def _podgroup(self, manifest: PodGroup) -> Step:
         what = f"PodGroup {key_of(manifest.metadata)}"
-        queue_name = manifest.spec.queue or "default"
-        queue = await self.queue(queue_name)
-        if queue is None:
-            return Step(what, problem=f"spec.queue: queue {queue_name} does not exist")
-        if queue.state and queue.state != "Open":
-            return Step(what, problem=f"spec.queue: queue {queue_name} is {queue.state}; podgroups are admitted to Open queues only")
+        problem = await self._queue_refusal(manifest.spec.queue or "default", "podgroups")
+        if problem:
+            return Step(what, problem=problem)
         return Step(what, intent_for(manifest))
 
     async def _job(self, manifest: Job) -> Step:
@@ -274,12 +280,9 @@ class Planner:
                 return Step(what, problem=f"cannot update: {problem}")
             self.jobs[key] = JobKnown(key, manifest, current.phase, current.pending)
             return Step(what, JobUpdateRequested(job=key, manifest=manifest))
-        queue_name = manifest.spec.queue or "default"
-        queue = await self.queue(queue_name)
-        if queue is None:
-            return Step(what, problem=f"spec.queue: queue {queue_name} does not exist")
-        if queue.state and queue.state != "Open":
-            return Step(what, problem=f"spec.queue: queue {queue_name} is {queue.state}; jobs are admitted to Open queues only")
+        problem = await self._queue_refusal(manifest.spec.queue or "default", "jobs")
+        if problem:
+            return Step(what, problem=problem)
         priority = manifest.spec.priority_class_name
         if priority and not await self.known.priority_class(priority):
             return Step(what, problem=f"spec.priorityClassName: priority class {priority} does not exist")
