@@ -134,18 +134,12 @@ class Placement:
         if allowed is not None:
             on_idle = np.where(allowed, on_idle, NEG)
             on_future = np.where(allowed, on_future, NEG)
-        fits = on_idle > NEG
-        if raw is not None:
-            on_idle = on_idle + weight * normalised(raw, fits)
-        i = int(on_idle.argmax())
-        if fits[i]:
+        i = _best_fitting(on_idle, raw, weight)
+        if i is not None:
             return "allocate", i
         if self.pipeline:
-            fits = on_future > NEG
-            if raw is not None:
-                on_future = on_future + weight * normalised(raw, fits)
-            i = int(on_future.argmax())
-            if fits[i]:
+            i = _best_fitting(on_future, raw, weight)
+            if i is not None:
                 return "pipeline", i
         return None
 
@@ -228,3 +222,13 @@ def placement_for(ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> Pla
         place = ssn.placements[key] = Placement(ssn, task, pipeline=pipeline)
     place.current = task
     return place
+
+
+def _best_fitting(scores: np.ndarray, raw: np.ndarray | None, weight: float) -> int | None:
+    """The node with the highest score among those that fit (score above ``NEG``), the inter-pod
+    preferred scores ``raw`` (normalised over the fitting nodes) added at ``weight``; None if none fits."""
+    fits = scores > NEG
+    if raw is not None:
+        scores = scores + weight * normalised(raw, fits)
+    i = int(scores.argmax())
+    return i if fits[i] else None
