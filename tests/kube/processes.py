@@ -9,9 +9,11 @@ with its own kubeconfig user so the fake's audit tells who did what.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +71,11 @@ async def start(name: str, args: list[str], *, apiserver: ApiServer, workdir: Pa
     return Process(name, proc, output)
 
 
-async def serve(name: str, *, apiserver: ApiServer, workdir: Path, log_url: str, user: str) -> Process:
+async def serve(
+    name: str, *, apiserver: ApiServer, workdir: Path, log_url: str, user: str, args: Sequence[str] = ()
+) -> Process:
     return await start(
-        name, ["--log", log_url, "serve", "--cluster=kube", *FAST, f"--leader-elect-identity={user}"],
+        name, ["--log", log_url, "serve", "--cluster=kube", *args, *FAST, f"--leader-elect-identity={user}"],
         apiserver=apiserver, workdir=workdir, user=user,
     )
 
@@ -80,3 +84,21 @@ async def kubelet_sim(*, apiserver: ApiServer, workdir: Path) -> Process:
     return await start(
         "kubelet-sim", ["kubelet-sim", "--startup=0.2", "--watch-timeout=5"], apiserver=apiserver, workdir=workdir, user="kubelet-sim"
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    *, apiserver: ApiServer, workdir: Path, log_url: str, args: Sequence[str] = ()
+) -> AsyncIterator[tuple[Process, Process]]:
+    """kubelet-sim and ``serve --cluster kube`` (user "eventbatch") running for the block:
+    their output printed if the block fails, both stopped after it."""
+    sim = await kubelet_sim(apiserver=apiserver, workdir=workdir)
+    eb = await serve("serve", apiserver=apiserver, workdir=workdir, log_url=log_url, user="eventbatch", args=args)
+    try:
+        yield eb, sim
+    except BaseException:
+        print(eb.log_text()[-4000:], sim.log_text()[-2000:])
+        raise
+    finally:
+        await eb.stop()
+        await sim.stop()

@@ -23,7 +23,7 @@ from eventbatch.kube.client import Kube
 from eventbatch.kube.crds import GROUPS
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import eventually
-from tests.kube.processes import kubelet_sim, serve
+from tests.kube.processes import serving
 from tests.kube.support import api_version, job_manifest, node_manifest, queue_manifest
 from tests.kube.test_e2e import read_log
 from tests.kube.test_rbac import grants, ungranted
@@ -58,9 +58,7 @@ async def test_a_cronjob_creates_its_jobs_in_the_api_server_once_and_writes_its_
     await kube.call(kube.core.create_node, node_manifest("n1"))
     await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
-    eb = await serve("serve", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
-    try:
+    async with serving(apiserver=apiserver, workdir=tmp_path, log_url=url) as (eb, sim):
         cron = await kube.call(
             kube.custom.create_namespaced_custom_object, *GROUPS["CronJob"], "default", "cronjobs", cronjob_manifest()
         )
@@ -102,12 +100,6 @@ async def test_a_cronjob_creates_its_jobs_in_the_api_server_once_and_writes_its_
             return not await cron_jobs(kube, "tick")
 
         await eventually(jobs_gone, timeout=20, what="the CronJob's Jobs deleted with it")
-    except BaseException:
-        print(eb.log_text()[-4000:], sim.log_text()[-2000:])
-        raise
-    finally:
-        await eb.stop()
-        await sim.stop()
 
     events = await read_log(url)
     submits = collections.Counter(e.payload.job for e in events if e.type == "JobSubmitRequested")

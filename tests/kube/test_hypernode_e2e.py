@@ -21,7 +21,7 @@ from eventbatch.kube.client import Kube
 from eventbatch.kube.crds import GROUPS
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import eventually
-from tests.kube.processes import FAST, kubelet_sim, start
+from tests.kube.processes import serving
 from tests.kube.support import api_version, job_manifest, node_manifest, queue_manifest
 from tests.kube.test_e2e import read_log
 
@@ -60,12 +60,7 @@ async def test_hypernodes_in_the_api_server_keep_a_hard_job_in_one_switch(
     conf = tmp_path / "scheduler.yaml"
     conf.write_text(CONF)
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
-    eb = await start(
-        "serve", ["--log", url, "serve", "--cluster=kube", f"--scheduler-conf={conf}", *FAST, "--leader-elect-identity=eventbatch"],
-        apiserver=apiserver, workdir=tmp_path, user="eventbatch",
-    )
-    try:
+    async with serving(apiserver=apiserver, workdir=tmp_path, log_url=url, args=[f"--scheduler-conf={conf}"]) as (eb, sim):
         job = job_manifest("allreduce", replicas=4, duration="1h", networkTopology={"mode": "hard", "highestTierAllowed": 1})
         for task in job["spec"]["tasks"]:
             task["template"]["spec"]["containers"][0]["resources"]["requests"] = {"cpu": "2", "memory": "1Gi"}
@@ -81,12 +76,6 @@ async def test_hypernodes_in_the_api_server_keep_a_hard_job_in_one_switch(
 
         await eventually(all_placed, timeout=40, what="four placed pods")
         assert await placed() in switches.values(), "a hard job stays inside one tier-1 HyperNode"
-    except BaseException:
-        print(eb.log_text()[-4000:], sim.log_text()[-2000:])
-        raise
-    finally:
-        await eb.stop()
-        await sim.stop()
     events = await read_log(url)
     assert sorted(e.payload.hypernode for e in events if e.type == "HyperNodeAdded") == ["s-a", "s-b"]
     assert sorted(e.payload.hypernode for e in events if e.type == "HyperNodeApplyRequested") == ["s-a", "s-b"]

@@ -26,7 +26,7 @@ from eventbatch.kube.client import Kube
 from eventbatch.kube.crds import GROUPS
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import eventually
-from tests.kube.processes import kubelet_sim, serve
+from tests.kube.processes import serving
 from tests.kube.support import api_version, job_manifest, node_manifest, queue_manifest
 from tests.kube.test_e2e import read_log
 from tests.kube.test_rbac import grants, ungranted
@@ -75,11 +75,9 @@ async def test_a_jobflow_runs_its_steps_jobs_in_the_api_server_in_order_and_succ
     await kube.call(kube.core.create_node, node_manifest("n1"))
     await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
-    eb = await serve("serve", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
     flow: dict[str, Any] = {}
     appeared: list[str] = []  # step Jobs in the order they appeared
-    try:
+    async with serving(apiserver=apiserver, workdir=tmp_path, log_url=url) as (eb, sim):
         for name in STEPS:
             await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["JobTemplate"], "default", "jobtemplates",
                             template(name))
@@ -126,12 +124,6 @@ async def test_a_jobflow_runs_its_steps_jobs_in_the_api_server_in_order_and_succ
             return not await flow_jobs(kube)
 
         await eventually(jobs_gone, timeout=20, what="the JobFlow's Jobs deleted with it")
-    except BaseException:
-        print(eb.log_text()[-4000:], sim.log_text()[-2000:])
-        raise
-    finally:
-        await eb.stop()
-        await sim.stop()
 
     assert appeared == ["flow-a", "flow-b", "flow-c"]
     events = await read_log(url)

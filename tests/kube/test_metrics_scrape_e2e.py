@@ -33,7 +33,7 @@ from eventbatch.log.factory import open_log
 from schemas.quantity import to_resources
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import ROOT, eventually
-from tests.kube.processes import Process, kubelet_sim, serve
+from tests.kube.processes import Process, serving
 from tests.kube.support import job_manifest, node_manifest, queue_manifest
 from tests.kube.test_e2e import read_log
 
@@ -106,9 +106,7 @@ async def test_metrics_of_a_running_kube_serve_agree_with_the_read_models(
     research["spec"].update(deserved={"cpu": "4", "memory": "8Gi"}, capability={"cpu": "12"})
     await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", research)
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
-    eb = await serve("serve", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
-    try:
+    async with serving(apiserver=apiserver, workdir=tmp_path, log_url=url) as (eb, sim):
         await eventually(lambda: "probes listening port=" in eb.log_text(), timeout=30, what="the probe port in the log")
         for manifest in (job("small", cpu="1", replicas=2), job("huge", cpu="9", replicas=1)):
             await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs", manifest)
@@ -126,12 +124,6 @@ async def test_metrics_of_a_running_kube_serve_agree_with_the_read_models(
         await eventually(caught_up, timeout=60, what="serve to settle")
         metrics = last[0]
         end = await log_end(url)
-    except BaseException:
-        print(eb.log_text()[-4000:], sim.log_text()[-2000:])
-        raise
-    finally:
-        await eb.stop()
-        await sim.stop()
 
     status = json.loads(await cli(url, "queue", "get", "research", "-o", "json"))["status"]
     allocated, deserved = to_resources(status["allocated"]), to_resources(status["deserved"])

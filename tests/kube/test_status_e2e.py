@@ -27,7 +27,7 @@ from eventbatch.kube.client import Kube
 from eventbatch.kube.crds import GROUPS
 from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import ROOT, eventually
-from tests.kube.processes import kubelet_sim, serve
+from tests.kube.processes import serving
 from tests.kube.support import job_manifest, node_manifest, queue_manifest
 
 pytestmark = pytest.mark.slow
@@ -56,9 +56,7 @@ async def test_a_gang_that_waits_then_runs_shows_its_conditions_events_and_job_s
     for name in ("n1", "n2"):  # 3 cpus in all, room for the gang in its queue, but one pod per node
         await kube.call(kube.core.create_node, node_manifest(name, cpu="1500m"))
     await kube.call(kube.custom.create_cluster_custom_object, *GROUPS["Queue"], "queues", queue_manifest())
-    sim = await kubelet_sim(apiserver=apiserver, workdir=tmp_path)
-    eb = await serve("serve", apiserver=apiserver, workdir=tmp_path, log_url=url, user="eventbatch")
-    try:
+    async with serving(apiserver=apiserver, workdir=tmp_path, log_url=url) as (eb, sim):
         await kube.call(kube.custom.create_namespaced_custom_object, *GROUPS["Job"], "default", "jobs",
                         job_manifest(replicas=3, duration="600s"))
 
@@ -144,9 +142,3 @@ async def test_a_gang_that_waits_then_runs_shows_its_conditions_events_and_job_s
         calls = [c for c in apiserver.audit if (c.code < 400 or c.code in (404, 409)) and c.user == "eventbatch"]
         assert {(c.resource, c.verb) for c in calls} >= {("pods/status", "patch"), ("events", "create")}
         assert ungranted(calls, grants(rename={"eventbatch-system": "default"})) == set(), "calls the RBAC does not grant"
-    except BaseException:
-        print(eb.log_text()[-4000:], sim.log_text()[-2000:])
-        raise
-    finally:
-        await eb.stop()
-        await sim.stop()
