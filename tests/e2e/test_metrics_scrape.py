@@ -73,6 +73,15 @@ async def cli(url: str, *args: str) -> str:
     return out.decode()
 
 
+async def read_all(log):
+    end = await log.end_position()
+    if end:
+        async for envelope in log.read(0):
+            yield envelope
+            if envelope.position + 1 >= end:
+                break
+
+
 def settled(metrics: Scrape) -> bool:
     lags = [v for (name, _), v in metrics.items() if name == "eventbatch_handler_lag_records"]
     return (
@@ -112,9 +121,18 @@ async def test_metrics_of_a_running_serve_agree_with_the_read_models(tmp_path: P
             )
         last: list[Scrape] = [{}]
 
+        async def started() -> bool:  # the simulated kubelet's last effects: then only waiting is left
+            async with open_log(url) as log:
+                types = [e.type async for e in read_all(log)]
+            return types.count("PodStarted") == 2
+
+        await eventually(started, timeout=60, what="the small job's two pods to start")
+
         async def caught_up() -> bool:
             last[0] = await scrape(port)
-            return settled(last[0])
+            async with open_log(url) as log:
+                end = await log.end_position()
+            return settled(last[0]) and last[0].get(("eventbatch_log_end_position", ())) == end
 
         await eventually(caught_up, timeout=60, what=f"serve to settle; output:\n{output.read_text()[-2000:]}")
         metrics = last[0]
