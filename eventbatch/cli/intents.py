@@ -77,9 +77,9 @@ JOB_ACTIONS = {
 def register(commands) -> None:
     apply = commands.add_parser(
         "apply",
-        help="create or update every Job, CronJob, Queue and PodGroup in a file, hand its plain Pods to the "
-        "scheduler, and issue its Commands (HyperNodes, network domains, are created or replaced too; "
-        "node.k8s.io/v1 RuntimeClasses are added to the cluster)",
+        help="create or update every Job, CronJob, JobTemplate, JobFlow, Queue and PodGroup in a file, hand "
+        "its plain Pods to the scheduler, and issue its Commands (HyperNodes, network domains, are created "
+        "or replaced too; node.k8s.io/v1 RuntimeClasses are added to the cluster)",
     )
     apply.add_argument(
         "-f", "--filename", required=True,
