@@ -68,9 +68,12 @@ async def test_a_gang_that_waits_then_runs_shows_its_conditions_events_and_job_s
             return (await kube.call(kube.core.list_namespaced_pod, "default"))["items"]
 
         async def waiting() -> bool:
+            # The gang waits for room: its pods exist, and the podgroup's condition says what they
+            # say (an earlier one, from before the queue was known, is rewritten at most every 200 ms).
             waits = [condition(p, "PodScheduled") for p in await pods()]
-            return condition(await podgroup(), "Unschedulable") is not None and len(waits) == 3 and all(
-                c is not None and c["status"] == "False" for c in waits)
+            unschedulable = condition(await podgroup(), "Unschedulable")
+            return unschedulable is not None and len(waits) == 3 and all(
+                c is not None and c["status"] == "False" and c["message"] == unschedulable["message"] for c in waits)
 
         await eventually(waiting, timeout=30, what="the gang's Unschedulable condition on its podgroup and pods")
         unschedulable = condition(await podgroup(), "Unschedulable")
