@@ -12,10 +12,10 @@ runs it:
 
 - the cluster is the node list, empty at the start: every device 1,000 milli-GPU
   free, every node its CPU and memory;
-- the arrivals are the pod list's tasks, plus tasks drawn from it at random
-  (with replacement) until the next draw would take the GPU requests past
-  ``ratio`` × the cluster's GPU capacity (or, for a list already above it,
-  tasks removed at random until it is not), shuffled; a seed fixes both;
+- the arrivals are the pod list's tasks shuffled, then tasks drawn from it at
+  random (with replacement), in draw order, until the next draw would take the
+  GPU requests past ``ratio`` × the cluster's GPU capacity (a list already
+  above it loses tasks at random until it is not); a seed fixes all of it;
 - the tasks arrive one by one and never leave. A task is placed where the
   policy chooses among the nodes that can hold it (CPU, memory, its GPU model
   if it names some, and per device: one device with its share free, or as
@@ -26,9 +26,15 @@ runs it:
   the **fragmentation rate** (the cluster's expected fragmentation under the
   workload, ``gpu_policies.fragmentation`` summed over nodes, / free milli-GPU, %).
 
-Equal costs go to the lowest node, as the scheduler breaks ties; ``ties="random"``
-draws among the best nodes instead (seeded), as kube-scheduler does in the
-paper's simulator. ``random`` is asked about the feasible nodes only.
+- a policy ranks the nodes by the simulator's integer scores
+  (``gpu_policies.scores``; ``scheduler_engine(exact=True)``: by the exact
+  costs they round), and equal scores go to the first node in a shuffle of the
+  node list drawn from the seed (``ties="shuffled"``, ``node_order``): the
+  simulator renames its nodes with a prefix from a seeded permutation and its
+  kube-scheduler takes the lowest name among the best. ``ties="lowest"``
+  breaks them by the list's order instead, ``ties="random"`` draws among the
+  best per task (seeded), as upstream kube-scheduler does. ``random`` is asked
+  about the feasible nodes only.
 
 The workload the policies are told about (``TaskTypes``) is the pod list's
 distribution of task sizes before inflation, as the simulator's typical pods
@@ -69,6 +75,11 @@ class Nodes:
     def gpu_capacity(self) -> int:
         """Milli-GPU of every device together."""
         return int(self.gpus.sum()) * MILLI
+
+    def take(self, rows: np.ndarray) -> Nodes:
+        """The same nodes listed in the order of ``rows``."""
+        return Nodes([self.names[i] for i in rows.tolist()], self.cpu[rows], self.memory[rows], self.gpus[rows],
+                     [self.model[i] for i in rows.tolist()])
 
 
 @dataclass(frozen=True)
@@ -170,35 +181,26 @@ def load_tasks(path: Path) -> Tasks:
 
 
 def arrivals(tasks: Tasks, capacity: int, ratio: float, seed: int) -> np.ndarray:
-    """Indices into ``tasks`` in arrival order: the list inflated (or pruned) to ``ratio`` × capacity, shuffled."""
+    """Indices into ``tasks`` in arrival order, as the simulator orders them: the list
+    shuffled, then, below ``ratio`` × capacity, tasks drawn from it (with replacement)
+    appended in draw order until the next draw would pass it; above, tasks removed at
+    random until the rest is not above it (in their shuffled order)."""
     rng = np.random.Generator(np.random.PCG64(seed))
     request = tasks.gpu_milli
     target = ratio * capacity
-    order = list(range(len(tasks)))
+    order: list[int] = rng.permutation(len(tasks)).tolist()
     total = int(request.sum())
     if total > target:
-        keep = np.ones(len(tasks), bool)
-        for idx in rng.permutation(len(tasks)):
-            if total <= target:
-                break
-            keep[idx] = False
-            total -= int(request[idx])
-        order = [i for i in order if keep[i]]
-    else:
-        while True:
-            draws = rng.integers(0, len(tasks), size=1024)
-            stop = False
-            for idx in draws.tolist():
-                if total + int(request[idx]) > target:
-                    stop = True
-                    break
-                total += int(request[idx])
-                order.append(idx)
-            if stop:
-                break
-    result = np.array(order, np.int64)
-    rng.shuffle(result)
-    return result
+        while total > target:
+            gone = order.pop(int(rng.integers(len(order))))
+            total -= int(request[gone])
+        return np.array(order, np.int64)
+    while True:
+        for idx in rng.integers(0, len(tasks), size=1024).tolist():
+            if total + int(request[idx]) > target:
+                return np.array(order, np.int64)
+            total += int(request[idx])
+            order.append(idx)
 
 
 # ---------------------------------------------------------------- the policies' side of the contract
@@ -227,13 +229,29 @@ class Engine:
     workload: Callable[[Tasks], Any]  # the pod list -> TaskTypes
     fragmentation: FragFn
     policies: dict[str, Policy]
+    exact: bool = False  # the policies rank nodes by exact costs, not the simulator's integer scores
 
 
-NOT_ROW_LOCAL = {"random"}  # a node drawn among all feasible ones: no per-row cost to keep
+NOT_ROW_LOCAL = {"random"}
+# How equal scores are broken: the first node in a seeded shuffle of the node list (the simulator's
+# way, the default), the first node in the list, or one drawn among them per task.
+TIES = ("shuffled", "lowest", "random")
 
 
-def scheduler_engine() -> Engine:
-    """The scheduler's own device model and placement policies."""
+def node_order(n: int, seed: int) -> np.ndarray:
+    """The node rows in the order ``ties="shuffled"`` breaks ties in: a permutation drawn from
+    the seed on a stream of its own (the arrivals' draws are not disturbed), the same for
+    every policy under one seed. The simulator renames every node with a prefix from a
+    permutation drawn from its seed (``fmt.Sprintf("%04d-", idx)``) and its kube-scheduler
+    takes the lowest name among the best scores, so its ties go to the first node of a
+    random order fixed for the run."""
+    order: np.ndarray = np.random.Generator(np.random.PCG64([seed, 1])).permutation(n)
+    return order  # a node drawn among all feasible ones: no per-row cost to keep
+
+
+def scheduler_engine(exact: bool = False) -> Engine:
+    """The scheduler's own device model and placement policies, ranking nodes by the paper's
+    simulator's integer scores (``exact``: by the exact costs those scores round)."""
     from handlers.scheduler import devices
     from handlers.scheduler.plugins import gpu_policies
 
@@ -248,13 +266,13 @@ def scheduler_engine() -> Engine:
     def row_scores(name: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
         def rows(cpu_free: np.ndarray, gpu_free: np.ndarray, request: Any, cpu: int, workload: Any, kinds: np.ndarray) -> Any:
             everywhere = np.ones(len(cpu_free), bool)
-            return gpu_policies.scores(name, cpu_free, gpu_free, everywhere, request, cpu, workload, 0, kinds)
+            return gpu_policies.scores(name, cpu_free, gpu_free, everywhere, request, cpu, workload, 0, kinds, exact=exact)
         return rows
 
     def choose(name: str) -> ChooseFn:
         def one(cpu_free: np.ndarray, gpu_free: np.ndarray, feasible: np.ndarray, request: Any, cpu: int,
                 workload: Any, rng_key: int, kinds: np.ndarray) -> tuple[int, Any]:
-            return gpu_policies.choose(name, cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds)
+            return gpu_policies.choose(name, cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds, exact)
         return one
 
     policies = {
@@ -264,7 +282,7 @@ def scheduler_engine() -> Engine:
         )
         for name in gpu_policies.POLICIES
     }
-    return Engine(request, workload, gpu_policies.fragmentation, policies)
+    return Engine(request, workload, gpu_policies.fragmentation, policies, exact)
 
 
 # ---------------------------------------------------------------- one run
@@ -292,9 +310,14 @@ def _model_masks(nodes: Nodes, specs: Sequence[str]) -> dict[str, np.ndarray]:
 
 def run(
     nodes: Nodes, tasks: Tasks, order: np.ndarray, policy: Policy, engine: Engine, workload: Any,
-    *, ratio: float, step: float, seed: int, ties: str = "lowest",
+    *, ratio: float, step: float, seed: int, ties: str = "shuffled",
 ) -> Curve:
-    """Place ``tasks[order]`` one by one with ``policy``; record the marks every ``step`` % of arrival."""
+    """Place ``tasks[order]`` one by one with ``policy``; record the marks every ``step`` % of arrival.
+    Equal scores go by ``ties`` (``TIES``)."""
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
+    if ties == "shuffled":  # the nodes listed in the seed's order: ties then go to the first
+        nodes = nodes.take(node_order(len(nodes.names), seed))
     width = max(int(nodes.gpus.max()), 1)
     slots = np.arange(width, dtype=np.int32)[None, :]
     gpu_free = np.where(slots < nodes.gpus[:, None], MILLI, -1).astype(np.int32)
@@ -423,13 +446,14 @@ class Result:
     seeds: list[int]
     arrivals: list[int]  # tasks that arrive per seed
     curves: dict[str, list[Curve]]  # per policy, per seed
-    ties: str = "lowest"
+    ties: str = "shuffled"
+    scores: str = "simulator"  # "exact": the engine ranked nodes by exact costs
 
     def summary(self) -> dict[str, Any]:
         """Per policy: the mean and spread over seeds at every mark, and the values at 100 % arrival."""
         out: dict[str, Any] = {
             "nodes": self.nodes, "gpus": self.gpus, "pod_list_tasks": self.tasks, "ratio": self.ratio,
-            "step_pct": self.step, "ties": self.ties, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
+            "step_pct": self.step, "ties": self.ties, "scores": self.scores, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
         }
         for name, curves in self.curves.items():
             arrival = curves[0].arrival_pct
@@ -469,7 +493,7 @@ def _index_of(marks: Sequence[float], pct: float) -> int | None:
 
 def experiment(
     nodes: Nodes, tasks: Tasks, engine: Engine, *, policies: Sequence[str], seeds: Sequence[int],
-    ratio: float = 1.3, step: float = 5.0, ties: str = "lowest",
+    ratio: float = 1.3, step: float = 5.0, ties: str = "shuffled",
 ) -> Result:
     """Every policy over every seed; the same arrivals for every policy under one seed."""
     workload = engine.workload(tasks)
@@ -480,7 +504,8 @@ def experiment(
         arrived.append(len(order))
         for name in policies:
             curves[name].append(run(nodes, tasks, order, engine.policies[name], engine, workload, ratio=ratio, step=step, seed=seed, ties=ties))
-    return Result(len(nodes.names), int(nodes.gpus.sum()), len(tasks), ratio, step, list(seeds), arrived, curves, ties)
+    return Result(len(nodes.names), int(nodes.gpus.sum()), len(tasks), ratio, step, list(seeds), arrived, curves, ties,
+                  "exact" if engine.exact else "simulator")
 
 
 # ---------------------------------------------------------------- the plot

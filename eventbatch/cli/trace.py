@@ -58,9 +58,10 @@ def _register_experiment(sub) -> None:
     exp.add_argument("--seeds", type=IntArg(1, 100), default=5, help="how many seeds (default 5)")
     exp.add_argument("--first-seed", type=IntArg(0, INT32[1]), default=42, help="the first seed; the others follow it (default 42)")
     exp.add_argument("--step", type=_step, default=5.0, help="record every STEP %% of arrival (default 5)")
-    exp.add_argument("--ties", choices=["lowest", "random"], default="lowest",
-                     help="equal costs: the lowest node, as the scheduler decides (default), or one drawn among them, "
-                     "as kube-scheduler does in the paper's simulator")
+    exp.add_argument("--ties", choices=["shuffled", "lowest", "random"], default="shuffled",
+                     help="equal scores: the first node in a shuffle of the node list drawn from the seed, as the paper's "
+                     "simulator names its nodes (default); the first node in the list; or one drawn per task, as upstream "
+                     "kube-scheduler does")
     exp.add_argument("--json", action="store_true", help="print the whole result as JSON")
     exp.add_argument("--plot", metavar="FILE.svg", help="write an SVG plot: one curve per policy, unallocated GPU and fragmentation rate")
     exp.set_defaults(run=_experiment, log_access=NONE)

@@ -14,14 +14,17 @@ Arguments:
 - ``fgd.weight`` (1): what the 0..100 score is multiplied by;
 - ``fgd.seed`` (0): the ``random`` policy's seed.
 
-Scores, 0..100 (higher is better), from each policy's cost: ``fgd``
-``100 * sigmoid(-increase / 1000)`` (the increase of the node's expected
-fragmentation in milli-GPU, as the simulator maps it, without its rounding);
-``bestfit`` and ``dotproduct`` ``100 * (1 - cost)``; ``gpupacking`` and
-``gpuclustering`` their own 0..100 scores (a node's kinds of task inferred
-from its devices); ``random`` a uniform draw per node, one draw per kind of
-task per session (seeded by ``fgd.seed``, the task's requests and the log
-position the session was built at). Where the task does not fit: 0. Every
+Scores are the paper's simulator's integer node scores, 0..100 (higher is
+better; ``gpu_policies.scores``): ``fgd`` ``int(100 * sigmoid(-increase /
+1000))`` (the least increase of the node's expected fragmentation in
+milli-GPU; the device is the first with the node's best score), ``bestfit``
+``int(100 * (1 - cost))``, ``dotproduct`` ``int(100 * (1 - dot / 2))``,
+``gpupacking`` and ``gpuclustering`` their own classes (a node's kinds of
+task inferred from its devices); ``random`` a uniform draw per node, one draw
+per kind of task per session (seeded by ``fgd.seed``, the task's requests
+and the log position the session was built at). Where the task does not fit:
+0. Equal totals go to the node first by name, the scheduler's rule and the
+simulator's (its kube-scheduler takes the lowest name among the best). Every
 task is scored, with or without GPU, as the paper's simulator does.
 
 The workload distribution FGD needs (``TaskTypes``) is learnt when the
@@ -157,15 +160,10 @@ class FGD(Plugin):
         return scored
 
     def _to_score(self, cost: np.ndarray) -> np.ndarray:
+        """The node score from the policy's cost (``gp.scores``: minus the simulator's integer
+        0..100 score), times the weight; 0 where the task does not fit."""
         fits = np.isfinite(cost)
-        safe = np.where(fits, cost, 0.0)
-        if self.policy == "fgd":
-            value = MAX_NODE_SCORE / (1.0 + np.exp(np.clip(safe / 1000.0, -700, 700)))
-        elif self.policy in ("bestfit", "dotproduct"):
-            value = MAX_NODE_SCORE * (1.0 - safe)
-        else:  # gpupacking, gpuclustering: the negated 0..100 score
-            value = -safe
-        out: np.ndarray = np.where(fits, value, 0.0) * self.weight
+        out: np.ndarray = np.where(fits, -np.where(fits, cost, 0.0), 0.0) * self.weight
         return out
 
     def devices(self, task: TaskInfo, node: int, *, future: bool) -> tuple[int, ...] | None:

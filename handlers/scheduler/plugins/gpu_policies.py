@@ -248,13 +248,16 @@ def _fgd_costs(
     cpu: int,
     workload: TaskTypes,
     distinct: bool = False,
+    exact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each row: the least increase of expected fragmentation over the placements of
-    the task on that row (``inf`` where it does not fit) and the device it takes (a share:
-    that device; whole devices or none: -1, the caller takes the lowest free ones).
-    Elementwise per row, so any subset of rows gives the same values as all rows; the sums
-    are integers (milli-GPU times popularity) until one division at the end. ``distinct``:
-    the caller knows no two rows alike (nodes alike are then not looked for)."""
+    """For each row: the cost of the task's best placement on that row (``inf`` where it
+    does not fit) and the device it takes (a share: that device; whole devices or none: -1,
+    the caller takes the lowest free ones). ``exact``: the cost is the least increase of
+    expected fragmentation, the device the first that gives it; else the cost is minus the
+    simulator's integer score of that increase (``_fgd_score``), the device the first with
+    the best score. Elementwise per row, so any subset of rows gives the same values as all
+    rows; the sums are integers (milli-GPU times popularity) until one division at the end.
+    ``distinct``: the caller knows no two rows alike (nodes alike are then not looked for)."""
     gpu_free = np.asarray(gpu_free)
     cpu_now = np.asarray(cpu_free, dtype=np.int64)
     n = gpu_free.shape[0]
@@ -266,23 +269,33 @@ def _fgd_costs(
     cpu_k, gpu_k = cpu_now[rows], gpu_free[rows]
     if len(rows) <= PLAIN:
         for i in rows.tolist():
-            cost[i], device[i] = _fgd_one(int(cpu_now[i]), gpu_free[i].tolist(), request, cpu, workload)
+            cost[i], device[i] = _fgd_one(int(cpu_now[i]), gpu_free[i].tolist(), request, cpu, workload, exact)
         return cost, device
     if len(rows) > DEDUPE and not distinct:
         # Nodes alike (same idle CPU, same device row) score alike: score each state once.
         key = np.concatenate([cpu_k[:, None], gpu_k.astype(np.int64)], axis=1)
         alike, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
         if len(alike) * 2 <= len(rows):
-            c, d = _fgd_rows(cpu_k[first], gpu_k[first], request, cpu, workload)
+            c, d = _fgd_rows(cpu_k[first], gpu_k[first], request, cpu, workload, exact)
             cost[rows] = c[inverse.reshape(-1)]
             device[rows] = d[inverse.reshape(-1)]
             return cost, device
-    cost[rows], device[rows] = _fgd_rows(cpu_k, gpu_k, request, cpu, workload)
+    cost[rows], device[rows] = _fgd_rows(cpu_k, gpu_k, request, cpu, workload, exact)
     return cost, device
 
 
+def _fgd_score(delta: np.ndarray, scale: float) -> np.ndarray:
+    """The simulator's FGD node score (``fgd_score.go``) of increases of expected fragmentation
+    given as ``delta`` (milli-GPU times the popularities' sum ``scale``), as float64: Go's
+    ``int64(sigmoid((before - after) / 1000) * 100)``, 0..100, so increases within a few tens
+    of milli-GPU score alike."""
+    x = -(np.asarray(delta, dtype=np.int64) / scale) / 1000.0
+    out: np.ndarray = np.floor(1.0 / (1.0 + np.exp(-x)) * 100.0)
+    return out
+
+
 def _fgd_rows(
-    cpu_k: np.ndarray, gpu_k: np.ndarray, request: GpuRequest | None, cpu: int, workload: TaskTypes
+    cpu_k: np.ndarray, gpu_k: np.ndarray, request: GpuRequest | None, cpu: int, workload: TaskTypes, exact: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_fgd_costs`` of rows the task fits on."""
     sh = workload.shapes
@@ -291,7 +304,8 @@ def _fgd_rows(
     before = _fragmentation(cpu_k, free, sh)
     none = np.full(len(cpu_k), -1, dtype=np.int64)
     if request is None or request.count == 0:
-        out: np.ndarray = (_fragmentation(cpu_k - cpu, free, sh) - before) / scale
+        increase = _fragmentation(cpu_k - cpu, free, sh) - before
+        out: np.ndarray = increase / scale if exact else -_fgd_score(increase, scale)
         return out, none
     weight = _usable_weight(sh, cpu_k - cpu)  # (k, U)
     total = free.sum(axis=1)
@@ -303,7 +317,7 @@ def _fgd_rows(
         k = request.count
         fits = count - k >= sh.count
         after = sh.total * (total - MILLI * k) - (weight * fits * (usable - MILLI * k)).sum(axis=1)
-        return (after - before) / scale, none
+        return ((after - before) / scale if exact else -_fgd_score(after - before, scale)), none
     # A share: one candidate per device, whose free drops by r.
     r = request.milli
     left = free - r  # (k, G)
@@ -312,13 +326,18 @@ def _fgd_rows(
     usable_after = usable[:, None, :] - free[:, :, None] * big + left[:, :, None] * big_after
     used = ((count_after >= sh.count) * usable_after * weight[:, None, :]).sum(axis=2)  # (k, G)
     after = sh.total * (total - r)[:, None] - used
-    delta = np.where(gpu_k >= r, after - before[:, None], np.iinfo(np.int64).max)
-    best = delta.argmin(axis=1)  # first minimum: lowest device index on ties
-    return delta[np.arange(len(best)), best] / scale, best
+    fit = gpu_k >= r
+    if exact:
+        delta = np.where(fit, after - before[:, None], np.iinfo(np.int64).max)
+        best = delta.argmin(axis=1)  # first minimum: lowest device index on ties
+        return delta[np.arange(len(best)), best] / scale, best
+    score = np.where(fit, _fgd_score(np.where(fit, after - before[:, None], 0), scale), -1.0)
+    best = score.argmax(axis=1)  # first maximum: lowest device index on ties, as the simulator's loop
+    return -score[np.arange(len(best)), best], best
 
 
 def _fgd_one(
-    cpu_now: int, row: list[int], request: GpuRequest | None, cpu: int, workload: TaskTypes
+    cpu_now: int, row: list[int], request: GpuRequest | None, cpu: int, workload: TaskTypes, exact: bool
 ) -> tuple[float, int]:
     """``_fgd_rows`` of one node the task fits on, in plain Python: the same integer sums,
     so the same cost and device."""
@@ -347,14 +366,16 @@ def _fgd_one(
     before = sh.total * total - used_before
     if request is None or request.count == 0:
         used = sum(w * u for _, c, f, u, w in stats if f >= c)
-        return (sh.total * total - used - before) / scale, -1
+        return _fgd_cost(sh.total * total - used - before, scale, exact), -1
     if not request.shared:
         k = request.count
         used = sum(w * (u - MILLI * k) for _, c, f, u, w in stats if f - k >= c)
-        return (sh.total * (total - MILLI * k) - used - before) / scale, -1
+        return _fgd_cost(sh.total * (total - MILLI * k) - used - before, scale, exact), -1
     r = request.milli
     best: int | None = None
     best_device = -1
+    deltas: list[int] = []
+    devices: list[int] = []
     tried: set[int] = set()
     for g, v in enumerate(row):
         if v < r or v in tried:  # a device like one tried scores alike; the lower index wins
@@ -367,11 +388,22 @@ def _fgd_one(
             if f - was + now >= c:
                 used += w * (u - (v if was else 0) + (left if now else 0))
         delta = sh.total * (total - r) - used - before
+        deltas.append(delta)
+        devices.append(g)
         if best is None or delta < best:
             best, best_device = delta, g
     if best is None:
         return np.inf, -1
-    return best / scale, best_device
+    if exact:
+        return best / scale, best_device
+    score = _fgd_score(np.array(deltas, dtype=np.int64), scale)
+    first = int(score.argmax())  # devices in index order: the first with the best score
+    return -float(score[first]), devices[first]
+
+
+def _fgd_cost(delta: int, scale: float, exact: bool) -> float:
+    """One placement's cost from its increase ``delta`` (times ``scale``), as ``_fgd_rows``."""
+    return delta / scale if exact else -float(_fgd_score(np.array([delta], dtype=np.int64), scale)[0])
 
 
 def _gpu_fit(cpu_free: np.ndarray, gpu_free: np.ndarray, request: GpuRequest | None, cpu: int) -> np.ndarray:
@@ -426,15 +458,19 @@ def scores(
     rng_key: int = 0,
     kinds: np.ndarray | None = None,
     distinct: bool = False,
+    exact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The policy's cost per node (lower is better; ``inf`` where infeasible or the task does
     not fit) and the device each node would give a share (-1: none, or whole devices).
-    ``feasible`` None: every node. ``distinct``: no two rows are alike (a caller that keeps
-    nodes' states apart: FGD then does not look for alike ones; the same results)."""
+    The cost is minus the simulator's integer node score (0..100, see the module's
+    docstring); ``exact``: the exact value it rounds instead (FGD: the increase of expected
+    fragmentation, with the device of the least increase; best-fit and dot-product: their
+    sums). ``feasible`` None: every node. ``distinct``: no two rows are alike (a caller that
+    keeps nodes' states apart: FGD then does not look for alike ones; the same results)."""
     gpu_free = np.asarray(gpu_free)
     n = gpu_free.shape[0]
     if policy == "fgd":  # infinite where the task does not fit
-        cost, device = _fgd_costs(cpu_free, gpu_free, request, cpu, workload, distinct)
+        cost, device = _fgd_costs(cpu_free, gpu_free, request, cpu, workload, distinct, exact)
         if feasible is None:
             return cost, device
         feasible = np.asarray(feasible, dtype=bool)
@@ -446,10 +482,14 @@ def scores(
     total = _free(gpu_free).sum(axis=1)
     want = 0 if request is None else request.total
     device = _best_fit_device(gpu_free, request)
-    if policy == "bestfit":
-        cost = 0.5 * (cpu64 - cpu) / MAX_SPEC_CPU + 0.5 * (total - want) / MAX_SPEC_GPU
-    elif policy == "dotproduct":
+    if policy == "bestfit":  # best_fit_score.go: the sum in its order, then int64((1 - sum) * 100)
+        cost = (cpu64 - cpu) / MAX_SPEC_CPU * 0.5 + (total - want) / MAX_SPEC_GPU * 0.5
+        if not exact:
+            cost = -np.floor((1.0 - cost) * 100.0)
+    elif policy == "dotproduct":  # dot_product_score.go (merge, max): int64(100 * (1 - dot / 2))
         cost = (cpu64 / MAX_SPEC_CPU) * (cpu / MAX_SPEC_CPU) + (total / MAX_SPEC_GPU) * (want / MAX_SPEC_GPU)
+        if not exact:
+            cost = -np.floor(100.0 * (1.0 - cost / 2.0))
     elif policy == "gpupacking":
         cost = -_packing_score(gpu_free, request, device).astype(np.float64)
     elif policy == "gpuclustering":
@@ -519,11 +559,13 @@ def choose(
     workload: TaskTypes,
     rng_key: int = 0,
     kinds: np.ndarray | None = None,
+    exact: bool = False,
 ) -> tuple[int, tuple[int, ...]]:
     """Where ``policy`` places a task of ``cpu`` milli-CPU and ``request`` (None: no GPU):
-    (node row, devices), or (-1, ()) when it fits no feasible node. Ties: lowest row."""
+    (node row, devices), or (-1, ()) when it fits no feasible node. Ties: lowest row.
+    ``exact``: by the exact costs, not the simulator's integer scores (``scores``)."""
     gpu_free = np.asarray(gpu_free)
-    cost, device = scores(policy, cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds)
+    cost, device = scores(policy, cpu_free, gpu_free, feasible, request, cpu, workload, rng_key, kinds, exact=exact)
     if cost.shape[0] == 0:
         return -1, NO_DEVICES
     node = int(cost.argmin())

@@ -3,6 +3,8 @@ paper's definitions, and FGD against a plain-Python reading of those definitions
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -39,10 +41,16 @@ def test_fgd_and_bestfit_choose_differently() -> None:
     free = np.array([[1000], [700]], dtype=np.int32)
     task = GpuRequest(300, 1)
     assert gp.choose("fgd", cpu, free, ALL, task, 1000, workload) == (0, (0,))
+    cost, _ = gp.scores("fgd", cpu, free, ALL, task, 1000, workload, exact=True)
+    assert cost.tolist() == [0.0, 400.0]  # the increase of expected fragmentation, milli-GPU
     cost, _ = gp.scores("fgd", cpu, free, ALL, task, 1000, workload)
-    assert cost.tolist() == [0.0, 400.0]
-    for policy in ("bestfit", "dotproduct", "gpupacking", "gpuclustering"):
+    assert (-cost).tolist() == [50.0, 40.0]  # the simulator's int(100 sigmoid(-increase / 1000))
+    for policy in ("bestfit", "gpupacking", "gpuclustering"):
         assert gp.choose(policy, cpu, free, ALL, task, 1000, workload) == (1, (0,)), policy
+    # dot-product prefers node 1 too, by 0.0007 of its score: both round to the simulator's 99
+    # and the tie goes to the lowest node
+    assert gp.choose("dotproduct", cpu, free, ALL, task, 1000, workload, exact=True) == (1, (0,))
+    assert (-gp.scores("dotproduct", cpu, free, ALL, task, 1000, workload)[0]).tolist() == [99.0, 99.0]
 
 
 def test_fgd_picks_the_device_that_strands_least() -> None:
@@ -170,7 +178,8 @@ def test_fgd_matches_the_definition_on_random_clusters() -> None:
         )
         task_cpu = int(rng.integers(0, 4)) * 1000
         for task in (GpuRequest(300, 1), GpuRequest(500, 1), GpuRequest(1000, 1), GpuRequest(1000, 2), None):
-            best: tuple[float, int, tuple[int, ...]] | None = None
+            best: tuple[float, int, tuple[int, ...]] | None = None  # least increase, exactly
+            top: tuple[int, int, tuple[int, ...]] | None = None  # best integer score, as the simulator
             for i in range(n):  # every placement, by definition
                 row = free[i].tolist()
                 if cpu[i] < task_cpu:
@@ -190,13 +199,21 @@ def test_fgd_matches_the_definition_on_random_clusters() -> None:
                     delta = _frag_by_definition(int(cpu[i]) - task_cpu, after, types) - frag[i]
                     if best is None or delta < best[0] - 1e-9:
                         best = (delta, i, devs)
-            got = gp.choose("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload)
-            if best is None:
+                    # the simulator's score: int64(sigmoid((before - after) / 1000) * 100), the first best
+                    score = int(1.0 / (1.0 + math.exp(delta / 1000.0)) * 100.0)
+                    if top is None or score > top[0]:
+                        top = (score, i, devs)
+            got = gp.choose("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload, exact=True)
+            if best is None or top is None:
                 assert got == (-1, ()), (trial, task)
+                assert gp.choose("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload) == (-1, ())
             else:
-                cost, _ = gp.scores("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload)
+                cost, _ = gp.scores("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload, exact=True)
                 assert cost[got[0]] == pytest.approx(best[0]), (trial, task)
                 assert got == (best[1], best[2]), (trial, task)
+                assert gp.choose("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload) == (top[1], top[2])
+                cost, _ = gp.scores("fgd", cpu, free, np.ones(n, bool), task, task_cpu, workload)
+                assert -cost[top[1]] == top[0], (trial, task)
 
 
 @pytest.mark.parametrize("policy", gp.POLICIES)
