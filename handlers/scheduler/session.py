@@ -14,8 +14,9 @@ by podgroup name.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from functools import cmp_to_key
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,9 +63,6 @@ class Session:
         self.enqueue_enabled = "enqueue" in conf.actions
         self.placements: dict[PlacementKey, Placement] = {}
         self._static: dict[bytes, tuple[np.ndarray, list[Refusal]]] = {}
-        self.job_key = cmp_to_key(self.job_compare)
-        self.queue_key = cmp_to_key(self.queue_compare)
-        self.task_key = cmp_to_key(self.task_compare)
 
         self.plugins: list[Plugin] = []
         for t, tier in enumerate(conf.tiers):
@@ -76,6 +74,7 @@ class Session:
         for plugin in self.plugins:
             plugin.open(self)
         self._on_allocate = [p.on_allocate for p in self.plugins if p.on_allocate is not None]
+        self._orders()
         self._on_deallocate = [p.on_deallocate for p in self.plugins if p.on_deallocate is not None]
 
     # --- open --------------------------------------------------------------
@@ -121,6 +120,27 @@ class Session:
                 job.unchanged = False
 
     # --- orders ------------------------------------------------------------
+
+    def _orders(self) -> None:
+        """The sort keys of the job, queue and task orders (the order hooks, then creation time
+        and name): tuples when every function of the family has an order key, so sorts and
+        heaps compare in C; else keys that call the functions per comparison. Both order
+        alike; a tuple is the item's place when the key is taken, which is what a heap
+        needs, since an item's order changes only while it is out of its heap."""
+        job = self.hooks.job_order.key()
+        queue = self.hooks.queue_order.key()
+        task = self.hooks.task_order.key()
+        self.job_key: Callable[[JobInfo], Any] = (
+            cmp_to_key(self.job_compare) if job is None else lambda j: (job(j), j.created_at, j.name)
+        )
+        self.queue_key: Callable[[QueueInfo], Any] = (
+            cmp_to_key(self.queue_compare) if queue is None else lambda q: (queue(q), q.created_at, q.name)
+        )
+        self.task_key: Callable[[TaskInfo], Any] = (
+            cmp_to_key(self.task_compare)
+            if task is None
+            else lambda t: (task(t), t.created_at, t.role, t.index, t.name)
+        )
 
     def job_compare(self, left: JobInfo, right: JobInfo) -> int:
         return self.hooks.job_order.compare(left, right) or _fallback(

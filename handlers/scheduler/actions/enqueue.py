@@ -28,8 +28,9 @@ session applies it when it opens, before the plugins count reservations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cmp_to_key
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from handlers.scheduler.actions.ordering import PriorityQueue
 from handlers.scheduler.api import NO_NODES, JobInfo, QueueInfo
@@ -56,7 +57,10 @@ def execute(ssn: Session) -> None:
             return -1 if lt < rt else 1
         return -1 if left.name < right.name else (1 if left.name > right.name else 0)
 
-    key = cmp_to_key(compare)
+    order = ssn.hooks.queue_order.key()
+    key: Callable[[QueueInfo], Any] = (
+        cmp_to_key(compare) if order is None else lambda q: (order(q), served.get(q.name, -1), q.name)
+    )
     jobs: dict[str, PriorityQueue[JobInfo]] = {}
     waiting: dict[str, list[JobInfo]] = {}
     inner = parents(ssn)

@@ -16,10 +16,11 @@ from handlers.scheduler.conf import PluginOption
 
 if TYPE_CHECKING:
     from handlers.scheduler.api import JobInfo, TaskInfo
-    from handlers.scheduler.hooks import Hook
+    from handlers.scheduler.hooks import CompareHook, Hook
     from handlers.scheduler.session import Session
 
 F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
 
 
 class Plugin:
@@ -35,6 +36,12 @@ class Plugin:
         the conf switched that family off for this plugin; ``fn`` must be of the family's type."""
         if self.option.switches.get(family.name, True):  # ``PluginOption.enabled``, without a call
             family.add(self.tier, self.name, fn)
+
+    def register_order(self, family: CompareHook[T], fn: Callable[[T, T], int], key: Callable[[T], object]) -> None:
+        """``register`` for an order family, with the order key that says what ``fn`` says
+        (``CompareHook.add_keyed``): orders whose every function has a key sort by tuples."""
+        if self.option.switches.get(family.name, True):
+            family.add_keyed(self.tier, self.name, fn, key)
 
     def open(self, ssn: Session) -> None:
         raise NotImplementedError

@@ -51,7 +51,7 @@ class DRF(Plugin):
         # Each job's dominant share, computed when first asked for (most jobs of a busy
         # cluster are never ordered in a session) and kept current by ``_update``.
         self.shares = _Shares(ssn.jobs, self.total)
-        self.register(ssn.hooks.job_order, self._order)
+        self.register_order(ssn.hooks.job_order, self._order, self._key)
         if self.hierarchical:
             self.tree = HierarchicalShares(ssn, self.total)
             self.register(ssn.hooks.queue_order, self.tree.compare)
@@ -62,6 +62,10 @@ class DRF(Plugin):
     def _order(self, left: JobInfo, right: JobInfo) -> int:
         ls, rs = self.shares[left.name], self.shares[right.name]
         return -1 if ls < rs else (1 if ls > rs else 0)
+
+    def _key(self, job: JobInfo) -> float:
+        """``_order``'s key: the job's dominant share (a finite number: never NaN)."""
+        return self.shares[job.name]
 
     def _update(self, task: TaskInfo, sign: int) -> None:
         job = task.job

@@ -92,7 +92,7 @@ class Gang(Plugin):
         self.register(ssn.hooks.job_valid, valid)
         self.register(ssn.hooks.job_ready, ready)
         self.register(ssn.hooks.job_pipelined, lambda job: (PERMIT if pipelined(job) else REJECT, "gang not complete"))
-        self.register(ssn.hooks.job_order, self._order)
+        self.register_order(ssn.hooks.job_order, self._order, ready)  # False (not ready) first
         self.register(ssn.hooks.job_starving, lambda job: job.ready_num() + job.waiting_num() < job.min_member)
 
         self.register(ssn.hooks.preemptable, keeps_gang)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from handlers.scheduler.api import TaskInfo
+from handlers.scheduler.api import JobInfo, TaskInfo
 from handlers.scheduler.plugins.base import Plugin
 
 if TYPE_CHECKING:
@@ -27,11 +27,20 @@ class Priority(Plugin):
     name = "priority"
 
     def open(self, ssn: Session) -> None:
-        self.register(ssn.hooks.job_order, lambda left, right: _higher_first(left.priority, right.priority))
-        self.register(ssn.hooks.task_order, lambda left, right: _higher_first(left.priority, right.priority))
+        self.register_order(
+            ssn.hooks.job_order, lambda left, right: _higher_first(left.priority, right.priority), _negated_priority
+        )
+        self.register_order(
+            ssn.hooks.task_order, lambda left, right: _higher_first(left.priority, right.priority), _negated_priority
+        )
         self.register(ssn.hooks.job_starving, lambda job: job.ready_num() + job.waiting_num() < len(job.tasks)
         )
         self.register(ssn.hooks.preemptable, lower_priority)
+
+
+def _negated_priority(item: JobInfo | TaskInfo) -> int:
+    """The order key of ``_higher_first``: the higher priority, the smaller."""
+    return -item.priority
 
 
 def lower_priority(preemptor: TaskInfo, candidates: Sequence[TaskInfo]) -> list[TaskInfo]:

@@ -242,7 +242,7 @@ class Proportion(Plugin):
         for attr in self.attrs.values():
             self._reshare(attr)
 
-        self.register(ssn.hooks.queue_order, self._order)
+        self.register_order(ssn.hooks.queue_order, self._order, self._key)
         self.register(ssn.hooks.overused, self._overused)
         self.register(ssn.hooks.allocatable, self._allocatable)
         self.register(ssn.hooks.job_enqueueable, self._enqueueable)
@@ -295,6 +295,10 @@ class Proportion(Plugin):
             return -1 if left.priority > right.priority else 1
         ls, rs = self.attrs[left.name].share, self.attrs[right.name].share
         return -1 if ls < rs else (1 if ls > rs else 0)
+
+    def _key(self, queue: QueueInfo) -> tuple[int, float]:
+        """``_order``'s key: the higher priority first, then the smaller share (finite)."""
+        return -queue.priority, self.attrs[queue.name].share
 
     def _overused(self, queue: QueueInfo) -> bool:
         attr = self.attrs[queue.name]

@@ -52,7 +52,7 @@ class SLA(Plugin):
 
     def open(self, ssn: Session) -> None:
         self.now = ssn.now
-        self.register(ssn.hooks.job_order, self._order)
+        self.register_order(ssn.hooks.job_order, self._order, self._key)
         self.register(ssn.hooks.job_enqueueable, self._permit_when_late)
         self.register(ssn.hooks.job_pipelined, self._permit_when_late)
 
@@ -63,6 +63,11 @@ class SLA(Plugin):
         if rd is None:
             return -1
         return -1 if ld < rd else (1 if ld > rd else 0)
+
+    def _key(self, job: JobInfo) -> tuple[int, int]:
+        """``_order``'s key: jobs with a deadline first, the earlier first."""
+        deadline = self.deadline(job)
+        return (1, 0) if deadline is None else (0, deadline)
 
     def _permit_when_late(self, job: JobInfo) -> tuple[int, str]:
         deadline = self.deadline(job)
