@@ -52,6 +52,7 @@ number or the position (unknown before the append):
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -239,48 +240,85 @@ def _causation(cause: Causation | None) -> str:
 
 _SPECVERSION_HEADER = ("ce_specversion", SPECVERSION.encode())
 _CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
-_type_headers: dict[tuple[str, int], tuple[str, bytes]] = {}
+_MILLIS = [f".{millis:03d}Z".encode() for millis in range(1000)]  # the end of a ce_time, by millisecond
+_CORRELATIONS_KEPT = 4096  # correlation headers kept made (the live jobs and queues); past that, made afresh
+_sha256 = hashlib.sha256
+_hexlify = binascii.hexlify
 
 
 class KafkaFraming:
-    """``kafka_framing`` for one log: the headers that repeat (source, type) made once."""
+    """``kafka_framing`` for one log: what repeats from record to record (the source, type,
+    time-of-second and correlation headers, each type's key prefix) is made once and reused,
+    so that a record costs its id, its subject and the list of its headers.
+
+    The values are ``attributes``' (a test holds the two equal on every event type)."""
 
     def __init__(self, log: str | Sources) -> None:
         self.sources = Sources(log) if isinstance(log, str) else log
         self._source_headers: dict[str, tuple[str, bytes]] = {}
+        self._kinds: dict[str, tuple[int, str, tuple[str, bytes]]] = {}  # tag: (version, key prefix, ce_type)
+        self._second: tuple[int, bytes] = (-1 << 62, b"")
         self._time: tuple[int, tuple[str, bytes]] = (-1 << 62, ("ce_time", b""))
+        self._correlations: dict[str, tuple[str, bytes]] = {}
 
     def __call__(self, envelope: Envelope, record: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
         """The Kafka key and binary-mode headers of ``record`` (``attributes`` as Kafka carries them)."""
-        cause = envelope.causation
         tag = envelope.type
-        prefix = _PREFIX.get(tag)
-        subject = (envelope.key if prefix is None else prefix + envelope.key).encode()
-        handler = CLIENT if cause is None else cause.handler
-        source = self._source_headers.get(handler)
-        if source is None:
-            source = self._source_headers[handler] = ("ce_source", self.sources(handler).encode())
-        kind = _type_headers.get((tag, envelope.version))
-        if kind is None:
-            kind = _type_headers[tag, envelope.version] = ("ce_type", _type(tag, envelope.version).encode())
+        kind = self._kinds.get(tag)
+        if kind is None or kind[0] != envelope.version:
+            kind = self._kind(tag, envelope.version)
+        subject = (kind[1] + envelope.key).encode()
+        cause = envelope.causation
+        if cause is None:
+            source = self._source_headers.get(CLIENT) or self._source(CLIENT)
+            event_id = _hexlify(_sha256(record).digest()[:16])  # record_id's, as bytes
+        else:
+            source = self._source_headers.get(cause.handler) or self._source(cause.handler)
+            event_id = (
+                f"{cause.position}-{cause.index}-{envelope.epoch}" if envelope.epoch
+                else f"{cause.position}-{cause.index}"
+            ).encode()
         at = envelope.recorded_at
         when = self._time
         if when[0] != at:  # a decision batch shares one time
-            when = self._time = (at, ("ce_time", rfc3339(at).encode()))
+            when = self._time = (at, ("ce_time", self._rfc3339(at)))
         headers = [
             _SPECVERSION_HEADER,
-            ("ce_id", record_id(envelope, record).encode()),
+            ("ce_id", event_id),
             source,
-            kind,
+            kind[2],
             when[1],
             ("ce_subject", subject),
             _CONTENT_TYPE_HEADER,
         ]
         if cause is not None:
             headers.append(("ce_causation", _causation_encoder.encode(cause)))
-        if envelope.correlation:
-            headers.append(("ce_correlation", envelope.correlation.encode()))
+        correlation = envelope.correlation
+        if correlation:
+            header = self._correlations.get(correlation)
+            if header is None:
+                if len(self._correlations) >= _CORRELATIONS_KEPT:
+                    self._correlations.clear()
+                header = self._correlations[correlation] = ("ce_correlation", correlation.encode())
+            headers.append(header)
         return subject, headers
+
+    def _kind(self, tag: str, version: int) -> tuple[int, str, tuple[str, bytes]]:
+        prefix = _PREFIX.get(tag, "")  # a type this build does not know keeps its envelope key
+        kind = self._kinds[tag] = (version, prefix, ("ce_type", _type(tag, version).encode()))
+        return kind
+
+    def _source(self, handler: str) -> tuple[str, bytes]:
+        header = self._source_headers[handler] = ("ce_source", self.sources(handler).encode())
+        return header
+
+    def _rfc3339(self, ms: int) -> bytes:
+        """``rfc3339(ms)`` as bytes: the second's part made once per second."""
+        seconds, millis = divmod(ms, 1000)
+        second = self._second
+        if second[0] != seconds:
+            second = self._second = (seconds, rfc3339(seconds * 1000)[:-5].encode())
+        return second[1] + _MILLIS[millis]
 
 
 _HEADER_FIELDS = {

@@ -73,8 +73,6 @@ from schemas.envelope import Envelope
 _TOPIC_EXISTS = 36
 _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
 _BATCH_OVERHEAD = 61  # record batch header
-_RECORD_OVERHEAD = 21  # worst-case varint framing of one record without headers
-_HEADER_OVERHEAD = 10  # worst-case varint framing of one header
 MAX_BATCH_BYTES = 8 * 2**20
 """The default ``max_batch_bytes``: the largest record batch one produce request carries, and the
 ``max.message.bytes`` the log's topics are made with (deploy/kafka/kafkatopic.yaml says the same)."""
@@ -472,41 +470,36 @@ class KafkaLog(EventLog):
 
     async def _send(self, records: list[_Framed]) -> list[int]:
         """Send the records in order as record batches of at most ``max_batch_bytes`` each
-        (one, unless they do not fit); returns their positions."""
+        (one, unless they do not fit); returns their positions. Every record batch is built
+        before the first is sent (aiokafka's builder counts the bytes and says when one is
+        full), so a record that fits none is refused before anything of its batch is sent."""
         producer = self._connected(self._producer)
-        parts: list[list[_Framed]] = [[]]
-        size = _BATCH_OVERHEAD
-        for index, record in enumerate(records):
-            key, value, headers = record
-            one = len(value) + len(key or b"") + _RECORD_OVERHEAD + sum(
-                len(name) + len(text) + _HEADER_OVERHEAD for name, text in headers
-            )
-            if _BATCH_OVERHEAD + one > self.max_batch_bytes:
+        parts: list[tuple[Any, list[_Framed]]] = []
+        builder, first = producer.create_batch(), 0
+        for index, (key, value, headers) in enumerate(records):
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full
+                parts.append((builder, records[first:index]))
+                builder, first = producer.create_batch(), index
+                builder.append(key=key, value=value, timestamp=None, headers=headers)  # a builder takes its first
+            if first == index and builder.size() > self.max_batch_bytes:  # alone, and still too large
                 raise BatchTooLarge(
-                    f"a record of {one} bytes (event {index} of a batch of "
+                    f"a record of {builder.size() - _BATCH_OVERHEAD} bytes (event {index} of a batch of "
                     f"{len(records)}) does not fit one record batch of at most {self.max_batch_bytes} bytes "
                     f"(raise ?max_batch_bytes= and the topic's max.message.bytes); nothing of its batch was sent"
                 )
-            if size + one > self.max_batch_bytes and parts[-1]:
-                parts.append([])
-                size = _BATCH_OVERHEAD
-            parts[-1].append(record)
-            size += one
+        parts.append((builder, records[first:]))
         positions: list[int] = []
-        for part in parts:
-            positions += await self._send_part(producer, part)
+        for built, part in parts:
+            positions += await self._send_part(producer, built, part)
         return positions
 
-    async def _send_part(self, producer: AIOKafkaProducer, records: list[_Framed]) -> list[int]:
+    async def _send_part(self, producer: AIOKafkaProducer, builder: Any, records: list[_Framed]) -> list[int]:
+        """Send one record batch (``builder``, holding ``records``), again after a failure."""
         self._raise_if_lost()
         if self._suspect or self._outage is not None:  # after trouble, look before writing
             await self._health(now=True)
             self._suspect = False
         while True:
-            builder = producer.create_batch()
-            for key, value, headers in records:
-                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    raise BatchTooLarge(f"a batch of {len(records)} events does not fit {self.max_batch_bytes} bytes")
             builder.close()
             seen = self._seen  # everything seen so far lies before this batch
             try:
@@ -519,6 +512,9 @@ class KafkaLog(EventLog):
                 self._suspect = True
                 self._down(_reason(exc))
                 await self._health(now=True)
+                builder = producer.create_batch()  # a builder is sent once: the same records again
+                for key, value, headers in records:
+                    builder.append(key=key, value=value, timestamp=None, headers=headers)
                 continue
             break
         if offset < seen:  # the topic was made again under this write: not one more
