@@ -14,9 +14,10 @@ types.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Callable
-from contextlib import aclosing
+from collections.abc import Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,11 +69,30 @@ async def rebuild(
     _remove(fresh)
     async with ReadModelStore(fresh, durable=False) as store:
         projector = Projector(log=log, store=store, chunk=chunk, snapshot_every=snapshot_every, on_progress=on_progress)
-        await projector.catch_up()
-        await projector.checkpoint()
+        with fewer_collections():
+            await projector.catch_up()
+            await projector.checkpoint()
     _remove(target)
     os.replace(fresh, target)
     return projector
+
+
+# The young generation's threshold while a rebuild folds: the fold makes a few short-lived
+# tuples per record (the trigger ring's slots, the timelines' entries), and the collector,
+# run every 700 of them by default, took about a seventh of the fold's time.
+YOUNG_THRESHOLD = 10_000
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector's young generation less often for a while; the
+    thresholds before are restored after (garbage is still collected, in larger batches)."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _remove(path: Path) -> None:

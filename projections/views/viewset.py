@@ -22,7 +22,6 @@ chunk or many, the rows after the same position are the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,10 +101,9 @@ class ViewSet:
         self._dirty_jobs: set[str] = set()
         self._dirty_pods: set[str] = set()
         self._removed_pods: set[str] = set()
-        # job -> [position, record, position, record, ...]: int and bytes in turn, flat (one append
-        # per item, no pair built per event), paired by ``_entries``
-        self._audit_jobs: dict[str, list[Any]] = {}
-        self._audit_queues: dict[str, list[Any]] = {}
+        # job (queue) -> [(position, record), ...]: the timeline entries folded since the last flush
+        self._audit_jobs: dict[str, list[tuple[int, bytes]]] = {}
+        self._audit_queues: dict[str, list[tuple[int, bytes]]] = {}
         self._causes: dict[int, bytes] = {}
         self._history: list[JobRow] = []
 
@@ -113,13 +111,17 @@ class ViewSet:
 
     def fold_records(self, chunk: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """Fold consecutive records; returns those that cannot be read here (the log codec
-        cannot read them either: a record it decodes, this decodes too)."""
-        # ``wire.decode`` written out: this loop runs once per record of a replay.
+        cannot read them either: a record it decodes, this decodes too).
+
+        ``_fold`` and ``_unschedulable`` written out in one loop: it runs once per record of a
+        replay, and a call per record, with its arguments, costs as much as what most folds do."""
         decode, versions, errors = wire.DECODER.decode, wire.VERSIONS, wire.ERRORS
-        fold, unread = self._fold, []
-        # A record whose type is PodGroupUnschedulable holds one (its class is checked against its type
-        # below), or its lean twin with the same fields: the checker cannot name the twin's class.
-        unschedulable: Callable[[Any, int, int, Causation | None, bytes], None] = self._unschedulable
+        folds, unread = FOLDS, []
+        groups_get, jobs_get = self.groups.get, self.jobs.get
+        dirty_groups, dirty_jobs = self._dirty_groups.add, self._dirty_jobs.add
+        timelines, recent, ring = self.timelines, self.recent, RECENT_RECORDS
+        audit_jobs, audit_queues, causes = self._audit_jobs, self._audit_queues, self._causes
+        change_nothing = CHANGE_NOTHING
         latest = self.latest_at if self.latest_at is not None else -1
         for position, data in chunk:
             try:
@@ -127,17 +129,87 @@ class ViewSet:
             except errors:
                 unread.append((position, data))
                 continue
-            kind, payload = record.type, record.payload
+            kind = record.type
+            payload: Any = record.payload  # its fields are the event's; the checker cannot name the twin
             if type(payload).__name__ != kind or record.version != versions[kind]:
                 unread.append((position, data))
                 continue
             at = record.recorded_at
             if at > latest:
                 latest = at
+            cause = record.causation
             if kind == "PodGroupUnschedulable":
-                unschedulable(payload, position, at, record.causation, data)
-            else:
-                fold(kind, payload, position, at, record.causation, data)
+                # In a busy log most records are one (every session reports each gang still
+                # waiting): it changes one podgroup row and joins its job's timeline; its trigger,
+                # a scheduling request, belongs to no timeline.
+                name = payload.podgroup
+                group = groups_get(name)
+                if group is not None:
+                    group.unschedulable = (payload.reason, payload.message)
+                    dirty_groups(name)
+                job = payload.job
+                if "/" not in job:
+                    if timelines:
+                        recent[position % ring] = (position, data, "", "")
+                    continue
+                rec = jobs_get(job)
+                if rec is not None:
+                    rec.last_at = at
+                    if rec.running_since is not None and rec.finished_at is None:
+                        dirty_jobs(job)  # its running time moved on; nothing else of its row did
+                if not timelines:
+                    continue
+                recent[position % ring] = (position, data, job, "")
+                entries = audit_jobs.get(job)
+                if entries is None:
+                    audit_jobs[job] = [(position, data)]
+                else:
+                    entries.append((position, data))
+                if cause is not None:
+                    trigger = recent[cause.position % ring]
+                    if trigger is not None and trigger[0] == cause.position and trigger[2] != job:
+                        causes[trigger[0]] = trigger[1]
+                continue
+            jobs_see = True
+            if cause is not None and cause.handler == JOB_CONTROLLER:
+                mark = (cause.position, cause.index)
+                if mark <= self.last_answer:
+                    jobs_see = False  # a duplicate of a decision already folded
+                else:
+                    self.last_answer = mark
+            step = folds.get(type(payload))
+            job, queue = generic(self, payload) if step is None else step(self, payload, at, jobs_see)
+            if job:
+                dirty_jobs(job)
+                rec = jobs_get(job)
+                if rec is not None and kind not in change_nothing:
+                    rec.last_at = at
+            if not timelines:
+                continue
+            recent[position % ring] = (position, data, job, queue)
+            if not job and not queue:
+                continue
+            trigger = None
+            if cause is not None:
+                trigger = recent[cause.position % ring]
+                if trigger is not None and trigger[0] != cause.position:
+                    trigger = None
+            if job:
+                entries = audit_jobs.get(job)
+                if entries is None:
+                    audit_jobs[job] = [(position, data)]
+                else:
+                    entries.append((position, data))
+                if trigger is not None and trigger[2] != job:
+                    causes[trigger[0]] = trigger[1]  # trigger[0] is cause.position
+            if queue:
+                entries = audit_queues.get(queue)
+                if entries is None:
+                    audit_queues[queue] = [(position, data)]
+                else:
+                    entries.append((position, data))
+                if trigger is not None and trigger[3] != queue:
+                    causes[trigger[0]] = trigger[1]
         if self.latest_at is not None:
             self.latest_at = latest
         if chunk:
@@ -190,16 +262,14 @@ class ViewSet:
             entries = self._audit_jobs.get(job)
             if entries is None:
                 entries = self._audit_jobs[job] = []
-            entries.append(position)
-            entries.append(data)
+            entries.append((position, data))
             if trigger is not None and trigger[2] != job:
                 self._causes[trigger[0]] = trigger[1]  # trigger[0] is cause.position
         if queue:
             entries = self._audit_queues.get(queue)
             if entries is None:
                 entries = self._audit_queues[queue] = []
-            entries.append(position)
-            entries.append(data)
+            entries.append((position, data))
             if trigger is not None and trigger[3] != queue:
                 self._causes[trigger[0]] = trigger[1]
 
@@ -228,8 +298,7 @@ class ViewSet:
         entries = self._audit_jobs.get(job)
         if entries is None:
             entries = self._audit_jobs[job] = []
-        entries.append(position)
-        entries.append(data)
+        entries.append((position, data))
         if cause is not None:
             trigger = self.recent[cause.position % RECENT_RECORDS]
             if trigger is not None and trigger[0] == cause.position and trigger[2] != job:
@@ -320,8 +389,8 @@ class ViewSet:
         """The timeline entries folded since the last flush, as (position, record) pairs."""
         out: Entries = {}
         for scope, pending in (("job", self._audit_jobs), ("queue", self._audit_queues)):
-            for name, flat in pending.items():
-                out[(scope, name)] = list(zip(flat[::2], flat[1::2], strict=True))
+            for name, pairs in pending.items():
+                out[(scope, name)] = pairs
             pending.clear()
         return out
 
