@@ -54,8 +54,40 @@ def test_arrivals_inflate_the_list_to_the_ratio_and_keep_every_task(small: tuple
     total = int(tasks.gpu_milli[order].sum())
     assert total <= 1.3 * nodes.gpu_capacity
     assert total > 1.3 * nodes.gpu_capacity - 2000  # stops only at a draw that would pass the ratio
-    assert set(range(len(tasks))) <= set(order.tolist())  # the list itself, plus draws from it
-    assert order.tolist() != sorted(order.tolist())  # shuffled
+    # as the simulator orders them: the list itself shuffled, then the draws from it
+    assert sorted(order[: len(tasks)].tolist()) == list(range(len(tasks)))
+    assert order[: len(tasks)].tolist() != list(range(len(tasks)))
+    assert len(order) > len(tasks)
+    # a list above the ratio loses tasks at random and keeps no task twice
+    assert int(tasks.gpu_milli.sum()) > 0.3 * nodes.gpu_capacity
+    pruned = te.arrivals(tasks, nodes.gpu_capacity, 0.3, seed=42)
+    assert int(tasks.gpu_milli[pruned].sum()) <= 0.3 * nodes.gpu_capacity
+    assert len(set(pruned.tolist())) == len(pruned) < len(tasks)
+
+
+def test_equal_scores_go_to_the_first_node_of_the_seeds_shuffle(tmp_path: Path) -> None:
+    """Node 0 has one GPU and 4 cores, node 1 one GPU and 64. A 4-core task without GPU
+    arrives, then two 1-GPU tasks. GPU packing scores a task without GPU 0 everywhere: the
+    tie decides. On node 0 it takes all the CPU and one GPU task finds no node; on node 1
+    both are placed. With ties to the list's first node it is always node 0; shuffled (the
+    default), the first node of the seed's order, which is node 1 for some seeds."""
+    node_path, pod_path = write_lists(tmp_path, [(4000, 1), (64000, 1)], [(4000, 0, 0), (1000, 1, 1000), (1000, 1, 1000)])
+    nodes, tasks = te.load_nodes(node_path), te.load_tasks(pod_path)
+    engine = te.scheduler_engine()
+    workload = engine.workload(tasks)
+    order = np.array([0, 1, 2])
+    unplaced = {}
+    for seed in range(12):
+        for ties in ("lowest", "shuffled"):
+            curve = te.run(nodes, tasks, order, engine.policies["gpupacking"], engine, workload,
+                           ratio=1.0, step=50, seed=seed, ties=ties)
+            unplaced[ties, seed] = curve.unplaced
+        first = int(te.node_order(2, seed)[0])
+        assert unplaced["lowest", seed] == 1
+        assert unplaced["shuffled", seed] == (1 if first == 0 else 0), seed
+    assert {unplaced["shuffled", seed] for seed in range(12)} == {0, 1}
+    with pytest.raises(ValueError, match="ties must be one of shuffled, lowest, random"):
+        te.run(nodes, tasks, order, engine.policies["fgd"], engine, workload, ratio=1.0, step=50, seed=1, ties="first")
 
 
 def test_curves_are_monotone_and_end_at_the_ratio(small: tuple[te.Nodes, te.Tasks]) -> None:

@@ -21,18 +21,22 @@ their simulator's ``pkg/utils/frag.go``):
 - The *expected fragmentation* ``F(n) = sum_m popularity(m) * frag(n, m)``
   (``fragmentation``).
 - FGD places a task on the node and device(s) whose placement increases
-  ``F`` least (``F(after) - F(before)``; ties: lowest node index, then lowest
-  device index). A whole-device task takes the lowest-indexed wholly free
-  devices (which ones does not change ``F``).
+  ``F`` least (``F(after) - F(before)``), as the simulator scores it
+  (``fgd_score.go``): ``int(100 sigmoid(-increase / 1000))``, so increases
+  within a few tens of milli-GPU score alike; the device is the first (lowest
+  index) with the node's best score. A whole-device task takes the
+  lowest-indexed wholly free devices (which ones does not change ``F``).
 
 The baselines, as the simulator scores them (its experiment's settings):
 
-- ``bestfit``: least ``0.5 (cpu_free - cpu)/128000 + 0.5 (gpu_free - gpu)/8000``
-  (the node's total free GPU; 128 cores and 8 GPUs: the largest openb node);
-  device: best fit (the fullest device that fits).
-- ``dotproduct`` (Tetris): least ``(cpu_free/128000)(cpu/128000) +
-  (gpu_free/8000)(gpu/8000)`` (total GPU, normalised by the largest node, as
-  the simulator's ``merge``/``max`` settings); device: best fit.
+- ``bestfit``: ``int(100 (1 - s))`` for ``s = 0.5 (cpu_free - cpu)/128000 +
+  0.5 (gpu_free - gpu)/8000`` (the node's total free GPU; 128 cores and 8
+  GPUs: the largest openb node); device: best fit (the fullest device that
+  fits).
+- ``dotproduct`` (Tetris): ``int(100 (1 - d / 2))`` for ``d =
+  (cpu_free/128000)(cpu/128000) + (gpu_free/8000)(gpu/8000)`` (total GPU,
+  normalised by the largest node, as the simulator's ``merge``/``max``
+  settings); device: best fit.
 - ``gpupacking``: prefer a share on a partly used device (the fuller the
   better), then wholly free devices on a partly used node (the fewer the
   better), then an idle node (the fewer its devices the better); the
@@ -48,9 +52,11 @@ The baselines, as the simulator scores them (its experiment's settings):
   ``numpy.random.default_rng(rng_key)``; device: drawn among those that fit
   (shares), the lowest-indexed free ones (whole devices).
 
-Scores are the exact values, not the simulator's integer-rounded ones, and
-ties go to the lowest node index (the simulator's kube-scheduler breaks ties
-at random): one source of difference from its figures.
+Costs are minus those integer scores (lower is better); ``exact=True`` gives
+the exact values they round instead (FGD: the increase itself, and the device
+of the least increase). Equal costs go to the lowest node index, as the
+simulator's kube-scheduler (a fork that takes the lowest node name among the
+best, not a random one) does among its nodes' names.
 
 The one entry point is ``choose(policy, cpu_free, gpu_free, feasible, request,
 cpu, workload, rng_key) -> (node, devices)``: the chosen row (-1: none) and the

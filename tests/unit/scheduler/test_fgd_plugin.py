@@ -6,6 +6,7 @@ import pytest
 
 from handlers.scheduler import load_conf
 from handlers.scheduler.conf import ConfError
+from handlers.scheduler.devices import GpuRequest
 from handlers.scheduler.plugins.fgd import FGD, device_choice, learn_workload
 from handlers.scheduler.session import Session
 from schemas import events as ev
@@ -107,6 +108,31 @@ def test_fgd_chooses_the_device_the_hook_gives() -> None:
     # 0.5 tasks; best fit would take the 0.5 one and strand 0.3.
     ssn.devices.gpu_free[0] = [700, 500]
     assert device_choice(ssn, task, 0, future=False) == (0,)
+
+
+def test_fgd_scores_nodes_and_devices_with_the_simulators_integer_scores() -> None:
+    """Pods ask 0.5 shares (19) and a 0.2 one; a 0.1 task meets devices with 0.25, 0.3 and 1.0
+    free. On the 0.3 device the expected fragmentation drops 95 milli-GPU, on the 0.25 one
+    87.5 (its 0.15 left is lost to the 0.2 type): both score 52 once rounded as the paper's
+    simulator does, and its first device of the best score is the 0.25 one."""
+    c = Cluster(CONF.format(policy="fgd")).queue("default").node("g0", cpu="16", memory="64Gi", gpu=3)
+    c.node("g1", cpu="16", memory="64Gi", gpu=3)
+    c.job("a", {"w": (19, {"cpu": "1", "nvidia.com/gpu": "500m"})})
+    c.job("b", {"w": (1, {"cpu": "1", "nvidia.com/gpu": "200m"})})
+    c.job("t", {"w": (1, {"cpu": "2", "nvidia.com/gpu": "100m"})})
+    ssn = Session(c.state(), c.handler.conf, c.clock + 1)
+    plugin = next(p for p in ssn.plugins if isinstance(p, FGD))
+    assert plugin.workload.popularity.tolist() == [19, 1]  # the task's own type is past 95 %
+    task = next(iter(ssn.jobs["default/t"].tasks))
+    # the session takes 0.75 and 0.7 on g0's devices 0 and 1, and 0.7 on g1's device 0 (as
+    # its statement does when it places: devices, then the node's row marked changed)
+    for node, device, share in ((0, 0, 750), (0, 1, 700), (1, 0, 700)):
+        ssn.devices.take(node, (device,), GpuRequest(share, 1))
+        ssn.nodes.take(node, ssn.nodes.vector({}))
+    assert ssn.devices.gpu_free[:, :3].tolist() == [[250, 300, 1000], [300, 1000, 1000]]
+    assert device_choice(ssn, task, 0, future=False) == (0,)  # the least increase is device 1's
+    # g1: -95 on its 0.3 device too, 52 as well: equal scores, and the tie goes to g0, first by name
+    assert plugin.score(task, ssn.nodes, None).tolist() == [52.0, 52.0]
 
 
 def test_a_bad_policy_is_refused_when_the_conf_is_loaded() -> None:

@@ -65,6 +65,25 @@ def test_fgd_picks_the_device_that_strands_least() -> None:
     assert gp.choose("bestfit", cpu, free, one, GpuRequest(200, 1), 0, workload) == (0, (1,))
 
 
+def test_fgd_rounds_as_the_simulator_and_takes_the_first_device_of_the_best_score() -> None:
+    # Shares of 0.5 (19 in 20) and 0.2. A 0.1 task on the 0.25 device strands 0.15 for the
+    # 0.2 type (increase -95 + 7.5 = -87.5 milli-GPU); on the 0.3 device, -95. Exactly, the
+    # 0.3 device is better; both score int(100 sigmoid(0.0875 or 0.095)) = 52 in the
+    # simulator, whose loop keeps the first device of the best score.
+    workload = gp.TaskTypes.of([(1000, GpuRequest(500, 1), 19), (1000, GpuRequest(200, 1), 1)])
+    cpu = np.array([16000])
+    free = np.array([[250, 300, 1000]], dtype=np.int32)
+    one = np.ones(1, dtype=bool)
+    cost, device = gp.scores("fgd", cpu, free, one, GpuRequest(100, 1), 2000, workload, exact=True)
+    assert (cost.tolist(), device.tolist()) == ([-95.0], [1])
+    cost, device = gp.scores("fgd", cpu, free, one, GpuRequest(100, 1), 2000, workload)
+    assert (cost.tolist(), device.tolist()) == ([-52.0], [0])
+    # many nodes at once (numpy) and one node (plain Python) agree
+    many = np.repeat(free, 80, axis=0)
+    cost, device = gp.scores("fgd", np.full(80, 16000), many, None, GpuRequest(100, 1), 2000, workload)
+    assert set(cost.tolist()) == {-52.0} and set(device.tolist()) == {0}
+
+
 def test_whole_devices_take_the_lowest_free_ones_and_never_a_partly_used_device() -> None:
     workload = gp.TaskTypes.of([(0, GpuRequest(1000, 1), 1.0)])
     cpu = np.array([8000, 8000])
