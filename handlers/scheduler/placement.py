@@ -85,7 +85,8 @@ class Placement:
         if rows is None:
             idle, future = nodes.idle[:, nz], nodes.future[:, nz] if self.pipeline else None
         else:
-            idle, future = nodes.idle[rows][:, nz], nodes.future[rows][:, nz] if self.pipeline else None
+            at = rows[:, None]  # rows by columns in one indexing
+            idle, future = nodes.idle[at, nz], nodes.future[at, nz] if self.pipeline else None
         fit_idle = (idle >= need).all(axis=1)
         fit_future = (future >= need).all(axis=1) if future is not None else np.zeros(len(fit_idle), dtype=bool)
         if self.gpu is not None:
@@ -95,9 +96,9 @@ class Placement:
                 if future is not None:
                     fit_future &= device_fits(devices.future, devices.mem_future, self.gpu)
             else:
-                fit_idle &= device_fits(devices.gpu_free[rows], devices.mem_free[rows], self.gpu)
+                fit_idle &= _rows_fit(devices.gpu_free, devices.mem_free, rows, self.gpu)
                 if future is not None:
-                    fit_future &= device_fits(devices.future[rows], devices.mem_future[rows], self.gpu)
+                    fit_future &= _rows_fit(devices.future, devices.mem_future, rows, self.gpu)
         return fit_idle, fit_future
 
     def _column(self) -> None:
@@ -163,7 +164,7 @@ class Placement:
             self.synced = end
             self._column()
             return
-        rows = np.unique(np.array(changes[self.synced :]))  # sorted, each row once
+        rows = np.array(sorted(set(changes[self.synced :])), dtype=np.intp)  # sorted, each row once
         self.synced = end
         rows = rows[self.ok[rows]]  # rows the predicates refuse stay out for the session
         if len(rows):
@@ -199,6 +200,16 @@ class Placement:
         self.fit_future[rows] = fit_future
         self.on_idle[rows] = np.where(fit_idle, scores, NEG)
         self.on_future[rows] = np.where(fit_future & ~fit_idle, scores, NEG)
+
+
+def _rows_fit(free: np.ndarray, mem: np.ndarray, rows: np.ndarray, request: GpuRequest) -> np.ndarray:
+    """``devices.fits`` of ``rows`` of ``free`` and ``mem``, the memory read only when asked for."""
+    if not request.memory:
+        if free.shape[1] == 0:
+            return np.zeros(len(rows), dtype=bool)
+        ok = free[rows] >= request.milli
+        return np.asarray(ok.any(axis=1)) if request.count == 1 else np.asarray(ok.sum(axis=1) >= request.count)
+    return device_fits(free[rows], mem[rows], request)
 
 
 def _row_fits(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> bool:

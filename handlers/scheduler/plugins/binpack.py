@@ -54,24 +54,24 @@ class Binpack(Plugin):
     def score(self, task: TaskInfo, nodes: NodeArrays, rows: Rows) -> Score:
         if isinstance(rows, int):
             return self._score_one(task, nodes, rows)
-        alloc = nodes.alloc if rows is None else nodes.alloc[rows]
-        used = nodes.used if rows is None else nodes.used[rows]
-        n = alloc.shape[0]
-        total = np.zeros(n)
-        weight_sum = 0.0
-        over = np.zeros(n, dtype=bool)
-        for j, w in self.columns:
-            request = task.vec[j]
-            if request <= 0:
-                continue
-            cap = alloc[:, j]
-            final = used[:, j] + request
-            over |= final > cap
-            total += np.where(cap > 0, final * w / np.maximum(cap, 1), 0.0)  # never divides by 0
-            weight_sum += w
-        if weight_sum == 0:
-            return total
-        total = total / weight_sum * MAX_NODE_SCORE * self.weight
+        vec = task.vec
+        asked = [(j, w) for j, w in self.columns if vec[j] > 0]
+        n = len(nodes) if rows is None else len(rows)
+        if not asked:
+            return np.zeros(n)
+        # The asked columns at once; per node the same arithmetic as ``_score_one``, the
+        # columns' terms added left to right (a sum over so few columns is sequential).
+        cols = [j for j, _ in asked]
+        weights = np.array([w for _, w in asked], dtype=float)
+        if rows is None:
+            cap, final = nodes.alloc[:, cols], nodes.used[:, cols] + vec[cols]
+        else:
+            at = rows[:, None]
+            cap, final = nodes.alloc[at, cols], nodes.used[at, cols] + vec[cols]
+        over = (final > cap).any(axis=1)
+        terms = np.where(cap > 0, final * weights / np.maximum(cap, 1), 0.0)  # never divides by 0
+        total = terms[:, 0] + terms[:, 1] if len(cols) == 2 else terms.sum(axis=1)
+        total = total / float(weights.sum()) * MAX_NODE_SCORE * self.weight
         total[over] = 0.0
         return total
 
