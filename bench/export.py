@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.replay import record_base, tile, write_log  # noqa: E402
-from eventbatch.export import jsonl, parquet, records, split  # noqa: E402
+from eventbatch.export import bulk, jsonl, parquet, records  # noqa: E402
 from eventbatch.log.factory import open_log  # noqa: E402
 from schemas.envelope import Envelope  # noqa: E402
 
@@ -57,35 +57,29 @@ def raw_decode(data: list[bytes]) -> None:
         decode(record)
 
 
-async def read_only(log_path: Path) -> int:
+def read_only(log_path: Path) -> int:
     count = 0
-    async with open_log(f"sqlite:///{log_path}") as log:
-        async for chunk in records(log, 0, None):
-            count += len(chunk)
+    for _, datas in bulk.runs(log_path, "bench", 0, None):
+        count += len(datas)
     return count
 
 
-def write_from_memory(rows: list[tuple[int, bytes]], out: Path) -> None:
-    writer = parquet.Writer(str(out))
-    for start in range(0, len(rows), 1000):
-        writer.write(rows[start:start + 1000])
-    writer.close()
+def write_from_memory(data: list[bytes], out: Path) -> None:
+    with parquet.Writer(str(out)) as writer:
+        for start in range(0, len(data), bulk.CHUNK):
+            writer.write_run(start, data[start:start + bulk.CHUNK])
 
 
 def split_only(data: list[bytes]) -> None:
-    for record in data:
-        split(record)
+    for start in range(0, len(data), parquet.ROW_GROUP):
+        parquet.split_all(data[start:start + parquet.ROW_GROUP])
 
 
-async def export(log_path: Path, out: Path, kind: str, stop: int | None) -> int:
+async def export(log_path: Path, out: Path, kind: str, stop: int | None, compression: str = parquet.COMPRESSION) -> int:
     count = 0
     async with open_log(f"sqlite:///{log_path}") as log:
-        if kind == "parquet":
-            writer = parquet.Writer(str(out))
-            async for chunk in records(log, 0, stop):
-                writer.write(chunk)
-                count += len(chunk)
-            writer.close()
+        if kind == "parquet":  # what `eventbatch events export -o F.parquet` runs, with its defaults
+            count = await parquet.export(log, str(out), 0, stop, compression=compression)
         else:
             with out.open("wb") as file:
                 async for chunk in records(log, 0, stop):
@@ -124,19 +118,24 @@ def main() -> None:
                     export(log_path, out.with_suffix(".parquet"), "parquet", stop))))
             jsonl_s, jsonl_cpu = timed(lambda: asyncio.run(export(log_path, out.with_suffix(".jsonl"), "jsonl", None)))
             jsonl_size = out.with_suffix(".jsonl").stat().st_size
-            _, read_cpu = timed(lambda: asyncio.run(read_only(log_path)))
+            other_s, other_cpu = timed(lambda: asyncio.run(
+                export(log_path, out.with_suffix(".other.parquet"), "parquet", None, "snappy")))
+            other_size = out.with_suffix(".other.parquet").stat().st_size
+            _, read_cpu = timed(lambda: read_only(log_path))
             _, split_cpu = timed(lambda: split_only(data))
-            memory_s, memory_cpu = timed(lambda: write_from_memory(list(enumerate(data)), out.with_suffix(".parquet")))
+            memory_s, memory_cpu = timed(lambda: write_from_memory(data, out.with_suffix(".parquet")))
             ratio, ratio_cpu = raw_s / full_s, raw_cpu / full_cpu
             ratios.append(ratio)
             ratios_cpu.append(ratio_cpu)
             print(f"round {round_}: {n:,} events")
             print(f"  raw msgspec decode:    {n / raw_s:>11,.0f} events/s  {n / raw_cpu:>11,.0f} events/CPU-s")
             print(f"  Parquet export, all:   {n / full_s:>11,.0f} events/s  {n / full_cpu:>11,.0f} events/CPU-s"
-                  f"  ({full_s:.1f}s, {size / 2**20:,.0f} MiB, {size / n:.0f} B/event)")
+                  f"  ({full_s:.1f}s, {parquet.COMPRESSION}: {size / 2**20:,.0f} MiB, {size / n:.0f} B/event)")
             for tenths, (stop, s, cpu) in parts.items():
                 print(f"  Parquet export, {tenths * 10:>3}%:  {stop / s:>11,.0f} events/s  {stop / cpu:>11,.0f} "
                       f"events/CPU-s  ({s:.1f}s; {s / stop * 1e6:.1f} us/event, all: {full_s / n * 1e6:.1f})")
+            print(f"  ... with snappy:       {n / other_s:>11,.0f} events/s  {n / other_cpu:>11,.0f} events/CPU-s"
+                  f"  ({other_s:.1f}s, {other_size / 2**20:,.0f} MiB, {other_size / n:.0f} B/event)")
             print(f"  JSON Lines export:     {n / jsonl_s:>11,.0f} events/s  {n / jsonl_cpu:>11,.0f} events/CPU-s"
                   f"  ({jsonl_s:.1f}s, {jsonl_size / 2**20:,.0f} MiB)")
             print("  where the time goes (CPU us/event): "

@@ -45,6 +45,8 @@ def register(sub) -> None:
     export.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="the file to write (replaced if it exists); - for JSON Lines on stdout")
     export.add_argument("--format", choices=["jsonl", "parquet"], help="default: from FILE's suffix")
+    export.add_argument("--compression", choices=parquet.COMPRESSIONS, default=parquet.COMPRESSION,
+                        help=f"the Parquet file's codec (default: {parquet.COMPRESSION})")
     export.add_argument("--from", dest="from_position", type=IntArg(0, INT64[1]), metavar="POSITION",
                         help="first position (default: the first the log holds, 0 unless it was compacted)")
     export.add_argument("--to", dest="to_position", type=IntArg(0, INT64[1]), metavar="POSITION",
@@ -111,9 +113,8 @@ async def _export_to(args, settings) -> int:
     written = 0
     async with open_log(settings.log_url) as log:
         start = await log.start_position() if args.from_position is None else args.from_position
-        chunks = records(log, start, stop)
         if args.output == "-":
-            async for chunk in chunks:
+            async for chunk in records(log, start, stop):
                 chunk = _in_time(chunk, since, until)
                 jsonl.write(sys.stdout.buffer, chunk)
                 written += len(chunk)
@@ -123,18 +124,14 @@ async def _export_to(args, settings) -> int:
             try:
                 if kind == "jsonl":
                     with os.fdopen(fd, "wb") as out:
-                        async for chunk in chunks:
+                        async for chunk in records(log, start, stop):
                             chunk = _in_time(chunk, since, until)
                             jsonl.write(out, chunk)
                             written += len(chunk)
                 else:
                     os.close(fd)
-                    writer = parquet.Writer(partial)
-                    async for chunk in chunks:
-                        chunk = _in_time(chunk, since, until)
-                        writer.write(chunk)
-                        written += len(chunk)
-                    writer.close()
+                    written = await parquet.export(log, partial, start, stop, compression=args.compression,
+                                                   since=since, until=until)
                 os.replace(partial, target)
             except BaseException:
                 _discard(partial)

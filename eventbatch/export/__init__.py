@@ -92,9 +92,15 @@ async def records(log: EventLog, start: int, stop: int | None) -> AsyncIterator[
             yield chunk
 
 
-def _unfenced(log: EventLog, start: int):
+def backend(log: EventLog) -> EventLog:
+    """The backend under ``log``'s wrappers (the one-writer fence)."""
     while (inner := getattr(log, "inner", None)) is not None:
         log = inner
+    return log
+
+
+def _unfenced(log: EventLog, start: int):
+    log = backend(log)
     method = type(log).read_records
     method = getattr(method, "__wrapped__", method)  # the backend's own read, under the fence
     return method(log, start, follow=False)

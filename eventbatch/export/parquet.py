@@ -27,17 +27,25 @@ with other columns or types is refused before anything is appended.
 from __future__ import annotations
 
 import gc
+import operator
+import queue
+import threading
 from collections.abc import Iterator
-from itertools import accumulate
+from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from eventbatch.export import FORMAT_VERSION, ExportError, Parts, rebuild, split
+from eventbatch.export import FORMAT_VERSION, ExportError, Parts, backend, bulk, rebuild, records
+from eventbatch.log.port import EventLog
 from schemas.envelope import Causation
 
-ROW_GROUP = 100_000
+ROW_GROUP = 65_536
 GROUP_BYTES = 2**31 - 1  # at most this many bytes of payload in a row group: the payload column's offsets are int32
+CHECKED = 2_048  # records whose re-encoding is compared with theirs in one piece
+COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
+COMPRESSION = "zstd"
 MISSING = "Parquet export needs pyarrow: pip install 'eventbatch[parquet]'"
 
 
@@ -61,121 +69,249 @@ def schema() -> Any:
     )
 
 
-class Writer:
-    """Writes chunks of ``(position, record)`` to a Parquet file, a row group every ``ROW_GROUP`` rows."""
+class _Split(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """A record's fields as the columns hold them: ``Parts`` without a position (a record that
+    holds one does not encode back to itself, and travels as its bytes)."""
 
-    def __init__(self, path: str) -> None:
+    type: str
+    key: str
+    recorded_at: int
+    payload: msgspec.Raw
+    causation: Causation | None = None
+    correlation: str = ""
+    version: int = 1
+    epoch: int = 0
+
+
+_decode_split = msgspec.json.Decoder(_Split).decode
+_encode = msgspec.json.Encoder().encode
+_INT64 = (-(2**63), 2**63 - 1)
+_get = operator.attrgetter
+
+
+def _split_one(data: bytes) -> _Split | None:
+    try:
+        part = _decode_split(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return part if _encode(part) == data else None
+
+
+def _fits(part: _Split) -> bool:
+    """Whether the columns can hold ``part`` (int64 numbers, a UTF-8 payload)."""
+    low, high = _INT64
+    numbers = [part.recorded_at, part.version, part.epoch]
+    if part.causation is not None:
+        numbers += [part.causation.position, part.causation.index, part.causation.seen]
+    if not all(low <= number <= high for number in numbers):
+        return False
+    try:
+        bytes(part.payload).decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def split_all(datas: list[bytes]) -> list[_Split | None]:
+    """Each record's fields, or None for a record they would not give back byte for byte.
+
+    Every record is decoded on its own (so each is one JSON value), then the re-encoding of
+    ``CHECKED`` of them at once is compared with theirs joined the same way, ``[a,b,...]``: the
+    two are equal exactly when each record is its fields' encoding (both are arrays of the
+    same values; the encoder writes no spaces). A piece that differs is compared record by record."""
+    try:
+        parts: list[_Split | None] = list(map(_decode_split, datas))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return [_split_one(data) for data in datas]
+    for low in range(0, len(datas), CHECKED):
+        high = low + CHECKED
+        if _encode(parts[low:high]) != b"[" + b",".join(datas[low:high]) + b"]":
+            for index in range(low, min(high, len(datas))):
+                if _encode(parts[index]) != datas[index]:
+                    parts[index] = None
+    return parts
+
+
+class Writer:
+    """Writes records to a Parquet file, a row group every ``ROW_GROUP`` rows.
+
+    The columns of a row group are built here, in bulk; the writing and compressing happen
+    on a thread of the writer's own while the next group is read and built (pyarrow does
+    both with the GIL released). ``since`` / ``until`` keep only the records whose
+    ``recorded_at`` is in that inclusive range (a record kept as its bytes has none).
+    ``written``: the rows written. Use as a context manager, or ``close`` it."""
+
+    def __init__(self, path: str, *, compression: str = COMPRESSION, since: int | None = None,
+                 until: int | None = None) -> None:
         pa = _pa()
+        import numpy
+        import pyarrow.compute
         import pyarrow.parquet as pq
 
-        self._pa = pa
+        if compression not in COMPRESSIONS:
+            raise ExportError(f"unknown Parquet compression {compression!r}; one of {', '.join(COMPRESSIONS)}")
+        self._pa, self._pc, self._np = pa, pyarrow.compute, numpy
         self.schema = schema()
+        self._cause_fields = list(self.schema.field("causation").type)
+        self._range = None if since is None and until is None else (
+            _INT64[0] if since is None else since, _INT64[1] if until is None else until)
         # no dictionary or min/max statistics for the payload and raw columns: every value is long and
         # nearly every one different, so both cost time and give nothing
         small = ["position", "type", "key", "recorded_at", "causation.position", "causation.handler",
                  "causation.index", "causation.seen", "correlation", "version", "epoch"]
-        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd", use_dictionary=small[1:],
+        self._writer = pq.ParquetWriter(path, self.schema, compression=compression, use_dictionary=small[1:],
                                         write_statistics=small)
-        self._rows: list[tuple[int, bytes]] = []
+        self._positions: list[Any] = []  # numpy arrays of positions
+        self._datas: list[bytes] = []
+        self.written = 0
+        self._tables: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_tables, name="export-write", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is None:
+            self.close()
+        else:  # the file is discarded by the caller
+            self._stop()
+            self._writer.close()
 
     def write(self, chunk: list[tuple[int, bytes]]) -> None:
-        self._rows.extend(chunk)
-        if len(self._rows) >= ROW_GROUP:
-            self._flush()
+        """Records as ``(position, record)``, in position order."""
+        if chunk:
+            self.write_run([position for position, _ in chunk], [data for _, data in chunk])
+
+    def write_run(self, positions: int | list[int], datas: list[bytes]) -> None:
+        """Records in position order: ``positions`` is the first one's position (the others follow
+        without a gap) or every record's."""
+        np = self._np
+        if isinstance(positions, int):
+            self._positions.append(np.arange(positions, positions + len(datas), dtype=np.int64))
+        else:
+            self._positions.append(np.array(positions, dtype=np.int64))
+        self._datas.extend(datas)
+        while len(self._datas) >= ROW_GROUP:
+            self._flush(ROW_GROUP)
 
     def close(self) -> None:
-        if self._rows:
-            self._flush()
+        if self._datas:
+            self._flush(len(self._datas))
+        self._stop()
+        if self._failed is not None:
+            raise self._failed
         self._writer.close()
 
-    def _flush(self) -> None:
-        rows, self._rows = self._rows, []
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._tables.put(None)
+            self._thread.join()
+
+    def _write_tables(self) -> None:
+        while (table := self._tables.get()) is not None:
+            if self._failed is None:
+                try:
+                    self._writer.write_table(table, row_group_size=ROW_GROUP)
+                except BaseException as exc:  # raised by the next write or close
+                    self._failed = exc
+
+    def _flush(self, count: int) -> None:
+        np = self._np
+        positions = np.concatenate(self._positions)
+        datas = self._datas[:count]
+        self._datas = self._datas[count:]
+        self._positions = [positions[count:]] if count < len(positions) else []
         collecting = gc.isenabled()
         gc.disable()  # a row group's objects are many and short-lived: no collection while they are built
         try:
-            self._group(rows)
+            tables = self._tables_of(positions[:count], datas)
         finally:
             if collecting:
                 gc.enable()
+        for table in tables:
+            if self._range is not None:
+                low, high = self._range
+                pc = self._pc
+                times = table.column("recorded_at")
+                table = table.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
+            self.written += table.num_rows
+            if self._failed is not None:
+                raise self._failed
+            self._tables.put(table)
 
-    def _group(self, rows: list[tuple[int, bytes]]) -> None:
+    def _tables_of(self, positions: Any, datas: list[bytes]) -> list[Any]:
         pa = self._pa
-        positions = [position for position, _ in rows]
-        parts = [split(data) for _, data in rows]
-        raws: list[bytes | None] = [None] * len(rows)
-        if None in parts:  # a record the columns cannot give back: its bytes, every other column null
-            for index, part in enumerate(parts):
-                if part is None:
-                    raws[index] = rows[index][1]
-        kept = [part for part in parts if part is not None]
-        valid = None if len(kept) == len(parts) else pa.array([part is not None for part in parts], pa.bool_())
-        causes = [part.causation for part in kept]
-        missing = [cause is None for cause in causes]
+        parts = split_all(datas)
+        try:
+            return self._group(positions, datas, parts)
+        except (pa.ArrowInvalid, OverflowError):  # a number beyond int64 or a payload not UTF-8: as its bytes
+            parts = [part if part is not None and _fits(part) else None for part in parts]
+            return self._group(positions, datas, parts)
 
-        def column(values: list[Any], kind: Any, mask: Any = None) -> Any:
-            """``values`` of the rows that have them, spread over every row (null where ``mask`` is False)."""
-            array = pa.array(values, kind)
-            if mask is None:
-                return array
-            return array.take(pa.array(_spread(mask), pa.int64()))
-
-        if True in missing:
-            fields = [[None if c is None else c.position for c in causes],
-                      [None if c is None else c.handler for c in causes],
-                      [None if c is None else c.index for c in causes],
-                      [None if c is None else c.seen for c in causes]]
+    def _group(self, positions: Any, datas: list[bytes], parts: list[_Split | None]) -> list[Any]:
+        pa, np = self._pa, self._np
+        n = len(datas)
+        kept: list[_Split] = [part for part in parts if part is not None] if None in parts else parts  # type: ignore[assignment]
+        spread = None  # for each row, its index among the kept rows (null: kept as its bytes)
+        if len(kept) < n:
+            there = np.fromiter(map(operator.is_not, parts, repeat(None)), bool, n)
+            spread = pa.array(np.cumsum(there) - 1, pa.int64(), mask=~there)
+            raws = pa.array([None if part is not None else data for part, data in zip(parts, datas, strict=True)],
+                            pa.binary())
         else:
-            present = [c for c in causes if c is not None]  # all of them
-            fields = [[c.position for c in present], [c.handler for c in present], [c.index for c in present],
-                      [c.seen for c in present]]
-        causation = pa.StructArray.from_arrays(
-            [pa.array(values, kind) for values, kind in zip(fields, (pa.int64(), pa.string(), pa.int64(), pa.int64()),
-                                                             strict=True)],
-            fields=list(self.schema.field("causation").type),
-            mask=pa.array(missing, pa.bool_()),
-        )
-        mask = None if valid is None else [part is not None for part in parts]
-        if mask is not None:
-            causation = causation.take(pa.array(_spread(mask), pa.int64()))
-        payloads = [part.payload for part in kept]  # the JSON text of each, as in the record: one buffer
-        ends = list(accumulate([len(payload) for payload in payloads], initial=0))
-        if ends[-1] > GROUP_BYTES:  # rows of large records: in two row groups
-            half = len(rows) // 2
-            self._group(rows[:half])
-            self._group(rows[half:])
-            return
-        offsets = pa.array(ends, pa.int32())
-        payload = pa.StringArray.from_buffers(len(payloads), offsets.buffers()[1], pa.py_buffer(b"".join(payloads)))
-        payload.validate(full=True)  # UTF-8, as msgspec read it
-        if mask is not None:
-            payload = payload.take(pa.array(_spread(mask), pa.int64()))
-        table = pa.Table.from_arrays(
-            [pa.array(positions, pa.int64()),
-             column([part.type for part in kept], pa.string(), mask),
-             column([part.key for part in kept], pa.string(), mask),
-             column([part.recorded_at for part in kept], pa.int64(), mask),
-             causation,
-             column([part.correlation for part in kept], pa.string(), mask),
-             column([part.version for part in kept], pa.int64(), mask),
-             column([part.epoch for part in kept], pa.int64(), mask),
-             payload,
-             pa.array(raws, pa.binary())],
-            schema=self.schema,
-        )
-        self._writer.write_table(table, row_group_size=ROW_GROUP)
+            raws = pa.nulls(n, pa.binary())
+        payloads = list(map(_get("payload"), kept))
+        sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
+        if int(sizes.sum()) > GROUP_BYTES:  # rows of large records: in two row groups
+            half = n // 2
+            return (self._group(positions[:half], datas[:half], parts[:half])
+                    + self._group(positions[half:], datas[half:], parts[half:]))
+        offsets = np.zeros(len(payloads) + 1, np.int32)
+        np.cumsum(sizes, out=offsets[1:])
+        payload = pa.StringArray.from_buffers(len(payloads), pa.py_buffer(offsets), pa.py_buffer(b"".join(payloads)))
+        payload.validate(full=True)  # UTF-8 (the decoder only skipped over it)
+
+        causes = list(map(_get("causation"), kept))
+        missing = np.fromiter(map(operator.is_, causes, repeat(None)), bool, len(causes))
+        present = list(filter(None, causes)) if missing.any() else causes  # a Causation is true
+        children = [pa.array(list(map(_get(field.name), present)), field.type) for field in self._cause_fields]
+        if len(present) < len(causes):
+            place = pa.array(np.cumsum(~missing) - 1, pa.int64(), mask=missing)
+            children = [child.take(place) for child in children]
+        causation = pa.StructArray.from_arrays(children, fields=self._cause_fields, mask=pa.array(missing))
+
+        def column(name: str, kind: Any) -> Any:
+            return pa.array(list(map(_get(name), kept)), kind)
+
+        columns = [column("type", pa.string()), column("key", pa.string()), column("recorded_at", pa.int64()),
+                   causation, column("correlation", pa.string()), column("version", pa.int64()),
+                   column("epoch", pa.int64()), payload]
+        if spread is not None:
+            columns = [array.take(spread) for array in columns]
+        table = pa.Table.from_arrays([pa.array(positions, pa.int64()), *columns[:-1], columns[-1], raws],
+                                     schema=self.schema)
+        return [table]
 
 
-def _spread(mask: list[bool]) -> list[int | None]:
-    """For each row, the index of its value among the rows that have one (None: no value)."""
-    out: list[int | None] = []
-    index = 0
-    for there in mask:
-        if there:
-            out.append(index)
-            index += 1
+async def export(log: EventLog, path: str, start: int, stop: int | None, *, compression: str = COMPRESSION,
+                 since: int | None = None, until: int | None = None) -> int:
+    """Write the records of positions ``start`` up to ``stop`` (excluded; None: the end now) of
+    ``log`` to a Parquet file at ``path``; returns the rows written. An SQLite log is read in
+    bulk from its file (``eventbatch.export.bulk``), any other through its port."""
+    from eventbatch.log.sqlite import SqliteLog
+
+    with Writer(path, compression=compression, since=since, until=until) as writer:
+        base = backend(log)
+        if isinstance(base, SqliteLog):
+            stop = await log.end_position() if stop is None else stop
+            for positions, datas in bulk.ahead(bulk.runs(Path(base.path), log.url, start, stop)):
+                writer.write_run(positions, datas)
         else:
-            out.append(None)
-    return out
+            async for chunk in records(log, start, stop):
+                writer.write(chunk)
+    return writer.written
 
 
 def read(path: str, source: str) -> Iterator[tuple[int, bytes, str, bool]]:

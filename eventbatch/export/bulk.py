@@ -1,0 +1,107 @@
+"""Bulk reading for an export: an SQLite log's records in large chunks, read ahead on a thread.
+
+Where it sits: under ``eventbatch events export`` (``eventbatch.cli.export``),
+beside ``eventbatch.export.records``, which reads any backend through the
+log's port. An export of an SQLite log reads the file itself, read-only,
+here: one snapshot of the ``events`` table (a read transaction, so that
+appends made meanwhile are not half seen), in chunks of consecutive
+positions, each one query with no per-row position fetched when the chunk is
+complete (positions have no gaps inside a log; a chunk with fewer rows than
+its range is fetched again with its positions). Nothing here writes to the
+file or its WAL.
+
+``ahead`` runs any iterator of chunks on a thread of its own, a few chunks
+ahead of its consumer: SQLite steps through a query and pyarrow compresses
+and writes with the GIL released, so reading, splitting and writing overlap
+on two cores.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import quote
+
+from eventbatch.log.port import LogTruncated
+
+CHUNK = 16_384
+"""Records per query of a bulk read (about 25 MB of a typical log)."""
+
+T = TypeVar("T")
+
+Run = tuple[int | list[int], list[bytes]]
+"""Records of a chunk: the first position (the rest follow it without a gap) or every position, and the bytes."""
+
+
+def runs(path: Path, url: str, start: int, stop: int | None, chunk: int = CHUNK) -> Iterator[Run]:
+    """The records of positions ``start`` up to ``stop`` (excluded; None: the end when the read
+    began) of the SQLite log at ``path``, as stored, in chunks. A ``start`` the log no longer
+    holds is ``LogTruncated``, as the log's own read says it."""
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, check_same_thread=False,
+                           isolation_level=None)
+    try:
+        conn.execute("BEGIN")  # one snapshot for the whole read
+        ((first, end),) = conn.execute(
+            "SELECT COALESCE(MIN(position), 0), COALESCE(MAX(position) + 1, 0) FROM events").fetchall()
+        stop = end if stop is None else min(stop, end)
+        if start >= stop:
+            return
+        if start < first:
+            raise LogTruncated(f"{url}: position {start} was removed (the log starts at {first})")
+        for low in range(start, stop, chunk):
+            high = min(low + chunk, stop)
+            datas = [row[0] for row in conn.execute(
+                "SELECT data FROM events WHERE position >= ? AND position < ? ORDER BY position", (low, high))]
+            if len(datas) == high - low:
+                yield low, datas
+            else:  # a gap: the positions too
+                rows = conn.execute("SELECT position, data FROM events WHERE position >= ? AND position < ? "
+                                    "ORDER BY position", (low, high)).fetchall()
+                if rows:
+                    yield [position for position, _ in rows], [data for _, data in rows]
+    finally:
+        conn.close()
+
+
+_END = object()
+
+
+def ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced on a thread of its own at most ``depth`` items ahead; an exception
+    there is raised here, where the item would have come. Closing this generator stops the thread."""
+    handed: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stopping = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stopping.is_set():
+                    return
+                handed.put(item)
+            handed.put(_END)
+        except BaseException as exc:  # handed over, raised in the consumer
+            handed.put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator's own cleanup (the read's connection) on this thread
+                close()
+
+    thread = threading.Thread(target=produce, name="export-read", daemon=True)
+    thread.start()
+    try:
+        while (item := handed.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]  # anything else is one of ``items``
+    finally:
+        stopping.set()
+        while thread.is_alive():  # unblock a producer waiting for room
+            try:
+                handed.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
