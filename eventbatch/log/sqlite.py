@@ -10,9 +10,13 @@ consumer positions) and ``quarantine`` (undecodable records by position).
   ``INSERT`` statements (``_insert_rows``) and commits, so positions are
   consecutive and no other writer (another handle or another process) lands
   inside a batch. ``busy_timeout`` makes a second writer wait for the lock
-  instead of failing. The whole transaction is one call into the write
-  connection's own thread (``_WriteThread``): one thread hop per append, not
-  one per statement, and a cancelled caller cannot cut it short.
+  instead of failing. The write connection belongs to a thread of its own
+  (``_WriteThread``). An append whose lock is free at once, with nothing
+  queued for that thread, runs on the caller's thread as a plain sqlite3
+  insert would (``_insert_now``: no wait, no thread hop); otherwise, and for
+  batches above ``_INLINE_MOST`` records, the whole transaction is one call
+  into the write thread, and the event loop goes on meanwhile. Either way a
+  cancelled caller cannot cut it short.
 - Appends and reads go through separate connections: a reader never shares
   a connection with an open append transaction, and each chunk it reads is a
   consistent WAL snapshot, so it sees all of a batch or none of it.
@@ -93,6 +97,8 @@ class _WriteThread:
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending = 0  # calls made and not yet answered on the event loop
+        self._conn: sqlite3.Connection | None = None  # set by the thread once it has connected
         self._thread = threading.Thread(target=self._serve, args=(connect,), name=name, daemon=True)
         self._thread.start()
 
@@ -102,17 +108,18 @@ class _WriteThread:
             fn, future, loop, then = self._calls.get()
             try:
                 if fn is None:  # close: the connection, then the thread
+                    self._conn = None
                     if conn is not None:
                         conn.close()
                     outcome, value = True, None
                 else:
                     if conn is None:
-                        conn = connect()
+                        conn = self._conn = connect()
                     outcome, value = True, fn(conn)
             except BaseException as exc:  # handed to the caller, whatever it is
                 outcome, value = False, exc
             try:
-                loop.call_soon_threadsafe(_settle, future, outcome, value, then)
+                loop.call_soon_threadsafe(self._settle, future, outcome, value, then)
             except RuntimeError:  # the loop is closed: nobody waits for this any more
                 pass
             if fn is None:
@@ -128,8 +135,22 @@ class _WriteThread:
         A cancelled caller never cuts ``fn`` short (it is one call on the thread)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        self._pending += 1
         self._calls.put((fn, future, loop, then))
         return await future
+
+    def _settle(self, future: asyncio.Future, outcome: bool, value: Any, then: Callable[[Any], Any] | None) -> None:
+        """On the event loop, once a call has returned: the thread has nothing more of it to run."""
+        self._pending -= 1
+        _settle(future, outcome, value, then)
+
+    def idle(self) -> sqlite3.Connection | None:
+        """The connection, for the event loop's thread to use right now, if the write thread has
+        no call to run (it waits for the next one and touches nothing meanwhile); else None.
+
+        Whatever the caller runs on it must end before the caller next awaits: a call made
+        meanwhile would run on the same connection at the same time."""
+        return self._conn if self._pending == 0 else None
 
     async def close(self) -> None:
         """Close the connection once the calls already made have run; the thread ends."""
@@ -179,6 +200,7 @@ class SqliteLog(EventLog):
         self.synchronous = synchronous.upper()
         self.poll_interval = poll_interval
         self.busy_timeout = busy_timeout
+        self._busy_ms = int(busy_timeout * 1000)
         self.chunk = chunk
         self.create_dirs = create_dirs
         self._writer: _WriteThread | None = None
@@ -224,7 +246,7 @@ class SqliteLog(EventLog):
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
         except BaseException:
             conn.close()
@@ -293,12 +315,19 @@ class SqliteLog(EventLog):
     async def _insert(self, records: list[bytes]) -> list[int]:
         if not records:
             return []
-        # The whole transaction is one call on the write thread: a cancelled caller
-        # cannot leave it open, and the next append runs after it. What follows the
-        # commit (``_committed``) runs whether or not the caller still waits.
         writer = self._connected(self._writer)
         try:
-            start = await writer.call(lambda conn: _insert_batch(conn, self.path, records), self._committed)
+            # At once on this thread if the write lock is free and the write thread idle: the
+            # whole transaction runs before anything else on the event loop, and the next append
+            # after it. Else one call on the write thread: a cancelled caller cannot leave it
+            # open, and the next append runs after it. What follows the commit (``_committed``)
+            # runs whether or not the caller still waits.
+            conn = writer.idle() if len(records) <= _INLINE_MOST else None
+            inserted = None if conn is None else _insert_now(conn, self.path, records, self._busy_ms)
+            if inserted is not None:
+                start = self._committed(inserted)
+            else:
+                start = await writer.call(lambda conn: _insert_batch(conn, self.path, records), self._committed)
         except sqlite3.Error as exc:
             error = failure(self.path, exc, "cannot append to the log")
             error.args = (f"{error} ({len(records)} record(s) not appended; the log is as it was)",)
@@ -464,6 +493,31 @@ def _closed(key: tuple[int, int]) -> None:
 def _create(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(_SCHEMA)
+
+
+_INLINE_MOST = 1024
+"""The largest batch appended on the event loop's thread (``_insert_now``): a few milliseconds of
+inserting at most. A larger one (a simulation's written-behind flush, an import) goes to the write
+thread, and the event loop goes on while SQLite inserts it."""
+
+
+def _insert_now(conn: sqlite3.Connection, path: Path, records: list[bytes], busy_ms: int) -> tuple[int, int] | None:
+    """On the caller's thread: ``_insert_batch`` if the write lock is free this instant, None if
+    another connection holds it (nothing was written; the write thread then waits for the lock).
+
+    With ``busy_timeout`` at 0 for the attempt, a held lock is ``SQLITE_BUSY`` at once instead of
+    a wait that would stop the event loop. The lock is taken first, so a busy attempt wrote
+    nothing; should anything later in the transaction be busy, it is rolled back whole and the
+    write thread appends the batch."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        return _insert_batch(conn, path, records)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            return None
+        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
 def _insert_batch(conn: sqlite3.Connection, path: Path, records: list[bytes]) -> tuple[int, int]:

@@ -1,11 +1,12 @@
-"""How the SQLite backend appends a batch: a few multi-row statements in one transaction, one call
-on the write thread, its wake-up after the commit, whoever still waits for it.
+"""How the SQLite backend appends a batch: a few multi-row statements in one transaction, at once
+when the write lock is free, else one call on the write thread, its wake-up after the commit,
+whoever still waits for it.
 
 Where it sits: beside the log contract (``tests/contract/log_contract.py``), on a real file. The
 contract holds for any way of appending; these pin what the backend's own way of inserting must
 keep: every size of batch (the statements carry 256, 128, ... 1 rows) stored whole, in order,
-byte for byte as the codec encodes it, and an append whose caller was cancelled neither torn nor
-lost to the handle's followers.
+byte for byte as the codec encodes it, and an append that waits for another writer's lock neither
+stops the event loop nor, once its caller is cancelled, is torn or lost to the handle's followers.
 """
 
 from __future__ import annotations
@@ -53,21 +54,35 @@ async def next_record(events, deadline: float) -> Envelope:
 
 
 @pytest.mark.parametrize("size", [1, 100], ids=["single", "batch-of-100"])
-async def test_an_append_whose_caller_is_cancelled_is_whole_and_wakes_the_followers(tmp_path: Path, size: int) -> None:
+async def test_an_append_waiting_for_another_writer_leaves_the_loop_free_and_is_whole_if_its_caller_is_cancelled(
+    tmp_path: Path, size: int
+) -> None:
+    """Another writer (``eventbatch apply`` in another process) holds the write lock: the append
+    waits for it on the write thread while the event loop goes on, and once its caller is
+    cancelled it still goes in whole when the lock is free, and wakes the handle's followers."""
     cancelled_batch, next_batch = mixed_batch("cancelled", size), mixed_batch("next", size)
-    async with open_log(f"sqlite://{tmp_path}/events.db?poll_interval={POLL_S}") as log:
-        async with aclosing(log.read(0, follow=True)) as events:
-            waiting = asyncio.ensure_future(next_record(events, DEADLINE_S))  # the follower waits at the tail
-            await asyncio.sleep(0)
-            append = asyncio.ensure_future(log.append(cancelled_batch))
-            await asyncio.sleep(0)  # the append is under way: its batch is with the write thread
-            append.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await append
-            first = await waiting  # woken by the committed append, not by a poll 60 s away
-            rest = [await next_record(events, DEADLINE_S) for _ in range(size - 1)]
-            assert await log.append(next_batch) == list(range(size, 2 * size))
-            after = [await next_record(events, DEADLINE_S) for _ in range(size)]
+    path = tmp_path / "events.db"
+    async with open_log(f"sqlite://{path}?poll_interval={POLL_S}") as log:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            async with aclosing(log.read(0, follow=True)) as events:
+                waiting = asyncio.ensure_future(next_record(events, DEADLINE_S))  # the follower waits at the tail
+                await asyncio.sleep(0)
+                other.execute("BEGIN IMMEDIATE")  # the other writer's transaction: the lock is held
+                append = asyncio.ensure_future(log.append(cancelled_batch))
+                for _ in range(10):  # the loop goes on while the append waits for the lock
+                    await asyncio.sleep(0)
+                assert not append.done() and not waiting.done()
+                append.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await append
+                other.execute("COMMIT")  # the lock is free: the cancelled append goes in, whole
+                first = await waiting  # woken by the committed append, not by a poll 60 s away
+                rest = [await next_record(events, DEADLINE_S) for _ in range(size - 1)]
+                assert await log.append(next_batch) == list(range(size, 2 * size))
+                after = [await next_record(events, DEADLINE_S) for _ in range(size)]
+        finally:
+            other.close()
     assert [e.position for e in [first, *rest, *after]] == list(range(2 * size))
     assert [e.at(-1) for e in [first, *rest]] == cancelled_batch
     assert [e.at(-1) for e in after] == next_batch
