@@ -58,7 +58,7 @@ async def crash_torture(url: str, reference_url: str, tmp_path: Path) -> None:
 
     problems = []
     if len(run.kills) < KILLS:
-        problems.append(f"only {len(run.kills)} of {KILLS} kills: the log stopped growing before the rest")
+        problems.append(f"only {len(run.kills)} of {KILLS} kills: the log stopped growing before the rest\n{run.timeline()}")
     if run.serve_died:
         problems.append(f"serve exited on its own with {run.serve_died}:\n{_serve_errors(errors)}")
     if report.duplicated or report.lost:

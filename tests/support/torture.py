@@ -230,7 +230,7 @@ class Tail:
 # --- serve as a process --------------------------------------------------------------
 
 
-RESTART_IDLE_S = 15.0
+RESTART_IDLE_S = 30.0
 """A kill waits this long for the log to grow before it takes the work as run out."""
 
 SERVE_SETTINGS = {"EVENTBATCH_SIM_STARTUP_MS": "10", "EVENTBATCH_DEBOUNCE_MS": "5"}
@@ -299,6 +299,13 @@ class Run:
     settled: bool = False  # every job final and nothing outstanding before the deadline
     serve_died: list[int] = field(default_factory=list)  # exit statuses of serves that ended on their own
     incarnations: list[tuple[int, int]] = field(default_factory=list)  # (first position, snapshot_every) per serve
+    waves: list[tuple[int, bool]] = field(default_factory=list)  # (kills before it, whether it came early) per wave
+
+    def timeline(self) -> str:
+        """The kills as target/end-at-the-kill (``!`` where the target was not reached) and the waves."""
+        kills = " ".join(f"{k.target}/{k.at}{'' if k.reached else '!'}" for k in self.kills)
+        waves = " ".join(f"{n}{'e' if early else ''}" for n, early in self.waves)
+        return f"kills {kills}; waves after kill n (e: early) {waves}"
 
 
 async def _setup(tail: Tail, load: Workload, serve: Serve, snapshot_every: int, timeout: float, jobs: list) -> int:  # noqa: ASYNC109 - fails naming what it waited for
@@ -384,7 +391,7 @@ async def torture(
     module: str = "eventbatch",
     stderr: Path | None = None,
     timeout: float = 120.0,  # noqa: ASYNC109 - handed to _setup and settle
-    step_timeout: float = 20.0,
+    step_timeout: float = 60.0,
 ) -> tuple[Run, Report]:
     """The workload through serve, SIGKILLed ``kills`` times at random log positions.
 
@@ -396,8 +403,9 @@ async def torture(
     ``random.Random(seed)`` (``KILL_GAP``); the harness waits until the log's
     end passes that position, SIGKILLs serve and starts the next one.
 
-    The jobs arrive in ``waves`` equal parts, spread over the first 60% of
-    the kills, so that there is work in flight at every kill (all at once,
+    The jobs arrive in ``waves`` equal parts, spread over the first 90% of
+    the kills, so that there is work in flight at every kill, the last ones
+    included (all at once,
     the 200 jobs would be done before the 50th restart; a job's outcome does
     not depend on when it arrives). A wave comes early when every job
     submitted so far is final, or when the log stops growing (stuck work).
@@ -422,17 +430,19 @@ async def torture(
                 if n > 0 and not serve.alive():
                     await serve.start(interval)
                     run.incarnations.append((await tail.end(), interval))
-                if parts and n >= (waves - len(parts)) * (kills * 3 // 5) // max(waves - 1, 1):
+                if parts and n >= (waves - len(parts)) * (kills * 9 // 10) // max(waves - 1, 1):
                     await submit(tail, parts.pop(0))
+                    run.waves.append((n, False))
                 target = await tail.end() + rng.randint(1, KILL_GAP.get(interval, 300))
                 since = time.monotonic()
                 # idle: how long the log may stand still before the work counts as run out. It
                 # includes a restarted serve's start (connecting, loading snapshots, catching up),
                 # which takes seconds on a busy 2-core machine, on Kafka most of all.
                 reached = await tail.wait_end(target, step_timeout, serve.alive, idle=RESTART_IDLE_S,
-                                              done=tail.all_final if parts else None)
+                                              done=tail.all_final)
                 if not reached and parts and serve.alive():
                     await submit(tail, parts.pop(0))  # the work ran out before this wave was due
+                    run.waves.append((n, True))
                     continue
                 at = await tail.end()
                 code = await serve.kill()
