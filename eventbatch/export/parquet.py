@@ -42,6 +42,7 @@ from eventbatch.log.port import EventLog
 from schemas.envelope import Causation
 
 ROW_GROUP = 65_536
+BUILT = 16_384  # rows whose columns are built at once (a row group is a few of them): fewer objects alive at once
 GROUP_BYTES = 2**31 - 1  # at most this many bytes of payload in a row group: the payload column's offsets are int32
 CHECKED = 2_048  # records whose re-encoding is compared with theirs in one piece
 COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
@@ -163,6 +164,8 @@ class Writer:
                                         write_statistics=small)
         self._positions: list[Any] = []  # numpy arrays of positions
         self._datas: list[bytes] = []
+        self._built: list[Any] = []  # tables of the next row group
+        self._rows = 0  # in those tables
         self.written = 0
         self._tables: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._failed: BaseException | None = None
@@ -193,12 +196,13 @@ class Writer:
         else:
             self._positions.append(np.array(positions, dtype=np.int64))
         self._datas.extend(datas)
-        while len(self._datas) >= ROW_GROUP:
-            self._flush(ROW_GROUP)
+        while len(self._datas) >= BUILT:
+            self._build(BUILT)
 
     def close(self) -> None:
         if self._datas:
-            self._flush(len(self._datas))
+            self._build(len(self._datas))
+        self._flush()
         self._stop()
         if self._failed is not None:
             raise self._failed
@@ -217,7 +221,7 @@ class Writer:
                 except BaseException as exc:  # raised by the next write or close
                     self._failed = exc
 
-    def _flush(self, count: int) -> None:
+    def _build(self, count: int) -> None:
         np = self._np
         positions = np.concatenate(self._positions)
         datas = self._datas[:count]
@@ -237,9 +241,18 @@ class Writer:
                 times = table.column("recorded_at")
                 table = table.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
             self.written += table.num_rows
-            if self._failed is not None:
-                raise self._failed
-            self._tables.put(table)
+            self._built.append(table)
+            self._rows += table.num_rows
+            if self._rows >= ROW_GROUP:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Hand the tables built so far to the writer thread."""
+        if self._failed is not None:
+            raise self._failed
+        if self._built:
+            self._tables.put(self._pa.concat_tables(self._built))
+            self._built, self._rows = [], 0
 
     def _tables_of(self, positions: Any, datas: list[bytes]) -> list[Any]:
         pa = self._pa
