@@ -88,6 +88,7 @@ _decode_split = msgspec.json.Decoder(_Split).decode
 _encode = msgspec.json.Encoder().encode
 _INT64 = (-(2**63), 2**63 - 1)
 _get = operator.attrgetter
+_NO_CAUSE = Causation(0, "")
 
 
 def _split_one(data: bytes) -> _Split | None:
@@ -288,11 +289,10 @@ class Writer:
 
         causes = list(map(_get("causation"), kept))
         missing = np.fromiter(map(operator.is_, causes, repeat(None)), bool, len(causes))
-        present = list(filter(None, causes)) if missing.any() else causes  # a Causation is true
-        children = [pa.array(list(map(_get(field.name), present)), field.type) for field in self._cause_fields]
-        if len(present) < len(causes):
-            place = pa.array(np.cumsum(~missing) - 1, pa.int64(), mask=missing)
-            children = [child.take(place) for child in children]
+        if missing.any():  # a stand-in where there is none, its fields masked as null
+            causes = [cause or _NO_CAUSE for cause in causes]
+        children = [pa.array(list(map(_get(field.name), causes)), field.type, mask=missing)
+                    for field in self._cause_fields]
         causation = pa.StructArray.from_arrays(children, fields=self._cause_fields, mask=pa.array(missing))
 
         def column(name: str, kind: Any) -> Any:
