@@ -290,7 +290,10 @@ def test_a_compacted_log_exports_from_what_it_holds_and_that_export_is_not_impor
             "the export starts at position 10; an import into an empty log needs the log from position 0")
     refused(eventbatch(sqlite(compacted), "events", "export", "-o", str(tmp_path / "o.jsonl"), "--from", "3"),
             "position 3")
+    refused(eventbatch(sqlite(compacted), "events", "export", "-o", str(tmp_path / "o.parquet"), "--from", "3"),
+            "position 3 was removed (the log starts at 10)")
     assert not (tmp_path / "new.db").exists() and not (tmp_path / "o.jsonl").exists()
+    assert not list(tmp_path.glob("*o.parquet*"))
 
 
 def test_import_into_a_log_that_holds_records_appends_nothing(simulated: Path, tmp_path: Path) -> None:
