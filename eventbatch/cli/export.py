@@ -8,6 +8,8 @@ Where it sits: subcommands of ``eventbatch events`` (registered by
   on ``recorded_at``, times as ``replay --at`` takes them) to ``-o FILE`` as
   JSON Lines or Parquet (``--format``, else from the suffix), through a
   temporary file beside it renamed at the end: a failed export leaves no file.
+  Parquet goes through ``eventbatch.export.parquet.export`` (an SQLite log's
+  file read in bulk, ``--compression`` zstd unless told otherwise).
 - ``import`` reads the whole file and checks every record first (positions
   consecutive from 0, each a well-formed envelope, causations pointing back),
   then appends it, the records' bytes unchanged, to an empty log (created if
@@ -45,7 +47,7 @@ def register(sub) -> None:
     export.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="the file to write (replaced if it exists); - for JSON Lines on stdout")
     export.add_argument("--format", choices=["jsonl", "parquet"], help="default: from FILE's suffix")
-    export.add_argument("--compression", choices=parquet.COMPRESSIONS, default=parquet.COMPRESSION,
+    export.add_argument("--compression", choices=parquet.COMPRESSIONS,
                         help=f"the Parquet file's codec (default: {parquet.COMPRESSION})")
     export.add_argument("--from", dest="from_position", type=IntArg(0, INT64[1]), metavar="POSITION",
                         help="first position (default: the first the log holds, 0 unless it was compacted)")
@@ -107,6 +109,8 @@ async def _export_to(args, settings) -> int:
         raise ExportError(f"--to {args.to_position} is before --from {args.from_position}")
     if kind == "parquet":
         parquet.schema()  # pyarrow is there, before anything is opened
+    elif args.compression is not None:
+        raise ExportError("--compression: JSON Lines is written uncompressed; only a Parquet file has a codec")
     target = Path(args.output)
     if args.output != "-" and not target.parent.is_dir():
         raise ExportError(f"{args.output}: no directory {target.parent} (create it first)")
@@ -130,7 +134,8 @@ async def _export_to(args, settings) -> int:
                             written += len(chunk)
                 else:
                     os.close(fd)
-                    written = await parquet.export(log, partial, start, stop, compression=args.compression,
+                    written = await parquet.export(log, partial, start, stop,
+                                                   compression=args.compression or parquet.COMPRESSION,
                                                    since=since, until=until)
                 os.replace(partial, target)
             except BaseException:

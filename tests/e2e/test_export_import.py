@@ -223,6 +223,16 @@ def test_a_range_by_positions_and_by_times(simulated: Path, tmp_path: Path) -> N
             assert row["causation"]["handler"] == record["causation"]["handler"]
 
 
+def test_parquet_is_zstd_unless_another_codec_is_asked_for(simulated: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    default = pq.ParquetFile(ok_export(simulated, tmp_path / "default.parquet"))
+    snappy = pq.ParquetFile(ok_export(simulated, tmp_path / "snappy.parquet", "--compression", "snappy"))
+    assert {default.metadata.row_group(0).column(i).compression for i in range(default.metadata.num_columns)} == {"ZSTD"}
+    assert {snappy.metadata.row_group(0).column(i).compression for i in range(snappy.metadata.num_columns)} == {"SNAPPY"}
+    assert snappy.read().equals(default.read())
+
+
 def ok_export(log: Path, out: Path, *args: str) -> Path:
     ok(eventbatch(sqlite(log), "events", "export", "-o", str(out), *args))
     return out
@@ -311,6 +321,8 @@ def test_export_refusals_create_no_file(simulated: Path, tmp_path: Path) -> None
     refused(eventbatch(url, "events", "export", "-o", str(tmp_path / "out.csv")), "cannot tell the format")
     refused(eventbatch(url, "events", "export", "-o", str(tmp_path / "no" / "out.jsonl")), "no directory")
     refused(eventbatch(url, "events", "export", "-o", "-", "--format", "parquet"), "only JSON Lines")
+    refused(eventbatch(url, "events", "export", "-o", str(tmp_path / "o.jsonl"), "--compression", "zstd"),
+            "--compression: JSON Lines is written uncompressed")
     refused(eventbatch(url, "events", "export", "-o", str(tmp_path / "o.jsonl"), "--since", "yesterday"),
             "--since: 'yesterday' is not a time")
     refused(eventbatch(url, "events", "export", "-o", str(tmp_path / "o.jsonl"), "--from", "9", "--to", "3"),
