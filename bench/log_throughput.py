@@ -196,9 +196,11 @@ async def measure_sqlite(
     ``SLICE`` events (of ``SLICE // 100`` singles), each kind in turn, the order rotating from slice
     to slice, so that a busy moment on the shared machine falls on each alike.
 
-    Two raw inserts: the limit, ``executemany`` (batches and singles), and, for batches only, the
-    multi-row statements the log itself inserts with (``_insert_rows``): the append's distance to
-    the latter is what encoding and the hop to the write thread cost."""
+    Two raw inserts: the limit, ``executemany`` of the records as ``encode`` gives them (``bytes``;
+    batches and singles), and, for batches only, the records inserted as the log itself inserts
+    them: the multi-row statements (``_insert_rows``) binding ``bytearray``, which sqlite3 binds
+    without its adapter lookup (``codec.encode_batch``). The append's distance to the latter is
+    what encoding costs, and a hop to the write thread where the append makes one."""
     kinds = [RAW, RAW_MULTI, "sqlite", "sqlite as serve"]
     paths = {kind: f"{directory}/{kind.replace(' ', '-')}-{turn}.db" for kind in kinds}
     conns: dict[str, sqlite3.Connection] = {}
@@ -216,6 +218,7 @@ async def measure_sqlite(
             settings = await writer.call(pragmas)
             assert settings == pragmas(conns[RAW]), (settings, pragmas(conns[RAW]))
         offset = {kind: 0 for kind in kinds}  # a raw file's next position; a log assigns its own
+        arrays = [bytearray(record) for record in records]  # the log binds its records as bytearray
 
         async def insert(kind: str, start: int, stop: int, size: int) -> None:
             if kind in logs:
@@ -225,7 +228,7 @@ async def measure_sqlite(
                 return
             conn = conns[kind]
             for i in range(start, stop, size):
-                batch = records[i : i + size]
+                batch = records[i : i + size] if kind == RAW else arrays[i : i + size]
                 if size == 1:
                     conn.execute("INSERT INTO events (position, data) VALUES (?, ?)", (offset[kind], batch[0]))
                 else:

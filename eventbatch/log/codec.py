@@ -19,13 +19,18 @@ that frames records it appends as they are (``eventbatch.log.cloudevents``).
 Encoding refuses a record larger than ``MAX_RECORD_BYTES`` (2 MiB, the same
 on every backend) with ``RecordTooLarge``; every backend encodes a whole
 batch before it writes any of it, so nothing of such a batch is appended.
+``encode_batch`` encodes a batch into one buffer, each record byte for byte
+what ``encode`` gives, as ``bytearray`` (which sqlite3 binds without looking
+it up in its adapters: the SQLite backend appends these).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
-from schemas.envelope import Envelope, encode_record
+from schemas.envelope import Envelope, encode_record, encode_records_into
 from schemas.events import FORMAT_1, REGISTRY
 
 
@@ -95,6 +100,22 @@ def encode(envelope: Envelope) -> bytes:
     if len(data) > MAX_RECORD_BYTES:
         raise RecordTooLarge(envelope, len(data))
     return data
+
+
+def encode_batch(batch: Sequence[Envelope]) -> list[bytearray]:
+    """The records of ``batch``, each byte for byte what ``encode`` gives, encoded into one buffer
+    and cut from it: about a tenth less than encoding each on its own. A ``bytearray`` because
+    sqlite3 binds one as it is, where it looks each ``bytes`` or view up in its adapters first
+    (about a fifth of inserting a record); any other consumer reads the same bytes."""
+    buffer = bytearray()
+    ends = encode_records_into(batch, buffer)
+    start, records = 0, []
+    for envelope, end in zip(batch, ends, strict=True):
+        if end - start > MAX_RECORD_BYTES:
+            raise RecordTooLarge(envelope, end - start)
+        records.append(buffer[start:end])
+        start = end
+    return records
 
 
 def decode(position: int, data: bytes) -> Decoded:

@@ -58,7 +58,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from eventbatch.log.codec import encode
+from eventbatch.log.codec import encode_batch
 from eventbatch.log.errors import LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from eventbatch.log.wakeup import FileWatch, watch
@@ -82,6 +82,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 _SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+_Record = bytes | bytearray
+"""A record as inserted: ``bytes`` (``append_raw``, a batch of one) or ``bytearray``
+(``codec.encode_batch``, bound without sqlite3's adapter lookup); stored as the same blob."""
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -303,7 +307,7 @@ class SqliteLog(EventLog):
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         if not batch:
             return []
-        positions = await self._insert([encode(envelope) for envelope in batch])
+        positions = await self._insert(encode_batch(batch))
         self.stats.appended += len(positions)
         return positions
 
@@ -312,7 +316,7 @@ class SqliteLog(EventLog):
         importing a foreign record). Returns their positions."""
         return await self._insert([bytes(record) for record in records])
 
-    async def _insert(self, records: list[bytes]) -> list[int]:
+    async def _insert(self, records: Sequence[_Record]) -> list[int]:
         if not records:
             return []
         writer = self._connected(self._writer)
@@ -501,7 +505,9 @@ inserting at most. A larger one (a simulation's written-behind flush, an import)
 thread, and the event loop goes on while SQLite inserts it."""
 
 
-def _insert_now(conn: sqlite3.Connection, path: Path, records: list[bytes], busy_ms: int) -> tuple[int, int] | None:
+def _insert_now(
+    conn: sqlite3.Connection, path: Path, records: Sequence[_Record], busy_ms: int
+) -> tuple[int, int] | None:
     """On the caller's thread: ``_insert_batch`` if the write lock is free this instant, None if
     another connection holds it (nothing was written; the write thread then waits for the lock).
 
@@ -520,7 +526,7 @@ def _insert_now(conn: sqlite3.Connection, path: Path, records: list[bytes], busy
         conn.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
-def _insert_batch(conn: sqlite3.Connection, path: Path, records: list[bytes]) -> tuple[int, int]:
+def _insert_batch(conn: sqlite3.Connection, path: Path, records: Sequence[_Record]) -> tuple[int, int]:
     """In the write thread: append ``records`` as one transaction; returns the first
     position and the modification time given to the file afterwards (the wake-up)."""
     if len(records) == 1:
@@ -547,7 +553,7 @@ _MOST_ROWS = 256
 """The most rows one ``INSERT`` statement carries (257 parameters: SQLite allows 999 and more)."""
 
 
-def _insert_rows(conn: sqlite3.Connection, start: int, records: list[bytes]) -> None:
+def _insert_rows(conn: sqlite3.Connection, start: int, records: Sequence[_Record]) -> None:
     """Insert ``records`` at ``start`` onwards in a few multi-row ``INSERT`` statements.
 
     A statement of ``n`` rows binds the first position once and the records after it; ``n`` is a
