@@ -35,16 +35,19 @@ versions with (``--serve-root`` runs serve from another checkout;
 
 The limits, measured in the same run on the same records: the raw
 append + read of the log backend (the records the run wrote per job, appended
-in the batches serve appended them in, then read back once) and raw codec
-decode of the same records, each as jobs per second. The sustained rate is
-printed as a ratio of both.
+one batch per trigger and component, as serve would append them without
+grouping the batches that are due together, then read back once) and raw
+codec decode of the same records, each as jobs per second. The sustained
+rate is printed as a ratio of both.
 
 How costs grow: per job the pipeline appends a fixed number of records
 (printed as ``rec/job``) that each component folds; a scheduling session costs
 O(pending pods x nodes) and is shared by every job that arrived within one
 debounce window, so its cost per job falls as the rate rises; folding
 completed jobs costs nothing more, but the folded state (and so each
-snapshot's size, taken every 10,000 events per component) grows with history.
+snapshot's size) grows with history; snapshots are spaced by that size
+(every 10,000 events per component up to 1 MiB of state, proportionally more
+above), so their cost per event does not.
 
     python bench/load.py [--rates 50,100,200,400,600] [--seconds 15] [--backend sqlite,kafka]
     python bench/load.py --quick        # ~5 s at a low rate on SQLite: a smoke test

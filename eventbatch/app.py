@@ -84,6 +84,7 @@ class Pipeline:
     trigger: SchedulingTrigger | None
     reactors: list[Reactor] = field(default_factory=list)  # cluster adapters, e.g. the simulator
     snapshots: SnapshotStore | None = None
+    shared: SharedReads | None = None  # the components' handle on ``log`` (one reader, grouped appends)
 
     async def close(self) -> None:
         """Stop the snapshot store and the log. No last snapshot: after a cancellation a
@@ -156,7 +157,15 @@ class Pipeline:
         return min(deadlines, default=None)
 
     async def run(self) -> None:
-        """Follow the log with every component until cancelled."""
+        """Follow the log with every component until cancelled.
+
+        The components' appends are grouped (``SharedReads.append``: what they append
+        within one turn of the event loop, or while an append is on its way, is one
+        append) where the backend appends a batch of any size as one atomic write
+        (SQLite, memory). A Kafka append larger than one record batch is sent as several,
+        so there each component's batch stays an append of its own."""
+        if self.shared is not None and getattr(self.log, "max_batch_bytes", None) is None:
+            self.shared.group_appends = True
         async with asyncio.TaskGroup() as tasks:
             for runner in self.runners:
                 tasks.create_task(runner.run(), name=f"handler:{runner.name}")
@@ -214,6 +223,7 @@ def build_pipeline(
         ),
         reactors=reactors,
         snapshots=snapshots,
+        shared=log,
     )
     if pipeline.trigger is not None:
         scheduler = next((r for r in pipeline.runners if r.name == "scheduler"), None)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from contextlib import aclosing
 
-from eventbatch.follow import read_to_tail
+from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import ComponentSnapshot, SnapshotStore
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, interval_after
 from schemas.envelope import Envelope
 
 
@@ -31,6 +31,7 @@ class CheckpointedFollower:
     snapshots: SnapshotStore | None = None
     snapshot_every: int | None = None
     _since_snapshot: int = 0
+    _snapshot_interval: int = 0  # events between snapshots, once one was saved (``interval_after``)
     _restored: bool = False
 
     def observe(self, envelope: Envelope) -> None:  # pragma: no cover - every subclass defines it
@@ -46,10 +47,15 @@ class CheckpointedFollower:
         return self.next_position
 
     async def _follow(self) -> None:
-        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
-            async for envelope in events:
-                self.observe(envelope)
-                await self.folded(1)
+        async with aclosing(follow_chunks(self.log, self.next_position)) as chunks:
+            async for chunk in chunks:
+                every = self.snapshot_every if self.snapshots is not None and self.STATE is not None else None
+                for envelope in chunk:
+                    self.observe(envelope)
+                    if every is not None:  # counted here: a coroutine only when a snapshot is due
+                        self._since_snapshot += 1
+                        if self._since_snapshot >= (self._snapshot_interval or every):
+                            await self.checkpoint()
 
     @property
     def keeps_snapshots(self) -> bool:
@@ -73,8 +79,10 @@ class CheckpointedFollower:
         if self.snapshots is None or self.STATE is None:
             raise RuntimeError(f"{self.name} keeps no snapshot")
         state = {attribute: getattr(self, attribute) for attribute in self.STATE}
-        await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, state))
+        size = await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, state))
         self._since_snapshot = 0
+        if self.snapshot_every is not None:
+            self._snapshot_interval = interval_after(self.snapshot_every, size)
         return self.next_position
 
     async def folded(self, count: int) -> None:
@@ -82,5 +90,5 @@ class CheckpointedFollower:
         if self.snapshot_every is None or self.snapshots is None or self.STATE is None:
             return
         self._since_snapshot += count
-        if self._since_snapshot >= self.snapshot_every:
+        if self._since_snapshot >= (self._snapshot_interval or self.snapshot_every):
             await self.checkpoint()

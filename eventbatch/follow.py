@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 
 from eventbatch.log.codec import decode
@@ -55,6 +55,21 @@ async def read_to_tail(
         position = end
 
 
+def follow_chunks(log: EventLog, start: int) -> AsyncGenerator[list[Envelope], None]:
+    """Follow ``log`` from ``start`` as lists of envelopes in log order: the shared reader's
+    chunks as it read them (``SharedReads.follow_chunks``), or, on any other log, one list
+    per envelope of its own follow."""
+    if isinstance(log, SharedReads):
+        return log.follow_chunks(start)
+    return _one_by_one(log, start)
+
+
+async def _one_by_one(log: EventLog, start: int) -> AsyncGenerator[list[Envelope], None]:
+    async with aclosing(log.read(start, follow=True)) as events:
+        async for envelope in events:
+            yield [envelope]
+
+
 def _held(log: EventLog) -> Callable[[int], list[Envelope] | None] | None:
     """The log's own reader of what it holds in memory (``SoleWriterLog.held``), when its plain
     reads are that log's: through ``SharedReads``, not through a wrapper that changes reads."""
@@ -81,10 +96,15 @@ class SharedReads(LogWrapper):
     slowest follower; memory stays bounded by the window, not by the backlog.
     """
 
-    def __init__(self, inner: EventLog, *, window: int = 50_000) -> None:
+    def __init__(self, inner: EventLog, *, window: int = 50_000, group_limit: int = 1000) -> None:
         super().__init__(inner)
         self.window = window
         self.held_reader = _held(inner)  # its plain reads are inner's, and so is what it holds
+        self.group_appends = False  # group commit (``append``): on while the pipeline follows the log
+        self.group_limit = group_limit
+        self.grouped = 0  # appends that carried more than one batch (for tests and benchmarks)
+        self._queued: deque[tuple[Sequence[Envelope], asyncio.Future[list[int]]]] = deque()
+        self._writer: asyncio.Future[None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -105,6 +125,8 @@ class SharedReads(LogWrapper):
     async def stop(self) -> None:
         if self._pump is not None:
             self._pump.cancel()
+        if self._writer is not None:
+            self._writer.cancel()
         await self.inner.stop()
 
     def read(self, from_position: int = 0, *, follow: bool = False) -> AsyncGenerator[Envelope, None]:
@@ -112,9 +134,83 @@ class SharedReads(LogWrapper):
             return self.inner.read(from_position)
         return self._follow(from_position)
 
+    async def _follow(self, position: int) -> AsyncGenerator[Envelope, None]:
+        async with aclosing(self.follow_chunks(position)) as chunks:
+            async for chunk in chunks:
+                for envelope in chunk:
+                    yield envelope
+
+    # -- grouped appends ----------------------------------------------------------------
+
+    async def append(self, batch: Sequence[Envelope]) -> list[int]:
+        """Append ``batch`` atomically; returns its positions.
+
+        With ``group_appends`` (set while the pipeline follows the log), the batches that
+        components append while one append is on its way, or within one turn of the event
+        loop, go to the log together as one append (group commit): each keeps its records
+        contiguous and in the order it was asked for, and gets its own positions. One append
+        instead of many means one commit, one wake-up of the shared reader and one chunk for
+        every follower. Batches are grouped up to ``group_limit`` records; a batch larger than
+        that goes alone. If a group is refused (a record too large, a fenced writer), each of
+        its batches is appended alone, so each caller gets the outcome of its own batch."""
+        if not self.group_appends or not batch:
+            return await self.inner.append(batch)
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queued.append((batch, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_queued())
+        return await future
+
+    async def _write_queued(self) -> None:
+        queued = self._queued
+        while queued:
+            group = [queued.popleft()]
+            size = len(group[0][0])
+            while queued and size + len(queued[0][0]) <= self.group_limit:
+                size += len(queued[0][0])
+                group.append(queued.popleft())
+            group = [(batch, future) for batch, future in group if not future.cancelled()]
+            if not group:
+                continue
+            if len(group) == 1:
+                await self._append_one(*group[0])
+                continue
+            records = [envelope for batch, _ in group for envelope in batch]
+            try:
+                positions = await self.inner.append(records)
+            except asyncio.CancelledError:
+                raise
+            except BaseException:  # nothing of the group was appended: each batch on its own
+                for batch, future in group:
+                    await self._append_one(batch, future)
+                continue
+            self.grouped += 1
+            start = 0
+            for batch, future in group:
+                if not future.done():
+                    future.set_result(positions[start : start + len(batch)])
+                start += len(batch)
+
+    async def _append_one(self, batch: Sequence[Envelope], future: asyncio.Future[list[int]]) -> None:
+        try:
+            positions = await self.inner.append(batch)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(positions)
+
     # -- the shared reader ------------------------------------------------------------
 
-    async def _follow(self, position: int) -> AsyncGenerator[Envelope, None]:
+    def follow_chunks(self, position: int) -> AsyncGenerator[list[Envelope], None]:
+        """Follow the log from ``position`` as lists of envelopes, each a part of what the
+        shared reader read at once: a follower folds a list without a resumption per event."""
+        return self._follow_chunks(position)
+
+    async def _follow_chunks(self, position: int) -> AsyncGenerator[list[Envelope], None]:
         key = object()
         self._cursors[id(key)] = position
         try:
@@ -135,7 +231,7 @@ class SharedReads(LogWrapper):
                             held = self._pump_from
                         if held is not None and envelope.position >= held:
                             break
-                        yield envelope
+                        yield [envelope]
                         position = envelope.position + 1
                 position = max(position, self._pump_from)
                 self._cursors[id(key)] = position
@@ -148,9 +244,10 @@ class SharedReads(LogWrapper):
                     seq += 1
                     if end <= position:
                         continue
-                    for envelope in envelopes:
-                        if envelope.position >= position:
-                            yield envelope
+                    if envelopes and envelopes[0].position < position:
+                        envelopes = [envelope for envelope in envelopes if envelope.position >= position]
+                    if envelopes:
+                        yield envelopes
                     position = end
                     self._cursors[id(key)] = position
                     self._trim()

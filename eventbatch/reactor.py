@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Collection
 from typing import Any
 
 from eventbatch.checkpointed import CheckpointedFollower
@@ -47,6 +48,9 @@ class Reactor(CheckpointedFollower, abc.ABC):
     # Used while stepping (simulations, tests); a following reactor (serve) asks ``due`` anew
     # at every wake-up, as its act loop runs beside the task that folds.
     DUE_FROM_FOLDS_ONLY: bool = False
+    # The batches due at one moment go to the log in one append, up to this many records
+    # (a batch larger than that goes alone).
+    GROUP_LIMIT: int = 500
 
     def __init__(self, *, log: EventLog, clock: Clock) -> None:
         self.log = log
@@ -97,7 +101,13 @@ class Reactor(CheckpointedFollower, abc.ABC):
 
     def fresh(self, now: int) -> list[list[Envelope]]:
         """What is due at ``now`` and not already on its way to the log."""
-        return [batch for batch in self.due(now) if self.cause_of(batch) not in self._in_flight]
+        return self.due_skipping(now, self._in_flight)
+
+    def due_skipping(self, now: int, skip: Collection[int]) -> list[list[Envelope]]:
+        """``due(now)`` without the batches that answer a cause in ``skip``. A reactor with
+        much in flight at once (the simulated kubelet) leaves them out before building them."""
+        batches = self.due(now)
+        return [batch for batch in batches if self.cause_of(batch) not in skip] if skip else batches
 
     async def act(self) -> int:
         """Append every batch due now; returns how many events were appended."""
@@ -113,24 +123,34 @@ class Reactor(CheckpointedFollower, abc.ABC):
                 if self.DUE_FROM_FOLDS_ONLY and not self._following:  # stepping only: serve asks anew
                     self._idle_at = (now, self._folds)
                 break
-            for batch in batches:
-                cause = self.cause_of(batch)
-                if cause >= 0:
-                    self._in_flight.add(cause)  # before the append: the follower may read it back first
-                try:
-                    positions = await self.log.append(batch)
-                except BaseException:
-                    self._in_flight.discard(cause)
-                    raise
-                if cause < 0:  # observations answer nothing: known at once, as the observer wrote them
-                    for envelope, position in zip(batch, positions, strict=True):
-                        self.fold(envelope.at(position))
-                    self._folds += 1
-                count += len(batch)
+            for group in _groups(batches, self.GROUP_LIMIT):
+                count += await self._append_group(group)
             if self._following:
                 break  # the follower folds them and wakes the act loop
         self.appended += count
         return count
+
+    async def _append_group(self, batches: list[list[Envelope]]) -> int:
+        """Append batches due at one moment as one atomic append (each keeps its causation and
+        its records together): one commit and one read-back for all of them."""
+        causes = [self.cause_of(batch) for batch in batches]
+        for cause in causes:
+            if cause >= 0:
+                self._in_flight.add(cause)  # before the append: the follower may read it back first
+        records = batches[0] if len(batches) == 1 else [envelope for batch in batches for envelope in batch]
+        try:
+            positions = await self.log.append(records)
+        except BaseException:
+            self._in_flight.difference_update(causes)
+            raise
+        start = 0
+        for cause, batch in zip(causes, batches, strict=True):
+            if cause < 0:  # observations answer nothing: known at once, as the observer wrote them
+                for envelope, position in zip(batch, positions[start : start + len(batch)], strict=True):
+                    self.fold(envelope.at(position))
+                self._folds += 1
+            start += len(batch)
+        return len(records)
 
     async def run(self) -> None:
         await self.catch_up()
@@ -154,3 +174,16 @@ class Reactor(CheckpointedFollower, abc.ABC):
             finally:
                 for waiter in waiters:
                     waiter.cancel()
+
+
+def _groups(batches: list[list[Envelope]], limit: int) -> list[list[list[Envelope]]]:
+    """``batches`` in order, in groups of at most ``limit`` records (a larger batch alone)."""
+    groups: list[list[list[Envelope]]] = []
+    size = limit
+    for batch in batches:
+        if size + len(batch) > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(batch)
+        size += len(batch)
+    return groups

@@ -38,9 +38,9 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventbatch.follow import read_to_tail
+from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import ComponentSnapshot, SnapshotStore
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, interval_after
 from handlers.base import Handler
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
@@ -86,6 +86,7 @@ class HandlerRunner:
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
         self._since_snapshot = 0
+        self._snapshot_interval = 0  # events between snapshots, once one was saved (``interval_after``)
 
     # -- public -----------------------------------------------------------
 
@@ -103,19 +104,22 @@ class HandlerRunner:
     async def run(self) -> None:
         """Follow the tail until the log stops or the task is cancelled."""
         await self._prescan()
-        async with aclosing(self.log.read(self.next_position, follow=True)) as events:
-            async for envelope in events:
-                pending = self._process(envelope)
-                if pending is not None:
-                    await pending
+        async with aclosing(follow_chunks(self.log, self.next_position)) as chunks:
+            async for chunk in chunks:
+                for envelope in chunk:
+                    pending = self._process(envelope)
+                    if pending is not None:
+                        await pending
 
     async def checkpoint(self) -> int:
         """Save the state now (needs a snapshot store); returns the next position it covers."""
         if self.snapshots is None:
             raise RuntimeError(f"handler {self.name} has no snapshot store")
-        await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, self.state, self._last_answered))
+        size = await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, self.state, self._last_answered))
         self.stats.snapshots_saved += 1
         self._since_snapshot = 0
+        if self.snapshot_every is not None:
+            self._snapshot_interval = interval_after(self.snapshot_every, size)
         return self.next_position
 
     # -- internals --------------------------------------------------------
@@ -149,19 +153,21 @@ class HandlerRunner:
         self._last_answered = max(self._last_answered, max(recorded, default=-1))
 
     def _process(self, envelope: Envelope) -> Awaitable[None] | None:
-        """Answer one event; what is left to await (an append, a snapshot), or None. Folding
-        and deciding are synchronous, so an event with nothing to append costs no coroutine."""
+        """Answer one event; what is left to await (an append, a snapshot), or None. Folding,
+        deciding and counting towards the next snapshot are synchronous, so an event with
+        nothing to append and no snapshot due costs no coroutine."""
         pending = self._answer(envelope)
-        if self.snapshot_every is not None and self.snapshots is not None:
-            return self._then_count(pending, self.snapshot_every)
+        if self.snapshot_every is None or self.snapshots is None:
+            return pending
+        self._since_snapshot += 1
+        if self._since_snapshot >= (self._snapshot_interval or self.snapshot_every):
+            return self._then_checkpoint(pending)
         return pending
 
-    async def _then_count(self, pending: Awaitable[None] | None, every: int) -> None:
+    async def _then_checkpoint(self, pending: Awaitable[None] | None) -> None:
         if pending is not None:
-            await pending
-        self._since_snapshot += 1
-        if self._since_snapshot >= every:
-            await self.checkpoint()
+            await pending  # the answer's decisions are folded before the state is saved
+        await self.checkpoint()
 
     def _answer(self, envelope: Envelope) -> Awaitable[None] | None:
         self.next_position = envelope.position + 1

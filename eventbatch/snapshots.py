@@ -78,6 +78,22 @@ class ComponentSnapshot:
     last_answered: int = -1
 
 
+SPACING_BYTES = 2**20
+"""A component's state up to this size is snapshotted every ``snapshot_every`` events; a larger
+one after ``snapshot_every`` x (its size / ``SPACING_BYTES``) events (``interval_after``)."""
+
+
+def interval_after(every: int, size: int) -> int:
+    """Events to fold before the next snapshot, after one of ``size`` bytes.
+
+    Encoding a state costs time in proportion to its size, and a state holds every object
+    not yet removed (a job that completed stays until it is deleted), so at a fixed interval
+    the cost of snapshots per event would grow with that history. Spaced by size, it stays
+    what it is for a state of ``SPACING_BYTES``; a restart then reads a tail in proportion to
+    the state it loads. A state up to ``SPACING_BYTES`` keeps the interval ``every`` exactly."""
+    return every if size <= SPACING_BYTES else every * size // SPACING_BYTES
+
+
 def dumps(snapshot: ComponentSnapshot) -> bytes:
     return statecodec.encode([snapshot.name, snapshot.position, snapshot.state, snapshot.last_answered])
 
@@ -167,13 +183,16 @@ class SnapshotStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def save(self, snapshot: ComponentSnapshot) -> None:
+    async def save(self, snapshot: ComponentSnapshot) -> int:
+        """Keep ``snapshot`` (replacing the component's previous one); returns its size in bytes."""
         assert self._db is not None, "snapshot store is not started"
+        blob = dumps(snapshot)
         await self._db.execute(
             "INSERT OR REPLACE INTO snapshots (name, position, data) VALUES (?, ?, ?)",
-            (snapshot.name, snapshot.position, dumps(snapshot)),
+            (snapshot.name, snapshot.position, blob),
         )
         await self._db.commit()
+        return len(blob)
 
     async def load(self, name: str, *, keys: Iterable[str] | None = None) -> ComponentSnapshot | None:
         """The snapshot saved as ``name``, or None: none saved, or one this code cannot use

@@ -167,7 +167,9 @@ async def _serve_pipeline(pipeline, settings) -> int:
     assert isinstance(fence, FencedLog), "open_pipeline gives the pipeline a fenced log"
     try:
         run = asyncio.create_task(pipeline.run(), name="pipeline")
-        replaced = asyncio.create_task(fence.superseded(), name="fence")
+        # The pipeline's shared reader follows the log to its tail through the fence, so it
+        # sees a newer claim as a watch of its own would: one reader of the log, not two.
+        replaced = asyncio.create_task(fence.superseded(watch=False), name="fence")
         try:
             await asyncio.wait({run, replaced}, return_when=asyncio.FIRST_COMPLETED)
         finally:

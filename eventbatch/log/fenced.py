@@ -90,18 +90,20 @@ class FencedLog(LogWrapper):
             self.superseded_by = position
             self._superseded.set()
 
-    async def superseded(self) -> int:
+    async def superseded(self, *, watch: bool = True) -> int:
         """Wait until a read on this log passes a newer claim; returns its position.
 
-        Reads the log from this writer's claim on while it waits (records are only
-        looked at by the fence, not decoded), so a claim is seen even while the
-        pipeline's own readers are busy or idle."""
-        watcher = asyncio.ensure_future(self._watch())
+        With ``watch``, reads the log from this writer's claim on while it waits (records
+        are only looked at by the fence, not decoded), so a claim is seen even while the
+        pipeline's own readers are busy or idle. Without, the reads the caller makes
+        anyway do it (``serve``: its shared reader follows the log to the tail)."""
+        watcher = asyncio.ensure_future(self._watch()) if watch else None
         try:
             await self._superseded.wait()
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
         assert self.superseded_by is not None
         return self.superseded_by
 

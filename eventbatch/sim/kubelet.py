@@ -25,6 +25,7 @@ snapshot. The state holds live pods only: a deleted pod is forgotten.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from eventbatch.reactor import Reactor
@@ -188,8 +189,14 @@ class SimKubelet(Reactor):
         return None
 
     def due(self, now: int) -> list[list[Envelope]]:
+        return self.due_skipping(now, ())
+
+    def due_skipping(self, now: int, skip: Collection[int]) -> list[list[Envelope]]:
+        """``due(now)`` without the batches answering a cause in ``skip``, which are not built."""
         batches: list[list[Envelope]] = []
         for cause, (kind, names) in self.work.items():
+            if cause in skip:
+                continue
             if batch := self._immediate(cause, kind, names, now):
                 batches.append(batch)
         ready: list[tuple[int, int, str, int]] = []
@@ -202,6 +209,8 @@ class SimKubelet(Reactor):
                 continue  # stale for good
             heapq.heappush(self.timed, entry)  # stays until its answer is folded
             pod = self.pods[name]
+            if (pod.bound_at if action == "start" else pod.started_at) in skip:
+                continue
             if action == "start":
                 batches.append(self._wrap(now, pod.bound_at, [
                     PodStarted(pod=pod.pod, job=pod.job, node=pod.node),

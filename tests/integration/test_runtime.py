@@ -10,6 +10,7 @@ import pytest
 from eventbatch.clock import VirtualClock
 from eventbatch.log.factory import open_log
 from eventbatch.runtime import HandlerRunner
+from eventbatch.snapshots import SPACING_BYTES, SnapshotStore
 from eventbatch.timers import TimerService
 from eventbatch.triggers import SchedulingTrigger
 from schemas.envelope import Causation, Envelope
@@ -229,3 +230,38 @@ async def test_the_window_before_a_session_follows_what_the_latest_session_cost(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert asked[0].payload.now == 1_000 + window
+
+
+class _Ballast:
+    """A handler whose state holds ``size`` bytes besides a count of the events it folded."""
+
+    name = "ballast"
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def initial(self) -> dict:
+        return {"folded": 0, "ballast": "x" * self.size}
+
+    def fold(self, state: dict, envelope: Envelope) -> dict:
+        state["folded"] += 1
+        return state
+
+    def decide(self, state: dict, envelope: Envelope) -> list:
+        return []
+
+
+@pytest.mark.parametrize(("size", "saved"), [(1000, 12), (3 * SPACING_BYTES, 4)])
+async def test_a_large_state_is_snapshotted_at_intervals_grown_with_its_size(tmp_path: Path, size: int, saved: int) -> None:
+    """Encoding a state costs in proportion to its size: a state of 3 MiB is snapshotted every
+    3 x ``snapshot_every`` events (after the first), a small one every ``snapshot_every``, and
+    a restart from the last snapshot of either reads the tail and folds every event once."""
+    async with open_log(f"sqlite:///{tmp_path}/events.db") as log, SnapshotStore(tmp_path / "snapshots.db") as store:
+        await log.append([request(i) for i in range(125)])
+        runner = HandlerRunner(handler=_Ballast(size), log=log, snapshots=store, snapshot_every=10)
+        await runner.catch_up()
+        assert runner.stats.snapshots_saved == saved  # 10, 20, ... 120; or 10, 40, 70, 100
+        restarted = HandlerRunner(handler=_Ballast(size), log=log, snapshots=store, snapshot_every=10)
+        await restarted.catch_up()
+        assert restarted.stats.restored_from == (120 if saved == 12 else 100)
+        assert restarted.state["folded"] == 125

@@ -11,6 +11,7 @@ from pathlib import Path
 from eventbatch.app import build_pipeline, default_handlers, scheduling_relevance
 from eventbatch.clock import SystemClock
 from eventbatch.follow import SharedReads
+from eventbatch.log.codec import MAX_RECORD_BYTES, RecordTooLarge
 from eventbatch.log.factory import open_log
 from eventbatch.settings import Settings
 from eventbatch.sim.inputs import nodes_of
@@ -19,7 +20,7 @@ from schemas.events import JobPhaseChanged, JobSubmitRequested, NodeAddRequested
 from schemas.loaders import load_manifests
 from schemas.scenario import NodeEntry
 from tests.contract.log_contract import unknown_record
-from tests.support.events import mixed_batch
+from tests.support.events import mixed_batch, pod_requested, wrap
 from tests.support.workloads import JOB, QUEUE
 
 
@@ -164,3 +165,39 @@ async def test_a_follower_ahead_of_the_others_skips_what_they_drop_while_it_wait
         await shared.append(mixed_batch("b", 30, start=60))
         assert await behind == list(range(90))
         assert await ahead == list(range(75, 90))
+
+
+async def test_appends_made_together_land_as_one_and_each_batch_stays_whole(tmp_path: Path) -> None:
+    """While the pipeline follows the log, the batches its components append at the same time
+    go to the log as one append (group commit): each batch's records stay together, in the
+    order the batches were asked for, and each caller gets the positions of its own."""
+    async with open_log(f"sqlite:///{tmp_path}/events.db") as backend:
+        await backend.append(mixed_batch("before", 3))
+        shared = SharedReads(backend)
+        shared.group_appends = True
+        batches = [mixed_batch(f"job-{i}", size) for i, size in enumerate((1, 4, 2, 7, 3))]
+        results = await asyncio.gather(*(shared.append(batch) for batch in batches))
+        assert shared.grouped >= 1  # they went together
+        expected = 3
+        for batch, positions in zip(batches, results, strict=True):
+            assert positions == list(range(expected, expected + len(batch)))
+            expected += len(batch)
+        stored = [e async for e in backend.read(3)]
+        assert [e.payload for e in stored] == [e.payload for batch in batches for e in batch]
+
+
+async def test_a_refused_batch_in_a_group_fails_alone(tmp_path: Path) -> None:
+    """One component's batch the log refuses (a record over the limit) fails for that
+    component only: the batches appended with it still land, whole and in order."""
+    async with open_log(f"sqlite:///{tmp_path}/events.db") as backend:
+        shared = SharedReads(backend)
+        shared.group_appends = True
+        good = [mixed_batch("a", 3), mixed_batch("b", 2)]
+        bad = [wrap(pod_requested("huge", 0, annotation_bytes=MAX_RECORD_BYTES + 1))]
+        outcomes = await asyncio.gather(
+            shared.append(good[0]), shared.append(bad), shared.append(good[1]), return_exceptions=True
+        )
+        assert isinstance(outcomes[1], RecordTooLarge)
+        assert outcomes[0] == [0, 1, 2] and outcomes[2] == [3, 4]
+        stored = [e async for e in backend.read(0)]
+        assert [e.payload for e in stored] == [e.payload for batch in good for e in batch]
