@@ -10,8 +10,11 @@ device, so a share of one GPU fits only on one device that has that much free.
 The method, as the paper's simulator (hkust-adsl/kubernetes-scheduler-simulator)
 runs it:
 
-- the cluster is the node list, empty at the start: every device 1,000 milli-GPU
-  free, every node its CPU and memory;
+- the cluster is the node list's GPU nodes (``gpu_nodes_only``; the
+  simulator's experiments run on ``openb_node_list_gpu_node``, the openb list
+  without its nodes without GPU, in the same order), empty at the start:
+  every device 1,000 milli-GPU free, every node its CPU and memory; tasks
+  without GPU take GPU nodes' CPU;
 - the arrivals are the pod list's tasks shuffled, then tasks drawn from it at
   random (with replacement), in draw order, until the next draw would take the
   GPU requests past ``ratio`` × the cluster's GPU capacity (a list already
@@ -448,12 +451,14 @@ class Result:
     curves: dict[str, list[Curve]]  # per policy, per seed
     ties: str = "shuffled"
     scores: str = "simulator"  # "exact": the engine ranked nodes by exact costs
+    left_out: int = 0  # nodes of the list without GPU, not in the cluster (gpu_nodes_only)
 
     def summary(self) -> dict[str, Any]:
         """Per policy: the mean and spread over seeds at every mark, and the values at 100 % arrival."""
         out: dict[str, Any] = {
             "nodes": self.nodes, "gpus": self.gpus, "pod_list_tasks": self.tasks, "ratio": self.ratio,
-            "step_pct": self.step, "ties": self.ties, "scores": self.scores, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
+            "step_pct": self.step, "ties": self.ties, "scores": self.scores,
+            "nodes_without_gpu_left_out": self.left_out, "seeds": self.seeds, "arrived_tasks": self.arrivals, "policies": {},
         }
         for name, curves in self.curves.items():
             arrival = curves[0].arrival_pct
@@ -493,9 +498,14 @@ def _index_of(marks: Sequence[float], pct: float) -> int | None:
 
 def experiment(
     nodes: Nodes, tasks: Tasks, engine: Engine, *, policies: Sequence[str], seeds: Sequence[int],
-    ratio: float = 1.3, step: float = 5.0, ties: str = "shuffled",
+    ratio: float = 1.3, step: float = 5.0, ties: str = "shuffled", gpu_nodes_only: bool = True,
 ) -> Result:
-    """Every policy over every seed; the same arrivals for every policy under one seed."""
+    """Every policy over every seed; the same arrivals for every policy under one seed. The
+    cluster is the list's GPU nodes, as in the simulator's experiments (``gpu_nodes_only``
+    False: every node of the list)."""
+    listed = len(nodes.names)
+    if gpu_nodes_only:
+        nodes = nodes.take(np.flatnonzero(nodes.gpus > 0))
     workload = engine.workload(tasks)
     curves: dict[str, list[Curve]] = {name: [] for name in policies}
     arrived = []
@@ -505,7 +515,7 @@ def experiment(
         for name in policies:
             curves[name].append(run(nodes, tasks, order, engine.policies[name], engine, workload, ratio=ratio, step=step, seed=seed, ties=ties))
     return Result(len(nodes.names), int(nodes.gpus.sum()), len(tasks), ratio, step, list(seeds), arrived, curves, ties,
-                  "exact" if engine.exact else "simulator")
+                  "exact" if engine.exact else "simulator", listed - len(nodes.names))
 
 
 # ---------------------------------------------------------------- the plot

@@ -43,7 +43,8 @@ def _register_experiment(sub) -> None:
         help="the openb paper's workload-inflation experiment: unallocated GPUs and fragmentation per placement policy",
         description=(
             "Tasks drawn from the pod list arrive one by one, never leaving, until their GPU requests reach "
-            "RATIO x the cluster's GPU capacity; each policy places them over per-device GPU state. Reports per "
+            "RATIO x the cluster's GPU capacity; each policy places them over per-device GPU state on the node list's "
+            "GPU nodes (nodes without GPU are left out, as in the paper's simulator). Reports per "
             "policy the unallocated GPU share and the fragmentation rate every STEP % of arrival (mean and "
             "spread over the seeds) and at 100 % arrival. In memory: no log is opened or written."
         ),

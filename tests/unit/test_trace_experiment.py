@@ -65,6 +65,24 @@ def test_arrivals_inflate_the_list_to_the_ratio_and_keep_every_task(small: tuple
     assert len(set(pruned.tolist())) == len(pruned) < len(tasks)
 
 
+def test_the_cluster_is_the_lists_gpu_nodes(tmp_path: Path) -> None:
+    """As in the simulator's experiments, nodes without GPU are left out of the cluster:
+    tasks without GPU then take GPU nodes' CPU. Here the GPU node has 2 cores; a 2-core task
+    without GPU and a 1-core, 1-GPU task arrive. With the 64-core node without GPU in the
+    cluster, FGD puts the first on it and both are placed; without it they cannot both be."""
+    node_path, pod_path = write_lists(tmp_path, [(64000, 0), (2000, 1)], [(2000, 0, 0), (1000, 1, 1000)])
+    nodes, tasks = te.load_nodes(node_path), te.load_tasks(pod_path)
+    engine = te.scheduler_engine()
+    seeds = [1, 2, 3, 4]
+    every = te.experiment(nodes, tasks, engine, policies=["fgd"], seeds=seeds, ratio=1.0, step=50,
+                          gpu_nodes_only=False).summary()
+    gpu_only = te.experiment(nodes, tasks, engine, policies=["fgd"], seeds=seeds, ratio=1.0, step=50).summary()
+    assert (every["nodes"], every["nodes_without_gpu_left_out"]) == (2, 0)
+    assert (gpu_only["nodes"], gpu_only["nodes_without_gpu_left_out"]) == (1, 1)
+    assert every["policies"]["fgd"]["unplaced"] == [0] * len(seeds)
+    assert all(n >= 1 for n in gpu_only["policies"]["fgd"]["unplaced"])
+
+
 def test_equal_scores_go_to_the_first_node_of_the_seeds_shuffle(tmp_path: Path) -> None:
     """Node 0 has one GPU and 4 cores, node 1 one GPU and 64. A 4-core task without GPU
     arrives, then two 1-GPU tasks. GPU packing scores a task without GPU 0 everywhere: the
