@@ -16,12 +16,22 @@ Columns (``SCHEMA``), one row per record, in log order:
 - ``payload`` (string): the payload's JSON text, as in the record;
 - ``raw`` (binary): null, except for a record the columns cannot give back
   byte for byte (not a well-formed envelope, or not in the log encoder's
-  form): then the record as stored, and every other column but
+  form) or cannot hold (a payload that is not UTF-8, a number beyond
+  int64): then the record as stored, and every other column but
   ``position`` null.
 
 The schema's metadata ``eventbatch.export`` holds the format version. An
 import reads the columns back into the records' bytes (``Parts``); a file
 with other columns or types is refused before anything is appended.
+
+Writing (``export``, ``Writer``): records come in chunks (an SQLite log's
+file read in bulk on a thread, ``eventbatch.export.bulk``; any other log
+through its port); ``split_all`` decodes each into its fields and checks,
+``CHECKED`` records at a time, that they encode back to it; the columns of
+``BUILT`` rows are built in bulk (a list per column, numpy for the
+payloads' offsets), and each row group of ``ROW_GROUP`` rows is encoded,
+compressed (``COMPRESSION``) and written on the writer's thread while the
+next rows are read and split.
 """
 
 from __future__ import annotations
