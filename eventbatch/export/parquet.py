@@ -36,6 +36,7 @@ next rows are read and split.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import operator
 import queue
@@ -189,9 +190,8 @@ class Writer:
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if error is None:
             self.close()
-        else:  # the file is discarded by the caller
-            self._stop()
-            self._writer.close()
+        else:
+            self._abandon()
 
     def write(self, chunk: list[tuple[int, bytes]]) -> None:
         """Records as ``(position, record)``, in position order."""
@@ -211,13 +211,24 @@ class Writer:
             self._build(BUILT)
 
     def close(self) -> None:
-        if self._datas:
-            self._build(len(self._datas))
-        self._flush()
+        try:
+            if self._datas:
+                self._build(len(self._datas))
+            self._flush()
+        except BaseException:
+            self._abandon()
+            raise
         self._stop()
         if self._failed is not None:
+            self._abandon()
             raise self._failed
         self._writer.close()
+
+    def _abandon(self) -> None:
+        """Stop the writer's thread and let go of the file (which the caller discards)."""
+        self._stop()
+        with contextlib.suppress(Exception):  # the error that ended the export is the one to report
+            self._writer.close()
 
     def _stop(self) -> None:
         if self._thread.is_alive():
