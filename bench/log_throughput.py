@@ -41,9 +41,12 @@ are measured the same way, on fresh files and interleaved: 1,000 events (ten
 batches) of each in turn, the order rotating from slice to slice, so that a
 busy moment on the shared machine falls on each alike; ``--rounds`` repeats
 that on fresh files, and the median of the rounds is printed with the ratio
-of each round beside it. The costs grow with the batch, not with the log: one
-append is one transaction and one hop to the write connection's thread,
-whatever the log holds.
+of each round beside it. The raw run of the records inserted as the log
+inserts them (its multi-row statements, binding ``bytearray``) is printed
+beside the limit: the append's distance to it is what encoding costs. The
+costs grow with the batch, not with the log: one append is one transaction
+(at once on the caller's thread when the write lock is free, else one hop to
+the write connection's thread), whatever the log holds.
 
     python bench/log_throughput.py [--events N] [--rounds N] [--kafka HOST:PORT] [--compression CODEC]
 

@@ -95,11 +95,15 @@ class _WriteThread:
     """The write connection on a daemon thread of its own; ``call(fn)`` runs ``fn(connection)``
     there and returns its result: a whole transaction is one hop from the event loop.
 
-    Calls run one at a time in the order they were made. The thread is a daemon:
+    Calls run one at a time in the order they were made, each with the connection's
+    ``busy_timeout`` (waiting for another writer's lock is what this thread is for); between
+    calls it is 0, so that what the event loop's thread runs on the connection (``idle``)
+    never waits. The thread is a daemon:
     a connection left open on some unforeseen way out never keeps the process
     alive (SQLite is safe against a process that ends mid-transaction)."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str, busy_ms: int) -> None:
+        self._busy_ms = busy_ms
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._pending = 0  # calls made and not yet answered on the event loop
         self._conn: sqlite3.Connection | None = None  # set by the thread once it has connected
@@ -118,8 +122,14 @@ class _WriteThread:
                     outcome, value = True, None
                 else:
                     if conn is None:
-                        conn = self._conn = connect()
-                    outcome, value = True, fn(conn)
+                        conn = connect()
+                        conn.execute("PRAGMA busy_timeout=0")
+                        self._conn = conn
+                    conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                    try:
+                        outcome, value = True, fn(conn)
+                    finally:
+                        conn.execute("PRAGMA busy_timeout=0")
             except BaseException as exc:  # handed to the caller, whatever it is
                 outcome, value = False, exc
             try:
@@ -150,7 +160,9 @@ class _WriteThread:
 
     def idle(self) -> sqlite3.Connection | None:
         """The connection, for the event loop's thread to use right now, if the write thread has
-        no call to run (it waits for the next one and touches nothing meanwhile); else None.
+        no call to run (it waits for the next one and touches nothing meanwhile); else None. Its
+        ``busy_timeout`` is 0: a statement that needs a lock another connection holds fails
+        with ``SQLITE_BUSY`` at once.
 
         Whatever the caller runs on it must end before the caller next awaits: a call made
         meanwhile would run on the same connection at the same time."""
@@ -232,7 +244,9 @@ class SqliteLog(EventLog):
         try:
             if self.create_dirs:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _WriteThread(self._connect_writer, name=f"eventbatch-log-writer {self.path.name}")
+            self._writer = _WriteThread(
+                self._connect_writer, name=f"eventbatch-log-writer {self.path.name}", busy_ms=self._busy_ms
+            )
             await self._writer.call(_create)
             self._reader = await self._connect()
         except BaseException as exc:
@@ -327,7 +341,7 @@ class SqliteLog(EventLog):
             # open, and the next append runs after it. What follows the commit (``_committed``)
             # runs whether or not the caller still waits.
             conn = writer.idle() if len(records) <= _INLINE_MOST else None
-            inserted = None if conn is None else _insert_now(conn, self.path, records, self._busy_ms)
+            inserted = None if conn is None else _insert_now(conn, self.path, records)
             if inserted is not None:
                 start = self._committed(inserted)
             else:
@@ -505,25 +519,21 @@ inserting at most. A larger one (a simulation's written-behind flush, an import)
 thread, and the event loop goes on while SQLite inserts it."""
 
 
-def _insert_now(
-    conn: sqlite3.Connection, path: Path, records: Sequence[_Record], busy_ms: int
-) -> tuple[int, int] | None:
-    """On the caller's thread: ``_insert_batch`` if the write lock is free this instant, None if
-    another connection holds it (nothing was written; the write thread then waits for the lock).
+def _insert_now(conn: sqlite3.Connection, path: Path, records: Sequence[_Record]) -> tuple[int, int] | None:
+    """On the caller's thread, on the idle write connection (``_WriteThread.idle``):
+    ``_insert_batch`` if the write lock is free this instant, None if another connection holds it
+    (nothing was written; the write thread then waits for the lock).
 
-    With ``busy_timeout`` at 0 for the attempt, a held lock is ``SQLITE_BUSY`` at once instead of
-    a wait that would stop the event loop. The lock is taken first, so a busy attempt wrote
+    The connection's ``busy_timeout`` is 0 here, so a held lock is ``SQLITE_BUSY`` at once instead
+    of a wait that would stop the event loop. The lock is taken first, so a busy attempt wrote
     nothing; should anything later in the transaction be busy, it is rolled back whole and the
     write thread appends the batch."""
-    conn.execute("PRAGMA busy_timeout=0")
     try:
         return _insert_batch(conn, path, records)
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
             return None
         raise
-    finally:
-        conn.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
 def _insert_batch(conn: sqlite3.Connection, path: Path, records: Sequence[_Record]) -> tuple[int, int]:
