@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 PlacementKey: TypeAlias = tuple[RequestsKey, bytes, bool]
 
 NEG = -np.inf
-# Catch up row by row in plain Python up to this many changes, in one array call beyond.
-FEW = 2
+# Catch up row by row in plain Python up to this many changes, in one array call beyond
+# (a row in plain Python costs about a sixth of the dozens of array operations of a call).
+FEW = 6
 # Catch up by recomputing the whole column once there are this many changes per node.
 WHOLE = 0.25
 
@@ -151,8 +152,8 @@ class Placement:
         if self.synced == end:
             return
         if end - self.synced <= FEW:
-            # Typically the row the previous task of this kind went to: plain Python
-            # on one row costs less than the dozens of array operations of a call.
+            # Typically the row the previous task of this kind went to, or a few: plain
+            # Python on a few rows costs less than the dozens of array operations of a call.
             few = changes[self.synced :]
             self.synced = end
             for i in sorted(set(few)) if len(few) > 1 else few:

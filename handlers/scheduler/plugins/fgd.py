@@ -121,7 +121,8 @@ class FGD(Plugin):
         task_cpu = int(task.req.get("cpu", 0))
         key = (0, 0, task_cpu) if request is None else (request.milli, request.count, task_cpu)
         states = self.states
-        states.sync(self.ssn.nodes.changes, *self._arrays(None))
+        nodes = self.ssn.nodes
+        states.sync(nodes.changes, nodes.idle, self.cpu, self.ssn.devices.gpu_free)
         kind = self._kept.get(key)
         if kind is None:
             kind = self._kept[key] = _Kind()
@@ -224,14 +225,17 @@ class _States:
         self.size = size
         self.synced = 0
 
-    def sync(self, changes: list[int], cpu: np.ndarray, gpu: np.ndarray) -> None:
+    def sync(self, changes: list[int], idle: np.ndarray, column: int, gpu: np.ndarray) -> None:
+        """Follow the rows changed since the last call (``idle``: the nodes' idle resources,
+        ``column`` its CPU column or -1; ``gpu``: the free device rows)."""
         end = len(changes)
         if self.synced == end:
             return
         rows = changes[self.synced :] if end - self.synced == 1 else sorted(set(changes[self.synced :]))
         self.synced = end
         for i in rows:
-            key = (int(cpu[i]), *gpu[i].tolist())
+            cpu = int(idle[i, column]) if column >= 0 else 0
+            key = (cpu, *gpu[i].tolist())
             old = int(self.gid[i])
             if self.keys[old] == key:
                 continue
@@ -240,11 +244,11 @@ class _States:
                 del self.index[self.keys[old]]
             g = self.index.get(key)
             if g is None:
-                g = self._add(key, cpu[i], gpu[i])
+                g = self._add(key, cpu, gpu[i])
             self.gid[i] = g
             self.members[g] += 1
 
-    def _add(self, key: tuple[int, ...], cpu: np.ndarray, gpu: np.ndarray) -> int:
+    def _add(self, key: tuple[int, ...], cpu: int, gpu: np.ndarray) -> int:
         g = self.size
         if g == len(self.cpu):
             self.cpu = np.concatenate([self.cpu, np.zeros_like(self.cpu)])

@@ -207,7 +207,8 @@ class NodeOrder(Plugin):
             total, cap, cap1 = static[rows], self.cap[rows], self.cap1[rows]
             # Read only when some node lacks cpu or memory: not cut down to the rows otherwise.
             has = self.has if self.sized else self.has[rows]
-            used = nodes.used[rows][:, self.cols]
+            # Rows by columns in one indexing (the columns a slice when adjacent, as usual).
+            used = nodes.used[rows, self.cols] if isinstance(self.cols, slice) else nodes.used[rows][:, self.cols]
         if not count:
             return total.copy()
         # One column per resource (cpu, memory); per node, the same arithmetic as ``_score_one``.

@@ -2,7 +2,7 @@
 
 A ``Placement`` scores every node once, then re-fits and re-scores only the
 rows the session changed since it last looked: one row at a time in plain
-Python when there are one or two, in one array call of every scoring plugin
+Python when there are up to six, in one array call of every scoring plugin
 beyond, the whole column when most rows changed. Whatever the path, the
 node it picks must be the one a fresh placement over the same nodes picks,
 and every score must be what scoring that node alone gives.
