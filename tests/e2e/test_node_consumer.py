@@ -223,6 +223,28 @@ def test_the_node_consumer_follows_validates_and_prints_phase_changes_in_order(
         assert fresh.err[-1] == f"{end} events: {end - 2} valid, 1 invalid, 1 unknown; 6 phase changes"
 
 
+def test_the_node_consumer_reads_a_log_whose_record_batches_are_zstd_compressed(
+    node_consumer: Path, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A log opened with ?compression=zstd writes compressed record batches, which kafkajs
+    reads only with a codec: the consumer registers one and prints the same phase changes."""
+    topic = f"eventbatch-test-{uuid.uuid4().hex[:12]}"
+    url = f"kafka://{kafka_bootstrap}/{topic}?compression=zstd"
+    scenario = tmp_path / "two-jobs.yaml"
+    scenario.write_text(SCENARIO)
+    simulated = subprocess.run(
+        [sys.executable, "-m", "eventbatch", "--log", url, "simulate", str(scenario)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    expected = phase_lines(url)
+    assert len(expected) == 6
+
+    read = consume(["--brokers", kafka_bootstrap, "--topic", topic], "--group", "zstd", "--to-end")
+    assert read.finish() == 0, read.err
+    assert without_key(read.out) == expected
+    assert re.search(r"^\d+ events: \d+ valid, 0 invalid, 0 unknown; 6 phase changes$", read.err[-1]), read.err
+
+
 def test_the_node_consumer_refuses_bad_arguments_in_one_line(node_consumer: Path, tmp_path: Path) -> None:
     for args, message in (
         (["--topic", "t"], "consumer: error: --brokers is required"),

@@ -9,8 +9,9 @@
 //   npm ci
 //   node consumer.js --brokers 127.0.0.1:9092 --topic events
 //
-// Each Kafka record's value is one log record as JSON (docs/log.md); the
-// record's offset is its position in the log, and its key (when the writer
+// Each Kafka record's value is one log record as JSON (docs/log.md), in
+// record batches that may be compressed (gzip, or zstd with ?compression=zstd);
+// the record's offset is its position in the log, and its key (when the writer
 // set one) names the object. The schema (--schema, default the repository's
 // docs/schema/events.schema.json, `eventbatch schema envelope`) is the record
 // schema: the whole record is checked, its payload against its type's
@@ -34,7 +35,16 @@
 
 const fs = require('fs');
 const path = require('path');
-const { Kafka, logLevel } = require('kafkajs');
+const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs');
+const fzstd = require('fzstd');
+
+// Record batches compressed with zstd (a log opened with ?compression=zstd): kafkajs reads gzip by
+// itself and takes other codecs as plugins. fzstd is a plain JavaScript decoder; this consumer
+// only reads, so the codec only decompresses.
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+  async compress() { throw new Error('this consumer does not produce'); },
+  async decompress(buffer) { return Buffer.from(fzstd.decompress(buffer)); },
+});
 const Ajv2020 = require('ajv/dist/2020').default;
 
 const DEFAULT_SCHEMA = path.join(__dirname, '..', '..', '..', 'docs', 'schema', 'events.schema.json');
