@@ -537,8 +537,9 @@ def _insert_now(conn: sqlite3.Connection, path: Path, records: Sequence[_Record]
 
 
 def _insert_batch(conn: sqlite3.Connection, path: Path, records: Sequence[_Record]) -> tuple[int, int]:
-    """In the write thread: append ``records`` as one transaction; returns the first
-    position and the modification time given to the file afterwards (the wake-up)."""
+    """On the write connection (in the write thread, or on the caller's through ``_insert_now``):
+    append ``records`` as one transaction; returns the first position and the modification time
+    given to the file afterwards (the wake-up)."""
     if len(records) == 1:
         # One statement is one transaction, and a writing statement takes the
         # write lock before it reads the tail.
