@@ -162,10 +162,14 @@ class Pipeline:
         The components' appends are grouped (``SharedReads.append``: what they append
         within one turn of the event loop, or while an append is on its way, is one
         append) where the backend appends a batch of any size as one atomic write
-        (SQLite, memory). A Kafka append larger than one record batch is sent as several,
-        so there each component's batch stays an append of its own."""
+        (SQLite, memory), and there a runner whose handler allows it answers the triggers
+        of a chunk and appends their decisions together (``HandlerRunner.run``). A Kafka
+        append larger than one record batch is sent as several, so there each component's
+        batch, and each trigger's decisions, stays an append of its own."""
         if self.shared is not None and getattr(self.log, "max_batch_bytes", None) is None:
             self.shared.group_appends = True
+            for runner in self.runners:
+                runner.answer_chunks = True
         async with asyncio.TaskGroup() as tasks:
             for runner in self.runners:
                 tasks.create_task(runner.run(), name=f"handler:{runner.name}")

@@ -61,6 +61,7 @@ class RunnerStats:
     fold_failure_positions: list[int] = field(default_factory=list)
     restored_from: int = -1  # position of the snapshot a start loaded, -1 if none
     snapshots_saved: int = 0
+    appends_of_many: int = 0  # appends that carried the decisions to more than one trigger (``run``)
     last_decide_ms: float = 0.0  # how long the latest decision took (wall clock; paces the trigger)
 
 
@@ -87,6 +88,8 @@ class HandlerRunner:
         self.snapshot_every = snapshot_every
         self._since_snapshot = 0
         self._snapshot_interval = 0  # events between snapshots, once one was saved (``interval_after``)
+        self.answer_chunks = False  # in ``run``: a chunk's decisions appended together (see ``run``)
+        self._held: list[Envelope] | None = None  # decisions of the chunk being answered, not yet appended
 
     # -- public -----------------------------------------------------------
 
@@ -102,14 +105,46 @@ class HandlerRunner:
         return self.next_position
 
     async def run(self) -> None:
-        """Follow the tail until the log stops or the task is cancelled."""
+        """Follow the tail until the log stops or the task is cancelled.
+
+        With ``answer_chunks`` (set by ``Pipeline.run`` where a batch of any size is one atomic
+        append) and a handler whose fold of its own decisions reads no position
+        (``Handler.position_free_decisions``), the triggers of one chunk are answered in turn,
+        each trigger's decisions folded right after it as always, and the decisions of the
+        whole chunk appended at its end as one append (each with its own causation): the
+        state at every trigger is what it would be one append per trigger, and what a crash
+        before the append loses is re-decided the same way on restart. No snapshot is taken
+        before the chunk's decisions are on the log."""
         await self._prescan()
+        together = self.answer_chunks and getattr(self.handler, "position_free_decisions", False)
         async with aclosing(follow_chunks(self.log, self.next_position)) as chunks:
             async for chunk in chunks:
+                if together:
+                    await self._answer_chunk(chunk)
+                    continue
                 for envelope in chunk:
                     pending = self._process(envelope)
                     if pending is not None:
                         await pending
+
+    async def _answer_chunk(self, chunk: Sequence[Envelope]) -> None:
+        held: list[Envelope] = []
+        self._held = held
+        try:
+            for envelope in chunk:
+                self._answer(envelope)
+        finally:
+            self._held = None
+        if held:
+            await self.log.append(held)
+            self.stats.decisions_appended += len(held)
+            first, last = held[0].causation, held[-1].causation
+            if first is not None and last is not None and first.position != last.position:
+                self.stats.appends_of_many += 1
+        if self.snapshot_every is not None and self.snapshots is not None:
+            self._since_snapshot += len(chunk)
+            if self._since_snapshot >= (self._snapshot_interval or self.snapshot_every):
+                await self.checkpoint()
 
     async def checkpoint(self) -> int:
         """Save the state now (needs a snapshot store); returns the next position it covers."""
@@ -170,6 +205,8 @@ class HandlerRunner:
         await self.checkpoint()
 
     def _answer(self, envelope: Envelope) -> Awaitable[None] | None:
+        """Fold and, if it is due, decide ``envelope``; the append to await, or None (nothing to
+        append, or the decisions held for the end of the chunk)."""
         self.next_position = envelope.position + 1
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:
@@ -187,8 +224,15 @@ class HandlerRunner:
         started = time.perf_counter()
         decisions = self._decide(envelope)
         self.stats.last_decide_ms = (time.perf_counter() - started) * 1000
-        if decisions:
+        if not decisions:
+            self.stats.triggers_answered += 1
+            return None
+        if self._held is None:
             return self._append(envelope, decisions)
+        batch = self._batch(envelope, decisions)  # appended at the end of the chunk (``run``)
+        for decision in batch:
+            self._fold(decision)
+        self._held.extend(batch)
         self.stats.triggers_answered += 1
         return None
 
@@ -215,8 +259,8 @@ class HandlerRunner:
                 )
             ]
 
-    async def _append(self, trigger: Envelope, decisions: Sequence[Event]) -> None:
-        batch = [
+    def _batch(self, trigger: Envelope, decisions: Sequence[Event]) -> list[Envelope]:
+        return [
             Envelope.wrap(
                 event,
                 recorded_at=trigger.recorded_at,
@@ -224,6 +268,9 @@ class HandlerRunner:
             )
             for index, event in enumerate(decisions)
         ]
+
+    async def _append(self, trigger: Envelope, decisions: Sequence[Event]) -> None:
+        batch = self._batch(trigger, decisions)
         positions = await self.log.append(batch)
         for envelope, position in zip(batch, positions, strict=True):
             self._fold(envelope.at(position))

@@ -15,6 +15,13 @@ The runner guarantees, for trigger T:
 - the returned events are appended as one atomic batch, each stamped with
   causation ``(T, name, index)`` and the trigger's ``recorded_at``, then
   folded into ``state``.
+
+A handler whose fold of its own decisions reads nothing of where they landed
+(their ``position``) says so with ``position_free_decisions = True``: the
+runner may then fold each trigger's decisions right after it before they are
+appended, and append the decisions to a whole chunk of triggers at once
+(``HandlerRunner.run``). A handler without it (the scheduler's cluster state
+keeps the position of every event it folds) gets one append per trigger.
 """
 
 from __future__ import annotations

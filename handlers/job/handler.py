@@ -86,6 +86,8 @@ class JobHandler(Handler[JobsState]):
     """Decides pods, PodGroups, phases, timers and plugin resources for Volcano Jobs."""
 
     name = HANDLER
+    # Its fold of its own decisions reads their trigger (causation), never where they landed.
+    position_free_decisions = True
 
     def initial(self) -> JobsState:
         return initial_state()

@@ -62,6 +62,7 @@ def action_of(event: NodeRequest) -> str:
 
 class NodeHandler(Handler[NodesState]):
     name = "node-controller"
+    position_free_decisions = True  # its fold reads no position
 
     def initial(self) -> NodesState:
         return NodesState()

@@ -268,6 +268,7 @@ class PodGroupHandler:
     """Decides the podgroups and pods that other operators (and plain pods) bring."""
 
     name = HANDLER
+    position_free_decisions = True  # its fold reads no position
 
     def initial(self) -> PodGroupsState:
         return PodGroupsState()

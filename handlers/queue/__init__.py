@@ -44,6 +44,7 @@ PROTECTED = frozenset({"default", "root"})
 
 class QueueHandler(Handler[QueuesState]):
     name = "queue-controller"
+    position_free_decisions = True  # its fold reads no position
 
     def initial(self) -> QueuesState:
         return QueuesState()

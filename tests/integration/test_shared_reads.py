@@ -8,13 +8,14 @@ import asyncio
 from contextlib import aclosing
 from pathlib import Path
 
-from eventbatch.app import build_pipeline, default_handlers, scheduling_relevance
+from eventbatch.app import build_pipeline, cluster_handlers, default_handlers, scheduling_relevance
 from eventbatch.clock import SystemClock
 from eventbatch.follow import SharedReads
 from eventbatch.log.codec import MAX_RECORD_BYTES, RecordTooLarge
 from eventbatch.log.factory import open_log
 from eventbatch.settings import Settings
 from eventbatch.sim.inputs import nodes_of
+from eventbatch.verify import verify
 from schemas.envelope import Envelope
 from schemas.events import JobPhaseChanged, JobSubmitRequested, NodeAddRequested, QueueCreateRequested
 from schemas.loaders import load_manifests
@@ -201,3 +202,53 @@ async def test_a_refused_batch_in_a_group_fails_alone(tmp_path: Path) -> None:
         assert outcomes[0] == [0, 1, 2] and outcomes[2] == [3, 4]
         stored = [e async for e in backend.read(0)]
         assert [e.payload for e in stored] == [e.payload for batch in good for e in batch]
+
+
+async def test_a_burst_answered_a_chunk_at_a_time_is_what_replay_reproduces(tmp_path: Path) -> None:
+    """Followed as ``serve`` follows it, the job controller answers a burst of submissions a
+    chunk at a time (the decisions to a whole chunk of triggers in one append): every job
+    runs, each decision is on the log once, and ``replay --verify`` reproduces every one of
+    them, as it does for a log answered one trigger at a time."""
+    url = f"sqlite:///{tmp_path}/events.db"
+    settings = Settings(log_url=url, sim_startup_ms=10, debounce_ms=5)
+    async with open_log(url) as log:
+        now = SystemClock().now()
+        nodes = nodes_of(NodeEntry(prefix="n-", count=4, allocatable={"cpu": 64, "memory": "256Gi"}))
+        jobs = [f"default/burst-{i}" for i in range(40)]
+        await log.append(
+            [Envelope.wrap(NodeAddRequested(node=n.metadata.name, manifest=n), recorded_at=now) for n in nodes]
+            + [Envelope.wrap(QueueCreateRequested(queue="default", manifest=load_manifests(QUEUE)[0]), recorded_at=now)]
+            + [
+                Envelope.wrap(
+                    JobSubmitRequested(job=job, manifest=load_manifests(JOB.replace("name: train", f"name: {job[8:]}"))[0]),
+                    recorded_at=now,
+                )
+                for job in jobs
+            ]
+        )
+        pipeline = build_pipeline(
+            log=log, clock=SystemClock(), handlers=default_handlers(settings), settings=settings,
+            is_relevant=scheduling_relevance(), cluster="sim",
+        )
+        running = asyncio.create_task(pipeline.run())
+        try:
+            seen: set[str] = set()
+            async with asyncio.timeout(30), open_log(url) as watcher, aclosing(watcher.read(0, follow=True)) as events:
+                async for envelope in events:
+                    event = envelope.payload
+                    if isinstance(event, JobPhaseChanged) and event.phase == "Running":
+                        seen.add(event.job)
+                        if seen == set(jobs):
+                            break
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        job_controller = pipeline.runner("job-controller")
+        assert job_controller.stats.triggers_answered >= 40
+        assert job_controller.stats.appends_of_many > 0  # the submissions came in one chunk
+        records = [e async for e in log.read(0)]
+        created = [e.payload.job for e in records if e.type == "JobCreated"]
+        assert sorted(created) == sorted(jobs)  # each once
+        report = await verify(log, cluster_handlers("sim", default_handlers(Settings())), sim_startup_ms=10)
+        assert report.ok and report.clean, ([d.describe() for d in report.divergences], report.effects, report.failures)
+        assert report.checks["job-controller"].decisions_matched > 100
