@@ -84,8 +84,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
 _SYNCHRONOUS = ("off", "normal", "full", "extra")
 
 _Record = bytes | bytearray
-"""A record as inserted: ``bytes`` (``append_raw``, a batch of one) or ``bytearray``
-(``codec.encode_batch``, bound without sqlite3's adapter lookup); stored as the same blob."""
+"""A record as inserted: ``bytes`` (``append_raw``) or ``bytearray`` (``append``, through
+``codec.encode_batch``: bound without sqlite3's adapter lookup); stored as the same blob."""
 
 T = TypeVar("T")
 C = TypeVar("C")
