@@ -64,6 +64,13 @@ class Verdict:
     message: str = ""
 
 
+# The answers every question asked per task or job gives most often, made once (both are
+# immutable): asking is then not paying for a new frozen dataclass each time.
+PASSED = ValidateResult(True)
+ALLOWED = Verdict(True)
+NOT_ALLOWED = Verdict(False)
+_PERMITTED: dict[str, Verdict] = {}  # plugin -> its permit (a vote's usual answer)
+
 # What the functions of some families give back.
 Refusal: TypeAlias = tuple[str, np.ndarray]  # (reason, mask of the node rows refused)
 Vote: TypeAlias = tuple[int, str]  # (PERMIT, ABSTAIN or REJECT, message)
@@ -169,7 +176,7 @@ class AllHook(Hook[Callable[[T], bool]]):
         for plugin, fn in self.flat:
             if not fn(arg):
                 return Verdict(False, plugin)
-        return Verdict(True)
+        return ALLOWED
 
 
 class AllPairHook(Hook[Callable[[T, U], bool]]):
@@ -180,7 +187,7 @@ class AllPairHook(Hook[Callable[[T, U], bool]]):
         for plugin, fn in self.flat:
             if not fn(first, second):
                 return Verdict(False, plugin)
-        return Verdict(True)
+        return ALLOWED
 
 
 class AnyHook(Hook[Callable[[T], bool]]):
@@ -191,7 +198,7 @@ class AnyHook(Hook[Callable[[T], bool]]):
         for plugin, fn in self.flat:
             if fn(arg):
                 return Verdict(True, plugin)
-        return Verdict(False)
+        return NOT_ALLOWED
 
 
 class FilterHook(Hook[Callable[P, Iterable[Refusal]]]):
@@ -217,7 +224,7 @@ class ValidateHook(Hook[Callable[[T], ValidateResult | None]]):
             result = fn(arg)
             if result is not None and not result.passed:
                 return result
-        return ValidateResult(True)
+        return PASSED
 
 
 class VoteHook(Hook[Callable[[T], Vote]]):
@@ -235,8 +242,11 @@ class VoteHook(Hook[Callable[[T], Vote]]):
                 if result == PERMIT and not permitted:
                     permitted = plugin
             if permitted:
-                return Verdict(True, permitted)
-        return Verdict(True)
+                verdict = _PERMITTED.get(permitted)
+                if verdict is None:
+                    verdict = _PERMITTED[permitted] = Verdict(True, permitted)
+                return verdict
+        return ALLOWED
 
 
 class SumHook(Hook[NodeScore]):
