@@ -48,8 +48,8 @@ from typing import Any
 
 import msgspec
 
-from eventbatch.export import FORMAT_VERSION, ExportError, Parts, backend, bulk, rebuild, records
-from eventbatch.log.port import EventLog
+from eventbatch.export import FORMAT_VERSION, ExportError, Parts, backend, bulk, rebuild, records, worker
+from eventbatch.log.port import EventLog, LogTruncated
 from schemas.envelope import Causation
 
 ROW_GROUP = 65_536
@@ -145,136 +145,40 @@ def split_all(datas: list[bytes]) -> list[_Split | None]:
     return parts
 
 
-class Writer:
-    """Writes records to a Parquet file, a row group every ``ROW_GROUP`` rows.
+class Builder:
+    """Builds the rows of records in bulk, as tables of ``schema()`` (``tables``): split and
+    checked (``split_all``), the columns a list each (numpy for the payloads' offsets), a
+    record the columns cannot give back byte for byte in ``raw``. ``since`` / ``until`` keep
+    only the records whose ``recorded_at`` is in that inclusive range (a record kept as its
+    bytes has none). The rows of a record depend on that record only, so that records built in
+    any pieces, in this process or another (``eventbatch.export.worker``), give the same rows."""
 
-    The columns of a row group are built here, in bulk; the writing and compressing happen
-    on a thread of the writer's own while the next group is read and built (pyarrow does
-    both with the GIL released). ``since`` / ``until`` keep only the records whose
-    ``recorded_at`` is in that inclusive range (a record kept as its bytes has none).
-    ``written``: the rows written. Use as a context manager, or ``close`` it."""
-
-    def __init__(self, path: str, *, compression: str = COMPRESSION, since: int | None = None,
-                 until: int | None = None) -> None:
+    def __init__(self, *, since: int | None = None, until: int | None = None) -> None:
         pa = _pa()
         import numpy
         import pyarrow.compute
-        import pyarrow.parquet as pq
 
-        if compression not in COMPRESSIONS:
-            raise ExportError(f"unknown Parquet compression {compression!r}; one of {', '.join(COMPRESSIONS)}")
         self._pa, self._pc, self._np = pa, pyarrow.compute, numpy
         self.schema = schema()
         self._cause_fields = list(self.schema.field("causation").type)
         self._range = None if since is None and until is None else (
             _INT64[0] if since is None else since, _INT64[1] if until is None else until)
-        # no dictionary or min/max statistics for the payload and raw columns: every value is long and
-        # nearly every one different, so both cost time and give nothing
-        small = ["position", "type", "key", "recorded_at", "causation.position", "causation.handler",
-                 "causation.index", "causation.seen", "correlation", "version", "epoch"]
-        self._writer = pq.ParquetWriter(path, self.schema, compression=compression, use_dictionary=small[1:],
-                                        write_statistics=small)
-        self._positions: list[Any] = []  # numpy arrays of positions
-        self._datas: list[bytes] = []
-        self._built: list[Any] = []  # tables of the next row group
-        self._rows = 0  # in those tables
-        self.written = 0
-        self._tables: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._write_tables, name="export-write", daemon=True)
-        self._thread.start()
 
-    def __enter__(self) -> Writer:
-        return self
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        if error is None:
-            self.close()
-        else:
-            self._abandon()
-
-    def write(self, chunk: list[tuple[int, bytes]]) -> None:
-        """Records as ``(position, record)``, in position order."""
-        if chunk:
-            self.write_run([position for position, _ in chunk], [data for _, data in chunk])
-
-    def write_run(self, positions: int | list[int], datas: list[bytes]) -> None:
-        """Records in position order: ``positions`` is the first one's position (the others follow
-        without a gap) or every record's."""
-        np = self._np
-        if isinstance(positions, int):
-            self._positions.append(np.arange(positions, positions + len(datas), dtype=np.int64))
-        else:
-            self._positions.append(np.array(positions, dtype=np.int64))
-        self._datas.extend(datas)
-        while len(self._datas) >= BUILT:
-            self._build(BUILT)
-
-    def close(self) -> None:
-        try:
-            if self._datas:
-                self._build(len(self._datas))
-            self._flush()
-        except BaseException:
-            self._abandon()
-            raise
-        self._stop()
-        if self._failed is not None:
-            self._abandon()
-            raise self._failed
-        self._writer.close()
-
-    def _abandon(self) -> None:
-        """Stop the writer's thread and let go of the file (which the caller discards)."""
-        self._stop()
-        with contextlib.suppress(Exception):  # the error that ended the export is the one to report
-            self._writer.close()
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._tables.put(None)
-            self._thread.join()
-
-    def _write_tables(self) -> None:
-        while (table := self._tables.get()) is not None:
-            if self._failed is None:
-                try:
-                    self._writer.write_table(table, row_group_size=ROW_GROUP)
-                except BaseException as exc:  # raised by the next write or close
-                    self._failed = exc
-
-    def _build(self, count: int) -> None:
-        np = self._np
-        positions = np.concatenate(self._positions)
-        datas = self._datas[:count]
-        self._datas = self._datas[count:]
-        self._positions = [positions[count:]] if count < len(positions) else []
+    def tables(self, positions: Any, datas: list[bytes]) -> list[Any]:
+        """The rows of records ``datas`` at ``positions`` (a numpy array), in order."""
         collecting = gc.isenabled()
         gc.disable()  # a row group's objects are many and short-lived: no collection while they are built
         try:
-            tables = self._tables_of(positions[:count], datas)
+            tables = self._tables_of(positions, datas)
         finally:
             if collecting:
                 gc.enable()
-        for table in tables:
-            if self._range is not None:
-                low, high = self._range
-                pc = self._pc
-                times = table.column("recorded_at")
-                table = table.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
-            self.written += table.num_rows
-            self._built.append(table)
-            self._rows += table.num_rows
-            if self._rows >= ROW_GROUP:
-                self._flush()
-
-    def _flush(self) -> None:
-        """Hand the tables built so far to the writer thread."""
-        if self._failed is not None:
-            raise self._failed
-        if self._built:
-            self._tables.put(self._pa.concat_tables(self._built))
-            self._built, self._rows = [], 0
+        if self._range is not None:
+            low, high = self._range
+            pc = self._pc
+            tables = [table.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
+                      for table in tables for times in [table.column("recorded_at")]]
+        return tables
 
     def _tables_of(self, positions: Any, datas: list[bytes]) -> list[Any]:
         pa = self._pa
@@ -329,23 +233,199 @@ class Writer:
         return [table]
 
 
+
+
+class Writer:
+    """Writes records to a Parquet file in row groups of ``ROW_GROUP`` rows (the last one fewer).
+
+    Records (``write``, ``write_run``) are built here, ``BUILT`` at a time (``Builder``); rows
+    built elsewhere come in as tables (``write_table``). The writing and compressing happen on a
+    thread of the writer's own while the next rows are read and built (pyarrow does both with
+    the GIL released). The file depends only on the rows and their order, not on how they
+    were cut into tables. ``written``: the rows written. Use as a context manager, or
+    ``close`` it."""
+
+    def __init__(self, path: str, *, compression: str = COMPRESSION, since: int | None = None,
+                 until: int | None = None) -> None:
+        pa = _pa()
+        import pyarrow.parquet as pq
+
+        if compression not in COMPRESSIONS:
+            raise ExportError(f"unknown Parquet compression {compression!r}; one of {', '.join(COMPRESSIONS)}")
+        self.builder = Builder(since=since, until=until)
+        self._pa, self._np = pa, self.builder._np
+        self.schema = self.builder.schema
+        # no dictionary or min/max statistics for the payload and raw columns: every value is long and
+        # nearly every one different, so both cost time and give nothing
+        small = ["position", "type", "key", "recorded_at", "causation.position", "causation.handler",
+                 "causation.index", "causation.seen", "correlation", "version", "epoch"]
+        self._writer = pq.ParquetWriter(path, self.schema, compression=compression, use_dictionary=small[1:],
+                                        write_statistics=small)
+        self._positions: list[Any] = []  # numpy arrays of positions
+        self._datas: list[bytes] = []
+        self._built: list[Any] = []  # tables of the next row group
+        self._rows = 0  # in those tables
+        self.written = 0
+        self._tables: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_tables, name="export-write", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is None:
+            self.close()
+        else:
+            self._abandon()
+
+    def write(self, chunk: list[tuple[int, bytes]]) -> None:
+        """Records as ``(position, record)``, in position order."""
+        if chunk:
+            self.write_run([position for position, _ in chunk], [data for _, data in chunk])
+
+    def write_run(self, positions: int | list[int], datas: list[bytes]) -> None:
+        """Records in position order: ``positions`` is the first one's position (the others follow
+        without a gap) or every record's."""
+        np = self._np
+        if isinstance(positions, int):
+            self._positions.append(np.arange(positions, positions + len(datas), dtype=np.int64))
+        else:
+            self._positions.append(np.array(positions, dtype=np.int64))
+        self._datas.extend(datas)
+        while len(self._datas) >= BUILT:
+            self._build(BUILT)
+
+    def write_table(self, table: Any) -> None:
+        """Rows built elsewhere (``Builder.tables``), after every record written before."""
+        self.build_pending()
+        self._add(table)
+
+    def build_pending(self) -> None:
+        """Build the records written so far that wait for a whole ``BUILT``."""
+        if self._datas:
+            self._build(len(self._datas))
+
+    def close(self) -> None:
+        try:
+            self.build_pending()
+            self._flush(last=True)
+        except BaseException:
+            self._abandon()
+            raise
+        self._stop()
+        if self._failed is not None:
+            self._abandon()
+            raise self._failed
+        self._writer.close()
+
+    def _abandon(self) -> None:
+        """Stop the writer's thread and let go of the file (which the caller discards)."""
+        self._stop()
+        with contextlib.suppress(Exception):  # the error that ended the export is the one to report
+            self._writer.close()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._tables.put(None)
+            self._thread.join()
+
+    def _write_tables(self) -> None:
+        while (table := self._tables.get()) is not None:
+            if self._failed is None:
+                try:
+                    self._writer.write_table(table, row_group_size=ROW_GROUP)
+                except BaseException as exc:  # raised by the next write or close
+                    self._failed = exc
+
+    def _build(self, count: int) -> None:
+        np = self._np
+        positions = np.concatenate(self._positions)
+        datas = self._datas[:count]
+        self._datas = self._datas[count:]
+        self._positions = [positions[count:]] if count < len(positions) else []
+        for table in self.builder.tables(positions[:count], datas):
+            self._add(table)
+
+    def _add(self, table: Any) -> None:
+        self.written += table.num_rows
+        if table.num_rows:
+            self._built.append(table)
+            self._rows += table.num_rows
+            if self._rows >= ROW_GROUP:
+                self._flush(last=False)
+
+    def _flush(self, *, last: bool) -> None:
+        """Hand the whole row groups built so far to the writer thread (``last``: the rest too)."""
+        if self._failed is not None:
+            raise self._failed
+        whole = self._rows if last else self._rows - self._rows % ROW_GROUP
+        if whole:
+            table = self._pa.concat_tables(self._built)
+            self._tables.put(table.slice(0, whole))
+            rest = table.slice(whole)
+            self._built, self._rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+
+
 async def export(log: EventLog, path: str, start: int, stop: int | None, *, compression: str = COMPRESSION,
-                 since: int | None = None, until: int | None = None) -> int:
+                 since: int | None = None, until: int | None = None, workers: int | None = None,
+                 piece: int = bulk.CHUNK, meanwhile: bool = True) -> int:
     """Write the records of positions ``start`` up to ``stop`` (excluded; None: the end now) of
     ``log`` to a Parquet file at ``path``; returns the rows written. An SQLite log is read in
-    bulk from its file (``eventbatch.export.bulk``), any other through its port."""
+    bulk from its file (``eventbatch.export.bulk``), a range of at least ``worker.LEAST`` pieces
+    of ``piece`` positions by ``workers`` processes (None: ``worker.workers()``; 0 or 1: none)
+    besides this one (``eventbatch.export.worker``), this one reading and building the first
+    pieces while they start (``meanwhile``; False: none, the workers build every piece); any
+    other log through its port. The file is the same whatever the workers."""
     from eventbatch.log.sqlite import SqliteLog
 
     with Writer(path, compression=compression, since=since, until=until) as writer:
         base = backend(log)
         if isinstance(base, SqliteLog):
             stop = await log.end_position() if stop is None else stop
-            for positions, datas in bulk.ahead(bulk.runs(Path(base.path), log.url, start, stop)):
-                writer.write_run(positions, datas)
+            count = worker.workers() if workers is None else workers
+            _from_file(writer, Path(base.path), log.url, start, stop, count, piece, since, until, meanwhile)
         else:
             async for chunk in records(log, start, stop):
                 writer.write(chunk)
     return writer.written
+
+
+def _from_file(writer: Writer, file: Path, url: str, start: int, stop: int, workers: int, piece: int,
+               since: int | None, until: int | None, meanwhile: bool) -> None:
+    """The records of an SQLite log's file, read in bulk; by ``workers`` processes for a large range
+    (this process reads and builds the range's first pieces while they start)."""
+    first, end = bulk.bounds(file)
+    stop = min(stop, end)
+    if start >= stop:
+        return
+    if start < first:
+        raise LogTruncated(f"{url}: position {start} was removed (the log starts at {first})")
+    if workers < 2 or len(range(start, stop, piece)) < worker.LEAST:
+        for positions, datas in bulk.ahead(bulk.runs(file, url, start, stop, piece)):
+            writer.write_run(positions, datas)
+        return
+    pool = worker.Pool(workers)
+    try:
+        low = start  # the first position this process has not read
+        with contextlib.closing(bulk.ahead(bulk.runs(file, url, start, stop, piece))) as runs:
+            for positions, datas in runs if meanwhile else ():
+                writer.write_run(positions, datas)
+                last = positions + len(datas) - 1 if isinstance(positions, int) else positions[-1]
+                low = start + ((last - start) // piece + 1) * piece
+                if pool.ready():
+                    break
+        pieces = [(lo, min(lo + piece, stop)) for lo in range(low, stop, piece)]
+        for index in range(workers):
+            pool.start(worker.Job(str(file), url, low, pieces[index::workers], since, until), index)
+        import pyarrow.ipc
+
+        for index in range(len(pieces)):
+            rows = pyarrow.py_buffer(pool.rows(index % workers))
+            writer.write_table(pyarrow.ipc.open_stream(rows).read_all())
+    finally:
+        pool.close()
 
 
 def read(path: str, source: str) -> Iterator[tuple[int, bytes, str, bool]]:

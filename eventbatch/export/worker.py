@@ -1,0 +1,232 @@
+"""Parquet export on several cores: worker processes read and build pieces of the range, one process writes.
+
+Where it sits: under ``eventbatch.export.parquet.export``, for an SQLite log
+read from its file (``eventbatch.export.bulk``). Splitting a record into its
+columns holds the GIL, so threads share one core; processes do not. Each
+worker is a fresh interpreter (``python -m eventbatch.export.worker``, never
+a fork of the exporting process, which runs threads), started with the
+export:
+
+- the exporting process starts ``workers(...)`` of them and, while they
+  start, reads and builds the first pieces of the range itself, in order;
+- once every worker is ready, each is handed the rest of the range as a list
+  of pieces of ``bulk.CHUNK`` positions, dealt in turn (piece i to worker
+  i mod n), with the first position the exporter's own read found: a worker
+  reads all of its pieces in one snapshot of the file, refuses one in which
+  the log no longer starts there (a prefix removed meanwhile; nothing else
+  of a log is ever rewritten), and builds the rows of each piece
+  (``parquet.Builder``, the same code as in one process);
+- the rows of a piece go back to the exporter as one Arrow IPC stream on
+  the worker's stdout; a thread per worker reads them, at most ``DEPTH``
+  pieces ahead, and the exporter hands them to its ``parquet.Writer`` in
+  the range's order, which writes row groups of ``parquet.ROW_GROUP`` rows.
+
+The rows of a record depend on that record only and the writer's row groups
+on the rows and their order only, so the file is the one a single process
+writes. A worker that fails sends one error frame and exits; the exporter
+raises it, stops the other workers and leaves no file. Frames on a worker's
+stdout: 8 bytes of length (little-endian), one byte of kind (``R`` ready,
+``T`` a piece's rows, ``E`` an error as JSON ``{"truncated", "message"}``),
+then the body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+DEPTH = 2
+"""Pieces a worker's rows may wait, read, before the exporter writes them."""
+
+MOST = 4
+"""Workers at most: the exporter's own share (writing and compressing) bounds the rest."""
+
+LEAST = 8
+"""Pieces of ``bulk.CHUNK`` positions a range needs before workers are started (below, starting
+them costs more than they save: each imports pyarrow, about 0.2 CPU-s)."""
+
+_HEAD = struct.Struct("<Qc")
+
+
+class Job(msgspec.Struct, frozen=True):
+    """What a worker is asked: the pieces to read and build, in order."""
+
+    path: str
+    url: str
+    first: int
+    pieces: list[tuple[int, int]]
+    since: int | None = None
+    until: int | None = None
+
+
+class _Failure(msgspec.Struct, frozen=True):
+    truncated: bool
+    message: str
+
+
+def workers() -> int:
+    """Worker processes for a large range: the cores this process may run on, up to ``MOST``
+    (one core: none, the export runs in this process)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    count = min(cores, MOST)
+    return count if count > 1 else 0
+
+
+class Pool:
+    """Started worker processes, and a thread per worker reading its frames into a queue."""
+
+    def __init__(self, count: int) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # the eventbatch and schemas packages
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._frames: list[queue.Queue[tuple[bytes, Any]]] = []
+        self._threads: list[threading.Thread] = []
+        self._ready: list[threading.Event] = []
+        try:
+            for index in range(count):
+                proc = subprocess.Popen([sys.executable, "-m", "eventbatch.export.worker"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env)
+                self._procs.append(proc)
+                self._frames.append(queue.Queue(maxsize=DEPTH))
+                self._ready.append(threading.Event())
+                thread = threading.Thread(target=self._receive, args=(index,), name=f"export-worker-{index}",
+                                          daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def ready(self) -> bool:
+        """Whether every worker has started (or ended: its end is then its next frame)."""
+        return all(event.is_set() for event in self._ready)
+
+    def start(self, job: Job, worker: int) -> None:
+        stdin = self._procs[worker].stdin
+        assert stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # a worker that ended says why in its frames
+            stdin.write(msgspec.json.encode(job))
+            stdin.close()
+
+    def rows(self, worker: int) -> bytes:
+        """The next piece's rows from ``worker`` (an Arrow IPC stream); its failure raised."""
+        kind, body = self._frames[worker].get()
+        if kind == b"T":
+            return body
+        from eventbatch.export import ExportError
+        from eventbatch.log.port import LogTruncated
+
+        if kind == b"E":
+            failure = msgspec.json.decode(body, type=_Failure)
+            raise LogTruncated(failure.message) if failure.truncated else ExportError(failure.message)
+        code = self._procs[worker].wait()
+        raise ExportError(f"an export worker ended (exit status {code}) before it sent every piece")
+
+    def close(self) -> None:
+        """Stop the workers that still run (after an error) and wait for every one and its thread."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self._procs:
+            proc.wait()
+        for frames, thread in zip(self._frames, self._threads, strict=True):
+            while thread.is_alive():  # unblock a reading thread waiting for room
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        frames.get_nowait()
+                thread.join(0.05)
+        for proc in self._procs:
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+    def _receive(self, worker: int) -> None:
+        stdout = self._procs[worker].stdout
+        assert stdout is not None
+        frames, ready = self._frames[worker], self._ready[worker]
+        try:
+            for kind, body in _frames(stdout):
+                if kind == b"R":
+                    ready.set()
+                else:
+                    frames.put((kind, body))
+        except (OSError, ValueError):  # the pipe closed under us: the pool is closing
+            pass
+        finally:
+            ready.set()
+            frames.put((b"", None))  # the end: a piece asked after it is an error
+
+
+def _frames(stream: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    while head := stream.read(_HEAD.size):
+        if len(head) < _HEAD.size:
+            return
+        size, kind = _HEAD.unpack(head)
+        body = bytearray(size)
+        view, got = memoryview(body), 0
+        while got < size:
+            count = stream.readinto(view[got:])  # type: ignore[attr-defined]
+            if not count:
+                return
+            got += count
+        yield kind, body  # type: ignore[misc]  # a bytearray: Arrow reads it without a copy
+
+
+def _send(out: IO[bytes], kind: bytes, body: Any) -> None:
+    out.write(_HEAD.pack(len(body), kind))
+    out.write(body)
+    out.flush()
+
+
+def main() -> None:
+    """A worker: reads its job on stdin, sends each piece's rows on stdout (module docstring)."""
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write on the frames' pipe
+    try:
+        import numpy
+        import pyarrow
+        import pyarrow.ipc
+
+        from eventbatch.export import bulk, parquet
+
+        _send(out, b"R", b"")
+        job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
+        builder = parquet.Builder(since=job.since, until=job.until)
+        empty = pyarrow.Table.from_batches([], schema=builder.schema)
+        for run in bulk.pieces(Path(job.path), job.url, job.first, job.pieces):
+            tables = [empty]
+            if run is not None:
+                first, datas = run
+                positions = (numpy.arange(first, first + len(datas), dtype=numpy.int64) if isinstance(first, int)
+                             else numpy.array(first, dtype=numpy.int64))
+                tables = builder.tables(positions, datas) or [empty]
+            sink = pyarrow.BufferOutputStream()
+            with pyarrow.ipc.new_stream(sink, builder.schema) as stream:
+                for table in tables:
+                    stream.write_table(table)
+            _send(out, b"T", sink.getvalue())
+    except BaseException as exc:
+        from eventbatch.log.port import LogTruncated
+
+        with contextlib.suppress(OSError):
+            _send(out, b"E", msgspec.json.encode(_Failure(isinstance(exc, LogTruncated), f"{exc}")))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""A Parquet export by worker processes (``eventbatch.export.worker``) on real SQLite files: the
+file is byte for byte the one a single process writes, with records the columns cannot hold on
+the pieces' edges, a gap, a time range, the exporting process building the first pieces itself
+or none; a worker's failure ends the export with its message and leaves no worker running."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from eventbatch.export import ExportError, bulk, worker
+from eventbatch.log.factory import open_log
+from eventbatch.log.port import LogTruncated
+
+pq = pytest.importorskip("pyarrow.parquet")
+from eventbatch.export import parquet  # noqa: E402  # needs pyarrow
+
+PIECE = 50
+
+
+def record(position: int) -> bytes:
+    index = b',"index":%d' % (position % 3) if position % 3 else b""
+    cause = b',"causation":{"position":%d,"handler":"scheduler"%s}' % (position - 1, index) if position % 7 else b""
+    return (b'{"type":"PodBound","key":"default/job-%d","recorded_at":%d,"payload":{"type":"PodBound",'
+            b'"pod":"p-%d","node":"n\xc3\xa9","note":"},\\"causation\\":{"}%s,"correlation":"default/job-%d"%s}'
+            % (position // 10, position * 100, position, cause, position // 10,
+               b',"epoch":3' if position % 5 == 0 else b""))
+
+
+ODD = {
+    PIECE - 1: b"\xff\x00 not a record",
+    PIECE: record(PIECE).replace(b'","', b'", "'),  # other spacing
+    3 * PIECE - 1: b'{"type":"X","key":"k","recorded_at":1,"payload":{},"position":4}',
+    3 * PIECE: b'{"type":"X","key":"k","recorded_at":18446744073709551615,"payload":{}}',  # beyond int64
+    5 * PIECE + 1: b'{"type":"X","key":"k","recorded_at":-1,"payload":{"x":"\xff"}}',  # not UTF-8
+}
+GAP = range(7 * PIECE + 10, 7 * PIECE + 80)  # positions not in the log (a whole piece among them)
+
+
+def log_file(path: Path, count: int) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        conn.executemany("INSERT INTO events (position, data) VALUES (?, ?)",
+                         [(p, ODD.get(p, record(p))) for p in range(count) if p not in GAP])
+    conn.close()
+    return path
+
+
+def export(log: Path, out: Path, **options) -> int:
+    async def run() -> int:
+        async with open_log(f"sqlite:///{log}") as opened:
+            return await parquet.export(opened, str(out), options.pop("start", 0), options.pop("stop", None),
+                                        piece=PIECE, **options)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("meanwhile", [True, False], ids=["first-pieces-here", "every-piece-by-workers"])
+def test_workers_write_the_file_one_process_writes(tmp_path: Path, meanwhile: bool) -> None:
+    log = log_file(tmp_path / "log.db", 30 * PIECE + 7)
+    alone = tmp_path / "alone.parquet"
+    count = export(log, alone, workers=0)
+    shared = tmp_path / "shared.parquet"
+    assert export(log, shared, workers=2, meanwhile=meanwhile) == count == 30 * PIECE + 7 - len(GAP)
+    assert shared.read_bytes() == alone.read_bytes()
+    table = pq.read_table(shared)
+    raws = table.column("raw").to_pylist()
+    positions = table.column("position").to_pylist()
+    assert positions == [p for p in range(30 * PIECE + 7) if p not in GAP]
+    assert {p: raw for p, raw in zip(positions, raws, strict=True) if raw is not None} == ODD
+    assert table.column("payload")[0].as_py() == record(0).split(b'"payload":')[1].split(b',"correlation"')[0].decode()
+
+
+def test_a_time_range_and_a_position_range_by_workers(tmp_path: Path) -> None:
+    log = log_file(tmp_path / "log.db", 30 * PIECE)
+    for options in ({"since": 20_000, "until": 120_000}, {"start": 3 * PIECE + 5, "stop": 25 * PIECE + 3}):
+        alone, shared = tmp_path / "alone.parquet", tmp_path / "shared.parquet"
+        assert export(log, shared, workers=3, meanwhile=False, **options) == export(log, alone, workers=0, **options)
+        assert shared.read_bytes() == alone.read_bytes()
+        assert pq.ParquetFile(shared).metadata.num_rows > 0
+
+
+def test_a_worker_that_fails_ends_the_export_with_its_reason(tmp_path: Path) -> None:
+    pool = worker.Pool(2)
+    try:
+        pool.start(worker.Job(str(tmp_path / "missing.db"), "sqlite:///missing.db", 0, [(0, 10)]), 0)
+        with pytest.raises(ExportError, match="unable to open database file"):
+            pool.rows(0)
+        log = log_file(tmp_path / "log.db", 100)
+        with sqlite3.connect(log) as conn:  # a prefix removed after the range was bounded
+            conn.execute("DELETE FROM events WHERE position < 20")
+        conn.close()
+        pool.start(worker.Job(str(log), "sqlite:///log.db", 10, [(10, 60), (60, 100)]), 1)
+        with pytest.raises(LogTruncated, match="positions 10..19 were removed while they were exported"):
+            pool.rows(1)
+    finally:
+        pool.close()
+    assert all(proc.poll() is not None for proc in pool._procs)
+
+
+def test_pieces_are_read_in_one_snapshot_each_as_asked(tmp_path: Path) -> None:
+    log = log_file(tmp_path / "log.db", 10 * PIECE)
+    runs = list(bulk.pieces(log, "sqlite:///log.db", 0, [(0, 3), (7 * PIECE + 20, 7 * PIECE + 30), (7 * PIECE + 75,
+                                                                                                     7 * PIECE + 82)]))
+    assert runs[0] == (0, [record(0), record(1), record(2)])
+    assert runs[1] is None  # a piece of the gap
+    assert runs[2] == ([7 * PIECE + 80, 7 * PIECE + 81], [record(7 * PIECE + 80), record(7 * PIECE + 81)])
