@@ -47,6 +47,7 @@ consumer positions) and ``quarantine`` (undecodable records by position).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import queue
 import sqlite3
@@ -64,6 +65,8 @@ from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
 from eventbatch.log.wakeup import FileWatch, watch
 from eventbatch.sqlitefile import LOG, failure, require
 from schemas.envelope import Envelope
+
+_log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -147,11 +150,17 @@ class _WriteThread:
         ``then`` runs on the event loop once ``fn`` has returned, also when the caller was
         cancelled meanwhile: what has to follow a committed write happens whoever waits for it.
         A cancelled caller never cuts ``fn`` short (it is one call on the thread)."""
+        return await self.submit(fn, then)
+
+    def submit(
+        self, fn: Callable[[sqlite3.Connection], Any] | None, then: Callable[[Any], T] | None = None
+    ) -> asyncio.Future[T]:
+        """``call`` without waiting: the call is queued at once, its future returned."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
         self._pending += 1
         self._calls.put((fn, future, loop, then))
-        return await future
+        return future
 
     def _settle(self, future: asyncio.Future, outcome: bool, value: Any, then: Callable[[Any], Any] | None) -> None:
         """On the event loop, once a call has returned: the thread has nothing more of it to run."""
@@ -220,6 +229,8 @@ class SqliteLog(EventLog):
         self.chunk = chunk
         self.create_dirs = create_dirs
         self._writer: _WriteThread | None = None
+        self._unchecked = 0  # bytes appended since the last WAL checkpoint
+        self._checkpoint: asyncio.Future | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -266,6 +277,9 @@ class SqliteLog(EventLog):
         try:
             conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            # No checkpoint at a commit: an append on the event loop's thread would wait for its
+            # fsyncs. ``_checkpoint_later`` runs one on the write thread instead.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         except BaseException:
             conn.close()
             raise
@@ -346,11 +360,31 @@ class SqliteLog(EventLog):
                 start = self._committed(inserted)
             else:
                 start = await writer.call(lambda conn: _insert_batch(conn, self.path, records), self._committed)
+            self._checkpoint_later(writer, sum(map(len, records)))
         except sqlite3.Error as exc:
             error = failure(self.path, exc, "cannot append to the log")
             error.args = (f"{error} ({len(records)} record(s) not appended; the log is as it was)",)
             raise error from exc
         return list(range(start, start + len(records)))
+
+    def _checkpoint_later(self, writer: _WriteThread, appended: int) -> None:
+        """Once ``CHECKPOINT_BYTES`` were appended since the last one, a passive WAL checkpoint on
+        the write thread (what SQLite's automatic checkpoint does at a commit, but off the event
+        loop: its fsyncs never hold up an append made on the loop's thread). An append made
+        meanwhile queues behind it on the write thread."""
+        self._unchecked += appended
+        if self._unchecked < CHECKPOINT_BYTES or self._checkpoint is not None:
+            return
+        self._unchecked = 0
+        task: asyncio.Future[None] = writer.submit(_checkpoint)
+        self._checkpoint = task
+
+        def done(task: asyncio.Future) -> None:
+            self._checkpoint = None
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                _log.warning("%s: WAL checkpoint failed: %s", self.path, exc)  # the next one retries
+
+        task.add_done_callback(done)
 
     def _committed(self, inserted: tuple[int, int]) -> int:
         """On the event loop, after an append committed: remember the time it gave the file
@@ -511,6 +545,14 @@ def _closed(key: tuple[int, int]) -> None:
 def _create(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(_SCHEMA)
+
+
+CHECKPOINT_BYTES = 4 * 2**20
+"""Bytes appended between two WAL checkpoints (SQLite's automatic one comes at 1,000 pages, ~4 MiB)."""
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 _INLINE_MOST = 1024
