@@ -46,7 +46,7 @@ O(pending pods x nodes) and is shared by every job that arrived within one
 debounce window, so its cost per job falls as the rate rises; folding
 completed jobs costs nothing more, but the folded state (and so each
 snapshot's size) grows with history; snapshots are spaced by that size
-(every 10,000 events per component up to 1 MiB of state, proportionally more
+(every 10,000 events per component up to 512 KiB of state, proportionally more
 above), so their cost per event does not.
 
     python bench/load.py [--rates 50,100,200,400,600] [--seconds 15] [--backend sqlite,kafka]

@@ -78,7 +78,7 @@ class ComponentSnapshot:
     last_answered: int = -1
 
 
-SPACING_BYTES = 2**20
+SPACING_BYTES = 2**19
 """A component's state up to this size is snapshotted every ``snapshot_every`` events; a larger
 one after ``snapshot_every`` x (its size / ``SPACING_BYTES``) events (``interval_after``)."""
 

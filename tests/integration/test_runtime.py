@@ -253,8 +253,9 @@ class _Ballast:
 
 @pytest.mark.parametrize(("size", "saved"), [(1000, 12), (3 * SPACING_BYTES, 4)])
 async def test_a_large_state_is_snapshotted_at_intervals_grown_with_its_size(tmp_path: Path, size: int, saved: int) -> None:
-    """Encoding a state costs in proportion to its size: a state of 3 MiB is snapshotted every
-    3 x ``snapshot_every`` events (after the first), a small one every ``snapshot_every``, and
+    """Encoding a state costs in proportion to its size: a state of three times ``SPACING_BYTES``
+    is snapshotted every 3 x ``snapshot_every`` events (after the first), a small one every
+    ``snapshot_every``, and
     a restart from the last snapshot of either reads the tail and folds every event once."""
     async with open_log(f"sqlite:///{tmp_path}/events.db") as log, SnapshotStore(tmp_path / "snapshots.db") as store:
         await log.append([request(i) for i in range(125)])
