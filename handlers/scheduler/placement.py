@@ -174,12 +174,9 @@ class Placement:
     def _row(self, i: int) -> None:
         """Fit and score row ``i`` alone (it passes the predicates), the same arithmetic on scalars."""
         nodes = self.ssn.nodes
-        idle = nodes.idle[i].tolist()
-        fit_idle = all(idle[j] >= v for j, v in self.pairs)
-        fit_future = False
-        if self.pipeline:
-            future = nodes.future[i].tolist()
-            fit_future = all(future[j] >= v for j, v in self.pairs)
+        pairs = self.pairs
+        fit_idle = _covers(nodes.idle[i].tolist(), pairs)
+        fit_future = self.pipeline and _covers(nodes.future[i].tolist(), pairs)
         if self.gpu is not None and (fit_idle or fit_future):
             devices = self.ssn.devices
             fit_idle = fit_idle and _row_fits(devices.gpu_free[i], devices.mem_free[i], self.gpu)
@@ -211,6 +208,14 @@ def _rows_fit(free: np.ndarray, mem: np.ndarray, rows: np.ndarray, request: GpuR
         ok = free[rows] >= request.milli
         return np.asarray(ok.any(axis=1)) if request.count == 1 else np.asarray(ok.sum(axis=1) >= request.count)
     return device_fits(free[rows], mem[rows], request)
+
+
+def _covers(values: list[int], pairs: list[tuple[int, int]]) -> bool:
+    """Whether ``values[j] >= need`` for every ``(j, need)`` of ``pairs``."""
+    for j, need in pairs:
+        if values[j] < need:
+            return False
+    return True
 
 
 def _row_fits(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> bool:

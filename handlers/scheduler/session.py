@@ -68,6 +68,8 @@ class Session:
         for t, tier in enumerate(conf.tiers):
             for option in tier.plugins:
                 self.plugins.append(PLUGINS[option.name](option, t))
+        # The plugin that picks a task's GPU devices (the conf's first ``fgd``), if any.
+        self.device_chooser: Plugin | None = next((p for p in self.plugins if p.name == "fgd"), None)
         self._mark_unchanged()
         if self.enqueue_enabled:
             self._expire_reservations()

@@ -61,7 +61,7 @@ def _candidates(ssn: Session, job: JobInfo) -> list[TaskInfo]:
     pending = [t for t in job.tasks if t.status == "Pending"]
     if all(t.best_effort for t in pending):
         return []
-    return sorted(pending, key=ssn.task_key)
+    return sorted(pending, key=ssn.task_key) if len(pending) > 1 else pending
 
 
 def admit_without_enqueue(ssn: Session) -> None:

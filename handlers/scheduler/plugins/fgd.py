@@ -285,7 +285,5 @@ def device_choice(ssn: Session, task: TaskInfo, node: int, *, future: bool) -> t
     (from its idle devices, or from what is being released with ``future``): the devices
     the conf's ``fgd`` plugin chooses, or None when the conf has none or it leaves the
     choice to the default (``devices.pick``, best fit)."""
-    for plugin in ssn.plugins:
-        if isinstance(plugin, FGD):
-            return plugin.devices(task, node, future=future)
-    return None
+    plugin = ssn.device_chooser
+    return plugin.devices(task, node, future=future) if isinstance(plugin, FGD) else None
