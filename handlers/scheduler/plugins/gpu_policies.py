@@ -74,6 +74,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from math import exp, floor
 
 import numpy as np
 
@@ -402,14 +403,37 @@ def _fgd_one(
         return np.inf, -1
     if exact:
         return best / scale, best_device
-    score = _fgd_score(np.array(deltas, dtype=np.int64), scale)
-    first = int(score.argmax())  # devices in index order: the first with the best score
-    return -float(score[first]), devices[first]
+    top, first = -1.0, 0
+    for delta, g in zip(deltas, devices, strict=True):  # devices in index order: the first with the best score
+        score = _fgd_score_one(delta, scale)
+        if score > top:
+            top, first = score, g
+    return -top, first
 
 
 def _fgd_cost(delta: int, scale: float, exact: bool) -> float:
     """One placement's cost from its increase ``delta`` (times ``scale``), as ``_fgd_rows``."""
-    return delta / scale if exact else -float(_fgd_score(np.array([delta], dtype=np.int64), scale)[0])
+    return delta / scale if exact else -_fgd_score_one(delta, scale)
+
+
+# How near an integer 100 sigmoid may fall before ``_fgd_score_one`` asks numpy: far more
+# than the few units in the last place by which two exp implementations can differ.
+_GUARD = 1e-9
+
+
+def _fgd_score_one(delta: int, scale: float) -> float:
+    """``_fgd_score`` of one increase, in plain Python: the same float operations, with
+    ``math.exp`` for numpy's ``exp``. The two may differ in the last bits, which changes
+    the floor only where 100 sigmoid lies within those bits of an integer; there (within
+    ``_GUARD``) numpy computes it, so the result is ``_fgd_score``'s exactly."""
+    x = -(float(delta) / scale) / 1000.0
+    if x < -700.0:  # exp overflows: numpy's inf gives 0
+        return 0.0
+    value = 1.0 / (1.0 + exp(-x)) * 100.0
+    low = floor(value)
+    if value - low < _GUARD or low + 1 - value < _GUARD:
+        return float(_fgd_score(np.array([delta], dtype=np.int64), scale)[0])
+    return float(low)
 
 
 def _gpu_fit(cpu_free: np.ndarray, gpu_free: np.ndarray, request: GpuRequest | None, cpu: int) -> np.ndarray:
