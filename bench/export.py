@@ -4,28 +4,36 @@ Where it sits: ``bench/``, next to the replay benchmark, whose recorded log it
 reuses (``bench/replay.py``'s ``record_base`` and ``tile``: a generated
 workload run through the real pipeline on the simulated cluster, repeated
 with fresh job names and later times up to ``--events`` records, written to
-an SQLite log). Then, in turns, ``--rounds`` times, in one process:
+an SQLite log). Then, in turns, ``--rounds`` times, in this process (and the
+export's workers):
 
 - raw decode: ``msgspec`` decoding every record of the log, already in
   memory, into typed envelopes (``schemas.envelope.Envelope``);
 - Parquet export: what ``eventbatch events export -o F.parquet`` runs with
   its defaults (``eventbatch.export.parquet.export``: the SQLite file read in
-  bulk on a thread, each record split into its columns and checked to
-  re-encode to itself, zstd, row groups of 65,536 rows written on another
-  thread), of the whole log and of its first 10% and 50%; the whole log
-  again with snappy, pyarrow's default codec, for its speed and size;
+  bulk, each record split into its columns and checked to re-encode to
+  itself, by worker processes, one per core, while this process writes
+  their rows in order, when a core is spare (else in this process), zstd,
+  row groups of 65,536 rows written on a thread),
+  of the whole log and of its first 10% (below the size for which workers
+  are started: in this process) and 50%; the whole log again in one process
+  (``workers=0``), with two workers (``workers=2``, whatever the load), and
+  with snappy, pyarrow's default codec, for its speed and size;
 - JSON Lines export of the whole log, for comparison;
 - the parts, by CPU time: the bulk read alone, the split alone (records in
   memory), and the Parquet writer from records in memory.
 
-It prints events/s by wall time and by CPU time (the CPU figures hold when
-other work shares the machine: the export uses up to three threads, the
-floor one), each round's ratio Parquet export / raw decode (goal: >= 0.5)
-and the median, and the cost per event of each range. How the cost grows:
-linearly with the records exported (10%, 50% and all cost the same per
-event, plus opening the log and the file), not with the log's length or
-where the range starts (a position range is an indexed read); memory holds
-one row group and a few chunks being read, whatever the range.
+It prints events/s by wall time and by CPU time, the CPU time of this
+process and of the workers (their CPU figures hold when other work shares
+the machine; the load average is printed with each round), CPU-us per
+event, each round's ratio Parquet export / raw decode (goal: >= 0.5 by wall
+time) and the median. How the cost grows: linearly with the records
+exported (10%, 50% and all cost about the same per event, plus opening the
+log and the file, and about 0.2 CPU-s to start each worker), not with the
+log's length or where the range starts (a position range is an indexed
+read); memory holds a row group and a few pieces per worker being read and
+sent, whatever the range. ``--short``: raw decode and the whole log's
+export only: with the defaults, in one process and with two workers.
 
     python bench/export.py --events 1000000
 """
@@ -34,6 +42,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import sqlite3
 import statistics
 import sys
@@ -53,10 +63,16 @@ from eventbatch.log.factory import open_log  # noqa: E402
 from schemas.envelope import Envelope  # noqa: E402
 
 
+def cpu_time() -> float:
+    """CPU seconds of this process and of its children that have ended (the export's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(run) -> tuple[float, float]:
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), cpu_time()
     run()
-    return time.perf_counter() - started, time.process_time() - cpu
+    return time.perf_counter() - started, cpu_time() - cpu
 
 
 def raw_decode(data: list[bytes]) -> None:
@@ -83,11 +99,12 @@ def split_only(data: list[bytes]) -> None:
         parquet.split_all(data[start:start + parquet.BUILT])
 
 
-async def export(log_path: Path, out: Path, kind: str, stop: int | None, compression: str = parquet.COMPRESSION) -> int:
+async def export(log_path: Path, out: Path, kind: str, stop: int | None, compression: str = parquet.COMPRESSION,
+                 workers: int | None = None) -> int:
     count = 0
     async with open_log(f"sqlite:///{log_path}") as log:
         if kind == "parquet":  # what `eventbatch events export -o F.parquet` runs, with its defaults
-            count = await parquet.export(log, str(out), 0, stop, compression=compression)
+            count = await parquet.export(log, str(out), 0, stop, compression=compression, workers=workers)
         else:
             with out.open("wb") as file:
                 async for chunk in records(log, 0, stop):
@@ -101,6 +118,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=400, help="jobs in the simulated base run")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--short", action="store_true",
+                        help="only raw decode and the whole log's export, with workers and in one process")
     parser.add_argument("--keep", help="keep the recorded log at this path (reused if it exists)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,44 +135,63 @@ def main() -> None:
         out = Path(tmp) / "out"
         ratios, ratios_cpu = [], []
         for round_ in range(1, args.rounds + 1):
+            load = os.getloadavg()[0]
             raw_s, raw_cpu = timed(lambda: raw_decode(data))
+            chosen = parquet.worker.workers()  # what the default picks now (cores, load)
             full_s, full_cpu = timed(lambda: asyncio.run(export(log_path, out.with_suffix(".parquet"), "parquet", None)))
             size = out.with_suffix(".parquet").stat().st_size
-            parts = {}
-            for tenths in (1, 5):
-                stop = n * tenths // 10
-                parts[tenths] = (stop, *timed(lambda stop=stop: asyncio.run(
-                    export(log_path, out.with_suffix(".parquet"), "parquet", stop))))
-            jsonl_s, jsonl_cpu = timed(lambda: asyncio.run(export(log_path, out.with_suffix(".jsonl"), "jsonl", None)))
-            jsonl_size = out.with_suffix(".jsonl").stat().st_size
-            other_s, other_cpu = timed(lambda: asyncio.run(
-                export(log_path, out.with_suffix(".other.parquet"), "parquet", None, "snappy")))
-            other_size = out.with_suffix(".other.parquet").stat().st_size
-            _, read_cpu = timed(lambda: read_only(log_path))
-            _, split_cpu = timed(lambda: split_only(data))
-            memory_s, memory_cpu = timed(lambda: write_from_memory(data, out.with_suffix(".parquet")))
+            alone_s, alone_cpu = timed(lambda: asyncio.run(
+                export(log_path, out.with_suffix(".alone.parquet"), "parquet", None, workers=0)))
+            two_s, two_cpu = timed(lambda: asyncio.run(
+                export(log_path, out.with_suffix(".two.parquet"), "parquet", None, workers=2)))
             ratio, ratio_cpu = raw_s / full_s, raw_cpu / full_cpu
             ratios.append(ratio)
             ratios_cpu.append(ratio_cpu)
-            print(f"round {round_}: {n:,} events")
-            print(f"  raw msgspec decode:    {n / raw_s:>11,.0f} events/s  {n / raw_cpu:>11,.0f} events/CPU-s")
+            print(f"round {round_}: {n:,} events, load average {load:.1f} on {os.cpu_count()} cores")
+            print(f"  raw msgspec decode:    {n / raw_s:>11,.0f} events/s  {n / raw_cpu:>11,.0f} events/CPU-s"
+                  f"  ({raw_cpu / n * 1e6:.2f} CPU-us/event)")
             print(f"  Parquet export, all:   {n / full_s:>11,.0f} events/s  {n / full_cpu:>11,.0f} events/CPU-s"
-                  f"  ({full_s:.1f}s, {parquet.COMPRESSION}: {size / 2**20:,.0f} MiB, {size / n:.0f} B/event)")
-            for tenths, (stop, s, cpu) in parts.items():
-                print(f"  Parquet export, {tenths * 10:>3}%:  {stop / s:>11,.0f} events/s  {stop / cpu:>11,.0f} "
-                      f"events/CPU-s  ({s:.1f}s; {s / stop * 1e6:.1f} us/event, all: {full_s / n * 1e6:.1f})")
-            print(f"  ... with snappy:       {n / other_s:>11,.0f} events/s  {n / other_cpu:>11,.0f} events/CPU-s"
-                  f"  ({other_s:.1f}s, {other_size / 2**20:,.0f} MiB, {other_size / n:.0f} B/event)")
-            print(f"  JSON Lines export:     {n / jsonl_s:>11,.0f} events/s  {n / jsonl_cpu:>11,.0f} events/CPU-s"
-                  f"  ({jsonl_s:.1f}s, {jsonl_size / 2**20:,.0f} MiB)")
-            print("  where the time goes (CPU us/event): "
-                  f"reading the log {read_cpu / n * 1e6:.2f}, "
-                  f"splitting a record into its fields and checking it re-encodes to itself {split_cpu / n * 1e6:.2f} "
-                  f"(of the Parquet writer's {memory_cpu / n * 1e6:.2f} from records in memory), "
-                  f"the export {full_cpu / n * 1e6:.2f}; raw decode {raw_cpu / n * 1e6:.2f}")
-            print(f"  Parquet writer alone (records in memory) / raw decode: {raw_s / memory_s:.2f} wall, "
-                  f"{raw_cpu / memory_cpu:.2f} CPU")
-            print(f"  ratio Parquet export / raw decode: {ratio:.2f} wall, {ratio_cpu:.2f} CPU   (goal >= 0.50)")
+                  f"  ({full_s:.1f}s, {full_cpu / n * 1e6:.2f} CPU-us/event with {chosen} workers, "
+                  f"{parquet.COMPRESSION}: {size / 2**20:,.0f} MiB, {size / n:.0f} B/event)")
+            print(f"  ... in one process:    {n / alone_s:>11,.0f} events/s  {n / alone_cpu:>11,.0f} events/CPU-s"
+                  f"  ({alone_s:.1f}s, {alone_cpu / n * 1e6:.2f} CPU-us/event; ratio {raw_s / alone_s:.2f} wall, "
+                  f"{raw_cpu / alone_cpu:.2f} CPU)")
+            print(f"  ... with 2 workers:    {n / two_s:>11,.0f} events/s  {n / two_cpu:>11,.0f} events/CPU-s"
+                  f"  ({two_s:.1f}s, {two_cpu / n * 1e6:.2f} CPU-us/event; ratio {raw_s / two_s:.2f} wall, "
+                  f"{raw_cpu / two_cpu:.2f} CPU)")
+            if not args.short:
+                parts = {}
+                for tenths in (1, 5):
+                    stop = n * tenths // 10
+                    parts[tenths] = (stop, *timed(lambda stop=stop: asyncio.run(
+                        export(log_path, out.with_suffix(".parquet"), "parquet", stop))))
+                jsonl_s, jsonl_cpu = timed(lambda: asyncio.run(
+                    export(log_path, out.with_suffix(".jsonl"), "jsonl", None)))
+                jsonl_size = out.with_suffix(".jsonl").stat().st_size
+                other_s, other_cpu = timed(lambda: asyncio.run(
+                    export(log_path, out.with_suffix(".other.parquet"), "parquet", None, "snappy")))
+                other_size = out.with_suffix(".other.parquet").stat().st_size
+                _, read_cpu = timed(lambda: read_only(log_path))
+                _, split_cpu = timed(lambda: split_only(data))
+                memory_s, memory_cpu = timed(lambda: write_from_memory(data, out.with_suffix(".parquet")))
+                for tenths, (stop, s, cpu) in parts.items():
+                    print(f"  Parquet export, {tenths * 10:>3}%:  {stop / s:>11,.0f} events/s  {stop / cpu:>11,.0f} "
+                          f"events/CPU-s  ({s:.1f}s; {cpu / stop * 1e6:.2f} CPU-us/event, all: "
+                          f"{full_cpu / n * 1e6:.2f})")
+                print(f"  ... with snappy:       {n / other_s:>11,.0f} events/s  {n / other_cpu:>11,.0f} events/CPU-s"
+                      f"  ({other_s:.1f}s, {other_size / 2**20:,.0f} MiB, {other_size / n:.0f} B/event)")
+                print(f"  JSON Lines export:     {n / jsonl_s:>11,.0f} events/s  {n / jsonl_cpu:>11,.0f} events/CPU-s"
+                      f"  ({jsonl_s:.1f}s, {jsonl_size / 2**20:,.0f} MiB)")
+                print("  where the time goes (CPU us/event): "
+                      f"reading the log {read_cpu / n * 1e6:.2f}, "
+                      f"splitting a record into its fields and checking it re-encodes to itself "
+                      f"{split_cpu / n * 1e6:.2f} (of the Parquet writer's {memory_cpu / n * 1e6:.2f} from records "
+                      f"in memory, in one process), the export {full_cpu / n * 1e6:.2f}; raw decode "
+                      f"{raw_cpu / n * 1e6:.2f}")
+                print(f"  Parquet writer alone (records in memory) / raw decode: {raw_s / memory_s:.2f} wall, "
+                      f"{raw_cpu / memory_cpu:.2f} CPU")
+            print(f"  ratio Parquet export / raw decode: {ratio:.2f} wall, {ratio_cpu:.2f} CPU   (goal >= 0.50 wall; "
+                  f"load average now {os.getloadavg()[0]:.1f})")
     print(f"median ratio over {args.rounds} rounds: {statistics.median(ratios):.2f} wall, "
           f"{statistics.median(ratios_cpu):.2f} CPU   (each: {', '.join(f'{r:.2f}' for r in ratios)})")
 

@@ -7,8 +7,10 @@ here: one snapshot of the ``events`` table (a read transaction, so that
 appends made meanwhile are not half seen), in chunks of consecutive
 positions, each one query with no per-row position fetched when the chunk is
 complete (positions have no gaps inside a log; a chunk with fewer rows than
-its range is fetched again with its positions). Nothing here writes to the
-file or its WAL.
+its range is fetched again with its positions). ``pieces`` reads given
+ranges in one snapshot, for a worker process of a Parquet export
+(``eventbatch.export.worker``), refusing a snapshot where the log no longer
+starts where the exporter's did. Nothing here writes to the file or its WAL.
 
 ``ahead`` runs any iterator of chunks on a thread of its own, a few chunks
 ahead of its consumer: SQLite steps through a query and pyarrow compresses
@@ -103,9 +105,11 @@ def _snapshot(path: Path) -> sqlite3.Connection:
 
 
 def _bounds(conn: sqlite3.Connection) -> tuple[int, int]:
-    ((first, end),) = conn.execute(
-        "SELECT COALESCE(MIN(position), 0), COALESCE(MAX(position) + 1, 0) FROM events").fetchall()
-    return first, end
+    # two subqueries: SQLite finds a lone MIN or MAX of the key at one end of the table's b-tree,
+    # where a query of both scans the whole table (about 0.2 CPU-s per million records)
+    ((first, last),) = conn.execute(
+        "SELECT (SELECT MIN(position) FROM events), (SELECT MAX(position) FROM events)").fetchall()
+    return (0, 0) if last is None else (first, last + 1)
 
 
 def _read(conn: sqlite3.Connection, low: int, high: int) -> Run | None:

@@ -24,14 +24,18 @@ The schema's metadata ``eventbatch.export`` holds the format version. An
 import reads the columns back into the records' bytes (``Parts``); a file
 with other columns or types is refused before anything is appended.
 
-Writing (``export``, ``Writer``): records come in chunks (an SQLite log's
-file read in bulk on a thread, ``eventbatch.export.bulk``; any other log
+Writing (``export``, ``Writer``, ``Builder``): records come in chunks (an
+SQLite log's file read in bulk, ``eventbatch.export.bulk``; any other log
 through its port); ``split_all`` decodes each into its fields and checks,
 ``CHECKED`` records at a time, that they encode back to it; the columns of
-``BUILT`` rows are built in bulk (a list per column, numpy for the
-payloads' offsets), and each row group of ``ROW_GROUP`` rows is encoded,
-compressed (``COMPRESSION``) and written on the writer's thread while the
-next rows are read and split.
+``BUILT`` rows are built in bulk (a list per column, numpy for the payloads'
+offsets, ``Builder``), and the ``Writer`` cuts the rows into row groups of
+exactly ``ROW_GROUP`` rows (the last one fewer), encoded, compressed
+(``COMPRESSION``) and written on its own thread while the next rows are read
+and built. A range of an SQLite log of at least ``worker.LEAST`` chunks is
+read and built by worker processes, one per core (``eventbatch.export.worker``),
+and written here in order: the file depends only on the rows and their order,
+so it is byte for byte the one a single process writes.
 """
 
 from __future__ import annotations
@@ -156,9 +160,8 @@ class Builder:
     def __init__(self, *, since: int | None = None, until: int | None = None) -> None:
         pa = _pa()
         import numpy
-        import pyarrow.compute
 
-        self._pa, self._pc, self._np = pa, pyarrow.compute, numpy
+        self._pa, self._np = pa, numpy
         self.schema = schema()
         self._cause_fields = list(self.schema.field("causation").type)
         self._range = None if since is None and until is None else (
@@ -175,7 +178,7 @@ class Builder:
                 gc.enable()
         if self._range is not None:
             low, high = self._range
-            pc = self._pc
+            import pyarrow.compute as pc  # only for a time range: its import costs a worker about 0.07 CPU-s
             tables = [table.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
                       for table in tables for times in [table.column("recorded_at")]]
         return tables

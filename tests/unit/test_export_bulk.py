@@ -63,3 +63,8 @@ def test_read_ahead_hands_errors_over_and_stops_when_its_reader_does(tmp_path: P
 
     with pytest.raises(LogTruncated, match="gone"):
         list(bulk.ahead(failing()))
+
+
+def test_bounds_of_an_empty_log_and_of_a_compacted_one(tmp_path: Path) -> None:
+    assert bulk.bounds(log_file(tmp_path / "empty.db", [])) == (0, 0)
+    assert bulk.bounds(log_file(tmp_path / "log.db", [*range(5, 9), 12])) == (5, 13)
