@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from handlers.scheduler.session import Session
 
 MAX_NODE_SCORE = 100.0
+# Score this many new states or fewer one at a time in plain Python (``_plain_scores``).
+PLAIN = 4
 
 
 def learn_workload(ssn: Session) -> gp.TaskTypes:
@@ -91,6 +93,8 @@ class FGD(Plugin):
             self.register(ssn.hooks.node_order, self.score)
         if self.policy != "random":
             self.states = _States(*self._arrays(None))
+        # state id -> its fragmentation before a placement (``gp.plain_state``), for ``fgd``
+        self._before: dict[int, gp.PlainState] = {}
 
     def _arrays(self, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
         """Idle milli-CPU and free device rows of ``rows``."""
@@ -128,6 +132,9 @@ class FGD(Plugin):
             kind = self._kept[key] = _Kind()
         if kind.done < states.size:
             kind.grow(len(states.cpu))
+            if self.policy == "fgd" and states.size - kind.done <= PLAIN:
+                self._plain_scores(kind, request, task_cpu)
+                return kind
             new = np.arange(kind.done, states.size)
             new = new[states.members[new] > 0]
             if len(new):
@@ -138,6 +145,24 @@ class FGD(Plugin):
                 kind.score[new] = self._to_score(c)
             kind.done = states.size
         return kind
+
+    def _plain_scores(self, kind: _Kind, request: GpuRequest | None, task_cpu: int) -> None:
+        """``_kind``'s scoring of the few states new to ``kind``, one at a time in plain Python
+        (``gp.fgd_state``: the same costs and devices as ``gp.scores``), each state's
+        fragmentation before a placement computed once for every kind (``_before``)."""
+        states, before, weight = self.states, self._before, self.weight
+        for g in range(kind.done, states.size):
+            if not states.members[g]:
+                continue
+            key = states.keys[g]
+            state = before.get(g)
+            if state is None:
+                state = before[g] = gp.plain_state(key[0], list(key[1:]), self.workload)
+            cost, device = gp.fgd_state(key[0], state, request, task_cpu, self.workload)
+            kind.cost[g] = cost
+            kind.device[g] = device
+            kind.score[g] = -cost * weight if cost != np.inf else 0.0
+        kind.done = states.size
 
     def _costs(self, task: TaskInfo) -> tuple[np.ndarray, np.ndarray]:
         """The policy's cost and device pick for ``task`` on every node (see ``_kind``)."""

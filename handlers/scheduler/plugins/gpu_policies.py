@@ -72,7 +72,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from math import exp, floor
 
@@ -188,6 +188,8 @@ class _Shapes:
     total: int  # every type's popularity (types without GPU included)
     # the same in plain Python, for one node at a time: per shape (milli, count, [(cpu, popularity)])
     plain: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...] = ()
+    # per CPU value, per shape: the popularity of the shape's types that CPU holds (``_plain_weights``)
+    weights: dict[int, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
 
 def _shapes(workload: TaskTypes) -> _Shapes:
@@ -343,34 +345,77 @@ def _fgd_rows(
     return -score[np.arange(len(best)), best], best
 
 
-def _fgd_one(
-    cpu_now: int, row: list[int], request: GpuRequest | None, cpu: int, workload: TaskTypes, exact: bool
-) -> tuple[float, int]:
-    """``_fgd_rows`` of one node the task fits on, in plain Python: the same integer sums,
-    so the same cost and device."""
+# One node state before a placement, for ``_fgd_one`` (``plain_state``): its device row,
+# the free milli-GPU per device (absent: 0) and their sum, per GPU shape (milli, count,
+# devices with ``milli`` free, their free GPU), and its expected fragmentation times the
+# popularities' sum. It does not depend on the task, so a caller scoring a state for several
+# kinds of task computes it once.
+PlainState = tuple[list[int], list[int], int, list[tuple[int, int, int, int]], int]
+
+
+def _plain_weights(sh: _Shapes, cpu: int) -> tuple[int, ...]:
+    """Per shape, the popularity of its types whose CPU ``cpu`` holds (``_usable_weight`` of
+    one row), kept per CPU value."""
+    weights = sh.weights.get(cpu)
+    if weights is None:
+        if len(sh.weights) >= 4096:
+            sh.weights.clear()
+        weights = sh.weights[cpu] = tuple(sum(p for tc, p in types if cpu >= tc) for _, _, types in sh.plain)
+    return weights
+
+
+def plain_state(cpu_now: int, row: list[int], workload: TaskTypes) -> PlainState:
+    """The ``PlainState`` of a node with ``cpu_now`` idle milli-CPU and device row ``row``."""
     sh = workload.shapes
-    scale = _scale(workload)
-    cpu_after = cpu_now - cpu
     free = [v if v > 0 else 0 for v in row]
     total = sum(free)
-    stats: list[tuple[int, int, int, int, int]] = []  # per shape: milli, count, fitting, usable, weight after
-    used_before = 0
-    for m, c, types in sh.plain:
+    shapes: list[tuple[int, int, int, int]] = []
+    used = 0
+    for (m, c, _), w in zip(sh.plain, _plain_weights(sh, cpu_now), strict=True):
         fitting = usable = 0
         for v in free:
             if v >= m:
                 fitting += 1
                 usable += v
-        w_before = w_after = 0
-        for tc, p in types:
-            if cpu_now >= tc:
-                w_before += p
-            if cpu_after >= tc:
-                w_after += p
         if fitting >= c:
-            used_before += w_before * usable
-        stats.append((m, c, fitting, usable, w_after))
-    before = sh.total * total - used_before
+            used += w * usable
+        shapes.append((m, c, fitting, usable))
+    return row, free, total, shapes, sh.total * total - used
+
+
+def fgd_state(
+    cpu_now: int, state: PlainState, request: GpuRequest | None, cpu: int, workload: TaskTypes
+) -> tuple[float, int]:
+    """``scores("fgd", ...)`` of one node in the state ``state`` (``plain_state``) with
+    ``cpu_now`` idle milli-CPU: (cost, device), ``(inf, -1)`` where the task does not fit."""
+    if cpu_now < cpu:
+        return np.inf, -1
+    if request is not None and request.count:
+        m = request.milli
+        if request.shared:
+            if not any(v >= m for v in state[0]):
+                return np.inf, -1
+        elif sum(v >= m for v in state[0]) < request.count:
+            return np.inf, -1
+    return _fgd_one(cpu_now, state[0], request, cpu, workload, False, state)
+
+
+def _fgd_one(
+    cpu_now: int,
+    row: list[int],
+    request: GpuRequest | None,
+    cpu: int,
+    workload: TaskTypes,
+    exact: bool,
+    state: PlainState | None = None,
+) -> tuple[float, int]:
+    """``_fgd_rows`` of one node the task fits on, in plain Python: the same integer sums,
+    so the same cost and device. ``state``: the node's ``plain_state``, if known."""
+    sh = workload.shapes
+    scale = _scale(workload)
+    _, _, total, shapes, before = plain_state(cpu_now, row, workload) if state is None else state
+    # per shape: milli, count, fitting, usable, weight after
+    stats = [(m, c, f, u, w) for (m, c, f, u), w in zip(shapes, _plain_weights(sh, cpu_now - cpu), strict=True)]
     if request is None or request.count == 0:
         used = sum(w * u for _, c, f, u, w in stats if f >= c)
         return _fgd_cost(sh.total * total - used - before, scale, exact), -1
