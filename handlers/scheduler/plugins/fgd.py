@@ -93,7 +93,7 @@ class FGD(Plugin):
             self.register(ssn.hooks.node_order, self.score)
         if self.policy != "random":
             self.states = _States(*self._arrays(None))
-        # state id -> its fragmentation before a placement (``gp.plain_state``), for ``fgd``
+        # state id -> its fragmentation before a placement (``gp.PlainState``), for ``fgd``
         self._before: dict[int, gp.PlainState] = {}
 
     def _arrays(self, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +157,8 @@ class FGD(Plugin):
             key = states.keys[g]
             state = before.get(g)
             if state is None:
-                state = before[g] = gp.plain_state(key[0], list(key[1:]), self.workload)
-            cost, device = gp.fgd_state(key[0], state, request, task_cpu, self.workload)
+                state = before[g] = gp.PlainState(key[0], list(key[1:]), self.workload)
+            cost, device = gp.fgd_state(state, request, task_cpu, self.workload)
             kind.cost[g] = cost
             kind.device[g] = device
             kind.score[g] = -cost * weight if cost != np.inf else 0.0

@@ -70,9 +70,10 @@ experiment.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from math import exp, floor
 
@@ -188,8 +189,11 @@ class _Shapes:
     total: int  # every type's popularity (types without GPU included)
     # the same in plain Python, for one node at a time: per shape (milli, count, [(cpu, popularity)])
     plain: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...] = ()
-    # per CPU value, per shape: the popularity of the shape's types that CPU holds (``_plain_weights``)
-    weights: dict[int, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    # the GPU types' distinct CPUs, ascending: a CPU value's class is how many it holds
+    # (``cpu_class``), and all the CPU values of a class weigh the types alike:
+    thresholds: tuple[int, ...] = ()
+    # per class, per shape: the popularity of the shape's types that CPU holds (``_plain_weights``)
+    by_class: tuple[tuple[int, ...], ...] = ((),)
 
 
 def _shapes(workload: TaskTypes) -> _Shapes:
@@ -218,8 +222,20 @@ def _shapes(workload: TaskTypes) -> _Shapes:
         )
         for m, c in pairs
     )
+    thresholds = tuple(sorted({int(c) for c in workload.cpu[gpu].tolist()}))
+    by_class = tuple(
+        tuple(sum(p for tc, p in types if tc <= cpu) for _, _, types in plain) for cpu in (-1, *thresholds)
+    )
     return _Shapes(
-        milli, count, workload.cpu[gpu], workload.popularity[gpu], member, int(workload.popularity.sum()), plain
+        milli,
+        count,
+        workload.cpu[gpu],
+        workload.popularity[gpu],
+        member,
+        int(workload.popularity.sum()),
+        plain,
+        thresholds,
+        by_class,
     )
 
 
@@ -345,59 +361,72 @@ def _fgd_rows(
     return -score[np.arange(len(best)), best], best
 
 
-# One node state before a placement, for ``_fgd_one`` (``plain_state``): its device row,
-# the free milli-GPU per device (absent: 0) and their sum, per GPU shape (milli, count,
-# devices with ``milli`` free, their free GPU), and its expected fragmentation times the
-# popularities' sum. It does not depend on the task, so a caller scoring a state for several
-# kinds of task computes it once.
-PlainState = tuple[list[int], list[int], int, list[tuple[int, int, int, int]], int]
+def cpu_class(workload: TaskTypes, cpu: int) -> int:
+    """How many of the workload's distinct GPU-type CPUs ``cpu`` milli-CPU holds: CPU values
+    of one class weigh the types alike (``_plain_weights``), so score a node alike."""
+    return bisect_right(workload.shapes.thresholds, cpu)
 
 
 def _plain_weights(sh: _Shapes, cpu: int) -> tuple[int, ...]:
     """Per shape, the popularity of its types whose CPU ``cpu`` holds (``_usable_weight`` of
-    one row), kept per CPU value."""
-    weights = sh.weights.get(cpu)
-    if weights is None:
-        if len(sh.weights) >= 4096:
-            sh.weights.clear()
-        weights = sh.weights[cpu] = tuple(sum(p for tc, p in types if cpu >= tc) for _, _, types in sh.plain)
-    return weights
+    one row)."""
+    return sh.by_class[bisect_right(sh.thresholds, cpu)]
 
 
-def plain_state(cpu_now: int, row: list[int], workload: TaskTypes) -> PlainState:
-    """The ``PlainState`` of a node with ``cpu_now`` idle milli-CPU and device row ``row``."""
-    sh = workload.shapes
-    free = [v if v > 0 else 0 for v in row]
-    total = sum(free)
-    shapes: list[tuple[int, int, int, int]] = []
-    used = 0
-    for (m, c, _), w in zip(sh.plain, _plain_weights(sh, cpu_now), strict=True):
-        fitting = usable = 0
-        for v in free:
-            if v >= m:
-                fitting += 1
-                usable += v
-        if fitting >= c:
-            used += w * usable
-        shapes.append((m, c, fitting, usable))
-    return row, free, total, shapes, sh.total * total - used
+class PlainState:
+    """One node state (idle milli-CPU ``cpu``, device row ``row``) before a placement, for
+    scoring placements on it one at a time (``fgd_state``): the row sorted (for the fit
+    test), its total free milli-GPU, per GPU shape (milli, count, devices with ``milli``
+    free, their free GPU), its expected fragmentation times the popularities' sum, and the
+    placements scored on it so far. It does not depend on the task, so a caller scoring a
+    state for several kinds of task builds it once."""
+
+    __slots__ = ("cpu", "row", "desc", "total", "shapes", "before", "scored")
+
+    def __init__(self, cpu: int, row: list[int], workload: TaskTypes) -> None:
+        sh = workload.shapes
+        free = [v if v > 0 else 0 for v in row]
+        total = sum(free)
+        shapes: list[tuple[int, int, int, int]] = []
+        used = 0
+        for (m, c, _), w in zip(sh.plain, _plain_weights(sh, cpu), strict=True):
+            fitting = usable = 0
+            for v in free:
+                if v >= m:
+                    fitting += 1
+                    usable += v
+            if fitting >= c:
+                used += w * usable
+            shapes.append((m, c, fitting, usable))
+        self.cpu = cpu
+        self.row = row
+        self.desc = sorted(row, reverse=True)
+        self.total = total
+        self.shapes = shapes
+        self.before = sh.total * total - used
+        self.scored: dict[tuple[int, int, int], tuple[float, int]] = {}
 
 
-def fgd_state(
-    cpu_now: int, state: PlainState, request: GpuRequest | None, cpu: int, workload: TaskTypes
-) -> tuple[float, int]:
-    """``scores("fgd", ...)`` of one node in the state ``state`` (``plain_state``) with
-    ``cpu_now`` idle milli-CPU: (cost, device), ``(inf, -1)`` where the task does not fit."""
-    if cpu_now < cpu:
+def fgd_state(state: PlainState, request: GpuRequest | None, cpu: int, workload: TaskTypes) -> tuple[float, int]:
+    """``scores("fgd", ...)`` of one node in the state ``state``: (cost, device), ``(inf,
+    -1)`` where the task does not fit. Where it fits, the result depends on the task's GPU
+    request and on the CPU it leaves only through ``cpu_class``: tasks alike in those are
+    scored once per state."""
+    if state.cpu < cpu:
         return np.inf, -1
     if request is not None and request.count:
-        m = request.milli
+        m, k = request.milli, request.count
         if request.shared:
-            if not any(v >= m for v in state[0]):
-                return np.inf, -1
-        elif sum(v >= m for v in state[0]) < request.count:
+            k = 1
+        if len(state.desc) < k or state.desc[k - 1] < m:  # fewer than k devices with m free
             return np.inf, -1
-    return _fgd_one(cpu_now, state[0], request, cpu, workload, False, state)
+        key = (m, request.count, bisect_right(workload.shapes.thresholds, state.cpu - cpu))
+    else:
+        key = (0, 0, bisect_right(workload.shapes.thresholds, state.cpu - cpu))
+    done = state.scored.get(key)
+    if done is None:
+        done = state.scored[key] = _fgd_one(state.cpu, state.row, request, cpu, workload, False, state)
+    return done
 
 
 def _fgd_one(
@@ -410,12 +439,14 @@ def _fgd_one(
     state: PlainState | None = None,
 ) -> tuple[float, int]:
     """``_fgd_rows`` of one node the task fits on, in plain Python: the same integer sums,
-    so the same cost and device. ``state``: the node's ``plain_state``, if known."""
+    so the same cost and device. ``state``: the node's ``PlainState``, if known."""
     sh = workload.shapes
     scale = _scale(workload)
-    _, _, total, shapes, before = plain_state(cpu_now, row, workload) if state is None else state
-    # per shape: milli, count, fitting, usable, weight after
-    stats = [(m, c, f, u, w) for (m, c, f, u), w in zip(shapes, _plain_weights(sh, cpu_now - cpu), strict=True)]
+    if state is None:
+        state = PlainState(cpu_now, row, workload)
+    total, shapes, before = state.total, state.shapes, state.before
+    # per shape its types weigh anything in: milli, count, fitting, usable, weight after
+    stats = [(m, c, f, u, w) for (m, c, f, u), w in zip(shapes, _plain_weights(sh, cpu_now - cpu), strict=True) if w]
     if request is None or request.count == 0:
         used = sum(w * u for _, c, f, u, w in stats if f >= c)
         return _fgd_cost(sh.total * total - used - before, scale, exact), -1
@@ -436,9 +467,14 @@ def _fgd_one(
         left = v - r
         used = 0
         for m, c, f, u, w in stats:
-            was, now = v >= m, left >= m
-            if f - was + now >= c:
-                used += w * (u - (v if was else 0) + (left if now else 0))
+            if m <= left:  # the device serves the shape before and after: r less of it
+                if f >= c:
+                    used += w * (u - r)
+            elif m <= v:  # it did and no longer does
+                if f > c:
+                    used += w * (u - v)
+            elif f >= c:  # it never did
+                used += w * u
         delta = sh.total * (total - r) - used - before
         deltas.append(delta)
         devices.append(g)
@@ -470,7 +506,10 @@ def _fgd_score_one(delta: int, scale: float) -> float:
     """``_fgd_score`` of one increase, in plain Python: the same float operations, with
     ``math.exp`` for numpy's ``exp``. The two may differ in the last bits, which changes
     the floor only where 100 sigmoid lies within those bits of an integer; there (within
-    ``_GUARD``) numpy computes it, so the result is ``_fgd_score``'s exactly."""
+    ``_GUARD``; but for no increase, exactly 50) numpy computes it, so the result is
+    ``_fgd_score``'s exactly."""
+    if delta == 0:  # exp(0) is exactly 1 in every implementation: floor(0.5 * 100)
+        return 50.0
     x = -(float(delta) / scale) / 1000.0
     if x < -700.0:  # exp overflows: numpy's inf gives 0
         return 0.0

@@ -295,3 +295,39 @@ def test_a_node_scores_the_same_alone_or_among_many_alike() -> None:
         for i in range(n):
             c, d = gp.scores("fgd", cpu[i : i + 1], free[i : i + 1], feasible[i : i + 1], task, 2000, workload)
             assert (cost[i], device[i]) == (c[0], d[0]), (task, i)
+
+
+def test_a_node_state_scored_alone_in_plain_python_scores_as_among_many() -> None:
+    """The session scores the few node states new to a kind of task one at a time in plain
+    Python (``PlainState``, kept across kinds of task, and ``fgd_state``): every node gets
+    the cost and device it gets when many nodes are scored at once with numpy."""
+    rng = np.random.default_rng(17)
+    requests: list[GpuRequest | None] = [GpuRequest(m, 1) for m in (100, 250, 300, 500, 600, 700, 1000)]
+    requests += [GpuRequest(1000, 2), GpuRequest(1000, 4), None]
+    for trial in range(12):
+        n, g = 60, int(rng.choice([2, 4, 8]))
+        counts = rng.integers(0, g + 1, size=n)
+        free = np.where(
+            np.arange(g)[None, :] < counts[:, None], rng.choice(np.arange(0, 1001, 50), size=(n, g)), -1
+        ).astype(np.int32)
+        cpu = rng.choice(np.arange(0, 64001, 2000), size=n).astype(np.int64)
+        workload = gp.TaskTypes.learn(
+            [(int(rng.choice([1000, 4000, 8000, 16000])), requests[int(i)]) for i in rng.integers(0, 10, size=300)]
+        )
+        states = [gp.PlainState(int(cpu[i]), free[i].tolist(), workload) for i in range(n)]
+        for request in requests:
+            for task_cpu in (0, 2000, 8000):
+                cost, device = gp.scores("fgd", cpu, free, None, request, task_cpu, workload, distinct=True)
+                alone = [gp.fgd_state(state, request, task_cpu, workload) for state in states]
+                assert [c for c, _ in alone] == cost.tolist(), (trial, request, task_cpu)
+                assert [d for _, d in alone] == device.tolist(), (trial, request, task_cpu)
+
+
+def test_one_score_in_plain_python_is_numpys_exactly() -> None:
+    """FGD's integer score of one increase, from ``math.exp`` (numpy only near an integer),
+    equals numpy's over increases from -9 to +9 GPUs, for several popularity sums."""
+    for scale in (1.0, 7.0, 300.0, float(1 << 20)):
+        deltas = np.unique(np.concatenate([np.arange(-9000, 9001, 7) * int(scale), np.arange(-50, 51)]))
+        want = gp._fgd_score(deltas, scale).tolist()
+        assert [gp._fgd_score_one(d, scale) for d in deltas.tolist()] == want
+        assert gp._fgd_score_one(0, scale) == 50.0
