@@ -27,7 +27,8 @@ the submissions stopped (``drain``), and whether a backlog built: the
 median latency of the last quarter of the submissions more than 0.5 s above
 the first quarter's, or jobs not Running within the drain deadline.
 
-``cpu ms/job`` is serve's own CPU time (all its threads, from /proc) over the
+``cpu ms/job`` is serve's own CPU time (all its threads, and the children it
+forks to encode large snapshots, from /proc) over the
 rate and its drain, per job submitted: unlike the latencies it hardly moves
 when other processes share the machine, so it is the figure to compare two
 versions with (``--serve-root`` runs serve from another checkout;
@@ -143,7 +144,7 @@ def submission(templates, n: int, tag: str) -> JobSubmitRequested:
 
 
 class _Payload(msgspec.Struct):
-    job: str = ""
+    job: str | None = ""
     phase: str = ""
 
 
@@ -156,12 +157,18 @@ class _Record(msgspec.Struct):
 _record = msgspec.json.Decoder(_Record)
 
 
+STAGES = ("JobCreated", "PodGroupEnqueued", "PodRequested", "PodCreated", "PodBound", "PodStarted")
+STAGE_PREFIXES = tuple(b'{"type":"%s"' % name.encode() for name in STAGES)
+
+
 @dataclass
 class Observer:
     """Follows the log on its own handle; stamps when each job is seen Running."""
 
     submitted: dict[str, int] = field(default_factory=dict)  # job -> recorded_at of its request
     running: dict[str, int] = field(default_factory=dict)  # job -> wall time it was seen Running
+    # (event type, job) -> wall time the first such record of the job was seen (``--stages``)
+    seen: dict[tuple[str, str], int] | None = None
     records: int = 0
     end: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -170,11 +177,16 @@ class Observer:
         async with open_log(url) as log, contextlib.aclosing(log.read_records(0, follow=True)) as chunks:
             async for chunk in chunks:
                 now = CLOCK.now()
+                seen = self.seen
                 for _position, data in chunk:
+                    if seen is not None and data.startswith(STAGE_PREFIXES):
+                        record = _record.decode(data)
+                        if record.payload.job:
+                            seen.setdefault((record.type, record.payload.job), now)
                     if b'"Running"' in data and b'"JobPhaseChanged"' in data:
                         record = _record.decode(data)
                         if record.type == "JobPhaseChanged" and record.payload.phase == "Running":
-                            self.running.setdefault(record.payload.job, now)
+                            self.running.setdefault(record.payload.job or "", now)
                 self.records += len(chunk)
                 self.end = chunk[-1][0] + 1
                 self.changed.set()
@@ -196,12 +208,38 @@ class RateResult:
     backlog: bool
     trend: tuple[float, float]  # median latency of the first and the last quarter, ms
     cpu_ms: float  # serve's CPU time over the rate and its drain, per job submitted
+    stages: dict[str, tuple[float, float]] | None = None  # step -> (median of all, mean of the p99 jobs), ms
+
+
+def stage_times(observer: Observer, jobs: list[str]) -> dict[str, tuple[float, float]]:
+    """Where submit -> Running went, step by step (as the bench's reader saw each record):
+    the median over every job that ran, and the mean over the jobs at or above the p99."""
+    assert observer.seen is not None
+    seen = observer.seen
+    steps = ["submit", *STAGES, "Running"]
+    rows: list[tuple[int, list[int]]] = []
+    for job in jobs:
+        if job not in observer.running:
+            continue
+        times = [observer.submitted[job], *(seen.get((stage, job), -1) for stage in STAGES), observer.running[job]]
+        if -1 in times:
+            continue
+        rows.append((times[-1] - times[0], [b - a for a, b in zip(times, times[1:], strict=False)]))
+    if not rows:
+        return {}
+    cut = pct([total for total, _ in rows], .99)
+    slow = [gaps for total, gaps in rows if total >= cut]
+    return {
+        f"{a}->{b}": (statistics.median(g[i] for _, g in rows), statistics.fmean(g[i] for g in slow))
+        for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False))
+    }
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far: robust to a busy machine."""
+    """User + system CPU time of a process (all its threads) so far, and of its children it
+    waited for (the forked copies that encode large snapshots): robust to a busy machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[int], q: float) -> float:
@@ -260,6 +298,7 @@ async def run_rate(
         backlog=missing > 0 or last - first > 500,
         trend=(first, last),
         cpu_ms=1000 * cpu / total,
+        stages=stage_times(observer, jobs) if observer.seen is not None else None,
     )
 
 
@@ -349,12 +388,13 @@ def observer_url(url: str) -> str:
 
 
 async def run_backend(
-    name: str, url: str, floor_url: str, rates: list[int], seconds: float, drain_s: float, profile: str | None = None
+    name: str, url: str, floor_url: str, rates: list[int], seconds: float, drain_s: float, profile: str | None = None,
+    stages: bool = False,
 ) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="eventbatch-load-"))
     answers = await setup_cluster(url)
     serve = await start_serve(url, workdir, profile)
-    observer = Observer()
+    observer = Observer(seen={} if stages else None)
     watcher = asyncio.create_task(observer.follow(observer_url(url)))
     results: list[RateResult] = []
     try:
@@ -379,6 +419,10 @@ async def run_backend(
                 f"{f', {result.missing} not Running' if result.missing else ''})",
                 flush=True,
             )
+            if result.stages:
+                print("       where it went, ms (median of all jobs / mean of the p99 jobs): " + ", ".join(
+                    f"{step} {median:.0f}/{slow:.0f}" for step, (median, slow) in result.stages.items()
+                ), flush=True)
             if result.backlog and result.missing > result.jobs // 2:
                 print("       (stopping: the pipeline is saturated)")
                 break
@@ -425,6 +469,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--kafka", help="HOST:PORT of a broker (default: start tansu; or KAFKA_BOOTSTRAP_SERVERS)")
     parser.add_argument("--quick", action="store_true", help="smoke test: SQLite, 20 jobs/s for 5 s")
     parser.add_argument("--profile", metavar="FILE", help="run serve under cProfile, writing FILE (one backend)")
+    parser.add_argument("--stages", action="store_true", help="print where submit -> Running went, step by step")
     parser.add_argument("--serve-root", help="run serve from this checkout (to compare two versions)")
     args = parser.parse_args()
     if args.serve_root:
@@ -444,7 +489,7 @@ async def main() -> None:
     if "sqlite" in backends:
         await run_backend(
             "sqlite", f"sqlite://{tmp}/events.db", f"sqlite://{tmp}/floor-{{attempt}}.db", rates, args.seconds, args.drain,
-            args.profile,
+            args.profile, args.stages,
         )
     if "kafka" in backends:
         bootstrap = args.kafka or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -458,7 +503,7 @@ async def main() -> None:
             topic = f"load-{uuid.uuid4().hex[:8]}"
             await run_backend(
                 "kafka", f"kafka://{bootstrap}/{topic}", f"kafka://{bootstrap}/{topic}-floor-{{attempt}}",
-                rates, args.seconds, args.drain, args.profile,
+                rates, args.seconds, args.drain, args.profile, args.stages,
             )
         finally:
             if broker is not None:

@@ -14,12 +14,16 @@ holds the horizon at 0.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import aclosing
 
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, interval_after
+from eventbatch.snapshots import APART_BYTES, ComponentSnapshot, SnapshotStore, apart_possible, interval_after
 from schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointedFollower:
@@ -33,6 +37,8 @@ class CheckpointedFollower:
     _since_snapshot: int = 0
     _snapshot_interval: int = 0  # events between snapshots, once one was saved (``interval_after``)
     _restored: bool = False
+    _last_size: int = 0  # bytes of the latest snapshot saved
+    _saving: asyncio.Task[int] | None = None  # a snapshot being encoded apart (``_snapshot_due``)
 
     def observe(self, envelope: Envelope) -> None:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -47,6 +53,9 @@ class CheckpointedFollower:
         return self.next_position
 
     async def _follow(self) -> None:
+        """Fold the log as it grows (``run``). A snapshot due here, of a state whose latest
+        snapshot was over ``APART_BYTES``, is encoded apart (``SnapshotStore.save_apart``)."""
+        apart = apart_possible()
         async with aclosing(follow_chunks(self.log, self.next_position)) as chunks:
             async for chunk in chunks:
                 every = self.snapshot_every if self.snapshots is not None and self.STATE is not None else None
@@ -55,7 +64,10 @@ class CheckpointedFollower:
                     if every is not None:  # counted here: a coroutine only when a snapshot is due
                         self._since_snapshot += 1
                         if self._since_snapshot >= (self._snapshot_interval or every):
-                            await self.checkpoint()
+                            if apart and self._last_size > APART_BYTES:
+                                self._snapshot_apart()
+                            else:
+                                await self.checkpoint()
 
     @property
     def keeps_snapshots(self) -> bool:
@@ -78,12 +90,40 @@ class CheckpointedFollower:
         """Save the folded state now; returns the next position it covers."""
         if self.snapshots is None or self.STATE is None:
             raise RuntimeError(f"{self.name} keeps no snapshot")
-        state = {attribute: getattr(self, attribute) for attribute in self.STATE}
-        size = await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, state))
+        if self._saving is not None and not self._saving.done():
+            await asyncio.wait([self._saving])  # stored first, so this one replaces it
+        self._saved(await self.snapshots.save(self._state_snapshot()))
+        return self.next_position
+
+    def _state_snapshot(self) -> ComponentSnapshot:
+        assert self.STATE is not None
+        return ComponentSnapshot(self.name, self.next_position, {a: getattr(self, a) for a in self.STATE})
+
+    def _saved(self, size: int) -> None:
         self._since_snapshot = 0
+        self._last_size = size
         if self.snapshot_every is not None:
             self._snapshot_interval = interval_after(self.snapshot_every, size)
-        return self.next_position
+
+    def _snapshot_apart(self) -> None:
+        """Start encoding the state as it is now in a forked copy of the process; none is
+        started while one is on its way (the next event folded asks again)."""
+        if self._saving is not None and not self._saving.done():
+            return
+        assert self.snapshots is not None
+        self._since_snapshot = 0
+        self._saving = self.snapshots.save_apart(self._state_snapshot())
+        self._saving.add_done_callback(self._saved_apart)
+
+    def _saved_apart(self, task: asyncio.Task[int]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.warning("snapshot of %s not saved: %s", self.name, error)
+            self._last_size = 0  # the next one is saved here, raising what the codec refuses
+            return
+        self._saved(task.result())
 
     async def folded(self, count: int) -> None:
         """``count`` more events folded: snapshot when ``snapshot_every`` is reached."""

@@ -31,6 +31,7 @@ traceback goes to the DEBUG level only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -40,7 +41,7 @@ from typing import Any
 
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, interval_after
+from eventbatch.snapshots import APART_BYTES, ComponentSnapshot, SnapshotStore, apart_possible, interval_after
 from handlers.base import Handler
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
@@ -90,6 +91,9 @@ class HandlerRunner:
         self._snapshot_interval = 0  # events between snapshots, once one was saved (``interval_after``)
         self.answer_chunks = False  # in ``run``: a chunk's decisions appended together (see ``run``)
         self._held: list[Envelope] | None = None  # decisions of the chunk being answered, not yet appended
+        self._apart = False  # in ``run``: a large state's snapshots are encoded apart (``_snapshot_due``)
+        self._last_size = 0  # bytes of the latest snapshot saved
+        self._saving: asyncio.Task[int] | None = None  # a snapshot being encoded apart
 
     # -- public -----------------------------------------------------------
 
@@ -114,8 +118,13 @@ class HandlerRunner:
         whole chunk appended at its end as one append (each with its own causation): the
         state at every trigger is what it would be one append per trigger, and what a crash
         before the append loses is re-decided the same way on restart. No snapshot is taken
-        before the chunk's decisions are on the log."""
+        before the chunk's decisions are on the log.
+
+        A snapshot due while following, of a state whose latest snapshot was over
+        ``APART_BYTES``, is encoded by a forked copy of the process (``save_apart``) while the
+        runner goes on: the event loop is not held while a large state is encoded."""
         await self._prescan()
+        self._apart = apart_possible()
         together = self.answer_chunks and getattr(self.handler, "position_free_decisions", False)
         async with aclosing(follow_chunks(self.log, self.next_position)) as chunks:
             async for chunk in chunks:
@@ -144,18 +153,52 @@ class HandlerRunner:
         if self.snapshot_every is not None and self.snapshots is not None:
             self._since_snapshot += len(chunk)
             if self._since_snapshot >= (self._snapshot_interval or self.snapshot_every):
-                await self.checkpoint()
+                await self._snapshot_due()
 
     async def checkpoint(self) -> int:
-        """Save the state now (needs a snapshot store); returns the next position it covers."""
+        """Save the state now (needs a snapshot store); returns the next position it covers.
+        A snapshot still being encoded apart is stored first, so this one replaces it."""
         if self.snapshots is None:
             raise RuntimeError(f"handler {self.name} has no snapshot store")
-        size = await self.snapshots.save(ComponentSnapshot(self.name, self.next_position, self.state, self._last_answered))
+        if self._saving is not None and not self._saving.done():
+            await asyncio.wait([self._saving])
+        size = await self.snapshots.save(self._snapshot())
+        self._saved(size)
+        return self.next_position
+
+    def _snapshot(self) -> ComponentSnapshot:
+        return ComponentSnapshot(self.name, self.next_position, self.state, self._last_answered)
+
+    def _saved(self, size: int) -> None:
         self.stats.snapshots_saved += 1
         self._since_snapshot = 0
+        self._last_size = size
         if self.snapshot_every is not None:
             self._snapshot_interval = interval_after(self.snapshot_every, size)
-        return self.next_position
+
+    async def _snapshot_due(self) -> None:
+        """The periodic snapshot: in ``run``, a state whose latest snapshot was over
+        ``APART_BYTES`` is encoded apart (none is started while one is on its way: it is taken
+        when the next chunk is folded); otherwise saved here, as ``checkpoint``."""
+        if not (self._apart and self._last_size > APART_BYTES):
+            await self.checkpoint()
+            return
+        if self._saving is not None and not self._saving.done():
+            return
+        assert self.snapshots is not None
+        self._since_snapshot = 0
+        self._saving = self.snapshots.save_apart(self._snapshot())
+        self._saving.add_done_callback(self._saved_apart)
+
+    def _saved_apart(self, task: asyncio.Task[int]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.warning("snapshot of %s not saved: %s", self.name, error, extra={"handler": self.name})
+            self._last_size = 0  # the next one is saved here, raising what the codec refuses
+            return
+        self._saved(task.result())
 
     # -- internals --------------------------------------------------------
 
@@ -202,7 +245,7 @@ class HandlerRunner:
     async def _then_checkpoint(self, pending: Awaitable[None] | None) -> None:
         if pending is not None:
             await pending  # the answer's decisions are folded before the state is saved
-        await self.checkpoint()
+        await self._snapshot_due()
 
     def _answer(self, envelope: Envelope) -> Awaitable[None] | None:
         """Fold and, if it is due, decide ``envelope``; the append to await, or None (nothing to

@@ -39,8 +39,12 @@ the log it covers is still needed.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import os
 import sqlite3
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +65,10 @@ class OldSnapshotStore(LogOpenError):
 
 class BadSnapshot(LogOpenError):
     """A snapshot this eventbatch cannot restore (not its format, or a class it does not have)."""
+
+
+class StateCodecFailed(RuntimeError):
+    """A snapshot encoded apart (``SnapshotStore.save_apart``) that its child could not encode."""
 
 
 class UnusableSnapshot(LogOpenError):
@@ -92,6 +100,51 @@ def interval_after(every: int, size: int) -> int:
     what it is for a state of ``SPACING_BYTES``; a restart then reads a tail in proportion to
     the state it loads. A state up to ``SPACING_BYTES`` keeps the interval ``every`` exactly."""
     return every if size <= SPACING_BYTES else every * size // SPACING_BYTES
+
+
+APART_BYTES = 2**17
+"""While ``serve`` follows the log, a component whose latest snapshot was larger than this has
+the next one encoded apart (``SnapshotStore.save_apart``): encoding a large state takes tens to
+hundreds of milliseconds, during which nothing else on the event loop would run."""
+
+
+def apart_possible() -> bool:
+    """Whether this platform can encode a snapshot apart (a forked child: Linux)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def _fork_dumps(snapshot: ComponentSnapshot) -> tuple[int, int]:
+    """Fork now; the child writes ``dumps(snapshot)`` to a pipe and exits. Returns (pid, the
+    pipe's read end). The child is a copy of this process at this instant, so what it encodes
+    is the state as it is now, whatever this process folds meanwhile; it touches nothing but
+    the pipe (no log, no store, no event loop) and leaves by ``os._exit``."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
+        code = 1
+        try:
+            gc.disable()  # no finalizer of the parent's objects (connections, tasks) runs here
+            os.close(read_end)
+            view = memoryview(dumps(snapshot))
+            while view:
+                view = view[os.write(write_end, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    return pid, read_end
+
+
+def _collect(pid: int, read_end: int) -> bytes | None:
+    """What the child wrote, once it exited; None if it failed (it could not encode the state)."""
+    parts = []
+    try:
+        while part := os.read(read_end, 1 << 20):
+            parts.append(part)
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    return b"".join(parts) if os.waitstatus_to_exitcode(status) == 0 else None
 
 
 def dumps(snapshot: ComponentSnapshot) -> bytes:
@@ -185,8 +238,27 @@ class SnapshotStore:
 
     async def save(self, snapshot: ComponentSnapshot) -> int:
         """Keep ``snapshot`` (replacing the component's previous one); returns its size in bytes."""
+        return await self._write(snapshot, dumps(snapshot))
+
+    def save_apart(self, snapshot: ComponentSnapshot) -> asyncio.Task[int]:
+        """Keep ``snapshot`` as ``save`` does, but encoded by a forked copy of this process
+        (``apart_possible``), which is made before this returns: the snapshot is the state as
+        it is at this call, and the caller may go on folding into it at once. The returned task
+        stores the blob and gives its size; the event loop is never held by the encoding, only
+        by the fork (a few milliseconds for a large process). If the child fails (a state the
+        codec refuses), the task raises ``StateCodecFailed`` and nothing is stored."""
         assert self._db is not None, "snapshot store is not started"
-        blob = dumps(snapshot)
+        pid, read_end = _fork_dumps(snapshot)
+        return asyncio.ensure_future(self._finish_apart(snapshot, pid, read_end))
+
+    async def _finish_apart(self, snapshot: ComponentSnapshot, pid: int, read_end: int) -> int:
+        blob = await asyncio.to_thread(_collect, pid, read_end)
+        if blob is None:
+            raise StateCodecFailed(f"snapshot {snapshot.name} (#{snapshot.position}) could not be encoded apart")
+        return await self._write(snapshot, blob)
+
+    async def _write(self, snapshot: ComponentSnapshot, blob: bytes) -> int:
+        assert self._db is not None, "snapshot store is not started"
         await self._db.execute(
             "INSERT OR REPLACE INTO snapshots (name, position, data) VALUES (?, ?, ?)",
             (snapshot.name, snapshot.position, blob),
