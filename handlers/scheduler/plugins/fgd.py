@@ -230,23 +230,21 @@ class _States:
     id stays unused), so a kind's scores of the states it has seen stay true."""
 
     def __init__(self, cpu: np.ndarray, gpu: np.ndarray) -> None:
-        n = len(cpu)
-        key = np.concatenate([np.asarray(cpu, dtype=np.int64)[:, None], gpu.astype(np.int64)], axis=1)
-        if n:
-            alike, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        else:
-            alike, first, inverse = key, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        size = len(alike)
+        rows = np.concatenate([np.asarray(cpu, dtype=np.int64)[:, None], gpu.astype(np.int64)], axis=1).tolist()
+        seen = dict.fromkeys(map(tuple, rows))
+        self.keys: list[tuple[int, ...]] = sorted(seen)  # ids in the states' order (numpy.unique's)
+        self.index = {k: g for g, k in enumerate(self.keys)}
+        size = len(self.keys)
+        self.gid: np.ndarray = np.fromiter(map(self.index.__getitem__, map(tuple, rows)), np.int64, len(rows))
         capacity = max(16, 2 * size)
         self.cpu = np.zeros(capacity, dtype=np.int64)
         self.gpu = np.full((capacity, gpu.shape[1]), -1, dtype=gpu.dtype)
         self.members = np.zeros(capacity, dtype=np.int64)
-        self.cpu[:size] = cpu[first]
-        self.gpu[:size] = gpu[first]
-        self.members[:size] = np.bincount(inverse.reshape(-1), minlength=size)
-        self.gid: np.ndarray = inverse.reshape(-1).astype(np.int64)
-        self.keys: list[tuple[int, ...]] = [tuple(row) for row in alike.tolist()]
-        self.index = {k: g for g, k in enumerate(self.keys)}
+        if size:
+            alike = np.array(self.keys, dtype=np.int64)
+            self.cpu[:size] = alike[:, 0]
+            self.gpu[:size] = alike[:, 1:]
+            self.members[:size] = np.bincount(self.gid, minlength=size)
         self.size = size
         self.synced = 0
 
