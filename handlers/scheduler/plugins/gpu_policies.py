@@ -183,59 +183,44 @@ class _Shapes:
 
     milli: np.ndarray  # (U,) the GPU shapes
     count: np.ndarray  # (U,)
-    cpu: np.ndarray  # (T',) CPU of the GPU types
-    popularity: np.ndarray  # (T',)
-    member: np.ndarray  # (T', U) int64: 1 where the type has the shape
     total: int  # every type's popularity (types without GPU included)
-    # the same in plain Python, for one node at a time: per shape (milli, count, [(cpu, popularity)])
-    plain: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...] = ()
-    # the GPU types' distinct CPUs, ascending: a CPU value's class is how many it holds
-    # (``cpu_class``), and all the CPU values of a class weigh the types alike:
-    thresholds: tuple[int, ...] = ()
-    # per class, per shape: the popularity of the shape's types that CPU holds (``_plain_weights``)
-    by_class: tuple[tuple[int, ...], ...] = ((),)
+    # per shape (milli, count, [(cpu, popularity) of its types]), for one node at a time
+    plain: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...]
+    # the GPU types' distinct CPUs, ascending: a CPU value's class is how many of them it
+    # holds (``cpu_class``), and all the CPU values of a class weigh the types alike:
+    thresholds: tuple[int, ...]
+    # per class, per shape: the popularity of the shape's types that the class's CPU holds
+    by_class: tuple[tuple[int, ...], ...]
+    class_cpu: np.ndarray  # (C,) int64: ``thresholds``
+    class_weights: np.ndarray  # (C + 1, U) int64: ``by_class``
 
 
 def _shapes(workload: TaskTypes) -> _Shapes:
     gpu = workload.count > 0
     pairs = sorted({(int(m), int(c)) for m, c in zip(workload.milli[gpu], workload.count[gpu], strict=True)})
-    milli = np.array([m for m, _ in pairs], dtype=np.int64)
-    count = np.array([c for _, c in pairs], dtype=np.int64)
-    index = {pair: u for u, pair in enumerate(pairs)}
-    member = np.zeros((int(gpu.sum()), len(pairs)), dtype=np.int64)
-    for i, (m, c) in enumerate(zip(workload.milli[gpu].tolist(), workload.count[gpu].tolist(), strict=True)):
-        member[i, index[(m, c)]] = 1
-    plain = tuple(
-        (
-            m,
-            c,
-            tuple(
-                (int(tc), int(p))
-                for tc, p, u in zip(
-                    workload.cpu[gpu].tolist(),
-                    workload.popularity[gpu].tolist(),
-                    member.argmax(axis=1).tolist(),
-                    strict=True,
-                )
-                if u == index[(m, c)]
-            ),
+    types = list(
+        zip(
+            workload.cpu[gpu].tolist(),
+            workload.milli[gpu].tolist(),
+            workload.count[gpu].tolist(),
+            workload.popularity[gpu].tolist(),
+            strict=True,
         )
-        for m, c in pairs
     )
-    thresholds = tuple(sorted({int(c) for c in workload.cpu[gpu].tolist()}))
+    plain = tuple((m, c, tuple((tc, p) for tc, tm, tk, p in types if (tm, tk) == (m, c))) for m, c in pairs)
+    thresholds = tuple(sorted({tc for tc, _, _, _ in types}))
     by_class = tuple(
-        tuple(sum(p for tc, p in types if tc <= cpu) for _, _, types in plain) for cpu in (-1, *thresholds)
+        tuple(sum(p for tc, p in of_shape if tc <= cpu) for _, _, of_shape in plain) for cpu in (-1, *thresholds)
     )
     return _Shapes(
-        milli,
-        count,
-        workload.cpu[gpu],
-        workload.popularity[gpu],
-        member,
+        np.array([m for m, _ in pairs], dtype=np.int64),
+        np.array([c for _, c in pairs], dtype=np.int64),
         int(workload.popularity.sum()),
         plain,
         thresholds,
         by_class,
+        np.array(thresholds, dtype=np.int64),
+        np.array(by_class, dtype=np.int64).reshape(len(by_class), len(pairs)),
     )
 
 
@@ -245,8 +230,9 @@ def _scale(workload: TaskTypes) -> float:
 
 
 def _usable_weight(sh: _Shapes, cpu: np.ndarray) -> np.ndarray:
-    """Per row and shape: the popularity of the shape's types whose CPU the row holds ((k, U))."""
-    fits: np.ndarray = (cpu[:, None] >= sh.cpu).astype(np.int64) * sh.popularity @ sh.member
+    """Per row and shape: the popularity of the shape's types whose CPU the row holds ((k, U)):
+    the weights of each row's CPU class (``cpu_class``)."""
+    fits: np.ndarray = sh.class_weights[np.searchsorted(sh.class_cpu, cpu, side="right")]
     return fits
 
 
