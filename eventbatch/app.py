@@ -21,7 +21,7 @@ from eventbatch.follow import SharedReads
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import EventLog
 from eventbatch.reactor import Reactor
-from eventbatch.runtime import HandlerRunner
+from eventbatch.runtime import HandlerRunner, long_lived_frozen
 from eventbatch.settings import Settings
 from eventbatch.snapshots import SnapshotStore
 from eventbatch.timers import TimerService
@@ -170,13 +170,14 @@ class Pipeline:
             self.shared.group_appends = True
             for runner in self.runners:
                 runner.answer_chunks = True
-        async with asyncio.TaskGroup() as tasks:
-            for runner in self.runners:
-                tasks.create_task(runner.run(), name=f"handler:{runner.name}")
-            for reactor in (self.timers, *self.reactors):
-                tasks.create_task(reactor.run(), name=reactor.name)
-            if self.trigger is not None:
-                tasks.create_task(self.trigger.run(), name="scheduling-trigger")
+        with long_lived_frozen():  # no pause of the event loop that grows with history
+            async with asyncio.TaskGroup() as tasks:
+                for runner in self.runners:
+                    tasks.create_task(runner.run(), name=f"handler:{runner.name}")
+                for reactor in (self.timers, *self.reactors):
+                    tasks.create_task(reactor.run(), name=reactor.name)
+                if self.trigger is not None:
+                    tasks.create_task(self.trigger.run(), name="scheduling-trigger")
 
 
 def build_pipeline(

@@ -32,10 +32,11 @@ traceback goes to the DEBUG level only.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import Awaitable, Sequence
-from contextlib import aclosing
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,6 +320,42 @@ class HandlerRunner:
             self._fold(envelope.at(position))
         self.stats.decisions_appended += len(batch)
         self.stats.triggers_answered += 1
+
+
+FULL_COLLECTION_S = 600.0
+"""How often ``long_lived_frozen`` lets a collection of the oldest generation see every object."""
+
+
+@contextmanager
+def long_lived_frozen(every_s: float = FULL_COLLECTION_S) -> Iterator[None]:
+    """While following the log: after each collection of the oldest generation, what survived
+    it is frozen (``gc.freeze``), so the next one looks only at objects made since.
+
+    The folded states hold every object not yet removed, so a collection of the oldest
+    generation walks a heap that grows with history: at 400 jobs/s on ``bench/load.py`` it
+    ran about once a second and held the event loop 50-300 ms (every component waits
+    meanwhile). Frozen objects are still freed when their last reference goes; only a cycle
+    among them that became garbage after its freeze is kept, until every ``every_s`` seconds
+    everything is unfrozen and the next such collection sees the whole heap again (a pause
+    as long as one of them was before, once per ``every_s``). Leaving unfreezes everything."""
+    next_full = time.monotonic() + every_s
+
+    def after(phase: str, info: dict[str, int]) -> None:
+        nonlocal next_full
+        if phase != "stop" or info["generation"] != 2:
+            return
+        if time.monotonic() < next_full:
+            gc.freeze()
+        else:
+            gc.unfreeze()  # the next collection of the oldest generation sees every object
+            next_full = time.monotonic() + every_s
+
+    gc.callbacks.append(after)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(after)
+        gc.unfreeze()
 
 
 def _failed(step: str, exc: Exception, *, handler: str, position: int) -> None:
