@@ -65,7 +65,10 @@ per-node cost (lower is better, ``inf`` where the task does not fit) and the
 device pick per node, for callers that combine it with other node scores.
 ``Placer`` keeps the same decision incrementally over a sequence of
 placements (one row recomputed per placement), for sessions and the
-experiment.
+experiment. ``fgd_state`` gives FGD's (cost, device) of one node state
+(``PlainState``) in plain Python, the same values: a caller scoring a few
+states for many kinds of task keeps each state's fragmentation before a
+placement, and its results per GPU request and CPU class, across kinds.
 """
 
 from __future__ import annotations
