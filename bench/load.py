@@ -53,6 +53,13 @@ above), so their cost per event does not.
     python bench/load.py [--rates 50,100,200,400,600] [--seconds 15] [--backend sqlite,kafka]
     python bench/load.py --quick        # ~5 s at a low rate on SQLite: a smoke test
     python bench/load.py --backend sqlite --serve-root ../other-checkout
+    python bench/load.py --backend sqlite --rates 400 --stages   # where the slow jobs' time went
+
+``--stages`` also stamps when the reader sees each job's ``JobCreated``,
+``PodGroupEnqueued``, first ``PodRequested``, ``PodCreated``, ``PodBound`` and
+``PodStarted``, and prints per step the median over all jobs and the mean over
+the jobs at or above the p99: a step that is slow only for the p99 jobs points
+at one component, every step slower at once at the event loop being held.
 """
 
 from __future__ import annotations
