@@ -387,7 +387,7 @@ async def torture(
     kills: int,
     seed: int,
     every: tuple[int, ...] = (100, 10, 1),
-    waves: int = 8,
+    waves: int = 16,
     module: str = "eventbatch",
     stderr: Path | None = None,
     timeout: float = 120.0,  # noqa: ASYNC109 - handed to _setup and settle
