@@ -26,8 +26,10 @@ Next to it, measured in the same run:
 
 How the costs grow: the session with the pending pods and, per pod, with the
 node rows changed since its kind of pod last looked (each kind scores all
-nodes once, and FGD each distinct node state once per kind of GPU task); not
-with the history of the log. The floor grows with pods x nodes.
+nodes once, and FGD each distinct node state once per kind of GPU task; a
+few new states in plain Python, once per state and GPU request for the kinds
+whose CPU weighs the workload alike); not with the history of the log. The
+floor grows with pods x nodes.
 
 It also prints a digest of each session's decisions (to compare them across changes).
 """
