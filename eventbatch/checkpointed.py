@@ -20,7 +20,7 @@ from contextlib import aclosing
 
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import APART_BYTES, ComponentSnapshot, SnapshotStore, apart_possible, interval_after
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after
 from schemas.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ class CheckpointedFollower:
     _since_snapshot: int = 0
     _snapshot_interval: int = 0  # events between snapshots, once one was saved (``interval_after``)
     _restored: bool = False
-    _last_size: int = 0  # bytes of the latest snapshot saved
     _saving: asyncio.Task[int] | None = None  # a snapshot being encoded apart (``_snapshot_due``)
 
     def observe(self, envelope: Envelope) -> None:  # pragma: no cover - every subclass defines it
@@ -54,8 +53,8 @@ class CheckpointedFollower:
 
     async def _follow(self) -> None:
         """Fold the log as it grows (``run``). A snapshot due here, of a state whose latest
-        snapshot was over ``APART_BYTES``, is encoded apart (``SnapshotStore.save_apart``)."""
-        apart = apart_possible()
+        snapshot took over ``APART_MS`` to encode, is encoded apart (``SnapshotStore.save_apart``)."""
+        apart = self.snapshots if apart_possible() else None  # the store that may encode apart
         async with aclosing(follow_chunks(self.log, self.next_position)) as chunks:
             async for chunk in chunks:
                 every = self.snapshot_every if self.snapshots is not None and self.STATE is not None else None
@@ -64,7 +63,7 @@ class CheckpointedFollower:
                     if every is not None:  # counted here: a coroutine only when a snapshot is due
                         self._since_snapshot += 1
                         if self._since_snapshot >= (self._snapshot_interval or every):
-                            if apart and self._last_size > APART_BYTES:
+                            if apart is not None and apart.slow_to_encode(self.name):
                                 self._snapshot_apart()
                             else:
                                 await self.checkpoint()
@@ -101,7 +100,6 @@ class CheckpointedFollower:
 
     def _saved(self, size: int) -> None:
         self._since_snapshot = 0
-        self._last_size = size
         if self.snapshot_every is not None:
             self._snapshot_interval = interval_after(self.snapshot_every, size)
 
@@ -121,7 +119,6 @@ class CheckpointedFollower:
         error = task.exception()
         if error is not None:
             log.warning("snapshot of %s not saved: %s", self.name, error)
-            self._last_size = 0  # the next one is saved here, raising what the codec refuses
             return
         self._saved(task.result())
 

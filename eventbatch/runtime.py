@@ -42,7 +42,7 @@ from typing import Any
 
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import APART_BYTES, ComponentSnapshot, SnapshotStore, apart_possible, interval_after
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after
 from handlers.base import Handler
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
@@ -93,7 +93,6 @@ class HandlerRunner:
         self.answer_chunks = False  # in ``run``: a chunk's decisions appended together (see ``run``)
         self._held: list[Envelope] | None = None  # decisions of the chunk being answered, not yet appended
         self._apart = False  # in ``run``: a large state's snapshots are encoded apart (``_snapshot_due``)
-        self._last_size = 0  # bytes of the latest snapshot saved
         self._saving: asyncio.Task[int] | None = None  # a snapshot being encoded apart
 
     # -- public -----------------------------------------------------------
@@ -121,8 +120,8 @@ class HandlerRunner:
         before the append loses is re-decided the same way on restart. No snapshot is taken
         before the chunk's decisions are on the log.
 
-        A snapshot due while following, of a state whose latest snapshot was over
-        ``APART_BYTES``, is encoded by a forked copy of the process (``save_apart``) while the
+        A snapshot due while following, of a state whose latest snapshot took over
+        ``APART_MS`` to encode, is encoded by a forked copy of the process (``save_apart``) while the
         runner goes on: the event loop is not held while a large state is encoded."""
         await self._prescan()
         self._apart = apart_possible()
@@ -173,20 +172,19 @@ class HandlerRunner:
     def _saved(self, size: int) -> None:
         self.stats.snapshots_saved += 1
         self._since_snapshot = 0
-        self._last_size = size
         if self.snapshot_every is not None:
             self._snapshot_interval = interval_after(self.snapshot_every, size)
 
     async def _snapshot_due(self) -> None:
-        """The periodic snapshot: in ``run``, a state whose latest snapshot was over
-        ``APART_BYTES`` is encoded apart (none is started while one is on its way: it is taken
-        when the next chunk is folded); otherwise saved here, as ``checkpoint``."""
-        if not (self._apart and self._last_size > APART_BYTES):
+        """The periodic snapshot: in ``run``, a state whose latest snapshot took over
+        ``APART_MS`` to encode is encoded apart (none is started while one is on its way: it
+        is taken when the next chunk is folded); otherwise saved here, as ``checkpoint``."""
+        assert self.snapshots is not None
+        if not (self._apart and self.snapshots.slow_to_encode(self.name)):
             await self.checkpoint()
             return
         if self._saving is not None and not self._saving.done():
             return
-        assert self.snapshots is not None
         self._since_snapshot = 0
         self._saving = self.snapshots.save_apart(self._snapshot())
         self._saving.add_done_callback(self._saved_apart)
@@ -197,7 +195,6 @@ class HandlerRunner:
         error = task.exception()
         if error is not None:
             log.warning("snapshot of %s not saved: %s", self.name, error, extra={"handler": self.name})
-            self._last_size = 0  # the next one is saved here, raising what the codec refuses
             return
         self._saved(task.result())
 

@@ -45,6 +45,7 @@ import logging
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +103,13 @@ def interval_after(every: int, size: int) -> int:
     return every if size <= SPACING_BYTES else every * size // SPACING_BYTES
 
 
-APART_BYTES = 2**17
-"""While ``serve`` follows the log, a component whose latest snapshot was larger than this has
-the next one encoded apart (``SnapshotStore.save_apart``): encoding a large state takes tens to
-hundreds of milliseconds, during which nothing else on the event loop would run."""
+APART_MS = 10.0
+"""While ``serve`` follows the log, a component whose latest snapshot took longer than this to
+encode here has the next ones encoded apart (``SnapshotStore.save_apart``): encoding a large
+state takes tens to hundreds of milliseconds, during which nothing else on the event loop
+runs, while the fork that encodes it apart holds the loop about 5 ms. The time, not the
+size, decides: states of the same size encode 10-50 times faster or slower by what they
+hold (``encode_ms``)."""
 
 
 def apart_possible() -> bool:
@@ -206,6 +210,7 @@ class SnapshotStore:
     def __init__(self, path: str | Path) -> None:
         self.path = store_path(path)
         self._db: aiosqlite.Connection | None = None
+        self.encode_ms: dict[str, float] = {}  # name -> how long its latest ``save`` took to encode
 
     async def start(self) -> None:
         if self.path != ":memory:":
@@ -238,7 +243,14 @@ class SnapshotStore:
 
     async def save(self, snapshot: ComponentSnapshot) -> int:
         """Keep ``snapshot`` (replacing the component's previous one); returns its size in bytes."""
-        return await self._write(snapshot, dumps(snapshot))
+        started = time.perf_counter()
+        blob = dumps(snapshot)
+        self.encode_ms[snapshot.name] = (time.perf_counter() - started) * 1000
+        return await self._write(snapshot, blob)
+
+    def slow_to_encode(self, name: str) -> bool:
+        """Whether ``name``'s latest snapshot encoded here took over ``APART_MS``."""
+        return self.encode_ms.get(name, 0.0) > APART_MS
 
     def save_apart(self, snapshot: ComponentSnapshot) -> asyncio.Task[int]:
         """Keep ``snapshot`` as ``save`` does, but encoded by a forked copy of this process
@@ -254,6 +266,7 @@ class SnapshotStore:
     async def _finish_apart(self, snapshot: ComponentSnapshot, pid: int, read_end: int) -> int:
         blob = await asyncio.to_thread(_collect, pid, read_end)
         if blob is None:
+            self.encode_ms.pop(snapshot.name, None)  # the next one is encoded here, raising what the codec refuses
             raise StateCodecFailed(f"snapshot {snapshot.name} (#{snapshot.position}) could not be encoded apart")
         return await self._write(snapshot, blob)
 

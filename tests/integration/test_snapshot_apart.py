@@ -1,8 +1,8 @@
 """Snapshots encoded apart: a large state's snapshot made by a forked copy of ``serve``.
 
-A state over ``APART_BYTES`` takes tens to hundreds of milliseconds to encode, which would hold
-every component on the event loop; while following the log, a runner hands it to a forked child
-and goes on folding. These tests hold the guarantees that must survive that: the snapshot is the
+A large state takes tens to hundreds of milliseconds to encode, which would hold every component
+on the event loop; while following the log, a runner whose latest snapshot took over ``APART_MS``
+to encode hands the next to a forked child and goes on folding. These tests hold the guarantees that must survive that: the snapshot is the
 state at the position it names (not what was folded after), a state the codec refuses stores
 nothing, and a restart from such a snapshot folds every event once.
 """
@@ -16,7 +16,7 @@ import pytest
 
 from eventbatch.log.factory import open_log
 from eventbatch.runtime import HandlerRunner
-from eventbatch.snapshots import APART_BYTES, ComponentSnapshot, SnapshotStore, StateCodecFailed, apart_possible
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, StateCodecFailed, apart_possible
 from schemas.envelope import Envelope
 from schemas.events import SchedulingRequested
 
@@ -31,7 +31,7 @@ async def test_a_snapshot_encoded_apart_is_the_state_at_the_call_whatever_is_fol
         state["jobs"].clear()
         size = await saving
         loaded = await store.load("job-controller")
-    assert size > APART_BYTES
+    assert size > 100_000
     assert loaded is not None
     assert (loaded.position, loaded.last_answered, loaded.state["folded"]) == (8, 6, 7)
     assert loaded.state["jobs"]["job-19999"] == ["pod-a", "pod-b", 19999]
@@ -52,7 +52,7 @@ class _Counter:
     name = "counter"
 
     def initial(self) -> dict:
-        return {"folded": 0, "ballast": ["x" * 64 for _ in range(4 * APART_BYTES // 64)]}
+        return {"folded": 0, "ballast": [{"pod": f"p-{i}", "held": [i, None]} for i in range(12_000)]}
 
     def fold(self, state: dict, envelope: Envelope) -> dict:
         state["folded"] += 1
@@ -68,6 +68,8 @@ def request(at: int) -> Envelope:
 
 async def test_a_following_runner_snapshots_a_large_state_apart_and_a_restart_folds_every_event_once(tmp_path: Path) -> None:
     async with open_log(f"sqlite:///{tmp_path}/events.db") as log, SnapshotStore(tmp_path / "snapshots.db") as store:
+        await store.save(ComponentSnapshot("probe", 0, _Counter().initial()))
+        assert store.slow_to_encode("probe")  # the ballast takes long enough to encode to go apart
         runner = HandlerRunner(handler=_Counter(), log=log, snapshots=store, snapshot_every=10)
         following = asyncio.create_task(runner.run())
         try:
