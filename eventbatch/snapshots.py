@@ -8,6 +8,10 @@ to a trigger before it is already folded into the saved state. (The read
 models checkpoint their fold state in their own store, in the same
 transaction as their rows: ``eventbatch.readmodels``.)
 
+While ``serve`` follows the log, a state that took over ``APART_MS`` to encode has its next
+snapshots encoded by a forked copy of the process (``SnapshotStore.save_apart``), so encoding
+a large state never holds the event loop; ``docs/projections.md`` says what stays guaranteed.
+
 Snapshots are also what keeps a long-lived log bounded (``docs/projections.md``):
 once every consumer has a snapshot past position P and finished jobs are
 compacted into the read models' history, the log before P is no longer
