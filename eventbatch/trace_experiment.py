@@ -584,3 +584,104 @@ def _nice(value: float) -> float:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------- one run recorded on a log (--log)
+
+QUEUE = "experiment"
+NAMESPACE = "openb"
+SPACING_MS = 10  # virtual time between two arrivals: within one scheduling window, so sessions see several
+
+
+def recorded_run(
+    nodes: Nodes, tasks: Tasks, policy: str, *, seed: int, ratio: float, ties: str = "shuffled",
+    gpu_nodes_only: bool = True,
+) -> tuple[dict[str, Any], np.ndarray, int]:
+    """One policy, one seed as a scenario ``simulate`` runs through the real pipeline:
+    (scenario, arrivals, index into them of the arrival that reaches 100 %).
+
+    The cluster is the experiment's (its GPU nodes, with ``nvidia.com/gpu`` devices and
+    the model label), with no pod-count limit as in memory. Under ``ties="shuffled"``
+    every node is named with a prefix from its place in the seed's shuffle
+    (``node_order``, ``0000-<sn>``), as the paper's simulator renames them, so the
+    scheduler's rule for equal scores (the first node by name) is the experiment's. The
+    scheduler conf is the default one with ``nodeorder`` and ``binpack`` (node scores of
+    their own) replaced by ``fgd`` with ``fgd.policy``. The arrivals are the experiment's
+    under ``seed`` (the same draws), each a one-pod job that never ends, submitted
+    ``SPACING_MS`` of virtual time after the one before."""
+    if gpu_nodes_only:
+        nodes = nodes.take(np.flatnonzero(nodes.gpus > 0))
+    order = arrivals(tasks, nodes.gpu_capacity, ratio, seed)
+    rank = np.empty(len(nodes.names), np.int64)
+    rank[node_order(len(nodes.names), seed)] = np.arange(len(nodes.names))
+    width = len(str(max(len(nodes.names) - 1, 1)))
+    pods_per_node = str(max(len(order), 110))
+    node_entries: list[dict[str, Any]] = []
+    for i, sn in enumerate(nodes.names):
+        allocatable = {"cpu": f"{int(nodes.cpu[i])}m", "memory": f"{int(nodes.memory[i])}Mi", "pods": pods_per_node}
+        labels = {"eventbatch.io/trace": "openb"}
+        if nodes.gpus[i] > 0:
+            allocatable["nvidia.com/gpu"] = str(int(nodes.gpus[i]))
+            if nodes.model[i]:
+                labels["nvidia.com/gpu.product"] = nodes.model[i]
+        name = f"{int(rank[i]):0{width}d}-{sn}" if ties == "shuffled" else sn
+        node_entries.append({"name": name, "allocatable": allocatable, "labels": labels})
+    if ties == "shuffled":
+        node_entries.sort(key=lambda n: str(n["name"]))
+    workload = [
+        {"at": f"{(k + 1) * SPACING_MS}ms", "apply": _job(f"a{k:05d}-t{t}", tasks, t)} for k, t in enumerate(order.tolist())
+    ]
+    arrived = np.cumsum(tasks.gpu_milli[order])
+    full = int(np.searchsorted(arrived, nodes.gpu_capacity, side="left"))  # the first arrival at or past 100 %
+    conf = {
+        "actions": "enqueue, allocate, backfill",
+        "tiers": [
+            {"plugins": [{"name": "priority"}, {"name": "gang"}, {"name": "conformance"}]},
+            {"plugins": [
+                {"name": "overcommit"}, {"name": "drf"}, {"name": "predicates"}, {"name": "proportion"},
+                {"name": "fgd", "arguments": {"fgd.policy": policy, "fgd.seed": seed}},
+            ]},
+        ],
+    }
+    scenario = {
+        "nodes": node_entries,
+        "queues": [{"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "Queue", "metadata": {"name": QUEUE},
+                    "spec": {"weight": 1, "reclaimable": False}}],
+        "scheduler": conf,
+        "workload": workload,
+        "until": f"{(len(order) + 1) * SPACING_MS + 60_000}ms",
+    }
+    return scenario, order, full
+
+
+def _job(name: str, tasks: Tasks, t: int) -> dict[str, Any]:
+    requests = {"cpu": f"{int(tasks.cpu[t])}m", "memory": f"{int(tasks.memory[t])}Mi"}
+    count, milli = int(tasks.count[t]), int(tasks.milli[t])
+    if count:
+        requests["nvidia.com/gpu"] = f"{milli}m" if milli < MILLI else str(count)
+    spec: dict[str, Any] = {
+        "containers": [{"name": "main", "image": "openb/task", "resources": {"requests": requests}}],
+        "restartPolicy": "Never",
+    }
+    models = [m for m in tasks.spec[t].split("|") if m]
+    if models:
+        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": models}]}]}}}
+    return {
+        "apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"minAvailable": 1, "queue": QUEUE, "maxRetry": 0, "tasks": [
+            {"name": "main", "replicas": 1, "template": {"spec": spec}}]},  # no sim-duration: it never ends
+    }
+
+
+def unallocated_pct(state: Any) -> tuple[float, int, int]:
+    """(unallocated GPU %, pods holding GPU devices, GPUs) of a folded ``ClusterState``: the free
+    milli-GPU of every device over the devices' capacity, as the experiment measures it."""
+    free = capacity = 0
+    holding: set[str] = set()
+    for record in state.devices.values():
+        free += sum(max(f, 0) for f in record.free())
+        capacity += record.count * MILLI
+        holding.update(record.pods)
+    return (100.0 * free / capacity if capacity else 0.0), len(holding), capacity // MILLI

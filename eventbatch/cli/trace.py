@@ -36,6 +36,8 @@ def register(commands) -> None:
 
 
 def _register_experiment(sub) -> None:
+    import argparse
+
     from eventbatch.cli.logcheck import NONE
 
     exp = sub.add_parser(
@@ -46,7 +48,8 @@ def _register_experiment(sub) -> None:
             "RATIO x the cluster's GPU capacity; each policy places them over per-device GPU state on the node list's "
             "GPU nodes (nodes without GPU are left out, as in the paper's simulator). Reports per "
             "policy the unallocated GPU share and the fragmentation rate every STEP % of arrival (mean and "
-            "spread over the seeds) and at 100 % arrival. In memory: no log is opened or written."
+            "spread over the seeds) and at 100 % arrival. In memory: no log is opened or written, unless --log "
+            "asks to record one run (one policy, one seed) through the real pipeline as well."
         ),
     )
     exp.add_argument("folder", nargs="?", default=str(DEFAULT_TRACE), help="folder with the openb CSVs")
@@ -65,6 +68,12 @@ def _register_experiment(sub) -> None:
                      "kube-scheduler does")
     exp.add_argument("--json", action="store_true", help="print the whole result as JSON")
     exp.add_argument("--plot", metavar="FILE.svg", help="write an SVG plot: one curve per policy, unallocated GPU and fragmentation rate")
+    exp.add_argument(
+        "--log", dest="log_url", metavar="URL", default=argparse.SUPPRESS,
+        help="also record the run on this new, empty log (as the global --log; EVENTBATCH_LOG does not turn it on): "
+        "one policy and one seed (--policies P --seeds 1) through the real pipeline as simulate runs a scenario, "
+        "on virtual time; prints the in-memory figure and the one read back from the log",
+    )
     exp.set_defaults(run=_experiment, log_access=NONE)
 
 
@@ -126,6 +135,8 @@ def _csv(folder: Path, name: str) -> Path:
 
 
 async def _experiment(args, settings) -> int:
+    if getattr(args, "log_url", None):
+        return await record_experiment(args, settings)
     return run_experiment(args)
 
 
@@ -144,17 +155,8 @@ def run_experiment(args) -> int:
         if plot.is_dir():
             raise CliError(f"{plot}: is a directory")
     engine = te.scheduler_engine()
-    known = list(engine.policies)
-    policies = known if args.policies == "all" else [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = [p for p in policies if p not in known]
-    if unknown or not policies:
-        raise CliError(f"unknown policy {', '.join(unknown) or repr(args.policies)} (one of {', '.join(known)}, or all)")
-    policies = list(dict.fromkeys(policies))
-    try:
-        nodes = te.load_nodes(nodes_path)
-        tasks = te.load_tasks(pods_path)
-    except te.TraceError as exc:
-        raise CliError(str(exc)) from None
+    policies = _policies(args, list(engine.policies))
+    nodes, tasks = _lists(nodes_path, pods_path)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     result = te.experiment(nodes, tasks, engine, policies=policies, seeds=seeds, ratio=args.ratio, step=args.step, ties=args.ties)
     summary = result.summary()
@@ -171,6 +173,124 @@ def run_experiment(args) -> int:
     else:
         _print_experiment(summary, plot)
     return 0
+
+
+def _policies(args, known: list[str]) -> list[str]:
+    policies = known if args.policies == "all" else [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in known]
+    if unknown or not policies:
+        raise CliError(f"unknown policy {', '.join(unknown) or repr(args.policies)} (one of {', '.join(known)}, or all)")
+    return list(dict.fromkeys(policies))
+
+
+def _lists(nodes_path: Path, pods_path: Path):
+    from eventbatch import trace_experiment as te
+
+    try:
+        return te.load_nodes(nodes_path), te.load_tasks(pods_path)
+    except te.TraceError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _scenario(raw: dict, name: str):
+    """The recorded run's scenario, read back as ``simulate`` reads a scenario file (the same checks)."""
+    import tempfile
+
+    from schemas.scenario import load_scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(raw))
+        return load_scenario(path)
+
+
+async def record_experiment(args, settings) -> int:
+    """``trace experiment --log URL``: one policy, one seed, in memory and through the real
+    pipeline onto the log (as ``simulate`` runs a scenario, on virtual time); both figures
+    at 100 % arrival are printed. Every refusal comes before the log is created."""
+    from eventbatch import trace_experiment as te
+    from eventbatch.cli.logfiles import require_empty
+    from eventbatch.clock import VirtualClock
+    from eventbatch.follow import read_to_tail
+    from eventbatch.log.factory import is_default_path, open_log, sqlite_path
+    from eventbatch.log.sole_writer import SoleWriterLog
+    from eventbatch.settings import redact_url
+    from eventbatch.sqlitefile import LOG, require
+    from projections import cluster
+    from schemas.envelope import Envelope
+
+    folder = Path(args.folder)
+    nodes_path, pods_path = _csv(folder, args.nodes), _csv(folder, args.pods)
+    engine = te.scheduler_engine()
+    policies = _policies(args, list(engine.policies))
+    if len(policies) != 1 or args.seeds != 1:
+        raise CliError(
+            f"--log records one run: give one policy and one seed (--policies fgd --seeds 1), not "
+            f"{len(policies)} policies and {args.seeds} seed(s)"
+        )
+    if args.plot or args.json:
+        raise CliError("--log prints the two figures as text: leave out --plot and --json (run without --log for them)")
+    nodes, tasks = _lists(nodes_path, pods_path)
+    url = args.log_url
+    open_log(url)  # the URL checked before anything is created
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url)
+        require(path, LOG, must_exist=False, create_dirs=is_default_path(path))
+    policy, seed = policies[0], args.first_seed
+    result = te.experiment(nodes, tasks, engine, policies=[policy], seeds=[seed], ratio=args.ratio, step=args.step, ties=args.ties)
+    curve = result.curves[policy][0]
+    at = te._index_of(curve.arrival_pct, 100.0)
+    scenario_dict, order, full = te.recorded_run(nodes, tasks, policy, seed=seed, ratio=args.ratio, ties=args.ties)
+    from eventbatch.sim.driver import run_scenario
+
+    scenario = _scenario(scenario_dict, f"{pods_path.stem}-{policy}-{seed}.json")
+    conf_file = Path(f"{sqlite_path(url)}.scheduler.yaml") if url.startswith("sqlite:") else None
+    async with SoleWriterLog(open_log(url)) as log:
+        await require_empty(log, "trace experiment --log")
+        if conf_file is not None:  # replay --verify needs the conf the run was made with
+            _write(conf_file, scenario.scheduler_conf or "")
+        run = await run_scenario(scenario, log=log, settings=settings, clock=VirtualClock())
+        events: list[Envelope] = []
+        await read_to_tail(log, run.start, events.append)
+    cutoff = (full + 2) * te.SPACING_MS  # the next arrival's moment: the state the 100 % arrival left
+    state = cluster.initial()
+    at_full = None
+    for envelope in events:
+        if at_full is None and envelope.recorded_at >= cutoff:
+            at_full = te.unallocated_pct(state)
+        state = cluster.fold(state, envelope)
+    at_end = te.unallocated_pct(state)
+    if at_full is None:
+        at_full = at_end
+    memory_full = curve.unallocated_pct[at] if at is not None else None
+    memory_end = curve.unallocated_pct[-1]
+    print(
+        f"{pods_path}: policy {policy}, seed {seed}: {len(order):,} arrivals to {args.ratio:g}x the GPU capacity on "
+        f"{result.nodes:,} nodes, {result.gpus:,} GPUs\nlog: {redact_url(url)}: {run.end - run.start:,} events, "
+        f"{run.sessions:,} scheduling sessions, {at_end[1]:,} pods holding GPU devices at the end"
+    )
+    rows = [
+        ["at 100 % arrival", "-" if memory_full is None else f"{memory_full:.2f}", f"{at_full[0]:.2f}"],
+        [f"at {args.ratio * 100:g} % (the end)", f"{memory_end:.2f}", f"{at_end[0]:.2f}"],
+    ]
+    print("\n== unallocated GPU % ==")
+    from eventbatch.cli.output import table
+
+    table(["arrived", "in memory", "read back from the log"], rows)
+    print(
+        "\nThe two may differ a little: the pipeline's sessions see several arrivals at once (one every "
+        f"{te.SPACING_MS} ms of virtual time, a session per scheduling window), the in-memory run one at a time; "
+        "and the fgd plugin learns its workload from the pods submitted so far, the in-memory run from the whole list."
+    )
+    if conf_file is not None:
+        print(f"\nscheduler conf of the run: {conf_file} (eventbatch --log {redact_url(url)} replay --verify --scheduler-conf {conf_file})")
+    else:
+        print(f"\nscheduler conf of the run (replay --verify --scheduler-conf FILE with this text):\n{scenario.scheduler_conf}")
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 def _print_experiment(summary: dict, plot: Path | None) -> None:
