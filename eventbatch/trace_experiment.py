@@ -2,7 +2,9 @@
 
 Where it sits: a tool beside ``eventbatch trace import``, behind
 ``eventbatch trace experiment`` and ``bench/fgd.py``. It runs in memory and
-writes no log. It places tasks with the scheduler's GPU placement policies
+writes no log; ``recorded_run`` turns one policy and seed of it into a scenario
+the real pipeline runs onto a log as ``simulate`` does (``trace experiment
+--log``). It places tasks with the scheduler's GPU placement policies
 (``handlers.scheduler.plugins.gpu_policies``) over the scheduler's device
 arrays (``handlers.scheduler.devices``): per node, the free milli-GPU of each
 device, so a share of one GPU fits only on one device that has that much free.
@@ -606,7 +608,9 @@ def recorded_run(
     (``node_order``, ``0000-<sn>``), as the paper's simulator renames them, so the
     scheduler's rule for equal scores (the first node by name) is the experiment's. The
     scheduler conf is the default one with ``nodeorder`` and ``binpack`` (node scores of
-    their own) replaced by ``fgd`` with ``fgd.policy``. The arrivals are the experiment's
+    their own) replaced by ``fgd`` with ``fgd.policy``, and without ``proportion``: the
+    experiment has no queues to share, and proportion's fair share of the one queue
+    refuses placements that fit once the cluster is nearly full. The arrivals are the experiment's
     under ``seed`` (the same draws), each a one-pod job that never ends, submitted
     ``SPACING_MS`` of virtual time after the one before."""
     if gpu_nodes_only:
@@ -638,7 +642,7 @@ def recorded_run(
         "tiers": [
             {"plugins": [{"name": "priority"}, {"name": "gang"}, {"name": "conformance"}]},
             {"plugins": [
-                {"name": "overcommit"}, {"name": "drf"}, {"name": "predicates"}, {"name": "proportion"},
+                {"name": "overcommit"}, {"name": "drf"}, {"name": "predicates"},
                 {"name": "fgd", "arguments": {"fgd.policy": policy, "fgd.seed": seed}},
             ]},
         ],

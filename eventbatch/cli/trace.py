@@ -253,8 +253,11 @@ async def record_experiment(args, settings) -> int:
         events: list[Envelope] = []
         await read_to_tail(log, run.start, events.append)
     cutoff = (full + 2) * te.SPACING_MS  # the next arrival's moment: the state the 100 % arrival left
+    from schemas.events import PodBound
+
     state = cluster.initial()
     at_full = None
+    bound = len({e.payload.pod for e in events if isinstance(e.payload, PodBound)})
     for envelope in events:
         if at_full is None and envelope.recorded_at >= cutoff:
             at_full = te.unallocated_pct(state)
@@ -273,10 +276,13 @@ async def record_experiment(args, settings) -> int:
         ["at 100 % arrival", "-" if memory_full is None else f"{memory_full:.2f}", f"{at_full[0]:.2f}"],
         [f"at {args.ratio * 100:g} % (the end)", f"{memory_end:.2f}", f"{at_end[0]:.2f}"],
     ]
+    placed = [["tasks placed at the end", f"{curve.placed:,} of {len(order):,}", f"{bound:,} of {len(order):,}"]]
     print("\n== unallocated GPU % ==")
     from eventbatch.cli.output import table
 
     table(["arrived", "in memory", "read back from the log"], rows)
+    print()
+    table(["", "in memory", "on the log"], placed)
     print(
         "\nThe two may differ a little: the pipeline's sessions see several arrivals at once (one every "
         f"{te.SPACING_MS} ms of virtual time, a session per scheduling window), the in-memory run one at a time; "

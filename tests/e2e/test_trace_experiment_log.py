@@ -55,6 +55,7 @@ def test_one_run_recorded_nodes_binds_with_devices_figures_and_a_clean_verify(tm
     assert figures is not None, done.stdout
     in_memory, from_log = float(figures[1]), float(figures[2])
     assert 0 < in_memory < 100 and 0 < from_log < 100
+    assert abs(in_memory - from_log) <= 5  # the same arrivals, the same policy: close, if not always equal
     assert "may differ a little" in done.stdout
 
     events = events_of(url)
