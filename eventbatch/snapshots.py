@@ -44,9 +44,12 @@ the log it covers is still needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
+import select
+import signal
 import sqlite3
 import sys
 import time
@@ -143,16 +146,33 @@ def _fork_dumps(snapshot: ComponentSnapshot) -> tuple[int, int]:
     return pid, read_end
 
 
-def _collect(pid: int, read_end: int) -> bytes | None:
-    """What the child wrote, once it exited; None if it failed (it could not encode the state)."""
-    parts = []
+APART_DEADLINE_S = 120.0
+"""The longest a forked encoder may take (a state of hundreds of MB encodes in seconds): past it,
+it is killed and the snapshot counts as failed, so a stuck child can never hold up a checkpoint."""
+
+
+def _collect(pid: int, read_end: int, deadline_s: float = APART_DEADLINE_S) -> bytes | None:
+    """What the child wrote, once it exited; None if it failed (it could not encode the state)
+    or was still at it after ``deadline_s`` (then it is killed)."""
+    parts: list[bytes] | None = []
+    ends = time.monotonic() + deadline_s
     try:
-        while part := os.read(read_end, 1 << 20):
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                parts = None
+                break
+            part = os.read(read_end, 1 << 20)
+            if not part:
+                break
+            assert parts is not None
             parts.append(part)
     finally:
         os.close(read_end)
         _, status = os.waitpid(pid, 0)
-    return b"".join(parts) if os.waitstatus_to_exitcode(status) == 0 else None
+    return b"".join(parts) if parts is not None and os.waitstatus_to_exitcode(status) == 0 else None
 
 
 def dumps(snapshot: ComponentSnapshot) -> bytes:

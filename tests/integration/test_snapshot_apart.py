@@ -109,3 +109,26 @@ async def test_each_snapshot_saved_apart_holds_the_state_at_its_own_position(tmp
             following.cancel()
             await asyncio.gather(following, return_exceptions=True)
     assert len(positions) >= 2  # snapshots kept landing while the runner followed the log
+
+
+def test_an_encoder_that_outlives_its_deadline_is_killed_and_counts_as_failed() -> None:
+    """A stuck child can never hold up a checkpoint: past the deadline it is killed and reaped."""
+    import os
+    import time
+
+    from eventbatch.snapshots import _collect
+
+    read_end, write_end = os.pipe()  # the write end stays open here: the pipe never ends by itself
+    pid = os.posix_spawnp("sleep", ["sleep", "60"], dict(os.environ))
+    began = time.monotonic()
+    try:
+        assert _collect(pid, read_end, deadline_s=0.5) is None
+    finally:
+        os.close(write_end)
+    assert time.monotonic() - began < 10
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass  # reaped: gone
+    else:
+        raise AssertionError(f"the encoder {pid} is still there")
