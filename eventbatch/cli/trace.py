@@ -253,11 +253,18 @@ async def record_experiment(args, settings) -> int:
         events: list[Envelope] = []
         await read_to_tail(log, run.start, events.append)
     cutoff = (full + 2) * te.SPACING_MS  # the next arrival's moment: the state the 100 % arrival left
-    from schemas.events import PodBound
+    from schemas.events import JobSubmitRequested, PodBound, SchedulingRequested
 
     state = cluster.initial()
     at_full = None
     bound = len({e.payload.pod for e in events if isinstance(e.payload, PodBound)})
+    batched = arrived = 0  # sessions that saw more than one arrival since the one before
+    for envelope in events:
+        if isinstance(envelope.payload, JobSubmitRequested):
+            arrived += 1
+        elif isinstance(envelope.payload, SchedulingRequested):
+            batched += arrived > 1
+            arrived = 0
     for envelope in events:
         if at_full is None and envelope.recorded_at >= cutoff:
             at_full = te.unallocated_pct(state)
@@ -284,9 +291,10 @@ async def record_experiment(args, settings) -> int:
     print()
     table(["", "in memory", "on the log"], placed)
     print(
-        "\nThe two may differ a little: the pipeline's sessions see several arrivals at once (one every "
-        f"{te.SPACING_MS} ms of virtual time, a session per scheduling window), the in-memory run one at a time; "
-        "and the fgd plugin learns its workload from the pods submitted so far, the in-memory run from the whole list."
+        "\nThe two may differ a little: a session places every pod pending when it opens, and a session may "
+        f"see several arrivals at once (one every {te.SPACING_MS} ms of virtual time; here {batched:,} of "
+        f"{run.sessions:,} sessions saw more than one new arrival), where the in-memory run places one at a time; "
+        "and the fgd plugin learns its task types from the pods submitted so far, the in-memory run from the whole list."
     )
     if conf_file is not None:
         print(f"\nscheduler conf of the run: {conf_file} (eventbatch --log {redact_url(url)} replay --verify --scheduler-conf {conf_file})")
