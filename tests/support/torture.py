@@ -335,6 +335,9 @@ async def submit(tail: Tail, jobs: list) -> None:
         await tail.append(jobs[i : i + 20])
 
 
+SETTLED_QUIET_S = 2.0  # how long a clean log stays still before ``settle`` takes it as settled
+
+
 async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) -> tuple[bool, Report]:  # noqa: ASYNC109 - False at its deadline
     """Wait until every job is final and the checker sees nothing outstanding: True; or False
     at ``timeout``, or once the log has not grown for ``idle`` seconds (nothing can move any
@@ -342,17 +345,22 @@ async def settle(url: str, load: Workload, timeout: float, idle: float = 5.0) ->
     deadline = time.monotonic() + timeout
     events: list[Envelope] = []
     last_end, still_since = -1, time.monotonic()
+    clean: Report | None = None
     async with Tail(url) as tail:
         position = await tail.log.start_position()
         while True:
             position = await read_to_tail(tail.log, position, events.append)
             now = time.monotonic()
             if position != last_end:
-                last_end, still_since = position, now
+                last_end, still_since, clean = position, now, None
                 if await tail.all_final():
                     report = check(events, load)
                     if report.finished and not report.lost:
-                        return True, report
+                        clean = report
+            elif clean is not None and now - still_since > SETTLED_QUIET_S:
+                # Clean and still for longer than a job's ttlSecondsAfterFinished (1 s): its
+                # timer, not yet due when the job went final, has fired and been answered.
+                return True, clean
             if now > deadline or now - still_since > idle:
                 return False, check(events, load)
             await asyncio.sleep(0.2)
