@@ -112,7 +112,8 @@ class HandlerRunner:
     async def run(self) -> None:
         """Follow the tail until the log stops or the task is cancelled.
 
-        With ``answer_chunks`` (set by ``Pipeline.run``) and a handler whose fold of its own decisions reads no position
+        With ``answer_chunks`` (set by ``Pipeline.run`` where a batch of any size is one atomic
+        append) and a handler whose fold of its own decisions reads no position
         (``Handler.position_free_decisions``), the triggers of one chunk are answered in turn,
         each trigger's decisions folded right after it as always, and the decisions of the
         whole chunk appended at its end as one append (each with its own causation): the
