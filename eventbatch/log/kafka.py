@@ -10,9 +10,7 @@ offsets are the log's positions and the order is total.
   than ``max_batch_bytes`` (the topic's ``max.message.bytes``, 8 MiB by
   default) is sent as several record batches, one after the other, its
   events in order; each part is whole to a reader. A single record that
-  cannot fit one record batch is refused before anything is sent. Within
-  ``one_record_batch()`` (serve's grouped appends) an append that would be
-  split is refused instead (``WouldSplit``), before anything is sent.
+  cannot fit one record batch is refused before anything is sent.
   Correctness does not need idempotent or transactional producers; a
   duplicate from a producer retry is recognised upstream by its causation.
 - Readers assign the partition and seek (no group join), fetch in large
@@ -54,8 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -148,26 +145,6 @@ def _reason(exc: BaseException) -> str:
 
 class BatchTooLarge(ValueError):
     """A record that does not fit one record batch of ``max_batch_bytes``; nothing of its batch was sent."""
-
-
-class WouldSplit(RuntimeError):
-    """An append asked to go whole (``one_record_batch``) does not fit one record batch of
-    ``max_batch_bytes``; nothing of it was sent."""
-
-
-_ONE_RECORD_BATCH: ContextVar[bool] = ContextVar("eventbatch_kafka_one_record_batch", default=False)
-
-
-@contextmanager
-def one_record_batch() -> Iterator[None]:
-    """Within it, an append that would be sent as more than one record batch is refused
-    (``WouldSplit``) before anything is sent, instead of split: what is appended is one
-    record batch, all of it or none to every reader (``SharedReads`` groups appends so)."""
-    token = _ONE_RECORD_BATCH.set(True)
-    try:
-        yield
-    finally:
-        _ONE_RECORD_BATCH.reset(token)
 
 
 class TruncateRefused(RuntimeError):
@@ -511,8 +488,6 @@ class KafkaLog(EventLog):
                     f"(raise ?max_batch_bytes= and the topic's max.message.bytes); nothing of its batch was sent"
                 )
         parts.append((builder, records[first:]))
-        if len(parts) > 1 and _ONE_RECORD_BATCH.get():
-            raise WouldSplit(f"{len(records)} records do not fit one record batch of {self.max_batch_bytes} bytes")
         positions: list[int] = []
         for built, part in parts:
             positions += await self._send_part(producer, built, part)
