@@ -25,7 +25,11 @@ a cluster pulling a warm image), so the pipeline's own share is printed as
 max submit -> Running, how long the last jobs took to reach Running after
 the submissions stopped (``drain``), and whether a backlog built: the
 median latency of the last quarter of the submissions more than 0.5 s above
-the first quarter's, or jobs not Running within the drain deadline.
+the first quarter's, or jobs not Running within the drain deadline. It
+also counts the submissions the job controller never answered (neither a
+``JobCreated`` nor a ``JobSubmitRefused`` by the drain deadline): a backlog
+delays answers, but an unanswered request among answered later ones is a
+lost trigger, which the pipeline must never have.
 
 ``cpu ms/job`` is serve's own CPU time (all its threads, and the children it
 forks to encode large snapshots, from /proc) over the
@@ -166,6 +170,7 @@ _record = msgspec.json.Decoder(_Record)
 
 STAGES = ("JobCreated", "PodGroupEnqueued", "PodRequested", "PodCreated", "PodBound", "PodStarted")
 STAGE_PREFIXES = tuple(b'{"type":"%s"' % name.encode() for name in STAGES)
+ANSWERS = (b'{"type":"JobCreated"', b'{"type":"JobSubmitRefused"')  # the job controller's answers to a submission
 
 
 @dataclass
@@ -174,6 +179,7 @@ class Observer:
 
     submitted: dict[str, int] = field(default_factory=dict)  # job -> recorded_at of its request
     running: dict[str, int] = field(default_factory=dict)  # job -> wall time it was seen Running
+    answered: set[str] = field(default_factory=set)  # jobs whose submission was answered (created or refused)
     # (event type, job) -> wall time the first such record of the job was seen (``--stages``)
     seen: dict[tuple[str, str], int] | None = None
     records: int = 0
@@ -186,6 +192,8 @@ class Observer:
                 now = CLOCK.now()
                 seen = self.seen
                 for _position, data in chunk:
+                    if data.startswith(ANSWERS):
+                        self.answered.add(_record.decode(data).payload.job or "")
                     if seen is not None and data.startswith(STAGE_PREFIXES):
                         record = _record.decode(data)
                         if record.payload.job:
@@ -210,6 +218,7 @@ class RateResult:
     jobs: int
     latencies: list[int]  # ms, of the jobs that reached Running, in submission order
     missing: int
+    unanswered: int  # submissions the job controller never answered (neither created nor refused)
     drain_ms: int
     records: int
     backlog: bool
@@ -300,6 +309,7 @@ async def run_rate(
         jobs=total,
         latencies=latencies,
         missing=missing,
+        unanswered=sum(1 for j in jobs if j not in observer.answered),
         drain_ms=max(0, last_running - ended),
         records=end_records - start_records,
         backlog=missing > 0 or last - first > 500,
@@ -423,7 +433,8 @@ async def run_backend(
                 f"{max(lat, default=float('nan')):>8.0f} {pct(lat, .99) - STARTUP_MS:>11.0f} "
                 f"{result.drain_ms:>9} {result.records / result.jobs:>7.1f} {result.cpu_ms:>10.2f}  "
                 f"{'YES' if result.backlog else 'no'} ({result.trend[0]:.0f} -> {result.trend[1]:.0f} ms"
-                f"{f', {result.missing} not Running' if result.missing else ''})",
+                f"{f', {result.missing} not Running' if result.missing else ''}"
+                f"{f', {result.unanswered} never answered' if result.unanswered else ''})",
                 flush=True,
             )
             if result.stages:
