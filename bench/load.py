@@ -26,10 +26,10 @@ max submit -> Running, how long the last jobs took to reach Running after
 the submissions stopped (``drain``), and whether a backlog built: the
 median latency of the last quarter of the submissions more than 0.5 s above
 the first quarter's, or jobs not Running within the drain deadline. It
-also counts the submissions the job controller never answered (neither a
-``JobCreated`` nor a ``JobSubmitRefused`` by the drain deadline): a backlog
-delays answers, but an unanswered request among answered later ones is a
-lost trigger, which the pipeline must never have.
+also counts the submissions the job controller skipped: never answered
+(neither a ``JobCreated`` nor a ``JobSubmitRefused`` by the drain deadline)
+while a later one was. A backlog leaves the latest unanswered; one among
+answered later ones is a lost trigger, which the pipeline must never have.
 
 ``cpu ms/job`` is serve's own CPU time (all its threads, and the children it
 forks to encode large snapshots, from /proc) over the
@@ -218,7 +218,7 @@ class RateResult:
     jobs: int
     latencies: list[int]  # ms, of the jobs that reached Running, in submission order
     missing: int
-    unanswered: int  # submissions the job controller never answered (neither created nor refused)
+    unanswered: int  # submissions never answered while a later one was (``skipped``)
     drain_ms: int
     records: int
     backlog: bool
@@ -265,6 +265,13 @@ def pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def skipped(jobs: list[str], answered: set[str]) -> int:
+    """Submissions left unanswered while a later one was answered: lost triggers, not a backlog
+    (a backlog leaves the latest ones unanswered)."""
+    last = max((i for i, job in enumerate(jobs) if job in answered), default=-1)
+    return sum(1 for job in jobs[:last] if job not in answered)
+
+
 async def run_rate(
     url: str, observer: Observer, templates, rate: int, seconds: float, drain_s: float, serve_pid: int
 ) -> RateResult:
@@ -309,7 +316,7 @@ async def run_rate(
         jobs=total,
         latencies=latencies,
         missing=missing,
-        unanswered=sum(1 for j in jobs if j not in observer.answered),
+        unanswered=skipped(jobs, observer.answered),
         drain_ms=max(0, last_running - ended),
         records=end_records - start_records,
         backlog=missing > 0 or last - first > 500,
@@ -434,7 +441,7 @@ async def run_backend(
                 f"{result.drain_ms:>9} {result.records / result.jobs:>7.1f} {result.cpu_ms:>10.2f}  "
                 f"{'YES' if result.backlog else 'no'} ({result.trend[0]:.0f} -> {result.trend[1]:.0f} ms"
                 f"{f', {result.missing} not Running' if result.missing else ''}"
-                f"{f', {result.unanswered} never answered' if result.unanswered else ''})",
+                f"{f', {result.unanswered} skipped: never answered, a later one answered' if result.unanswered else ''})",
                 flush=True,
             )
             if result.stages:
