@@ -180,7 +180,7 @@ class _WriteThread:
     async def close(self) -> None:
         """Close the connection once the calls already made have run; the thread ends."""
         await self.call(None)
-        self._thread.join(1.0)  # it has answered: what is left of it is its return
+        self._thread.join()  # it has answered the close: what is left of it is its return
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
         """One statement on the write connection (its own transaction, outside one)."""

@@ -411,7 +411,7 @@ async def torture(
     ``random.Random(seed)`` (``KILL_GAP``); the harness waits until the log's
     end passes that position, SIGKILLs serve and starts the next one.
 
-    The jobs arrive in ``waves`` equal parts, spread over the first 90% of
+    The jobs arrive in ``waves`` equal parts, spread over the first 96% of
     the kills, so that there is work in flight at every kill, the last ones
     included (all at once,
     the 200 jobs would be done before the 50th restart; a job's outcome does
@@ -438,7 +438,7 @@ async def torture(
                 if n > 0 and not serve.alive():
                     await serve.start(interval)
                     run.incarnations.append((await tail.end(), interval))
-                if parts and n >= (waves - len(parts)) * (kills * 9 // 10) // max(waves - 1, 1):
+                if parts and n >= (waves - len(parts)) * (kills * 24 // 25) // max(waves - 1, 1):
                     await submit(tail, parts.pop(0))
                     run.waves.append((n, False))
                 target = await tail.end() + rng.randint(1, KILL_GAP.get(interval, 300))
