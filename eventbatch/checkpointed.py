@@ -20,7 +20,7 @@ from contextlib import aclosing
 
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after, when_saved_apart
 from schemas.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -111,16 +111,7 @@ class CheckpointedFollower:
         assert self.snapshots is not None
         self._since_snapshot = 0
         self._saving = self.snapshots.save_apart(self._state_snapshot())
-        self._saving.add_done_callback(self._saved_apart)
-
-    def _saved_apart(self, task: asyncio.Task[int]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.warning("snapshot of %s not saved: %s", self.name, error)
-            return
-        self._saved(task.result())
+        self._saving.add_done_callback(when_saved_apart(self.name, self._saved))
 
     async def folded(self, count: int) -> None:
         """``count`` more events folded: snapshot when ``snapshot_every`` is reached."""

@@ -42,7 +42,7 @@ from typing import Any
 
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
-from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after
+from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after, when_saved_apart
 from handlers.base import Handler
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
@@ -187,16 +187,7 @@ class HandlerRunner:
             return
         self._since_snapshot = 0
         self._saving = self.snapshots.save_apart(self._snapshot())
-        self._saving.add_done_callback(self._saved_apart)
-
-    def _saved_apart(self, task: asyncio.Task[int]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.warning("snapshot of %s not saved: %s", self.name, error, extra={"handler": self.name})
-            return
-        self._saved(task.result())
+        self._saving.add_done_callback(when_saved_apart(self.name, self._saved, handler=self.name))
 
     # -- internals --------------------------------------------------------
 

@@ -53,7 +53,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +173,22 @@ def _collect(pid: int, read_end: int, deadline_s: float = APART_DEADLINE_S) -> b
         os.close(read_end)
         _, status = os.waitpid(pid, 0)
     return b"".join(parts) if parts is not None and os.waitstatus_to_exitcode(status) == 0 else None
+
+
+def when_saved_apart(name: str, saved: Callable[[int], None], **extra: Any) -> Callable[[asyncio.Task[int]], None]:
+    """The done callback of a ``save_apart`` task: ``saved(size)`` once it is stored, one WARNING
+    line naming ``name`` if it failed (``extra`` goes to the log record), nothing if cancelled."""
+
+    def done(task: asyncio.Task[int]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.warning("snapshot of %s not saved: %s", name, error, extra=extra or None)
+            return
+        saved(task.result())
+
+    return done
 
 
 def dumps(snapshot: ComponentSnapshot) -> bytes:
