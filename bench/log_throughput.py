@@ -48,7 +48,7 @@ costs grow with the batch, not with the log: one append is one transaction
 (at once on the caller's thread when the write lock is free, else one hop to
 the write connection's thread), whatever the log holds.
 
-    python bench/log_throughput.py [--events N] [--rounds N] [--kafka HOST:PORT] [--compression CODEC]
+    python bench/log_throughput.py [--events N] [--rounds N] [--kafka HOST:PORT] [--compression CODEC] [--framing-only]
 
 Without ``--kafka`` a local tansu broker is started for the run.
 """
@@ -83,6 +83,7 @@ from eventbatch.log.codec import encode
 from eventbatch.log.factory import open_log
 from eventbatch.log.fenced import FencedLog
 from eventbatch.log.kafka import KafkaLog
+from eventbatch.log.kafka_batch import record_tail
 from eventbatch.log.port import EventLog
 from eventbatch.log.sqlite import SqliteLog, _insert_rows
 from schemas.envelope import Causation, Envelope
@@ -352,7 +353,7 @@ class UnframedKafkaLog(KafkaLog):
     framing: what an append costs without it."""
 
     async def append(self, batch: list[Envelope]) -> list[int]:  # type: ignore[override]
-        return await self._send([(None, encode(e), []) for e in batch])
+        return await self._send([record_tail(None, encode(e), []) for e in batch])
 
 
 FRAMING_KINDS = ("raw produce", "raw produce with framing", "append without framing", "append")
@@ -547,7 +548,8 @@ def framing_lines(mix: str, measured: list[dict[str, Measured]]) -> list[str]:
 
 
 async def run(
-    events_count: int, singles: int, rounds: int, bootstrap: str | None, compression: str | None = None
+    events_count: int, singles: int, rounds: int, bootstrap: str | None, compression: str | None = None,
+    framing_only: bool = False,
 ) -> list[str]:
     events = mixed_batch("bench", events_count)
     size = sum(len(encode(e)) for e in events) / len(events)
@@ -564,6 +566,8 @@ async def run(
         # Each limit of memory and Kafka is measured before and after the
         # backends and the best is kept, so a busy moment on the machine does
         # not lower a limit. SQLite's raw insert takes turns with its handles.
+        if framing_only:
+            return await framing_figures(events, rounds, bootstrap, broker_pid, compression)
         encode_rate, decode_rate, records = measure_codec(events)
         raw = await measure_raw_kafka(bootstrap, records, singles)
         measured = [await measure_sqlite(directory, events, records, singles, turn) for turn in range(rounds)]
@@ -575,16 +579,7 @@ async def run(
                 figures[backend] = await measure_log(log, events, singles)
             finally:
                 await log.stop()
-        # The framing on half the events twice: as clients append them (requests and observations,
-        # whose ce_id is a digest of the record) and as serve's handlers do (decisions, whose ce_id
-        # is their causation), the two mixes taking turns round by round.
-        half = events[: max(len(events) // 2, SLICE)]
-        mixes = {"client records (ce_id a digest)": half, "decisions (ce_id from the causation)": as_decisions(half)}
-        framing_rounds: dict[str, list[dict[str, Measured]]] = {mix: [] for mix in mixes}
-        for _ in range(rounds):
-            for mix, input_events in mixes.items():
-                framing_rounds[mix].append(await measure_kafka_framing(bootstrap, input_events, broker_pid, compression))
-        alone = {mix: await measure_client_alone(bootstrap, input_events, compression) for mix, input_events in mixes.items()}
+        framing = await framing_figures(events, rounds, bootstrap, broker_pid, compression)
         raw_again = await measure_raw_kafka(bootstrap, records, singles)
         encode_again, decode_again, _ = measure_codec(events)
     encode_rate, decode_rate = max(encode_rate, encode_again), max(decode_rate, decode_again)
@@ -627,6 +622,25 @@ async def run(
             if backend == "kafka":
                 limit = {"read": "consume"}.get(name, name.replace("append", "produce"))
                 out.append(line(label, value, f"raw aiokafka {limit}", raw[limit]))
+    out += framing
+    return out
+
+
+async def framing_figures(
+    events: list[Envelope], rounds: int, bootstrap: str, broker_pid: int | None, compression: str | None
+) -> list[str]:
+    """The Kafka framing's figures: the four kinds interleaved, ``rounds`` times, on half the
+    events twice, as clients append them (requests and observations, whose ce_id is a digest
+    of the record) and as serve's handlers do (decisions, whose ce_id is their causation), the
+    two mixes taking turns round by round; then the client's CPU alone."""
+    half = events[: max(len(events) // 2, SLICE)]
+    mixes = {"client records (ce_id a digest)": half, "decisions (ce_id from the causation)": as_decisions(half)}
+    framing_rounds: dict[str, list[dict[str, Measured]]] = {mix: [] for mix in mixes}
+    for _ in range(rounds):
+        for mix, input_events in mixes.items():
+            framing_rounds[mix].append(await measure_kafka_framing(bootstrap, input_events, broker_pid, compression))
+    alone = {mix: await measure_client_alone(bootstrap, input_events, compression) for mix, input_events in mixes.items()}
+    out: list[str] = []
     out.append(
         f"kafka framing (keys and CloudEvents headers), batches of 100, interleaved {SLICE:,} events at a time, "
         f"{len(half):,} events of each mix, compression {compression or 'none'}, median of {rounds} round(s); "
@@ -656,9 +670,15 @@ def main() -> None:
         "--compression", choices=("gzip", "snappy", "lz4", "zstd"),
         help="measure the Kafka framing with this producer compression (default: the log's, none)",
     )
+    parser.add_argument(
+        "--framing-only", action="store_true",
+        help="measure only the Kafka framing (append against raw produce), not the backends",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    for text in asyncio.run(run(args.events, args.singles, args.rounds, args.kafka, args.compression)):
+    for text in asyncio.run(
+        run(args.events, args.singles, args.rounds, args.kafka, args.compression, args.framing_only)
+    ):
         print(text, flush=True)
     print(f"({time.perf_counter() - started:.1f} s)")
 

@@ -63,6 +63,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from eventbatch.log import kafka_batch
 from eventbatch.log.codec import decode
 from schemas.envelope import Causation, Envelope
 from schemas.events import REGISTRY
@@ -244,6 +245,18 @@ _MILLIS = [f".{millis:03d}Z".encode() for millis in range(1000)]  # the end of a
 _CORRELATIONS_KEPT = 4096  # correlation headers kept made (the live jobs and queues); past that, made afresh
 _sha256 = hashlib.sha256
 _hexlify = binascii.hexlify
+# The headers in their Kafka wire form (kafka_batch.header): what never changes, made once; each
+# name with its length before the value's length, for the values made per record.
+_WIRE_SPECVERSION = kafka_batch.header(*_SPECVERSION_HEADER)
+_WIRE_CONTENT_TYPE = kafka_batch.header(*_CONTENT_TYPE_HEADER)
+_WIRE_ID = kafka_batch.length(len(b"ce_id")) + b"ce_id"
+_WIRE_SUBJECT = kafka_batch.length(len(b"ce_subject")) + b"ce_subject"
+_WIRE_CAUSATION = kafka_batch.length(len(b"ce_causation")) + b"ce_causation"
+_WIRE_TIME = kafka_batch.length(len(b"ce_time")) + b"ce_time"
+_WIRE_COUNTS = [kafka_batch.VARINTS[n] for n in range(10)]  # 7 headers, with causation 8, with correlation 9
+_VARINTS = kafka_batch.VARINTS
+_TABLE = kafka_batch.TABLE
+_varint = kafka_batch.varint
 
 
 class KafkaFraming:
@@ -260,6 +273,73 @@ class KafkaFraming:
         self._second: tuple[int, bytes] = (-1 << 62, b"")
         self._time: tuple[int, tuple[str, bytes]] = (-1 << 62, ("ce_time", b""))
         self._correlations: dict[str, tuple[str, bytes]] = {}
+        # the same, in the Kafka wire form (``wire``)
+        self._wire_sources: dict[str, bytes] = {}
+        self._wire_kinds: dict[str, tuple[int, str, bytes]] = {}  # tag: (version, key prefix, ce_type)
+        self._wire_time: tuple[int, bytes] = (-1 << 62, b"")
+        self._wire_correlations: dict[str, bytes] = {}
+
+    def wire(self, envelope: Envelope, record: bytes | memoryview) -> bytes:
+        """``record`` with its Kafka key and binary-mode headers (``__call__``'s), in the wire form
+        of a record after its offset delta (``kafka_batch.record_tail``'s): what
+        ``kafka_batch.build`` puts in a record batch. One join of pieces kept from record to
+        record; what is made per record is its id, subject and causation."""
+        tag = envelope.type
+        kind = self._wire_kinds.get(tag)
+        if kind is None or kind[0] != envelope.version:
+            kind = self._wire_kind(tag, envelope.version)
+        subject = (kind[1] + envelope.key).encode()
+        cause = envelope.causation
+        if cause is None:
+            source = self._wire_sources.get(CLIENT) or self._wire_source(CLIENT)
+            event_id = _hexlify(_sha256(record).digest()[:16])  # record_id's, as bytes
+        else:
+            source = self._wire_sources.get(cause.handler) or self._wire_source(cause.handler)
+            event_id = (
+                f"{cause.position}-{cause.index}-{envelope.epoch}" if envelope.epoch
+                else f"{cause.position}-{cause.index}"
+            ).encode()
+        seconds, millis = divmod(envelope.recorded_at, 1000)
+        when = self._wire_time
+        if when[0] != seconds:  # records of one second share all of their ce_time but its milliseconds
+            second = rfc3339(seconds * 1000)[:-5].encode()  # the milliseconds' part is 5 bytes: .mmmZ
+            when = self._wire_time = (seconds, _WIRE_TIME + kafka_batch.length(len(second) + 5) + second)
+        size = len(subject)
+        subject_length = _VARINTS[size] if size < _TABLE else _varint(size)
+        size = len(record)
+        pieces = [
+            subject_length, subject, _VARINTS[size] if size < _TABLE else _varint(size), record, b"",
+            _WIRE_SPECVERSION, _WIRE_ID, _VARINTS[len(event_id)], event_id, source, kind[2], when[1],
+            _MILLIS[millis], _WIRE_SUBJECT, subject_length, subject, _WIRE_CONTENT_TYPE,
+        ]
+        count = 7
+        if cause is not None:
+            causation = _causation_encoder.encode(cause)
+            size = len(causation)
+            pieces += (_WIRE_CAUSATION, _VARINTS[size] if size < _TABLE else _varint(size), causation)
+            count = 8
+        correlation = envelope.correlation
+        if correlation:
+            header = self._wire_correlations.get(correlation)
+            if header is None:
+                if len(self._wire_correlations) >= _CORRELATIONS_KEPT:
+                    self._wire_correlations.clear()
+                header = self._wire_correlations[correlation] = kafka_batch.header(
+                    "ce_correlation", correlation.encode()
+                )
+            pieces.append(header)
+            count += 1
+        pieces[4] = _WIRE_COUNTS[count]
+        return b"".join(pieces)
+
+    def _wire_kind(self, tag: str, version: int) -> tuple[int, str, bytes]:
+        prefix = _PREFIX.get(tag, "")  # a type this build does not know keeps its envelope key
+        kind = self._wire_kinds[tag] = (version, prefix, kafka_batch.header("ce_type", _type(tag, version).encode()))
+        return kind
+
+    def _wire_source(self, handler: str) -> bytes:
+        header = self._wire_sources[handler] = kafka_batch.header("ce_source", self.sources(handler).encode())
+        return header
 
     def __call__(self, envelope: Envelope, record: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
         """The Kafka key and binary-mode headers of ``record`` (``attributes`` as Kafka carries them)."""

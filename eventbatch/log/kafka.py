@@ -64,7 +64,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, OffsetOutOfRangeEr
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
-from eventbatch.log import cloudevents, fence
+from eventbatch.log import cloudevents, fence, kafka_batch
 from eventbatch.log.codec import encode, header
 from eventbatch.log.errors import BrokerUnreachable, LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
@@ -72,7 +72,6 @@ from schemas.envelope import Envelope
 
 _TOPIC_EXISTS = 36
 _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
-_BATCH_OVERHEAD = 61  # record batch header
 MAX_BATCH_BYTES = 8 * 2**20
 """The default ``max_batch_bytes``: the largest record batch one produce request carries, and the
 ``max.message.bytes`` the log's topics are made with (deploy/kafka/kafkatopic.yaml says the same)."""
@@ -83,7 +82,6 @@ ANSWER_S = 3.0  # a broker that does not answer a small request in this long is 
 CHECK_EVERY_S = 1.0  # a reader that got nothing for this long asks whether the broker and the log are still there
 _STOP_S = 5.0  # closing a client never waits longer (a batch the broker will never take)
 
-_Framed = tuple[bytes | None, bytes, list[tuple[str, bytes]]]  # a record to send: key, value, headers
 log = logging.getLogger(__name__)
 _connecting: ContextVar[list[str] | None] = ContextVar("eventbatch_kafka_connecting", default=None)
 T = TypeVar("T")
@@ -440,13 +438,8 @@ class KafkaLog(EventLog):
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         if not batch:
             return []
-        framing = self._framing
-        records: list[_Framed] = []
-        for envelope in batch:
-            data = encode(envelope)
-            key, headers = framing(envelope, data)
-            records.append((key, data, headers))
-        positions = await self._send(records)
+        wire = self._framing.wire
+        positions = await self._send([wire(envelope, encode(envelope)) for envelope in batch])
         self.stats.appended += len(positions)
         return positions
 
@@ -457,70 +450,60 @@ class KafkaLog(EventLog):
         gives them; one that cannot (a broken record) goes without."""
         if not records:
             return []
-        framed: list[_Framed] = []
+        tails: list[bytes] = []
         for record in records:
             data = bytes(record)
             envelope = header(data)
-            if envelope is None:
-                framed.append((None, data, []))
-            else:
-                key, headers = self._framing(envelope, data)
-                framed.append((key, data, headers))
-        return await self._send(framed)
+            tails.append(kafka_batch.record_tail(None, data, []) if envelope is None else self._framing.wire(envelope, data))
+        return await self._send(tails)
 
-    async def _send(self, records: list[_Framed]) -> list[int]:
-        """Send the records in order as record batches of at most ``max_batch_bytes`` each
-        (one, unless they do not fit); returns their positions. Every record batch is built
-        before the first is sent (aiokafka's builder counts the bytes and says when one is
-        full), so a record that fits none is refused before anything of its batch is sent."""
+    async def _send(self, tails: list[bytes]) -> list[int]:
+        """Send the records (each in its wire form, ``kafka_batch``) in order as record batches of
+        at most ``max_batch_bytes`` each (one, unless they do not fit); returns their positions.
+        Every record batch is built before the first is sent, so a record that fits none is
+        refused before anything of its batch is sent."""
         producer = self._connected(self._producer)
-        parts: list[tuple[Any, list[_Framed]]] = []
-        builder, first = producer.create_batch(), 0
-        for index, (key, value, headers) in enumerate(records):
-            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full
-                parts.append((builder, records[first:index]))
-                builder, first = producer.create_batch(), index
-                builder.append(key=key, value=value, timestamp=None, headers=headers)  # a builder takes its first
-            if first == index and builder.size() > self.max_batch_bytes:  # alone, and still too large
+        parts = kafka_batch.cut(tails, self.max_batch_bytes)
+        for start, stop in parts:
+            if stop == start + 1 and kafka_batch.OVERHEAD + kafka_batch.record_size(tails[start], 0) > self.max_batch_bytes:
                 raise BatchTooLarge(
-                    f"a record of {builder.size() - _BATCH_OVERHEAD} bytes (event {index} of a batch of "
-                    f"{len(records)}) does not fit one record batch of at most {self.max_batch_bytes} bytes "
+                    f"a record of {kafka_batch.record_size(tails[start], 0)} bytes (event {start} of a batch of "
+                    f"{len(tails)}) does not fit one record batch of at most {self.max_batch_bytes} bytes "
                     f"(raise ?max_batch_bytes= and the topic's max.message.bytes); nothing of its batch was sent"
                 )
-        parts.append((builder, records[first:]))
+        built = [kafka_batch.Prebuilt(kafka_batch.build(tails[start:stop], self.compression), stop - start)
+                 for start, stop in parts]
         positions: list[int] = []
-        for built, part in parts:
-            positions += await self._send_part(producer, built, part)
+        for batch in built:
+            positions += await self._send_part(producer, batch)
         return positions
 
-    async def _send_part(self, producer: AIOKafkaProducer, builder: Any, records: list[_Framed]) -> list[int]:
-        """Send one record batch (``builder``, holding ``records``), again after a failure."""
+    async def _send_part(self, producer: AIOKafkaProducer, batch: kafka_batch.Prebuilt) -> list[int]:
+        """Send one record batch, again after a failure."""
         self._raise_if_lost()
         if self._suspect or self._outage is not None:  # after trouble, look before writing
             await self._health(now=True)
             self._suspect = False
         while True:
-            builder.close()
             seen = self._seen  # everything seen so far lies before this batch
             try:
-                offset = await self._deliver(producer, builder)
+                offset = await self._deliver(producer, batch)
             except Exception as exc:
                 if not _retriable(exc):
                     raise
                 # Not delivered (or not acknowledged): wait for the broker, make sure the log
-                # is still there, and send again. A batch stored twice is tolerated upstream.
+                # is still there, and send the same batch again. A batch stored twice is
+                # tolerated upstream.
                 self._suspect = True
                 self._down(_reason(exc))
                 await self._health(now=True)
-                builder = producer.create_batch()  # a builder is sent once: the same records again
-                for key, value, headers in records:
-                    builder.append(key=key, value=value, timestamp=None, headers=headers)
                 continue
             break
         if offset < seen:  # the topic was made again under this write: not one more
             self._went_back(offset)
-        self._saw(offset + len(records))
-        return list(range(offset, offset + len(records)))
+        count = batch.record_count()
+        self._saw(offset + count)
+        return list(range(offset, offset + count))
 
     async def _deliver(self, producer: AIOKafkaProducer, builder: Any) -> int:
         """Send one record batch; while it waits for an answer, look whether the broker is
