@@ -102,7 +102,7 @@ class _Split(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
 _decode_split = msgspec.json.Decoder(_Split).decode
 _encode = msgspec.json.Encoder().encode
 _INT64 = (-(2**63), 2**63 - 1)
-_get = operator.attrgetter
+_astuple = msgspec.structs.astuple
 _NO_CAUSE = Causation(0, "")
 
 
@@ -204,7 +204,9 @@ class Builder:
                             pa.binary())
         else:
             raws = pa.nulls(n, pa.binary())
-        payloads = list(map(_get("payload"), kept))
+        # every field of every kept record at once: a tuple per field (one pass, in C), in _Split's order
+        every = zip(*map(_astuple, kept), strict=True) if kept else ((),) * 8
+        kinds, keys, times, payloads, causes, correlations, versions, epochs = every
         sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
         if int(sizes.sum()) > GROUP_BYTES:  # rows of large records: in two row groups
             half = n // 2
@@ -215,27 +217,26 @@ class Builder:
         payload = pa.StringArray.from_buffers(len(payloads), pa.py_buffer(offsets), pa.py_buffer(b"".join(payloads)))
         payload.validate(full=True)  # UTF-8 (the decoder only skipped over it)
 
-        causes = list(map(_get("causation"), kept))
         missing = np.fromiter(map(operator.is_, causes, repeat(None)), bool, len(causes))
         if missing.any():  # a stand-in where there is none, its fields masked as null
-            causes = [cause or _NO_CAUSE for cause in causes]
-        children = [pa.array(list(map(_get(field.name), causes)), field.type, mask=missing)
-                    for field in self._cause_fields]
+            causes = tuple(cause or _NO_CAUSE for cause in causes)
+        fields = zip(*map(_astuple, causes), strict=True) if causes else ((),) * 4  # position, handler, index, seen
+        mask = missing if missing.any() else None
+        children = [self._int64(values, mask) if field.type == pa.int64() else pa.array(values, field.type, mask=mask)
+                    for field, values in zip(self._cause_fields, fields, strict=True)]
         causation = pa.StructArray.from_arrays(children, fields=self._cause_fields, mask=pa.array(missing))
 
-        def column(name: str, kind: Any) -> Any:
-            return pa.array(list(map(_get(name), kept)), kind)
-
-        columns = [column("type", pa.string()), column("key", pa.string()), column("recorded_at", pa.int64()),
-                   causation, column("correlation", pa.string()), column("version", pa.int64()),
-                   column("epoch", pa.int64()), payload]
+        columns = [pa.array(kinds, pa.string()), pa.array(keys, pa.string()), self._int64(times), causation,
+                   pa.array(correlations, pa.string()), self._int64(versions), self._int64(epochs), payload]
         if spread is not None:
             columns = [array.take(spread) for array in columns]
         table = pa.Table.from_arrays([pa.array(positions, pa.int64()), *columns[:-1], columns[-1], raws],
                                      schema=self.schema)
         return [table]
 
-
+    def _int64(self, values: tuple[int, ...], mask: Any = None) -> Any:
+        np = self._np
+        return self._pa.array(np.fromiter(values, np.int64, len(values)), self._pa.int64(), mask=mask)
 
 
 class Writer:
