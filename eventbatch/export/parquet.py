@@ -59,7 +59,8 @@ from schemas.envelope import Causation
 ROW_GROUP = 65_536
 BUILT = 16_384  # rows whose columns are built at once (a row group is a few of them): fewer objects alive at once
 GROUP_BYTES = 2**31 - 1  # at most this many bytes of payload in a row group: the payload column's offsets are int32
-CHECKED = 2_048  # records whose re-encoding is compared with theirs in one piece
+CHECKED = 256  # records whose re-encoding is compared with theirs in one piece (about 100 KB: larger pieces
+# come from fresh pages of memory each time, and cost more than they save)
 COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
 COMPRESSION = "zstd"
 MISSING = "Parquet export needs pyarrow: pip install 'eventbatch[parquet]'"
@@ -219,7 +220,7 @@ class Builder:
 
         missing = np.fromiter(map(operator.is_, causes, repeat(None)), bool, len(causes))
         if missing.any():  # a stand-in where there is none, its fields masked as null
-            causes = tuple(cause or _NO_CAUSE for cause in causes)
+            causes = [cause or _NO_CAUSE for cause in causes]  # type: ignore[assignment]
         fields = zip(*map(_astuple, causes), strict=True) if causes else ((),) * 4  # position, handler, index, seen
         mask = missing if missing.any() else None
         children = [self._int64(values, mask) if field.type == pa.int64() else pa.array(values, field.type, mask=mask)
