@@ -10,7 +10,10 @@ offsets are the log's positions and the order is total.
   than ``max_batch_bytes`` (the topic's ``max.message.bytes``, 8 MiB by
   default) is sent as several record batches, one after the other, its
   events in order; each part is whole to a reader. A single record that
-  cannot fit one record batch is refused before anything is sent.
+  cannot fit one record batch is refused before anything is sent. The log
+  builds its record batches itself (``eventbatch.log.kafka_batch``, the
+  bytes aiokafka's builder would write) from each record in its wire form
+  (``cloudevents.KafkaFraming.wire``) and hands them to aiokafka's producer.
   Correctness does not need idempotent or transactional producers; a
   duplicate from a producer retry is recognised upstream by its causation.
 - Readers assign the partition and seek (no group join), fetch in large
@@ -65,10 +68,10 @@ from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
 from eventbatch.log import cloudevents, fence, kafka_batch
-from eventbatch.log.codec import encode, header
+from eventbatch.log.codec import MAX_RECORD_BYTES, RecordTooLarge, header
 from eventbatch.log.errors import BrokerUnreachable, LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, encode_records_into
 
 _TOPIC_EXISTS = 36
 _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
@@ -80,6 +83,7 @@ _RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 2.0  # pause between connection attempts, do
 _ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network, connect_timeout=0)
 ANSWER_S = 3.0  # a broker that does not answer a small request in this long is taken as gone
 CHECK_EVERY_S = 1.0  # a reader that got nothing for this long asks whether the broker and the log are still there
+HOLE_WAIT_S = 10.0  # a position a fetch served past is fetched again this long before it is taken as never written
 _STOP_S = 5.0  # closing a client never waits longer (a batch the broker will never take)
 
 log = logging.getLogger(__name__)
@@ -438,10 +442,22 @@ class KafkaLog(EventLog):
     async def append(self, batch: Sequence[Envelope]) -> list[int]:
         if not batch:
             return []
-        wire = self._framing.wire
-        positions = await self._send([wire(envelope, encode(envelope)) for envelope in batch])
+        positions = await self._send(self._wire(batch))
         self.stats.appended += len(positions)
         return positions
+
+    def _wire(self, batch: Sequence[Envelope]) -> list[bytes]:
+        """Each event of ``batch`` encoded (byte for byte ``codec.encode``'s, the batch into one
+        buffer) and framed, in its wire form (``KafkaFraming.wire``)."""
+        buffer = bytearray()
+        ends = encode_records_into(batch, buffer)
+        wire, view, start, tails = self._framing.wire, memoryview(buffer), 0, []
+        for envelope, end in zip(batch, ends, strict=True):
+            if end - start > MAX_RECORD_BYTES:
+                raise RecordTooLarge(envelope, end - start)
+            tails.append(wire(envelope, view[start:end]))
+            start = end
+        return tails
 
     async def append_raw(self, records: list[bytes]) -> list[int]:
         """Append already-encoded records as they are (for tools and tests:
@@ -565,6 +581,7 @@ class KafkaLog(EventLog):
             position = from_position
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
+            hole: _Hole | None = None  # a position the broker served past, and since when
             while not self._stopped:
                 try:
                     fetched = await consumer.getmany(self._tp, timeout_ms=self.poll_ms, max_records=10_000)
@@ -575,12 +592,34 @@ class KafkaLog(EventLog):
                     if not _retriable(exc):
                         raise
                     fetched = {}
+                records = fetched.get(self._tp, ())
+                if records and not (
+                    records[0].offset == position and records[-1].offset == position + len(records) - 1
+                ):
+                    kept = _in_order(records, position)
+                    if hole is None or hole.at != position + kept:
+                        hole = _Hole(position + kept, loop.time())
+                    if loop.time() - hole.since < HOLE_WAIT_S:
+                        # Served past records not yet visible (a broker that makes concurrent
+                        # appends visible out of order): take what is in order, fetch the rest again.
+                        records = records[:kept]
+                        consumer.seek(self._tp, hole.at)
+                        await asyncio.sleep(hole.pause())
+                    else:
+                        log.warning(
+                            f"positions {hole.at}-{records[kept].offset - 1} never came from the broker "
+                            f"(served past them for {HOLE_WAIT_S:.0f}s); reading on from {records[kept].offset}",
+                            extra={"log": self.url},
+                        )
+                        hole = None
+                elif hole is not None and records:
+                    hole = None
                 chunk: Chunk
                 if framed:
-                    chunk = [(record.offset, _stored(record)) for record in fetched.get(self._tp, ())
+                    chunk = [(record.offset, _stored(record)) for record in records
                              if end is None or record.offset < end]
                 else:
-                    chunk = [(record.offset, record.value) for record in fetched.get(self._tp, ())
+                    chunk = [(record.offset, record.value) for record in records
                              if end is None or record.offset < end]
                 if chunk:
                     position = chunk[-1][0] + 1
@@ -750,6 +789,29 @@ class KafkaLog(EventLog):
                 raise for_code(min(codes))(f"{type(request).__name__} for consumer {name!r} on {self.url}")
             return response
         raise AssertionError("unreachable")
+
+
+def _in_order(records: Sequence[Any], position: int) -> int:
+    """How many of ``records`` (fetched, offsets increasing) follow ``position`` with no hole."""
+    count = 0
+    for record in records:
+        if record.offset != position + count:
+            break
+        count += 1
+    return count
+
+
+class _Hole:
+    """A position a fetch served past: since when, and the pause before the next fetch of it."""
+
+    __slots__ = ("at", "since", "_pause")
+
+    def __init__(self, at: int, since: float) -> None:
+        self.at, self.since, self._pause = at, since, 0.001
+
+    def pause(self) -> float:
+        pause, self._pause = self._pause, min(self._pause * 2, 0.05)
+        return pause
 
 
 def _error_codes(response: Any) -> set[int]:

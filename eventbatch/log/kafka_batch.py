@@ -101,6 +101,9 @@ def record_tail(key: bytes | None, value: bytes, headers: Sequence[tuple[str, by
                      *(header(name, data) for name, data in headers)])
 
 
+_MOST_ADDED = 2 + 5 + 5  # a record's bytes besides its tail: attributes, timestamp delta, offset delta, length
+
+
 def record_size(tail: bytes, index: int) -> int:
     """The bytes the record with ``tail`` takes as the ``index``-th of a batch."""
     body = 2 + len(VARINTS[index] if index < TABLE else varint(index)) + len(tail)
@@ -111,6 +114,8 @@ def cut(tails: Sequence[bytes], max_batch_bytes: int) -> list[tuple[int, int]]:
     """Where the records go: ``(start, stop)`` of each batch, in order. A record goes into the
     current batch if the batch stays within ``max_batch_bytes``, or if it would be its first
     (which the caller refuses when ``batch_size`` says it is too large)."""
+    if OVERHEAD + sum(map(len, tails)) + _MOST_ADDED * len(tails) <= max_batch_bytes:
+        return [(0, len(tails))]  # the usual case: it fits, whatever each record's varints take
     parts: list[tuple[int, int]] = []
     start, size = 0, OVERHEAD
     lookup = VARINTS
