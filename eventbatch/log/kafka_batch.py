@@ -96,9 +96,12 @@ def header(name: str, value: bytes) -> bytes:
 def record_tail(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]) -> bytes:
     """A record after its offset delta (key, value, headers), from plain parts: for a record the
     log does not frame (``KafkaFraming.wire`` makes the framed ones)."""
-    key_part = NULL if key is None else length(len(key)) + key
-    return b"".join([key_part, length(len(value)), value, length(len(headers)),
-                     *(header(name, data) for name, data in headers)])
+    size = len(value)
+    parts = [NULL if key is None else length(len(key)) + key, VARINTS[size] if size < TABLE else varint(size), value,
+             length(len(headers))]
+    for name, data in headers:
+        parts.append(header(name, data))
+    return b"".join(parts)
 
 
 _MOST_ADDED = 2 + 5 + 5  # a record's bytes besides its tail: attributes, timestamp delta, offset delta, length
