@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from eventbatch.log.codec import decode
 from eventbatch.readmodels import ReadModelStore
-from eventbatch.readmodels.audit import expand
 from projections.views.rows import JobRow, QueueRow
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -64,11 +63,8 @@ class Knowledge:
         self.store = store
 
     async def _timeline(self, scope: str, name: str) -> list[Envelope]:
-        sql = "SELECT scope, name, entries FROM audit_view WHERE scope = ? AND name = ? ORDER BY first_position"
-        async with self.store.db.execute(sql, (scope, name)) as cur:
-            entries = expand((s, n, blob) for s, n, blob in await cur.fetchall()).get((scope, name), [])
         out = []
-        for position, data in entries:
+        for position, data in await self.store.timeline_records(scope, name):
             item = decode(position, data)
             if isinstance(item, Envelope):
                 out.append(item)

@@ -6,7 +6,8 @@ tail and snapshots them, takes the lowest snapshot position of every component
 that reads the log (handlers, timers, the simulated kubelet, the scheduling
 trigger, the read models): the horizon (``eventbatch.snapshots``). The log
 below it is removed with ``EventLog.truncate``. Finished jobs keep their last
-status (``job_history``) and their whole timeline (``audit_view``) in the
+status (``job_history``) and their whole timeline (``audit_view``, whose
+records below the horizon are copied into the store first) in the
 read-model store. The Kubernetes adapter keeps no snapshot (its components
 rebuild from position 0), so with ``--cluster kube`` nothing is removed.
 A snapshot this eventbatch would not load (saved by code whose state had
@@ -69,6 +70,7 @@ async def _compact(args, settings) -> int:
         cut = max(start, min(horizon, end - 1))
         removed = 0
         if cut > start and not args.dry_run:
+            await store.keep_records(log, horizon)  # the timelines' records, before they leave the log
             try:
                 cut = await log.truncate(horizon)
             except RuntimeError as exc:

@@ -100,6 +100,8 @@ class Projector:
     ) -> None:
         self.log = log
         self.store = store
+        if store.log is None:
+            store.log = log  # timelines are read from the log the store folds
         self.chunk = chunk
         self.snapshot_every = snapshot_every
         self.past_every = past_every

@@ -2,7 +2,8 @@
 
 Where it sits: written by ``eventbatch.readmodels.Projector``, read by the
 CLI. One table per view (``projections.views.rows.TABLES``; AuditView as
-conflated segments, ``eventbatch.readmodels.audit``), a ``tracking``
+conflated segments of log positions, whose records are read from the log, or
+from ``audit_records`` once compaction has removed them: ``eventbatch.readmodels.audit``), a ``tracking``
 table with each read model's log position, a ``snapshots`` table with
 the checkpointed fold state, and ``past_views``: the fold state at positions
 spread over the log (``Projector``), which ``replay --to/--at`` starts from
@@ -15,7 +16,9 @@ The fold state is kept with ``eventbatch.statecodec`` (``encode_state`` /
 rows, never run code. A store whose snapshot was written by an older
 eventbatch (a pickle), or holds a fold state of a shape this code does not
 have, is refused with one line (``OldViewsStore``) and never read; deleting
-it rebuilds the read models from the log.
+it rebuilds the read models from the log. The file's layout has a version
+(``SCHEMA_VERSION``, SQLite's ``user_version``): a store of another layout
+is refused the same way (``OldViewsStore``) rather than misread.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import msgspec
 
 from eventbatch import statecodec
 from eventbatch.log.errors import LogOpenError
+from eventbatch.log.port import EventLog
 from eventbatch.readmodels import audit
 from projections.views import TABLES, Changes
 from projections.views.audit import fill_causes, timelines
@@ -46,6 +50,9 @@ _CHANGE_TABLES = {
     "job_history": "history",
 }
 _SQL_TYPES = {int: "INTEGER", str: "TEXT", float: "REAL", bool: "INTEGER"}
+# The layout of the file (PRAGMA user_version): 2 since timelines keep log positions
+# instead of records (1 was never written: stores before it have 0).
+SCHEMA_VERSION = 2
 
 
 def _sql_type(annotation) -> str:
@@ -68,6 +75,7 @@ def _ddl() -> list[str]:
     statements += [
         audit.DDL,
         audit.CAUSES_DDL,
+        audit.RECORDS_DDL,
         "CREATE TABLE IF NOT EXISTS tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, state BLOB NOT NULL)",
         # latest_at: the latest recorded_at at or below the position, for --at (NULL: not known)
@@ -122,11 +130,15 @@ _astuple = msgspec.structs.astuple
 
 
 class ReadModelStore:
-    """Use as ``async with ReadModelStore(path) as store:``."""
+    """Use as ``async with ReadModelStore(path) as store:``.
 
-    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+    ``log`` is the log the store folds (a ``Projector`` sets it): reading a timeline
+    reads its records from it by position."""
+
+    def __init__(self, path: str | Path, *, durable: bool = True, log: EventLog | None = None) -> None:
         self.path = str(path)
         self.durable = durable
+        self.log = log
         self._db: aiosqlite.Connection | None = None
 
     async def start(self) -> None:
@@ -137,9 +149,28 @@ class ReadModelStore:
         # complete and thrown away if anything fails: no journal to write twice.
         await self._db.execute(f"PRAGMA journal_mode={'WAL' if self.durable else 'OFF'}")
         await self._db.execute(f"PRAGMA synchronous={'NORMAL' if self.durable else 'OFF'}")
+        await self._check_version(self._db)
         for statement in _ddl():
             await self._db.execute(statement)
         await self._db.commit()
+
+    async def _check_version(self, db: aiosqlite.Connection) -> None:
+        """Refuse a store of another layout (``OldViewsStore``); mark a new one as this layout."""
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = row[0] if row is not None else 0
+        if version == SCHEMA_VERSION:
+            return
+        async with db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'") as cur:
+            row = await cur.fetchone()
+        if version or (row is not None and row[0]):
+            await db.close()
+            self._db = None
+            raise OldViewsStore(
+                f"read-model store {self.path} was written by another eventbatch (layout {version}, this one reads"
+                f" {SCHEMA_VERSION}); delete it to rebuild from the log"
+            )
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     async def stop(self) -> None:
         if self._db is not None:
@@ -182,7 +213,7 @@ class ReadModelStore:
             if changes.audit:
                 await db.executemany(audit.UPSERT, audit.segments(changes.audit))
             if changes.causes:
-                await db.executemany(audit.UPSERT_CAUSE, sorted(changes.causes.items()))
+                await db.executemany(audit.UPSERT_CAUSE, [(p,) for p in sorted(changes.causes)])
             for table, keys in changes.deleted.items():
                 key = TABLES[table][1][0]
                 await db.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in keys])
@@ -251,8 +282,8 @@ class ReadModelStore:
         async with self.db.execute(sql, params) as cur:
             return [row_type(*row) for row in await cur.fetchall()]
 
-    async def audit(self, scope: str | None = None, name: str | None = None) -> list[AuditRow]:
-        """AuditView rows (of one job or queue, or all), in (scope, name, position) order."""
+    async def _timelines(self, scope: str | None = None, name: str | None = None) -> dict[tuple[str, str], list[int]]:
+        """The positions of AuditView's timelines (of one job or queue, or all), by (scope, name)."""
         where, params = [], []
         if scope is not None:
             where.append("scope = ?")
@@ -264,18 +295,75 @@ class ReadModelStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         async with self.db.execute(sql + " ORDER BY scope, name, first_position", tuple(params)) as cur:
-            entries = audit.expand((scope, name, blob) for scope, name, blob in await cur.fetchall())
-        rows = timelines(entries)
+            return audit.expand((scope, name, blob) for scope, name, blob in await cur.fetchall())
+
+    async def _in(self, sql: str, positions: list[int]) -> list:
+        """``sql`` (with ``IN ({marks})``) over ``positions``, 500 at a time."""
+        out: list = []
+        for start in range(0, len(positions), 500):
+            batch = positions[start:start + 500]
+            async with self.db.execute(sql.format(marks=", ".join("?" for _ in batch)), batch) as cur:
+                out += await cur.fetchall()
+        return out
+
+    async def records(self, positions: Sequence[int]) -> dict[int, bytes]:
+        """The records at ``positions`` that are still to be had: from the log where it holds
+        them, from ``audit_records`` (kept by ``keep_records``) below its first position."""
+        wanted = sorted(set(positions))
+        if not wanted:
+            return {}
+        if self.log is None:
+            raise RuntimeError(f"read-model store {self.path}: reading a timeline needs the log it was folded from")
+        start = await self.log.start_position()
+        kept = [p for p in wanted if p < start]
+        out: dict[int, bytes] = dict(await self._in(
+            "SELECT position, record FROM audit_records WHERE position IN ({marks})", kept))
+        out.update(await audit.read_positions(self.log, (p for p in wanted if p >= start)))
+        return out
+
+    async def timeline_records(self, scope: str, name: str) -> list[tuple[int, bytes]]:
+        """The records of one job's or queue's timeline, each position once, in log order
+        (those no longer to be had are left out)."""
+        positions = sorted(set((await self._timelines(scope, name)).get((scope, name), [])))
+        found = await self.records(positions)
+        return [(p, found[p]) for p in positions if p in found]
+
+    async def audit(self, scope: str | None = None, name: str | None = None) -> list[AuditRow]:
+        """AuditView rows (of one job or queue, or all), in (scope, name, position) order."""
+        entries = await self._timelines(scope, name)
+        found = await self.records([p for positions in entries.values() for p in positions])
+        rows = timelines({key: [(p, found.get(p)) for p in positions] for key, positions in entries.items()})
         missing = sorted({r.cause_position for r in rows if r.cause_position is not None and not r.cause_detail})
-        causes: dict[int, bytes] = {}
-        for start in range(0, len(missing), 500):
-            batch = missing[start:start + 500]
-            marks = ", ".join("?" for _ in batch)
-            async with self.db.execute(
-                f"SELECT position, record FROM audit_causes WHERE position IN ({marks})", batch
-            ) as cur:
-                causes.update((position, record) for position, record in await cur.fetchall())
-        return fill_causes(rows, causes)
+        kept = [p for (p,) in await self._in("SELECT position FROM audit_causes WHERE position IN ({marks})", missing)]
+        return fill_causes(rows, await self.records(kept))
+
+    async def keep_records(self, log: EventLog, before: int) -> int:
+        """Copy the records of every timeline and trigger position below ``before`` that the
+        log still holds into ``audit_records``, before the log below ``before`` is removed:
+        the timelines stay readable without it. Returns how many were copied."""
+        start = await log.start_position()
+        if before <= start:
+            return 0
+        wanted: set[int] = set()
+        async with self.db.execute(
+            "SELECT entries FROM audit_view WHERE first_position < ? AND last_position >= ?", (before, start)
+        ) as cur:
+            for (blob,) in await cur.fetchall():
+                wanted.update(p for p in audit.expand([("", "", blob)])[("", "")] if start <= p < before)
+        async with self.db.execute(
+            "SELECT position FROM audit_causes WHERE position >= ? AND position < ?", (start, before)
+        ) as cur:
+            wanted.update(p for (p,) in await cur.fetchall())
+        found = await audit.read_positions(log, wanted)
+        db = self.db
+        await db.execute("BEGIN")
+        try:
+            await db.executemany(audit.KEEP_RECORD, sorted(found.items()))
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+        return len(found)
 
     async def all_rows(self) -> dict[str, list]:
         """Every row of every view, in key order: what two stores compare on."""

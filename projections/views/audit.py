@@ -1,8 +1,9 @@
 """The audit timeline, rendered: each event of a job or queue in a few words.
 
 Where it sits: ``projections.views.viewset`` keeps each timeline as the
-records themselves; ``timeline`` turns them into ``AuditRow``s when they are
-read (``eventbatch audit``, ``ReadModelStore.audit``).
+log positions of its events; ``ReadModelStore.audit`` reads their records and
+``timeline`` turns them into ``AuditRow``s (``eventbatch audit``, the
+console's job page).
 ``detail`` names an event the way a person reads a timeline
 (``PodFailed(exit 3)``, ``PodBound(default/a-0 -> n1)``); ``rule`` says what
 made a decision: the ``rule`` a scheduler decision carries, the lifecycle
@@ -116,22 +117,27 @@ def rule(env: Envelope) -> str:
     return getattr(e, "reason", "")
 
 
-def timeline(scope: str, name: str, entries: Iterable[tuple[int, bytes]]) -> list[AuditRow]:
+def timeline(scope: str, name: str, entries: Iterable[tuple[int, bytes | None]]) -> list[AuditRow]:
     """``AuditRow``s of ``(position, record)`` entries, each position once, in order.
 
     A decision's trigger is described when the same timeline holds it (else
     ``fill_causes`` does, from the triggers kept for other timelines); a
-    record that cannot be read any more is shown as such.
+    record that cannot be read any more, or is no longer to be had (None), is
+    shown as such.
     """
     envelopes: dict[int, Envelope | None] = {}
-    for position, data in sorted(entries):
+    gone: set[int] = set()
+    for position, data in sorted(entries, key=lambda entry: entry[0]):
         if position not in envelopes:
-            envelopes[position] = wire.envelope(position, data)
+            if data is None:
+                gone.add(position)
+            envelopes[position] = None if data is None else wire.envelope(position, data)
     details = {p: detail(env) for p, env in envelopes.items() if env is not None}
     rows = []
     for position, env in envelopes.items():
         if env is None:
-            rows.append(AuditRow(scope, name, position, "?", 0, "unreadable record", None, "", "", ""))
+            what = "record removed from the log" if position in gone else "unreadable record"
+            rows.append(AuditRow(scope, name, position, "?", 0, what, None, "", "", ""))
             continue
         cause = env.causation
         rows.append(AuditRow(
@@ -142,7 +148,7 @@ def timeline(scope: str, name: str, entries: Iterable[tuple[int, bytes]]) -> lis
     return rows
 
 
-def timelines(entries: Mapping[tuple[str, str], Iterable[tuple[int, bytes]]]) -> list[AuditRow]:
+def timelines(entries: Mapping[tuple[str, str], Iterable[tuple[int, bytes | None]]]) -> list[AuditRow]:
     """Every timeline of ``{(scope, name): [(position, record)]}``, in (scope, name, position) order."""
     return [row for (scope, name), items in sorted(entries.items()) for row in timeline(scope, name, items)]
 

@@ -10,11 +10,13 @@ decoded envelope. One small function per event type
 renders only the final value of each touched row, so a chunk of events that
 updates one row many times writes it once.
 
-The audit timeline keeps each event's record as it is on the log, under the
-job and the queue it belongs to; it is rendered when read
-(``projections.views.audit``). A decision whose trigger belongs to another
-timeline (or to none, as a scheduling request) keeps that trigger's record
-too, so the timeline can say what answered what after the log is compacted.
+The audit timeline keeps each event's log position, under the job and the
+queue it belongs to; the records are read from the log by position and
+rendered when someone reads the timeline (``projections.views.audit``,
+``eventbatch.readmodels.audit``). A decision whose trigger belongs to another
+timeline (or to none, as a scheduling request) keeps that trigger's position
+too (``causes``), so the timeline can say what answered what, and compaction
+can keep the records of both before it removes them from the log.
 
 Every row is a function of the log prefix alone: whether events arrive in one
 chunk or many, the rows after the same position are the same.
@@ -33,7 +35,7 @@ from projections.views.render import Aggregates, node_row, pod_row, queue_row, r
 from projections.views.rows import JobRow, NodeRow, PodGroupRow, PodRow, PriorityClassRow, QueueRow
 from projections.views.state import JobViewRecord, NodeViewRecord, PodGroupViewRecord, PodHoldRecord, QueueViewRecord
 from schemas import events as ev
-from schemas.envelope import Causation, Envelope, encode_record
+from schemas.envelope import Causation, Envelope
 from schemas.events import REGISTRY, REQUESTS
 from schemas.events.base import Event
 
@@ -45,7 +47,7 @@ RECENT_RECORDS = 20_000
 # refused command must not change how long a running job is shown to have run.
 CHANGE_NOTHING = REQUESTS | frozenset(tag for tag in REGISTRY if tag.endswith("Refused"))
 
-Entries = dict[tuple[str, str], list[tuple[int, bytes]]]
+Entries = dict[tuple[str, str], list[int]]
 
 
 @dataclass
@@ -59,9 +61,9 @@ class Changes:
     pods: list[PodRow] = field(default_factory=list)
     nodes: list[NodeRow] = field(default_factory=list)
     priority_classes: list[PriorityClassRow] = field(default_factory=list)
-    # (scope, name) -> [(position, record)]: the events of each job and queue timeline
+    # (scope, name) -> [position]: the events of each job and queue timeline
     audit: Entries = field(default_factory=dict)
-    causes: dict[int, bytes] = field(default_factory=dict)  # triggers kept for other timelines
+    causes: set[int] = field(default_factory=set)  # positions of triggers kept for other timelines
     history: list[JobRow] = field(default_factory=list)  # final status of each removed job
     deleted: dict[str, list[str]] = field(default_factory=dict)  # table -> primary keys
 
@@ -92,8 +94,8 @@ class ViewSet:
         self.jobs: dict[str, JobViewRecord] = {}
         self.pod_owner: dict[str, JobViewRecord] = {}
         self.last_answer: tuple[int, int] = (-1, -1)  # the job controller's latest (trigger, index)
-        # the latest records, by position modulo their number: (position, record, job, queue)
-        self.recent: list[tuple[int, bytes, str, str] | None] = [None] * RECENT_RECORDS
+        # the latest records, by position modulo their number: (position, job, queue)
+        self.recent: list[tuple[int, str, str] | None] = [None] * RECENT_RECORDS
         self._dirty_queues: set[str] = set()
         self._dirty_nodes: set[str] = set()
         self._dirty_priority: set[str] = set()
@@ -101,10 +103,10 @@ class ViewSet:
         self._dirty_jobs: set[str] = set()
         self._dirty_pods: set[str] = set()
         self._removed_pods: set[str] = set()
-        # job (queue) -> [(position, record), ...]: the timeline entries folded since the last flush
-        self._audit_jobs: dict[str, list[tuple[int, bytes]]] = {}
-        self._audit_queues: dict[str, list[tuple[int, bytes]]] = {}
-        self._causes: dict[int, bytes] = {}
+        # job (queue) -> [position, ...]: the timeline entries folded since the last flush
+        self._audit_jobs: dict[str, list[int]] = {}
+        self._audit_queues: dict[str, list[int]] = {}
+        self._causes: set[int] = set()
         self._history: list[JobRow] = []
 
     # -- folding -----------------------------------------------------------
@@ -120,7 +122,7 @@ class ViewSet:
         groups_get, jobs_get = self.groups.get, self.jobs.get
         dirty_groups, dirty_jobs = self._dirty_groups.add, self._dirty_jobs.add
         timelines, recent, ring = self.timelines, self.recent, RECENT_RECORDS
-        audit_jobs, audit_queues, causes = self._audit_jobs, self._audit_queues, self._causes
+        audit_jobs, audit_queues, cause_of = self._audit_jobs, self._audit_queues, self._causes.add
         change_nothing = CHANGE_NOTHING
         latest = self.latest_at if self.latest_at is not None else -1
         for position, data in chunk:
@@ -150,7 +152,7 @@ class ViewSet:
                 job = payload.job
                 if "/" not in job:
                     if timelines:
-                        recent[position % ring] = (position, data, "", "")
+                        recent[position % ring] = (position, "", "")
                     continue
                 rec = jobs_get(job)
                 if rec is not None:
@@ -159,16 +161,16 @@ class ViewSet:
                         dirty_jobs(job)  # its running time moved on; nothing else of its row did
                 if not timelines:
                     continue
-                recent[position % ring] = (position, data, job, "")
+                recent[position % ring] = (position, job, "")
                 entries = audit_jobs.get(job)
                 if entries is None:
-                    audit_jobs[job] = [(position, data)]
+                    audit_jobs[job] = [position]
                 else:
-                    entries.append((position, data))
+                    entries.append(position)
                 if cause is not None:
                     trigger = recent[cause.position % ring]
-                    if trigger is not None and trigger[0] == cause.position and trigger[2] != job:
-                        causes[trigger[0]] = trigger[1]
+                    if trigger is not None and trigger[0] == cause.position and trigger[1] != job:
+                        cause_of(trigger[0])
                 continue
             jobs_see = True
             if cause is not None and cause.handler == JOB_CONTROLLER:
@@ -186,7 +188,7 @@ class ViewSet:
                     rec.last_at = at
             if not timelines:
                 continue
-            recent[position % ring] = (position, data, job, queue)
+            recent[position % ring] = (position, job, queue)
             if not job and not queue:
                 continue
             trigger = None
@@ -197,19 +199,19 @@ class ViewSet:
             if job:
                 entries = audit_jobs.get(job)
                 if entries is None:
-                    audit_jobs[job] = [(position, data)]
+                    audit_jobs[job] = [position]
                 else:
-                    entries.append((position, data))
-                if trigger is not None and trigger[2] != job:
-                    causes[trigger[0]] = trigger[1]  # trigger[0] is cause.position
+                    entries.append(position)
+                if trigger is not None and trigger[1] != job:
+                    cause_of(trigger[0])  # trigger[0] is cause.position
             if queue:
                 entries = audit_queues.get(queue)
                 if entries is None:
-                    audit_queues[queue] = [(position, data)]
+                    audit_queues[queue] = [position]
                 else:
-                    entries.append((position, data))
-                if trigger is not None and trigger[3] != queue:
-                    causes[trigger[0]] = trigger[1]
+                    entries.append(position)
+                if trigger is not None and trigger[2] != queue:
+                    cause_of(trigger[0])
         if self.latest_at is not None:
             self.latest_at = latest
         if chunk:
@@ -217,16 +219,15 @@ class ViewSet:
         return unread
 
     def fold(self, env: Envelope, data: bytes | None = None) -> None:
-        """Fold a decoded envelope (``data``: its record, encoded here if not given)."""
-        record = encode_record(env) if data is None else data
+        """Fold a decoded envelope (``data``, its record, is not needed: timelines keep positions)."""
         if self.latest_at is not None and env.recorded_at > self.latest_at:
             self.latest_at = env.recorded_at
         if isinstance(env.payload, ev.PodGroupUnschedulable):
-            self._unschedulable(env.payload, env.position, env.recorded_at, env.causation, record)
+            self._unschedulable(env.payload, env.position, env.recorded_at, env.causation)
         else:
-            self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation, record)
+            self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation)
 
-    def _fold(self, kind: str, e: Event, position: int, at: int, cause: Causation | None, data: bytes) -> None:
+    def _fold(self, kind: str, e: Event, position: int, at: int, cause: Causation | None) -> None:
         jobs_see = True
         if cause is not None and cause.handler == JOB_CONTROLLER:
             mark = (cause.position, cause.index)
@@ -245,7 +246,7 @@ class ViewSet:
                     rec.last_at = at
             return
         recent = self.recent
-        recent[position % RECENT_RECORDS] = (position, data, job, queue)
+        recent[position % RECENT_RECORDS] = (position, job, queue)
         self.position = position
         if not job and not queue:
             return
@@ -262,18 +263,18 @@ class ViewSet:
             entries = self._audit_jobs.get(job)
             if entries is None:
                 entries = self._audit_jobs[job] = []
-            entries.append((position, data))
-            if trigger is not None and trigger[2] != job:
-                self._causes[trigger[0]] = trigger[1]  # trigger[0] is cause.position
+            entries.append(position)
+            if trigger is not None and trigger[1] != job:
+                self._causes.add(trigger[0])  # trigger[0] is cause.position
         if queue:
             entries = self._audit_queues.get(queue)
             if entries is None:
                 entries = self._audit_queues[queue] = []
-            entries.append((position, data))
-            if trigger is not None and trigger[3] != queue:
-                self._causes[trigger[0]] = trigger[1]
+            entries.append(position)
+            if trigger is not None and trigger[2] != queue:
+                self._causes.add(trigger[0])
 
-    def _unschedulable(self, e: ev.PodGroupUnschedulable, position: int, at: int, cause: Causation | None, data: bytes) -> None:
+    def _unschedulable(self, e: ev.PodGroupUnschedulable, position: int, at: int, cause: Causation | None) -> None:
         """``_fold`` for PodGroupUnschedulable, written out: in a busy log most records are one
         (every session reports each gang still waiting). It changes one podgroup row and
         joins its job's timeline; its trigger, a scheduling request, belongs to no timeline."""
@@ -284,7 +285,7 @@ class ViewSet:
         job = e.job if "/" in e.job else ""
         timelines = self.timelines
         if timelines:
-            self.recent[position % RECENT_RECORDS] = (position, data, job, "")
+            self.recent[position % RECENT_RECORDS] = (position, job, "")
         self.position = position
         if not job:
             return
@@ -298,11 +299,11 @@ class ViewSet:
         entries = self._audit_jobs.get(job)
         if entries is None:
             entries = self._audit_jobs[job] = []
-        entries.append((position, data))
+        entries.append(position)
         if cause is not None:
             trigger = self.recent[cause.position % RECENT_RECORDS]
-            if trigger is not None and trigger[0] == cause.position and trigger[2] != job:
-                self._causes[cause.position] = trigger[1]
+            if trigger is not None and trigger[0] == cause.position and trigger[1] != job:
+                self._causes.add(cause.position)
 
     def queue_of_job(self, job: str) -> str:
         rec = self.jobs.get(job) if job else None
@@ -313,7 +314,7 @@ class ViewSet:
     def flush(self) -> Changes:
         """The final value of every row touched since the last flush."""
         changes = Changes(position=self.position, audit=self._entries(), causes=self._causes, history=self._history)
-        self._causes, self._history = {}, []
+        self._causes, self._history = set(), []
         deleted = changes.deleted
         if self._dirty_queues or self._dirty_nodes:
             agg = Aggregates.of(self.groups, self.holds)
@@ -383,10 +384,10 @@ class ViewSet:
             dirty.clear()
         self._audit_jobs.clear()
         self._audit_queues.clear()
-        self._causes, self._history = {}, []
+        self._causes, self._history = set(), []
 
     def _entries(self) -> Entries:
-        """The timeline entries folded since the last flush, as (position, record) pairs."""
+        """The timeline entries folded since the last flush: their positions, by (scope, name)."""
         out: Entries = {}
         for scope, pending in (("job", self._audit_jobs), ("queue", self._audit_queues)):
             for name, pairs in pending.items():
@@ -402,7 +403,7 @@ class ViewSet:
         self._dirty_groups.update(self.groups)
         self._dirty_jobs.update(self.jobs)
         pending = self._audit_jobs, self._audit_queues, self._causes, self._history
-        self._audit_jobs, self._audit_queues, self._causes, self._history = {}, {}, {}, []
+        self._audit_jobs, self._audit_queues, self._causes, self._history = {}, {}, set(), []
         changes = self.flush()
         self._audit_jobs, self._audit_queues, self._causes, self._history = pending
         return changes

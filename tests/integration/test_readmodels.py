@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from eventbatch.follow import read_to_tail
 from eventbatch.log.factory import open_log
 from eventbatch.readmodels import Projector, ReadModelStore
+from eventbatch.readmodels.store import SCHEMA_VERSION, OldViewsStore
 from eventbatch.replay import rebuild
 from eventbatch.settings import Settings
 from eventbatch.sim.driver import run_scenario
@@ -73,8 +75,9 @@ def workload(tmp_path: Path, *, jobs: int = 12, seed: int = 0, ttl: bool = False
     return load_scenario(str(path))
 
 
-async def rows_of(path: Path) -> dict:
-    async with ReadModelStore(path) as store:
+async def rows_of(path: Path, log) -> dict:
+    """Every row of the store at ``path``; its timelines' records are read from ``log``."""
+    async with ReadModelStore(path, log=log) as store:
         return await store.all_rows()
 
 
@@ -112,9 +115,8 @@ async def test_queue_status_after_replay_equals_the_live_status(log_url: str, tm
         events = []
         await read_to_tail(log, 0, events.append)
         await rebuild(log, tmp_path / "rebuilt.db", chunk=1000)
-
-    live_rows = await rows_of(tmp_path / "live.db")
-    rebuilt_rows = await rows_of(tmp_path / "rebuilt.db")
+        live_rows = await rows_of(tmp_path / "live.db", log)
+        rebuilt_rows = await rows_of(tmp_path / "rebuilt.db", log)
     assert rebuilt_rows == live_rows
     queues = {r.name: r for r in rebuilt_rows["queue_view"]}
     expected = report_queues(events, result.end)
@@ -142,7 +144,7 @@ async def test_a_restart_resumes_from_the_snapshot_and_the_tracked_position(tmp_
             assert second.stats.folded < result.end  # snapshot + tail, not a full replay
             assert await store.position() == result.end - 1
         await rebuild(log, tmp_path / "rebuilt.db")
-    assert await rows_of(tmp_path / "views.db") == await rows_of(tmp_path / "rebuilt.db")
+        assert await rows_of(tmp_path / "views.db", log) == await rows_of(tmp_path / "rebuilt.db", log)
 
 
 async def test_a_finished_job_removed_by_its_ttl_leaves_memory_but_keeps_its_audit(tmp_path: Path) -> None:
@@ -159,3 +161,45 @@ async def test_a_finished_job_removed_by_its_ttl_leaves_memory_but_keeps_its_aud
     assert not removed & set(views.jobs)
     assert not removed & {group.job for group in views.groups.values()}
     assert not {p for p in [*views.pods, *views.holds] if p.rsplit("-", 2)[0] in removed}
+
+
+async def test_timelines_are_read_from_the_log_and_from_the_records_kept_before_it_is_compacted(tmp_path: Path) -> None:
+    """A timeline holds positions: its records come from the log, and below a compaction
+    from the copies ``keep_records`` made; a record removed without one is named as such."""
+    async with open_log(f"sqlite:///{tmp_path}/events.db") as log:
+        await run_scenario(workload(tmp_path, jobs=6), log=log, settings=Settings())
+        async with ReadModelStore(tmp_path / "views.db") as store:
+            await Projector(log=log, store=store).catch_up()
+            before = await store.audit("job")
+            horizon = (await log.end_position()) // 2
+            kept = await store.keep_records(log, horizon)
+    assert kept > 0 and any(r.position < horizon for r in before)
+    assert all(r.detail != "record removed from the log" for r in before)
+    async with open_log(f"sqlite:///{tmp_path}/events.db") as log:
+        assert await log.truncate(horizon) == horizon
+        async with ReadModelStore(tmp_path / "views.db", log=log) as store:
+            assert await store.audit("job") == before
+        async with ReadModelStore(tmp_path / "views.db", log=log) as store:
+            await store.db.execute("DELETE FROM audit_records")
+            await store.db.commit()
+            after = await store.audit("job")
+    assert [r.position for r in after] == [r.position for r in before]
+    gone = [r for r in after if r.position < horizon]
+    assert gone and all(r.detail == "record removed from the log" and r.type == "?" for r in gone)
+    assert [r for r in after if r.position >= horizon and r.cause_position is None] == [
+        r for r in before if r.position >= horizon and r.cause_position is None]
+
+
+async def test_a_store_of_another_layout_is_refused_rather_than_misread(tmp_path: Path) -> None:
+    path = tmp_path / "views.db"
+    with sqlite3.connect(path) as db:  # the layout before versions: records in the timelines, user_version 0
+        db.execute("CREATE TABLE audit_causes (position INTEGER PRIMARY KEY, record BLOB NOT NULL)")
+    with pytest.raises(OldViewsStore, match="written by another eventbatch.*delete it to rebuild"):
+        await ReadModelStore(path).start()
+    fresh = tmp_path / "fresh.db"
+    async with ReadModelStore(fresh):
+        pass
+    with sqlite3.connect(fresh) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    async with ReadModelStore(fresh) as store:  # this layout opens again
+        assert await store.position() == -1

@@ -9,7 +9,7 @@ import pytest
 
 from projections.views import ViewSet
 from projections.views.audit import fill_causes, timelines
-from schemas.envelope import Causation, Envelope
+from schemas.envelope import Causation, Envelope, encode_record
 from schemas.events import (
     JobPhaseChanged,
     NodeAdded,
@@ -54,7 +54,8 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
     views = ViewSet()
     rows: dict[str, dict] = {t: {} for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
     entries: dict = {}
-    causes: dict = {}
+    causes: set = set()
+    log: dict[int, bytes] = {}  # the records, by position: timelines keep positions
 
     def collect() -> None:
         changes = views.flush()
@@ -70,11 +71,15 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
 
     for position, item in enumerate(events):
         event, cause = item if isinstance(item, tuple) else (item, None)
-        views.fold(Envelope.wrap(event, recorded_at=1000 * position, causation=cause).at(position))
+        env = Envelope.wrap(event, recorded_at=1000 * position, causation=cause).at(position)
+        log[position] = encode_record(env)
+        views.fold(env)
         if flush_every and (position + 1) % flush_every == 0:
             collect()
     collect()
-    rows["audit"] = fill_causes(timelines(entries), causes)
+    rows["audit"] = fill_causes(
+        timelines({key: [(p, log[p]) for p in positions] for key, positions in entries.items()}),
+        {p: log[p] for p in causes})
     return views, rows
 
 
