@@ -28,13 +28,14 @@ Writing (``export``, ``Writer``, ``Builder``): records come in chunks (an
 SQLite log's file read in bulk, ``eventbatch.export.bulk``; any other log
 through its port); ``split_all`` decodes each into its fields and checks,
 ``CHECKED`` records at a time, that they encode back to it; the columns of
-``BUILT`` rows are built in bulk (a list per column, numpy for the payloads'
+``BUILT`` rows are built in bulk (the fields of all of them transposed at
+once into a tuple per column, numpy for the integers and the payloads'
 offsets, ``Builder``), and the ``Writer`` cuts the rows into row groups of
 exactly ``ROW_GROUP`` rows (the last one fewer), encoded, compressed
 (``COMPRESSION``) and written on its own thread while the next rows are read
 and built. A range of an SQLite log of at least ``worker.LEAST`` chunks is
-read and built by worker processes, one per core (``eventbatch.export.worker``),
-and written here in order: the file depends only on the rows and their order,
+read and built by worker processes, one per core but this process's
+(``eventbatch.export.worker``), and by this process, which writes every piece in order: the file depends only on the rows and their order,
 so it is byte for byte the one a single process writes.
 """
 
@@ -379,10 +380,11 @@ async def export(log: EventLog, path: str, start: int, stop: int | None, *, comp
     """Write the records of positions ``start`` up to ``stop`` (excluded; None: the end now) of
     ``log`` to a Parquet file at ``path``; returns the rows written. An SQLite log is read in
     bulk from its file (``eventbatch.export.bulk``), a range of at least ``worker.LEAST`` pieces
-    of ``piece`` positions by ``workers`` processes (None: ``worker.workers()``; 0 or 1: none)
+    of ``piece`` positions by ``workers`` processes (None: ``worker.workers()``; 0: none)
     besides this one (``eventbatch.export.worker``), this one reading and building the first
-    pieces while they start (``meanwhile``; False: none, the workers build every piece); any
-    other log through its port. The file is the same whatever the workers."""
+    pieces while they start and then every (``workers`` + 1)-th piece (``meanwhile``; False: none,
+    the workers build every piece); any other log through its port. The file is the same
+    whatever the workers."""
     from eventbatch.log.sqlite import SqliteLog
 
     with Writer(path, compression=compression, since=since, until=until) as writer:
@@ -399,15 +401,16 @@ async def export(log: EventLog, path: str, start: int, stop: int | None, *, comp
 
 def _from_file(writer: Writer, file: Path, url: str, start: int, stop: int, workers: int, piece: int,
                since: int | None, until: int | None, meanwhile: bool) -> None:
-    """The records of an SQLite log's file, read in bulk; by ``workers`` processes for a large range
-    (this process reads and builds the range's first pieces while they start)."""
+    """The records of an SQLite log's file, read in bulk; by ``workers`` processes for a large range,
+    this process reading and building pieces too (``meanwhile``): the range's first pieces while they
+    start, then a share of the rest, as one more worker would."""
     first, end = bulk.bounds(file)
     stop = min(stop, end)
     if start >= stop:
         return
     if start < first:
         raise LogTruncated(f"{url}: position {start} was removed (the log starts at {first})")
-    if workers < 2 or len(range(start, stop, piece)) < worker.LEAST:
+    if workers < 1 or len(range(start, stop, piece)) < worker.LEAST:
         for positions, datas in bulk.ahead(bulk.runs(file, url, start, stop, piece)):
             writer.write_run(positions, datas)
         return
@@ -422,13 +425,20 @@ def _from_file(writer: Writer, file: Path, url: str, start: int, stop: int, work
                 if pool.ready():
                     break
         pieces = [(lo, min(lo + piece, stop)) for lo in range(low, stop, piece)]
+        shares = workers + 1 if meanwhile else workers  # piece i goes to share i mod shares; the last: here
         for index in range(workers):
-            pool.start(worker.Job(str(file), url, low, pieces[index::workers], since, until), index)
+            pool.start(worker.Job(str(file), url, low, pieces[index::shares], since, until), index)
         import pyarrow.ipc
 
-        for index in range(len(pieces)):
-            rows = pyarrow.py_buffer(pool.rows(index % workers))
-            writer.write_table(pyarrow.ipc.open_stream(rows).read_all())
+        mine = pieces[workers::shares] if meanwhile else []
+        with contextlib.closing(bulk.ahead(bulk.pieces(file, url, low, mine))) as own:
+            for index in range(len(pieces)):
+                share = index % shares
+                if share < workers:
+                    rows = pyarrow.py_buffer(pool.rows(share))
+                    writer.write_table(pyarrow.ipc.open_stream(rows).read_all())
+                elif (run := next(own)) is not None:  # None: a piece with no record
+                    writer.write_run(*run)
     finally:
         pool.close()
 

@@ -7,15 +7,19 @@ worker is a fresh interpreter (``python -m eventbatch.export.worker``, never
 a fork of the exporting process, which runs threads), started with the
 export:
 
-- the exporting process starts ``workers(...)`` of them and, while they
-  start, reads and builds the first pieces of the range itself, in order;
-- once every worker is ready, each is handed the rest of the range as a list
-  of pieces of ``bulk.CHUNK`` positions, dealt in turn (piece i to worker
-  i mod n), with the first position the exporter's own read found: a worker
-  reads all of its pieces in one snapshot of the file, refuses one in which
-  the log no longer starts there (a prefix removed meanwhile; nothing else
-  of a log is ever rewritten), and builds the rows of each piece
-  (``parquet.Builder``, the same code as in one process);
+- the exporting process starts ``workers(...)`` of them (one per core but
+  its own) and, while they start, reads and builds the first pieces of the
+  range itself, in order;
+- once every worker is ready, the rest of the range is dealt in pieces of
+  ``bulk.CHUNK`` positions, in turn, to the n workers and the exporter
+  (piece i to worker i mod (n + 1), the exporter taking the last share, as
+  one more worker would), with the first position the exporter's own read
+  found: a worker reads all of its pieces in one snapshot of the file,
+  refuses one in which the log no longer starts there (a prefix removed
+  meanwhile; nothing else of a log is ever rewritten), and builds the rows
+  of each piece (``parquet.Builder``, the same code as in one process); the
+  exporter reads and builds its own share the same way, on a thread of its
+  own for the reading;
 - the rows of a piece go back to the exporter as one Arrow IPC stream on
   the worker's stdout; a thread per worker reads them, at most ``DEPTH``
   pieces ahead, and the exporter hands them to its ``parquet.Writer`` in
@@ -49,7 +53,7 @@ DEPTH = 2
 """Pieces a worker's rows may wait, read, before the exporter writes them."""
 
 MOST = 4
-"""Workers at most: the exporter's own share (writing and compressing) bounds the rest."""
+"""Workers at most: the exporter's own work (writing and compressing, besides its share) bounds the rest."""
 
 LEAST = 8
 """Pieces of ``bulk.CHUNK`` positions a range needs before workers are started (below, starting
@@ -78,10 +82,11 @@ class _Failure(msgspec.Struct, frozen=True):
 
 
 def workers() -> int:
-    """Worker processes for a large range: one per core this process may run on, up to ``MOST``,
-    when a core is spare (the load average at most the cores less one); else none, and the
-    export runs in this process. Workers cost about 40% more CPU than one process (starting
-    them, sending their rows): they shorten an export only with idle cores to run on."""
+    """Worker processes for a large range: one per core this process may run on but its own (which
+    builds its share of the pieces too), up to ``MOST``, when a core is spare (the load average at
+    most the cores less one); else none, and the export runs in this process. A worker costs
+    about 0.2 CPU-s to start and its rows a copy through a pipe: workers shorten an export only
+    with idle cores to run on."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -90,8 +95,8 @@ def workers() -> int:
         load = os.getloadavg()[0]
     except OSError:  # no load average: take the cores as idle
         load = 0.0
-    count = min(cores, MOST)
-    return count if count > 1 and load <= cores - 1 else 0
+    count = min(cores - 1, MOST)
+    return count if count > 0 and load <= cores - 1 else 0
 
 
 class Pool:
@@ -101,6 +106,7 @@ class Pool:
         root = str(Path(__file__).resolve().parents[2])  # the eventbatch and schemas packages
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS threads, never used here: cheaper to start
         self._procs: list[subprocess.Popen[bytes]] = []
         self._frames: list[queue.Queue[tuple[bytes, Any]]] = []
         self._threads: list[threading.Thread] = []

@@ -1,7 +1,7 @@
 """A Parquet export by worker processes (``eventbatch.export.worker``) on real SQLite files: the
 file is byte for byte the one a single process writes, with records the columns cannot hold on
-the pieces' edges, a gap, a time range, the exporting process building the first pieces itself
-or none; a worker's failure ends the export with its message and leaves no worker running."""
+the pieces' edges, a gap, a time range, the exporting process building the first pieces and a
+share of the rest itself, or none; a worker's failure ends the export with its message and leaves no worker running."""
 
 from __future__ import annotations
 
@@ -58,13 +58,14 @@ def export(log: Path, out: Path, **options) -> int:
     return asyncio.run(run())
 
 
-@pytest.mark.parametrize("meanwhile", [True, False], ids=["first-pieces-here", "every-piece-by-workers"])
-def test_workers_write_the_file_one_process_writes(tmp_path: Path, meanwhile: bool) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("meanwhile", [True, False], ids=["pieces-here-too", "every-piece-by-workers"])
+def test_workers_write_the_file_one_process_writes(tmp_path: Path, meanwhile: bool, workers: int) -> None:
     log = log_file(tmp_path / "log.db", 30 * PIECE + 7)
     alone = tmp_path / "alone.parquet"
     count = export(log, alone, workers=0)
     shared = tmp_path / "shared.parquet"
-    assert export(log, shared, workers=2, meanwhile=meanwhile) == count == 30 * PIECE + 7 - len(GAP)
+    assert export(log, shared, workers=workers, meanwhile=meanwhile) == count == 30 * PIECE + 7 - len(GAP)
     assert shared.read_bytes() == alone.read_bytes()
     table = pq.read_table(shared)
     raws = table.column("raw").to_pylist()
