@@ -83,6 +83,7 @@ _RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 2.0  # pause between connection attempts, do
 _ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network, connect_timeout=0)
 ANSWER_S = 3.0  # a broker that does not answer a small request in this long is taken as gone
 CHECK_EVERY_S = 1.0  # a reader that got nothing for this long asks whether the broker and the log are still there
+HOLE_WAIT_S = 10.0  # a position a fetch served past is fetched again this long before it is taken as never written
 _STOP_S = 5.0  # closing a client never waits longer (a batch the broker will never take)
 
 log = logging.getLogger(__name__)
@@ -580,6 +581,7 @@ class KafkaLog(EventLog):
             position = from_position
             loop = asyncio.get_running_loop()
             quiet_since = loop.time()
+            hole: _Hole | None = None  # a position the broker served past, and since when
             while not self._stopped:
                 try:
                     fetched = await consumer.getmany(self._tp, timeout_ms=self.poll_ms, max_records=10_000)
@@ -590,12 +592,34 @@ class KafkaLog(EventLog):
                     if not _retriable(exc):
                         raise
                     fetched = {}
+                records = fetched.get(self._tp, ())
+                if records and not (
+                    records[0].offset == position and records[-1].offset == position + len(records) - 1
+                ):
+                    kept = _in_order(records, position)
+                    if hole is None or hole.at != position + kept:
+                        hole = _Hole(position + kept, loop.time())
+                    if loop.time() - hole.since < HOLE_WAIT_S:
+                        # Served past records not yet visible (a broker that makes concurrent
+                        # appends visible out of order): take what is in order, fetch the rest again.
+                        records = records[:kept]
+                        consumer.seek(self._tp, hole.at)
+                        await asyncio.sleep(hole.pause())
+                    else:
+                        log.warning(
+                            f"positions {hole.at}-{records[kept].offset - 1} never came from the broker "
+                            f"(served past them for {HOLE_WAIT_S:.0f}s); reading on from {records[kept].offset}",
+                            extra={"log": self.url},
+                        )
+                        hole = None
+                elif hole is not None and records:
+                    hole = None
                 chunk: Chunk
                 if framed:
-                    chunk = [(record.offset, _stored(record)) for record in fetched.get(self._tp, ())
+                    chunk = [(record.offset, _stored(record)) for record in records
                              if end is None or record.offset < end]
                 else:
-                    chunk = [(record.offset, record.value) for record in fetched.get(self._tp, ())
+                    chunk = [(record.offset, record.value) for record in records
                              if end is None or record.offset < end]
                 if chunk:
                     position = chunk[-1][0] + 1
@@ -765,6 +789,29 @@ class KafkaLog(EventLog):
                 raise for_code(min(codes))(f"{type(request).__name__} for consumer {name!r} on {self.url}")
             return response
         raise AssertionError("unreachable")
+
+
+def _in_order(records: Sequence[Any], position: int) -> int:
+    """How many of ``records`` (fetched, offsets increasing) follow ``position`` with no hole."""
+    count = 0
+    for record in records:
+        if record.offset != position + count:
+            break
+        count += 1
+    return count
+
+
+class _Hole:
+    """A position a fetch served past: since when, and the pause before the next fetch of it."""
+
+    __slots__ = ("at", "since", "_pause")
+
+    def __init__(self, at: int, since: float) -> None:
+        self.at, self.since, self._pause = at, since, 0.001
+
+    def pause(self) -> float:
+        pause, self._pause = self._pause, min(self._pause * 2, 0.05)
+        return pause
 
 
 def _error_codes(response: Any) -> set[int]:
