@@ -161,15 +161,24 @@ class Pipeline:
 
         The components' appends are grouped (``SharedReads.append``: what they append
         within one turn of the event loop, or while an append is on its way, is one
-        append) where the backend appends a batch of any size as one atomic write
-        (SQLite, memory), and there a runner whose handler allows it answers the triggers
-        of a chunk and appends their decisions together (``HandlerRunner.run``). A Kafka
-        append larger than one record batch is sent as several, so there each component's
-        batch, and each trigger's decisions, stays an append of its own."""
-        if self.shared is not None and getattr(self.log, "max_batch_bytes", None) is None:
+        append), and a runner whose handler allows it answers the triggers of a chunk and
+        appends their decisions together (``HandlerRunner.run``). Where the backend appends
+        a batch of any size as one atomic write (SQLite, memory) a chunk's decisions are one
+        append. A Kafka append larger than one record batch (``max_batch_bytes``) is sent as
+        several, so there a group is appended only if it fits one record batch (else its
+        batches go one by one) and a chunk's decisions are one append per trigger, which
+        the shared log groups: each component's batch, and each trigger's decisions, stays
+        all on the log or none of it."""
+        if self.shared is not None:
             self.shared.group_appends = True
+            split = getattr(self.log, "max_batch_bytes", None) is not None
+            if split:
+                from eventbatch.log.kafka import one_record_batch
+
+                self.shared.group_whole = one_record_batch
             for runner in self.runners:
                 runner.answer_chunks = True
+                runner.chunk_in_one = not split
         with long_lived_frozen():  # no pause of the event loop that grows with history
             async with asyncio.TaskGroup() as tasks:
                 for runner in self.runners:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from contextlib import aclosing
+from contextlib import AbstractContextManager, aclosing
 
 from eventbatch.log.codec import decode
 from eventbatch.log.port import EventLog
@@ -102,6 +102,9 @@ class SharedReads(LogWrapper):
         self.held_reader = _held(inner)  # its plain reads are inner's, and so is what it holds
         self.group_appends = False  # group commit (``append``): on while the pipeline follows the log
         self.group_limit = group_limit
+        # Where a large append is split (Kafka: record batches of at most max_batch_bytes), the
+        # context a group is appended in, so that it is refused instead of split (``append``).
+        self.group_whole: Callable[[], AbstractContextManager[None]] | None = None
         self.grouped = 0  # appends that carried more than one batch (for tests and benchmarks)
         self._queued: deque[tuple[Sequence[Envelope], asyncio.Future[list[int]]]] = deque()
         self._writer: asyncio.Future[None] | None = None
@@ -151,8 +154,12 @@ class SharedReads(LogWrapper):
         contiguous and in the order it was asked for, and gets its own positions. One append
         instead of many means one commit, one wake-up of the shared reader and one chunk for
         every follower. Batches are grouped up to ``group_limit`` records; a batch larger than
-        that goes alone. If a group is refused (a record too large, a fenced writer), each of
-        its batches is appended alone, so each caller gets the outcome of its own batch."""
+        that goes alone. Where the log splits a large append (Kafka), a group is appended within
+        ``group_whole``, which refuses it before anything is sent if it would not be one atomic
+        write (one record batch): a group is all on the log or none of it, like each of its
+        batches. If a group is refused (too large to go whole, a record too large, a fenced
+        writer), each of its batches is appended alone, so each caller gets the outcome of its
+        own batch."""
         if not self.group_appends or not batch:
             return await self.inner.append(batch)
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -177,7 +184,11 @@ class SharedReads(LogWrapper):
                 continue
             records = [envelope for batch, _ in group for envelope in batch]
             try:
-                positions = await self.inner.append(records)
+                if self.group_whole is None:
+                    positions = await self.inner.append(records)
+                else:
+                    with self.group_whole():
+                        positions = await self.inner.append(records)
             except asyncio.CancelledError:
                 raise
             except BaseException:  # nothing of the group was appended: each batch on its own

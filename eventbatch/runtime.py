@@ -91,6 +91,7 @@ class HandlerRunner:
         self._since_snapshot = 0
         self._snapshot_interval = 0  # events between snapshots, once one was saved (``interval_after``)
         self.answer_chunks = False  # in ``run``: a chunk's decisions appended together (see ``run``)
+        self.chunk_in_one = True  # with answer_chunks: as one append (else one per trigger, asked at once)
         self._held: list[Envelope] | None = None  # decisions of the chunk being answered, not yet appended
         self._apart = False  # in ``run``: a large state's snapshots are encoded apart (``_snapshot_due``)
         self._saving: asyncio.Task[int] | None = None  # a snapshot being encoded apart
@@ -111,14 +112,16 @@ class HandlerRunner:
     async def run(self) -> None:
         """Follow the tail until the log stops or the task is cancelled.
 
-        With ``answer_chunks`` (set by ``Pipeline.run`` where a batch of any size is one atomic
-        append) and a handler whose fold of its own decisions reads no position
+        With ``answer_chunks`` (set by ``Pipeline.run``) and a handler whose fold of its own decisions reads no position
         (``Handler.position_free_decisions``), the triggers of one chunk are answered in turn,
         each trigger's decisions folded right after it as always, and the decisions of the
         whole chunk appended at its end as one append (each with its own causation): the
         state at every trigger is what it would be one append per trigger, and what a crash
         before the append loses is re-decided the same way on restart. No snapshot is taken
-        before the chunk's decisions are on the log.
+        before the chunk's decisions are on the log. Where a large append is split (Kafka,
+        ``chunk_in_one`` off), each trigger's decisions are their own append, all asked at
+        once: the shared log groups them into appends that are each one atomic write, so a
+        trigger's decisions are all on the log or none of them.
 
         A snapshot due while following, of a state whose latest snapshot took over
         ``APART_MS`` to encode, is encoded by a forked copy of the process (``save_apart``) while the
@@ -145,7 +148,10 @@ class HandlerRunner:
         finally:
             self._held = None
         if held:
-            await self.log.append(held)
+            if self.chunk_in_one:
+                await self.log.append(held)
+            else:
+                await _append_by_trigger(self.log, held)
             self.stats.decisions_appended += len(held)
             first, last = held[0].causation, held[-1].causation
             if first is not None and last is not None and first.position != last.position:
@@ -308,6 +314,23 @@ class HandlerRunner:
             self._fold(envelope.at(position))
         self.stats.decisions_appended += len(batch)
         self.stats.triggers_answered += 1
+
+
+async def _append_by_trigger(log: EventLog, held: Sequence[Envelope]) -> None:
+    """Append ``held`` (decisions, each trigger's together and in order) as one append per
+    trigger, all asked before the first is awaited, so that the log groups them."""
+    batches: list[list[Envelope]] = []
+    trigger = None
+    for envelope in held:
+        position = envelope.causation.position if envelope.causation is not None else None
+        if not batches or position != trigger:
+            batches.append([])
+            trigger = position
+        batches[-1].append(envelope)
+    if len(batches) == 1:
+        await log.append(batches[0])
+        return
+    await asyncio.gather(*(log.append(batch) for batch in batches))
 
 
 FULL_COLLECTION_S = 600.0

@@ -10,7 +10,9 @@ offsets are the log's positions and the order is total.
   than ``max_batch_bytes`` (the topic's ``max.message.bytes``, 8 MiB by
   default) is sent as several record batches, one after the other, its
   events in order; each part is whole to a reader. A single record that
-  cannot fit one record batch is refused before anything is sent. The log
+  cannot fit one record batch is refused before anything is sent. Within
+  ``one_record_batch()`` (serve's grouped appends) an append that would be
+  split is refused instead (``WouldSplit``), before anything is sent. The log
   builds its record batches itself (``eventbatch.log.kafka_batch``, the
   bytes aiokafka's builder would write) from each record in its wire form
   (``cloudevents.KafkaFraming.wire``) and hands them to aiokafka's producer.
@@ -23,6 +25,11 @@ offsets are the log's positions and the order is total.
   follower sees an append within a round trip and ``poll_ms`` only sets how
   often an idle follower asks; on one that holds every empty fetch for the
   whole wait (tansu) it bounds each hop from an append to a follower.
+  A reader takes only records that follow its position with no hole: a broker
+  may serve a later append before an earlier one is visible (tansu does, under
+  concurrent appends), so the records after a hole are fetched again until it
+  fills (``HOLE_WAIT_S``; past that it is taken as never written, with a
+  warning: the topic is not compacted and the log writes no transactions).
 - ``end_position`` asks for the end offset and confirms it with the high
   watermark of a fetch at the last record: some Kafka-protocol brokers answer
   ListOffsets with the base offset of the last record batch plus one.
@@ -55,7 +62,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -147,6 +155,26 @@ def _reason(exc: BaseException) -> str:
 
 class BatchTooLarge(ValueError):
     """A record that does not fit one record batch of ``max_batch_bytes``; nothing of its batch was sent."""
+
+
+class WouldSplit(RuntimeError):
+    """An append asked to go whole (``one_record_batch``) does not fit one record batch of
+    ``max_batch_bytes``; nothing of it was sent."""
+
+
+_ONE_RECORD_BATCH: ContextVar[bool] = ContextVar("eventbatch_kafka_one_record_batch", default=False)
+
+
+@contextmanager
+def one_record_batch() -> Iterator[None]:
+    """Within it, an append that would be sent as more than one record batch is refused
+    (``WouldSplit``) before anything is sent, instead of split: what is appended is one
+    record batch, all of it or none to every reader (``SharedReads`` groups appends so)."""
+    token = _ONE_RECORD_BATCH.set(True)
+    try:
+        yield
+    finally:
+        _ONE_RECORD_BATCH.reset(token)
 
 
 class TruncateRefused(RuntimeError):
@@ -487,6 +515,8 @@ class KafkaLog(EventLog):
                     f"{len(tails)}) does not fit one record batch of at most {self.max_batch_bytes} bytes "
                     f"(raise ?max_batch_bytes= and the topic's max.message.bytes); nothing of its batch was sent"
                 )
+        if len(parts) > 1 and _ONE_RECORD_BATCH.get():
+            raise WouldSplit(f"{len(tails)} records do not fit one record batch of {self.max_batch_bytes} bytes")
         built = [kafka_batch.Prebuilt(kafka_batch.build(tails[start:stop], self.compression), stop - start)
                  for start, stop in parts]
         positions: list[int] = []

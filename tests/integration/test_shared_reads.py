@@ -5,8 +5,11 @@ decoded once, however many components follow it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import aclosing
 from pathlib import Path
+
+import pytest
 
 from eventbatch.app import build_pipeline, cluster_handlers, default_handlers, scheduling_relevance
 from eventbatch.clock import SystemClock
@@ -91,7 +94,17 @@ async def test_a_slow_follower_holds_at_most_the_window_in_memory(tmp_path: Path
 async def test_serve_reads_each_record_once_whatever_the_number_of_components(tmp_path: Path) -> None:
     """The full pipeline (queue, job, node controllers, scheduler, timers, simulated kubelet,
     trigger) runs jobs to Running while the log's handle decodes each record once."""
-    url = f"sqlite:///{tmp_path}/events.db"
+    await burst_answered_by_chunks(f"sqlite:///{tmp_path}/events.db")
+
+
+@pytest.mark.kafka
+async def test_a_burst_on_kafka_answered_by_chunks_is_what_replay_reproduces(kafka_bootstrap: str) -> None:
+    """The same on Kafka, where a chunk's decisions are one append per trigger, grouped by
+    the shared log into record batches: every job runs, each decision once, replay agrees."""
+    await burst_answered_by_chunks(f"kafka://{kafka_bootstrap}/burst-{uuid.uuid4().hex[:8]}")
+
+
+async def burst_answered_by_chunks(url: str) -> None:
     settings = Settings(log_url=url, sim_startup_ms=10, debounce_ms=5)
     async with open_log(url) as log:
         pipeline = build_pipeline(
@@ -246,6 +259,8 @@ async def test_a_burst_answered_a_chunk_at_a_time_is_what_replay_reproduces(tmp_
         job_controller = pipeline.runner("job-controller")
         assert job_controller.stats.triggers_answered >= 40
         assert job_controller.stats.appends_of_many > 0  # the submissions came in one chunk
+        if url.startswith("kafka:"):
+            assert pipeline.shared is not None and pipeline.shared.grouped > 0  # their answers went grouped
         records = [e async for e in log.read(0)]
         created = [e.payload.job for e in records if e.type == "JobCreated"]
         assert sorted(created) == sorted(jobs)  # each once
