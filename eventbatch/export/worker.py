@@ -208,6 +208,23 @@ def _send(out: IO[bytes], kind: bytes, body: Any) -> None:
     out.flush()
 
 
+def _stream(schema: Any, tables: list[Any]) -> Any:
+    """``tables`` as one Arrow IPC stream, in a buffer of its size, measured first (a growing buffer
+    copies the rows again each time it grows)."""
+    import pyarrow
+    import pyarrow.ipc
+
+    size = pyarrow.MockOutputStream()
+    with pyarrow.ipc.new_stream(size, schema) as stream:
+        for table in tables:
+            stream.write_table(table)
+    body = pyarrow.allocate_buffer(size.size())
+    with pyarrow.ipc.new_stream(pyarrow.FixedSizeBufferWriter(body), schema) as stream:
+        for table in tables:
+            stream.write_table(table)
+    return body
+
+
 def main() -> None:
     """A worker: reads its job on stdin, sends each piece's rows on stdout (module docstring)."""
     out = sys.stdout.buffer
@@ -234,11 +251,7 @@ def main() -> None:
                 positions = (numpy.arange(first, first + len(datas), dtype=numpy.int64) if isinstance(first, int)
                              else numpy.array(first, dtype=numpy.int64))
                 tables = builder.tables(positions, datas) or [empty]
-            sink = pyarrow.BufferOutputStream()
-            with pyarrow.ipc.new_stream(sink, builder.schema) as stream:
-                for table in tables:
-                    stream.write_table(table)
-            _send(out, b"T", sink.getvalue())
+            _send(out, b"T", _stream(builder.schema, tables))
     except BaseException as exc:
         from eventbatch.log.port import LogTruncated
 
