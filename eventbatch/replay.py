@@ -78,7 +78,7 @@ async def rebuild(
 
 
 # The young generation's threshold while a rebuild folds: the fold makes a few short-lived
-# tuples per record (the trigger ring's slots, the timelines' entries), and the collector,
+# objects per record (the decoded record, the timelines' entries), and the collector,
 # run every 700 of them by default, took about a seventh of the fold's time.
 YOUNG_THRESHOLD = 10_000
 
@@ -155,7 +155,7 @@ async def state_at(
     travel.snapshot, blob = await start_of(store, end, last, at)
     if blob is not None and store is not None:  # a blob comes only from a store
         views = load_views(blob, store.path)
-        views.timelines, views.recent = False, []
+        views.timelines = False
     if views.position >= last:
         return views
     async with aclosing(log.read_records(views.position + 1)) as chunks:

@@ -12,8 +12,7 @@ again with the same values.
 It also keeps the fold state of the past, for ``replay --to/--at``: once
 ``past_every`` events (default 50,000; more for a large state: one event per
 256 bytes of the last state kept, ``kept_bytes_per_event``) have been folded since the newest
-one kept, the state goes into ``past_views`` with the chunk (without the trigger
-ring the timelines need: time travel renders no timeline). At most
+one kept, the state goes into ``past_views`` with the chunk. At most
 ``past_keep`` (default 32) are kept: past that, the one whose removal leaves
 the smallest gap between its neighbours goes (``thin``), never the newest, so
 they stay spread over the whole log.
@@ -59,12 +58,8 @@ def dump_views(views: ViewSet) -> bytes:
 
 
 def dump_past(views: ViewSet) -> bytes:
-    """The fold state as time travel needs it: without the trigger ring (timelines only)."""
-    ring, views.recent = views.recent, []
-    try:
-        return encode_state(views)
-    finally:
-        views.recent = ring
+    """The fold state as time travel needs it (the same as a snapshot's)."""
+    return encode_state(views)
 
 
 def thin(positions: list[int], keep: int) -> list[int]:

@@ -39,7 +39,9 @@ from schemas.envelope import Causation, Envelope
 from schemas.events import REGISTRY, REQUESTS
 from schemas.events.base import Event
 
-# How many recent records are kept to find a decision's trigger in.
+# How far back a decision's trigger may lie for the timeline to keep its position (the
+# triggers of ``causes``): a decision answers a trigger a few records back, and a trigger
+# further back than this is not described by the timelines of other jobs and queues.
 RECENT_RECORDS = 20_000
 
 # Records that change no job: requests (facts answer them) and refusals. They
@@ -70,7 +72,7 @@ class Changes:
 
 class ViewSet:
     # False: a fold for ``replay --to/--at``, which renders the current rows once and
-    # stores nothing: no timeline entries, no trigger ring, no history rows are kept, and
+    # stores nothing: no timeline entries, no triggers, no history rows are kept, and
     # ``drop_changes`` replaces ``flush`` (a class attribute: snapshots written before it
     # existed restore as timelines kept).
     timelines = True
@@ -94,8 +96,6 @@ class ViewSet:
         self.jobs: dict[str, JobViewRecord] = {}
         self.pod_owner: dict[str, JobViewRecord] = {}
         self.last_answer: tuple[int, int] = (-1, -1)  # the job controller's latest (trigger, index)
-        # the latest records, by position modulo their number: (position, job, queue)
-        self.recent: list[tuple[int, str, str] | None] = [None] * RECENT_RECORDS
         self._dirty_queues: set[str] = set()
         self._dirty_nodes: set[str] = set()
         self._dirty_priority: set[str] = set()
@@ -121,7 +121,7 @@ class ViewSet:
         folds, unread = FOLDS, []
         groups_get, jobs_get = self.groups.get, self.jobs.get
         dirty_groups, dirty_jobs = self._dirty_groups.add, self._dirty_jobs.add
-        timelines, recent, ring = self.timelines, self.recent, RECENT_RECORDS
+        timelines, window = self.timelines, RECENT_RECORDS
         audit_jobs, audit_queues, cause_of = self._audit_jobs, self._audit_queues, self._causes.add
         change_nothing = CHANGE_NOTHING
         latest = self.latest_at if self.latest_at is not None else -1
@@ -151,8 +151,6 @@ class ViewSet:
                     dirty_groups(name)
                 job = payload.job
                 if "/" not in job:
-                    if timelines:
-                        recent[position % ring] = (position, "", "")
                     continue
                 rec = jobs_get(job)
                 if rec is not None:
@@ -161,16 +159,13 @@ class ViewSet:
                         dirty_jobs(job)  # its running time moved on; nothing else of its row did
                 if not timelines:
                     continue
-                recent[position % ring] = (position, job, "")
                 entries = audit_jobs.get(job)
                 if entries is None:
                     audit_jobs[job] = [position]
                 else:
                     entries.append(position)
-                if cause is not None:
-                    trigger = recent[cause.position % ring]
-                    if trigger is not None and trigger[0] == cause.position and trigger[1] != job:
-                        cause_of(trigger[0])
+                if cause is not None and position - cause.position < window:
+                    cause_of(cause.position)
                 continue
             jobs_see = True
             if cause is not None and cause.handler == JOB_CONTROLLER:
@@ -188,30 +183,22 @@ class ViewSet:
                     rec.last_at = at
             if not timelines:
                 continue
-            recent[position % ring] = (position, job, queue)
-            if not job and not queue:
-                continue
-            trigger = None
-            if cause is not None:
-                trigger = recent[cause.position % ring]
-                if trigger is not None and trigger[0] != cause.position:
-                    trigger = None
             if job:
                 entries = audit_jobs.get(job)
                 if entries is None:
                     audit_jobs[job] = [position]
                 else:
                     entries.append(position)
-                if trigger is not None and trigger[1] != job:
-                    cause_of(trigger[0])  # trigger[0] is cause.position
             if queue:
                 entries = audit_queues.get(queue)
                 if entries is None:
                     audit_queues[queue] = [position]
                 else:
                     entries.append(position)
-                if trigger is not None and trigger[2] != queue:
-                    cause_of(trigger[0])
+            elif not job:
+                continue
+            if cause is not None and position - cause.position < window:
+                cause_of(cause.position)
         if self.latest_at is not None:
             self.latest_at = latest
         if chunk:
@@ -245,16 +232,11 @@ class ViewSet:
                 if rec is not None and kind not in CHANGE_NOTHING:
                     rec.last_at = at
             return
-        recent = self.recent
-        recent[position % RECENT_RECORDS] = (position, job, queue)
         self.position = position
         if not job and not queue:
             return
-        trigger = None
-        if cause is not None:
-            trigger = recent[cause.position % RECENT_RECORDS]
-            if trigger is None or trigger[0] != cause.position:
-                trigger = None
+        if cause is not None and position - cause.position < RECENT_RECORDS:
+            self._causes.add(cause.position)
         if job:
             self._dirty_jobs.add(job)
             rec = self.jobs.get(job)
@@ -264,15 +246,11 @@ class ViewSet:
             if entries is None:
                 entries = self._audit_jobs[job] = []
             entries.append(position)
-            if trigger is not None and trigger[1] != job:
-                self._causes.add(trigger[0])  # trigger[0] is cause.position
         if queue:
             entries = self._audit_queues.get(queue)
             if entries is None:
                 entries = self._audit_queues[queue] = []
             entries.append(position)
-            if trigger is not None and trigger[2] != queue:
-                self._causes.add(trigger[0])
 
     def _unschedulable(self, e: ev.PodGroupUnschedulable, position: int, at: int, cause: Causation | None) -> None:
         """``_fold`` for PodGroupUnschedulable, written out: in a busy log most records are one
@@ -284,8 +262,6 @@ class ViewSet:
             self._dirty_groups.add(e.podgroup)
         job = e.job if "/" in e.job else ""
         timelines = self.timelines
-        if timelines:
-            self.recent[position % RECENT_RECORDS] = (position, job, "")
         self.position = position
         if not job:
             return
@@ -300,10 +276,8 @@ class ViewSet:
         if entries is None:
             entries = self._audit_jobs[job] = []
         entries.append(position)
-        if cause is not None:
-            trigger = self.recent[cause.position % RECENT_RECORDS]
-            if trigger is not None and trigger[0] == cause.position and trigger[1] != job:
-                self._causes.add(cause.position)
+        if cause is not None and position - cause.position < RECENT_RECORDS:
+            self._causes.add(cause.position)
 
     def queue_of_job(self, job: str) -> str:
         rec = self.jobs.get(job) if job else None
