@@ -8,15 +8,16 @@ A timeline keeps positions, not records: reading one reads its records from
 the log by position (``read_positions``: a sequential read per run of nearby
 positions) and renders them (``projections.views.audit``), each position
 once: a restart re-folds the events after its snapshot, and their entries,
-written twice, are the same. ``audit_causes`` keeps the positions of the
-triggers that belong to no timeline of their decision (a scheduling request,
-another job's event).
+written twice, are the same. A decision's trigger that its timeline does
+not hold (a scheduling request, another job's event) is read by position
+too, from the decision's causation.
 
 Before the log below a position is removed (``eventbatch compact``),
-``ReadModelStore.keep_records`` copies the records of every timeline and
-trigger position below it into ``audit_records``, so a timeline stays
-readable once the log is compacted; a timeline is read from there below the
-log's first position and from the log above it.
+``ReadModelStore.keep_records`` copies the records below it that timelines
+show (their events and the triggers described with them) into
+``audit_records``, so a timeline stays readable once the log is compacted;
+a timeline is read from there below the log's first position and from the
+log above it.
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ from contextlib import aclosing
 import msgspec
 
 from eventbatch.log.port import EventLog
+from projections.views import wire
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS audit_view (scope TEXT NOT NULL, name TEXT NOT NULL, first_position INTEGER NOT NULL,"
     " last_position INTEGER NOT NULL, entries BLOB NOT NULL, PRIMARY KEY (scope, name, first_position))"
 )
-CAUSES_DDL = "CREATE TABLE IF NOT EXISTS audit_causes (position INTEGER PRIMARY KEY)"
 RECORDS_DDL = "CREATE TABLE IF NOT EXISTS audit_records (position INTEGER PRIMARY KEY, record BLOB NOT NULL)"
 UPSERT = "INSERT OR REPLACE INTO audit_view (scope, name, first_position, last_position, entries) VALUES (?, ?, ?, ?, ?)"
-UPSERT_CAUSE = "INSERT OR IGNORE INTO audit_causes (position) VALUES (?)"
 KEEP_RECORD = "INSERT OR IGNORE INTO audit_records (position, record) VALUES (?, ?)"
 
 Entries = dict[tuple[str, str], list[int]]
@@ -61,6 +61,17 @@ def expand(records: Iterable[tuple[str, str, bytes]]) -> Entries:
     for scope, name, blob in records:
         out.setdefault((scope, name), []).extend(_decoder.decode(blob))
     return out
+
+
+def positions(blob: bytes) -> list[int]:
+    """The positions of one stored segment."""
+    return _decoder.decode(blob)
+
+
+def trigger_of(data: bytes) -> int | None:
+    """The position of the trigger a record names in its causation (None: none, or unreadable)."""
+    record = wire.envelope(0, data)
+    return record.causation.position if record is not None and record.causation is not None else None
 
 
 def runs(positions: Iterable[int], gap: int = RUN_GAP) -> list[list[int]]:

@@ -36,7 +36,7 @@ from eventbatch.log.errors import LogOpenError
 from eventbatch.log.port import EventLog
 from eventbatch.readmodels import audit
 from projections.views import TABLES, Changes
-from projections.views.audit import fill_causes, timelines
+from projections.views.audit import TRIGGER_WINDOW, fill_causes, timelines, triggers_wanted
 from projections.views.rows import AuditRow, columns
 
 VIEWS = ("QueueView", "JobView", "PodGroupView", "PodView", "NodeView", "PriorityClassView", "AuditView", "JobHistory")
@@ -74,7 +74,6 @@ def _ddl() -> list[str]:
         )
     statements += [
         audit.DDL,
-        audit.CAUSES_DDL,
         audit.RECORDS_DDL,
         "CREATE TABLE IF NOT EXISTS tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, position INTEGER NOT NULL, state BLOB NOT NULL)",
@@ -212,8 +211,6 @@ class ReadModelStore:
                     await db.executemany(_UPSERTS[table], [_astuple(r) for r in rows])
             if changes.audit:
                 await db.executemany(audit.UPSERT, audit.segments(changes.audit))
-            if changes.causes:
-                await db.executemany(audit.UPSERT_CAUSE, [(p,) for p in sorted(changes.causes)])
             for table, keys in changes.deleted.items():
                 key = TABLES[table][1][0]
                 await db.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in keys])
@@ -333,37 +330,38 @@ class ReadModelStore:
         entries = await self._timelines(scope, name)
         found = await self.records([p for positions in entries.values() for p in positions])
         rows = timelines({key: [(p, found.get(p)) for p in positions] for key, positions in entries.items()})
-        missing = sorted({r.cause_position for r in rows if r.cause_position is not None and not r.cause_detail})
-        kept = [p for (p,) in await self._in("SELECT position FROM audit_causes WHERE position IN ({marks})", missing)]
-        return fill_causes(rows, await self.records(kept))
+        return fill_causes(rows, await self.records(triggers_wanted(rows)))
 
     async def keep_records(self, log: EventLog, before: int) -> int:
-        """Copy the records of every timeline and trigger position below ``before`` that the
-        log still holds into ``audit_records``, before the log below ``before`` is removed:
-        the timelines stay readable without it. Returns how many were copied."""
+        """Copy into ``audit_records`` the records below ``before`` that the log still holds and
+        a timeline shows: its events, and the triggers the audit describes for them (of
+        decisions up to ``TRIGGER_WINDOW`` records later, so above ``before`` too). Run before
+        the log below ``before`` is removed: the timelines stay readable without it. Returns
+        how many were copied."""
         start = await log.start_position()
         if before <= start:
             return 0
-        wanted: set[int] = set()
+        reach = before + TRIGGER_WINDOW
+        positions: set[int] = set()
         async with self.db.execute(
-            "SELECT entries FROM audit_view WHERE first_position < ? AND last_position >= ?", (before, start)
+            "SELECT entries FROM audit_view WHERE first_position < ? AND last_position >= ?", (reach, start)
         ) as cur:
             for (blob,) in await cur.fetchall():
-                wanted.update(p for p in audit.expand([("", "", blob)])[("", "")] if start <= p < before)
-        async with self.db.execute(
-            "SELECT position FROM audit_causes WHERE position >= ? AND position < ?", (start, before)
-        ) as cur:
-            wanted.update(p for (p,) in await cur.fetchall())
-        found = await audit.read_positions(log, wanted)
+                positions.update(p for p in audit.positions(blob) if start <= p < reach)
+        found = await audit.read_positions(log, positions)
+        keep = {p: data for p, data in found.items() if p < before}
+        triggers = {t for p, data in found.items() if (t := audit.trigger_of(data)) is not None
+                    and start <= t < before and p - t < TRIGGER_WINDOW and t not in keep}
+        keep.update(await audit.read_positions(log, triggers))
         db = self.db
         await db.execute("BEGIN")
         try:
-            await db.executemany(audit.KEEP_RECORD, sorted(found.items()))
+            await db.executemany(audit.KEEP_RECORD, sorted(keep.items()))
             await db.commit()
         except BaseException:
             await db.rollback()
             raise
-        return len(found)
+        return len(keep)
 
     async def all_rows(self) -> dict[str, list]:
         """Every row of every view, in key order: what two stores compare on."""

@@ -23,6 +23,11 @@ from schemas import events as ev
 from schemas.envelope import Envelope
 from schemas.events.base import Event
 
+# How far back a decision's trigger may lie for a timeline that does not hold it to describe
+# it (``fill_causes``): a decision answers a trigger a few records back. What the read models
+# allowed when they kept a ring of the last 20,000 records to find triggers in.
+TRIGGER_WINDOW = 20_000
+
 # Decisions whose ``message`` quotes the policy that matched ("...; policy X -> Action").
 _POLICY_MARK = "; policy "
 
@@ -121,7 +126,7 @@ def timeline(scope: str, name: str, entries: Iterable[tuple[int, bytes | None]])
     """``AuditRow``s of ``(position, record)`` entries, each position once, in order.
 
     A decision's trigger is described when the same timeline holds it (else
-    ``fill_causes`` does, from the triggers kept for other timelines); a
+    ``fill_causes`` does, from its record read apart: ``triggers_wanted``); a
     record that cannot be read any more, or is no longer to be had (None), is
     shown as such.
     """
@@ -153,8 +158,18 @@ def timelines(entries: Mapping[tuple[str, str], Iterable[tuple[int, bytes | None
     return [row for (scope, name), items in sorted(entries.items()) for row in timeline(scope, name, items)]
 
 
+def triggers_wanted(rows: Iterable[AuditRow]) -> list[int]:
+    """The positions of the triggers ``fill_causes`` describes: those the rows' timelines
+    do not hold, at most ``TRIGGER_WINDOW`` records before their decision."""
+    return sorted({
+        row.cause_position for row in rows
+        if row.cause_position is not None and not row.cause_detail and row.position - row.cause_position < TRIGGER_WINDOW
+    })
+
+
 def fill_causes(rows: list[AuditRow], causes: dict[int, bytes]) -> list[AuditRow]:
-    """Describe the triggers a timeline does not hold from ``causes`` (position -> record)."""
+    """Describe the triggers a timeline does not hold from ``causes`` (position -> record:
+    the records of ``triggers_wanted``)."""
     out = []
     for row in rows:
         if row.cause_position is not None and not row.cause_detail and row.cause_position in causes:

@@ -13,10 +13,7 @@ updates one row many times writes it once.
 The audit timeline keeps each event's log position, under the job and the
 queue it belongs to; the records are read from the log by position and
 rendered when someone reads the timeline (``projections.views.audit``,
-``eventbatch.readmodels.audit``). A decision whose trigger belongs to another
-timeline (or to none, as a scheduling request) keeps that trigger's position
-too (``causes``), so the timeline can say what answered what, and compaction
-can keep the records of both before it removes them from the log.
+``eventbatch.readmodels.audit``), each decision's trigger with it.
 
 Every row is a function of the log prefix alone: whether events arrive in one
 chunk or many, the rows after the same position are the same.
@@ -39,11 +36,6 @@ from schemas.envelope import Causation, Envelope
 from schemas.events import REGISTRY, REQUESTS
 from schemas.events.base import Event
 
-# How far back a decision's trigger may lie for the timeline to keep its position (the
-# triggers of ``causes``): a decision answers a trigger a few records back, and a trigger
-# further back than this is not described by the timelines of other jobs and queues.
-RECENT_RECORDS = 20_000
-
 # Records that change no job: requests (facts answer them) and refusals. They
 # join the job's timeline but do not move its clock (``JobViewRecord.last_at``): a
 # refused command must not change how long a running job is shown to have run.
@@ -65,7 +57,6 @@ class Changes:
     priority_classes: list[PriorityClassRow] = field(default_factory=list)
     # (scope, name) -> [position]: the events of each job and queue timeline
     audit: Entries = field(default_factory=dict)
-    causes: set[int] = field(default_factory=set)  # positions of triggers kept for other timelines
     history: list[JobRow] = field(default_factory=list)  # final status of each removed job
     deleted: dict[str, list[str]] = field(default_factory=dict)  # table -> primary keys
 
@@ -106,7 +97,6 @@ class ViewSet:
         # job (queue) -> [position, ...]: the timeline entries folded since the last flush
         self._audit_jobs: dict[str, list[int]] = {}
         self._audit_queues: dict[str, list[int]] = {}
-        self._causes: set[int] = set()
         self._history: list[JobRow] = []
 
     # -- folding -----------------------------------------------------------
@@ -121,8 +111,8 @@ class ViewSet:
         folds, unread = FOLDS, []
         groups_get, jobs_get = self.groups.get, self.jobs.get
         dirty_groups, dirty_jobs = self._dirty_groups.add, self._dirty_jobs.add
-        timelines, window = self.timelines, RECENT_RECORDS
-        audit_jobs, audit_queues, cause_of = self._audit_jobs, self._audit_queues, self._causes.add
+        timelines = self.timelines
+        audit_jobs, audit_queues = self._audit_jobs, self._audit_queues
         change_nothing = CHANGE_NOTHING
         latest = self.latest_at if self.latest_at is not None else -1
         for position, data in chunk:
@@ -139,16 +129,17 @@ class ViewSet:
             at = record.recorded_at
             if at > latest:
                 latest = at
-            cause = record.causation
             if kind == "PodGroupUnschedulable":
                 # In a busy log most records are one (every session reports each gang still
-                # waiting): it changes one podgroup row and joins its job's timeline; its trigger,
-                # a scheduling request, belongs to no timeline.
+                # waiting): it changes one podgroup row and joins its job's timeline.
                 name = payload.podgroup
                 group = groups_get(name)
                 if group is not None:
-                    group.unschedulable = (payload.reason, payload.message)
-                    dirty_groups(name)
+                    # most repeat the gang's last reason: its row changes only when the reason does
+                    said, reason, message = group.unschedulable, payload.reason, payload.message
+                    if said is None or said[0] != reason or said[1] != message:
+                        group.unschedulable = (reason, message)
+                        dirty_groups(name)
                 job = payload.job
                 if "/" not in job:
                     continue
@@ -164,9 +155,8 @@ class ViewSet:
                     audit_jobs[job] = [position]
                 else:
                     entries.append(position)
-                if cause is not None and position - cause.position < window:
-                    cause_of(cause.position)
                 continue
+            cause = record.causation
             jobs_see = True
             if cause is not None and cause.handler == JOB_CONTROLLER:
                 mark = (cause.position, cause.index)
@@ -195,10 +185,6 @@ class ViewSet:
                     audit_queues[queue] = [position]
                 else:
                     entries.append(position)
-            elif not job:
-                continue
-            if cause is not None and position - cause.position < window:
-                cause_of(cause.position)
         if self.latest_at is not None:
             self.latest_at = latest
         if chunk:
@@ -210,7 +196,7 @@ class ViewSet:
         if self.latest_at is not None and env.recorded_at > self.latest_at:
             self.latest_at = env.recorded_at
         if isinstance(env.payload, ev.PodGroupUnschedulable):
-            self._unschedulable(env.payload, env.position, env.recorded_at, env.causation)
+            self._unschedulable(env.payload, env.position, env.recorded_at)
         else:
             self._fold(env.type, env.payload, env.position, env.recorded_at, env.causation)
 
@@ -233,10 +219,6 @@ class ViewSet:
                     rec.last_at = at
             return
         self.position = position
-        if not job and not queue:
-            return
-        if cause is not None and position - cause.position < RECENT_RECORDS:
-            self._causes.add(cause.position)
         if job:
             self._dirty_jobs.add(job)
             rec = self.jobs.get(job)
@@ -252,10 +234,10 @@ class ViewSet:
                 entries = self._audit_queues[queue] = []
             entries.append(position)
 
-    def _unschedulable(self, e: ev.PodGroupUnschedulable, position: int, at: int, cause: Causation | None) -> None:
+    def _unschedulable(self, e: ev.PodGroupUnschedulable, position: int, at: int) -> None:
         """``_fold`` for PodGroupUnschedulable, written out: in a busy log most records are one
         (every session reports each gang still waiting). It changes one podgroup row and
-        joins its job's timeline; its trigger, a scheduling request, belongs to no timeline."""
+        joins its job's timeline."""
         group = self.groups.get(e.podgroup)
         if group is not None:
             group.unschedulable = (e.reason, e.message)
@@ -276,8 +258,6 @@ class ViewSet:
         if entries is None:
             entries = self._audit_jobs[job] = []
         entries.append(position)
-        if cause is not None and position - cause.position < RECENT_RECORDS:
-            self._causes.add(cause.position)
 
     def queue_of_job(self, job: str) -> str:
         rec = self.jobs.get(job) if job else None
@@ -287,8 +267,8 @@ class ViewSet:
 
     def flush(self) -> Changes:
         """The final value of every row touched since the last flush."""
-        changes = Changes(position=self.position, audit=self._entries(), causes=self._causes, history=self._history)
-        self._causes, self._history = set(), []
+        changes = Changes(position=self.position, audit=self._entries(), history=self._history)
+        self._history = []
         deleted = changes.deleted
         if self._dirty_queues or self._dirty_nodes:
             agg = Aggregates.of(self.groups, self.holds)
@@ -358,7 +338,7 @@ class ViewSet:
             dirty.clear()
         self._audit_jobs.clear()
         self._audit_queues.clear()
-        self._causes, self._history = set(), []
+        self._history = []
 
     def _entries(self) -> Entries:
         """The timeline entries folded since the last flush: their positions, by (scope, name)."""
@@ -376,8 +356,8 @@ class ViewSet:
         self._dirty_priority.update(self.priority_classes)
         self._dirty_groups.update(self.groups)
         self._dirty_jobs.update(self.jobs)
-        pending = self._audit_jobs, self._audit_queues, self._causes, self._history
-        self._audit_jobs, self._audit_queues, self._causes, self._history = {}, {}, set(), []
+        pending = self._audit_jobs, self._audit_queues, self._history
+        self._audit_jobs, self._audit_queues, self._history = {}, {}, []
         changes = self.flush()
-        self._audit_jobs, self._audit_queues, self._causes, self._history = pending
+        self._audit_jobs, self._audit_queues, self._history = pending
         return changes

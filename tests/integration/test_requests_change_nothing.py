@@ -15,9 +15,8 @@ real SQLite read-model store. After each request is settled,
    alone;
 2. a refused request (or one answered with nothing) leaves every projection
    byte-identical (canonical JSON) and every read-model table identical,
-   except the audit tables ``audit_view`` and ``audit_causes``: the timeline
-   of a job or queue records the request and its refusal and is meant to
-   grow, and the positions of decisions' triggers with it. (The store's
+   except the audit table ``audit_view``: the timeline of a job or queue
+   records the request and its refusal and is meant to grow. (The store's
    ``tracking`` positions and encoded ``snapshots`` are bookkeeping and are
    not compared either. ``tests/support/facts.py`` lists the cursor fields
    of the folds left out, and why);

@@ -35,11 +35,9 @@ What is not compared, and why:
   controller's latest (trigger, index), which any answer of it moves (they
   deduplicate a batch appended twice).
 - the read-model store's ``audit_view`` (a job's or queue's timeline records
-  the request and its refusal: it is meant to grow) and ``audit_causes`` (the
-  positions of the triggers of decisions, a refused request among them: it
-  grows with the timelines; a fold without requests has none to keep), its
-  ``tracking`` table (the position each read model reached) and its
-  ``snapshots`` table (the encoded fold, cursors included).
+  the request and its refusal: it is meant to grow), its ``tracking`` table
+  (the position each read model reached) and its ``snapshots`` table (the
+  encoded fold, cursors included).
 
 The projections are plain data (``Projection``), so a test can hand the
 checker a planted fold and see it caught.
@@ -222,15 +220,13 @@ def with_fold(projections: Sequence[Projection], name: str, fold: Callable[[Any,
 # --- the read-model store -------------------------------------------------------------
 
 # Tables left out of the comparisons (see the module docstring).
-UNCOMPARED_TABLES = frozenset({"audit_view", "audit_causes", "tracking", "snapshots"})
-# The audit's records of triggers: a fold of the facts alone has no request to keep.
-AUDIT_CAUSES = "audit_causes"
+UNCOMPARED_TABLES = frozenset({"audit_view", "tracking", "snapshots"})
 
 
-async def table_contents(store: ReadModelStore, *, causes: bool = True) -> dict[str, list[tuple]]:
+async def table_contents(store: ReadModelStore) -> dict[str, list[tuple]]:
     """Every row of every compared table of the store's SQLite file, in a fixed order."""
     db = store.db
-    skip = UNCOMPARED_TABLES if causes else UNCOMPARED_TABLES | {AUDIT_CAUSES}
+    skip = UNCOMPARED_TABLES
     async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") as cur:
         tables = [name for (name,) in await cur.fetchall() if name not in skip]
     out: dict[str, list[tuple]] = {}
@@ -275,7 +271,7 @@ class ReadModels:
                 assert views.fold_records([(position, data)]) == []
         async with ReadModelStore(self.directory / f"facts-{self.checks}.db", durable=False) as store:
             await store.apply(views.flush())
-            rows = await table_contents(store, causes=False)
+            rows = await table_contents(store)
         (self.directory / f"facts-{self.checks}.db").unlink()
         return rows
 
@@ -416,7 +412,6 @@ async def check_requests_change_nothing(
                 f"the read-model store changed across {answer.describe()}: "
                 f"{first_difference(_tables(before_rows), _tables(after_rows))}"
             )
-        final_rows.pop(AUDIT_CAUSES, None)
         expected = await read_models.facts_only_rows(records)
         if final_rows != expected:
             raise AssertionError(

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from projections.views import ViewSet
-from projections.views.audit import fill_causes, timelines
+from projections.views.audit import fill_causes, timelines, triggers_wanted
 from schemas.envelope import Causation, Envelope, encode_record
 from schemas.events import (
     JobPhaseChanged,
@@ -54,7 +54,6 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
     views = ViewSet()
     rows: dict[str, dict] = {t: {} for t in ("queues", "jobs", "podgroups", "pods", "nodes")}
     entries: dict = {}
-    causes: set = set()
     log: dict[int, bytes] = {}  # the records, by position: timelines keep positions
 
     def collect() -> None:
@@ -67,7 +66,6 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
                 rows[table.removesuffix("_view") + "s"].pop(key, None)
         for scope_name, items in changes.audit.items():
             entries.setdefault(scope_name, []).extend(items)
-        causes.update(changes.causes)
 
     for position, item in enumerate(events):
         event, cause = item if isinstance(item, tuple) else (item, None)
@@ -77,9 +75,8 @@ def fold_all(events: list, *, flush_every: int | None = None) -> tuple[ViewSet, 
         if flush_every and (position + 1) % flush_every == 0:
             collect()
     collect()
-    rows["audit"] = fill_causes(
-        timelines({key: [(p, log[p]) for p in positions] for key, positions in entries.items()}),
-        {p: log[p] for p in causes})
+    audit = timelines({key: [(p, log[p]) for p in positions] for key, positions in entries.items()})
+    rows["audit"] = fill_causes(audit, {p: log[p] for p in triggers_wanted(audit)})
     return views, rows
 
 
