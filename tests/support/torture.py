@@ -408,7 +408,7 @@ async def torture(
     ten events old instead of a hundred, which it would fold one snapshot per
     event). Its kill
     position is the log's end when it started plus a gap drawn by
-    ``random.Random(seed)`` (``KILL_GAP``); the harness waits until the log's
+    ``random.Random(seed)`` (``KILL_GAP``, an eighth of it once every wave is in); the harness waits until the log's
     end passes that position, SIGKILLs serve and starts the next one.
 
     The jobs arrive in ``waves`` equal parts, spread over the first 96% of
@@ -441,7 +441,10 @@ async def torture(
                 if parts and n >= (waves - len(parts)) * (kills * 24 // 25) // max(waves - 1, 1):
                     await submit(tail, parts.pop(0))
                     run.waves.append((n, False))
-                target = await tail.end() + rng.randint(1, KILL_GAP.get(interval, 300))
+                gap = KILL_GAP.get(interval, 300)
+                if not parts:  # the last wave's work has to last the kills that are left
+                    gap = max(1, gap // 8)
+                target = await tail.end() + rng.randint(1, gap)
                 since = time.monotonic()
                 # idle: how long the log may stand still before the work counts as run out. It
                 # includes a restarted serve's start (connecting, loading snapshots, catching up),
