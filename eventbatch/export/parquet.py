@@ -35,8 +35,9 @@ exactly ``ROW_GROUP`` rows (the last one fewer), encoded, compressed
 (``COMPRESSION``) and written on its own thread while the next rows are read
 and built. A range of an SQLite log of at least ``worker.LEAST`` chunks is
 read and built by worker processes, one per core but this process's
-(``eventbatch.export.worker``), and by this process, which writes every piece in order: the file depends only on the rows and their order,
-so it is byte for byte the one a single process writes.
+(``eventbatch.export.worker``), and by this process, which writes every
+piece in order: the file depends only on the rows and their order, so it is
+byte for byte the one a single process writes.
 """
 
 from __future__ import annotations
