@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from eventbatch.log import bulk_read
 from eventbatch.log.port import EventLog
 from eventbatch.readmodels import Projector, ReadModelStore
 from eventbatch.readmodels.projector import fold_chunk, load_views
@@ -56,8 +57,13 @@ async def rebuild(
     chunk: int = 20_000,
     snapshot_every: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    bulk: bool = True,
 ) -> Projector:
     """Every read model from position 0 into a fresh database at ``path``.
+
+    An SQLite log is read in bulk (``eventbatch.log.bulk_read``: one read-only
+    snapshot, large chunks, the same fence; ``bulk=False``: through the log's
+    own read, as any other backend is), with the same result.
 
     The file is thrown away unless the rebuild completes, so the checkpoint at
     the end is its only fold snapshot (the fold states kept for time travel,
@@ -68,7 +74,8 @@ async def rebuild(
     fresh = target.with_name(target.name + ".rebuild")
     _remove(fresh)
     async with ReadModelStore(fresh, durable=False) as store:
-        projector = Projector(log=log, store=store, chunk=chunk, snapshot_every=snapshot_every, on_progress=on_progress)
+        projector = Projector(log=log, store=store, chunk=chunk, snapshot_every=snapshot_every, on_progress=on_progress,
+                              read=bulk_read.reader_for(log) if bulk else None)
         with fewer_collections():
             await projector.catch_up()
             await projector.checkpoint()

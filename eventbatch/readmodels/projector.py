@@ -21,11 +21,11 @@ they stay spread over the whole log.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from eventbatch.log.port import EventLog
+from eventbatch.log.port import Chunk, EventLog
 from eventbatch.readmodels.store import BadViewsStore, ReadModelStore, decode_state, encode_state
 from projections.views import ViewSet
 
@@ -92,8 +92,12 @@ class Projector:
         past_keep: int = PAST_KEEP,
         kept_bytes_per_event: int | None = KEPT_BYTES_PER_EVENT,
         on_progress: Callable[[int], None] | None = None,
+        read: Callable[[int, int], AsyncGenerator[Chunk, None]] | None = None,
     ) -> None:
         self.log = log
+        # ``catch_up``'s read, ``read(from_position, end)``: the log's own (None), or another that hands on
+        # the same records (``eventbatch.log.bulk_read`` for a rebuild of an SQLite log)
+        self.read = read
         self.store = store
         if store.log is None:
             store.log = log  # timelines are read from the log the store folds
@@ -158,7 +162,9 @@ class Projector:
             )
         pending = 0
         if views.position + 1 < end:
-            async with aclosing(self.log.read_records(views.position + 1)) as chunks:
+            start = views.position + 1
+            reading = self.log.read_records(start) if self.read is None else self.read(start, end)
+            async with aclosing(reading) as chunks:
                 async for chunk in chunks:
                     if chunk[-1][0] >= end:
                         chunk = [item for item in chunk if item[0] < end]

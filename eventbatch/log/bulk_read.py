@@ -1,0 +1,107 @@
+"""Bulk reading of an SQLite log for a rebuild: one read-only snapshot, large chunks, the fence applied.
+
+Where it sits: under ``eventbatch.replay.rebuild`` (``eventbatch replay``),
+in place of the log's own ``read_records`` when the log is an SQLite file
+(``SqliteLog``; any other backend, or a wrapper around one, keeps its normal
+read). It reads the file itself as the Parquet export does
+(``eventbatch.export.bulk``: read-only, one snapshot, memory-mapped, chunks
+of consecutive positions, a thread reading ahead of the fold) and hands on
+the same records the log's fenced read would: the one-writer fence
+(``eventbatch.log.fence``) is applied to each chunk with the same rule and
+the same counters (``fence_stats``), so records of a replaced writer are
+skipped and counted as there. Records are handed on as stored: the caller
+decodes them, and counts or quarantines those it cannot read through the log
+(``EventLog.unreadable``), as it does for a normal read.
+
+A chunk is looked at record by record only when one of its records may be a
+claim or carry an epoch (two byte tests per record, in one comprehension);
+otherwise it passes as it is, which is what the fence's own loop would make of
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+
+from eventbatch.export import bulk
+from eventbatch.log.fence import _CLAIM, FenceStats, _starting_claim, epoch_of, fence_stats
+from eventbatch.log.port import Chunk, EventLog
+from eventbatch.log.sqlite import SqliteLog
+
+CHUNK = bulk.CHUNK
+"""Records per chunk handed on (one query each)."""
+
+Reader = Callable[[int, int], AsyncGenerator[Chunk, None]]
+"""``read(from_position, stop)``: the log's records from ``from_position`` up to ``stop`` (excluded)."""
+
+
+def reader_for(log: EventLog) -> Reader | None:
+    """A bulk reader of ``log`` when it is an SQLite file (not a wrapper around one), else None."""
+    if type(log) is not SqliteLog:
+        return None
+
+    def read(from_position: int, stop: int) -> AsyncGenerator[Chunk, None]:
+        return read_records(log, from_position, stop)
+
+    return read
+
+
+async def read_records(log: SqliteLog, from_position: int, stop: int, *, chunk: int = CHUNK) -> AsyncGenerator[Chunk, None]:
+    """The records of ``log`` from ``from_position`` up to ``stop`` (excluded; fewer if the log
+    ends before), fenced as ``log.read_records`` fences them, in chunks of up to ``chunk``
+    positions. A position the log no longer holds is ``LogTruncated``, as there."""
+    stats = fence_stats(log)
+    newest: int | None = None
+    async with aclosing(_chunks(log, from_position, stop, chunk)) as chunks:
+        async for records in chunks:
+            if newest is None:
+                newest = await _starting_claim(log, stats, records[0][0])
+            kept, newest = fence(stats, records, newest)
+            if kept:
+                yield kept
+
+
+async def _chunks(log: SqliteLog, start: int, stop: int, chunk: int) -> AsyncGenerator[Chunk, None]:
+    runs = bulk.runs(log.path, log.url, start, stop, chunk)
+    try:
+        for first, datas in runs:
+            if isinstance(first, int):
+                yield list(zip(range(first, first + len(datas)), datas, strict=True))
+            else:
+                yield list(zip(first, datas, strict=True))
+    finally:
+        close = getattr(runs, "close", None)
+        if close is not None:  # the read's connection, closed now rather than when collected
+            close()
+
+
+def fence(stats: FenceStats, chunk: Chunk, newest: int) -> tuple[Chunk, int]:
+    """The records of ``chunk`` the fence keeps, and the newest claim after it: ``_fenced``'s loop
+    over one chunk (``eventbatch.log.fence``), run only when some record may be a claim or carry
+    an epoch (the others it keeps without a change)."""
+    if not [None for _, data in chunk if data[-2:-1].isdigit() or data.startswith(_CLAIM)]:
+        stats.stopped(chunk[-1][0] + 1, newest)
+        return chunk, newest
+    kept = chunk
+    for index, (position, data) in enumerate(chunk):
+        if data[:1] == b"{" and data.startswith(_CLAIM):
+            if position > newest:
+                newest = position
+            stats.claim_seen(position)
+            if kept is not chunk:
+                kept.append((position, data))
+            continue
+        epoch = epoch_of(data) if data[-2:-1].isdigit() else 0
+        if epoch and epoch <= newest:
+            if kept is chunk:
+                kept = chunk[:index]
+            stats.fenced += 1
+            stats.fenced_epochs[epoch] = stats.fenced_epochs.get(epoch, 0) + 1
+            continue
+        if epoch > newest + 1:
+            newest = epoch - 1  # its claim came before it
+        if kept is not chunk:
+            kept.append((position, data))
+    stats.stopped(chunk[-1][0] + 1, newest)
+    return kept, newest
