@@ -36,13 +36,14 @@ Reader = Callable[[int, int], AsyncGenerator[Chunk, None]]
 """``read(from_position, stop)``: the log's records from ``from_position`` up to ``stop`` (excluded)."""
 
 
-def reader_for(log: EventLog) -> Reader | None:
-    """A bulk reader of ``log`` when it is an SQLite file (not a wrapper around one), else None."""
+def reader_for(log: EventLog, chunk: int = CHUNK) -> Reader | None:
+    """A bulk reader of ``log`` in chunks of ``chunk`` positions when it is an SQLite file (not a
+    wrapper around one), else None."""
     if type(log) is not SqliteLog:
         return None
 
     def read(from_position: int, stop: int) -> AsyncGenerator[Chunk, None]:
-        return read_records(log, from_position, stop)
+        return read_records(log, from_position, stop, chunk=chunk)
 
     return read
 

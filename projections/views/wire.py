@@ -35,6 +35,11 @@ SKIPPED: dict[str, frozenset[str]] = {
     "ServiceRequested": frozenset({"manifest"}),
     "ConfigMapRequested": frozenset({"data", "labels"}),
     "SecretRequested": frozenset({"config", "labels"}),
+    # requests join a timeline and change no row: their manifests are never read
+    "JobSubmitRequested": frozenset({"manifest"}),
+    "JobUpdateRequested": frozenset({"manifest"}),
+    "QueueCreateRequested": frozenset({"manifest"}),
+    "QueueUpdateRequested": frozenset({"manifest"}),
 }
 
 
