@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from handlers.scheduler import session
 from handlers.scheduler.actions import ACTIONS
 from handlers.scheduler.conf import DEFAULT_CONF, ConfError, SchedulerConf, duration_argument_ms
 from handlers.scheduler.conf import load_conf as parse_conf
@@ -132,7 +133,20 @@ For instruments outside the pipeline (the metrics' timings); it must not touch t
 
 
 def run_session(state: ClusterState, conf: SchedulerConf, now: int, on_step: StepHook | None = None) -> list[Event]:
-    ssn = Session(state, conf, now)
+    """One session's decisions. A session with nothing to admit or place (``nothing_to_place``:
+    say a pod finished and no pod waits) decides only its close's phase changes: those are
+    decided without opening the plugins or running the actions, which would find nothing to do."""
+    snap = session.build(state)
+    if session.nothing_to_place(snap, conf, now):
+        if on_step is not None:
+            on_step("open")
+            for action in conf.actions:
+                on_step(action)
+        events = session.phase_changes(snap.jobs, {})
+        if on_step is not None:
+            on_step("close")
+        return events
+    ssn = Session(state, conf, now, snap)
     if on_step is not None:
         on_step("open")
     for action in conf.actions:

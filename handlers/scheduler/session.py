@@ -28,7 +28,8 @@ from handlers.scheduler.hooks import HookTable, Refusal, ValidateResult, Verdict
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.predicates_pods import rules_of
-from handlers.scheduler.snapshot import build
+from handlers.scheduler.snapshot import Snapshot
+from handlers.scheduler.snapshot import build as build  # re-exported: the handler opens sessions with it
 from projections.cluster_model import ClusterState
 from schemas.events import PodGroupPhaseChanged, PodGroupUnschedulable
 from schemas.events.base import Event
@@ -42,11 +43,13 @@ def _fallback(left_key: tuple[int | str, ...], right_key: tuple[int | str, ...])
 
 
 class Session:
-    def __init__(self, state: ClusterState, conf: SchedulerConf, now: int) -> None:
+    def __init__(self, state: ClusterState, conf: SchedulerConf, now: int, snap: Snapshot | None = None) -> None:
+        """``snap``: the snapshot of ``state`` if already built (``build``), else built here."""
         self.state = state
         self.conf = conf
         self.now = now
-        snap = build(state)
+        if snap is None:
+            snap = build(state)
         self.nodes = snap.nodes
         # The nodes' GPU devices (``handlers.scheduler.devices``), as the statements change them.
         self.devices = snap.devices if snap.devices is not None else empty(len(snap.nodes))
@@ -261,29 +264,68 @@ class Session:
         for plugin in self.plugins:
             plugin.close(self)
         events = list(self.decisions)
-        unschedulable = self.unschedulable
-        for job in self.jobs.values():
-            # A settled podgroup's kept copy, its tasks never built (its counts are those its
-            # copy was made with) and in the phase an earlier close left unchanged: unchanged.
-            quiet = job._deferred is not None and job.name not in unschedulable
-            if quiet and job.quiet == job.phase:
-                continue
-            change = phases.next_phase(job, not quiet and job.name in unschedulable)
-            if change is None:
-                if quiet:
-                    job.quiet = job.phase
-            else:
-                phase, reason = change
-                events.append(
-                    PodGroupPhaseChanged(
-                        podgroup=job.name,
-                        job=job.job,
-                        queue=job.queue,
-                        rule="session.job-status",
-                        phase=phase,
-                        previous=job.phase,
-                        reason=reason,
-                    )
-                )
+        events.extend(phase_changes(self.jobs, self.unschedulable))
         events.extend(self.unschedulable[name] for name in sorted(self.unschedulable))
         return events
+
+
+def phase_changes(jobs: dict[str, JobInfo], unschedulable: dict[str, PodGroupUnschedulable]) -> list[Event]:
+    """The podgroup phase changes a session's close decides (``phases.next_phase``), by name."""
+    events: list[Event] = []
+    for job in jobs.values():
+        # A settled podgroup's kept copy, its tasks never built (its counts are those its
+        # copy was made with) and in the phase an earlier close left unchanged: unchanged.
+        quiet = job._deferred is not None and job.name not in unschedulable
+        if quiet and job.quiet == job.phase:
+            continue
+        change = phases.next_phase(job, not quiet and job.name in unschedulable)
+        if change is None:
+            if quiet:
+                job.quiet = job.phase
+        else:
+            phase, reason = change
+            events.append(
+                PodGroupPhaseChanged(
+                    podgroup=job.name,
+                    job=job.job,
+                    queue=job.queue,
+                    rule="session.job-status",
+                    phase=phase,
+                    previous=job.phase,
+                    reason=reason,
+                )
+            )
+    return events
+
+
+# The actions that act only on podgroups in phase Pending (enqueue; allocate admits them when
+# enqueue is not configured) and on pods waiting for a node (allocate, backfill); enqueue's
+# ``inqueue-timeout`` acts at the session's open on Inqueue podgroups none of whose pods is placed.
+PLACING_ACTIONS = frozenset({"enqueue", "allocate", "backfill"})
+
+
+def nothing_to_place(snap: Snapshot, conf: SchedulerConf, now: int) -> bool:
+    """Whether a session over ``snap`` has nothing to admit, place or give back: its conf runs
+    only ``PLACING_ACTIONS``, no podgroup is Pending, no pod waits for a node (a pipelined one
+    is placed again each session, so it waits too) and no Inqueue reservation has timed out.
+    Such a session decides nothing but the phase changes of its close (``phase_changes``,
+    nothing being unschedulable): its actions find nothing to act on, and no plugin changes a
+    podgroup's phase or counts or decides anything at open or close."""
+    if not PLACING_ACTIONS.issuperset(conf.actions):
+        return False
+    timeout = 0
+    if "enqueue" in conf.actions:
+        timeout = duration_argument_ms(conf.action_arguments("enqueue").get("inqueue-timeout", 0))
+    for job in snap.jobs.values():
+        if job.phase == "Pending" or job.counts.get("Pending"):
+            return False
+        if (
+            timeout > 0
+            and job.phase == "Inqueue"
+            and job.inqueue_at >= 0
+            and now - job.inqueue_at >= timeout
+            and not job.ready_num()
+            and not job.counts.get("Releasing")
+        ):
+            return False  # its reservation is given back (``Session._expire_reservations``)
+    return True
