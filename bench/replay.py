@@ -13,8 +13,11 @@ peak RSS):
   any replay of this log has to do before it folds anything (the floor);
 - rebuild: every read model projected from position 0 into a fresh store
   with the shipped defaults (``eventbatch.replay.rebuild``, what
-  ``eventbatch replay`` runs: reading the log, folding, chunked SQLite writes
-  with tracking, the fold states kept for time travel);
+  ``eventbatch replay`` runs: reading the log, in bulk for an SQLite file
+  (``eventbatch.log.bulk_read``), folding, chunked SQLite writes with
+  tracking, the fold states kept for time travel); and the same rebuild
+  reading through the log's own (fenced) read, as any other backend is read,
+  for comparison;
 - time travel: ``replay --to P`` (``eventbatch.replay.state_at`` with that
   store) at 10%, 50% and 100% of the log: the records read from the log,
   seconds and peak RSS of each. Each starts from the nearest fold state kept
@@ -207,8 +210,9 @@ def phase_decode(log_path: str) -> dict:
             "floor_cpu": floor_cpu}
 
 
-def phase_replay(log_path: str, views_path: str, limit: int | None) -> dict:
-    """The shipped rebuild (all of the log), or a projector with its defaults up to ``limit``."""
+def phase_replay(log_path: str, views_path: str, limit: int | None, bulk: bool = True) -> dict:
+    """The shipped rebuild (all of the log; ``bulk=False``: through the log's own read), or a
+    projector with its defaults up to ``limit``."""
     from eventbatch.log.sqlite import SqliteLog
     from eventbatch.readmodels import Projector, ReadModelStore
     from eventbatch.replay import rebuild
@@ -218,7 +222,7 @@ def phase_replay(log_path: str, views_path: str, limit: int | None) -> dict:
             started, cpu = time.perf_counter(), time.process_time()
             if limit is None:
                 end = await log.end_position()
-                projector = await rebuild(log, views_path)
+                projector = await rebuild(log, views_path, bulk=bulk)
             else:
                 end = limit
                 async with ReadModelStore(views_path, durable=False) as store:
@@ -269,6 +273,7 @@ def main() -> None:
     parser.add_argument("--views", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--to", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--through-log", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "record":
         started = time.perf_counter()
@@ -280,7 +285,7 @@ def main() -> None:
         print(json.dumps(phase_decode(args.log)))
         return
     if args.phase == "replay":
-        print(json.dumps(phase_replay(args.log, args.views, args.limit)))
+        print(json.dumps(phase_replay(args.log, args.views, args.limit, bulk=not args.through_log)))
         return
     if args.phase == "travel":
         print(json.dumps(phase_travel(args.log, args.views, args.to)))
@@ -298,6 +303,8 @@ def main() -> None:
         quarter = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "q.db"),
                         "--limit", str(decoded["events"] // 4))
         views = str(Path(tmp) / "views.db")
+        through = child("--phase", "replay", "--log", str(log_path), "--views", str(Path(tmp) / "t.db"),
+                        "--through-log")
         full = child("--phase", "replay", "--log", str(log_path), "--views", views)
         # at 10%, 50%, 100% (a kept fold state may be there: one every 50,000 events or more, and at the end),
         # and one below each (the longest tail: from the kept state before)
@@ -315,6 +322,9 @@ def main() -> None:
     print(f"log codec decode:       {codec_rate:>12,.0f} events/s")
     print(f"rebuild, read models:   {replay_rate:>12,.0f} events/s   {replay_cpu_rate:>12,.0f} events/CPU-s"
           f"  ({full['seconds']:.1f}s, {full['cpu']:.1f} CPU-s, {full['past']} fold states kept)")
+    print(f"  through the log's read:{through['events'] / through['seconds']:>12,.0f} events/s   "
+          f"{through['events'] / through['cpu']:>12,.0f} events/CPU-s  ({through['seconds']:.1f}s, "
+          f"{through['cpu']:.1f} CPU-s: the same rebuild, the records read as any backend's are)")
     floor_rate = n / decoded["floor_s"]
     floor_cpu_rate = n / decoded["floor_cpu"]
     print(f"read + raw decode:      {floor_rate:>12,.0f} events/s   {floor_cpu_rate:>12,.0f} events/CPU-s"

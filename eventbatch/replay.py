@@ -62,10 +62,10 @@ async def rebuild(
     """Every read model from position 0 into a fresh database at ``path``.
 
     An SQLite log is read in bulk (``eventbatch.log.bulk_read``: one read-only
-    snapshot, chunks of ``chunk`` positions, the same fence; ``bulk=False``:
-    through the log's own read, as any other backend is), with the same
-    result: the chunks end where the projector writes, so the fold states
-    kept for time travel are at the same positions too.
+    snapshot, large chunks, the same fence; ``bulk=False``: through the log's
+    own read, as any other backend is), with the same result: its chunks end
+    where the projector writes, so the fold states kept for time travel are
+    at the same positions too.
 
     The file is thrown away unless the rebuild completes, so the checkpoint at
     the end is its only fold snapshot (the fold states kept for time travel,

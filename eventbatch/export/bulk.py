@@ -42,11 +42,14 @@ Run = tuple[int | list[int], list[bytes]]
 """Records of a chunk: the first position (the rest follow it without a gap) or every position, and the bytes."""
 
 
-def runs(path: Path, url: str, start: int, stop: int | None, chunk: int = CHUNK) -> Iterator[Run]:
+def runs(path: Path, url: str, start: int, stop: int | None, chunk: int = CHUNK, *,
+         mapped: int = MAPPED) -> Iterator[Run]:
     """The records of positions ``start`` up to ``stop`` (excluded; None: the end when the read
     began) of the SQLite log at ``path``, as stored, in chunks. A ``start`` the log no longer
-    holds is ``LogTruncated``, as the log's own read says it."""
-    conn = _snapshot(path)
+    holds is ``LogTruncated``, as the log's own read says it. ``mapped``: the bytes of the file
+    mapped into memory (0: none; the pages read are then copied, and the mapped file does not
+    count in the process's resident memory)."""
+    conn = _snapshot(path, mapped)
     try:
         first, end = _bounds(conn)
         stop = end if stop is None else min(stop, end)
@@ -89,14 +92,14 @@ def pieces(path: Path, url: str, first: int, ranges: list[tuple[int, int]]) -> I
         conn.close()
 
 
-def _snapshot(path: Path) -> sqlite3.Connection:
+def _snapshot(path: Path, mapped: int = MAPPED) -> sqlite3.Connection:
     """A read-only connection to the file, in a read transaction (one snapshot until closed). The
     file is mapped into memory (up to SQLite's build limit), so that a page is read without a
     system call and a copy (a few per cent of a bulk read)."""
     conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, check_same_thread=False,
                            isolation_level=None)
     try:
-        conn.execute(f"PRAGMA mmap_size = {MAPPED}")
+        conn.execute(f"PRAGMA mmap_size = {int(mapped)}")
         conn.execute("BEGIN")
     except BaseException:
         conn.close()

@@ -4,9 +4,11 @@ Where it sits: under ``eventbatch.replay.rebuild`` (``eventbatch replay``),
 in place of the log's own ``read_records`` when the log is an SQLite file
 (``SqliteLog``; any other backend, or a wrapper around one, keeps its normal
 read). It reads the file itself as the Parquet export does
-(``eventbatch.export.bulk``: read-only, one snapshot, memory-mapped, chunks
-of consecutive positions, a thread reading ahead of the fold) and hands on
-the same records the log's fenced read would: the one-writer fence
+(``eventbatch.export.bulk``: read-only, one snapshot, chunks of consecutive
+positions, one query each, no position fetched), but on the folding thread
+and without mapping the file (``MAPPED``): a thread reading ahead only
+fought the fold for the GIL. It hands on the same records the log's fenced
+read would, in the same order: the one-writer fence
 (``eventbatch.log.fence``) is applied to each chunk with the same rule and
 the same counters (``fence_stats``), so records of a replaced writer are
 skipped and counted as there. Records are handed on as stored: the caller
@@ -21,6 +23,7 @@ it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
@@ -29,18 +32,25 @@ from eventbatch.log.fence import _CLAIM, FenceStats, _starting_claim, epoch_of, 
 from eventbatch.log.port import Chunk, EventLog
 from eventbatch.log.sqlite import SqliteLog
 
-CHUNK = bulk.CHUNK
-"""Records per chunk handed on (one query each)."""
+CHUNK = 5_000
+"""Positions per chunk handed on, at most (one query each): what the fold holds of the log at a time."""
+
+MAPPED = 0
+"""The bytes of the file a rebuild's read maps: none. A mapped file's pages count in the
+process's resident memory (the whole log, by the end of a rebuild), and mapping it saved
+no measurable time here: the fold, not the read, bounds a rebuild."""
 
 Reader = Callable[[int, int], AsyncGenerator[Chunk, None]]
 """``read(from_position, stop)``: the log's records from ``from_position`` up to ``stop`` (excluded)."""
 
 
-def reader_for(log: EventLog, chunk: int = CHUNK) -> Reader | None:
-    """A bulk reader of ``log`` in chunks of ``chunk`` positions when it is an SQLite file (not a
-    wrapper around one), else None."""
+def reader_for(log: EventLog, every: int = CHUNK) -> Reader | None:
+    """A bulk reader of ``log`` when it is an SQLite file (not a wrapper around one), else None.
+    Its chunks end at every multiple of ``every`` (a projector's chunk: its writes, and the fold
+    states it keeps, are then where a read through the log puts them) and are at most ``CHUNK``."""
     if type(log) is not SqliteLog:
         return None
+    chunk = math.gcd(every, CHUNK)
 
     def read(from_position: int, stop: int) -> AsyncGenerator[Chunk, None]:
         return read_records(log, from_position, stop, chunk=chunk)
@@ -64,7 +74,7 @@ async def read_records(log: SqliteLog, from_position: int, stop: int, *, chunk: 
 
 
 async def _chunks(log: SqliteLog, start: int, stop: int, chunk: int) -> AsyncGenerator[Chunk, None]:
-    runs = bulk.runs(log.path, log.url, start, stop, chunk)
+    runs = bulk.runs(log.path, log.url, start, stop, chunk, mapped=MAPPED)
     try:
         for first, datas in runs:
             if isinstance(first, int):
