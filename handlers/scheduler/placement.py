@@ -16,6 +16,18 @@ on per-task data fixed for the session, so the arrays after a catch-up are
 exactly those a new ``Placement`` would build on the same nodes; the cost of
 a catch-up follows the rows changed, not how many kinds of task there are.
 
+A placement is carried on to later sessions on the same nodes (``Carried``,
+kept with the node arrays between sessions) when what it reads of a session
+is the node arrays alone: no inter-pod rules, and the node scores and
+predicates only of ``nodeorder``, ``binpack`` and ``predicates`` under the
+same conf, which score a row from the row itself and the task. A later
+session takes it up when the predicates still let the same nodes through,
+and it catches up first with the rows that may differ from the arrays it
+last read: those the session it was last used in changed (``detach``), those
+the log changed since that session opened (``ClusterState.node_touched``),
+and those changed in this session so far; the same arithmetic as ever on
+those rows, so its arrays are those a new ``Placement`` would build.
+
 The best node is the highest score among nodes the task fits on idle
 resources (allocate), else among nodes it fits counting resources being
 released (pipeline); equal scores go to the node first by name.
@@ -29,6 +41,7 @@ scores, normalised over the nodes being compared, at the moment it is asked.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
@@ -37,6 +50,7 @@ from handlers.scheduler.api import RequestsKey, TaskInfo
 from handlers.scheduler.devices import GpuRequest
 from handlers.scheduler.devices import fits as device_fits
 from handlers.scheduler.plugins.predicates_pods import normalised, rules_of
+from handlers.scheduler.snapshot import _NodeCache
 
 if TYPE_CHECKING:
     from handlers.scheduler.session import Session
@@ -77,7 +91,52 @@ class Placement:
         # What it asks of GPU devices: a share fits one device, never the sum of several.
         self.gpu = task.gpu
         self.whole = max(1, int(len(nodes) * WHOLE))
+        # Carried on (``Carried``): the node arrays' log sequence as the session it was last
+        # used in opened, and, once that session is over, the rows it had read changed in it.
+        self.open_seq = -1
+        self.dirty: set[int] = set()
         self._column()
+
+    def detach(self) -> None:
+        """The session it was used in is over: keep the rows that session changed that this
+        placement has read (its arrays differ there from the node arrays at that open)."""
+        self.dirty = set(self.ssn.nodes.changes[: self.synced])
+        del self.ssn  # the session is not kept alive by what is carried on
+
+    def adopt(self, ssn: Session, task: TaskInfo, cache: _NodeCache) -> bool:
+        """Take this placement up in ``ssn`` (the node arrays of ``cache``); False when the
+        predicates let other nodes through now (then a new placement is built)."""
+        if hasattr(self, "ssn"):  # that session was never closed
+            self.detach()
+        ok, _ = ssn.static_filter(task)
+        if not np.array_equal(ok, self.ok):
+            return False
+        rows = self.dirty
+        self.dirty = set()
+        # Rows the log changed since the session it was last used in opened, most recent first.
+        index, open_seq, whole = cache.index, self.open_seq, self.whole
+        for name, seq in reversed(ssn.state.node_touched.items()):
+            if seq <= open_seq or len(rows) >= whole:
+                break
+            rows.add(index[name])
+        self.ssn = ssn
+        self.task = self.current = task
+        self.open_seq = cache.seq
+        changes = ssn.nodes.changes
+        rows.update(changes)
+        self.synced = len(changes)
+        if len(rows) >= whole:
+            self._column()
+        elif len(rows) <= FEW:
+            for i in sorted(rows):
+                if self.ok[i]:
+                    self._row(i)
+        else:
+            at = np.array(sorted(rows), dtype=np.intp)
+            at = at[self.ok[at]]
+            if len(at):
+                self._rows(at)
+        return True
 
     def _fits(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Whether the task fits each row on idle and on future resources (rows ``None``: all)."""
@@ -232,13 +291,76 @@ def _row_fits(free: np.ndarray, mem: np.ndarray, request: GpuRequest) -> bool:
 
 
 def placement_for(ssn: Session, task: TaskInfo, *, pipeline: bool = True) -> Placement:
-    """The session's shared placement for tasks like ``task``."""
+    """The session's shared placement for tasks like ``task`` (carried on from an earlier
+    session when it can be, see ``Carried``)."""
     key: PlacementKey = (task.role_key[1], task.signature, pipeline)
     place = ssn.placements.get(key)
     if place is None:
-        place = ssn.placements[key] = Placement(ssn, task, pipeline=pipeline)
+        carried = Carried.of(ssn)
+        if carried is None:
+            place = Placement(ssn, task, pipeline=pipeline)
+        else:
+            place = carried.take(ssn, key, task, pipeline)
+        ssn.placements[key] = place
     place.current = task
     return place
+
+
+# Plugins whose node scores and predicates read of a session only the node arrays (a row's
+# score from the row and the task; the predicates from the nodes' names, labels, taints and
+# unschedulable flags, and the RuntimeClasses, checked again by ``Placement.adopt``).
+ROW_PURE_SCORES = frozenset({"nodeorder", "binpack"})
+ROW_PURE_PREDICATES = frozenset({"predicates"})
+
+
+class Carried:
+    """Placements carried on between sessions on the same node arrays and conf, kept with the
+    node arrays (``snapshot._NodeCache.carried``), the most recently used last, at most ``KEPT``."""
+
+    KEPT = 256
+
+    __slots__ = ("conf", "places")
+
+    def __init__(self, conf: object) -> None:
+        self.conf = conf
+        self.places: OrderedDict[PlacementKey, Placement] = OrderedDict()
+
+    @staticmethod
+    def of(ssn: Session) -> Carried | None:
+        """The session's carried placements, None when its placements cannot be carried."""
+        found = ssn.carried
+        if found is not False:
+            return found
+        carried = None
+        cache = ssn.state.node_cache
+        hooks = ssn.hooks
+        if (
+            isinstance(cache, _NodeCache)
+            and cache.names is ssn.nodes.names  # the arrays this session opened on
+            and rules_of(ssn) is None
+            and hooks.node_order.plugins() <= ROW_PURE_SCORES
+            and hooks.predicate.plugins() <= ROW_PURE_PREDICATES
+        ):
+            kept = cache.carried
+            if isinstance(kept, Carried) and kept.conf is ssn.conf:
+                carried = kept
+            else:
+                carried = cache.carried = Carried(ssn.conf)
+        ssn.carried = carried
+        return carried
+
+    def take(self, ssn: Session, key: PlacementKey, task: TaskInfo, pipeline: bool) -> Placement:
+        cache = ssn.state.node_cache
+        assert isinstance(cache, _NodeCache)
+        places = self.places
+        place = places.pop(key, None)
+        if place is None or not place.adopt(ssn, task, cache):
+            place = Placement(ssn, task, pipeline=pipeline)
+            place.open_seq = cache.seq
+        places[key] = place
+        if len(places) > self.KEPT:
+            places.popitem(last=False)
+        return place
 
 
 def _best_fitting(scores: np.ndarray, raw: np.ndarray | None, weight: float) -> int | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from functools import cmp_to_key
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from schemas.events import PodGroupPhaseChanged, PodGroupUnschedulable
 from schemas.events.base import Event
 
 if TYPE_CHECKING:
-    from handlers.scheduler.placement import Placement, PlacementKey
+    from handlers.scheduler.placement import Carried, Placement, PlacementKey
 
 
 def _fallback(left_key: tuple[int | str, ...], right_key: tuple[int | str, ...]) -> int:
@@ -65,6 +65,8 @@ class Session:
         self.unschedulable: dict[str, PodGroupUnschedulable] = {}
         self.enqueue_enabled = "enqueue" in conf.actions
         self.placements: dict[PlacementKey, Placement] = {}
+        # The placements carried on between sessions (``placement.Carried.of``; False: not asked yet).
+        self.carried: Carried | None | Literal[False] = False
         self._static: dict[bytes, tuple[np.ndarray, list[Refusal]]] = {}
 
         self.plugins: list[Plugin] = []
@@ -263,6 +265,9 @@ class Session:
     def close(self) -> list[Event]:
         for plugin in self.plugins:
             plugin.close(self)
+        if self.carried:
+            for place in self.placements.values():
+                place.detach()
         events = list(self.decisions)
         events.extend(phase_changes(self.jobs, self.unschedulable))
         events.extend(self.unschedulable[name] for name in sorted(self.unschedulable))

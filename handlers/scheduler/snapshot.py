@@ -165,10 +165,12 @@ class _NodeCache:
 
     __slots__ = ("key", "seq", "offered", "names", "index", "records", "alloc", "total", "labels", "taints",
                  "unschedulable", "used", "releasing", "col", "used_sum", "gpus", "held_devices", "gpu_row",
-                 "dev_free", "dev_mem", "dev_future", "dev_counts", "dev_models")
+                 "dev_free", "dev_mem", "dev_future", "dev_counts", "dev_models", "carried")
 
     def __init__(self, state: ClusterState, dims: list[str]) -> None:
         self.key = (state.node_epoch, tuple(dims))
+        # Placements carried on between sessions on these arrays (``placement.Carried``).
+        self.carried: object = None
         self.col = col = {d: j for j, d in enumerate(dims)}
         self.names = names = sorted(state.nodes)
         self.index = {name: i for i, name in enumerate(names)}
