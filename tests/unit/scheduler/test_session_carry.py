@@ -1,0 +1,124 @@
+"""What a session carries on from the one before, or leaves out, never changes a decision.
+
+A session with nothing to admit or place (no Pending podgroup, no pod
+waiting for a node, no Inqueue reservation timed out) decides its close's
+phase changes without opening its plugins or running its actions
+(``session.nothing_to_place``); placements are carried on between sessions
+on the same nodes (``placement.Carried``). Here the scheduler's own state is
+folded on from session to session, as the runtime keeps it, and each
+session's decisions are compared with those of a session over a state
+folded afresh from the same log (which has nothing to carry on).
+"""
+
+from __future__ import annotations
+
+from handlers.scheduler import DEFAULT_CONF, load_conf, run_session
+from handlers.scheduler.conf import DEFAULT_CONF_TEXT
+from handlers.scheduler.placement import Carried
+from handlers.scheduler.session import nothing_to_place
+from handlers.scheduler.snapshot import build
+from schemas import events as ev
+from schemas.events.base import Event
+from tests.unit.scheduler.tables import Cluster
+
+
+class Kept:
+    """A cluster whose scheduler state is folded on between sessions, as the runtime's is."""
+
+    def __init__(self, conf=DEFAULT_CONF) -> None:
+        self.conf = conf
+        self.c = Cluster(conf).queue("default")
+        self.state = self.c.handler.initial()
+        self.folded = 0
+
+    def catch_up(self) -> None:
+        for envelope in self.c.log[self.folded :]:
+            self.state = self.c.handler.fold(self.state, envelope)
+        self.folded = len(self.c.log)
+
+    def session(self, now: int | None = None) -> list[Event]:
+        """One session on the kept state; its decisions equal those over a fresh state, and are logged."""
+        now = self.c.clock + 1 if now is None else now
+        self.c.clock = max(self.c.clock, now)
+        self.catch_up()
+        decided = run_session(self.state, self.conf, now)
+        assert decided == run_session(self.c.state(), self.conf, now)
+        self.c.add(*decided)
+        return decided
+
+    def quiet(self, now: int | None = None) -> bool:
+        self.catch_up()
+        return nothing_to_place(build(self.state), self.conf, self.c.clock + 1 if now is None else now)
+
+
+def pod_event(cls: type, name: str, **kwargs) -> Event:
+    return cls(pod=f"default/{name}", job="default/" + name.rsplit("-", 2)[0], **kwargs)
+
+
+def test_a_finished_pod_completes_its_podgroup_without_opening_the_plugins():
+    k = Kept()
+    k.c.nodes(2, cpu="4", memory="8Gi")
+    k.c.job("a", {"w": (1, {"cpu": "1"})}, pods=False)
+    assert not k.quiet()  # a Pending podgroup: enqueue has work
+    assert [type(e) for e in k.session()] == [ev.PodGroupEnqueued]
+    assert k.quiet()  # admitted, no pod yet: nothing to place
+    assert k.session() == []
+    k.c.pods("a", {"w": (1, {"cpu": "1"})})
+    assert not k.quiet()
+    assert [type(e) for e in k.session()] == [ev.PodBound, ev.PodGroupPhaseChanged]
+    k.c.add(pod_event(ev.PodStarted, "a-w-0", node="n0"))
+    assert k.quiet()
+    assert k.session() == []  # Running, and nothing changed
+    k.c.add(pod_event(ev.PodSucceeded, "a-w-0"))
+    assert k.quiet()
+    [done] = k.session()
+    assert isinstance(done, ev.PodGroupPhaseChanged)
+    assert (done.phase, done.previous, done.reason) == ("Completed", "Running", "AllTasksSucceeded")
+
+
+def test_a_timed_out_reservation_is_given_back_though_nothing_waits_for_a_node():
+    conf = load_conf(DEFAULT_CONF_TEXT + "configurations:\n- name: enqueue\n  arguments: {inqueue-timeout: 1m}\n")
+    k = Kept(conf)
+    k.c.nodes(1, cpu="4", memory="8Gi")
+    k.c.job("a", {"w": (1, {"cpu": "1"})}, pods=False)  # its pods never come
+    assert [type(e) for e in k.session()] == [ev.PodGroupEnqueued]
+    enqueued = k.c.clock
+    assert k.quiet(enqueued + 59_000)
+    assert k.session(enqueued + 59_000) == []
+    assert not k.quiet(enqueued + 61_000)  # the reservation's time is up
+    [back] = k.session(enqueued + 61_000)
+    assert isinstance(back, ev.PodGroupPhaseChanged)
+    assert (back.phase, back.reason) == ("Pending", "InqueueTimeout")
+
+
+def test_placements_carried_on_choose_the_nodes_new_ones_choose():
+    """Pods of two kinds arrive one session apart on small nodes while earlier ones finish: the
+    placement of each kind made in its first session is taken up by every later one, caught up
+    with the nodes that changed in between (by the session that last used it, and on the log
+    since), and each session picks the nodes a session with nothing carried picks."""
+    k = Kept()
+    for i in range(5):
+        k.c.node(f"n{i}", cpu="3", memory="16Gi")
+    kinds = ({"cpu": "1", "memory": "1Gi"}, {"cpu": "1500m", "memory": "3Gi"})
+    seen: dict[tuple, set[int]] = {}
+    nodes = []
+    for j in range(40):
+        if j == 10:  # a gang that never fits: a session places what fits of it and gives it back
+            k.c.job("big", {"w": (11, kinds[1])}, min_resources=False)
+            assert [type(e) for e in k.session()] == [ev.PodGroupEnqueued, ev.PodGroupUnschedulable]
+        k.c.job(f"j{j}", {"w": (1 + j % 2, kinds[j % 2])})
+        bound = [e for e in k.session() if isinstance(e, ev.PodBound)]  # admitted and placed
+        assert len(bound) == 1 + j % 2
+        for e in bound:
+            k.c.add(ev.PodStarted(pod=e.pod, job=e.job, node=e.node))
+            nodes.append(e.node)
+        if j >= 3:  # the job of three rounds ago finishes: its nodes have room again
+            for i in range(1 + (j - 3) % 2):
+                k.c.add(pod_event(ev.PodSucceeded, f"j{j - 3}-w-{i}"))
+            k.session()
+        carried = k.state.node_cache.carried
+        assert isinstance(carried, Carried)
+        for key, place in carried.places.items():
+            seen.setdefault(key, set()).add(id(place))
+    assert len(seen) == 2 and all(len(ids) == 1 for ids in seen.values())  # each kind's one placement
+    assert len(set(nodes)) == 5  # the choices moved around the nodes as they filled and emptied
