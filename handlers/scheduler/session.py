@@ -50,6 +50,7 @@ class Session:
         self.now = now
         if snap is None:
             snap = build(state)
+        snap.own()  # the session changes its node and device arrays
         self.nodes = snap.nodes
         # The nodes' GPU devices (``handlers.scheduler.devices``), as the statements change them.
         self.devices = snap.devices if snap.devices is not None else empty(len(snap.nodes))

@@ -149,8 +149,26 @@ class Snapshot:
     # visit those only. Read only.
     settled: dict[str, QueueSums]
     unsettled: list[JobInfo]
-    # The nodes' GPU devices, in the node arrays' row order (``handlers.scheduler.devices``).
+    # The nodes' GPU devices, in the node arrays' row order (``handlers.scheduler.devices``):
+    # set by ``own``.
     devices: DeviceArrays | None = None
+    # The node arrays kept between sessions, which ``nodes`` shares until ``own``.
+    kept_nodes: _NodeCache | None = None
+
+    def own(self) -> None:
+        """Give the snapshot its own copies of what ``nodes`` shares with the node arrays kept
+        between sessions (allocatable, used, unschedulable; ``idle`` and ``future`` are its own
+        already), and its device arrays: before a session changes them. A session that has
+        nothing to place only reads the snapshot and never asks for them."""
+        cache = self.kept_nodes
+        if cache is None:
+            return
+        self.kept_nodes = None
+        nodes = self.nodes
+        nodes.alloc = nodes.alloc.copy()
+        nodes.used = nodes.used.copy()
+        nodes.unschedulable = nodes.unschedulable.copy()
+        self.devices = _devices(cache)
 
 
 class _NodeCache:
@@ -262,17 +280,19 @@ def _node_cache(state: ClusterState, dims: list[str]) -> _NodeCache:
 
 
 def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
+    """The node arrays as the cache holds them: ``alloc``, ``used`` and ``unschedulable`` shared
+    with it until ``Snapshot.own`` copies them."""
     idle = cache.alloc - cache.used
     return NodeArrays(
         names=cache.names,
         dims=dims,
-        alloc=cache.alloc.copy(),
-        used=cache.used.copy(),
+        alloc=cache.alloc,
+        used=cache.used,
         idle=idle,
         future=idle + cache.releasing,
         labels=cache.labels,
         taints=cache.taints,
-        unschedulable=cache.unschedulable.copy(),
+        unschedulable=cache.unschedulable,
         index=cache.index,
         used_at_open=list(cache.used_sum),
     )
@@ -477,5 +497,5 @@ def build(state: ClusterState) -> Snapshot:
     state.jobs_cache = cache
     return Snapshot(
         nodes=nodes, jobs=jobs, queues=queues, total=total, settled=sums, unsettled=unsettled,
-        devices=_devices(node_cache),
+        kept_nodes=node_cache,
     )
