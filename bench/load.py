@@ -36,7 +36,9 @@ forks to encode large snapshots, from /proc) over the
 rate and its drain, per job submitted: unlike the latencies it hardly moves
 when other processes share the machine, so it is the figure to compare two
 versions with (``--serve-root`` runs serve from another checkout;
-``--profile FILE`` runs it under cProfile).
+``--profile FILE`` runs it under cProfile). On Kafka, when the bench started
+the broker, the broker's CPU time per job is printed below it: on two cores
+serve, the broker and the bench's own client share the machine.
 
 The limits, measured in the same run on the same records: the raw
 append + read of the log backend (the records the run wrote per job, each
@@ -224,6 +226,7 @@ class RateResult:
     backlog: bool
     trend: tuple[float, float]  # median latency of the first and the last quarter, ms
     cpu_ms: float  # serve's CPU time over the rate and its drain, per job submitted
+    broker_cpu_ms: float | None = None  # the same for the Kafka broker the bench started
     stages: dict[str, tuple[float, float]] | None = None  # step -> (median of all, mean of the p99 jobs), ms
 
 
@@ -273,10 +276,12 @@ def skipped(jobs: list[str], answered: set[str]) -> int:
 
 
 async def run_rate(
-    url: str, observer: Observer, templates, rate: int, seconds: float, drain_s: float, serve_pid: int
+    url: str, observer: Observer, templates, rate: int, seconds: float, drain_s: float, serve_pid: int,
+    broker_pid: int | None = None,
 ) -> RateResult:
     tag = f"r{rate}-{uuid.uuid4().hex[:4]}"
     cpu_before = cpu_seconds(serve_pid)
+    broker_before = cpu_seconds(broker_pid) if broker_pid is not None else 0.0
     total = int(rate * seconds)
     jobs: list[str] = []
     async with open_log(url) as log:
@@ -304,6 +309,7 @@ async def run_rate(
         await asyncio.sleep(1.5)
         end_records = await log.end_position()
     cpu = cpu_seconds(serve_pid) - cpu_before
+    broker_cpu = cpu_seconds(broker_pid) - broker_before if broker_pid is not None else None
     latencies = [observer.running[j] - observer.submitted[j] for j in jobs if j in observer.running]
     missing = total - len(latencies)
     last_running = max((observer.running[j] for j in jobs if j in observer.running), default=ended)
@@ -322,6 +328,7 @@ async def run_rate(
         backlog=missing > 0 or last - first > 500,
         trend=(first, last),
         cpu_ms=1000 * cpu / total,
+        broker_cpu_ms=None if broker_cpu is None else 1000 * broker_cpu / total,
         stages=stage_times(observer, jobs) if observer.seen is not None else None,
     )
 
@@ -421,7 +428,7 @@ def observer_url(url: str) -> str:
 
 async def run_backend(
     name: str, url: str, floor_url: str, rates: list[int], seconds: float, drain_s: float, profile: str | None = None,
-    stages: bool = False,
+    stages: bool = False, broker_pid: int | None = None,
 ) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="eventbatch-load-"))
     answers = await setup_cluster(url)
@@ -440,7 +447,7 @@ async def run_backend(
         for rate in rates:
             if serve.returncode is not None:
                 raise RuntimeError(f"serve exited with {serve.returncode}")
-            result = await run_rate(url, observer, templates, rate, seconds, drain_s, serve.pid)
+            result = await run_rate(url, observer, templates, rate, seconds, drain_s, serve.pid, broker_pid)
             results.append(result)
             lat = result.latencies
             print(
@@ -452,6 +459,8 @@ async def run_backend(
                 f"{f', {result.unanswered} skipped: never answered, a later one answered' if result.unanswered else ''})",
                 flush=True,
             )
+            if result.broker_cpu_ms is not None:
+                print(f"{'':>6} the broker: {result.broker_cpu_ms:.2f} cpu ms/job", flush=True)
             if result.stages:
                 print("       where it went, ms (median of all jobs / mean of the p99 jobs): " + ", ".join(
                     f"{step} {median:.0f}/{slow:.0f}" for step, (median, slow) in result.stages.items()
@@ -537,6 +546,7 @@ async def main() -> None:
             await run_backend(
                 "kafka", f"kafka://{bootstrap}/{topic}", f"kafka://{bootstrap}/{topic}-floor-{{attempt}}",
                 rates, args.seconds, args.drain, args.profile, args.stages,
+                broker_pid=broker.pid if broker is not None else None,
             )
         finally:
             if broker is not None:
