@@ -28,7 +28,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from eventbatch.export import bulk
-from eventbatch.log.fence import _CLAIM, FenceStats, _starting_claim, epoch_of, fence_stats
+from eventbatch.log.fence import _CLAIM, FenceStats, _starting_claim, fence_chunk, fence_stats
 from eventbatch.log.port import Chunk, EventLog
 from eventbatch.log.sqlite import SqliteLog
 
@@ -88,31 +88,10 @@ async def _chunks(log: SqliteLog, start: int, stop: int, chunk: int) -> AsyncGen
 
 
 def fence(stats: FenceStats, chunk: Chunk, newest: int) -> tuple[Chunk, int]:
-    """The records of ``chunk`` the fence keeps, and the newest claim after it: ``_fenced``'s loop
-    over one chunk (``eventbatch.log.fence``), run only when some record may be a claim or carry
-    an epoch (the others it keeps without a change)."""
+    """The records of ``chunk`` the fence keeps, and the newest claim after it
+    (``eventbatch.log.fence.fence_chunk``), looked at record by record only when some record
+    may be a claim or carry an epoch (the others it keeps without a change)."""
     if not [None for _, data in chunk if data[-2:-1].isdigit() or data.startswith(_CLAIM)]:
         stats.stopped(chunk[-1][0] + 1, newest)
         return chunk, newest
-    kept = chunk
-    for index, (position, data) in enumerate(chunk):
-        if data[:1] == b"{" and data.startswith(_CLAIM):
-            if position > newest:
-                newest = position
-            stats.claim_seen(position)
-            if kept is not chunk:
-                kept.append((position, data))
-            continue
-        epoch = epoch_of(data) if data[-2:-1].isdigit() else 0
-        if epoch and epoch <= newest:
-            if kept is chunk:
-                kept = chunk[:index]
-            stats.fenced += 1
-            stats.fenced_epochs[epoch] = stats.fenced_epochs.get(epoch, 0) + 1
-            continue
-        if epoch > newest + 1:
-            newest = epoch - 1  # its claim came before it
-        if kept is not chunk:
-            kept.append((position, data))
-    stats.stopped(chunk[-1][0] + 1, newest)
-    return kept, newest
+    return fence_chunk(stats, chunk, newest)

@@ -151,26 +151,33 @@ async def _fenced(log: EventLog, chunks: AsyncGenerator[Chunk, None], start: int
                 continue
             if newest is None:
                 newest = await _starting_claim(log, stats, chunk[0][0])
-            kept = chunk
-            for index, (position, data) in enumerate(chunk):
-                if data[:1] == b"{" and data.startswith(_CLAIM):
-                    if position > newest:
-                        newest = position
-                    stats.claim_seen(position)
-                    if kept is not chunk:
-                        kept.append((position, data))
-                    continue
-                epoch = epoch_of(data) if data[-2:-1].isdigit() else 0
-                if epoch and epoch <= newest:
-                    if kept is chunk:
-                        kept = chunk[:index]
-                    stats.fenced += 1
-                    stats.fenced_epochs[epoch] = stats.fenced_epochs.get(epoch, 0) + 1
-                    continue
-                if epoch > newest + 1:
-                    newest = epoch - 1  # its claim came before it
-                if kept is not chunk:
-                    kept.append((position, data))
-            stats.stopped(chunk[-1][0] + 1, newest)
+            kept, newest = fence_chunk(stats, chunk, newest)
             if kept:
                 yield kept
+
+
+def fence_chunk(stats: FenceStats, chunk: Chunk, newest: int) -> tuple[Chunk, int]:
+    """The records of ``chunk`` (not empty) the fence keeps, and the newest claim after it,
+    given ``newest``, the newest claim before it; counted in ``stats``."""
+    kept = chunk
+    for index, (position, data) in enumerate(chunk):
+        if data[:1] == b"{" and data.startswith(_CLAIM):
+            if position > newest:
+                newest = position
+            stats.claim_seen(position)
+            if kept is not chunk:
+                kept.append((position, data))
+            continue
+        epoch = epoch_of(data) if data[-2:-1].isdigit() else 0
+        if epoch and epoch <= newest:
+            if kept is chunk:
+                kept = chunk[:index]
+            stats.fenced += 1
+            stats.fenced_epochs[epoch] = stats.fenced_epochs.get(epoch, 0) + 1
+            continue
+        if epoch > newest + 1:
+            newest = epoch - 1  # its claim came before it
+        if kept is not chunk:
+            kept.append((position, data))
+    stats.stopped(chunk[-1][0] + 1, newest)
+    return kept, newest
