@@ -259,6 +259,17 @@ _TABLE = kafka_batch.TABLE
 _varint = kafka_batch.varint
 
 
+def _id_bytes(envelope: Envelope, record: bytes | memoryview) -> bytes:
+    """The record's ``id`` as bytes (``record_id``'s): what a decision answers, or a digest of
+    the record's bytes for a record without causation."""
+    cause = envelope.causation
+    if cause is None:
+        return _hexlify(_sha256(record).digest()[:16])
+    if envelope.epoch:
+        return f"{cause.position}-{cause.index}-{envelope.epoch}".encode()
+    return f"{cause.position}-{cause.index}".encode()
+
+
 class KafkaFraming:
     """``kafka_framing`` for one log: what repeats from record to record (the source, type,
     time-of-second and correlation headers, each type's key prefix) is made once and reused,
@@ -290,15 +301,9 @@ class KafkaFraming:
             kind = self._wire_kind(tag, envelope.version)
         subject = (kind[1] + envelope.key).encode()
         cause = envelope.causation
-        if cause is None:
-            source = self._wire_sources.get(CLIENT) or self._wire_source(CLIENT)
-            event_id = _hexlify(_sha256(record).digest()[:16])  # record_id's, as bytes
-        else:
-            source = self._wire_sources.get(cause.handler) or self._wire_source(cause.handler)
-            event_id = (
-                f"{cause.position}-{cause.index}-{envelope.epoch}" if envelope.epoch
-                else f"{cause.position}-{cause.index}"
-            ).encode()
+        handler = CLIENT if cause is None else cause.handler
+        source = self._wire_sources.get(handler) or self._wire_source(handler)
+        event_id = _id_bytes(envelope, record)
         seconds, millis = divmod(envelope.recorded_at, 1000)
         when = self._wire_time
         if when[0] != seconds:  # records of one second share all of their ce_time but its milliseconds
@@ -349,15 +354,9 @@ class KafkaFraming:
             kind = self._kind(tag, envelope.version)
         subject = (kind[1] + envelope.key).encode()
         cause = envelope.causation
-        if cause is None:
-            source = self._source_headers.get(CLIENT) or self._source(CLIENT)
-            event_id = _hexlify(_sha256(record).digest()[:16])  # record_id's, as bytes
-        else:
-            source = self._source_headers.get(cause.handler) or self._source(cause.handler)
-            event_id = (
-                f"{cause.position}-{cause.index}-{envelope.epoch}" if envelope.epoch
-                else f"{cause.position}-{cause.index}"
-            ).encode()
+        handler = CLIENT if cause is None else cause.handler
+        source = self._source_headers.get(handler) or self._source(handler)
+        event_id = _id_bytes(envelope, record)
         at = envelope.recorded_at
         when = self._time
         if when[0] != at:  # a decision batch shares one time
