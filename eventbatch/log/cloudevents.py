@@ -259,7 +259,7 @@ _TABLE = kafka_batch.TABLE
 _varint = kafka_batch.varint
 
 
-def _id_bytes(envelope: Envelope, record: bytes | memoryview) -> bytes:
+def _id_bytes(envelope: Envelope, record: bytes | bytearray | memoryview) -> bytes:
     """The record's ``id`` as bytes (``record_id``'s): what a decision answers, or a digest of
     the record's bytes for a record without causation."""
     cause = envelope.causation
@@ -290,7 +290,7 @@ class KafkaFraming:
         self._wire_time: tuple[int, bytes] = (-1 << 62, b"")
         self._wire_correlations: dict[str, bytes] = {}
 
-    def wire(self, envelope: Envelope, record: bytes | memoryview) -> bytes:
+    def wire(self, envelope: Envelope, record: bytes | bytearray | memoryview) -> bytes:
         """``record`` with its Kafka key and binary-mode headers (``__call__``'s), in the wire form
         of a record after its offset delta (``kafka_batch.record_tail``'s): what
         ``kafka_batch.build`` puts in a record batch. One join of pieces kept from record to

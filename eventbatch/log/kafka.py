@@ -76,10 +76,10 @@ from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
 from eventbatch.log import cloudevents, fence, kafka_batch
-from eventbatch.log.codec import MAX_RECORD_BYTES, RecordTooLarge, header
+from eventbatch.log.codec import encode_batch, header
 from eventbatch.log.errors import BrokerUnreachable, LogOpenError
 from eventbatch.log.port import Chunk, EventLog, LogTruncated, Quarantined
-from schemas.envelope import Envelope, encode_records_into
+from schemas.envelope import Envelope
 
 _TOPIC_EXISTS = 36
 _COORDINATOR_MOVED = {14, 15, 16}  # loading, not available, not the coordinator
@@ -475,17 +475,10 @@ class KafkaLog(EventLog):
         return positions
 
     def _wire(self, batch: Sequence[Envelope]) -> list[bytes]:
-        """Each event of ``batch`` encoded (byte for byte ``codec.encode``'s, the batch into one
-        buffer) and framed, in its wire form (``KafkaFraming.wire``)."""
-        buffer = bytearray()
-        ends = encode_records_into(batch, buffer)
-        wire, view, start, tails = self._framing.wire, memoryview(buffer), 0, []
-        for envelope, end in zip(batch, ends, strict=True):
-            if end - start > MAX_RECORD_BYTES:
-                raise RecordTooLarge(envelope, end - start)
-            tails.append(wire(envelope, view[start:end]))
-            start = end
-        return tails
+        """Each event of ``batch`` encoded (``codec.encode_batch``) and framed, in its wire form
+        (``KafkaFraming.wire``)."""
+        wire = self._framing.wire
+        return [wire(envelope, record) for envelope, record in zip(batch, encode_batch(batch), strict=True)]
 
     async def append_raw(self, records: list[bytes]) -> list[int]:
         """Append already-encoded records as they are (for tools and tests:
