@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
@@ -75,7 +75,7 @@ def bounds(path: Path) -> tuple[int, int]:
         conn.close()
 
 
-def pieces(path: Path, url: str, first: int, ranges: list[tuple[int, int]]) -> Iterator[Run | None]:
+def pieces(path: Path, url: str, first: int, ranges: Iterable[tuple[int, int]]) -> Generator[Run | None, None, None]:
     """The records of each range ``(low, high)`` in turn (high excluded), one chunk per range
     (None for one that holds none), in one snapshot: what a reader of part of a range another snapshot bounded
     reads (``eventbatch.export.worker``). A log's records are never rewritten, only a prefix

@@ -42,6 +42,7 @@ byte for byte the one a single process writes.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import operator
@@ -61,6 +62,7 @@ from schemas.envelope import Causation
 ROW_GROUP = 65_536
 BUILT = 16_384  # rows whose columns are built at once (a row group is a few of them): fewer objects alive at once
 GROUP_BYTES = 2**31 - 1  # at most this many bytes of payload in a row group: the payload column's offsets are int32
+HELD = 4  # pieces an export with workers builds ahead of the rows it writes next (about 10 MB each)
 CHECKED = 256  # records whose re-encoding is compared with theirs in one piece (about 100 KB: larger pieces
 # come from fresh pages of memory each time, and cost more than they save)
 COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
@@ -404,7 +406,7 @@ def _from_file(writer: Writer, file: Path, url: str, start: int, stop: int, work
                since: int | None, until: int | None, meanwhile: bool) -> None:
     """The records of an SQLite log's file, read in bulk; by ``workers`` processes for a large range,
     this process reading and building pieces too (``meanwhile``): the range's first pieces while they
-    start, then a share of the rest, as one more worker would."""
+    start, then the next piece whenever the rows to write next are not back yet (``_share``)."""
     first, end = bulk.bounds(file)
     stop = min(stop, end)
     if start >= stop:
@@ -425,23 +427,78 @@ def _from_file(writer: Writer, file: Path, url: str, start: int, stop: int, work
                 low = start + ((last - start) // piece + 1) * piece
                 if pool.ready():
                     break
-        pieces = [(lo, min(lo + piece, stop)) for lo in range(low, stop, piece)]
-        shares = workers + 1 if meanwhile else workers  # piece i goes to share i mod shares; the last: here
         for index in range(workers):
-            pool.start(worker.Job(str(file), url, low, pieces[index::shares], since, until), index)
-        import pyarrow.ipc
-
-        mine = pieces[workers::shares] if meanwhile else []
-        with contextlib.closing(bulk.ahead(bulk.pieces(file, url, low, mine))) as own:
-            for index in range(len(pieces)):
-                share = index % shares
-                if share < workers:
-                    rows = pyarrow.py_buffer(pool.rows(share))
-                    writer.write_table(pyarrow.ipc.open_stream(rows).read_all())
-                elif (run := next(own)) is not None:  # None: a piece with no record
-                    writer.write_run(*run)
+            pool.start(worker.Job(str(file), url, low, [], since, until), index, more=True)
+        _share(writer, pool, workers, file, url, low, [(lo, min(lo + piece, stop)) for lo in range(low, stop, piece)],
+               meanwhile)
     finally:
         pool.close()
+
+
+class _Feed:
+    """An iterator of the items put in it, one put before each one taken."""
+
+    def __init__(self) -> None:
+        self.items: collections.deque[tuple[int, int]] = collections.deque()
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        return self.items.popleft()
+
+
+def _share(writer: Writer, pool: worker.Pool, workers: int, file: Path, url: str, first: int,
+           ranges: list[tuple[int, int]], meanwhile: bool) -> None:
+    """Write the pieces ``ranges`` in order, built by the workers and (``meanwhile``) here: each
+    worker is kept ``worker.AHEAD`` pieces ahead (given as it goes), and this process reads and
+    builds the next piece itself whenever the rows to write next are not back yet, holding at
+    most ``HELD`` pieces built, so that no core waits while the other works, whatever their
+    speeds (the writing and compressing, here, are a share of this process's work)."""
+    import pyarrow.ipc
+
+    pieces = collections.deque(ranges)
+    given = [0] * workers  # pieces given to each worker whose rows have not come back
+    order: collections.deque[int | list[Any]] = collections.deque()  # per piece: its worker, or its tables
+    held = 0  # pieces built here, not written yet
+    feed = _Feed()
+    np = writer._np
+    with contextlib.closing(bulk.pieces(file, url, first, feed)) as own:
+        while pieces or order:
+            while pieces:
+                index = min(range(workers), key=given.__getitem__)
+                if given[index] > worker.AHEAD:
+                    break
+                pool.give(index, pieces.popleft())
+                given[index] += 1
+                order.append(index)
+                if not pieces:
+                    for index in range(workers):
+                        pool.finish(index)
+            head = order[0]
+            if isinstance(head, list):
+                order.popleft()
+                held -= 1
+                for table in head:
+                    writer.write_table(table)
+            elif pool.has_rows(head) or not meanwhile or not pieces or held >= HELD:
+                order.popleft()
+                given[head] -= 1
+                writer.write_table(pyarrow.ipc.open_stream(pool.rows(head)).read_all())
+            else:
+                feed.items.append(pieces.popleft())
+                if not pieces:
+                    for index in range(workers):
+                        pool.finish(index)
+                run = next(own)
+                tables = []
+                if run is not None:  # None: a piece with no record
+                    positions, datas = run
+                    numbers = (np.arange(positions, positions + len(datas), dtype=np.int64)
+                               if isinstance(positions, int) else np.array(positions, dtype=np.int64))
+                    tables = writer.builder.tables(numbers, datas)
+                order.append(tables)
+                held += 1
 
 
 def read(path: str, source: str) -> Iterator[tuple[int, bytes, str, bool]]:

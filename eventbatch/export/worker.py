@@ -37,6 +37,7 @@ then the body.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import struct
@@ -51,6 +52,9 @@ import msgspec
 
 DEPTH = 2
 """Pieces a worker's rows may wait, read, before the exporter writes them."""
+
+AHEAD = 2
+"""Pieces a worker is given beyond the one it builds, before the exporter has its rows."""
 
 MOST = 4
 """Workers at most: the exporter's own work (writing and compressing, besides its share) bounds the rest."""
@@ -130,18 +134,41 @@ class Pool:
         """Whether every worker has started (or ended: its end is then its next frame)."""
         return all(event.is_set() for event in self._ready)
 
-    def start(self, job: Job, worker: int) -> None:
+    def start(self, job: Job, worker: int, *, more: bool = False) -> None:
+        """Send ``worker`` its job; ``more``: further pieces follow (``give``), until ``finish``."""
+        self._send_in(worker, msgspec.json.encode(job) + b"\n")
+        if not more:
+            self.finish(worker)
+
+    def give(self, worker: int, piece: tuple[int, int]) -> None:
+        """One more piece for ``worker``, after those of its job and those given before."""
+        self._send_in(worker, b"%d %d\n" % piece)
+
+    def finish(self, worker: int) -> None:
+        """No more pieces for ``worker``: it ends after those it was given."""
         stdin = self._procs[worker].stdin
         assert stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # a worker that ended says why in its frames
-            stdin.write(msgspec.json.encode(job))
+        with contextlib.suppress(BrokenPipeError):
             stdin.close()
 
-    def rows(self, worker: int) -> bytes:
-        """The next piece's rows from ``worker`` (an Arrow IPC stream); its failure raised."""
+    def has_rows(self, worker: int) -> bool:
+        """Whether ``rows(worker)`` would return (or raise) without waiting."""
+        return not self._frames[worker].empty()
+
+    def _send_in(self, worker: int, line: bytes) -> None:
+        stdin = self._procs[worker].stdin
+        assert stdin is not None
+        with contextlib.suppress(BrokenPipeError, ValueError):  # a worker that ended says why in its frames
+            stdin.write(line)
+            stdin.flush()
+
+    def rows(self, worker: int) -> Any:
+        """The next piece's rows from ``worker``, an Arrow IPC stream in a buffer; its failure raised."""
+        import pyarrow
+
         kind, body = self._frames[worker].get()
         if kind == b"T":
-            return body
+            return pyarrow.py_buffer(body)
         from eventbatch.export import ExportError
         from eventbatch.log.port import LogTruncated
 
@@ -241,10 +268,12 @@ def main() -> None:
         from eventbatch.export import bulk, parquet
 
         _send(out, b"R", b"")
-        job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
+        lines = sys.stdin.buffer
+        job = msgspec.json.decode(lines.readline(), type=Job)
         builder = parquet.Builder(since=job.since, until=job.until)
         empty = pyarrow.Table.from_batches([], schema=builder.schema)
-        for run in bulk.pieces(Path(job.path), job.url, job.first, job.pieces):
+        given = ((int(low), int(high)) for low, high in map(bytes.split, lines))  # pieces given after the job
+        for run in bulk.pieces(Path(job.path), job.url, job.first, itertools.chain(job.pieces, given)):
             tables = [empty]
             if run is not None:
                 first, datas = run
