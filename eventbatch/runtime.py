@@ -43,7 +43,7 @@ from typing import Any
 from eventbatch.follow import follow_chunks, read_to_tail
 from eventbatch.log.port import EventLog
 from eventbatch.snapshots import ComponentSnapshot, SnapshotStore, apart_possible, interval_after, when_saved_apart
-from handlers.base import Handler
+from handlers.base import Handler, interests_of
 from schemas.envelope import Causation, Envelope
 from schemas.events import HandlerFailed
 from schemas.events.base import Event
@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunnerStats:
-    folded: int = 0
+    folded: int = 0  # events folded, own decisions included, and events skipped
+    skipped: int = 0  # events of a type the handler does not read (``Handler.interests``): neither folded nor decided
     triggers_answered: int = 0
     decisions_appended: int = 0
     replayed_answers: int = 0
@@ -80,6 +81,7 @@ class HandlerRunner:
     ) -> None:
         self.handler = handler
         self.name = handler.name
+        self.interests = interests_of(handler)  # the event types it folds or decides on (None: all)
         self.log = log
         self.state: Any = handler.initial()
         self.next_position = 0
@@ -249,8 +251,18 @@ class HandlerRunner:
         cause = envelope.causation
         if cause is not None and cause.handler == self.name:
             return None  # own decision: folded right after its trigger already
-        self._fold(envelope)
         assert self._recorded is not None
+        if (
+            self.interests is not None
+            and envelope.type not in self.interests
+            and envelope.position not in self._recorded
+        ):
+            # A type the handler reads neither in fold nor in decide: its fold would leave the
+            # state as it is and its decide answer nothing (``Handler.interests``).
+            self.stats.folded += 1
+            self.stats.skipped += 1
+            return None
+        self._fold(envelope)
         recorded = self._recorded.pop(envelope.position, None)
         if recorded is not None:
             for decision in recorded:

@@ -22,11 +22,27 @@ runner may then fold each trigger's decisions right after it before they are
 appended, and append the decisions to a whole chunk of triggers at once
 (``HandlerRunner.run``). A handler without it (the scheduler's cluster state
 keeps the position of every event it folds) gets one append per trigger.
+
+A handler that reads only some event types says which with ``interests``: a
+frozenset of the ``Envelope.type`` of every event its ``fold`` or ``decide``
+reads (``reads`` builds it from the classes its dispatch tables are keyed by,
+so the two cannot drift). For any other event the runner calls neither: it
+still advances its position past it and counts it towards the next snapshot,
+and a trigger of such a type that the log shows answered (by an earlier
+version of the handler) still has its recorded decisions folded after it. A
+handler declares ``interests`` only where skipping is exact: on every state
+its runner can reach, ``fold`` of another type leaves the state as it was and
+``decide`` returns nothing (``tests/unit/test_handler_interests.py`` checks
+each handler over every event type of the schema). Without it (``None``, the
+default) every event is folded and decided: the job controller's fold keeps
+the ``recorded_at`` of every event (``JobsState.now``), the scheduler's the
+position of every event (``ClusterState.position``).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
 from schemas.envelope import Envelope
 from schemas.events.base import Event
@@ -34,8 +50,24 @@ from schemas.events.base import Event
 S = TypeVar("S")
 
 
+def reads(*tables: Iterable[type[Event]]) -> frozenset[str]:
+    """The ``interests`` of a handler that reads the event classes of ``tables`` (a fold table's
+    keys, the classes its ``decide`` routes): the ``Envelope.type`` of each (its class name)."""
+    return frozenset(cls.__name__ for table in tables for cls in table)
+
+
+def interests_of(handler: Any) -> frozenset[str] | None:
+    """The event types ``handler`` reads (its ``interests``), or None: every event."""
+    interests: frozenset[str] | None = getattr(handler, "interests", None)
+    return interests
+
+
 class Handler(Protocol[S]):
-    """A decision-maker over the log, with state of type ``S`` (what ``initial`` returns, ``fold`` keeps)."""
+    """A decision-maker over the log, with state of type ``S`` (what ``initial`` returns, ``fold`` keeps).
+
+    Two class attributes are optional, read where present (``position_free_decisions``,
+    ``interests``; see the module's docstring): a handler without them (the scheduler's,
+    a test's) is still a ``Handler``."""
 
     name: str
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from handlers.base import reads
 from projections.dispatch import FoldTable
 from schemas.cron import CronError, Schedule, parse
 from schemas.cronjob import job_for, job_name
@@ -380,10 +381,52 @@ def cronjob_status(state: CronJobsState, key: str) -> dict[str, Any] | None:
     return status
 
 
+def _answer_submit(state: CronJobsState, e: CronJobSubmitRequested, envelope: Envelope) -> list[Event]:
+    return _on_submit(state, e, envelope.recorded_at)
+
+
+def _answer_delete(state: CronJobsState, e: CronJobDeleteRequested, _: Envelope) -> list[Event]:
+    return _on_delete(state, e)
+
+
+def _answer_timer(state: CronJobsState, e: TimerFired, envelope: Envelope) -> list[Event]:
+    record = state.cronjobs.get(e.owner) if e.purpose == PURPOSE else None
+    if record is None or record.fired_position != envelope.position:
+        return []
+    return sync(e.owner, record, e.now)
+
+
+def _answer_job_end(
+    state: CronJobsState, e: JobPhaseChanged | JobRemoved | JobSubmitRefused, envelope: Envelope
+) -> list[Event]:
+    """A sync of the CronJob whose Job finished, was removed or was refused."""
+    if isinstance(e, JobPhaseChanged) and e.phase not in FINISHED:
+        return []
+    cron = state.owner_of.get(e.job)
+    if cron is None and state.gone is not None and state.gone[0] == e.job:
+        cron = state.gone[1]
+    record = state.cronjobs.get(cron) if cron is not None else None
+    if cron is None or record is None:
+        return []
+    return sync(cron, record, envelope.recorded_at)
+
+
+# What the controller answers, each with its function: its requests, its timers, its Jobs' ends.
+_DECIDES: FoldTable[CronJobsState, [Envelope], list[Event]] = FoldTable()
+_DECIDES.on(CronJobSubmitRequested, _answer_submit)
+_DECIDES.on(CronJobDeleteRequested, _answer_delete)
+_DECIDES.on(TimerFired, _answer_timer)
+_DECIDES.on(JobPhaseChanged, _answer_job_end)
+_DECIDES.on(JobRemoved, _answer_job_end)
+_DECIDES.on(JobSubmitRefused, _answer_job_end)
+DECIDES = _DECIDES.folds
+
+
 class CronJobHandler:
     """Runs CronJobs: a Job at each scheduled time, under the concurrency policy and history limits."""
 
     name = HANDLER
+    interests = reads(FOLDS, DECIDES)  # the facts it folds and the events it answers
 
     def initial(self) -> CronJobsState:
         return CronJobsState()
@@ -395,25 +438,5 @@ class CronJobHandler:
         return state
 
     def decide(self, state: CronJobsState, envelope: Envelope) -> list[Event]:
-        e = envelope.payload
-        if isinstance(e, CronJobSubmitRequested):
-            return _on_submit(state, e, envelope.recorded_at)
-        if isinstance(e, CronJobDeleteRequested):
-            return _on_delete(state, e)
-        if isinstance(e, TimerFired):
-            record = state.cronjobs.get(e.owner) if e.purpose == PURPOSE else None
-            if record is None or record.fired_position != envelope.position:
-                return []
-            return sync(e.owner, record, e.now)
-        if isinstance(e, JobPhaseChanged | JobRemoved | JobSubmitRefused):
-            if isinstance(e, JobPhaseChanged) and e.phase not in FINISHED:
-                return []
-            cron = state.owner_of.get(e.job)
-            if cron is None and state.gone is not None and state.gone[0] == e.job:
-                cron = state.gone[1]
-            record = state.cronjobs.get(cron) if cron is not None else None
-            if cron is None or record is None:
-                return []
-            return sync(cron, record, envelope.recorded_at)
-        return []
-
+        answer = DECIDES.get(type(envelope.payload))
+        return answer(state, envelope.payload, envelope) if answer is not None else []

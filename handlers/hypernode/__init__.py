@@ -21,9 +21,9 @@ facts into its state (``projections.cluster_hypernodes``).
 
 from __future__ import annotations
 
-from handlers.base import Handler
-from projections import cluster_hypernodes as projection
+from handlers.base import Handler, reads
 from projections.cluster_hypernodes import HyperNodesState
+from projections.dispatch import FoldTable
 from schemas.admission import validate
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -82,41 +82,74 @@ def _reaches(hypernodes: dict[str, HyperNode], start: str, target: str) -> bool:
     return False
 
 
+def _upsert(state: HyperNodesState, event: HyperNodeAdded | HyperNodeUpdated) -> None:
+    state.hypernodes[event.hypernode] = event.manifest
+
+
+def _removed(state: HyperNodesState, event: HyperNodeRemoved) -> None:
+    state.hypernodes.pop(event.hypernode, None)
+
+
+# The facts it folds: each HyperNode as last added or updated. (``HyperNodesState.position``,
+# which ``projections.cluster_hypernodes.fold`` moves at every event, is read by no decision and
+# not kept here: the state changes only with these facts, so every other event is skipped.)
+_FOLDS: FoldTable[HyperNodesState, [], None] = FoldTable()
+_FOLDS.on(HyperNodeAdded, _upsert)
+_FOLDS.on(HyperNodeUpdated, _upsert)
+_FOLDS.on(HyperNodeRemoved, _removed)
+FOLDS = _FOLDS.folds
+
+
+def _on_delete(state: HyperNodesState, event: HyperNodeDeleteRequested) -> list[Event]:
+    if event.hypernode not in state.hypernodes:
+        return [_refused(event.hypernode, "delete", f"hypernode {event.hypernode} not found")]
+    return [HyperNodeRemoved(hypernode=event.hypernode)]
+
+
+def _on_apply(state: HyperNodesState, event: HyperNodeApplyRequested) -> list[Event]:
+    name, manifest = event.hypernode, event.manifest
+    if name != manifest.metadata.name:
+        return [_refused(name, "apply", f"the request names {name} but the manifest {manifest.metadata.name!r}")]
+    violations = validate(manifest)
+    if violations:
+        first = violations[0]
+        return [_refused(name, "apply", f"{first.path}: {first.reason}" if first.path else first.reason)]
+    if problem := tree_problem(state.hypernodes, name, manifest):
+        return [_refused(name, "apply", problem)]
+    known = state.hypernodes.get(name)
+    if known is None:
+        return [HyperNodeAdded(hypernode=name, manifest=manifest)]
+    same = (
+        known.spec == manifest.spec
+        and known.metadata.labels == manifest.metadata.labels
+        and known.metadata.annotations == manifest.metadata.annotations
+    )
+    return [] if same else [HyperNodeUpdated(hypernode=name, manifest=manifest)]
+
+
+# The requests it answers, each with its function.
+_REQUESTS: FoldTable[HyperNodesState, [], list[Event]] = FoldTable()
+_REQUESTS.on(HyperNodeApplyRequested, _on_apply)
+_REQUESTS.on(HyperNodeDeleteRequested, _on_delete)
+_answers = _REQUESTS.folds
+
+
 class HyperNodeHandler(Handler[HyperNodesState]):
     name = HANDLER
+    interests = reads(FOLDS, _answers)  # the facts it folds and the requests it answers
 
     def initial(self) -> HyperNodesState:
         return HyperNodesState()
 
     def fold(self, state: HyperNodesState, envelope: Envelope) -> HyperNodesState:
-        return projection.fold(state, envelope)
+        step = FOLDS.get(type(envelope.payload))
+        if step is not None:
+            step(state, envelope.payload)
+        return state
 
     def decide(self, state: HyperNodesState, envelope: Envelope) -> list[Event]:
-        event = envelope.payload
-        if isinstance(event, HyperNodeDeleteRequested):
-            if event.hypernode not in state.hypernodes:
-                return [_refused(event.hypernode, "delete", f"hypernode {event.hypernode} not found")]
-            return [HyperNodeRemoved(hypernode=event.hypernode)]
-        if not isinstance(event, HyperNodeApplyRequested):
-            return []
-        name, manifest = event.hypernode, event.manifest
-        if name != manifest.metadata.name:
-            return [_refused(name, "apply", f"the request names {name} but the manifest {manifest.metadata.name!r}")]
-        violations = validate(manifest)
-        if violations:
-            first = violations[0]
-            return [_refused(name, "apply", f"{first.path}: {first.reason}" if first.path else first.reason)]
-        if problem := tree_problem(state.hypernodes, name, manifest):
-            return [_refused(name, "apply", problem)]
-        known = state.hypernodes.get(name)
-        if known is None:
-            return [HyperNodeAdded(hypernode=name, manifest=manifest)]
-        same = (
-            known.spec == manifest.spec
-            and known.metadata.labels == manifest.metadata.labels
-            and known.metadata.annotations == manifest.metadata.annotations
-        )
-        return [] if same else [HyperNodeUpdated(hypernode=name, manifest=manifest)]
+        answer = _answers.get(type(envelope.payload))
+        return answer(state, envelope.payload) if answer is not None else []
 
 
 def _refused(name: str, action: str, reason: str) -> HyperNodeRequestRefused:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from handlers.base import reads
 from projections.dispatch import FoldTable
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -381,10 +382,28 @@ def _on_job(state: JobFlowsState, job: str) -> list[Event]:
     return out
 
 
+def _on_job_news(state: JobFlowsState, e: JobCreated | JobPhaseChanged | JobRemoved) -> list[Event]:
+    return _on_job(state, e.job) if e.job in state.watchers else []
+
+
+# What the controller answers, each with its function: its requests, and what happens to the
+# Jobs a flow names.
+_DECIDES: FoldTable[JobFlowsState, [], list[Event]] = FoldTable()
+_DECIDES.on(JobTemplateSubmitRequested, _on_template)
+_DECIDES.on(JobTemplateDeleteRequested, _on_template_delete)
+_DECIDES.on(JobFlowSubmitRequested, _on_flow)
+_DECIDES.on(JobFlowDeleteRequested, _on_flow_delete)
+_DECIDES.on(JobCreated, _on_job_news)
+_DECIDES.on(JobPhaseChanged, _on_job_news)
+_DECIDES.on(JobRemoved, _on_job_news)
+DECIDES = _DECIDES.folds
+
+
 class JobFlowHandler:
     """Decides JobTemplates, JobFlows and the Jobs of their steps."""
 
     name = HANDLER
+    interests = reads(FOLDS, DECIDES)  # the facts it folds and the events it answers
 
     def initial(self) -> JobFlowsState:
         return JobFlowsState()
@@ -396,15 +415,5 @@ class JobFlowHandler:
         return state
 
     def decide(self, state: JobFlowsState, envelope: Envelope) -> list[Event]:
-        e = envelope.payload
-        if isinstance(e, JobTemplateSubmitRequested):
-            return _on_template(state, e)
-        if isinstance(e, JobTemplateDeleteRequested):
-            return _on_template_delete(state, e)
-        if isinstance(e, JobFlowSubmitRequested):
-            return _on_flow(state, e)
-        if isinstance(e, JobFlowDeleteRequested):
-            return _on_flow_delete(state, e)
-        if isinstance(e, JobCreated | JobPhaseChanged | JobRemoved) and e.job in state.watchers:
-            return _on_job(state, e.job)
-        return []
+        answer = DECIDES.get(type(envelope.payload))
+        return answer(state, envelope.payload) if answer is not None else []

@@ -22,9 +22,11 @@ scheduler, the simulated kubelet and the read models fold the facts.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import msgspec
 
-from handlers.base import Handler
+from handlers.base import Handler, reads
 from projections import nodes as projection
 from projections.nodes import NodesState
 from schemas.envelope import Envelope
@@ -63,6 +65,7 @@ def action_of(event: NodeRequest) -> str:
 class NodeHandler(Handler[NodesState]):
     name = "node-controller"
     position_free_decisions = True  # its fold reads no position
+    interests = reads(projection.FOLDS, get_args(NodeRequest))  # what it folds, and the requests it answers
 
     def initial(self) -> NodesState:
         return NodesState()

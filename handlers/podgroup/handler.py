@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from msgspec.structs import replace
 
+from handlers.base import reads
 from handlers.podgroup.plain import GROUP_NAME, podgroup_for, task_of
 from projections.dispatch import FoldTable
 from schemas.defaults import SCHEDULER_NAMES
@@ -264,11 +265,20 @@ def _on_pod(state: PodGroupsState, e: PodSubmitRequested) -> list[Event]:
     ]
 
 
+# The requests it answers, each with its function.
+_REQUESTS: FoldTable[PodGroupsState, [], list[Event]] = FoldTable()
+_REQUESTS.on(PodGroupSubmitRequested, _on_podgroup)
+_REQUESTS.on(PodGroupDeleteRequested, _on_podgroup_delete)
+_REQUESTS.on(PodSubmitRequested, _on_pod)
+_answers = _REQUESTS.folds
+
+
 class PodGroupHandler:
     """Decides the podgroups and pods that other operators (and plain pods) bring."""
 
     name = HANDLER
     position_free_decisions = True  # its fold reads no position
+    interests = reads(FOLDS, _answers)  # the facts it folds and the requests it answers
 
     def initial(self) -> PodGroupsState:
         return PodGroupsState()
@@ -280,11 +290,5 @@ class PodGroupHandler:
         return state
 
     def decide(self, state: PodGroupsState, envelope: Envelope) -> list[Event]:
-        e = envelope.payload
-        if isinstance(e, PodGroupSubmitRequested):
-            return _on_podgroup(state, e)
-        if isinstance(e, PodGroupDeleteRequested):
-            return _on_podgroup_delete(state, e)
-        if isinstance(e, PodSubmitRequested):
-            return _on_pod(state, e)
-        return []
+        answer = _answers.get(type(envelope.payload))
+        return answer(state, envelope.payload) if answer is not None else []
