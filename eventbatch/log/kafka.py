@@ -15,7 +15,9 @@ offsets are the log's positions and the order is total.
   split is refused instead (``WouldSplit``), before anything is sent. The log
   builds its record batches itself (``eventbatch.log.kafka_batch``, the
   bytes aiokafka's builder would write) from each record in its wire form
-  (``cloudevents.KafkaFraming.wire``) and hands them to aiokafka's producer.
+  (``cloudevents.KafkaFraming.wire``) and sends each as one produce request on
+  the producer's connection to the partition's leader (aiokafka's producer
+  and its batching queue are not in the way: the batch is already whole).
   Correctness does not need idempotent or transactional producers; a
   duplicate from a producer retry is recognised upstream by its causation.
 - Readers assign the partition and seek (no group join), fetch in large
@@ -71,9 +73,18 @@ import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.errors import KafkaConnectionError, KafkaError, OffsetOutOfRangeError, for_code
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    LeaderNotAvailableError,
+    NoError,
+    OffsetOutOfRangeError,
+    UnknownError,
+    for_code,
+)
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.protocol.produce import ProduceRequest
 
 from eventbatch.log import cloudevents, fence, kafka_batch
 from eventbatch.log.codec import encode_batch, header
@@ -92,6 +103,7 @@ _ATTEMPT_MIN_S = 1.0  # even the last attempt may take this long (a slow network
 ANSWER_S = 3.0  # a broker that does not answer a small request in this long is taken as gone
 CHECK_EVERY_S = 1.0  # a reader that got nothing for this long asks whether the broker and the log are still there
 HOLE_WAIT_S = 10.0  # a position a fetch served past is fetched again this long before it is taken as never written
+_PRODUCE_TIMEOUT_MS = 30_000  # how long the broker may wait for its replicas before it answers a produce request
 _STOP_S = 5.0  # closing a client never waits longer (a batch the broker will never take)
 
 log = logging.getLogger(__name__)
@@ -549,8 +561,7 @@ class KafkaLog(EventLog):
         there and the log has not gone back (which raises and abandons the batch)."""
 
         async def send() -> int:
-            delivered = await producer.send_batch(builder, self.topic, partition=0)
-            return (await delivered).offset
+            return await self._produce(producer.client, builder.data)
 
         task = asyncio.ensure_future(send())
         try:
@@ -562,6 +573,30 @@ class KafkaLog(EventLog):
         finally:
             if not task.done():
                 task.cancel()
+
+    async def _produce(self, client: AIOKafkaClient, data: bytes | bytearray) -> int:
+        """One produce request of one finished record batch to the partition's leader, on the
+        producer's connection; the base offset the broker gave it. A broker's error answer is
+        raised as its ``KafkaError`` (a retriable one is sent again by ``_send_part``)."""
+        node = client.cluster.leader_for_partition(self._tp)
+        if node is None or node < 0:
+            await client.force_metadata_update()
+            node = client.cluster.leader_for_partition(self._tp)
+            if node is None or node < 0:
+                raise LeaderNotAvailableError(f"no leader for {self.topic} partition 0")
+        request = ProduceRequest(
+            required_acks=-1, timeout=_PRODUCE_TIMEOUT_MS, topics=[(self.topic, [(0, data)])], transactional_id=None
+        )
+        response = await client.send(node, request)
+        for _topic, partitions in response.topics:
+            for answer in partitions:
+                error = for_code(answer[1])
+                if error is not NoError:
+                    if getattr(error, "invalid_metadata", False):
+                        client.force_metadata_update()
+                    raise error()
+                return int(answer[2])
+        raise UnknownError(f"the broker's answer to a produce request names no {self.topic} partition 0")
 
     async def _quarantine(self, record: Quarantined) -> None:
         if record.position in self._quarantined_here:
