@@ -1,14 +1,19 @@
 """A rebuild of an SQLite log reads the file in bulk and builds the same read models as the log's own read.
 
+The file is read by a process of its own, which hands on each chunk as one
+bytes object; a chunk of one JSON object per line is decoded in one call.
+
 The log is a real simulation's, with what a bulk read must treat as the
 log's fenced read does: a pipeline writer replaced by another whose stale
 records (a queue's weight, a gang's waiting reason) must not be folded, an
 event of a type this release does not know (counted and skipped) and an
-undecodable record (quarantined).
+undecodable record (quarantined); records over several lines, after a
+space, or blank.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import aclosing
 from pathlib import Path
 
@@ -93,3 +98,76 @@ async def test_a_bulk_read_hands_on_what_the_fenced_read_does_whatever_its_chunk
                     got = [item async for chunk in chunks for item in chunk]
                 assert got == [item for item in expected if item[0] >= start], (start, size)
                 assert fence_stats(log).fenced == sum(1 for p in (stale, stale + 1) if p >= start)
+
+
+async def odd_log(tmp_path: Path) -> tuple[str, int]:
+    """A simulation's log, then records a reading process cannot join as one JSON object per
+    line: a record written over several lines, one with a space before it, and a blank one; and
+a record that looks like one JSON object but is none (its chunk is decoded record by record)."""
+    url = f"sqlite:///{tmp_path}/events.db"
+    async with open_log(url) as log:
+        await run_scenario(workload(tmp_path, jobs=8), log=log, settings=Settings())
+        weight = msgspec.json.format(stamped(QueueCreated(queue="wide", manifest=queue("wide", 5)), 0, 10**9), indent=2)
+        assert b"\n" in weight
+        spaced = stamped(QueueCreated(queue="spaced", manifest=queue("spaced", 3)), 0, 10**9)
+        await log.append_raw([weight, b" " + spaced, b'{"type": }', b" "])
+        return url, await log.end_position()
+
+
+async def test_records_over_several_lines_or_blank_are_read_and_folded_as_the_log_reads_them(tmp_path: Path) -> None:
+    url, end = await odd_log(tmp_path)
+    async with open_log(url) as log:
+        expected = [item async for chunk in log.read_records(0) for item in chunk]
+    assert [data for _, data in expected[-2:]] == [b'{"type": }', b" "]
+    for lines in (False, True):
+        async with open_log(url) as log:
+            got = []
+            async with aclosing(bulk_read.read_records(log, 0, end, chunk=50, lines=lines)) as chunks:
+                async for chunk in chunks:
+                    assert lines or not isinstance(chunk, bulk_read.Lines)  # pairs unless asked
+                    got += bulk_read.records_of(chunk)
+        assert got == expected
+    built = {}
+    for bulk in (False, True):
+        async with open_log(url) as log:
+            await rebuild(log, tmp_path / f"views-{bulk}.db", bulk=bulk)
+            seen = [(q.position, q.error) for q in await log.quarantined()]
+            async with ReadModelStore(tmp_path / f"views-{bulk}.db", log=log) as store:
+                built[bulk] = (await store.all_rows(), await store.position(), seen)
+    assert built[True] == built[False]
+    rows, position, quarantined = built[True]
+    assert position == end - 1 and [p for p, _ in quarantined] == [end - 2, end - 1]
+    weights = {r.name: r.weight for r in rows["queue_view"]}
+    assert weights["wide"] == 5 and weights["spaced"] == 3
+
+
+async def test_a_bulk_read_stopped_early_ends_its_reading_process(tmp_path: Path) -> None:
+    url, _, end = await fenced_log(tmp_path)
+    async with open_log(url) as log:
+        async with aclosing(bulk_read.read_records(log, 0, end, chunk=7, lines=True)) as chunks:
+            first = await anext(chunks)
+            [reader] = [p for p in _children() if "eventbatch.log.bulk_process" in _cmdline(p)]
+        assert len(first) == 7
+    assert not _alive(reader), "the reading process is still running"
+
+
+def _children() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == os.getpid()]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
