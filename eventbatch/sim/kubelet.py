@@ -72,14 +72,23 @@ class SimPod:
     kill: tuple[str, str, int] | None = None  # (how, reason, position of the request)
 
 
+def _run_time_ms(text: str) -> int | None:
+    """``duration_ms`` of a sim-duration annotation, None when it is not a duration. Whole
+    seconds (``"5400s"``, as trace imports write them) are read at once: the same value,
+    without the general parser's exact fractions; anything else goes through it."""
+    if 1 < len(text) <= 10 and text[-1] == "s" and text[:-1].isdigit() and text[:-1].isascii():
+        return int(text[:-1]) * 1000  # at most 999,999,999 s: within Go's int64 of nanoseconds
+    try:
+        return duration_ms(text)
+    except QuantityError:
+        return None
+
+
 def pod_runtime(annotations: dict[str, str]) -> tuple[int | None, int]:
     """Run time (ms, None = forever) and exit code from a pod's sim annotations."""
     duration = None
     if DURATION in annotations:
-        try:
-            duration = duration_ms(annotations[DURATION])
-        except QuantityError:
-            duration = None
+        duration = _run_time_ms(annotations[DURATION])
     try:
         code = int(annotations.get(EXIT_CODE, "0"))
     except ValueError:

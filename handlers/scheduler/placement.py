@@ -49,6 +49,7 @@ import numpy as np
 from handlers.scheduler.api import RequestsKey, TaskInfo
 from handlers.scheduler.devices import GpuRequest
 from handlers.scheduler.devices import fits as device_fits
+from handlers.scheduler.hooks import Refusal
 from handlers.scheduler.plugins.predicates_pods import normalised, rules_of
 from handlers.scheduler.snapshot import _NodeCache
 
@@ -109,7 +110,7 @@ class Placement:
         if hasattr(self, "ssn"):  # that session was never closed
             self.detach()
         ok, _ = ssn.static_filter(task)
-        if not np.array_equal(ok, self.ok):
+        if ok is not self.ok and not np.array_equal(ok, self.ok):  # the same kept verdict, or equal
             return False
         rows = self.dirty
         self.dirty = set()
@@ -315,15 +316,41 @@ ROW_PURE_PREDICATES = frozenset({"predicates"})
 
 class Carried:
     """Placements carried on between sessions on the same node arrays and conf, kept with the
-    node arrays (``snapshot._NodeCache.carried``), the most recently used last, at most ``KEPT``."""
+    node arrays (``snapshot._NodeCache.carried``), the most recently used last, at most ``KEPT``.
+
+    The predicates' verdicts are kept with them (``static``, per constraint signature, at
+    most ``KEPT`` signatures): under the same conf and with only ``predicates`` filtering,
+    they read the nodes' names, labels, taints and unschedulable flags, which these node
+    arrays keep until a node changes (then new arrays come with nothing carried), the
+    task's constraints, which its signature stands for, and the RuntimeClasses, which are
+    compared at each use (``classes``): a change drops every kept verdict."""
 
     KEPT = 256
 
-    __slots__ = ("conf", "places")
+    __slots__ = ("conf", "places", "static", "classes")
 
     def __init__(self, conf: object) -> None:
         self.conf = conf
         self.places: OrderedDict[PlacementKey, Placement] = OrderedDict()
+        self.static: dict[bytes, tuple[np.ndarray, list[Refusal]]] = {}
+        self.classes: dict[str, object] = {}
+
+    def predicates(self, ssn: Session, task: TaskInfo) -> tuple[np.ndarray, list[Refusal]]:
+        """What ``ssn``'s predicates make of ``task``'s constraints on these nodes: the verdict
+        kept from an earlier session (read only, like every static filter), else evaluated now
+        and kept."""
+        classes = ssn.state.runtime_classes
+        static = self.static
+        if classes != self.classes:
+            static.clear()
+            self.classes = dict(classes)
+        hit = static.get(task.signature)
+        if hit is None:
+            if len(static) >= self.KEPT:
+                static.clear()
+            nodes = ssn.nodes
+            hit = static[task.signature] = ssn.hooks.predicate.filter(len(nodes), task, nodes)
+        return hit
 
     @staticmethod
     def of(ssn: Session) -> Carried | None:

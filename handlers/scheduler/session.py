@@ -25,6 +25,7 @@ from handlers.scheduler.api import FitErrors, JobInfo, QueueInfo, TaskInfo
 from handlers.scheduler.conf import SchedulerConf, duration_argument_ms
 from handlers.scheduler.devices import empty, fits, unfit_message
 from handlers.scheduler.hooks import HookTable, Refusal, ValidateResult, Verdict
+from handlers.scheduler.placement import Carried
 from handlers.scheduler.plugins import PLUGINS
 from handlers.scheduler.plugins.base import Plugin
 from handlers.scheduler.plugins.predicates_pods import rules_of
@@ -35,7 +36,7 @@ from schemas.events import PodGroupPhaseChanged, PodGroupUnschedulable
 from schemas.events.base import Event
 
 if TYPE_CHECKING:
-    from handlers.scheduler.placement import Carried, Placement, PlacementKey
+    from handlers.scheduler.placement import Placement, PlacementKey
 
 
 def _fallback(left_key: tuple[int | str, ...], right_key: tuple[int | str, ...]) -> int:
@@ -50,7 +51,10 @@ class Session:
         self.now = now
         if snap is None:
             snap = build(state)
-        snap.own()  # the session changes its node and device arrays
+        if places_nothing(snap, conf):
+            snap.share()  # it only reads its node and device arrays
+        else:
+            snap.own()  # the session changes its node and device arrays
         self.nodes = snap.nodes
         # The nodes' GPU devices (``handlers.scheduler.devices``), as the statements change them.
         self.devices = snap.devices if snap.devices is not None else empty(len(snap.nodes))
@@ -194,7 +198,11 @@ class Session:
         affinity rules as they stand when the session has any (``plugins.predicates_pods``)."""
         hit = self._static.get(task.signature)
         if hit is None:
-            hit = self._static[task.signature] = self.hooks.predicate.filter(len(self.nodes), task, self.nodes)
+            carried = Carried.of(self)  # under its conditions the predicates' verdicts are kept too
+            if carried is not None:
+                hit = self._static[task.signature] = carried.predicates(self, task)
+            else:
+                hit = self._static[task.signature] = self.hooks.predicate.filter(len(self.nodes), task, self.nodes)
         rules = rules_of(self)
         return hit if rules is None else rules.filter(task, hit)
 
@@ -308,6 +316,19 @@ def phase_changes(jobs: dict[str, JobInfo], unschedulable: dict[str, PodGroupUns
 # enqueue is not configured) and on pods waiting for a node (allocate, backfill); enqueue's
 # ``inqueue-timeout`` acts at the session's open on Inqueue podgroups none of whose pods is placed.
 PLACING_ACTIONS = frozenset({"enqueue", "allocate", "backfill"})
+
+
+def places_nothing(snap: Snapshot, conf: SchedulerConf) -> bool:
+    """Whether a session over ``snap`` can place nothing: its conf runs only ``PLACING_ACTIONS``
+    and no pod waits for a node (a pipelined one included). Admitting podgroups (enqueue)
+    places none of their pods: the job controller creates them once admitted, and a
+    podgroup's pods that exist already wait for a node, which this excludes."""
+    if not PLACING_ACTIONS.issuperset(conf.actions):
+        return False
+    for job in snap.jobs.values():
+        if job.counts.get("Pending"):
+            return False
+    return True
 
 
 def nothing_to_place(snap: Snapshot, conf: SchedulerConf, now: int) -> bool:

@@ -157,18 +157,40 @@ class Snapshot:
 
     def own(self) -> None:
         """Give the snapshot its own copies of what ``nodes`` shares with the node arrays kept
-        between sessions (allocatable, used, unschedulable; ``idle`` and ``future`` are its own
-        already), and its device arrays: before a session changes them. A session that has
-        nothing to place only reads the snapshot and never asks for them."""
+        between sessions and a session changes (used; ``idle`` and ``future`` are its own
+        already), and its device arrays: before a session changes them. Allocatable and the
+        unschedulable flags, which no session changes, stay shared, read only. A session that
+        has nothing to place only reads the snapshot and never asks for them."""
         cache = self.kept_nodes
         if cache is None:
             return
         self.kept_nodes = None
         nodes = self.nodes
-        nodes.alloc = nodes.alloc.copy()
+        nodes.alloc = _read_only(nodes.alloc)
         nodes.used = nodes.used.copy()
-        nodes.unschedulable = nodes.unschedulable.copy()
+        nodes.unschedulable = _read_only(nodes.unschedulable)
         self.devices = _devices(cache)
+
+    def share(self) -> None:
+        """``own`` for a session that opens its plugins but places nothing (it only admits
+        podgroups: ``session.places_nothing``): the node and device arrays kept between
+        sessions, shared read only instead of copied (a write would fail, not go unseen)."""
+        cache = self.kept_nodes
+        if cache is None:
+            return
+        self.kept_nodes = None
+        nodes = self.nodes
+        nodes.alloc = _read_only(nodes.alloc)
+        nodes.used = _read_only(nodes.used)
+        nodes.unschedulable = _read_only(nodes.unschedulable)
+        self.devices = _devices(cache, shared=True)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written through."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 class _NodeCache:
@@ -298,11 +320,16 @@ def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
     )
 
 
-def _devices(cache: _NodeCache) -> DeviceArrays:
-    """The session's device arrays (its own copy): every GPU node's devices, less what the pods
-    on them hold. Nodes without GPUs cost nothing."""
+def _devices(cache: _NodeCache, *, shared: bool = False) -> DeviceArrays:
+    """The session's device arrays (its own copy, or with ``shared`` the cache's, read only):
+    every GPU node's devices, less what the pods on them hold. Nodes without GPUs cost nothing."""
     if not cache.gpus:
         return empty(len(cache.names))
+    if shared:
+        mem = _read_only(cache.dev_mem)
+        return DeviceArrays(
+            _read_only(cache.dev_free), cache.dev_counts, cache.dev_models, mem, _read_only(cache.dev_future), mem
+        )
     # Counts and models are read only: shared with the cache; what statements change is copied.
     mem = cache.dev_mem.copy()
     return DeviceArrays(
@@ -416,7 +443,11 @@ def build(state: ClusterState) -> Snapshot:
         entry = kept.get(name)
         if entry is not None and entry[0] is rec and entry[1] == rec.epoch:
             job, records, statuses = entry[2], entry[3], entry[4]
-            if job._deferred is not None and all(p.status is s for p, s in zip(records, statuses, strict=True)):
+            if job._deferred is not None and (
+                records[0].status is statuses[0]  # one-pod podgroups, the most common: no generator
+                if len(records) == 1
+                else all(p.status is s for p, s in zip(records, statuses, strict=True))
+            ):
                 # Nothing of it changed since the last session, which only read it (its
                 # tasks were never built, so nothing was placed, evicted or counted anew).
                 job.priority = priority
