@@ -12,13 +12,16 @@ folded afresh from the same log (which has nothing to carry on).
 
 from __future__ import annotations
 
+import pytest
+
 from handlers.scheduler import DEFAULT_CONF, load_conf, run_session
 from handlers.scheduler.conf import DEFAULT_CONF_TEXT
 from handlers.scheduler.placement import Carried
-from handlers.scheduler.session import nothing_to_place
+from handlers.scheduler.session import nothing_to_place, places_nothing
 from handlers.scheduler.snapshot import build
 from schemas import events as ev
 from schemas.events.base import Event
+from schemas.runtimeclass import load_runtime_class, runtime_class_added
 from tests.unit.scheduler.tables import Cluster
 
 
@@ -122,3 +125,49 @@ def test_placements_carried_on_choose_the_nodes_new_ones_choose():
             seen.setdefault(key, set()).add(id(place))
     assert len(seen) == 2 and all(len(ids) == 1 for ids in seen.values())  # each kind's one placement
     assert len(set(nodes)) == 5  # the choices moved around the nodes as they filled and emptied
+
+
+def test_kept_predicate_verdicts_follow_the_runtime_classes():
+    """The predicates' verdicts kept with the carried placements are dropped when a RuntimeClass
+    appears: a pod refused for naming a class the cluster lacks is placed by the session after
+    the class is added, on the node its class selects, as over a state with nothing kept."""
+    k = Kept()
+    k.c.node("hpc", cpu="8", memory="16Gi", labels={"runtime": "singularity"}, taints=[("hpc", "", "NoSchedule")])
+    k.c.node("plain", cpu="8", memory="16Gi")
+    k.c.job("a", {"w": (1, {"cpu": "1"})}, runtime_class="singularity")
+    decided = k.session()
+    assert [type(e) for e in decided] == [ev.PodGroupEnqueued, ev.PodGroupUnschedulable]
+    assert "runtime class" in decided[1].message
+    carried = k.state.node_cache.carried
+    assert isinstance(carried, Carried) and carried.static  # the refusal is kept
+    raw = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "singularity"},
+           "handler": "runsc", "scheduling": {"nodeSelector": {"runtime": "singularity"},
+                                              "tolerations": [{"key": "hpc", "operator": "Exists"}]}}
+    k.c.add(runtime_class_added(load_runtime_class(raw)))
+    bound = [e for e in k.session() if isinstance(e, ev.PodBound)]
+    assert [(e.pod, e.node) for e in bound] == [("default/a-w-0", "hpc")]
+
+
+def test_a_session_that_only_admits_reads_the_kept_node_arrays_and_cannot_write_them():
+    """A session with a podgroup to admit and no pod waiting for a node opens its plugins over
+    the node and device arrays kept between sessions, shared read only: it decides what a
+    session over a fresh state decides, and a write to those arrays fails instead of
+    changing what later sessions read."""
+    k = Kept()
+    k.c.nodes(2, cpu="4", memory="8Gi")
+    k.c.job("a", {"w": (1, {"cpu": "1"})})
+    assert [type(e) for e in k.session()] == [ev.PodGroupEnqueued, ev.PodBound, ev.PodGroupPhaseChanged]
+    k.c.job("b", {"w": (1, {"cpu": "1"})}, pods=False)  # admitted first, its pods made after
+    k.catch_up()
+    snap = build(k.state)
+    assert places_nothing(snap, k.conf) and not nothing_to_place(snap, k.conf, k.c.clock + 1)
+    snap.share()
+    for array in (snap.nodes.used, snap.nodes.alloc, snap.nodes.unschedulable):
+        with pytest.raises(ValueError):
+            array[0] = 1
+    assert [type(e) for e in k.session()] == [ev.PodGroupEnqueued]
+    k.c.pods("b", {"w": (1, {"cpu": "1"})})
+    k.catch_up()
+    assert not places_nothing(build(k.state), k.conf)  # a pod waits: the session copies what it changes
+    bound = [e for e in k.session() if isinstance(e, ev.PodBound)]
+    assert len(bound) == 1
