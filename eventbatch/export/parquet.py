@@ -35,9 +35,10 @@ exactly ``ROW_GROUP`` rows (the last one fewer), encoded, compressed
 (``COMPRESSION``) and written on its own thread while the next rows are read
 and built. A range of an SQLite log of at least ``worker.LEAST`` chunks is
 read and built by worker processes, one per core but this process's
-(``eventbatch.export.worker``), and by this process, which writes every
-piece in order: the file depends only on the rows and their order, so it is
-byte for byte the one a single process writes.
+(``eventbatch.export.worker``), and by this process, which takes the next
+piece itself whenever the rows it must write next are not back yet and
+writes every piece in order (``_share``): the file depends only on the rows
+and their order, so it is byte for byte the one a single process writes.
 """
 
 from __future__ import annotations
@@ -385,9 +386,9 @@ async def export(log: EventLog, path: str, start: int, stop: int | None, *, comp
     bulk from its file (``eventbatch.export.bulk``), a range of at least ``worker.LEAST`` pieces
     of ``piece`` positions by ``workers`` processes (None: ``worker.workers()``; 0: none)
     besides this one (``eventbatch.export.worker``), this one reading and building the first
-    pieces while they start and then every (``workers`` + 1)-th piece (``meanwhile``; False: none,
-    the workers build every piece); any other log through its port. The file is the same
-    whatever the workers."""
+    pieces while they start and then the next piece whenever the rows to write next are not back
+    yet (``meanwhile``; False: none, the workers build every piece); any other log through its
+    port. The file is the same whatever the workers."""
     from eventbatch.log.sqlite import SqliteLog
 
     with Writer(path, compression=compression, since=since, until=until) as writer:
@@ -467,8 +468,8 @@ def _share(writer: Writer, pool: worker.Pool, workers: int, file: Path, url: str
         while pieces or order:
             while pieces:
                 index = min(range(workers), key=given.__getitem__)
-                if given[index] > worker.AHEAD:
-                    break
+                if given[index] > worker.AHEAD or (meanwhile and len(pieces) <= given[index]):
+                    break  # the worker has enough; the last few pieces: here, so that both end together
                 pool.give(index, pieces.popleft())
                 given[index] += 1
                 order.append(index)

@@ -11,15 +11,20 @@ export:
   its own) and, while they start, reads and builds the first pieces of the
   range itself, in order;
 - once every worker is ready, the rest of the range is dealt in pieces of
-  ``bulk.CHUNK`` positions, in turn, to the n workers and the exporter
-  (piece i to worker i mod (n + 1), the exporter taking the last share, as
-  one more worker would), with the first position the exporter's own read
-  found: a worker reads all of its pieces in one snapshot of the file,
-  refuses one in which the log no longer starts there (a prefix removed
+  ``bulk.CHUNK`` positions, in order, as the export goes
+  (``parquet._share``): each worker is given its next piece on its stdin
+  (the job first, then one line ``low high`` per piece, stdin closed when
+  there are no more) so as to have ``AHEAD`` more than the one it builds,
+  and the exporter takes the next piece itself whenever the rows it must
+  write next are not back yet, so that neither core waits while the other
+  works, whatever their speeds (the exporter also writes and compresses
+  every row group); the last few pieces are the exporter's, so that the
+  worker does not end long after it. A worker reads its pieces in one
+  snapshot of the file, refuses one in which the log no longer starts at
+  the first position the exporter's own read found (a prefix removed
   meanwhile; nothing else of a log is ever rewritten), and builds the rows
   of each piece (``parquet.Builder``, the same code as in one process); the
-  exporter reads and builds its own share the same way, on a thread of its
-  own for the reading;
+  exporter reads and builds its pieces the same way;
 - the rows of a piece go back to the exporter as one Arrow IPC stream on
   the worker's stdout; a thread per worker reads them, at most ``DEPTH``
   pieces ahead, and the exporter hands them to its ``parquet.Writer`` in
