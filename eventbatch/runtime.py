@@ -22,6 +22,13 @@ With a ``SnapshotStore`` (``eventbatch.snapshots``) the runner checkpoints
 its state every ``snapshot_every`` events and on ``checkpoint()``; a restart
 loads the snapshot and reads only the tail, its prescan included.
 
+A handler that declares the event types it reads (``Handler.interests``) is
+offered no other: for those the runner only moves its position on and counts
+them towards the next snapshot (``RunnerStats.skipped``), unless the log holds
+an answer of this handler to one (then it is folded, with its answer, as
+before). Skipping is exact (the handler's fold of such an event changes
+nothing and its decide answers nothing), so the log is the same.
+
 Decisions carry the trigger's ``recorded_at``: a replay stamps the same times.
 A ``decide`` that raises is recorded as ``HandlerFailed`` (the dead letter,
 answering the trigger, with the error) and processing goes on. A failing
