@@ -60,16 +60,18 @@ class _StaticScores:
     """The static scores (preferred affinity, PreferNoSchedule taints) of one set of nodes, kept
     from session to session while the session's node lists are the very same objects: the
     snapshot builds names, labels and taints again whenever a node is added, changed or removed
-    (``node_epoch``), so the same lists mean the same nodes. Only what the current and the
-    previous session asked for is kept: kinds of pod that are live, not history. The nodes'
-    cpu and memory allocatable the scores read are kept with them."""
+    (``node_epoch``), so the same lists mean the same nodes. Only the ``KEPT`` kinds of pod
+    asked for most recently are kept: kinds that are live, not history (sessions that place
+    nothing, between those that do, leave them be). The nodes' cpu and memory allocatable
+    the scores read are kept with them."""
+
+    KEPT = 64
 
     def __init__(self, nodes: NodeArrays) -> None:
         self.lists = (nodes.names, nodes.labels, nodes.taints)
-        self.current: dict[StaticKey, np.ndarray] = {}
+        self.current: dict[StaticKey, np.ndarray] = {}  # the least recently asked for first
         # (cpu, memory columns) -> their allocatable, floored at 1, > 0, and whether all are.
         self.capacity: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
-        self.previous: dict[StaticKey, np.ndarray] = {}
         # The nodes with PreferNoSchedule taints, and those taints (most nodes have none).
         self.prefer = [
             (i, [t for t in node_taints if t.effect == "PreferNoSchedule"])
@@ -81,20 +83,18 @@ class _StaticScores:
         names, labels, taints = self.lists
         return names is nodes.names and labels is nodes.labels and taints is nodes.taints
 
-    def new_session(self) -> None:
-        self.previous, self.current = self.current, {}
-
     def get(self, key: StaticKey) -> np.ndarray | None:
-        found = self.current.get(key)
-        if found is None:
-            found = self.previous.pop(key, None)
-            if found is not None:
-                self.current[key] = found
+        found = self.current.pop(key, None)
+        if found is not None:
+            self.current[key] = found  # now the most recently asked for
         return found
 
     def put(self, key: StaticKey, scores: np.ndarray) -> None:
         scores.flags.writeable = False  # shared with later sessions: never changed in place
-        self.current[key] = scores
+        current = self.current
+        current[key] = scores
+        if len(current) > self.KEPT:
+            del current[next(iter(current))]
 
 
 _SHARED: list[_StaticScores] = []  # for the latest set of nodes a session opened on, at most one
@@ -103,9 +103,7 @@ _SHARED: list[_StaticScores] = []  # for the latest set of nodes a session opene
 def _static_scores(nodes: NodeArrays) -> _StaticScores:
     if not (_SHARED and _SHARED[0].same_nodes(nodes)):
         _SHARED[:] = [_StaticScores(nodes)]
-    shared = _SHARED[0]
-    shared.new_session()
-    return shared
+    return _SHARED[0]
 
 
 class NodeOrder(Plugin):
