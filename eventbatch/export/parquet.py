@@ -109,7 +109,6 @@ _decode_split = msgspec.json.Decoder(_Split).decode
 _encode = msgspec.json.Encoder().encode
 _INT64 = (-(2**63), 2**63 - 1)
 _astuple = msgspec.structs.astuple
-_NO_CAUSE = Causation(0, "")
 
 
 def _split_one(data: bytes) -> _Split | None:
@@ -169,7 +168,7 @@ class Builder:
 
         self._pa, self._np = pa, numpy
         self.schema = schema()
-        self._cause_fields = list(self.schema.field("causation").type)
+        self._cause = self.schema.field("causation").type
         self._range = None if since is None and until is None else (
             _INT64[0] if since is None else since, _INT64[1] if until is None else until)
 
@@ -223,14 +222,8 @@ class Builder:
         payload = pa.StringArray.from_buffers(len(payloads), pa.py_buffer(offsets), pa.py_buffer(b"".join(payloads)))
         payload.validate(full=True)  # UTF-8 (the decoder only skipped over it)
 
-        missing = np.fromiter(map(operator.is_, causes, repeat(None)), bool, len(causes))
-        if missing.any():  # a stand-in where there is none, its fields masked as null
-            causes = [cause or _NO_CAUSE for cause in causes]  # type: ignore[assignment]
-        fields = zip(*map(_astuple, causes), strict=True) if causes else ((),) * 4  # position, handler, index, seen
-        mask = missing if missing.any() else None
-        children = [self._int64(values, mask) if field.type == pa.int64() else pa.array(values, field.type, mask=mask)
-                    for field, values in zip(self._cause_fields, fields, strict=True)]
-        causation = pa.StructArray.from_arrays(children, fields=self._cause_fields, mask=pa.array(missing))
+        # the causations as tuples (null: none), converted in one pass by Arrow
+        causation = pa.array([None if cause is None else _astuple(cause) for cause in causes], self._cause)
 
         columns = [pa.array(kinds, pa.string()), pa.array(keys, pa.string()), self._int64(times), causation,
                    pa.array(correlations, pa.string()), self._int64(versions), self._int64(epochs), payload]
@@ -240,9 +233,9 @@ class Builder:
                                      schema=self.schema)
         return [table]
 
-    def _int64(self, values: tuple[int, ...], mask: Any = None) -> Any:
+    def _int64(self, values: tuple[int, ...]) -> Any:
         np = self._np
-        return self._pa.array(np.fromiter(values, np.int64, len(values)), self._pa.int64(), mask=mask)
+        return self._pa.array(np.fromiter(values, np.int64, len(values)), self._pa.int64())
 
 
 class Writer:
