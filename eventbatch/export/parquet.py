@@ -138,7 +138,8 @@ def split_all(datas: list[bytes]) -> list[_Split | None]:
     """Each record's fields, or None for a record they would not give back byte for byte.
 
     Every record is decoded on its own (so each is one JSON value), then the re-encoding of
-    ``CHECKED`` of them at once is compared with theirs joined the same way, ``[a,b,...]``: the
+    ``CHECKED`` of them at once is compared with theirs joined the same way, ``[a,b,...]`` (within
+    the brackets, the encoding's sliced rather than the records' joined bytes copied twice more): the
     two are equal exactly when each record is its fields' encoding (both are arrays of the
     same values; the encoder writes no spaces). A piece that differs is compared record by record."""
     try:
@@ -147,7 +148,7 @@ def split_all(datas: list[bytes]) -> list[_Split | None]:
         return [_split_one(data) for data in datas]
     for low in range(0, len(datas), CHECKED):
         high = low + CHECKED
-        if _encode(parts[low:high]) != b"[" + b",".join(datas[low:high]) + b"]":
+        if _encode(parts[low:high])[1:-1] != b",".join(datas[low:high]):  # within the brackets: one copy fewer
             for index in range(low, min(high, len(datas))):
                 if _encode(parts[index]) != datas[index]:
                     parts[index] = None
