@@ -169,11 +169,9 @@ class Pool:
 
     def rows(self, worker: int) -> Any:
         """The next piece's rows from ``worker``, an Arrow IPC stream in a buffer; its failure raised."""
-        import pyarrow
-
         kind, body = self._frames[worker].get()
         if kind == b"T":
-            return pyarrow.py_buffer(body)
+            return body
         from eventbatch.export import ExportError
         from eventbatch.log.port import LogTruncated
 
@@ -219,19 +217,23 @@ class Pool:
             frames.put((b"", None))  # the end: a piece asked after it is an error
 
 
-def _frames(stream: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
+def _frames(stream: IO[bytes]) -> Iterator[tuple[bytes, Any]]:
+    """Each frame's kind and body; a piece's rows (``T``) read into an Arrow buffer, which is not
+    zeroed first as a ``bytearray`` is, and which its table then holds without a copy."""
+    import pyarrow
+
     while head := stream.read(_HEAD.size):
         if len(head) < _HEAD.size:
             return
         size, kind = _HEAD.unpack(head)
-        body = bytearray(size)
+        body = pyarrow.allocate_buffer(size) if kind == b"T" else bytearray(size)
         view, got = memoryview(body), 0
         while got < size:
             count = stream.readinto(view[got:])  # type: ignore[attr-defined]
             if not count:
                 return
             got += count
-        yield kind, body  # type: ignore[misc]  # a bytearray: Arrow reads it without a copy
+        yield kind, body
 
 
 def _send(out: IO[bytes], kind: bytes, body: Any) -> None:
