@@ -14,8 +14,7 @@ peak RSS):
 - rebuild: every read model projected from position 0 into a fresh store
   with the shipped defaults (``eventbatch.replay.rebuild``, what
   ``eventbatch replay`` runs: reading the log, in bulk for an SQLite file
-  (``eventbatch.log.bulk_read``, in a reading process of its own: two
-  cores), folding, chunked SQLite writes with
+  (``eventbatch.log.bulk_read``), folding, chunked SQLite writes with
   tracking, the fold states kept for time travel); and the same rebuild
   reading through the log's own (fenced) read, as any other backend is read,
   for comparison;
@@ -28,9 +27,7 @@ peak RSS):
   holds the live objects only.
 
 It prints events/s of each, by wall time and by CPU time (the CPU figures
-hold when other work shares the machine; a rebuild's CPU time counts its
-reading process, which reads the file on another core, with its own), the
-rebuild as a ratio to read +
+hold when other work shares the machine), the rebuild as a ratio to read +
 decode (goal: >= 0.5), and the peak RSS of rebuilding a quarter of the log
 and all of it. How the costs grow: a rebuild with the history (every record
 is folded once), its memory and a time travel's cost with the live objects
@@ -222,7 +219,7 @@ def phase_replay(log_path: str, views_path: str, limit: int | None, bulk: bool =
 
     async def run() -> dict:
         async with SqliteLog(log_path) as log:
-            started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+            started, cpu = time.perf_counter(), time.process_time()
             if limit is None:
                 end = await log.end_position()
                 projector = await rebuild(log, views_path, bulk=bulk)
@@ -232,20 +229,12 @@ def phase_replay(log_path: str, views_path: str, limit: int | None, bulk: bool =
                     projector = Projector(log=log, store=store)
                     await projector.catch_up(to=end)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-            reader_cpu = _children_cpu() - children  # the bulk read's reading process
-            return {"events": end, "seconds": seconds, "cpu": cpu + reader_cpu, "reader_cpu": reader_cpu,
-                    "live_pods": len(projector.views.pods),
+            return {"events": end, "seconds": seconds, "cpu": cpu, "live_pods": len(projector.views.pods),
                     "live_jobs": len(projector.views.jobs), "past": len(projector._past or ())}
 
     out = asyncio.run(run())
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's children that have ended (a rebuild's reading process)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def phase_travel(log_path: str, views_path: str, to: int) -> dict:
@@ -332,8 +321,7 @@ def main() -> None:
     print(f"raw msgspec decode:     {raw_rate:>12,.0f} events/s   {raw_cpu_rate:>12,.0f} events/CPU-s")
     print(f"log codec decode:       {codec_rate:>12,.0f} events/s")
     print(f"rebuild, read models:   {replay_rate:>12,.0f} events/s   {replay_cpu_rate:>12,.0f} events/CPU-s"
-          f"  ({full['seconds']:.2f}s, {full['cpu']:.2f} CPU-s, of which {full['reader_cpu']:.2f} in the reading "
-          f"process, on the other core; {full['past']} fold states kept)")
+          f"  ({full['seconds']:.1f}s, {full['cpu']:.1f} CPU-s, {full['past']} fold states kept)")
     print(f"  through the log's read:{through['events'] / through['seconds']:>12,.0f} events/s   "
           f"{through['events'] / through['cpu']:>12,.0f} events/CPU-s  ({through['seconds']:.1f}s, "
           f"{through['cpu']:.1f} CPU-s: the same rebuild, the records read as any backend's are)")

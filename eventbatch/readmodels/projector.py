@@ -25,7 +25,6 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from eventbatch.log.bulk_read import Lines, records_of
 from eventbatch.log.port import Chunk, EventLog
 from eventbatch.readmodels.store import BadViewsStore, ReadModelStore, decode_state, encode_state
 from projections.views import ViewSet
@@ -93,7 +92,7 @@ class Projector:
         past_keep: int = PAST_KEEP,
         kept_bytes_per_event: int | None = KEPT_BYTES_PER_EVENT,
         on_progress: Callable[[int], None] | None = None,
-        read: Callable[[int, int], AsyncGenerator[Chunk | Lines, None]] | None = None,
+        read: Callable[[int, int], AsyncGenerator[Chunk, None]] | None = None,
     ) -> None:
         self.log = log
         # ``catch_up``'s read, ``read(from_position, end)``: the log's own (None), or another that hands on
@@ -167,15 +166,13 @@ class Projector:
             reading = self.log.read_records(start) if self.read is None else self.read(start, end)
             async with aclosing(reading) as chunks:
                 async for chunk in chunks:
-                    if isinstance(chunk, Lines) and chunk.positions[-1] >= end:
-                        chunk = chunk.records()
-                    if isinstance(chunk, list) and chunk[-1][0] >= end:
+                    if chunk[-1][0] >= end:
                         chunk = [item for item in chunk if item[0] < end]
                     pending += await self._fold(views, chunk)
                     if pending >= self.chunk:
                         await self._write(views, pending)
                         pending = 0
-                    if not chunk or last_position(chunk) + 1 >= end:
+                    if not chunk or chunk[-1][0] + 1 >= end:
                         break
         if pending or views.position + 1 < end:
             views.position = max(views.position, end - 1)  # unknown/quarantined records at the tail
@@ -226,26 +223,14 @@ class Projector:
                     await self._write(views, pending)
                     pending = 0
 
-    async def _fold(self, views: ViewSet, chunk: Chunk | Lines) -> int:
+    async def _fold(self, views: ViewSet, chunk: list[tuple[int, bytes]]) -> int:
         await fold_chunk(self.log, views, chunk)
         return len(chunk)
 
 
-def last_position(chunk: Chunk | Lines) -> int:
-    return chunk.positions[-1] if isinstance(chunk, Lines) else chunk[-1][0]
-
-
-async def fold_chunk(log: EventLog, views: ViewSet, chunk: Chunk | Lines) -> None:
-    """Fold a chunk of records; those the views cannot read are counted or quarantined by the log.
-    ``Lines`` (a rebuild's bulk read) are decoded in one call, as pairs when they cannot be."""
-    unread = None
-    if isinstance(chunk, Lines):
-        unread = views.fold_lines(chunk.positions, chunk.body)
-        if unread is None:
-            chunk = chunk.records()
-    if unread is None:
-        unread = views.fold_records(records_of(chunk))
-    for position, data in unread:
+async def fold_chunk(log: EventLog, views: ViewSet, chunk: list[tuple[int, bytes]]) -> None:
+    """Fold a chunk of records; those the views cannot read are counted or quarantined by the log."""
+    for position, data in views.fold_records(chunk):
         envelope = await log.unreadable(position, data)
         if envelope is not None:  # pragma: no cover - the views read whatever the codec reads
             views.fold(envelope, data)

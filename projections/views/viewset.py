@@ -21,7 +21,6 @@ chunk or many, the rows after the same position are the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,47 +103,11 @@ class ViewSet:
 
     def fold_records(self, chunk: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """Fold consecutive records; returns those that cannot be read here (the log codec
-        cannot read them either: a record it decodes, this decodes too)."""
-        decode, errors = wire.DECODER.decode, wire.ERRORS
-        try:
-            records: list[Any] = [decode(data) for _, data in chunk]
-        except errors:
-            records = []
-            for _, data in chunk:
-                try:
-                    records.append(decode(data))
-                except errors:
-                    records.append(None)
-        return self._fold_decoded([position for position, _ in chunk], records,
-                                  lambda position: next(data for at, data in chunk if at == position))
-
-    def fold_lines(self, positions: Sequence[int], body: bytes) -> list[tuple[int, bytes]] | None:
-        """``fold_records`` of records joined by newlines (``body``), each one JSON object
-        alone on its line, at ``positions``: decoded in one call. None (nothing folded) when
-        they cannot be decoded so, one line being no record (``fold_records`` then says which)."""
-        try:
-            records = wire.DECODER.decode_lines(body)
-        except wire.ERRORS:
-            return None
-        if len(records) != len(positions):
-            return None
-        lines: list[bytes] = []
-
-        def data(position: int) -> bytes:
-            if not lines:
-                lines.extend(body.split(b"\n"))
-            return lines[positions.index(position)]
-
-        return self._fold_decoded(positions, records, data)
-
-    def _fold_decoded(self, positions: Sequence[int], records: list[Any],
-                      data_of: Callable[[int], bytes]) -> list[tuple[int, bytes]]:
-        """Fold decoded records (None: one the views' decoder refused) at ``positions``; returns
-        those that cannot be read here, with their bytes (``data_of(position)``).
+        cannot read them either: a record it decodes, this decodes too).
 
         ``_fold`` and ``_unschedulable`` written out in one loop: it runs once per record of a
         replay, and a call per record, with its arguments, costs as much as what most folds do."""
-        versions = wire.VERSIONS
+        decode, versions, errors = wire.DECODER.decode, wire.VERSIONS, wire.ERRORS
         folds, unread = FOLDS, []
         groups_get, jobs_get = self.groups.get, self.jobs.get
         dirty_groups, dirty_jobs = self._dirty_groups.add, self._dirty_jobs.add
@@ -152,14 +115,16 @@ class ViewSet:
         audit_jobs, audit_queues = self._audit_jobs, self._audit_queues
         change_nothing = CHANGE_NOTHING
         latest = self.latest_at if self.latest_at is not None else -1
-        for position, record in zip(positions, records, strict=True):
-            if record is None:
-                unread.append((position, data_of(position)))
+        for position, data in chunk:
+            try:
+                record = decode(data)
+            except errors:
+                unread.append((position, data))
                 continue
             kind = record.type
             payload: Any = record.payload  # its fields are the event's; the checker cannot name the twin
             if type(payload).__name__ != kind or record.version != versions[kind]:
-                unread.append((position, data_of(position)))
+                unread.append((position, data))
                 continue
             at = record.recorded_at
             if at > latest:
@@ -222,8 +187,8 @@ class ViewSet:
                     entries.append(position)
         if self.latest_at is not None:
             self.latest_at = latest
-        if positions:
-            self.position = max(self.position, positions[-1])
+        if chunk:
+            self.position = max(self.position, chunk[-1][0])
         return unread
 
     def fold(self, env: Envelope, data: bytes | None = None) -> None:

@@ -1,8 +1,5 @@
 """A rebuild of an SQLite log reads the file in bulk and builds the same read models as the log's own read.
 
-The file is read by a process of its own, which hands on each chunk as one
-bytes object; a chunk of one JSON object per line is decoded in one call.
-
 The log is a real simulation's, with what a bulk read must treat as the
 log's fenced read does: a pipeline writer replaced by another whose stale
 records (a queue's weight, a gang's waiting reason) must not be folded, an
@@ -13,7 +10,6 @@ space, or blank.
 
 from __future__ import annotations
 
-import os
 from contextlib import aclosing
 from pathlib import Path
 
@@ -101,9 +97,9 @@ async def test_a_bulk_read_hands_on_what_the_fenced_read_does_whatever_its_chunk
 
 
 async def odd_log(tmp_path: Path) -> tuple[str, int]:
-    """A simulation's log, then records a reading process cannot join as one JSON object per
-    line: a record written over several lines, one with a space before it, and a blank one; and
-a record that looks like one JSON object but is none (its chunk is decoded record by record)."""
+    """A simulation's log, then records that are not one JSON object alone on a line: one written
+    over several lines, one with a space before it, one that looks like an object but is none,
+    and a blank one."""
     url = f"sqlite:///{tmp_path}/events.db"
     async with open_log(url) as log:
         await run_scenario(workload(tmp_path, jobs=8), log=log, settings=Settings())
@@ -119,13 +115,10 @@ async def test_records_over_several_lines_or_blank_are_read_and_folded_as_the_lo
     async with open_log(url) as log:
         expected = [item async for chunk in log.read_records(0) for item in chunk]
     assert [data for _, data in expected[-2:]] == [b'{"type": }', b" "]
-    for lines in (False, True):
+    for size in (2, 50):
         async with open_log(url) as log:
-            got = []
-            async with aclosing(bulk_read.read_records(log, 0, end, chunk=50, lines=lines)) as chunks:
-                async for chunk in chunks:
-                    assert lines or not isinstance(chunk, bulk_read.Lines)  # pairs unless asked
-                    got += bulk_read.records_of(chunk)
+            async with aclosing(bulk_read.read_records(log, 0, end, chunk=size)) as chunks:
+                got = [item async for chunk in chunks for item in chunk]
         assert got == expected
     built = {}
     for bulk in (False, True):
@@ -139,35 +132,3 @@ async def test_records_over_several_lines_or_blank_are_read_and_folded_as_the_lo
     assert position == end - 1 and [p for p, _ in quarantined] == [end - 2, end - 1]
     weights = {r.name: r.weight for r in rows["queue_view"]}
     assert weights["wide"] == 5 and weights["spaced"] == 3
-
-
-async def test_a_bulk_read_stopped_early_ends_its_reading_process(tmp_path: Path) -> None:
-    url, _, end = await fenced_log(tmp_path)
-    async with open_log(url) as log:
-        async with aclosing(bulk_read.read_records(log, 0, end, chunk=7, lines=True)) as chunks:
-            first = await anext(chunks)
-            [reader] = [p for p in _children() if "eventbatch.log.bulk_process" in _cmdline(p)]
-        assert len(first) == 7
-    assert not _alive(reader), "the reading process is still running"
-
-
-def _children() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == os.getpid()]
-
-
-def _ppid(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()

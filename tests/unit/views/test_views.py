@@ -235,21 +235,3 @@ def _sample(cls):
                 origin = typing.get_origin(hint)
                 kwargs[field.name] = msgspec.convert({}, hint) if origin is None else origin()
     return cls(**kwargs)
-
-
-def test_records_joined_by_lines_fold_as_the_records_do_and_a_bad_line_folds_none() -> None:
-    events = BASE + [podgroup("a", "batch"), pod("a", 0), PodGroupEnqueued(podgroup="default/a", job="default/a"),
-                     PodBound(pod="default/a-0", job="default/a", node="n1"),
-                     PodGroupUnschedulable(podgroup="default/a", job="default/a", reason="Waiting", message="gang")]
-    records = [(10 + i, encode_record(Envelope.wrap(e, recorded_at=1000 * i))) for i, e in enumerate(events)]
-    one_by_one, joined = ViewSet(), ViewSet()
-    assert one_by_one.fold_records(records) == []
-    assert joined.fold_lines(range(10, 10 + len(records)), b"\n".join(data for _, data in records)) == []
-    assert joined.flush() == one_by_one.flush() and joined.position == one_by_one.position == 9 + len(records)
-
-    bad = ViewSet()
-    body = b"\n".join([records[0][1], b'{"type": }', records[1][1]])
-    assert bad.fold_lines([10, 11, 12], body) is None  # nothing folded: read record by record instead
-    assert bad.position == -1 and bad.queues == {}
-    assert [p for p, _ in bad.fold_records([(10, records[0][1]), (11, b'{"type": }'), (12, records[1][1])])] == [11]
-    assert ViewSet().fold_lines([10, 11], records[0][1] + b"\n") is None  # fewer records than positions
