@@ -130,7 +130,9 @@ def fit_pass(state) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one vectorised fit test per pending pod over the same
     arrays (the floor)."""
     snap = build(state)
+    snap.own()  # the device arrays, as a session that places opens them
     nodes, devices = snap.nodes, snap.devices
+    assert devices is not None
     idle = nodes.idle.copy()
     free = devices.gpu_free.copy()
     mem = devices.mem_free
@@ -156,6 +158,8 @@ def fit_pass(state) -> tuple[float, float]:
 def policies_alone(state) -> dict[str, tuple[float, int]]:
     """Pods/s and pods placed by ``Placer`` for every policy, over the session's arrays."""
     snap = build(state)
+    snap.own()  # the device arrays, as a session that places opens them
+    assert snap.devices is not None
     cpu = snap.nodes.idle[:, snap.nodes.column("cpu")]
     free = snap.devices.gpu_free
     tasks = [(r["cpu"], gpu_request(r)) for r in _requests(state)]

@@ -157,8 +157,8 @@ class Snapshot:
 
     def own(self) -> None:
         """Give the snapshot its own copies of what ``nodes`` shares with the node arrays kept
-        between sessions and a session changes (used; ``idle`` and ``future`` are its own
-        already), and its device arrays: before a session changes them. Allocatable and the
+        between sessions and a session changes (used, idle, future), and its device arrays:
+        before a session changes them. Allocatable and the
         unschedulable flags, which no session changes, stay shared, read only. A session that
         has nothing to place only reads the snapshot and never asks for them."""
         cache = self.kept_nodes
@@ -168,6 +168,8 @@ class Snapshot:
         nodes = self.nodes
         nodes.alloc = _read_only(nodes.alloc)
         nodes.used = nodes.used.copy()
+        nodes.idle = nodes.idle.copy()
+        nodes.future = nodes.future.copy()
         nodes.unschedulable = _read_only(nodes.unschedulable)
         self.devices = _devices(cache)
 
@@ -182,6 +184,8 @@ class Snapshot:
         nodes = self.nodes
         nodes.alloc = _read_only(nodes.alloc)
         nodes.used = _read_only(nodes.used)
+        nodes.idle = _read_only(nodes.idle)
+        nodes.future = _read_only(nodes.future)
         nodes.unschedulable = _read_only(nodes.unschedulable)
         self.devices = _devices(cache, shared=True)
 
@@ -204,7 +208,8 @@ class _NodeCache:
     not every node."""
 
     __slots__ = ("key", "seq", "offered", "names", "index", "records", "alloc", "total", "labels", "taints",
-                 "unschedulable", "used", "releasing", "col", "used_sum", "gpus", "held_devices", "gpu_row",
+                 "unschedulable", "used", "releasing", "idle", "future", "col", "used_sum", "gpus", "held_devices",
+                 "gpu_row",
                  "dev_free", "dev_mem", "dev_future", "dev_counts", "dev_models", "carried")
 
     def __init__(self, state: ClusterState, dims: list[str]) -> None:
@@ -243,6 +248,9 @@ class _NodeCache:
         self.dev_future = self.dev_free.copy()  # the rows are filled in with ``used`` (``_row``)
         self.used = np.zeros(alloc.shape, dtype=np.int64)
         self.releasing = np.zeros(alloc.shape, dtype=np.int64)
+        # alloc - used and that + releasing, kept row by row with them (``_row``).
+        self.idle = alloc.copy()
+        self.future = alloc.copy()
         # What the nodes hold, per resource (whole numbers), kept as rows change.
         self.used_sum = [0] * len(dims)
         for i in range(len(records)):
@@ -262,6 +270,9 @@ class _NodeCache:
             total[col[d]] += v
         for d, v in rec.releasing.items():
             releasing[col[d]] = v
+        idle = self.idle[i]
+        np.subtract(self.alloc[i], used, out=idle)
+        np.add(idle, releasing, out=self.future[i])
         if i in self.gpu_row:
             self._device_row(i)
 
@@ -302,16 +313,15 @@ def _node_cache(state: ClusterState, dims: list[str]) -> _NodeCache:
 
 
 def _nodes(cache: _NodeCache, dims: list[str]) -> NodeArrays:
-    """The node arrays as the cache holds them: ``alloc``, ``used`` and ``unschedulable`` shared
-    with it until ``Snapshot.own`` copies them."""
-    idle = cache.alloc - cache.used
+    """The node arrays as the cache holds them: shared with it until ``Snapshot.own`` copies what
+    a session changes (``share``: read only)."""
     return NodeArrays(
         names=cache.names,
         dims=dims,
         alloc=cache.alloc,
         used=cache.used,
-        idle=idle,
-        future=idle + cache.releasing,
+        idle=cache.idle,
+        future=cache.future,
         labels=cache.labels,
         taints=cache.taints,
         unschedulable=cache.unschedulable,
