@@ -171,3 +171,21 @@ def test_a_session_that_only_admits_reads_the_kept_node_arrays_and_cannot_write_
     assert not places_nothing(build(k.state), k.conf)  # a pod waits: the session copies what it changes
     bound = [e for e in k.session() if isinstance(e, ev.PodBound)]
     assert len(bound) == 1
+
+
+def test_kept_idle_and_future_are_those_of_the_rows_as_they_stand():
+    """The kept node arrays' idle and future rows, brought up to date with used and releasing,
+    are what a session over a fresh state computes, while pods are placed, released and gone."""
+    k = Kept()
+    k.c.nodes(3, cpu="4", memory="8Gi")
+    for j in range(6):
+        k.c.job(f"j{j}", {"w": (1 + j % 2, {"cpu": "1", "memory": "1Gi"})})
+        k.session()
+        if j >= 2:
+            k.c.add(ev.PodDeletionRequested(pod=f"default/j{j - 2}-w-0", job=f"default/j{j - 2}", reason="test"))
+        k.catch_up()
+        kept, fresh = build(k.state).nodes, build(k.c.state()).nodes
+        for name in ("used", "idle", "future"):
+            assert (getattr(kept, name) == getattr(fresh, name)).all(), name
+        assert (kept.idle == kept.alloc - kept.used).all()
+    assert (kept.future > kept.idle).any()  # some pods are being released
