@@ -26,7 +26,8 @@ export's workers):
   memory), and the Parquet writer from records in memory.
 
 It prints events/s by wall time and by CPU time, the CPU time of this
-process and of the workers (their CPU figures hold when other work shares
+process and of the workers (apart for the export with the workers a spare
+core gives: how the work was shared; CPU figures hold when other work shares
 the machine; the load average is printed with each round), CPU-us per
 event, each round's ratio Parquet export / raw decode (goal: >= 0.5 by wall
 time) and the median. How the cost grows: linearly with the records
@@ -69,6 +70,12 @@ def cpu_time() -> float:
     """CPU seconds of this process and of its children that have ended (the export's workers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def workers_time() -> float:
+    """CPU seconds of this process's children that have ended (the export's workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
 
 
 def timed(run) -> tuple[float, float]:
@@ -145,8 +152,10 @@ def main() -> None:
             size = out.with_suffix(".parquet").stat().st_size
             alone_s, alone_cpu = timed(lambda: asyncio.run(
                 export(log_path, out.with_suffix(".alone.parquet"), "parquet", None, workers=0)))
+            before = workers_time()
             two_s, two_cpu = timed(lambda: asyncio.run(
                 export(log_path, out.with_suffix(".two.parquet"), "parquet", None, workers=forced)))
+            two_workers = workers_time() - before
             ratio, ratio_cpu = raw_s / full_s, raw_cpu / full_cpu
             ratios.append(ratio)
             ratios_cpu.append(ratio_cpu)
@@ -160,7 +169,8 @@ def main() -> None:
                   f"  ({alone_s:.1f}s, {alone_cpu / n * 1e6:.2f} CPU-us/event; ratio {raw_s / alone_s:.2f} wall, "
                   f"{raw_cpu / alone_cpu:.2f} CPU)")
             print(f"  ... with {forced} worker{'s' if forced > 1 else ' '}:    {n / two_s:>11,.0f} events/s  {n / two_cpu:>11,.0f} events/CPU-s"
-                  f"  ({two_s:.1f}s, {two_cpu / n * 1e6:.2f} CPU-us/event; ratio {raw_s / two_s:.2f} wall, "
+                  f"  ({two_s:.1f}s, {two_cpu / n * 1e6:.2f} CPU-us/event: exporter {two_cpu - two_workers:.2f} CPU-s, "
+                  f"worker{'s' if forced > 1 else ''} {two_workers:.2f}; ratio {raw_s / two_s:.2f} wall, "
                   f"{raw_cpu / two_cpu:.2f} CPU)")
             if not args.short:
                 parts = {}
