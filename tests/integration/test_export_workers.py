@@ -1,7 +1,8 @@
 """A Parquet export by worker processes (``eventbatch.export.worker``) on real SQLite files: the
 file is byte for byte the one a single process writes, with records the columns cannot hold on
-the pieces' edges, a gap, a time range, the exporting process building the first pieces and a
-share of the rest itself, or none; a worker's failure ends the export with its message and leaves no worker running."""
+the pieces' edges, a gap, a time range, the exporting process building the first pieces and
+others itself, or none; pieces given to a worker as the export goes come back in the order given;
+a worker's failure ends the export with its message and leaves no worker running."""
 
 from __future__ import annotations
 
@@ -109,3 +110,23 @@ def test_pieces_are_read_in_one_snapshot_each_as_asked(tmp_path: Path) -> None:
     assert runs[0] == (0, [record(0), record(1), record(2)])
     assert runs[1] is None  # a piece of the gap
     assert runs[2] == ([7 * PIECE + 80, 7 * PIECE + 81], [record(7 * PIECE + 80), record(7 * PIECE + 81)])
+
+
+def test_pieces_given_as_the_export_goes_come_back_in_order(tmp_path: Path) -> None:
+    import pyarrow.ipc
+
+    log = log_file(tmp_path / "log.db", 10 * PIECE)
+    pool = worker.Pool(1)
+    try:
+        pool.start(worker.Job(str(log), "sqlite:///log.db", 0, [(PIECE, 2 * PIECE)]), 0, more=True)
+        pool.give(0, (5 * PIECE, 5 * PIECE + 3))
+        first = pyarrow.ipc.open_stream(pool.rows(0)).read_all()
+        pool.give(0, (0, 2))  # after a piece came back
+        pool.finish(0)
+        rest = [pyarrow.ipc.open_stream(pool.rows(0)).read_all() for _ in range(2)]
+        with pytest.raises(ExportError, match="ended .* before it sent every piece"):
+            pool.rows(0)  # no more pieces: the worker ended
+    finally:
+        pool.close()
+    positions = [table.column("position").to_pylist() for table in [first, *rest]]
+    assert positions == [list(range(PIECE, 2 * PIECE)), [5 * PIECE, 5 * PIECE + 1, 5 * PIECE + 2], [0, 1]]
