@@ -22,7 +22,6 @@ the copies dropped and added, so that plugins need not visit each one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TypeAlias
 
 import numpy as np
@@ -87,7 +86,10 @@ def elastic(job: JobInfo) -> dict[str, int]:
 SettledPart: TypeAlias = tuple[str, Resources, Resources, Resources, Resources, Resources]
 # A kept copy: the podgroup's record and epoch it was built from, the copy, its pods' records
 # and their statuses then, and what it adds to its queue's sums (None until counted).
-KeptEntry: TypeAlias = tuple[PodGroupRecord, int, JobInfo, list[PodRecord], tuple[str, ...], SettledPart | None]
+# The last, what builds its tasks if asked for (``_Build``).
+KeptEntry: TypeAlias = tuple[
+    PodGroupRecord, int, JobInfo, list[PodRecord], tuple[str, ...], SettledPart | None, "_Build"
+]
 # What depends only on a pod's requests: (vector, its non-zero columns, best effort).
 Vectors: TypeAlias = dict[RequestsKey, tuple[np.ndarray, np.ndarray, bool]]
 
@@ -127,15 +129,43 @@ def _count(sums: dict[str, QueueSums], part: SettledPart, sign: int) -> None:
         del sums[queue]
 
 
+class _Opening:
+    """The node arrays and request vectors of the session being opened, which the kept copies'
+    task builders (``_Build``) read: set by each ``build``, so a kept copy's builder serves
+    every session it is taken up in."""
+
+    __slots__ = ("nodes", "vectors")
+
+    def __init__(self) -> None:
+        self.nodes: NodeArrays | None = None
+        self.vectors: Vectors = {}
+
+
+class _Build:
+    """A settled copy's tasks, built only when asked for (``JobInfo.tasks``), over the node
+    arrays of the session being opened (``_Opening``)."""
+
+    __slots__ = ("records", "job", "opening")
+
+    def __init__(self, records: list[PodRecord], job: JobInfo, opening: _Opening) -> None:
+        self.records, self.job, self.opening = records, job, opening
+
+    def __call__(self) -> list[TaskInfo]:
+        opening = self.opening
+        assert opening.nodes is not None
+        return _tasks(self.records, self.job, opening.nodes, opening.vectors)
+
+
 class _Kept:
     """The settled copies kept for the next session (``ClusterState.jobs_cache``) and what
     they add up to per queue, brought up to date from the copies dropped and added."""
 
-    __slots__ = ("entries", "sums")
+    __slots__ = ("entries", "sums", "opening")
 
     def __init__(self) -> None:
         self.entries: dict[str, KeptEntry] = {}
         self.sums: dict[str, QueueSums] = {}
+        self.opening = _Opening()
 
 
 @dataclass
@@ -442,6 +472,8 @@ def build(state: ClusterState) -> Snapshot:
     found = state.jobs_cache
     cache = found if type(found) is _Kept else _Kept()
     kept = cache.entries
+    opening = cache.opening
+    opening.nodes, opening.vectors = nodes, vectors
     keep: dict[str, KeptEntry] = {}
     unsettled: list[JobInfo] = []
     added: list[SettledPart] = []
@@ -465,7 +497,7 @@ def build(state: ClusterState) -> Snapshot:
                 job.unchanged = job.timed_out = False
                 job.fit_errors = None
                 job.blocked_by = ""
-                job._deferred = partial(_tasks, records, job, nodes, vectors)
+                job._deferred = entry[6]
                 jobs[name] = job
                 keep[name] = entry
                 continue
@@ -498,8 +530,8 @@ def build(state: ClusterState) -> Snapshot:
                     roles = role_counts[pod.task] = StatusCounts()
                 roles[status] = roles.get(status, 0) + 1
             job.ready += len(records)  # HOLDING statuses are READY ones
-            job._deferred = partial(_tasks, records, job, nodes, vectors)
-            keep[name] = (rec, rec.epoch, job, records, tuple(pod.status for pod in records), None)
+            job._deferred = builder = _Build(records, job, opening)
+            keep[name] = (rec, rec.epoch, job, records, tuple(pod.status for pod in records), None, builder)
         else:
             tasks = job.tasks
             for pod in records:
@@ -525,7 +557,7 @@ def build(state: ClusterState) -> Snapshot:
             unsettled.append(job)
         else:
             part = _settled_part(job)
-            keep[name] = entry[:5] + (part,)
+            keep[name] = (*entry[:5], part, entry[6])
             added.append(part)
     # The sums over the kept copies: those not taken again leave them, the new ones join.
     sums = cache.sums
