@@ -92,20 +92,32 @@ class _Failure(msgspec.Struct, frozen=True):
 
 def workers() -> int:
     """Worker processes for a large range: one per core this process may run on but its own (which
-    builds its share of the pieces too), up to ``MOST``, when a core is spare (the load average at
-    most the cores less one); else none, and the export runs in this process. A worker costs
-    about 0.2 CPU-s to start and its rows a copy through a pipe: workers shorten an export only
-    with idle cores to run on."""
+    builds its share of the pieces too), up to ``MOST``, when a core is spare (the other processes
+    at work at most the cores less one); else none, and the export runs in this process. A worker
+    costs about 0.2 CPU-s to start and its rows a copy through a pipe: workers shorten an export
+    only with idle cores to run on."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average: take the cores as idle
-        load = 0.0
     count = min(cores - 1, MOST)
-    return count if count > 0 and load <= cores - 1 else 0
+    return count if count > 0 and others_at_work() <= cores - 1 else 0
+
+
+def others_at_work() -> float:
+    """How many other processes are at work: those runnable now less this one (``/proc/loadavg``),
+    else the load average of the last minute. The load average alone counts this process's own
+    work of the last minute (a command that has read or decoded for a while before it exports
+    would find no core spare on an idle machine of two)."""
+    try:
+        running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+        return max(0, int(running) - 1)
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # no load average: take the cores as idle
+        return 0.0
 
 
 class Pool:
