@@ -4,8 +4,8 @@ Where it sits: under ``eventbatch.log.kafka``'s ``append``. The log frames
 each record (``eventbatch.log.cloudevents.KafkaFraming.wire``: key, value and
 CloudEvents headers already in their wire form, made of pieces kept from
 record to record); this module puts the records of one append into record
-batches and hands each to aiokafka's producer as a finished buffer
-(``Prebuilt``, which the producer's ``send_batch`` takes as it takes its own
+batches as finished buffers (``Prebuilt``: the log sends its ``data`` as one
+produce request; aiokafka's ``send_batch`` also takes it as it takes its own
 batch builder), instead of aiokafka's builder encoding every record and
 header field by field.
 
