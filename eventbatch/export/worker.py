@@ -190,6 +190,8 @@ class Pool:
         if kind == b"E":
             failure = msgspec.json.decode(body, type=_Failure)
             raise LogTruncated(failure.message) if failure.truncated else ExportError(failure.message)
+        if kind == _BROKEN:
+            raise ExportError("an export worker sent something that is not a frame on its stdout")
         code = self._procs[worker].wait()
         raise ExportError(f"an export worker ended (exit status {code}) before it sent every piece")
 
@@ -229,6 +231,11 @@ class Pool:
             frames.put((b"", None))  # the end: a piece asked after it is an error
 
 
+_KINDS = (b"R", b"T", b"E")  # ready, a piece's rows, a failure
+_BROKEN = b"B"  # what the reading thread hands on for bytes that are not a frame
+_MOST_BYTES = 2**31  # no piece's rows come near it (about 10 MB each)
+
+
 def _frames(stream: IO[bytes]) -> Iterator[tuple[bytes, Any]]:
     """Each frame's kind and body; a piece's rows (``T``) read into an Arrow buffer, which is not
     zeroed first as a ``bytearray`` is, and which its table then holds without a copy."""
@@ -238,6 +245,9 @@ def _frames(stream: IO[bytes]) -> Iterator[tuple[bytes, Any]]:
         if len(head) < _HEAD.size:
             return
         size, kind = _HEAD.unpack(head)
+        if kind not in _KINDS or size > _MOST_BYTES:
+            yield _BROKEN, None  # not a frame: what follows cannot be read either
+            return
         body = pyarrow.allocate_buffer(size) if kind == b"T" else bytearray(size)
         view, got = memoryview(body), 0
         while got < size:
@@ -273,8 +283,12 @@ def _stream(schema: Any, tables: list[Any]) -> Any:
 
 def main() -> None:
     """A worker: reads its job on stdin, sends each piece's rows on stdout (module docstring)."""
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing else may write on the frames' pipe
+    # The frames' pipe moves to a descriptor of its own and descriptor 1 becomes stderr: nothing
+    # else (a print, a library writing to descriptor 1, a profiler's output) lands among the frames.
+    sys.stdout.flush()
+    out = open(os.dup(1), "wb")  # for the worker's whole life
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     with contextlib.suppress(ImportError, OSError, AttributeError):  # a larger pipe: fewer switches (Linux)
         import fcntl
 

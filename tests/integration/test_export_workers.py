@@ -130,3 +130,35 @@ def test_pieces_given_as_the_export_goes_come_back_in_order(tmp_path: Path) -> N
         pool.close()
     positions = [table.column("position").to_pylist() for table in [first, *rest]]
     assert positions == [list(range(PIECE, 2 * PIECE)), [5 * PIECE, 5 * PIECE + 1, 5 * PIECE + 2], [0, 1]]
+
+
+def test_a_worker_whose_libraries_write_to_its_stdout_still_sends_whole_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything in a worker that writes to its descriptor 1 (a library's message, a profiler)
+    goes to its stderr, never among the frames the exporter reads."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os\n"
+        "from eventbatch.export import parquet\n"
+        "_tables = parquet.Builder.tables\n"
+        "def tables(self, *args, **kwargs):\n"
+        "    os.write(1, b'a library says hello on descriptor 1\\n')\n"
+        "    return _tables(self, *args, **kwargs)\n"
+        "parquet.Builder.tables = tables\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the workers' environment, not this process's
+    log = log_file(tmp_path / "log.db", 12 * PIECE)
+    alone, shared = tmp_path / "alone.parquet", tmp_path / "shared.parquet"
+    assert export(log, shared, workers=1, meanwhile=False) == export(log, alone, workers=0) == 12 * PIECE - len(GAP)
+    assert shared.read_bytes() == alone.read_bytes()
+
+
+def test_bytes_that_are_not_frames_end_the_stream_as_broken() -> None:
+    import io
+
+    frames = list(worker._frames(io.BytesIO(b"a library says hello on descriptor 1\n" + b"\0" * 64)))
+    assert frames == [(worker._BROKEN, None)]
+    ready = worker._HEAD.pack(0, b"R")
+    assert list(worker._frames(io.BytesIO(ready + ready))) == [(b"R", bytearray()), (b"R", bytearray())]
