@@ -6,7 +6,7 @@ added or updated (``ClusterState.hypernodes``) and ``hypernode_epoch``, bumped
 at each change, for readers that derive something from them (the
 network-topology plugin's tree, ``handlers.scheduler.hypernodes``). The
 hypernode controller (``handlers.hypernode``) folds the same facts into its
-own ``HyperNodesState`` with ``fold``. Requests are never folded: a refused
+own ``HyperNodesState`` (``handlers.hypernode.FOLDS``). Requests are never folded: a refused
 one changes nothing.
 """
 
@@ -38,7 +38,8 @@ FOLDS = _TABLE.folds
 
 
 class HyperNodesState:
-    """The hypernode controller's state: every HyperNode by name, as its facts left it."""
+    """The hypernode controller's state: every HyperNode by name, as its facts left it.
+    ``position`` stays -1: the controller reads no position."""
 
     __slots__ = ("position", "hypernodes")
 
@@ -46,12 +47,3 @@ class HyperNodesState:
         self.position = -1
         self.hypernodes: dict[str, HyperNode] = {}
 
-
-def fold(state: HyperNodesState, envelope: Envelope) -> HyperNodesState:
-    event = envelope.payload
-    if isinstance(event, ev.HyperNodeAdded | ev.HyperNodeUpdated):
-        state.hypernodes[event.hypernode] = event.manifest
-    elif isinstance(event, ev.HyperNodeRemoved):
-        state.hypernodes.pop(event.hypernode, None)
-    state.position = envelope.position
-    return state

@@ -90,9 +90,9 @@ def _removed(state: HyperNodesState, event: HyperNodeRemoved) -> None:
     state.hypernodes.pop(event.hypernode, None)
 
 
-# The facts it folds: each HyperNode as last added or updated. (``HyperNodesState.position``,
-# which ``projections.cluster_hypernodes.fold`` moves at every event, is read by no decision and
-# not kept here: the state changes only with these facts, so every other event is skipped.)
+# The facts it folds: each HyperNode as last added or updated. The state changes only with
+# these facts, so every other event is skipped (``HyperNodesState.position`` is read by no
+# decision and stays -1).
 _FOLDS: FoldTable[HyperNodesState, [], None] = FoldTable()
 _FOLDS.on(HyperNodeAdded, _upsert)
 _FOLDS.on(HyperNodeUpdated, _upsert)
