@@ -173,6 +173,14 @@ class Builder:
         self._range = None if since is None and until is None else (
             _INT64[0] if since is None else since, _INT64[1] if until is None else until)
 
+    def run_positions(self, positions: int | list[int], count: int) -> Any:
+        """A run's positions as an int64 array: ``positions`` is the first of ``count`` records'
+        (the others follow without a gap) or every record's."""
+        np = self._np
+        if isinstance(positions, int):
+            return np.arange(positions, positions + count, dtype=np.int64)
+        return np.array(positions, dtype=np.int64)
+
     def tables(self, positions: Any, datas: list[bytes]) -> list[Any]:
         """The rows of records ``datas`` at ``positions`` (a numpy array), in order."""
         collecting = gc.isenabled()
@@ -292,11 +300,7 @@ class Writer:
     def write_run(self, positions: int | list[int], datas: list[bytes]) -> None:
         """Records in position order: ``positions`` is the first one's position (the others follow
         without a gap) or every record's."""
-        np = self._np
-        if isinstance(positions, int):
-            self._positions.append(np.arange(positions, positions + len(datas), dtype=np.int64))
-        else:
-            self._positions.append(np.array(positions, dtype=np.int64))
+        self._positions.append(self.builder.run_positions(positions, len(datas)))
         self._datas.extend(datas)
         while len(self._datas) >= BUILT:
             self._build(BUILT)
@@ -457,7 +461,12 @@ def _share(writer: Writer, pool: worker.Pool, workers: int, file: Path, url: str
     order: collections.deque[int | list[Any]] = collections.deque()  # per piece: its worker, or its tables
     held = 0  # pieces built here, not written yet
     feed = _Feed()
-    np = writer._np
+
+    def finish_when_none_left() -> None:
+        if not pieces:
+            for each in range(workers):
+                pool.finish(each)
+
     with contextlib.closing(bulk.pieces(file, url, first, feed)) as own:
         while pieces or order:
             while pieces:
@@ -467,9 +476,7 @@ def _share(writer: Writer, pool: worker.Pool, workers: int, file: Path, url: str
                 pool.give(index, pieces.popleft())
                 given[index] += 1
                 order.append(index)
-                if not pieces:
-                    for index in range(workers):
-                        pool.finish(index)
+                finish_when_none_left()
             head = order[0]
             if isinstance(head, list):
                 order.popleft()
@@ -482,16 +489,12 @@ def _share(writer: Writer, pool: worker.Pool, workers: int, file: Path, url: str
                 writer.write_table(pyarrow.ipc.open_stream(pool.rows(head)).read_all())
             else:
                 feed.items.append(pieces.popleft())
-                if not pieces:
-                    for index in range(workers):
-                        pool.finish(index)
+                finish_when_none_left()
                 run = next(own)
                 tables = []
                 if run is not None:  # None: a piece with no record
                     positions, datas = run
-                    numbers = (np.arange(positions, positions + len(datas), dtype=np.int64)
-                               if isinstance(positions, int) else np.array(positions, dtype=np.int64))
-                    tables = writer.builder.tables(numbers, datas)
+                    tables = writer.builder.tables(writer.builder.run_positions(positions, len(datas)), datas)
                 order.append(tables)
                 held += 1
 

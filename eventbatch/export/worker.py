@@ -294,7 +294,7 @@ def main() -> None:
 
         fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     try:
-        import numpy
+        import numpy  # noqa: F401  # loaded before the worker says it is ready, as the rest
         import pyarrow
         import pyarrow.ipc
 
@@ -310,9 +310,7 @@ def main() -> None:
             tables = [empty]
             if run is not None:
                 first, datas = run
-                positions = (numpy.arange(first, first + len(datas), dtype=numpy.int64) if isinstance(first, int)
-                             else numpy.array(first, dtype=numpy.int64))
-                tables = builder.tables(positions, datas) or [empty]
+                tables = builder.tables(builder.run_positions(first, len(datas)), datas) or [empty]
             _send(out, b"T", _stream(builder.schema, tables))
     except BaseException as exc:
         from eventbatch.log.port import LogTruncated
