@@ -165,7 +165,7 @@ class QueueHandler(Handler[QueuesState]):
     # Closing queue is left without one. (Only a decide that failed on that event, recorded as
     # ``HandlerFailed``, leaves one; it is then closed at the next event folded, not the next
     # event of any type.)
-    interests = reads(projection.FOLDS, _REQUESTS.folds)
+    interests = reads(projection.FOLDS, _answers)
 
     def initial(self) -> QueuesState:
         return QueuesState()
