@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
-from eventbatch.kube.client import Kube
+from eventbatch.kube.backoff import Backoff
+from eventbatch.kube.client import Kube, connect
 from eventbatch.kube.kubelet_sim import KubeletSim
+from tests.kube.apiserver import ApiServer
 from tests.kube.conftest import eventually
 from tests.kube.support import running
+
+STATUS = "/pods/p/status"  # the path of the status writes to pod "p"
+
+
+@pytest.fixture
+async def fast(kubeconfig: Path) -> AsyncIterator[Kube]:
+    """A client whose transient retries give up within a second (the shipped ones take seconds)."""
+    kube = Kube(await connect(str(kubeconfig)), backoff=Backoff(base=0.01, cap=0.05, attempts=3), request_timeout=2.0)
+    yield kube
+    await kube.close()
 
 
 def bound_pod(name: str, annotations: dict[str, str], node: str = "n1") -> dict:
@@ -70,3 +87,62 @@ async def test_a_restarted_kubelet_sim_finishes_what_the_last_one_started(kube: 
     async with running(second):
         await eventually(lambda: _phase_is(kube, "p", ("Succeeded", 0)), timeout=5)
     assert second.stats.started == 0  # it did not start the pod again
+
+
+async def test_a_pod_runs_for_its_whole_duration(kube: Kube) -> None:
+    # status.startTime has whole seconds: measured from it, a 1s pod marked Running at hh:mm:ss.97 ended 30 ms later
+    await kube.call(kube.core.create_namespaced_pod, "default", bound_pod("p", {"eventbatch.io/sim-duration": "1s"}))
+    loop = asyncio.get_running_loop()
+    sim = KubeletSim(kube=kube, startup_s=0.05, watch_timeout_s=2)
+    async with running(sim):
+        last_pending = loop.time()
+        while (await phase(kube, "p"))[0] == "Pending":
+            await asyncio.sleep(0.01)
+            last_pending = loop.time()
+        await eventually(lambda: _phase_is(kube, "p", ("Succeeded", 0)), timeout=5)
+    # it was marked Running after the last read that still saw it Pending began
+    assert loop.time() - last_pending >= 1.0
+
+
+@pytest.mark.parametrize("conflicts", [1, 3])
+async def test_a_conflict_on_a_status_write_is_met_by_reading_the_pod_again(
+    apiserver: ApiServer, kube: Kube, conflicts: int
+) -> None:
+    await kube.call(kube.core.create_namespaced_pod, "default", bound_pod("p", {}))
+    apiserver.fail_next(conflicts, code=409, path_contains=STATUS)
+    sim = KubeletSim(kube=kube, startup_s=0.05, watch_timeout_s=2)
+    async with running(sim):
+        await eventually(lambda: _phase_is(kube, "p", ("Running", None)), what="the pod to run despite the conflict")
+    assert (sim.stats.conflicts, sim.stats.errors) == (conflicts, 0)
+    writes = [c.code for c in apiserver.audit if c.resource == "pods/status"]
+    assert writes[: conflicts + 1] == [409] * conflicts + [200]
+
+
+async def test_conflicts_without_end_are_surfaced(
+    apiserver: ApiServer, kube: Kube, caplog: pytest.LogCaptureFixture
+) -> None:
+    await kube.call(kube.core.create_namespaced_pod, "default", bound_pod("p", {}))
+    apiserver.fail_next(100, code=409, path_contains=STATUS)
+    sim = KubeletSim(kube=kube, startup_s=0.05, watch_timeout_s=2, conflict_retries=2)
+    with caplog.at_level(logging.ERROR, logger="eventbatch.kube.kubelet_sim"):
+        async with running(sim):
+            await eventually(lambda: sim.stats.errors == 1, what="the give-up to be counted")
+    assert len([c for c in apiserver.audit if c.resource == "pods/status"]) == 3  # the write and 2 retries
+    assert [(r.levelname, getattr(r, "pod", "")) for r in caplog.records] == [("ERROR", "default/p")]
+    assert await phase(kube, "p") == ("Pending", None)
+
+
+@pytest.mark.parametrize("code", [503, 403], ids=["transient-outlasting-retries", "forbidden"])
+async def test_an_error_it_cannot_handle_is_surfaced(
+    apiserver: ApiServer, fast: Kube, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    await fast.call(fast.core.create_namespaced_pod, "default", bound_pod("p", {}))
+    apiserver.fail_next(100, code=code, path_contains=STATUS)
+    sim = KubeletSim(kube=fast, startup_s=0.05, watch_timeout_s=2)
+    with caplog.at_level(logging.ERROR, logger="eventbatch.kube.kubelet_sim"):
+        async with running(sim):
+            await eventually(lambda: sim.stats.errors == 1, what="the error to be counted")
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [getattr(r, "pod", "") for r in errors] == ["default/p"]
+    assert errors[0].exc_info is not None and f"({code})" in str(errors[0].exc_info[1])
+    assert await phase(fast, "p") == ("Pending", None)
