@@ -14,7 +14,7 @@ Kafka's framing (each record's key and CloudEvents headers,
 same append with no key and no headers, the raw produce of the same records
 without key and headers (the limit: aiokafka's producer with the log's
 settings, compression included) and with the log's keys and headers computed
-beforehand, interleaved 1,000 events at a time on four topics, the order
+beforehand, interleaved 1,000 events at a time on five topics, the order
 rotating, ``--rounds`` times; the median of each ratio is printed with each
 round's beside it, and the CPU per event of this process and of the broker
 (read from ``/proc``, when the benchmark started it). Two mixes of half the
@@ -27,7 +27,12 @@ broker spend on the headers whatever computes them (it bounds the goal: an
 append carries the same bytes); ``append / raw produce with framing`` is the
 append against a floor that sends the same records with the same keys and
 headers, computed and encoded beforehand: what the log itself spends (encoding,
-framing, building the record batch, its send path). The client's own CPU per
+framing, building the record batch, its send path); ``append padded`` is the
+append without framing with each record padded with spaces (JSON whitespace)
+to the size its key and headers give it: the framed append's bytes with none
+of the framing's work, so ``append padded / append without framing`` is what
+carrying those bytes alone costs an append, in the kernel and the broker,
+whatever builds them. The client's own CPU per
 event is measured apart too, exactly: the same kinds on aiokafka's batch
 builder with a send that builds the batch and answers at once (no broker, no
 network). ``--compression`` measures the framing with that codec on every
@@ -361,7 +366,7 @@ class UnframedKafkaLog(KafkaLog):
         return await self._send([record_tail(None, encode(e), []) for e in batch])
 
 
-FRAMING_KINDS = ("raw produce", "raw produce with framing", "append without framing", "append")
+FRAMING_KINDS = ("raw produce", "raw produce with framing", "append without framing", "append", PADDED := "append padded")
 SERVE_HANDLERS = {"PodRequested": "job-controller", "PodBound": "scheduler", "PodStarted": "sim"}
 
 
@@ -404,12 +409,15 @@ async def measure_kafka_framing(
     framed = open_log(f"kafka://{bootstrap}/bench-framed-{name}{query}")
     assert isinstance(framed, KafkaLog)
     unframed = UnframedKafkaLog(bootstrap, f"bench-unframed-{name}", compression=framed.compression)
-    logs = [raw_log, framed_raw_log, unframed, framed]
+    padded = UnframedKafkaLog(bootstrap, f"bench-padded-{name}", compression=framed.compression)
+    logs = [raw_log, framed_raw_log, unframed, framed, padded]
     for log in logs:
         await log.start()
     records = [encode(e) for e in events]
     framer = KafkaFraming(framed_raw_topic)
     framing = [framer(e, r) for e, r in zip(events, records, strict=True)]
+    # each record padded with spaces (JSON whitespace) by what its key and headers add to it
+    pads = [b" " * (len(framer.wire(e, r)) - len(record_tail(None, r, []))) for e, r in zip(events, records, strict=True)]
     producer = AIOKafkaProducer(  # the log's own producer settings (compression included)
         bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False,
         compression_type=framed.compression, max_batch_size=framed.max_batch_bytes,
@@ -433,15 +441,21 @@ async def measure_kafka_framing(
             for i in range(start, stop, 100):
                 await log.append(events[i : min(i + 100, stop)])
 
+        async def append_padded(start: int, stop: int) -> None:
+            for i in range(start, stop, 100):
+                await padded._send([record_tail(None, encode(events[j]) + pads[j], []) for j in range(i, min(i + 100, stop))])
+
         work: dict[str, Callable[[int, int], Awaitable[None]]] = {
             "raw produce": lambda a, b: produce(raw_topic, a, b, False),
             "raw produce with framing": lambda a, b: produce(framed_raw_topic, a, b, True),
             "append without framing": lambda a, b: append(unframed, a, b),
             "append": lambda a, b: append(framed, a, b),
+            PADDED: append_padded,
         }
         seconds, client, broker = (dict.fromkeys(FRAMING_KINDS, 0.0) for _ in range(3))
         for n, start in enumerate(range(0, len(events), SLICE)):
-            order = FRAMING_KINDS[n % 4 :] + FRAMING_KINDS[: n % 4]
+            turn = n % len(FRAMING_KINDS)
+            order = FRAMING_KINDS[turn:] + FRAMING_KINDS[:turn]
             for kind in order:
                 began, cpu, broker_cpu = time.perf_counter(), time.process_time(), process_cpu(broker_pid)
                 await work[kind](start, min(start + SLICE, len(events)))
@@ -549,6 +563,7 @@ def framing_lines(mix: str, measured: list[dict[str, Measured]]) -> list[str]:
         ("kafka append", "append", "append without framing"),
         ("raw aiokafka produce with framing", "raw produce with framing", "raw produce"),
         ("kafka append", "append", "raw produce with framing"),
+        ("kafka append without framing, padded", PADDED, "append without framing"),
     ):
         per_round = " ".join(f"{r[over].rate / r[under].rate:.2f}" for r in measured)
         out.append(line(label, median[over], f"{under} (batch 100)", median[under]) + f"; rounds: {per_round}")
