@@ -26,6 +26,13 @@ peak RSS):
   it is), so it reads at most that many records whatever P is, and its memory
   holds the live objects only.
 
+With ``--split`` it also measures what a second core could give a rebuild
+that folds in two processes, at best: the fold in memory (no store) in one
+process, then in two at once, each reading the whole file and folding the
+records of half the jobs (routed by the job their envelope's correlation
+names) and every record that names no job, with nothing merged; and the
+rebuild's ratio had it saved as much wall time.
+
 It prints events/s of each, by wall time and by CPU time (the CPU figures
 hold when other work shares the machine), the rebuild as a ratio to read +
 decode (goal: >= 0.5), and the peak RSS of rebuilding a quarter of the log
@@ -46,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -258,6 +266,77 @@ def phase_travel(log_path: str, views_path: str, to: int) -> dict:
     return out
 
 
+_CORRELATION = b'"correlation":"'
+
+
+def half_of(data: bytes) -> int:
+    """Which of two processes folds a record in ``phase_split``: by its job (the envelope's
+    correlation, which names the job of a job's and its pods' records), -1 (both) for a
+    record that names none (nodes, queues, scheduling requests)."""
+    at = data.rfind(_CORRELATION)
+    if at < 0:
+        return -1
+    name = data[at + len(_CORRELATION):data.find(b'"', at + len(_CORRELATION))]
+    return zlib.crc32(name) & 1 if b"/" in name else -1
+
+
+def phase_split(log_path: str) -> dict:
+    """What a second core could give a rebuild that folds in two processes, at best: the fold in
+    memory (read in bulk, decoded, folded, rendered every 20,000 records; no store) in one process,
+    then in two at once, each reading the whole file and folding the records of half the jobs
+    and every record that names no job. Nothing is merged (the rows and fold states would not
+    be the rebuild's): the figure bounds such a split from above."""
+    import os
+    from contextlib import aclosing
+
+    from eventbatch.log import bulk_read
+    from eventbatch.log.sqlite import SqliteLog
+    from eventbatch.replay import fewer_collections
+    from projections.views import ViewSet
+
+    def fold(half: int | None) -> tuple[float, float, int]:
+        async def run() -> int:
+            folded = 0
+            async with SqliteLog(log_path) as log:
+                end = await log.end_position()
+                views, pending = ViewSet(), 0
+                async with aclosing(bulk_read.read_records(log, 0, end)) as chunks:
+                    async for chunk in chunks:
+                        pending += len(chunk)
+                        if half is not None:
+                            chunk = [item for item in chunk if half_of(item[1]) in (-1, half)]
+                        folded += len(chunk)
+                        views.fold_records(chunk)
+                        if pending >= 20_000:
+                            views.flush()
+                            pending = 0
+                views.flush()
+            return folded
+
+        started, cpu = time.perf_counter(), time.process_time()
+        with fewer_collections():
+            folded = asyncio.run(run())
+        return time.perf_counter() - started, time.process_time() - cpu, folded
+
+    one_s, one_cpu, _ = fold(None)
+    started = time.perf_counter()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the second process: its figures down the pipe, and nothing else of this one run
+        try:
+            os.close(read_end)
+            os.write(write_end, json.dumps(fold(1)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    mine = fold(0)
+    with os.fdopen(read_end, "rb") as pipe:
+        theirs = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    return {"one_s": one_s, "one_cpu": one_cpu, "two_s": time.perf_counter() - started,
+            "two_cpu": [mine[1], theirs[1]], "folded": [mine[2], theirs[2]]}
+
+
 def child(*args: str) -> dict:
     result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -268,7 +347,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=400, help="jobs in the simulated base run")
     parser.add_argument("--keep", help="keep the recorded log at this path (reused if it exists)")
-    parser.add_argument("--phase", choices=["record", "decode", "replay", "travel"], help=argparse.SUPPRESS)
+    parser.add_argument("--split", action="store_true",
+                        help="also fold the log in memory in one process and in two at once, each reading all of it "
+                             "and folding half the jobs (no merge: what a second core could give a rebuild, at best)")
+    parser.add_argument("--phase", choices=["record", "decode", "replay", "travel", "split"], help=argparse.SUPPRESS)
     parser.add_argument("--log", help=argparse.SUPPRESS)
     parser.add_argument("--views", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
@@ -286,6 +368,9 @@ def main() -> None:
         return
     if args.phase == "replay":
         print(json.dumps(phase_replay(args.log, args.views, args.limit, bulk=not args.through_log)))
+        return
+    if args.phase == "split":
+        print(json.dumps(phase_split(args.log)))
         return
     if args.phase == "travel":
         print(json.dumps(phase_travel(args.log, args.views, args.to)))
@@ -308,6 +393,7 @@ def main() -> None:
         full = child("--phase", "replay", "--log", str(log_path), "--views", views)
         # at 10%, 50%, 100% (a kept fold state may be there: one every 50,000 events or more, and at the end),
         # and one below each (the longest tail: from the kept state before)
+        split = child("--phase", "split", "--log", str(log_path)) if args.split else None
         travels = [child("--phase", "travel", "--log", str(log_path), "--views", views,
                          "--to", str(decoded["events"] * tenths // 10 - below))
                    for tenths in (1, 5, 10) for below in (1, 2)]
@@ -333,6 +419,15 @@ def main() -> None:
           f"{replay_cpu_rate / floor_cpu_rate:.2f} CPU   (goal >= 0.50); "
           f"rebuild/raw: {replay_rate / raw_rate:.2f} wall, {replay_cpu_rate / raw_cpu_rate:.2f} CPU; "
           f"(read + decode)/raw: {floor_rate / raw_rate:.2f}")
+    if split is not None:
+        saved = split["one_s"] - split["two_s"]
+        print(f"fold in memory, one process:   {split['one_s']:.2f}s {split['one_cpu']:.2f} CPU-s; two at once, each "
+              f"reading all and folding half the jobs: {split['two_s']:.2f}s wall, "
+              f"{split['two_cpu'][0]:.2f} + {split['two_cpu'][1]:.2f} CPU-s, folding "
+              f"{split['folded'][0] / n:.0%} and {split['folded'][1] / n:.0%} of the records (no merge)")
+        print(f"  a rebuild that saved as much wall time: {full['seconds'] - saved:.2f}s, "
+              f"{full['events'] / (full['seconds'] - saved) / floor_rate:.2f} of the floor by wall (at best: "
+              "merging the two halves' rows and fold states not counted)")
     print(f"peak RSS, rebuild of {quarter['events']:,}: {quarter['peak_rss_mb']:.0f} MB "
           f"({quarter['live_jobs']} live jobs, {quarter['live_pods']} live pods)")
     print(f"peak RSS, rebuild of {full['events']:,}: {full['peak_rss_mb']:.0f} MB "
