@@ -29,8 +29,8 @@ SQLite log's file read in bulk, ``eventbatch.export.bulk``; any other log
 through its port); ``split_all`` decodes each into its fields and checks,
 ``CHECKED`` records at a time, that they encode back to it; the columns of
 ``BUILT`` rows are built in bulk (the fields of all of them transposed at
-once into a tuple per column, numpy for the integers and the payloads'
-offsets, ``Builder``), and the ``Writer`` cuts the rows into row groups of
+once into a tuple per column, the integers and the payloads' offsets packed
+with ``struct``, no numpy, which a worker process does not load, ``Builder``), and the ``Writer`` cuts the rows into row groups of
 exactly ``ROW_GROUP`` rows (the last one fewer), encoded, compressed
 (``COMPRESSION``) and written on its own thread while the next rows are read
 and built. A range of an SQLite log of at least ``worker.LEAST`` chunks is
@@ -46,11 +46,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
-import operator
+import itertools
 import queue
+import struct
 import threading
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -157,32 +158,26 @@ def split_all(datas: list[bytes]) -> list[_Split | None]:
 
 class Builder:
     """Builds the rows of records in bulk, as tables of ``schema()`` (``tables``): split and
-    checked (``split_all``), the columns a list each (numpy for the payloads' offsets), a
+    checked (``split_all``), the columns a tuple each (``struct`` for the integers), a
     record the columns cannot give back byte for byte in ``raw``. ``since`` / ``until`` keep
     only the records whose ``recorded_at`` is in that inclusive range (a record kept as its
     bytes has none). The rows of a record depend on that record only, so that records built in
     any pieces, in this process or another (``eventbatch.export.worker``), give the same rows."""
 
     def __init__(self, *, since: int | None = None, until: int | None = None) -> None:
-        pa = _pa()
-        import numpy
-
-        self._pa, self._np = pa, numpy
+        self._pa = _pa()
         self.schema = schema()
         self._cause = self.schema.field("causation").type
         self._range = None if since is None and until is None else (
             _INT64[0] if since is None else since, _INT64[1] if until is None else until)
 
     def run_positions(self, positions: int | list[int], count: int) -> Any:
-        """A run's positions as an int64 array: ``positions`` is the first of ``count`` records'
+        """A run's positions as an Arrow int64 array: ``positions`` is the first of ``count`` records'
         (the others follow without a gap) or every record's."""
-        np = self._np
-        if isinstance(positions, int):
-            return np.arange(positions, positions + count, dtype=np.int64)
-        return np.array(positions, dtype=np.int64)
+        return self._int64(range(positions, positions + count) if isinstance(positions, int) else positions)
 
     def tables(self, positions: Any, datas: list[bytes]) -> list[Any]:
-        """The rows of records ``datas`` at ``positions`` (a numpy array), in order."""
+        """The rows of records ``datas`` at ``positions`` (an Arrow int64 array), in order."""
         collecting = gc.isenabled()
         gc.disable()  # a row group's objects are many and short-lived: no collection while they are built
         try:
@@ -207,13 +202,13 @@ class Builder:
             return self._group(positions, datas, parts)
 
     def _group(self, positions: Any, datas: list[bytes], parts: list[_Split | None]) -> list[Any]:
-        pa, np = self._pa, self._np
+        pa = self._pa
         n = len(datas)
         kept: list[_Split] = [part for part in parts if part is not None] if None in parts else parts  # type: ignore[assignment]
         spread = None  # for each row, its index among the kept rows (null: kept as its bytes)
         if len(kept) < n:
-            there = np.fromiter(map(operator.is_not, parts, repeat(None)), bool, n)
-            spread = pa.array(np.cumsum(there) - 1, pa.int64(), mask=~there)
+            index = itertools.count()
+            spread = pa.array([None if part is None else next(index) for part in parts], pa.int64())
             raws = pa.array([None if part is not None else data for part, data in zip(parts, datas, strict=True)],
                             pa.binary())
         else:
@@ -221,13 +216,11 @@ class Builder:
         # every field of every kept record at once: a tuple per field (one pass, in C), in _Split's order
         every = zip(*map(_astuple, kept), strict=True) if kept else ((),) * 8
         kinds, keys, times, payloads, causes, correlations, versions, epochs = every
-        sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
-        if int(sizes.sum()) > GROUP_BYTES:  # rows of large records: in two row groups
+        offsets = self._offsets(payloads)
+        if offsets is None:  # rows of large records: in two row groups
             half = n // 2
             return (self._group(positions[:half], datas[:half], parts[:half])
                     + self._group(positions[half:], datas[half:], parts[half:]))
-        offsets = np.zeros(len(payloads) + 1, np.int32)
-        np.cumsum(sizes, out=offsets[1:])
         payload = pa.StringArray.from_buffers(len(payloads), pa.py_buffer(offsets), pa.py_buffer(b"".join(payloads)))
         payload.validate(full=True)  # UTF-8 (the decoder only skipped over it)
 
@@ -237,14 +230,27 @@ class Builder:
         columns = [pa.array(kinds, pa.string()), pa.array(keys, pa.string()), self._int64(times), causation,
                    pa.array(correlations, pa.string()), self._int64(versions), self._int64(epochs), payload]
         if spread is not None:
-            columns = [array.take(spread) for array in columns]
-        table = pa.Table.from_arrays([pa.array(positions, pa.int64()), *columns[:-1], columns[-1], raws],
+            columns = [column.take(spread) for column in columns]
+        table = pa.Table.from_arrays([positions, *columns[:-1], columns[-1], raws],
                                      schema=self.schema)
         return [table]
 
-    def _int64(self, values: tuple[int, ...]) -> Any:
-        np = self._np
-        return self._pa.array(np.fromiter(values, np.int64, len(values)), self._pa.int64())
+    def _int64(self, values: Any) -> Any:
+        """Python ints as an Arrow int64 array (``OverflowError`` for one beyond int64)."""
+        pa = self._pa
+        try:
+            held = struct.pack(f"<{len(values)}q", *values)
+        except struct.error as exc:
+            raise OverflowError(str(exc)) from None
+        return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(held)])
+
+    @staticmethod
+    def _offsets(payloads: tuple[msgspec.Raw, ...]) -> bytes | None:
+        """The int32 offsets of ``payloads`` in a string column, or None past ``GROUP_BYTES`` in all."""
+        try:
+            return struct.pack(f"<{len(payloads) + 1}i", *accumulate(map(len, payloads), initial=0))
+        except struct.error:  # beyond int32
+            return None
 
 
 class Writer:
@@ -265,7 +271,7 @@ class Writer:
         if compression not in COMPRESSIONS:
             raise ExportError(f"unknown Parquet compression {compression!r}; one of {', '.join(COMPRESSIONS)}")
         self.builder = Builder(since=since, until=until)
-        self._pa, self._np = pa, self.builder._np
+        self._pa = pa
         self.schema = self.builder.schema
         # no dictionary or min/max statistics for the payload and raw columns: every value is long and
         # nearly every one different, so both cost time and give nothing
@@ -273,7 +279,7 @@ class Writer:
                  "causation.index", "causation.seen", "correlation", "version", "epoch"]
         self._writer = pq.ParquetWriter(path, self.schema, compression=compression, use_dictionary=small[1:],
                                         write_statistics=small)
-        self._positions: list[Any] = []  # numpy arrays of positions
+        self._positions: list[Any] = []  # Arrow arrays of positions
         self._datas: list[bytes] = []
         self._built: list[Any] = []  # tables of the next row group
         self._rows = 0  # in those tables
@@ -348,8 +354,7 @@ class Writer:
                     self._failed = exc
 
     def _build(self, count: int) -> None:
-        np = self._np
-        positions = np.concatenate(self._positions)
+        positions = self._pa.concat_arrays(self._positions)
         datas = self._datas[:count]
         self._datas = self._datas[count:]
         self._positions = [positions[count:]] if count < len(positions) else []
