@@ -27,9 +27,11 @@ was half a worker's start):
   of each piece (``parquet.Builder``, the same code as in one process); the
   exporter reads and builds its pieces the same way;
 - the rows of a piece go back to the exporter as one Arrow IPC stream on
-  the worker's stdout; a thread per worker reads them, at most ``DEPTH``
-  pieces ahead, and the exporter hands them to its ``parquet.Writer`` in
-  the range's order, which writes row groups of ``parquet.ROW_GROUP`` rows.
+  the worker's stdout, one end of a socket pair (not a pipe: a thread per
+  worker reads each piece's rows in one call, ``_receive_into``, at most
+  ``DEPTH`` pieces ahead), and the exporter hands them to its
+  ``parquet.Writer`` in the range's order, which writes row groups of
+  ``parquet.ROW_GROUP`` rows.
 
 The rows of a record depend on that record only and the writer's row groups
 on the rows and their order only, so the file is the one a single process
@@ -46,6 +48,7 @@ import contextlib
 import itertools
 import os
 import queue
+import socket
 import struct
 import subprocess
 import sys
@@ -69,8 +72,8 @@ LEAST = 8
 """Pieces of ``bulk.CHUNK`` positions a range needs before workers are started (below, starting
 them costs more than they save: each imports pyarrow, about 0.2 CPU-s)."""
 
-PIPE_BYTES = 2**20
-"""The size asked for a worker's pipe to the exporter (Linux allows up to 1 MiB unprivileged)."""
+SOCKET_BYTES = 2**22
+"""The buffer size asked for each end of a worker's socket to the exporter (the kernel caps it)."""
 
 _HEAD = struct.Struct("<Qc")
 
@@ -95,7 +98,7 @@ def workers() -> int:
     """Worker processes for a large range: one per core this process may run on but its own (which
     builds its share of the pieces too), up to ``MOST``, when a core is spare (the other processes
     at work at most the cores less one); else none, and the export runs in this process. A worker
-    costs about 0.2 CPU-s to start and its rows a copy through a pipe: workers shorten an export
+    costs about 0.15 CPU-s to start and its rows a copy through a socket: workers shorten an export
     only with idle cores to run on."""
     try:
         cores = len(os.sched_getaffinity(0))
@@ -143,13 +146,20 @@ class Pool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._outs: list[socket.socket] = []  # this end of each worker's stdout
         self._frames: list[queue.Queue[tuple[bytes, Any]]] = []
         self._threads: list[threading.Thread] = []
         self._ready: list[threading.Event] = []
         try:
             for index in range(count):
-                proc = subprocess.Popen([sys.executable, "-m", "eventbatch.export.worker", *_without_numpy()],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                ours, theirs = socket.socketpair()
+                self._outs.append(ours)
+                with theirs:
+                    for side, option in ((ours, socket.SO_RCVBUF), (theirs, socket.SO_SNDBUF)):
+                        with contextlib.suppress(OSError):
+                            side.setsockopt(socket.SOL_SOCKET, option, SOCKET_BYTES)
+                    proc = subprocess.Popen([sys.executable, "-m", "eventbatch.export.worker", *_without_numpy()],
+                                            stdin=subprocess.PIPE, stdout=theirs.fileno(), env=env)
                 self._procs.append(proc)
                 self._frames.append(queue.Queue(maxsize=DEPTH))
                 self._ready.append(threading.Event())
@@ -223,22 +233,21 @@ class Pool:
                         frames.get_nowait()
                 thread.join(0.05)
         for proc in self._procs:
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+        for out in self._outs:
+            out.close()
 
     def _receive(self, worker: int) -> None:
-        stdout = self._procs[worker].stdout
-        assert stdout is not None
         frames, ready = self._frames[worker], self._ready[worker]
         try:
-            for kind, body in _frames(stdout):
+            for kind, body in _frames(self._outs[worker]):
                 if kind == b"R":
                     ready.set()
                 else:
                     frames.put((kind, body))
-        except (OSError, ValueError):  # the pipe closed under us: the pool is closing
+        except (OSError, ValueError):  # the socket closed under us: the pool is closing
             pass
         finally:
             ready.set()
@@ -250,26 +259,35 @@ _BROKEN = b"B"  # what the reading thread hands on for bytes that are not a fram
 _MOST_BYTES = 2**31  # no piece's rows come near it (about 10 MB each)
 
 
-def _frames(stream: IO[bytes]) -> Iterator[tuple[bytes, Any]]:
+def _frames(out: socket.socket) -> Iterator[tuple[bytes, Any]]:
     """Each frame's kind and body; a piece's rows (``T``) read into an Arrow buffer, which is not
     zeroed first as a ``bytearray`` is, and which its table then holds without a copy."""
     import pyarrow
 
-    while head := stream.read(_HEAD.size):
-        if len(head) < _HEAD.size:
-            return
+    head = bytearray(_HEAD.size)
+    while _receive_into(out, memoryview(head)):
         size, kind = _HEAD.unpack(head)
         if kind not in _KINDS or size > _MOST_BYTES:
             yield _BROKEN, None  # not a frame: what follows cannot be read either
             return
         body = pyarrow.allocate_buffer(size) if kind == b"T" else bytearray(size)
-        view, got = memoryview(body), 0
-        while got < size:
-            count = stream.readinto(view[got:])  # type: ignore[attr-defined]
-            if not count:
-                return
-            got += count
+        if not _receive_into(out, memoryview(body)):
+            return
         yield kind, body
+
+
+def _receive_into(out: socket.socket, view: memoryview) -> bool:
+    """Fill ``view`` from ``out``; False at its end first. ``MSG_WAITALL``: the whole of it in one
+    call, which waits in the kernel with the GIL released (a pipe gives at most its size per call,
+    and each next call waits for the GIL, which the exporting thread holds while it builds: the
+    worker then waited for room to send, about a sixth of its time)."""
+    got = 0
+    while got < len(view):
+        count = out.recv_into(view[got:], len(view) - got, socket.MSG_WAITALL)
+        if not count:
+            return False
+        got += count
+    return True
 
 
 def _send(out: IO[bytes], kind: bytes, body: Any) -> None:
@@ -297,16 +315,12 @@ def _stream(schema: Any, tables: list[Any]) -> Any:
 
 def main() -> None:
     """A worker: reads its job on stdin, sends each piece's rows on stdout (module docstring)."""
-    # The frames' pipe moves to a descriptor of its own and descriptor 1 becomes stderr: nothing
+    # The frames' socket moves to a descriptor of its own and descriptor 1 becomes stderr: nothing
     # else (a print, a library writing to descriptor 1, a profiler's output) lands among the frames.
     sys.stdout.flush()
     out = open(os.dup(1), "wb")  # for the worker's whole life
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    with contextlib.suppress(ImportError, OSError, AttributeError):  # a larger pipe: fewer switches (Linux)
-        import fcntl
-
-        fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     if WITHOUT_NUMPY in sys.argv[1:]:  # an import of numpy fails: pyarrow goes without it (``_without_numpy``)
         sys.modules["numpy"] = None  # type: ignore[assignment]
     try:

@@ -156,9 +156,16 @@ def test_a_worker_whose_libraries_write_to_its_stdout_still_sends_whole_pieces(
 
 
 def test_bytes_that_are_not_frames_end_the_stream_as_broken() -> None:
-    import io
+    import socket
 
-    frames = list(worker._frames(io.BytesIO(b"a library says hello on descriptor 1\n" + b"\0" * 64)))
-    assert frames == [(worker._BROKEN, None)]
+    def frames(sent: bytes) -> list:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            theirs.sendall(sent)
+            theirs.shutdown(socket.SHUT_WR)
+            return list(worker._frames(ours))
+
+    assert frames(b"a library says hello on descriptor 1\n" + b"\0" * 64) == [(worker._BROKEN, None)]
     ready = worker._HEAD.pack(0, b"R")
-    assert list(worker._frames(io.BytesIO(ready + ready))) == [(b"R", bytearray()), (b"R", bytearray())]
+    assert frames(ready + ready) == [(b"R", bytearray()), (b"R", bytearray())]
+    assert frames(ready + ready[:4]) == [(b"R", bytearray())]  # a frame cut short ends the stream
