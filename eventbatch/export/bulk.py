@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
-from eventbatch.log.port import LogTruncated
-
 CHUNK = 16_384
 """Records per query of a bulk read (about 25 MB of a typical log)."""
 
@@ -56,6 +54,8 @@ def runs(path: Path, url: str, start: int, stop: int | None, chunk: int = CHUNK,
         if start >= stop:
             return
         if start < first:
+            from eventbatch.log.port import LogTruncated  # not at the top: a worker's start loads less
+
             raise LogTruncated(f"{url}: position {start} was removed (the log starts at {first})")
         for low in range(start, stop, chunk):
             run = _read(conn, low, min(low + chunk, stop))
@@ -85,6 +85,8 @@ def pieces(path: Path, url: str, first: int, ranges: Iterable[tuple[int, int]]) 
     try:
         now, _ = _bounds(conn)
         if now > first:
+            from eventbatch.log.port import LogTruncated  # not at the top: a worker's start loads less
+
             raise LogTruncated(f"{url}: positions {first}..{now - 1} were removed while they were exported")
         for low, high in ranges:
             yield _read(conn, low, high)

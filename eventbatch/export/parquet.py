@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import gc
 import itertools
 import queue
@@ -53,13 +54,14 @@ import threading
 from collections.abc import Iterator
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from eventbatch.export import FORMAT_VERSION, ExportError, Parts, backend, bulk, rebuild, records, worker
-from eventbatch.log.port import EventLog, LogTruncated
-from schemas.envelope import Causation
+from eventbatch.export import FORMAT_VERSION, ExportError, bulk, worker
+
+if TYPE_CHECKING:
+    from eventbatch.log.port import EventLog
 
 ROW_GROUP = 65_536
 BUILT = 16_384  # rows whose columns are built at once (a row group is a few of them): fewer objects alive at once
@@ -92,6 +94,16 @@ def schema() -> Any:
     )
 
 
+class _Cause(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
+    """``schemas.envelope.Causation``: the same fields, defaults and encoding, without loading the
+    envelope's schemas, which an export worker does not need (a third of its start)."""
+
+    position: int
+    handler: str
+    index: int = 0
+    seen: int = -1
+
+
 class _Split(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A record's fields as the columns hold them: ``Parts`` without a position (a record that
     holds one does not encode back to itself, and travels as its bytes)."""
@@ -100,7 +112,7 @@ class _Split(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
     key: str
     recorded_at: int
     payload: msgspec.Raw
-    causation: Causation | None = None
+    causation: _Cause | None = None
     correlation: str = ""
     version: int = 1
     epoch: int = 0
@@ -392,6 +404,7 @@ async def export(log: EventLog, path: str, start: int, stop: int | None, *, comp
     pieces while they start and then the next piece whenever the rows to write next are not back
     yet (``meanwhile``; False: none, the workers build every piece); any other log through its
     port. The file is the same whatever the workers."""
+    from eventbatch.export import backend, records
     from eventbatch.log.sqlite import SqliteLog
 
     with Writer(path, compression=compression, since=since, until=until) as writer:
@@ -416,6 +429,8 @@ def _from_file(writer: Writer, file: Path, url: str, start: int, stop: int, work
     if start >= stop:
         return
     if start < first:
+        from eventbatch.log.port import LogTruncated
+
         raise LogTruncated(f"{url}: position {start} was removed (the log starts at {first})")
     if workers < 1 or len(range(start, stop, piece)) < worker.LEAST:
         for positions, datas in bulk.ahead(bulk.runs(file, url, start, stop, piece)):
@@ -532,7 +547,17 @@ def read(path: str, source: str) -> Iterator[tuple[int, bytes, str, bool]]:
         raise ExportError(f"{source}: cannot read row {row + 1}: {_one_line(exc)}") from None
 
 
+@functools.cache
+def _rebuilding() -> tuple[Any, Any, Any]:
+    """``Parts``, ``Causation`` and ``rebuild``, for an import (loaded here: an export worker needs none)."""
+    from eventbatch.export.common import Parts, rebuild
+    from schemas.envelope import Causation
+
+    return Parts, Causation, rebuild
+
+
 def _record(values: dict, source: str, where: str) -> tuple[int, bytes, str, bool]:
+    Parts, Causation, rebuild = _rebuilding()
     position = values["position"]
     if position is None:
         raise ExportError(f"{source}: {where}: no position")

@@ -10,9 +10,10 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from eventbatch.export import ExportError, bulk, worker
+from eventbatch.export import ExportError, Parts, bulk, worker
 from eventbatch.log.factory import open_log
 from eventbatch.log.port import LogTruncated
 
@@ -169,3 +170,21 @@ def test_bytes_that_are_not_frames_end_the_stream_as_broken() -> None:
     ready = worker._HEAD.pack(0, b"R")
     assert frames(ready + ready) == [(b"R", bytearray()), (b"R", bytearray())]
     assert frames(ready + ready[:4]) == [(b"R", bytearray())]  # a frame cut short ends the stream
+
+
+def test_a_causation_of_every_shape_travels_in_its_columns(tmp_path: Path) -> None:
+    # the columns' causation (parquet._Cause, which a worker decodes without loading the envelope's
+    # schemas) encodes as the envelope's does: no record of any shape falls back to its bytes
+    from schemas.envelope import Causation
+
+    shapes = [Causation(3, "scheduler"), Causation(3, "scheduler", 2), Causation(3, "kubelet", 0, 7),
+              Causation(3, "kubelet", 1, 0), None]
+    records = [msgspec.json.encode(Parts(type="PodBound", key=f"k{i}", recorded_at=i, payload=msgspec.Raw(b"{}"),
+                                         causation=shape))
+               for i, shape in enumerate(shapes)]
+    assert all(parquet.split_all(records))
+    builder = parquet.Builder()
+    (table,) = builder.tables(builder.run_positions(0, len(records)), records)
+    assert table.column("raw").null_count == len(records)
+    assert [row["causation"] for row in table.to_pylist()] == [
+        None if shape is None else msgspec.structs.asdict(shape) for shape in shapes]
