@@ -32,7 +32,7 @@ the machine; the load average is printed with each round), CPU-us per
 event, each round's ratio Parquet export / raw decode (goal: >= 0.5 by wall
 time) and the median. How the cost grows: linearly with the records
 exported (10%, 50% and all cost about the same per event, plus opening the
-log and the file, and about 0.2 CPU-s to start each worker), not with the
+log and the file, and about 0.1 CPU-s to start each worker), not with the
 log's length or where the range starts (a position range is an indexed
 read); memory holds a row group and a few pieces per worker being read and
 sent, whatever the range. ``--short``: raw decode and the whole log's

@@ -70,7 +70,7 @@ MOST = 4
 
 LEAST = 8
 """Pieces of ``bulk.CHUNK`` positions a range needs before workers are started (below, starting
-them costs more than they save: each imports pyarrow, about 0.2 CPU-s)."""
+them costs more than they save: each imports pyarrow, about 0.1 CPU-s)."""
 
 SOCKET_BYTES = 2**22
 """The buffer size asked for each end of a worker's socket to the exporter (the kernel caps it)."""
