@@ -52,7 +52,6 @@ import queue
 import struct
 import threading
 from collections.abc import Iterator
-from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -260,7 +259,7 @@ class Builder:
     def _offsets(payloads: tuple[msgspec.Raw, ...]) -> bytes | None:
         """The int32 offsets of ``payloads`` in a string column, or None past ``GROUP_BYTES`` in all."""
         try:
-            return struct.pack(f"<{len(payloads) + 1}i", *accumulate(map(len, payloads), initial=0))
+            return struct.pack(f"<{len(payloads) + 1}i", *itertools.accumulate(map(len, payloads), initial=0))
         except struct.error:  # beyond int32
             return None
 

@@ -130,7 +130,7 @@ WITHOUT_NUMPY = "--without-numpy"
 def _without_numpy() -> list[str]:
     """The worker's arguments: ``WITHOUT_NUMPY`` when the pyarrow here runs without numpy (from
     pyarrow 17). pyarrow imports numpy when it can, which is most of a worker's start (about 0.2
-    CPU-s of 0.3) for nothing the worker needs: it builds its columns with the ``array`` module
+    CPU-s of 0.3) for nothing the worker needs: it packs its columns' integers with ``struct``
     instead (``parquet.Builder``)."""
     import pyarrow
 
