@@ -177,6 +177,11 @@ def test_a_causation_of_every_shape_travels_in_its_columns(tmp_path: Path) -> No
     # schemas) encodes as the envelope's does: no record of any shape falls back to its bytes
     from schemas.envelope import Causation
 
+    def shape_of(kind: type) -> list[tuple[str, object]]:
+        return [(f.name, f.default) for f in msgspec.structs.fields(kind)]
+
+    assert shape_of(parquet._Cause) == shape_of(Causation)  # the same fields, in order, with the same defaults
+    assert parquet._Cause.__struct_config__.omit_defaults == Causation.__struct_config__.omit_defaults
     shapes = [Causation(3, "scheduler"), Causation(3, "scheduler", 2), Causation(3, "kubelet", 0, 7),
               Causation(3, "kubelet", 1, 0), None]
     records = [msgspec.json.encode(Parts(type="PodBound", key=f"k{i}", recorded_at=i, payload=msgspec.Raw(b"{}"),
