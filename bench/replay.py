@@ -11,6 +11,11 @@ peak RSS):
   envelopes (records read from the table first, untimed);
 - read + decode: the same, reading the records from SQLite as it goes: what
   any replay of this log has to do before it folds anything (the floor);
+- the thinnest rebuild loop: the shipped bulk read (fenced), the views'
+  decoder and each record's timeline position, nothing folded: the least a
+  rebuild keeping timelines does per record, in the same process as the
+  floor. What it leaves of twice the floor (the goal) is what the folds,
+  rendering and writes may take, printed per event beside what they take;
 - rebuild: every read model projected from position 0 into a fresh store
   with the shipped defaults (``eventbatch.replay.rebuild``, what
   ``eventbatch replay`` runs: reading the log, in bulk for an SQLite file
@@ -214,8 +219,40 @@ def phase_decode(log_path: str) -> dict:
                 raw.decode(data)
             low = rows[-1][0] + 1
     floor_s, floor_cpu = time.perf_counter() - started, time.process_time() - cpu
+    thin_s, thin_cpu = thinnest(log_path)
     return {"events": len(range(low)), "raw_s": raw_s, "raw_cpu": raw_cpu, "codec_s": codec_s, "floor_s": floor_s,
-            "floor_cpu": floor_cpu}
+            "floor_cpu": floor_cpu, "thin_s": thin_s, "thin_cpu": thin_cpu}
+
+
+def thinnest(log_path: str) -> tuple[float, float]:
+    """Seconds and CPU-s of the least a rebuild keeping timelines does per record: the shipped
+    bulk read (fenced, paired with positions), the views' decoder, the latest time and each
+    record's position under its job. No fold, no row, no write: what is left of twice the
+    floor after this is all the folds, rendering and writes may take for the goal."""
+    from eventbatch.log import bulk_read
+    from eventbatch.log.sqlite import SqliteLog
+    from projections.views import wire
+
+    async def run() -> tuple[float, float]:
+        async with SqliteLog(log_path) as log:
+            end = await log.end_position()
+            started, cpu = time.perf_counter(), time.process_time()
+            decoder, timeline, latest = wire.DECODER.decode, {}, -1
+            async for chunk in bulk_read.read_records(log, 0, end):
+                for position, data in chunk:
+                    record = decoder(data)
+                    if record.recorded_at > latest:
+                        latest = record.recorded_at
+                    job = getattr(record.payload, "job", "")
+                    if job:
+                        entries = timeline.get(job)
+                        if entries is None:
+                            timeline[job] = [position]
+                        else:
+                            entries.append(position)
+            return time.perf_counter() - started, time.process_time() - cpu
+
+    return asyncio.run(run())
 
 
 def phase_replay(log_path: str, views_path: str, limit: int | None, bulk: bool = True) -> dict:
@@ -419,6 +456,15 @@ def main() -> None:
           f"{replay_cpu_rate / floor_cpu_rate:.2f} CPU   (goal >= 0.50); "
           f"rebuild/raw: {replay_rate / raw_rate:.2f} wall, {replay_cpu_rate / raw_cpu_rate:.2f} CPU; "
           f"(read + decode)/raw: {floor_rate / raw_rate:.2f}")
+    thin_rate, thin_cpu_rate = n / decoded["thin_s"], n / decoded["thin_cpu"]
+    # the goal lets a rebuild take twice the floor: what the thinnest loop leaves of it is the folds' budget
+    budget = 2 * decoded["floor_cpu"] - decoded["thin_cpu"]
+    spent = full["cpu"] - decoded["thin_cpu"] * full["events"] / n
+    print(f"thinnest rebuild loop:  {thin_rate:>12,.0f} events/s   {thin_cpu_rate:>12,.0f} events/CPU-s"
+          f"   (bulk read, views' decoder, timeline positions; no fold: {thin_rate / floor_rate:.2f} of the floor by "
+          f"wall, {thin_cpu_rate / floor_cpu_rate:.2f} by CPU)")
+    print(f"  left for folds, rendering and writes at the goal: {budget / n * 1e6:.2f} us/event; "
+          f"the rebuild spends {spent / full['events'] * 1e6:.2f} us/event on them")
     if split is not None:
         saved = split["one_s"] - split["two_s"]
         print(f"fold in memory, one process:   {split['one_s']:.2f}s {split['one_cpu']:.2f} CPU-s; two at once, each "
